@@ -1,0 +1,182 @@
+//! Who may do what: built-in roles and permission checks. Pure functions;
+//! the engine calls them and nothing else decides.
+
+use crate::domain::{Action, Grant, Kind, Meta, Role, User, SUPERUSER_ROLE};
+
+/// The roles every store starts with.
+pub fn builtin_roles() -> Vec<Role> {
+    fn role(name: &str, description: &str, actions: &[Action]) -> Role {
+        Role {
+            meta: Meta::named(name),
+            description: description.into(),
+            builtin: true,
+            grants: actions
+                .iter()
+                .map(|a| Grant {
+                    action: *a,
+                    environments: Vec::new(),
+                })
+                .collect(),
+            resources: Vec::new(),
+        }
+    }
+    use Action::*;
+    vec![
+        role(
+            "User",
+            "Views and requests tasks, and sees their own executions.",
+            &[ViewTasks, RequestTasks, ViewExecutions],
+        ),
+        role(
+            "Auditor",
+            "Reads execution history and the audit log; changes nothing.",
+            &[
+                ViewEnvironments,
+                ViewDevices,
+                ViewTemplates,
+                ViewTasks,
+                ViewExecutions,
+                ViewAudit,
+                ExportAudit,
+            ],
+        ),
+        role(
+            "Administrator",
+            "Manages environments, devices, credentials, templates, tasks and policies.",
+            &[
+                ViewEnvironments,
+                ManageEnvironments,
+                ViewDevices,
+                ManageDevices,
+                ManageCredentials,
+                ViewTemplates,
+                ManageTemplates,
+                ViewTasks,
+                ManageTasks,
+                ManagePolicies,
+                ViewExecutions,
+                ViewAudit,
+            ],
+        ),
+        role(
+            SUPERUSER_ROLE,
+            "Everything, without restriction. Cannot be changed.",
+            &Action::ALL,
+        ),
+    ]
+}
+
+/// What a caller holds: their user record and the roles it names.
+pub struct Principal<'a> {
+    pub user: &'a User,
+    pub roles: Vec<&'a Role>,
+}
+
+impl Principal<'_> {
+    /// Whether the user holds the Superuser role.
+    pub fn is_superuser(&self) -> bool {
+        self.roles
+            .iter()
+            .any(|r| r.meta.name == SUPERUSER_ROLE && r.meta.enabled)
+    }
+
+    /// Whether an enabled role grants `action`, in `environment` when the
+    /// action concerns a record that lives in one. Deny by default.
+    pub fn may(&self, action: Action, environment: Option<&str>) -> bool {
+        if !self.user.meta.enabled {
+            return false;
+        }
+        if self.is_superuser() {
+            return true;
+        }
+        self.roles.iter().filter(|r| r.meta.enabled).any(|r| {
+            r.grants.iter().any(|g| {
+                g.action == action
+                    && (g.environments.is_empty()
+                        || environment.is_some_and(|env| g.environments.iter().any(|e| e == env)))
+            })
+        })
+    }
+}
+
+/// The action that lets a user list records of a kind.
+pub fn view_action(kind: Kind) -> Action {
+    match kind {
+        Kind::Environment | Kind::System | Kind::Reason => Action::ViewEnvironments,
+        Kind::Device => Action::ViewDevices,
+        Kind::Credential => Action::ManageCredentials,
+        Kind::Template => Action::ViewTemplates,
+        Kind::Task => Action::ViewTasks,
+        Kind::User | Kind::Role => Action::ManageUsers,
+        Kind::Policy => Action::ManagePolicies,
+    }
+}
+
+/// The action that lets a user create, change or delete records of a kind.
+pub fn manage_action(kind: Kind) -> Action {
+    match kind {
+        Kind::Environment | Kind::System | Kind::Reason => Action::ManageEnvironments,
+        Kind::Device => Action::ManageDevices,
+        Kind::Credential => Action::ManageCredentials,
+        Kind::Template => Action::ManageTemplates,
+        Kind::Task => Action::ManageTasks,
+        Kind::User | Kind::Role => Action::ManageUsers,
+        Kind::Policy => Action::ManagePolicies,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(roles: &[&str]) -> User {
+        User {
+            meta: Meta::named("alice"),
+            display_name: "Alice".into(),
+            roles: roles.iter().map(|r| r.to_string()).collect(),
+            totp_secret: None,
+        }
+    }
+
+    #[test]
+    fn deny_by_default_and_scoped_grants_hold_only_in_their_environments() {
+        let u = user(&["ops"]);
+        let ops = Role {
+            meta: Meta::named("ops"),
+            grants: vec![Grant {
+                action: Action::ManageDevices,
+                environments: vec!["staging".into()],
+            }],
+            ..Role::default()
+        };
+        let p = Principal {
+            user: &u,
+            roles: vec![&ops],
+        };
+        assert!(p.may(Action::ManageDevices, Some("staging")));
+        assert!(!p.may(Action::ManageDevices, Some("production")));
+        assert!(!p.may(Action::ManageDevices, None));
+        assert!(!p.may(Action::ManageUsers, None));
+    }
+
+    #[test]
+    fn superuser_may_everything_but_a_disabled_user_nothing() {
+        let roles = builtin_roles();
+        let su = roles
+            .iter()
+            .find(|r| r.meta.name == SUPERUSER_ROLE)
+            .unwrap();
+        let mut u = user(&[SUPERUSER_ROLE]);
+        assert!(Principal {
+            user: &u,
+            roles: vec![su]
+        }
+        .may(Action::ManageUsers, None));
+        u.meta.enabled = false;
+        assert!(!Principal {
+            user: &u,
+            roles: vec![su]
+        }
+        .may(Action::ViewTasks, None));
+    }
+}

@@ -1,0 +1,130 @@
+//! The command line: one file per verb group. Every verb is a client of the
+//! engine; none opens the store itself.
+
+mod audit;
+mod records;
+mod service;
+
+use crate::client::Client;
+use clap::{Parser, Subcommand};
+use color_eyre::eyre::{Result, WrapErr};
+use std::path::PathBuf;
+
+/// Gatehouse: run privileged tasks on remote machines with least privilege,
+/// approvals and a complete audit trail. Without a command, starts the TUI.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse", version, about)]
+pub struct Cli {
+    /// The data directory (store, key file, socket, logs).
+    #[arg(long, global = true, env = "GATEHOUSE_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Connect to the server on this socket instead of the data directory's.
+    #[arg(long, global = true, env = "GATEHOUSE_SOCKET", value_name = "SOCKET")]
+    pub connect: Option<PathBuf>,
+    /// Act as this Gatehouse user (only the server's own OS account may).
+    #[arg(long = "as", global = true, value_name = "LOGIN")]
+    pub as_login: Option<String>,
+    #[command(subcommand)]
+    pub command: Option<Verb>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Verb {
+    /// Run the server in the foreground (a shared jump host runs this under a service account).
+    Serve {
+        /// The socket to listen on (default: inside the data directory).
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
+        /// A personal server started by a client: exits when idle, only its owner may connect.
+        #[arg(long)]
+        personal: bool,
+        /// Seconds without clients before a personal server exits.
+        #[arg(long, default_value_t = 5, value_name = "SECS")]
+        idle_exit: u64,
+    },
+    /// Stop the personal server of this data directory.
+    Shutdown,
+    /// Show who the server takes you for.
+    Whoami,
+    /// Create or update records from a TOML file, all or nothing.
+    Import {
+        /// The records file.
+        file: PathBuf,
+    },
+    /// Print every record you may see in the import format (secrets are never printed).
+    Export,
+    /// Load a realistic demo set: environments, devices, templates, tasks, a policy.
+    Demo,
+    /// List records of a kind (environments, devices, templates, tasks, users, roles…).
+    List {
+        kind: String,
+        /// One JSON object per record.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a record that nothing uses.
+    Delete { kind: String, name: String },
+    /// Enable a record.
+    Enable { kind: String, name: String },
+    /// Disable a record (always allowed, even while in use).
+    Disable { kind: String, name: String },
+    /// Show a template's revisions.
+    Revisions { template: String },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditVerb,
+    },
+}
+
+impl Cli {
+    /// The data directory in force.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir
+            .clone()
+            .unwrap_or_else(crate::paths::default_data_dir)
+    }
+
+    /// Connects to the engine: the given socket, or the data directory's
+    /// server, started in the background when none runs.
+    pub async fn client(&self) -> Result<Client> {
+        let as_login = self.as_login.as_deref();
+        let client = match &self.connect {
+            Some(socket) => Client::connect(socket, as_login).await?,
+            None => Client::connect_or_start(&self.data_dir(), as_login).await?,
+        };
+        Ok(client)
+    }
+}
+
+/// Runs a verb (not the TUI, not serve).
+pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
+    match verb {
+        Verb::Serve { .. } => unreachable!("serve runs before any client exists"),
+        Verb::Shutdown => service::shutdown(cli).await,
+        Verb::Whoami => service::whoami(cli).await,
+        Verb::Import { file } => records::import(cli, file).await,
+        Verb::Export => records::export(cli).await,
+        Verb::Demo => records::demo(cli).await,
+        Verb::List { kind, json } => records::list(cli, kind, *json).await,
+        Verb::Delete { kind, name } => records::delete(cli, kind, name).await,
+        Verb::Enable { kind, name } => records::set_enabled(cli, kind, name, true).await,
+        Verb::Disable { kind, name } => records::set_enabled(cli, kind, name, false).await,
+        Verb::Revisions { template } => records::revisions(cli, template).await,
+        Verb::Audit { command } => audit::run(cli, command).await,
+    }
+}
+
+fn parse_kind(text: &str) -> Result<crate::domain::Kind> {
+    crate::domain::Kind::parse(text).ok_or_else(|| {
+        color_eyre::eyre::eyre!(
+            "unknown record kind '{text}'; one of: {}",
+            crate::domain::Kind::ALL.map(|k| k.plural()).join(", ")
+        )
+    })
+}
+
+/// Reads a whole file, naming it in the error.
+fn read_file(path: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read {}", path.display()))
+}

@@ -1,0 +1,161 @@
+//! Verbs about configuration records: import, export, demo, list, delete, enable.
+
+use super::{parse_kind, read_file, Cli};
+use crate::domain::Record;
+use crate::engine::{Command, Response};
+use color_eyre::eyre::{bail, eyre, Result};
+use std::path::Path;
+
+/// The template library and the demo set, shipped in `assets/`.
+const LIBRARY: &str = include_str!("../../assets/templates.toml");
+const DEMO: &str = include_str!("../../assets/demo.toml");
+
+pub async fn import(cli: &Cli, file: &Path) -> Result<()> {
+    let text = read_file(file)?;
+    let base = file.parent().unwrap_or(Path::new("."));
+    let items =
+        crate::recordfile::parse(&text, base).map_err(|e| eyre!("{}: {e}", file.display()))?;
+    let client = cli.client().await?;
+    match client.call(Command::Import { items }).await {
+        Ok(response) => {
+            print_imported(&response);
+            Ok(())
+        }
+        Err(e) => bail!("{}: {e}; nothing was imported", file.display()),
+    }
+}
+
+fn print_imported(response: &Response) {
+    if let Response::Imported {
+        created,
+        updated,
+        unchanged,
+    } = response
+    {
+        for c in created {
+            println!("created {c}");
+        }
+        for u in updated {
+            println!("updated {u}");
+        }
+        println!(
+            "{} created, {} updated, {unchanged} unchanged",
+            created.len(),
+            updated.len()
+        );
+    }
+}
+
+pub async fn export(cli: &Cli) -> Result<()> {
+    let client = cli.client().await?;
+    let Response::Records(records) = client.call(Command::Export).await? else {
+        bail!("the server answered export with something else");
+    };
+    print!("{}", crate::recordfile::print(&records));
+    Ok(())
+}
+
+pub async fn demo(cli: &Cli) -> Result<()> {
+    let mut items = crate::recordfile::parse(LIBRARY, Path::new("."))
+        .map_err(|e| eyre!("assets/templates.toml: {e}"))?;
+    items.extend(
+        crate::recordfile::parse(DEMO, Path::new("."))
+            .map_err(|e| eyre!("assets/demo.toml: {e}"))?,
+    );
+    let client = cli.client().await?;
+    let response = client.call(Command::Import { items }).await?;
+    print_imported(&response);
+    println!("demo data loaded; run `gatehouse` to look around");
+    Ok(())
+}
+
+pub async fn list(cli: &Cli, kind: &str, json: bool) -> Result<()> {
+    let kind = parse_kind(kind)?;
+    let client = cli.client().await?;
+    let Response::Records(records) = client.call(Command::List { kind }).await? else {
+        bail!("the server answered list with something else");
+    };
+    for r in &records {
+        if json {
+            println!("{}", record_json(r));
+        } else {
+            println!(
+                "{:<28} {:<9} {}",
+                r.name(),
+                if r.meta().enabled {
+                    "enabled"
+                } else {
+                    "disabled"
+                },
+                r.summary()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One record as a JSON object: its header fields and summary.
+fn record_json(r: &Record) -> serde_json::Value {
+    let m = r.meta();
+    serde_json::json!({
+        "kind": r.kind().as_str(),
+        "id": m.id.0,
+        "name": m.name,
+        "enabled": m.enabled,
+        "revision": m.revision,
+        "created_by": m.created_by,
+        "updated_by": m.updated_by,
+        "updated_at": m.updated_at.to_string(),
+        "summary": r.summary(),
+    })
+}
+
+pub async fn delete(cli: &Cli, kind: &str, name: &str) -> Result<()> {
+    let kind = parse_kind(kind)?;
+    let client = cli.client().await?;
+    client
+        .call(Command::Delete {
+            kind,
+            name: name.to_string(),
+        })
+        .await?;
+    println!("deleted {kind} {name}");
+    Ok(())
+}
+
+pub async fn set_enabled(cli: &Cli, kind: &str, name: &str, enabled: bool) -> Result<()> {
+    let kind = parse_kind(kind)?;
+    let client = cli.client().await?;
+    client
+        .call(Command::SetEnabled {
+            kind,
+            name: name.to_string(),
+            enabled,
+        })
+        .await?;
+    println!(
+        "{} {kind} {name}",
+        if enabled { "enabled" } else { "disabled" }
+    );
+    Ok(())
+}
+
+pub async fn revisions(cli: &Cli, template: &str) -> Result<()> {
+    let client = cli.client().await?;
+    let Response::Records(records) = client
+        .call(Command::TemplateRevisions {
+            name: template.to_string(),
+        })
+        .await?
+    else {
+        bail!("the server answered with something else");
+    };
+    for r in records {
+        let m = r.meta();
+        println!(
+            "rev {:<4} {}  by {}",
+            m.revision, m.updated_at, m.updated_by
+        );
+    }
+    Ok(())
+}

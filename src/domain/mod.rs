@@ -1,0 +1,168 @@
+//! Records, ids and validation. No I/O happens here.
+
+mod host_key;
+mod records;
+mod validate;
+
+pub use host_key::HostKey;
+pub use records::*;
+pub use validate::{check_name, is_mask_name, parse_schedule, FieldError, Validate};
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A record id. Ids are handed out in increasing order, so sorting by id is
+/// sorting by creation time; the store keys them big-endian for that reason.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+pub struct Id(pub u64);
+
+impl Id {
+    /// The big-endian key bytes under which the store keeps this id.
+    pub fn key(self) -> [u8; 8] {
+        self.0.to_be_bytes()
+    }
+
+    /// Reads an id back from its key bytes.
+    pub fn from_key(bytes: &[u8]) -> Option<Id> {
+        Some(Id(u64::from_be_bytes(bytes.try_into().ok()?)))
+    }
+}
+
+impl fmt::Debug for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// Milliseconds since the Unix epoch, UTC.
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default, Debug,
+)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    /// The current time.
+    pub fn now() -> Timestamp {
+        Timestamp(chrono::Utc::now().timestamp_millis())
+    }
+
+    /// The time as a chrono value, for formatting.
+    pub fn to_utc(self) -> chrono::DateTime<chrono::Utc> {
+        chrono::DateTime::from_timestamp_millis(self.0).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_utc().format("%Y-%m-%d %H:%M:%S"))
+    }
+}
+
+/// What every record carries besides its own fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Meta {
+    pub id: Id,
+    pub name: String,
+    pub enabled: bool,
+    pub created_by: String,
+    pub created_at: Timestamp,
+    pub updated_by: String,
+    pub updated_at: Timestamp,
+    /// Starts at 1 and grows by one with every saved change.
+    pub revision: u32,
+}
+
+impl Meta {
+    /// A fresh, enabled record header with the given name; the store fills in
+    /// the id, the authors and the times when it saves it.
+    pub fn named(name: impl Into<String>) -> Meta {
+        Meta {
+            name: name.into(),
+            enabled: true,
+            ..Meta::default()
+        }
+    }
+}
+
+/// The kinds of configuration record. Each has its own tree in the store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Kind {
+    Environment,
+    System,
+    Device,
+    Credential,
+    Reason,
+    Template,
+    Task,
+    User,
+    Role,
+    Policy,
+}
+
+impl Kind {
+    /// Every kind, in the order in which records may depend on earlier ones.
+    pub const ALL: [Kind; 10] = [
+        Kind::Environment,
+        Kind::System,
+        Kind::Reason,
+        Kind::Device,
+        Kind::Credential,
+        Kind::Template,
+        Kind::Task,
+        Kind::Role,
+        Kind::User,
+        Kind::Policy,
+    ];
+
+    /// The singular lower-case name used in the import format, the CLI and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Environment => "environment",
+            Kind::System => "system",
+            Kind::Device => "device",
+            Kind::Credential => "credential",
+            Kind::Reason => "reason",
+            Kind::Template => "template",
+            Kind::Task => "task",
+            Kind::User => "user",
+            Kind::Role => "role",
+            Kind::Policy => "policy",
+        }
+    }
+
+    /// The plural, as shown in titles and accepted on the command line.
+    pub fn plural(self) -> &'static str {
+        match self {
+            Kind::Environment => "environments",
+            Kind::System => "systems",
+            Kind::Device => "devices",
+            Kind::Credential => "credentials",
+            Kind::Reason => "reasons",
+            Kind::Template => "templates",
+            Kind::Task => "tasks",
+            Kind::User => "users",
+            Kind::Role => "roles",
+            Kind::Policy => "policies",
+        }
+    }
+
+    /// Parses a singular or plural kind name.
+    pub fn parse(text: &str) -> Option<Kind> {
+        let text = text.trim().to_ascii_lowercase();
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == text || k.plural() == text)
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,587 @@
+//! The configuration records Gatehouse keeps, one struct per kind.
+
+use super::{HostKey, Kind, Meta};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A secret encrypted at rest: nonce followed by ciphertext. Only the store's
+/// cipher can open it. An empty value stands for "set, not shown", which is
+/// what clients receive instead of the ciphertext.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Sealed(pub Vec<u8>);
+
+impl Sealed {
+    /// The marker sent to clients in place of a stored secret.
+    pub fn withheld() -> Sealed {
+        Sealed(Vec::new())
+    }
+}
+
+impl fmt::Debug for Sealed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Sealed(..)")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Environment {
+    pub meta: Meta,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct System {
+    pub meta: Meta,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Device {
+    pub meta: Meta,
+    pub address: String,
+    pub port: u16,
+    /// What runs there: Linux, MySQL, a network OS…
+    pub product: String,
+    pub tags: Vec<String>,
+    pub environment: String,
+    pub system: String,
+    /// The host key the device must present; none means it was never trusted.
+    pub host_key: Option<HostKey>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Credential {
+    pub meta: Meta,
+    pub username: String,
+    /// The device this credential belongs to, when it belongs to one.
+    pub device: Option<String>,
+    pub password: Option<Sealed>,
+    pub private_key: Option<Sealed>,
+    pub passphrase: Option<Sealed>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReasonType {
+    Incident,
+    Change,
+    #[default]
+    Maintenance,
+    Emergency,
+    Other,
+}
+
+impl ReasonType {
+    pub const ALL: [ReasonType; 5] = [
+        ReasonType::Incident,
+        ReasonType::Change,
+        ReasonType::Maintenance,
+        ReasonType::Emergency,
+        ReasonType::Other,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReasonType::Incident => "incident",
+            ReasonType::Change => "change",
+            ReasonType::Maintenance => "maintenance",
+            ReasonType::Emergency => "emergency",
+            ReasonType::Other => "other",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Reason {
+    pub meta: Meta,
+    pub reason_type: ReasonType,
+}
+
+/// How a template's content is run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Executor {
+    /// An interactive shell on a PTY, driven by expect/exec lines.
+    #[default]
+    SshExpect,
+    /// A shell script on an exec channel; the exit status decides.
+    SshScript,
+    /// A shell script on the Gatehouse host itself.
+    Local,
+}
+
+impl Executor {
+    pub const ALL: [Executor; 3] = [Executor::SshExpect, Executor::SshScript, Executor::Local];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Executor::SshExpect => "ssh-expect",
+            Executor::SshScript => "ssh-script",
+            Executor::Local => "local",
+        }
+    }
+}
+
+/// What a template is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecutionType {
+    #[default]
+    Task,
+    PasswordChange,
+    JitGrant,
+    JitRevoke,
+}
+
+impl ExecutionType {
+    pub const ALL: [ExecutionType; 4] = [
+        ExecutionType::Task,
+        ExecutionType::PasswordChange,
+        ExecutionType::JitGrant,
+        ExecutionType::JitRevoke,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionType::Task => "task",
+            ExecutionType::PasswordChange => "password-change",
+            ExecutionType::JitGrant => "jit-grant",
+            ExecutionType::JitRevoke => "jit-revoke",
+        }
+    }
+}
+
+/// A value a template asks for, with a pattern every supplied value must match.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Variable {
+    pub name: String,
+    pub description: String,
+    pub default: Option<String>,
+    /// A regular expression the whole value must match; empty means the safe default.
+    pub pattern: String,
+}
+
+/// The pattern a variable gets when it declares none: no shell syntax can pass it.
+pub const DEFAULT_VARIABLE_PATTERN: &str = r"[A-Za-z0-9._:/@-]*";
+
+impl Variable {
+    /// The pattern in force for this variable.
+    pub fn effective_pattern(&self) -> &str {
+        if self.pattern.is_empty() {
+            DEFAULT_VARIABLE_PATTERN
+        } else {
+            &self.pattern
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Template {
+    pub meta: Meta,
+    pub description: String,
+    pub executor: Executor,
+    pub execution_type: ExecutionType,
+    pub content: String,
+    pub variables: Vec<Variable>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Task {
+    pub meta: Meta,
+    pub description: String,
+    pub template: String,
+    pub environment: String,
+    pub system: String,
+    pub devices: Vec<String>,
+    pub credential: String,
+    /// Values for the template's variables that this task fixes or defaults.
+    pub variables: BTreeMap<String, String>,
+    /// A cron expression (seconds field first) for scheduled runs.
+    pub schedule: Option<String>,
+    pub timeout_secs: u64,
+    /// Up to `retries + 1` attempts are made.
+    pub retries: u32,
+    /// How many devices run at once.
+    pub parallelism: u32,
+    /// Tasks started on a device after this one succeeded there.
+    pub children: Vec<String>,
+}
+
+pub const DEFAULT_TASK_TIMEOUT_SECS: u64 = 300;
+pub const DEFAULT_TASK_PARALLELISM: u32 = 10;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct User {
+    /// `meta.name` is the login: the OS account on the jump host.
+    pub meta: Meta,
+    pub display_name: String,
+    pub roles: Vec<String>,
+    pub totp_secret: Option<Sealed>,
+}
+
+/// Something a role may permit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    ViewEnvironments,
+    ManageEnvironments,
+    ViewDevices,
+    ManageDevices,
+    ManageCredentials,
+    ViewCredentialSecrets,
+    ViewTemplates,
+    ManageTemplates,
+    ViewTasks,
+    ManageTasks,
+    RequestTasks,
+    ManagePolicies,
+    ViewExecutions,
+    ViewExecutionDebug,
+    ViewAudit,
+    ExportAudit,
+    ManageUsers,
+}
+
+impl Action {
+    pub const ALL: [Action; 17] = [
+        Action::ViewEnvironments,
+        Action::ManageEnvironments,
+        Action::ViewDevices,
+        Action::ManageDevices,
+        Action::ManageCredentials,
+        Action::ViewCredentialSecrets,
+        Action::ViewTemplates,
+        Action::ManageTemplates,
+        Action::ViewTasks,
+        Action::ManageTasks,
+        Action::RequestTasks,
+        Action::ManagePolicies,
+        Action::ViewExecutions,
+        Action::ViewExecutionDebug,
+        Action::ViewAudit,
+        Action::ExportAudit,
+        Action::ManageUsers,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::ViewEnvironments => "view-environments",
+            Action::ManageEnvironments => "manage-environments",
+            Action::ViewDevices => "view-devices",
+            Action::ManageDevices => "manage-devices",
+            Action::ManageCredentials => "manage-credentials",
+            Action::ViewCredentialSecrets => "view-credential-secrets",
+            Action::ViewTemplates => "view-templates",
+            Action::ManageTemplates => "manage-templates",
+            Action::ViewTasks => "view-tasks",
+            Action::ManageTasks => "manage-tasks",
+            Action::RequestTasks => "request-tasks",
+            Action::ManagePolicies => "manage-policies",
+            Action::ViewExecutions => "view-executions",
+            Action::ViewExecutionDebug => "view-execution-debug",
+            Action::ViewAudit => "view-audit",
+            Action::ExportAudit => "export-audit",
+            Action::ManageUsers => "manage-users",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == text)
+    }
+}
+
+/// An action a role permits, limited to some environments when the list is not empty.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Grant {
+    pub action: Action,
+    pub environments: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AccessLevel {
+    Read,
+    Run,
+    Write,
+    Delete,
+}
+
+/// Access to one named task, template or device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResourceGrant {
+    pub kind: Kind,
+    pub name: String,
+    pub levels: Vec<AccessLevel>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Role {
+    pub meta: Meta,
+    pub description: String,
+    /// Built-in roles come with every store; Superuser among them cannot change.
+    pub builtin: bool,
+    pub grants: Vec<Grant>,
+    pub resources: Vec<ResourceGrant>,
+}
+
+pub const SUPERUSER_ROLE: &str = "Superuser";
+
+/// Who approves at which level; level 1 decides first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Approver {
+    pub user: String,
+    pub level: u8,
+}
+
+/// When a policy lets its users request: weekdays (1 = Monday … 7 = Sunday),
+/// hours as minutes since midnight, and an optional range of dates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Window {
+    pub days: Vec<u8>,
+    pub from_minute: u16,
+    pub to_minute: u16,
+    pub start_date: Option<chrono::NaiveDate>,
+    pub end_date: Option<chrono::NaiveDate>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
+pub struct Policy {
+    pub meta: Meta,
+    pub description: String,
+    pub requires_justification: bool,
+    pub requires_governance_id: bool,
+    pub requires_approval: bool,
+    pub requires_mfa: bool,
+    pub requires_reason: bool,
+    pub emergency_access: bool,
+    pub devices: Vec<String>,
+    pub environments: Vec<String>,
+    pub systems: Vec<String>,
+    pub users: Vec<String>,
+    pub approvers: Vec<Approver>,
+    pub windows: Vec<Window>,
+}
+
+/// Any configuration record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Record {
+    Environment(Environment),
+    System(System),
+    Device(Device),
+    Credential(Credential),
+    Reason(Reason),
+    Template(Template),
+    Task(Task),
+    User(User),
+    Role(Role),
+    Policy(Policy),
+}
+
+macro_rules! each_record {
+    ($value:expr, $r:ident => $body:expr) => {
+        match $value {
+            Record::Environment($r) => $body,
+            Record::System($r) => $body,
+            Record::Device($r) => $body,
+            Record::Credential($r) => $body,
+            Record::Reason($r) => $body,
+            Record::Template($r) => $body,
+            Record::Task($r) => $body,
+            Record::User($r) => $body,
+            Record::Role($r) => $body,
+            Record::Policy($r) => $body,
+        }
+    };
+}
+
+/// A reference from one record to another, by name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reference {
+    pub field: &'static str,
+    pub kind: Kind,
+    pub name: String,
+}
+
+impl Record {
+    pub fn kind(&self) -> Kind {
+        match self {
+            Record::Environment(_) => Kind::Environment,
+            Record::System(_) => Kind::System,
+            Record::Device(_) => Kind::Device,
+            Record::Credential(_) => Kind::Credential,
+            Record::Reason(_) => Kind::Reason,
+            Record::Template(_) => Kind::Template,
+            Record::Task(_) => Kind::Task,
+            Record::User(_) => Kind::User,
+            Record::Role(_) => Kind::Role,
+            Record::Policy(_) => Kind::Policy,
+        }
+    }
+
+    pub fn meta(&self) -> &Meta {
+        each_record!(self, r => &r.meta)
+    }
+
+    pub fn meta_mut(&mut self) -> &mut Meta {
+        each_record!(self, r => &mut r.meta)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.meta().name
+    }
+
+    /// Every other record this one names, with the field that names it.
+    pub fn references(&self) -> Vec<Reference> {
+        fn one(field: &'static str, kind: Kind, name: &str) -> Reference {
+            Reference {
+                field,
+                kind,
+                name: name.to_string(),
+            }
+        }
+        fn many<'a>(
+            field: &'static str,
+            kind: Kind,
+            names: impl IntoIterator<Item = &'a String>,
+        ) -> Vec<Reference> {
+            names.into_iter().map(|n| one(field, kind, n)).collect()
+        }
+        match self {
+            Record::Environment(_)
+            | Record::System(_)
+            | Record::Reason(_)
+            | Record::Template(_) => Vec::new(),
+            Record::Device(d) => vec![
+                one("environment", Kind::Environment, &d.environment),
+                one("system", Kind::System, &d.system),
+            ],
+            Record::Credential(c) => many("device", Kind::Device, c.device.iter()),
+            Record::Task(t) => {
+                let mut refs = vec![
+                    one("template", Kind::Template, &t.template),
+                    one("environment", Kind::Environment, &t.environment),
+                    one("system", Kind::System, &t.system),
+                    one("credential", Kind::Credential, &t.credential),
+                ];
+                refs.extend(many("devices", Kind::Device, &t.devices));
+                refs.extend(many("children", Kind::Task, &t.children));
+                refs
+            }
+            Record::User(u) => many("roles", Kind::Role, &u.roles),
+            Record::Role(r) => {
+                let mut refs: Vec<Reference> = r
+                    .grants
+                    .iter()
+                    .flat_map(|g| many("grants.environments", Kind::Environment, &g.environments))
+                    .collect();
+                refs.extend(
+                    r.resources
+                        .iter()
+                        .map(|g| one("resources.name", g.kind, &g.name)),
+                );
+                refs
+            }
+            Record::Policy(p) => {
+                let mut refs = many("devices", Kind::Device, &p.devices);
+                refs.extend(many("environments", Kind::Environment, &p.environments));
+                refs.extend(many("systems", Kind::System, &p.systems));
+                refs.extend(many("users", Kind::User, &p.users));
+                refs.extend(
+                    p.approvers
+                        .iter()
+                        .map(|a| one("approvers.user", Kind::User, &a.user)),
+                );
+                refs
+            }
+        }
+    }
+
+    /// The same record with every secret replaced by the "set, not shown" marker.
+    pub fn withhold_secrets(mut self) -> Record {
+        fn withhold(slot: &mut Option<Sealed>) {
+            if slot.is_some() {
+                *slot = Some(Sealed::withheld());
+            }
+        }
+        match &mut self {
+            Record::Credential(c) => {
+                withhold(&mut c.password);
+                withhold(&mut c.private_key);
+                withhold(&mut c.passphrase);
+            }
+            Record::User(u) => withhold(&mut u.totp_secret),
+            _ => {}
+        }
+        self
+    }
+
+    /// One line that sums the record up in lists.
+    pub fn summary(&self) -> String {
+        match self {
+            Record::Environment(_) | Record::System(_) => String::new(),
+            Record::Device(d) => format!(
+                "{}:{}  {}  {}/{}  {}",
+                d.address,
+                d.port,
+                d.product,
+                d.environment,
+                d.system,
+                match &d.host_key {
+                    Some(k) => k.fingerprint(),
+                    None => "host key not pinned".to_string(),
+                }
+            ),
+            Record::Credential(c) => format!(
+                "{}{}  {}",
+                c.username,
+                c.device
+                    .as_ref()
+                    .map(|d| format!("@{d}"))
+                    .unwrap_or_default(),
+                match (&c.password, &c.private_key) {
+                    (Some(_), Some(_)) => "password set, private key set",
+                    (Some(_), None) => "password set",
+                    (None, Some(_)) => "private key set",
+                    (None, None) => "no secret",
+                }
+            ),
+            Record::Reason(r) => r.reason_type.as_str().to_string(),
+            Record::Template(t) => format!(
+                "{}  {}  rev {}  {} variable(s)",
+                t.executor.as_str(),
+                t.execution_type.as_str(),
+                t.meta.revision,
+                t.variables.len()
+            ),
+            Record::Task(t) => format!(
+                "{} on {} device(s)  {}/{}{}",
+                t.template,
+                t.devices.len(),
+                t.environment,
+                t.system,
+                t.schedule
+                    .as_ref()
+                    .map(|s| format!("  schedule {s}"))
+                    .unwrap_or_default()
+            ),
+            Record::User(u) => format!("{}  [{}]", u.display_name, u.roles.join(", ")),
+            Record::Role(r) => format!(
+                "{}{} grant(s), {} resource grant(s)",
+                if r.builtin { "built-in, " } else { "" },
+                r.grants.len(),
+                r.resources.len()
+            ),
+            Record::Policy(p) => format!(
+                "{} user(s), {} approver(s){}{}",
+                p.users.len(),
+                p.approvers.len(),
+                if p.requires_approval {
+                    ", approval"
+                } else {
+                    ""
+                },
+                if p.emergency_access {
+                    ", emergency"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+}

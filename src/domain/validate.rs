@@ -1,0 +1,309 @@
+//! Field checks every record passes before it is saved.
+
+use super::*;
+use std::fmt;
+
+/// A record that failed a check, naming the field and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "field `{}`: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// Checks of a record's own fields (references to other records are the store's job).
+pub trait Validate {
+    fn validate(&self) -> Result<(), FieldError>;
+}
+
+/// Names are shown in one-line lists and typed on command lines: printable,
+/// no surrounding blanks, no control characters, at most 64 characters.
+pub fn check_name(field: &str, name: &str) -> Result<(), FieldError> {
+    if name.trim().is_empty() {
+        return Err(FieldError::new(field, "must not be empty"));
+    }
+    if name.trim() != name {
+        return Err(FieldError::new(field, "must not start or end with a blank"));
+    }
+    if name.chars().count() > 64 {
+        return Err(FieldError::new(field, "must be at most 64 characters"));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control()) {
+        return Err(FieldError::new(
+            field,
+            format!("must not hold the control character {:?}", c),
+        ));
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, text: &str, max: usize) -> Result<(), FieldError> {
+    if text.len() > max {
+        return Err(FieldError::new(
+            field,
+            format!("must be at most {max} bytes"),
+        ));
+    }
+    if let Some(c) = text
+        .chars()
+        .find(|c| c.is_control() && *c != '\n' && *c != '\t')
+    {
+        return Err(FieldError::new(
+            field,
+            format!("must not hold the control character {:?}", c),
+        ));
+    }
+    Ok(())
+}
+
+fn check_names(field: &str, names: &[String]) -> Result<(), FieldError> {
+    for (i, n) in names.iter().enumerate() {
+        check_name(&format!("{field}[{i}]"), n)?;
+        if names[..i].contains(n) {
+            return Err(FieldError::new(field, format!("names '{n}' twice")));
+        }
+    }
+    Ok(())
+}
+
+/// The characters a variable name may hold: it appears inside `[#…#]`.
+pub fn is_mask_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+}
+
+impl Validate for Record {
+    fn validate(&self) -> Result<(), FieldError> {
+        check_name("name", self.name())?;
+        match self {
+            Record::Environment(_) | Record::System(_) | Record::Reason(_) => Ok(()),
+            Record::Device(d) => {
+                if d.address.trim().is_empty() {
+                    return Err(FieldError::new("address", "must not be empty"));
+                }
+                if d.address
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control())
+                {
+                    return Err(FieldError::new("address", "must not hold blanks"));
+                }
+                if d.port == 0 {
+                    return Err(FieldError::new("port", "must be between 1 and 65535"));
+                }
+                check_name("environment", &d.environment)?;
+                check_name("system", &d.system)?;
+                check_text("product", &d.product, 64)?;
+                check_names("tags", &d.tags)
+            }
+            Record::Credential(c) => {
+                check_name("username", &c.username)?;
+                if c.passphrase.is_some() && c.private_key.is_none() {
+                    return Err(FieldError::new(
+                        "passphrase",
+                        "a passphrase needs a private key to open",
+                    ));
+                }
+                Ok(())
+            }
+            Record::Template(t) => {
+                check_text("description", &t.description, 4096)?;
+                check_text("content", &t.content, 256 * 1024)?;
+                for (i, v) in t.variables.iter().enumerate() {
+                    let field = format!("variable[{i}]");
+                    if !is_mask_name(&v.name) {
+                        return Err(FieldError::new(
+                            format!("{field}.name"),
+                            format!(
+                                "'{}' must be upper-case letters, digits and '_' (it is used as [#NAME#])",
+                                v.name
+                            ),
+                        ));
+                    }
+                    if crate::template::BUILTIN_MASKS.contains(&v.name.as_str()) {
+                        return Err(FieldError::new(
+                            format!("{field}.name"),
+                            format!("'{}' is a built-in mask", v.name),
+                        ));
+                    }
+                    if t.variables[..i].iter().any(|o| o.name == v.name) {
+                        return Err(FieldError::new(
+                            format!("{field}.name"),
+                            format!("'{}' is declared twice", v.name),
+                        ));
+                    }
+                    let pattern = regex::Regex::new(&format!("^(?:{})$", v.effective_pattern()))
+                        .map_err(|e| {
+                            FieldError::new(
+                                format!("{field}.pattern"),
+                                format!("is not a valid regular expression: {e}"),
+                            )
+                        })?;
+                    if let Some(default) = &v.default {
+                        if !pattern.is_match(default) {
+                            return Err(FieldError::new(
+                                format!("{field}.default"),
+                                format!(
+                                    "'{default}' does not match the pattern {}",
+                                    v.effective_pattern()
+                                ),
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Record::Task(t) => {
+                check_text("description", &t.description, 4096)?;
+                check_name("template", &t.template)?;
+                check_name("environment", &t.environment)?;
+                check_name("system", &t.system)?;
+                check_name("credential", &t.credential)?;
+                if t.devices.is_empty() {
+                    return Err(FieldError::new(
+                        "devices",
+                        "a task needs at least one device",
+                    ));
+                }
+                check_names("devices", &t.devices)?;
+                check_names("children", &t.children)?;
+                if t.children.contains(&t.meta.name) {
+                    return Err(FieldError::new(
+                        "children",
+                        "a task cannot be its own child",
+                    ));
+                }
+                if let Some(schedule) = &t.schedule {
+                    parse_schedule(schedule).map_err(|e| FieldError::new("schedule", e))?;
+                }
+                if t.timeout_secs == 0 {
+                    return Err(FieldError::new("timeout", "must be at least 1 second"));
+                }
+                if t.parallelism == 0 {
+                    return Err(FieldError::new("parallelism", "must be at least 1"));
+                }
+                if t.retries > 20 {
+                    return Err(FieldError::new("retries", "must be at most 20"));
+                }
+                Ok(())
+            }
+            Record::User(u) => {
+                if !u
+                    .meta
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                {
+                    return Err(FieldError::new(
+                        "login",
+                        "an OS login holds only letters, digits, '.', '_' and '-'",
+                    ));
+                }
+                check_text("display_name", &u.display_name, 128)?;
+                check_names("roles", &u.roles)
+            }
+            Record::Role(r) => {
+                check_text("description", &r.description, 4096)?;
+                for (i, g) in r.resources.iter().enumerate() {
+                    if !matches!(g.kind, Kind::Task | Kind::Template | Kind::Device) {
+                        return Err(FieldError::new(
+                            format!("resources[{i}].kind"),
+                            "resource access names a task, a template or a device",
+                        ));
+                    }
+                    if g.levels.is_empty() {
+                        return Err(FieldError::new(
+                            format!("resources[{i}].levels"),
+                            "must name at least one of read, run, write, delete",
+                        ));
+                    }
+                }
+                Ok(())
+            }
+            Record::Policy(p) => {
+                check_text("description", &p.description, 4096)?;
+                check_names("users", &p.users)?;
+                check_names("devices", &p.devices)?;
+                check_names("environments", &p.environments)?;
+                check_names("systems", &p.systems)?;
+                if p.requires_approval && p.approvers.is_empty() {
+                    return Err(FieldError::new(
+                        "approvers",
+                        "a policy that requires approval needs at least one approver",
+                    ));
+                }
+                for (i, a) in p.approvers.iter().enumerate() {
+                    if a.level == 0 || a.level > 9 {
+                        return Err(FieldError::new(
+                            format!("approvers[{i}].level"),
+                            "must be between 1 and 9",
+                        ));
+                    }
+                }
+                let mut levels: Vec<u8> = p.approvers.iter().map(|a| a.level).collect();
+                levels.sort();
+                levels.dedup();
+                if levels.iter().enumerate().any(|(i, l)| *l as usize != i + 1) {
+                    return Err(FieldError::new(
+                        "approvers",
+                        "approval levels must run 1, 2, 3… without a gap",
+                    ));
+                }
+                for (i, w) in p.windows.iter().enumerate() {
+                    if w.days.is_empty() || w.days.iter().any(|d| !(1..=7).contains(d)) {
+                        return Err(FieldError::new(
+                            format!("window[{i}].days"),
+                            "must list weekdays (mon … sun)",
+                        ));
+                    }
+                    if w.from_minute >= w.to_minute || w.to_minute > 24 * 60 {
+                        return Err(FieldError::new(
+                            format!("window[{i}].to"),
+                            "must be later than `from`, at most 24:00",
+                        ));
+                    }
+                    if let (Some(a), Some(b)) = (w.start_date, w.end_date) {
+                        if a > b {
+                            return Err(FieldError::new(
+                                format!("window[{i}].end_date"),
+                                "must not be before start_date",
+                            ));
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Parses a cron schedule: five fields (minute hour day month weekday) as
+/// crontab has them, or six/seven with seconds (and year).
+pub fn parse_schedule(text: &str) -> Result<cron::Schedule, String> {
+    let fields = text.split_whitespace().count();
+    let full = if fields == 5 {
+        format!("0 {text}")
+    } else {
+        text.to_string()
+    };
+    full.parse::<cron::Schedule>()
+        .map_err(|e| format!("'{text}' is not a cron expression: {e}"))
+}

@@ -1,0 +1,156 @@
+//! The engine's vocabulary: commands in, responses and events out. Front ends
+//! speak only this, through the server.
+
+use crate::domain::{Kind, Record};
+use crate::store::{AuditBreak, AuditEvent};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Secrets that arrive with an imported credential or user, in plain text
+/// over the local socket; the engine seals them before anything is stored.
+#[derive(Clone, Serialize, Deserialize, Default, PartialEq)]
+pub struct PlainSecrets {
+    pub password: Option<String>,
+    pub private_key: Option<String>,
+    pub passphrase: Option<String>,
+    pub totp_secret: Option<String>,
+}
+
+impl fmt::Debug for PlainSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |s: &Option<String>| if s.is_some() { "set" } else { "unset" };
+        f.debug_struct("PlainSecrets")
+            .field("password", &set(&self.password))
+            .field("private_key", &set(&self.private_key))
+            .field("passphrase", &set(&self.passphrase))
+            .field("totp_secret", &set(&self.totp_secret))
+            .finish()
+    }
+}
+
+impl Drop for PlainSecrets {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        for s in [
+            &mut self.password,
+            &mut self.private_key,
+            &mut self.passphrase,
+            &mut self.totp_secret,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            s.zeroize();
+        }
+    }
+}
+
+/// One record of an import, with where it came from for error messages.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ImportItem {
+    pub record: Record,
+    pub secrets: PlainSecrets,
+    /// The line of the file the record starts on (0 when it has none).
+    pub line: usize,
+}
+
+/// A request to the engine. The caller's identity travels beside it, set by
+/// the server from the socket's peer credentials, never by the client.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Command {
+    /// Who the engine takes the caller for.
+    Whoami,
+    /// Every record of a kind the caller may see.
+    List { kind: Kind },
+    /// Creates or updates records by name, all or nothing.
+    Import { items: Vec<ImportItem> },
+    /// Every record the caller may see, secrets withheld.
+    Export,
+    /// Deletes a record that nothing uses.
+    Delete { kind: Kind, name: String },
+    /// Enables or disables a record.
+    SetEnabled {
+        kind: Kind,
+        name: String,
+        enabled: bool,
+    },
+    /// Every saved revision of a template.
+    TemplateRevisions { name: String },
+    /// Walks the audit chain.
+    AuditVerify,
+    /// Audit events from a sequence number on.
+    AuditEvents { from: u64, limit: u32 },
+    /// The newest audit events, oldest of them first.
+    AuditTail { limit: u32 },
+    /// Starts sending this connection events.
+    Subscribe,
+    /// Stops the server (its owner or a Superuser only).
+    Shutdown,
+}
+
+/// What the engine answers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Response {
+    Done,
+    Whoami {
+        login: String,
+        superuser: bool,
+        server_owner: String,
+    },
+    Records(Vec<Record>),
+    Imported {
+        created: Vec<String>,
+        updated: Vec<String>,
+        unchanged: usize,
+    },
+    AuditVerified(Result<u64, AuditBreak>),
+    AuditEvents(Vec<AuditEvent>),
+}
+
+/// Something that happened, sent to every subscribed client.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum Event {
+    RecordChanged { kind: Kind, name: String },
+    AuditAppended { seq: u64 },
+    ShuttingDown,
+}
+
+/// Why the engine refused or failed a command. Every message says what to do.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    #[error("not permitted: {0}")]
+    Denied(String),
+    #[error("no {kind} named '{name}'")]
+    NotFound { kind: Kind, name: String },
+    #[error("{kind} '{name}'{}: {message}", line_suffix(*line))]
+    Invalid {
+        kind: Kind,
+        name: String,
+        line: usize,
+        message: String,
+    },
+    #[error("{kind} '{name}' is in use by {}; disable it instead, or change those first", used_by.join(", "))]
+    InUse {
+        kind: Kind,
+        name: String,
+        used_by: Vec<String>,
+    },
+    #[error("{0}")]
+    Store(String),
+    #[error("protocol: {0}")]
+    Protocol(String),
+}
+
+fn line_suffix(line: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" (line {line})")
+    }
+}
+
+impl From<crate::store::StoreError> for EngineError {
+    fn from(e: crate::store::StoreError) -> Self {
+        EngineError::Store(e.to_string())
+    }
+}

@@ -1,0 +1,236 @@
+//! The engine: the one place that decides. It owns the store, checks every
+//! command against the caller's roles, writes changes with their audit
+//! events, and tells subscribers what changed.
+
+pub mod api;
+mod bootstrap;
+mod records;
+
+pub use api::{Command, EngineError, Event, ImportItem, PlainSecrets, Response};
+
+use crate::access::{self, Principal};
+use crate::domain::{Kind, Record, Role, User};
+use crate::store::{NewAuditEvent, Store};
+use std::path::Path;
+use tokio::sync::{broadcast, Mutex, Notify};
+
+/// How many events a slow subscriber may fall behind before it skips some.
+const EVENT_BUFFER: usize = 4096;
+
+/// The engine of one data directory.
+pub struct Engine {
+    store: Store,
+    events: broadcast::Sender<Event>,
+    /// Held while a command checks and then writes, so that two commands
+    /// never both pass a check the other's write would have failed.
+    write_lock: Mutex<()>,
+    shutdown: Notify,
+    /// The OS login that started the server.
+    owner: String,
+}
+
+impl Engine {
+    /// Opens the store in `dir`; on an empty store, makes `owner` and `root` Superusers.
+    pub async fn open(dir: &Path, owner: &str) -> Result<Engine, EngineError> {
+        let store = Store::open(dir)?;
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let engine = Engine {
+            store,
+            events,
+            write_lock: Mutex::new(()),
+            shutdown: Notify::new(),
+            owner: owner.to_string(),
+        };
+        engine.bootstrap().await?;
+        Ok(engine)
+    }
+
+    /// The store, for the parts of the server that read it directly.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The OS login the server runs as.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// A stream of everything that happens from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// Resolves when a client asked the server to stop.
+    pub async fn shutdown_requested(&self) {
+        self.shutdown.notified().await
+    }
+
+    fn publish(&self, event: Event) {
+        // No receiver is fine: nobody is watching.
+        let _ = self.events.send(event);
+    }
+
+    /// Runs one command for the OS user `login`.
+    pub async fn handle(&self, login: &str, command: Command) -> Result<Response, EngineError> {
+        let users = self.store.list(Kind::User)?;
+        let roles = self.store.list(Kind::Role)?;
+        let user = users
+            .iter()
+            .find_map(|r| match r {
+                Record::User(u) if u.meta.name == login => Some(u),
+                _ => None,
+            })
+            .ok_or_else(|| {
+                EngineError::Denied(format!(
+                    "OS user '{login}' is not a Gatehouse user; ask an administrator to add them"
+                ))
+            })?;
+        if !user.meta.enabled {
+            return Err(EngineError::Denied(format!(
+                "Gatehouse user '{login}' is disabled"
+            )));
+        }
+        let roles: Vec<&Role> = roles
+            .iter()
+            .filter_map(|r| match r {
+                Record::Role(role) if user.roles.contains(&role.meta.name) => Some(role),
+                _ => None,
+            })
+            .collect();
+        let who = Principal { user, roles };
+        self.dispatch(&who, command).await
+    }
+
+    async fn dispatch(
+        &self,
+        who: &Principal<'_>,
+        command: Command,
+    ) -> Result<Response, EngineError> {
+        let login = who.user.meta.name.as_str();
+        match command {
+            Command::Whoami => Ok(Response::Whoami {
+                login: login.to_string(),
+                superuser: who.is_superuser(),
+                server_owner: self.owner.clone(),
+            }),
+            Command::List { kind } => Ok(Response::Records(self.visible(who, kind)?)),
+            Command::Export => {
+                let mut all = Vec::new();
+                for kind in Kind::ALL {
+                    if who.may(access::view_action(kind), None) {
+                        all.extend(self.visible(who, kind)?);
+                    }
+                }
+                Ok(Response::Records(all))
+            }
+            Command::Import { items } => self.import(who, items).await,
+            Command::Delete { kind, name } => self.delete(who, kind, &name).await,
+            Command::SetEnabled {
+                kind,
+                name,
+                enabled,
+            } => self.set_enabled(who, kind, &name, enabled).await,
+            Command::TemplateRevisions { name } => {
+                require(who, access::view_action(Kind::Template), "view templates")?;
+                let template =
+                    self.store
+                        .find(Kind::Template, &name)?
+                        .ok_or(EngineError::NotFound {
+                            kind: Kind::Template,
+                            name,
+                        })?;
+                let revisions = self.store.template_revisions(template.meta().id)?;
+                Ok(Response::Records(
+                    revisions.into_iter().map(Record::Template).collect(),
+                ))
+            }
+            Command::AuditVerify => {
+                require(who, crate::domain::Action::ViewAudit, "view the audit log")?;
+                Ok(Response::AuditVerified(self.store.verify_audit()?))
+            }
+            Command::AuditEvents { from, limit } => {
+                require(who, crate::domain::Action::ViewAudit, "view the audit log")?;
+                Ok(Response::AuditEvents(
+                    self.store.audit_events(from, limit as usize)?,
+                ))
+            }
+            Command::AuditTail { limit } => {
+                require(who, crate::domain::Action::ViewAudit, "view the audit log")?;
+                Ok(Response::AuditEvents(
+                    self.store.audit_tail(limit as usize)?,
+                ))
+            }
+            Command::Subscribe => Ok(Response::Done),
+            Command::Shutdown => {
+                if login != self.owner && !who.is_superuser() {
+                    return Err(EngineError::Denied(
+                        "only the server's owner or a Superuser may stop it".into(),
+                    ));
+                }
+                self.audit(vec![NewAuditEvent::new(
+                    login,
+                    "server.shutdown",
+                    "server",
+                    "",
+                )])
+                .await?;
+                self.publish(Event::ShuttingDown);
+                self.shutdown.notify_waiters();
+                self.shutdown.notify_one();
+                Ok(Response::Done)
+            }
+        }
+    }
+
+    /// The records of a kind the caller may see, secrets withheld.
+    fn visible(&self, who: &Principal<'_>, kind: Kind) -> Result<Vec<Record>, EngineError> {
+        let action = access::view_action(kind);
+        let records = self.store.list(kind)?;
+        fn scoped(r: &Record) -> Option<&str> {
+            match r {
+                Record::Device(d) => Some(d.environment.as_str()),
+                Record::Task(t) => Some(t.environment.as_str()),
+                _ => None,
+            }
+        }
+        let allowed_somewhere = who.may(action, None);
+        Ok(records
+            .into_iter()
+            .filter(|r| allowed_somewhere || who.may(action, scoped(r)))
+            .map(Record::withhold_secrets)
+            .collect())
+    }
+
+    async fn audit(&self, events: Vec<NewAuditEvent>) -> Result<(), EngineError> {
+        let appended = self.store.append_audit(events).await?;
+        if let Some(last) = appended.last() {
+            self.publish(Event::AuditAppended { seq: last.seq });
+        }
+        Ok(())
+    }
+}
+
+/// Refuses unless a role grants `action` (in any environment).
+fn require(
+    who: &Principal<'_>,
+    action: crate::domain::Action,
+    what: &str,
+) -> Result<(), EngineError> {
+    if who.may(action, None) {
+        Ok(())
+    } else {
+        Err(EngineError::Denied(format!(
+            "'{}' may not {what} (needs the {} permission)",
+            who.user.meta.name,
+            action.as_str()
+        )))
+    }
+}
+
+/// A user record, when the record is one.
+pub(crate) fn as_user(record: &Record) -> Option<&User> {
+    match record {
+        Record::User(u) => Some(u),
+        _ => None,
+    }
+}

@@ -1,0 +1,463 @@
+//! Creating, changing, disabling and deleting configuration records.
+
+use super::api::{ImportItem, PlainSecrets};
+use super::{Engine, EngineError, Event, Response};
+use crate::access::{self, Principal};
+use crate::domain::{FieldError, Kind, Meta, Record, Sealed, Timestamp, Validate, SUPERUSER_ROLE};
+use crate::store::{Change, NewAuditEvent, SecretCipher};
+use std::collections::BTreeMap;
+
+/// The records of the store and of an import together, by kind and name.
+struct Catalog {
+    by_kind: BTreeMap<Kind, BTreeMap<String, Record>>,
+}
+
+impl Catalog {
+    fn load(engine: &Engine) -> Result<Catalog, EngineError> {
+        let mut by_kind = BTreeMap::new();
+        for kind in Kind::ALL {
+            let records = engine.store.list(kind)?;
+            by_kind.insert(
+                kind,
+                records
+                    .into_iter()
+                    .map(|r| (r.name().to_string(), r))
+                    .collect(),
+            );
+        }
+        Ok(Catalog { by_kind })
+    }
+
+    fn get(&self, kind: Kind, name: &str) -> Option<&Record> {
+        self.by_kind.get(&kind).and_then(|m| m.get(name))
+    }
+
+    /// Every record that names `kind`/`name`, as "kind 'name' (field)".
+    fn users_of(&self, kind: Kind, name: &str) -> Vec<String> {
+        self.by_kind
+            .values()
+            .flat_map(|m| m.values())
+            .flat_map(|r| {
+                r.references()
+                    .into_iter()
+                    .filter(|re| re.kind == kind && re.name == name)
+                    .map(move |re| format!("{} '{}' ({})", r.kind(), r.name(), re.field))
+            })
+            .collect()
+    }
+}
+
+fn invalid(record: &Record, line: usize, message: impl Into<String>) -> EngineError {
+    EngineError::Invalid {
+        kind: record.kind(),
+        name: record.name().to_string(),
+        line,
+        message: message.into(),
+    }
+}
+
+fn environment_of(record: &Record) -> Option<&str> {
+    match record {
+        Record::Device(d) => Some(&d.environment),
+        Record::Task(t) => Some(&t.environment),
+        _ => None,
+    }
+}
+
+/// Whether two versions of a record hold the same content (header aside,
+/// except the enabled flag and the secrets).
+fn same_content(a: &Record, b: &Record) -> bool {
+    let strip = |r: &Record| {
+        let mut r = r.clone();
+        let enabled = r.meta().enabled;
+        let name = r.name().to_string();
+        *r.meta_mut() = Meta {
+            name,
+            enabled,
+            ..Meta::default()
+        };
+        r
+    };
+    strip(a) == strip(b)
+}
+
+/// Seals the plain secrets into the record; keeps the stored ones that the
+/// import leaves out. Returns the names of the secrets that changed.
+fn apply_secrets(
+    cipher: &SecretCipher,
+    record: &mut Record,
+    secrets: &PlainSecrets,
+    existing: Option<&Record>,
+) -> Result<Vec<&'static str>, EngineError> {
+    let mut changed = Vec::new();
+    let mut put = |name: &'static str,
+                   slot: &mut Option<Sealed>,
+                   plain: &Option<String>,
+                   old: Option<&Option<Sealed>>|
+     -> Result<(), EngineError> {
+        let old = old.cloned().flatten();
+        match plain {
+            Some(value) => {
+                let same = match &old {
+                    Some(sealed) => cipher
+                        .open(sealed)
+                        .map(|p| p[..] == *value.as_bytes())
+                        .unwrap_or(false),
+                    None => false,
+                };
+                if same {
+                    *slot = old;
+                } else {
+                    *slot = Some(cipher.seal(value.as_bytes()));
+                    changed.push(name);
+                }
+            }
+            None => *slot = old,
+        }
+        Ok(())
+    };
+    match record {
+        Record::Credential(c) => {
+            let old = match existing {
+                Some(Record::Credential(o)) => Some(o),
+                _ => None,
+            };
+            put(
+                "password",
+                &mut c.password,
+                &secrets.password,
+                old.map(|o| &o.password),
+            )?;
+            put(
+                "private_key",
+                &mut c.private_key,
+                &secrets.private_key,
+                old.map(|o| &o.private_key),
+            )?;
+            put(
+                "passphrase",
+                &mut c.passphrase,
+                &secrets.passphrase,
+                old.map(|o| &o.passphrase),
+            )?;
+        }
+        Record::User(u) => {
+            let old = match existing {
+                Some(Record::User(o)) => Some(o),
+                _ => None,
+            };
+            put(
+                "totp_secret",
+                &mut u.totp_secret,
+                &secrets.totp_secret,
+                old.map(|o| &o.totp_secret),
+            )?;
+        }
+        _ => {}
+    }
+    Ok(changed)
+}
+
+/// Checks a record's own fields and, for templates, the content.
+fn check_record(record: &Record, line: usize) -> Result<(), EngineError> {
+    record
+        .validate()
+        .map_err(|e: FieldError| invalid(record, line, e.to_string()))?;
+    if let Record::Template(t) = record {
+        crate::template::check(t.executor, &t.content, &t.variables)
+            .map_err(|e| invalid(record, line, format!("field `content`: {e}")))?;
+    }
+    Ok(())
+}
+
+impl Engine {
+    /// Creates or updates records by name; one bad record and nothing is written.
+    pub(super) async fn import(
+        &self,
+        who: &Principal<'_>,
+        items: Vec<ImportItem>,
+    ) -> Result<Response, EngineError> {
+        let login = who.user.meta.name.clone();
+        let _guard = self.write_lock.lock().await;
+        let mut catalog = Catalog::load(self)?;
+        let stored = Catalog::load(self)?;
+
+        // Fields first, and names unique within the file.
+        let mut seen: BTreeMap<(Kind, String), usize> = BTreeMap::new();
+        for item in &items {
+            check_record(&item.record, item.line)?;
+            let key = (item.record.kind(), item.record.name().to_string());
+            if let Some(first) = seen.insert(key, item.line) {
+                return Err(invalid(
+                    &item.record,
+                    item.line,
+                    format!("is defined twice in this file (first on line {first})"),
+                ));
+            }
+            if !who.may(
+                access::manage_action(item.record.kind()),
+                environment_of(&item.record),
+            ) {
+                return Err(EngineError::Denied(format!(
+                    "'{login}' may not change {} (needs the {} permission)",
+                    item.record.kind().plural(),
+                    access::manage_action(item.record.kind()).as_str()
+                )));
+            }
+            let map = catalog.by_kind.entry(item.record.kind()).or_default();
+            map.insert(item.record.name().to_string(), item.record.clone());
+        }
+
+        // Then references, against the file and the store together.
+        for item in &items {
+            for reference in item.record.references() {
+                if catalog.get(reference.kind, &reference.name).is_none() {
+                    return Err(invalid(
+                        &item.record,
+                        item.line,
+                        format!(
+                            "field `{}`: names {} '{}', which is neither in this file nor in the store",
+                            reference.field, reference.kind, reference.name
+                        ),
+                    ));
+                }
+            }
+            if let Record::Task(task) = &item.record {
+                if let Some(Record::Template(t)) = catalog.get(Kind::Template, &task.template) {
+                    if let Some(unknown) = task
+                        .variables
+                        .keys()
+                        .find(|k| !t.variables.iter().any(|v| &v.name == *k))
+                    {
+                        return Err(invalid(
+                            &item.record,
+                            item.line,
+                            format!(
+                                "field `variables`: template '{}' declares no variable {unknown}",
+                                t.meta.name
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+
+        // Then build the changes.
+        let now = Timestamp::now();
+        let (mut created, mut updated, mut unchanged) = (Vec::new(), Vec::new(), 0usize);
+        let mut changes = Vec::new();
+        let mut events = Vec::new();
+        for item in items {
+            let kind = item.record.kind();
+            let name = item.record.name().to_string();
+            let existing = stored.get(kind, &name);
+            let mut record = item.record.clone();
+            let secrets_changed =
+                apply_secrets(self.store.cipher(), &mut record, &item.secrets, existing)?;
+            // Whether a role is built in is the store's to say, not the file's.
+            if let Record::Role(r) = &mut record {
+                r.builtin = matches!(existing, Some(Record::Role(o)) if o.builtin);
+            }
+            match existing {
+                Some(old) if secrets_changed.is_empty() && same_content(old, &record) => {
+                    unchanged += 1
+                }
+                Some(old) => {
+                    if kind == Kind::Role && name == SUPERUSER_ROLE {
+                        return Err(EngineError::Denied(
+                            "the built-in Superuser role cannot be changed".into(),
+                        ));
+                    }
+                    let mut meta = old.meta().clone();
+                    meta.enabled = record.meta().enabled;
+                    meta.revision += 1;
+                    meta.updated_by = login.clone();
+                    meta.updated_at = now;
+                    *record.meta_mut() = meta;
+                    let mut details = format!("revision {}", record.meta().revision);
+                    if !secrets_changed.is_empty() {
+                        details.push_str(&format!(
+                            "; secrets changed: {}",
+                            secrets_changed.join(", ")
+                        ));
+                    }
+                    events.push(NewAuditEvent::new(
+                        &login,
+                        &format!("{kind}.update"),
+                        format!("{kind} {name}"),
+                        details,
+                    ));
+                    changes.push(Change::Put(Box::new(record)));
+                    updated.push(format!("{kind} {name}"));
+                }
+                None => {
+                    let enabled = record.meta().enabled;
+                    *record.meta_mut() = Meta {
+                        id: self.store.next_id()?,
+                        name: name.clone(),
+                        enabled,
+                        created_by: login.clone(),
+                        created_at: now,
+                        updated_by: login.clone(),
+                        updated_at: now,
+                        revision: 1,
+                    };
+                    let mut details = "revision 1".to_string();
+                    if !secrets_changed.is_empty() {
+                        details.push_str(&format!("; secrets set: {}", secrets_changed.join(", ")));
+                    }
+                    events.push(NewAuditEvent::new(
+                        &login,
+                        &format!("{kind}.create"),
+                        format!("{kind} {name}"),
+                        details,
+                    ));
+                    changes.push(Change::Put(Box::new(record)));
+                    created.push(format!("{kind} {name}"));
+                }
+            }
+        }
+        let changed: Vec<(Kind, String)> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Put(r) => Some((r.kind(), r.name().to_string())),
+                Change::Delete(..) => None,
+            })
+            .collect();
+        if !changes.is_empty() {
+            let appended = self.store.commit(changes, events).await?;
+            for (kind, name) in changed {
+                self.publish(Event::RecordChanged { kind, name });
+            }
+            if let Some(last) = appended.last() {
+                self.publish(Event::AuditAppended { seq: last.seq });
+            }
+        }
+        Ok(Response::Imported {
+            created,
+            updated,
+            unchanged,
+        })
+    }
+
+    fn find_for_change(
+        &self,
+        who: &Principal<'_>,
+        kind: Kind,
+        name: &str,
+    ) -> Result<Record, EngineError> {
+        let record = self
+            .store
+            .find(kind, name)?
+            .ok_or_else(|| EngineError::NotFound {
+                kind,
+                name: name.to_string(),
+            })?;
+        if !who.may(access::manage_action(kind), environment_of(&record)) {
+            return Err(EngineError::Denied(format!(
+                "'{}' may not change {} (needs the {} permission)",
+                who.user.meta.name,
+                kind.plural(),
+                access::manage_action(kind).as_str()
+            )));
+        }
+        if kind == Kind::Role && name == SUPERUSER_ROLE {
+            return Err(EngineError::Denied(
+                "the built-in Superuser role cannot be changed or deleted".into(),
+            ));
+        }
+        Ok(record)
+    }
+
+    /// Deletes a record, unless another record names it.
+    pub(super) async fn delete(
+        &self,
+        who: &Principal<'_>,
+        kind: Kind,
+        name: &str,
+    ) -> Result<Response, EngineError> {
+        let _guard = self.write_lock.lock().await;
+        let record = self.find_for_change(who, kind, name)?;
+        if kind == Kind::User && name == "root" {
+            return Err(EngineError::Denied(
+                "the user 'root' always exists as a Superuser".into(),
+            ));
+        }
+        let used_by = Catalog::load(self)?.users_of(kind, name);
+        if !used_by.is_empty() {
+            return Err(EngineError::InUse {
+                kind,
+                name: name.to_string(),
+                used_by,
+            });
+        }
+        let login = &who.user.meta.name;
+        let appended = self
+            .store
+            .commit(
+                vec![Change::Delete(kind, record.meta().id)],
+                vec![NewAuditEvent::new(
+                    login,
+                    &format!("{kind}.delete"),
+                    format!("{kind} {name}"),
+                    format!("revision {}", record.meta().revision),
+                )],
+            )
+            .await?;
+        self.publish(Event::RecordChanged {
+            kind,
+            name: name.to_string(),
+        });
+        if let Some(last) = appended.last() {
+            self.publish(Event::AuditAppended { seq: last.seq });
+        }
+        Ok(Response::Done)
+    }
+
+    /// Enables or disables a record; disabling is always allowed, even in use.
+    pub(super) async fn set_enabled(
+        &self,
+        who: &Principal<'_>,
+        kind: Kind,
+        name: &str,
+        enabled: bool,
+    ) -> Result<Response, EngineError> {
+        let _guard = self.write_lock.lock().await;
+        let mut record = self.find_for_change(who, kind, name)?;
+        if kind == Kind::User && name == "root" && !enabled {
+            return Err(EngineError::Denied(
+                "the user 'root' cannot be disabled".into(),
+            ));
+        }
+        if record.meta().enabled == enabled {
+            return Ok(Response::Done);
+        }
+        let login = who.user.meta.name.clone();
+        let meta = record.meta_mut();
+        meta.enabled = enabled;
+        meta.revision += 1;
+        meta.updated_by = login.clone();
+        meta.updated_at = Timestamp::now();
+        let action = format!("{kind}.{}", if enabled { "enable" } else { "disable" });
+        let appended = self
+            .store
+            .commit(
+                vec![Change::Put(Box::new(record))],
+                vec![NewAuditEvent::new(
+                    &login,
+                    &action,
+                    format!("{kind} {name}"),
+                    "",
+                )],
+            )
+            .await?;
+        self.publish(Event::RecordChanged {
+            kind,
+            name: name.to_string(),
+        });
+        if let Some(last) = appended.last() {
+            self.publish(Event::AuditAppended { seq: last.seq });
+        }
+        Ok(Response::Done)
+    }
+}

@@ -1,0 +1,69 @@
+//! The `gatehouse` binary: parses the command line and hands over to the
+//! server, the TUI or a CLI verb.
+
+use clap::Parser;
+use color_eyre::eyre::Result;
+use gatehouse::cli::{self, Cli, Verb};
+use gatehouse::{paths, server};
+use std::time::Duration;
+
+fn main() -> Result<()> {
+    color_eyre::install()?;
+    let cli = Cli::parse();
+    let data_dir = cli.data_dir();
+    let is_server = matches!(cli.command, Some(Verb::Serve { .. }));
+    let _log_guard = init_logging(&data_dir, if is_server { "server" } else { "client" });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let result = runtime.block_on(async {
+        match &cli.command {
+            Some(Verb::Serve {
+                socket,
+                personal,
+                idle_exit,
+            }) => {
+                server::run(server::ServerOptions {
+                    socket: socket
+                        .clone()
+                        .unwrap_or_else(|| paths::socket_in(&data_dir)),
+                    data_dir: data_dir.clone(),
+                    idle_exit: personal.then(|| Duration::from_secs(*idle_exit)),
+                    shared: !personal,
+                })
+                .await
+            }
+            Some(verb) => cli::run_verb(&cli, verb).await,
+            None => gatehouse::ui::run(&cli).await,
+        }
+    });
+    // A refusal or a bad file is the user's to fix: say it in one line, no backtrace.
+    if let Err(e) = result {
+        eprintln!("gatehouse: {e}");
+        for cause in e.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Logs go to files under the data directory, never to the terminal the UI owns.
+fn init_logging(
+    data_dir: &std::path::Path,
+    name: &str,
+) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = paths::logs_in(data_dir);
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::daily(dir, format!("{name}.log"));
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .with_ansi(false)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}

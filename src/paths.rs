@@ -1,0 +1,39 @@
+//! Where Gatehouse keeps its files.
+
+use std::path::{Path, PathBuf};
+
+/// The socket of the server for a data directory.
+pub fn socket_in(data_dir: &Path) -> PathBuf {
+    data_dir.join("gatehouse.sock")
+}
+
+/// The lock a server holds for as long as it serves a data directory.
+pub fn lock_in(data_dir: &Path) -> PathBuf {
+    data_dir.join("server.lock")
+}
+
+/// The directory the server writes its log files to.
+pub fn logs_in(data_dir: &Path) -> PathBuf {
+    data_dir.join("logs")
+}
+
+/// The platform's data directory for Gatehouse (`~/.local/share/gatehouse` on Linux).
+pub fn default_data_dir() -> PathBuf {
+    directories::ProjectDirs::from("", "", "gatehouse")
+        .map(|d| d.data_dir().to_path_buf())
+        .unwrap_or_else(|| PathBuf::from(".gatehouse"))
+}
+
+/// The login name of an OS user id, from the system's user database.
+pub fn login_of_uid(uid: u32) -> Option<String> {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+}
+
+/// The login of the user running this process.
+pub fn current_login() -> String {
+    login_of_uid(nix::unistd::Uid::current().as_raw())
+        .unwrap_or_else(|| format!("uid{}", nix::unistd::Uid::current()))
+}

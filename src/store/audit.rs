@@ -1,0 +1,196 @@
+//! The append-only audit log: each event carries the hash of the one before,
+//! so an edited, removed or reordered event breaks the chain where it happened.
+
+use super::{decode, StoreResult};
+use crate::domain::Timestamp;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::fmt;
+
+/// An audit event before it has a place in the chain.
+#[derive(Clone, Debug)]
+pub struct NewAuditEvent {
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    /// Never a secret: callers pass redacted text only.
+    pub details: String,
+}
+
+impl NewAuditEvent {
+    pub fn new(
+        actor: &str,
+        action: &str,
+        target: impl Into<String>,
+        details: impl Into<String>,
+    ) -> Self {
+        NewAuditEvent {
+            actor: actor.to_string(),
+            action: action.to_string(),
+            target: target.into(),
+            details: details.into(),
+        }
+    }
+}
+
+/// A stored audit event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    pub seq: u64,
+    pub time: Timestamp,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub details: String,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+}
+
+impl AuditEvent {
+    /// The hash this event must carry: over every field and the previous hash.
+    pub fn compute_hash(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(b"gatehouse-audit-v1");
+        h.update(self.seq.to_be_bytes());
+        h.update(self.time.0.to_be_bytes());
+        for field in [&self.actor, &self.action, &self.target, &self.details] {
+            h.update((field.len() as u64).to_be_bytes());
+            h.update(field.as_bytes());
+        }
+        h.update(self.prev_hash);
+        h.finalize().into()
+    }
+
+    /// The event's hash in hex, as exported and forwarded.
+    pub fn hash_hex(&self) -> String {
+        hex::encode(self.hash)
+    }
+}
+
+/// Where the next event goes: its sequence number and the hash it follows.
+#[derive(Clone, Copy)]
+pub(super) struct Head {
+    pub next_seq: u64,
+    pub last_hash: [u8; 32],
+}
+
+impl Head {
+    pub fn load(tree: &sled::Tree) -> StoreResult<Head> {
+        match tree.last()? {
+            Some((_, v)) => {
+                let last: AuditEvent = decode("audit", &v)?;
+                Ok(Head {
+                    next_seq: last.seq + 1,
+                    last_hash: last.hash,
+                })
+            }
+            None => Ok(Head {
+                next_seq: 1,
+                last_hash: [0; 32],
+            }),
+        }
+    }
+
+    /// Places events after this head; returns them and the head after them.
+    pub fn chain(&self, events: Vec<NewAuditEvent>) -> (Vec<AuditEvent>, Head) {
+        let mut head = *self;
+        let time = Timestamp::now();
+        let sealed = events
+            .into_iter()
+            .map(|e| {
+                let mut event = AuditEvent {
+                    seq: head.next_seq,
+                    time,
+                    actor: e.actor,
+                    action: e.action,
+                    target: e.target,
+                    details: e.details,
+                    prev_hash: head.last_hash,
+                    hash: [0; 32],
+                };
+                event.hash = event.compute_hash();
+                head = Head {
+                    next_seq: event.seq + 1,
+                    last_hash: event.hash,
+                };
+                event
+            })
+            .collect();
+        (sealed, head)
+    }
+}
+
+/// Where and why the audit chain does not verify.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditBreak {
+    pub seq: u64,
+    pub reason: String,
+}
+
+impl fmt::Display for AuditBreak {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "audit event {}: {}", self.seq, self.reason)
+    }
+}
+
+/// Verifies a chain given as (key, value) pairs in key order.
+pub(super) fn verify(
+    entries: impl Iterator<Item = StoreResult<(Vec<u8>, Vec<u8>)>>,
+) -> StoreResult<Result<u64, AuditBreak>> {
+    let mut expected_seq = 1u64;
+    let mut prev = [0u8; 32];
+    for entry in entries {
+        let (key, value) = entry?;
+        let key_seq = key
+            .as_slice()
+            .try_into()
+            .map(u64::from_be_bytes)
+            .unwrap_or(0);
+        let event: AuditEvent = match decode("audit", &value) {
+            Ok(e) => e,
+            Err(e) => {
+                return Ok(Err(AuditBreak {
+                    seq: key_seq,
+                    reason: format!("cannot be read ({e})"),
+                }))
+            }
+        };
+        if key_seq != expected_seq || event.seq != expected_seq {
+            let reason = if key_seq > expected_seq {
+                format!(
+                    "expected event {expected_seq} next: {} event(s) before this one were removed",
+                    key_seq - expected_seq
+                )
+            } else {
+                format!(
+                    "is stored under sequence {key_seq} but says {}: moved or reordered",
+                    event.seq
+                )
+            };
+            return Ok(Err(AuditBreak {
+                seq: key_seq,
+                reason,
+            }));
+        }
+        if event.prev_hash != prev {
+            return Ok(Err(AuditBreak {
+                seq: event.seq,
+                reason:
+                    "does not follow the event before it (reordered, or one before it was replaced)"
+                        .into(),
+            }));
+        }
+        if event.compute_hash() != event.hash {
+            return Ok(Err(AuditBreak {
+                seq: event.seq,
+                reason: format!(
+                    "was edited after it was written (actor {}, action {})",
+                    event.actor, event.action
+                ),
+            }));
+        }
+        prev = event.hash;
+        expected_seq += 1;
+    }
+    Ok(Ok(expected_seq - 1))
+}

@@ -1,0 +1,294 @@
+//! The embedded store: one sled tree per record kind, bincode values behind a
+//! schema version byte, big-endian id keys, template revisions, the audit
+//! chain, and secrets sealed with a key kept beside the store.
+
+mod audit;
+mod cipher;
+mod codec;
+mod schema;
+
+pub use audit::{AuditBreak, AuditEvent, NewAuditEvent};
+pub use cipher::SecretCipher;
+pub use codec::{decode, encode};
+pub use schema::SCHEMA_VERSION;
+
+use crate::domain::{Id, Kind, Record, Template};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("store: cannot encode a value: {0}")]
+    Encode(String),
+    #[error("store: a stored value in `{tree}` cannot be read: {message}")]
+    Corrupt { tree: String, message: String },
+    #[error("store: {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("store: the secret key file {0} is not 32 bytes; is it the right file?")]
+    BadKeyFile(PathBuf),
+    #[error("store: a secret cannot be opened with this key (wrong key file or damaged data)")]
+    SecretOpen,
+    #[error("store: schema version {found} is newer than this program knows ({known}); upgrade Gatehouse")]
+    SchemaTooNew { found: u32, known: u32 },
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A change to one configuration record.
+pub enum Change {
+    Put(Box<Record>),
+    Delete(Kind, Id),
+}
+
+/// The store. Opened by the server only (sled locks its files).
+pub struct Store {
+    db: sled::Db,
+    cipher: SecretCipher,
+    /// Template revisions, keyed by template id then revision, both big-endian.
+    revisions: sled::Tree,
+    audit: sled::Tree,
+    /// Serialises audit appends so that sequence numbers and hashes chain.
+    audit_head: Mutex<audit::Head>,
+    dir: PathBuf,
+}
+
+/// The sled directory inside the data directory.
+const DB_DIR: &str = "store";
+/// The secret key file beside it.
+const KEY_FILE: &str = "store.key";
+
+impl Store {
+    /// Opens (creating when empty) the store in `dir`, migrating an older schema.
+    pub fn open(dir: &Path) -> StoreResult<Store> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let cipher = SecretCipher::load_or_create(&dir.join(KEY_FILE))?;
+        let db = sled::Config::new()
+            .path(dir.join(DB_DIR))
+            .flush_every_ms(Some(500))
+            .open()?;
+        schema::migrate(&db)?;
+        let revisions = db.open_tree("template_revisions")?;
+        let audit = db.open_tree("audit")?;
+        let head = audit::Head::load(&audit)?;
+        Ok(Store {
+            db,
+            cipher,
+            revisions,
+            audit,
+            audit_head: Mutex::new(head),
+            dir: dir.to_path_buf(),
+        })
+    }
+
+    /// The data directory the store lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The cipher that seals and opens secrets.
+    pub fn cipher(&self) -> &SecretCipher {
+        &self.cipher
+    }
+
+    /// A fresh id, larger than every id handed out before.
+    pub fn next_id(&self) -> StoreResult<Id> {
+        Ok(Id(self.db.generate_id()? + 1))
+    }
+
+    fn tree(&self, kind: Kind) -> StoreResult<sled::Tree> {
+        Ok(self.db.open_tree(kind.as_str())?)
+    }
+
+    /// Every record of a kind, in id (creation) order.
+    pub fn list(&self, kind: Kind) -> StoreResult<Vec<Record>> {
+        let tree = self.tree(kind)?;
+        tree.iter()
+            .values()
+            .map(|v| decode::<Record>(kind.as_str(), &v?))
+            .collect()
+    }
+
+    /// The record of a kind with this name.
+    pub fn find(&self, kind: Kind, name: &str) -> StoreResult<Option<Record>> {
+        Ok(self.list(kind)?.into_iter().find(|r| r.name() == name))
+    }
+
+    /// A record by id.
+    pub fn get(&self, kind: Kind, id: Id) -> StoreResult<Option<Record>> {
+        self.tree(kind)?
+            .get(id.key())?
+            .map(|v| decode(kind.as_str(), &v))
+            .transpose()
+    }
+
+    /// One saved revision of a template.
+    pub fn template_revision(&self, id: Id, revision: u32) -> StoreResult<Option<Template>> {
+        self.revisions
+            .get(revision_key(id, revision))?
+            .map(|v| decode("template_revisions", &v))
+            .transpose()
+    }
+
+    /// Every saved revision of a template, oldest first.
+    pub fn template_revisions(&self, id: Id) -> StoreResult<Vec<Template>> {
+        self.revisions
+            .scan_prefix(id.key())
+            .values()
+            .map(|v| decode("template_revisions", &v?))
+            .collect()
+    }
+
+    /// Applies record changes and appends their audit events in one
+    /// transaction, then flushes: when this returns, both are on disk.
+    pub async fn commit(
+        &self,
+        changes: Vec<Change>,
+        events: Vec<NewAuditEvent>,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        let appended = self.commit_unflushed(changes, events)?;
+        self.db.flush_async().await?;
+        Ok(appended)
+    }
+
+    fn commit_unflushed(
+        &self,
+        changes: Vec<Change>,
+        events: Vec<NewAuditEvent>,
+    ) -> StoreResult<Vec<AuditEvent>> {
+        // Everything is encoded before the transaction: its closure may run
+        // more than once and must do nothing but write.
+        let mut writes: Vec<(Kind, [u8; 8], Option<Vec<u8>>)> = Vec::new();
+        let mut revision_writes: Vec<([u8; 12], Vec<u8>)> = Vec::new();
+        for change in &changes {
+            match change {
+                Change::Put(record) => {
+                    writes.push((record.kind(), record.meta().id.key(), Some(encode(record)?)));
+                    if let Record::Template(t) = &**record {
+                        revision_writes
+                            .push((revision_key(t.meta.id, t.meta.revision), encode(t)?));
+                    }
+                }
+                Change::Delete(kind, id) => writes.push((*kind, id.key(), None)),
+            }
+        }
+        let mut head = self.audit_head.lock().unwrap_or_else(|p| p.into_inner());
+        let (sealed_events, new_head) = head.chain(events);
+        let encoded_events: Vec<([u8; 8], Vec<u8>)> = sealed_events
+            .iter()
+            .map(|e| Ok((e.seq.to_be_bytes(), encode(e)?)))
+            .collect::<StoreResult<_>>()?;
+
+        let mut kinds: Vec<Kind> = writes.iter().map(|(k, _, _)| *k).collect();
+        kinds.sort();
+        kinds.dedup();
+        let mut trees: Vec<sled::Tree> = kinds
+            .iter()
+            .map(|k| self.tree(*k))
+            .collect::<StoreResult<_>>()?;
+        trees.push(self.revisions.clone());
+        trees.push(self.audit.clone());
+        let result: Result<(), TransactionError<()>> = trees.as_slice().transaction(|tx| {
+            let n = kinds.len();
+            for (kind, key, value) in &writes {
+                let at = kinds.iter().position(|k| k == kind).unwrap_or(0);
+                match value {
+                    Some(v) => tx[at].insert(&key[..], v.as_slice())?,
+                    None => tx[at].remove(&key[..])?,
+                };
+            }
+            for (key, value) in &revision_writes {
+                tx[n].insert(&key[..], value.as_slice())?;
+            }
+            for (key, value) in &encoded_events {
+                tx[n + 1].insert(&key[..], value.as_slice())?;
+            }
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+        match result {
+            Ok(()) => {
+                *head = new_head;
+                Ok(sealed_events)
+            }
+            Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
+            Err(TransactionError::Abort(())) => {
+                Err(StoreError::Encode("transaction aborted".into()))
+            }
+        }
+    }
+
+    /// Appends audit events that change no record (a login, a refusal, a run).
+    pub async fn append_audit(&self, events: Vec<NewAuditEvent>) -> StoreResult<Vec<AuditEvent>> {
+        self.commit(Vec::new(), events).await
+    }
+
+    /// Audit events with `seq >= from`, in order, at most `limit`.
+    pub fn audit_events(&self, from: u64, limit: usize) -> StoreResult<Vec<AuditEvent>> {
+        self.audit
+            .range(from.to_be_bytes()..)
+            .values()
+            .take(limit)
+            .map(|v| decode("audit", &v?))
+            .collect()
+    }
+
+    /// The newest `limit` audit events, in order.
+    pub fn audit_tail(&self, limit: usize) -> StoreResult<Vec<AuditEvent>> {
+        let mut events: Vec<AuditEvent> = self
+            .audit
+            .iter()
+            .rev()
+            .take(limit)
+            .map(|item| decode("audit", &item?.1))
+            .collect::<StoreResult<_>>()?;
+        events.reverse();
+        Ok(events)
+    }
+
+    /// How many audit events there are.
+    pub fn audit_len(&self) -> u64 {
+        self.audit_head
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .next_seq
+            - 1
+    }
+
+    /// Walks the whole audit chain; returns how many events verified, or the
+    /// first event where the chain breaks and why.
+    pub fn verify_audit(&self) -> StoreResult<Result<u64, AuditBreak>> {
+        audit::verify(self.audit.iter().map(|item| {
+            let (k, v) = item?;
+            Ok((k.to_vec(), v.to_vec()))
+        }))
+    }
+
+    /// The raw audit tree, for tests that tamper with it on purpose.
+    #[doc(hidden)]
+    pub fn audit_tree_for_tests(&self) -> &sled::Tree {
+        &self.audit
+    }
+
+    /// Flushes everything written so far.
+    pub async fn flush(&self) -> StoreResult<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+}
+
+fn revision_key(id: Id, revision: u32) -> [u8; 12] {
+    let mut key = [0u8; 12];
+    key[..8].copy_from_slice(&id.key());
+    key[8..].copy_from_slice(&revision.to_be_bytes());
+    key
+}

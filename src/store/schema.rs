@@ -1,0 +1,42 @@
+//! The schema version of the stored values and the migrations between them.
+
+use super::{StoreError, StoreResult};
+
+/// The schema version this program writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const VERSION_KEY: &[u8] = b"schema_version";
+
+/// A step from one schema version to the next, run once on start.
+type Migration = fn(&sled::Db) -> StoreResult<()>;
+
+/// `MIGRATIONS[n]` takes a store from version n to n + 1. Version 0 is a
+/// store from before values carried a version; it had no records to convert.
+const MIGRATIONS: [Migration; 1] = [|_db| Ok(())];
+
+/// Brings a store to [`SCHEMA_VERSION`], or refuses one written by a newer program.
+pub fn migrate(db: &sled::Db) -> StoreResult<()> {
+    let meta = db.open_tree("meta")?;
+    let found = match meta.get(VERSION_KEY)? {
+        Some(v) => u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+            tree: "meta".into(),
+            message: "schema version is not 4 bytes".into(),
+        })?),
+        None if db.tree_names().len() <= 2 => SCHEMA_VERSION, // a new, empty store
+        None => 0,
+    };
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for version in found..SCHEMA_VERSION {
+        tracing::info!(from = version, to = version + 1, "migrating the store");
+        MIGRATIONS[version as usize](db)?;
+        meta.insert(VERSION_KEY, &(version + 1).to_be_bytes())?;
+    }
+    meta.insert(VERSION_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+    db.flush()?;
+    Ok(())
+}

@@ -1,0 +1,29 @@
+//! The template language: parsing and checking at save time, mask
+//! substitution at run time and redaction of secrets from everything that
+//! leaves an executor.
+
+mod glob;
+mod parse;
+mod redact;
+mod substitute;
+
+pub use glob::glob_matches;
+pub use parse::{check, parse_expect, Step, StepKind, TemplateError};
+pub use redact::Redactor;
+pub use substitute::{shell_quote, substitute, MaskValues};
+
+/// Masks every template may use without declaring them.
+pub const BUILTIN_MASKS: [&str; 9] = [
+    "AUTH_USER",
+    "AUTH_PASSWORD",
+    "USERNAME",
+    "PASSWORD",
+    "NEW_PASSWORD",
+    "DEVICE",
+    "HOSTNAME",
+    "ADDRESS",
+    "PORT",
+];
+
+/// Built-in masks whose values are secrets and are redacted wherever they appear.
+pub const SECRET_MASKS: [&str; 3] = ["AUTH_PASSWORD", "PASSWORD", "NEW_PASSWORD"];

@@ -1,0 +1,382 @@
+//! The TUI's state and its one-way flow: messages in, requests out, draw.
+
+use super::tabs;
+use super::Theme;
+use crate::domain::{Kind, Record};
+use crate::engine::{Command, Event, Response};
+use crate::store::{AuditBreak, AuditEvent};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Tabs};
+use ratatui::Frame;
+use std::collections::BTreeMap;
+
+/// The screens, in tab order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    Dashboard,
+    Tasks,
+    Approvals,
+    Operations,
+    History,
+    Audit,
+    Admin,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 7] = [
+        Tab::Dashboard,
+        Tab::Tasks,
+        Tab::Approvals,
+        Tab::Operations,
+        Tab::History,
+        Tab::Audit,
+        Tab::Admin,
+    ];
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Dashboard => "Dashboard",
+            Tab::Tasks => "Tasks",
+            Tab::Approvals => "Approvals",
+            Tab::Operations => "Operations",
+            Tab::History => "History",
+            Tab::Audit => "Audit",
+            Tab::Admin => "Admin",
+        }
+    }
+    fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+}
+
+/// What the UI asks the engine for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    List(Kind),
+    AuditTail,
+    AuditVerify,
+    SetEnabled {
+        kind: Kind,
+        name: String,
+        enabled: bool,
+    },
+}
+
+/// How many audit events the Audit tab keeps in view.
+const AUDIT_TAIL: u64 = 500;
+
+impl Request {
+    /// The engine command for this request.
+    pub fn command(&self) -> Command {
+        match self {
+            Request::List(kind) => Command::List { kind: *kind },
+            Request::AuditTail => Command::AuditTail {
+                limit: AUDIT_TAIL as u32,
+            },
+            Request::AuditVerify => Command::AuditVerify,
+            Request::SetEnabled {
+                kind,
+                name,
+                enabled,
+            } => Command::SetEnabled {
+                kind: *kind,
+                name: name.clone(),
+                enabled: *enabled,
+            },
+        }
+    }
+}
+
+/// Everything the loop feeds the app.
+#[derive(Debug)]
+pub enum Message {
+    Key(KeyEvent),
+    Resized,
+    Engine(Event),
+    Answer(Request, Result<Response, String>),
+    Disconnected,
+}
+
+/// A list of records with a cursor.
+#[derive(Default)]
+pub struct RecordList {
+    pub records: Vec<Record>,
+    pub selected: usize,
+    pub loaded: bool,
+}
+
+impl RecordList {
+    pub fn selected(&self) -> Option<&Record> {
+        self.records.get(self.selected)
+    }
+    fn move_by(&mut self, delta: isize) {
+        if self.records.is_empty() {
+            self.selected = 0;
+            return;
+        }
+        let last = self.records.len() as isize - 1;
+        self.selected = (self.selected as isize + delta).clamp(0, last) as usize;
+    }
+}
+
+/// The TUI's state. Holds what the screens show and nothing more.
+pub struct App {
+    pub login: String,
+    pub theme: Theme,
+    pub tab: Tab,
+    /// Which record kind the Admin tab shows.
+    pub admin_kind: usize,
+    pub records: BTreeMap<Kind, RecordList>,
+    pub audit: Vec<AuditEvent>,
+    pub audit_selected: usize,
+    pub audit_state: Option<Result<u64, AuditBreak>>,
+    /// The last message for the status line, and whether it is an error.
+    pub status: Option<(String, bool)>,
+    pub connected: bool,
+    quit: bool,
+}
+
+impl App {
+    pub fn new(login: String, theme: Theme) -> App {
+        App {
+            login,
+            theme,
+            tab: Tab::Dashboard,
+            admin_kind: 0,
+            records: BTreeMap::new(),
+            audit: Vec::new(),
+            audit_selected: 0,
+            audit_state: None,
+            status: None,
+            connected: true,
+            quit: false,
+        }
+    }
+
+    /// What to load when the UI opens.
+    pub fn start(&mut self) -> Vec<Request> {
+        let mut requests: Vec<Request> = Kind::ALL.iter().map(|k| Request::List(*k)).collect();
+        requests.push(Request::AuditTail);
+        requests.push(Request::AuditVerify);
+        requests
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    /// The kind the Admin tab shows.
+    pub fn admin_kind(&self) -> Kind {
+        Kind::ALL[self.admin_kind % Kind::ALL.len()]
+    }
+
+    pub fn list(&self, kind: Kind) -> Option<&RecordList> {
+        self.records.get(&kind)
+    }
+
+    /// Applies one message; returns what to ask the engine.
+    pub fn update(&mut self, message: Message) -> Vec<Request> {
+        match message {
+            Message::Key(key) => self.on_key(key),
+            Message::Resized => Vec::new(),
+            Message::Engine(Event::RecordChanged { kind, .. }) => vec![Request::List(kind)],
+            Message::Engine(Event::AuditAppended { .. }) => {
+                vec![Request::AuditTail, Request::AuditVerify]
+            }
+            Message::Engine(Event::ShuttingDown) | Message::Disconnected => {
+                self.connected = false;
+                self.status = Some(("the server stopped; press q to quit".into(), true));
+                Vec::new()
+            }
+            Message::Answer(request, result) => {
+                self.on_answer(request, result);
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_answer(&mut self, request: Request, result: Result<Response, String>) {
+        match (request, result) {
+            (_, Err(e)) => self.status = Some((e, true)),
+            (Request::List(kind), Ok(Response::Records(records))) => {
+                let list = self.records.entry(kind).or_default();
+                // Keep the cursor on the same record when the list changes.
+                let keep = list.selected().map(|r| r.name().to_string());
+                list.records = records;
+                list.loaded = true;
+                list.selected = keep
+                    .and_then(|n| list.records.iter().position(|r| r.name() == n))
+                    .unwrap_or(list.selected.min(list.records.len().saturating_sub(1)));
+            }
+            (Request::AuditTail, Ok(Response::AuditEvents(events))) => {
+                let keep_tail = self.audit_selected + 1 >= self.audit.len();
+                self.audit = events;
+                if keep_tail {
+                    self.audit_selected = self.audit.len().saturating_sub(1);
+                }
+            }
+            (Request::AuditVerify, Ok(Response::AuditVerified(state))) => {
+                self.audit_state = Some(state)
+            }
+            (
+                Request::SetEnabled {
+                    kind,
+                    name,
+                    enabled,
+                },
+                Ok(_),
+            ) => {
+                self.status = Some((
+                    format!(
+                        "{} {kind} {name}",
+                        if enabled { "enabled" } else { "disabled" }
+                    ),
+                    false,
+                ))
+            }
+            (_, Ok(other)) => self.status = Some((format!("unexpected answer: {other:?}"), true)),
+        }
+    }
+
+    fn on_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
+        match key.code {
+            KeyCode::Char('q') => self.quit = true,
+            KeyCode::Char('c') if ctrl => self.quit = true,
+            KeyCode::Tab => self.tab = Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()],
+            KeyCode::BackTab => {
+                self.tab = Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]
+            }
+            KeyCode::Char(c @ '1'..='7') => self.tab = Tab::ALL[c as usize - '1' as usize],
+            KeyCode::Char('r') => return self.start(),
+            _ => return self.on_tab_key(key),
+        }
+        Vec::new()
+    }
+
+    fn on_tab_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        let delta: Option<isize> = match key.code {
+            KeyCode::Down | KeyCode::Char('j') => Some(1),
+            KeyCode::Up | KeyCode::Char('k') => Some(-1),
+            KeyCode::PageDown => Some(20),
+            KeyCode::PageUp => Some(-20),
+            KeyCode::Home | KeyCode::Char('g') => Some(isize::MIN / 2),
+            KeyCode::End | KeyCode::Char('G') => Some(isize::MAX / 2),
+            _ => None,
+        };
+        match self.tab {
+            Tab::Admin => match key.code {
+                KeyCode::Right | KeyCode::Char(']') | KeyCode::Char('l') => {
+                    self.admin_kind = (self.admin_kind + 1) % Kind::ALL.len()
+                }
+                KeyCode::Left | KeyCode::Char('[') | KeyCode::Char('h') => {
+                    self.admin_kind = (self.admin_kind + Kind::ALL.len() - 1) % Kind::ALL.len()
+                }
+                KeyCode::Char('d') => {
+                    if let Some(r) = self.list(self.admin_kind()).and_then(|l| l.selected()) {
+                        return vec![Request::SetEnabled {
+                            kind: r.kind(),
+                            name: r.name().to_string(),
+                            enabled: !r.meta().enabled,
+                        }];
+                    }
+                }
+                _ => {
+                    if let Some(d) = delta {
+                        self.records
+                            .entry(self.admin_kind())
+                            .or_default()
+                            .move_by(d);
+                    }
+                }
+            },
+            Tab::Tasks => {
+                if let Some(d) = delta {
+                    self.records.entry(Kind::Task).or_default().move_by(d);
+                }
+            }
+            Tab::Audit => {
+                if let Some(d) = delta {
+                    let last = self.audit.len().saturating_sub(1) as isize;
+                    self.audit_selected = (self.audit_selected as isize)
+                        .saturating_add(d)
+                        .clamp(0, last.max(0)) as usize;
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+
+    /// Draws the whole screen.
+    pub fn draw(&self, frame: &mut Frame) {
+        let [top, body, bottom] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Min(1),
+            Constraint::Length(1),
+        ])
+        .areas(frame.area());
+        self.draw_tabs(frame, top);
+        match self.tab {
+            Tab::Dashboard => tabs::dashboard::draw(self, frame, body),
+            Tab::Tasks => tabs::tasks::draw(self, frame, body),
+            Tab::Approvals | Tab::Operations | Tab::History => {
+                tabs::executions::draw(self, frame, body)
+            }
+            Tab::Audit => tabs::audit::draw(self, frame, body),
+            Tab::Admin => tabs::admin::draw(self, frame, body),
+        }
+        self.draw_status(frame, bottom);
+    }
+
+    fn draw_tabs(&self, frame: &mut Frame, area: Rect) {
+        let titles: Vec<Line> = Tab::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Line::from(format!("{} {}", i + 1, t.title())))
+            .collect();
+        let [tabs_area, who_area] = Layout::horizontal([
+            Constraint::Min(10),
+            Constraint::Length(self.login.len() as u16 + 14),
+        ])
+        .areas(area);
+        frame.render_widget(
+            Tabs::new(titles)
+                .select(self.tab.index())
+                .style(self.theme.dim())
+                .highlight_style(self.theme.selected()),
+            tabs_area,
+        );
+        frame.render_widget(
+            Paragraph::new(Line::from(vec![
+                Span::styled("gatehouse ", self.theme.title()),
+                Span::styled(self.login.clone(), self.theme.text()),
+            ]))
+            .right_aligned(),
+            who_area,
+        );
+    }
+
+    fn draw_status(&self, frame: &mut Frame, area: Rect) {
+        let keys = match self.tab {
+            Tab::Admin => "←/→ kind  ↑/↓ move  d enable/disable  r reload  Tab next screen  q quit",
+            _ => "Tab/1-7 screens  ↑/↓ move  r reload  q quit",
+        };
+        let line = match &self.status {
+            Some((text, is_error)) => Line::from(vec![
+                Span::styled(
+                    text.clone(),
+                    ratatui::style::Style::default().fg(if *is_error {
+                        self.theme.error
+                    } else {
+                        self.theme.ok
+                    }),
+                ),
+                Span::styled(format!("   {keys}"), self.theme.dim()),
+            ]),
+            None => Line::from(Span::styled(keys, self.theme.dim())),
+        };
+        frame.render_widget(Paragraph::new(line), area);
+    }
+}

@@ -1,0 +1,111 @@
+//! The full-screen TUI. The event loop owns the terminal; engine calls run
+//! on tokio tasks and report back through a channel, so the UI never waits
+//! on I/O. Many messages, one render.
+
+mod app;
+mod tabs;
+mod theme;
+
+pub use app::{App, Message, Request, Tab};
+pub use theme::Theme;
+
+use crate::cli::Cli;
+use crate::client::Client;
+use crate::engine::{Command, Response};
+use color_eyre::eyre::Result;
+use crossterm::event::{self, Event as TermEvent, KeyEventKind};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// The longest the screen goes without a redraw while something changes.
+const FRAME: Duration = Duration::from_millis(33);
+
+/// Connects, then runs the TUI until the user quits.
+pub async fn run(cli: &Cli) -> Result<()> {
+    // Connect before taking the terminal, so a refusal prints plainly.
+    let client = Arc::new(cli.client().await?);
+    let mut engine_events = client.subscribe().await?;
+    let login = client.login().to_string();
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    // Terminal input is read on its own thread: crossterm's read blocks.
+    let key_tx = tx.clone();
+    std::thread::spawn(move || loop {
+        match event::poll(Duration::from_millis(250)) {
+            Ok(true) => match event::read() {
+                Ok(TermEvent::Key(k)) if k.kind != KeyEventKind::Release => {
+                    if key_tx.send(Message::Key(k)).is_err() {
+                        break;
+                    }
+                }
+                Ok(TermEvent::Resize(..)) => {
+                    if key_tx.send(Message::Resized).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            },
+            Ok(false) => {
+                if key_tx.is_closed() {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    });
+    let event_tx = tx.clone();
+    tokio::spawn(async move {
+        while let Some(e) = engine_events.recv().await {
+            if event_tx.send(Message::Engine(e)).is_err() {
+                break;
+            }
+        }
+        let _ = event_tx.send(Message::Disconnected);
+    });
+
+    let mut app = App::new(login, Theme::default());
+    // ratatui::init installs a panic hook that restores the terminal before
+    // color-eyre's report is printed.
+    let mut terminal = ratatui::init();
+    for request in app.start() {
+        spawn_request(&client, &tx, request);
+    }
+    let result = async {
+        loop {
+            terminal.draw(|f| app.draw(f))?;
+            let Some(first) = rx.recv().await else { break };
+            // Take everything that is waiting, then draw once.
+            let mut batch = vec![first];
+            while let Ok(m) = rx.try_recv() {
+                batch.push(m);
+            }
+            for message in batch {
+                for request in app.update(message) {
+                    spawn_request(&client, &tx, request);
+                }
+            }
+            if app.should_quit() {
+                break;
+            }
+            tokio::time::sleep(FRAME.saturating_sub(Duration::from_millis(1))).await;
+        }
+        Ok::<(), color_eyre::eyre::Report>(())
+    }
+    .await;
+    ratatui::restore();
+    result
+}
+
+/// Runs one engine call off the UI loop and posts its answer back.
+fn spawn_request(client: &Arc<Client>, tx: &mpsc::UnboundedSender<Message>, request: Request) {
+    let client = client.clone();
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        let command: Command = request.command();
+        let result: Result<Response, String> =
+            client.call(command).await.map_err(|e| e.to_string());
+        let _ = tx.send(Message::Answer(request, result));
+    });
+}

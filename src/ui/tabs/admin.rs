@@ -1,0 +1,86 @@
+//! Admin: every record kind as a sub-tab, each a live list from the engine.
+
+use super::visible_table;
+use crate::domain::Kind;
+use crate::ui::App;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Cell, Paragraph, Row, Tabs};
+use ratatui::Frame;
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
+    let [kinds_area, list_area] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(area);
+    let titles: Vec<Line> = Kind::ALL
+        .iter()
+        .map(|k| {
+            let n = app.list(*k).map(|l| l.records.len()).unwrap_or(0);
+            Line::from(format!("{} ({n})", k.plural()))
+        })
+        .collect();
+    frame.render_widget(
+        Tabs::new(titles)
+            .select(app.admin_kind)
+            .style(app.theme.dim())
+            .highlight_style(app.theme.selected()),
+        kinds_area,
+    );
+    let kind = app.admin_kind();
+    let Some(list) = app.list(kind).filter(|l| l.loaded) else {
+        frame.render_widget(
+            Paragraph::new(format!("loading {}…", kind.plural())).style(app.theme.dim()),
+            list_area,
+        );
+        return;
+    };
+    let header = Row::new(vec!["Name", "Status", "Rev", "Changed by", "Details"]);
+    let widths = [
+        Constraint::Length(26),
+        Constraint::Length(9),
+        Constraint::Length(4),
+        Constraint::Length(12),
+        Constraint::Min(10),
+    ];
+    let theme = &app.theme;
+    visible_table(
+        frame,
+        list_area,
+        theme,
+        format!(" {} ", kind.plural()),
+        header,
+        &widths,
+        list.records.len(),
+        list.selected,
+        |i| {
+            let r = &list.records[i];
+            let m = r.meta();
+            Row::new(vec![
+                Cell::from(m.name.clone()),
+                Cell::from(if m.enabled { "enabled" } else { "disabled" }).style(if m.enabled {
+                    ratatui::style::Style::default().fg(theme.ok)
+                } else {
+                    theme.dim()
+                }),
+                Cell::from(m.revision.to_string()),
+                Cell::from(m.updated_by.clone()),
+                Cell::from(r.summary()),
+            ])
+        },
+    );
+    if list.records.is_empty() {
+        let inner = Rect {
+            x: list_area.x + 2,
+            y: list_area.y + 2,
+            width: list_area.width.saturating_sub(4),
+            height: 1,
+        };
+        frame.render_widget(
+            Paragraph::new(format!(
+                "no {} yet; `gatehouse import FILE` or `gatehouse demo` adds some",
+                kind.plural()
+            ))
+            .style(theme.dim()),
+            inner,
+        );
+    }
+}

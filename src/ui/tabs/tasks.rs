@@ -1,0 +1,67 @@
+//! Tasks: the tasks this user may see, with their template and devices.
+
+use super::visible_table;
+use crate::domain::{Kind, Record};
+use crate::ui::App;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Wrap};
+use ratatui::Frame;
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
+    let [list_area, detail_area] =
+        Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
+    let empty = Default::default();
+    let list = app.list(Kind::Task).unwrap_or(&empty);
+    visible_table(
+        frame,
+        list_area,
+        &app.theme,
+        format!(" Tasks ({}) ", list.records.len()),
+        Row::new(vec!["Task", "Template", "Devices", "Schedule"]),
+        &[
+            Constraint::Length(24),
+            Constraint::Length(20),
+            Constraint::Length(8),
+            Constraint::Min(8),
+        ],
+        list.records.len(),
+        list.selected,
+        |i| match &list.records[i] {
+            Record::Task(t) => Row::new(vec![
+                t.meta.name.clone(),
+                t.template.clone(),
+                t.devices.len().to_string(),
+                t.schedule.clone().unwrap_or_default(),
+            ]),
+            other => Row::new(vec![other.name().to_string()]),
+        },
+    );
+    let detail = match list.selected() {
+        Some(Record::Task(t)) => format!(
+            "{}\n\n{}\n\ntemplate     {}\nenvironment  {}\nsystem       {}\ncredential   {}\ndevices      {}\nvariables    {}\ntimeout      {} s\nretries      {}\nparallelism  {}\nchildren     {}\nstatus       {}",
+            t.meta.name,
+            if t.description.is_empty() { "(no description)" } else { &t.description },
+            t.template,
+            t.environment,
+            t.system,
+            t.credential,
+            t.devices.join(", "),
+            t.variables.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", "),
+            t.timeout_secs,
+            t.retries,
+            t.parallelism,
+            t.children.join(", "),
+            if t.meta.enabled { "enabled" } else { "disabled" },
+        ),
+        _ => "no task selected".to_string(),
+    };
+    frame.render_widget(
+        Paragraph::new(detail).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" Task ")
+                .title_style(app.theme.title()),
+        ),
+        detail_area,
+    );
+}
