@@ -34,10 +34,8 @@ mod tests {
     fn matches_prompts_the_way_expect_lines_mean_them() {
         assert!(glob_matches("*$", "Last login: today\nuser@host:~$"));
         assert!(!glob_matches("*$", "user@host:~$ ls\nfile"));
-        assert!(glob_matches(
-            "*assword:",
-            "[sudo] password for x:".replace('p', "P").as_str()
-        ));
+        assert!(glob_matches("*assword*:", "[sudo] Password for x:"));
+        assert!(!glob_matches("*assword:", "[sudo] Password for x:"));
         assert!(glob_matches("a?c", "abc"));
         assert!(!glob_matches("a?c", "ac"));
         assert!(glob_matches("*", ""));
