@@ -99,6 +99,19 @@ impl Principal<'_> {
     }
 }
 
+impl Principal<'_> {
+    /// Whether some enabled role grants `action` in at least one environment.
+    pub fn may_somewhere(&self, action: Action) -> bool {
+        self.user.meta.enabled
+            && (self.is_superuser()
+                || self
+                    .roles
+                    .iter()
+                    .filter(|r| r.meta.enabled)
+                    .any(|r| r.grants.iter().any(|g| g.action == action)))
+    }
+}
+
 /// The action that lets a user list records of a kind.
 pub fn view_action(kind: Kind) -> Action {
     match kind {

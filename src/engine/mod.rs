@@ -117,7 +117,7 @@ impl Engine {
             Command::Export => {
                 let mut all = Vec::new();
                 for kind in Kind::ALL {
-                    if who.may(access::view_action(kind), None) {
+                    if who.may_somewhere(access::view_action(kind)) {
                         all.extend(self.visible(who, kind)?);
                     }
                 }
@@ -185,6 +185,14 @@ impl Engine {
     /// The records of a kind the caller may see, secrets withheld.
     fn visible(&self, who: &Principal<'_>, kind: Kind) -> Result<Vec<Record>, EngineError> {
         let action = access::view_action(kind);
+        if !who.may_somewhere(action) {
+            return Err(EngineError::Denied(format!(
+                "'{}' may not view {} (needs the {} permission)",
+                who.user.meta.name,
+                kind.plural(),
+                action.as_str()
+            )));
+        }
         let records = self.store.list(kind)?;
         fn scoped(r: &Record) -> Option<&str> {
             match r {

@@ -1,0 +1,284 @@
+//! The CLI end to end through the real binary and its background server.
+
+mod common;
+
+use common::{contains_bytes, files_under, DataDir};
+use std::time::{Duration, Instant};
+
+const SECRET_PASSWORD: &str = "pw-Zq8#unique-never-stored";
+const SECRET_PASSPHRASE: &str = "pp-Kx3!unique-never-stored";
+
+fn base_records() -> &'static str {
+    r#"
+[[environment]]
+name = "production"
+
+[[system]]
+name = "web"
+
+[[device]]
+name = "web-1"
+address = "127.0.0.1"
+port = 2222
+product = "Linux"
+tags = ["web"]
+environment = "production"
+system = "web"
+
+[[template]]
+name = "restart"
+executor = "ssh-script"
+content = "systemctl restart [#SERVICE#]\n"
+[[template.variable]]
+name = "SERVICE"
+description = "unit"
+default = "nginx"
+"#
+}
+
+#[test]
+fn demo_loads_and_lists_every_kind() {
+    let d = DataDir::new();
+    let out = d.ok(&["demo"]);
+    assert!(out.contains("created device web-1"), "{out}");
+    for kind in [
+        "environments",
+        "systems",
+        "devices",
+        "credentials",
+        "reasons",
+        "templates",
+        "tasks",
+        "users",
+        "roles",
+        "policies",
+    ] {
+        let list = d.ok(&["list", kind]);
+        assert!(!list.trim().is_empty(), "no {kind} after demo");
+    }
+    assert!(d.ok(&["list", "roles"]).contains("Superuser"));
+    // Loading it again changes nothing.
+    assert!(d.ok(&["demo"]).contains("0 created, 0 updated"));
+}
+
+#[test]
+fn export_then_import_into_a_fresh_store_gives_the_same_records() {
+    let a = DataDir::new();
+    a.ok(&["demo"]);
+    let exported = a.ok(&["export"]);
+    let b = DataDir::new();
+    let file = b.write("export.toml", &exported);
+    b.ok(&["import", file.to_str().unwrap()]);
+    let again = b.ok(&["export"]);
+    let body = |s: &str| s.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(&exported), body(&again));
+    // Secrets never leave: the credential exports without its password.
+    assert!(!exported.contains("demo-password-change-me"));
+    assert!(exported.contains("[[credential]]"));
+}
+
+#[test]
+fn a_bad_record_imports_nothing_and_names_record_field_and_line() {
+    let d = DataDir::new();
+    let text = format!(
+        "{}\n[[task]]\nname = \"restart-web\"\ntemplate = \"restart\"\nenvironment = \"production\"\nsystem = \"web\"\ndevices = [\"web-1\"]\ncredential = \"missing-cred\"\n",
+        base_records()
+    );
+    let file = d.write("bad.toml", &text);
+    let err = d.fails(&["import", file.to_str().unwrap()]);
+    let task_line = text.lines().position(|l| l == "[[task]]").unwrap() + 1;
+    assert!(err.contains("task 'restart-web'"), "{err}");
+    assert!(err.contains("field `credential`"), "{err}");
+    assert!(err.contains(&format!("line {task_line}")), "{err}");
+    assert!(err.contains("nothing was imported"), "{err}");
+    assert_eq!(d.ok(&["list", "environments"]).trim(), "", "all or nothing");
+}
+
+#[test]
+fn syntax_errors_and_unknown_fields_name_the_line() {
+    let d = DataDir::new();
+    let file = d.write(
+        "typo.toml",
+        "[[environment]]\nname = \"a\"\n\n[[device]]\nname = \"x\"\nadress = \"1.2.3.4\"\n",
+    );
+    let err = d.fails(&["import", file.to_str().unwrap()]);
+    assert!(err.contains("line 6") && err.contains("adress"), "{err}");
+    let file = d.write("broken.toml", "[[environment]]\nname = \"a\n");
+    let err = d.fails(&["import", file.to_str().unwrap()]);
+    assert!(err.contains("line 2"), "{err}");
+}
+
+#[test]
+fn template_errors_name_line_and_column() {
+    let d = DataDir::new();
+    let text = "[[template]]\nname = \"t\"\nexecutor = \"ssh-expect\"\ncontent = \"\"\"\nexpect \"*$\"\n  sned \"x\"\n\"\"\"\n";
+    let file = d.write("t.toml", text);
+    let err = d.fails(&["import", file.to_str().unwrap()]);
+    assert!(err.contains("template 't'"), "{err}");
+    assert!(err.contains("line 2, column 3"), "{err}");
+    assert!(err.contains("unknown statement 'sned'"), "{err}");
+    let text =
+        "[[template]]\nname = \"t\"\nexecutor = \"ssh-script\"\ncontent = \"echo [#WHO#]\"\n";
+    let err = d.fails(&["import", d.write("t2.toml", text).to_str().unwrap()]);
+    assert!(
+        err.contains("unknown mask [#WHO#]") && err.contains("column 6"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_record_in_use_cannot_be_deleted_only_disabled() {
+    let d = DataDir::new();
+    d.ok(&["demo"]);
+    let err = d.fails(&["delete", "template", "service-status"]);
+    assert!(err.contains("in use by task 'nginx-status'"), "{err}");
+    d.ok(&["disable", "template", "service-status"]);
+    assert!(d
+        .ok(&["list", "templates"])
+        .lines()
+        .any(|l| l.starts_with("service-status") && l.contains("disabled")));
+    d.ok(&["delete", "template", "jump-host-uptime"]);
+    assert!(!d.ok(&["list", "templates"]).contains("jump-host-uptime"));
+    let err = d.fails(&["delete", "role", "Superuser"]);
+    assert!(err.contains("Superuser"), "{err}");
+}
+
+#[test]
+fn a_changed_template_keeps_its_old_revisions() {
+    let d = DataDir::new();
+    let file = d.write("a.toml", base_records());
+    d.ok(&["import", file.to_str().unwrap()]);
+    let changed = base_records().replace("systemctl restart", "systemctl try-restart");
+    let file = d.write("b.toml", &changed);
+    assert!(d
+        .ok(&["import", file.to_str().unwrap()])
+        .contains("updated template restart"));
+    let revisions = d.ok(&["revisions", "restart"]);
+    assert_eq!(revisions.lines().count(), 2, "{revisions}");
+}
+
+#[test]
+fn secrets_are_never_in_the_store_files_or_logs() {
+    let d = DataDir::new();
+    let keydir = tempfile::tempdir().unwrap();
+    let key = common::sshd::keygen(
+        keydir.path(),
+        "id_ed25519",
+        "ed25519",
+        SECRET_PASSPHRASE,
+        None,
+    );
+    let key_text = std::fs::read_to_string(&key).unwrap();
+    let key_body: String = key_text.lines().nth(2).unwrap().to_string();
+    let text = format!(
+        "[[credential]]\nname = \"pw\"\nusername = \"ops\"\npassword = \"{SECRET_PASSWORD}\"\n\n\
+         [[credential]]\nname = \"key\"\nusername = \"ops\"\nprivate_key_file = \"{}\"\npassphrase = \"{SECRET_PASSPHRASE}\"\n",
+        key.display()
+    );
+    let file = keydir.path().join("creds.toml");
+    std::fs::write(&file, text).unwrap();
+    d.ok(&["import", file.to_str().unwrap()]);
+    let listed = d.ok(&["list", "credentials"]);
+    assert!(
+        listed.contains("password set") && listed.contains("private key set"),
+        "{listed}"
+    );
+    assert!(!d.ok(&["export"]).contains(SECRET_PASSWORD));
+    d.ok(&["shutdown"]);
+    let files = files_under(d.path());
+    assert!(files.len() > 3, "{files:?}");
+    for f in files {
+        let bytes = std::fs::read(&f).unwrap();
+        for secret in [SECRET_PASSWORD, SECRET_PASSPHRASE, key_body.as_str()] {
+            assert!(
+                !contains_bytes(&bytes, secret.as_bytes()),
+                "{} holds a secret in plain text",
+                f.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_second_client_finds_the_running_server_instead_of_opening_the_store() {
+    let d = DataDir::new();
+    // Many commands at once on a fresh directory: one server starts, all connect.
+    let handles: Vec<_> = (0..6)
+        .map(|_| {
+            let dir = d.path().to_path_buf();
+            std::thread::spawn(move || {
+                std::process::Command::new(common::bin())
+                    .arg("--data-dir")
+                    .arg(&dir)
+                    .args(["list", "roles"])
+                    .output()
+                    .unwrap()
+            })
+        })
+        .collect();
+    for h in handles {
+        let out = h.join().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Superuser"));
+    }
+    // A second server on the same directory refuses to open the store.
+    let second = d.run(&["serve", "--personal"]);
+    assert!(!second.status.success());
+    assert!(
+        String::from_utf8_lossy(&second.stderr).contains("already serves"),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+}
+
+#[test]
+fn the_owner_may_act_as_another_user_and_unknown_users_are_refused() {
+    let d = DataDir::new();
+    d.ok(&["demo"]);
+    assert!(d.ok(&["--as", "alice", "whoami"]).starts_with("alice"));
+    let err = d.fails(&["--as", "mallory", "whoami"]);
+    assert!(err.contains("'mallory' is not a Gatehouse user"), "{err}");
+    // alice holds no permission to manage users.
+    let err = d.fails(&["--as", "alice", "list", "users"]);
+    assert!(err.contains("not permitted"), "{err}");
+    let err = d.fails(&["--as", "carol", "delete", "device", "web-1"]);
+    assert!(err.contains("not permitted"), "{err}");
+    // The audit log names who did what.
+    d.ok(&["--as", "bob", "whoami"]);
+    assert!(d.ok(&["audit", "export"]).contains("\"actor\":\"root\""));
+}
+
+#[test]
+fn audit_verify_passes_and_export_is_one_json_object_per_line() {
+    let d = DataDir::new();
+    d.ok(&["demo"]);
+    assert!(d.ok(&["audit", "verify"]).contains("chain intact"));
+    let export = d.ok(&["audit", "export", "--format", "jsonl"]);
+    let mut prev = "0".repeat(64);
+    for line in export.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(v["prev_hash"].as_str().unwrap(), prev);
+        prev = v["hash"].as_str().unwrap().to_string();
+    }
+    assert!(export.lines().count() > 20);
+}
+
+#[test]
+fn the_personal_server_exits_by_itself_when_idle() {
+    let d = DataDir::new();
+    d.ok(&["whoami"]);
+    let socket = d.path().join("gatehouse.sock");
+    assert!(socket.exists());
+    let start = Instant::now();
+    while socket.exists() && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !socket.exists(),
+        "the idle server should have exited and removed its socket"
+    );
+}

@@ -1,0 +1,206 @@
+//! A real OpenSSH sshd on a free loopback port, with a generated host key,
+//! a test account with a password and an authorized key made by ssh-keygen.
+
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The OS account the tests log in as.
+pub const TEST_USER: &str = "gh-test";
+/// Its password, set when the account is made.
+pub const TEST_PASSWORD: &str = "gh-test-Passw0rd";
+
+pub struct Sshd {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    pub address: String,
+    child: Child,
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Makes a key pair with ssh-keygen; returns the private key's path.
+pub fn keygen(
+    dir: &Path,
+    name: &str,
+    kind: &str,
+    passphrase: &str,
+    format: Option<&str>,
+) -> PathBuf {
+    let path = dir.join(name);
+    let mut cmd = Command::new("ssh-keygen");
+    cmd.args(["-q", "-t", kind, "-N", passphrase, "-C", name, "-f"])
+        .arg(&path);
+    if let Some(f) = format {
+        cmd.args(["-m", f]);
+    }
+    run(&mut cmd);
+    path
+}
+
+/// The SHA256 fingerprint ssh-keygen prints for a public key file.
+pub fn fingerprint(pub_file: &Path) -> String {
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(pub_file)
+        .output()
+        .expect("ssh-keygen -lf");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .nth(1)
+        .expect("fingerprint")
+        .to_string()
+}
+
+/// Makes sure the test account exists and has the test password.
+pub fn ensure_test_user() {
+    let exists = Command::new("id")
+        .arg(TEST_USER)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !exists {
+        run(Command::new("useradd").args(["-m", "-s", "/bin/bash", TEST_USER]));
+    }
+    let mut child = Command::new("chpasswd")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("chpasswd");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{TEST_USER}:{TEST_PASSWORD}\n").as_bytes())
+        .expect("write chpasswd");
+    assert!(child.wait().expect("chpasswd").success());
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+impl Sshd {
+    /// Starts sshd on 127.0.0.1 with the given extra config lines.
+    pub fn start(extra_config: &str) -> Sshd {
+        ensure_test_user();
+        std::fs::create_dir_all("/run/sshd").expect("/run/sshd");
+        let mut dir = tempfile::Builder::new()
+            .prefix("gh-sshd")
+            .tempdir()
+            .expect("temp dir");
+        // sshd reads authorized_keys as the test user.
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+            .expect("chmod");
+        let host_key = keygen(dir.path(), "host_ed25519", "ed25519", "", None);
+        let client_key = keygen(dir.path(), "client_ed25519", "ed25519", "", None);
+        let pubkey = std::fs::read_to_string(client_key.with_extension("pub")).expect("pub key");
+        let authorized = dir.path().join("authorized_keys");
+        std::fs::write(&authorized, pubkey).expect("authorized_keys");
+        std::fs::set_permissions(&authorized, std::fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        let address = "127.0.0.1".to_string();
+        for _ in 0..5 {
+            let port = free_port();
+            let config = dir.path().join("sshd_config");
+            std::fs::write(
+                &config,
+                format!(
+                    "Port {port}\nListenAddress {address}\nHostKey {}\nPidFile {}/sshd.pid\nAuthorizedKeysFile {}\n\
+                     StrictModes no\nUsePAM no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
+                     PermitRootLogin yes\nMaxStartups 100:30:200\nLogLevel ERROR\n{extra_config}\n",
+                    host_key.display(),
+                    dir.path().display(),
+                    authorized.display()
+                ),
+            )
+            .expect("sshd_config");
+            let child = Command::new("/usr/sbin/sshd")
+                .args(["-D", "-e", "-f"])
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.path().join("sshd.log")).expect("log"))
+                .spawn()
+                .expect("start /usr/sbin/sshd (apt-get install openssh-server)");
+            let mut sshd = Sshd {
+                dir,
+                port,
+                address: address.clone(),
+                child,
+            };
+            if sshd.wait_listening(Duration::from_secs(10)) {
+                return sshd;
+            }
+            let _ = sshd.child.kill();
+            let _ = sshd.child.wait();
+            dir = sshd.take_dir();
+        }
+        panic!("sshd did not start; see its log");
+    }
+
+    fn take_dir(&mut self) -> tempfile::TempDir {
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("temp dir"))
+    }
+
+    fn wait_listening(&mut self, limit: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if std::net::TcpStream::connect((self.address.as_str(), self.port)).is_ok() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// The host public key file.
+    pub fn host_pub(&self) -> PathBuf {
+        self.dir.path().join("host_ed25519.pub")
+    }
+
+    /// The host key line, as in a `.pub` file.
+    pub fn host_key_line(&self) -> String {
+        std::fs::read_to_string(self.host_pub())
+            .expect("host pub")
+            .trim()
+            .to_string()
+    }
+
+    /// The private key authorized for the test user.
+    pub fn client_key(&self) -> PathBuf {
+        self.dir.path().join("client_ed25519")
+    }
+
+    /// Authorizes another public key for the test user.
+    pub fn authorize(&self, pub_file: &Path) {
+        let mut keys =
+            std::fs::read_to_string(self.dir.path().join("authorized_keys")).expect("read");
+        keys.push_str(&std::fs::read_to_string(pub_file).expect("pub"));
+        std::fs::write(self.dir.path().join("authorized_keys"), keys).expect("write");
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,229 @@
+//! The sled store: records round-trip, template revisions are kept, the
+//! audit chain catches tampering, and schema versions are enforced.
+
+use gatehouse::domain::{Environment, Executor, Id, Kind, Meta, Record, Template};
+use gatehouse::store::{decode, encode, AuditEvent, Change, NewAuditEvent, Store};
+
+fn env(store: &Store, name: &str) -> Record {
+    let mut meta = Meta::named(name);
+    meta.id = store.next_id().unwrap();
+    meta.revision = 1;
+    Record::Environment(Environment { meta })
+}
+
+fn event(n: usize) -> NewAuditEvent {
+    NewAuditEvent::new(
+        "tester",
+        "test.event",
+        format!("target {n}"),
+        format!("details {n}"),
+    )
+}
+
+#[tokio::test]
+async fn records_round_trip_in_creation_order_across_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let names: Vec<String> = (0..300).map(|i| format!("env-{i:03}")).collect();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let changes = names
+            .iter()
+            .map(|n| Change::Put(Box::new(env(&store, n))))
+            .collect();
+        store.commit(changes, vec![event(0)]).await.unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let listed: Vec<String> = store
+        .list(Kind::Environment)
+        .unwrap()
+        .iter()
+        .map(|r| r.name().to_string())
+        .collect();
+    assert_eq!(
+        listed, names,
+        "ids are keyed big-endian so sled's order is creation order"
+    );
+    let found = store.find(Kind::Environment, "env-150").unwrap().unwrap();
+    assert_eq!(
+        store
+            .get(Kind::Environment, found.meta().id)
+            .unwrap()
+            .unwrap(),
+        found
+    );
+    // New ids keep growing after a reopen.
+    let next = store.next_id().unwrap();
+    assert!(store
+        .list(Kind::Environment)
+        .unwrap()
+        .iter()
+        .all(|r| r.meta().id < next));
+}
+
+#[tokio::test]
+async fn every_template_save_is_a_revision_that_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let mut t = Template {
+        meta: Meta::named("t"),
+        executor: Executor::SshScript,
+        content: "echo one".into(),
+        ..Template::default()
+    };
+    t.meta.id = store.next_id().unwrap();
+    t.meta.revision = 1;
+    store
+        .commit(
+            vec![Change::Put(Box::new(Record::Template(t.clone())))],
+            vec![],
+        )
+        .await
+        .unwrap();
+    t.meta.revision = 2;
+    t.content = "echo two".into();
+    store
+        .commit(
+            vec![Change::Put(Box::new(Record::Template(t.clone())))],
+            vec![],
+        )
+        .await
+        .unwrap();
+    let revisions = store.template_revisions(t.meta.id).unwrap();
+    assert_eq!(
+        revisions
+            .iter()
+            .map(|r| r.content.as_str())
+            .collect::<Vec<_>>(),
+        ["echo one", "echo two"]
+    );
+    assert_eq!(
+        store
+            .template_revision(t.meta.id, 1)
+            .unwrap()
+            .unwrap()
+            .content,
+        "echo one"
+    );
+    assert!(store
+        .template_revision(Id(t.meta.id.0 + 1), 1)
+        .unwrap()
+        .is_none());
+}
+
+async fn store_with_events(n: usize) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .append_audit((1..=n).map(event).collect())
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+fn read_event(store: &Store, seq: u64) -> AuditEvent {
+    decode(
+        "audit",
+        &store
+            .audit_tree_for_tests()
+            .get(seq.to_be_bytes())
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn an_intact_chain_verifies_and_survives_reopen() {
+    let (dir, store) = store_with_events(50).await;
+    assert_eq!(store.verify_audit().unwrap(), Ok(50));
+    drop(store);
+    let store = Store::open(dir.path()).unwrap();
+    store.append_audit(vec![event(51)]).await.unwrap();
+    assert_eq!(store.verify_audit().unwrap(), Ok(51));
+    assert_eq!(
+        store
+            .audit_tail(3)
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect::<Vec<_>>(),
+        [49, 50, 51]
+    );
+}
+
+#[tokio::test]
+async fn an_edited_event_is_found() {
+    let (_dir, store) = store_with_events(10).await;
+    let mut e = read_event(&store, 4);
+    e.details = "nothing to see here".into();
+    store
+        .audit_tree_for_tests()
+        .insert(4u64.to_be_bytes(), encode(&e).unwrap())
+        .unwrap();
+    let broken = store.verify_audit().unwrap().unwrap_err();
+    assert_eq!(broken.seq, 4);
+    assert!(broken.reason.contains("edited"), "{broken}");
+}
+
+#[tokio::test]
+async fn an_edited_event_with_a_recomputed_hash_breaks_the_next_link() {
+    let (_dir, store) = store_with_events(10).await;
+    let mut e = read_event(&store, 4);
+    e.actor = "someone-else".into();
+    e.hash = e.compute_hash();
+    store
+        .audit_tree_for_tests()
+        .insert(4u64.to_be_bytes(), encode(&e).unwrap())
+        .unwrap();
+    let broken = store.verify_audit().unwrap().unwrap_err();
+    assert_eq!(broken.seq, 5);
+}
+
+#[tokio::test]
+async fn a_removed_event_is_found() {
+    let (_dir, store) = store_with_events(10).await;
+    store
+        .audit_tree_for_tests()
+        .remove(6u64.to_be_bytes())
+        .unwrap();
+    let broken = store.verify_audit().unwrap().unwrap_err();
+    assert_eq!(broken.seq, 7);
+    assert!(broken.reason.contains("removed"), "{broken}");
+}
+
+#[tokio::test]
+async fn reordered_events_are_found() {
+    let (_dir, store) = store_with_events(10).await;
+    let tree = store.audit_tree_for_tests();
+    let a = tree.get(3u64.to_be_bytes()).unwrap().unwrap();
+    let b = tree.get(8u64.to_be_bytes()).unwrap().unwrap();
+    tree.insert(3u64.to_be_bytes(), b).unwrap();
+    tree.insert(8u64.to_be_bytes(), a).unwrap();
+    let broken = store.verify_audit().unwrap().unwrap_err();
+    assert_eq!(broken.seq, 3);
+}
+
+#[test]
+fn a_value_of_another_schema_version_is_refused_not_misread() {
+    let mut bytes = encode(&"hello".to_string()).unwrap();
+    assert_eq!(decode::<String>("t", &bytes).unwrap(), "hello");
+    bytes[0] = 99;
+    let err = decode::<String>("t", &bytes).unwrap_err();
+    assert!(err.to_string().contains("schema version 99"), "{err}");
+}
+
+#[test]
+fn a_store_from_a_newer_program_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    {
+        let db = sled::open(dir.path().join("store")).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &99u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(dir.path()).err().expect("refused");
+    assert!(err.to_string().contains("newer"), "{err}");
+}
