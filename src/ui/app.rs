@@ -104,6 +104,8 @@ pub struct RecordList {
     pub records: Vec<Record>,
     pub selected: usize,
     pub loaded: bool,
+    /// Why the engine would not list these, when it would not.
+    pub refused: Option<String>,
 }
 
 impl RecordList {
@@ -198,6 +200,12 @@ impl App {
 
     fn on_answer(&mut self, request: Request, result: Result<Response, String>) {
         match (request, result) {
+            (Request::List(kind), Err(e)) => {
+                let list = self.records.entry(kind).or_default();
+                list.records.clear();
+                list.loaded = true;
+                list.refused = Some(e);
+            }
             (_, Err(e)) => self.status = Some((e, true)),
             (Request::List(kind), Ok(Response::Records(records))) => {
                 let list = self.records.entry(kind).or_default();
@@ -205,6 +213,7 @@ impl App {
                 let keep = list.selected().map(|r| r.name().to_string());
                 list.records = records;
                 list.loaded = true;
+                list.refused = None;
                 list.selected = keep
                     .and_then(|n| list.records.iter().position(|r| r.name() == n))
                     .unwrap_or(list.selected.min(list.records.len().saturating_sub(1)));

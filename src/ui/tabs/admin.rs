@@ -33,6 +33,14 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     };
+    if let Some(reason) = &list.refused {
+        frame.render_widget(
+            Paragraph::new(reason.clone())
+                .style(ratatui::style::Style::default().fg(app.theme.warn)),
+            list_area,
+        );
+        return;
+    }
     let header = Row::new(vec!["Name", "Status", "Rev", "Changed by", "Details"]);
     let widths = [
         Constraint::Length(26),

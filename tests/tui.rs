@@ -1,0 +1,274 @@
+//! The TUI: frames drawn on ratatui's TestBackend from engine answers, and
+//! the real binary driven through tmux.
+
+mod common;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use gatehouse::domain::{Device, Environment, Kind, Meta, Record};
+use gatehouse::engine::{Event, Response};
+use gatehouse::ui::{App, Message, Request, Tab, Theme};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn key(c: char) -> Message {
+    Message::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+
+fn screen(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| app.draw(f)).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    let mut text = String::new();
+    for y in 0..height {
+        for x in 0..width {
+            text.push_str(buffer[(x, y)].symbol());
+        }
+        text.push('\n');
+    }
+    text
+}
+
+fn device(i: usize) -> Record {
+    Record::Device(Device {
+        meta: Meta {
+            revision: 1,
+            ..Meta::named(format!("device-{i:06}"))
+        },
+        address: "127.0.0.1".into(),
+        port: 22,
+        product: "Linux".into(),
+        tags: vec![],
+        environment: "production".into(),
+        system: "web".into(),
+        host_key: None,
+    })
+}
+
+#[test]
+fn the_tab_bar_shows_every_screen_and_the_user() {
+    let mut app = App::new("alice".into(), Theme::default());
+    app.start();
+    let text = screen(&app, 120, 30);
+    for tab in Tab::ALL {
+        assert!(
+            text.contains(tab.title()),
+            "{} missing:\n{text}",
+            tab.title()
+        );
+    }
+    assert!(text.contains("alice"));
+}
+
+#[test]
+fn admin_lists_records_from_the_engine_and_follows_changes() {
+    let mut app = App::new("root".into(), Theme::default());
+    app.update(key('7'));
+    assert_eq!(app.tab, Tab::Admin);
+    let env = Record::Environment(Environment {
+        meta: Meta::named("production"),
+    });
+    app.update(Message::Answer(
+        Request::List(Kind::Environment),
+        Ok(Response::Records(vec![env])),
+    ));
+    let text = screen(&app, 120, 20);
+    assert!(text.contains("environments (1)"), "{text}");
+    assert!(text.contains("production"), "{text}");
+    // An engine event asks for the changed kind again.
+    let requests = app.update(Message::Engine(Event::RecordChanged {
+        kind: Kind::Device,
+        name: "web-1".into(),
+    }));
+    assert_eq!(requests, vec![Request::List(Kind::Device)]);
+}
+
+#[test]
+fn a_huge_list_draws_only_the_visible_rows_and_follows_the_cursor() {
+    let mut app = App::new("root".into(), Theme::default());
+    app.update(key('7'));
+    app.update(Message::Key(KeyEvent::new(
+        KeyCode::Right,
+        KeyModifiers::NONE,
+    )));
+    app.update(Message::Key(KeyEvent::new(
+        KeyCode::Right,
+        KeyModifiers::NONE,
+    )));
+    app.update(Message::Key(KeyEvent::new(
+        KeyCode::Right,
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(app.admin_kind(), Kind::Device);
+    let devices: Vec<Record> = (0..200_000).map(device).collect();
+    app.update(Message::Answer(
+        Request::List(Kind::Device),
+        Ok(Response::Records(devices)),
+    ));
+    let text = screen(&app, 120, 20);
+    assert!(text.contains("device-000000"));
+    assert!(!text.contains("device-000100"));
+    app.update(Message::Key(KeyEvent::new(
+        KeyCode::End,
+        KeyModifiers::NONE,
+    )));
+    let text = screen(&app, 120, 20);
+    assert!(text.contains("device-199999"), "{text}");
+    assert!(!text.contains("device-000000"));
+}
+
+#[test]
+fn disabling_from_admin_asks_the_engine() {
+    let mut app = App::new("root".into(), Theme::default());
+    app.update(key('7'));
+    let env = Record::Environment(Environment {
+        meta: Meta::named("staging"),
+    });
+    app.update(Message::Answer(
+        Request::List(Kind::Environment),
+        Ok(Response::Records(vec![env])),
+    ));
+    let requests = app.update(key('d'));
+    assert_eq!(
+        requests,
+        vec![Request::SetEnabled {
+            kind: Kind::Environment,
+            name: "staging".into(),
+            enabled: false
+        }]
+    );
+}
+
+#[test]
+fn a_refused_list_says_why_instead_of_showing_nothing() {
+    let mut app = App::new("alice".into(), Theme::default());
+    app.update(key('7'));
+    app.update(Message::Answer(
+        Request::List(Kind::Environment),
+        Err("not permitted: 'alice' may not view environments".into()),
+    ));
+    let text = screen(&app, 120, 20);
+    assert!(text.contains("may not view environments"), "{text}");
+}
+
+// --- the real binary in tmux ---
+
+struct Tmux {
+    session: String,
+}
+
+impl Tmux {
+    fn start(command: &str) -> Tmux {
+        let session = format!("gh-test-{}-{}", std::process::id(), rand_suffix());
+        let status = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &session,
+                "-x",
+                "130",
+                "-y",
+                "35",
+                command,
+            ])
+            .status()
+            .expect("tmux (apt-get install tmux)");
+        assert!(status.success());
+        Tmux { session }
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.session])
+            .output()
+            .expect("capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.screen();
+            if screen.contains(text) {
+                return screen;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "'{text}' never appeared; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.session])
+            .args(keys)
+            .status()
+            .expect("send-keys");
+        assert!(status.success());
+    }
+
+    fn alive(&self) -> bool {
+        Command::new("tmux")
+            .args(["has-session", "-t", &self.session])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.session])
+            .output();
+    }
+}
+
+fn rand_suffix() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0)
+}
+
+#[test]
+fn the_real_tui_shows_live_records_and_quits_cleanly() {
+    let d = common::DataDir::new();
+    d.ok(&["demo"]);
+    let done = d.path().join("exit-status");
+    let command = format!(
+        "{} --data-dir {} ; echo $? > {}; sleep 30",
+        common::bin(),
+        d.path().display(),
+        done.display()
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_for("Dashboard");
+    tmux.wait_for("chain");
+    tmux.keys(&["7"]);
+    tmux.wait_for("environments (2)");
+    tmux.wait_for("production");
+    tmux.keys(&["Right", "Right", "Right"]);
+    tmux.wait_for("127.0.0.11:22");
+    // A change made elsewhere shows up without a keypress.
+    d.ok(&["disable", "device", "web-2"]);
+    tmux.wait_for("disabled");
+    tmux.keys(&["q"]);
+    let start = Instant::now();
+    while !done.exists() && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        std::fs::read_to_string(&done)
+            .expect("the TUI exited")
+            .trim(),
+        "0"
+    );
+    assert!(tmux.alive());
+    // The terminal is handed back: the alternate screen with the tab bar is gone.
+    assert!(!tmux.screen().contains("1 Dashboard"), "{}", tmux.screen());
+}
