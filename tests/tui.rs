@@ -272,3 +272,48 @@ fn the_real_tui_shows_live_records_and_quits_cleanly() {
     // The terminal is handed back: the alternate screen with the tab bar is gone.
     assert!(!tmux.screen().contains("1 Dashboard"), "{}", tmux.screen());
 }
+
+#[test]
+fn slash_filters_the_admin_list_as_you_type_and_esc_clears_it() {
+    let mut app = App::new("root".into(), Theme::default());
+    app.update(key('7'));
+    for _ in 0..3 {
+        app.update(Message::Key(KeyEvent::new(
+            KeyCode::Right,
+            KeyModifiers::NONE,
+        )));
+    }
+    let devices: Vec<Record> = (0..50).map(device).collect();
+    app.update(Message::Answer(
+        Request::List(Kind::Device),
+        Ok(Response::Records(devices)),
+    ));
+    app.update(key('/'));
+    for c in "00004".chars() {
+        app.update(key(c));
+    }
+    let text = screen(&app, 120, 20);
+    assert!(
+        text.contains("device-000004") && text.contains("device-000040"),
+        "{text}"
+    );
+    assert!(!text.contains("device-000005"), "{text}");
+    assert!(text.contains("matching '00004': 11"), "{text}");
+    // Enter keeps the filter; the cursor moves within the matches.
+    app.update(Message::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    app.update(key('j'));
+    assert_eq!(
+        app.list(Kind::Device).unwrap().selected().unwrap().name(),
+        "device-000040"
+    );
+    app.update(key('/'));
+    app.update(Message::Key(KeyEvent::new(
+        KeyCode::Esc,
+        KeyModifiers::NONE,
+    )));
+    let text = screen(&app, 120, 20);
+    assert!(text.contains("device-000005"), "{text}");
+}

@@ -98,11 +98,15 @@ pub enum Message {
     Disconnected,
 }
 
-/// A list of records with a cursor.
+/// A list of records with a filter and a cursor over the records that pass it.
 #[derive(Default)]
 pub struct RecordList {
     pub records: Vec<Record>,
+    /// Indices into `records` of those that match `filter`, in order.
+    pub view: Vec<usize>,
+    /// The cursor, as a position in `view`.
     pub selected: usize,
+    pub filter: String,
     pub loaded: bool,
     /// Why the engine would not list these, when it would not.
     pub refused: Option<String>,
@@ -110,15 +114,64 @@ pub struct RecordList {
 
 impl RecordList {
     pub fn selected(&self) -> Option<&Record> {
-        self.records.get(self.selected)
+        self.view
+            .get(self.selected)
+            .and_then(|i| self.records.get(*i))
     }
+
+    /// The record shown at a position of the view.
+    pub fn shown(&self, position: usize) -> &Record {
+        &self.records[self.view[position]]
+    }
+
+    /// Replaces the records, keeping the cursor on the same record by name.
+    pub fn replace(&mut self, records: Vec<Record>) {
+        let keep = self.selected().map(|r| r.name().to_string());
+        self.records = records;
+        self.loaded = true;
+        self.refused = None;
+        self.refilter();
+        if let Some(name) = keep {
+            if let Some(p) = self
+                .view
+                .iter()
+                .position(|i| self.records[*i].name() == name)
+            {
+                self.selected = p;
+            }
+        }
+    }
+
+    /// Sets the filter: a case-insensitive substring of the name or summary.
+    pub fn set_filter(&mut self, filter: &str) {
+        self.filter = filter.to_string();
+        self.selected = 0;
+        self.refilter();
+    }
+
+    fn refilter(&mut self) {
+        let needle = self.filter.to_lowercase();
+        self.view = (0..self.records.len())
+            .filter(|i| {
+                needle.is_empty() || {
+                    let r = &self.records[*i];
+                    r.name().to_lowercase().contains(&needle)
+                        || r.summary().to_lowercase().contains(&needle)
+                }
+            })
+            .collect();
+        self.selected = self.selected.min(self.view.len().saturating_sub(1));
+    }
+
     fn move_by(&mut self, delta: isize) {
-        if self.records.is_empty() {
+        if self.view.is_empty() {
             self.selected = 0;
             return;
         }
-        let last = self.records.len() as isize - 1;
-        self.selected = (self.selected as isize + delta).clamp(0, last) as usize;
+        let last = self.view.len() as isize - 1;
+        self.selected = (self.selected as isize)
+            .saturating_add(delta)
+            .clamp(0, last) as usize;
     }
 }
 
@@ -136,6 +189,8 @@ pub struct App {
     /// The last message for the status line, and whether it is an error.
     pub status: Option<(String, bool)>,
     pub connected: bool,
+    /// The `/` filter being typed, while it is.
+    pub filter_input: Option<tui_textarea::TextArea<'static>>,
     quit: bool,
 }
 
@@ -152,6 +207,7 @@ impl App {
             audit_state: None,
             status: None,
             connected: true,
+            filter_input: None,
             quit: false,
         }
     }
@@ -202,21 +258,12 @@ impl App {
         match (request, result) {
             (Request::List(kind), Err(e)) => {
                 let list = self.records.entry(kind).or_default();
-                list.records.clear();
-                list.loaded = true;
+                list.replace(Vec::new());
                 list.refused = Some(e);
             }
             (_, Err(e)) => self.status = Some((e, true)),
             (Request::List(kind), Ok(Response::Records(records))) => {
-                let list = self.records.entry(kind).or_default();
-                // Keep the cursor on the same record when the list changes.
-                let keep = list.selected().map(|r| r.name().to_string());
-                list.records = records;
-                list.loaded = true;
-                list.refused = None;
-                list.selected = keep
-                    .and_then(|n| list.records.iter().position(|r| r.name() == n))
-                    .unwrap_or(list.selected.min(list.records.len().saturating_sub(1)));
+                self.records.entry(kind).or_default().replace(records);
             }
             (Request::AuditTail, Ok(Response::AuditEvents(events))) => {
                 let keep_tail = self.audit_selected + 1 >= self.audit.len();
@@ -248,7 +295,55 @@ impl App {
         }
     }
 
+    /// The list the current screen filters, if it has one.
+    fn filtered_kind(&self) -> Option<Kind> {
+        match self.tab {
+            Tab::Admin => Some(self.admin_kind()),
+            Tab::Tasks => Some(Kind::Task),
+            _ => None,
+        }
+    }
+
+    fn on_filter_key(&mut self, key: KeyEvent) {
+        let Some(kind) = self.filtered_kind() else {
+            self.filter_input = None;
+            return;
+        };
+        match key.code {
+            KeyCode::Enter => self.filter_input = None,
+            KeyCode::Esc => {
+                self.filter_input = None;
+                self.records.entry(kind).or_default().set_filter("");
+            }
+            _ => {
+                if let Some(input) = &mut self.filter_input {
+                    input.input(key);
+                    let text = input.lines().first().cloned().unwrap_or_default();
+                    self.records.entry(kind).or_default().set_filter(&text);
+                }
+            }
+        }
+    }
+
     fn on_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        if self.filter_input.is_some() {
+            self.on_filter_key(key);
+            return Vec::new();
+        }
+        if key.code == KeyCode::Char('/') {
+            if let Some(kind) = self.filtered_kind() {
+                let mut input = tui_textarea::TextArea::new(vec![self
+                    .records
+                    .entry(kind)
+                    .or_default()
+                    .filter
+                    .clone()]);
+                input.move_cursor(tui_textarea::CursorMove::End);
+                input.set_cursor_line_style(ratatui::style::Style::default());
+                self.filter_input = Some(input);
+            }
+            return Vec::new();
+        }
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
             KeyCode::Char('q') => self.quit = true,
@@ -368,8 +463,21 @@ impl App {
     }
 
     fn draw_status(&self, frame: &mut Frame, area: Rect) {
+        if let Some(input) = &self.filter_input {
+            let [prompt, field] =
+                Layout::horizontal([Constraint::Length(8), Constraint::Min(1)]).areas(area);
+            frame.render_widget(
+                Paragraph::new(Span::styled("filter /", self.theme.title())),
+                prompt,
+            );
+            frame.render_widget(input, field);
+            return;
+        }
         let keys = match self.tab {
-            Tab::Admin => "←/→ kind  ↑/↓ move  d enable/disable  r reload  Tab next screen  q quit",
+            Tab::Admin => {
+                "←/→ kind  ↑/↓ move  / filter  d enable/disable  r reload  Tab next screen  q quit"
+            }
+            Tab::Tasks => "↑/↓ move  / filter  r reload  Tab next screen  q quit",
             _ => "Tab/1-7 screens  ↑/↓ move  r reload  q quit",
         };
         let line = match &self.status {

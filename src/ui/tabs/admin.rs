@@ -54,13 +54,22 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         frame,
         list_area,
         theme,
-        format!(" {} ", kind.plural()),
+        if list.filter.is_empty() {
+            format!(" {} ", kind.plural())
+        } else {
+            format!(
+                " {} matching '{}': {} ",
+                kind.plural(),
+                list.filter,
+                list.view.len()
+            )
+        },
         header,
         &widths,
-        list.records.len(),
+        list.view.len(),
         list.selected,
         |i| {
-            let r = &list.records[i];
+            let r = list.shown(i);
             let m = r.meta();
             Row::new(vec![
                 Cell::from(m.name.clone()),

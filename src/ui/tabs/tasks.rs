@@ -16,7 +16,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         frame,
         list_area,
         &app.theme,
-        format!(" Tasks ({}) ", list.records.len()),
+        format!(" Tasks ({}) ", list.view.len()),
         Row::new(vec!["Task", "Template", "Devices", "Schedule"]),
         &[
             Constraint::Length(24),
@@ -24,9 +24,9 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             Constraint::Length(8),
             Constraint::Min(8),
         ],
-        list.records.len(),
+        list.view.len(),
         list.selected,
-        |i| match &list.records[i] {
+        |i| match list.shown(i) {
             Record::Task(t) => Row::new(vec![
                 t.meta.name.clone(),
                 t.template.clone(),
