@@ -30,6 +30,7 @@ fn main() -> Result<()> {
                     data_dir: data_dir.clone(),
                     idle_exit: personal.then(|| Duration::from_secs(*idle_exit)),
                     shared: !personal,
+                    limits: Default::default(),
                 })
                 .await
             }

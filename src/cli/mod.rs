@@ -2,6 +2,7 @@
 //! engine; none opens the store itself.
 
 mod audit;
+mod operations;
 mod records;
 mod service;
 
@@ -75,6 +76,77 @@ pub enum Verb {
         #[command(subcommand)]
         command: audit::AuditVerb,
     },
+    /// Request a run of a task: one operation per device.
+    Request {
+        task: String,
+        /// Only these of the task's devices (repeatable).
+        #[arg(long = "device", value_name = "NAME")]
+        devices: Vec<String>,
+        /// A value for a template variable (repeatable).
+        #[arg(long = "var", value_name = "NAME=VALUE")]
+        vars: Vec<String>,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        justification: Option<String>,
+        #[arg(long = "governance-id", value_name = "ID")]
+        governance_id: Option<String>,
+        /// Start at this time (RFC 3339, or +5m).
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Stream the output as `[device] line` and exit 0 only if every operation succeeded.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// Queued and running operations (or those in one state).
+    Ops {
+        #[arg(long)]
+        state: Option<String>,
+    },
+    /// An operation's output.
+    Logs {
+        op: String,
+        /// Keep printing until the operation ends.
+        #[arg(long, short)]
+        follow: bool,
+    },
+    /// Stop a queued or running operation.
+    Cancel { op: String },
+    /// Every operation ever run, newest first.
+    History {
+        #[arg(long)]
+        task: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        #[arg(long)]
+        device: Option<String>,
+        #[arg(long)]
+        state: Option<String>,
+        /// RFC 3339, or a duration back from now (30m, 2h, 7d).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+        /// One JSON object per operation.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Devices' host keys.
+    Device {
+        #[command(subcommand)]
+        command: DeviceVerb,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceVerb {
+    /// Show the host key a device offers and pin it after confirmation.
+    Trust {
+        name: String,
+        /// Pin without asking (after checking the fingerprint some other way).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 impl Cli {
@@ -112,6 +184,44 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         Verb::Disable { kind, name } => records::set_enabled(cli, kind, name, false).await,
         Verb::Revisions { template } => records::revisions(cli, template).await,
         Verb::Audit { command } => audit::run(cli, command).await,
+        Verb::Request {
+            task,
+            devices,
+            vars,
+            reason,
+            justification,
+            governance_id,
+            at,
+            wait,
+        } => {
+            operations::request(
+                cli,
+                task,
+                devices,
+                vars,
+                reason,
+                justification,
+                governance_id,
+                at,
+                *wait,
+            )
+            .await
+        }
+        Verb::Ops { state } => operations::ops(cli, state).await,
+        Verb::Logs { op, follow } => operations::logs(cli, op, *follow).await,
+        Verb::Cancel { op } => operations::cancel(cli, op).await,
+        Verb::History {
+            task,
+            user,
+            device,
+            state,
+            since,
+            limit,
+            json,
+        } => operations::history(cli, task, user, device, state, since, *limit, *json).await,
+        Verb::Device {
+            command: DeviceVerb::Trust { name, yes },
+        } => operations::trust(cli, name, *yes).await,
     }
 }
 

@@ -1,10 +1,12 @@
 //! Records, ids and validation. No I/O happens here.
 
 mod host_key;
+mod operation;
 mod records;
 mod validate;
 
-pub use host_key::HostKey;
+pub use host_key::{fingerprint_of_blob as host_key_fingerprint, HostKey};
+pub use operation::{OpState, Operation, OutputChunk, Stream, Trigger};
 pub use records::*;
 pub use validate::{check_name, is_mask_name, parse_schedule, FieldError, Validate};
 

@@ -195,8 +195,10 @@ pub struct Task {
     /// A cron expression (seconds field first) for scheduled runs.
     pub schedule: Option<String>,
     pub timeout_secs: u64,
-    /// Up to `retries + 1` attempts are made.
+    /// Up to `retries + 1` attempts are made. Failures to connect are
+    /// always retried; a failed run only with `retry_on_failure`.
     pub retries: u32,
+    pub retry_on_failure: bool,
     /// How many devices run at once.
     pub parallelism: u32,
     /// Tasks started on a device after this one succeeded there.

@@ -1,9 +1,10 @@
 //! The engine's vocabulary: commands in, responses and events out. Front ends
 //! speak only this, through the server.
 
-use crate::domain::{Kind, Record};
+use crate::domain::{HostKey, Id, Kind, OpState, Operation, OutputChunk, Record};
 use crate::store::{AuditBreak, AuditEvent};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 
 /// Secrets that arrive with an imported credential or user, in plain text
@@ -84,8 +85,51 @@ pub enum Command {
     AuditTail { limit: u32 },
     /// Starts sending this connection events.
     Subscribe,
+    /// Runs a task: one operation per device.
+    Request(RequestSpec),
+    /// Operations in some states (all unfinished ones when empty).
+    Operations { states: Vec<OpState> },
+    /// Operations newest first that pass the filter.
+    History(HistoryFilter),
+    /// One operation.
+    Operation { id: Id },
+    /// An operation's stored output from a sequence number on.
+    Output { id: Id, from: u64, limit: u32 },
+    /// Stops a queued or running operation.
+    Cancel { id: Id },
+    /// Connects to a device and reports the host key it offers.
+    ScanHostKey { device: String },
+    /// Pins a device's host key, given exactly as it was shown.
+    PinHostKey { device: String, key: HostKey },
     /// Stops the server (its owner or a Superuser only).
     Shutdown,
+}
+
+/// What a person asks to run.
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+pub struct RequestSpec {
+    pub task: String,
+    /// A subset of the task's devices; empty means all of them.
+    pub devices: Vec<String>,
+    pub variables: BTreeMap<String, String>,
+    pub reason: Option<String>,
+    pub justification: Option<String>,
+    pub governance_id: Option<String>,
+    /// When to start; now when absent.
+    pub at: Option<crate::domain::Timestamp>,
+}
+
+/// Which operations history shows.
+#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+pub struct HistoryFilter {
+    pub task: Option<String>,
+    pub user: Option<String>,
+    pub device: Option<String>,
+    pub state: Option<OpState>,
+    pub since: Option<crate::domain::Timestamp>,
+    /// Only operations older than this one (paging back).
+    pub before: Option<Id>,
+    pub limit: u32,
 }
 
 /// What the engine answers.
@@ -105,6 +149,13 @@ pub enum Response {
     },
     AuditVerified(Result<u64, AuditBreak>),
     AuditEvents(Vec<AuditEvent>),
+    Requested {
+        request: Id,
+        operations: Vec<Operation>,
+    },
+    Operations(Vec<Operation>),
+    Output(Vec<OutputChunk>),
+    HostKey(HostKey),
 }
 
 /// Something that happened, sent to every subscribed client.
@@ -112,6 +163,8 @@ pub enum Response {
 pub enum Event {
     RecordChanged { kind: Kind, name: String },
     AuditAppended { seq: u64 },
+    OperationChanged(Box<Operation>),
+    Output { id: Id, chunk: OutputChunk },
     ShuttingDown,
 }
 

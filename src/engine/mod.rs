@@ -4,14 +4,20 @@
 
 pub mod api;
 mod bootstrap;
+mod hostkeys;
+mod operations;
 mod records;
 
-pub use api::{Command, EngineError, Event, ImportItem, PlainSecrets, Response};
+pub use api::{
+    Command, EngineError, Event, HistoryFilter, ImportItem, PlainSecrets, RequestSpec, Response,
+};
 
 use crate::access::{self, Principal};
 use crate::domain::{Kind, Record, Role, User};
+use crate::exec::{ExecEvent, Limits, Runner};
 use crate::store::{NewAuditEvent, Store};
 use std::path::Path;
+use std::sync::Arc;
 use tokio::sync::{broadcast, Mutex, Notify};
 
 /// How many events a slow subscriber may fall behind before it skips some.
@@ -19,7 +25,8 @@ const EVENT_BUFFER: usize = 4096;
 
 /// The engine of one data directory.
 pub struct Engine {
-    store: Store,
+    store: Arc<Store>,
+    runner: Arc<Runner>,
     events: broadcast::Sender<Event>,
     /// Held while a command checks and then writes, so that two commands
     /// never both pass a check the other's write would have failed.
@@ -30,18 +37,31 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Opens the store in `dir`; on an empty store, makes `owner` and `root` Superusers.
-    pub async fn open(dir: &Path, owner: &str) -> Result<Engine, EngineError> {
-        let store = Store::open(dir)?;
+    /// Opens the store in `dir`; on an empty store, makes `owner` and `root`
+    /// Superusers. Then recovers cut-off operations and starts schedules.
+    pub async fn open(dir: &Path, owner: &str, limits: Limits) -> Result<Arc<Engine>, EngineError> {
+        let store = Arc::new(Store::open(dir)?);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let engine = Engine {
+        let sender = events.clone();
+        let notify: crate::exec::Notify = Arc::new(move |e: ExecEvent| {
+            let event = match e {
+                ExecEvent::Changed(op) => Event::OperationChanged(op),
+                ExecEvent::Output { op, chunk } => Event::Output { id: op, chunk },
+            };
+            let _ = sender.send(event);
+        });
+        let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
+        let runner = Arc::new(Runner::new(store.clone(), notify, limits, finished_tx));
+        let engine = Arc::new(Engine {
             store,
+            runner,
             events,
             write_lock: Mutex::new(()),
             shutdown: Notify::new(),
             owner: owner.to_string(),
-        };
+        });
         engine.bootstrap().await?;
+        engine.start(finished_rx).await?;
         Ok(engine)
     }
 
@@ -161,6 +181,47 @@ impl Engine {
                 ))
             }
             Command::Subscribe => Ok(Response::Done),
+            Command::Request(spec) => self.request(who, spec).await,
+            Command::Operations { states } => {
+                require(
+                    who,
+                    crate::domain::Action::ViewExecutions,
+                    "view executions",
+                )?;
+                self.operations(&states)
+            }
+            Command::History(filter) => {
+                require(
+                    who,
+                    crate::domain::Action::ViewExecutions,
+                    "view executions",
+                )?;
+                self.history(&filter)
+            }
+            Command::Operation { id } => {
+                require(
+                    who,
+                    crate::domain::Action::ViewExecutions,
+                    "view executions",
+                )?;
+                Ok(Response::Operations(vec![self.operation(id)?]))
+            }
+            Command::Output { id, from, limit } => {
+                require(
+                    who,
+                    crate::domain::Action::ViewExecutions,
+                    "view executions",
+                )?;
+                self.operation(id)?;
+                Ok(Response::Output(self.store.output(
+                    id,
+                    from,
+                    limit.min(100_000) as usize,
+                )?))
+            }
+            Command::Cancel { id } => self.cancel(who, id).await,
+            Command::ScanHostKey { device } => self.scan_host_key(who, &device).await,
+            Command::PinHostKey { device, key } => self.pin_host_key(who, &device, key).await,
             Command::Shutdown => {
                 if login != self.owner && !who.is_superuser() {
                     return Err(EngineError::Denied(

@@ -1,5 +1,60 @@
-//! Running things on devices: SSH (russh) and, later, the operation queue.
+//! Running operations: the queue with its bounds, SSH (russh) and local
+//! executors, output capture and redaction, retries and cancellation.
 
 pub mod hostkey;
+mod local;
+pub mod output;
+mod runner;
+mod ssh;
 
 pub use hostkey::scan_host_key;
+pub use runner::{Limits, Runner};
+
+use crate::domain::{Id, Operation, OutputChunk};
+use std::sync::Arc;
+
+/// What the executors tell the engine.
+#[derive(Clone, Debug)]
+pub enum ExecEvent {
+    /// An operation changed state.
+    Changed(Box<Operation>),
+    /// An operation produced output (already stored and redacted).
+    Output { op: Id, chunk: OutputChunk },
+}
+
+/// Where executors report; the engine turns these into client events.
+pub type Notify = Arc<dyn Fn(ExecEvent) + Send + Sync>;
+
+/// Why an attempt did not succeed. Messages are redacted before they leave.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RunError {
+    /// Could not reach or talk to the device: worth another attempt.
+    #[error("{0}")]
+    Connect(String),
+    /// The connection broke mid-run: worth another attempt.
+    #[error("{0}")]
+    Dropped(String),
+    #[error("{0}")]
+    HostKey(String),
+    #[error("{0}")]
+    Auth(String),
+    /// The run itself failed (a timeout on an expect line, a signal).
+    #[error("{0}")]
+    Failed(String),
+    /// Something the operation depends on is missing or refused.
+    #[error("{0}")]
+    Invalid(String),
+    #[error("cancelled")]
+    Cancelled,
+}
+
+impl RunError {
+    /// Whether another attempt might succeed where this one failed.
+    pub fn retryable(&self, retry_on_failure: bool) -> bool {
+        match self {
+            RunError::Connect(_) | RunError::Dropped(_) => true,
+            RunError::Failed(_) => retry_on_failure,
+            _ => false,
+        }
+    }
+}

@@ -159,6 +159,8 @@ pub struct TaskDoc {
     pub timeout: u64,
     #[serde(default)]
     pub retries: u32,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub retry_on_failure: bool,
     #[serde(default = "default_parallelism")]
     pub parallelism: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -470,6 +472,7 @@ impl RecordsFile {
                     schedule: d.schedule,
                     timeout_secs: d.timeout,
                     retries: d.retries,
+                    retry_on_failure: d.retry_on_failure,
                     parallelism: d.parallelism,
                     children: d.children,
                 }),
@@ -700,6 +703,7 @@ impl RecordsFile {
                     schedule: t.schedule.clone(),
                     timeout: t.timeout_secs,
                     retries: t.retries,
+                    retry_on_failure: t.retry_on_failure,
                     parallelism: t.parallelism,
                     children: t.children.clone(),
                     enabled: m.enabled,

@@ -24,6 +24,7 @@ pub struct ServerOptions {
     pub idle_exit: Option<Duration>,
     /// Let every local user connect (a shared jump host); otherwise only the owner.
     pub shared: bool,
+    pub limits: crate::exec::Limits,
 }
 
 /// How many frames may wait for a client before it counts as not reading.
@@ -42,11 +43,9 @@ pub async fn run(options: ServerOptions) -> Result<()> {
     let _lock = hold_lock(&options)?;
 
     let owner = paths::current_login();
-    let engine = Arc::new(
-        Engine::open(&options.data_dir, &owner)
-            .await
-            .map_err(|e| eyre!("{e}"))?,
-    );
+    let engine = Engine::open(&options.data_dir, &owner, options.limits.clone())
+        .await
+        .map_err(|e| eyre!("{e}"))?;
     if options.socket.exists() {
         std::fs::remove_file(&options.socket).wrap_err("cannot remove the stale socket")?;
     }
@@ -93,6 +92,11 @@ pub async fn run(options: ServerOptions) -> Result<()> {
                 }
             }
             _ = idle_deadline => {
+                if engine.busy() {
+                    // Scheduled or running work keeps a personal server up.
+                    idle_since = Some(tokio::time::Instant::now());
+                    continue;
+                }
                 tracing::info!("no clients and nothing to run: exiting");
                 break Ok(());
             }
@@ -212,8 +216,13 @@ async fn serve_client(engine: Arc<Engine>, stream: UnixStream, own_uid: u32) -> 
             event = recv_event(&mut events) => {
                 match event {
                     Ok(event) => {
+                        let is_output = matches!(event, Event::Output { .. });
                         let body = wire::encode(&ServerFrame::Event(event))?;
                         if out_tx.try_send(body).is_err() {
+                            if is_output {
+                                // Output is in the store: a slow client reads it back from there.
+                                continue;
+                            }
                             tracing::warn!(%login, "client is not reading its events: dropping it");
                             break;
                         }

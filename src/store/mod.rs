@@ -5,6 +5,7 @@
 mod audit;
 mod cipher;
 mod codec;
+mod operations;
 mod schema;
 
 pub use audit::{AuditBreak, AuditEvent, NewAuditEvent};
@@ -42,10 +43,12 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// A change to one configuration record.
+/// A change to one stored record.
 pub enum Change {
     Put(Box<Record>),
     Delete(Kind, Id),
+    /// Creates or updates an operation.
+    PutOperation(Box<crate::domain::Operation>),
 }
 
 /// The store. Opened by the server only (sled locks its files).
@@ -58,7 +61,15 @@ pub struct Store {
     /// Serialises audit appends so that sequence numbers and hashes chain.
     audit_head: Mutex<audit::Head>,
     dir: PathBuf,
+    operations: sled::Tree,
+    /// Output chunks, keyed by operation id then sequence number.
+    output: sled::Tree,
 }
+
+const REVISIONS_TREE: &str = "template_revisions";
+const AUDIT_TREE: &str = "audit";
+const OPERATIONS_TREE: &str = "operations";
+const OUTPUT_TREE: &str = "output";
 
 /// The sled directory inside the data directory.
 const DB_DIR: &str = "store";
@@ -78,8 +89,10 @@ impl Store {
             .flush_every_ms(Some(500))
             .open()?;
         schema::migrate(&db)?;
-        let revisions = db.open_tree("template_revisions")?;
-        let audit = db.open_tree("audit")?;
+        let revisions = db.open_tree(REVISIONS_TREE)?;
+        let audit = db.open_tree(AUDIT_TREE)?;
+        let operations = db.open_tree(OPERATIONS_TREE)?;
+        let output = db.open_tree(OUTPUT_TREE)?;
         let head = audit::Head::load(&audit)?;
         Ok(Store {
             db,
@@ -88,6 +101,8 @@ impl Store {
             audit,
             audit_head: Mutex::new(head),
             dir: dir.to_path_buf(),
+            operations,
+            output,
         })
     }
 
@@ -168,50 +183,57 @@ impl Store {
     ) -> StoreResult<Vec<AuditEvent>> {
         // Everything is encoded before the transaction: its closure may run
         // more than once and must do nothing but write.
-        let mut writes: Vec<(Kind, [u8; 8], Option<Vec<u8>>)> = Vec::new();
-        let mut revision_writes: Vec<([u8; 12], Vec<u8>)> = Vec::new();
+        let mut writes: Vec<(String, Vec<u8>, Option<Vec<u8>>)> = Vec::new();
         for change in &changes {
             match change {
                 Change::Put(record) => {
-                    writes.push((record.kind(), record.meta().id.key(), Some(encode(record)?)));
+                    let id = record.meta().id;
+                    writes.push((
+                        record.kind().as_str().to_string(),
+                        id.key().to_vec(),
+                        Some(encode(record)?),
+                    ));
                     if let Record::Template(t) = &**record {
-                        revision_writes
-                            .push((revision_key(t.meta.id, t.meta.revision), encode(t)?));
+                        writes.push((
+                            REVISIONS_TREE.to_string(),
+                            revision_key(id, t.meta.revision).to_vec(),
+                            Some(encode(t)?),
+                        ));
                     }
                 }
-                Change::Delete(kind, id) => writes.push((*kind, id.key(), None)),
+                Change::Delete(kind, id) => {
+                    writes.push((kind.as_str().to_string(), id.key().to_vec(), None))
+                }
+                Change::PutOperation(op) => writes.push((
+                    OPERATIONS_TREE.to_string(),
+                    op.id.key().to_vec(),
+                    Some(encode(op)?),
+                )),
             }
         }
         let mut head = self.audit_head.lock().unwrap_or_else(|p| p.into_inner());
         let (sealed_events, new_head) = head.chain(events);
-        let encoded_events: Vec<([u8; 8], Vec<u8>)> = sealed_events
+        for e in &sealed_events {
+            writes.push((
+                AUDIT_TREE.to_string(),
+                e.seq.to_be_bytes().to_vec(),
+                Some(encode(e)?),
+            ));
+        }
+        let mut names: Vec<&str> = writes.iter().map(|(t, _, _)| t.as_str()).collect();
+        names.sort();
+        names.dedup();
+        let trees: Vec<sled::Tree> = names
             .iter()
-            .map(|e| Ok((e.seq.to_be_bytes(), encode(e)?)))
-            .collect::<StoreResult<_>>()?;
-
-        let mut kinds: Vec<Kind> = writes.iter().map(|(k, _, _)| *k).collect();
-        kinds.sort();
-        kinds.dedup();
-        let mut trees: Vec<sled::Tree> = kinds
-            .iter()
-            .map(|k| self.tree(*k))
-            .collect::<StoreResult<_>>()?;
-        trees.push(self.revisions.clone());
-        trees.push(self.audit.clone());
+            .map(|n| self.db.open_tree(n))
+            .collect::<Result<_, _>>()?;
         let result: Result<(), TransactionError<()>> = trees.as_slice().transaction(|tx| {
-            let n = kinds.len();
-            for (kind, key, value) in &writes {
-                let at = kinds.iter().position(|k| k == kind).unwrap_or(0);
+            for (tree, key, value) in &writes {
+                let at = names.iter().position(|n| n == tree).unwrap_or(0);
                 match value {
-                    Some(v) => tx[at].insert(&key[..], v.as_slice())?,
-                    None => tx[at].remove(&key[..])?,
+                    Some(v) => tx[at].insert(key.as_slice(), v.as_slice())?,
+                    None => tx[at].remove(key.as_slice())?,
                 };
-            }
-            for (key, value) in &revision_writes {
-                tx[n].insert(&key[..], value.as_slice())?;
-            }
-            for (key, value) in &encoded_events {
-                tx[n + 1].insert(&key[..], value.as_slice())?;
             }
             Ok::<(), ConflictableTransactionError<()>>(())
         });

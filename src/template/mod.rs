@@ -27,3 +27,19 @@ pub const BUILTIN_MASKS: [&str; 9] = [
 
 /// Built-in masks whose values are secrets and are redacted wherever they appear.
 pub const SECRET_MASKS: [&str; 3] = ["AUTH_PASSWORD", "PASSWORD", "NEW_PASSWORD"];
+
+/// Checks a value for a declared variable against its pattern; the refusal
+/// names the variable.
+pub fn check_value(variable: &crate::domain::Variable, value: &str) -> Result<(), String> {
+    let pattern = variable.effective_pattern();
+    let re = regex::Regex::new(&format!("^(?:{pattern})$"))
+        .map_err(|e| format!("variable {}: its pattern is invalid: {e}", variable.name))?;
+    if re.is_match(value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "variable {}: the value {:?} does not match its pattern {pattern}",
+            variable.name, value
+        ))
+    }
+}

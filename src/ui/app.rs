@@ -242,6 +242,7 @@ impl App {
             Message::Engine(Event::AuditAppended { .. }) => {
                 vec![Request::AuditTail, Request::AuditVerify]
             }
+            Message::Engine(Event::OperationChanged(_) | Event::Output { .. }) => Vec::new(),
             Message::Engine(Event::ShuttingDown) | Message::Disconnected => {
                 self.connected = false;
                 self.status = Some(("the server stopped; press q to quit".into(), true));

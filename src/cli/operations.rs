@@ -1,0 +1,459 @@
+//! Verbs about running things: request, ops, logs, cancel, history, device trust.
+
+use super::Cli;
+use crate::client::Client;
+use crate::domain::{HostKey, Id, OpState, Operation, OutputChunk, Stream, Timestamp};
+use crate::engine::{Command, Event, HistoryFilter, RequestSpec, Response};
+use color_eyre::eyre::{bail, eyre, Result};
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+
+/// Parses `NAME=VALUE`.
+fn parse_var(text: &str) -> Result<(String, String)> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| eyre!("--var {text}: expected NAME=VALUE"))?;
+    Ok((name.trim().to_string(), value.to_string()))
+}
+
+/// Parses a start time: RFC 3339, or `+30s`, `+5m`, `+2h` from now.
+pub fn parse_time(text: &str) -> Result<Timestamp> {
+    if let Some(rest) = text.strip_prefix('+') {
+        let (number, unit) = rest.split_at(
+            rest.find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(rest.len()),
+        );
+        let n: i64 = number
+            .parse()
+            .map_err(|_| eyre!("'{text}': expected +N followed by s, m or h"))?;
+        let millis = match unit {
+            "s" | "" => n * 1000,
+            "m" => n * 60_000,
+            "h" => n * 3_600_000,
+            _ => bail!("'{text}': the unit must be s, m or h"),
+        };
+        return Ok(Timestamp(Timestamp::now().0 + millis));
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(|t| Timestamp(t.timestamp_millis()))
+        .map_err(|_| eyre!("'{text}' is not a time: use RFC 3339 (2026-11-26T18:00:00Z) or +5m"))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn request(
+    cli: &Cli,
+    task: &str,
+    devices: &[String],
+    vars: &[String],
+    reason: &Option<String>,
+    justification: &Option<String>,
+    governance_id: &Option<String>,
+    at: &Option<String>,
+    wait: bool,
+) -> Result<()> {
+    let variables: BTreeMap<String, String> =
+        vars.iter().map(|v| parse_var(v)).collect::<Result<_>>()?;
+    let spec = RequestSpec {
+        task: task.to_string(),
+        devices: devices.to_vec(),
+        variables,
+        reason: reason.clone(),
+        justification: justification.clone(),
+        governance_id: governance_id.clone(),
+        at: at.as_deref().map(parse_time).transpose()?,
+    };
+    let client = cli.client().await?;
+    // Subscribe before asking, so no output is missed.
+    let events = if wait {
+        Some(client.subscribe().await?)
+    } else {
+        None
+    };
+    let Response::Requested {
+        request,
+        operations,
+    } = client.call(Command::Request(spec)).await?
+    else {
+        bail!("the server answered with something else");
+    };
+    eprintln!(
+        "request {request}: {} operation(s): {}",
+        operations.len(),
+        operations
+            .iter()
+            .map(|o| format!("{} on {}", o.id, o.device))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let Some(events) = events else { return Ok(()) };
+    let finals = stream_until_done(&client, events, &operations).await?;
+    let mut all_ok = true;
+    for op in &finals {
+        let ok = op.state == OpState::Succeeded;
+        all_ok &= ok;
+        eprintln!(
+            "{} {}: {}{}",
+            op.id,
+            op.device,
+            op.state,
+            op.error
+                .as_ref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default()
+        );
+    }
+    if !all_ok {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+/// Prints the output of some operations as `[device] line` until they all end.
+async fn stream_until_done(
+    client: &Client,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<Event>,
+    ops: &[Operation],
+) -> Result<Vec<Operation>> {
+    let mut printer = LinePrinter::new(ops);
+    let mut done: HashMap<Id, Operation> = HashMap::new();
+    // Ops may have finished before the subscription saw them: ask once.
+    for op in ops {
+        if let Response::Operations(v) = client.call(Command::Operation { id: op.id }).await? {
+            if let Some(o) = v.into_iter().next().filter(|o| o.state.is_final()) {
+                done.insert(o.id, o);
+            }
+        }
+    }
+    while done.len() < ops.len() {
+        let Some(event) = events.recv().await else {
+            bail!("the server closed the connection while operations ran");
+        };
+        match event {
+            Event::Output { id, chunk } if printer.wants(id) => {
+                printer.chunk(client, id, chunk).await?
+            }
+            Event::OperationChanged(op) if printer.wants(op.id) && op.state.is_final() => {
+                done.insert(op.id, *op);
+            }
+            _ => {}
+        }
+    }
+    // Whatever live events were skipped is in the store.
+    for op in ops {
+        printer.catch_up(client, op.id).await?;
+        printer.flush(op.id);
+    }
+    Ok(ops.iter().filter_map(|o| done.remove(&o.id)).collect())
+}
+
+/// Turns chunks into whole lines prefixed with the device, in order per operation.
+struct LinePrinter {
+    device: HashMap<Id, String>,
+    next_seq: HashMap<Id, u64>,
+    partial: HashMap<Id, (Stream, Vec<u8>)>,
+}
+
+impl LinePrinter {
+    fn new(ops: &[Operation]) -> LinePrinter {
+        LinePrinter {
+            device: ops.iter().map(|o| (o.id, o.device.clone())).collect(),
+            next_seq: ops.iter().map(|o| (o.id, 0)).collect(),
+            partial: HashMap::new(),
+        }
+    }
+
+    fn wants(&self, id: Id) -> bool {
+        self.device.contains_key(&id)
+    }
+
+    async fn chunk(&mut self, client: &Client, id: Id, chunk: OutputChunk) -> Result<()> {
+        let expected = self.next_seq[&id];
+        if chunk.seq < expected {
+            return Ok(());
+        }
+        if chunk.seq > expected {
+            self.catch_up(client, id).await?;
+            if chunk.seq < self.next_seq[&id] {
+                return Ok(());
+            }
+        }
+        self.print(id, &chunk);
+        Ok(())
+    }
+
+    async fn catch_up(&mut self, client: &Client, id: Id) -> Result<()> {
+        loop {
+            let from = self.next_seq[&id];
+            let Response::Output(chunks) = client
+                .call(Command::Output {
+                    id,
+                    from,
+                    limit: 1000,
+                })
+                .await?
+            else {
+                bail!("the server answered with something else");
+            };
+            if chunks.is_empty() {
+                return Ok(());
+            }
+            for c in &chunks {
+                self.print(id, c);
+            }
+        }
+    }
+
+    fn print(&mut self, id: Id, chunk: &OutputChunk) {
+        self.next_seq.insert(id, chunk.seq + 1);
+        let entry = self.partial.entry(id).or_insert((chunk.stream, Vec::new()));
+        if entry.0 != chunk.stream && !entry.1.is_empty() {
+            let (stream, rest) = std::mem::replace(entry, (chunk.stream, Vec::new()));
+            print_line(&self.device[&id], stream, &rest);
+        }
+        entry.0 = chunk.stream;
+        entry.1.extend_from_slice(&chunk.bytes);
+        while let Some(pos) = entry.1.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = entry.1.drain(..=pos).collect();
+            print_line(&self.device[&id], entry.0, &line[..line.len() - 1]);
+        }
+    }
+
+    fn flush(&mut self, id: Id) {
+        if let Some((stream, rest)) = self.partial.remove(&id) {
+            if !rest.is_empty() {
+                print_line(&self.device[&id], stream, &rest);
+            }
+        }
+    }
+}
+
+/// Prints one line; remote bytes never reach the terminal raw.
+fn print_line(device: &str, stream: Stream, bytes: &[u8]) {
+    let text = sanitize(&String::from_utf8_lossy(bytes));
+    let mut out = std::io::stdout().lock();
+    let _ = match stream {
+        Stream::System => writeln!(out, "[{device}] * {text}"),
+        _ => writeln!(out, "[{device}] {text}"),
+    };
+}
+
+/// Drops control characters (escape sequences included) except tabs.
+pub fn sanitize(text: &str) -> String {
+    text.trim_end_matches('\r')
+        .chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                '\u{fffd}'
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+pub async fn ops(cli: &Cli, state: &Option<String>) -> Result<()> {
+    let states = match state {
+        Some(s) => vec![OpState::parse(s).ok_or_else(|| {
+            eyre!(
+                "unknown state '{s}'; one of {}",
+                OpState::ALL.map(|s| s.as_str()).join(", ")
+            )
+        })?],
+        None => Vec::new(),
+    };
+    let client = cli.client().await?;
+    let Response::Operations(ops) = client.call(Command::Operations { states }).await? else {
+        bail!("the server answered with something else");
+    };
+    print_table(&ops);
+    Ok(())
+}
+
+fn print_table(ops: &[Operation]) {
+    println!(
+        "{:<10} {:<20} {:<16} {:<11} {:>4} {:>8} {:<12} {:<19}",
+        "ID", "TASK", "DEVICE", "STATE", "EXIT", "ATTEMPTS", "REQUESTED BY", "STARTED"
+    );
+    for o in ops {
+        println!(
+            "{:<10} {:<20} {:<16} {:<11} {:>4} {:>8} {:<12} {:<19}",
+            o.id.to_string(),
+            o.task,
+            o.device,
+            o.state.as_str(),
+            o.exit_status
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
+            format!("{}/{}", o.attempts, o.max_attempts),
+            o.requested_by,
+            o.started_at
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "-".into()),
+        );
+    }
+}
+
+fn parse_id(text: &str) -> Result<Id> {
+    text.trim()
+        .parse::<u64>()
+        .map(Id)
+        .map_err(|_| eyre!("'{text}' is not an operation id (a number, as `gatehouse ops` shows)"))
+}
+
+pub async fn logs(cli: &Cli, op: &str, follow: bool) -> Result<()> {
+    let id = parse_id(op)?;
+    let client = cli.client().await?;
+    let events = if follow {
+        Some(client.subscribe().await?)
+    } else {
+        None
+    };
+    let Response::Operations(found) = client.call(Command::Operation { id }).await? else {
+        bail!("the server answered with something else");
+    };
+    let mut printer = LinePrinter::new(&found);
+    match events {
+        Some(events) => {
+            printer.catch_up(&client, id).await?;
+            stream_until_done(&client, events, &found).await?;
+        }
+        None => {
+            printer.catch_up(&client, id).await?;
+            printer.flush(id);
+        }
+    }
+    Ok(())
+}
+
+pub async fn cancel(cli: &Cli, op: &str) -> Result<()> {
+    let id = parse_id(op)?;
+    let client = cli.client().await?;
+    client.call(Command::Cancel { id }).await?;
+    println!("operation {id}: cancel requested");
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn history(
+    cli: &Cli,
+    task: &Option<String>,
+    user: &Option<String>,
+    device: &Option<String>,
+    state: &Option<String>,
+    since: &Option<String>,
+    limit: u32,
+    json: bool,
+) -> Result<()> {
+    let filter = HistoryFilter {
+        task: task.clone(),
+        user: user.clone(),
+        device: device.clone(),
+        state: state
+            .as_deref()
+            .map(|s| OpState::parse(s).ok_or_else(|| eyre!("unknown state '{s}'")))
+            .transpose()?,
+        since: since.as_deref().map(parse_since).transpose()?,
+        before: None,
+        limit,
+    };
+    let client = cli.client().await?;
+    let Response::Operations(ops) = client.call(Command::History(filter)).await? else {
+        bail!("the server answered with something else");
+    };
+    if json {
+        let mut out = std::io::stdout().lock();
+        for o in &ops {
+            writeln!(out, "{}", operation_json(o))?;
+        }
+    } else {
+        print_table(&ops);
+    }
+    Ok(())
+}
+
+/// `--since`: RFC 3339, or a duration back from now like `2h` or `30m`.
+fn parse_since(text: &str) -> Result<Timestamp> {
+    if text.ends_with(['s', 'm', 'h', 'd'])
+        && text[..text.len() - 1].chars().all(|c| c.is_ascii_digit())
+    {
+        let n: i64 = text[..text.len() - 1]
+            .parse()
+            .map_err(|_| eyre!("'{text}' is not a duration"))?;
+        let unit = match text.chars().last() {
+            Some('s') => 1_000,
+            Some('m') => 60_000,
+            Some('h') => 3_600_000,
+            _ => 86_400_000,
+        };
+        return Ok(Timestamp(Timestamp::now().0 - n * unit));
+    }
+    parse_time(text)
+}
+
+/// One operation as a JSON object, as `history --json` prints it.
+pub fn operation_json(o: &Operation) -> serde_json::Value {
+    let time = |t: Option<Timestamp>| t.map(|t| t.to_utc().to_rfc3339());
+    serde_json::json!({
+        "id": o.id.0,
+        "request": o.request.0,
+        "task": o.task,
+        "template": o.template,
+        "template_revision": o.template_revision,
+        "device": o.device,
+        "state": o.state.as_str(),
+        "exit_status": o.exit_status,
+        "attempts": o.attempts,
+        "max_attempts": o.max_attempts,
+        "requested_by": o.requested_by,
+        "trigger": o.trigger.to_string(),
+        "created_at": o.created_at.to_utc().to_rfc3339(),
+        "started_at": time(o.started_at),
+        "finished_at": time(o.finished_at),
+        "error": o.error,
+        "output_bytes": o.output_bytes,
+        "output_truncated": o.output_truncated,
+    })
+}
+
+pub async fn trust(cli: &Cli, device: &str, yes: bool) -> Result<()> {
+    let client = cli.client().await?;
+    let Response::HostKey(key) = client
+        .call(Command::ScanHostKey {
+            device: device.to_string(),
+        })
+        .await?
+    else {
+        bail!("the server answered with something else");
+    };
+    println!("device {device} offers the host key {}", key.fingerprint());
+    println!("{key}");
+    if !yes {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            bail!(
+                "not pinned: confirm on a terminal, or pass --yes after checking the fingerprint"
+            );
+        }
+        print!("Pin this key for {device}? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            println!("not pinned");
+            return Ok(());
+        }
+    }
+    pin(&client, device, key).await
+}
+
+async fn pin(client: &Client, device: &str, key: HostKey) -> Result<()> {
+    let fingerprint = key.fingerprint();
+    client
+        .call(Command::PinHostKey {
+            device: device.to_string(),
+            key,
+        })
+        .await?;
+    println!("pinned {fingerprint} for device {device}");
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! Operations: one run of a task's pinned template on one device, and the
+//! output it produced.
+
+use super::{Executor, Id, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Where an operation is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OpState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    /// Waiting for its next attempt after a failed one.
+    Retrying,
+    Cancelled,
+    /// The server stopped while it ran.
+    Interrupted,
+}
+
+impl OpState {
+    pub const ALL: [OpState; 7] = [
+        OpState::Queued,
+        OpState::Running,
+        OpState::Succeeded,
+        OpState::Failed,
+        OpState::Retrying,
+        OpState::Cancelled,
+        OpState::Interrupted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpState::Queued => "queued",
+            OpState::Running => "running",
+            OpState::Succeeded => "succeeded",
+            OpState::Failed => "failed",
+            OpState::Retrying => "retrying",
+            OpState::Cancelled => "cancelled",
+            OpState::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<OpState> {
+        OpState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Whether the operation has ended for good.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            OpState::Succeeded | OpState::Failed | OpState::Cancelled | OpState::Interrupted
+        )
+    }
+}
+
+impl fmt::Display for OpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What started an operation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Trigger {
+    /// A person's request.
+    User,
+    /// The task's schedule; `late` when it fired at start for a run missed while down.
+    Schedule { late: bool },
+    /// A parent operation that succeeded on the same device.
+    Chain { parent: Id },
+}
+
+impl fmt::Display for Trigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Trigger::User => f.write_str("user"),
+            Trigger::Schedule { late: false } => f.write_str("schedule"),
+            Trigger::Schedule { late: true } => f.write_str("schedule (late)"),
+            Trigger::Chain { parent } => write!(f, "chain from {parent}"),
+        }
+    }
+}
+
+/// One run of a pinned template revision on one device.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    pub id: Id,
+    /// The request this operation belongs to; all operations of one request share it.
+    pub request: Id,
+    pub task: String,
+    pub template: String,
+    pub template_id: Id,
+    /// The exact revision that runs, whatever the template becomes later.
+    pub template_revision: u32,
+    pub executor: Executor,
+    pub device: String,
+    pub credential: String,
+    /// Values of the template's declared variables, checked against their patterns.
+    pub variables: BTreeMap<String, String>,
+    pub trigger: Trigger,
+    pub requested_by: String,
+    pub state: OpState,
+    pub attempts: u32,
+    pub max_attempts: u32,
+    /// Whether a failed run (not only a failed connection) is retried.
+    pub retry_on_failure: bool,
+    pub timeout_secs: u64,
+    pub exit_status: Option<i32>,
+    pub created_at: Timestamp,
+    /// When it may start (a request with `--at`).
+    pub not_before: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    /// Why it failed, redacted.
+    pub error: Option<String>,
+    /// Output bytes stored so far.
+    pub output_bytes: u64,
+    pub output_truncated: bool,
+}
+
+/// Which stream a chunk of output came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    /// Gatehouse's own lines: connecting, attempts, errors.
+    System,
+}
+
+/// A piece of an operation's output, already redacted.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutputChunk {
+    pub seq: u64,
+    pub stream: Stream,
+    pub time: Timestamp,
+    pub bytes: Vec<u8>,
+}

@@ -1,0 +1,517 @@
+//! Requests become operations; schedules and chains make more; a restart
+//! finds what was cut off.
+
+use super::api::{HistoryFilter, RequestSpec};
+use super::{Engine, EngineError, Response};
+use crate::access::Principal;
+use crate::domain::{
+    parse_schedule, Device, Id, Kind, OpState, Operation, Record, Task, Template, Timestamp,
+    Trigger,
+};
+use crate::store::{Change, NewAuditEvent};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The most operations one history call returns.
+const HISTORY_MAX: u32 = 10_000;
+
+impl Engine {
+    fn task(&self, name: &str) -> Result<Task, EngineError> {
+        match self.store.find(Kind::Task, name)? {
+            Some(Record::Task(t)) => Ok(t),
+            _ => Err(EngineError::NotFound {
+                kind: Kind::Task,
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// Builds the operations of one run of a task, pinned to the current
+    /// template revision, checking every variable against its pattern.
+    fn plan(
+        &self,
+        task: &Task,
+        devices: &[String],
+        variables: &BTreeMap<String, String>,
+        trigger: Trigger,
+        requested_by: &str,
+        not_before: Timestamp,
+    ) -> Result<Vec<Operation>, EngineError> {
+        let refuse = |message: String| EngineError::Invalid {
+            kind: Kind::Task,
+            name: task.meta.name.clone(),
+            line: 0,
+            message,
+        };
+        if !task.meta.enabled {
+            return Err(refuse("is disabled".into()));
+        }
+        let template: Template = match self.store.find(Kind::Template, &task.template)? {
+            Some(Record::Template(t)) if t.meta.enabled => t,
+            Some(_) => {
+                return Err(refuse(format!(
+                    "its template '{}' is disabled",
+                    task.template
+                )))
+            }
+            None => {
+                return Err(refuse(format!(
+                    "its template '{}' does not exist",
+                    task.template
+                )))
+            }
+        };
+        match self.store.find(Kind::Credential, &task.credential)? {
+            Some(Record::Credential(c)) if c.meta.enabled => {}
+            Some(_) => {
+                return Err(refuse(format!(
+                    "its credential '{}' is disabled",
+                    task.credential
+                )))
+            }
+            None => {
+                return Err(refuse(format!(
+                    "its credential '{}' does not exist",
+                    task.credential
+                )))
+            }
+        }
+        let chosen: Vec<String> = if devices.is_empty() {
+            task.devices.clone()
+        } else {
+            devices.to_vec()
+        };
+        for d in &chosen {
+            // A chained child runs on its parent's device, listed or not.
+            if !matches!(trigger, Trigger::Chain { .. }) && !task.devices.contains(d) {
+                return Err(refuse(format!(
+                    "device '{d}' is not one of this task's devices"
+                )));
+            }
+            match self.store.find(Kind::Device, d)? {
+                Some(Record::Device(Device { meta, .. })) if meta.enabled => {}
+                Some(_) => return Err(refuse(format!("device '{d}' is disabled"))),
+                None => return Err(refuse(format!("device '{d}' does not exist"))),
+            }
+        }
+        if let Some(unknown) = variables
+            .keys()
+            .find(|k| !template.variables.iter().any(|v| &v.name == *k))
+        {
+            return Err(refuse(format!(
+                "variable {unknown}: template '{}' declares no such variable",
+                template.meta.name
+            )));
+        }
+        let mut values = BTreeMap::new();
+        for v in &template.variables {
+            let value = variables
+                .get(&v.name)
+                .or_else(|| task.variables.get(&v.name))
+                .cloned()
+                .or_else(|| v.default.clone())
+                .unwrap_or_default();
+            crate::template::check_value(v, &value).map_err(refuse)?;
+            values.insert(v.name.clone(), value);
+        }
+        let request = self.store.next_id()?;
+        let now = Timestamp::now();
+        chosen
+            .into_iter()
+            .map(|device| {
+                Ok(Operation {
+                    id: self.store.next_id()?,
+                    request,
+                    task: task.meta.name.clone(),
+                    template: template.meta.name.clone(),
+                    template_id: template.meta.id,
+                    template_revision: template.meta.revision,
+                    executor: template.executor,
+                    device,
+                    credential: task.credential.clone(),
+                    variables: values.clone(),
+                    trigger: trigger.clone(),
+                    requested_by: requested_by.to_string(),
+                    state: OpState::Queued,
+                    attempts: 0,
+                    max_attempts: task.retries + 1,
+                    retry_on_failure: task.retry_on_failure,
+                    timeout_secs: task.timeout_secs,
+                    exit_status: None,
+                    created_at: now,
+                    not_before: not_before.max(now),
+                    started_at: None,
+                    finished_at: None,
+                    error: None,
+                    output_bytes: 0,
+                    output_truncated: false,
+                })
+            })
+            .collect()
+    }
+
+    /// Stores the operations with their audit event, flushed, then starts them.
+    async fn launch(
+        &self,
+        task: &Task,
+        ops: Vec<Operation>,
+        actor: &str,
+        action: &str,
+        details: String,
+    ) -> Result<(), EngineError> {
+        let Some(first) = ops.first() else {
+            return Ok(());
+        };
+        let target = format!("task {} (request {})", task.meta.name, first.request);
+        let mut changes: Vec<Change> = ops
+            .iter()
+            .map(|o| Change::PutOperation(Box::new(o.clone())))
+            .collect();
+        changes.shrink_to_fit();
+        let appended = self
+            .store
+            .commit(
+                changes,
+                vec![NewAuditEvent::new(actor, action, target, details)],
+            )
+            .await?;
+        for op in &ops {
+            self.publish(super::Event::OperationChanged(Box::new(op.clone())));
+        }
+        if let Some(last) = appended.last() {
+            self.publish(super::Event::AuditAppended { seq: last.seq });
+        }
+        self.runner.submit(ops, task.parallelism as usize);
+        Ok(())
+    }
+
+    /// A person's request to run a task now (or at a given time).
+    pub(super) async fn request(
+        &self,
+        who: &Principal<'_>,
+        spec: RequestSpec,
+    ) -> Result<Response, EngineError> {
+        let login = who.user.meta.name.clone();
+        // Access policies decide who may request what; until they do, only Superusers may.
+        if !who.is_superuser() {
+            return Err(EngineError::Denied(format!(
+                "'{login}' may not request tasks: no access policy grants it (Superusers only)"
+            )));
+        }
+        let task = self.task(&spec.task)?;
+        let ops = self.plan(
+            &task,
+            &spec.devices,
+            &spec.variables,
+            Trigger::User,
+            &login,
+            spec.at.unwrap_or_else(Timestamp::now),
+        )?;
+        let mut details = format!(
+            "devices: {}; variables: {}",
+            ops.iter()
+                .map(|o| o.device.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            ops.first()
+                .map(|o| o
+                    .variables
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(", "))
+                .unwrap_or_default()
+        );
+        if who.is_superuser() {
+            details.push_str("; as Superuser, without a policy");
+        }
+        for (label, value) in [
+            ("reason", &spec.reason),
+            ("justification", &spec.justification),
+            ("governance id", &spec.governance_id),
+        ] {
+            if let Some(v) = value {
+                details.push_str(&format!("; {label}: {v}"));
+            }
+        }
+        self.launch(&task, ops.clone(), &login, "task.request", details)
+            .await?;
+        Ok(Response::Requested {
+            request: ops.first().map(|o| o.request).unwrap_or_default(),
+            operations: ops,
+        })
+    }
+
+    pub(super) fn operations(&self, states: &[OpState]) -> Result<Response, EngineError> {
+        let ops = self
+            .store
+            .operations_newest_first(None, HISTORY_MAX as usize, |o| {
+                if states.is_empty() {
+                    !o.state.is_final()
+                } else {
+                    states.contains(&o.state)
+                }
+            })?;
+        Ok(Response::Operations(ops))
+    }
+
+    pub(super) fn history(&self, filter: &HistoryFilter) -> Result<Response, EngineError> {
+        let limit = if filter.limit == 0 {
+            HISTORY_MAX
+        } else {
+            filter.limit.min(HISTORY_MAX)
+        };
+        let ops = self
+            .store
+            .operations_newest_first(filter.before, limit as usize, |o| {
+                filter.task.as_ref().is_none_or(|t| &o.task == t)
+                    && filter.user.as_ref().is_none_or(|u| &o.requested_by == u)
+                    && filter.device.as_ref().is_none_or(|d| &o.device == d)
+                    && filter.state.is_none_or(|s| o.state == s)
+                    && filter.since.is_none_or(|since| o.created_at >= since)
+            })?;
+        Ok(Response::Operations(ops))
+    }
+
+    pub(super) fn operation(&self, id: Id) -> Result<Operation, EngineError> {
+        self.store
+            .operation(id)?
+            .ok_or_else(|| EngineError::NotFound {
+                kind: Kind::Task,
+                name: format!("operation {id}"),
+            })
+    }
+
+    pub(super) async fn cancel(
+        &self,
+        who: &Principal<'_>,
+        id: Id,
+    ) -> Result<Response, EngineError> {
+        let op = self.operation(id)?;
+        if op.requested_by != who.user.meta.name && !who.is_superuser() {
+            return Err(EngineError::Denied(format!(
+                "'{}' may not cancel operation {id}: it was requested by {}",
+                who.user.meta.name, op.requested_by
+            )));
+        }
+        if op.state.is_final() {
+            return Err(EngineError::Denied(format!(
+                "operation {id} has already ended ({})",
+                op.state
+            )));
+        }
+        if !self.runner.cancel(id) {
+            return Err(EngineError::Denied(format!(
+                "operation {id} is not running on this server"
+            )));
+        }
+        self.audit(vec![NewAuditEvent::new(
+            &who.user.meta.name,
+            "operation.cancel",
+            format!("operation {id} ({} on {})", op.task, op.device),
+            "",
+        )])
+        .await?;
+        Ok(Response::Done)
+    }
+
+    /// Operations a stopped server left unfinished: those that were running
+    /// are marked interrupted, and run again where attempts remain.
+    pub(super) async fn recover(&self) -> Result<(), EngineError> {
+        let mut resume: BTreeMap<String, Vec<Operation>> = BTreeMap::new();
+        for mut op in self.store.unfinished_operations()? {
+            let was_running = matches!(op.state, OpState::Running | OpState::Retrying);
+            let target = format!("operation {} ({} on {})", op.id, op.task, op.device);
+            if was_running && op.attempts >= op.max_attempts {
+                op.state = OpState::Interrupted;
+                op.finished_at = Some(Timestamp::now());
+                op.error = Some("the server stopped while it ran".into());
+                self.store
+                    .commit(
+                        vec![Change::PutOperation(Box::new(op.clone()))],
+                        vec![NewAuditEvent::new(
+                            "gatehouse",
+                            "operation.interrupted",
+                            target,
+                            "the server stopped while it ran; no attempts left",
+                        )],
+                    )
+                    .await?;
+                continue;
+            }
+            if was_running {
+                op.state = OpState::Queued;
+                op.error = Some(format!(
+                    "interrupted during attempt {}; resumed",
+                    op.attempts
+                ));
+                self.store
+                    .commit(
+                        vec![Change::PutOperation(Box::new(op.clone()))],
+                        vec![NewAuditEvent::new(
+                            "gatehouse",
+                            "operation.interrupted",
+                            target,
+                            "the server stopped while it ran; retried",
+                        )],
+                    )
+                    .await?;
+            }
+            resume.entry(op.task.clone()).or_default().push(op);
+        }
+        for (task, ops) in resume {
+            let parallelism = self
+                .task(&task)
+                .map(|t| t.parallelism as usize)
+                .unwrap_or(10);
+            self.runner.submit(ops, parallelism);
+        }
+        Ok(())
+    }
+
+    /// Child tasks run on the device where their parent succeeded.
+    pub(super) async fn chain(&self, parent: &Operation) -> Result<(), EngineError> {
+        if parent.state != OpState::Succeeded {
+            return Ok(());
+        }
+        let Ok(task) = self.task(&parent.task) else {
+            return Ok(());
+        };
+        for child_name in &task.children {
+            let result = async {
+                let child = self.task(child_name)?;
+                let ops = self.plan(
+                    &child,
+                    std::slice::from_ref(&parent.device),
+                    &BTreeMap::new(),
+                    Trigger::Chain { parent: parent.id },
+                    &parent.requested_by,
+                    Timestamp::now(),
+                )?;
+                self.launch(
+                    &child,
+                    ops,
+                    &parent.requested_by,
+                    "task.chain",
+                    format!(
+                        "after operation {} succeeded on {}",
+                        parent.id, parent.device
+                    ),
+                )
+                .await
+            }
+            .await;
+            if let Err(e) = result {
+                self.audit(vec![NewAuditEvent::new(
+                    "gatehouse",
+                    "task.chain.refused",
+                    format!("task {child_name}"),
+                    e.to_string(),
+                )])
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Fires the schedules that are due; a run missed while the server was
+    /// down fires once, marked late.
+    pub(super) async fn fire_schedules(&self) -> Result<(), EngineError> {
+        let now = Timestamp::now();
+        for record in self.store.list(Kind::Task)? {
+            let Record::Task(task) = record else { continue };
+            let Some(expr) = task.schedule.clone().filter(|_| task.meta.enabled) else {
+                continue;
+            };
+            let Ok(schedule) = parse_schedule(&expr) else {
+                continue;
+            };
+            let Some(mark) = self.store.schedule_mark(&task.meta.name)? else {
+                self.store.set_schedule_mark(&task.meta.name, now)?;
+                continue;
+            };
+            let Some(due) = schedule.after(&mark.to_utc()).next() else {
+                continue;
+            };
+            if due.timestamp_millis() > now.0 {
+                continue;
+            }
+            self.store.set_schedule_mark(&task.meta.name, now)?;
+            let late = now.0 - due.timestamp_millis() > 60_000;
+            let result = match self.plan(
+                &task,
+                &[],
+                &BTreeMap::new(),
+                Trigger::Schedule { late },
+                "schedule",
+                now,
+            ) {
+                Ok(ops) => {
+                    let details = format!(
+                        "due {}{}",
+                        Timestamp(due.timestamp_millis()),
+                        if late {
+                            ", late: missed while the server was down"
+                        } else {
+                            ""
+                        }
+                    );
+                    self.launch(&task, ops, "schedule", "task.schedule", details)
+                        .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
+                self.audit(vec![NewAuditEvent::new(
+                    "schedule",
+                    "task.schedule.refused",
+                    format!("task {}", task.meta.name),
+                    e.to_string(),
+                )])
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the server has work that should keep it alive.
+    pub fn busy(&self) -> bool {
+        self.runner.active() > 0
+            || self
+                .store
+                .list(Kind::Task)
+                .map(|tasks| {
+                    tasks.iter().any(
+                        |t| matches!(t, Record::Task(t) if t.meta.enabled && t.schedule.is_some()),
+                    )
+                })
+                .unwrap_or(false)
+    }
+
+    /// Starts the engine's own work: recovery, chains and schedules.
+    pub async fn start(
+        self: &Arc<Self>,
+        mut finished: tokio::sync::mpsc::UnboundedReceiver<Operation>,
+    ) -> Result<(), EngineError> {
+        self.recover().await?;
+        let engine = self.clone();
+        tokio::spawn(async move {
+            while let Some(op) = finished.recv().await {
+                if let Err(e) = engine.chain(&op).await {
+                    tracing::error!(op = %op.id, error = %e, "cannot start child tasks");
+                }
+            }
+        });
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                if let Err(e) = engine.fire_schedules().await {
+                    tracing::error!(error = %e, "schedules");
+                }
+            }
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,137 @@
+//! An operation's output on its way to the store and the watchers: redacted
+//! per stream, numbered, capped, stored in order, then broadcast.
+
+use super::{ExecEvent, Notify};
+use crate::domain::{Id, OutputChunk, Stream, Timestamp};
+use crate::store::Store;
+use crate::template::Redactor;
+use secrecy::SecretString;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// How many raw chunks may wait for the writer; beyond that the executor
+/// waits, so the remote side is slowed, never the memory grown.
+const QUEUE: usize = 64;
+/// Chunks smaller than this are merged while the writer is behind.
+const MERGE_BELOW: usize = 32 * 1024;
+
+/// The executor's end: raw bytes go in.
+#[derive(Clone)]
+pub struct OutputTx {
+    tx: mpsc::Sender<(Stream, Vec<u8>)>,
+}
+
+impl OutputTx {
+    /// Sends raw bytes (secrets and all: the writer redacts them).
+    pub async fn send(&self, stream: Stream, bytes: Vec<u8>) {
+        if !bytes.is_empty() {
+            // The writer only goes away when the operation is over.
+            let _ = self.tx.send((stream, bytes)).await;
+        }
+    }
+
+    /// A line of Gatehouse's own, such as "attempt 2 of 3".
+    pub async fn system(&self, line: impl Into<String>) {
+        let mut text = line.into();
+        text.push('\n');
+        self.send(Stream::System, text.into_bytes()).await
+    }
+}
+
+/// What the writer leaves behind: how much it stored and whether it had to cut.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OutputTotals {
+    pub bytes: u64,
+    pub truncated: bool,
+}
+
+/// Starts the writer of one operation's output.
+pub fn start(
+    store: Arc<Store>,
+    notify: Notify,
+    op: Id,
+    secrets: &[(String, SecretString)],
+    cap: u64,
+) -> (OutputTx, tokio::task::JoinHandle<OutputTotals>) {
+    let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(QUEUE);
+    let mut redactors = [
+        Redactor::new(secrets),
+        Redactor::new(secrets),
+        Redactor::new(secrets),
+    ];
+    let handle = tokio::spawn(async move {
+        let mut seq = store.next_output_seq(op).unwrap_or(0);
+        let mut totals = OutputTotals::default();
+        let mut store_chunk = |stream: Stream, bytes: Vec<u8>, totals: &mut OutputTotals| {
+            if bytes.is_empty() || totals.truncated {
+                return;
+            }
+            let (bytes, cut) = if totals.bytes + bytes.len() as u64 > cap {
+                let room = cap.saturating_sub(totals.bytes) as usize;
+                (bytes[..room].to_vec(), true)
+            } else {
+                (bytes, false)
+            };
+            let mut chunks = vec![(stream, bytes)];
+            if cut {
+                totals.truncated = true;
+                chunks.push((
+                    Stream::System,
+                    format!("\n[output truncated: this operation's output reached the cap of {cap} bytes]\n").into_bytes(),
+                ));
+            }
+            for (stream, bytes) in chunks {
+                if bytes.is_empty() {
+                    continue;
+                }
+                totals.bytes += bytes.len() as u64;
+                let chunk = OutputChunk {
+                    seq,
+                    stream,
+                    time: Timestamp::now(),
+                    bytes,
+                };
+                seq += 1;
+                if let Err(e) = store.append_output(op, &chunk) {
+                    tracing::error!(op = %op, error = %e, "cannot store output");
+                }
+                notify(ExecEvent::Output { op, chunk });
+            }
+        };
+        while let Some((stream, bytes)) = rx.recv().await {
+            // Merge what else is waiting on the same stream into one chunk.
+            let mut merged = bytes;
+            let mut other = None;
+            while merged.len() < MERGE_BELOW {
+                match rx.try_recv() {
+                    Ok((s, b)) if s == stream => merged.extend(b),
+                    Ok(next) => {
+                        other = Some(next);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let shown = redactors[index(stream)].feed(&merged);
+            store_chunk(stream, shown, &mut totals);
+            if let Some((s, b)) = other {
+                let shown = redactors[index(s)].feed(&b);
+                store_chunk(s, shown, &mut totals);
+            }
+        }
+        for stream in [Stream::Stdout, Stream::Stderr, Stream::System] {
+            let rest = redactors[index(stream)].finish();
+            store_chunk(stream, rest, &mut totals);
+        }
+        totals
+    });
+    (OutputTx { tx }, handle)
+}
+
+fn index(stream: Stream) -> usize {
+    match stream {
+        Stream::Stdout => 0,
+        Stream::Stderr => 1,
+        Stream::System => 2,
+    }
+}

@@ -1,0 +1,507 @@
+//! The operation queue: bounds on parallelism and handshakes, attempts with
+//! backoff, timeouts, cancellation, and the final word stored before it is told.
+
+use super::output::{self, OutputTx};
+use super::ssh::{self, Target};
+use super::{local, ExecEvent, Notify, RunError};
+use crate::domain::{
+    Credential, Device, Executor, Id, Kind, OpState, Operation, Record, Timestamp,
+};
+use crate::store::{Change, NewAuditEvent, Store};
+use crate::template::{self, MaskValues, Redactor};
+use secrecy::SecretString;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch, Semaphore};
+
+/// The bounds that protect the jump host and the devices.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Operations running at once across the server.
+    pub server_parallelism: usize,
+    /// SSH handshakes in flight to one address:port (OpenSSH's MaxStartups starts at 10).
+    pub handshakes_per_address: usize,
+    /// Time to connect and authenticate.
+    pub connect_timeout: Duration,
+    /// Output stored per operation before it is cut.
+    pub output_cap: u64,
+    /// The first retry waits this long; each next one twice as long.
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            server_parallelism: 256,
+            handshakes_per_address: 10,
+            connect_timeout: Duration::from_secs(20),
+            output_cap: 16 * 1024 * 1024,
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Runs operations on tokio tasks; hundreds at once without a thread each.
+pub struct Runner {
+    store: Arc<Store>,
+    notify: Notify,
+    limits: Limits,
+    server_slots: Arc<Semaphore>,
+    handshakes: Mutex<HashMap<(String, u16), Arc<Semaphore>>>,
+    cancels: Mutex<HashMap<Id, watch::Sender<bool>>>,
+    active: AtomicUsize,
+    finished: mpsc::UnboundedSender<Operation>,
+}
+
+impl Runner {
+    /// A runner; operations that end are sent to `finished` (for chains).
+    pub fn new(
+        store: Arc<Store>,
+        notify: Notify,
+        limits: Limits,
+        finished: mpsc::UnboundedSender<Operation>,
+    ) -> Runner {
+        Runner {
+            server_slots: Arc::new(Semaphore::new(limits.server_parallelism.max(1))),
+            store,
+            notify,
+            limits,
+            handshakes: Mutex::new(HashMap::new()),
+            cancels: Mutex::new(HashMap::new()),
+            active: AtomicUsize::new(0),
+            finished,
+        }
+    }
+
+    /// How many operations are queued or running.
+    pub fn active(&self) -> usize {
+        self.active.load(Ordering::SeqCst)
+    }
+
+    /// Starts stored, queued operations, at most `parallelism` of them at once.
+    pub fn submit(self: &Arc<Self>, ops: Vec<Operation>, parallelism: usize) {
+        let batch = Arc::new(Semaphore::new(parallelism.max(1)));
+        for op in ops {
+            let (tx, rx) = watch::channel(false);
+            self.cancels
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(op.id, tx);
+            self.active.fetch_add(1, Ordering::SeqCst);
+            let runner = self.clone();
+            let batch = batch.clone();
+            tokio::spawn(async move {
+                let id = op.id;
+                runner.clone().run(op, batch, rx).await;
+                runner
+                    .cancels
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+                runner.active.fetch_sub(1, Ordering::SeqCst);
+            });
+        }
+    }
+
+    /// Asks a queued or running operation to stop. False if it is not active.
+    pub fn cancel(&self, id: Id) -> bool {
+        match self
+            .cancels
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+        {
+            Some(tx) => tx.send(true).is_ok(),
+            None => false,
+        }
+    }
+
+    fn handshake_slot(&self, address: &str, port: u16) -> Arc<Semaphore> {
+        self.handshakes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((address.to_string(), port))
+            .or_insert_with(|| Arc::new(Semaphore::new(self.limits.handshakes_per_address.max(1))))
+            .clone()
+    }
+
+    fn save(&self, op: &Operation) {
+        if let Err(e) = self.store.put_operation_unflushed(op) {
+            tracing::error!(op = %op.id, error = %e, "cannot store an operation's state");
+        }
+        (self.notify)(ExecEvent::Changed(Box::new(op.clone())));
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        mut op: Operation,
+        batch: Arc<Semaphore>,
+        mut cancel: watch::Receiver<bool>,
+    ) {
+        // Wait for the start time, a batch slot and a server slot, unless cancelled first.
+        let wait = async {
+            let delay = (op.not_before.0 - Timestamp::now().0).max(0) as u64;
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            let b = batch.acquire_owned().await;
+            let s = self.server_slots.clone().acquire_owned().await;
+            (b, s)
+        };
+        let permits = tokio::select! {
+            p = wait => Some(p),
+            _ = cancelled(&mut cancel) => None,
+        };
+        let Some(_permits) = permits else {
+            return self
+                .finish(
+                    op,
+                    OpState::Cancelled,
+                    None,
+                    Some("cancelled before it started".into()),
+                )
+                .await;
+        };
+        loop {
+            op.attempts += 1;
+            op.state = OpState::Running;
+            op.started_at.get_or_insert(Timestamp::now());
+            op.error = None;
+            self.save(&op);
+            let outcome = self.attempt(&op, &mut cancel).await;
+            let (result, totals) = outcome;
+            op.output_bytes = totals.bytes;
+            op.output_truncated = totals.truncated;
+            match result {
+                Ok(0) => return self.finish(op, OpState::Succeeded, Some(0), None).await,
+                Ok(code) => {
+                    let err = RunError::Failed(format!("exit status {code}"));
+                    if !self.retry(&mut op, &err, &mut cancel).await {
+                        let state = if *cancel.borrow() {
+                            OpState::Cancelled
+                        } else {
+                            OpState::Failed
+                        };
+                        return self
+                            .finish(op, state, Some(code), Some(err.to_string()))
+                            .await;
+                    }
+                }
+                Err((RunError::Cancelled, _)) => {
+                    return self
+                        .finish(op, OpState::Cancelled, None, Some("cancelled".into()))
+                        .await
+                }
+                Err((err, message)) => {
+                    if !self.retry(&mut op, &err, &mut cancel).await {
+                        let state = if *cancel.borrow() {
+                            OpState::Cancelled
+                        } else {
+                            OpState::Failed
+                        };
+                        return self.finish(op, state, None, Some(message)).await;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits out the backoff before another attempt; false when there is none.
+    async fn retry(
+        &self,
+        op: &mut Operation,
+        err: &RunError,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> bool {
+        if op.attempts >= op.max_attempts || !err.retryable(op.retry_on_failure) || *cancel.borrow()
+        {
+            return false;
+        }
+        op.state = OpState::Retrying;
+        self.save(op);
+        let delay = backoff(&self.limits, op.attempts);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => true,
+            _ = cancelled(cancel) => false,
+        }
+    }
+
+    /// One attempt: output captured and redacted, overall timeout, cancel.
+    async fn attempt(
+        &self,
+        op: &Operation,
+        cancel: &mut watch::Receiver<bool>,
+    ) -> (Result<i32, (RunError, String)>, output::OutputTotals) {
+        let prepared = match prepare(&self.store, op) {
+            Ok(p) => p,
+            Err(e) => {
+                let (tx, done) = output::start(
+                    self.store.clone(),
+                    self.notify.clone(),
+                    op.id,
+                    &[],
+                    self.limits.output_cap,
+                );
+                let message = e.to_string();
+                tx.system(format!("error: {message}")).await;
+                drop(tx);
+                let totals = done.await.unwrap_or_default();
+                return (Err((e, message)), totals);
+            }
+        };
+        let secrets = prepared.values.secrets();
+        let redactor = Redactor::new(&secrets);
+        let (tx, done) = output::start(
+            self.store.clone(),
+            self.notify.clone(),
+            op.id,
+            &secrets,
+            self.limits.output_cap,
+        );
+        tx.system(format!(
+            "attempt {} of {} on {} ({}, template {} rev {})",
+            op.attempts,
+            op.max_attempts,
+            op.device,
+            prepared.where_,
+            op.template,
+            op.template_revision
+        ))
+        .await;
+        let timeout = Duration::from_secs(op.timeout_secs.max(1));
+        let work = self.execute(op, &prepared, &tx);
+        let result = tokio::select! {
+            r = tokio::time::timeout(timeout, work) => match r {
+                Ok(r) => r,
+                Err(_) => Err(RunError::Failed(format!("the operation timed out after {} s", timeout.as_secs()))),
+            },
+            _ = cancelled(cancel) => Err(RunError::Cancelled),
+        };
+        let result = result.map_err(|e| {
+            let message = redactor.redact_text(&e.to_string());
+            (e, message)
+        });
+        match &result {
+            Ok(code) => tx.system(format!("exit status {code}")).await,
+            Err((RunError::Cancelled, _)) => tx.system("cancelled").await,
+            Err((_, message)) => tx.system(format!("error: {message}")).await,
+        }
+        drop(tx);
+        let totals = done.await.unwrap_or_default();
+        (result, totals)
+    }
+
+    async fn execute(&self, op: &Operation, p: &Prepared, out: &OutputTx) -> Result<i32, RunError> {
+        match op.executor {
+            Executor::Local => {
+                local::run_script(&template::substitute(&p.content, &p.values, true), out).await
+            }
+            Executor::SshScript | Executor::SshExpect => {
+                let slot = self.handshake_slot(&p.target.address, p.target.port);
+                let handle = {
+                    let _handshake = slot
+                        .acquire()
+                        .await
+                        .map_err(|_| RunError::Connect("shutting down".into()))?;
+                    ssh::connect(&p.target, self.limits.connect_timeout).await?
+                };
+                let result = if op.executor == Executor::SshScript {
+                    ssh::run_script(
+                        &handle,
+                        &template::substitute(&p.content, &p.values, true),
+                        out,
+                    )
+                    .await
+                } else {
+                    let steps = template::parse_expect(&p.content)
+                        .map_err(|e| RunError::Invalid(e.to_string()))?;
+                    let default_timeout = Duration::from_secs(op.timeout_secs.clamp(1, 30));
+                    ssh::run_expect(
+                        &handle,
+                        &steps,
+                        default_timeout,
+                        |text| template::substitute(text, &p.values, false),
+                        out,
+                    )
+                    .await
+                };
+                let _ = handle
+                    .disconnect(russh::Disconnect::ByApplication, "", "en")
+                    .await;
+                result
+            }
+        }
+    }
+
+    /// Stores the final state with its audit event, flushed, then tells.
+    async fn finish(
+        &self,
+        mut op: Operation,
+        state: OpState,
+        exit: Option<i32>,
+        error: Option<String>,
+    ) {
+        op.state = state;
+        op.exit_status = exit;
+        op.error = error;
+        op.finished_at = Some(Timestamp::now());
+        let details = match (&op.exit_status, &op.error) {
+            (_, Some(e)) => format!("{state} after {} attempt(s): {e}", op.attempts),
+            (Some(code), None) => {
+                format!("{state}, exit status {code}, {} attempt(s)", op.attempts)
+            }
+            (None, None) => state.to_string(),
+        };
+        let event = NewAuditEvent::new(
+            &op.requested_by,
+            "operation.finish",
+            format!("operation {} ({} on {})", op.id, op.task, op.device),
+            details,
+        );
+        if let Err(e) = self
+            .store
+            .commit(
+                vec![Change::PutOperation(Box::new(op.clone()))],
+                vec![event],
+            )
+            .await
+        {
+            tracing::error!(op = %op.id, error = %e, "cannot store an operation's end");
+        }
+        (self.notify)(ExecEvent::Changed(Box::new(op.clone())));
+        let _ = self.finished.send(op);
+    }
+}
+
+/// Resolves once cancel is asked; never otherwise.
+async fn cancelled(cancel: &mut watch::Receiver<bool>) {
+    loop {
+        if *cancel.borrow() {
+            return;
+        }
+        if cancel.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Exponential backoff with ±25 % jitter, capped.
+fn backoff(limits: &Limits, attempt: u32) -> Duration {
+    use rand::Rng;
+    let exp = limits
+        .backoff_base
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let capped = exp.min(limits.backoff_max);
+    let jitter = rand::thread_rng().gen_range(0.75..1.25);
+    capped.mul_f64(jitter)
+}
+
+/// Everything one attempt needs, loaded fresh from the store.
+struct Prepared {
+    content: String,
+    values: MaskValues,
+    target: Target,
+    where_: String,
+}
+
+fn prepare(store: &Store, op: &Operation) -> Result<Prepared, RunError> {
+    let invalid = |m: String| RunError::Invalid(m);
+    let template = store
+        .template_revision(op.template_id, op.template_revision)
+        .map_err(|e| invalid(e.to_string()))?
+        .ok_or_else(|| {
+            invalid(format!(
+                "template '{}' revision {} is missing",
+                op.template, op.template_revision
+            ))
+        })?;
+    let device: Device = match store
+        .find(Kind::Device, &op.device)
+        .map_err(|e| invalid(e.to_string()))?
+    {
+        Some(Record::Device(d)) => d,
+        _ => return Err(invalid(format!("device '{}' no longer exists", op.device))),
+    };
+    if !device.meta.enabled {
+        return Err(invalid(format!("device '{}' is disabled", op.device)));
+    }
+    let credential: Credential = match store
+        .find(Kind::Credential, &op.credential)
+        .map_err(|e| invalid(e.to_string()))?
+    {
+        Some(Record::Credential(c)) => c,
+        _ => {
+            return Err(invalid(format!(
+                "credential '{}' no longer exists",
+                op.credential
+            )))
+        }
+    };
+    if !credential.meta.enabled {
+        return Err(invalid(format!(
+            "credential '{}' is disabled",
+            op.credential
+        )));
+    }
+    let open = |sealed: &Option<crate::domain::Sealed>| -> Result<Option<SecretString>, RunError> {
+        match sealed {
+            None => Ok(None),
+            Some(s) => {
+                let plain = store.cipher().open(s).map_err(|e| invalid(e.to_string()))?;
+                Ok(Some(SecretString::from(
+                    String::from_utf8_lossy(&plain).into_owned(),
+                )))
+            }
+        }
+    };
+    let password = open(&credential.password)?;
+    let private_key = open(&credential.private_key)?;
+    let passphrase = open(&credential.passphrase)?;
+
+    let mut values = MaskValues::default();
+    values.set("AUTH_USER", credential.username.clone());
+    values.set("USERNAME", credential.username.clone());
+    values.set("DEVICE", device.meta.name.clone());
+    values.set("HOSTNAME", device.meta.name.clone());
+    values.set("ADDRESS", device.address.clone());
+    values.set("PORT", device.port.to_string());
+    if let Some(p) = &password {
+        values.set_secret("AUTH_PASSWORD", p.clone());
+        values.set_secret("PASSWORD", p.clone());
+    }
+    if let Some(p) = &passphrase {
+        values.set_secret("PASSPHRASE", p.clone());
+    }
+    // Checked again here: the template may have changed its patterns since.
+    for variable in &template.variables {
+        let value = op
+            .variables
+            .get(&variable.name)
+            .cloned()
+            .or_else(|| variable.default.clone())
+            .unwrap_or_default();
+        crate::template::check_value(variable, &value).map_err(RunError::Invalid)?;
+        values.set_declared(&variable.name, value);
+    }
+    let where_ = match template.executor {
+        Executor::Local => "this host".to_string(),
+        _ => format!("{}@{}:{}", credential.username, device.address, device.port),
+    };
+    Ok(Prepared {
+        content: template.content,
+        values,
+        target: Target {
+            device: device.meta.name.clone(),
+            address: device.address.clone(),
+            port: device.port,
+            pinned: device.host_key.clone(),
+            username: credential.username.clone(),
+            password,
+            private_key,
+            passphrase,
+        },
+        where_,
+    })
+}

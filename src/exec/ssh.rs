@@ -1,0 +1,310 @@
+//! SSH sessions on russh: connect within a deadline, check the pinned host
+//! key, authenticate, then run a script or drive an interactive shell.
+
+use super::output::OutputTx;
+use super::RunError;
+use crate::domain::{HostKey, Stream};
+use crate::template::{glob_matches, Step, StepKind};
+use russh::client::{self, Handle};
+use russh::keys::{PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::ChannelMsg;
+use secrecy::{ExposeSecret, SecretString};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How to reach and log in to a device.
+pub struct Target {
+    pub device: String,
+    pub address: String,
+    pub port: u16,
+    pub pinned: Option<HostKey>,
+    pub username: String,
+    pub password: Option<SecretString>,
+    pub private_key: Option<SecretString>,
+    pub passphrase: Option<SecretString>,
+}
+
+/// Checks the server's key against the pinned one and remembers what it offered.
+struct Checker {
+    pinned: Option<HostKey>,
+    offered: Arc<Mutex<Option<String>>>,
+}
+
+impl client::Handler for Checker {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let public = match key {
+            PublicKeyOrCertificate::PublicKey { key, .. } => key.clone(),
+            PublicKeyOrCertificate::Certificate(cert) => {
+                russh::keys::PublicKey::from(cert.public_key().clone())
+            }
+        };
+        let blob = public.to_bytes().unwrap_or_default();
+        let fingerprint = crate::domain::host_key_fingerprint(&blob);
+        let accepted = self
+            .pinned
+            .as_ref()
+            .is_some_and(|p| p.matches_fingerprint(&fingerprint));
+        *self.offered.lock().unwrap_or_else(|p| p.into_inner()) = Some(fingerprint);
+        Ok(accepted)
+    }
+}
+
+/// Connects and authenticates within `deadline`.
+pub async fn connect(
+    target: &Target,
+    deadline: Duration,
+) -> Result<Handle<impl client::Handler>, RunError> {
+    let offered = Arc::new(Mutex::new(None));
+    let config = Arc::new(client::Config {
+        keepalive_interval: Some(Duration::from_secs(15)),
+        keepalive_max: 3,
+        inactivity_timeout: None,
+        ..Default::default()
+    });
+    let checker = Checker {
+        pinned: target.pinned.clone(),
+        offered: offered.clone(),
+    };
+    let work = async {
+        let mut handle = client::connect(config, (target.address.as_str(), target.port), checker)
+            .await
+            .map_err(|e| {
+                let offered = offered.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                host_key_error(target, offered).unwrap_or_else(|| RunError::Connect(format!("{e}")))
+            })?;
+        authenticate(&mut handle, target).await?;
+        Ok::<_, RunError>(handle)
+    };
+    match tokio::time::timeout(deadline, work).await {
+        Ok(result) => result,
+        Err(_) => Err(RunError::Connect(format!(
+            "no SSH session with {}:{} within {} s",
+            target.address,
+            target.port,
+            deadline.as_secs()
+        ))),
+    }
+}
+
+/// The error for a refused host key, when that is why the handshake failed.
+fn host_key_error(target: &Target, offered: Option<String>) -> Option<RunError> {
+    let offered = offered?;
+    Some(match &target.pinned {
+        None => RunError::HostKey(format!(
+            "host key of device '{}' is not pinned; the server offered {offered}. \
+             Check it, then pin it with `gatehouse device trust {}`",
+            target.device, target.device
+        )),
+        Some(pinned) if !pinned.matches_fingerprint(&offered) => RunError::HostKey(format!(
+            "HOST KEY CHANGED for device '{}': pinned {}, offered {offered}. Refusing to connect; \
+             if the change is expected, pin the new key with `gatehouse device trust {}`",
+            target.device,
+            pinned.fingerprint(),
+            target.device
+        )),
+        Some(_) => return None,
+    })
+}
+
+async fn authenticate<H: client::Handler>(
+    handle: &mut Handle<H>,
+    target: &Target,
+) -> Result<(), RunError> {
+    if let Some(key_text) = &target.private_key {
+        let key = russh::keys::decode_secret_key(
+            key_text.expose_secret(),
+            target.passphrase.as_ref().map(|p| p.expose_secret()),
+        )
+        .map_err(|e| RunError::Auth(format!("cannot read the credential's private key: {e}")))?;
+        let hash = handle
+            .best_supported_rsa_hash()
+            .await
+            .map_err(|e| RunError::Connect(e.to_string()))?
+            .flatten();
+        let result = handle
+            .authenticate_publickey(
+                &target.username,
+                PrivateKeyWithHashAlg::new(Arc::new(key), hash),
+            )
+            .await
+            .map_err(|e| RunError::Connect(e.to_string()))?;
+        if result.success() {
+            return Ok(());
+        }
+        if target.password.is_none() {
+            return Err(RunError::Auth(format!(
+                "the server refused the private key for user '{}'",
+                target.username
+            )));
+        }
+    }
+    if let Some(password) = &target.password {
+        let result = handle
+            .authenticate_password(&target.username, password.expose_secret())
+            .await
+            .map_err(|e| RunError::Connect(e.to_string()))?;
+        if result.success() {
+            return Ok(());
+        }
+        return Err(RunError::Auth(format!(
+            "the server refused the password for user '{}'",
+            target.username
+        )));
+    }
+    Err(RunError::Auth(
+        "the credential holds neither a password nor a private key".into(),
+    ))
+}
+
+/// Runs a script on an exec channel; returns its exit status. Reads until
+/// the channel closes, since the exit status may come after EOF.
+pub async fn run_script<H: client::Handler>(
+    handle: &Handle<H>,
+    script: &str,
+    out: &OutputTx,
+) -> Result<i32, RunError> {
+    let mut channel = handle
+        .channel_open_session()
+        .await
+        .map_err(|e| RunError::Connect(format!("cannot open a session channel: {e}")))?;
+    channel
+        .exec(true, script.as_bytes())
+        .await
+        .map_err(|e| RunError::Connect(format!("cannot start the script: {e}")))?;
+    let mut status = None;
+    while let Some(msg) = channel.wait().await {
+        match msg {
+            ChannelMsg::Data { data } => out.send(Stream::Stdout, data.to_vec()).await,
+            ChannelMsg::ExtendedData { data, .. } => out.send(Stream::Stderr, data.to_vec()).await,
+            ChannelMsg::ExitStatus { exit_status } => status = Some(exit_status as i32),
+            ChannelMsg::ExitSignal { signal_name, .. } => {
+                return Err(RunError::Failed(format!(
+                    "the script was killed by signal {signal_name:?}"
+                )))
+            }
+            ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    status.ok_or_else(|| {
+        RunError::Dropped("the connection closed before the script's exit status arrived".into())
+    })
+}
+
+/// The most output an expect line looks back over; older output is still stored.
+const EXPECT_WINDOW: usize = 64 * 1024;
+
+/// Drives an interactive shell on a PTY through the template's steps.
+pub async fn run_expect<H: client::Handler>(
+    handle: &Handle<H>,
+    steps: &[Step],
+    default_timeout: Duration,
+    render: impl Fn(&str) -> String,
+    out: &OutputTx,
+) -> Result<i32, RunError> {
+    let mut channel = handle
+        .channel_open_session()
+        .await
+        .map_err(|e| RunError::Connect(format!("cannot open a session channel: {e}")))?;
+    channel
+        .request_pty(true, "dumb", 200, 50, 0, 0, &[])
+        .await
+        .map_err(|e| RunError::Connect(format!("cannot get a PTY: {e}")))?;
+    channel
+        .request_shell(true)
+        .await
+        .map_err(|e| RunError::Connect(format!("cannot start a shell: {e}")))?;
+    // What arrived since the last exec, as text for the globs.
+    let mut seen = String::new();
+    let mut closed = false;
+    for step in steps {
+        match &step.kind {
+            StepKind::Exec { line } => {
+                seen.clear();
+                let text = format!("{}\n", render(line));
+                channel.data_bytes(text.into_bytes()).await.map_err(|e| {
+                    RunError::Dropped(format!("line {}: cannot send: {e}", step.line))
+                })?;
+            }
+            StepKind::Expect { glob, timeout_secs } => {
+                let glob = render(glob);
+                let limit = timeout_secs
+                    .map(Duration::from_secs)
+                    .unwrap_or(default_timeout);
+                let until = Instant::now() + limit;
+                loop {
+                    let normalized = seen.replace('\r', "");
+                    if glob_matches(&glob, normalized.trim_end()) {
+                        break;
+                    }
+                    if closed {
+                        return Err(RunError::Failed(format!(
+                            "line {}: the session ended while waiting for \"{glob}\"; last output: {}",
+                            step.line,
+                            tail(&normalized)
+                        )));
+                    }
+                    match tokio::time::timeout_at(until, channel.wait()).await {
+                        Err(_) => return Err(RunError::Failed(format!(
+                            "line {}: timed out after {} s waiting for \"{glob}\"; last output: {}",
+                            step.line,
+                            limit.as_secs(),
+                            tail(&normalized)
+                        ))),
+                        Ok(None) => closed = true,
+                        Ok(Some(msg)) => match msg {
+                            ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
+                                out.send(Stream::Stdout, data.to_vec()).await;
+                                seen.push_str(&String::from_utf8_lossy(&data));
+                                if seen.len() > EXPECT_WINDOW {
+                                    let cut = seen.len() - EXPECT_WINDOW;
+                                    let cut = (cut..seen.len())
+                                        .find(|i| seen.is_char_boundary(*i))
+                                        .unwrap_or(0);
+                                    seen.drain(..cut);
+                                }
+                            }
+                            ChannelMsg::Close | ChannelMsg::Eof => closed = true,
+                            _ => {}
+                        },
+                    }
+                }
+            }
+            StepKind::End => break,
+        }
+    }
+    // `end`: leave the shell and read what is left until the channel closes.
+    let _ = channel.data_bytes(&b"exit\n"[..]).await;
+    let _ = channel.eof().await;
+    let mut status = 0;
+    let drain = async {
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
+                    out.send(Stream::Stdout, data.to_vec()).await
+                }
+                ChannelMsg::ExitStatus { exit_status } => status = exit_status as i32,
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
+    Ok(status)
+}
+
+/// The last few hundred characters of output, for error messages.
+fn tail(text: &str) -> String {
+    let trimmed = text.trim_end();
+    let start = trimmed.len().saturating_sub(200);
+    let start = (start..trimmed.len())
+        .find(|i| trimmed.is_char_boundary(*i))
+        .unwrap_or(0);
+    format!("{:?}", &trimmed[start..])
+}

@@ -1,0 +1,118 @@
+//! Operations, their output chunks, and when each schedule last fired.
+
+use super::{decode, encode, Store, StoreResult};
+use crate::domain::{Id, Operation, OutputChunk, Timestamp};
+
+impl Store {
+    /// An operation by id.
+    pub fn operation(&self, id: Id) -> StoreResult<Option<Operation>> {
+        self.operations
+            .get(id.key())?
+            .map(|v| decode("operations", &v))
+            .transpose()
+    }
+
+    /// Writes an operation's new state without flushing (output progress);
+    /// decisions go through [`Store::commit`].
+    pub fn put_operation_unflushed(&self, op: &Operation) -> StoreResult<()> {
+        self.operations.insert(op.id.key(), encode(op)?)?;
+        Ok(())
+    }
+
+    /// Operations newest first that pass `keep`, at most `limit`, starting
+    /// below `before` when given (for paging back through history).
+    pub fn operations_newest_first(
+        &self,
+        before: Option<Id>,
+        limit: usize,
+        mut keep: impl FnMut(&Operation) -> bool,
+    ) -> StoreResult<Vec<Operation>> {
+        let iter = match before {
+            Some(id) => self.operations.range(..id.key()),
+            None => self.operations.iter(),
+        };
+        let mut out = Vec::new();
+        for item in iter.rev() {
+            let (_, v) = item?;
+            let op: Operation = decode("operations", &v)?;
+            if keep(&op) {
+                out.push(op);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every operation that has not ended, oldest first.
+    pub fn unfinished_operations(&self) -> StoreResult<Vec<Operation>> {
+        let mut out = Vec::new();
+        for item in self.operations.iter() {
+            let (_, v) = item?;
+            let op: Operation = decode("operations", &v)?;
+            if !op.state.is_final() {
+                out.push(op);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores one output chunk (not flushed; the operation's end flushes).
+    pub fn append_output(&self, op: Id, chunk: &OutputChunk) -> StoreResult<()> {
+        self.output
+            .insert(output_key(op, chunk.seq), encode(chunk)?)?;
+        Ok(())
+    }
+
+    /// An operation's output chunks with `seq >= from`, at most `limit`.
+    pub fn output(&self, op: Id, from: u64, limit: usize) -> StoreResult<Vec<OutputChunk>> {
+        self.output
+            .range(output_key(op, from)..output_key(Id(op.0 + 1), 0))
+            .values()
+            .take(limit)
+            .map(|v| decode("output", &v?))
+            .collect()
+    }
+
+    /// The next free output sequence number of an operation.
+    pub fn next_output_seq(&self, op: Id) -> StoreResult<u64> {
+        match self
+            .output
+            .range(output_key(op, 0)..output_key(Id(op.0 + 1), 0))
+            .next_back()
+        {
+            Some(item) => {
+                let (_, v) = item?;
+                let chunk: OutputChunk = decode("output", &v)?;
+                Ok(chunk.seq + 1)
+            }
+            None => Ok(0),
+        }
+    }
+
+    /// When a task's schedule last fired.
+    pub fn schedule_mark(&self, task: &str) -> StoreResult<Option<Timestamp>> {
+        let tree = self.db.open_tree("schedules")?;
+        Ok(tree.get(task.as_bytes())?.and_then(|v| {
+            v.as_ref()
+                .try_into()
+                .ok()
+                .map(|b: [u8; 8]| Timestamp(i64::from_be_bytes(b)))
+        }))
+    }
+
+    /// Records when a task's schedule fired.
+    pub fn set_schedule_mark(&self, task: &str, at: Timestamp) -> StoreResult<()> {
+        let tree = self.db.open_tree("schedules")?;
+        tree.insert(task.as_bytes(), &at.0.to_be_bytes())?;
+        Ok(())
+    }
+}
+
+fn output_key(op: Id, seq: u64) -> [u8; 16] {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&op.key());
+    key[8..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
