@@ -102,33 +102,29 @@ impl Client {
 
     /// Connects to the server of `data_dir`, starting one in the background
     /// (as tmux does) when none is running.
-    pub async fn connect_or_start(
-        data_dir: &Path,
-        as_login: Option<&str>,
-    ) -> Result<Client, ClientError> {
+    pub async fn connect_or_start(data_dir: &Path, as_login: Option<&str>) -> Result<Client, ClientError> {
         let socket = crate::paths::socket_in(data_dir);
         match Client::connect(&socket, as_login).await {
             Ok(c) => return Ok(c),
-            Err(ClientError::Connect { source, .. })
-                if matches!(
-                    source.kind(),
-                    std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
-                ) => {}
+            Err(e) if server_gone(&e) => {}
             Err(e) => return Err(e),
         }
-        start_server(data_dir)?;
         let limit = Duration::from_secs(15);
         let started = tokio::time::Instant::now();
+        let mut last_spawn: Option<tokio::time::Instant> = None;
         loop {
+            // A server that was exiting when we asked may still hold the lock,
+            // which makes a new one give up: ask again every second.
+            if last_spawn.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                start_server(data_dir)?;
+                last_spawn = Some(tokio::time::Instant::now());
+            }
             tokio::time::sleep(Duration::from_millis(25)).await;
             match Client::connect(&socket, as_login).await {
                 Ok(c) => return Ok(c),
-                Err(ClientError::Connect { .. }) if started.elapsed() < limit => continue,
-                Err(ClientError::Connect { .. }) => {
-                    return Err(ClientError::StartTimeout(
-                        limit,
-                        crate::paths::logs_in(data_dir),
-                    ))
+                Err(e) if server_gone(&e) && started.elapsed() < limit => continue,
+                Err(e) if server_gone(&e) => {
+                    return Err(ClientError::StartTimeout(limit, crate::paths::logs_in(data_dir)))
                 }
                 Err(e) => return Err(e),
             }
@@ -163,6 +159,18 @@ impl Client {
             .unwrap_or_else(|p| p.into_inner())
             .take()
             .ok_or(ClientError::Closed)
+    }
+}
+
+/// Whether an error means no server is there (or it left while we connected).
+fn server_gone(e: &ClientError) -> bool {
+    match e {
+        ClientError::Connect { source, .. } => matches!(
+            source.kind(),
+            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+        ),
+        ClientError::Wire(wire::WireError::Io(_)) | ClientError::Wire(wire::WireError::NotGatehouse) => true,
+        _ => false,
     }
 }
 

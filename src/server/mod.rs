@@ -111,6 +111,11 @@ pub async fn run(options: ServerOptions) -> Result<()> {
         }
     };
     let _ = std::fs::remove_file(&options.socket);
+    // Let connections write their last answers (the shutdown's among them).
+    let until = tokio::time::Instant::now() + Duration::from_secs(1);
+    while clients.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     engine.store().flush().await.map_err(|e| eyre!("{e}"))?;
     result
 }
