@@ -102,7 +102,10 @@ impl Client {
 
     /// Connects to the server of `data_dir`, starting one in the background
     /// (as tmux does) when none is running.
-    pub async fn connect_or_start(data_dir: &Path, as_login: Option<&str>) -> Result<Client, ClientError> {
+    pub async fn connect_or_start(
+        data_dir: &Path,
+        as_login: Option<&str>,
+    ) -> Result<Client, ClientError> {
         let socket = crate::paths::socket_in(data_dir);
         match Client::connect(&socket, as_login).await {
             Ok(c) => return Ok(c),
@@ -124,7 +127,10 @@ impl Client {
                 Ok(c) => return Ok(c),
                 Err(e) if server_gone(&e) && started.elapsed() < limit => continue,
                 Err(e) if server_gone(&e) => {
-                    return Err(ClientError::StartTimeout(limit, crate::paths::logs_in(data_dir)))
+                    return Err(ClientError::StartTimeout(
+                        limit,
+                        crate::paths::logs_in(data_dir),
+                    ))
                 }
                 Err(e) => return Err(e),
             }
@@ -169,7 +175,8 @@ fn server_gone(e: &ClientError) -> bool {
             source.kind(),
             std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
         ),
-        ClientError::Wire(wire::WireError::Io(_)) | ClientError::Wire(wire::WireError::NotGatehouse) => true,
+        ClientError::Wire(wire::WireError::Io(_))
+        | ClientError::Wire(wire::WireError::NotGatehouse) => true,
         _ => false,
     }
 }

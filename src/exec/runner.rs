@@ -170,6 +170,11 @@ impl Runner {
             op.started_at.get_or_insert(Timestamp::now());
             op.error = None;
             self.save(&op);
+            // Durable before anything reaches the device: after a crash this
+            // attempt shows as interrupted, never as not yet started.
+            if let Err(e) = self.store.flush().await {
+                tracing::error!(op = %op.id, error = %e, "cannot flush an operation's start");
+            }
             let outcome = self.attempt(&op, &mut cancel).await;
             let (result, totals) = outcome;
             op.output_bytes = totals.bytes;

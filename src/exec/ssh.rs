@@ -251,12 +251,14 @@ pub async fn run_expect<H: client::Handler>(
                         )));
                     }
                     match tokio::time::timeout_at(until, channel.wait()).await {
-                        Err(_) => return Err(RunError::Failed(format!(
+                        Err(_) => {
+                            return Err(RunError::Failed(format!(
                             "line {}: timed out after {} s waiting for \"{glob}\"; last output: {}",
                             step.line,
                             limit.as_secs(),
                             tail(&normalized)
-                        ))),
+                        )))
+                        }
                         Ok(None) => closed = true,
                         Ok(Some(msg)) => match msg {
                             ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {

@@ -64,6 +64,21 @@ pub struct Store {
     operations: sled::Tree,
     /// Output chunks, keyed by operation id then sequence number.
     output: sled::Tree,
+    /// Transactions and explicit flushes take turns: sled 0.34 can deadlock
+    /// when a transaction waits for readers while concurrent flushes wait
+    /// for its log flusher.
+    gate: Mutex<()>,
+}
+
+/// Runs blocking store work without stalling the async workers' other tasks.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
+    }
 }
 
 const REVISIONS_TREE: &str = "template_revisions";
@@ -103,6 +118,7 @@ impl Store {
             dir: dir.to_path_buf(),
             operations,
             output,
+            gate: Mutex::new(()),
         })
     }
 
@@ -303,8 +319,11 @@ impl Store {
 
     /// Flushes everything written so far.
     pub async fn flush(&self) -> StoreResult<()> {
-        self.db.flush_async().await?;
-        Ok(())
+        blocking(|| {
+            let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+            self.db.flush()?;
+            Ok(())
+        })
     }
 }
 

@@ -15,6 +15,8 @@ pub fn bin() -> &'static str {
 /// A fresh data directory whose personal server is stopped when dropped.
 pub struct DataDir {
     pub dir: tempfile::TempDir,
+    /// Where tests write their input files, outside the data directory.
+    pub scratch: tempfile::TempDir,
 }
 
 impl DataDir {
@@ -24,6 +26,7 @@ impl DataDir {
                 .prefix("gh")
                 .tempdir()
                 .expect("temp dir"),
+            scratch: tempfile::tempdir().expect("temp dir"),
         }
     }
 
@@ -65,9 +68,9 @@ impl DataDir {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
-    /// Writes a file in the data directory's parent scratch space.
+    /// Writes an input file in the scratch directory.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.path().join(name);
+        let path = self.scratch.path().join(name);
         std::fs::write(&path, text).expect("write file");
         path
     }

@@ -1,0 +1,523 @@
+//! Running templates for real: a real sshd on loopback, keys made by
+//! ssh-keygen, the real binary and its server.
+
+mod common;
+
+use common::sshd::{keygen, Sshd, TEST_PASSWORD, TEST_USER};
+use common::DataDir;
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// How the test logs in.
+enum Auth<'a> {
+    Password(&'a str),
+    Key {
+        file: &'a Path,
+        passphrase: Option<&'a str>,
+    },
+}
+
+struct Setup<'a> {
+    sshd: &'a Sshd,
+    devices: usize,
+    pin: bool,
+    auth: Auth<'a>,
+    executor: &'a str,
+    content: &'a str,
+    task_extra: &'a str,
+    variables: &'a str,
+}
+
+impl Setup<'_> {
+    fn records(&self) -> String {
+        let mut text =
+            String::from("[[environment]]\nname = \"lab\"\n[[system]]\nname = \"box\"\n");
+        let names: Vec<String> = (1..=self.devices).map(|i| format!("dev-{i:03}")).collect();
+        for name in &names {
+            text.push_str(&format!(
+                "[[device]]\nname = \"{name}\"\naddress = \"{}\"\nport = {}\nenvironment = \"lab\"\nsystem = \"box\"\n{}",
+                self.sshd.address,
+                self.sshd.port,
+                if self.pin { format!("host_key = \"{}\"\n", self.sshd.host_key_line()) } else { String::new() }
+            ));
+        }
+        text.push_str(&format!(
+            "[[credential]]\nname = \"login\"\nusername = \"{TEST_USER}\"\n"
+        ));
+        match &self.auth {
+            Auth::Password(p) => text.push_str(&format!("password = \"{p}\"\n")),
+            Auth::Key { file, passphrase } => {
+                text.push_str(&format!("private_key_file = \"{}\"\n", file.display()));
+                if let Some(p) = passphrase {
+                    text.push_str(&format!("passphrase = \"{p}\"\n"));
+                }
+            }
+        }
+        text.push_str(&format!(
+            "[[template]]\nname = \"t\"\nexecutor = \"{}\"\ncontent = '''\n{}'''\n{}",
+            self.executor, self.content, self.variables
+        ));
+        text.push_str(&format!(
+            "[[task]]\nname = \"run\"\ntemplate = \"t\"\nenvironment = \"lab\"\nsystem = \"box\"\ncredential = \"login\"\ndevices = [{}]\n{}\n",
+            names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", "),
+            self.task_extra
+        ));
+        text
+    }
+
+    fn load(&self, d: &DataDir) {
+        let file = d.write("records.toml", &self.records());
+        d.ok(&["import", file.to_str().unwrap()]);
+    }
+}
+
+fn basic<'a>(sshd: &'a Sshd, content: &'a str) -> Setup<'a> {
+    Setup {
+        sshd,
+        devices: 1,
+        pin: true,
+        auth: Auth::Password(TEST_PASSWORD),
+        executor: "ssh-script",
+        content,
+        task_extra: "",
+        variables: "",
+    }
+}
+
+fn history(d: &DataDir) -> Vec<Value> {
+    d.ok(&["history", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn logs(d: &DataDir, op: &Value) -> String {
+    d.ok(&["logs", &op["id"].to_string()])
+}
+
+/// Waits until the newest operations all reach a final state.
+fn wait_final(d: &DataDir, count: usize, limit: Duration) -> Vec<Value> {
+    let start = Instant::now();
+    loop {
+        let h = history(d);
+        let finals = ["succeeded", "failed", "cancelled", "interrupted"];
+        if h.len() >= count
+            && h.iter()
+                .take(count)
+                .all(|o| finals.contains(&o["state"].as_str().unwrap()))
+        {
+            return h;
+        }
+        assert!(start.elapsed() < limit, "operations did not finish: {h:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_script_runs_with_password_auth_and_streams_each_line_with_its_device() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    basic(&sshd, "echo hello from $(id -un)\necho oops >&2\n").load(&d);
+    let out = d.run(&["request", "run", "--wait"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("[dev-001] hello from {TEST_USER}")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("[dev-001] oops"), "{stdout}");
+    let h = history(&d);
+    assert_eq!(h[0]["state"], "succeeded");
+    assert_eq!(h[0]["exit_status"], 0);
+    assert_eq!(h[0]["attempts"], 1);
+    assert_eq!(h[0]["requested_by"], "root");
+}
+
+#[test]
+fn a_failing_script_fails_the_operation_with_its_exit_status() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    basic(&sshd, "echo about to fail\nexit 7\n").load(&d);
+    let out = d.run(&["request", "run", "--wait"]);
+    assert!(!out.status.success());
+    let h = history(&d);
+    assert_eq!(h[0]["state"], "failed");
+    assert_eq!(h[0]["exit_status"], 7);
+}
+
+#[test]
+fn key_auth_works_with_openssh_keys_encrypted_keys_and_pem_keys() {
+    let sshd = Sshd::start("");
+    let keys = tempfile::tempdir().unwrap();
+    let encrypted = keygen(keys.path(), "enc", "ed25519", "open-sesame", None);
+    let pem = keygen(keys.path(), "pem", "rsa", "", Some("PEM"));
+    sshd.authorize(&encrypted.with_extension("pub"));
+    sshd.authorize(&pem.with_extension("pub"));
+    let cases: [(&Path, Option<&str>); 3] = [
+        (&sshd.client_key(), None),
+        (&encrypted, Some("open-sesame")),
+        (&pem, None),
+    ];
+    for (file, passphrase) in cases {
+        let d = DataDir::new();
+        let mut setup = basic(&sshd, "echo key-login-ok\n");
+        setup.auth = Auth::Key { file, passphrase };
+        setup.load(&d);
+        let out = d.run(&["request", "run", "--wait"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{}: {stdout}", file.display());
+        assert!(stdout.contains("key-login-ok"), "{stdout}");
+    }
+}
+
+#[test]
+fn a_wrong_password_fails_without_retrying_and_says_so() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let mut setup = basic(&sshd, "echo never\n");
+    setup.auth = Auth::Password("not-the-password");
+    setup.task_extra = "retries = 3";
+    setup.load(&d);
+    assert!(!d.run(&["request", "run", "--wait"]).status.success());
+    let h = history(&d);
+    assert_eq!(h[0]["state"], "failed");
+    assert_eq!(
+        h[0]["attempts"], 1,
+        "an authentication failure is not retried"
+    );
+    assert!(
+        h[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("refused the password"),
+        "{}",
+        h[0]
+    );
+}
+
+#[test]
+fn an_unpinned_host_key_fails_showing_the_offered_fingerprint_until_trusted() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let mut setup = basic(&sshd, "echo trusted\n");
+    setup.pin = false;
+    setup.load(&d);
+    assert!(!d.run(&["request", "run", "--wait"]).status.success());
+    let fingerprint = common::sshd::fingerprint(&sshd.host_pub());
+    let error = history(&d)[0]["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("host key") && error.contains(&fingerprint),
+        "{error}"
+    );
+    // Trusting asks for confirmation; --yes gives it.
+    let refused = d.run(&["device", "trust", "dev-001"]);
+    assert!(!refused.status.success());
+    let trusted = d.ok(&["device", "trust", "dev-001", "--yes"]);
+    assert!(trusted.contains(&fingerprint), "{trusted}");
+    assert!(d.run(&["request", "run", "--wait"]).status.success());
+    assert!(d.ok(&["audit", "export"]).contains("device.trust"));
+}
+
+#[test]
+fn a_changed_host_key_fails_loudly() {
+    let sshd = Sshd::start("");
+    let other = tempfile::tempdir().unwrap();
+    let stale = keygen(other.path(), "old_host", "ed25519", "", None);
+    let d = DataDir::new();
+    let mut setup = basic(&sshd, "echo should-not-run\n");
+    setup.pin = false;
+    setup.load(&d);
+    let pinned = std::fs::read_to_string(stale.with_extension("pub")).unwrap();
+    let file = d.write(
+        "pin.toml",
+        &format!(
+            "[[device]]\nname = \"dev-001\"\naddress = \"{}\"\nport = {}\nenvironment = \"lab\"\nsystem = \"box\"\nhost_key = \"{}\"\n",
+            sshd.address,
+            sshd.port,
+            pinned.trim()
+        ),
+    );
+    d.ok(&["import", file.to_str().unwrap()]);
+    let out = d.run(&["request", "run", "--wait"]);
+    assert!(!out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("should-not-run"));
+    let error = history(&d)[0]["error"].as_str().unwrap().to_string();
+    assert!(error.contains("HOST KEY CHANGED"), "{error}");
+}
+
+#[test]
+fn an_expect_template_drives_a_shell_and_a_timeout_names_the_waiting_line() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let mut setup = basic(
+        &sshd,
+        "expect \"*$\" timeout 10\nexec \"echo expect-[#WHO#]-ok\"\nexpect \"*expect-alice-ok*$\"\nend\n",
+    );
+    setup.executor = "ssh-expect";
+    setup.variables = "[[template.variable]]\nname = \"WHO\"\ndefault = \"nobody\"\n";
+    setup.load(&d);
+    let out = d.run(&["request", "run", "--var", "WHO=alice", "--wait"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("expect-alice-ok"), "{stdout}");
+
+    let d = DataDir::new();
+    let mut setup = basic(
+        &sshd,
+        "expect \"*$\" timeout 10\nexec \"echo hi\"\nexpect \"*never-printed*\" timeout 1\nend\n",
+    );
+    setup.executor = "ssh-expect";
+    setup.load(&d);
+    assert!(!d.run(&["request", "run", "--wait"]).status.success());
+    let error = history(&d)[0]["error"].as_str().unwrap().to_string();
+    assert!(
+        error.contains("line 3") && error.contains("*never-printed*"),
+        "{error}"
+    );
+    assert!(error.contains("last output"), "{error}");
+}
+
+#[test]
+fn a_value_outside_the_variable_pattern_is_refused_naming_the_variable() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let mut setup = basic(&sshd, "echo [#NAME#]\n");
+    setup.variables = "[[template.variable]]\nname = \"NAME\"\ndefault = \"x\"\n";
+    setup.load(&d);
+    let err = d.fails(&["request", "run", "--var", "NAME=$(reboot)"]);
+    assert!(err.contains("variable NAME"), "{err}");
+    assert!(history(&d).is_empty(), "nothing ran");
+    // A value that passes is shell-quoted into the script.
+    let out = d.run(&["request", "run", "--var", "NAME=a/b@c", "--wait"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("[dev-001] a/b@c"));
+}
+
+#[test]
+fn a_secret_echoed_by_the_remote_side_is_redacted_even_split_across_reads() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let b = &TEST_PASSWORD[10..];
+    // The template holds only the mask; the remote shell prints the value,
+    // once whole and once in two writes half a second apart.
+    let script = "p='[#AUTH_PASSWORD#]'\necho whole: $p\nprintf 'split: %s' \"${p:0:10}\"; sleep 0.5; printf '%s done\\n' \"${p:10}\"\n";
+    basic(&sshd, script).load(&d);
+    let out = d.run(&["request", "run", "--wait"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(
+        !stdout.contains(TEST_PASSWORD) && !stdout.contains(b),
+        "{stdout}"
+    );
+    assert!(stdout.contains("whole: [#AUTH_PASSWORD#]"), "{stdout}");
+    assert!(stdout.contains("split: [#AUTH_PASSWORD#] done"), "{stdout}");
+    let stored = logs(&d, &history(&d)[0]);
+    assert!(!stored.contains(TEST_PASSWORD), "{stored}");
+    d.ok(&["shutdown"]);
+    for f in common::files_under(d.path()) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !common::contains_bytes(&bytes, TEST_PASSWORD.as_bytes()),
+            "{} holds the password",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn a_closed_port_is_retried_as_often_as_the_task_allows() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let setup = basic(&sshd, "true\n");
+    let text = setup
+        .records()
+        .replace(&format!("port = {}", sshd.port), &format!("port = {port}"))
+        + "";
+    let text = text.replace(
+        "credential = \"login\"\ndevices",
+        "credential = \"login\"\nretries = 2\ndevices",
+    );
+    let file = d.write("r.toml", &text);
+    d.ok(&["import", file.to_str().unwrap()]);
+    assert!(!d.run(&["request", "run", "--wait"]).status.success());
+    let h = history(&d);
+    assert_eq!(h[0]["state"], "failed");
+    assert_eq!(h[0]["attempts"], 3, "{}", h[0]);
+    let log = logs(&d, &h[0]);
+    assert!(log.contains("attempt 3 of 3"), "{log}");
+}
+
+#[test]
+fn fifty_devices_run_in_parallel_through_one_sshd() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let mut setup = basic(&sshd, "sleep 1; echo done on [#DEVICE#]\n");
+    setup.devices = 50;
+    setup.task_extra = "parallelism = 50";
+    setup.load(&d);
+    let start = Instant::now();
+    let out = d.run(&["request", "run", "--wait"]);
+    let took = start.elapsed();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for i in 1..=50 {
+        assert!(
+            stdout.contains(&format!("[dev-{i:03}] done on dev-{i:03}")),
+            "dev-{i:03} missing"
+        );
+    }
+    // Fifty one-second scripts one after another would take fifty seconds.
+    assert!(took < Duration::from_secs(40), "not parallel: {took:?}");
+    assert!(history(&d).iter().all(|o| o["state"] == "succeeded"));
+}
+
+#[test]
+fn cancel_stops_a_running_operation() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    basic(&sshd, "echo started\nsleep 60\necho finished\n").load(&d);
+    d.ok(&["request", "run"]);
+    let start = Instant::now();
+    let id = loop {
+        let h = history(&d);
+        if h[0]["state"] == "running" && logs(&d, &h[0]).contains("started") {
+            break h[0]["id"].to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never ran: {h:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    d.ok(&["cancel", &id]);
+    let h = wait_final(&d, 1, Duration::from_secs(20));
+    assert_eq!(h[0]["state"], "cancelled");
+    assert!(!logs(&d, &h[0]).contains("finished"));
+}
+
+#[test]
+fn a_child_task_runs_on_the_device_where_its_parent_succeeded() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let mut setup = basic(&sshd, "echo step on [#DEVICE#]\n");
+    setup.devices = 2;
+    setup.task_extra = "children = [\"after\"]";
+    let text = setup.records()
+        + "[[task]]\nname = \"after\"\ntemplate = \"t\"\nenvironment = \"lab\"\nsystem = \"box\"\ncredential = \"login\"\ndevices = [\"dev-001\"]\n";
+    let file = d.write("r.toml", &text);
+    d.ok(&["import", file.to_str().unwrap()]);
+    d.ok(&["request", "run", "--device", "dev-002", "--wait"]);
+    let start = Instant::now();
+    let child = loop {
+        let h = history(&d);
+        if let Some(c) = h
+            .iter()
+            .find(|o| o["task"] == "after" && o["state"] == "succeeded")
+        {
+            break c.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no child ran: {h:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        child["device"], "dev-002",
+        "the child runs where the parent ran"
+    );
+    assert!(child["trigger"].as_str().unwrap().starts_with("chain from"));
+}
+
+#[test]
+fn a_scheduled_task_creates_its_operations_on_time() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let mut setup = basic(&sshd, "echo tick\n");
+    // Seconds field first: every two seconds.
+    setup.task_extra = "schedule = \"*/2 * * * * *\"";
+    setup.load(&d);
+    let start = Instant::now();
+    let op = loop {
+        let h = history(&d);
+        if let Some(o) = h
+            .iter()
+            .find(|o| o["trigger"] == "schedule" && o["state"] == "succeeded")
+        {
+            break o.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the schedule never fired: {h:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(op["requested_by"], "schedule");
+    assert!(logs(&d, &op).contains("tick"));
+}
+
+#[test]
+fn operations_running_when_the_server_dies_come_back_interrupted() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    basic(&sshd, "echo running\nsleep 60\n").load(&d);
+    d.ok(&["request", "run"]);
+    let start = Instant::now();
+    loop {
+        let h = history(&d);
+        if h[0]["state"] == "running" {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "never ran: {h:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // kill -9 the server that holds the data directory's lock.
+    let pid = server_pid(d.path());
+    assert!(std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_millis(300));
+    let h = history(&d);
+    assert_eq!(h[0]["state"], "interrupted", "{}", h[0]);
+    assert!(h[0]["finished_at"].is_string());
+    assert!(d.ok(&["audit", "verify"]).contains("chain intact"));
+}
+
+/// The pid of the personal server of a data directory, from /proc.
+fn server_pid(dir: &Path) -> u32 {
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.iter().any(|a| a == "serve") && args.iter().any(|a| a == &dir.display().to_string())
+        {
+            return pid;
+        }
+    }
+    panic!("no server process for {}", dir.display());
+}
