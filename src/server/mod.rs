@@ -204,11 +204,31 @@ async fn serve_client(engine: Arc<Engine>, stream: UnixStream, own_uid: u32) -> 
             }
         }
     });
+    // Frames are read on their own task: reading is not cancel-safe, and
+    // the loop below races commands against events.
+    let (frame_tx, mut frames) = mpsc::channel::<Result<ClientFrame, wire::WireError>>(16);
+    let reader_task = tokio::spawn(async move {
+        loop {
+            match wire::read_frame::<_, ClientFrame>(&mut reader).await {
+                Ok(Some(frame)) => {
+                    if frame_tx.send(Ok(frame)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = frame_tx.send(Err(e)).await;
+                    break;
+                }
+            }
+        }
+    });
     let mut events: Option<tokio::sync::broadcast::Receiver<Event>> = None;
     loop {
         tokio::select! {
-            frame = wire::read_frame::<_, ClientFrame>(&mut reader) => {
-                let Some(frame) = frame? else { break };
+            frame = frames.recv() => {
+                let Some(frame) = frame else { break };
+                let frame = frame?;
                 if matches!(frame.command, crate::engine::Command::Subscribe) && events.is_none() {
                     events = Some(engine.subscribe());
                 }
@@ -238,6 +258,7 @@ async fn serve_client(engine: Arc<Engine>, stream: UnixStream, own_uid: u32) -> 
         }
     }
     drop(out_tx);
+    reader_task.abort();
     let _ = writer_task.await;
     Ok(())
 }
