@@ -317,3 +317,101 @@ fn slash_filters_the_admin_list_as_you_type_and_esc_clears_it() {
     let text = screen(&app, 120, 20);
     assert!(text.contains("device-000005"), "{text}");
 }
+
+fn operation(id: u64, state: gatehouse::domain::OpState) -> gatehouse::domain::Operation {
+    use gatehouse::domain::*;
+    Operation {
+        id: Id(id),
+        request: Id(1),
+        task: "restart".into(),
+        template: "t".into(),
+        template_id: Id(2),
+        template_revision: 3,
+        executor: Executor::SshScript,
+        device: format!("web-{id}"),
+        credential: "c".into(),
+        variables: Default::default(),
+        trigger: Trigger::User,
+        requested_by: "alice".into(),
+        state,
+        attempts: 1,
+        max_attempts: 1,
+        retry_on_failure: false,
+        timeout_secs: 60,
+        exit_status: None,
+        created_at: Timestamp(0),
+        not_before: Timestamp(0),
+        started_at: None,
+        finished_at: None,
+        error: None,
+        output_bytes: 0,
+        output_truncated: false,
+    }
+}
+
+#[test]
+fn operations_stream_their_output_live_and_move_to_history_when_done() {
+    use gatehouse::domain::{Id, OpState, OutputChunk, Stream, Timestamp};
+    let mut app = App::new("alice".into(), Theme::default());
+    app.update(key('4'));
+    let requests = app.update(Message::Engine(Event::OperationChanged(Box::new(
+        operation(10, OpState::Running),
+    ))));
+    assert_eq!(
+        requests,
+        vec![Request::Output {
+            id: Id(10),
+            from: 0
+        }],
+        "selecting loads stored output"
+    );
+    let chunk = |seq: u64, text: &str| OutputChunk {
+        seq,
+        stream: Stream::Stdout,
+        time: Timestamp(0),
+        bytes: text.as_bytes().to_vec(),
+    };
+    app.update(Message::Engine(Event::Output {
+        id: Id(10),
+        chunk: chunk(0, "first line\nsecond "),
+    }));
+    app.update(Message::Engine(Event::Output {
+        id: Id(10),
+        chunk: chunk(1, "line\n"),
+    }));
+    let text = screen(&app, 120, 30);
+    assert!(
+        text.contains("web-10") && text.contains("running"),
+        "{text}"
+    );
+    assert!(
+        text.contains("first line") && text.contains("second line"),
+        "{text}"
+    );
+    // A skipped chunk is read back from the store.
+    let requests = app.update(Message::Engine(Event::Output {
+        id: Id(10),
+        chunk: chunk(5, "late\n"),
+    }));
+    assert_eq!(
+        requests,
+        vec![Request::Output {
+            id: Id(10),
+            from: 2
+        }]
+    );
+    // Cancel asks first.
+    assert!(app.update(key('c')).is_empty());
+    assert_eq!(app.update(key('y')), vec![Request::Cancel(Id(10))]);
+    // Done: it leaves Operations and is in History.
+    let mut done = operation(10, OpState::Succeeded);
+    done.exit_status = Some(0);
+    app.update(Message::Engine(Event::OperationChanged(Box::new(done))));
+    assert!(app.live_ops.is_empty());
+    app.update(key('5'));
+    let text = screen(&app, 120, 30);
+    assert!(
+        text.contains("succeeded") && text.contains("web-10"),
+        "{text}"
+    );
+}

@@ -1,9 +1,10 @@
 //! The TUI's state and its one-way flow: messages in, requests out, draw.
 
+use super::oplog::OperationLog;
 use super::tabs;
 use super::Theme;
-use crate::domain::{Kind, Record};
-use crate::engine::{Command, Event, Response};
+use crate::domain::{Id, Kind, Operation, Record};
+use crate::engine::{Command, Event, HistoryFilter, Response};
 use crate::store::{AuditBreak, AuditEvent};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -61,7 +62,20 @@ pub enum Request {
         name: String,
         enabled: bool,
     },
+    /// Queued and running operations.
+    LiveOperations,
+    /// The newest operations.
+    History,
+    /// Stored output of an operation from a sequence number on.
+    Output {
+        id: Id,
+        from: u64,
+    },
+    Cancel(Id),
 }
+
+/// How many operations the History tab loads.
+const HISTORY_PAGE: u32 = 2000;
 
 /// How many audit events the Audit tab keeps in view.
 const AUDIT_TAIL: u64 = 500;
@@ -84,6 +98,17 @@ impl Request {
                 name: name.clone(),
                 enabled: *enabled,
             },
+            Request::LiveOperations => Command::Operations { states: Vec::new() },
+            Request::History => Command::History(HistoryFilter {
+                limit: HISTORY_PAGE,
+                ..HistoryFilter::default()
+            }),
+            Request::Output { id, from } => Command::Output {
+                id: *id,
+                from: *from,
+                limit: 5000,
+            },
+            Request::Cancel(id) => Command::Cancel { id: *id },
         }
     }
 }
@@ -191,6 +216,16 @@ pub struct App {
     pub connected: bool,
     /// The `/` filter being typed, while it is.
     pub filter_input: Option<tui_textarea::TextArea<'static>>,
+    /// Queued and running operations, newest first.
+    pub live_ops: Vec<Operation>,
+    pub live_selected: usize,
+    /// The newest operations, newest first.
+    pub history: Vec<Operation>,
+    pub history_selected: usize,
+    /// The selected operation's output.
+    pub log: OperationLog,
+    /// An operation waiting for the user to confirm its cancel.
+    pub confirm_cancel: Option<Id>,
     quit: bool,
 }
 
@@ -208,6 +243,12 @@ impl App {
             status: None,
             connected: true,
             filter_input: None,
+            live_ops: Vec::new(),
+            live_selected: 0,
+            history: Vec::new(),
+            history_selected: 0,
+            log: OperationLog::default(),
+            confirm_cancel: None,
             quit: false,
         }
     }
@@ -217,7 +258,64 @@ impl App {
         let mut requests: Vec<Request> = Kind::ALL.iter().map(|k| Request::List(*k)).collect();
         requests.push(Request::AuditTail);
         requests.push(Request::AuditVerify);
+        requests.push(Request::LiveOperations);
+        requests.push(Request::History);
         requests
+    }
+
+    /// The operation the current screen has selected.
+    pub fn selected_operation(&self) -> Option<&Operation> {
+        match self.tab {
+            Tab::Operations => self.live_ops.get(self.live_selected),
+            Tab::History => self.history.get(self.history_selected),
+            _ => None,
+        }
+    }
+
+    /// Points the log pane at the selected operation, loading its output.
+    fn sync_log(&mut self) -> Vec<Request> {
+        let Some(id) = self.selected_operation().map(|o| o.id) else {
+            return Vec::new();
+        };
+        if self.log.op == Some(id) {
+            return Vec::new();
+        }
+        self.log.select(id);
+        vec![Request::Output { id, from: 0 }]
+    }
+
+    fn on_operation(&mut self, op: Operation) {
+        let keep = self.live_ops.get(self.live_selected).map(|o| o.id);
+        self.live_ops.retain(|o| o.id != op.id);
+        if !op.state.is_final() {
+            let at = self
+                .live_ops
+                .iter()
+                .position(|o| o.id < op.id)
+                .unwrap_or(self.live_ops.len());
+            self.live_ops.insert(at, op.clone());
+        }
+        if let Some(p) = keep.and_then(|k| self.live_ops.iter().position(|o| o.id == k)) {
+            self.live_selected = p;
+        }
+        self.live_selected = self
+            .live_selected
+            .min(self.live_ops.len().saturating_sub(1));
+        match self.history.iter().position(|o| o.id == op.id) {
+            Some(p) => self.history[p] = op,
+            None => {
+                let at = self
+                    .history
+                    .iter()
+                    .position(|o| o.id < op.id)
+                    .unwrap_or(self.history.len());
+                self.history.insert(at, op);
+                if at <= self.history_selected && self.history.len() > 1 && self.tab == Tab::History
+                {
+                    self.history_selected += 1;
+                }
+            }
+        }
     }
 
     pub fn should_quit(&self) -> bool {
@@ -242,7 +340,20 @@ impl App {
             Message::Engine(Event::AuditAppended { .. }) => {
                 vec![Request::AuditTail, Request::AuditVerify]
             }
-            Message::Engine(Event::OperationChanged(_) | Event::Output { .. }) => Vec::new(),
+            Message::Engine(Event::OperationChanged(op)) => {
+                self.on_operation(*op);
+                self.sync_log()
+            }
+            Message::Engine(Event::Output { id, chunk }) => {
+                if self.log.op == Some(id) && !self.log.push(&chunk) {
+                    // Some live chunks were skipped: read them back from the store.
+                    return vec![Request::Output {
+                        id,
+                        from: self.log.next_seq,
+                    }];
+                }
+                Vec::new()
+            }
             Message::Engine(Event::ShuttingDown) | Message::Disconnected => {
                 self.connected = false;
                 self.status = Some(("the server stopped; press q to quit".into(), true));
@@ -306,6 +417,28 @@ impl App {
     }
 
     fn on_filter_key(&mut self, key: KeyEvent) {
+        if matches!(self.tab, Tab::Operations | Tab::History) {
+            // `/` on these screens searches the log pane.
+            match key.code {
+                KeyCode::Enter => {
+                    let needle = self
+                        .filter_input
+                        .take()
+                        .and_then(|i| i.lines().first().cloned())
+                        .unwrap_or_default();
+                    if !self.log.search(&needle) {
+                        self.status = Some((format!("'{needle}' not found above"), true));
+                    }
+                }
+                KeyCode::Esc => self.filter_input = None,
+                _ => {
+                    if let Some(input) = &mut self.filter_input {
+                        input.input(key);
+                    }
+                }
+            }
+            return;
+        }
         let Some(kind) = self.filtered_kind() else {
             self.filter_input = None;
             return;
@@ -327,11 +460,30 @@ impl App {
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        if let Some(id) = self.confirm_cancel.take() {
+            if key.code == KeyCode::Char('y') {
+                return vec![Request::Cancel(id)];
+            }
+            self.status = Some((format!("operation {id} left running"), false));
+            return Vec::new();
+        }
         if self.filter_input.is_some() {
             self.on_filter_key(key);
             return Vec::new();
         }
+        let mut requests = self.on_screen_key(key);
+        requests.extend(self.sync_log());
+        requests
+    }
+
+    fn on_screen_key(&mut self, key: KeyEvent) -> Vec<Request> {
         if key.code == KeyCode::Char('/') {
+            if matches!(self.tab, Tab::Operations | Tab::History) {
+                let mut input = tui_textarea::TextArea::default();
+                input.set_cursor_line_style(ratatui::style::Style::default());
+                self.filter_input = Some(input);
+                return Vec::new();
+            }
             if let Some(kind) = self.filtered_kind() {
                 let mut input = tui_textarea::TextArea::new(vec![self
                     .records
@@ -401,6 +553,42 @@ impl App {
                     self.records.entry(Kind::Task).or_default().move_by(d);
                 }
             }
+            Tab::Operations | Tab::History => match key.code {
+                KeyCode::Char('f') => self.log.toggle_follow(),
+                KeyCode::PageUp => self.log.scroll(20),
+                KeyCode::PageDown => self.log.scroll(-20),
+                KeyCode::Char('c') if self.tab == Tab::Operations => {
+                    if let Some(op) = self.live_ops.get(self.live_selected) {
+                        self.confirm_cancel = Some(op.id);
+                        self.status = Some((
+                            format!(
+                                "cancel operation {} ({} on {})? y to confirm",
+                                op.id, op.task, op.device
+                            ),
+                            true,
+                        ));
+                    }
+                }
+                _ => {
+                    let delta = match key.code {
+                        KeyCode::Down | KeyCode::Char('j') => Some(1isize),
+                        KeyCode::Up | KeyCode::Char('k') => Some(-1),
+                        KeyCode::Home | KeyCode::Char('g') => Some(isize::MIN / 2),
+                        KeyCode::End | KeyCode::Char('G') => Some(isize::MAX / 2),
+                        _ => None,
+                    };
+                    if let Some(d) = delta {
+                        let (selected, len) = if self.tab == Tab::Operations {
+                            (&mut self.live_selected, self.live_ops.len())
+                        } else {
+                            (&mut self.history_selected, self.history.len())
+                        };
+                        let last = len.saturating_sub(1) as isize;
+                        *selected =
+                            (*selected as isize).saturating_add(d).clamp(0, last.max(0)) as usize;
+                    }
+                }
+            },
             Tab::Audit => {
                 if let Some(d) = delta {
                     let last = self.audit.len().saturating_sub(1) as isize;
@@ -426,9 +614,8 @@ impl App {
         match self.tab {
             Tab::Dashboard => tabs::dashboard::draw(self, frame, body),
             Tab::Tasks => tabs::tasks::draw(self, frame, body),
-            Tab::Approvals | Tab::Operations | Tab::History => {
-                tabs::executions::draw(self, frame, body)
-            }
+            Tab::Approvals => tabs::executions::draw(self, frame, body),
+            Tab::Operations | Tab::History => tabs::operations::draw(self, frame, body),
             Tab::Audit => tabs::audit::draw(self, frame, body),
             Tab::Admin => tabs::admin::draw(self, frame, body),
         }
@@ -479,6 +666,10 @@ impl App {
                 "←/→ kind  ↑/↓ move  / filter  d enable/disable  r reload  Tab next screen  q quit"
             }
             Tab::Tasks => "↑/↓ move  / filter  r reload  Tab next screen  q quit",
+            Tab::Operations => {
+                "↑/↓ select  PgUp/PgDn scroll log  f follow  / search log  c cancel  q quit"
+            }
+            Tab::History => "↑/↓ select  PgUp/PgDn scroll log  f follow  / search log  q quit",
             _ => "Tab/1-7 screens  ↑/↓ move  r reload  q quit",
         };
         let line = match &self.status {

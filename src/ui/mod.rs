@@ -3,10 +3,12 @@
 //! on I/O. Many messages, one render.
 
 mod app;
+mod oplog;
 mod tabs;
 mod theme;
 
 pub use app::{App, Message, Request, Tab};
+pub use oplog::OperationLog;
 pub use theme::Theme;
 
 use crate::cli::Cli;

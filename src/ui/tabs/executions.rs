@@ -1,5 +1,5 @@
-//! Approvals, Operations and History until requests and operations exist:
-//! what each screen will hold, and where the user can act today.
+//! Approvals: requests waiting for this user's decision. Approval policies
+//! arrive with access control; until then no request ever waits.
 
 use crate::ui::{App, Tab};
 use ratatui::layout::Rect;
@@ -7,20 +7,11 @@ use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 use ratatui::Frame;
 
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
-    let (title, text) = match app.tab {
-        Tab::Approvals => (
-            " Approvals ",
-            "No requests are waiting for you.\n\nRequests that an access policy sends for approval appear here, oldest first.",
-        ),
-        Tab::Operations => (
-            " Operations ",
-            "Nothing is running or queued.\n\nRunning and queued operations appear here with their live output.",
-        ),
-        _ => (
-            " History ",
-            "No operation has run on this store yet.\n\nEvery operation ever run appears here, newest first.",
-        ),
-    };
+    debug_assert_eq!(app.tab, Tab::Approvals);
+    let (title, text) = (
+        " Approvals ",
+        "No requests are waiting for you.\n\nRequests run at once for Superusers; requests that an access policy sends for approval will appear here, oldest first.",
+    );
     frame.render_widget(
         Paragraph::new(text)
             .style(app.theme.text())

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod audit;
 pub mod dashboard;
 pub mod executions;
+pub mod operations;
 pub mod tasks;
 
 use super::Theme;
