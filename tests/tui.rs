@@ -415,3 +415,44 @@ fn operations_stream_their_output_live_and_move_to_history_when_done() {
         "{text}"
     );
 }
+
+#[test]
+fn history_and_stored_output_answers_fill_the_screen() {
+    use gatehouse::domain::{Id, OpState, OutputChunk, Stream, Timestamp};
+    let mut app = App::new("alice".into(), Theme::default());
+    app.update(key('5'));
+    let ops = vec![
+        operation(12, OpState::Failed),
+        operation(11, OpState::Succeeded),
+    ];
+    app.update(Message::Answer(
+        Request::History,
+        Ok(Response::Operations(ops)),
+    ));
+    let requests = app.update(key('j'));
+    assert_eq!(
+        requests,
+        vec![Request::Output {
+            id: Id(11),
+            from: 0
+        }]
+    );
+    let chunks = vec![OutputChunk {
+        seq: 0,
+        stream: Stream::Stdout,
+        time: Timestamp(0),
+        bytes: b"stored output\n".to_vec(),
+    }];
+    app.update(Message::Answer(
+        Request::Output {
+            id: Id(11),
+            from: 0,
+        },
+        Ok(Response::Output(chunks)),
+    ));
+    let text = screen(&app, 120, 30);
+    assert!(text.contains("History, newest first (2)"), "{text}");
+    assert!(text.contains("web-12") && text.contains("web-11"), "{text}");
+    assert!(text.contains("stored output"), "{text}");
+    assert!(!text.contains("unexpected"), "{text}");
+}

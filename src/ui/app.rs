@@ -361,7 +361,7 @@ impl App {
             }
             Message::Answer(request, result) => {
                 self.on_answer(request, result);
-                Vec::new()
+                self.sync_log()
             }
         }
     }
@@ -386,6 +386,28 @@ impl App {
             }
             (Request::AuditVerify, Ok(Response::AuditVerified(state))) => {
                 self.audit_state = Some(state)
+            }
+            (Request::LiveOperations, Ok(Response::Operations(ops))) => {
+                self.live_ops = ops;
+                self.live_selected = self
+                    .live_selected
+                    .min(self.live_ops.len().saturating_sub(1));
+            }
+            (Request::History, Ok(Response::Operations(ops))) => {
+                self.history = ops;
+                self.history_selected = self
+                    .history_selected
+                    .min(self.history.len().saturating_sub(1));
+            }
+            (Request::Output { id, .. }, Ok(Response::Output(chunks))) => {
+                if self.log.op == Some(id) {
+                    for c in &chunks {
+                        self.log.push(c);
+                    }
+                }
+            }
+            (Request::Cancel(id), Ok(_)) => {
+                self.status = Some((format!("operation {id}: cancel requested"), false))
             }
             (
                 Request::SetEnabled {
