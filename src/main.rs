@@ -22,6 +22,9 @@ fn main() -> Result<()> {
                 socket,
                 personal,
                 idle_exit,
+                parallelism,
+                handshakes_per_address,
+                output_cap,
             }) => {
                 server::run(server::ServerOptions {
                     socket: socket
@@ -30,7 +33,12 @@ fn main() -> Result<()> {
                     data_dir: data_dir.clone(),
                     idle_exit: personal.then(|| Duration::from_secs(*idle_exit)),
                     shared: !personal,
-                    limits: Default::default(),
+                    limits: gatehouse::exec::Limits {
+                        server_parallelism: *parallelism,
+                        handshakes_per_address: *handshakes_per_address,
+                        output_cap: *output_cap,
+                        ..Default::default()
+                    },
                 })
                 .await
             }

@@ -42,6 +42,15 @@ pub enum Verb {
         /// Seconds without clients before a personal server exits.
         #[arg(long, default_value_t = 5, value_name = "SECS")]
         idle_exit: u64,
+        /// Operations running at once across the server.
+        #[arg(long, default_value_t = 256, value_name = "N")]
+        parallelism: usize,
+        /// SSH handshakes in flight to one address:port (OpenSSH's MaxStartups starts dropping past 10).
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        handshakes_per_address: usize,
+        /// Output stored per operation before it is cut, in bytes.
+        #[arg(long, default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
+        output_cap: u64,
     },
     /// Stop the personal server of this data directory.
     Shutdown,
