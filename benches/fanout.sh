@@ -57,7 +57,8 @@ measure_gatehouse() {
   local data=$1
   /usr/bin/time -f "%e %U %S %M" -o "$work/server-time" "$GH" --data-dir "$data" serve --personal --idle-exit 600 >/dev/null 2>&1 &
   local server=$!
-  while [ ! -S "$data/gatehouse.sock" ]; do sleep 0.05; done
+  for _ in $(seq 1 200); do [ -S "$data/gatehouse.sock" ] && break; sleep 0.05; done
+  [ -S "$data/gatehouse.sock" ] || { echo "the server did not start:"; cat "$work/server-time"; return; }
   /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$GH" --data-dir "$data" request bench --wait >"$work/out" 2>"$work/err" || true
   "$GH" --data-dir "$data" shutdown >/dev/null
   wait "$server" || true

@@ -20,9 +20,14 @@ pub async fn shutdown(cli: &Cli) -> Result<()> {
     };
     match client.call(Command::Shutdown).await {
         // The server may close before its answer arrives: it stopped either way.
-        Ok(_) | Err(crate::client::ClientError::Closed) => println!("server stopped"),
+        Ok(_) | Err(crate::client::ClientError::Closed) => {}
         Err(e) => return Err(e.into()),
     }
+    drop(client);
+    if cli.connect.is_none() {
+        wait_for_exit(&cli.data_dir()).await;
+    }
+    println!("server stopped");
     Ok(())
 }
 
@@ -40,4 +45,18 @@ pub async fn whoami(cli: &Cli) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Waits until the server has let go of the data directory's lock, so that
+/// the next command may start a new one at once.
+async fn wait_for_exit(data_dir: &std::path::Path) {
+    let path = crate::paths::lock_in(data_dir);
+    let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while tokio::time::Instant::now() < until {
+        let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) else { return };
+        if nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
