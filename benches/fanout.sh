@@ -19,6 +19,8 @@ trap 'kill $(cat "$work/sshd.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$wor
 
 user=gh-bench
 id "$user" >/dev/null 2>&1 || useradd -m -s /bin/sh "$user"
+# A locked account (no password at all) is refused by sshd even with a key.
+usermod -p "*" "$user"
 ssh-keygen -q -t ed25519 -N '' -f "$work/host" -C host
 ssh-keygen -q -t ed25519 -N '' -f "$work/id" -C client
 cp "$work/id.pub" "$work/authorized_keys"; chmod 644 "$work/authorized_keys"
@@ -48,8 +50,9 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 # pssh: one process tree; GNU time reports the largest RSS of any process in it.
 measure_pssh() {
   /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$@" >"$work/out" 2>"$work/err" || true
-  read -r wall user sys rss < "$work/time"
-  printf '%-10s wall %7.2f s  cpu %7.2f s  peak rss %7s MiB\n' pssh "$wall" "$(awk -v a="$user" -v b="$sys" 'BEGIN{print a+b}')" "$(mib "$rss")"
+  if grep -q "exited with non-zero" "$work/time"; then echo "pssh failed:"; tail -3 "$work/err"; sed -i 1d "$work/time"; fi
+  read -r wall ucpu scpu rss < "$work/time"
+  printf '%-10s wall %7.2f s  cpu %7.2f s  peak rss %7s MiB\n' pssh "$wall" "$(awk -v a="$ucpu" -v b="$scpu" 'BEGIN{print a+b}')" "$(mib "$rss")"
 }
 
 # Gatehouse: the server does the work, the client streams; both are measured.
@@ -62,6 +65,7 @@ measure_gatehouse() {
   /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$GH" --data-dir "$data" request bench --wait >"$work/out" 2>"$work/err" || true
   "$GH" --data-dir "$data" shutdown >/dev/null
   wait "$server" || true
+  if grep -q "exited with non-zero" "$work/time"; then echo "gatehouse failed:"; tail -3 "$work/err"; sed -i 1d "$work/time"; fi
   read -r wall cuser csys crss < "$work/time"
   read -r _ suser ssys srss < "$work/server-time"
   printf '%-10s wall %7.2f s  cpu %7.2f s  peak rss %7s MiB (server) + %s MiB (client)\n' gatehouse "$wall" \
