@@ -282,3 +282,48 @@ fn the_personal_server_exits_by_itself_when_idle() {
         "the idle server should have exited and removed its socket"
     );
 }
+
+#[test]
+fn logs_follow_prints_each_line_once_until_the_operation_ends() {
+    let d = DataDir::new();
+    let records = r#"
+[[environment]]
+name = "lab"
+[[system]]
+name = "jump"
+[[device]]
+name = "here"
+address = "127.0.0.1"
+environment = "lab"
+system = "jump"
+[[credential]]
+name = "none"
+username = "root"
+[[template]]
+name = "slow"
+executor = "local"
+content = "echo one; sleep 1; echo two; sleep 1; echo three"
+[[task]]
+name = "slow"
+template = "slow"
+environment = "lab"
+system = "jump"
+devices = ["here"]
+credential = "none"
+"#;
+    let file = d.write("r.toml", records);
+    d.ok(&["import", file.to_str().unwrap()]);
+    let out = d.run(&["request", "slow"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let id = stderr
+        .split(": ")
+        .nth(2)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let log = d.ok(&["logs", &id, "--follow"]);
+    for word in ["one", "two", "three"] {
+        assert_eq!(log.matches(&format!("[here] {word}\n")).count(), 1, "{log}");
+    }
+    assert!(log.contains("exit status 0"), "{log}");
+}

@@ -86,7 +86,8 @@ pub async fn request(
             .join(", ")
     );
     let Some(events) = events else { return Ok(()) };
-    let finals = stream_until_done(&client, events, &operations).await?;
+    let mut printer = LinePrinter::new(&operations);
+    let finals = stream_until_done(&client, events, &operations, &mut printer).await?;
     let mut all_ok = true;
     for op in &finals {
         let ok = op.state == OpState::Succeeded;
@@ -113,8 +114,8 @@ async fn stream_until_done(
     client: &Client,
     mut events: tokio::sync::mpsc::UnboundedReceiver<Event>,
     ops: &[Operation],
+    printer: &mut LinePrinter,
 ) -> Result<Vec<Operation>> {
-    let mut printer = LinePrinter::new(ops);
     let mut done: HashMap<Id, Operation> = HashMap::new();
     // Ops may have finished before the subscription saw them: ask once.
     for op in ops {
@@ -315,7 +316,7 @@ pub async fn logs(cli: &Cli, op: &str, follow: bool) -> Result<()> {
     match events {
         Some(events) => {
             printer.catch_up(&client, id).await?;
-            stream_until_done(&client, events, &found).await?;
+            stream_until_done(&client, events, &found, &mut printer).await?;
         }
         None => {
             printer.catch_up(&client, id).await?;

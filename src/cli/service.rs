@@ -53,7 +53,9 @@ async fn wait_for_exit(data_dir: &std::path::Path) {
     let path = crate::paths::lock_in(data_dir);
     let until = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
     while tokio::time::Instant::now() < until {
-        let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) else { return };
+        let Ok(file) = std::fs::OpenOptions::new().write(true).open(&path) else {
+            return;
+        };
         if nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock).is_ok() {
             return;
         }
