@@ -13,4 +13,5 @@ pub mod recordfile;
 pub mod server;
 pub mod store;
 pub mod template;
+pub mod text;
 pub mod ui;

@@ -123,23 +123,7 @@ async fn output_past_the_cap_is_cut_with_a_clear_marker() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn commands_keep_their_answers_while_events_stream_on_the_same_connection() {
     let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("s.sock");
-    let options = ServerOptions {
-        data_dir: dir.path().join("data"),
-        socket: socket.clone(),
-        idle_exit: None,
-        shared: false,
-        limits: Default::default(),
-    };
-    let server = tokio::spawn(server::run(options));
-    let client = loop {
-        match Client::connect(&socket, None).await {
-            Ok(c) => break c,
-            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    };
-    let items = gatehouse::recordfile::parse(RECORDS, std::path::Path::new(".")).unwrap();
-    client.call(Command::Import { items }).await.unwrap();
+    let (client, server) = start(dir.path(), Default::default()).await;
     let mut events = client.subscribe().await.unwrap();
     let Response::Requested { operations, .. } = client
         .call(Command::Request(RequestSpec {

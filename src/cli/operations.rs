@@ -230,26 +230,12 @@ impl LinePrinter {
 
 /// Prints one line; remote bytes never reach the terminal raw.
 fn print_line(device: &str, stream: Stream, bytes: &[u8]) {
-    let text = sanitize(&String::from_utf8_lossy(bytes));
+    let text = crate::text::printable(&String::from_utf8_lossy(bytes));
     let mut out = std::io::stdout().lock();
     let _ = match stream {
         Stream::System => writeln!(out, "[{device}] * {text}"),
         _ => writeln!(out, "[{device}] {text}"),
     };
-}
-
-/// Drops control characters (escape sequences included) except tabs.
-pub fn sanitize(text: &str) -> String {
-    text.trim_end_matches('\r')
-        .chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
-        .collect()
 }
 
 pub async fn ops(cli: &Cli, state: &Option<String>) -> Result<()> {

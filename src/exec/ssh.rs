@@ -162,6 +162,15 @@ async fn authenticate<H: client::Handler>(
     ))
 }
 
+async fn open_session<H: client::Handler>(
+    handle: &Handle<H>,
+) -> Result<russh::Channel<client::Msg>, RunError> {
+    handle
+        .channel_open_session()
+        .await
+        .map_err(|e| RunError::Connect(format!("cannot open a session channel: {e}")))
+}
+
 /// Runs a script on an exec channel; returns its exit status. Reads until
 /// the channel closes, since the exit status may come after EOF.
 pub async fn run_script<H: client::Handler>(
@@ -169,10 +178,7 @@ pub async fn run_script<H: client::Handler>(
     script: &str,
     out: &OutputTx,
 ) -> Result<i32, RunError> {
-    let mut channel = handle
-        .channel_open_session()
-        .await
-        .map_err(|e| RunError::Connect(format!("cannot open a session channel: {e}")))?;
+    let mut channel = open_session(handle).await?;
     channel
         .exec(true, script.as_bytes())
         .await
@@ -208,10 +214,7 @@ pub async fn run_expect<H: client::Handler>(
     render: impl Fn(&str) -> String,
     out: &OutputTx,
 ) -> Result<i32, RunError> {
-    let mut channel = handle
-        .channel_open_session()
-        .await
-        .map_err(|e| RunError::Connect(format!("cannot open a session channel: {e}")))?;
+    let mut channel = open_session(handle).await?;
     channel
         .request_pty(true, "dumb", 200, 50, 0, 0, &[])
         .await

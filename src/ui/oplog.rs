@@ -45,7 +45,8 @@ impl OperationLog {
         self.partial.push_str(&text);
         while let Some(pos) = self.partial.find('\n') {
             let line: String = self.partial.drain(..=pos).collect();
-            self.push_line(chunk.stream, clean(&line));
+            // Remote bytes never reach the terminal raw.
+            self.push_line(chunk.stream, crate::text::printable(&line));
         }
         true
     }
@@ -102,20 +103,6 @@ impl OperationLog {
             None => false,
         }
     }
-}
-
-/// Remote bytes never reach the terminal raw: control characters go.
-fn clean(line: &str) -> String {
-    line.trim_end_matches(['\n', '\r'])
-        .chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
