@@ -1,6 +1,9 @@
 //! Who may do what: built-in roles and permission checks. Pure functions;
 //! the engine calls them and nothing else decides.
 
+pub mod approval;
+pub mod policy;
+
 use crate::domain::{Action, Grant, Kind, Meta, Role, User, SUPERUSER_ROLE};
 
 /// The roles every store starts with.

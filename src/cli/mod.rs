@@ -1,6 +1,7 @@
 //! The command line: one file per verb group. Every verb is a client of the
 //! engine; none opens the store itself.
 
+mod approvals;
 mod audit;
 mod operations;
 mod records;
@@ -100,9 +101,15 @@ pub enum Verb {
         justification: Option<String>,
         #[arg(long = "governance-id", value_name = "ID")]
         governance_id: Option<String>,
-        /// Start at this time (RFC 3339, or +5m).
-        #[arg(long, value_name = "TIME")]
+        /// Start at this time (RFC 3339, or +5m); the requested window opens then.
+        #[arg(long, alias = "start", value_name = "TIME")]
         at: Option<String>,
+        /// How long the requested window stays open (30m, 2h, 1d); a day by default.
+        #[arg(long, value_name = "DUR")]
+        duration: Option<String>,
+        /// Run at once under the policy's emergency access, without approval.
+        #[arg(long)]
+        emergency: bool,
         /// Stream the output as `[device] line` and exit 0 only if every operation succeeded.
         #[arg(long)]
         wait: bool,
@@ -137,6 +144,34 @@ pub enum Verb {
         #[arg(long, default_value_t = 1000)]
         limit: u32,
         /// One JSON object per operation.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pending requests you may decide now (and emergency notices).
+    Queue {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve the current level of a request.
+    Approve {
+        id: String,
+        #[arg(long, default_value = "")]
+        comment: String,
+        /// Narrow the requested window to end at this time.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+    },
+    /// Reject a request; it ends there.
+    Reject {
+        id: String,
+        #[arg(long)]
+        comment: String,
+    },
+    /// Requests, newest first.
+    Requests {
+        /// Only your own.
+        #[arg(long)]
+        mine: bool,
         #[arg(long)]
         json: bool,
     },
@@ -201,10 +236,11 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             justification,
             governance_id,
             at,
+            duration,
+            emergency,
             wait,
         } => {
-            operations::request(
-                cli,
+            let spec = operations::RequestArgs {
                 task,
                 devices,
                 vars,
@@ -212,10 +248,15 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
                 justification,
                 governance_id,
                 at,
-                *wait,
-            )
-            .await
+                duration,
+                emergency: *emergency,
+            };
+            operations::request(cli, spec, *wait).await
         }
+        Verb::Queue { json } => approvals::queue(cli, *json).await,
+        Verb::Approve { id, comment, until } => approvals::approve(cli, id, comment, until).await,
+        Verb::Reject { id, comment } => approvals::reject(cli, id, comment).await,
+        Verb::Requests { mine, json } => approvals::requests(cli, *mine, *json).await,
         Verb::Ops { state } => operations::ops(cli, state).await,
         Verb::Logs { op, follow } => operations::logs(cli, op, *follow).await,
         Verb::Cancel { op } => operations::cancel(cli, op).await,

@@ -39,28 +39,60 @@ pub fn parse_time(text: &str) -> Result<Timestamp> {
         .map_err(|_| eyre!("'{text}' is not a time: use RFC 3339 (2026-11-26T18:00:00Z) or +5m"))
 }
 
-#[allow(clippy::too_many_arguments)]
-pub async fn request(
-    cli: &Cli,
-    task: &str,
-    devices: &[String],
-    vars: &[String],
-    reason: &Option<String>,
-    justification: &Option<String>,
-    governance_id: &Option<String>,
-    at: &Option<String>,
-    wait: bool,
-) -> Result<()> {
-    let variables: BTreeMap<String, String> =
-        vars.iter().map(|v| parse_var(v)).collect::<Result<_>>()?;
+/// What `gatehouse request` was given.
+pub struct RequestArgs<'a> {
+    pub task: &'a str,
+    pub devices: &'a [String],
+    pub vars: &'a [String],
+    pub reason: &'a Option<String>,
+    pub justification: &'a Option<String>,
+    pub governance_id: &'a Option<String>,
+    pub at: &'a Option<String>,
+    pub duration: &'a Option<String>,
+    pub emergency: bool,
+}
+
+/// Parses a duration: `90s`, `30m`, `2h`, `1d`.
+pub fn parse_duration_ms(text: &str) -> Result<i64> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: i64 = number
+        .parse()
+        .map_err(|_| eyre!("'{text}' is not a duration like 30m, 2h or 1d"))?;
+    Ok(n * match unit {
+        "s" => 1_000,
+        "m" | "" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => bail!("'{text}': the unit must be s, m, h or d"),
+    })
+}
+
+pub async fn request(cli: &Cli, args: RequestArgs<'_>, wait: bool) -> Result<()> {
+    let variables: BTreeMap<String, String> = args
+        .vars
+        .iter()
+        .map(|v| parse_var(v))
+        .collect::<Result<_>>()?;
+    let at = args.at.as_deref().map(parse_time).transpose()?;
+    let until = match args.duration {
+        Some(d) => Some(Timestamp(
+            at.unwrap_or_else(Timestamp::now).0 + parse_duration_ms(d)?,
+        )),
+        None => None,
+    };
     let spec = RequestSpec {
-        task: task.to_string(),
-        devices: devices.to_vec(),
+        task: args.task.to_string(),
+        devices: args.devices.to_vec(),
         variables,
-        reason: reason.clone(),
-        justification: justification.clone(),
-        governance_id: governance_id.clone(),
-        at: at.as_deref().map(parse_time).transpose()?,
+        reason: args.reason.clone(),
+        justification: args.justification.clone(),
+        governance_id: args.governance_id.clone(),
+        at,
+        until,
+        emergency: args.emergency,
     };
     let client = cli.client().await?;
     // Subscribe before asking, so no output is missed.
@@ -69,12 +101,21 @@ pub async fn request(
     } else {
         None
     };
-    let Response::Requested {
-        request,
-        operations,
-    } = client.call(Command::Request(spec)).await?
-    else {
-        bail!("the server answered with something else");
+    let (request, operations) = match client.call(Command::Request(spec)).await? {
+        Response::Requested {
+            request,
+            operations,
+        } => (request, operations),
+        Response::Filed(req) => {
+            println!(
+                "request {}: {} (policy {})",
+                req.id,
+                req.state,
+                req.policy.as_deref().unwrap_or("-")
+            );
+            return Ok(());
+        }
+        _ => bail!("the server answered with something else"),
     };
     eprintln!(
         "request {request}: {} operation(s): {}",

@@ -1,7 +1,7 @@
 //! The engine's vocabulary: commands in, responses and events out. Front ends
 //! speak only this, through the server.
 
-use crate::domain::{HostKey, Id, Kind, OpState, Operation, OutputChunk, Record};
+use crate::domain::{ExecutionRequest, HostKey, Id, Kind, OpState, Operation, OutputChunk, Record};
 use crate::store::{AuditBreak, AuditEvent};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -101,6 +101,18 @@ pub enum Command {
     ScanHostKey { device: String },
     /// Pins a device's host key, given exactly as it was shown.
     PinHostKey { device: String, key: HostKey },
+    /// Approves the current level of a request, optionally narrowing its window.
+    Approve {
+        id: Id,
+        comment: String,
+        until: Option<crate::domain::Timestamp>,
+    },
+    /// Rejects a request; the comment says why.
+    Reject { id: Id, comment: String },
+    /// Pending requests this user may decide now, and emergency notices.
+    Queue,
+    /// Requests, newest first; only the caller's with `mine`.
+    Requests { mine: bool },
     /// Stops the server (its owner or a Superuser only).
     Shutdown,
 }
@@ -117,6 +129,10 @@ pub struct RequestSpec {
     pub governance_id: Option<String>,
     /// When to start; now when absent.
     pub at: Option<crate::domain::Timestamp>,
+    /// When the requested window ends; a day after its start when absent.
+    pub until: Option<crate::domain::Timestamp>,
+    /// Run at once under the policy's emergency access, without approval.
+    pub emergency: bool,
 }
 
 /// Which operations history shows.
@@ -156,6 +172,9 @@ pub enum Response {
     Operations(Vec<Operation>),
     Output(Vec<OutputChunk>),
     HostKey(HostKey),
+    /// A request now waits for approval.
+    Filed(Box<ExecutionRequest>),
+    Requests(Vec<ExecutionRequest>),
 }
 
 /// Something that happened, sent to every subscribed client.
@@ -164,6 +183,7 @@ pub enum Event {
     RecordChanged { kind: Kind, name: String },
     AuditAppended { seq: u64 },
     OperationChanged(Box<Operation>),
+    RequestChanged(Box<ExecutionRequest>),
     Output { id: Id, chunk: OutputChunk },
     ShuttingDown,
 }

@@ -7,6 +7,7 @@ mod bootstrap;
 mod hostkeys;
 mod operations;
 mod records;
+mod requests;
 
 pub use api::{
     Command, EngineError, Event, HistoryFilter, ImportItem, PlainSecrets, RequestSpec, Response,
@@ -222,6 +223,10 @@ impl Engine {
             Command::Cancel { id } => self.cancel(who, id).await,
             Command::ScanHostKey { device } => self.scan_host_key(who, &device).await,
             Command::PinHostKey { device, key } => self.pin_host_key(who, &device, key).await,
+            Command::Approve { id, comment, until } => self.approve(who, id, comment, until).await,
+            Command::Reject { id, comment } => self.reject(who, id, comment).await,
+            Command::Queue => self.queue(who),
+            Command::Requests { mine } => self.requests(who, mine),
             Command::Shutdown => {
                 if login != self.owner && !who.is_superuser() {
                     return Err(EngineError::Denied(

@@ -16,7 +16,7 @@ use std::sync::Arc;
 const HISTORY_MAX: u32 = 10_000;
 
 impl Engine {
-    fn task(&self, name: &str) -> Result<Task, EngineError> {
+    pub(super) fn task(&self, name: &str) -> Result<Task, EngineError> {
         match self.store.find(Kind::Task, name)? {
             Some(Record::Task(t)) => Ok(t),
             _ => Err(EngineError::NotFound {
@@ -28,7 +28,7 @@ impl Engine {
 
     /// Builds the operations of one run of a task, pinned to the current
     /// template revision, checking every variable against its pattern.
-    fn plan(
+    pub(super) fn plan(
         &self,
         task: &Task,
         devices: &[String],
@@ -151,7 +151,7 @@ impl Engine {
     }
 
     /// Stores the operations with their audit event, flushed, then starts them.
-    async fn launch(
+    pub(super) async fn launch(
         &self,
         task: &Task,
         ops: Vec<Operation>,
@@ -192,11 +192,10 @@ impl Engine {
         spec: RequestSpec,
     ) -> Result<Response, EngineError> {
         let login = who.user.meta.name.clone();
-        // Access policies decide who may request what; until they do, only Superusers may.
+        // Superusers run without a policy (marked so in the audit); everyone
+        // else goes through the access policies.
         if !who.is_superuser() {
-            return Err(EngineError::Denied(format!(
-                "'{login}' may not request tasks: no access policy grants it (Superusers only)"
-            )));
+            return self.request_under_policy(who, spec).await;
         }
         let task = self.task(&spec.task)?;
         let ops = self.plan(
@@ -509,6 +508,9 @@ impl Engine {
                 tick.tick().await;
                 if let Err(e) = engine.fire_schedules().await {
                     tracing::error!(error = %e, "schedules");
+                }
+                if let Err(e) = engine.expire_requests().await {
+                    tracing::error!(error = %e, "request expiry");
                 }
             }
         });

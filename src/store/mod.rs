@@ -49,6 +49,8 @@ pub enum Change {
     Delete(Kind, Id),
     /// Creates or updates an operation.
     PutOperation(Box<crate::domain::Operation>),
+    /// Creates or updates an execution request.
+    PutRequest(Box<crate::domain::ExecutionRequest>),
 }
 
 /// The store. Opened by the server only (sled locks its files).
@@ -85,6 +87,7 @@ const REVISIONS_TREE: &str = "template_revisions";
 const AUDIT_TREE: &str = "audit";
 const OPERATIONS_TREE: &str = "operations";
 const OUTPUT_TREE: &str = "output";
+const REQUESTS_TREE: &str = "requests";
 
 /// The sled directory inside the data directory.
 const DB_DIR: &str = "store";
@@ -220,6 +223,11 @@ impl Store {
                 Change::Delete(kind, id) => {
                     writes.push((kind.as_str().to_string(), id.key().to_vec(), None))
                 }
+                Change::PutRequest(r) => writes.push((
+                    REQUESTS_TREE.to_string(),
+                    r.id.key().to_vec(),
+                    Some(encode(r)?),
+                )),
                 Change::PutOperation(op) => writes.push((
                     OPERATIONS_TREE.to_string(),
                     op.id.key().to_vec(),

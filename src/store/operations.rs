@@ -1,7 +1,7 @@
 //! Operations, their output chunks, and when each schedule last fired.
 
 use super::{decode, encode, Store, StoreResult};
-use crate::domain::{Id, Operation, OutputChunk, Timestamp};
+use crate::domain::{ExecutionRequest, Id, Operation, OutputChunk, Timestamp};
 
 impl Store {
     /// An operation by id.
@@ -107,6 +107,37 @@ impl Store {
         let tree = self.db.open_tree("schedules")?;
         tree.insert(task.as_bytes(), &at.0.to_be_bytes())?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// A request by id.
+    pub fn request(&self, id: Id) -> StoreResult<Option<ExecutionRequest>> {
+        self.db
+            .open_tree(super::REQUESTS_TREE)?
+            .get(id.key())?
+            .map(|v| decode("requests", &v))
+            .transpose()
+    }
+
+    /// Requests newest first that pass `keep`, at most `limit`.
+    pub fn requests_newest_first(
+        &self,
+        limit: usize,
+        mut keep: impl FnMut(&ExecutionRequest) -> bool,
+    ) -> StoreResult<Vec<ExecutionRequest>> {
+        let mut out = Vec::new();
+        for item in self.db.open_tree(super::REQUESTS_TREE)?.iter().rev() {
+            let (_, v) = item?;
+            let r: ExecutionRequest = decode("requests", &v)?;
+            if keep(&r) {
+                out.push(r);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

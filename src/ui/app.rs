@@ -354,6 +354,7 @@ impl App {
                 }
                 Vec::new()
             }
+            Message::Engine(Event::RequestChanged(_)) => Vec::new(),
             Message::Engine(Event::ShuttingDown) | Message::Disconnected => {
                 self.connected = false;
                 self.status = Some(("the server stopped; press q to quit".into(), true));

@@ -1,0 +1,284 @@
+//! Access policies: which policy lets a user request a task on some devices
+//! now, and what that policy requires of the request. Pure functions.
+
+use crate::domain::{Policy, Task, Window};
+use chrono::{Datelike, NaiveDateTime, Timelike};
+
+const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+/// A window as people read it: "Mon–Fri 08:00–18:00".
+pub fn describe_window(w: &Window) -> String {
+    let mut days: Vec<u8> = w.days.clone();
+    days.sort();
+    days.dedup();
+    let contiguous = days.windows(2).all(|p| p[1] == p[0] + 1);
+    let day_text = match (days.first(), days.last()) {
+        (Some(a), Some(b)) if contiguous && days.len() > 2 => {
+            format!(
+                "{}–{}",
+                DAY_NAMES[*a as usize - 1],
+                DAY_NAMES[*b as usize - 1]
+            )
+        }
+        _ => days
+            .iter()
+            .map(|d| DAY_NAMES[*d as usize - 1])
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
+    let mut text = format!("{day_text} {}–{}", hm(w.from_minute), hm(w.to_minute));
+    if let Some(d) = w.start_date {
+        text.push_str(&format!(" from {d}"));
+    }
+    if let Some(d) = w.end_date {
+        text.push_str(&format!(" until {d}"));
+    }
+    text
+}
+
+/// Whether `now` (local time) falls inside the window.
+pub fn window_contains(w: &Window, now: NaiveDateTime) -> bool {
+    let day = now.weekday().number_from_monday() as u8;
+    let minute = (now.hour() * 60 + now.minute()) as u16;
+    w.days.contains(&day)
+        && minute >= w.from_minute
+        && minute < w.to_minute
+        && w.start_date.is_none_or(|d| now.date() >= d)
+        && w.end_date.is_none_or(|d| now.date() <= d)
+}
+
+/// Why one policy does not cover a request, or `None` when it does.
+fn mismatch(
+    p: &Policy,
+    user: &str,
+    task: &Task,
+    devices: &[String],
+    now: NaiveDateTime,
+) -> Option<String> {
+    let name = &p.meta.name;
+    if !p.meta.enabled {
+        return Some(format!("policy {name} is disabled"));
+    }
+    if !p.users.iter().any(|u| u == user) {
+        return Some(format!("policy {name} does not list user '{user}'"));
+    }
+    if !p.environments.is_empty() && !p.environments.contains(&task.environment) {
+        return Some(format!(
+            "policy {name} does not cover environment '{}'",
+            task.environment
+        ));
+    }
+    if !p.systems.is_empty() && !p.systems.contains(&task.system) {
+        return Some(format!(
+            "policy {name} does not cover system '{}'",
+            task.system
+        ));
+    }
+    if !p.devices.is_empty() {
+        if let Some(d) = devices.iter().find(|d| !p.devices.contains(d)) {
+            return Some(format!("policy {name} does not cover device '{d}'"));
+        }
+    }
+    if !p.windows.is_empty() && !p.windows.iter().any(|w| window_contains(w, now)) {
+        let windows: Vec<String> = p.windows.iter().map(describe_window).collect();
+        return Some(format!(
+            "outside the access window of policy {name}: {}",
+            windows.join("; ")
+        ));
+    }
+    None
+}
+
+/// The first enabled policy that lets `user` request `task` on `devices`
+/// now, or why none does: the reason of the policy that came closest (one
+/// that lists the user), else that no policy lists them.
+pub fn covering_policy<'a>(
+    policies: &'a [Policy],
+    user: &str,
+    task: &Task,
+    devices: &[String],
+    now: NaiveDateTime,
+) -> Result<&'a Policy, String> {
+    let mut closest: Option<String> = None;
+    for p in policies {
+        match mismatch(p, user, task, devices, now) {
+            None => return Ok(p),
+            Some(why) if p.users.iter().any(|u| u == user) && p.meta.enabled => {
+                closest.get_or_insert(why);
+            }
+            Some(_) => {}
+        }
+    }
+    Err(closest.unwrap_or_else(|| {
+        format!(
+            "no enabled access policy lets '{user}' request task '{}'",
+            task.meta.name
+        )
+    }))
+}
+
+/// What a request brings that a policy may require.
+pub struct RequestFields<'a> {
+    pub reason: Option<&'a str>,
+    /// Whether the named reason exists and is enabled.
+    pub reason_enabled: bool,
+    pub justification: Option<&'a str>,
+    pub governance_id: Option<&'a str>,
+    pub emergency: bool,
+}
+
+/// Checks a request's fields against its policy; the refusal names the field.
+pub fn check_fields(p: &Policy, f: &RequestFields<'_>) -> Result<(), String> {
+    let name = &p.meta.name;
+    let blank = |v: Option<&str>| v.is_none_or(|s| s.trim().is_empty());
+    if p.requires_justification && blank(f.justification) {
+        return Err(format!(
+            "policy {name} requires a justification (--justification)"
+        ));
+    }
+    if p.requires_governance_id && blank(f.governance_id) {
+        return Err(format!(
+            "policy {name} requires a governance id (--governance-id)"
+        ));
+    }
+    if p.requires_reason && blank(f.reason) {
+        return Err(format!(
+            "policy {name} requires an access reason (--reason)"
+        ));
+    }
+    if let Some(r) = f.reason {
+        if !f.reason_enabled {
+            return Err(format!("access reason '{r}' does not exist or is disabled"));
+        }
+    }
+    if f.emergency && !p.emergency_access {
+        return Err(format!("policy {name} does not allow emergency access"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Meta;
+
+    fn policy() -> Policy {
+        Policy {
+            meta: Meta::named("prod-web"),
+            users: vec!["alice".into()],
+            environments: vec!["production".into()],
+            systems: vec!["web".into()],
+            windows: vec![Window {
+                days: vec![1, 2, 3, 4, 5],
+                from_minute: 8 * 60,
+                to_minute: 18 * 60,
+                start_date: None,
+                end_date: None,
+            }],
+            ..Policy::default()
+        }
+    }
+
+    fn task(env: &str, system: &str) -> Task {
+        Task {
+            meta: Meta::named("restart"),
+            environment: env.into(),
+            system: system.into(),
+            ..Task::default()
+        }
+    }
+
+    fn at(text: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap()
+    }
+
+    // 2026-11-26 is a Thursday.
+    const THURSDAY_NOON: &str = "2026-11-26 12:00";
+
+    #[test]
+    fn each_failed_condition_is_named() {
+        let p = [policy()];
+        let t = task("production", "web");
+        let now = at(THURSDAY_NOON);
+        assert!(covering_policy(&p, "alice", &t, &[], now).is_ok());
+        let cases = [
+            (
+                "bob",
+                task("production", "web"),
+                now,
+                "no enabled access policy lets 'bob'",
+            ),
+            (
+                "alice",
+                task("staging", "web"),
+                now,
+                "does not cover environment 'staging'",
+            ),
+            (
+                "alice",
+                task("production", "db"),
+                now,
+                "does not cover system 'db'",
+            ),
+            (
+                "alice",
+                t.clone(),
+                at("2026-11-26 19:30"),
+                "outside the access window of policy prod-web: Mon–Fri 08:00–18:00",
+            ),
+            (
+                "alice",
+                t.clone(),
+                at("2026-11-28 12:00"),
+                "outside the access window",
+            ),
+        ];
+        for (user, task, when, expected) in cases {
+            let err = covering_policy(&p, user, &task, &[], when).unwrap_err();
+            assert!(err.contains(expected), "{user}: {err}");
+        }
+        let mut disabled = policy();
+        disabled.meta.enabled = false;
+        assert!(covering_policy(&[disabled], "alice", &t, &[], now).is_err());
+        let mut scoped = policy();
+        scoped.devices = vec!["web-1".into()];
+        let err = covering_policy(&[scoped], "alice", &t, &["web-2".into()], now).unwrap_err();
+        assert!(err.contains("does not cover device 'web-2'"), "{err}");
+    }
+
+    #[test]
+    fn date_ranges_bound_a_window() {
+        let mut w = policy().windows[0].clone();
+        w.start_date = chrono::NaiveDate::from_ymd_opt(2026, 12, 1);
+        assert!(!window_contains(&w, at(THURSDAY_NOON)));
+        assert!(window_contains(&w, at("2026-12-01 09:00")));
+        assert!(describe_window(&w).contains("from 2026-12-01"));
+    }
+
+    #[test]
+    fn required_fields_are_named() {
+        let mut p = policy();
+        p.requires_justification = true;
+        p.requires_governance_id = true;
+        p.requires_reason = true;
+        let mut f = RequestFields {
+            reason: None,
+            reason_enabled: false,
+            justification: Some(" "),
+            governance_id: None,
+            emergency: false,
+        };
+        assert!(check_fields(&p, &f).unwrap_err().contains("justification"));
+        f.justification = Some("disk full");
+        assert!(check_fields(&p, &f).unwrap_err().contains("governance id"));
+        f.governance_id = Some("CHG-1");
+        assert!(check_fields(&p, &f).unwrap_err().contains("access reason"));
+        f.reason = Some("gone");
+        assert!(check_fields(&p, &f).unwrap_err().contains("disabled"));
+        f.reason_enabled = true;
+        assert!(check_fields(&p, &f).is_ok());
+        f.emergency = true;
+        assert!(check_fields(&p, &f).unwrap_err().contains("emergency"));
+    }
+}

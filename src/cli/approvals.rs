@@ -1,0 +1,123 @@
+//! Verbs about requests and their approval: queue, approve, reject, requests.
+
+use super::operations::parse_time;
+use super::Cli;
+use crate::domain::{ExecutionRequest, Id, RequestState};
+use crate::engine::{Command, Response};
+use color_eyre::eyre::{bail, eyre, Result};
+
+fn parse_id(text: &str) -> Result<Id> {
+    text.trim()
+        .parse::<u64>()
+        .map(Id)
+        .map_err(|_| eyre!("'{text}' is not a request id (a number, as `gatehouse queue` shows)"))
+}
+
+/// One request as a JSON object.
+pub fn request_json(r: &ExecutionRequest) -> serde_json::Value {
+    let level = match r.state {
+        RequestState::Pending { level } => Some(level),
+        _ => None,
+    };
+    serde_json::json!({
+        "id": r.id.0,
+        "task": r.task,
+        "requester": r.requester,
+        "state": r.state.to_string(),
+        "level": level,
+        "emergency": r.state == RequestState::Emergency,
+        "policy": r.policy,
+        "devices": r.devices,
+        "variables": r.variables,
+        "reason": r.reason,
+        "justification": r.justification,
+        "governance_id": r.governance_id,
+        "window_start": r.window_start.to_utc().to_rfc3339(),
+        "window_end": r.window_end.to_utc().to_rfc3339(),
+        "created_at": r.created_at.to_utc().to_rfc3339(),
+        "operations": r.operations.iter().map(|o| o.0).collect::<Vec<_>>(),
+        "void_reason": r.void_reason,
+        "decisions": r.decisions.iter().map(|d| serde_json::json!({
+            "approver": d.approver, "level": d.level, "approved": d.approved,
+            "comment": d.comment, "time": d.time.to_utc().to_rfc3339(),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn print(requests: &[ExecutionRequest], json: bool) {
+    if json {
+        for r in requests {
+            println!("{}", request_json(r));
+        }
+        return;
+    }
+    println!(
+        "{:<10} {:<20} {:<12} {:<20} {:<19} JUSTIFICATION",
+        "ID", "TASK", "REQUESTER", "STATE", "CREATED"
+    );
+    for r in requests {
+        println!(
+            "{:<10} {:<20} {:<12} {:<20} {:<19} {}",
+            r.id.to_string(),
+            r.task,
+            r.requester,
+            if r.state == RequestState::Emergency {
+                "EMERGENCY".to_string()
+            } else {
+                r.state.to_string()
+            },
+            r.created_at.to_string(),
+            crate::text::printable(r.justification.as_deref().unwrap_or("-"))
+        );
+    }
+}
+
+async fn list(cli: &Cli, command: Command, json: bool) -> Result<()> {
+    let client = cli.client().await?;
+    let Response::Requests(requests) = client.call(command).await? else {
+        bail!("the server answered with something else");
+    };
+    print(&requests, json);
+    Ok(())
+}
+
+pub async fn queue(cli: &Cli, json: bool) -> Result<()> {
+    list(cli, Command::Queue, json).await
+}
+
+pub async fn requests(cli: &Cli, mine: bool, json: bool) -> Result<()> {
+    list(cli, Command::Requests { mine }, json).await
+}
+
+pub async fn approve(cli: &Cli, id: &str, comment: &str, until: &Option<String>) -> Result<()> {
+    let id = parse_id(id)?;
+    let until = until.as_deref().map(parse_time).transpose()?;
+    let client = cli.client().await?;
+    let Response::Requests(r) = client
+        .call(Command::Approve {
+            id,
+            comment: comment.to_string(),
+            until,
+        })
+        .await?
+    else {
+        bail!("the server answered with something else");
+    };
+    if let Some(r) = r.first() {
+        println!("request {id}: {}", r.state);
+    }
+    Ok(())
+}
+
+pub async fn reject(cli: &Cli, id: &str, comment: &str) -> Result<()> {
+    let id = parse_id(id)?;
+    let client = cli.client().await?;
+    client
+        .call(Command::Reject {
+            id,
+            comment: comment.to_string(),
+        })
+        .await?;
+    println!("request {id}: rejected");
+    Ok(())
+}

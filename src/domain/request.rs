@@ -1,0 +1,84 @@
+//! Execution requests: what someone asked to run, under which policy, and
+//! the decisions on it.
+
+use super::{Id, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Where a request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RequestState {
+    /// Waiting for an approver of this level.
+    Pending {
+        level: u8,
+    },
+    Approved,
+    Rejected,
+    /// Its window ended before it was decided.
+    Expired,
+    /// Run at once under a policy's emergency access, without approval.
+    Emergency,
+    /// Approved, but what it depends on changed before it could run.
+    Void,
+}
+
+impl fmt::Display for RequestState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RequestState::Pending { level } => write!(f, "pending at level {level}"),
+            RequestState::Approved => f.write_str("approved"),
+            RequestState::Rejected => f.write_str("rejected"),
+            RequestState::Expired => f.write_str("expired"),
+            RequestState::Emergency => f.write_str("emergency"),
+            RequestState::Void => f.write_str("void"),
+        }
+    }
+}
+
+/// One approver's word on a request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub approver: String,
+    pub level: u8,
+    pub approved: bool,
+    pub comment: String,
+    pub time: Timestamp,
+    /// The window's new end, when the approver narrowed it.
+    pub narrowed_to: Option<Timestamp>,
+}
+
+/// What an approval binds: the exact records, by revision, that will run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pinned {
+    pub task_revision: u32,
+    pub template_id: Id,
+    pub template_revision: u32,
+    pub credential_revision: u32,
+    /// Device name and revision.
+    pub devices: Vec<(String, u32)>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRequest {
+    pub id: Id,
+    pub task: String,
+    pub devices: Vec<String>,
+    pub variables: BTreeMap<String, String>,
+    pub reason: Option<String>,
+    pub justification: Option<String>,
+    pub governance_id: Option<String>,
+    pub requester: String,
+    /// The policy that let it be made; none for a Superuser's request.
+    pub policy: Option<String>,
+    pub window_start: Timestamp,
+    pub window_end: Timestamp,
+    pub state: RequestState,
+    pub decisions: Vec<Decision>,
+    pub pinned: Pinned,
+    pub created_at: Timestamp,
+    /// The operations it became, once it ran.
+    pub operations: Vec<Id>,
+    /// Why it did not run although approved (state `Void`).
+    pub void_reason: Option<String>,
+}

@@ -1,0 +1,553 @@
+//! Requests under access policies: filing, approving level by level,
+//! rejecting, expiring, emergency access, and running exactly what was approved.
+
+use super::api::RequestSpec;
+use super::{Engine, EngineError, Event, Response};
+use crate::access::approval::{may_decide, next_level};
+use crate::access::policy::{check_fields, covering_policy, RequestFields};
+use crate::access::Principal;
+use crate::domain::{
+    Action, Decision, ExecutionRequest, Id, Kind, Pinned, Policy, Record, RequestState, Task,
+    Timestamp, Trigger,
+};
+use crate::store::{Change, NewAuditEvent};
+
+/// A window without an end given lasts a day.
+const DEFAULT_WINDOW_MS: i64 = 24 * 3_600_000;
+
+fn denied(message: impl Into<String>) -> EngineError {
+    EngineError::Denied(message.into())
+}
+
+impl Engine {
+    fn policies(&self) -> Result<Vec<Policy>, EngineError> {
+        Ok(self
+            .store
+            .list(Kind::Policy)?
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Policy(p) => Some(p),
+                _ => None,
+            })
+            .collect())
+    }
+
+    fn policy(&self, name: &str) -> Result<Policy, EngineError> {
+        match self.store.find(Kind::Policy, name)? {
+            Some(Record::Policy(p)) => Ok(p),
+            _ => Err(denied(format!("policy {name} no longer exists"))),
+        }
+    }
+
+    fn revision_of(&self, kind: Kind, name: &str) -> Result<Option<(u32, bool)>, EngineError> {
+        Ok(self
+            .store
+            .find(kind, name)?
+            .map(|r| (r.meta().revision, r.meta().enabled)))
+    }
+
+    /// The revisions an approval binds.
+    fn pin(&self, task: &Task, devices: &[String]) -> Result<Pinned, EngineError> {
+        let template = self
+            .store
+            .find(Kind::Template, &task.template)?
+            .ok_or_else(|| denied(format!("template '{}' does not exist", task.template)))?;
+        let credential = self
+            .revision_of(Kind::Credential, &task.credential)?
+            .map(|r| r.0)
+            .unwrap_or(0);
+        let mut pinned_devices = Vec::new();
+        for d in devices {
+            pinned_devices.push((
+                d.clone(),
+                self.revision_of(Kind::Device, d)?.map(|r| r.0).unwrap_or(0),
+            ));
+        }
+        Ok(Pinned {
+            task_revision: task.meta.revision,
+            template_id: template.meta().id,
+            template_revision: template.meta().revision,
+            credential_revision: credential,
+            devices: pinned_devices,
+        })
+    }
+
+    /// Why an approved request can no longer run as approved, if it can't.
+    fn drifted(&self, req: &ExecutionRequest) -> Result<Option<String>, EngineError> {
+        let task = match self.store.find(Kind::Task, &req.task)? {
+            Some(Record::Task(t)) => t,
+            _ => return Ok(Some(format!("task '{}' no longer exists", req.task))),
+        };
+        if !task.meta.enabled {
+            return Ok(Some(format!("task '{}' was disabled", req.task)));
+        }
+        if task.meta.revision != req.pinned.task_revision {
+            return Ok(Some(format!(
+                "task '{}' changed since it was approved (revision {} → {})",
+                req.task, req.pinned.task_revision, task.meta.revision
+            )));
+        }
+        match self.store.get(Kind::Template, req.pinned.template_id)? {
+            Some(t) if !t.meta().enabled => {
+                return Ok(Some(format!("template '{}' was disabled", t.name())))
+            }
+            Some(t) if t.meta().revision != req.pinned.template_revision => {
+                return Ok(Some(format!(
+                    "template '{}' changed since it was approved (revision {} → {})",
+                    t.name(),
+                    req.pinned.template_revision,
+                    t.meta().revision
+                )))
+            }
+            None => return Ok(Some("the approved template no longer exists".into())),
+            Some(_) => {}
+        }
+        match self.revision_of(Kind::Credential, &task.credential)? {
+            Some((_, false)) => {
+                return Ok(Some(format!(
+                    "credential '{}' was disabled",
+                    task.credential
+                )))
+            }
+            Some((r, true)) if r != req.pinned.credential_revision => {
+                return Ok(Some(format!(
+                    "credential '{}' changed since it was approved",
+                    task.credential
+                )))
+            }
+            None => {
+                return Ok(Some(format!(
+                    "credential '{}' no longer exists",
+                    task.credential
+                )))
+            }
+            Some(_) => {}
+        }
+        for (device, revision) in &req.pinned.devices {
+            match self.revision_of(Kind::Device, device)? {
+                Some((_, false)) => return Ok(Some(format!("device '{device}' was disabled"))),
+                Some((r, true)) if r != *revision => {
+                    return Ok(Some(format!(
+                        "device '{device}' changed since it was approved"
+                    )))
+                }
+                None => return Ok(Some(format!("device '{device}' no longer exists"))),
+                Some(_) => {}
+            }
+        }
+        Ok(None)
+    }
+
+    async fn save_request(
+        &self,
+        req: &ExecutionRequest,
+        events: Vec<NewAuditEvent>,
+    ) -> Result<(), EngineError> {
+        let appended = self
+            .store
+            .commit(vec![Change::PutRequest(Box::new(req.clone()))], events)
+            .await?;
+        self.publish(Event::RequestChanged(Box::new(req.clone())));
+        if let Some(last) = appended.last() {
+            self.publish(Event::AuditAppended { seq: last.seq });
+        }
+        Ok(())
+    }
+
+    /// Runs an approved (or emergency) request exactly as approved, or
+    /// voids it saying what changed.
+    async fn run_request(
+        &self,
+        req: &mut ExecutionRequest,
+        actor: &str,
+    ) -> Result<(), EngineError> {
+        let target = format!("request {} (task {})", req.id, req.task);
+        if let Some(why) = self.drifted(req)? {
+            req.state = RequestState::Void;
+            req.void_reason = Some(why.clone());
+            self.save_request(
+                req,
+                vec![NewAuditEvent::new(
+                    actor,
+                    "request.void",
+                    target,
+                    why.clone(),
+                )],
+            )
+            .await?;
+            return Err(denied(format!("request {} does not run: {why}", req.id)));
+        }
+        let task = self.task(&req.task)?;
+        let mut ops = self.plan(
+            &task,
+            &req.devices,
+            &req.variables,
+            Trigger::User,
+            &req.requester,
+            req.window_start,
+        )?;
+        for op in &mut ops {
+            op.request = req.id;
+        }
+        req.operations = ops.iter().map(|o| o.id).collect();
+        self.save_request(req, vec![]).await?;
+        let details = format!(
+            "request {} ({}): devices {}",
+            req.id,
+            req.state,
+            req.devices.join(", ")
+        );
+        self.launch(&task, ops, actor, "request.run", details).await
+    }
+
+    /// A request by someone who is not a Superuser: a policy must cover it.
+    pub(super) async fn request_under_policy(
+        &self,
+        who: &Principal<'_>,
+        spec: RequestSpec,
+    ) -> Result<Response, EngineError> {
+        let login = who.user.meta.name.clone();
+        let task = self.task(&spec.task)?;
+        let refuse = |why: String| async move {
+            self.audit(vec![NewAuditEvent::new(
+                &login,
+                "request.refused",
+                format!("task {}", spec.task),
+                why.clone(),
+            )])
+            .await?;
+            Err::<Response, EngineError>(denied(why))
+        };
+        if !who.may(Action::RequestTasks, Some(&task.environment)) {
+            return refuse(format!(
+                "'{}' may not request tasks in {} (needs the request-tasks permission)",
+                who.user.meta.name, task.environment
+            ))
+            .await;
+        }
+        let devices = if spec.devices.is_empty() {
+            task.devices.clone()
+        } else {
+            spec.devices.clone()
+        };
+        let policies = self.policies()?;
+        let now_local = chrono::Local::now().naive_local();
+        let policy =
+            match covering_policy(&policies, &who.user.meta.name, &task, &devices, now_local) {
+                Ok(p) => p.clone(),
+                Err(why) => return refuse(why).await,
+            };
+        let reason_enabled = match &spec.reason {
+            Some(r) => matches!(self.store.find(Kind::Reason, r)?, Some(rec) if rec.meta().enabled),
+            None => false,
+        };
+        let fields = RequestFields {
+            reason: spec.reason.as_deref(),
+            reason_enabled,
+            justification: spec.justification.as_deref(),
+            governance_id: spec.governance_id.as_deref(),
+            emergency: spec.emergency,
+        };
+        if let Err(why) = check_fields(&policy, &fields) {
+            return refuse(why).await;
+        }
+        // Variables and devices are checked now, not only when it runs.
+        self.plan(
+            &task,
+            &devices,
+            &spec.variables,
+            Trigger::User,
+            &who.user.meta.name,
+            Timestamp::now(),
+        )?;
+        let now = Timestamp::now();
+        let window_start = spec.at.unwrap_or(now).max(now);
+        let window_end = spec
+            .until
+            .unwrap_or(Timestamp(window_start.0 + DEFAULT_WINDOW_MS));
+        if window_end <= window_start {
+            return Err(denied("the requested window ends before it starts"));
+        }
+        let state = if spec.emergency {
+            RequestState::Emergency
+        } else if policy.requires_approval {
+            RequestState::Pending { level: 1 }
+        } else {
+            RequestState::Approved
+        };
+        let mut req = ExecutionRequest {
+            id: self.store.next_id()?,
+            task: task.meta.name.clone(),
+            devices: devices.clone(),
+            variables: spec.variables.clone(),
+            reason: spec.reason.clone(),
+            justification: spec.justification.clone(),
+            governance_id: spec.governance_id.clone(),
+            requester: who.user.meta.name.clone(),
+            policy: Some(policy.meta.name.clone()),
+            window_start,
+            window_end,
+            state,
+            decisions: Vec::new(),
+            pinned: self.pin(&task, &devices)?,
+            created_at: now,
+            operations: Vec::new(),
+            void_reason: None,
+        };
+        let action = if spec.emergency {
+            "request.emergency"
+        } else {
+            "request.create"
+        };
+        let details = format!(
+            "policy {}; {}; devices {}; justification: {}; governance id: {}; reason: {}",
+            policy.meta.name,
+            req.state,
+            devices.join(", "),
+            req.justification.as_deref().unwrap_or("-"),
+            req.governance_id.as_deref().unwrap_or("-"),
+            req.reason.as_deref().unwrap_or("-")
+        );
+        self.save_request(
+            &req,
+            vec![NewAuditEvent::new(
+                &req.requester,
+                action,
+                format!("request {} (task {})", req.id, req.task),
+                details,
+            )],
+        )
+        .await?;
+        match req.state {
+            RequestState::Pending { .. } => Ok(Response::Filed(Box::new(req))),
+            _ => {
+                let requester = req.requester.clone();
+                self.run_request(&mut req, &requester).await?;
+                let ops = req
+                    .operations
+                    .iter()
+                    .filter_map(|id| self.store.operation(*id).ok().flatten())
+                    .collect();
+                Ok(Response::Requested {
+                    request: req.id,
+                    operations: ops,
+                })
+            }
+        }
+    }
+
+    fn load_request(&self, id: Id) -> Result<ExecutionRequest, EngineError> {
+        self.store
+            .request(id)?
+            .ok_or_else(|| EngineError::NotFound {
+                kind: Kind::Task,
+                name: format!("request {id}"),
+            })
+    }
+
+    /// Approves the current level; the last level's approval runs it.
+    pub(super) async fn approve(
+        &self,
+        who: &Principal<'_>,
+        id: Id,
+        comment: String,
+        until: Option<Timestamp>,
+    ) -> Result<Response, EngineError> {
+        let _guard = self.write_lock.lock().await;
+        let login = who.user.meta.name.clone();
+        let mut req = self.load_request(id)?;
+        let policy = self.policy(req.policy.as_deref().unwrap_or_default())?;
+        let target = format!("request {} (task {})", req.id, req.task);
+        let level = match may_decide(&policy, &req, &login) {
+            Ok(l) => l,
+            Err(why) => {
+                self.audit(vec![NewAuditEvent::new(
+                    &login,
+                    "request.approve.refused",
+                    target,
+                    why.clone(),
+                )])
+                .await?;
+                return Err(denied(why));
+            }
+        };
+        let now = Timestamp::now();
+        if now > req.window_end {
+            req.state = RequestState::Expired;
+            self.save_request(
+                &req,
+                vec![NewAuditEvent::new(
+                    "gatehouse",
+                    "request.expire",
+                    target,
+                    "its window ended undecided",
+                )],
+            )
+            .await?;
+            return Err(denied(format!("request {id} expired: its window ended")));
+        }
+        let narrowed_to = match until {
+            Some(t) if t > req.window_end => {
+                return Err(denied(
+                    "--until may narrow the requested window, not widen it",
+                ))
+            }
+            Some(t) if t <= now.max(req.window_start) => {
+                return Err(denied("--until lies before the window starts"))
+            }
+            Some(t) => {
+                req.window_end = t;
+                Some(t)
+            }
+            None => None,
+        };
+        req.decisions.push(Decision {
+            approver: login.clone(),
+            level,
+            approved: true,
+            comment: comment.clone(),
+            time: now,
+            narrowed_to,
+        });
+        req.state = match next_level(&policy, level) {
+            Some(next) => RequestState::Pending { level: next },
+            None => RequestState::Approved,
+        };
+        let details = format!(
+            "level {level} approved{}; now {}{}",
+            if comment.is_empty() {
+                String::new()
+            } else {
+                format!(": {comment}")
+            },
+            req.state,
+            narrowed_to
+                .map(|t| format!("; window narrowed to end {t}"))
+                .unwrap_or_default()
+        );
+        self.save_request(
+            &req,
+            vec![NewAuditEvent::new(
+                &login,
+                "request.approve",
+                target,
+                details,
+            )],
+        )
+        .await?;
+        if req.state == RequestState::Approved {
+            self.run_request(&mut req, &login).await?;
+        }
+        Ok(Response::Requests(vec![req]))
+    }
+
+    /// Rejects a request at its current level; that ends it.
+    pub(super) async fn reject(
+        &self,
+        who: &Principal<'_>,
+        id: Id,
+        comment: String,
+    ) -> Result<Response, EngineError> {
+        let _guard = self.write_lock.lock().await;
+        let login = who.user.meta.name.clone();
+        if comment.trim().is_empty() {
+            return Err(denied("a rejection needs a comment saying why (--comment)"));
+        }
+        let mut req = self.load_request(id)?;
+        let policy = self.policy(req.policy.as_deref().unwrap_or_default())?;
+        let target = format!("request {} (task {})", req.id, req.task);
+        let level = match may_decide(&policy, &req, &login) {
+            Ok(l) => l,
+            Err(why) => {
+                self.audit(vec![NewAuditEvent::new(
+                    &login,
+                    "request.reject.refused",
+                    target,
+                    why.clone(),
+                )])
+                .await?;
+                return Err(denied(why));
+            }
+        };
+        req.decisions.push(Decision {
+            approver: login.clone(),
+            level,
+            approved: false,
+            comment: comment.clone(),
+            time: Timestamp::now(),
+            narrowed_to: None,
+        });
+        req.state = RequestState::Rejected;
+        self.save_request(
+            &req,
+            vec![NewAuditEvent::new(
+                &login,
+                "request.reject",
+                target,
+                format!("level {level}: {comment}"),
+            )],
+        )
+        .await?;
+        Ok(Response::Requests(vec![req]))
+    }
+
+    /// What this user may decide now, oldest first, and emergency notices for them.
+    pub(super) fn queue(&self, who: &Principal<'_>) -> Result<Response, EngineError> {
+        let login = who.user.meta.name.as_str();
+        let policies = self.policies()?;
+        let mut out = self.store.requests_newest_first(usize::MAX, |r| {
+            let Some(p) = r
+                .policy
+                .as_ref()
+                .and_then(|n| policies.iter().find(|p| &p.meta.name == n))
+            else {
+                return false;
+            };
+            match r.state {
+                RequestState::Pending { .. } => may_decide(p, r, login).is_ok(),
+                RequestState::Emergency => {
+                    r.requester != login && p.approvers.iter().any(|a| a.user == login)
+                }
+                _ => false,
+            }
+        })?;
+        out.reverse();
+        Ok(Response::Requests(out))
+    }
+
+    pub(super) fn requests(
+        &self,
+        who: &Principal<'_>,
+        mine: bool,
+    ) -> Result<Response, EngineError> {
+        let login = who.user.meta.name.as_str();
+        let see_all = !mine && who.may_somewhere(Action::ViewExecutions);
+        Ok(Response::Requests(
+            self.store
+                .requests_newest_first(10_000, |r| see_all || r.requester == login)?,
+        ))
+    }
+
+    /// Pending requests whose window ended expire.
+    pub(super) async fn expire_requests(&self) -> Result<(), EngineError> {
+        let now = Timestamp::now();
+        let due = self.store.requests_newest_first(usize::MAX, |r| {
+            matches!(r.state, RequestState::Pending { .. }) && r.window_end < now
+        })?;
+        for mut req in due {
+            req.state = RequestState::Expired;
+            let target = format!("request {} (task {})", req.id, req.task);
+            self.save_request(
+                &req,
+                vec![NewAuditEvent::new(
+                    "gatehouse",
+                    "request.expire",
+                    target,
+                    "its window ended undecided",
+                )],
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,312 @@
+//! Access policies and approvals end to end, through the real binary with
+//! `--as` (the server's owner acting as each user).
+
+mod common;
+
+use common::DataDir;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+fn records(policy_extra: &str) -> String {
+    format!(
+        r#"
+[[environment]]
+name = "production"
+[[system]]
+name = "web"
+[[reason]]
+name = "incident"
+type = "incident"
+[[device]]
+name = "here"
+address = "127.0.0.1"
+environment = "production"
+system = "web"
+[[credential]]
+name = "none"
+username = "root"
+[[template]]
+name = "t"
+executor = "local"
+content = "echo approved run of [#WHAT#]"
+[[template.variable]]
+name = "WHAT"
+default = "nothing"
+[[task]]
+name = "restart"
+template = "t"
+environment = "production"
+system = "web"
+devices = ["here"]
+credential = "none"
+[[user]]
+login = "alice"
+roles = ["User"]
+[[user]]
+login = "bob"
+roles = ["User"]
+[[user]]
+login = "carol"
+roles = ["User"]
+[[policy]]
+name = "prod-web"
+requires_justification = true
+requires_approval = true
+emergency_access = true
+users = ["alice"]
+environments = ["production"]
+approvers = [{{ user = "bob", level = 1 }}, {{ user = "carol", level = 2 }}]
+{policy_extra}
+"#
+    )
+}
+
+fn setup(policy_extra: &str) -> DataDir {
+    let d = DataDir::new();
+    let file = d.write("r.toml", &records(policy_extra));
+    d.ok(&["import", file.to_str().unwrap()]);
+    d
+}
+
+fn as_user(d: &DataDir, user: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--as", user];
+    all.extend_from_slice(args);
+    d.run(&all)
+}
+
+fn ok_as(d: &DataDir, user: &str, args: &[&str]) -> String {
+    let out = as_user(d, user, args);
+    assert!(
+        out.status.success(),
+        "{user} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn fails_as(d: &DataDir, user: &str, args: &[&str]) -> String {
+    let out = as_user(d, user, args);
+    assert!(
+        !out.status.success(),
+        "{user} {args:?} should fail: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn request_id(out: &str) -> String {
+    out.split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string()
+}
+
+fn queue(d: &DataDir, user: &str) -> Vec<Value> {
+    ok_as(d, user, &["queue", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn wait_for_op(d: &DataDir, state: &str) -> Value {
+    let start = Instant::now();
+    loop {
+        let h: Vec<Value> = d
+            .ok(&["history", "--json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        if let Some(o) = h.iter().find(|o| o["state"] == state) {
+            return o.clone();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no {state} operation: {h:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn two_levels_approve_in_order_and_then_exactly_the_request_runs() {
+    let d = setup("");
+    let err = fails_as(&d, "alice", &["request", "restart"]);
+    assert!(err.contains("requires a justification"), "{err}");
+    let out = ok_as(
+        &d,
+        "alice",
+        &[
+            "request",
+            "restart",
+            "--var",
+            "WHAT=nginx",
+            "--justification",
+            "disk full",
+        ],
+    );
+    assert!(out.contains("pending at level 1"), "{out}");
+    let id = request_id(&out);
+
+    // Separation of duties, and level order.
+    assert!(fails_as(&d, "alice", &["approve", &id]).contains("own request"));
+    assert!(fails_as(&d, "carol", &["approve", &id]).contains("not an approver at level 1"));
+    assert!(queue(&d, "carol").is_empty());
+    let q = queue(&d, "bob");
+    assert_eq!(q.len(), 1);
+    assert_eq!(q[0]["task"], "restart");
+    assert_eq!(q[0]["requester"], "alice");
+    assert_eq!(q[0]["level"], 1);
+    assert_eq!(q[0]["justification"], "disk full");
+
+    assert!(ok_as(&d, "bob", &["approve", &id, "--comment", "ok"]).contains("pending at level 2"));
+    assert!(queue(&d, "bob").is_empty());
+    assert_eq!(queue(&d, "carol").len(), 1);
+    assert!(ok_as(&d, "carol", &["approve", &id]).contains("approved"));
+    let op = wait_for_op(&d, "succeeded");
+    assert_eq!(op["requested_by"], "alice");
+    assert!(d
+        .ok(&["logs", &op["id"].to_string()])
+        .contains("approved run of nginx"));
+    let audit = d.ok(&["audit", "export"]);
+    for action in [
+        "request.create",
+        "request.approve",
+        "request.approve.refused",
+        "request.run",
+    ] {
+        assert!(
+            audit.contains(&format!("\"action\":\"{action}\"")),
+            "{action} missing"
+        );
+    }
+}
+
+#[test]
+fn a_rejection_ends_the_request_with_its_comment() {
+    let d = setup("");
+    let id = request_id(&ok_as(
+        &d,
+        "alice",
+        &["request", "restart", "--justification", "x"],
+    ));
+    assert!(fails_as(&d, "bob", &["reject", &id, "--comment", " "]).contains("needs a comment"));
+    ok_as(
+        &d,
+        "bob",
+        &["reject", &id, "--comment", "not during the sale"],
+    );
+    assert!(fails_as(&d, "carol", &["approve", &id]).contains("rejected, not pending"));
+    let mine: Vec<Value> = ok_as(&d, "alice", &["requests", "--mine", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(mine[0]["state"], "rejected");
+    assert_eq!(mine[0]["decisions"][0]["comment"], "not during the sale");
+    assert!(
+        d.ok(&["history", "--json"]).trim().is_empty(),
+        "nothing ran"
+    );
+}
+
+#[test]
+fn a_change_after_approval_voids_the_request_saying_what_changed() {
+    let d = setup("");
+    let id = request_id(&ok_as(
+        &d,
+        "alice",
+        &["request", "restart", "--justification", "x"],
+    ));
+    ok_as(&d, "bob", &["approve", &id]);
+    let changed = records("").replace("echo approved run of", "echo something else,");
+    let file = d.write("changed.toml", &changed);
+    d.ok(&["import", file.to_str().unwrap()]);
+    let err = fails_as(&d, "carol", &["approve", &id]);
+    assert!(
+        err.contains("template 't' changed since it was approved"),
+        "{err}"
+    );
+    assert!(
+        d.ok(&["history", "--json"]).trim().is_empty(),
+        "nothing ran"
+    );
+}
+
+#[test]
+fn refusals_name_the_failed_condition_and_are_audited() {
+    // A window on no day that is today.
+    let today = chrono::Local::now().format("%a").to_string().to_lowercase();
+    let other = if today == "mon" { "tue" } else { "mon" };
+    let d = setup(&format!(
+        "[[policy.window]]\ndays = [\"{other}\"]\nfrom = \"00:00\"\nto = \"24:00\"\n"
+    ));
+    let err = fails_as(&d, "alice", &["request", "restart", "--justification", "x"]);
+    assert!(
+        err.contains("outside the access window of policy prod-web"),
+        "{err}"
+    );
+    let err = fails_as(&d, "bob", &["request", "restart", "--justification", "x"]);
+    assert!(err.contains("no enabled access policy lets 'bob'"), "{err}");
+    let err = fails_as(
+        &d,
+        "alice",
+        &[
+            "request",
+            "restart",
+            "--justification",
+            "x",
+            "--reason",
+            "nope",
+        ],
+    );
+    assert!(
+        err.contains("outside the access window") || err.contains("'nope'"),
+        "{err}"
+    );
+    assert!(d
+        .ok(&["audit", "export"])
+        .contains("\"action\":\"request.refused\""));
+}
+
+#[test]
+fn emergency_access_runs_at_once_and_notifies_every_approver() {
+    let d = setup("");
+    let out = ok_as(
+        &d,
+        "alice",
+        &[
+            "request",
+            "restart",
+            "--justification",
+            "outage",
+            "--emergency",
+            "--wait",
+        ],
+    );
+    assert!(out.contains("approved run of nothing"), "{out}");
+    for approver in ["bob", "carol"] {
+        let q = queue(&d, approver);
+        assert_eq!(q.len(), 1, "{approver}");
+        assert_eq!(q[0]["emergency"], true);
+    }
+    assert!(queue(&d, "alice").is_empty());
+    assert!(d
+        .ok(&["audit", "export"])
+        .contains("\"action\":\"request.emergency\""));
+}
+
+#[test]
+fn a_policy_without_emergency_access_refuses_it() {
+    let d = DataDir::new();
+    let file = d.write(
+        "r.toml",
+        &records("").replace("emergency_access = true\n", ""),
+    );
+    d.ok(&["import", file.to_str().unwrap()]);
+    let err = fails_as(
+        &d,
+        "alice",
+        &["request", "restart", "--justification", "x", "--emergency"],
+    );
+    assert!(err.contains("does not allow emergency access"), "{err}");
+}
