@@ -456,3 +456,106 @@ fn history_and_stored_output_answers_fill_the_screen() {
     assert!(text.contains("stored output"), "{text}");
     assert!(!text.contains("unexpected"), "{text}");
 }
+
+fn pending_request(id: u64) -> gatehouse::domain::ExecutionRequest {
+    use gatehouse::domain::*;
+    ExecutionRequest {
+        id: Id(id),
+        task: "restart".into(),
+        devices: vec!["web-1".into()],
+        variables: [("SERVICE".to_string(), "nginx".to_string())].into(),
+        reason: Some("incident".into()),
+        justification: Some("disk full".into()),
+        governance_id: None,
+        requester: "alice".into(),
+        policy: Some("prod-web".into()),
+        window_start: Timestamp::now(),
+        window_end: Timestamp::now(),
+        state: RequestState::Pending { level: 1 },
+        decisions: vec![],
+        pinned: Pinned {
+            task_revision: 1,
+            template_id: Id(7),
+            template_revision: 2,
+            credential_revision: 1,
+            devices: vec![("web-1".into(), 1)],
+        },
+        created_at: Timestamp::now(),
+        operations: vec![],
+        void_reason: None,
+    }
+}
+
+#[test]
+fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
+    use gatehouse::domain::{Executor, Id, Template};
+    let mut app = App::new("bob".into(), Theme::default());
+    app.update(key('3'));
+    let template = Template {
+        meta: Meta {
+            id: Id(7),
+            revision: 2,
+            ..Meta::named("service-restart")
+        },
+        executor: Executor::SshExpect,
+        content: "exec \"sudo systemctl restart [#SERVICE#]\"\nexec \"[#AUTH_PASSWORD#]\"".into(),
+        ..Template::default()
+    };
+    app.update(Message::Answer(
+        Request::List(Kind::Template),
+        Ok(Response::Records(vec![Record::Template(template)])),
+    ));
+    app.update(Message::Answer(
+        Request::Queue,
+        Ok(Response::Requests(vec![pending_request(42)])),
+    ));
+    let text = screen(&app, 130, 34);
+    assert!(text.contains("Waiting for you (1)"), "{text}");
+    assert!(
+        text.contains("alice") && text.contains("level 1") && text.contains("disk full"),
+        "{text}"
+    );
+    assert!(
+        text.contains("[#AUTH_PASSWORD#]"),
+        "masks are shown as names: {text}"
+    );
+    // Reject needs a comment; approve takes one.
+    app.update(key('r'));
+    assert!(app
+        .update(Message::Key(KeyEvent::new(
+            KeyCode::Enter,
+            KeyModifiers::NONE
+        )))
+        .is_empty());
+    for c in "not now".chars() {
+        app.update(key(c));
+    }
+    let requests = app.update(Message::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        requests,
+        vec![Request::Reject {
+            id: Id(42),
+            comment: "not now".into()
+        }]
+    );
+    app.update(key('a'));
+    let requests = app.update(Message::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        requests,
+        vec![Request::Approve {
+            id: Id(42),
+            comment: String::new()
+        }]
+    );
+    // Someone else's decision refreshes the queue.
+    let requests = app.update(Message::Engine(Event::RequestChanged(Box::new(
+        pending_request(42),
+    ))));
+    assert_eq!(requests, vec![Request::Queue]);
+}

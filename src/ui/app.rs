@@ -3,7 +3,7 @@
 use super::oplog::OperationLog;
 use super::tabs;
 use super::Theme;
-use crate::domain::{Id, Kind, Operation, Record};
+use crate::domain::{ExecutionRequest, Id, Kind, Operation, Record};
 use crate::engine::{Command, Event, HistoryFilter, Response};
 use crate::store::{AuditBreak, AuditEvent};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -72,6 +72,16 @@ pub enum Request {
         from: u64,
     },
     Cancel(Id),
+    /// Requests this user may decide now.
+    Queue,
+    Approve {
+        id: Id,
+        comment: String,
+    },
+    Reject {
+        id: Id,
+        comment: String,
+    },
 }
 
 /// How many operations the History tab loads.
@@ -109,6 +119,16 @@ impl Request {
                 limit: 5000,
             },
             Request::Cancel(id) => Command::Cancel { id: *id },
+            Request::Queue => Command::Queue,
+            Request::Approve { id, comment } => Command::Approve {
+                id: *id,
+                comment: comment.clone(),
+                until: None,
+            },
+            Request::Reject { id, comment } => Command::Reject {
+                id: *id,
+                comment: comment.clone(),
+            },
         }
     }
 }
@@ -226,6 +246,11 @@ pub struct App {
     pub log: OperationLog,
     /// An operation waiting for the user to confirm its cancel.
     pub confirm_cancel: Option<Id>,
+    /// Requests this user may decide, oldest first.
+    pub queue: Vec<ExecutionRequest>,
+    pub queue_selected: usize,
+    /// A decision being typed: the request, approve (or reject), the comment.
+    pub decision_input: Option<(Id, bool, tui_textarea::TextArea<'static>)>,
     quit: bool,
 }
 
@@ -249,6 +274,9 @@ impl App {
             history_selected: 0,
             log: OperationLog::default(),
             confirm_cancel: None,
+            queue: Vec::new(),
+            queue_selected: 0,
+            decision_input: None,
             quit: false,
         }
     }
@@ -260,6 +288,7 @@ impl App {
         requests.push(Request::AuditVerify);
         requests.push(Request::LiveOperations);
         requests.push(Request::History);
+        requests.push(Request::Queue);
         requests
     }
 
@@ -354,7 +383,7 @@ impl App {
                 }
                 Vec::new()
             }
-            Message::Engine(Event::RequestChanged(_)) => Vec::new(),
+            Message::Engine(Event::RequestChanged(_)) => vec![Request::Queue],
             Message::Engine(Event::ShuttingDown) | Message::Disconnected => {
                 self.connected = false;
                 self.status = Some(("the server stopped; press q to quit".into(), true));
@@ -406,6 +435,17 @@ impl App {
                         self.log.push(c);
                     }
                 }
+            }
+            (Request::Queue, Ok(Response::Requests(list))) => {
+                self.queue = list;
+                self.queue_selected = self.queue_selected.min(self.queue.len().saturating_sub(1));
+            }
+            (Request::Approve { id, .. }, Ok(Response::Requests(r))) => {
+                let state = r.first().map(|r| r.state.to_string()).unwrap_or_default();
+                self.status = Some((format!("request {id}: {state}"), false));
+            }
+            (Request::Reject { id, .. }, Ok(_)) => {
+                self.status = Some((format!("request {id}: rejected"), false))
             }
             (Request::Cancel(id), Ok(_)) => {
                 self.status = Some((format!("operation {id}: cancel requested"), false))
@@ -482,7 +522,39 @@ impl App {
         }
     }
 
+    fn on_decision_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        let Some((id, approve, mut input)) = self.decision_input.take() else {
+            return Vec::new();
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.status = Some((format!("request {id}: nothing decided"), false));
+                Vec::new()
+            }
+            KeyCode::Enter => {
+                let comment = input.lines().first().cloned().unwrap_or_default();
+                if approve {
+                    vec![Request::Approve { id, comment }]
+                } else if comment.trim().is_empty() {
+                    self.status = Some(("a rejection needs a comment saying why".into(), true));
+                    self.decision_input = Some((id, approve, input));
+                    Vec::new()
+                } else {
+                    vec![Request::Reject { id, comment }]
+                }
+            }
+            _ => {
+                input.input(key);
+                self.decision_input = Some((id, approve, input));
+                Vec::new()
+            }
+        }
+    }
+
     fn on_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        if self.decision_input.is_some() {
+            return self.on_decision_key(key);
+        }
         if let Some(id) = self.confirm_cancel.take() {
             if key.code == KeyCode::Char('y') {
                 return vec![Request::Cancel(id)];
@@ -529,7 +601,8 @@ impl App {
                 self.tab = Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]
             }
             KeyCode::Char(c @ '1'..='7') => self.tab = Tab::ALL[c as usize - '1' as usize],
-            KeyCode::Char('r') => return self.start(),
+            KeyCode::Char('r') if ctrl => return self.start(),
+            KeyCode::F(5) => return self.start(),
             _ => return self.on_tab_key(key),
         }
         Vec::new()
@@ -612,6 +685,29 @@ impl App {
                     }
                 }
             },
+            Tab::Approvals => match key.code {
+                KeyCode::Char(c @ ('a' | 'r')) => {
+                    if let Some(req) = self.queue.get(self.queue_selected) {
+                        if req.state == crate::domain::RequestState::Emergency {
+                            self.status =
+                                Some(("an emergency notice needs no decision".into(), false));
+                        } else {
+                            let mut input = tui_textarea::TextArea::default();
+                            input.set_cursor_line_style(ratatui::style::Style::default());
+                            self.decision_input = Some((req.id, c == 'a', input));
+                        }
+                    }
+                }
+                _ => {
+                    if let Some(d) = delta {
+                        let last = self.queue.len().saturating_sub(1) as isize;
+                        self.queue_selected = (self.queue_selected as isize)
+                            .saturating_add(d)
+                            .clamp(0, last.max(0))
+                            as usize;
+                    }
+                }
+            },
             Tab::Audit => {
                 if let Some(d) = delta {
                     let last = self.audit.len().saturating_sub(1) as isize;
@@ -637,7 +733,7 @@ impl App {
         match self.tab {
             Tab::Dashboard => tabs::dashboard::draw(self, frame, body),
             Tab::Tasks => tabs::tasks::draw(self, frame, body),
-            Tab::Approvals => tabs::executions::draw(self, frame, body),
+            Tab::Approvals => tabs::approvals::draw(self, frame, body),
             Tab::Operations | Tab::History => tabs::operations::draw(self, frame, body),
             Tab::Audit => tabs::audit::draw(self, frame, body),
             Tab::Admin => tabs::admin::draw(self, frame, body),
@@ -674,6 +770,22 @@ impl App {
     }
 
     fn draw_status(&self, frame: &mut Frame, area: Rect) {
+        if let Some((id, approve, input)) = &self.decision_input {
+            let label = if *approve {
+                format!("approve {id}, comment: ")
+            } else {
+                format!("reject {id}, why: ")
+            };
+            let [prompt, field] =
+                Layout::horizontal([Constraint::Length(label.len() as u16), Constraint::Min(1)])
+                    .areas(area);
+            frame.render_widget(
+                Paragraph::new(Span::styled(label, self.theme.title())),
+                prompt,
+            );
+            frame.render_widget(input, field);
+            return;
+        }
         if let Some(input) = &self.filter_input {
             let [prompt, field] =
                 Layout::horizontal([Constraint::Length(8), Constraint::Min(1)]).areas(area);
@@ -686,14 +798,17 @@ impl App {
         }
         let keys = match self.tab {
             Tab::Admin => {
-                "←/→ kind  ↑/↓ move  / filter  d enable/disable  r reload  Tab next screen  q quit"
+                "←/→ kind  ↑/↓ move  / filter  d enable/disable  ^R reload  Tab next screen  q quit"
             }
-            Tab::Tasks => "↑/↓ move  / filter  r reload  Tab next screen  q quit",
+            Tab::Tasks => "↑/↓ move  / filter  ^R reload  Tab next screen  q quit",
             Tab::Operations => {
                 "↑/↓ select  PgUp/PgDn scroll log  f follow  / search log  c cancel  q quit"
             }
             Tab::History => "↑/↓ select  PgUp/PgDn scroll log  f follow  / search log  q quit",
-            _ => "Tab/1-7 screens  ↑/↓ move  r reload  q quit",
+            Tab::Approvals => {
+                "↑/↓ select  a approve  r reject  (Enter confirms, Esc cancels)  q quit"
+            }
+            _ => "Tab/1-7 screens  ↑/↓ move  ^R reload  q quit",
         };
         let line = match &self.status {
             Some((text, is_error)) => Line::from(vec![

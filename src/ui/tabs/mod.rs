@@ -1,9 +1,9 @@
 //! One file per screen.
 
 pub mod admin;
+pub mod approvals;
 pub mod audit;
 pub mod dashboard;
-pub mod executions;
 pub mod operations;
 pub mod tasks;
 

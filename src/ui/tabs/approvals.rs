@@ -1,0 +1,158 @@
+//! Approvals: requests this user may decide now, oldest first, and what
+//! each would run (masks shown as names, never values).
+
+use super::visible_table;
+use crate::domain::{Kind, Record, RequestState, Timestamp};
+use crate::ui::App;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Paragraph, Row, Wrap};
+use ratatui::Frame;
+
+fn age(since: Timestamp) -> String {
+    let secs = (Timestamp::now().0 - since.0).max(0) / 1000;
+    match secs {
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
+    let [list_area, detail_area] =
+        Layout::vertical([Constraint::Percentage(45), Constraint::Min(5)]).areas(area);
+    visible_table(
+        frame,
+        list_area,
+        &app.theme,
+        format!(" Waiting for you ({}) ", app.queue.len()),
+        Row::new(vec![
+            "Id",
+            "Task",
+            "Requester",
+            "Level",
+            "Age",
+            "Devices",
+            "Justification",
+        ]),
+        &[
+            Constraint::Length(9),
+            Constraint::Length(18),
+            Constraint::Length(11),
+            Constraint::Length(10),
+            Constraint::Length(5),
+            Constraint::Length(18),
+            Constraint::Min(10),
+        ],
+        app.queue.len(),
+        app.queue_selected,
+        |i| {
+            let r = &app.queue[i];
+            let level = match r.state {
+                RequestState::Pending { level } => Span::raw(format!("level {level}")),
+                _ => Span::styled("EMERGENCY", Style::default().fg(app.theme.error)),
+            };
+            Row::new(vec![
+                Span::raw(r.id.to_string()),
+                Span::raw(r.task.clone()),
+                Span::raw(r.requester.clone()),
+                level,
+                Span::raw(age(r.created_at)),
+                Span::raw(r.devices.join(",")),
+                Span::raw(crate::text::printable(
+                    r.justification.as_deref().unwrap_or("-"),
+                )),
+            ])
+        },
+    );
+    let Some(r) = app.queue.get(app.queue_selected) else {
+        frame.render_widget(
+            Paragraph::new("No requests are waiting for you.")
+                .style(app.theme.dim())
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(" Request ")
+                        .title_style(app.theme.title()),
+                ),
+            detail_area,
+        );
+        return;
+    };
+    let mut lines = vec![
+        Line::from(format!(
+            "{} by {} under policy {} · window {} → {}",
+            r.state,
+            r.requester,
+            r.policy.as_deref().unwrap_or("-"),
+            r.window_start,
+            r.window_end
+        )),
+        Line::from(format!(
+            "devices {} · variables {} · reason {} · governance id {}",
+            r.devices.join(", "),
+            r.variables
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            r.reason.as_deref().unwrap_or("-"),
+            r.governance_id.as_deref().unwrap_or("-")
+        )),
+    ];
+    for d in &r.decisions {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "level {} {} by {}{}",
+                d.level,
+                if d.approved { "approved" } else { "rejected" },
+                d.approver,
+                if d.comment.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", d.comment)
+                }
+            ),
+            Style::default().fg(app.theme.ok),
+        )));
+    }
+    // What will run: the pinned template revision's content, masks as names.
+    let content = app.list(Kind::Template).and_then(|l| {
+        l.records.iter().find_map(|rec| match rec {
+            Record::Template(t) if t.meta.id == r.pinned.template_id => Some(t),
+            _ => None,
+        })
+    });
+    lines.push(Line::from(""));
+    match content {
+        Some(t) if t.meta.revision == r.pinned.template_revision => {
+            lines.push(Line::from(Span::styled(
+                format!("template {} rev {} ({}):", t.meta.name, t.meta.revision, t.executor.as_str()),
+                app.theme.title(),
+            )));
+            lines.extend(t.content.lines().map(|l| Line::from(crate::text::printable(l))));
+        }
+        Some(t) => lines.push(Line::from(Span::styled(
+            format!(
+                "template {} is now at rev {}, this request pinned rev {}: it will not run as approved",
+                t.meta.name, t.meta.revision, r.pinned.template_revision
+            ),
+            Style::default().fg(app.theme.warn),
+        ))),
+        None => lines.push(Line::from(Span::styled(
+            "the template is not visible to you (needs view-templates)",
+            app.theme.dim(),
+        ))),
+    }
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" Request ")
+                .title_style(app.theme.title()),
+        ),
+        detail_area,
+    );
+}
