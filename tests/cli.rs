@@ -327,3 +327,26 @@ credential = "none"
     }
     assert!(log.contains("exit status 0"), "{log}");
 }
+
+#[test]
+fn role_check_warns_about_risky_grants_without_refusing_them() {
+    let d = DataDir::new();
+    let file = d.write(
+        "r.toml",
+        "[[role]]\nname = \"risky\"\ngrants = [{ action = \"manage-templates\" }, { action = \"request-tasks\" }]\n",
+    );
+    d.ok(&["import", file.to_str().unwrap()]);
+    let out = d.ok(&["role", "check", "risky"]);
+    assert!(
+        out.contains("nonsensical: manage-templates without view-templates"),
+        "{out}"
+    );
+    assert!(
+        out.contains("by proxy: manage-templates with request-tasks is running arbitrary commands"),
+        "{out}"
+    );
+    assert!(d.ok(&["role", "check", "User"]).contains("no warnings"));
+    assert!(d
+        .ok(&["role", "check", "Administrator"])
+        .contains("manage-credentials is seeing secrets"));
+}

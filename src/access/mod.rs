@@ -1,6 +1,7 @@
 //! Who may do what: built-in roles and permission checks. Pure functions;
 //! the engine calls them and nothing else decides.
 
+pub mod analysis;
 pub mod approval;
 pub mod policy;
 

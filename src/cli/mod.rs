@@ -175,11 +175,22 @@ pub enum Verb {
         #[arg(long)]
         json: bool,
     },
+    /// Roles.
+    Role {
+        #[command(subcommand)]
+        command: RoleVerb,
+    },
     /// Devices' host keys.
     Device {
         #[command(subcommand)]
         command: DeviceVerb,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleVerb {
+    /// Warn about nonsensical, by-proxy and transitive grants of a role.
+    Check { name: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,6 +265,9 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             operations::request(cli, spec, *wait).await
         }
         Verb::Queue { json } => approvals::queue(cli, *json).await,
+        Verb::Role {
+            command: RoleVerb::Check { name },
+        } => records::role_check(cli, name).await,
         Verb::Approve { id, comment, until } => approvals::approve(cli, id, comment, until).await,
         Verb::Reject { id, comment } => approvals::reject(cli, id, comment).await,
         Verb::Requests { mine, json } => approvals::requests(cli, *mine, *json).await,

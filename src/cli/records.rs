@@ -159,3 +159,22 @@ pub async fn revisions(cli: &Cli, template: &str) -> Result<()> {
     }
     Ok(())
 }
+
+pub async fn role_check(cli: &Cli, name: &str) -> Result<()> {
+    let client = cli.client().await?;
+    let Response::RoleWarnings(warnings) = client
+        .call(Command::RoleCheck {
+            name: name.to_string(),
+        })
+        .await?
+    else {
+        bail!("the server answered with something else");
+    };
+    if warnings.is_empty() {
+        println!("role {name}: no warnings");
+    }
+    for w in warnings {
+        println!("role {name}: {w}");
+    }
+    Ok(())
+}

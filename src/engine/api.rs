@@ -113,6 +113,8 @@ pub enum Command {
     Queue,
     /// Requests, newest first; only the caller's with `mine`.
     Requests { mine: bool },
+    /// The role analysis of one role.
+    RoleCheck { name: String },
     /// Stops the server (its owner or a Superuser only).
     Shutdown,
 }
@@ -175,6 +177,7 @@ pub enum Response {
     /// A request now waits for approval.
     Filed(Box<ExecutionRequest>),
     Requests(Vec<ExecutionRequest>),
+    RoleWarnings(Vec<crate::access::analysis::RoleWarning>),
 }
 
 /// Something that happened, sent to every subscribed client.

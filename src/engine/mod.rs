@@ -227,6 +227,18 @@ impl Engine {
             Command::Reject { id, comment } => self.reject(who, id, comment).await,
             Command::Queue => self.queue(who),
             Command::Requests { mine } => self.requests(who, mine),
+            Command::RoleCheck { name } => {
+                require(who, crate::domain::Action::ManageUsers, "analyse roles")?;
+                match self.store.find(Kind::Role, &name)? {
+                    Some(Record::Role(role)) => {
+                        Ok(Response::RoleWarnings(access::analysis::analyse(&role)))
+                    }
+                    _ => Err(EngineError::NotFound {
+                        kind: Kind::Role,
+                        name,
+                    }),
+                }
+            }
             Command::Shutdown => {
                 if login != self.owner && !who.is_superuser() {
                     return Err(EngineError::Denied(

@@ -41,6 +41,15 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         );
         return;
     }
+    // Roles show their analysis under the list.
+    let list_area = if kind == Kind::Role {
+        let [list, warnings] =
+            Layout::vertical([Constraint::Min(5), Constraint::Length(8)]).areas(list_area);
+        draw_role_warnings(app, frame, warnings);
+        list
+    } else {
+        list_area
+    };
     let header = Row::new(vec!["Name", "Status", "Rev", "Changed by", "Details"]);
     let widths = [
         Constraint::Length(26),
@@ -100,4 +109,37 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             inner,
         );
     }
+}
+
+fn draw_role_warnings(app: &App, frame: &mut Frame, area: Rect) {
+    use ratatui::widgets::{Block, Borders, Wrap};
+    let selected = app.list(Kind::Role).and_then(|l| l.selected());
+    let lines: Vec<Line> = match selected {
+        Some(crate::domain::Record::Role(role)) => {
+            let warnings = crate::access::analysis::analyse(role);
+            if warnings.is_empty() {
+                vec![Line::from("no warnings")]
+            } else {
+                warnings
+                    .iter()
+                    .map(|w| {
+                        Line::styled(
+                            w.to_string(),
+                            ratatui::style::Style::default().fg(app.theme.warn),
+                        )
+                    })
+                    .collect()
+            }
+        }
+        _ => vec![Line::from("no role selected")],
+    };
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: true }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" Role analysis ")
+                .title_style(app.theme.title()),
+        ),
+        area,
+    );
 }
