@@ -310,3 +310,52 @@ fn a_policy_without_emergency_access_refuses_it() {
     );
     assert!(err.contains("does not allow emergency access"), "{err}");
 }
+
+/// The current code for an otpauth:// URI, as an authenticator app computes it.
+fn current_code(uri: &str) -> String {
+    let t = totp_rs::TOTP::from_url_unchecked(uri.trim()).expect("otpauth uri");
+    t.generate_current().unwrap()
+}
+
+#[test]
+fn mfa_needs_a_current_code_from_each_approver_and_a_code_works_once() {
+    let d = setup("requires_mfa = true\n");
+    // carol is enrolled by an administrator (root); bob enrolls himself.
+    let bob_uri = ok_as(&d, "bob", &["user", "totp-enroll", "bob"]);
+    assert!(bob_uri.starts_with("otpauth://totp/"), "{bob_uri}");
+    assert!(fails_as(&d, "bob", &["user", "totp-enroll", "carol"]).contains("only themselves"));
+    let carol_uri = d.ok(&["user", "totp-enroll", "carol"]);
+
+    let id = request_id(&ok_as(
+        &d,
+        "alice",
+        &["request", "restart", "--justification", "x"],
+    ));
+    assert!(fails_as(&d, "bob", &["approve", &id]).contains("requires MFA"));
+    assert!(fails_as(&d, "bob", &["approve", &id, "--totp", "000000"]).contains("wrong"));
+    let code = current_code(&bob_uri);
+    ok_as(&d, "bob", &["approve", &id, "--totp", &code]);
+    // The same code can't approve a second request.
+    let second = request_id(&ok_as(
+        &d,
+        "alice",
+        &["request", "restart", "--justification", "y"],
+    ));
+    assert!(fails_as(&d, "bob", &["approve", &second, "--totp", &code]).contains("already used"));
+    ok_as(
+        &d,
+        "carol",
+        &["approve", &id, "--totp", &current_code(&carol_uri)],
+    );
+    wait_for_op(&d, "succeeded");
+    // The secret itself is stored sealed: the export and the listing never show it.
+    let secret = bob_uri
+        .split("secret=")
+        .nth(1)
+        .unwrap()
+        .split('&')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(!d.ok(&["export"]).contains(&secret));
+}

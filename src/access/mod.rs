@@ -3,6 +3,7 @@
 
 pub mod analysis;
 pub mod approval;
+pub mod mfa;
 pub mod policy;
 
 use crate::domain::{Action, Grant, Kind, Meta, Role, User, SUPERUSER_ROLE};

@@ -89,7 +89,13 @@ pub async fn requests(cli: &Cli, mine: bool, json: bool) -> Result<()> {
     list(cli, Command::Requests { mine }, json).await
 }
 
-pub async fn approve(cli: &Cli, id: &str, comment: &str, until: &Option<String>) -> Result<()> {
+pub async fn approve(
+    cli: &Cli,
+    id: &str,
+    comment: &str,
+    until: &Option<String>,
+    totp: &Option<String>,
+) -> Result<()> {
     let id = parse_id(id)?;
     let until = until.as_deref().map(parse_time).transpose()?;
     let client = cli.client().await?;
@@ -98,6 +104,7 @@ pub async fn approve(cli: &Cli, id: &str, comment: &str, until: &Option<String>)
             id,
             comment: comment.to_string(),
             until,
+            totp: totp.clone(),
         })
         .await?
     else {
@@ -119,5 +126,20 @@ pub async fn reject(cli: &Cli, id: &str, comment: &str) -> Result<()> {
         })
         .await?;
     println!("request {id}: rejected");
+    Ok(())
+}
+
+pub async fn totp_enroll(cli: &Cli, login: &str) -> Result<()> {
+    let client = cli.client().await?;
+    let Response::TotpUri(uri) = client
+        .call(Command::TotpEnroll {
+            login: login.to_string(),
+        })
+        .await?
+    else {
+        bail!("the server answered with something else");
+    };
+    println!("{uri}");
+    eprintln!("Add this to {login}'s authenticator app now: it is not shown again.");
     Ok(())
 }

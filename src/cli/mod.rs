@@ -110,6 +110,9 @@ pub enum Verb {
         /// Run at once under the policy's emergency access, without approval.
         #[arg(long)]
         emergency: bool,
+        /// A current TOTP code (emergency access under a policy that requires MFA).
+        #[arg(long, value_name = "CODE")]
+        totp: Option<String>,
         /// Stream the output as `[device] line` and exit 0 only if every operation succeeded.
         #[arg(long)]
         wait: bool,
@@ -160,6 +163,9 @@ pub enum Verb {
         /// Narrow the requested window to end at this time.
         #[arg(long, value_name = "TIME")]
         until: Option<String>,
+        /// A current TOTP code, where the policy requires MFA.
+        #[arg(long, value_name = "CODE")]
+        totp: Option<String>,
     },
     /// Reject a request; it ends there.
     Reject {
@@ -175,6 +181,11 @@ pub enum Verb {
         #[arg(long)]
         json: bool,
     },
+    /// Users.
+    User {
+        #[command(subcommand)]
+        command: UserVerb,
+    },
     /// Roles.
     Role {
         #[command(subcommand)]
@@ -185,6 +196,12 @@ pub enum Verb {
         #[command(subcommand)]
         command: DeviceVerb,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserVerb {
+    /// Make a new TOTP secret and print its otpauth:// URI once, for an authenticator app.
+    TotpEnroll { login: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,6 +266,7 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             at,
             duration,
             emergency,
+            totp,
             wait,
         } => {
             let spec = operations::RequestArgs {
@@ -261,6 +279,7 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
                 at,
                 duration,
                 emergency: *emergency,
+                totp,
             };
             operations::request(cli, spec, *wait).await
         }
@@ -268,7 +287,15 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         Verb::Role {
             command: RoleVerb::Check { name },
         } => records::role_check(cli, name).await,
-        Verb::Approve { id, comment, until } => approvals::approve(cli, id, comment, until).await,
+        Verb::Approve {
+            id,
+            comment,
+            until,
+            totp,
+        } => approvals::approve(cli, id, comment, until, totp).await,
+        Verb::User {
+            command: UserVerb::TotpEnroll { login },
+        } => approvals::totp_enroll(cli, login).await,
         Verb::Reject { id, comment } => approvals::reject(cli, id, comment).await,
         Verb::Requests { mine, json } => approvals::requests(cli, *mine, *json).await,
         Verb::Ops { state } => operations::ops(cli, state).await,

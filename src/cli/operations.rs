@@ -50,6 +50,7 @@ pub struct RequestArgs<'a> {
     pub at: &'a Option<String>,
     pub duration: &'a Option<String>,
     pub emergency: bool,
+    pub totp: &'a Option<String>,
 }
 
 /// Parses a duration: `90s`, `30m`, `2h`, `1d`.
@@ -93,6 +94,7 @@ pub async fn request(cli: &Cli, args: RequestArgs<'_>, wait: bool) -> Result<()>
         at,
         until,
         emergency: args.emergency,
+        totp: args.totp.clone(),
     };
     let client = cli.client().await?;
     // Subscribe before asking, so no output is missed.

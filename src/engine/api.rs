@@ -106,7 +106,11 @@ pub enum Command {
         id: Id,
         comment: String,
         until: Option<crate::domain::Timestamp>,
+        /// A current TOTP code, where the policy requires MFA.
+        totp: Option<String>,
     },
+    /// Makes a new TOTP secret for a user and returns its otpauth:// URI, once.
+    TotpEnroll { login: String },
     /// Rejects a request; the comment says why.
     Reject { id: Id, comment: String },
     /// Pending requests this user may decide now, and emergency notices.
@@ -135,6 +139,8 @@ pub struct RequestSpec {
     pub until: Option<crate::domain::Timestamp>,
     /// Run at once under the policy's emergency access, without approval.
     pub emergency: bool,
+    /// A current TOTP code, for emergency access where the policy requires MFA.
+    pub totp: Option<String>,
 }
 
 /// Which operations history shows.
@@ -178,6 +184,7 @@ pub enum Response {
     Filed(Box<ExecutionRequest>),
     Requests(Vec<ExecutionRequest>),
     RoleWarnings(Vec<crate::access::analysis::RoleWarning>),
+    TotpUri(String),
 }
 
 /// Something that happened, sent to every subscribed client.

@@ -5,6 +5,7 @@
 pub mod api;
 mod bootstrap;
 mod hostkeys;
+mod mfa;
 mod operations;
 mod records;
 mod requests;
@@ -223,7 +224,13 @@ impl Engine {
             Command::Cancel { id } => self.cancel(who, id).await,
             Command::ScanHostKey { device } => self.scan_host_key(who, &device).await,
             Command::PinHostKey { device, key } => self.pin_host_key(who, &device, key).await,
-            Command::Approve { id, comment, until } => self.approve(who, id, comment, until).await,
+            Command::Approve {
+                id,
+                comment,
+                until,
+                totp,
+            } => self.approve(who, id, comment, until, totp).await,
+            Command::TotpEnroll { login } => self.totp_enroll(who, &login).await,
             Command::Reject { id, comment } => self.reject(who, id, comment).await,
             Command::Queue => self.queue(who),
             Command::Requests { mine } => self.requests(who, mine),

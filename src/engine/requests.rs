@@ -251,6 +251,14 @@ impl Engine {
         if let Err(why) = check_fields(&policy, &fields) {
             return refuse(why).await;
         }
+        if spec.emergency && policy.requires_mfa {
+            if let Err(e) = self
+                .check_totp(&who.user.meta.name, spec.totp.as_deref())
+                .await
+            {
+                return refuse(e.to_string()).await;
+            }
+        }
         // Variables and devices are checked now, not only when it runs.
         self.plan(
             &task,
@@ -352,6 +360,7 @@ impl Engine {
         id: Id,
         comment: String,
         until: Option<Timestamp>,
+        totp: Option<String>,
     ) -> Result<Response, EngineError> {
         let _guard = self.write_lock.lock().await;
         let login = who.user.meta.name.clone();
@@ -371,6 +380,18 @@ impl Engine {
                 return Err(denied(why));
             }
         };
+        if policy.requires_mfa {
+            if let Err(e) = self.check_totp(&login, totp.as_deref()).await {
+                self.audit(vec![NewAuditEvent::new(
+                    &login,
+                    "request.approve.refused",
+                    target,
+                    e.to_string(),
+                )])
+                .await?;
+                return Err(e);
+            }
+        }
         let now = Timestamp::now();
         if now > req.window_end {
             req.state = RequestState::Expired;

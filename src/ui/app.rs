@@ -124,6 +124,7 @@ impl Request {
                 id: *id,
                 comment: comment.clone(),
                 until: None,
+                totp: None,
             },
             Request::Reject { id, comment } => Command::Reject {
                 id: *id,
