@@ -63,28 +63,41 @@ pub fn fingerprint(pub_file: &Path) -> String {
         .to_string()
 }
 
-/// Makes sure the test account exists and has the test password.
+/// Makes sure the test account exists and has the test password, once per
+/// test binary (tests run in parallel threads).
 pub fn ensure_test_user() {
-    let exists = Command::new("id")
-        .arg(TEST_USER)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !exists {
-        run(Command::new("useradd").args(["-m", "-s", "/bin/bash", TEST_USER]));
-    }
-    let mut child = Command::new("chpasswd")
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("chpasswd");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(format!("{TEST_USER}:{TEST_PASSWORD}\n").as_bytes())
-        .expect("write chpasswd");
-    assert!(child.wait().expect("chpasswd").success());
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let exists = Command::new("id")
+            .arg(TEST_USER)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !exists {
+            let out = Command::new("useradd")
+                .args(["-m", "-s", "/bin/bash", TEST_USER])
+                .output()
+                .expect("useradd");
+            // 9: another test binary made it first.
+            assert!(
+                out.status.success() || out.status.code() == Some(9),
+                "useradd failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let mut child = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("chpasswd");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{TEST_USER}:{TEST_PASSWORD}\n").as_bytes())
+            .expect("write chpasswd");
+        assert!(child.wait().expect("chpasswd").success());
+    });
 }
 
 fn free_port() -> u16 {
