@@ -143,3 +143,46 @@ pub async fn totp_enroll(cli: &Cli, login: &str) -> Result<()> {
     eprintln!("Add this to {login}'s authenticator app now: it is not shown again.");
     Ok(())
 }
+
+pub async fn jit_list(cli: &Cli, all: bool, json: bool) -> Result<()> {
+    let client = cli.client().await?;
+    let Response::Jit(grants) = client.call(Command::Jit { all }).await? else {
+        bail!("the server answered with something else");
+    };
+    for g in &grants {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "id": g.id.0,
+                    "task": g.task,
+                    "credential": g.credential,
+                    "device": g.device,
+                    "requested_by": g.requested_by,
+                    "granted_at": g.granted_at.to_utc().to_rfc3339(),
+                    "expires_at": g.expires_at.to_utc().to_rfc3339(),
+                    "state": g.state.to_string(),
+                    "revoked": matches!(g.state, crate::domain::JitState::Revoked { .. }),
+                })
+            );
+        } else {
+            println!(
+                "{:<10} {:<16} {:<14} until {}  {}",
+                g.id.to_string(),
+                g.credential,
+                g.device,
+                g.expires_at,
+                g.state
+            );
+        }
+    }
+    Ok(())
+}
+
+pub async fn jit_revoke(cli: &Cli, id: &str) -> Result<()> {
+    let id = parse_id(id)?;
+    let client = cli.client().await?;
+    client.call(Command::JitRevoke { id }).await?;
+    println!("jit grant {id}: revoke started");
+    Ok(())
+}

@@ -181,6 +181,16 @@ pub enum Verb {
         #[arg(long)]
         json: bool,
     },
+    /// Just-in-time grants not yet revoked; `jit revoke ID` ends one now.
+    Jit {
+        #[command(subcommand)]
+        command: Option<JitVerb>,
+        /// Revoked grants too.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Users.
     User {
         #[command(subcommand)]
@@ -196,6 +206,12 @@ pub enum Verb {
         #[command(subcommand)]
         command: DeviceVerb,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum JitVerb {
+    /// Revoke a grant now instead of at its expiry.
+    Revoke { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -296,6 +312,10 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         Verb::User {
             command: UserVerb::TotpEnroll { login },
         } => approvals::totp_enroll(cli, login).await,
+        Verb::Jit { command, all, json } => match command {
+            Some(JitVerb::Revoke { id }) => approvals::jit_revoke(cli, id).await,
+            None => approvals::jit_list(cli, *all, *json).await,
+        },
         Verb::Reject { id, comment } => approvals::reject(cli, id, comment).await,
         Verb::Requests { mine, json } => approvals::requests(cli, *mine, *json).await,
         Verb::Ops { state } => operations::ops(cli, state).await,

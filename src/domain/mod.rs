@@ -1,12 +1,14 @@
 //! Records, ids and validation. No I/O happens here.
 
 mod host_key;
+mod jit;
 mod operation;
 mod records;
 mod request;
 mod validate;
 
 pub use host_key::{fingerprint_of_blob as host_key_fingerprint, HostKey};
+pub use jit::{JitGrant, JitState};
 pub use operation::{OpState, Operation, OutputChunk, Stream, Trigger};
 pub use records::*;
 pub use request::{Decision, ExecutionRequest, Pinned, RequestState};

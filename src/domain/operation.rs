@@ -71,6 +71,8 @@ pub enum Trigger {
     Schedule { late: bool },
     /// A parent operation that succeeded on the same device.
     Chain { parent: Id },
+    /// A just-in-time grant reached its expiry: this operation revokes it.
+    JitExpiry { grant: Id },
 }
 
 impl fmt::Display for Trigger {
@@ -80,6 +82,7 @@ impl fmt::Display for Trigger {
             Trigger::Schedule { late: false } => f.write_str("schedule"),
             Trigger::Schedule { late: true } => f.write_str("schedule (late)"),
             Trigger::Chain { parent } => write!(f, "chain from {parent}"),
+            Trigger::JitExpiry { grant } => write!(f, "expiry of JIT grant {grant}"),
         }
     }
 }
@@ -116,6 +119,8 @@ pub struct Operation {
     pub finished_at: Option<Timestamp>,
     /// Why it failed, redacted.
     pub error: Option<String>,
+    /// For a JIT grant operation: when the privilege it grants expires.
+    pub jit_until: Option<Timestamp>,
     /// Output bytes stored so far.
     pub output_bytes: u64,
     pub output_truncated: bool,

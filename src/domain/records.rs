@@ -57,6 +57,10 @@ pub struct Credential {
     pub password: Option<Sealed>,
     pub private_key: Option<Sealed>,
     pub passphrase: Option<Sealed>,
+    /// Just-in-time elevation: the template that grants the privilege and
+    /// the one that takes it back at expiry.
+    pub jit_grant_template: Option<String>,
+    pub jit_revoke_template: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -453,7 +457,20 @@ impl Record {
                 one("environment", Kind::Environment, &d.environment),
                 one("system", Kind::System, &d.system),
             ],
-            Record::Credential(c) => many("device", Kind::Device, c.device.iter()),
+            Record::Credential(c) => {
+                let mut refs = many("device", Kind::Device, c.device.iter());
+                refs.extend(many(
+                    "jit_grant_template",
+                    Kind::Template,
+                    c.jit_grant_template.iter(),
+                ));
+                refs.extend(many(
+                    "jit_revoke_template",
+                    Kind::Template,
+                    c.jit_revoke_template.iter(),
+                ));
+                refs
+            }
             Record::Task(t) => {
                 let mut refs = vec![
                     one("template", Kind::Template, &t.template),

@@ -116,6 +116,12 @@ impl Validate for Record {
             }
             Record::Credential(c) => {
                 check_name("username", &c.username)?;
+                if c.jit_grant_template.is_some() != c.jit_revoke_template.is_some() {
+                    return Err(FieldError::new(
+                        "jit_revoke_template",
+                        "JIT needs both a grant and a revoke template",
+                    ));
+                }
                 if c.passphrase.is_some() && c.private_key.is_none() {
                     return Err(FieldError::new(
                         "passphrase",

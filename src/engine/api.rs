@@ -119,6 +119,10 @@ pub enum Command {
     Requests { mine: bool },
     /// The role analysis of one role.
     RoleCheck { name: String },
+    /// JIT grants not yet revoked (all of them with `all`).
+    Jit { all: bool },
+    /// Revokes a JIT grant now instead of at its expiry.
+    JitRevoke { id: Id },
     /// Stops the server (its owner or a Superuser only).
     Shutdown,
 }
@@ -185,6 +189,7 @@ pub enum Response {
     Requests(Vec<ExecutionRequest>),
     RoleWarnings(Vec<crate::access::analysis::RoleWarning>),
     TotpUri(String),
+    Jit(Vec<crate::domain::JitGrant>),
 }
 
 /// Something that happened, sent to every subscribed client.
@@ -194,6 +199,7 @@ pub enum Event {
     AuditAppended { seq: u64 },
     OperationChanged(Box<Operation>),
     RequestChanged(Box<ExecutionRequest>),
+    JitChanged(Box<crate::domain::JitGrant>),
     Output { id: Id, chunk: OutputChunk },
     ShuttingDown,
 }

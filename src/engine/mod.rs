@@ -5,6 +5,7 @@
 pub mod api;
 mod bootstrap;
 mod hostkeys;
+mod jit;
 mod mfa;
 mod operations;
 mod records;
@@ -231,6 +232,8 @@ impl Engine {
                 totp,
             } => self.approve(who, id, comment, until, totp).await,
             Command::TotpEnroll { login } => self.totp_enroll(who, &login).await,
+            Command::Jit { all } => self.jit_list(who, all),
+            Command::JitRevoke { id } => self.jit_revoke_now(who, id).await,
             Command::Reject { id, comment } => self.reject(who, id, comment).await,
             Command::Queue => self.queue(who),
             Command::Requests { mine } => self.requests(who, mine),

@@ -36,6 +36,7 @@ impl Engine {
         trigger: Trigger,
         requested_by: &str,
         not_before: Timestamp,
+        until: Option<Timestamp>,
     ) -> Result<Vec<Operation>, EngineError> {
         let refuse = |message: String| EngineError::Invalid {
             kind: Kind::Task,
@@ -61,8 +62,10 @@ impl Engine {
                 )))
             }
         };
-        match self.store.find(Kind::Credential, &task.credential)? {
-            Some(Record::Credential(c)) if c.meta.enabled => {}
+        let jit = match self.store.find(Kind::Credential, &task.credential)? {
+            Some(Record::Credential(c)) if c.meta.enabled => {
+                c.jit_grant_template.as_deref() == Some(task.template.as_str())
+            }
             Some(_) => {
                 return Err(refuse(format!(
                     "its credential '{}' is disabled",
@@ -75,7 +78,16 @@ impl Engine {
                     task.credential
                 )))
             }
-        }
+        };
+        // A JIT grant must end: its revoke is scheduled at the window's end.
+        let jit_until = match (jit, until) {
+            (false, _) => None,
+            (true, Some(t)) => Some(t),
+            (true, None) => return Err(refuse(
+                "grants a just-in-time privilege: request it with --duration so that it is revoked"
+                    .into(),
+            )),
+        };
         let chosen: Vec<String> = if devices.is_empty() {
             task.devices.clone()
         } else {
@@ -143,6 +155,7 @@ impl Engine {
                     started_at: None,
                     finished_at: None,
                     error: None,
+                    jit_until,
                     output_bytes: 0,
                     output_truncated: false,
                 })
@@ -205,6 +218,7 @@ impl Engine {
             Trigger::User,
             &login,
             spec.at.unwrap_or_else(Timestamp::now),
+            spec.until,
         )?;
         let mut details = format!(
             "devices: {}; variables: {}",
@@ -386,6 +400,7 @@ impl Engine {
                     Trigger::Chain { parent: parent.id },
                     &parent.requested_by,
                     Timestamp::now(),
+                    None,
                 )?;
                 self.launch(
                     &child,
@@ -444,6 +459,7 @@ impl Engine {
                 Trigger::Schedule { late },
                 "schedule",
                 now,
+                None,
             ) {
                 Ok(ops) => {
                     let details = format!(
@@ -476,6 +492,7 @@ impl Engine {
     /// Whether the server has work that should keep it alive.
     pub fn busy(&self) -> bool {
         self.runner.active() > 0
+            || self.has_open_grants()
             || self
                 .store
                 .list(Kind::Task)
@@ -496,6 +513,9 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move {
             while let Some(op) = finished.recv().await {
+                if let Err(e) = engine.record_grant(&op).await {
+                    tracing::error!(op = %op.id, error = %e, "cannot record a JIT grant");
+                }
                 if let Err(e) = engine.chain(&op).await {
                     tracing::error!(op = %op.id, error = %e, "cannot start child tasks");
                 }
@@ -511,6 +531,9 @@ impl Engine {
                 }
                 if let Err(e) = engine.expire_requests().await {
                     tracing::error!(error = %e, "request expiry");
+                }
+                if let Err(e) = engine.tick_jit().await {
+                    tracing::error!(error = %e, "JIT revokes");
                 }
             }
         });

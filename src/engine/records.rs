@@ -321,7 +321,10 @@ impl Engine {
             .iter()
             .filter_map(|c| match c {
                 Change::Put(r) => Some((r.kind(), r.name().to_string())),
-                Change::Delete(..) | Change::PutOperation(_) | Change::PutRequest(_) => None,
+                Change::Delete(..)
+                | Change::PutOperation(_)
+                | Change::PutRequest(_)
+                | Change::PutJit(_) => None,
             })
             .collect();
         if !changes.is_empty() {

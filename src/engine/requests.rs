@@ -185,6 +185,7 @@ impl Engine {
             Trigger::User,
             &req.requester,
             req.window_start,
+            Some(req.window_end),
         )?;
         for op in &mut ops {
             op.request = req.id;
@@ -259,15 +260,6 @@ impl Engine {
                 return refuse(e.to_string()).await;
             }
         }
-        // Variables and devices are checked now, not only when it runs.
-        self.plan(
-            &task,
-            &devices,
-            &spec.variables,
-            Trigger::User,
-            &who.user.meta.name,
-            Timestamp::now(),
-        )?;
         let now = Timestamp::now();
         let window_start = spec.at.unwrap_or(now).max(now);
         let window_end = spec
@@ -276,6 +268,16 @@ impl Engine {
         if window_end <= window_start {
             return Err(denied("the requested window ends before it starts"));
         }
+        // Variables and devices are checked now, not only when it runs.
+        self.plan(
+            &task,
+            &devices,
+            &spec.variables,
+            Trigger::User,
+            &who.user.meta.name,
+            now,
+            spec.until,
+        )?;
         let state = if spec.emergency {
             RequestState::Emergency
         } else if policy.requires_approval {

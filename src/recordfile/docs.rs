@@ -99,6 +99,10 @@ pub struct CredentialDoc {
     pub private_key_file: Option<String>,
     #[serde(default, skip_serializing)]
     pub passphrase: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jit_grant_template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jit_revoke_template: Option<String>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub enabled: bool,
 }
@@ -426,6 +430,8 @@ impl RecordsFile {
                     password: None,
                     private_key: None,
                     passphrase: None,
+                    jit_grant_template: d.jit_grant_template.clone(),
+                    jit_revoke_template: d.jit_revoke_template.clone(),
                 }),
                 secrets,
                 l,
@@ -671,6 +677,8 @@ impl RecordsFile {
                     password: None,
                     private_key_file: None,
                     passphrase: None,
+                    jit_grant_template: c.jit_grant_template.clone(),
+                    jit_revoke_template: c.jit_revoke_template.clone(),
                     enabled: m.enabled,
                 })),
                 Record::Template(t) => file.template.push(span(TemplateDoc {

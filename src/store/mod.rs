@@ -51,6 +51,8 @@ pub enum Change {
     PutOperation(Box<crate::domain::Operation>),
     /// Creates or updates an execution request.
     PutRequest(Box<crate::domain::ExecutionRequest>),
+    /// Creates or updates a JIT grant.
+    PutJit(Box<crate::domain::JitGrant>),
 }
 
 /// The store. Opened by the server only (sled locks its files).
@@ -88,6 +90,7 @@ const AUDIT_TREE: &str = "audit";
 const OPERATIONS_TREE: &str = "operations";
 const OUTPUT_TREE: &str = "output";
 const REQUESTS_TREE: &str = "requests";
+const JIT_TREE: &str = "jit";
 
 /// The sled directory inside the data directory.
 const DB_DIR: &str = "store";
@@ -228,6 +231,9 @@ impl Store {
                     r.id.key().to_vec(),
                     Some(encode(r)?),
                 )),
+                Change::PutJit(g) => {
+                    writes.push((JIT_TREE.to_string(), g.id.key().to_vec(), Some(encode(g)?)))
+                }
                 Change::PutOperation(op) => writes.push((
                     OPERATIONS_TREE.to_string(),
                     op.id.key().to_vec(),

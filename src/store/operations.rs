@@ -1,7 +1,7 @@
 //! Operations, their output chunks, and when each schedule last fired.
 
 use super::{decode, encode, Store, StoreResult};
-use crate::domain::{ExecutionRequest, Id, Operation, OutputChunk, Timestamp};
+use crate::domain::{ExecutionRequest, Id, JitGrant, Operation, OutputChunk, Timestamp};
 
 impl Store {
     /// An operation by id.
@@ -154,6 +154,18 @@ impl Store {
             }
         }
         Ok(out)
+    }
+}
+
+impl Store {
+    /// Every JIT grant, oldest first.
+    pub fn jit_grants(&self) -> StoreResult<Vec<JitGrant>> {
+        self.db
+            .open_tree(super::JIT_TREE)?
+            .iter()
+            .values()
+            .map(|v| decode("jit", &v?))
+            .collect()
     }
 }
 

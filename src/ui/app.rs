@@ -74,6 +74,8 @@ pub enum Request {
     Cancel(Id),
     /// Requests this user may decide now.
     Queue,
+    /// JIT grants not yet revoked.
+    Jit,
     Approve {
         id: Id,
         comment: String,
@@ -120,6 +122,7 @@ impl Request {
             },
             Request::Cancel(id) => Command::Cancel { id: *id },
             Request::Queue => Command::Queue,
+            Request::Jit => Command::Jit { all: false },
             Request::Approve { id, comment } => Command::Approve {
                 id: *id,
                 comment: comment.clone(),
@@ -249,6 +252,8 @@ pub struct App {
     pub confirm_cancel: Option<Id>,
     /// Requests this user may decide, oldest first.
     pub queue: Vec<ExecutionRequest>,
+    /// JIT grants not yet revoked.
+    pub jit: Vec<crate::domain::JitGrant>,
     pub queue_selected: usize,
     /// A decision being typed: the request, approve (or reject), the comment.
     pub decision_input: Option<(Id, bool, tui_textarea::TextArea<'static>)>,
@@ -276,6 +281,7 @@ impl App {
             log: OperationLog::default(),
             confirm_cancel: None,
             queue: Vec::new(),
+            jit: Vec::new(),
             queue_selected: 0,
             decision_input: None,
             quit: false,
@@ -290,6 +296,7 @@ impl App {
         requests.push(Request::LiveOperations);
         requests.push(Request::History);
         requests.push(Request::Queue);
+        requests.push(Request::Jit);
         requests
     }
 
@@ -385,6 +392,7 @@ impl App {
                 Vec::new()
             }
             Message::Engine(Event::RequestChanged(_)) => vec![Request::Queue],
+            Message::Engine(Event::JitChanged(_)) => vec![Request::Jit],
             Message::Engine(Event::ShuttingDown) | Message::Disconnected => {
                 self.connected = false;
                 self.status = Some(("the server stopped; press q to quit".into(), true));
@@ -437,6 +445,7 @@ impl App {
                     }
                 }
             }
+            (Request::Jit, Ok(Response::Jit(grants))) => self.jit = grants,
             (Request::Queue, Ok(Response::Requests(list))) => {
                 self.queue = list;
                 self.queue_selected = self.queue_selected.min(self.queue.len().saturating_sub(1));

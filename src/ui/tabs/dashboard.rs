@@ -38,6 +38,49 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             ),
         ]));
     }
+    let day_ago = crate::domain::Timestamp::now().0 - 86_400_000;
+    let failed = app
+        .history
+        .iter()
+        .filter(|o| o.state == crate::domain::OpState::Failed && o.created_at.0 >= day_ago)
+        .count();
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled("Now", app.theme.title())));
+    lines.push(Line::from(format!(
+        "waiting for you   {:>5}",
+        app.queue.len()
+    )));
+    lines.push(Line::from(format!(
+        "running, queued   {:>5}",
+        app.live_ops.len()
+    )));
+    lines.push(Line::from(Span::styled(
+        format!("failed in 24 h    {failed:>5}"),
+        if failed > 0 {
+            Style::default().fg(app.theme.error)
+        } else {
+            app.theme.text()
+        },
+    )));
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        format!("JIT grants ({})", app.jit.len()),
+        app.theme.title(),
+    )));
+    for g in &app.jit {
+        let failing = matches!(g.state, crate::domain::JitState::Failing { .. });
+        lines.push(Line::from(Span::styled(
+            format!(
+                "{} on {} until {}: {}",
+                g.credential, g.device, g.expires_at, g.state
+            ),
+            if failing {
+                Style::default().fg(app.theme.error)
+            } else {
+                app.theme.text()
+            },
+        )));
+    }
     frame.render_widget(
         Paragraph::new(lines).block(
             Block::default()

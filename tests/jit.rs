@@ -1,0 +1,174 @@
+//! Just-in-time elevation on a real machine: the grant creates a drop-in
+//! file over SSH, the revoke removes it at expiry, also when the expiry
+//! passed while the server was down.
+
+mod common;
+
+use common::sshd::Sshd;
+use common::DataDir;
+use serde_json::Value;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn records(sshd: &Sshd, dir: &Path, revoke: &str) -> String {
+    format!(
+        r#"
+[[environment]]
+name = "lab"
+[[system]]
+name = "box"
+[[device]]
+name = "box-1"
+address = "{address}"
+port = {port}
+environment = "lab"
+system = "box"
+host_key = "{host_key}"
+[[template]]
+name = "grant-sudo"
+executor = "ssh-script"
+execution_type = "jit-grant"
+content = "echo 'ops ALL=(ALL) NOPASSWD: ALL' > [#DIR#]/90-ops && echo granted"
+[[template.variable]]
+name = "DIR"
+default = "{dir}"
+[[template]]
+name = "revoke-sudo"
+executor = "ssh-script"
+execution_type = "jit-revoke"
+content = "{revoke}"
+[[template.variable]]
+name = "DIR"
+default = "{dir}"
+[[credential]]
+name = "root-jit"
+username = "root"
+private_key_file = "{key}"
+jit_grant_template = "grant-sudo"
+jit_revoke_template = "revoke-sudo"
+[[task]]
+name = "elevate"
+template = "grant-sudo"
+environment = "lab"
+system = "box"
+devices = ["box-1"]
+credential = "root-jit"
+"#,
+        address = sshd.address,
+        port = sshd.port,
+        host_key = sshd.host_key_line(),
+        dir = dir.display(),
+        key = sshd.client_key().display(),
+    )
+}
+
+fn grants(d: &DataDir) -> Vec<Value> {
+    d.ok(&["jit", "--all", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < limit,
+            "{what} did not happen within {limit:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_grant_is_created_on_the_device_and_revoked_at_expiry() {
+    let sshd = Sshd::start("");
+    let drop_in = tempfile::tempdir().unwrap();
+    let d = DataDir::new();
+    let file = d.write(
+        "r.toml",
+        &records(
+            &sshd,
+            drop_in.path(),
+            "rm -f [#DIR#]/90-ops && echo revoked",
+        ),
+    );
+    d.ok(&["import", file.to_str().unwrap()]);
+    // A JIT task without a duration would never be revoked: refused.
+    assert!(d.fails(&["request", "elevate"]).contains("--duration"));
+    let out = d.ok(&["request", "elevate", "--duration", "3s", "--wait"]);
+    assert!(out.contains("granted"), "{out}");
+    let file = drop_in.path().join("90-ops");
+    wait_until(Duration::from_secs(10), "the grant record", || {
+        grants(&d).len() == 1
+    });
+    assert!(file.exists(), "the grant made the drop-in file");
+    assert_eq!(grants(&d)[0]["revoked"], false);
+    wait_until(Duration::from_secs(20), "the revoke", || !file.exists());
+    wait_until(Duration::from_secs(10), "the grant to show revoked", || {
+        grants(&d)[0]["revoked"] == true
+    });
+    let audit = d.ok(&["audit", "export"]);
+    assert!(
+        audit.contains("\"action\":\"jit.grant\"") && audit.contains("\"action\":\"jit.revoke\"")
+    );
+}
+
+#[test]
+fn a_failing_revoke_is_retried_and_shown_loudly() {
+    let sshd = Sshd::start("");
+    let drop_in = tempfile::tempdir().unwrap();
+    let d = DataDir::new();
+    // The revoke fails until a marker file appears.
+    let revoke = "test -e [#DIR#]/allow-revoke && rm -f [#DIR#]/90-ops";
+    let file = d.write("r.toml", &records(&sshd, drop_in.path(), revoke));
+    d.ok(&["import", file.to_str().unwrap()]);
+    d.ok(&["request", "elevate", "--duration", "1s", "--wait"]);
+    wait_until(Duration::from_secs(20), "a failing revoke", || {
+        grants(&d).first().is_some_and(|g| {
+            g["state"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("REVOKE FAILING")
+        })
+    });
+    assert!(d.ok(&["audit", "export"]).contains("jit.revoke.failed"));
+    std::fs::write(drop_in.path().join("allow-revoke"), "").unwrap();
+    wait_until(Duration::from_secs(30), "the retried revoke", || {
+        !drop_in.path().join("90-ops").exists()
+    });
+    wait_until(Duration::from_secs(10), "the grant to show revoked", || {
+        grants(&d)[0]["revoked"] == true
+    });
+}
+
+#[test]
+fn a_revoke_due_while_the_server_was_down_runs_at_start() {
+    let sshd = Sshd::start("");
+    let drop_in = tempfile::tempdir().unwrap();
+    let d = DataDir::new();
+    let file = d.write(
+        "r.toml",
+        &records(
+            &sshd,
+            drop_in.path(),
+            "rm -f [#DIR#]/90-ops && echo revoked",
+        ),
+    );
+    d.ok(&["import", file.to_str().unwrap()]);
+    d.ok(&["request", "elevate", "--duration", "4s", "--wait"]);
+    wait_until(Duration::from_secs(10), "the grant record", || {
+        grants(&d).len() == 1
+    });
+    d.ok(&["shutdown"]);
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        drop_in.path().join("90-ops").exists(),
+        "nothing revoked while the server was down"
+    );
+    // Any command starts the server again; the overdue revoke runs at once.
+    d.ok(&["whoami"]);
+    wait_until(Duration::from_secs(20), "the late revoke", || {
+        !drop_in.path().join("90-ops").exists()
+    });
+}
