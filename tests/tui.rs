@@ -344,6 +344,7 @@ fn operation(id: u64, state: gatehouse::domain::OpState) -> gatehouse::domain::O
         started_at: None,
         finished_at: None,
         error: None,
+        jit_until: None,
         output_bytes: 0,
         output_truncated: false,
     }
