@@ -96,8 +96,7 @@ fn a_grant_is_created_on_the_device_and_revoked_at_expiry() {
     d.ok(&["import", file.to_str().unwrap()]);
     // A JIT task without a duration would never be revoked: refused.
     assert!(d.fails(&["request", "elevate"]).contains("--duration"));
-    let out = d.ok(&["request", "elevate", "--duration", "3s", "--wait"]);
-    assert!(out.contains("granted"), "{out}");
+    d.ok(&["request", "elevate", "--duration", "3s"]);
     let file = drop_in.path().join("90-ops");
     wait_until(Duration::from_secs(10), "the grant record", || {
         grants(&d).len() == 1
@@ -108,6 +107,15 @@ fn a_grant_is_created_on_the_device_and_revoked_at_expiry() {
     wait_until(Duration::from_secs(10), "the grant to show revoked", || {
         grants(&d)[0]["revoked"] == true
     });
+    // With --wait, the request holds until the revoke has run.
+    let start = Instant::now();
+    let out = d.run(&["request", "elevate", "--duration", "2s", "--wait"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("granted"));
+    assert!(stderr.contains("revoked at"), "{stderr}");
+    assert!(start.elapsed() >= Duration::from_secs(2));
+    assert!(!file.exists(), "--wait returned only after the revoke");
     let audit = d.ok(&["audit", "export"]);
     assert!(
         audit.contains("\"action\":\"jit.grant\"") && audit.contains("\"action\":\"jit.revoke\"")
@@ -123,7 +131,7 @@ fn a_failing_revoke_is_retried_and_shown_loudly() {
     let revoke = "test -e [#DIR#]/allow-revoke && rm -f [#DIR#]/90-ops";
     let file = d.write("r.toml", &records(&sshd, drop_in.path(), revoke));
     d.ok(&["import", file.to_str().unwrap()]);
-    d.ok(&["request", "elevate", "--duration", "1s", "--wait"]);
+    d.ok(&["request", "elevate", "--duration", "1s"]);
     wait_until(Duration::from_secs(20), "a failing revoke", || {
         grants(&d).first().is_some_and(|g| {
             g["state"]
@@ -156,7 +164,7 @@ fn a_revoke_due_while_the_server_was_down_runs_at_start() {
         ),
     );
     d.ok(&["import", file.to_str().unwrap()]);
-    d.ok(&["request", "elevate", "--duration", "4s", "--wait"]);
+    d.ok(&["request", "elevate", "--duration", "4s"]);
     wait_until(Duration::from_secs(10), "the grant record", || {
         grants(&d).len() == 1
     });

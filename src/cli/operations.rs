@@ -146,10 +146,50 @@ pub async fn request(cli: &Cli, args: RequestArgs<'_>, wait: bool) -> Result<()>
                 .unwrap_or_default()
         );
     }
+    wait_for_revokes(&client, &finals).await?;
     if !all_ok {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// A JIT grant request waits until the privilege it granted is taken back.
+async fn wait_for_revokes(client: &Client, finals: &[Operation]) -> Result<()> {
+    let granted: Vec<&Operation> = finals
+        .iter()
+        .filter(|o| o.state == OpState::Succeeded && o.jit_until.is_some())
+        .collect();
+    if granted.is_empty() {
+        return Ok(());
+    }
+    let mut last_shown: HashMap<Id, String> = HashMap::new();
+    loop {
+        let Response::Jit(grants) = client.call(Command::Jit { all: true }).await? else {
+            bail!("the server answered with something else");
+        };
+        let mine: Vec<_> = grants
+            .iter()
+            .filter(|g| granted.iter().any(|o| o.id == g.grant_op))
+            .collect();
+        for g in &mine {
+            let state = g.state.to_string();
+            if last_shown.get(&g.id) != Some(&state) {
+                eprintln!(
+                    "[{}] * JIT grant {} until {}: {state}",
+                    g.device, g.id, g.expires_at
+                );
+                last_shown.insert(g.id, state);
+            }
+        }
+        if mine.len() == granted.len()
+            && mine
+                .iter()
+                .all(|g| matches!(g.state, crate::domain::JitState::Revoked { .. }))
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
 }
 
 /// Prints the output of some operations as `[device] line` until they all end.
