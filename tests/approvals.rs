@@ -359,3 +359,60 @@ fn mfa_needs_a_current_code_from_each_approver_and_a_code_works_once() {
         .to_string();
     assert!(!d.ok(&["export"]).contains(&secret));
 }
+
+#[test]
+fn resource_access_grants_read_run_and_write_on_named_records_only() {
+    let extra_records = r#"
+[[task]]
+name = "other"
+template = "t"
+environment = "production"
+system = "web"
+devices = ["here"]
+credential = "none"
+[[template]]
+name = "t2"
+executor = "local"
+content = "true"
+[[role]]
+name = "restart-runner"
+resources = [
+  { kind = "task", name = "restart", levels = ["read", "run"] },
+  { kind = "template", name = "t2", levels = ["read", "write"] },
+]
+[[user]]
+login = "dave"
+roles = ["restart-runner"]
+"#;
+    let d = DataDir::new();
+    let text =
+        records("").replace("users = [\"alice\"]", "users = [\"alice\", \"dave\"]") + extra_records;
+    let file = d.write("r.toml", &text);
+    d.ok(&["import", file.to_str().unwrap()]);
+    let tasks = ok_as(&d, "dave", &["list", "tasks"]);
+    assert!(
+        tasks.contains("restart") && !tasks.contains("other"),
+        "{tasks}"
+    );
+    assert!(
+        ok_as(&d, "dave", &["request", "restart", "--justification", "x"])
+            .contains("pending at level 1")
+    );
+    let err = fails_as(&d, "dave", &["request", "other", "--justification", "x"]);
+    assert!(err.contains("may not request tasks"), "{err}");
+    // write on t2 lets dave change t2, and only t2.
+    let t2 = d.write(
+        "t2.toml",
+        "[[template]]\nname = \"t2\"\nexecutor = \"local\"\ncontent = \"echo changed\"\n",
+    );
+    ok_as(&d, "dave", &["import", t2.to_str().unwrap()]);
+    let t = d.write(
+        "t.toml",
+        "[[template]]\nname = \"t\"\nexecutor = \"local\"\ncontent = \"echo pwned\"\n",
+    );
+    assert!(
+        fails_as(&d, "dave", &["import", t.to_str().unwrap()]).contains("may not change templates")
+    );
+    // No delete level: no delete.
+    assert!(fails_as(&d, "dave", &["delete", "template", "t2"]).contains("not permitted"));
+}

@@ -6,7 +6,7 @@ pub mod approval;
 pub mod mfa;
 pub mod policy;
 
-use crate::domain::{Action, Grant, Kind, Meta, Role, User, SUPERUSER_ROLE};
+use crate::domain::{AccessLevel, Action, Grant, Kind, Meta, Role, User, SUPERUSER_ROLE};
 
 /// The roles every store starts with.
 pub fn builtin_roles() -> Vec<Role> {
@@ -105,6 +105,28 @@ impl Principal<'_> {
 }
 
 impl Principal<'_> {
+    /// Whether an enabled role gives this level of access to the named task,
+    /// template or device (Superusers hold every level).
+    pub fn holds(&self, kind: Kind, name: &str, level: AccessLevel) -> bool {
+        self.user.meta.enabled
+            && (self.is_superuser()
+                || self.roles.iter().filter(|r| r.meta.enabled).any(|r| {
+                    r.resources
+                        .iter()
+                        .any(|g| g.kind == kind && g.name == name && g.levels.contains(&level))
+                }))
+    }
+
+    /// Whether an enabled role gives any access to some record of this kind.
+    pub fn holds_any(&self, kind: Kind) -> bool {
+        self.user.meta.enabled
+            && self
+                .roles
+                .iter()
+                .filter(|r| r.meta.enabled)
+                .any(|r| r.resources.iter().any(|g| g.kind == kind))
+    }
+
     /// Whether some enabled role grants `action` in at least one environment.
     pub fn may_somewhere(&self, action: Action) -> bool {
         self.user.meta.enabled

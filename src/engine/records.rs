@@ -3,7 +3,9 @@
 use super::api::{ImportItem, PlainSecrets};
 use super::{Engine, EngineError, Event, Response};
 use crate::access::{self, Principal};
-use crate::domain::{FieldError, Kind, Meta, Record, Sealed, Timestamp, Validate, SUPERUSER_ROLE};
+use crate::domain::{
+    AccessLevel, FieldError, Kind, Meta, Record, Sealed, Timestamp, Validate, SUPERUSER_ROLE,
+};
 use crate::store::{Change, NewAuditEvent, SecretCipher};
 use std::collections::BTreeMap;
 
@@ -194,10 +196,13 @@ impl Engine {
                     format!("is defined twice in this file (first on line {first})"),
                 ));
             }
+            let exists = stored.get(item.record.kind(), item.record.name()).is_some();
             if !who.may(
                 access::manage_action(item.record.kind()),
                 environment_of(&item.record),
-            ) {
+            ) && !(exists
+                && who.holds(item.record.kind(), item.record.name(), AccessLevel::Write))
+            {
                 return Err(EngineError::Denied(format!(
                     "'{login}' may not change {} (needs the {} permission)",
                     item.record.kind().plural(),
@@ -348,6 +353,7 @@ impl Engine {
         who: &Principal<'_>,
         kind: Kind,
         name: &str,
+        level: AccessLevel,
     ) -> Result<Record, EngineError> {
         let record = self
             .store
@@ -356,7 +362,9 @@ impl Engine {
                 kind,
                 name: name.to_string(),
             })?;
-        if !who.may(access::manage_action(kind), environment_of(&record)) {
+        if !who.may(access::manage_action(kind), environment_of(&record))
+            && !who.holds(kind, name, level)
+        {
             return Err(EngineError::Denied(format!(
                 "'{}' may not change {} (needs the {} permission)",
                 who.user.meta.name,
@@ -380,7 +388,7 @@ impl Engine {
         name: &str,
     ) -> Result<Response, EngineError> {
         let _guard = self.write_lock.lock().await;
-        let record = self.find_for_change(who, kind, name)?;
+        let record = self.find_for_change(who, kind, name, AccessLevel::Delete)?;
         if kind == Kind::User && name == "root" {
             return Err(EngineError::Denied(
                 "the user 'root' always exists as a Superuser".into(),
@@ -426,7 +434,7 @@ impl Engine {
         enabled: bool,
     ) -> Result<Response, EngineError> {
         let _guard = self.write_lock.lock().await;
-        let mut record = self.find_for_change(who, kind, name)?;
+        let mut record = self.find_for_change(who, kind, name, AccessLevel::Write)?;
         if kind == Kind::User && name == "root" && !enabled {
             return Err(EngineError::Denied(
                 "the user 'root' cannot be disabled".into(),

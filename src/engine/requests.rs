@@ -219,7 +219,9 @@ impl Engine {
             .await?;
             Err::<Response, EngineError>(denied(why))
         };
-        if !who.may(Action::RequestTasks, Some(&task.environment)) {
+        if !who.may(Action::RequestTasks, Some(&task.environment))
+            && !who.holds(Kind::Task, &task.meta.name, crate::domain::AccessLevel::Run)
+        {
             return refuse(format!(
                 "'{}' may not request tasks in {} (needs the request-tasks permission)",
                 who.user.meta.name, task.environment
