@@ -196,13 +196,15 @@ impl Engine {
                     format!("is defined twice in this file (first on line {first})"),
                 ));
             }
+            // A role's `manage` action, or `write` access to this very (existing) record.
             let exists = stored.get(item.record.kind(), item.record.name()).is_some();
-            if !who.may(
+            let may_manage = who.may(
                 access::manage_action(item.record.kind()),
                 environment_of(&item.record),
-            ) && !(exists
-                && who.holds(item.record.kind(), item.record.name(), AccessLevel::Write))
-            {
+            );
+            let may_write =
+                exists && who.holds(item.record.kind(), item.record.name(), AccessLevel::Write);
+            if !may_manage && !may_write {
                 return Err(EngineError::Denied(format!(
                     "'{login}' may not change {} (needs the {} permission)",
                     item.record.kind().plural(),
