@@ -165,6 +165,7 @@ fn two_levels_approve_in_order_and_then_exactly_the_request_runs() {
     assert!(ok_as(&d, "carol", &["approve", &id]).contains("approved"));
     let op = wait_for_op(&d, "succeeded");
     assert_eq!(op["requested_by"], "alice");
+    assert_eq!(op["superuser_bypass"], false);
     assert!(d
         .ok(&["logs", &op["id"].to_string()])
         .contains("approved run of nginx"));

@@ -136,6 +136,10 @@ fn a_script_runs_with_password_auth_and_streams_each_line_with_its_device() {
     assert_eq!(h[0]["exit_status"], 0);
     assert_eq!(h[0]["attempts"], 1);
     assert_eq!(h[0]["requested_by"], "root");
+    assert_eq!(
+        h[0]["superuser_bypass"], true,
+        "a Superuser's run is marked as such"
+    );
 }
 
 #[test]

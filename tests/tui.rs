@@ -333,6 +333,7 @@ fn operation(id: u64, state: gatehouse::domain::OpState) -> gatehouse::domain::O
         variables: Default::default(),
         trigger: Trigger::User,
         requested_by: "alice".into(),
+        superuser_bypass: false,
         state,
         attempts: 1,
         max_attempts: 1,

@@ -475,6 +475,7 @@ pub fn operation_json(o: &Operation) -> serde_json::Value {
         "attempts": o.attempts,
         "max_attempts": o.max_attempts,
         "requested_by": o.requested_by,
+        "superuser_bypass": o.superuser_bypass,
         "trigger": o.trigger.to_string(),
         "created_at": o.created_at.to_utc().to_rfc3339(),
         "started_at": time(o.started_at),

@@ -105,6 +105,8 @@ pub struct Operation {
     pub variables: BTreeMap<String, String>,
     pub trigger: Trigger,
     pub requested_by: String,
+    /// Requested by a Superuser without an access policy.
+    pub superuser_bypass: bool,
     pub state: OpState,
     pub attempts: u32,
     pub max_attempts: u32,

@@ -146,6 +146,7 @@ impl Engine {
                     variables: values.clone(),
                     trigger: trigger.clone(),
                     requested_by: requested_by.to_string(),
+                    superuser_bypass: false,
                     state: OpState::Queued,
                     attempts: 0,
                     max_attempts: task.retries + 1,
@@ -213,7 +214,7 @@ impl Engine {
             return self.request_under_policy(who, spec).await;
         }
         let task = self.task(&spec.task)?;
-        let ops = self.plan(
+        let mut ops = self.plan(
             &task,
             &spec.devices,
             &spec.variables,
@@ -222,6 +223,9 @@ impl Engine {
             spec.at.unwrap_or_else(Timestamp::now),
             spec.until,
         )?;
+        for op in &mut ops {
+            op.superuser_bypass = true;
+        }
         let mut details = format!(
             "devices: {}; variables: {}",
             ops.iter()

@@ -72,7 +72,11 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                         .unwrap_or_else(|| "-".into()),
                 ),
                 Span::raw(format!("{}/{}", o.attempts, o.max_attempts)),
-                Span::raw(o.requested_by.clone()),
+                Span::raw(if o.superuser_bypass {
+                    format!("{}*", o.requested_by)
+                } else {
+                    o.requested_by.clone()
+                }),
                 Span::raw(
                     o.started_at
                         .map(|t| t.to_string())
@@ -87,11 +91,16 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 Span::styled(format!("{} ", o.state), state_style(app, o.state)),
                 Span::styled(
                     format!(
-                        "template {} rev {} · {} · trigger {} · {} bytes{}",
+                        "template {} rev {} · {} · trigger {}{} · {} bytes{}",
                         o.template,
                         o.template_revision,
                         o.executor.as_str(),
                         o.trigger,
+                        if o.superuser_bypass {
+                            " · Superuser, no policy"
+                        } else {
+                            ""
+                        },
                         o.output_bytes,
                         if o.output_truncated {
                             " (truncated)"
