@@ -350,3 +350,28 @@ fn role_check_warns_about_risky_grants_without_refusing_them() {
         .ok(&["role", "check", "Administrator"])
         .contains("manage-credentials is seeing secrets"));
 }
+
+#[test]
+fn clone_copies_a_record_under_a_new_name_but_never_superuser_or_secrets() {
+    let d = DataDir::new();
+    d.ok(&["demo"]);
+    d.ok(&["clone", "template", "service-status", "service-status-v2"]);
+    let templates = d.ok(&["list", "templates"]);
+    assert!(
+        templates
+            .lines()
+            .any(|l| l.starts_with("service-status-v2") && l.contains("rev 1")),
+        "{templates}"
+    );
+    d.ok(&["clone", "role", "Administrator", "Junior admin"]);
+    assert!(d.ok(&["list", "roles"]).contains("Junior admin"));
+    assert!(d
+        .fails(&["clone", "role", "Superuser", "Root2"])
+        .contains("cannot be cloned"));
+    assert!(d
+        .fails(&["clone", "credential", "ops-account", "copy"])
+        .contains("not cloned"));
+    assert!(d
+        .fails(&["clone", "template", "service-status", "disk-usage"])
+        .contains("already exists"));
+}

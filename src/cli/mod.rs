@@ -73,6 +73,12 @@ pub enum Verb {
         #[arg(long)]
         json: bool,
     },
+    /// Copy a record under a new name (templates, tasks, roles, policies, devices…).
+    Clone {
+        kind: String,
+        from: String,
+        to: String,
+    },
     /// Delete a record that nothing uses.
     Delete { kind: String, name: String },
     /// Enable a record.
@@ -268,6 +274,7 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         Verb::Demo => records::demo(cli).await,
         Verb::List { kind, json } => records::list(cli, kind, *json).await,
         Verb::Delete { kind, name } => records::delete(cli, kind, name).await,
+        Verb::Clone { kind, from, to } => records::clone(cli, kind, from, to).await,
         Verb::Enable { kind, name } => records::set_enabled(cli, kind, name, true).await,
         Verb::Disable { kind, name } => records::set_enabled(cli, kind, name, false).await,
         Verb::Revisions { template } => records::revisions(cli, template).await,

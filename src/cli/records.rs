@@ -178,3 +178,17 @@ pub async fn role_check(cli: &Cli, name: &str) -> Result<()> {
     }
     Ok(())
 }
+
+pub async fn clone(cli: &Cli, kind: &str, from: &str, to: &str) -> Result<()> {
+    let kind = parse_kind(kind)?;
+    let client = cli.client().await?;
+    client
+        .call(Command::Clone {
+            kind,
+            from: from.to_string(),
+            to: to.to_string(),
+        })
+        .await?;
+    println!("cloned {kind} {from} as {to}");
+    Ok(())
+}

@@ -69,6 +69,12 @@ pub enum Command {
     Export,
     /// Deletes a record that nothing uses.
     Delete { kind: Kind, name: String },
+    /// Creates a record as a copy of another under a new name.
+    Clone {
+        kind: Kind,
+        from: String,
+        to: String,
+    },
     /// Enables or disables a record.
     SetEnabled {
         kind: Kind,

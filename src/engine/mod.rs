@@ -148,6 +148,7 @@ impl Engine {
             }
             Command::Import { items } => self.import(who, items).await,
             Command::Delete { kind, name } => self.delete(who, kind, &name).await,
+            Command::Clone { kind, from, to } => self.clone_record(who, kind, &from, &to).await,
             Command::SetEnabled {
                 kind,
                 name,

@@ -382,6 +382,60 @@ impl Engine {
         Ok(record)
     }
 
+    /// Copies a record under a new name, through the same checks as an import.
+    pub(super) async fn clone_record(
+        &self,
+        who: &Principal<'_>,
+        kind: Kind,
+        from: &str,
+        to: &str,
+    ) -> Result<Response, EngineError> {
+        match kind {
+            Kind::Role if from == SUPERUSER_ROLE => {
+                return Err(EngineError::Denied(
+                    "the built-in Superuser role cannot be cloned".into(),
+                ))
+            }
+            Kind::User => {
+                return Err(EngineError::Denied(
+                    "a user is an OS account and is not cloned; import a new one".into(),
+                ))
+            }
+            Kind::Credential => {
+                return Err(EngineError::Denied(
+                    "credentials are not cloned: a secret lives in one place".into(),
+                ))
+            }
+            _ => {}
+        }
+        if self.store.find(kind, to)?.is_some() {
+            return Err(EngineError::Denied(format!(
+                "a {kind} named '{to}' already exists"
+            )));
+        }
+        let mut record = self
+            .store
+            .find(kind, from)?
+            .ok_or_else(|| EngineError::NotFound {
+                kind,
+                name: from.to_string(),
+            })?;
+        *record.meta_mut() = Meta {
+            name: to.to_string(),
+            enabled: record.meta().enabled,
+            ..Meta::default()
+        };
+        self.import(
+            who,
+            vec![ImportItem {
+                record,
+                secrets: PlainSecrets::default(),
+                line: 0,
+            }],
+        )
+        .await
+    }
+
     /// Deletes a record, unless another record names it.
     pub(super) async fn delete(
         &self,
