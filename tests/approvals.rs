@@ -417,3 +417,62 @@ roles = ["restart-runner"]
     // No delete level: no delete.
     assert!(fails_as(&d, "dave", &["delete", "template", "t2"]).contains("not permitted"));
 }
+
+#[test]
+fn alice_requests_bob_and_carol_approve_with_totp_and_it_runs_on_the_real_machine() {
+    use common::sshd::{Sshd, TEST_PASSWORD, TEST_USER};
+    let sshd = Sshd::start("");
+    let text = records("requires_mfa = true\n")
+        .replace(
+            "address = \"127.0.0.1\"\n",
+            &format!(
+                "address = \"{}\"\nport = {}\nhost_key = \"{}\"\n",
+                sshd.address,
+                sshd.port,
+                sshd.host_key_line()
+            ),
+        )
+        .replace(
+            "username = \"root\"\n",
+            &format!("username = \"{TEST_USER}\"\npassword = \"{TEST_PASSWORD}\"\n"),
+        )
+        .replace(
+            "executor = \"local\"\ncontent = \"echo approved run of [#WHAT#]\"",
+            "executor = \"ssh-script\"\ncontent = \"echo approved run of [#WHAT#] as $(id -un)\"",
+        );
+    let d = DataDir::new();
+    let file = d.write("r.toml", &text);
+    d.ok(&["import", file.to_str().unwrap()]);
+    d.ok(&["user", "totp-enroll", "bob"]);
+    let carol_uri = ok_as(&d, "carol", &["user", "totp-enroll", "carol"]);
+    let bob_uri = d.ok(&["user", "totp-enroll", "bob"]);
+    let id = request_id(&ok_as(
+        &d,
+        "alice",
+        &[
+            "request",
+            "restart",
+            "--var",
+            "WHAT=nginx",
+            "--justification",
+            "disk full",
+        ],
+    ));
+    ok_as(
+        &d,
+        "bob",
+        &["approve", &id, "--totp", &current_code(&bob_uri)],
+    );
+    ok_as(
+        &d,
+        "carol",
+        &["approve", &id, "--totp", &current_code(&carol_uri)],
+    );
+    let op = wait_for_op(&d, "succeeded");
+    let log = d.ok(&["logs", &op["id"].to_string()]);
+    assert!(
+        log.contains(&format!("approved run of nginx as {TEST_USER}")),
+        "{log}"
+    );
+    assert!(!log.contains(TEST_PASSWORD));
+}
