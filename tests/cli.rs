@@ -375,3 +375,23 @@ fn clone_copies_a_record_under_a_new_name_but_never_superuser_or_secrets() {
         .fails(&["clone", "template", "service-status", "disk-usage"])
         .contains("already exists"));
 }
+
+#[test]
+fn root_cannot_lose_the_superuser_role() {
+    let d = DataDir::new();
+    let file = d.write(
+        "root.toml",
+        "[[user]]\nlogin = \"root\"\nroles = [\"User\"]\n",
+    );
+    let err = d.fails(&["import", file.to_str().unwrap()]);
+    assert!(
+        err.contains("root always holds the Superuser role"),
+        "{err}"
+    );
+    assert!(d
+        .fails(&["disable", "user", "root"])
+        .contains("cannot be disabled"));
+    assert!(d
+        .fails(&["delete", "user", "root"])
+        .contains("always exists"));
+}

@@ -188,6 +188,15 @@ impl Engine {
         let mut seen: BTreeMap<(Kind, String), usize> = BTreeMap::new();
         for item in &items {
             check_record(&item.record, item.line)?;
+            if let Record::User(u) = &item.record {
+                if u.meta.name == "root" && !u.roles.iter().any(|r| r == SUPERUSER_ROLE) {
+                    return Err(invalid(
+                        &item.record,
+                        item.line,
+                        "field `roles`: root always holds the Superuser role",
+                    ));
+                }
+            }
             let key = (item.record.kind(), item.record.name().to_string());
             if let Some(first) = seen.insert(key, item.line) {
                 return Err(invalid(
