@@ -77,7 +77,7 @@ impl Engine {
         })?;
         let original = self.task(&grant.task).ok();
         // The revoke runs whatever became of the task: only its device, credential and bounds matter.
-        let task = Task {
+        let mut task = Task {
             template: revoke_template,
             devices: vec![grant.device.clone()],
             credential: grant.credential.clone(),
@@ -90,7 +90,6 @@ impl Engine {
                 ..Task::default()
             })
         };
-        let mut task = task;
         task.meta.enabled = true;
         task.meta.name = grant.task.clone();
         let ops = self.plan(
