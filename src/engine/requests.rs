@@ -357,6 +357,32 @@ impl Engine {
             })
     }
 
+    /// The request, its policy, the level `login` may decide now and the
+    /// audit target; a refusal is audited under `refused_action`.
+    async fn decidable(
+        &self,
+        login: &str,
+        id: Id,
+        refused_action: &str,
+    ) -> Result<(ExecutionRequest, Policy, u8, String), EngineError> {
+        let req = self.load_request(id)?;
+        let policy = self.policy(req.policy.as_deref().unwrap_or_default())?;
+        let target = format!("request {} (task {})", req.id, req.task);
+        match may_decide(&policy, &req, login) {
+            Ok(level) => Ok((req, policy, level, target)),
+            Err(why) => {
+                self.audit(vec![NewAuditEvent::new(
+                    login,
+                    refused_action,
+                    target,
+                    why.clone(),
+                )])
+                .await?;
+                Err(denied(why))
+            }
+        }
+    }
+
     /// Approves the current level; the last level's approval runs it.
     pub(super) async fn approve(
         &self,
@@ -368,22 +394,9 @@ impl Engine {
     ) -> Result<Response, EngineError> {
         let _guard = self.write_lock.lock().await;
         let login = who.user.meta.name.clone();
-        let mut req = self.load_request(id)?;
-        let policy = self.policy(req.policy.as_deref().unwrap_or_default())?;
-        let target = format!("request {} (task {})", req.id, req.task);
-        let level = match may_decide(&policy, &req, &login) {
-            Ok(l) => l,
-            Err(why) => {
-                self.audit(vec![NewAuditEvent::new(
-                    &login,
-                    "request.approve.refused",
-                    target,
-                    why.clone(),
-                )])
-                .await?;
-                return Err(denied(why));
-            }
-        };
+        let (mut req, policy, level, target) = self
+            .decidable(&login, id, "request.approve.refused")
+            .await?;
         if policy.requires_mfa {
             if let Err(e) = self.check_totp(&login, totp.as_deref()).await {
                 self.audit(vec![NewAuditEvent::new(
@@ -478,22 +491,8 @@ impl Engine {
         if comment.trim().is_empty() {
             return Err(denied("a rejection needs a comment saying why (--comment)"));
         }
-        let mut req = self.load_request(id)?;
-        let policy = self.policy(req.policy.as_deref().unwrap_or_default())?;
-        let target = format!("request {} (task {})", req.id, req.task);
-        let level = match may_decide(&policy, &req, &login) {
-            Ok(l) => l,
-            Err(why) => {
-                self.audit(vec![NewAuditEvent::new(
-                    &login,
-                    "request.reject.refused",
-                    target,
-                    why.clone(),
-                )])
-                .await?;
-                return Err(denied(why));
-            }
-        };
+        let (mut req, _, level, target) =
+            self.decidable(&login, id, "request.reject.refused").await?;
         req.decisions.push(Decision {
             approver: login.clone(),
             level,
