@@ -12,6 +12,11 @@ pub fn lock_in(data_dir: &Path) -> PathBuf {
     data_dir.join("server.lock")
 }
 
+/// The key file that seals secrets (its name is the store's to decide).
+pub fn key_in(data_dir: &Path) -> PathBuf {
+    data_dir.join("store.key")
+}
+
 /// The directory the server writes its log files to.
 pub fn logs_in(data_dir: &Path) -> PathBuf {
     data_dir.join("logs")

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{contains_bytes, files_under, DataDir};
+use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
 const SECRET_PASSWORD: &str = "pw-Zq8#unique-never-stored";
@@ -394,4 +395,45 @@ fn root_cannot_lose_the_superuser_role() {
     assert!(d
         .fails(&["delete", "user", "root"])
         .contains("always exists"));
+}
+
+#[test]
+fn a_backup_taken_while_the_server_runs_restores_every_record_and_a_verifying_chain() {
+    let d = DataDir::new();
+    d.ok(&["demo"]);
+    d.ok(&["disable", "device", "web-2"]);
+    let backup = d.scratch.path().join("store.backup");
+    let out = d.ok(&["backup", backup.to_str().unwrap()]);
+    assert!(out.contains("backed up"), "{out}");
+    assert_eq!(
+        std::fs::metadata(&backup).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let bytes = std::fs::read(&backup).unwrap();
+    assert!(
+        !contains_bytes(&bytes, b"demo-password-change-me"),
+        "secrets stay sealed in a backup"
+    );
+
+    let restored = DataDir::new();
+    let out = restored.ok(&["restore", backup.to_str().unwrap()]);
+    assert!(out.contains("no key file"), "{out}");
+    std::fs::copy(
+        d.path().join("store.key"),
+        restored.path().join("store.key"),
+    )
+    .unwrap();
+    assert!(restored.ok(&["audit", "verify"]).contains("chain intact"));
+    let body = |s: String| s.lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(body(restored.ok(&["export"])), body(d.ok(&["export"])));
+    // Restoring over an existing store is refused.
+    assert!(d
+        .fails(&["restore", backup.to_str().unwrap()])
+        .contains("running"));
+    let fresh = DataDir::new();
+    fresh.ok(&["whoami"]);
+    fresh.ok(&["shutdown"]);
+    assert!(fresh
+        .fails(&["restore", backup.to_str().unwrap()])
+        .contains("empty data directory"));
 }

@@ -62,6 +62,11 @@ pub enum Verb {
         /// The records file.
         file: PathBuf,
     },
+    /// Write a consistent backup of the store while the server runs (secrets stay sealed;
+    /// back up the key file `store.key` separately).
+    Backup { file: PathBuf },
+    /// Load a backup into an empty data directory (no server may be running on it).
+    Restore { file: PathBuf },
     /// Print every record you may see in the import format (secrets are never printed).
     Export,
     /// Load a realistic demo set: environments, devices, templates, tasks, a policy.
@@ -271,6 +276,8 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         Verb::Whoami => service::whoami(cli).await,
         Verb::Import { file } => records::import(cli, file).await,
         Verb::Export => records::export(cli).await,
+        Verb::Backup { file } => service::backup(cli, file).await,
+        Verb::Restore { file } => service::restore(cli, file),
         Verb::Demo => records::demo(cli).await,
         Verb::List { kind, json } => records::list(cli, kind, *json).await,
         Verb::Delete { kind, name } => records::delete(cli, kind, name).await,

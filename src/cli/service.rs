@@ -62,3 +62,53 @@ async fn wait_for_exit(data_dir: &std::path::Path) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+pub async fn backup(cli: &Cli, file: &std::path::Path) -> Result<()> {
+    let path = std::path::absolute(file)?;
+    let client = cli.client().await?;
+    let Response::Backup(summary) = client.call(Command::Backup { path: path.clone() }).await?
+    else {
+        color_eyre::eyre::bail!("the server answered with something else");
+    };
+    println!(
+        "backed up {} entries in {} trees ({} bytes) to {}",
+        summary.entries,
+        summary.trees,
+        summary.bytes,
+        path.display()
+    );
+    println!(
+        "the key file is not in the backup: keep a copy of {} apart from it",
+        crate::paths::key_in(&cli.data_dir()).display()
+    );
+    Ok(())
+}
+
+pub fn restore(cli: &Cli, file: &std::path::Path) -> Result<()> {
+    let dir = cli.data_dir();
+    std::fs::create_dir_all(&dir)?;
+    // The server's lock: no server may hold this directory while it is filled.
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(crate::paths::lock_in(&dir))?;
+    let _held = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|_| {
+            color_eyre::eyre::eyre!("a server is running on {}; stop it first", dir.display())
+        })?;
+    let summary = crate::store::Store::restore(&dir, file)?;
+    println!(
+        "restored {} entries in {} trees into {}",
+        summary.entries,
+        summary.trees,
+        dir.display()
+    );
+    if !crate::paths::key_in(&dir).exists() {
+        println!(
+            "no key file at {}: copy the original store.key there, or stored secrets cannot be opened",
+            crate::paths::key_in(&dir).display()
+        );
+    }
+    Ok(())
+}

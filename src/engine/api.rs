@@ -69,6 +69,8 @@ pub enum Command {
     Export,
     /// Deletes a record that nothing uses.
     Delete { kind: Kind, name: String },
+    /// Writes a consistent backup of the whole store to a file on the server's machine.
+    Backup { path: std::path::PathBuf },
     /// Creates a record as a copy of another under a new name.
     Clone {
         kind: Kind,
@@ -196,6 +198,7 @@ pub enum Response {
     RoleWarnings(Vec<crate::access::analysis::RoleWarning>),
     TotpUri(String),
     Jit(Vec<crate::domain::JitGrant>),
+    Backup(crate::store::BackupSummary),
 }
 
 /// Something that happened, sent to every subscribed client.

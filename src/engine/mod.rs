@@ -149,6 +149,22 @@ impl Engine {
             Command::Import { items } => self.import(who, items).await,
             Command::Delete { kind, name } => self.delete(who, kind, &name).await,
             Command::Clone { kind, from, to } => self.clone_record(who, kind, &from, &to).await,
+            Command::Backup { path } => {
+                if !who.is_superuser() {
+                    return Err(EngineError::Denied(
+                        "only a Superuser may back up the store".into(),
+                    ));
+                }
+                let summary = self.store.backup(&path)?;
+                self.audit(vec![NewAuditEvent::new(
+                    login,
+                    "store.backup",
+                    path.display().to_string(),
+                    format!("{} trees, {} entries", summary.trees, summary.entries),
+                )])
+                .await?;
+                Ok(Response::Backup(summary))
+            }
             Command::SetEnabled {
                 kind,
                 name,

@@ -3,12 +3,14 @@
 //! chain, and secrets sealed with a key kept beside the store.
 
 mod audit;
+mod backup;
 mod cipher;
 mod codec;
 mod operations;
 mod schema;
 
 pub use audit::{AuditBreak, AuditEvent, NewAuditEvent};
+pub use backup::BackupSummary;
 pub use cipher::SecretCipher;
 pub use codec::{decode, encode};
 pub use schema::SCHEMA_VERSION;
@@ -94,8 +96,6 @@ const JIT_TREE: &str = "jit";
 
 /// The sled directory inside the data directory.
 const DB_DIR: &str = "store";
-/// The secret key file beside it.
-const KEY_FILE: &str = "store.key";
 
 impl Store {
     /// Opens (creating when empty) the store in `dir`, migrating an older schema.
@@ -104,7 +104,7 @@ impl Store {
             path: dir.to_path_buf(),
             source,
         })?;
-        let cipher = SecretCipher::load_or_create(&dir.join(KEY_FILE))?;
+        let cipher = SecretCipher::load_or_create(&crate::paths::key_in(dir))?;
         let db = sled::Config::new()
             .path(dir.join(DB_DIR))
             .flush_every_ms(Some(500))

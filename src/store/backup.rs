@@ -1,0 +1,145 @@
+//! Backups: every tree of the store, copied while commits wait, to a file
+//! that `restore` loads into an empty data directory. Secrets stay sealed;
+//! the key file is not in the backup.
+
+use super::{Store, StoreError, StoreResult};
+use std::io::{BufReader, BufWriter, Read, Write};
+use std::path::Path;
+
+const MAGIC: &[u8] = b"GATEHOUSE-BACKUP\x00v1\x00";
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn write_bytes(w: &mut impl Write, bytes: &[u8]) -> std::io::Result<()> {
+    w.write_all(&(bytes.len() as u64).to_be_bytes())?;
+    w.write_all(bytes)
+}
+
+fn read_bytes(r: &mut impl Read) -> std::io::Result<Option<Vec<u8>>> {
+    let mut len = [0u8; 8];
+    match r.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u64::from_be_bytes(len);
+    if len > 1 << 32 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "a value larger than 4 GiB",
+        ));
+    }
+    let mut buf = vec![0u8; len as usize];
+    r.read_exact(&mut buf)?;
+    Ok(Some(buf))
+}
+
+/// What a backup holds.
+#[derive(Debug, Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
+pub struct BackupSummary {
+    pub trees: u64,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+impl Store {
+    /// Writes every tree to `path` (mode 0600). Commits wait meanwhile, so
+    /// records and the audit chain are copied at one point in their history.
+    pub fn backup(&self, path: &Path) -> StoreResult<BackupSummary> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        self.db.flush()?;
+        let tmp = path.with_extension("partial");
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        let mut w = BufWriter::new(file);
+        let mut summary = BackupSummary::default();
+        w.write_all(MAGIC).map_err(io(&tmp))?;
+        for name in self.db.tree_names() {
+            let tree = self.db.open_tree(&name)?;
+            write_bytes(&mut w, &name).map_err(io(&tmp))?;
+            w.write_all(&(tree.len() as u64).to_be_bytes())
+                .map_err(io(&tmp))?;
+            let mut written = 0u64;
+            for item in tree.iter() {
+                let (k, v) = item?;
+                write_bytes(&mut w, &k).map_err(io(&tmp))?;
+                write_bytes(&mut w, &v).map_err(io(&tmp))?;
+                written += 1;
+                summary.bytes += (k.len() + v.len()) as u64;
+            }
+            if written != tree.len() as u64 {
+                return Err(StoreError::Corrupt {
+                    tree: String::from_utf8_lossy(&name).into_owned(),
+                    message: "changed while it was backed up".into(),
+                });
+            }
+            summary.trees += 1;
+            summary.entries += written;
+        }
+        let file = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
+        file.sync_all().map_err(io(&tmp))?;
+        std::fs::rename(&tmp, path).map_err(io(path))?;
+        Ok(summary)
+    }
+
+    /// Loads a backup into the empty data directory `dir`.
+    pub fn restore(dir: &Path, backup: &Path) -> StoreResult<BackupSummary> {
+        let db_dir = dir.join(super::DB_DIR);
+        if db_dir.exists() {
+            return Err(StoreError::Io {
+                path: db_dir,
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "restore goes into an empty data directory; this one has a store",
+                ),
+            });
+        }
+        let file = std::fs::File::open(backup).map_err(io(backup))?;
+        let mut r = BufReader::new(file);
+        let mut magic = vec![0u8; MAGIC.len()];
+        r.read_exact(&mut magic).map_err(io(backup))?;
+        if magic != MAGIC {
+            return Err(StoreError::Corrupt {
+                tree: backup.display().to_string(),
+                message: "not a Gatehouse backup".into(),
+            });
+        }
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let db = sled::Config::new().path(&db_dir).open()?;
+        let mut summary = BackupSummary::default();
+        let truncated = || StoreError::Corrupt {
+            tree: backup.display().to_string(),
+            message: "the backup ends early (truncated?)".into(),
+        };
+        while let Some(name) = read_bytes(&mut r).map_err(io(backup))? {
+            let mut count = [0u8; 8];
+            r.read_exact(&mut count).map_err(|_| truncated())?;
+            let tree = db.open_tree(&name)?;
+            for _ in 0..u64::from_be_bytes(count) {
+                let k = read_bytes(&mut r)
+                    .map_err(io(backup))?
+                    .ok_or_else(truncated)?;
+                let v = read_bytes(&mut r)
+                    .map_err(io(backup))?
+                    .ok_or_else(truncated)?;
+                summary.bytes += (k.len() + v.len()) as u64;
+                tree.insert(k, v)?;
+                summary.entries += 1;
+            }
+            summary.trees += 1;
+        }
+        db.flush()?;
+        Ok(summary)
+    }
+}
