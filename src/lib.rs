@@ -5,6 +5,7 @@
 pub mod access;
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod exec;

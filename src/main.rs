@@ -10,6 +10,16 @@ use std::time::Duration;
 fn main() -> Result<()> {
     color_eyre::install()?;
     let cli = Cli::parse();
+    // A broken configuration is said at once, naming the key (config check says it itself).
+    let checking = matches!(cli.command, Some(Verb::Config { .. }));
+    let config = match gatehouse::config::Config::find(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) if !checking => {
+            eprintln!("gatehouse: {e}");
+            std::process::exit(1);
+        }
+        Err(_) => Default::default(),
+    };
     let data_dir = cli.data_dir();
     let is_server = matches!(cli.command, Some(Verb::Serve { .. }));
     let _log_guard = init_logging(&data_dir, if is_server { "server" } else { "client" });
@@ -26,19 +36,22 @@ fn main() -> Result<()> {
                 handshakes_per_address,
                 output_cap,
             }) => {
+                // Flags first, then the configuration, then the defaults.
+                let mut limits = config.limits();
+                limits.server_parallelism = parallelism.unwrap_or(limits.server_parallelism);
+                limits.handshakes_per_address =
+                    handshakes_per_address.unwrap_or(limits.handshakes_per_address);
+                limits.output_cap = output_cap.unwrap_or(limits.output_cap);
+                let idle = idle_exit.or(config.idle_exit_secs).unwrap_or(5);
                 server::run(server::ServerOptions {
                     socket: socket
                         .clone()
+                        .or_else(|| config.socket.clone())
                         .unwrap_or_else(|| paths::socket_in(&data_dir)),
                     data_dir: data_dir.clone(),
-                    idle_exit: personal.then(|| Duration::from_secs(*idle_exit)),
+                    idle_exit: personal.then(|| Duration::from_secs(idle)),
                     shared: !personal,
-                    limits: gatehouse::exec::Limits {
-                        server_parallelism: *parallelism,
-                        handshakes_per_address: *handshakes_per_address,
-                        output_cap: *output_cap,
-                        ..Default::default()
-                    },
+                    limits,
                 })
                 .await
             }

@@ -437,3 +437,49 @@ fn a_backup_taken_while_the_server_runs_restores_every_record_and_a_verifying_ch
         .fails(&["restore", backup.to_str().unwrap()])
         .contains("empty data directory"));
 }
+
+#[test]
+fn config_check_names_the_bad_key_and_the_example_passes() {
+    let d = DataDir::new();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/config.toml");
+    assert!(d.ok(&["config", "check", example]).contains("ok"));
+    let bad = d.write(
+        "bad.toml",
+        "idle_exit_secs = 5\n[limits]\nparallelism = 0\n",
+    );
+    let err = d.fails(&["config", "check", bad.to_str().unwrap()]);
+    assert!(err.contains("limits.parallelism"), "{err}");
+    let typo = d.write("typo.toml", "[limits]\nparalelism = 3\n");
+    let err = d.fails(&["config", "check", typo.to_str().unwrap()]);
+    assert!(
+        err.contains("line 2") && err.contains("paralelism"),
+        "{err}"
+    );
+    // Every command refuses to run on a broken configuration, naming the key.
+    let err = d.fails(&["--config", bad.to_str().unwrap(), "whoami"]);
+    assert!(err.contains("limits.parallelism"), "{err}");
+    // A configuration's data_dir is where the store goes.
+    let elsewhere = d.scratch.path().join("data-from-config");
+    let good = d.write(
+        "good.toml",
+        &format!(
+            "data_dir = \"{}\"\nidle_exit_secs = 1\n",
+            elsewhere.display()
+        ),
+    );
+    let out = std::process::Command::new(common::bin())
+        .args(["--config", good.to_str().unwrap(), "whoami"])
+        .env_remove("GATEHOUSE_DATA_DIR")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(elsewhere.join("store.key").exists());
+    std::process::Command::new(common::bin())
+        .args(["--config", good.to_str().unwrap(), "shutdown"])
+        .output()
+        .unwrap();
+}

@@ -26,6 +26,9 @@ pub struct Cli {
     /// Act as this Gatehouse user (only the server's own OS account may).
     #[arg(long = "as", global = true, value_name = "LOGIN")]
     pub as_login: Option<String>,
+    /// The configuration file (default: ~/.config/gatehouse/config.toml, if it exists).
+    #[arg(long, global = true, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Verb>,
 }
@@ -40,18 +43,23 @@ pub enum Verb {
         /// A personal server started by a client: exits when idle, only its owner may connect.
         #[arg(long)]
         personal: bool,
-        /// Seconds without clients before a personal server exits.
-        #[arg(long, default_value_t = 5, value_name = "SECS")]
-        idle_exit: u64,
-        /// Operations running at once across the server.
-        #[arg(long, default_value_t = 256, value_name = "N")]
-        parallelism: usize,
-        /// SSH handshakes in flight to one address:port (OpenSSH's MaxStartups starts dropping past 10).
-        #[arg(long, default_value_t = 10, value_name = "N")]
-        handshakes_per_address: usize,
-        /// Output stored per operation before it is cut, in bytes.
-        #[arg(long, default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
-        output_cap: u64,
+        /// Seconds without clients before a personal server exits (config: idle_exit_secs, 5).
+        #[arg(long, value_name = "SECS")]
+        idle_exit: Option<u64>,
+        /// Operations running at once across the server (config: limits.parallelism, 256).
+        #[arg(long, value_name = "N")]
+        parallelism: Option<usize>,
+        /// SSH handshakes in flight to one address:port (config: limits.handshakes_per_address, 10).
+        #[arg(long, value_name = "N")]
+        handshakes_per_address: Option<usize>,
+        /// Output stored per operation, in bytes (config: limits.output_cap, 16 MiB).
+        #[arg(long, value_name = "BYTES")]
+        output_cap: Option<u64>,
+    },
+    /// The configuration file.
+    Config {
+        #[command(subcommand)]
+        command: ConfigVerb,
     },
     /// Stop the personal server of this data directory.
     Shutdown,
@@ -220,6 +228,12 @@ pub enum Verb {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ConfigVerb {
+    /// Check a configuration file (default: the one in force); errors name the key.
+    Check { file: Option<PathBuf> },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum JitVerb {
     /// Revoke a grant now instead of at its expiry.
     Revoke { id: String },
@@ -249,10 +263,16 @@ pub enum DeviceVerb {
 }
 
 impl Cli {
-    /// The data directory in force.
+    /// The configuration in force (defaults when there is no file).
+    pub fn config(&self) -> crate::config::Config {
+        crate::config::Config::find(self.config.as_deref()).unwrap_or_default()
+    }
+
+    /// The data directory in force: the flag, the configuration, the platform's.
     pub fn data_dir(&self) -> PathBuf {
         self.data_dir
             .clone()
+            .or_else(|| self.config().data_dir)
             .unwrap_or_else(crate::paths::default_data_dir)
     }
 
@@ -276,6 +296,17 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         Verb::Whoami => service::whoami(cli).await,
         Verb::Import { file } => records::import(cli, file).await,
         Verb::Export => records::export(cli).await,
+        Verb::Config {
+            command: ConfigVerb::Check { file },
+        } => {
+            let path = file
+                .clone()
+                .or_else(|| cli.config.clone())
+                .unwrap_or_else(crate::config::default_path);
+            crate::config::Config::load(&path)?;
+            println!("{}: ok", path.display());
+            Ok(())
+        }
         Verb::Backup { file } => service::backup(cli, file).await,
         Verb::Restore { file } => service::restore(cli, file),
         Verb::Demo => records::demo(cli).await,

@@ -186,6 +186,7 @@ fn start_server(data_dir: &Path) -> Result<(), ClientError> {
     use std::os::unix::process::CommandExt;
     std::fs::create_dir_all(data_dir).map_err(ClientError::Spawn)?;
     let exe = std::env::current_exe().map_err(ClientError::Spawn)?;
+    // The server finds the same configuration through GATEHOUSE_CONFIG, inherited.
     std::process::Command::new(exe)
         .arg("--data-dir")
         .arg(data_dir)

@@ -31,7 +31,7 @@ impl fmt::Display for RecordsFileError {
 impl std::error::Error for RecordsFileError {}
 
 /// The 1-based line of a byte offset.
-pub(crate) fn line_of(text: &str, offset: usize) -> usize {
+pub fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())]
         .bytes()
         .filter(|b| *b == b'\n')

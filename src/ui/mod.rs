@@ -67,7 +67,7 @@ pub async fn run(cli: &Cli) -> Result<()> {
         let _ = event_tx.send(Message::Disconnected);
     });
 
-    let mut app = App::new(login, Theme::default());
+    let mut app = App::new(login, cli.config().theme());
     // ratatui::init installs a panic hook that restores the terminal before
     // color-eyre's report is printed.
     let mut terminal = ratatui::init();
