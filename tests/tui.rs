@@ -561,3 +561,49 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
     ))));
     assert_eq!(requests, vec![Request::Queue]);
 }
+
+#[test]
+fn colon_jumps_to_screens_and_kinds_and_question_mark_lists_the_keys() {
+    let mut app = App::new("root".into(), Theme::default());
+    app.update(key(':'));
+    for c in "appr".chars() {
+        app.update(key(c));
+    }
+    app.update(Message::Key(KeyEvent::new(
+        KeyCode::Tab,
+        KeyModifiers::NONE,
+    )));
+    app.update(Message::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(app.tab, Tab::Approvals);
+    app.update(key(':'));
+    for c in "templates".chars() {
+        app.update(key(c));
+    }
+    app.update(Message::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    assert_eq!((app.tab, app.admin_kind()), (Tab::Admin, Kind::Template));
+    app.update(key(':'));
+    for c in "bogus".chars() {
+        app.update(key(c));
+    }
+    app.update(Message::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    assert!(screen(&app, 120, 20).contains("unknown 'bogus'"));
+    app.update(key('?'));
+    let text = screen(&app, 120, 30);
+    assert!(
+        text.contains("Admin keys")
+            && text.contains("enable/disable")
+            && text.contains("jump to a screen"),
+        "{text}"
+    );
+    app.update(key('?'));
+    assert!(!app.show_help);
+}

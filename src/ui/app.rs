@@ -255,6 +255,10 @@ pub struct App {
     /// JIT grants not yet revoked.
     pub jit: Vec<crate::domain::JitGrant>,
     pub queue_selected: usize,
+    /// The `:` command line, while it is open.
+    pub command_input: Option<tui_textarea::TextArea<'static>>,
+    /// Whether the `?` overlay of this screen's keys is shown.
+    pub show_help: bool,
     /// A decision being typed: the request, approve (or reject), the comment.
     pub decision_input: Option<(Id, bool, tui_textarea::TextArea<'static>)>,
     quit: bool,
@@ -284,6 +288,8 @@ impl App {
             jit: Vec::new(),
             queue_selected: 0,
             decision_input: None,
+            command_input: None,
+            show_help: false,
             quit: false,
         }
     }
@@ -561,7 +567,71 @@ impl App {
         }
     }
 
+    fn on_command_key(&mut self, key: KeyEvent) {
+        use super::command::{complete, resolve, Jump};
+        let Some(mut input) = self.command_input.take() else {
+            return;
+        };
+        let text = input.lines().first().cloned().unwrap_or_default();
+        match key.code {
+            KeyCode::Esc => {}
+            KeyCode::Tab => {
+                if let Some(done) = complete(&text) {
+                    input = tui_textarea::TextArea::new(vec![done]);
+                    input.move_cursor(tui_textarea::CursorMove::End);
+                    input.set_cursor_line_style(ratatui::style::Style::default());
+                }
+                self.command_input = Some(input);
+            }
+            KeyCode::Enter => match resolve(&text) {
+                Some(Jump::Screen(tab)) => self.tab = tab,
+                Some(Jump::Kind(kind)) => {
+                    self.tab = Tab::Admin;
+                    self.admin_kind = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+                }
+                None if text.trim() == "quit" || text.trim() == "q" => self.quit = true,
+                None => {
+                    self.status = Some((
+                        format!("unknown '{}': try :approvals, :history, :devices, :templates (Tab completes)", text.trim()),
+                        true,
+                    ))
+                }
+            },
+            _ => {
+                input.input(key);
+                self.command_input = Some(input);
+            }
+        }
+    }
+
     fn on_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        if self.show_help {
+            // Any key closes the overlay; `?` and Esc are the ones people press.
+            self.show_help = false;
+            return Vec::new();
+        }
+        if self.command_input.is_some() {
+            self.on_command_key(key);
+            return self.sync_log();
+        }
+        if self.decision_input.is_none()
+            && self.filter_input.is_none()
+            && self.confirm_cancel.is_none()
+        {
+            match key.code {
+                KeyCode::Char(':') => {
+                    let mut input = tui_textarea::TextArea::default();
+                    input.set_cursor_line_style(ratatui::style::Style::default());
+                    self.command_input = Some(input);
+                    return Vec::new();
+                }
+                KeyCode::Char('?') => {
+                    self.show_help = true;
+                    return Vec::new();
+                }
+                _ => {}
+            }
+        }
         if self.decision_input.is_some() {
             return self.on_decision_key(key);
         }
@@ -749,6 +819,9 @@ impl App {
             Tab::Admin => tabs::admin::draw(self, frame, body),
         }
         self.draw_status(frame, bottom);
+        if self.show_help {
+            self.draw_help(frame);
+        }
     }
 
     fn draw_tabs(&self, frame: &mut Frame, area: Rect) {
@@ -779,7 +852,71 @@ impl App {
         );
     }
 
+    /// The keys of the current screen, as the status line and `?` show them.
+    pub fn keys(&self) -> &'static str {
+        match self.tab {
+            Tab::Admin => "←/→ kind  ↑/↓ move  / filter  d enable/disable",
+            Tab::Tasks => "↑/↓ move  / filter",
+            Tab::Operations => "↑/↓ select  PgUp/PgDn scroll log  f follow  / search log  c cancel",
+            Tab::History => "↑/↓ select  PgUp/PgDn scroll log  f follow  / search log",
+            Tab::Approvals => "↑/↓ select  a approve  r reject  (Enter confirms, Esc cancels)",
+            Tab::Audit => "↑/↓ move  g/G first/last",
+            Tab::Dashboard => "",
+        }
+    }
+
+    fn draw_help(&self, frame: &mut Frame) {
+        use ratatui::widgets::{Block, Borders, Clear};
+        let area = frame.area();
+        let width = area.width.min(70);
+        let height = area.height.min(16);
+        let popup = Rect {
+            x: area.x + (area.width - width) / 2,
+            y: area.y + (area.height - height) / 2,
+            width,
+            height,
+        };
+        let mut lines = vec![Line::from(Span::styled(
+            format!("{} keys", self.tab.title()),
+            self.theme.title(),
+        ))];
+        for part in self.keys().split("  ").filter(|p| !p.is_empty()) {
+            lines.push(Line::from(format!("  {part}")));
+        }
+        lines.push(Line::from(""));
+        lines.push(Line::from(Span::styled("Everywhere", self.theme.title())));
+        for part in [
+            "Tab / Shift-Tab / 1-7   switch screens",
+            ":name                   jump to a screen or record kind (Tab completes)",
+            "?                       this help",
+            "Ctrl-R                  reload",
+            "q                       quit",
+        ] {
+            lines.push(Line::from(format!("  {part}")));
+        }
+        frame.render_widget(Clear, popup);
+        frame.render_widget(
+            Paragraph::new(lines).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" Help ")
+                    .title_style(self.theme.title()),
+            ),
+            popup,
+        );
+    }
+
     fn draw_status(&self, frame: &mut Frame, area: Rect) {
+        if let Some(input) = &self.command_input {
+            let [prompt, field] =
+                Layout::horizontal([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+            frame.render_widget(
+                Paragraph::new(Span::styled(":", self.theme.title())),
+                prompt,
+            );
+            frame.render_widget(input, field);
+            return;
+        }
         if let Some((id, approve, input)) = &self.decision_input {
             let label = if *approve {
                 format!("approve {id}, comment: ")
@@ -806,20 +943,8 @@ impl App {
             frame.render_widget(input, field);
             return;
         }
-        let keys = match self.tab {
-            Tab::Admin => {
-                "←/→ kind  ↑/↓ move  / filter  d enable/disable  ^R reload  Tab next screen  q quit"
-            }
-            Tab::Tasks => "↑/↓ move  / filter  ^R reload  Tab next screen  q quit",
-            Tab::Operations => {
-                "↑/↓ select  PgUp/PgDn scroll log  f follow  / search log  c cancel  q quit"
-            }
-            Tab::History => "↑/↓ select  PgUp/PgDn scroll log  f follow  / search log  q quit",
-            Tab::Approvals => {
-                "↑/↓ select  a approve  r reject  (Enter confirms, Esc cancels)  q quit"
-            }
-            _ => "Tab/1-7 screens  ↑/↓ move  ^R reload  q quit",
-        };
+        let keys = format!("{}  : jump  ? help  q quit", self.keys());
+        let keys = keys.trim_start();
         let line = match &self.status {
             Some((text, is_error)) => Line::from(vec![
                 Span::styled(

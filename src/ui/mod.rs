@@ -3,6 +3,7 @@
 //! on I/O. Many messages, one render.
 
 mod app;
+mod command;
 mod oplog;
 mod tabs;
 mod theme;
