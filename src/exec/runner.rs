@@ -175,8 +175,7 @@ impl Runner {
             if let Err(e) = self.store.flush().await {
                 tracing::error!(op = %op.id, error = %e, "cannot flush an operation's start");
             }
-            let outcome = self.attempt(&op, &mut cancel).await;
-            let (result, totals) = outcome;
+            let (result, totals) = self.attempt(&op, &mut cancel).await;
             op.output_bytes = totals.bytes;
             op.output_truncated = totals.truncated;
             match result {
