@@ -52,6 +52,7 @@ pub fn start(
     op: Id,
     secrets: &[(String, SecretString)],
     cap: u64,
+    already: OutputTotals,
 ) -> (OutputTx, tokio::task::JoinHandle<OutputTotals>) {
     let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(QUEUE);
     let mut redactors = [
@@ -61,7 +62,8 @@ pub fn start(
     ];
     let handle = tokio::spawn(async move {
         let mut seq = store.next_output_seq(op).unwrap_or(0);
-        let mut totals = OutputTotals::default();
+        // Earlier attempts of the same operation count against the cap.
+        let mut totals = already;
         let mut store_chunk = |stream: Stream, bytes: Vec<u8>, totals: &mut OutputTotals| {
             if bytes.is_empty() || totals.truncated {
                 return;

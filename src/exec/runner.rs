@@ -129,6 +129,14 @@ impl Runner {
             .clone()
     }
 
+    /// What earlier attempts stored: the cap is for the whole operation.
+    fn already_stored(&self, op: &Operation) -> output::OutputTotals {
+        output::OutputTotals {
+            bytes: op.output_bytes,
+            truncated: op.output_truncated,
+        }
+    }
+
     fn save(&self, op: &Operation) {
         if let Err(e) = self.store.put_operation_unflushed(op) {
             tracing::error!(op = %op.id, error = %e, "cannot store an operation's state");
@@ -247,6 +255,7 @@ impl Runner {
                     op.id,
                     &[],
                     self.limits.output_cap,
+                    self.already_stored(op),
                 );
                 let message = e.to_string();
                 tx.system(format!("error: {message}")).await;
@@ -263,6 +272,7 @@ impl Runner {
             op.id,
             &secrets,
             self.limits.output_cap,
+            self.already_stored(op),
         );
         tx.system(format!(
             "attempt {} of {} on {} ({}, template {} rev {})",
