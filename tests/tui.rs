@@ -607,3 +607,46 @@ fn colon_jumps_to_screens_and_kinds_and_question_mark_lists_the_keys() {
     app.update(key('?'));
     assert!(!app.show_help);
 }
+
+#[test]
+fn history_pages_back_as_the_cursor_nears_the_end() {
+    use gatehouse::domain::{Id, OpState};
+    let mut app = App::new("root".into(), Theme::default());
+    app.update(key('5'));
+    let page = |from: u64, n: u64| {
+        (0..n)
+            .map(|i| operation(from - i, OpState::Succeeded))
+            .collect::<Vec<_>>()
+    };
+    app.update(Message::Answer(
+        Request::History,
+        Ok(Response::Operations(page(10_000, 2000))),
+    ));
+    let requests = app.update(Message::Key(KeyEvent::new(
+        KeyCode::End,
+        KeyModifiers::NONE,
+    )));
+    assert!(
+        requests.contains(&Request::HistoryBefore(Id(8001))),
+        "{requests:?}"
+    );
+    // No second request while the first is out.
+    assert!(!app
+        .update(key('k'))
+        .iter()
+        .any(|r| matches!(r, Request::HistoryBefore(_))));
+    app.update(Message::Answer(
+        Request::HistoryBefore(Id(8001)),
+        Ok(Response::Operations(page(8000, 500))),
+    ));
+    assert_eq!(app.history.len(), 2500);
+    assert!(app.history_complete);
+    let requests = app.update(Message::Key(KeyEvent::new(
+        KeyCode::End,
+        KeyModifiers::NONE,
+    )));
+    assert!(!requests
+        .iter()
+        .any(|r| matches!(r, Request::HistoryBefore(_))));
+    assert!(screen(&app, 120, 30).contains("web-7501"));
+}

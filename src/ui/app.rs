@@ -66,6 +66,8 @@ pub enum Request {
     LiveOperations,
     /// The newest operations.
     History,
+    /// The page of history older than this operation.
+    HistoryBefore(Id),
     /// Stored output of an operation from a sequence number on.
     Output {
         id: Id,
@@ -112,6 +114,11 @@ impl Request {
             },
             Request::LiveOperations => Command::Operations { states: Vec::new() },
             Request::History => Command::History(HistoryFilter {
+                limit: HISTORY_PAGE,
+                ..HistoryFilter::default()
+            }),
+            Request::HistoryBefore(id) => Command::History(HistoryFilter {
+                before: Some(*id),
                 limit: HISTORY_PAGE,
                 ..HistoryFilter::default()
             }),
@@ -246,6 +253,10 @@ pub struct App {
     /// The newest operations, newest first.
     pub history: Vec<Operation>,
     pub history_selected: usize,
+    /// Whether the oldest operation is loaded; else the next page is asked
+    /// for when the cursor nears the end.
+    pub history_complete: bool,
+    history_loading: bool,
     /// The selected operation's output.
     pub log: OperationLog,
     /// An operation waiting for the user to confirm its cancel.
@@ -282,6 +293,8 @@ impl App {
             live_selected: 0,
             history: Vec::new(),
             history_selected: 0,
+            history_complete: false,
+            history_loading: false,
             log: OperationLog::default(),
             confirm_cancel: None,
             queue: Vec::new(),
@@ -412,6 +425,9 @@ impl App {
     }
 
     fn on_answer(&mut self, request: Request, result: Result<Response, String>) {
+        if matches!(request, Request::HistoryBefore(_)) {
+            self.history_loading = false;
+        }
         match (request, result) {
             (Request::List(kind), Err(e)) => {
                 let list = self.records.entry(kind).or_default();
@@ -438,7 +454,16 @@ impl App {
                     .live_selected
                     .min(self.live_ops.len().saturating_sub(1));
             }
+            (Request::HistoryBefore(before), Ok(Response::Operations(ops))) => {
+                // Append only if it still continues what is loaded.
+                if self.history.last().map(|o| o.id) == Some(before) {
+                    self.history_complete = ops.len() < HISTORY_PAGE as usize;
+                    self.history.extend(ops);
+                }
+                self.history_loading = false;
+            }
             (Request::History, Ok(Response::Operations(ops))) => {
+                self.history_complete = ops.len() < HISTORY_PAGE as usize;
                 self.history = ops;
                 self.history_selected = self
                     .history_selected
@@ -762,6 +787,17 @@ impl App {
                         let last = len.saturating_sub(1) as isize;
                         *selected =
                             (*selected as isize).saturating_add(d).clamp(0, last.max(0)) as usize;
+                        // Near the end of what is loaded: fetch the next page of history.
+                        if self.tab == Tab::History
+                            && !self.history_complete
+                            && !self.history_loading
+                            && self.history_selected + 200 >= self.history.len()
+                        {
+                            if let Some(oldest) = self.history.last() {
+                                self.history_loading = true;
+                                return vec![Request::HistoryBefore(oldest.id)];
+                            }
+                        }
                     }
                 }
             },
