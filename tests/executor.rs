@@ -392,7 +392,7 @@ fn fifty_devices_run_in_parallel_through_one_sshd() {
 fn cancel_stops_a_running_operation() {
     let sshd = Sshd::start("");
     let d = DataDir::new();
-    basic(&sshd, "echo started\nsleep 60\necho finished\n").load(&d);
+    basic(&sshd, "echo started\nsleep 67\necho finished\n").load(&d);
     d.ok(&["request", "run"]);
     let start = Instant::now();
     let id = loop {
@@ -410,6 +410,15 @@ fn cancel_stops_a_running_operation() {
     let h = wait_final(&d, 1, Duration::from_secs(20));
     assert_eq!(h[0]["state"], "cancelled");
     assert!(!logs(&d, &h[0]).contains("finished"));
+    // The remote command is gone too, not left running.
+    let start = Instant::now();
+    while remote_sleeps("sleep 67") > 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the remote command still runs after cancel"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -524,4 +533,13 @@ fn server_pid(dir: &Path) -> u32 {
         }
     }
     panic!("no server process for {}", dir.display());
+}
+
+/// How many processes of the test user run this command line.
+fn remote_sleeps(pattern: &str) -> usize {
+    let out = std::process::Command::new("pgrep")
+        .args(["-u", common::sshd::TEST_USER, "-f", pattern])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().count()
 }

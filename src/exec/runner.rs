@@ -285,13 +285,21 @@ impl Runner {
         ))
         .await;
         let timeout = Duration::from_secs(op.timeout_secs.max(1));
-        let work = self.execute(op, &prepared, &tx);
-        let result = tokio::select! {
-            r = tokio::time::timeout(timeout, work) => match r {
-                Ok(r) => r,
-                Err(_) => Err(RunError::Failed(format!("the operation timed out after {} s", timeout.as_secs()))),
-            },
-            _ = cancelled(cancel) => Err(RunError::Cancelled),
+        let result = {
+            let work = self.execute(op, &prepared, &tx, cancel.clone());
+            let mut work = std::pin::pin!(tokio::time::timeout(timeout, work));
+            tokio::select! {
+                r = &mut work => match r {
+                    Ok(r) => r,
+                    Err(_) => Err(RunError::Failed(format!("the operation timed out after {} s", timeout.as_secs()))),
+                },
+                _ = cancelled(cancel) => {
+                    // The executor sees the same signal and stops the remote side;
+                    // give it a moment to, then let go.
+                    let _ = tokio::time::timeout(Duration::from_secs(3), &mut work).await;
+                    Err(RunError::Cancelled)
+                }
+            }
         };
         let result = result.map_err(|e| {
             let message = redactor.redact_text(&e.to_string());
@@ -307,7 +315,13 @@ impl Runner {
         (result, totals)
     }
 
-    async fn execute(&self, op: &Operation, p: &Prepared, out: &OutputTx) -> Result<i32, RunError> {
+    async fn execute(
+        &self,
+        op: &Operation,
+        p: &Prepared,
+        out: &OutputTx,
+        stop: watch::Receiver<bool>,
+    ) -> Result<i32, RunError> {
         match op.executor {
             Executor::Local => {
                 local::run_script(&template::substitute(&p.content, &p.values, true), out).await
@@ -326,6 +340,7 @@ impl Runner {
                         &handle,
                         &template::substitute(&p.content, &p.values, true),
                         out,
+                        stop,
                     )
                     .await
                 } else {

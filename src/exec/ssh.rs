@@ -177,6 +177,7 @@ pub async fn run_script<H: client::Handler>(
     handle: &Handle<H>,
     script: &str,
     out: &OutputTx,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<i32, RunError> {
     let mut channel = open_session(handle).await?;
     channel
@@ -184,7 +185,18 @@ pub async fn run_script<H: client::Handler>(
         .await
         .map_err(|e| RunError::Connect(format!("cannot start the script: {e}")))?;
     let mut status = None;
-    while let Some(msg) = channel.wait().await {
+    loop {
+        let msg = tokio::select! {
+            msg = channel.wait() => msg,
+            _ = stopped(&mut stop) => {
+                // Without a PTY, closing the channel does not end the remote
+                // command: ask sshd to kill it first.
+                let _ = channel.signal(russh::Sig::KILL).await;
+                let _ = channel.close().await;
+                return Err(RunError::Cancelled);
+            }
+        };
+        let Some(msg) = msg else { break };
         match msg {
             ChannelMsg::Data { data } => out.send(Stream::Stdout, data.to_vec()).await,
             ChannelMsg::ExtendedData { data, .. } => out.send(Stream::Stderr, data.to_vec()).await,
@@ -201,6 +213,14 @@ pub async fn run_script<H: client::Handler>(
     status.ok_or_else(|| {
         RunError::Dropped("the connection closed before the script's exit status arrived".into())
     })
+}
+
+/// Resolves once a stop is asked; never when nobody can ask any more.
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let asked = stop.wait_for(|s| *s).await.is_ok();
+    if !asked {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// The most output an expect line looks back over; older output is still stored.
