@@ -552,7 +552,33 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
         requests,
         vec![Request::Approve {
             id: Id(42),
-            comment: String::new()
+            comment: String::new(),
+            totp: None
+        }]
+    );
+    // Under an MFA policy the engine refuses without a code: the TUI asks for one.
+    app.update(Message::Answer(
+        requests[0].clone(),
+        Err("not permitted: the policy requires MFA: give a current TOTP code (--totp)".into()),
+    ));
+    assert!(screen(&app, 130, 34).contains("TOTP code for request 42"));
+    for c in "123456".chars() {
+        app.update(key(c));
+    }
+    assert!(
+        !screen(&app, 130, 34).contains("123456"),
+        "the code is masked"
+    );
+    let requests = app.update(Message::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(
+        requests,
+        vec![Request::Approve {
+            id: Id(42),
+            comment: String::new(),
+            totp: Some("123456".into())
         }]
     );
     // Someone else's decision refreshes the queue.

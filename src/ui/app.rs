@@ -81,6 +81,8 @@ pub enum Request {
     Approve {
         id: Id,
         comment: String,
+        /// A TOTP code, once the engine asked for one.
+        totp: Option<String>,
     },
     Reject {
         id: Id,
@@ -130,11 +132,11 @@ impl Request {
             Request::Cancel(id) => Command::Cancel { id: *id },
             Request::Queue => Command::Queue,
             Request::Jit => Command::Jit { all: false },
-            Request::Approve { id, comment } => Command::Approve {
+            Request::Approve { id, comment, totp } => Command::Approve {
                 id: *id,
                 comment: comment.clone(),
                 until: None,
-                totp: None,
+                totp: totp.clone(),
             },
             Request::Reject { id, comment } => Command::Reject {
                 id: *id,
@@ -270,6 +272,8 @@ pub struct App {
     pub command_input: Option<tui_textarea::TextArea<'static>>,
     /// Whether the `?` overlay of this screen's keys is shown.
     pub show_help: bool,
+    /// A TOTP code being typed for an approval the policy says needs one.
+    pub totp_input: Option<(Id, String, tui_textarea::TextArea<'static>)>,
     /// A decision being typed: the request, approve (or reject), the comment.
     pub decision_input: Option<(Id, bool, tui_textarea::TextArea<'static>)>,
     quit: bool,
@@ -301,6 +305,7 @@ impl App {
             jit: Vec::new(),
             queue_selected: 0,
             decision_input: None,
+            totp_input: None,
             command_input: None,
             show_help: false,
             quit: false,
@@ -425,6 +430,28 @@ impl App {
     }
 
     fn on_answer(&mut self, request: Request, result: Result<Response, String>) {
+        // An approval under an MFA policy: ask for the code, keep the comment.
+        if let (
+            Request::Approve {
+                id,
+                comment,
+                totp: None,
+            },
+            Err(e),
+        ) = (&request, &result)
+        {
+            if e.contains("requires MFA") {
+                let mut input = tui_textarea::TextArea::default();
+                input.set_mask_char('•');
+                input.set_cursor_line_style(ratatui::style::Style::default());
+                self.totp_input = Some((*id, comment.clone(), input));
+                self.status = Some((
+                    "the policy requires MFA: type a current TOTP code".into(),
+                    true,
+                ));
+                return;
+            }
+        }
         if matches!(request, Request::HistoryBefore(_)) {
             self.history_loading = false;
         }
@@ -563,6 +590,31 @@ impl App {
         }
     }
 
+    fn on_totp_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        let Some((id, comment, mut input)) = self.totp_input.take() else {
+            return Vec::new();
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.status = Some((format!("request {id}: nothing decided"), false));
+                Vec::new()
+            }
+            KeyCode::Enter => {
+                let code = input.lines().first().cloned().unwrap_or_default();
+                vec![Request::Approve {
+                    id,
+                    comment,
+                    totp: Some(code),
+                }]
+            }
+            _ => {
+                input.input(key);
+                self.totp_input = Some((id, comment, input));
+                Vec::new()
+            }
+        }
+    }
+
     fn on_decision_key(&mut self, key: KeyEvent) -> Vec<Request> {
         let Some((id, approve, mut input)) = self.decision_input.take() else {
             return Vec::new();
@@ -575,7 +627,11 @@ impl App {
             KeyCode::Enter => {
                 let comment = input.lines().first().cloned().unwrap_or_default();
                 if approve {
-                    vec![Request::Approve { id, comment }]
+                    vec![Request::Approve {
+                        id,
+                        comment,
+                        totp: None,
+                    }]
                 } else if comment.trim().is_empty() {
                     self.status = Some(("a rejection needs a comment saying why".into(), true));
                     self.decision_input = Some((id, approve, input));
@@ -638,6 +694,9 @@ impl App {
         if self.command_input.is_some() {
             self.on_command_key(key);
             return self.sync_log();
+        }
+        if self.totp_input.is_some() {
+            return self.on_totp_key(key);
         }
         if self.decision_input.is_none()
             && self.filter_input.is_none()
@@ -948,6 +1007,18 @@ impl App {
                 Layout::horizontal([Constraint::Length(1), Constraint::Min(1)]).areas(area);
             frame.render_widget(
                 Paragraph::new(Span::styled(":", self.theme.title())),
+                prompt,
+            );
+            frame.render_widget(input, field);
+            return;
+        }
+        if let Some((id, _, input)) = &self.totp_input {
+            let label = format!("TOTP code for request {id}: ");
+            let [prompt, field] =
+                Layout::horizontal([Constraint::Length(label.len() as u16), Constraint::Min(1)])
+                    .areas(area);
+            frame.render_widget(
+                Paragraph::new(Span::styled(label, self.theme.title())),
                 prompt,
             );
             frame.render_widget(input, field);
