@@ -11,6 +11,29 @@ fn env(store: &Store, name: &str) -> Record {
     Record::Environment(Environment { meta })
 }
 
+/// sled lets go of its file lock when its background threads are done with
+/// a dropped database, a moment after the drop: opening again in the same
+/// process waits for that (a server never reopens its own store).
+fn retry_lock<T, E: std::fmt::Debug>(mut open: impl FnMut() -> Result<T, E>) -> T {
+    let start = std::time::Instant::now();
+    loop {
+        match open() {
+            Ok(v) => return v,
+            Err(e)
+                if start.elapsed() < std::time::Duration::from_secs(10)
+                    && format!("{e:?}").contains("lock") =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => panic!("cannot reopen the store: {e:?}"),
+        }
+    }
+}
+
+fn reopen(dir: &std::path::Path) -> Store {
+    retry_lock(|| Store::open(dir))
+}
+
 fn event(n: usize) -> NewAuditEvent {
     NewAuditEvent::new(
         "tester",
@@ -32,7 +55,7 @@ async fn records_round_trip_in_creation_order_across_reopen() {
             .collect();
         store.commit(changes, vec![event(0)]).await.unwrap();
     }
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path());
     let listed: Vec<String> = store
         .list(Kind::Environment)
         .unwrap()
@@ -137,7 +160,7 @@ async fn an_intact_chain_verifies_and_survives_reopen() {
     let (dir, store) = store_with_events(50).await;
     assert_eq!(store.verify_audit().unwrap(), Ok(50));
     drop(store);
-    let store = Store::open(dir.path()).unwrap();
+    let store = reopen(dir.path());
     store.append_audit(vec![event(51)]).await.unwrap();
     assert_eq!(store.verify_audit().unwrap(), Ok(51));
     assert_eq!(
@@ -217,13 +240,21 @@ fn a_store_from_a_newer_program_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(dir.path()).unwrap());
     {
-        let db = sled::open(dir.path().join("store")).unwrap();
+        let db = retry_lock(|| sled::open(dir.path().join("store")));
         db.open_tree("meta")
             .unwrap()
             .insert("schema_version", &99u32.to_be_bytes())
             .unwrap();
         db.flush().unwrap();
     }
-    let err = Store::open(dir.path()).err().expect("refused");
+    let err = loop {
+        match Store::open(dir.path()) {
+            Err(e) if e.to_string().contains("lock") => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Err(e) => break e,
+            Ok(_) => panic!("a store from a newer program was opened"),
+        }
+    };
     assert!(err.to_string().contains("newer"), "{err}");
 }
