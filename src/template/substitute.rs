@@ -55,21 +55,24 @@ pub fn substitute(text: &str, values: &MaskValues, quote_declared: bool) -> Stri
     while let Some(open) = rest.find("[#") {
         out.push_str(&rest[..open]);
         let after = &rest[open + 2..];
-        match after.find("#]") {
-            Some(close) => {
-                let name = &after[..close];
-                match values.lookup(name) {
-                    Some(v) if quote_declared && values.declared.iter().any(|d| d == name) => {
-                        out.push_str(&shell_quote(v))
-                    }
-                    Some(v) => out.push_str(v),
-                    None => out.push_str(&rest[open..open + 2 + close + 2]),
+        let value = after.find("#]").and_then(|close| {
+            let name = &after[..close];
+            values.lookup(name).map(|v| (name, v, close))
+        });
+        match value {
+            Some((name, v, close)) => {
+                if quote_declared && values.declared.iter().any(|d| d == name) {
+                    out.push_str(&shell_quote(v));
+                } else {
+                    out.push_str(v);
                 }
                 rest = &after[close + 2..];
             }
+            // Not a mask with a value: keep the "[#" and look again right
+            // after it, so "[#[#NAME#]" still finds [#NAME#].
             None => {
-                out.push_str(&rest[open..]);
-                rest = "";
+                out.push_str("[#");
+                rest = after;
             }
         }
     }
@@ -101,6 +104,7 @@ mod tests {
             out,
             "systemctl status 'nginx; rm -rf /' on web-1 s3cret [#X#]"
         );
+        assert_eq!(substitute("[#[#DEVICE#] [#", &v, false), "[#web-1 [#");
         let raw = substitute("[#SERVICE#]", &v, false);
         assert_eq!(raw, "nginx; rm -rf /");
         assert_eq!(shell_quote("it's"), r"'it'\''s'");
