@@ -146,6 +146,19 @@ impl Request {
     }
 }
 
+/// A one-line input holding `text`, the cursor at its end.
+fn line_input(text: &str) -> tui_textarea::TextArea<'static> {
+    let mut input = tui_textarea::TextArea::new(vec![text.to_string()]);
+    input.move_cursor(tui_textarea::CursorMove::End);
+    input.set_cursor_line_style(ratatui::style::Style::default());
+    input
+}
+
+/// What a one-line input holds.
+fn line_text(input: &tui_textarea::TextArea) -> String {
+    input.lines().first().cloned().unwrap_or_default()
+}
+
 /// Everything the loop feeds the app.
 #[derive(Debug)]
 pub enum Message {
@@ -441,9 +454,8 @@ impl App {
         ) = (&request, &result)
         {
             if e.contains("requires MFA") {
-                let mut input = tui_textarea::TextArea::default();
+                let mut input = line_input("");
                 input.set_mask_char('•');
-                input.set_cursor_line_style(ratatui::style::Style::default());
                 self.totp_input = Some((*id, comment.clone(), input));
                 self.status = Some((
                     "the policy requires MFA: type a current TOTP code".into(),
@@ -555,7 +567,7 @@ impl App {
                     let needle = self
                         .filter_input
                         .take()
-                        .and_then(|i| i.lines().first().cloned())
+                        .map(|i| line_text(&i))
                         .unwrap_or_default();
                     if !self.log.search(&needle) {
                         self.status = Some((format!("'{needle}' not found above"), true));
@@ -583,7 +595,7 @@ impl App {
             _ => {
                 if let Some(input) = &mut self.filter_input {
                     input.input(key);
-                    let text = input.lines().first().cloned().unwrap_or_default();
+                    let text = line_text(input);
                     self.records.entry(kind).or_default().set_filter(&text);
                 }
             }
@@ -600,7 +612,7 @@ impl App {
                 Vec::new()
             }
             KeyCode::Enter => {
-                let code = input.lines().first().cloned().unwrap_or_default();
+                let code = line_text(&input);
                 vec![Request::Approve {
                     id,
                     comment,
@@ -625,7 +637,7 @@ impl App {
                 Vec::new()
             }
             KeyCode::Enter => {
-                let comment = input.lines().first().cloned().unwrap_or_default();
+                let comment = line_text(&input);
                 if approve {
                     vec![Request::Approve {
                         id,
@@ -653,14 +665,12 @@ impl App {
         let Some(mut input) = self.command_input.take() else {
             return;
         };
-        let text = input.lines().first().cloned().unwrap_or_default();
+        let text = line_text(&input);
         match key.code {
             KeyCode::Esc => {}
             KeyCode::Tab => {
                 if let Some(done) = complete(&text) {
-                    input = tui_textarea::TextArea::new(vec![done]);
-                    input.move_cursor(tui_textarea::CursorMove::End);
-                    input.set_cursor_line_style(ratatui::style::Style::default());
+                    input = line_input(&done);
                 }
                 self.command_input = Some(input);
             }
@@ -704,9 +714,7 @@ impl App {
         {
             match key.code {
                 KeyCode::Char(':') => {
-                    let mut input = tui_textarea::TextArea::default();
-                    input.set_cursor_line_style(ratatui::style::Style::default());
-                    self.command_input = Some(input);
+                    self.command_input = Some(line_input(""));
                     return Vec::new();
                 }
                 KeyCode::Char('?') => {
@@ -738,21 +746,12 @@ impl App {
     fn on_screen_key(&mut self, key: KeyEvent) -> Vec<Request> {
         if key.code == KeyCode::Char('/') {
             if matches!(self.tab, Tab::Operations | Tab::History) {
-                let mut input = tui_textarea::TextArea::default();
-                input.set_cursor_line_style(ratatui::style::Style::default());
-                self.filter_input = Some(input);
+                self.filter_input = Some(line_input(""));
                 return Vec::new();
             }
             if let Some(kind) = self.filtered_kind() {
-                let mut input = tui_textarea::TextArea::new(vec![self
-                    .records
-                    .entry(kind)
-                    .or_default()
-                    .filter
-                    .clone()]);
-                input.move_cursor(tui_textarea::CursorMove::End);
-                input.set_cursor_line_style(ratatui::style::Style::default());
-                self.filter_input = Some(input);
+                let current = self.records.entry(kind).or_default().filter.clone();
+                self.filter_input = Some(line_input(&current));
             }
             return Vec::new();
         }
@@ -867,9 +866,7 @@ impl App {
                             self.status =
                                 Some(("an emergency notice needs no decision".into(), false));
                         } else {
-                            let mut input = tui_textarea::TextArea::default();
-                            input.set_cursor_line_style(ratatui::style::Style::default());
-                            self.decision_input = Some((req.id, c == 'a', input));
+                            self.decision_input = Some((req.id, c == 'a', line_input("")));
                         }
                     }
                 }
@@ -1001,28 +998,30 @@ impl App {
         );
     }
 
+    /// A label and a one-line input on the status line.
+    fn draw_prompt(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        label: &str,
+        input: &tui_textarea::TextArea,
+    ) {
+        let width = label.chars().count() as u16;
+        let [prompt, field] =
+            Layout::horizontal([Constraint::Length(width), Constraint::Min(1)]).areas(area);
+        frame.render_widget(
+            Paragraph::new(Span::styled(label.to_string(), self.theme.title())),
+            prompt,
+        );
+        frame.render_widget(input, field);
+    }
+
     fn draw_status(&self, frame: &mut Frame, area: Rect) {
         if let Some(input) = &self.command_input {
-            let [prompt, field] =
-                Layout::horizontal([Constraint::Length(1), Constraint::Min(1)]).areas(area);
-            frame.render_widget(
-                Paragraph::new(Span::styled(":", self.theme.title())),
-                prompt,
-            );
-            frame.render_widget(input, field);
-            return;
+            return self.draw_prompt(frame, area, ":", input);
         }
         if let Some((id, _, input)) = &self.totp_input {
-            let label = format!("TOTP code for request {id}: ");
-            let [prompt, field] =
-                Layout::horizontal([Constraint::Length(label.len() as u16), Constraint::Min(1)])
-                    .areas(area);
-            frame.render_widget(
-                Paragraph::new(Span::styled(label, self.theme.title())),
-                prompt,
-            );
-            frame.render_widget(input, field);
-            return;
+            return self.draw_prompt(frame, area, &format!("TOTP code for request {id}: "), input);
         }
         if let Some((id, approve, input)) = &self.decision_input {
             let label = if *approve {
@@ -1030,25 +1029,10 @@ impl App {
             } else {
                 format!("reject {id}, why: ")
             };
-            let [prompt, field] =
-                Layout::horizontal([Constraint::Length(label.len() as u16), Constraint::Min(1)])
-                    .areas(area);
-            frame.render_widget(
-                Paragraph::new(Span::styled(label, self.theme.title())),
-                prompt,
-            );
-            frame.render_widget(input, field);
-            return;
+            return self.draw_prompt(frame, area, &label, input);
         }
         if let Some(input) = &self.filter_input {
-            let [prompt, field] =
-                Layout::horizontal([Constraint::Length(8), Constraint::Min(1)]).areas(area);
-            frame.render_widget(
-                Paragraph::new(Span::styled("filter /", self.theme.title())),
-                prompt,
-            );
-            frame.render_widget(input, field);
-            return;
+            return self.draw_prompt(frame, area, "filter /", input);
         }
         let keys = format!("{}  : jump  ? help  q quit", self.keys());
         let keys = keys.trim_start();
