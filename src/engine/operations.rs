@@ -5,8 +5,7 @@ use super::api::{HistoryFilter, RequestSpec};
 use super::{Engine, EngineError, Response};
 use crate::access::Principal;
 use crate::domain::{
-    parse_schedule, Device, Id, Kind, OpState, Operation, Record, Task, Template, Timestamp,
-    Trigger,
+    parse_schedule, Id, Kind, OpState, Operation, Record, Task, Timestamp, Trigger,
 };
 use crate::store::{Change, NewAuditEvent};
 use std::collections::BTreeMap;
@@ -28,6 +27,15 @@ impl Engine {
 
     /// Builds the operations of one run of a task, pinned to the current
     /// template revision, checking every variable against its pattern.
+    /// An enabled record, or why there is none ("device 'x' is disabled").
+    fn enabled(&self, kind: Kind, name: &str) -> Result<Result<Record, String>, EngineError> {
+        Ok(match self.store.find(kind, name)? {
+            Some(r) if r.meta().enabled => Ok(r),
+            Some(_) => Err(format!("{kind} '{name}' is disabled")),
+            None => Err(format!("{kind} '{name}' does not exist")),
+        })
+    }
+
     // Each argument is one fact about the run; a struct for them would only rename them.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn plan(
@@ -49,37 +57,26 @@ impl Engine {
         if !task.meta.enabled {
             return Err(refuse("is disabled".into()));
         }
-        let template: Template = match self.store.find(Kind::Template, &task.template)? {
-            Some(Record::Template(t)) if t.meta.enabled => t,
-            Some(_) => {
+        let template = match self
+            .enabled(Kind::Template, &task.template)?
+            .map_err(|e| refuse(format!("its {e}")))?
+        {
+            Record::Template(t) => t,
+            _ => {
                 return Err(refuse(format!(
-                    "its template '{}' is disabled",
-                    task.template
-                )))
-            }
-            None => {
-                return Err(refuse(format!(
-                    "its template '{}' does not exist",
+                    "its template '{}' is not a template",
                     task.template
                 )))
             }
         };
-        let jit = match self.store.find(Kind::Credential, &task.credential)? {
-            Some(Record::Credential(c)) if c.meta.enabled => {
+        let jit = match self
+            .enabled(Kind::Credential, &task.credential)?
+            .map_err(|e| refuse(format!("its {e}")))?
+        {
+            Record::Credential(c) => {
                 c.jit_grant_template.as_deref() == Some(task.template.as_str())
             }
-            Some(_) => {
-                return Err(refuse(format!(
-                    "its credential '{}' is disabled",
-                    task.credential
-                )))
-            }
-            None => {
-                return Err(refuse(format!(
-                    "its credential '{}' does not exist",
-                    task.credential
-                )))
-            }
+            _ => false,
         };
         // A JIT grant must end: its revoke is scheduled at the window's end.
         let jit_until = match (jit, until) {
@@ -102,11 +99,7 @@ impl Engine {
                     "device '{d}' is not one of this task's devices"
                 )));
             }
-            match self.store.find(Kind::Device, d)? {
-                Some(Record::Device(Device { meta, .. })) if meta.enabled => {}
-                Some(_) => return Err(refuse(format!("device '{d}' is disabled"))),
-                None => return Err(refuse(format!("device '{d}' does not exist"))),
-            }
+            self.enabled(Kind::Device, d)?.map_err(refuse)?;
         }
         if let Some(unknown) = variables
             .keys()
