@@ -18,6 +18,27 @@ pub struct Config {
     pub idle_exit_secs: Option<u64>,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Where the server forwards audit events and operation results.
+    #[serde(default)]
+    pub forward: Vec<ForwardConfig>,
+}
+
+/// One `[[forward]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardConfig {
+    /// Names the target's position in the audit log.
+    pub name: String,
+    /// `syslog` or `jsonl`.
+    pub kind: String,
+    /// Syslog: `udp`, `tcp` or `tcp-octet-counting`.
+    pub transport: Option<String>,
+    /// Syslog: the collector's host:port.
+    pub address: Option<String>,
+    /// Syslog: the facility name (default `authpriv`).
+    pub facility: Option<String>,
+    /// JSON lines: the file to append to.
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,6 +113,7 @@ impl Config {
         if l.output_cap.is_some_and(|c| c < 1024) {
             return Err("key `limits.output_cap` must be at least 1024 bytes".into());
         }
+        self.forward_targets()?;
         if let Some(theme) = &self.theme {
             let text = std::fs::read_to_string(theme)
                 .map_err(|e| format!("key `theme`: {}: {e}", theme.display()))?;
@@ -118,6 +140,80 @@ impl Config {
                 .unwrap_or(d.connect_timeout),
             ..d
         }
+    }
+
+    /// The forwarding targets, checked: errors name the table and the key.
+    pub fn forward_targets(&self) -> Result<Vec<crate::forward::Target>, String> {
+        use crate::forward::{syslog, Sink, Target, Transport};
+        let mut targets: Vec<Target> = Vec::new();
+        for (index, f) in self.forward.iter().enumerate() {
+            let at = format!("forward[{}] ({})", index + 1, f.name);
+            if f.name.trim().is_empty() {
+                return Err(format!(
+                    "forward[{}]: key `name` must not be empty",
+                    index + 1
+                ));
+            }
+            if targets.iter().any(|t| t.name == f.name) {
+                return Err(format!("{at}: key `name`: another target has this name"));
+            }
+            let sink = match f.kind.as_str() {
+                "syslog" => {
+                    let transport = f.transport.as_deref().unwrap_or("tcp");
+                    let transport = Transport::parse(transport).ok_or_else(|| {
+                        format!(
+                            "{at}: key `transport`: '{transport}' is not one of {}",
+                            Transport::NAMES.join(", ")
+                        )
+                    })?;
+                    let address = f.address.clone().ok_or_else(|| {
+                        format!("{at}: key `address` is required for syslog (host:port)")
+                    })?;
+                    if !address.rsplit_once(':').is_some_and(|(host, port)| {
+                        !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+                    }) {
+                        return Err(format!("{at}: key `address`: '{address}' is not host:port"));
+                    }
+                    let facility = f.facility.as_deref().unwrap_or("authpriv");
+                    let facility = syslog::facility(facility).ok_or_else(|| {
+                        format!(
+                            "{at}: key `facility`: '{facility}' is not one of {}",
+                            syslog::FACILITIES.map(|(n, _)| n).join(", ")
+                        )
+                    })?;
+                    if f.file.is_some() {
+                        return Err(format!("{at}: key `file` is for kind = \"jsonl\""));
+                    }
+                    Sink::Syslog {
+                        transport,
+                        address,
+                        facility,
+                    }
+                }
+                "jsonl" => {
+                    let file = f
+                        .file
+                        .clone()
+                        .ok_or_else(|| format!("{at}: key `file` is required for jsonl"))?;
+                    if f.address.is_some() || f.transport.is_some() || f.facility.is_some() {
+                        return Err(format!(
+                            "{at}: keys `address`, `transport` and `facility` are for kind = \"syslog\""
+                        ));
+                    }
+                    Sink::JsonLines { file }
+                }
+                other => {
+                    return Err(format!(
+                        "{at}: key `kind`: '{other}' is not one of syslog, jsonl"
+                    ))
+                }
+            };
+            targets.push(Target {
+                name: f.name.clone(),
+                sink,
+            });
+        }
+        Ok(targets)
     }
 
     /// The theme in force.

@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod exec;
+pub mod forward;
 pub mod paths;
 pub mod recordfile;
 pub mod server;

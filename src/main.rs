@@ -22,6 +22,10 @@ fn main() -> Result<()> {
     };
     let data_dir = cli.data_dir();
     let is_server = matches!(cli.command, Some(Verb::Serve { .. }));
+    if is_server {
+        // Everything the server creates (store, key, logs) is its account's alone.
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    }
     let _log_guard = init_logging(&data_dir, if is_server { "server" } else { "client" });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -30,6 +34,7 @@ fn main() -> Result<()> {
         match &cli.command {
             Some(Verb::Serve {
                 socket,
+                group,
                 personal,
                 idle_exit,
                 parallelism,
@@ -43,6 +48,12 @@ fn main() -> Result<()> {
                     handshakes_per_address.unwrap_or(limits.handshakes_per_address);
                 limits.output_cap = output_cap.unwrap_or(limits.output_cap);
                 let idle = idle_exit.or(config.idle_exit_secs).unwrap_or(5);
+                if group.is_some() && *personal {
+                    color_eyre::eyre::bail!("--group is for a shared server, not --personal");
+                }
+                let forward = config
+                    .forward_targets()
+                    .map_err(|e| color_eyre::eyre::eyre!("configuration: {e}"))?;
                 server::run(server::ServerOptions {
                     socket: socket
                         .clone()
@@ -51,6 +62,8 @@ fn main() -> Result<()> {
                     data_dir: data_dir.clone(),
                     idle_exit: personal.then(|| Duration::from_secs(idle)),
                     shared: !personal,
+                    group: group.clone(),
+                    forward,
                     limits,
                 })
                 .await

@@ -41,6 +41,8 @@ async fn start(
         socket: socket.clone(),
         idle_exit: None,
         shared: false,
+        group: None,
+        forward: Vec::new(),
         limits,
     };
     let server = tokio::spawn(server::run(options));

@@ -2,14 +2,20 @@
 
 use super::Cli;
 use crate::engine::{Command, Response};
+use crate::forward::anchor::Anchors;
 use clap::{Subcommand, ValueEnum};
-use color_eyre::eyre::{bail, Result};
+use color_eyre::eyre::{bail, eyre, Result};
 use std::io::Write;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditVerb {
     /// Walk the hash chain and say whether every event is intact and in place.
-    Verify,
+    Verify {
+        /// Also check the log against a copy kept elsewhere (a JSON-lines export or
+        /// forward file, or a syslog collector's file): finds truncation and rollback.
+        #[arg(long, value_name = "FILE")]
+        against: Option<std::path::PathBuf>,
+    },
     /// Print the audit log.
     Export {
         #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
@@ -29,17 +35,52 @@ const PAGE: u32 = 1000;
 pub async fn run(cli: &Cli, verb: &AuditVerb) -> Result<()> {
     let client = cli.client().await?;
     match verb {
-        AuditVerb::Verify => {
+        AuditVerb::Verify { against } => {
+            // Read the copy first: a file that can't be used is said before any work.
+            let anchors = match against {
+                Some(path) => {
+                    let text = std::fs::read(path)
+                        .map_err(|e| eyre!("cannot read {}: {e}", path.display()))?;
+                    let text = String::from_utf8_lossy(&text);
+                    Some(Anchors::parse(&text).map_err(|e| eyre!("{}: {e}", path.display()))?)
+                }
+                None => None,
+            };
             let Response::AuditVerified(result) = client.call(Command::AuditVerify).await? else {
                 bail!("the server answered with something else");
             };
-            match result {
-                Ok(n) => {
-                    println!("audit log verified: {n} events, chain intact");
-                    Ok(())
-                }
+            let n = match result {
+                Ok(n) => n,
                 Err(broken) => bail!("audit log does NOT verify: {broken}"),
+            };
+            println!("audit log verified: {n} events, chain intact");
+            if let (Some(anchors), Some(path)) = (anchors, against) {
+                let (first, last) = anchors.span();
+                let failed = |e| eyre!("audit log does NOT match {}: {e}", path.display());
+                anchors.check(n, []).map_err(failed)?;
+                let mut from = first;
+                while from <= last.min(n) {
+                    let Response::AuditEvents(events) = client
+                        .call(Command::AuditEvents { from, limit: PAGE })
+                        .await?
+                    else {
+                        bail!("the server answered with something else");
+                    };
+                    let Some(end) = events.last().map(|e| e.seq) else {
+                        break;
+                    };
+                    anchors
+                        .check(n, events.iter().map(|e| (e.seq, e.hash_hex())))
+                        .map_err(failed)?;
+                    from = end + 1;
+                }
+                println!(
+                    "matches {}: {} forwarded events, {first} to {last}, agree with the local log",
+                    path.display(),
+                    anchors.len()
+                );
             }
+            Ok(())
         }
         AuditVerb::Export {
             format: ExportFormat::Jsonl,
@@ -57,17 +98,7 @@ pub async fn run(cli: &Cli, verb: &AuditVerb) -> Result<()> {
                 let Some(last) = events.last() else { break };
                 from = last.seq + 1;
                 for e in &events {
-                    let line = serde_json::json!({
-                        "seq": e.seq,
-                        "time": e.time.to_utc().to_rfc3339(),
-                        "actor": e.actor,
-                        "action": e.action,
-                        "target": e.target,
-                        "details": e.details,
-                        "prev_hash": hex::encode(e.prev_hash),
-                        "hash": e.hash_hex(),
-                    });
-                    writeln!(out, "{line}")?;
+                    writeln!(out, "{}", e.to_json())?;
                 }
             }
             out.flush()?;

@@ -40,6 +40,10 @@ pub enum Verb {
         /// The socket to listen on (default: inside the data directory).
         #[arg(long, value_name = "PATH")]
         socket: Option<PathBuf>,
+        /// Only members of this OS group may open the socket (default: every local user,
+        /// who must still be a Gatehouse user).
+        #[arg(long, value_name = "NAME")]
+        group: Option<String>,
         /// A personal server started by a client: exits when idle, only its owner may connect.
         #[arg(long)]
         personal: bool,
@@ -280,8 +284,8 @@ impl Cli {
     /// server, started in the background when none runs.
     pub async fn client(&self) -> Result<Client> {
         let as_login = self.as_login.as_deref();
-        let client = match &self.connect {
-            Some(socket) => Client::connect(socket, as_login).await?,
+        let client = match self.connect.clone().or_else(|| self.config().socket) {
+            Some(socket) => Client::connect(&socket, as_login).await?,
             None => Client::connect_or_start(&self.data_dir(), as_login).await?,
         };
         Ok(client)

@@ -5,10 +5,10 @@ use crate::engine::{Command, Response};
 use color_eyre::eyre::Result;
 
 pub async fn shutdown(cli: &Cli) -> Result<()> {
-    let socket = match &cli.connect {
-        Some(s) => s.clone(),
-        None => crate::paths::socket_in(&cli.data_dir()),
-    };
+    let named = cli.connect.clone().or_else(|| cli.config().socket);
+    let socket = named
+        .clone()
+        .unwrap_or_else(|| crate::paths::socket_in(&cli.data_dir()));
     // Stopping a server that is not running is not an error, and must not start one.
     let client = match crate::client::Client::connect(&socket, cli.as_login.as_deref()).await {
         Ok(c) => c,
@@ -24,7 +24,7 @@ pub async fn shutdown(cli: &Cli) -> Result<()> {
         Err(e) => return Err(e.into()),
     }
     drop(client);
-    if cli.connect.is_none() {
+    if named.is_none() {
         wait_for_exit(&cli.data_dir()).await;
     }
     println!("server stopped");

@@ -14,7 +14,10 @@ use tokio::sync::{mpsc, oneshot};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot connect to the Gatehouse server at {path}: {source}")]
+    #[error(
+        "cannot connect to the Gatehouse server at {path}: {source}{}",
+        permission_hint(source)
+    )]
     Connect {
         path: PathBuf,
         source: std::io::Error,
@@ -31,6 +34,15 @@ pub enum ClientError {
     Closed,
     #[error(transparent)]
     Engine(#[from] EngineError),
+}
+
+/// A refused socket on a shared host usually means a group restriction.
+fn permission_hint(e: &std::io::Error) -> &'static str {
+    if e.kind() == std::io::ErrorKind::PermissionDenied {
+        " (the socket admits only its owner or one group: ask the administrator to add you to it)"
+    } else {
+        ""
+    }
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Response, EngineError>>>>>;

@@ -93,6 +93,19 @@ impl Engine {
         let _ = self.events.send(event);
     }
 
+    /// Whether `login` may use this server at all: an enabled Gatehouse user.
+    /// The refusal says what to do about it.
+    pub fn admits(&self, login: &str) -> Result<(), String> {
+        match self.store.find(Kind::User, login) {
+            Ok(Some(Record::User(u))) if u.meta.enabled => Ok(()),
+            Ok(Some(_)) => Err(format!("Gatehouse user '{login}' is disabled")),
+            Ok(None) => Err(format!(
+                "OS user '{login}' is not a Gatehouse user; ask an administrator to add them"
+            )),
+            Err(e) => Err(format!("cannot read the users: {e}")),
+        }
+    }
+
     /// Runs one command for the OS user `login`.
     pub async fn handle(&self, login: &str, command: Command) -> Result<Response, EngineError> {
         let users = self.store.list(Kind::User)?;

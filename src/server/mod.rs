@@ -24,6 +24,10 @@ pub struct ServerOptions {
     pub idle_exit: Option<Duration>,
     /// Let every local user connect (a shared jump host); otherwise only the owner.
     pub shared: bool,
+    /// On a shared server, only members of this OS group may open the socket.
+    pub group: Option<String>,
+    /// Where audit events are forwarded (syslog collectors, JSON-lines files).
+    pub forward: Vec<crate::forward::Target>,
     pub limits: crate::exec::Limits,
 }
 
@@ -51,9 +55,13 @@ pub async fn run(options: ServerOptions) -> Result<()> {
     }
     let listener = UnixListener::bind(&options.socket)
         .wrap_err_with(|| format!("cannot listen on {}", options.socket.display()))?;
-    let mode = if options.shared { 0o666 } else { 0o600 };
-    std::fs::set_permissions(&options.socket, std::fs::Permissions::from_mode(mode))?;
+    if let Err(e) = restrict_socket(&options) {
+        let _ = std::fs::remove_file(&options.socket);
+        return Err(e);
+    }
     tracing::info!(socket = %options.socket.display(), owner = %owner, "server listening");
+
+    crate::forward::spawn(engine.clone(), options.forward.clone());
 
     let clients = Arc::new(AtomicUsize::new(0));
     let (left_tx, mut left_rx) = mpsc::unbounded_channel::<()>();
@@ -133,6 +141,28 @@ async fn shutdown_signal() {
     }
 }
 
+/// Sets who may open the socket: its owner (personal), one group, or every
+/// local user, who still has to be a Gatehouse user to get past the hello.
+fn restrict_socket(options: &ServerOptions) -> Result<()> {
+    let mode = match (&options.group, options.shared) {
+        (_, false) => 0o600,
+        (Some(name), true) => {
+            let group = nix::unistd::Group::from_name(name)
+                .wrap_err_with(|| format!("cannot look up the group '{name}'"))?
+                .ok_or_else(|| eyre!("--group: there is no OS group named '{name}'"))?;
+            nix::unistd::chown(&options.socket, None, Some(group.gid))
+                .wrap_err_with(|| {
+                    format!("cannot give the socket to the group '{name}' (the service account must be a member of it)")
+                })?;
+            0o660
+        }
+        (None, true) => 0o666,
+    };
+    std::fs::set_permissions(&options.socket, std::fs::Permissions::from_mode(mode))
+        .wrap_err("cannot set the socket's permissions")?;
+    Ok(())
+}
+
 /// Takes the data directory's server lock, or says that a server holds it.
 fn hold_lock(options: &ServerOptions) -> Result<nix::fcntl::Flock<std::fs::File>> {
     let path = paths::lock_in(&options.data_dir);
@@ -185,6 +215,17 @@ async fn serve_client(engine: Arc<Engine>, stream: UnixStream, own_uid: u32) -> 
         Some(other) => other,
         None => os_login.clone(),
     };
+    if let Err(message) = engine.admits(&login) {
+        wire::write_hello(
+            &mut writer,
+            &Welcome {
+                result: Err(message.clone()),
+            },
+        )
+        .await?;
+        tracing::info!(%os_login, %login, "connection refused: {message}");
+        return Ok(());
+    }
     wire::write_hello(
         &mut writer,
         &Welcome {

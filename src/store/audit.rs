@@ -65,6 +65,22 @@ impl AuditEvent {
     pub fn hash_hex(&self) -> String {
         hex::encode(self.hash)
     }
+
+    /// The event as one JSON object, the form `audit export`, the JSON-lines
+    /// forwarder and the syslog message body share, and that
+    /// `audit verify --against` reads back.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "seq": self.seq,
+            "time": self.time.to_utc().to_rfc3339(),
+            "actor": self.actor,
+            "action": self.action,
+            "target": self.target,
+            "details": self.details,
+            "prev_hash": hex::encode(self.prev_hash),
+            "hash": self.hash_hex(),
+        })
+    }
 }
 
 /// Where the next event goes: its sequence number and the hash it follows.

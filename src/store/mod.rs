@@ -6,6 +6,7 @@ mod audit;
 mod backup;
 mod cipher;
 mod codec;
+mod forward;
 mod operations;
 mod schema;
 

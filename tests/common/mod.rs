@@ -2,6 +2,7 @@
 //! binary, and a real OpenSSH sshd on loopback.
 #![allow(dead_code)]
 
+pub mod service;
 pub mod sshd;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,246 @@
+//! A shared jump host for real: the service runs under its own OS account,
+//! people connect as their own OS accounts (runuser), and the kernel's peer
+//! credentials, not anything a client says, decide who they are.
+
+mod common;
+
+use common::service::{ensure_accounts, Service, ALICE, BOB, EVE, GROUP, SERVICE};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+const PEOPLE: &str = r#"
+[[environment]]
+name = "lab"
+[[system]]
+name = "tools"
+[[device]]
+name = "jump"
+address = "127.0.0.1"
+environment = "lab"
+system = "tools"
+[[reason]]
+name = "check"
+type = "incident"
+[[credential]]
+name = "none"
+username = "root"
+[[template]]
+name = "hello"
+executor = "local"
+content = "echo hello from the jump host"
+[[task]]
+name = "hello"
+template = "hello"
+environment = "lab"
+system = "tools"
+devices = ["jump"]
+credential = "none"
+[[role]]
+name = "hello-runner"
+resources = [{ kind = "task", name = "hello", levels = ["read", "run"] }]
+[[policy]]
+name = "lab"
+users = ["gh-alice"]
+environments = ["lab"]
+[[user]]
+login = "gh-alice"
+roles = ["User", "hello-runner"]
+[[user]]
+login = "gh-bob"
+roles = ["Auditor"]
+"#;
+
+fn shared(flags: &[&str]) -> Service {
+    ensure_accounts();
+    let service = Service::start(Some(SERVICE), flags, None);
+    let people = service.write("people.toml", PEOPLE);
+    service.ok_as(Some(SERVICE), &["import", people.to_str().unwrap()]);
+    service
+}
+
+fn uid_of(user: &str) -> u32 {
+    let out = std::process::Command::new("id")
+        .args(["-u", user])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+#[test]
+fn people_are_who_the_kernel_says_and_strangers_are_refused() {
+    let service = shared(&[]);
+    // The service account that started an empty store administers it.
+    assert!(service
+        .ok_as(Some(SERVICE), &["whoami"])
+        .starts_with("gh-svc, Superuser (server run by gh-svc)"));
+    assert_eq!(
+        service.ok_as(Some(ALICE), &["whoami"]).trim(),
+        "gh-alice (server run by gh-svc)"
+    );
+    assert_eq!(
+        service.ok_as(Some(BOB), &["whoami"]).trim(),
+        "gh-bob (server run by gh-svc)"
+    );
+    // An OS user who is not a Gatehouse user gets past the socket, not the hello.
+    let refused = service.fails_as(Some(EVE), &["whoami"]);
+    assert!(
+        refused
+            .contains("OS user 'gh-eve' is not a Gatehouse user; ask an administrator to add them"),
+        "{refused}"
+    );
+    // Root can read every file on the machine anyway: it is always a Superuser.
+    assert!(service
+        .ok_as(None, &["whoami"])
+        .starts_with("root, Superuser (server run by gh-svc)"));
+    // --as is the service account's alone.
+    let refused = service.fails_as(Some(ALICE), &["--as", BOB, "whoami"]);
+    assert!(refused.contains("--as is refused"), "{refused}");
+    assert!(service
+        .fails_as(Some(BOB), &["--as", SERVICE, "list", "users"])
+        .contains("--as is refused"));
+    assert_eq!(
+        service
+            .ok_as(Some(SERVICE), &["--as", ALICE, "whoami"])
+            .trim(),
+        "gh-alice (server run by gh-svc)"
+    );
+    // A disabled user is turned away at the door too.
+    service.ok_as(Some(SERVICE), &["disable", "user", BOB]);
+    assert!(service
+        .fails_as(Some(BOB), &["whoami"])
+        .contains("Gatehouse user 'gh-bob' is disabled"));
+}
+
+#[test]
+fn the_store_and_key_belong_to_the_service_account_alone() {
+    let service = shared(&[]);
+    let svc_uid = uid_of(SERVICE);
+    let data = service.data();
+    let meta = std::fs::metadata(data).unwrap();
+    assert_eq!(meta.uid(), svc_uid);
+    assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+    for file in common::files_under(data) {
+        let meta = std::fs::metadata(&file).unwrap();
+        assert_eq!(meta.uid(), svc_uid, "{}", file.display());
+        assert_eq!(
+            meta.permissions().mode() & 0o077,
+            0,
+            "{} is open to others: {:o}",
+            file.display(),
+            meta.permissions().mode()
+        );
+    }
+    let key = data.join("store.key");
+    assert!(key.exists());
+    for user in [ALICE, BOB, EVE] {
+        for target in [key.as_path(), data] {
+            let out = std::process::Command::new("runuser")
+                .args(["-u", user, "--", "ls", "-l"])
+                .arg(target)
+                .output()
+                .unwrap();
+            assert!(
+                !out.status.success(),
+                "{user} could read {}",
+                target.display()
+            );
+            assert!(String::from_utf8_lossy(&out.stderr).contains("Permission denied"));
+        }
+    }
+    // Anyone may open the socket; the hello decides the rest.
+    let mode = std::fs::metadata(&service.socket)
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o666);
+}
+
+#[test]
+fn the_audit_names_the_real_os_users() {
+    let service = shared(&[]);
+    let out = service.ok_as(
+        Some(ALICE),
+        &["request", "hello", "--reason", "check", "--wait"],
+    );
+    assert!(out.contains("hello from the jump host"), "{out}");
+    // Bob may read the audit (Auditor) but may not run the task.
+    let refused = service.fails_as(Some(BOB), &["request", "hello"]);
+    assert!(
+        refused.contains("'gh-bob' may not request tasks in lab"),
+        "{refused}"
+    );
+    let audit = service.ok_as(Some(BOB), &["audit", "export"]);
+    let events: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by = |actor: &str, action: &str| {
+        events
+            .iter()
+            .any(|e| e["actor"] == actor && e["action"].as_str().unwrap().starts_with(action))
+    };
+    assert!(by(SERVICE, "user.create"), "{audit}");
+    assert!(by(ALICE, "request.create"), "{audit}");
+    assert!(by(BOB, "request.refused"), "{audit}");
+    assert!(by(ALICE, "operation.finish"), "{audit}");
+    assert!(service
+        .ok_as(Some(BOB), &["audit", "verify"])
+        .contains("chain intact"));
+}
+
+#[test]
+fn a_group_restricted_socket_admits_only_the_group() {
+    let service = shared(&["--group", GROUP]);
+    let meta = std::fs::metadata(&service.socket).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    let gid = nix_gid(GROUP);
+    assert_eq!(meta.gid(), gid);
+    assert_eq!(
+        service.ok_as(Some(ALICE), &["whoami"]).trim(),
+        "gh-alice (server run by gh-svc)"
+    );
+    let refused = service.fails_as(Some(BOB), &["whoami"]);
+    assert!(refused.contains("Permission denied"), "{refused}");
+    assert!(
+        refused.contains("ask the administrator to add you"),
+        "{refused}"
+    );
+    // The service account still administers it.
+    assert!(service
+        .ok_as(Some(SERVICE), &["list", "users"])
+        .contains("gh-bob"));
+}
+
+#[test]
+fn a_group_that_does_not_exist_is_named() {
+    ensure_accounts();
+    let base = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(common::bin())
+        .arg("--data-dir")
+        .arg(base.path().join("d"))
+        .args(["serve", "--socket"])
+        .arg(base.path().join("s.sock"))
+        .args(["--group", "no-such-group-xyz"])
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("there is no OS group named 'no-such-group-xyz'"),
+        "{err}"
+    );
+}
+
+fn nix_gid(group: &str) -> u32 {
+    let out = std::process::Command::new("getent")
+        .args(["group", group])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
