@@ -244,3 +244,110 @@ fn nix_gid(group: &str) -> u32 {
         .parse()
         .unwrap()
 }
+
+/// The systemd unit's command line, with its paths moved into a scratch
+/// directory, starts the service with the example configuration.
+#[test]
+fn the_systemd_units_command_line_runs_with_the_example_configuration() {
+    ensure_accounts();
+    let unit = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/assets/gatehouse.service"
+    ))
+    .unwrap();
+    for hardening in [
+        "User=gatehouse",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "PrivateTmp=yes",
+        "StateDirectory=gatehouse",
+        "StateDirectoryMode=0700",
+        "RuntimeDirectory=gatehouse",
+        "UMask=0077",
+    ] {
+        assert!(
+            unit.lines().any(|l| l == hardening),
+            "the unit lacks {hardening}"
+        );
+    }
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    let base = tempfile::Builder::new()
+        .prefix("gh-unit")
+        .tempdir()
+        .unwrap();
+    std::fs::set_permissions(base.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bin = base.path().join("gatehouse");
+    std::fs::copy(common::bin(), &bin).unwrap();
+    let (state, run) = (base.path().join("lib"), base.path().join("run"));
+    for dir in [&state, &run] {
+        std::fs::create_dir(dir).unwrap();
+        std::process::Command::new("chown")
+            .arg(SERVICE)
+            .arg(dir)
+            .status()
+            .unwrap();
+    }
+    // The service account may not reach the build tree: give it a copy.
+    let config = base.path().join("config.toml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/assets/config.toml"),
+        &config,
+    )
+    .unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let config = config.to_str().unwrap();
+    let exec = exec
+        .replace("/usr/local/bin/gatehouse", bin.to_str().unwrap())
+        .replace("/etc/gatehouse/config.toml", config)
+        .replace("/var/lib/gatehouse", state.to_str().unwrap())
+        .replace("/run/gatehouse", run.to_str().unwrap());
+    let args: Vec<&str> = exec.split_whitespace().collect();
+    let mut child = std::process::Command::new("runuser")
+        .args(["-u", SERVICE, "--"])
+        .args(&args)
+        .env("HOME", "/nonexistent")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let socket = run.join("gatehouse.sock");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !socket.exists() {
+        if let Ok(Some(status)) = child.try_wait() {
+            let mut err = String::new();
+            use std::io::Read;
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            panic!("the unit's command exited ({status}): {err}\n{exec}");
+        }
+        assert!(std::time::Instant::now() < until, "no socket from {exec}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = std::process::Command::new("runuser")
+        .args(["-u", SERVICE, "--"])
+        .arg(&bin)
+        .arg("--connect")
+        .arg(&socket)
+        .arg("whoami")
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap();
+    std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let _ = child.wait();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("gh-svc, Superuser"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
