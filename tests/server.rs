@@ -201,3 +201,235 @@ async fn commands_keep_their_answers_while_events_stream_on_the_same_connection(
         .unwrap()
         .unwrap();
 }
+
+const PEOPLE: &str = r#"
+[[template]]
+name = "quick"
+executor = "local"
+content = "echo quick"
+[[task]]
+name = "quick"
+template = "quick"
+environment = "lab"
+system = "jump"
+devices = ["here"]
+credential = "none"
+[[user]]
+login = "alice"
+roles = ["User"]
+[[user]]
+login = "bob"
+roles = ["User"]
+[[policy]]
+name = "lab"
+requires_approval = true
+users = ["alice"]
+environments = ["lab"]
+approvers = [{ user = "bob", level = 1 }]
+"#;
+
+/// Dozens of clients at once: a request decided through one of them shows
+/// in every other's stream at once, while one client that stopped reading
+/// is dropped instead of stalling anyone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_reaches_every_client_and_a_stalled_one_stalls_nobody() {
+    let dir = tempfile::tempdir().unwrap();
+    let (admin, _server) = start(dir.path(), Default::default()).await;
+    let items = gatehouse::recordfile::parse(PEOPLE, std::path::Path::new(".")).unwrap();
+    admin.call(Command::Import { items }).await.unwrap();
+    let socket = dir.path().join("s.sock");
+
+    // A client that subscribes and then never reads again.
+    let mut stalled = tokio::net::UnixStream::connect(&socket).await.unwrap();
+    gatehouse::server::wire::write_hello(
+        &mut stalled,
+        &gatehouse::server::wire::Hello { as_login: None },
+    )
+    .await
+    .unwrap();
+    let _: gatehouse::server::wire::Welcome = gatehouse::server::wire::read_hello(&mut stalled)
+        .await
+        .unwrap();
+    gatehouse::server::wire::write_frame(
+        &mut stalled,
+        &gatehouse::server::wire::ClientFrame {
+            id: 1,
+            command: Command::Subscribe,
+        },
+    )
+    .await
+    .unwrap();
+
+    let mut watchers = Vec::new();
+    for i in 0..40 {
+        let who = if i % 2 == 0 { "alice" } else { "bob" };
+        let client = Client::connect(&socket, Some(who)).await.unwrap();
+        let events = client.subscribe().await.unwrap();
+        watchers.push((client, events));
+    }
+    let alice = &watchers[0].0;
+    let Response::Filed(filed) = alice
+        .call(Command::Request(RequestSpec {
+            task: "quick".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+    else {
+        panic!("not filed for approval")
+    };
+    let request = filed.id;
+    let decided_at = std::time::Instant::now();
+    let bob = &watchers[1].0;
+    let answer = tokio::time::timeout(
+        Duration::from_secs(10),
+        bob.call(Command::Approve {
+            id: request,
+            comment: "ok".into(),
+            until: None,
+            totp: None,
+        }),
+    )
+    .await
+    .expect("the approval waited on someone");
+    answer.unwrap();
+    for (i, (_, events)) in watchers.iter_mut().enumerate() {
+        let seen = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(event) = events.recv().await {
+                if let gatehouse::engine::Event::RequestChanged(r) = event {
+                    if r.id == request
+                        && !matches!(r.state, gatehouse::domain::RequestState::Pending { .. })
+                    {
+                        return true;
+                    }
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(seen, Ok(true), "client {i} never saw the decision");
+    }
+    assert!(decided_at.elapsed() < Duration::from_secs(10));
+
+    // A flood of output fills the stalled client's socket and queue (output
+    // it misses stays in the store), then 1,500 record changes arrive
+    // that it cannot take: it is let go.
+    let Response::Requested { operations, .. } = admin
+        .call(Command::Request(RequestSpec {
+            task: "noisy".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+    else {
+        panic!("not requested")
+    };
+    run_until_final(&admin, operations[0].id).await;
+    let many: String = (0..1500)
+        .map(|i| format!("[[environment]]\nname = \"e{i}\"\n"))
+        .collect();
+    let items = gatehouse::recordfile::parse(&many, std::path::Path::new(".")).unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        admin.call(Command::Import { items }),
+    )
+    .await
+    .expect("the import waited on the stalled client")
+    .unwrap();
+    let dropped = tokio::time::timeout(Duration::from_secs(20), async {
+        use tokio::io::AsyncReadExt;
+        let mut sink = vec![0u8; 1 << 16];
+        loop {
+            match stalled.read(&mut sink).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(dropped, Ok(true), "the stalled client was never dropped");
+    assert!(matches!(
+        admin.call(Command::Whoami).await,
+        Ok(Response::Whoami { .. })
+    ));
+}
+
+async fn run_until_final(client: &Client, id: gatehouse::domain::Id) {
+    let start = std::time::Instant::now();
+    loop {
+        let Response::Operations(ops) = client.call(Command::Operation { id }).await.unwrap()
+        else {
+            panic!()
+        };
+        if ops[0].state.is_final() {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A client and a server of different protocol versions say so, both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_of_another_protocol_version_gets_a_clear_message() {
+    use gatehouse::server::wire::{self, Hello, Welcome, PROTOCOL_VERSION};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let (_admin, _server) = start(dir.path(), Default::default()).await;
+    let socket = dir.path().join("s.sock");
+
+    // An old client talks to this server.
+    let mut old = tokio::net::UnixStream::connect(&socket).await.unwrap();
+    let mut body = b"GATEHSE\0".to_vec();
+    body.extend((PROTOCOL_VERSION + 41).to_be_bytes());
+    body.extend(wire::encode(&Hello { as_login: None }).unwrap());
+    old.write_u32(body.len() as u32).await.unwrap();
+    old.write_all(&body).await.unwrap();
+    let welcome: Welcome = wire::read_hello(&mut old).await.unwrap();
+    let message = welcome.result.unwrap_err();
+    assert_eq!(
+        message,
+        format!(
+            "the peer speaks protocol version {}, this program {PROTOCOL_VERSION}: run the same Gatehouse version on both sides",
+            PROTOCOL_VERSION + 41
+        )
+    );
+
+    // Something that is not Gatehouse at all.
+    let mut stranger = tokio::net::UnixStream::connect(&socket).await.unwrap();
+    stranger
+        .write_all(b"\0\0\0\x10GET / HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let welcome: Welcome = wire::read_hello(&mut stranger).await.unwrap();
+    assert_eq!(
+        welcome.result.unwrap_err(),
+        "the peer is not a Gatehouse program"
+    );
+
+    // This client talks to a server of another version.
+    let other = dir.path().join("other.sock");
+    let listener = tokio::net::UnixListener::bind(&other).unwrap();
+    tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.unwrap();
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).await.unwrap();
+        let mut hello = vec![0u8; u32::from_be_bytes(len) as usize];
+        stream.read_exact(&mut hello).await.unwrap();
+        let mut body = b"GATEHSE\0".to_vec();
+        body.extend(7u32.to_be_bytes());
+        body.extend(
+            wire::encode(&Welcome {
+                result: Ok("x".into()),
+            })
+            .unwrap(),
+        );
+        stream.write_u32(body.len() as u32).await.unwrap();
+        stream.write_all(&body).await.unwrap();
+    });
+    let err = Client::connect(&other, None).await.err().expect("refused");
+    assert_eq!(
+        err.to_string(),
+        format!("the peer speaks protocol version 7, this program {PROTOCOL_VERSION}: run the same Gatehouse version on both sides")
+    );
+}
