@@ -1,6 +1,8 @@
 //! The sled store: records round-trip, template revisions are kept, the
 //! audit chain catches tampering, and schema versions are enforced.
 
+mod common;
+
 use gatehouse::domain::{Environment, Executor, Id, Kind, Meta, Record, Template};
 use gatehouse::store::{decode, encode, AuditEvent, Change, NewAuditEvent, Store};
 
@@ -227,12 +229,12 @@ async fn reordered_events_are_found() {
 }
 
 #[test]
-fn a_value_of_another_schema_version_is_refused_not_misread() {
+fn a_value_of_another_format_is_refused_not_misread() {
     let mut bytes = encode(&"hello".to_string()).unwrap();
     assert_eq!(decode::<String>("t", &bytes).unwrap(), "hello");
     bytes[0] = 99;
     let err = decode::<String>("t", &bytes).unwrap_err();
-    assert!(err.to_string().contains("schema version 99"), "{err}");
+    assert!(err.to_string().contains("value format version 99"), "{err}");
 }
 
 #[test]
@@ -257,4 +259,87 @@ fn a_store_from_a_newer_program_is_refused() {
         }
     };
     assert!(err.to_string().contains("newer"), "{err}");
+}
+
+/// A store written by schema version 1 (before the operation indexes),
+/// kept as a fixture: opened by this program it is migrated, keeps every
+/// record, operation and audit event, and its history filters use the new
+/// index.
+#[test]
+fn a_version_1_store_is_migrated_on_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/schema-v1");
+    let d = common::DataDir::new();
+    std::fs::create_dir_all(d.path().join("store")).unwrap();
+    for file in ["store/conf", "store/db", "store.key"] {
+        std::fs::copy(fixture.join(file), d.path().join(file)).unwrap();
+    }
+    std::fs::set_permissions(
+        d.path().join("store.key"),
+        std::fs::Permissions::from_mode(0o600),
+    )
+    .unwrap();
+    {
+        let db = retry_lock(|| sled::open(d.path().join("store")));
+        let version = db
+            .open_tree("meta")
+            .unwrap()
+            .get("schema_version")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            version.as_ref(),
+            1u32.to_be_bytes(),
+            "the fixture is not at version 1"
+        );
+    }
+
+    // Every audit event and record is there, the chain intact.
+    assert!(d
+        .ok(&["audit", "verify"])
+        .contains("verified: 20 events, chain intact"));
+    let export = d.ok(&["export"]);
+    for name in [
+        "name = \"lab\"",
+        "name = \"here\"",
+        "name = \"there\"",
+        "name = \"hello\"",
+        "name = \"fail\"",
+        "login = \"alice\"",
+    ] {
+        assert!(
+            export.contains(name),
+            "{name} lost in the migration:\n{export}"
+        );
+    }
+    // History, whole and narrowed through the new index.
+    let ids = |args: &[&str]| -> Vec<u64> {
+        let mut all = vec!["history", "--json"];
+        all.extend_from_slice(args);
+        d.ok(&all)
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(ids(&[]), vec![19, 17, 16]);
+    assert_eq!(ids(&["--task", "hello"]), vec![17, 16]);
+    assert_eq!(ids(&["--device", "there"]), vec![17]);
+    assert_eq!(ids(&["--user", "root"]), vec![19, 17, 16]);
+    assert_eq!(ids(&["--user", "alice"]), Vec::<u64>::new());
+    // New operations are indexed as they are made.
+    d.ok(&["request", "fail", "--wait"]);
+    assert_eq!(ids(&["--task", "fail"]).len(), 2);
+    assert_eq!(ids(&["--device", "here"]).len(), 3);
+
+    d.ok(&["shutdown"]);
+    let store = reopen(d.path());
+    assert_eq!(
+        store.schema_version().unwrap(),
+        Some(gatehouse::store::SCHEMA_VERSION)
+    );
+    assert_eq!(gatehouse::store::SCHEMA_VERSION, 2);
 }

@@ -7,7 +7,7 @@ use crate::access::Principal;
 use crate::domain::{
     parse_schedule, Id, Kind, OpState, Operation, Record, Task, Timestamp, Trigger,
 };
-use crate::store::{Change, NewAuditEvent};
+use crate::store::{Change, NewAuditEvent, OpField};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -255,14 +255,18 @@ impl Engine {
     }
 
     pub(super) fn operations(&self, states: &[OpState]) -> Result<Response, EngineError> {
+        // What has not ended is read from its own index, newest first.
+        if states.iter().all(|s| !s.is_final()) {
+            let mut ops = self.store.unfinished_operations()?;
+            ops.retain(|o| states.is_empty() || states.contains(&o.state));
+            ops.reverse();
+            ops.truncate(HISTORY_MAX as usize);
+            return Ok(Response::Operations(ops));
+        }
         let ops = self
             .store
-            .operations_newest_first(None, HISTORY_MAX as usize, |o| {
-                if states.is_empty() {
-                    !o.state.is_final()
-                } else {
-                    states.contains(&o.state)
-                }
+            .operations_newest_first(None, HISTORY_MAX as usize, None, |o| {
+                states.contains(&o.state)
             })?;
         Ok(Response::Operations(ops))
     }
@@ -273,15 +277,20 @@ impl Engine {
         } else {
             filter.limit.min(HISTORY_MAX)
         };
-        let ops = self
-            .store
-            .operations_newest_first(filter.before, limit as usize, |o| {
-                filter.task.as_ref().is_none_or(|t| &o.task == t)
-                    && filter.user.as_ref().is_none_or(|u| &o.requested_by == u)
-                    && filter.device.as_ref().is_none_or(|d| &o.device == d)
-                    && filter.state.is_none_or(|s| o.state == s)
-                    && filter.since.is_none_or(|since| o.created_at >= since)
-            })?;
+        // The index reads only operations of the named task, device or user.
+        let narrow = None
+            .or(filter.task.as_deref().map(|t| (OpField::Task, t)))
+            .or(filter.device.as_deref().map(|d| (OpField::Device, d)))
+            .or(filter.user.as_deref().map(|u| (OpField::User, u)));
+        let ops =
+            self.store
+                .operations_newest_first(filter.before, limit as usize, narrow, |o| {
+                    filter.task.as_ref().is_none_or(|t| &o.task == t)
+                        && filter.user.as_ref().is_none_or(|u| &o.requested_by == u)
+                        && filter.device.as_ref().is_none_or(|d| &o.device == d)
+                        && filter.state.is_none_or(|s| o.state == s)
+                        && filter.since.is_none_or(|since| o.created_at >= since)
+                })?;
         Ok(Response::Operations(ops))
     }
 

@@ -108,7 +108,7 @@ mod tests {
     fn event(action: &str, details: &str, target: &str) -> AuditEvent {
         let mut e = AuditEvent {
             seq: 7,
-            time: Timestamp(1_700_000_000_000_000),
+            time: Timestamp(1_700_000_000_000),
             actor: "alice".into(),
             action: action.into(),
             target: target.into(),

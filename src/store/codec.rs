@@ -1,23 +1,30 @@
-//! Stored values: one schema-version byte, then bincode 2 (serde) with its
+//! Stored values: one value-format byte, then bincode 2 (serde) with its
 //! standard configuration. Keys are written by hand, big-endian.
+//!
+//! The format byte changes only when a stored type's layout changes, and a
+//! schema migration then rewrites every value of it; schema versions that
+//! only add trees or indexes (as version 2 did) leave values as they are.
 
-use super::{StoreError, StoreResult, SCHEMA_VERSION};
+use super::{StoreError, StoreResult};
+
+/// The layout of stored values this program reads and writes.
+pub const VALUE_FORMAT: u8 = 1;
 use serde::{de::DeserializeOwned, Serialize};
 
 fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
-/// Encodes a value behind the current schema version.
+/// Encodes a value behind the current value format.
 pub fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
-    let mut out = vec![SCHEMA_VERSION as u8];
+    let mut out = vec![VALUE_FORMAT];
     let body = bincode::serde::encode_to_vec(value, config())
         .map_err(|e| StoreError::Encode(e.to_string()))?;
     out.extend(body);
     Ok(out)
 }
 
-/// Decodes a value written by [`encode`] in the current schema version.
+/// Decodes a value written by [`encode`] in the current value format.
 pub fn decode<T: DeserializeOwned>(tree: &str, bytes: &[u8]) -> StoreResult<T> {
     let corrupt = |message: String| StoreError::Corrupt {
         tree: tree.to_string(),
@@ -26,9 +33,9 @@ pub fn decode<T: DeserializeOwned>(tree: &str, bytes: &[u8]) -> StoreResult<T> {
     let (&version, body) = bytes
         .split_first()
         .ok_or_else(|| corrupt("empty value".into()))?;
-    if u32::from(version) != SCHEMA_VERSION {
+    if version != VALUE_FORMAT {
         return Err(corrupt(format!(
-            "schema version {version}, expected {SCHEMA_VERSION} (was the migration skipped?)"
+            "value format version {version}, expected {VALUE_FORMAT} (was the migration skipped?)"
         )));
     }
     let (value, used) =

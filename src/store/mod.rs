@@ -7,6 +7,7 @@ mod backup;
 mod cipher;
 mod codec;
 mod forward;
+mod index;
 mod operations;
 mod schema;
 
@@ -14,6 +15,7 @@ pub use audit::{AuditBreak, AuditEvent, NewAuditEvent};
 pub use backup::BackupSummary;
 pub use cipher::SecretCipher;
 pub use codec::{decode, encode};
+pub use index::OpField;
 pub use schema::SCHEMA_VERSION;
 
 use crate::domain::{Id, Kind, Record, Template};
@@ -71,6 +73,10 @@ pub struct Store {
     operations: sled::Tree,
     /// Output chunks, keyed by operation id then sequence number.
     output: sled::Tree,
+    /// Operations by task, device and requester (see [`index`]).
+    by_index: sled::Tree,
+    /// Operations that have not ended.
+    open_index: sled::Tree,
     /// Transactions and explicit flushes take turns: sled 0.34 can deadlock
     /// when a transaction waits for readers while concurrent flushes wait
     /// for its log flusher.
@@ -115,6 +121,8 @@ impl Store {
         let audit = db.open_tree(AUDIT_TREE)?;
         let operations = db.open_tree(OPERATIONS_TREE)?;
         let output = db.open_tree(OUTPUT_TREE)?;
+        let by_index = db.open_tree(index::BY_TREE)?;
+        let open_index = db.open_tree(index::OPEN_TREE)?;
         let head = audit::Head::load(&audit)?;
         Ok(Store {
             db,
@@ -125,8 +133,15 @@ impl Store {
             dir: dir.to_path_buf(),
             operations,
             output,
+            by_index,
+            open_index,
             gate: Mutex::new(()),
         })
+    }
+
+    /// The schema version the store is at (after migrating on open).
+    pub fn schema_version(&self) -> StoreResult<Option<u32>> {
+        schema::version(&self.db)
     }
 
     /// The data directory the store lives in.
@@ -235,11 +250,18 @@ impl Store {
                 Change::PutJit(g) => {
                     writes.push((JIT_TREE.to_string(), g.id.key().to_vec(), Some(encode(g)?)))
                 }
-                Change::PutOperation(op) => writes.push((
-                    OPERATIONS_TREE.to_string(),
-                    op.id.key().to_vec(),
-                    Some(encode(op)?),
-                )),
+                Change::PutOperation(op) => {
+                    writes.push((
+                        OPERATIONS_TREE.to_string(),
+                        op.id.key().to_vec(),
+                        Some(encode(op)?),
+                    ));
+                    writes.extend(
+                        index::writes_for(op)
+                            .into_iter()
+                            .map(|(tree, key, value)| (tree.to_string(), key, value)),
+                    );
+                }
             }
         }
         let mut head = self.audit_head.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,6 +1,6 @@
 //! Operations, their output chunks, and when each schedule last fired.
 
-use super::{decode, encode, Store, StoreResult};
+use super::{decode, encode, OpField, Store, StoreResult};
 use crate::domain::{ExecutionRequest, Id, JitGrant, Operation, OutputChunk, Timestamp};
 
 impl Store {
@@ -15,23 +15,49 @@ impl Store {
     /// Writes an operation's new state without flushing (output progress);
     /// decisions go through [`Store::commit`].
     pub fn put_operation_unflushed(&self, op: &Operation) -> StoreResult<()> {
+        // Its index entries already exist (it was committed when created);
+        // only whether it is still open can change here.
         self.operations.insert(op.id.key(), encode(op)?)?;
+        for (tree, key, value) in super::index::writes_for(op) {
+            if tree == super::index::OPEN_TREE {
+                match value {
+                    Some(v) => self.open_index.insert(key, v)?,
+                    None => self.open_index.remove(key)?,
+                };
+            }
+        }
         Ok(())
     }
 
     /// Operations newest first that pass `keep`, at most `limit`, starting
-    /// below `before` when given (for paging back through history).
+    /// below `before` when given (for paging back through history). With
+    /// `narrow`, only operations whose field has that value are read, through
+    /// the index; `keep` still decides.
     pub fn operations_newest_first(
         &self,
         before: Option<Id>,
         limit: usize,
+        narrow: Option<(OpField, &str)>,
         mut keep: impl FnMut(&Operation) -> bool,
     ) -> StoreResult<Vec<Operation>> {
+        let mut out = Vec::new();
+        if let Some((field, name)) = narrow {
+            for id in self.indexed_ids(field, name, before) {
+                if let Some(op) = self.operation(id?)? {
+                    if keep(&op) {
+                        out.push(op);
+                        if out.len() >= limit {
+                            break;
+                        }
+                    }
+                }
+            }
+            return Ok(out);
+        }
         let iter = match before {
             Some(id) => self.operations.range(..id.key()),
             None => self.operations.iter(),
         };
-        let mut out = Vec::new();
         for item in iter.rev() {
             let (_, v) = item?;
             let op: Operation = decode("operations", &v)?;
@@ -45,14 +71,15 @@ impl Store {
         Ok(out)
     }
 
-    /// Every operation that has not ended, oldest first.
+    /// Every operation that has not ended, oldest first (read through the
+    /// index of open operations, not the whole history).
     pub fn unfinished_operations(&self) -> StoreResult<Vec<Operation>> {
         let mut out = Vec::new();
-        for item in self.operations.iter() {
-            let (_, v) = item?;
-            let op: Operation = decode("operations", &v)?;
-            if !op.state.is_final() {
-                out.push(op);
+        for id in self.open_ids() {
+            if let Some(op) = self.operation(id?)? {
+                if !op.state.is_final() {
+                    out.push(op);
+                }
             }
         }
         Ok(out)

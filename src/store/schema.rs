@@ -3,7 +3,10 @@
 use super::{StoreError, StoreResult};
 
 /// The schema version this program writes.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// 1: records, revisions, operations, output, requests, JIT grants, the audit chain.
+/// 2: adds the operation indexes (by task, device and requester; open operations).
+pub const SCHEMA_VERSION: u32 = 2;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 
@@ -12,7 +15,25 @@ type Migration = fn(&sled::Db) -> StoreResult<()>;
 
 /// `MIGRATIONS[n]` takes a store from version n to n + 1. Version 0 is a
 /// store from before values carried a version; it had no records to convert.
-const MIGRATIONS: [Migration; 1] = [|_db| Ok(())];
+const MIGRATIONS: [Migration; 2] = [
+    |_db| Ok(()),
+    |db| {
+        let n = super::index::rebuild(db)?;
+        tracing::info!(
+            operations = n,
+            "indexed operations by task, device and requester"
+        );
+        Ok(())
+    },
+];
+
+/// The schema version a store's data is at.
+pub fn version(db: &sled::Db) -> StoreResult<Option<u32>> {
+    let meta = db.open_tree("meta")?;
+    Ok(meta
+        .get(VERSION_KEY)?
+        .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes)))
+}
 
 /// Brings a store to [`SCHEMA_VERSION`], or refuses one written by a newer program.
 pub fn migrate(db: &sled::Db) -> StoreResult<()> {
