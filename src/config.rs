@@ -2,6 +2,7 @@
 //! bounds, the theme. Every key is optional; errors name the key.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The file as written.
@@ -12,7 +13,7 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// The socket `gatehouse serve` listens on.
     pub socket: Option<PathBuf>,
-    /// A theme file (see `themes/default.toml`).
+    /// A built-in theme (`dark`, `light`, `high-contrast`) or a theme file (see `themes/`).
     pub theme: Option<PathBuf>,
     /// Seconds without clients before a personal server exits.
     pub idle_exit_secs: Option<u64>,
@@ -21,6 +22,26 @@ pub struct Config {
     /// Where the server forwards audit events and operation results.
     #[serde(default)]
     pub forward: Vec<ForwardConfig>,
+    /// The TUI's keys: action name = "key" or ["key", "key"].
+    #[serde(default)]
+    pub keys: BTreeMap<String, KeyList>,
+}
+
+/// One key or several, as `[keys]` gives them.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum KeyList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl KeyList {
+    fn keys(&self) -> Vec<String> {
+        match self {
+            KeyList::One(k) => vec![k.clone()],
+            KeyList::Many(k) => k.clone(),
+        }
+    }
 }
 
 /// One `[[forward]]` table.
@@ -114,11 +135,10 @@ impl Config {
             return Err("key `limits.output_cap` must be at least 1024 bytes".into());
         }
         self.forward_targets()?;
+        self.keymap()?;
         if let Some(theme) = &self.theme {
-            let text = std::fs::read_to_string(theme)
-                .map_err(|e| format!("key `theme`: {}: {e}", theme.display()))?;
-            crate::ui::Theme::parse(&text)
-                .map_err(|e| format!("key `theme`: {}: {e}", theme.display()))?;
+            crate::ui::Theme::load(&theme.to_string_lossy())
+                .map_err(|e| format!("key `theme`: {e}"))?;
         }
         Ok(())
     }
@@ -216,12 +236,29 @@ impl Config {
         Ok(targets)
     }
 
-    /// The theme in force.
-    pub fn theme(&self) -> crate::ui::Theme {
-        self.theme
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .and_then(|t| crate::ui::Theme::parse(&t).ok())
-            .unwrap_or_default()
+    /// The TUI's keys: the defaults with `[keys]` applied.
+    pub fn keymap(&self) -> Result<crate::ui::Keymap, String> {
+        let overrides = self
+            .keys
+            .iter()
+            .map(|(action, keys)| (action.clone(), keys.keys()))
+            .collect();
+        crate::ui::Keymap::with(&overrides)
+    }
+
+    /// The theme in force: `--theme`, else the file's, else the dark one;
+    /// no colours at all when `NO_COLOR` is set.
+    pub fn theme(&self, flag: Option<&str>) -> Result<crate::ui::Theme, String> {
+        if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+            return Ok(crate::ui::Theme::no_color());
+        }
+        match flag {
+            Some(spec) => crate::ui::Theme::load(spec).map_err(|e| format!("--theme: {e}")),
+            None => Ok(self
+                .theme
+                .as_ref()
+                .and_then(|p| crate::ui::Theme::load(&p.to_string_lossy()).ok())
+                .unwrap_or_default()),
+        }
     }
 }

@@ -29,6 +29,9 @@ pub struct Cli {
     /// The configuration file (default: ~/.config/gatehouse/config.toml, if it exists).
     #[arg(long, global = true, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The TUI's theme: dark, light, high-contrast, or a theme file (NO_COLOR turns colours off).
+    #[arg(long, global = true, value_name = "NAME|FILE")]
+    pub theme: Option<String>,
     #[command(subcommand)]
     pub command: Option<Verb>,
 }

@@ -18,25 +18,7 @@ fn parse_var(text: &str) -> Result<(String, String)> {
 
 /// Parses a start time: RFC 3339, or `+30s`, `+5m`, `+2h` from now.
 pub fn parse_time(text: &str) -> Result<Timestamp> {
-    if let Some(rest) = text.strip_prefix('+') {
-        let (number, unit) = rest.split_at(
-            rest.find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(rest.len()),
-        );
-        let n: i64 = number
-            .parse()
-            .map_err(|_| eyre!("'{text}': expected +N followed by s, m or h"))?;
-        let millis = match unit {
-            "s" | "" => n * 1000,
-            "m" => n * 60_000,
-            "h" => n * 3_600_000,
-            _ => bail!("'{text}': the unit must be s, m or h"),
-        };
-        return Ok(Timestamp(Timestamp::now().0 + millis));
-    }
-    chrono::DateTime::parse_from_rfc3339(text)
-        .map(|t| Timestamp(t.timestamp_millis()))
-        .map_err(|_| eyre!("'{text}' is not a time: use RFC 3339 (2026-11-26T18:00:00Z) or +5m"))
+    crate::domain::when::parse_time(text, Timestamp::now()).map_err(|e| eyre!(e))
 }
 
 /// What `gatehouse request` was given.
@@ -55,20 +37,7 @@ pub struct RequestArgs<'a> {
 
 /// Parses a duration: `90s`, `30m`, `2h`, `1d`.
 pub fn parse_duration_ms(text: &str) -> Result<i64> {
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: i64 = number
-        .parse()
-        .map_err(|_| eyre!("'{text}' is not a duration like 30m, 2h or 1d"))?;
-    Ok(n * match unit {
-        "s" => 1_000,
-        "m" | "" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => bail!("'{text}': the unit must be s, m, h or d"),
-    })
+    crate::domain::when::parse_duration_ms(text).map_err(|e| eyre!(e))
 }
 
 pub async fn request(cli: &Cli, args: RequestArgs<'_>, wait: bool) -> Result<()> {

@@ -6,6 +6,7 @@ mod operation;
 mod records;
 mod request;
 mod validate;
+pub mod when;
 
 pub use host_key::{fingerprint_of_blob as host_key_fingerprint, HostKey};
 pub use jit::{JitGrant, JitState};

@@ -85,6 +85,9 @@ pub enum Command {
     },
     /// Every saved revision of a template.
     TemplateRevisions { name: String },
+    /// What a request of this task needs from this user: the policy that
+    /// would cover it and what it requires, the devices and variables.
+    RequestTerms { task: String },
     /// Walks the audit chain.
     AuditVerify,
     /// Audit events from a sequence number on.
@@ -136,7 +139,7 @@ pub enum Command {
 }
 
 /// What a person asks to run.
-#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, Serialize, Deserialize, Default, PartialEq)]
 pub struct RequestSpec {
     pub task: String,
     /// A subset of the task's devices; empty means all of them.
@@ -199,6 +202,35 @@ pub enum Response {
     TotpUri(String),
     Jit(Vec<crate::domain::JitGrant>),
     Backup(crate::store::BackupSummary),
+    Terms(Box<RequestTerms>),
+}
+
+/// What the request form of a task shows and checks before asking.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+pub struct RequestTerms {
+    pub task: String,
+    pub description: String,
+    pub devices: Vec<String>,
+    /// The template's variables, with the values the task gives them.
+    pub variables: Vec<crate::domain::Variable>,
+    pub task_values: BTreeMap<String, String>,
+    /// Enabled access reasons to choose from.
+    pub reasons: Vec<String>,
+    /// A Superuser's run needs no policy.
+    pub superuser: bool,
+    /// The policy that covers this user, task and devices now.
+    pub policy: Option<String>,
+    /// Why no policy covers it, when none does.
+    pub refusal: Option<String>,
+    pub requires_approval: bool,
+    pub approval_levels: u8,
+    pub requires_justification: bool,
+    pub requires_governance_id: bool,
+    pub requires_reason: bool,
+    pub requires_mfa: bool,
+    pub emergency_access: bool,
+    /// The policy's access windows, as sentences.
+    pub windows: Vec<String>,
 }
 
 /// Something that happened, sent to every subscribed client.

@@ -12,7 +12,8 @@ mod records;
 mod requests;
 
 pub use api::{
-    Command, EngineError, Event, HistoryFilter, ImportItem, PlainSecrets, RequestSpec, Response,
+    Command, EngineError, Event, HistoryFilter, ImportItem, PlainSecrets, RequestSpec,
+    RequestTerms, Response,
 };
 
 use crate::access::{self, Principal};
@@ -197,6 +198,7 @@ impl Engine {
                     revisions.into_iter().map(Record::Template).collect(),
                 ))
             }
+            Command::RequestTerms { task } => self.request_terms(who, &task),
             Command::AuditVerify => {
                 require(who, crate::domain::Action::ViewAudit, "view the audit log")?;
                 Ok(Response::AuditVerified(self.store.verify_audit()?))

@@ -201,6 +201,73 @@ impl Engine {
         self.launch(&task, ops, actor, "request.run", details).await
     }
 
+    /// What the request form of `task` needs to show this user.
+    pub(super) fn request_terms(
+        &self,
+        who: &Principal<'_>,
+        task: &str,
+    ) -> Result<Response, EngineError> {
+        let task = self.task(task)?;
+        if !who.may(Action::RequestTasks, Some(&task.environment))
+            && !who.holds(Kind::Task, &task.meta.name, crate::domain::AccessLevel::Run)
+        {
+            return Err(denied(format!(
+                "'{}' may not request tasks in {} (needs the request-tasks permission)",
+                who.user.meta.name, task.environment
+            )));
+        }
+        let variables = match self.store.find(Kind::Template, &task.template)? {
+            Some(Record::Template(t)) => t.variables,
+            _ => Vec::new(),
+        };
+        let reasons = self
+            .store
+            .list(Kind::Reason)?
+            .into_iter()
+            .filter(|r| r.meta().enabled)
+            .map(|r| r.name().to_string())
+            .collect();
+        let mut terms = crate::engine::api::RequestTerms {
+            task: task.meta.name.clone(),
+            description: task.description.clone(),
+            devices: task.devices.clone(),
+            variables,
+            task_values: task.variables.clone(),
+            reasons,
+            superuser: who.is_superuser(),
+            ..Default::default()
+        };
+        if !terms.superuser {
+            let policies = self.policies()?;
+            let now_local = chrono::Local::now().naive_local();
+            match covering_policy(
+                &policies,
+                &who.user.meta.name,
+                &task,
+                &task.devices,
+                now_local,
+            ) {
+                Ok(p) => {
+                    terms.policy = Some(p.meta.name.clone());
+                    terms.requires_approval = p.requires_approval;
+                    terms.approval_levels = p.approvers.iter().map(|a| a.level).max().unwrap_or(0);
+                    terms.requires_justification = p.requires_justification;
+                    terms.requires_governance_id = p.requires_governance_id;
+                    terms.requires_reason = p.requires_reason;
+                    terms.requires_mfa = p.requires_mfa;
+                    terms.emergency_access = p.emergency_access;
+                    terms.windows = p
+                        .windows
+                        .iter()
+                        .map(crate::access::policy::describe_window)
+                        .collect();
+                }
+                Err(why) => terms.refusal = Some(why),
+            }
+        }
+        Ok(Response::Terms(Box::new(terms)))
+    }
+
     /// A request by someone who is not a Superuser: a policy must cover it.
     pub(super) async fn request_under_policy(
         &self,

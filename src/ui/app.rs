@@ -1,16 +1,22 @@
 //! The TUI's state and its one-way flow: messages in, requests out, draw.
 
+use super::form::FormKey;
+use super::keys::{Action, Keymap};
 use super::oplog::OperationLog;
+use super::record_form::{Mode, RecordForm};
+use super::request_form::RequestForm;
+use super::revisions::Revisions;
 use super::tabs;
 use super::Theme;
-use crate::domain::{ExecutionRequest, Id, Kind, Operation, Record};
-use crate::engine::{Command, Event, HistoryFilter, Response};
+use crate::domain::{ExecutionRequest, HostKey, Id, Kind, Operation, Record};
+use crate::engine::{Command, Event, HistoryFilter, ImportItem, RequestSpec, Response};
 use crate::store::{AuditBreak, AuditEvent};
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Tabs};
 use ratatui::Frame;
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 /// The screens, in tab order.
@@ -46,7 +52,7 @@ impl Tab {
             Tab::Admin => "Admin",
         }
     }
-    fn index(self) -> usize {
+    pub fn index(self) -> usize {
         Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
     }
 }
@@ -88,6 +94,36 @@ pub enum Request {
         id: Id,
         comment: String,
     },
+    /// What the request form of a task needs.
+    Terms(String),
+    /// Send a filled request form.
+    Submit(RequestSpec),
+    /// Save a record from an Admin form (new, edit or clone).
+    Save {
+        kind: Kind,
+        name: String,
+        items: Vec<ImportItem>,
+    },
+    Delete {
+        kind: Kind,
+        name: String,
+    },
+    /// A template's revisions.
+    Revisions(String),
+    /// The host key a device offers now.
+    ScanHostKey(String),
+    PinHostKey {
+        device: String,
+        key: HostKey,
+    },
+}
+
+/// A destructive or trust-changing action waiting for `y`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Confirm {
+    CancelOperation(Id),
+    Delete { kind: Kind, name: String },
+    Trust { device: String, key: HostKey },
 }
 
 /// How many operations the History tab loads.
@@ -142,6 +178,23 @@ impl Request {
                 id: *id,
                 comment: comment.clone(),
             },
+            Request::Terms(task) => Command::RequestTerms { task: task.clone() },
+            Request::Submit(spec) => Command::Request(spec.clone()),
+            Request::Save { items, .. } => Command::Import {
+                items: items.clone(),
+            },
+            Request::Delete { kind, name } => Command::Delete {
+                kind: *kind,
+                name: name.clone(),
+            },
+            Request::Revisions(name) => Command::TemplateRevisions { name: name.clone() },
+            Request::ScanHostKey(device) => Command::ScanHostKey {
+                device: device.clone(),
+            },
+            Request::PinHostKey { device, key } => Command::PinHostKey {
+                device: device.clone(),
+                key: key.clone(),
+            },
         }
     }
 }
@@ -161,8 +214,11 @@ fn line_text(input: &tui_textarea::TextArea) -> String {
 
 /// Everything the loop feeds the app.
 #[derive(Debug)]
+// Messages move once through a channel; boxing the answers buys nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Message {
     Key(KeyEvent),
+    Mouse(MouseEvent),
     Resized,
     Engine(Event),
     Answer(Request, Result<Response, String>),
@@ -274,8 +330,8 @@ pub struct App {
     history_loading: bool,
     /// The selected operation's output.
     pub log: OperationLog,
-    /// An operation waiting for the user to confirm its cancel.
-    pub confirm_cancel: Option<Id>,
+    /// An action waiting for the user to confirm it with `y`.
+    pub confirm: Option<Confirm>,
     /// Requests this user may decide, oldest first.
     pub queue: Vec<ExecutionRequest>,
     /// JIT grants not yet revoked.
@@ -289,8 +345,23 @@ pub struct App {
     pub totp_input: Option<(Id, String, tui_textarea::TextArea<'static>)>,
     /// A decision being typed: the request, approve (or reject), the comment.
     pub decision_input: Option<(Id, bool, tui_textarea::TextArea<'static>)>,
+    /// The keys in force.
+    pub keys: Keymap,
+    /// The request form, while it is open.
+    pub request_form: Option<RequestForm>,
+    /// An Admin form, while it is open.
+    pub record_form: Option<RecordForm>,
+    /// A template's revisions, while they are shown.
+    pub revisions: Option<Revisions>,
+    /// Where the current screen's list was drawn: its rows' area, the first
+    /// row shown and how many there are (for mouse clicks).
+    pub list_hit: Cell<Option<(Rect, usize, usize)>>,
     quit: bool,
 }
+
+/// The smallest terminal the layout works in.
+pub const MIN_WIDTH: u16 = 60;
+pub const MIN_HEIGHT: u16 = 15;
 
 impl App {
     pub fn new(login: String, theme: Theme) -> App {
@@ -313,7 +384,7 @@ impl App {
             history_complete: false,
             history_loading: false,
             log: OperationLog::default(),
-            confirm_cancel: None,
+            confirm: None,
             queue: Vec::new(),
             jit: Vec::new(),
             queue_selected: 0,
@@ -321,6 +392,11 @@ impl App {
             totp_input: None,
             command_input: None,
             show_help: false,
+            keys: Keymap::default(),
+            request_form: None,
+            record_form: None,
+            revisions: None,
+            list_hit: Cell::new(None),
             quit: false,
         }
     }
@@ -409,6 +485,7 @@ impl App {
     pub fn update(&mut self, message: Message) -> Vec<Request> {
         match message {
             Message::Key(key) => self.on_key(key),
+            Message::Mouse(mouse) => self.on_mouse(mouse),
             Message::Resized => Vec::new(),
             Message::Engine(Event::RecordChanged { kind, .. }) => vec![Request::List(kind)],
             Message::Engine(Event::AuditAppended { .. }) => {
@@ -473,7 +550,111 @@ impl App {
                 list.replace(Vec::new());
                 list.refused = Some(e);
             }
+            (Request::Submit(_), Err(e)) if self.request_form.is_some() => {
+                if let Some(f) = &mut self.request_form {
+                    f.refused(&e);
+                }
+            }
+            (Request::Save { .. }, Err(e)) if self.record_form.is_some() => {
+                if let Some(f) = &mut self.record_form {
+                    f.refused(&e);
+                }
+            }
             (_, Err(e)) => self.status = Some((e, true)),
+            (Request::Terms(_), Ok(Response::Terms(terms))) => {
+                self.request_form = Some(RequestForm::new(*terms, &self.theme));
+            }
+            (Request::Submit(_), Ok(Response::Filed(request))) => {
+                self.request_form = None;
+                let level = match request.state {
+                    crate::domain::RequestState::Pending { level } => level,
+                    _ => 1,
+                };
+                self.status = Some((
+                    format!(
+                        "request {} is waiting for approval at level {level}",
+                        request.id
+                    ),
+                    false,
+                ));
+            }
+            (
+                Request::Submit(_),
+                Ok(Response::Requested {
+                    request,
+                    operations,
+                }),
+            ) => {
+                self.request_form = None;
+                let ids: Vec<String> = operations.iter().map(|o| o.id.to_string()).collect();
+                self.status = Some((
+                    format!("request {request} is running: operation {}", ids.join(", ")),
+                    false,
+                ));
+                for op in operations.into_iter().rev() {
+                    self.on_operation(op);
+                }
+                self.tab = Tab::Operations;
+                self.live_selected = 0;
+            }
+            (
+                Request::Save { kind, name, .. },
+                Ok(Response::Imported {
+                    created, updated, ..
+                }),
+            ) => {
+                self.record_form = None;
+                let what = if !created.is_empty() {
+                    "created"
+                } else if !updated.is_empty() {
+                    "saved"
+                } else {
+                    "unchanged:"
+                };
+                self.status = Some((format!("{what} {kind} {name}"), false));
+            }
+            (Request::Delete { kind, name }, Ok(_)) => {
+                self.status = Some((format!("deleted {kind} {name}"), false))
+            }
+            (Request::Revisions(name), Ok(Response::Records(records))) => {
+                let templates = records
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        Record::Template(t) => Some(t),
+                        _ => None,
+                    })
+                    .collect();
+                self.revisions = Some(Revisions::new(name, templates));
+            }
+            (Request::ScanHostKey(device), Ok(Response::HostKey(key))) => {
+                let pinned = match self
+                    .list(Kind::Device)
+                    .and_then(|l| l.records.iter().find(|r| r.name() == device))
+                {
+                    Some(Record::Device(d)) => match &d.host_key {
+                        Some(k) if k.fingerprint() == key.fingerprint() => {
+                            "the same key is pinned already".to_string()
+                        }
+                        Some(k) => format!("it REPLACES the pinned {}", k.fingerprint()),
+                        None => "none is pinned yet".to_string(),
+                    },
+                    _ => String::new(),
+                };
+                self.status = Some((
+                    format!(
+                        "device {device} offers {}; {pinned}. Trust it? y to pin, any other key leaves it",
+                        key.fingerprint()
+                    ),
+                    true,
+                ));
+                self.confirm = Some(Confirm::Trust { device, key });
+            }
+            (Request::PinHostKey { device, key }, Ok(_)) => {
+                self.status = Some((
+                    format!("pinned {} for device {device}", key.fingerprint()),
+                    false,
+                ))
+            }
             (Request::List(kind), Ok(Response::Records(records))) => {
                 self.records.entry(kind).or_default().replace(records);
             }
@@ -696,9 +877,22 @@ impl App {
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        // Dialogs first: whatever is on top takes the key.
         if self.show_help {
             // Any key closes the overlay; `?` and Esc are the ones people press.
             self.show_help = false;
+            return Vec::new();
+        }
+        if self.request_form.is_some() {
+            return self.on_request_form_key(key);
+        }
+        if self.record_form.is_some() {
+            return self.on_record_form_key(key);
+        }
+        if let Some(view) = &mut self.revisions {
+            if !view.on_key(key) {
+                self.revisions = None;
+            }
             return Vec::new();
         }
         if self.command_input.is_some() {
@@ -708,34 +902,22 @@ impl App {
         if self.totp_input.is_some() {
             return self.on_totp_key(key);
         }
-        if self.decision_input.is_none()
-            && self.filter_input.is_none()
-            && self.confirm_cancel.is_none()
-        {
-            match key.code {
-                KeyCode::Char(':') => {
-                    self.command_input = Some(line_input(""));
-                    return Vec::new();
-                }
-                KeyCode::Char('?') => {
-                    self.show_help = true;
-                    return Vec::new();
-                }
-                _ => {}
-            }
-        }
         if self.decision_input.is_some() {
             return self.on_decision_key(key);
         }
-        if let Some(id) = self.confirm_cancel.take() {
-            if key.code == KeyCode::Char('y') {
-                return vec![Request::Cancel(id)];
-            }
-            self.status = Some((format!("operation {id} left running"), false));
-            return Vec::new();
+        if let Some(confirm) = self.confirm.take() {
+            return self.on_confirm_key(confirm, key);
         }
         if self.filter_input.is_some() {
             self.on_filter_key(key);
+            return Vec::new();
+        }
+        if self.keys.is(&key, Action::Command) {
+            self.command_input = Some(line_input(""));
+            return Vec::new();
+        }
+        if self.keys.is(&key, Action::Help) {
+            self.show_help = true;
             return Vec::new();
         }
         let mut requests = self.on_screen_key(key);
@@ -743,8 +925,88 @@ impl App {
         requests
     }
 
+    fn on_confirm_key(&mut self, confirm: Confirm, key: KeyEvent) -> Vec<Request> {
+        let yes = key.code == KeyCode::Char('y');
+        match (confirm, yes) {
+            (Confirm::CancelOperation(id), true) => vec![Request::Cancel(id)],
+            (Confirm::CancelOperation(id), false) => {
+                self.status = Some((format!("operation {id} left running"), false));
+                Vec::new()
+            }
+            (Confirm::Delete { kind, name }, true) => vec![Request::Delete { kind, name }],
+            (Confirm::Delete { kind, name }, false) => {
+                self.status = Some((format!("{kind} {name} kept"), false));
+                Vec::new()
+            }
+            (Confirm::Trust { device, key }, true) => vec![Request::PinHostKey { device, key }],
+            (Confirm::Trust { device, .. }, false) => {
+                self.status = Some((format!("nothing pinned for {device}"), false));
+                Vec::new()
+            }
+        }
+    }
+
+    fn on_request_form_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        let Some(form) = &mut self.request_form else {
+            return Vec::new();
+        };
+        match form.form.on_key(key) {
+            FormKey::Stay => Vec::new(),
+            FormKey::Changed(i) => {
+                form.changed(i);
+                Vec::new()
+            }
+            FormKey::Close => {
+                self.request_form = None;
+                self.status = Some(("nothing requested".into(), false));
+                Vec::new()
+            }
+            FormKey::Submit => match form.spec() {
+                Some(spec) => {
+                    form.form.sending = true;
+                    vec![Request::Submit(spec)]
+                }
+                None => Vec::new(),
+            },
+        }
+    }
+
+    fn on_record_form_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        let Some(form) = &mut self.record_form else {
+            return Vec::new();
+        };
+        match form.form.on_key(key) {
+            FormKey::Stay => Vec::new(),
+            FormKey::Changed(i) => {
+                form.changed(i);
+                Vec::new()
+            }
+            FormKey::Close => {
+                self.record_form = None;
+                self.status = Some(("nothing saved".into(), false));
+                Vec::new()
+            }
+            FormKey::Submit => match form.build_items() {
+                Some(items) => {
+                    form.form.sending = true;
+                    let name = items
+                        .first()
+                        .map(|i| i.record.name().to_string())
+                        .unwrap_or_default();
+                    vec![Request::Save {
+                        kind: form.kind,
+                        name,
+                        items,
+                    }]
+                }
+                None => Vec::new(),
+            },
+        }
+    }
+
     fn on_screen_key(&mut self, key: KeyEvent) -> Vec<Request> {
-        if key.code == KeyCode::Char('/') {
+        let k = &self.keys;
+        if k.is(&key, Action::Filter) {
             if matches!(self.tab, Tab::Operations | Tab::History) {
                 self.filter_input = Some(line_input(""));
                 return Vec::new();
@@ -755,70 +1017,151 @@ impl App {
             }
             return Vec::new();
         }
-        let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
-        match key.code {
-            KeyCode::Char('q') => self.quit = true,
-            KeyCode::Char('c') if ctrl => self.quit = true,
-            KeyCode::Tab => self.tab = Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()],
-            KeyCode::BackTab => {
-                self.tab = Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()]
+        if k.is(&key, Action::Quit) {
+            self.quit = true;
+        } else if k.is(&key, Action::NextTab) {
+            self.tab = Tab::ALL[(self.tab.index() + 1) % Tab::ALL.len()];
+        } else if k.is(&key, Action::PrevTab) {
+            self.tab = Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()];
+        } else if k.is(&key, Action::Refresh) {
+            return self.start();
+        } else if let KeyCode::Char(c @ '1'..='7') = key.code {
+            self.tab = Tab::ALL[c as usize - '1' as usize];
+        } else {
+            return self.on_tab_key(key);
+        }
+        Vec::new()
+    }
+
+    /// How far a movement key moves the cursor, if it is one.
+    fn movement(&self, key: &KeyEvent) -> Option<isize> {
+        let k = &self.keys;
+        if k.is(key, Action::Down) {
+            Some(1)
+        } else if k.is(key, Action::Up) {
+            Some(-1)
+        } else if k.is(key, Action::PageDown) {
+            Some(20)
+        } else if k.is(key, Action::PageUp) {
+            Some(-20)
+        } else if k.is(key, Action::Top) {
+            Some(isize::MIN / 2)
+        } else if k.is(key, Action::Bottom) {
+            Some(isize::MAX / 2)
+        } else {
+            None
+        }
+    }
+
+    /// The names of the records of every kind, for the forms' choices.
+    fn names(&self) -> super::record_form::Names {
+        self.records
+            .iter()
+            .map(|(kind, list)| {
+                (
+                    *kind,
+                    list.records.iter().map(|r| r.name().to_string()).collect(),
+                )
+            })
+            .collect()
+    }
+
+    fn on_admin_key(&mut self, key: KeyEvent, delta: Option<isize>) -> Vec<Request> {
+        let k = self.keys.clone();
+        let kind = self.admin_kind();
+        let selected = self.list(kind).and_then(|l| l.selected()).cloned();
+        if k.is(&key, Action::NextKind) {
+            self.admin_kind = (self.admin_kind + 1) % Kind::ALL.len();
+        } else if k.is(&key, Action::PrevKind) {
+            self.admin_kind = (self.admin_kind + Kind::ALL.len() - 1) % Kind::ALL.len();
+        } else if k.is(&key, Action::Toggle) {
+            if let Some(r) = selected {
+                return vec![Request::SetEnabled {
+                    kind: r.kind(),
+                    name: r.name().to_string(),
+                    enabled: !r.meta().enabled,
+                }];
             }
-            KeyCode::Char(c @ '1'..='7') => self.tab = Tab::ALL[c as usize - '1' as usize],
-            KeyCode::Char('r') if ctrl => return self.start(),
-            KeyCode::F(5) => return self.start(),
-            _ => return self.on_tab_key(key),
+        } else if k.is(&key, Action::New) {
+            self.record_form = Some(RecordForm::new(kind, Mode::New, None, &self.names()));
+        } else if k.is(&key, Action::Edit) || k.is(&key, Action::Open) {
+            if let Some(r) = selected {
+                if r.kind() == Kind::Role && r.name() == "Superuser" {
+                    self.status = Some(("the Superuser role cannot be changed".into(), true));
+                } else {
+                    let mode = Mode::Edit(r.name().to_string());
+                    self.record_form = Some(RecordForm::new(kind, mode, Some(&r), &self.names()));
+                }
+            }
+        } else if k.is(&key, Action::Clone) {
+            if let Some(r) = selected {
+                if matches!(kind, Kind::User | Kind::Credential)
+                    || (kind == Kind::Role && r.name() == "Superuser")
+                {
+                    self.status = Some((
+                        format!("{kind} records are not cloned: create a new one (n)"),
+                        true,
+                    ));
+                } else {
+                    let mode = Mode::Clone(r.name().to_string());
+                    self.record_form = Some(RecordForm::new(kind, mode, Some(&r), &self.names()));
+                }
+            }
+        } else if k.is(&key, Action::Delete) {
+            if let Some(r) = selected {
+                self.status = Some((
+                    format!(
+                        "delete {kind} {}? y to delete, any other key keeps it",
+                        r.name()
+                    ),
+                    true,
+                ));
+                self.confirm = Some(Confirm::Delete {
+                    kind,
+                    name: r.name().to_string(),
+                });
+            }
+        } else if k.is(&key, Action::Revisions) && kind == Kind::Template {
+            if let Some(r) = selected {
+                return vec![Request::Revisions(r.name().to_string())];
+            }
+        } else if k.is(&key, Action::Trust) && kind == Kind::Device {
+            if let Some(r) = selected {
+                self.status = Some((format!("asking {} for its host key…", r.name()), false));
+                return vec![Request::ScanHostKey(r.name().to_string())];
+            }
+        } else if let Some(d) = delta {
+            self.records.entry(kind).or_default().move_by(d);
         }
         Vec::new()
     }
 
     fn on_tab_key(&mut self, key: KeyEvent) -> Vec<Request> {
-        let delta: Option<isize> = match key.code {
-            KeyCode::Down | KeyCode::Char('j') => Some(1),
-            KeyCode::Up | KeyCode::Char('k') => Some(-1),
-            KeyCode::PageDown => Some(20),
-            KeyCode::PageUp => Some(-20),
-            KeyCode::Home | KeyCode::Char('g') => Some(isize::MIN / 2),
-            KeyCode::End | KeyCode::Char('G') => Some(isize::MAX / 2),
-            _ => None,
-        };
+        let delta = self.movement(&key);
+        let k = self.keys.clone();
         match self.tab {
-            Tab::Admin => match key.code {
-                KeyCode::Right | KeyCode::Char(']') | KeyCode::Char('l') => {
-                    self.admin_kind = (self.admin_kind + 1) % Kind::ALL.len()
-                }
-                KeyCode::Left | KeyCode::Char('[') | KeyCode::Char('h') => {
-                    self.admin_kind = (self.admin_kind + Kind::ALL.len() - 1) % Kind::ALL.len()
-                }
-                KeyCode::Char('d') => {
-                    if let Some(r) = self.list(self.admin_kind()).and_then(|l| l.selected()) {
-                        return vec![Request::SetEnabled {
-                            kind: r.kind(),
-                            name: r.name().to_string(),
-                            enabled: !r.meta().enabled,
-                        }];
-                    }
-                }
-                _ => {
-                    if let Some(d) = delta {
-                        self.records
-                            .entry(self.admin_kind())
-                            .or_default()
-                            .move_by(d);
-                    }
-                }
-            },
+            Tab::Admin => return self.on_admin_key(key, delta),
             Tab::Tasks => {
-                if let Some(d) = delta {
+                if k.is(&key, Action::Open) {
+                    if let Some(task) = self.list(Kind::Task).and_then(|l| l.selected()) {
+                        let name = task.name().to_string();
+                        self.status = Some((format!("opening the request form of {name}…"), false));
+                        return vec![Request::Terms(name)];
+                    }
+                } else if let Some(d) = delta {
                     self.records.entry(Kind::Task).or_default().move_by(d);
                 }
             }
-            Tab::Operations | Tab::History => match key.code {
-                KeyCode::Char('f') => self.log.toggle_follow(),
-                KeyCode::PageUp => self.log.scroll(20),
-                KeyCode::PageDown => self.log.scroll(-20),
-                KeyCode::Char('c') if self.tab == Tab::Operations => {
+            Tab::Operations | Tab::History => {
+                if k.is(&key, Action::Follow) {
+                    self.log.toggle_follow();
+                } else if k.is(&key, Action::PageUp) {
+                    self.log.scroll(20);
+                } else if k.is(&key, Action::PageDown) {
+                    self.log.scroll(-20);
+                } else if k.is(&key, Action::CancelOperation) && self.tab == Tab::Operations {
                     if let Some(op) = self.live_ops.get(self.live_selected) {
-                        self.confirm_cancel = Some(op.id);
+                        self.confirm = Some(Confirm::CancelOperation(op.id));
                         self.status = Some((
                             format!(
                                 "cancel operation {} ({} on {})? y to confirm",
@@ -827,59 +1170,28 @@ impl App {
                             true,
                         ));
                     }
+                } else if let Some(d) = delta {
+                    return self.move_operation_cursor(d);
                 }
-                _ => {
-                    let delta = match key.code {
-                        KeyCode::Down | KeyCode::Char('j') => Some(1isize),
-                        KeyCode::Up | KeyCode::Char('k') => Some(-1),
-                        KeyCode::Home | KeyCode::Char('g') => Some(isize::MIN / 2),
-                        KeyCode::End | KeyCode::Char('G') => Some(isize::MAX / 2),
-                        _ => None,
-                    };
-                    if let Some(d) = delta {
-                        let (selected, len) = if self.tab == Tab::Operations {
-                            (&mut self.live_selected, self.live_ops.len())
-                        } else {
-                            (&mut self.history_selected, self.history.len())
-                        };
-                        let last = len.saturating_sub(1) as isize;
-                        *selected =
-                            (*selected as isize).saturating_add(d).clamp(0, last.max(0)) as usize;
-                        // Near the end of what is loaded: fetch the next page of history.
-                        if self.tab == Tab::History
-                            && !self.history_complete
-                            && !self.history_loading
-                            && self.history_selected + 200 >= self.history.len()
-                        {
-                            if let Some(oldest) = self.history.last() {
-                                self.history_loading = true;
-                                return vec![Request::HistoryBefore(oldest.id)];
-                            }
-                        }
-                    }
-                }
-            },
-            Tab::Approvals => match key.code {
-                KeyCode::Char(c @ ('a' | 'r')) => {
+            }
+            Tab::Approvals => {
+                let approve = k.is(&key, Action::Approve);
+                if approve || k.is(&key, Action::Reject) {
                     if let Some(req) = self.queue.get(self.queue_selected) {
                         if req.state == crate::domain::RequestState::Emergency {
                             self.status =
                                 Some(("an emergency notice needs no decision".into(), false));
                         } else {
-                            self.decision_input = Some((req.id, c == 'a', line_input("")));
+                            self.decision_input = Some((req.id, approve, line_input("")));
                         }
                     }
+                } else if let Some(d) = delta {
+                    let last = self.queue.len().saturating_sub(1) as isize;
+                    self.queue_selected = (self.queue_selected as isize)
+                        .saturating_add(d)
+                        .clamp(0, last.max(0)) as usize;
                 }
-                _ => {
-                    if let Some(d) = delta {
-                        let last = self.queue.len().saturating_sub(1) as isize;
-                        self.queue_selected = (self.queue_selected as isize)
-                            .saturating_add(d)
-                            .clamp(0, last.max(0))
-                            as usize;
-                    }
-                }
-            },
+            }
             Tab::Audit => {
                 if let Some(d) = delta {
                     let last = self.audit.len().saturating_sub(1) as isize;
@@ -888,13 +1200,139 @@ impl App {
                         .clamp(0, last.max(0)) as usize;
                 }
             }
-            _ => {}
+            Tab::Dashboard => {}
         }
         Vec::new()
     }
 
+    fn move_operation_cursor(&mut self, d: isize) -> Vec<Request> {
+        let (selected, len) = if self.tab == Tab::Operations {
+            (&mut self.live_selected, self.live_ops.len())
+        } else {
+            (&mut self.history_selected, self.history.len())
+        };
+        let last = len.saturating_sub(1) as isize;
+        *selected = (*selected as isize).saturating_add(d).clamp(0, last.max(0)) as usize;
+        // Near the end of what is loaded: fetch the next page of history.
+        if self.tab == Tab::History
+            && !self.history_complete
+            && !self.history_loading
+            && self.history_selected + 200 >= self.history.len()
+        {
+            if let Some(oldest) = self.history.last() {
+                self.history_loading = true;
+                return vec![Request::HistoryBefore(oldest.id)];
+            }
+        }
+        Vec::new()
+    }
+
+    /// Clicks select tabs and rows; the wheel scrolls the list.
+    fn on_mouse(&mut self, mouse: MouseEvent) -> Vec<Request> {
+        if self.request_form.is_some() || self.record_form.is_some() || self.revisions.is_some() {
+            return Vec::new();
+        }
+        let moved = match mouse.kind {
+            MouseEventKind::ScrollDown => Some(3),
+            MouseEventKind::ScrollUp => Some(-3),
+            MouseEventKind::Down(MouseButton::Left) if mouse.row == 0 => {
+                if let Some(tab) = self.tab_at(mouse.column) {
+                    self.tab = tab;
+                }
+                return self.sync_log();
+            }
+            MouseEventKind::Down(MouseButton::Left) => {
+                let Some((area, first, len)) = self.list_hit.get() else {
+                    return Vec::new();
+                };
+                let inside = mouse.column >= area.x
+                    && mouse.column < area.x + area.width
+                    && mouse.row >= area.y
+                    && mouse.row < area.y + area.height;
+                let index = first + (mouse.row.saturating_sub(area.y)) as usize;
+                if !inside || index >= len {
+                    return Vec::new();
+                }
+                let current = self.cursor();
+                Some(index as isize - current as isize)
+            }
+            _ => None,
+        };
+        let Some(d) = moved else {
+            return Vec::new();
+        };
+        let mut requests = match self.tab {
+            Tab::Operations | Tab::History => self.move_operation_cursor(d),
+            Tab::Admin => {
+                let kind = self.admin_kind();
+                self.records.entry(kind).or_default().move_by(d);
+                Vec::new()
+            }
+            Tab::Tasks => {
+                self.records.entry(Kind::Task).or_default().move_by(d);
+                Vec::new()
+            }
+            Tab::Approvals | Tab::Audit | Tab::Dashboard => {
+                let (cursor, len) = match self.tab {
+                    Tab::Approvals => (&mut self.queue_selected, self.queue.len()),
+                    _ => (&mut self.audit_selected, self.audit.len()),
+                };
+                let last = len.saturating_sub(1) as isize;
+                *cursor = (*cursor as isize).saturating_add(d).clamp(0, last.max(0)) as usize;
+                Vec::new()
+            }
+        };
+        requests.extend(self.sync_log());
+        requests
+    }
+
+    /// The cursor of the current screen's list.
+    fn cursor(&self) -> usize {
+        match self.tab {
+            Tab::Operations => self.live_selected,
+            Tab::History => self.history_selected,
+            Tab::Approvals => self.queue_selected,
+            Tab::Audit => self.audit_selected,
+            Tab::Tasks => self.list(Kind::Task).map(|l| l.selected).unwrap_or(0),
+            Tab::Admin => self
+                .list(self.admin_kind())
+                .map(|l| l.selected)
+                .unwrap_or(0),
+            Tab::Dashboard => 0,
+        }
+    }
+
+    /// The tab whose title is at column `x` of the tab bar.
+    fn tab_at(&self, x: u16) -> Option<Tab> {
+        // Tabs draws " title " separated by "│": one column of padding each side.
+        let mut start = 0u16;
+        for (i, tab) in Tab::ALL.iter().enumerate() {
+            let width = format!("{} {}", i + 1, tab.title()).chars().count() as u16 + 2;
+            if x >= start && x < start + width {
+                return Some(*tab);
+            }
+            start += width + 1;
+        }
+        None
+    }
+
     /// Draws the whole screen.
     pub fn draw(&self, frame: &mut Frame) {
+        self.list_hit.set(None);
+        let area = frame.area();
+        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+            let text = format!(
+                "The terminal is {}×{}; Gatehouse needs at least {MIN_WIDTH}×{MIN_HEIGHT}. Make it larger (q quits).",
+                area.width, area.height
+            );
+            frame.render_widget(
+                Paragraph::new(text)
+                    .style(self.theme.warn_style())
+                    .wrap(ratatui::widgets::Wrap { trim: true }),
+                area,
+            );
+            return;
+        }
         let [top, body, bottom] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Min(1),
@@ -911,6 +1349,15 @@ impl App {
             Tab::Admin => tabs::admin::draw(self, frame, body),
         }
         self.draw_status(frame, bottom);
+        if let Some(view) = &self.revisions {
+            view.draw(frame, body, &self.theme);
+        }
+        if let Some(form) = &self.request_form {
+            form.form.draw(frame, body, &self.theme);
+        }
+        if let Some(form) = &self.record_form {
+            form.form.draw(frame, body, &self.theme);
+        }
         if self.show_help {
             self.draw_help(frame);
         }
@@ -944,24 +1391,88 @@ impl App {
         );
     }
 
-    /// The keys of the current screen, as the status line and `?` show them.
-    pub fn keys(&self) -> &'static str {
+    /// The keys of the current screen, with what each does, as the footer
+    /// and `?` show them (the keys in force, rebound ones included).
+    pub fn screen_keys(&self) -> Vec<(String, &'static str)> {
+        let k = &self.keys;
+        let move_keys = format!("{}/{}", k.first(Action::Up), k.first(Action::Down));
+        let mut keys: Vec<(String, &'static str)> = Vec::new();
         match self.tab {
-            Tab::Admin => "←/→ kind  ↑/↓ move  / filter  d enable/disable",
-            Tab::Tasks => "↑/↓ move  / filter",
-            Tab::Operations => "↑/↓ select  PgUp/PgDn scroll log  f follow  / search log  c cancel",
-            Tab::History => "↑/↓ select  PgUp/PgDn scroll log  f follow  / search log",
-            Tab::Approvals => "↑/↓ select  a approve  r reject  (Enter confirms, Esc cancels)",
-            Tab::Audit => "↑/↓ move  g/G first/last",
-            Tab::Dashboard => "",
+            Tab::Admin => {
+                keys.push((
+                    format!(
+                        "{}/{}",
+                        k.first(Action::PrevKind),
+                        k.first(Action::NextKind)
+                    ),
+                    "kind",
+                ));
+                keys.push((move_keys, "move"));
+                keys.push((k.first(Action::New), "new"));
+                keys.push((k.first(Action::Edit), "edit"));
+                keys.push((k.first(Action::Clone), "clone"));
+                keys.push((k.first(Action::Toggle), "enable/disable"));
+                keys.push((k.first(Action::Delete), "delete"));
+                keys.push((k.first(Action::Filter), "filter"));
+                match self.admin_kind() {
+                    Kind::Template => keys.push((k.first(Action::Revisions), "revisions")),
+                    Kind::Device => keys.push((k.first(Action::Trust), "trust host key")),
+                    _ => {}
+                }
+            }
+            Tab::Tasks => {
+                keys.push((move_keys, "move"));
+                keys.push((k.first(Action::Open), "request"));
+                keys.push((k.first(Action::Filter), "filter"));
+            }
+            Tab::Operations | Tab::History => {
+                keys.push((move_keys, "select"));
+                keys.push((
+                    format!("{}/{}", k.first(Action::PageUp), k.first(Action::PageDown)),
+                    "scroll log",
+                ));
+                keys.push((k.first(Action::Follow), "follow"));
+                keys.push((k.first(Action::Filter), "search log"));
+                if self.tab == Tab::Operations {
+                    keys.push((k.first(Action::CancelOperation), "cancel"));
+                }
+            }
+            Tab::Approvals => {
+                keys.push((move_keys, "select"));
+                keys.push((k.first(Action::Approve), "approve"));
+                keys.push((k.first(Action::Reject), "reject"));
+            }
+            Tab::Audit => {
+                keys.push((move_keys, "move"));
+                keys.push((
+                    format!("{}/{}", k.first(Action::Top), k.first(Action::Bottom)),
+                    "first/last",
+                ));
+            }
+            Tab::Dashboard => {}
         }
+        keys
+    }
+
+    /// The footer's text: this screen's keys, then the ones that work everywhere.
+    pub fn keys(&self) -> String {
+        let k = &self.keys;
+        let mut parts: Vec<String> = self
+            .screen_keys()
+            .into_iter()
+            .map(|(key, what)| format!("{key} {what}"))
+            .collect();
+        parts.push(format!("{} jump", k.first(Action::Command)));
+        parts.push(format!("{} help", k.first(Action::Help)));
+        parts.push(format!("{} quit", k.first(Action::Quit)));
+        parts.join("  ")
     }
 
     fn draw_help(&self, frame: &mut Frame) {
         use ratatui::widgets::{Block, Borders, Clear};
         let area = frame.area();
         let width = area.width.min(70);
-        let height = area.height.min(16);
+        let height = area.height.min(20);
         let popup = Rect {
             x: area.x + (area.width - width) / 2,
             y: area.y + (area.height - height) / 2,
@@ -972,19 +1483,31 @@ impl App {
             format!("{} keys", self.tab.title()),
             self.theme.title(),
         ))];
-        for part in self.keys().split("  ").filter(|p| !p.is_empty()) {
-            lines.push(Line::from(format!("  {part}")));
+        for (key, what) in self.screen_keys() {
+            lines.push(Line::from(format!("  {key:<22}  {what}")));
         }
         lines.push(Line::from(""));
         lines.push(Line::from(Span::styled("Everywhere", self.theme.title())));
-        for part in [
-            "Tab / Shift-Tab / 1-7   switch screens",
-            ":name                   jump to a screen or record kind (Tab completes)",
-            "?                       this help",
-            "Ctrl-R                  reload",
-            "q                       quit",
+        let k = &self.keys;
+        for (key, what) in [
+            (
+                format!(
+                    "{} / {} / 1-7",
+                    k.first(Action::NextTab),
+                    k.first(Action::PrevTab)
+                ),
+                "switch screens (or click a tab)",
+            ),
+            (
+                format!("{}name", k.first(Action::Command)),
+                "jump to a screen or record kind (Tab completes)",
+            ),
+            (k.label(Action::Help), "this help"),
+            (k.label(Action::Refresh), "reload"),
+            (k.label(Action::Quit), "quit"),
+            ("Esc".to_string(), "close a dialog or form"),
         ] {
-            lines.push(Line::from(format!("  {part}")));
+            lines.push(Line::from(format!("  {key:<22}  {what}")));
         }
         frame.render_widget(Clear, popup);
         frame.render_widget(
@@ -1034,13 +1557,13 @@ impl App {
         if let Some(input) = &self.filter_input {
             return self.draw_prompt(frame, area, "filter /", input);
         }
-        let keys = format!("{}  : jump  ? help  q quit", self.keys());
-        let keys = keys.trim_start();
+        let keys = self.keys();
+        let keys = keys.as_str();
         let line = match &self.status {
             Some((text, is_error)) => Line::from(vec![
                 Span::styled(
                     text.clone(),
-                    ratatui::style::Style::default().fg(if *is_error {
+                    self.theme.fg(if *is_error {
                         self.theme.error
                     } else {
                         self.theme.ok

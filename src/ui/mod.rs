@@ -4,11 +4,17 @@
 
 mod app;
 mod command;
+mod form;
+mod keys;
 mod oplog;
+mod record_form;
+mod request_form;
+mod revisions;
 mod tabs;
 mod theme;
 
-pub use app::{App, Message, Request, Tab};
+pub use app::{App, Confirm, Message, Request, Tab};
+pub use keys::{Action, Keymap};
 pub use oplog::OperationLog;
 pub use theme::Theme;
 
@@ -26,7 +32,15 @@ const FRAME: Duration = Duration::from_millis(33);
 
 /// Connects, then runs the TUI until the user quits.
 pub async fn run(cli: &Cli) -> Result<()> {
-    // Connect before taking the terminal, so a refusal prints plainly.
+    // Settle the look and the keys, and connect, before taking the terminal,
+    // so that a mistake or a refusal prints plainly.
+    let config = cli.config();
+    let theme = config
+        .theme(cli.theme.as_deref())
+        .map_err(|e| color_eyre::eyre::eyre!(e))?;
+    let keys = config
+        .keymap()
+        .map_err(|e| color_eyre::eyre::eyre!("configuration: {e}"))?;
     let client = Arc::new(cli.client().await?);
     let mut engine_events = client.subscribe().await?;
     let login = client.login().to_string();
@@ -39,6 +53,11 @@ pub async fn run(cli: &Cli) -> Result<()> {
             Ok(true) => match event::read() {
                 Ok(TermEvent::Key(k)) if k.kind != KeyEventKind::Release => {
                     if key_tx.send(Message::Key(k)).is_err() {
+                        break;
+                    }
+                }
+                Ok(TermEvent::Mouse(m)) => {
+                    if key_tx.send(Message::Mouse(m)).is_err() {
                         break;
                     }
                 }
@@ -68,10 +87,18 @@ pub async fn run(cli: &Cli) -> Result<()> {
         let _ = event_tx.send(Message::Disconnected);
     });
 
-    let mut app = App::new(login, cli.config().theme());
+    let mut app = App::new(login, theme);
+    app.keys = keys;
     // ratatui::init installs a panic hook that restores the terminal before
     // color-eyre's report is printed.
     let mut terminal = ratatui::init();
+    // Mouse reporting goes off on every way out, a panic included.
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture);
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
+        previous(info);
+    }));
     for request in app.start() {
         spawn_request(&client, &tx, request);
     }
@@ -97,6 +124,7 @@ pub async fn run(cli: &Cli) -> Result<()> {
         Ok::<(), color_eyre::eyre::Report>(())
     }
     .await;
+    let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
     result
 }

@@ -6,6 +6,16 @@ use std::str::FromStr;
 
 const DEFAULT: &str = include_str!("../../themes/default.toml");
 
+/// The themes built in, by name; any other name is a theme file's path.
+const BUILT_IN: [(&str, &str); 3] = [
+    ("dark", DEFAULT),
+    ("light", include_str!("../../themes/light.toml")),
+    (
+        "high-contrast",
+        include_str!("../../themes/high-contrast.toml"),
+    ),
+];
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ThemeFile {
@@ -30,6 +40,8 @@ pub struct Theme {
     pub ok: Color,
     pub warn: Color,
     pub error: Color,
+    /// No colours at all (NO_COLOR): emphasis by reverse video and bold only.
+    pub mono: bool,
 }
 
 impl Default for Theme {
@@ -54,21 +66,92 @@ impl Theme {
             ok: color("ok", &file.ok)?,
             warn: color("warn", &file.warn)?,
             error: color("error", &file.error)?,
+            mono: false,
         })
     }
 
+    /// A built-in theme by name (`dark`, `light`, `high-contrast`), or a theme file.
+    pub fn load(spec: &str) -> Result<Theme, String> {
+        if let Some((_, text)) = BUILT_IN.iter().find(|(name, _)| *name == spec) {
+            return Theme::parse(text);
+        }
+        let text = std::fs::read_to_string(spec).map_err(|e| {
+            format!(
+                "{spec}: {e} (built-in themes: {})",
+                BUILT_IN.map(|(n, _)| n).join(", ")
+            )
+        })?;
+        Theme::parse(&text).map_err(|e| format!("{spec}: {e}"))
+    }
+
+    /// The theme without colours, for `NO_COLOR` (no-color.org).
+    pub fn no_color() -> Theme {
+        Theme {
+            accent: Color::Reset,
+            text: Color::Reset,
+            dim: Color::Reset,
+            selected_fg: Color::Reset,
+            selected_bg: Color::Reset,
+            ok: Color::Reset,
+            warn: Color::Reset,
+            error: Color::Reset,
+            mono: true,
+        }
+    }
+
+    /// Emphasis in a colour, or in bold without colours.
+    fn coloured(&self, color: Color) -> Style {
+        if self.mono {
+            Style::default().add_modifier(Modifier::BOLD)
+        } else {
+            Style::default().fg(color)
+        }
+    }
+
+    /// Text in one of the theme's colours (plain without colours).
+    pub fn fg(&self, color: Color) -> Style {
+        if self.mono {
+            Style::default()
+        } else {
+            Style::default().fg(color)
+        }
+    }
+
     pub fn title(&self) -> Style {
-        Style::default()
-            .fg(self.accent)
-            .add_modifier(Modifier::BOLD)
+        self.coloured(self.accent).add_modifier(Modifier::BOLD)
     }
     pub fn selected(&self) -> Style {
-        Style::default().fg(self.selected_fg).bg(self.selected_bg)
+        if self.mono {
+            Style::default().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::default().fg(self.selected_fg).bg(self.selected_bg)
+        }
     }
     pub fn dim(&self) -> Style {
-        Style::default().fg(self.dim)
+        if self.mono {
+            Style::default().add_modifier(Modifier::DIM)
+        } else {
+            Style::default().fg(self.dim)
+        }
     }
     pub fn text(&self) -> Style {
-        Style::default().fg(self.text)
+        if self.mono {
+            Style::default()
+        } else {
+            Style::default().fg(self.text)
+        }
+    }
+    pub fn ok_style(&self) -> Style {
+        if self.mono {
+            Style::default()
+        } else {
+            Style::default().fg(self.ok)
+        }
+    }
+    pub fn warn_style(&self) -> Style {
+        self.coloured(self.warn)
+    }
+    pub fn error_style(&self) -> Style {
+        self.coloured(self.error)
     }
 }

@@ -35,8 +35,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     };
     if let Some(reason) = &list.refused {
         frame.render_widget(
-            Paragraph::new(reason.clone())
-                .style(ratatui::style::Style::default().fg(app.theme.warn)),
+            Paragraph::new(reason.clone()).style(app.theme.warn_style()),
             list_area,
         );
         return;
@@ -62,7 +61,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     visible_table(
         frame,
         list_area,
-        theme,
+        app,
         if list.filter.is_empty() {
             format!(" {} ", kind.plural())
         } else {
@@ -83,7 +82,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             Row::new(vec![
                 Cell::from(m.name.clone()),
                 Cell::from(if m.enabled { "enabled" } else { "disabled" }).style(if m.enabled {
-                    ratatui::style::Style::default().fg(theme.ok)
+                    theme.ok_style()
                 } else {
                     theme.dim()
                 }),
@@ -122,12 +121,7 @@ fn draw_role_warnings(app: &App, frame: &mut Frame, area: Rect) {
             } else {
                 warnings
                     .iter()
-                    .map(|w| {
-                        Line::styled(
-                            w.to_string(),
-                            ratatui::style::Style::default().fg(app.theme.warn),
-                        )
-                    })
+                    .map(|w| Line::styled(w.to_string(), app.theme.warn_style()))
                     .collect()
             }
         }

@@ -5,7 +5,6 @@ use super::visible_table;
 use crate::domain::{Kind, Record, RequestState, Timestamp};
 use crate::ui::App;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Wrap};
 use ratatui::Frame;
@@ -26,7 +25,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     visible_table(
         frame,
         list_area,
-        &app.theme,
+        app,
         format!(" Waiting for you ({}) ", app.queue.len()),
         Row::new(vec![
             "Id",
@@ -52,7 +51,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             let r = &app.queue[i];
             let level = match r.state {
                 RequestState::Pending { level } => Span::raw(format!("level {level}")),
-                _ => Span::styled("EMERGENCY", Style::default().fg(app.theme.error)),
+                _ => Span::styled("EMERGENCY", app.theme.error_style()),
             };
             Row::new(vec![
                 Span::raw(r.id.to_string()),
@@ -115,7 +114,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                     format!(": {}", d.comment)
                 }
             ),
-            Style::default().fg(app.theme.ok),
+            app.theme.ok_style(),
         )));
     }
     // What will run: the pinned template revision's content, masks as names.
@@ -139,7 +138,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 "template {} is now at rev {}, this request pinned rev {}: it will not run as approved",
                 t.meta.name, t.meta.revision, r.pinned.template_revision
             ),
-            Style::default().fg(app.theme.warn),
+            app.theme.warn_style(),
         ))),
         None => lines.push(Line::from(Span::styled(
             "the template is not visible to you (needs view-templates)",

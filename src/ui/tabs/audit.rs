@@ -3,7 +3,6 @@
 use super::visible_table;
 use crate::ui::App;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
 use ratatui::widgets::{Paragraph, Row};
 use ratatui::Frame;
 
@@ -15,14 +14,11 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         Some(Ok(n)) => (format!("chain verified: {n} events intact"), app.theme.ok),
         Some(Err(broken)) => (format!("CHAIN BROKEN at {broken}"), app.theme.error),
     };
-    frame.render_widget(
-        Paragraph::new(text).style(Style::default().fg(color)),
-        state_area,
-    );
+    frame.render_widget(Paragraph::new(text).style(app.theme.fg(color)), state_area);
     visible_table(
         frame,
         list_area,
-        &app.theme,
+        app,
         format!(" Audit log (newest {}) ", app.audit.len()),
         Row::new(vec!["Seq", "Time", "Actor", "Action", "Target", "Details"]),
         &[

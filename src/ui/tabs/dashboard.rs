@@ -3,7 +3,6 @@
 use crate::domain::Kind;
 use crate::ui::App;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
@@ -57,7 +56,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     lines.push(Line::from(Span::styled(
         format!("failed in 24 h    {failed:>5}"),
         if failed > 0 {
-            Style::default().fg(app.theme.error)
+            app.theme.error_style()
         } else {
             app.theme.text()
         },
@@ -75,7 +74,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 g.credential, g.device, g.expires_at, g.state
             ),
             if failing {
-                Style::default().fg(app.theme.error)
+                app.theme.error_style()
             } else {
                 app.theme.text()
             },
@@ -97,7 +96,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     };
     let mut right_lines = vec![
         Line::from(Span::styled("Audit chain", app.theme.title())),
-        Line::from(Span::styled(chain, Style::default().fg(color))),
+        Line::from(Span::styled(chain, app.theme.fg(color))),
         Line::from(""),
         Line::from(Span::styled("Latest events", app.theme.title())),
     ];

@@ -7,7 +7,6 @@ pub mod dashboard;
 pub mod operations;
 pub mod tasks;
 
-use super::Theme;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::widgets::{Block, Borders, Row, Table};
 use ratatui::Frame;
@@ -26,7 +25,7 @@ pub fn first_visible(selected: usize, height: usize, len: usize) -> usize {
 pub fn visible_table<'a>(
     frame: &mut Frame,
     area: Rect,
-    theme: &Theme,
+    app: &crate::ui::App,
     title: String,
     header: Row<'a>,
     widths: &[Constraint],
@@ -34,6 +33,7 @@ pub fn visible_table<'a>(
     selected: usize,
     row: impl Fn(usize) -> Row<'a>,
 ) {
+    let theme = &app.theme;
     let block = Block::default()
         .borders(Borders::ALL)
         .title(title)
@@ -41,6 +41,17 @@ pub fn visible_table<'a>(
     // Borders take two rows, the header one.
     let height = area.height.saturating_sub(3) as usize;
     let first = first_visible(selected, height, len);
+    // Where the rows are, so that a click can find its row.
+    app.list_hit.set(Some((
+        Rect::new(
+            area.x + 1,
+            area.y + 2,
+            area.width.saturating_sub(2),
+            height as u16,
+        ),
+        first,
+        len,
+    )));
     let rows: Vec<Row> = (first..len.min(first + height))
         .map(|i| {
             let r = row(i);

@@ -11,7 +11,7 @@ use ratatui::widgets::{Block, Borders, Paragraph, Row};
 use ratatui::Frame;
 
 fn state_style(app: &App, state: OpState) -> Style {
-    Style::default().fg(match state {
+    app.theme.fg(match state {
         OpState::Succeeded => app.theme.ok,
         OpState::Failed | OpState::Interrupted => app.theme.error,
         OpState::Running | OpState::Retrying => app.theme.accent,
@@ -42,7 +42,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     visible_table(
         frame,
         list_area,
-        &app.theme,
+        app,
         title,
         Row::new(vec![
             "Id", "Task", "Device", "State", "Exit", "Tries", "By", "Started",
@@ -113,7 +113,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             ]),
             Line::from(Span::styled(
                 o.error.clone().unwrap_or_default(),
-                Style::default().fg(app.theme.error),
+                app.theme.error_style(),
             )),
         ],
         None => vec![Line::from(Span::styled(
@@ -132,10 +132,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         .visible(height)
         .map(|(stream, text)| match stream {
             Stream::System => Line::from(Span::styled(format!("* {text}"), app.theme.dim())),
-            Stream::Stderr => Line::from(Span::styled(
-                text.clone(),
-                Style::default().fg(app.theme.warn),
-            )),
+            Stream::Stderr => Line::from(Span::styled(text.clone(), app.theme.warn_style())),
             Stream::Stdout => Line::from(Span::styled(text.clone(), app.theme.text())),
         })
         .collect();

@@ -15,7 +15,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     visible_table(
         frame,
         list_area,
-        &app.theme,
+        app,
         format!(" Tasks ({}) ", list.view.len()),
         Row::new(vec!["Task", "Template", "Devices", "Schedule"]),
         &[

@@ -1,0 +1,876 @@
+//! The Admin screens' forms: new, edit and clone for every record kind.
+//! A form is the record as the import format spells it, one field per key;
+//! submitting turns it into a one-record file and hands that to the engine's
+//! import, which decides (and audits) exactly as for `gatehouse import`. Its
+//! refusals name a field, which the form shows under that field. Template
+//! content is checked as it is typed, with the parser's error at its line.
+
+use super::form::{Field, FieldKind, Form};
+use crate::domain::{Executor, Kind, Record, Variable};
+use crate::engine::ImportItem;
+use std::collections::BTreeMap;
+
+/// How a key of the record file is edited.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Spec {
+    Line,
+    Int,
+    Bool,
+    /// Comma-separated words.
+    List,
+    Choice(&'static [&'static str]),
+    /// The name of another record of this kind (optional ones may be blank).
+    Ref(Kind),
+    /// Names of records of this kind.
+    Refs(Kind),
+    Secret,
+    /// Multi-line text (template content).
+    Text,
+    /// A TOML value (arrays of tables: variables, grants, approvers…).
+    Toml,
+    /// NAME=value pairs, comma-separated.
+    Pairs,
+}
+
+struct Key {
+    key: &'static str,
+    label: &'static str,
+    required: bool,
+    spec: Spec,
+    help: &'static str,
+}
+
+const fn k(
+    key: &'static str,
+    label: &'static str,
+    required: bool,
+    spec: Spec,
+    help: &'static str,
+) -> Key {
+    Key {
+        key,
+        label,
+        required,
+        spec,
+        help,
+    }
+}
+
+const ENABLED: Key = k(
+    "enabled",
+    "Enabled",
+    false,
+    Spec::Bool,
+    "Space toggles; a disabled record is kept but not used",
+);
+
+fn keys(kind: Kind) -> Vec<Key> {
+    use Spec::*;
+    let name = k(
+        "name",
+        "Name",
+        true,
+        Line,
+        "letters, digits, '-', '_' and '.'",
+    );
+    let mut keys = match kind {
+        Kind::Environment | Kind::System => vec![name],
+        Kind::Reason => vec![
+            name,
+            k(
+                "type",
+                "Type",
+                true,
+                Choice(&["incident", "change", "maintenance", "emergency", "other"]),
+                "←/→ choose",
+            ),
+        ],
+        Kind::Device => vec![
+            name,
+            k("address", "Address", true, Line, "host name or IP address"),
+            k("port", "Port", false, Int, "SSH port (22)"),
+            k(
+                "product",
+                "Product",
+                false,
+                Line,
+                "what runs there, for people",
+            ),
+            k("tags", "Tags", false, List, "comma-separated"),
+            k(
+                "environment",
+                "Environment",
+                true,
+                Ref(Kind::Environment),
+                "←/→ choose",
+            ),
+            k("system", "System", true, Ref(Kind::System), "←/→ choose"),
+            k(
+                "host_key",
+                "Host key",
+                false,
+                Line,
+                "the pinned key (\"ssh-ed25519 AAAA…\"); t on the device list scans and trusts",
+            ),
+        ],
+        Kind::Credential => vec![
+            name,
+            k(
+                "username",
+                "Username",
+                true,
+                Line,
+                "the account on the device",
+            ),
+            k(
+                "device",
+                "Device",
+                false,
+                Ref(Kind::Device),
+                "the device it belongs to, if one",
+            ),
+            k(
+                "password",
+                "Password",
+                false,
+                Secret,
+                "typed masked, stored sealed, never shown back",
+            ),
+            k(
+                "private_key_file",
+                "Private key file",
+                false,
+                Line,
+                "path of a key file to read and seal",
+            ),
+            k(
+                "passphrase",
+                "Passphrase",
+                false,
+                Secret,
+                "of the private key; never shown back",
+            ),
+            k(
+                "jit_grant_template",
+                "JIT grant template",
+                false,
+                Ref(Kind::Template),
+                "template that grants the privilege",
+            ),
+            k(
+                "jit_revoke_template",
+                "JIT revoke template",
+                false,
+                Ref(Kind::Template),
+                "template that takes it back",
+            ),
+        ],
+        Kind::Template => vec![
+            name,
+            k("description", "Description", false, Line, ""),
+            k(
+                "executor",
+                "Executor",
+                true,
+                Choice(&["ssh-script", "ssh-expect", "local"]),
+                "←/→ choose",
+            ),
+            k(
+                "execution_type",
+                "Execution type",
+                false,
+                Choice(&["task", "password-change", "jit-grant", "jit-revoke"]),
+                "←/→ choose",
+            ),
+            k(
+                "content",
+                "Content",
+                true,
+                Text,
+                "masks like [#NAME#]; ssh-expect: expect \"glob\" [timeout N], exec …, end",
+            ),
+            k(
+                "variable",
+                "Variables",
+                false,
+                Toml,
+                "[{ name = \"X\", description = \"…\", default = \"…\", pattern = \"…\" }]",
+            ),
+        ],
+        Kind::Task => vec![
+            name,
+            k("description", "Description", false, Line, ""),
+            k(
+                "template",
+                "Template",
+                true,
+                Ref(Kind::Template),
+                "←/→ choose",
+            ),
+            k(
+                "environment",
+                "Environment",
+                true,
+                Ref(Kind::Environment),
+                "←/→ choose",
+            ),
+            k("system", "System", true, Ref(Kind::System), "←/→ choose"),
+            k(
+                "devices",
+                "Devices",
+                true,
+                Refs(Kind::Device),
+                "←/→ move, Space picks, a picks all",
+            ),
+            k(
+                "credential",
+                "Credential",
+                true,
+                Ref(Kind::Credential),
+                "←/→ choose",
+            ),
+            k(
+                "variables",
+                "Variable values",
+                false,
+                Pairs,
+                "NAME=value, NAME2=value",
+            ),
+            k(
+                "schedule",
+                "Schedule",
+                false,
+                Line,
+                "cron: \"0 30 2 * * *\" (seconds first), or blank",
+            ),
+            k("timeout", "Timeout (s)", false, Int, "seconds per device"),
+            k("retries", "Retries", false, Int, "extra attempts"),
+            k(
+                "retry_on_failure",
+                "Retry on failure",
+                false,
+                Bool,
+                "also retry runs that failed (not only connections)",
+            ),
+            k("parallelism", "Parallelism", false, Int, "devices at once"),
+            k(
+                "children",
+                "Then run",
+                false,
+                Refs(Kind::Task),
+                "tasks chained after success, on the same device",
+            ),
+        ],
+        Kind::User => vec![
+            k(
+                "login",
+                "Login",
+                true,
+                Line,
+                "the OS account name on this host",
+            ),
+            k("display_name", "Display name", false, Line, ""),
+            k(
+                "roles",
+                "Roles",
+                false,
+                Refs(Kind::Role),
+                "←/→ move, Space picks",
+            ),
+        ],
+        Kind::Role => vec![
+            name,
+            k("description", "Description", false, Line, ""),
+            k(
+                "grants",
+                "Grants",
+                false,
+                Toml,
+                "[{ action = \"request-tasks\", environments = [\"prod\"] }]",
+            ),
+            k(
+                "resources",
+                "Resources",
+                false,
+                Toml,
+                "[{ kind = \"task\", name = \"restart\", levels = [\"read\", \"run\"] }]",
+            ),
+        ],
+        Kind::Policy => vec![
+            name,
+            k("description", "Description", false, Line, ""),
+            k(
+                "users",
+                "Users",
+                false,
+                Refs(Kind::User),
+                "who may request under it",
+            ),
+            k(
+                "environments",
+                "Environments",
+                false,
+                Refs(Kind::Environment),
+                "what it covers",
+            ),
+            k("systems", "Systems", false, Refs(Kind::System), ""),
+            k("devices", "Devices", false, Refs(Kind::Device), ""),
+            k("requires_approval", "Requires approval", false, Bool, ""),
+            k(
+                "approvers",
+                "Approvers",
+                false,
+                Toml,
+                "[{ user = \"bob\", level = 1 }]",
+            ),
+            k(
+                "requires_justification",
+                "Requires justification",
+                false,
+                Bool,
+                "",
+            ),
+            k(
+                "requires_governance_id",
+                "Requires governance id",
+                false,
+                Bool,
+                "",
+            ),
+            k("requires_reason", "Requires reason", false, Bool, ""),
+            k("requires_mfa", "Requires MFA", false, Bool, ""),
+            k("emergency_access", "Emergency access", false, Bool, ""),
+            k(
+                "window",
+                "Windows",
+                false,
+                Toml,
+                "[{ days = [\"mon\", \"fri\"], from = \"08:00\", to = \"18:00\" }]",
+            ),
+        ],
+    };
+    keys.push(ENABLED);
+    keys
+}
+
+/// What the form makes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Mode {
+    New,
+    Edit(String),
+    Clone(String),
+}
+
+pub struct RecordForm {
+    pub kind: Kind,
+    pub mode: Mode,
+    pub form: Form,
+    specs: Vec<(String, Spec)>,
+}
+
+/// Names of the records of each kind, for choices.
+pub type Names = BTreeMap<Kind, Vec<String>>;
+
+fn toml_text(value: &toml::Value) -> String {
+    match value {
+        toml::Value::String(s) => s.clone(),
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        toml::Value::Array(items) if items.iter().all(|v| v.is_str()) => items
+            .iter()
+            .filter_map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+impl RecordForm {
+    /// A form for `kind`: empty for New, the record's values for Edit and
+    /// Clone (a clone under a new name, never with the secrets).
+    pub fn new(kind: Kind, mode: Mode, record: Option<&Record>, names: &Names) -> RecordForm {
+        let table = record.map(|r| record_table(kind, r)).unwrap_or_default();
+        let mut fields = Vec::new();
+        let mut specs = Vec::new();
+        for key in keys(kind) {
+            let current = table.get(key.key);
+            let text = current.map(toml_text).unwrap_or_default();
+            let choices = |kind: Kind, optional: bool| {
+                let mut list = if optional {
+                    vec![String::new()]
+                } else {
+                    Vec::new()
+                };
+                list.extend(names.get(&kind).cloned().unwrap_or_default());
+                if !text.is_empty() && !list.contains(&text) {
+                    list.push(text.clone());
+                }
+                list
+            };
+            let mut field = match key.spec {
+                Spec::Line | Spec::Int | Spec::List | Spec::Pairs => {
+                    let text = match (key.spec, current) {
+                        (Spec::Pairs, Some(toml::Value::Table(t))) => t
+                            .iter()
+                            .map(|(k, v)| format!("{k}={}", toml_text(v)))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        _ => text.clone(),
+                    };
+                    Field::line(key.key, key.label, &text)
+                }
+                Spec::Bool => Field::toggle(
+                    key.key,
+                    key.label,
+                    current
+                        .and_then(|v| v.as_bool())
+                        .unwrap_or(key.key == "enabled"),
+                ),
+                Spec::Choice(options) => Field::choice(
+                    key.key,
+                    key.label,
+                    options.iter().map(|s| s.to_string()).collect(),
+                    &text,
+                ),
+                Spec::Ref(of) => {
+                    Field::choice(key.key, key.label, choices(of, !key.required), &text)
+                }
+                Spec::Refs(of) => {
+                    let picked: Vec<String> = current
+                        .and_then(|v| v.as_array())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|v| v.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let mut options = names.get(&of).cloned().unwrap_or_default();
+                    for p in &picked {
+                        if !options.contains(p) {
+                            options.push(p.clone());
+                        }
+                    }
+                    Field::picks(key.key, key.label, options, &picked)
+                }
+                Spec::Secret => {
+                    let set = matches!((&mode, record), (Mode::Edit(_), Some(Record::Credential(c)))
+                    if match key.key {
+                        "password" => c.password.is_some(),
+                        "passphrase" => c.passphrase.is_some(),
+                        _ => false,
+                    });
+                    Field::secret(key.key, key.label, set)
+                }
+                Spec::Text => Field::text(key.key, key.label, &text),
+                Spec::Toml => {
+                    let text = match current {
+                        Some(toml::Value::Array(items)) if !items.is_empty() => format!(
+                            "[\n{}\n]",
+                            items
+                                .iter()
+                                .map(|i| format!("  {},", inline(i)))
+                                .collect::<Vec<_>>()
+                                .join("\n")
+                        ),
+                        _ => String::new(),
+                    };
+                    Field::text(key.key, key.label, &text)
+                }
+            };
+            if key.required {
+                field = field.required();
+            }
+            field = field.help(key.help);
+            fields.push(field);
+            specs.push((key.key.to_string(), key.spec));
+        }
+        let title = match &mode {
+            Mode::New => format!("New {kind}"),
+            Mode::Edit(name) => format!("Edit {kind} {name}"),
+            Mode::Clone(from) => format!("Clone {kind} {from}"),
+        };
+        let mut form = Form::new(title, fields);
+        if let Mode::Clone(_) = mode {
+            let name_key = if kind == Kind::User { "login" } else { "name" };
+            if let Some(f) = form.field_mut(name_key) {
+                let copy = format!("{}-copy", f.value());
+                *f = Field::line(name_key, &f.label.clone(), &copy).required();
+            }
+        }
+        if let Mode::Edit(_) = mode {
+            let name_key = if kind == Kind::User { "login" } else { "name" };
+            form.notes.push(ratatui::text::Line::from(format!(
+                "Editing keeps the {name_key}; use clone (c) for a copy under a new one."
+            )));
+        }
+        let mut this = RecordForm {
+            kind,
+            mode,
+            form,
+            specs,
+        };
+        this.check_content();
+        this
+    }
+
+    fn spec(&self, key: &str) -> Option<Spec> {
+        self.specs.iter().find(|(k, _)| k == key).map(|(_, s)| *s)
+    }
+
+    /// Checks the field at `index` as it is typed.
+    pub fn changed(&mut self, index: usize) {
+        let Some(name) = self.form.fields.get(index).map(|f| f.name.clone()) else {
+            return;
+        };
+        self.form.error = None;
+        self.form.set_error(&name, None);
+        match self.spec(&name) {
+            Some(Spec::Int) => {
+                let v = self.form.value(&name);
+                if !v.trim().is_empty() && v.trim().parse::<u64>().is_err() {
+                    self.form
+                        .set_error(&name, Some(format!("'{}' is not a whole number", v.trim())));
+                }
+            }
+            Some(Spec::Toml) => {
+                if let Err(e) = self.toml_value(&name) {
+                    self.form.set_error(&name, Some(e));
+                }
+            }
+            _ => {}
+        }
+        if matches!(name.as_str(), "content" | "executor" | "variable") {
+            self.check_content();
+        }
+    }
+
+    /// Runs the template checker over the content, as the engine will.
+    fn check_content(&mut self) {
+        if self.kind != Kind::Template {
+            return;
+        }
+        let executor = match self.form.value("executor").as_str() {
+            "ssh-script" => Executor::SshScript,
+            "local" => Executor::Local,
+            _ => Executor::SshExpect,
+        };
+        let variables: Vec<Variable> = self
+            .toml_value("variable")
+            .ok()
+            .flatten()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.get("name").and_then(|n| n.as_str()))
+            .map(|n| Variable {
+                name: n.to_string(),
+                ..Variable::default()
+            })
+            .collect();
+        let content = self.form.value("content");
+        let error = crate::template::check(executor, &content, &variables)
+            .err()
+            .map(|e| e.to_string());
+        self.form.set_error("content", error);
+    }
+
+    /// The TOML value of a TOML field; `None` when blank.
+    fn toml_value(&self, key: &str) -> Result<Option<toml::Value>, String> {
+        let text = self.form.value(key);
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        let table: toml::Table = toml::from_str(&format!("v = {text}")).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| crate::recordfile::line_of(&text, s.start.saturating_sub(4)));
+            match line {
+                Some(l) => format!("line {l}: {}", e.message()),
+                None => e.message().to_string(),
+            }
+        })?;
+        Ok(table.get("v").cloned())
+    }
+
+    /// The record as a records file, or the fields' errors set.
+    pub fn build_items(&mut self) -> Option<Vec<ImportItem>> {
+        self.form.error = None;
+        for f in &mut self.form.fields {
+            f.error = None;
+        }
+        let mut ok = self.form.check_required();
+        let mut table = toml::Table::new();
+        for (key, spec) in self.specs.clone() {
+            let text = self.form.value(&key);
+            let blank = text.trim().is_empty();
+            let value = match spec {
+                Spec::Line | Spec::Ref(_) | Spec::Choice(_) | Spec::Text if blank => None,
+                Spec::Line | Spec::Ref(_) | Spec::Choice(_) => {
+                    Some(toml::Value::String(text.trim().to_string()))
+                }
+                Spec::Text => Some(toml::Value::String(text)),
+                Spec::Secret if blank => None,
+                Spec::Secret => Some(toml::Value::String(text)),
+                Spec::Int if blank => None,
+                Spec::Int => match text.trim().parse::<i64>() {
+                    Ok(n) => Some(toml::Value::Integer(n)),
+                    Err(_) => {
+                        self.form.set_error(
+                            &key,
+                            Some(format!("'{}' is not a whole number", text.trim())),
+                        );
+                        ok = false;
+                        None
+                    }
+                },
+                Spec::Bool => Some(toml::Value::Boolean(text == "true")),
+                Spec::List => Some(toml::Value::Array(
+                    text.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(|s| toml::Value::String(s.to_string()))
+                        .collect(),
+                )),
+                Spec::Refs(_) => Some(toml::Value::Array(
+                    self.form
+                        .field(&key)
+                        .map(Field::picked)
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(toml::Value::String)
+                        .collect(),
+                )),
+                Spec::Pairs => {
+                    let mut pairs = toml::Table::new();
+                    for part in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                        match part.split_once('=') {
+                            Some((k, v)) => {
+                                pairs.insert(
+                                    k.trim().to_string(),
+                                    toml::Value::String(v.trim().to_string()),
+                                );
+                            }
+                            None => {
+                                self.form.set_error(
+                                    &key,
+                                    Some(format!("'{part}': expected NAME=value")),
+                                );
+                                ok = false;
+                            }
+                        }
+                    }
+                    Some(toml::Value::Table(pairs))
+                }
+                Spec::Toml => match self.toml_value(&key) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.form.set_error(&key, Some(e));
+                        ok = false;
+                        None
+                    }
+                },
+            };
+            if let Some(v) = value {
+                table.insert(key, v);
+            }
+        }
+        self.check_content();
+        if self
+            .form
+            .field("content")
+            .is_some_and(|f| f.error.is_some())
+        {
+            ok = false;
+            self.jump_to_content_error();
+        }
+        if !ok {
+            self.form.focus_first_error();
+            return None;
+        }
+        let mut file = toml::Table::new();
+        file.insert(
+            self.kind.as_str().to_string(),
+            toml::Value::Array(vec![toml::Value::Table(table)]),
+        );
+        let text = match toml::to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                self.form.error = Some(format!("cannot write the record: {e}"));
+                return None;
+            }
+        };
+        let base = std::env::current_dir().unwrap_or_else(|_| std::path::PathBuf::from("."));
+        match crate::recordfile::parse(&text, &base) {
+            Ok(items) => Some(items),
+            Err(e) => {
+                self.refused(&e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Shows the engine's (or the file parser's) refusal: under the field it
+    /// names, else over the form.
+    pub fn refused(&mut self, message: &str) {
+        self.form.sending = false;
+        let field = message
+            .split("field `")
+            .nth(1)
+            .and_then(|rest| rest.split('`').next())
+            .map(|f| f.split('.').next().unwrap_or(f).to_string());
+        match field.filter(|f| self.form.field(f).is_some()) {
+            Some(f) => {
+                let short = message
+                    .split(&format!("field `{f}"))
+                    .nth(1)
+                    .map(|rest| {
+                        rest.trim_start_matches(|c| c != ':')
+                            .trim_start_matches(':')
+                            .trim()
+                    })
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or(message)
+                    .to_string();
+                self.form.set_error(&f, Some(short));
+                if f == "content" {
+                    self.jump_to_content_error();
+                }
+                self.form.focus_first_error();
+            }
+            None => self.form.error = Some(message.to_string()),
+        }
+    }
+
+    /// Takes the content's cursor to the line its error names.
+    fn jump_to_content_error(&mut self) {
+        let Some(error) = self.form.field("content").and_then(|f| f.error.clone()) else {
+            return;
+        };
+        let number_after = |word: &str| -> Option<usize> {
+            error
+                .split(word)
+                .nth(1)?
+                .trim_start()
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        };
+        if let Some(line) = number_after("line ") {
+            let column = number_after("column ").unwrap_or(1);
+            if let Some(f) = self.form.field_mut("content") {
+                f.jump_to(line, column);
+            }
+        }
+    }
+}
+
+/// A TOML value on one line.
+fn inline(value: &toml::Value) -> String {
+    value.to_string()
+}
+
+/// The record as its import-format table.
+fn record_table(kind: Kind, record: &Record) -> toml::Table {
+    let text = crate::recordfile::print(std::slice::from_ref(record));
+    let file: toml::Table = toml::from_str(&text).unwrap_or_default();
+    file.get(kind.as_str())
+        .and_then(|v| v.as_array())
+        .and_then(|a| a.first())
+        .and_then(|v| v.as_table())
+        .cloned()
+        .unwrap_or_default()
+}
+
+impl RecordForm {
+    /// Whether a field is a text box (for the key hints).
+    pub fn focused_is_text(&self) -> bool {
+        self.form
+            .fields
+            .get(self.form.focus)
+            .is_some_and(|f| f.kind == FieldKind::Text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+    fn names() -> Names {
+        let mut n = Names::new();
+        n.insert(Kind::Environment, vec!["lab".into(), "prod".into()]);
+        n.insert(Kind::System, vec!["web".into()]);
+        n
+    }
+
+    fn type_text(form: &mut RecordForm, text: &str) {
+        for c in text.chars() {
+            let code = if c == '\n' {
+                KeyCode::Enter
+            } else {
+                KeyCode::Char(c)
+            };
+            if let super::super::form::FormKey::Changed(i) =
+                form.form.on_key(KeyEvent::new(code, KeyModifiers::NONE))
+            {
+                form.changed(i);
+            }
+        }
+    }
+
+    #[test]
+    fn a_new_device_becomes_one_import_item() {
+        let mut f = RecordForm::new(Kind::Device, Mode::New, None, &names());
+        assert!(f.build_items().is_none());
+        assert_eq!(
+            f.form.field("name").unwrap().error.as_deref(),
+            Some("Name is required")
+        );
+        type_text(&mut f, "web-1");
+        f.form.focus = 1;
+        type_text(&mut f, "10.0.0.5");
+        f.form.focus = 5;
+        f.form
+            .on_key(KeyEvent::new(KeyCode::Right, KeyModifiers::NONE));
+        let items = f.build_items().expect("valid");
+        let Record::Device(d) = &items[0].record else {
+            panic!()
+        };
+        assert_eq!(
+            (d.meta.name.as_str(), d.address.as_str(), d.port),
+            ("web-1", "10.0.0.5", 22)
+        );
+        assert_eq!(d.environment, "prod");
+    }
+
+    #[test]
+    fn template_content_errors_are_shown_at_their_line_as_typed() {
+        let mut f = RecordForm::new(Kind::Template, Mode::New, None, &names());
+        type_text(&mut f, "t1");
+        f.form.focus = 4;
+        type_text(&mut f, "echo fine\necho [#NOPE#]");
+        let error = f.form.field("content").unwrap().error.clone().unwrap();
+        assert!(
+            error.starts_with("line 2, column 6: unknown mask [#NOPE#]"),
+            "{error}"
+        );
+        assert!(f.build_items().is_none());
+        assert_eq!(f.form.focus, 4, "the focus goes to the content");
+    }
+
+    #[test]
+    fn a_refusal_naming_a_field_lands_under_it() {
+        let mut f = RecordForm::new(Kind::Device, Mode::New, None, &names());
+        f.refused("device 'x' (line 1): field `address`: '' is not a host");
+        assert_eq!(
+            f.form.field("address").unwrap().error.as_deref(),
+            Some("'' is not a host")
+        );
+        f.refused("not permitted: 'alice' may not manage devices");
+        assert_eq!(
+            f.form.error.as_deref(),
+            Some("not permitted: 'alice' may not manage devices")
+        );
+    }
+}
