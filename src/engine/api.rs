@@ -128,6 +128,8 @@ pub enum Command {
     Queue,
     /// Requests, newest first; only the caller's with `mine`.
     Requests { mine: bool },
+    /// One request, for the history's detail of an operation.
+    RequestOf { id: Id },
     /// The role analysis of one role.
     RoleCheck { name: String },
     /// JIT grants not yet revoked (all of them with `all`).

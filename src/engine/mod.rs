@@ -199,6 +199,7 @@ impl Engine {
                 ))
             }
             Command::RequestTerms { task } => self.request_terms(who, &task),
+            Command::RequestOf { id } => self.request_of(who, id),
             Command::AuditVerify => {
                 require(who, crate::domain::Action::ViewAudit, "view the audit log")?;
                 Ok(Response::AuditVerified(self.store.verify_audit()?))

@@ -619,6 +619,27 @@ impl Engine {
         ))
     }
 
+    /// One request: for whoever may see executions, its requester and its deciders.
+    pub(super) fn request_of(&self, who: &Principal<'_>, id: Id) -> Result<Response, EngineError> {
+        let login = who.user.meta.name.as_str();
+        let request = self
+            .store
+            .request(id)?
+            .ok_or_else(|| EngineError::NotFound {
+                kind: Kind::Task,
+                name: format!("request {id}"),
+            })?;
+        let visible = who.may_somewhere(Action::ViewExecutions)
+            || request.requester == login
+            || request.decisions.iter().any(|d| d.approver == login);
+        if !visible {
+            return Err(denied(format!(
+                "'{login}' may not see request {id} (needs view-executions)"
+            )));
+        }
+        Ok(Response::Requests(vec![request]))
+    }
+
     /// Pending requests whose window ended expire.
     pub(super) async fn expire_requests(&self) -> Result<(), EngineError> {
         let now = Timestamp::now();

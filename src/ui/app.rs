@@ -52,6 +52,18 @@ impl Tab {
             Tab::Admin => "Admin",
         }
     }
+    /// The title on a narrow tab bar.
+    pub fn short_title(self) -> &'static str {
+        match self {
+            Tab::Dashboard => "Dash",
+            Tab::Tasks => "Tasks",
+            Tab::Approvals => "Appr",
+            Tab::Operations => "Ops",
+            Tab::History => "Hist",
+            Tab::Audit => "Audit",
+            Tab::Admin => "Admin",
+        }
+    }
     pub fn index(self) -> usize {
         Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
     }
@@ -116,6 +128,8 @@ pub enum Request {
         device: String,
         key: HostKey,
     },
+    /// The request behind an operation, for its detail.
+    RequestOf(Id),
 }
 
 /// A destructive or trust-changing action waiting for `y`.
@@ -195,6 +209,7 @@ impl Request {
                 device: device.clone(),
                 key: key.clone(),
             },
+            Request::RequestOf(id) => Command::RequestOf { id: *id },
         }
     }
 }
@@ -351,8 +366,16 @@ pub struct App {
     pub request_form: Option<RequestForm>,
     /// An Admin form, while it is open.
     pub record_form: Option<RecordForm>,
+    /// The History detail of an operation, while it is open: the operation
+    /// and, once loaded, the request it ran under.
+    pub detail: Option<(Id, Option<ExecutionRequest>)>,
     /// A template's revisions, while they are shown.
     pub revisions: Option<Revisions>,
+    /// The server this UI talks to, for the top line ("jump1 · server gatehouse").
+    pub server: String,
+    tabs_compact: Cell<bool>,
+    /// The time the screens take as now; fixed in tests that compare screens.
+    pub clock: Option<crate::domain::Timestamp>,
     /// Where the current screen's list was drawn: its rows' area, the first
     /// row shown and how many there are (for mouse clicks).
     pub list_hit: Cell<Option<(Rect, usize, usize)>>,
@@ -396,7 +419,11 @@ impl App {
             request_form: None,
             record_form: None,
             revisions: None,
+            detail: None,
             list_hit: Cell::new(None),
+            clock: None,
+            server: String::new(),
+            tabs_compact: Cell::new(false),
             quit: false,
         }
     }
@@ -466,6 +493,11 @@ impl App {
                 }
             }
         }
+    }
+
+    /// Now, as the screens see it.
+    pub fn now(&self) -> crate::domain::Timestamp {
+        self.clock.unwrap_or_else(crate::domain::Timestamp::now)
     }
 
     pub fn should_quit(&self) -> bool {
@@ -562,6 +594,7 @@ impl App {
             }
             (_, Err(e)) => self.status = Some((e, true)),
             (Request::Terms(_), Ok(Response::Terms(terms))) => {
+                self.status = None;
                 self.request_form = Some(RequestForm::new(*terms, &self.theme));
             }
             (Request::Submit(_), Ok(Response::Filed(request))) => {
@@ -648,6 +681,13 @@ impl App {
                     true,
                 ));
                 self.confirm = Some(Confirm::Trust { device, key });
+            }
+            (Request::RequestOf(id), Ok(Response::Requests(mut found))) => {
+                if let Some((_, request)) = &mut self.detail {
+                    if found.first().map(|r| r.id) == Some(id) {
+                        *request = found.pop();
+                    }
+                }
             }
             (Request::PinHostKey { device, key }, Ok(_)) => {
                 self.status = Some((
@@ -888,6 +928,16 @@ impl App {
         }
         if self.record_form.is_some() {
             return self.on_record_form_key(key);
+        }
+        if self.detail.is_some() {
+            if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
+                self.detail = None;
+            } else if self.keys.is(&key, Action::PageUp) {
+                self.log.scroll(20);
+            } else if self.keys.is(&key, Action::PageDown) {
+                self.log.scroll(-20);
+            }
+            return Vec::new();
         }
         if let Some(view) = &mut self.revisions {
             if !view.on_key(key) {
@@ -1153,7 +1203,13 @@ impl App {
                 }
             }
             Tab::Operations | Tab::History => {
-                if k.is(&key, Action::Follow) {
+                if k.is(&key, Action::Open) && self.tab == Tab::History {
+                    if let Some(op) = self.history.get(self.history_selected) {
+                        let (id, request) = (op.id, op.request);
+                        self.detail = Some((id, None));
+                        return vec![Request::RequestOf(request)];
+                    }
+                } else if k.is(&key, Action::Follow) {
                     self.log.toggle_follow();
                 } else if k.is(&key, Action::PageUp) {
                     self.log.scroll(20);
@@ -1306,8 +1362,9 @@ impl App {
     fn tab_at(&self, x: u16) -> Option<Tab> {
         // Tabs draws " title " separated by "│": one column of padding each side.
         let mut start = 0u16;
+        let compact = self.tabs_compact.get();
         for (i, tab) in Tab::ALL.iter().enumerate() {
-            let width = format!("{} {}", i + 1, tab.title()).chars().count() as u16 + 2;
+            let width = Self::tab_label(i, *tab, compact).chars().count() as u16 + 2;
             if x >= start && x < start + width {
                 return Some(*tab);
             }
@@ -1352,6 +1409,11 @@ impl App {
         if let Some(view) = &self.revisions {
             view.draw(frame, body, &self.theme);
         }
+        if let Some((id, request)) = &self.detail {
+            if let Some(op) = self.history.iter().find(|o| o.id == *id) {
+                tabs::operations::draw_detail(self, frame, body, op, request.as_ref());
+            }
+        }
         if let Some(form) = &self.request_form {
             form.form.draw(frame, body, &self.theme);
         }
@@ -1363,15 +1425,50 @@ impl App {
         }
     }
 
+    /// The width the tab bar's titles take.
+    fn tabs_width(compact: bool) -> u16 {
+        Tab::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Self::tab_label(i, *t, compact).chars().count() as u16 + 3)
+            .sum()
+    }
+
+    fn tab_label(i: usize, tab: Tab, compact: bool) -> String {
+        if compact {
+            format!("{} {}", i + 1, tab.short_title())
+        } else {
+            format!("{} {}", i + 1, tab.title())
+        }
+    }
+
     fn draw_tabs(&self, frame: &mut Frame, area: Rect) {
+        // Full titles and who is where if they fit; else short titles; else
+        // only the login beside them.
+        let full_who = if self.server.is_empty() {
+            self.login.clone()
+        } else {
+            format!("{}@{}", self.login, self.server)
+        };
+        let fits = |compact: bool, who: &str| {
+            Self::tabs_width(compact) + (who.chars().count() as u16) < area.width
+        };
+        let (compact, who) = if fits(false, &full_who) {
+            (false, full_who)
+        } else if fits(true, &full_who) {
+            (true, full_who)
+        } else {
+            (true, self.login.clone())
+        };
+        self.tabs_compact.set(compact);
         let titles: Vec<Line> = Tab::ALL
             .iter()
             .enumerate()
-            .map(|(i, t)| Line::from(format!("{} {}", i + 1, t.title())))
+            .map(|(i, t)| Line::from(Self::tab_label(i, *t, compact)))
             .collect();
         let [tabs_area, who_area] = Layout::horizontal([
             Constraint::Min(10),
-            Constraint::Length(self.login.len() as u16 + 14),
+            Constraint::Length(who.chars().count() as u16 + 1),
         ])
         .areas(area);
         frame.render_widget(
@@ -1382,11 +1479,7 @@ impl App {
             tabs_area,
         );
         frame.render_widget(
-            Paragraph::new(Line::from(vec![
-                Span::styled("gatehouse ", self.theme.title()),
-                Span::styled(self.login.clone(), self.theme.text()),
-            ]))
-            .right_aligned(),
+            Paragraph::new(Line::from(Span::styled(who, self.theme.title()))).right_aligned(),
             who_area,
         );
     }
@@ -1433,6 +1526,9 @@ impl App {
                 ));
                 keys.push((k.first(Action::Follow), "follow"));
                 keys.push((k.first(Action::Filter), "search log"));
+                if self.tab == Tab::History {
+                    keys.push((k.first(Action::Open), "details"));
+                }
                 if self.tab == Tab::Operations {
                     keys.push((k.first(Action::CancelOperation), "cancel"));
                 }

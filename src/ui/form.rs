@@ -44,6 +44,8 @@ pub struct Field {
     pub kind: FieldKind,
     input: TextArea<'static>,
     pub error: Option<String>,
+    /// Rows a text field takes.
+    rows: u16,
 }
 
 impl Field {
@@ -64,6 +66,7 @@ impl Field {
             kind,
             input,
             error: None,
+            rows: TEXT_ROWS,
         }
     }
 
@@ -103,6 +106,12 @@ impl Field {
         let mut f = Field::new(name, label, FieldKind::Text);
         f.set_text(value);
         f
+    }
+
+    /// How many rows a text field takes.
+    pub fn rows(mut self, rows: u16) -> Field {
+        self.rows = rows;
+        self
     }
 
     pub fn required(mut self) -> Field {
@@ -171,7 +180,7 @@ impl Field {
     /// Rows this field takes on screen.
     fn height(&self, text_rows: u16) -> u16 {
         let body = if self.kind == FieldKind::Text {
-            text_rows
+            self.rows.min(text_rows)
         } else {
             1
         };
@@ -395,7 +404,19 @@ impl Form {
     /// Draws the form as a box over most of `area`.
     pub fn draw(&self, frame: &mut Frame, area: Rect, theme: &Theme) {
         let width = area.width.saturating_sub(4).clamp(20, 110);
-        let height = area.height.saturating_sub(2).max(8);
+        let error_rows = self.error.as_ref().map_or(0, |e| {
+            (e.chars().count() as u16 / width.saturating_sub(2).max(1) + 1).min(3)
+        });
+        let wanted: u16 = self.fields.iter().map(|f| f.height(TEXT_ROWS)).sum::<u16>()
+            + self
+                .notes
+                .iter()
+                .map(|n| (n.width() as u16 / width.saturating_sub(2).max(1) + 1).min(3))
+                .sum::<u16>()
+            + error_rows
+            + u16::from(!self.notes.is_empty() || self.error.is_some())
+            + 4;
+        let height = wanted.min(area.height.saturating_sub(2)).max(8);
         let popup = Rect {
             x: area.x + (area.width.saturating_sub(width)) / 2,
             y: area.y + (area.height.saturating_sub(height)) / 2,
@@ -420,14 +441,15 @@ impl Form {
         let bottom = inner.y + inner.height;
         // Notes, then the form's own error.
         for note in &self.notes {
-            if y + 1 >= bottom {
+            let rows = (note.width() as u16 / inner.width.max(1) + 1).min(3);
+            if y + rows >= bottom {
                 break;
             }
             frame.render_widget(
-                Paragraph::new(note.clone()),
-                Rect::new(inner.x, y, inner.width, 1),
+                Paragraph::new(note.clone()).wrap(Wrap { trim: true }),
+                Rect::new(inner.x, y, inner.width, rows),
             );
-            y += 1;
+            y += rows;
         }
         if let Some(e) = &self.error {
             let rows = (e.chars().count() as u16 / inner.width.max(1) + 1).min(3);
@@ -485,22 +507,19 @@ impl Form {
                 ])),
                 Rect::new(inner.x, y, label_width, 1),
             );
+            let rows = if field.kind == FieldKind::Text {
+                field.rows.min(text_rows)
+            } else {
+                1
+            };
             let value_area = Rect::new(
                 inner.x + label_width,
                 y,
                 inner.width.saturating_sub(label_width),
-                if field.kind == FieldKind::Text {
-                    text_rows
-                } else {
-                    1
-                },
+                rows,
             );
             self.draw_value(frame, field, focused, value_area, theme);
-            y += if field.kind == FieldKind::Text {
-                text_rows
-            } else {
-                1
-            };
+            y += rows;
             if let Some(e) = &field.error {
                 frame.render_widget(
                     Paragraph::new(Span::styled(format!("  ✗ {e}"), theme.error_style())),

@@ -87,7 +87,19 @@ pub async fn run(cli: &Cli) -> Result<()> {
         let _ = event_tx.send(Message::Disconnected);
     });
 
+    // Who runs the server, and where: shown on the top line.
+    let server = match client.call(Command::Whoami).await {
+        Ok(Response::Whoami { server_owner, .. }) => {
+            let host = nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_default();
+            format!("{host} · server {server_owner}")
+        }
+        _ => String::new(),
+    };
     let mut app = App::new(login, theme);
+    app.server = crate::text::printable(&server);
     app.keys = keys;
     // ratatui::init installs a panic hook that restores the terminal before
     // color-eyre's report is printed.

@@ -474,7 +474,7 @@ impl RecordForm {
                         ),
                         _ => String::new(),
                     };
-                    Field::text(key.key, key.label, &text)
+                    Field::text(key.key, key.label, &text).rows(5)
                 }
             };
             if key.required {

@@ -9,8 +9,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Row, Wrap};
 use ratatui::Frame;
 
-fn age(since: Timestamp) -> String {
-    let secs = (Timestamp::now().0 - since.0).max(0) / 1000;
+fn age(now: Timestamp, since: Timestamp) -> String {
+    let secs = (now.0 - since.0).max(0) / 1000;
     match secs {
         s if s < 120 => format!("{s}s"),
         s if s < 7200 => format!("{}m", s / 60),
@@ -58,7 +58,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 Span::raw(r.task.clone()),
                 Span::raw(r.requester.clone()),
                 level,
-                Span::raw(age(r.created_at)),
+                Span::raw(age(app.now(), r.created_at)),
                 Span::raw(r.devices.join(",")),
                 Span::raw(crate::text::printable(
                     r.justification.as_deref().unwrap_or("-"),

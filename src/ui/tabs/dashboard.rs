@@ -10,10 +10,7 @@ use ratatui::Frame;
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
-    let mut lines = vec![
-        Line::from(Span::styled("Records", app.theme.title())),
-        Line::from(""),
-    ];
+    let mut lines = vec![Line::from(Span::styled("Records", app.theme.title()))];
     for kind in Kind::ALL {
         let (total, disabled) = app
             .list(kind)
@@ -37,40 +34,81 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             ),
         ]));
     }
-    let day_ago = crate::domain::Timestamp::now().0 - 86_400_000;
-    let failed = app
+    let now = app.now();
+    let day_ago = now.0 - 86_400_000;
+    let failures: Vec<&crate::domain::Operation> = app
         .history
         .iter()
-        .filter(|o| o.state == crate::domain::OpState::Failed && o.created_at.0 >= day_ago)
-        .count();
-    lines.push(Line::from(""));
-    lines.push(Line::from(Span::styled("Now", app.theme.title())));
-    lines.push(Line::from(format!(
-        "waiting for you   {:>5}",
-        app.queue.len()
-    )));
-    lines.push(Line::from(format!(
+        .filter(|o| {
+            matches!(
+                o.state,
+                crate::domain::OpState::Failed | crate::domain::OpState::Interrupted
+            ) && o.created_at.0 >= day_ago
+        })
+        .collect();
+    let mut now_lines = vec![Line::from(Span::styled("Now", app.theme.title()))];
+    now_lines.push(Line::from(vec![
+        Span::styled("waiting for you   ", app.theme.text()),
+        Span::styled(
+            format!("{:>5}", app.queue.len()),
+            if app.queue.is_empty() {
+                app.theme.text()
+            } else {
+                app.theme.warn_style()
+            },
+        ),
+    ]));
+    for r in app.queue.iter().take(3) {
+        now_lines.push(Line::from(Span::styled(
+            format!(
+                "  #{} {} by {}",
+                r.id,
+                crate::text::printable(&r.task),
+                crate::text::printable(&r.requester)
+            ),
+            app.theme.dim(),
+        )));
+    }
+    now_lines.push(Line::from(format!(
         "running, queued   {:>5}",
         app.live_ops.len()
     )));
-    lines.push(Line::from(Span::styled(
-        format!("failed in 24 h    {failed:>5}"),
-        if failed > 0 {
-            app.theme.error_style()
-        } else {
+    for o in app.live_ops.iter().take(3) {
+        now_lines.push(Line::from(Span::styled(
+            format!("  #{} {} on {} ({})", o.id, o.task, o.device, o.state),
+            app.theme.dim(),
+        )));
+    }
+    now_lines.push(Line::from(Span::styled(
+        format!("failed in 24 h    {:>5}", failures.len()),
+        if failures.is_empty() {
             app.theme.text()
+        } else {
+            app.theme.error_style()
         },
     )));
-    lines.push(Line::from(""));
-    lines.push(Line::from(Span::styled(
+    for o in failures.iter().take(3) {
+        now_lines.push(Line::from(Span::styled(
+            format!(
+                "  #{} {} on {}: {}",
+                o.id,
+                o.task,
+                o.device,
+                crate::text::printable(o.error.as_deref().unwrap_or("failed"))
+            ),
+            app.theme.error_style(),
+        )));
+    }
+    now_lines.push(Line::from(""));
+    now_lines.push(Line::from(Span::styled(
         format!("JIT grants ({})", app.jit.len()),
         app.theme.title(),
     )));
     for g in &app.jit {
         let failing = matches!(g.state, crate::domain::JitState::Failing { .. });
-        lines.push(Line::from(Span::styled(
+        now_lines.push(Line::from(Span::styled(
             format!(
-                "{} on {} until {}: {}",
+                "  {} on {} until {}: {}",
                 g.credential, g.device, g.expires_at, g.state
             ),
             if failing {
@@ -80,11 +118,14 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             },
         )));
     }
+    now_lines.push(Line::from(""));
+    now_lines.extend(lines);
+    let lines = now_lines;
     frame.render_widget(
         Paragraph::new(lines).block(
             Block::default()
                 .borders(Borders::ALL)
-                .title(" Store ")
+                .title(" Overview ")
                 .title_style(app.theme.title()),
         ),
         left,
@@ -94,6 +135,9 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         Some(Ok(n)) => (format!("intact, {n} events"), app.theme.ok),
         Some(Err(b)) => (format!("BROKEN: {b}"), app.theme.error),
     };
+    let [chart_area, right] =
+        Layout::vertical([Constraint::Length(8), Constraint::Min(3)]).areas(right);
+    draw_executions(app, frame, chart_area);
     let mut right_lines = vec![
         Line::from(Span::styled("Audit chain", app.theme.title())),
         Line::from(Span::styled(chain, app.theme.fg(color))),
@@ -116,5 +160,47 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 .title_style(app.theme.title()),
         ),
         right,
+    );
+}
+
+/// Operations started in each of the last 24 hours, oldest first.
+pub fn executions_per_hour(app: &App) -> Vec<u64> {
+    let now = app.now().0;
+    let mut hours = vec![0u64; 24];
+    for o in &app.history {
+        let age = now - o.created_at.0;
+        if (0..24 * 3_600_000).contains(&age) {
+            hours[23 - (age / 3_600_000) as usize] += 1;
+        }
+    }
+    hours
+}
+
+fn draw_executions(app: &App, frame: &mut Frame, area: Rect) {
+    use ratatui::widgets::Sparkline;
+    let hours = executions_per_hour(app);
+    let total: u64 = hours.iter().sum();
+    let peak = hours.iter().copied().max().unwrap_or(0);
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .title(format!(
+            " Executions per hour, last 24 h: {total} (peak {peak}) "
+        ))
+        .title_style(app.theme.title())
+        .title_bottom(Line::from(Span::styled(
+            " 24 h ago … now ",
+            app.theme.dim(),
+        )));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    // One bar per hour, as wide as the space allows.
+    let width = (inner.width / 24).max(1);
+    let data: Vec<u64> = hours
+        .iter()
+        .flat_map(|h| std::iter::repeat_n(*h, width as usize))
+        .collect();
+    frame.render_widget(
+        Sparkline::default().data(&data).style(app.theme.title()),
+        inner,
     );
 }

@@ -154,3 +154,158 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         log_area,
     );
 }
+
+/// History's detail of one operation: its request and approvals, timing,
+/// exit status; the log pane below keeps its whole stored output.
+pub fn draw_detail(
+    app: &App,
+    frame: &mut Frame,
+    body: Rect,
+    op: &crate::domain::Operation,
+    request: Option<&crate::domain::ExecutionRequest>,
+) {
+    use crate::text::printable;
+    use ratatui::widgets::{Clear, Wrap};
+    // Over the list and its summary line; the log pane stays in view below.
+    let [list, summary, _] = Layout::vertical([
+        Constraint::Percentage(40),
+        Constraint::Length(2),
+        Constraint::Min(3),
+    ])
+    .areas(body);
+    let mut area = list.union(summary);
+    area.height = area.height.max(16.min(body.height.saturating_sub(4)));
+    let time = |t: Option<crate::domain::Timestamp>| {
+        t.map(|t| t.to_string()).unwrap_or_else(|| "-".into())
+    };
+    let took = match (op.started_at, op.finished_at) {
+        (Some(a), Some(b)) => format!("{:.1} s", (b.0 - a.0) as f64 / 1000.0),
+        _ => "-".into(),
+    };
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled(format!("{} ", op.state), state_style(app, op.state)),
+            Span::styled(
+                format!(
+                    "{} on {} · requested by {}{}",
+                    op.task,
+                    op.device,
+                    op.requested_by,
+                    if op.superuser_bypass {
+                        " (Superuser, no policy)"
+                    } else {
+                        ""
+                    }
+                ),
+                app.theme.text(),
+            ),
+        ]),
+        Line::from(format!(
+            "exit status {} · attempts {}/{} · trigger {}",
+            op.exit_status
+                .map(|c| c.to_string())
+                .unwrap_or_else(|| "-".into()),
+            op.attempts,
+            op.max_attempts,
+            op.trigger
+        )),
+        Line::from(format!(
+            "created {} · started {} · finished {} · took {took}",
+            op.created_at,
+            time(op.started_at),
+            time(op.finished_at)
+        )),
+        Line::from(format!(
+            "template {} rev {} ({}) · credential {} · variables {}",
+            op.template,
+            op.template_revision,
+            op.executor.as_str(),
+            op.credential,
+            op.variables
+                .iter()
+                .map(|(k, v)| format!("{k}={}", printable(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    ];
+    if let Some(e) = &op.error {
+        lines.push(Line::from(Span::styled(
+            printable(e),
+            app.theme.error_style(),
+        )));
+    }
+    lines.push(Line::from(""));
+    match request {
+        None => lines.push(Line::from(Span::styled(
+            format!("request {}: loading…", op.request),
+            app.theme.dim(),
+        ))),
+        Some(r) => {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "Request {} · {} · policy {}",
+                    r.id,
+                    r.state,
+                    r.policy.as_deref().unwrap_or("none")
+                ),
+                app.theme.title(),
+            )));
+            lines.push(Line::from(format!(
+                "reason {} · justification {} · governance id {}",
+                r.reason
+                    .as_deref()
+                    .map(printable)
+                    .unwrap_or_else(|| "-".into()),
+                r.justification
+                    .as_deref()
+                    .map(printable)
+                    .unwrap_or_else(|| "-".into()),
+                r.governance_id
+                    .as_deref()
+                    .map(printable)
+                    .unwrap_or_else(|| "-".into()),
+            )));
+            lines.push(Line::from(format!(
+                "window {} → {}",
+                r.window_start, r.window_end
+            )));
+            if r.decisions.is_empty() {
+                lines.push(Line::from(Span::styled(
+                    "no approvals (none needed, or emergency)",
+                    app.theme.dim(),
+                )));
+            }
+            for d in &r.decisions {
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "level {} {} by {} at {}: {}",
+                        d.level,
+                        if d.approved { "approved" } else { "rejected" },
+                        d.approver,
+                        d.time,
+                        printable(&d.comment)
+                    ),
+                    if d.approved {
+                        app.theme.ok_style()
+                    } else {
+                        app.theme.error_style()
+                    },
+                )));
+            }
+        }
+    }
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(format!(" Operation {} ", op.id))
+                .title_style(app.theme.title())
+                .title_bottom(Line::from(Span::styled(
+                    " PgUp/PgDn scroll the output · Esc close ",
+                    app.theme.dim(),
+                ))),
+        ),
+        area,
+    );
+}

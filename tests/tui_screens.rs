@@ -1,0 +1,453 @@
+//! Every screen of the TUI with realistic data (the demo records, a day of
+//! operations, a queue, an audit tail, a JIT grant), drawn on ratatui's
+//! TestBackend at 120×40 and at 80×24 and compared with the stored
+//! snapshots under tests/snapshots (insta: `cargo insta review` after a
+//! deliberate change). The clock is fixed, so the screens are too.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use gatehouse::domain::*;
+use gatehouse::engine::{Event, Response};
+use gatehouse::store::AuditEvent;
+use gatehouse::ui::{App, Message, Request, Theme};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+
+/// 2026-11-26 12:00:00 UTC.
+const NOW: i64 = 1_795_694_400_000;
+const HOUR: i64 = 3_600_000;
+
+fn key(code: KeyCode) -> Message {
+    Message::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn text(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| app.draw(f)).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    let mut out = String::new();
+    for y in 0..height {
+        let line: String = (0..width).map(|x| buffer[(x, y)].symbol()).collect();
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// What `gatehouse demo` loads: the template library, then the demo set.
+fn records() -> Vec<Record> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut items = Vec::new();
+    for file in ["assets/templates.toml", "assets/demo.toml"] {
+        let text = std::fs::read_to_string(dir.join(file)).unwrap();
+        items.extend(gatehouse::recordfile::parse(&text, dir).unwrap());
+    }
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let mut r = item.record;
+            let meta = r.meta_mut();
+            meta.id = Id(100 + i as u64);
+            meta.revision = 1;
+            meta.created_by = "root".into();
+            meta.updated_by = "root".into();
+            meta.created_at = Timestamp(NOW - 48 * HOUR);
+            meta.updated_at = Timestamp(NOW - 48 * HOUR);
+            r
+        })
+        .collect()
+}
+
+fn operation(id: u64, task: &str, device: &str, state: OpState, hours_ago: i64) -> Operation {
+    let created = Timestamp(NOW - hours_ago * HOUR - (id as i64 % 7) * 60_000);
+    Operation {
+        id: Id(id),
+        request: Id(id),
+        task: task.into(),
+        template: "service-status".into(),
+        template_id: Id(110),
+        template_revision: 1,
+        executor: Executor::SshScript,
+        device: device.into(),
+        credential: "ops".into(),
+        variables: Default::default(),
+        trigger: Trigger::User,
+        requested_by: ["alice", "bob", "root"][id as usize % 3].into(),
+        superuser_bypass: false,
+        state,
+        attempts: 1,
+        max_attempts: 2,
+        retry_on_failure: false,
+        timeout_secs: 300,
+        exit_status: match state {
+            OpState::Succeeded => Some(0),
+            OpState::Failed => Some(3),
+            _ => None,
+        },
+        created_at: created,
+        not_before: created,
+        started_at: Some(created),
+        finished_at: state.is_final().then_some(Timestamp(created.0 + 4_000)),
+        error: (state == OpState::Failed).then(|| "exit status 3".to_string()),
+        jit_until: None,
+        output_bytes: 0,
+        output_truncated: false,
+    }
+}
+
+fn history() -> Vec<Operation> {
+    let mut ops = Vec::new();
+    let tasks = ["nginx-status", "nginx-restart", "disk-check"];
+    let devices = ["web-1", "web-2", "db-1"];
+    for i in 0..60u64 {
+        let state = match i % 11 {
+            3 => OpState::Failed,
+            7 => OpState::Cancelled,
+            _ => OpState::Succeeded,
+        };
+        ops.push(operation(
+            500 - i,
+            tasks[i as usize % 3],
+            devices[i as usize % 3],
+            state,
+            (i as i64 * 5) / 13,
+        ));
+    }
+    ops
+}
+
+fn request(
+    id: u64,
+    task: &str,
+    requester: &str,
+    minutes_ago: i64,
+    template: Id,
+) -> ExecutionRequest {
+    ExecutionRequest {
+        id: Id(id),
+        task: task.into(),
+        devices: vec!["web-1".into(), "web-2".into()],
+        variables: [("SERVICE".to_string(), "nginx".to_string())].into(),
+        reason: Some("incident".into()),
+        justification: Some("502s from the load balancer since 11:40".into()),
+        governance_id: Some("INC-4711".into()),
+        requester: requester.into(),
+        policy: Some("production-web".into()),
+        window_start: Timestamp(NOW - minutes_ago * 60_000),
+        window_end: Timestamp(NOW + 24 * HOUR),
+        state: RequestState::Pending { level: 1 },
+        decisions: vec![],
+        pinned: Pinned {
+            task_revision: 1,
+            template_id: template,
+            template_revision: 1,
+            credential_revision: 1,
+            devices: vec![("web-1".into(), 1), ("web-2".into(), 1)],
+        },
+        created_at: Timestamp(NOW - minutes_ago * 60_000),
+        operations: vec![],
+        void_reason: None,
+    }
+}
+
+fn audit() -> Vec<AuditEvent> {
+    let actions = [
+        (
+            "root",
+            "template.update",
+            "template service-restart",
+            "revision 2",
+        ),
+        (
+            "alice",
+            "request.create",
+            "request 41",
+            "nginx-restart on web-1, web-2",
+        ),
+        (
+            "bob",
+            "request.approve",
+            "request 39",
+            "level 1: looks right",
+        ),
+        (
+            "bob",
+            "operation.finish",
+            "operation 412 (nginx-status on web-1)",
+            "succeeded, exit status 0, 1 attempt(s)",
+        ),
+        (
+            "carol",
+            "request.refused",
+            "task nginx-restart",
+            "outside the access window of policy production-web",
+        ),
+    ];
+    let mut prev = [0u8; 32];
+    (1..=40u64)
+        .map(|seq| {
+            let (actor, action, target, details) = actions[seq as usize % actions.len()];
+            let mut e = AuditEvent {
+                seq,
+                time: Timestamp(NOW - (40 - seq as i64) * 7 * 60_000),
+                actor: actor.into(),
+                action: action.into(),
+                target: target.into(),
+                details: details.into(),
+                prev_hash: prev,
+                hash: [0; 32],
+            };
+            e.hash = e.compute_hash();
+            prev = e.hash;
+            e
+        })
+        .collect()
+}
+
+/// An operator's (or approver's) full view of a busy store.
+fn realistic(login: &str) -> App {
+    let mut app = App::new(login.into(), Theme::default());
+    app.clock = Some(Timestamp(NOW));
+    app.server = "jump1 · server gatehouse".into();
+    let all = records();
+    for kind in Kind::ALL {
+        let of_kind: Vec<Record> = all.iter().filter(|r| r.kind() == kind).cloned().collect();
+        app.update(Message::Answer(
+            Request::List(kind),
+            Ok(Response::Records(of_kind)),
+        ));
+    }
+    app.update(Message::Answer(
+        Request::History,
+        Ok(Response::Operations(history())),
+    ));
+    let live = vec![
+        operation(502, "nginx-restart", "web-2", OpState::Running, 0),
+        operation(501, "nginx-restart", "web-1", OpState::Queued, 0),
+    ];
+    app.update(Message::Answer(
+        Request::LiveOperations,
+        Ok(Response::Operations(live)),
+    ));
+    let restart = all
+        .iter()
+        .find(|r| r.kind() == Kind::Template && r.name() == "service-restart")
+        .map(|r| r.meta().id)
+        .unwrap();
+    app.update(Message::Answer(
+        Request::Queue,
+        Ok(Response::Requests(vec![
+            request(41, "nginx-restart", "alice", 12, restart),
+            request(42, "nginx-restart", "alice", 3, restart),
+        ])),
+    ));
+    app.update(Message::Answer(
+        Request::AuditTail,
+        Ok(Response::AuditEvents(audit())),
+    ));
+    app.update(Message::Answer(
+        Request::AuditVerify,
+        Ok(Response::AuditVerified(Ok(40))),
+    ));
+    app.update(Message::Answer(
+        Request::Jit,
+        Ok(Response::Jit(vec![JitGrant {
+            id: Id(77),
+            grant_op: Id(470),
+            task: "grant-root".into(),
+            credential: "ops".into(),
+            device: "db-1".into(),
+            requested_by: "alice".into(),
+            granted_at: Timestamp(NOW - HOUR),
+            expires_at: Timestamp(NOW + HOUR),
+            state: JitState::Active,
+        }])),
+    ));
+    app
+}
+
+/// The running operation's output, as the log pane shows it.
+fn stream_output(app: &mut App) {
+    for (seq, line) in [
+        "attempt 1 of 2 on web-2 (ops@127.0.0.12:22, template service-restart rev 1)",
+        "Stopping nginx: nginx.",
+        "Starting nginx: nginx.",
+        "● nginx.service - A high performance web server",
+        "     Active: active (running) since Thu 2026-11-26 11:59:58 UTC; 2s ago",
+    ]
+    .iter()
+    .enumerate()
+    {
+        app.update(Message::Engine(Event::Output {
+            id: Id(502),
+            chunk: OutputChunk {
+                seq: seq as u64,
+                stream: if seq == 0 {
+                    Stream::System
+                } else {
+                    Stream::Stdout
+                },
+                time: Timestamp(NOW),
+                bytes: format!("{line}\n").into_bytes(),
+            },
+        }));
+    }
+}
+
+fn snapshot_both_sizes(name: &str, app: &App) {
+    insta::assert_snapshot!(format!("{name}_120x40"), text(app, 120, 40));
+    insta::assert_snapshot!(format!("{name}_80x24"), text(app, 80, 24));
+}
+
+#[test]
+fn dashboard() {
+    let app = realistic("bob");
+    snapshot_both_sizes("dashboard", &app);
+}
+
+#[test]
+fn tasks() {
+    let mut app = realistic("alice");
+    app.update(key(KeyCode::Char('2')));
+    snapshot_both_sizes("tasks", &app);
+}
+
+#[test]
+fn approvals() {
+    let mut app = realistic("bob");
+    app.update(key(KeyCode::Char('3')));
+    snapshot_both_sizes("approvals", &app);
+}
+
+#[test]
+fn operations_with_live_output() {
+    let mut app = realistic("alice");
+    app.update(key(KeyCode::Char('4')));
+    stream_output(&mut app);
+    snapshot_both_sizes("operations", &app);
+}
+
+#[test]
+fn history_screen() {
+    let mut app = realistic("carol");
+    app.update(key(KeyCode::Char('5')));
+    snapshot_both_sizes("history", &app);
+}
+
+#[test]
+fn audit_log() {
+    let mut app = realistic("carol");
+    app.update(key(KeyCode::Char('6')));
+    snapshot_both_sizes("audit", &app);
+}
+
+#[test]
+fn admin_devices_and_roles() {
+    let mut app = realistic("root");
+    app.update(key(KeyCode::Char('7')));
+    for _ in 0..3 {
+        app.update(key(KeyCode::Right));
+    }
+    snapshot_both_sizes("admin_devices", &app);
+    for _ in 0..4 {
+        app.update(key(KeyCode::Right));
+    }
+    snapshot_both_sizes("admin_roles", &app);
+}
+
+#[test]
+fn request_form() {
+    let mut app = realistic("alice");
+    app.update(key(KeyCode::Char('2')));
+    let terms = gatehouse::engine::RequestTerms {
+        task: "nginx-restart".into(),
+        description: "Restart nginx on the web servers".into(),
+        devices: vec!["web-1".into(), "web-2".into()],
+        variables: vec![Variable {
+            name: "SERVICE".into(),
+            description: "the systemd unit".into(),
+            default: Some("nginx".into()),
+            pattern: "[a-z-]+".into(),
+        }],
+        reasons: vec!["incident".into(), "planned-change".into()],
+        policy: Some("production-web".into()),
+        requires_approval: true,
+        approval_levels: 2,
+        requires_justification: true,
+        requires_governance_id: true,
+        emergency_access: true,
+        requires_mfa: true,
+        windows: vec!["Mon–Fri 08:00–18:00".into()],
+        ..Default::default()
+    };
+    app.update(Message::Answer(
+        Request::Terms("nginx-restart".into()),
+        Ok(Response::Terms(Box::new(terms))),
+    ));
+    snapshot_both_sizes("request_form", &app);
+}
+
+#[test]
+fn template_form_with_an_error_at_its_line() {
+    let mut app = realistic("root");
+    app.update(key(KeyCode::Char('7')));
+    for _ in 0..5 {
+        app.update(key(KeyCode::Right));
+    }
+    app.update(key(KeyCode::Char('n')));
+    for c in "check-web".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    for _ in 0..4 {
+        app.update(key(KeyCode::Tab));
+    }
+    for c in "uptime".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    app.update(key(KeyCode::Enter));
+    for c in "systemctl status [#UNIT#]".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    snapshot_both_sizes("template_form", &app);
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = realistic("bob");
+    app.update(key(KeyCode::Char('3')));
+    app.update(key(KeyCode::Char('?')));
+    snapshot_both_sizes("help_approvals", &app);
+}
+
+#[test]
+fn a_terminal_too_small_says_so() {
+    let app = realistic("bob");
+    let screen = text(&app, 50, 10);
+    assert!(screen.contains("The terminal is 50×10"), "{screen}");
+    assert!(screen.contains("60×15"), "{screen}");
+}
+
+#[test]
+fn history_detail_of_an_operation() {
+    let mut app = realistic("carol");
+    app.update(key(KeyCode::Char('5')));
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Down));
+    app.update(key(KeyCode::Down));
+    let asked = app.update(key(KeyCode::Enter));
+    assert_eq!(asked, vec![Request::RequestOf(Id(497))]);
+    let mut req = request(497, "nginx-status", "root", 61, Id(110));
+    req.state = RequestState::Approved;
+    req.decisions = vec![Decision {
+        approver: "bob".into(),
+        level: 1,
+        approved: true,
+        comment: "go ahead".into(),
+        time: Timestamp(NOW - 60 * 60_000),
+        narrowed_to: None,
+    }];
+    app.update(Message::Answer(Request::RequestOf(Id(497)), Ok(Response::Requests(vec![req]))));
+    snapshot_both_sizes("history_detail", &app);
+    app.update(key(KeyCode::Esc));
+    assert!(app.detail.is_none());
+}
