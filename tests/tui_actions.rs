@@ -1,0 +1,399 @@
+//! The TUI's actions, key by key: what each asks the engine, and what the
+//! screen shows when the answer comes (request form, Admin forms, delete
+//! with confirmation, host-key trust, revision diffs, rebound keys, mouse).
+
+use crossterm::event::{
+    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use gatehouse::domain::*;
+use gatehouse::engine::{EngineError, RequestTerms, Response};
+use gatehouse::ui::{App, Confirm, Keymap, Message, Request, Tab, Theme};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use std::collections::BTreeMap;
+
+fn key(code: KeyCode) -> Message {
+    Message::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn ctrl(c: char) -> Message {
+    Message::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+fn type_in(app: &mut App, text: &str) -> Vec<Request> {
+    let mut asked = Vec::new();
+    for c in text.chars() {
+        asked.extend(app.update(key(KeyCode::Char(c))));
+    }
+    asked
+}
+
+fn screen(app: &App, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|f| app.draw(f)).unwrap();
+    let buffer = terminal.backend().buffer().clone();
+    let mut text = String::new();
+    for y in 0..height {
+        for x in 0..width {
+            text.push_str(buffer[(x, y)].symbol());
+        }
+        text.push('\n');
+    }
+    text
+}
+
+fn records(kind: Kind, records: Vec<Record>) -> Message {
+    Message::Answer(Request::List(kind), Ok(Response::Records(records)))
+}
+
+fn named(kind: Kind, name: &str) -> Record {
+    let meta = Meta {
+        revision: 1,
+        ..Meta::named(name)
+    };
+    match kind {
+        Kind::Environment => Record::Environment(Environment { meta }),
+        Kind::System => Record::System(System { meta }),
+        _ => unreachable!(),
+    }
+}
+
+fn device(name: &str, host_key: Option<HostKey>) -> Record {
+    Record::Device(Device {
+        meta: Meta {
+            revision: 1,
+            ..Meta::named(name)
+        },
+        address: "127.0.0.1".into(),
+        port: 22,
+        product: "Linux".into(),
+        tags: vec![],
+        environment: "lab".into(),
+        system: "tools".into(),
+        host_key,
+    })
+}
+
+fn template(revision: u32, content: &str) -> Template {
+    Template {
+        meta: Meta {
+            revision,
+            updated_by: "root".into(),
+            ..Meta::named("restart")
+        },
+        executor: Executor::SshScript,
+        content: content.into(),
+        ..Template::default()
+    }
+}
+
+/// Admin on the given kind, with environments and systems to choose from.
+fn admin(kind: Kind) -> App {
+    let mut app = App::new("root".into(), Theme::default());
+    app.update(records(Kind::Environment, vec![named(Kind::Environment, "lab")]));
+    app.update(records(Kind::System, vec![named(Kind::System, "tools")]));
+    app.update(key(KeyCode::Char('7')));
+    while app.admin_kind() != kind {
+        app.update(key(KeyCode::Right));
+    }
+    app
+}
+
+#[test]
+fn enter_on_a_task_opens_its_request_form_and_submits_what_was_typed() {
+    let mut app = App::new("alice".into(), Theme::default());
+    let task = Record::Task(Task {
+        meta: Meta::named("restart"),
+        devices: vec!["web-1".into(), "web-2".into()],
+        ..Task::default()
+    });
+    app.update(records(Kind::Task, vec![task]));
+    app.update(key(KeyCode::Char('2')));
+    assert_eq!(app.update(key(KeyCode::Enter)), vec![Request::Terms("restart".into())]);
+    let terms = RequestTerms {
+        task: "restart".into(),
+        devices: vec!["web-1".into(), "web-2".into()],
+        variables: vec![Variable {
+            name: "SERVICE".into(),
+            description: "unit".into(),
+            default: Some("nginx".into()),
+            pattern: String::new(),
+        }],
+        policy: Some("prod-web".into()),
+        requires_approval: true,
+        approval_levels: 1,
+        requires_justification: true,
+        ..Default::default()
+    };
+    app.update(Message::Answer(
+        Request::Terms("restart".into()),
+        Ok(Response::Terms(Box::new(terms))),
+    ));
+    let shown = screen(&app, 120, 40);
+    assert!(shown.contains("Request restart"), "{shown}");
+    assert!(shown.contains("Policy prod-web: approval at 1 level, needs a justification"), "{shown}");
+    // Submitting without the justification the policy requires is stopped here.
+    assert!(app.update(ctrl('s')).is_empty());
+    assert!(screen(&app, 120, 40).contains("Justification is required"));
+    // The focus went to the field that needs it.
+    type_in(&mut app, "disk full");
+    let asked = app.update(ctrl('s'));
+    let [Request::Submit(spec)] = asked.as_slice() else {
+        panic!("{asked:?}")
+    };
+    assert_eq!(spec.task, "restart");
+    assert_eq!(spec.justification.as_deref(), Some("disk full"));
+    assert_eq!(spec.variables.get("SERVICE").map(String::as_str), Some("nginx"));
+    // The engine refuses: the form stays, saying why.
+    app.update(Message::Answer(
+        asked[0].clone(),
+        Err("not permitted: outside the access window of policy prod-web: Mon–Fri 08:00–18:00".into()),
+    ));
+    assert!(screen(&app, 120, 40).contains("outside the access window of policy prod-web"));
+    // Accepted: the form closes and says where the request went.
+    let mut filed = pending(9);
+    filed.task = "restart".into();
+    app.update(Message::Answer(asked[0].clone(), Ok(Response::Filed(Box::new(filed)))));
+    assert!(app.request_form.is_none());
+    assert_eq!(
+        app.status.as_ref().map(|s| s.0.as_str()),
+        Some("request 9 is waiting for approval at level 1")
+    );
+}
+
+fn pending(id: u64) -> ExecutionRequest {
+    ExecutionRequest {
+        id: Id(id),
+        task: "t".into(),
+        devices: vec![],
+        variables: BTreeMap::new(),
+        reason: None,
+        justification: None,
+        governance_id: None,
+        requester: "alice".into(),
+        policy: None,
+        window_start: Timestamp(0),
+        window_end: Timestamp(0),
+        state: RequestState::Pending { level: 1 },
+        decisions: vec![],
+        pinned: Pinned {
+            task_revision: 1,
+            template_id: Id(1),
+            template_revision: 1,
+            credential_revision: 1,
+            devices: vec![],
+        },
+        created_at: Timestamp(0),
+        operations: vec![],
+        void_reason: None,
+    }
+}
+
+#[test]
+fn a_new_device_is_saved_through_the_import_and_a_refusal_lands_under_its_field() {
+    let mut app = admin(Kind::Device);
+    app.update(key(KeyCode::Char('n')));
+    assert!(screen(&app, 120, 40).contains("New device"));
+    type_in(&mut app, "web-9");
+    app.update(key(KeyCode::Tab));
+    type_in(&mut app, "127.0.0.9");
+    let asked = app.update(ctrl('s'));
+    let [Request::Save { kind, name, items }] = asked.as_slice() else {
+        panic!("{asked:?}")
+    };
+    assert_eq!((*kind, name.as_str()), (Kind::Device, "web-9"));
+    let Record::Device(d) = &items[0].record else { panic!() };
+    assert_eq!((d.address.as_str(), d.environment.as_str(), d.system.as_str()), ("127.0.0.9", "lab", "tools"));
+    app.update(Message::Answer(
+        asked[0].clone(),
+        Err("device 'web-9' (line 1): field `address`: already used by device web-1 on port 22".into()),
+    ));
+    let shown = screen(&app, 120, 40);
+    assert!(shown.contains("✗ already used by device web-1 on port 22"), "{shown}");
+    app.update(Message::Answer(
+        asked[0].clone(),
+        Ok(Response::Imported {
+            created: vec!["device web-9".into()],
+            updated: vec![],
+            unchanged: 0,
+        }),
+    ));
+    assert!(app.record_form.is_none());
+    assert_eq!(app.status.as_ref().map(|s| s.0.as_str()), Some("created device web-9"));
+}
+
+#[test]
+fn editing_a_credential_never_shows_its_secret_and_keeps_it_when_left_blank() {
+    let mut app = admin(Kind::Credential);
+    let credential = Record::Credential(Credential {
+        meta: Meta {
+            revision: 2,
+            ..Meta::named("ops")
+        },
+        username: "ops".into(),
+        password: Some(Sealed(vec![1, 2, 3])),
+        ..Credential::default()
+    });
+    app.update(records(Kind::Credential, vec![credential]));
+    app.update(key(KeyCode::Char('e')));
+    let shown = screen(&app, 120, 40);
+    assert!(shown.contains("Edit credential ops"), "{shown}");
+    assert!(shown.contains("(set; type to replace)"), "{shown}");
+    let asked = app.update(ctrl('s'));
+    let [Request::Save { items, .. }] = asked.as_slice() else {
+        panic!("{asked:?}")
+    };
+    assert!(items[0].secrets.password.is_none(), "a blank secret is left as stored");
+    // Typed secrets are masked on screen.
+    app.update(key(KeyCode::Esc));
+    app.update(key(KeyCode::Char('e')));
+    app.update(key(KeyCode::Tab));
+    app.update(key(KeyCode::Tab));
+    app.update(key(KeyCode::Tab));
+    type_in(&mut app, "hunter2");
+    let shown = screen(&app, 120, 40);
+    assert!(!shown.contains("hunter2") && shown.contains("•••••••"), "{shown}");
+    let asked = app.update(ctrl('s'));
+    let [Request::Save { items, .. }] = asked.as_slice() else {
+        panic!("{asked:?}")
+    };
+    assert_eq!(items[0].secrets.password.as_deref(), Some("hunter2"));
+    // Credentials are not cloned.
+    app.update(key(KeyCode::Esc));
+    app.update(key(KeyCode::Char('c')));
+    assert!(app.record_form.is_none());
+    assert!(app.status.as_ref().unwrap().0.contains("credential records are not cloned"));
+}
+
+#[test]
+fn delete_asks_first_and_only_y_deletes() {
+    let mut app = admin(Kind::Device);
+    app.update(records(Kind::Device, vec![device("web-1", None)]));
+    assert!(app.update(key(KeyCode::Char('D'))).is_empty());
+    assert!(app.status.as_ref().unwrap().0.starts_with("delete device web-1?"));
+    assert!(app.update(key(KeyCode::Char('n'))).is_empty());
+    assert_eq!(app.status.as_ref().unwrap().0, "device web-1 kept");
+    app.update(key(KeyCode::Char('D')));
+    assert_eq!(
+        app.update(key(KeyCode::Char('y'))),
+        vec![Request::Delete {
+            kind: Kind::Device,
+            name: "web-1".into()
+        }]
+    );
+    // In use: the engine says by whom.
+    app.update(Message::Answer(
+        Request::Delete {
+            kind: Kind::Device,
+            name: "web-1".into(),
+        },
+        Err(EngineError::InUse {
+            kind: Kind::Device,
+            name: "web-1".into(),
+            used_by: vec!["task restart".into()],
+        }
+        .to_string()),
+    ));
+    assert!(app.status.as_ref().unwrap().0.contains("in use by task restart"));
+}
+
+#[test]
+fn trusting_a_host_key_shows_the_fingerprint_and_what_it_replaces() {
+    let old = HostKey::parse("SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU").unwrap();
+    let mut app = admin(Kind::Device);
+    app.update(records(Kind::Device, vec![device("web-1", Some(old.clone()))]));
+    assert_eq!(app.update(key(KeyCode::Char('t'))), vec![Request::ScanHostKey("web-1".into())]);
+    let offered = HostKey::parse("SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s").unwrap();
+    app.update(Message::Answer(
+        Request::ScanHostKey("web-1".into()),
+        Ok(Response::HostKey(offered.clone())),
+    ));
+    let status = app.status.clone().unwrap().0;
+    assert!(status.contains(&offered.fingerprint()), "{status}");
+    assert!(status.contains(&format!("REPLACES the pinned {}", old.fingerprint())), "{status}");
+    assert_eq!(
+        app.confirm,
+        Some(Confirm::Trust {
+            device: "web-1".into(),
+            key: offered.clone()
+        })
+    );
+    assert_eq!(
+        app.update(key(KeyCode::Char('y'))),
+        vec![Request::PinHostKey {
+            device: "web-1".into(),
+            key: offered
+        }]
+    );
+}
+
+#[test]
+fn revisions_show_the_difference_between_two() {
+    let mut app = admin(Kind::Template);
+    app.update(records(Kind::Template, vec![Record::Template(template(2, "systemctl restart nginx\n"))]));
+    assert_eq!(app.update(key(KeyCode::Char('v'))), vec![Request::Revisions("restart".into())]);
+    app.update(Message::Answer(
+        Request::Revisions("restart".into()),
+        Ok(Response::Records(vec![
+            Record::Template(template(1, "service nginx restart\n")),
+            Record::Template(template(2, "systemctl restart nginx\n")),
+        ])),
+    ));
+    let shown = screen(&app, 120, 40);
+    assert!(shown.contains("comparing revision 1 → 2"), "{shown}");
+    assert!(shown.contains("- service nginx restart"), "{shown}");
+    assert!(shown.contains("+ systemctl restart nginx"), "{shown}");
+    app.update(key(KeyCode::Esc));
+    assert!(app.revisions.is_none());
+}
+
+#[test]
+fn rebound_keys_work_and_the_footer_shows_them() {
+    let mut app = App::new("bob".into(), Theme::default());
+    let mut overrides = BTreeMap::new();
+    overrides.insert("approve".to_string(), vec!["y".to_string()]);
+    overrides.insert("quit".to_string(), vec!["ctrl-q".to_string()]);
+    app.keys = Keymap::with(&overrides).unwrap();
+    app.update(Message::Answer(Request::Queue, Ok(Response::Requests(vec![pending(5)]))));
+    app.update(key(KeyCode::Char('3')));
+    app.update(key(KeyCode::Char('a')));
+    assert!(app.decision_input.is_none(), "a no longer approves");
+    app.update(key(KeyCode::Char('y')));
+    assert!(app.decision_input.is_some());
+    app.update(key(KeyCode::Esc));
+    let shown = screen(&app, 120, 40);
+    assert!(shown.contains("y approve") && shown.contains("Ctrl-Q quit"), "{shown}");
+    app.update(key(KeyCode::Char('q')));
+    assert!(!app.should_quit());
+    app.update(ctrl('q'));
+    assert!(app.should_quit());
+}
+
+#[test]
+fn clicks_pick_tabs_and_rows_and_the_wheel_scrolls() {
+    let mut app = admin(Kind::Device);
+    let devices: Vec<Record> = (0..30).map(|i| device(&format!("d{i:02}"), None)).collect();
+    app.update(records(Kind::Device, devices));
+    let click = |column, row| {
+        Message::Mouse(MouseEvent {
+            kind: MouseEventKind::Down(MouseButton::Left),
+            column,
+            row,
+            modifiers: KeyModifiers::NONE,
+        })
+    };
+    // Rows start below the kind bar, the border and the header.
+    screen(&app, 120, 40);
+    app.update(click(10, 6));
+    assert_eq!(app.list(Kind::Device).unwrap().selected, 2);
+    app.update(Message::Mouse(MouseEvent {
+        kind: MouseEventKind::ScrollDown,
+        column: 10,
+        row: 10,
+        modifiers: KeyModifiers::NONE,
+    }));
+    assert_eq!(app.list(Kind::Device).unwrap().selected, 5);
+    // The tab bar: " 1 Dashboard │ 2 Tasks │ 3 Approvals …"
+    app.update(click(27, 0));
+    assert_eq!(app.tab, Tab::Approvals);
+}
