@@ -9,7 +9,6 @@ use gatehouse::engine::{Event, Response};
 use gatehouse::ui::{App, Message, Request, Tab, Theme};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn key(c: char) -> Message {
@@ -154,86 +153,7 @@ fn a_refused_list_says_why_instead_of_showing_nothing() {
 
 // --- the real binary in tmux ---
 
-struct Tmux {
-    session: String,
-}
-
-impl Tmux {
-    fn start(command: &str) -> Tmux {
-        let session = format!("gh-test-{}-{}", std::process::id(), rand_suffix());
-        let status = Command::new("tmux")
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &session,
-                "-x",
-                "130",
-                "-y",
-                "35",
-                command,
-            ])
-            .status()
-            .expect("tmux (apt-get install tmux)");
-        assert!(status.success());
-        Tmux { session }
-    }
-
-    fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.session])
-            .output()
-            .expect("capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_for(&self, text: &str) -> String {
-        let start = Instant::now();
-        loop {
-            let screen = self.screen();
-            if screen.contains(text) {
-                return screen;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(20),
-                "'{text}' never appeared; screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["send-keys", "-t", &self.session])
-            .args(keys)
-            .status()
-            .expect("send-keys");
-        assert!(status.success());
-    }
-
-    fn alive(&self) -> bool {
-        Command::new("tmux")
-            .args(["has-session", "-t", &self.session])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .output();
-    }
-}
-
-fn rand_suffix() -> u32 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
-}
+use common::tmux::Tmux;
 
 #[test]
 fn the_real_tui_shows_live_records_and_quits_cleanly() {
@@ -503,13 +423,16 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
         content: "exec \"sudo systemctl restart [#SERVICE#]\"\nexec \"[#AUTH_PASSWORD#]\"".into(),
         ..Template::default()
     };
-    app.update(Message::Answer(
-        Request::List(Kind::Template),
-        Ok(Response::Records(vec![Record::Template(template)])),
-    ));
-    app.update(Message::Answer(
+    // The queue asks what each request runs; an approver need not see templates.
+    let asked = app.update(Message::Answer(
         Request::Queue,
         Ok(Response::Requests(vec![pending_request(42)])),
+    ));
+    assert_eq!(asked, vec![Request::PinnedTemplate(Id(42))]);
+    assert!(screen(&app, 130, 34).contains("loading what it runs"));
+    app.update(Message::Answer(
+        Request::PinnedTemplate(Id(42)),
+        Ok(Response::Records(vec![Record::Template(template)])),
     ));
     let text = screen(&app, 130, 34);
     assert!(text.contains("Waiting for you (1)"), "{text}");

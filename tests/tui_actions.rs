@@ -2,9 +2,7 @@
 //! screen shows when the answer comes (request form, Admin forms, delete
 //! with confirmation, host-key trust, revision diffs, rebound keys, mouse).
 
-use crossterm::event::{
-    KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
-};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use gatehouse::domain::*;
 use gatehouse::engine::{EngineError, RequestTerms, Response};
 use gatehouse::ui::{App, Confirm, Keymap, Message, Request, Tab, Theme};
@@ -90,7 +88,10 @@ fn template(revision: u32, content: &str) -> Template {
 /// Admin on the given kind, with environments and systems to choose from.
 fn admin(kind: Kind) -> App {
     let mut app = App::new("root".into(), Theme::default());
-    app.update(records(Kind::Environment, vec![named(Kind::Environment, "lab")]));
+    app.update(records(
+        Kind::Environment,
+        vec![named(Kind::Environment, "lab")],
+    ));
     app.update(records(Kind::System, vec![named(Kind::System, "tools")]));
     app.update(key(KeyCode::Char('7')));
     while app.admin_kind() != kind {
@@ -109,7 +110,10 @@ fn enter_on_a_task_opens_its_request_form_and_submits_what_was_typed() {
     });
     app.update(records(Kind::Task, vec![task]));
     app.update(key(KeyCode::Char('2')));
-    assert_eq!(app.update(key(KeyCode::Enter)), vec![Request::Terms("restart".into())]);
+    assert_eq!(
+        app.update(key(KeyCode::Enter)),
+        vec![Request::Terms("restart".into())]
+    );
     let terms = RequestTerms {
         task: "restart".into(),
         devices: vec!["web-1".into(), "web-2".into()],
@@ -131,7 +135,10 @@ fn enter_on_a_task_opens_its_request_form_and_submits_what_was_typed() {
     ));
     let shown = screen(&app, 120, 40);
     assert!(shown.contains("Request restart"), "{shown}");
-    assert!(shown.contains("Policy prod-web: approval at 1 level, needs a justification"), "{shown}");
+    assert!(
+        shown.contains("Policy prod-web: approval at 1 level, needs a justification"),
+        "{shown}"
+    );
     // Submitting without the justification the policy requires is stopped here.
     assert!(app.update(ctrl('s')).is_empty());
     assert!(screen(&app, 120, 40).contains("Justification is required"));
@@ -143,17 +150,26 @@ fn enter_on_a_task_opens_its_request_form_and_submits_what_was_typed() {
     };
     assert_eq!(spec.task, "restart");
     assert_eq!(spec.justification.as_deref(), Some("disk full"));
-    assert_eq!(spec.variables.get("SERVICE").map(String::as_str), Some("nginx"));
+    assert_eq!(
+        spec.variables.get("SERVICE").map(String::as_str),
+        Some("nginx")
+    );
     // The engine refuses: the form stays, saying why.
     app.update(Message::Answer(
         asked[0].clone(),
-        Err("not permitted: outside the access window of policy prod-web: Mon–Fri 08:00–18:00".into()),
+        Err(
+            "not permitted: outside the access window of policy prod-web: Mon–Fri 08:00–18:00"
+                .into(),
+        ),
     ));
     assert!(screen(&app, 120, 40).contains("outside the access window of policy prod-web"));
     // Accepted: the form closes and says where the request went.
     let mut filed = pending(9);
     filed.task = "restart".into();
-    app.update(Message::Answer(asked[0].clone(), Ok(Response::Filed(Box::new(filed)))));
+    app.update(Message::Answer(
+        asked[0].clone(),
+        Ok(Response::Filed(Box::new(filed))),
+    ));
     assert!(app.request_form.is_none());
     assert_eq!(
         app.status.as_ref().map(|s| s.0.as_str()),
@@ -202,14 +218,29 @@ fn a_new_device_is_saved_through_the_import_and_a_refusal_lands_under_its_field(
         panic!("{asked:?}")
     };
     assert_eq!((*kind, name.as_str()), (Kind::Device, "web-9"));
-    let Record::Device(d) = &items[0].record else { panic!() };
-    assert_eq!((d.address.as_str(), d.environment.as_str(), d.system.as_str()), ("127.0.0.9", "lab", "tools"));
+    let Record::Device(d) = &items[0].record else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            d.address.as_str(),
+            d.environment.as_str(),
+            d.system.as_str()
+        ),
+        ("127.0.0.9", "lab", "tools")
+    );
     app.update(Message::Answer(
         asked[0].clone(),
-        Err("device 'web-9' (line 1): field `address`: already used by device web-1 on port 22".into()),
+        Err(
+            "device 'web-9' (line 1): field `address`: already used by device web-1 on port 22"
+                .into(),
+        ),
     ));
     let shown = screen(&app, 120, 40);
-    assert!(shown.contains("✗ already used by device web-1 on port 22"), "{shown}");
+    assert!(
+        shown.contains("✗ already used by device web-1 on port 22"),
+        "{shown}"
+    );
     app.update(Message::Answer(
         asked[0].clone(),
         Ok(Response::Imported {
@@ -219,7 +250,10 @@ fn a_new_device_is_saved_through_the_import_and_a_refusal_lands_under_its_field(
         }),
     ));
     assert!(app.record_form.is_none());
-    assert_eq!(app.status.as_ref().map(|s| s.0.as_str()), Some("created device web-9"));
+    assert_eq!(
+        app.status.as_ref().map(|s| s.0.as_str()),
+        Some("created device web-9")
+    );
 }
 
 #[test]
@@ -243,7 +277,10 @@ fn editing_a_credential_never_shows_its_secret_and_keeps_it_when_left_blank() {
     let [Request::Save { items, .. }] = asked.as_slice() else {
         panic!("{asked:?}")
     };
-    assert!(items[0].secrets.password.is_none(), "a blank secret is left as stored");
+    assert!(
+        items[0].secrets.password.is_none(),
+        "a blank secret is left as stored"
+    );
     // Typed secrets are masked on screen.
     app.update(key(KeyCode::Esc));
     app.update(key(KeyCode::Char('e')));
@@ -252,7 +289,10 @@ fn editing_a_credential_never_shows_its_secret_and_keeps_it_when_left_blank() {
     app.update(key(KeyCode::Tab));
     type_in(&mut app, "hunter2");
     let shown = screen(&app, 120, 40);
-    assert!(!shown.contains("hunter2") && shown.contains("•••••••"), "{shown}");
+    assert!(
+        !shown.contains("hunter2") && shown.contains("•••••••"),
+        "{shown}"
+    );
     let asked = app.update(ctrl('s'));
     let [Request::Save { items, .. }] = asked.as_slice() else {
         panic!("{asked:?}")
@@ -262,7 +302,12 @@ fn editing_a_credential_never_shows_its_secret_and_keeps_it_when_left_blank() {
     app.update(key(KeyCode::Esc));
     app.update(key(KeyCode::Char('c')));
     assert!(app.record_form.is_none());
-    assert!(app.status.as_ref().unwrap().0.contains("credential records are not cloned"));
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .0
+        .contains("credential records are not cloned"));
 }
 
 #[test]
@@ -270,7 +315,12 @@ fn delete_asks_first_and_only_y_deletes() {
     let mut app = admin(Kind::Device);
     app.update(records(Kind::Device, vec![device("web-1", None)]));
     assert!(app.update(key(KeyCode::Char('D'))).is_empty());
-    assert!(app.status.as_ref().unwrap().0.starts_with("delete device web-1?"));
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .0
+        .starts_with("delete device web-1?"));
     assert!(app.update(key(KeyCode::Char('n'))).is_empty());
     assert_eq!(app.status.as_ref().unwrap().0, "device web-1 kept");
     app.update(key(KeyCode::Char('D')));
@@ -294,15 +344,26 @@ fn delete_asks_first_and_only_y_deletes() {
         }
         .to_string()),
     ));
-    assert!(app.status.as_ref().unwrap().0.contains("in use by task restart"));
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .0
+        .contains("in use by task restart"));
 }
 
 #[test]
 fn trusting_a_host_key_shows_the_fingerprint_and_what_it_replaces() {
     let old = HostKey::parse("SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU").unwrap();
     let mut app = admin(Kind::Device);
-    app.update(records(Kind::Device, vec![device("web-1", Some(old.clone()))]));
-    assert_eq!(app.update(key(KeyCode::Char('t'))), vec![Request::ScanHostKey("web-1".into())]);
+    app.update(records(
+        Kind::Device,
+        vec![device("web-1", Some(old.clone()))],
+    ));
+    assert_eq!(
+        app.update(key(KeyCode::Char('t'))),
+        vec![Request::ScanHostKey("web-1".into())]
+    );
     let offered = HostKey::parse("SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s").unwrap();
     app.update(Message::Answer(
         Request::ScanHostKey("web-1".into()),
@@ -310,7 +371,10 @@ fn trusting_a_host_key_shows_the_fingerprint_and_what_it_replaces() {
     ));
     let status = app.status.clone().unwrap().0;
     assert!(status.contains(&offered.fingerprint()), "{status}");
-    assert!(status.contains(&format!("REPLACES the pinned {}", old.fingerprint())), "{status}");
+    assert!(
+        status.contains(&format!("REPLACES the pinned {}", old.fingerprint())),
+        "{status}"
+    );
     assert_eq!(
         app.confirm,
         Some(Confirm::Trust {
@@ -330,8 +394,14 @@ fn trusting_a_host_key_shows_the_fingerprint_and_what_it_replaces() {
 #[test]
 fn revisions_show_the_difference_between_two() {
     let mut app = admin(Kind::Template);
-    app.update(records(Kind::Template, vec![Record::Template(template(2, "systemctl restart nginx\n"))]));
-    assert_eq!(app.update(key(KeyCode::Char('v'))), vec![Request::Revisions("restart".into())]);
+    app.update(records(
+        Kind::Template,
+        vec![Record::Template(template(2, "systemctl restart nginx\n"))],
+    ));
+    assert_eq!(
+        app.update(key(KeyCode::Char('v'))),
+        vec![Request::Revisions("restart".into())]
+    );
     app.update(Message::Answer(
         Request::Revisions("restart".into()),
         Ok(Response::Records(vec![
@@ -354,7 +424,10 @@ fn rebound_keys_work_and_the_footer_shows_them() {
     overrides.insert("approve".to_string(), vec!["y".to_string()]);
     overrides.insert("quit".to_string(), vec!["ctrl-q".to_string()]);
     app.keys = Keymap::with(&overrides).unwrap();
-    app.update(Message::Answer(Request::Queue, Ok(Response::Requests(vec![pending(5)]))));
+    app.update(Message::Answer(
+        Request::Queue,
+        Ok(Response::Requests(vec![pending(5)])),
+    ));
     app.update(key(KeyCode::Char('3')));
     app.update(key(KeyCode::Char('a')));
     assert!(app.decision_input.is_none(), "a no longer approves");
@@ -362,7 +435,10 @@ fn rebound_keys_work_and_the_footer_shows_them() {
     assert!(app.decision_input.is_some());
     app.update(key(KeyCode::Esc));
     let shown = screen(&app, 120, 40);
-    assert!(shown.contains("y approve") && shown.contains("Ctrl-Q quit"), "{shown}");
+    assert!(
+        shown.contains("y approve") && shown.contains("Ctrl-Q quit"),
+        "{shown}"
+    );
     app.update(key(KeyCode::Char('q')));
     assert!(!app.should_quit());
     app.update(ctrl('q'));

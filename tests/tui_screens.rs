@@ -241,6 +241,17 @@ fn realistic(login: &str) -> App {
             request(42, "nginx-restart", "alice", 3, restart),
         ])),
     ));
+    let template = all
+        .iter()
+        .find(|r| r.meta().id == restart)
+        .cloned()
+        .unwrap();
+    for id in [41, 42] {
+        app.update(Message::Answer(
+            Request::PinnedTemplate(Id(id)),
+            Ok(Response::Records(vec![template.clone()])),
+        ));
+    }
     app.update(Message::Answer(
         Request::AuditTail,
         Ok(Response::AuditEvents(audit())),
@@ -446,7 +457,10 @@ fn history_detail_of_an_operation() {
         time: Timestamp(NOW - 60 * 60_000),
         narrowed_to: None,
     }];
-    app.update(Message::Answer(Request::RequestOf(Id(497)), Ok(Response::Requests(vec![req]))));
+    app.update(Message::Answer(
+        Request::RequestOf(Id(497)),
+        Ok(Response::Requests(vec![req])),
+    ));
     snapshot_both_sizes("history_detail", &app);
     app.update(key(KeyCode::Esc));
     assert!(app.detail.is_none());

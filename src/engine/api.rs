@@ -130,6 +130,10 @@ pub enum Command {
     Requests { mine: bool },
     /// One request, for the history's detail of an operation.
     RequestOf { id: Id },
+    /// What a request will run: its pinned template revision (then the
+    /// current one, when it has changed since). For its requester and its
+    /// approvers, who may not otherwise see templates.
+    PinnedTemplate { request: Id },
     /// The role analysis of one role.
     RoleCheck { name: String },
     /// JIT grants not yet revoked (all of them with `all`).

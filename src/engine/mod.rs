@@ -200,6 +200,7 @@ impl Engine {
             }
             Command::RequestTerms { task } => self.request_terms(who, &task),
             Command::RequestOf { id } => self.request_of(who, id),
+            Command::PinnedTemplate { request } => self.pinned_template(who, request),
             Command::AuditVerify => {
                 require(who, crate::domain::Action::ViewAudit, "view the audit log")?;
                 Ok(Response::AuditVerified(self.store.verify_audit()?))

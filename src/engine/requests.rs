@@ -640,6 +640,55 @@ impl Engine {
         Ok(Response::Requests(vec![request]))
     }
 
+    /// The template revision a request pinned, and the current one when newer.
+    pub(super) fn pinned_template(
+        &self,
+        who: &Principal<'_>,
+        id: Id,
+    ) -> Result<Response, EngineError> {
+        let login = who.user.meta.name.as_str();
+        let request = self
+            .store
+            .request(id)?
+            .ok_or_else(|| EngineError::NotFound {
+                kind: Kind::Task,
+                name: format!("request {id}"),
+            })?;
+        let approver = match &request.policy {
+            Some(name) => self
+                .policies()?
+                .iter()
+                .any(|p| &p.meta.name == name && p.approvers.iter().any(|a| a.user == login)),
+            None => false,
+        };
+        if !(approver
+            || request.requester == login
+            || who.may_somewhere(crate::access::view_action(Kind::Template)))
+        {
+            return Err(denied(format!(
+                "'{login}' may not see what request {id} runs: neither its requester nor one of its approvers"
+            )));
+        }
+        let template_id = request.pinned.template_id;
+        let pinned = self
+            .store
+            .template_revision(template_id, request.pinned.template_revision)?
+            .ok_or_else(|| EngineError::NotFound {
+                kind: Kind::Template,
+                name: format!(
+                    "revision {} of template {template_id}",
+                    request.pinned.template_revision
+                ),
+            })?;
+        let mut out = vec![Record::Template(pinned)];
+        if let Some(Record::Template(current)) = self.store.get(Kind::Template, template_id)? {
+            if current.meta.revision != request.pinned.template_revision {
+                out.push(Record::Template(current));
+            }
+        }
+        Ok(Response::Records(out))
+    }
+
     /// Pending requests whose window ended expire.
     pub(super) async fn expire_requests(&self) -> Result<(), EngineError> {
         let now = Timestamp::now();

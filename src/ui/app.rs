@@ -130,6 +130,8 @@ pub enum Request {
     },
     /// The request behind an operation, for its detail.
     RequestOf(Id),
+    /// What a request in the queue will run.
+    PinnedTemplate(Id),
 }
 
 /// A destructive or trust-changing action waiting for `y`.
@@ -210,6 +212,7 @@ impl Request {
                 key: key.clone(),
             },
             Request::RequestOf(id) => Command::RequestOf { id: *id },
+            Request::PinnedTemplate(id) => Command::PinnedTemplate { request: *id },
         }
     }
 }
@@ -369,6 +372,9 @@ pub struct App {
     /// The History detail of an operation, while it is open: the operation
     /// and, once loaded, the request it ran under.
     pub detail: Option<(Id, Option<ExecutionRequest>)>,
+    /// What each request in the queue runs: the pinned template revision
+    /// and the template's current revision when it has changed since.
+    pub pinned: BTreeMap<Id, (crate::domain::Template, Option<u32>)>,
     /// A template's revisions, while they are shown.
     pub revisions: Option<Revisions>,
     /// The server this UI talks to, for the top line ("jump1 · server gatehouse").
@@ -420,6 +426,7 @@ impl App {
             record_form: None,
             revisions: None,
             detail: None,
+            pinned: BTreeMap::new(),
             list_hit: Cell::new(None),
             clock: None,
             server: String::new(),
@@ -545,13 +552,30 @@ impl App {
                 Vec::new()
             }
             Message::Answer(request, result) => {
-                self.on_answer(request, result);
-                self.sync_log()
+                let mut more = self.on_answer(request, result);
+                more.extend(self.sync_log());
+                more
             }
         }
     }
 
-    fn on_answer(&mut self, request: Request, result: Result<Response, String>) {
+    fn on_answer(&mut self, request: Request, result: Result<Response, String>) -> Vec<Request> {
+        // The queue changed: learn what its new entries run.
+        if let (Request::Queue, Ok(Response::Requests(list))) = (&request, &result) {
+            self.pinned.retain(|id, _| list.iter().any(|r| r.id == *id));
+            let missing: Vec<Request> = list
+                .iter()
+                .filter(|r| !self.pinned.contains_key(&r.id))
+                .map(|r| Request::PinnedTemplate(r.id))
+                .collect();
+            self.apply_answer(request, result);
+            return missing;
+        }
+        self.apply_answer(request, result);
+        Vec::new()
+    }
+
+    fn apply_answer(&mut self, request: Request, result: Result<Response, String>) {
         // An approval under an MFA policy: ask for the code, keep the comment.
         if let (
             Request::Approve {
@@ -592,6 +616,8 @@ impl App {
                     f.refused(&e);
                 }
             }
+            // Only an approver sees the request; its template is theirs to see.
+            (Request::PinnedTemplate(_), Err(_)) => {}
             (_, Err(e)) => self.status = Some((e, true)),
             (Request::Terms(_), Ok(Response::Terms(terms))) => {
                 self.status = None;
@@ -681,6 +707,16 @@ impl App {
                     true,
                 ));
                 self.confirm = Some(Confirm::Trust { device, key });
+            }
+            (Request::PinnedTemplate(id), Ok(Response::Records(records))) => {
+                let mut templates = records.into_iter().filter_map(|r| match r {
+                    Record::Template(t) => Some(t),
+                    _ => None,
+                });
+                if let Some(pinned) = templates.next() {
+                    let current = templates.next().map(|t| t.meta.revision);
+                    self.pinned.insert(id, (pinned, current));
+                }
             }
             (Request::RequestOf(id), Ok(Response::Requests(mut found))) => {
                 if let Some((_, request)) = &mut self.detail {

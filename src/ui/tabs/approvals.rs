@@ -2,7 +2,7 @@
 //! each would run (masks shown as names, never values).
 
 use super::visible_table;
-use crate::domain::{Kind, Record, RequestState, Timestamp};
+use crate::domain::{RequestState, Timestamp};
 use crate::ui::App;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -118,30 +118,35 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         )));
     }
     // What will run: the pinned template revision's content, masks as names.
-    let content = app.list(Kind::Template).and_then(|l| {
-        l.records.iter().find_map(|rec| match rec {
-            Record::Template(t) if t.meta.id == r.pinned.template_id => Some(t),
-            _ => None,
-        })
-    });
     lines.push(Line::from(""));
-    match content {
-        Some(t) if t.meta.revision == r.pinned.template_revision => {
+    match app.pinned.get(&r.id) {
+        Some((t, current)) => {
             lines.push(Line::from(Span::styled(
-                format!("template {} rev {} ({}):", t.meta.name, t.meta.revision, t.executor.as_str()),
+                format!(
+                    "template {} rev {} ({}):",
+                    t.meta.name,
+                    t.meta.revision,
+                    t.executor.as_str()
+                ),
                 app.theme.title(),
             )));
-            lines.extend(t.content.lines().map(|l| Line::from(crate::text::printable(l))));
+            if let Some(now) = current {
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "the template is now at rev {now}: this request pinned rev {} and will be voided, not run with the change",
+                        t.meta.revision
+                    ),
+                    app.theme.warn_style(),
+                )));
+            }
+            lines.extend(
+                t.content
+                    .lines()
+                    .map(|l| Line::from(crate::text::printable(l))),
+            );
         }
-        Some(t) => lines.push(Line::from(Span::styled(
-            format!(
-                "template {} is now at rev {}, this request pinned rev {}: it will not run as approved",
-                t.meta.name, t.meta.revision, r.pinned.template_revision
-            ),
-            app.theme.warn_style(),
-        ))),
         None => lines.push(Line::from(Span::styled(
-            "the template is not visible to you (needs view-templates)",
+            "loading what it runs…",
             app.theme.dim(),
         ))),
     }
