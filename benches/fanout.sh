@@ -1,80 +1,69 @@
 #!/usr/bin/env bash
 # Fan-out benchmark: one short script on N devices through a real sshd on
-# loopback, Gatehouse versus parallel-ssh (pssh), same key, same parallelism.
-# Prints wall time and peak memory (RSS) of each. Not a test: it never fails
-# on a timing. Usage: benches/fanout.sh [N ...]   (default: 50 200)
-# Needs root (sshd, a test account), openssh-server, pssh and GNU time:
-#   apt-get install -y openssh-server pssh time
+# loopback, Gatehouse versus parallel-ssh (pssh) and Ansible (`ansible -m
+# shell -f N`), same key, same parallelism. Each tool runs RUNS times (default
+# 3) per size; prints the median wall time, CPU time and peak memory (RSS).
+# Not a test: it never fails on a timing.
+# Usage: [RUNS=3] benches/fanout.sh [N ...]   (default: 50 200 500)
+# Needs root (sshd, a test account), openssh-server, pssh, ansible-core, GNU time:
+#   apt-get install -y openssh-server pssh ansible-core time
 set -euo pipefail
 cd "$(dirname "$0")/.."
 counts=("${@:-50}")
-[ $# -eq 0 ] && counts=(50 200)
+[ $# -eq 0 ] && counts=(50 200 500)
+runs=${RUNS:-3}
 
-cargo build --release --quiet
-GH=$PWD/target/release/gatehouse
-PSSH=$(command -v parallel-ssh || command -v pssh)
-work=$(mktemp -d /tmp/gh-bench.XXXXXX)
-chmod 755 "$work"
-trap 'kill $(cat "$work/sshd.pid" 2>/dev/null) 2>/dev/null || true; rm -rf "$work"' EXIT
-
-user=gh-bench
-id "$user" >/dev/null 2>&1 || useradd -m -s /bin/sh "$user"
-# A locked account (no password at all) is refused by sshd even with a key.
-usermod -p "*" "$user"
-ssh-keygen -q -t ed25519 -N '' -f "$work/host" -C host
-ssh-keygen -q -t ed25519 -N '' -f "$work/id" -C client
-cp "$work/id.pub" "$work/authorized_keys"; chmod 644 "$work/authorized_keys"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-addresses=(127.0.0.1 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 127.0.0.6 127.0.0.7 127.0.0.8 127.0.0.9 127.0.0.10)
-mkdir -p /run/sshd
-{
-  echo "Port $port"
-  for a in "${addresses[@]}"; do echo "ListenAddress $a"; done
-  echo "HostKey $work/host"
-  echo "PidFile $work/sshd.pid"
-  echo "AuthorizedKeysFile $work/authorized_keys"
-  echo "StrictModes no"
-  echo "UsePAM no"
-  echo "PasswordAuthentication no"
-  # Raised for every tool alike, so that sshd is not what drops connections.
-  echo "MaxStartups 1000:30:2000"
-  echo "MaxSessions 100"
-  echo "LogLevel ERROR"
-} > "$work/sshd_config"
-/usr/sbin/sshd -f "$work/sshd_config"
-sleep 0.5
-hostkey=$(cat "$work/host.pub")
+source "$(dirname "$0")/sshd.sh"
 
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
-# pssh: one process tree; GNU time reports the largest RSS of any process in it.
-measure_pssh() {
+# The median of the numbers given.
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+# A tool that is one process tree (pssh, ansible): GNU time reports the
+# largest RSS of any process in it. Prints "wall cpu rss_kib".
+run_tree() {
   /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$@" >"$work/out" 2>"$work/err" || true
-  if grep -q "exited with non-zero" "$work/time"; then echo "pssh failed:"; tail -3 "$work/err"; sed -i 1d "$work/time"; fi
+  if grep -q "exited with non-zero" "$work/time"; then sed -i 1d "$work/time"; fi
   read -r wall ucpu scpu rss < "$work/time"
-  printf '%-10s wall %7.2f s  cpu %7.2f s  peak rss %7s MiB\n' pssh "$wall" "$(awk -v a="$ucpu" -v b="$scpu" 'BEGIN{print a+b}')" "$(mib "$rss")"
+  echo "$wall $(awk -v a="$ucpu" -v b="$scpu" 'BEGIN{print a+b}') $rss"
+}
+
+# Runs a measuring function RUNS times; prints the medians.
+report() {
+  local name=$1 okpattern=$2; shift 2
+  local walls=() cpus=() rsss=() extra=() ok=0
+  for _ in $(seq 1 "$runs"); do
+    read -r wall cpu rss more < <("$@")
+    walls+=("$wall"); cpus+=("$cpu"); rsss+=("$rss"); extra+=("${more:-0}")
+    ok=$(grep -c "$okpattern" "$work/out" || true)
+  done
+  printf '%-10s wall %7.2f s  cpu %7.2f s  peak rss %7s MiB' "$name" "$(median "${walls[@]}")" "$(median "${cpus[@]}")" "$(mib "$(median "${rsss[@]}")")"
+  [ "${extra[0]}" != 0 ] && printf ' (server) + %s MiB (client)' "$(mib "$(median "${extra[@]}")")"
+  printf '   %s/%s ok (median of %s runs)\n' "$ok" "$n" "$runs"
 }
 
 # Gatehouse: the server does the work, the client streams; both are measured.
+# Prints "wall cpu server_rss_kib client_rss_kib".
 measure_gatehouse() {
   local data=$1
   /usr/bin/time -f "%e %U %S %M" -o "$work/server-time" "$GH" --data-dir "$data" serve --personal --idle-exit 600 >/dev/null 2>&1 &
   local server=$!
   for _ in $(seq 1 200); do [ -S "$data/gatehouse.sock" ] && break; sleep 0.05; done
-  [ -S "$data/gatehouse.sock" ] || { echo "the server did not start:"; cat "$work/server-time"; return; }
+  [ -S "$data/gatehouse.sock" ] || { echo "0 0 0 0"; return; }
   /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$GH" --data-dir "$data" request bench --wait >"$work/out" 2>"$work/err" || true
   "$GH" --data-dir "$data" shutdown >/dev/null
   wait "$server" || true
-  if grep -q "exited with non-zero" "$work/time"; then echo "gatehouse failed:"; tail -3 "$work/err"; sed -i 1d "$work/time"; fi
+  if grep -q "exited with non-zero" "$work/time"; then sed -i 1d "$work/time"; fi
   read -r wall cuser csys crss < "$work/time"
   read -r _ suser ssys srss < "$work/server-time"
-  printf '%-10s wall %7.2f s  cpu %7.2f s  peak rss %7s MiB (server) + %s MiB (client)\n' gatehouse "$wall" \
-    "$(awk -v a="$cuser" -v b="$csys" -v c="$suser" -v d="$ssys" 'BEGIN{print a+b+c+d}')" "$(mib "$srss")" "$(mib "$crss")"
+  echo "$wall $(awk -v a="$cuser" -v b="$csys" -v c="$suser" -v d="$ssys" 'BEGIN{print a+b+c+d}') $srss $crss"
 }
 
 for n in "${counts[@]}"; do
-  data="$work/data-$n"; records="$work/records-$n.toml"; hosts="$work/hosts-$n"
+  data="$work/data-$n"; records="$work/records-$n.toml"; hosts="$work/hosts-$n"; inventory="$work/inventory-$n"
   : > "$hosts"
+  echo "[bench]" > "$inventory"
   {
     echo '[[environment]]'; echo 'name = "bench"'
     echo '[[system]]'; echo 'name = "bench"'
@@ -83,6 +72,7 @@ for n in "${counts[@]}"; do
       echo '[[device]]'; echo "name = \"d$i\""; echo "address = \"$a\""; echo "port = $port"
       echo 'environment = "bench"'; echo 'system = "bench"'; echo "host_key = \"$hostkey\""
       echo "$user@$a:$port" >> "$hosts"
+      echo "d$i ansible_host=$a ansible_port=$port" >> "$inventory"
     done
     echo '[[credential]]'; echo 'name = "k"'; echo "username = \"$user\""; echo "private_key_file = \"$work/id\""
     echo '[[template]]'; echo 'name = "t"'; echo 'executor = "ssh-script"'; echo 'content = "uname -n; echo ok"'
@@ -93,8 +83,10 @@ for n in "${counts[@]}"; do
   "$GH" --data-dir "$data" import "$records" >/dev/null
   "$GH" --data-dir "$data" shutdown >/dev/null
   echo "-- $n devices (parallelism $n)"
-  measure_gatehouse "$data"
-  ok=$(grep -c '\] ok$' "$work/out" || true); echo "           $ok/$n ok"
-  measure_pssh "$PSSH" -h "$hosts" -p "$n" -t 60 -i -x "-i $work/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes" 'uname -n; echo ok'
-  ok=$(grep -c 'SUCCESS' "$work/out" || true); echo "           $ok/$n ok"
+  report gatehouse '\] ok$' measure_gatehouse "$data"
+  report pssh 'SUCCESS' run_tree "$PSSH" -h "$hosts" -p "$n" -t 60 -i -x "-i $work/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes" 'uname -n; echo ok'
+  if [ -n "$ANSIBLE" ]; then
+    report ansible 'CHANGED' run_tree env ANSIBLE_HOST_KEY_CHECKING=False ANSIBLE_STDOUT_CALLBACK=oneline ANSIBLE_LOCAL_TEMP="$work/ansible-local" ANSIBLE_REMOTE_TEMP=/tmp/.ansible-bench \
+      "$ANSIBLE" all -i "$inventory" -u "$user" --private-key "$work/id" -f "$n" -m shell -a 'uname -n; echo ok'
+  fi
 done

@@ -4,18 +4,25 @@
 use clap::Parser;
 use color_eyre::eyre::Result;
 use gatehouse::cli::{self, Cli, Verb};
+use gatehouse::text::printable_lines;
 use gatehouse::{paths, server};
 use std::time::Duration;
 
 fn main() -> Result<()> {
     color_eyre::install()?;
     let cli = Cli::parse();
+    // A personal server this command starts reads the same configuration.
+    if let Some(path) = &cli.config {
+        if let Ok(absolute) = std::path::absolute(path) {
+            std::env::set_var("GATEHOUSE_CONFIG", absolute);
+        }
+    }
     // A broken configuration is said at once, naming the key (config check says it itself).
     let checking = matches!(cli.command, Some(Verb::Config { .. }));
     let config = match gatehouse::config::Config::find(cli.config.as_deref()) {
         Ok(c) => c,
         Err(e) if !checking => {
-            eprintln!("gatehouse: {e}");
+            eprintln!("gatehouse: {}", printable_lines(&e.to_string()));
             std::process::exit(1);
         }
         Err(_) => Default::default(),
@@ -63,6 +70,7 @@ fn main() -> Result<()> {
                     idle_exit: personal.then(|| Duration::from_secs(idle)),
                     shared: !personal,
                     group: group.clone(),
+                    client_stall: server::CLIENT_STALL,
                     forward,
                     limits,
                 })
@@ -74,9 +82,9 @@ fn main() -> Result<()> {
     });
     // A refusal or a bad file is the user's to fix: say it in one line, no backtrace.
     if let Err(e) = result {
-        eprintln!("gatehouse: {e}");
+        eprintln!("gatehouse: {}", printable_lines(&e.to_string()));
         for cause in e.chain().skip(1) {
-            eprintln!("  caused by: {cause}");
+            eprintln!("  caused by: {}", printable_lines(&cause.to_string()));
         }
         std::process::exit(1);
     }

@@ -15,6 +15,12 @@ pub fn printable(text: &str) -> String {
         .collect()
 }
 
+/// Like [`printable`], line by line: keeps the line breaks of a
+/// multi-line message (an error with its context).
+pub fn printable_lines(text: &str) -> String {
+    text.lines().map(printable).collect::<Vec<_>>().join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -24,5 +30,6 @@ mod tests {
             "\u{fffd}]0;pwned\u{fffd}ok"
         );
         assert_eq!(super::printable("a\tb"), "a\tb");
+        assert_eq!(super::printable_lines("a\x1b\nb\n"), "a\u{fffd}\nb");
     }
 }

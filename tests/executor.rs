@@ -516,23 +516,7 @@ fn operations_running_when_the_server_dies_come_back_interrupted() {
 
 /// The pid of the personal server of a data directory, from /proc.
 fn server_pid(dir: &Path) -> u32 {
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        let args: Vec<String> = cmdline
-            .split(|b| *b == 0)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
-        if args.iter().any(|a| a == "serve") && args.iter().any(|a| a == &dir.display().to_string())
-        {
-            return pid;
-        }
-    }
-    panic!("no server process for {}", dir.display());
+    common::server_pid(dir).unwrap_or_else(|| panic!("no server process for {}", dir.display()))
 }
 
 /// How many processes of the test user run this command line.

@@ -43,6 +43,8 @@ async fn start(
         shared: false,
         group: None,
         forward: Vec::new(),
+        // Short, so that the test of a client that stops reading is quick.
+        client_stall: Duration::from_secs(2),
         limits,
     };
     let server = tokio::spawn(server::run(options));
@@ -214,6 +216,17 @@ environment = "lab"
 system = "jump"
 devices = ["here"]
 credential = "none"
+[[template]]
+name = "flood"
+executor = "local"
+content = "seq 1 400000"
+[[task]]
+name = "flood"
+template = "flood"
+environment = "lab"
+system = "jump"
+devices = ["here"]
+credential = "none"
 [[user]]
 login = "alice"
 roles = ["User"]
@@ -311,12 +324,22 @@ async fn a_decision_reaches_every_client_and_a_stalled_one_stalls_nobody() {
     }
     assert!(decided_at.elapsed() < Duration::from_secs(10));
 
-    // A flood of output fills the stalled client's socket and queue (output
-    // it misses stays in the store), then 1,500 record changes arrive
-    // that it cannot take: it is let go.
+    // Some clients that keep reading (the forty have made their point).
+    drop(watchers);
+    let mut readers = Vec::new();
+    for _ in 0..5 {
+        let client = Client::connect(&socket, None).await.unwrap();
+        let mut events = client.subscribe().await.unwrap();
+        tokio::spawn(async move { while events.recv().await.is_some() {} });
+        readers.push(client);
+    }
+
+    // A flood of output fills the stalled client's socket (output it misses
+    // stays in the store): once nothing it is sent moves for a while, it is
+    // let go.
     let Response::Requested { operations, .. } = admin
         .call(Command::Request(RequestSpec {
-            task: "noisy".into(),
+            task: "flood".into(),
             ..Default::default()
         }))
         .await
@@ -325,6 +348,8 @@ async fn a_decision_reaches_every_client_and_a_stalled_one_stalls_nobody() {
         panic!("not requested")
     };
     run_until_final(&admin, operations[0].id).await;
+    // A burst of 1,500 record changes is one event per kind: nobody who
+    // reads is dropped for it.
     let many: String = (0..1500)
         .map(|i| format!("[[environment]]\nname = \"e{i}\"\n"))
         .collect();
@@ -336,6 +361,9 @@ async fn a_decision_reaches_every_client_and_a_stalled_one_stalls_nobody() {
     .await
     .expect("the import waited on the stalled client")
     .unwrap();
+    // The stalled client goes on not reading for longer than the server's
+    // patience (2 s here); then its connection has been closed.
+    tokio::time::sleep(Duration::from_secs(4)).await;
     let dropped = tokio::time::timeout(Duration::from_secs(20), async {
         use tokio::io::AsyncReadExt;
         let mut sink = vec![0u8; 1 << 16];
@@ -352,6 +380,14 @@ async fn a_decision_reaches_every_client_and_a_stalled_one_stalls_nobody() {
         admin.call(Command::Whoami).await,
         Ok(Response::Whoami { .. })
     ));
+    for (i, client) in readers.iter().enumerate() {
+        let answer =
+            tokio::time::timeout(Duration::from_secs(10), client.call(Command::Whoami)).await;
+        assert!(
+            matches!(answer, Ok(Ok(Response::Whoami { .. }))),
+            "reading client {i} was dropped: {answer:?}"
+        );
+    }
 }
 
 async fn run_until_final(client: &Client, id: gatehouse::domain::Id) {

@@ -330,6 +330,8 @@ fn a_version_1_store_is_migrated_on_start() {
     assert_eq!(ids(&["--device", "there"]), vec![17]);
     assert_eq!(ids(&["--user", "root"]), vec![19, 17, 16]);
     assert_eq!(ids(&["--user", "alice"]), Vec::<u64>::new());
+    assert_eq!(ids(&["--text", "FAIL"]), vec![19]);
+    assert_eq!(ids(&["--text", "there", "--task", "hello"]), vec![17]);
     // New operations are indexed as they are made.
     d.ok(&["request", "fail", "--wait"]);
     assert_eq!(ids(&["--task", "fail"]).len(), 2);

@@ -473,3 +473,156 @@ fn clicks_pick_tabs_and_rows_and_the_wheel_scrolls() {
     app.update(click(27, 0));
     assert_eq!(app.tab, Tab::Approvals);
 }
+
+fn op(id: u64, task: &str, state: OpState) -> Operation {
+    Operation {
+        id: Id(id),
+        request: Id(id),
+        task: task.into(),
+        template: "t".into(),
+        template_id: Id(1),
+        template_revision: 1,
+        executor: Executor::SshScript,
+        device: "web-1".into(),
+        credential: "c".into(),
+        variables: Default::default(),
+        trigger: Trigger::User,
+        requested_by: "alice".into(),
+        superuser_bypass: false,
+        state,
+        attempts: 1,
+        max_attempts: 1,
+        retry_on_failure: false,
+        timeout_secs: 60,
+        exit_status: Some(1),
+        created_at: Timestamp(0),
+        not_before: Timestamp(0),
+        started_at: None,
+        finished_at: None,
+        error: None,
+        jit_until: None,
+        output_bytes: 0,
+        output_truncated: false,
+    }
+}
+
+#[test]
+fn history_filters_by_task_device_user_state_and_text_through_the_engine() {
+    use gatehouse::engine::HistoryFilter;
+    let mut app = App::new("carol".into(), Theme::default());
+    app.update(key(KeyCode::Char('5')));
+    app.update(key(KeyCode::Char('/')));
+    type_in(&mut app, "task:restart state:nope");
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .0
+        .starts_with("state:nope: not a state"));
+    for _ in 0..4 {
+        app.update(key(KeyCode::Backspace));
+    }
+    type_in(&mut app, "failed disk full");
+    let asked = app.update(key(KeyCode::Enter));
+    let wanted = HistoryFilter {
+        task: Some("restart".into()),
+        state: Some(OpState::Failed),
+        text: Some("disk full".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        asked.first(),
+        Some(&Request::HistoryFiltered(wanted.clone()))
+    );
+    let page: Vec<Operation> = (0..2000)
+        .rev()
+        .map(|i| op(i + 1, "restart", OpState::Failed))
+        .collect();
+    app.update(Message::Answer(
+        Request::HistoryFiltered(wanted.clone()),
+        Ok(Response::Operations(page)),
+    ));
+    assert_eq!(app.history.len(), 2000);
+    // An unfiltered answer arriving late does not replace the filtered list.
+    app.update(Message::Answer(
+        Request::History,
+        Ok(Response::Operations(vec![op(
+            9999,
+            "other",
+            OpState::Succeeded,
+        )])),
+    ));
+    assert_eq!(app.history.len(), 2000);
+    // Paging back keeps the filter.
+    let mut asked = Vec::new();
+    for _ in 0..1900 {
+        asked.extend(app.update(key(KeyCode::Down)));
+    }
+    assert!(
+        asked.contains(&Request::HistoryFiltered(HistoryFilter {
+            before: Some(Id(1)),
+            ..wanted
+        })),
+        "{asked:?}"
+    );
+    // Esc on the filter line drops it.
+    app.update(key(KeyCode::Char('/')));
+    assert_eq!(
+        app.update(key(KeyCode::Esc)).first(),
+        Some(&Request::History)
+    );
+    assert!(app.history_filter.is_none());
+}
+
+#[test]
+fn the_audit_list_filters_and_exports() {
+    let mut app = App::new("carol".into(), Theme::default());
+    let mut prev = [0u8; 32];
+    let events: Vec<gatehouse::store::AuditEvent> = (1..=30u64)
+        .map(|seq| {
+            let mut e = gatehouse::store::AuditEvent {
+                seq,
+                time: Timestamp(0),
+                actor: if seq % 3 == 0 {
+                    "alice".into()
+                } else {
+                    "bob".into()
+                },
+                action: "request.create".into(),
+                target: format!("request {seq}"),
+                details: String::new(),
+                prev_hash: prev,
+                hash: [0; 32],
+            };
+            e.hash = e.compute_hash();
+            prev = e.hash;
+            e
+        })
+        .collect();
+    app.update(Message::Answer(
+        Request::AuditTail,
+        Ok(Response::AuditEvents(events)),
+    ));
+    app.update(key(KeyCode::Char('6')));
+    app.update(key(KeyCode::Char('/')));
+    type_in(&mut app, "alice");
+    app.update(key(KeyCode::Enter));
+    assert_eq!(app.audit_view().len(), 10);
+    let shown = screen(&app, 120, 40);
+    assert!(
+        shown.contains("10 of the newest 30 match 'alice'"),
+        "{shown}"
+    );
+    assert!(!shown.contains(" bob "), "{shown}");
+    let asked = app.update(key(KeyCode::Char('x')));
+    let [Request::ExportAudit(path)] = asked.as_slice() else {
+        panic!("{asked:?}")
+    };
+    assert!(path.to_string_lossy().ends_with(".jsonl"));
+    app.update(Message::Status(
+        "exported 30 audit events to x.jsonl".into(),
+        false,
+    ));
+    assert!(screen(&app, 120, 40).contains("exported 30 audit events"));
+}

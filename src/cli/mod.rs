@@ -170,6 +170,9 @@ pub enum Verb {
         /// RFC 3339, or a duration back from now (30m, 2h, 7d).
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
+        /// Text in the task, device, requester, template or error (any case).
+        #[arg(long)]
+        text: Option<String>,
         #[arg(long, default_value_t = 1000)]
         limit: u32,
         /// One JSON object per operation.
@@ -379,9 +382,20 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             device,
             state,
             since,
+            text,
             limit,
             json,
-        } => operations::history(cli, task, user, device, state, since, *limit, *json).await,
+        } => {
+            let filter = operations::HistoryArgs {
+                task,
+                user,
+                device,
+                state,
+                since,
+                text,
+            };
+            operations::history(cli, filter, *limit, *json).await
+        }
         Verb::Device {
             command: DeviceVerb::Trust { name, yes },
         } => operations::trust(cli, name, *yes).await,
@@ -398,6 +412,30 @@ fn parse_kind(text: &str) -> Result<crate::domain::Kind> {
 }
 
 /// Reads a whole file, naming it in the error.
+/// The largest input file a command reads (a records file, a template).
+const MAX_INPUT: u64 = 16 * 1024 * 1024;
+
+/// Reads a whole text file, naming it in the error: too large, or not
+/// UTF-8 (with the line of the first bad byte).
 fn read_file(path: &std::path::Path) -> Result<String> {
-    std::fs::read_to_string(path).wrap_err_with(|| format!("cannot read {}", path.display()))
+    let size = std::fs::metadata(path)
+        .wrap_err_with(|| format!("cannot read {}", path.display()))?
+        .len();
+    if size > MAX_INPUT {
+        color_eyre::eyre::bail!(
+            "{} is {} MiB; input files are at most {} MiB",
+            path.display(),
+            size / (1024 * 1024),
+            MAX_INPUT / (1024 * 1024)
+        );
+    }
+    let bytes = std::fs::read(path).wrap_err_with(|| format!("cannot read {}", path.display()))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        color_eyre::eyre::eyre!(
+            "{}: line {line}: not UTF-8 text (invalid byte at offset {at})",
+            path.display()
+        )
+    })
 }

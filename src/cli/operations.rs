@@ -373,26 +373,29 @@ pub async fn cancel(cli: &Cli, op: &str) -> Result<()> {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub async fn history(
-    cli: &Cli,
-    task: &Option<String>,
-    user: &Option<String>,
-    device: &Option<String>,
-    state: &Option<String>,
-    since: &Option<String>,
-    limit: u32,
-    json: bool,
-) -> Result<()> {
+/// What `gatehouse history` narrows by.
+pub struct HistoryArgs<'a> {
+    pub task: &'a Option<String>,
+    pub user: &'a Option<String>,
+    pub device: &'a Option<String>,
+    pub state: &'a Option<String>,
+    pub since: &'a Option<String>,
+    pub text: &'a Option<String>,
+}
+
+pub async fn history(cli: &Cli, args: HistoryArgs<'_>, limit: u32, json: bool) -> Result<()> {
     let filter = HistoryFilter {
-        task: task.clone(),
-        user: user.clone(),
-        device: device.clone(),
-        state: state
+        task: args.task.clone(),
+        user: args.user.clone(),
+        device: args.device.clone(),
+        state: args
+            .state
             .as_deref()
             .map(|s| OpState::parse(s).ok_or_else(|| eyre!("unknown state '{s}'")))
             .transpose()?,
-        since: since.as_deref().map(parse_since).transpose()?,
+        since: args.since.as_deref().map(parse_since).transpose()?,
         before: None,
+        text: args.text.clone(),
         limit,
     };
     let client = cli.client().await?;

@@ -165,7 +165,7 @@ pub struct RequestSpec {
 }
 
 /// Which operations history shows.
-#[derive(Clone, Debug, Serialize, Deserialize, Default)]
+#[derive(Clone, Debug, Serialize, Deserialize, Default, PartialEq)]
 pub struct HistoryFilter {
     pub task: Option<String>,
     pub user: Option<String>,
@@ -174,6 +174,8 @@ pub struct HistoryFilter {
     pub since: Option<crate::domain::Timestamp>,
     /// Only operations older than this one (paging back).
     pub before: Option<Id>,
+    /// Text in the task, device, requester, template or error (any case).
+    pub text: Option<String>,
     pub limit: u32,
 }
 
@@ -242,12 +244,22 @@ pub struct RequestTerms {
 /// Something that happened, sent to every subscribed client.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub enum Event {
-    RecordChanged { kind: Kind, name: String },
-    AuditAppended { seq: u64 },
+    /// Records of this kind changed: `name` is the record's, or empty when
+    /// several changed at once (an import).
+    RecordChanged {
+        kind: Kind,
+        name: String,
+    },
+    AuditAppended {
+        seq: u64,
+    },
     OperationChanged(Box<Operation>),
     RequestChanged(Box<ExecutionRequest>),
     JitChanged(Box<crate::domain::JitGrant>),
-    Output { id: Id, chunk: OutputChunk },
+    Output {
+        id: Id,
+        chunk: OutputChunk,
+    },
     ShuttingDown,
 }
 

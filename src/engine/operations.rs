@@ -277,6 +277,11 @@ impl Engine {
         } else {
             filter.limit.min(HISTORY_MAX)
         };
+        let needle = filter
+            .text
+            .as_ref()
+            .map(|t| t.trim().to_lowercase())
+            .filter(|t| !t.is_empty());
         // The index reads only operations of the named task, device or user.
         let narrow = None
             .or(filter.task.as_deref().map(|t| (OpField::Task, t)))
@@ -290,6 +295,14 @@ impl Engine {
                         && filter.device.as_ref().is_none_or(|d| &o.device == d)
                         && filter.state.is_none_or(|s| o.state == s)
                         && filter.since.is_none_or(|since| o.created_at >= since)
+                        && needle.as_ref().is_none_or(|n| {
+                            [&o.task, &o.device, &o.requested_by, &o.template]
+                                .iter()
+                                .any(|f| f.to_lowercase().contains(n.as_str()))
+                                || o.error
+                                    .as_ref()
+                                    .is_some_and(|e| e.to_lowercase().contains(n.as_str()))
+                        })
                 })?;
         Ok(Response::Operations(ops))
     }

@@ -345,7 +345,15 @@ impl Engine {
             .collect();
         if !changes.is_empty() {
             let appended = self.store.commit(changes, events).await?;
+            // One event per kind: a large import is a reload, not a flood.
+            let mut kinds: Vec<(Kind, String)> = Vec::new();
             for (kind, name) in changed {
+                match kinds.iter_mut().find(|(k, _)| *k == kind) {
+                    Some((_, n)) => n.clear(),
+                    None => kinds.push((kind, name)),
+                }
+            }
+            for (kind, name) in kinds {
                 self.publish(Event::RecordChanged { kind, name });
             }
             if let Some(last) = appended.last() {

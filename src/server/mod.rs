@@ -29,7 +29,13 @@ pub struct ServerOptions {
     /// Where audit events are forwarded (syslog collectors, JSON-lines files).
     pub forward: Vec<crate::forward::Target>,
     pub limits: crate::exec::Limits,
+    /// A client whose socket takes no data for this long is not reading:
+    /// it is dropped, never waited for.
+    pub client_stall: Duration,
 }
+
+/// The default for [`ServerOptions::client_stall`].
+pub const CLIENT_STALL: Duration = Duration::from_secs(10);
 
 /// How many frames may wait for a client before it counts as not reading.
 const CLIENT_QUEUE: usize = 1024;
@@ -86,8 +92,9 @@ pub async fn run(options: ServerOptions) -> Result<()> {
                 let engine = engine.clone();
                 let clients = clients.clone();
                 let left = left_tx.clone();
+                let stall = options.client_stall;
                 tokio::spawn(async move {
-                    if let Err(e) = serve_client(engine, stream, own_uid).await {
+                    if let Err(e) = serve_client(engine, stream, own_uid, stall).await {
                         tracing::info!(error = %e, "client connection ended with an error");
                     }
                     clients.fetch_sub(1, Ordering::SeqCst);
@@ -181,7 +188,12 @@ fn hold_lock(options: &ServerOptions) -> Result<nix::fcntl::Flock<std::fs::File>
 }
 
 /// Serves one client: hello, then commands and, once subscribed, events.
-async fn serve_client(engine: Arc<Engine>, stream: UnixStream, own_uid: u32) -> Result<()> {
+async fn serve_client(
+    engine: Arc<Engine>,
+    stream: UnixStream,
+    own_uid: u32,
+    stall: Duration,
+) -> Result<()> {
     let peer_uid = stream.peer_cred()?.uid();
     let (mut reader, mut writer) = stream.into_split();
     let hello: Hello = match wire::read_hello(&mut reader).await {
@@ -236,12 +248,19 @@ async fn serve_client(engine: Arc<Engine>, stream: UnixStream, own_uid: u32) -> 
     tracing::info!(%os_login, %login, "client connected");
 
     // One writer task per client, fed through a bounded queue: a client that
-    // stops reading is dropped, never waited for by the engine.
+    // stops reading is dropped, never waited for by the engine. A write that
+    // makes no progress for `stall` means the client is not reading.
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(CLIENT_QUEUE);
+    let writer_login = login.clone();
     let writer_task = tokio::spawn(async move {
         while let Some(body) = out_rx.recv().await {
-            if wire::write_encoded(&mut writer, &body).await.is_err() {
-                break;
+            match tokio::time::timeout(stall, wire::write_encoded(&mut writer, &body)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    tracing::warn!(login = %writer_login, "client has not read for {stall:?}: dropping it");
+                    break;
+                }
             }
         }
     });
@@ -284,13 +303,18 @@ async fn serve_client(engine: Arc<Engine>, stream: UnixStream, own_uid: u32) -> 
                     Ok(event) => {
                         let is_output = matches!(event, Event::Output { .. });
                         let body = wire::encode(&ServerFrame::Event(event))?;
-                        if out_tx.try_send(body).is_err() {
-                            if is_output {
-                                // Output is in the store: a slow client reads it back from there.
-                                continue;
+                        match out_tx.try_send(body) {
+                            Ok(()) => {}
+                            // Output is in the store: a slow client reads it back from there.
+                            Err(_) if is_output => continue,
+                            Err(mpsc::error::TrySendError::Closed(_)) => break,
+                            // A burst: give a client that reads some time to catch up.
+                            Err(mpsc::error::TrySendError::Full(body)) => {
+                                if out_tx.send_timeout(body, stall).await.is_err() {
+                                    tracing::warn!(%login, "client is not reading its events: dropping it");
+                                    break;
+                                }
                             }
-                            tracing::warn!(%login, "client is not reading its events: dropping it");
-                            break;
                         }
                     }
                     Err(skipped) => tracing::info!(%login, skipped, "client fell behind on events"),

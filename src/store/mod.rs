@@ -209,9 +209,15 @@ impl Store {
         changes: Vec<Change>,
         events: Vec<NewAuditEvent>,
     ) -> StoreResult<Vec<AuditEvent>> {
-        let appended = self.commit_unflushed(changes, events)?;
-        self.db.flush_async().await?;
-        Ok(appended)
+        // The transaction and its flush happen behind the gate, so that no
+        // flush ever waits on the log while a transaction waits for readers
+        // (sled 0.34 deadlocks there: see the `gate` field).
+        blocking(|| {
+            let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+            let appended = self.commit_unflushed(changes, events)?;
+            self.db.flush()?;
+            Ok(appended)
+        })
     }
 
     fn commit_unflushed(

@@ -86,6 +86,8 @@ pub enum Request {
     History,
     /// The page of history older than this operation.
     HistoryBefore(Id),
+    /// History narrowed by a filter (paging back when it names `before`).
+    HistoryFiltered(HistoryFilter),
     /// Stored output of an operation from a sequence number on.
     Output {
         id: Id,
@@ -132,6 +134,21 @@ pub enum Request {
     RequestOf(Id),
     /// What a request in the queue will run.
     PinnedTemplate(Id),
+    /// Write the whole audit log as JSON lines to this file.
+    ExportAudit(std::path::PathBuf),
+}
+
+/// What the `/` line is typed into.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FilterTarget {
+    /// Search back through the log pane.
+    Log,
+    /// Narrow History (asks the engine).
+    History,
+    /// Narrow the Audit list.
+    Audit,
+    /// Narrow an Admin or Tasks list.
+    Records(Kind),
 }
 
 /// A destructive or trust-changing action waiting for `y`.
@@ -170,6 +187,10 @@ impl Request {
             Request::History => Command::History(HistoryFilter {
                 limit: HISTORY_PAGE,
                 ..HistoryFilter::default()
+            }),
+            Request::HistoryFiltered(filter) => Command::History(HistoryFilter {
+                limit: HISTORY_PAGE,
+                ..filter.clone()
             }),
             Request::HistoryBefore(id) => Command::History(HistoryFilter {
                 before: Some(*id),
@@ -213,8 +234,53 @@ impl Request {
             },
             Request::RequestOf(id) => Command::RequestOf { id: *id },
             Request::PinnedTemplate(id) => Command::PinnedTemplate { request: *id },
+            // Paged by `ui::export_audit`, which reports with a status message.
+            Request::ExportAudit(_) => Command::AuditEvents {
+                from: 1,
+                limit: 1000,
+            },
         }
     }
+}
+
+/// What tells two history filters apart (all but the page).
+fn filter_key(f: &HistoryFilter) -> String {
+    format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}",
+        f.task, f.device, f.user, f.state, f.text
+    )
+}
+
+/// Parses a History filter: `task:NAME device:NAME user:LOGIN state:STATE`
+/// and any other words as text to find; errors name the word.
+pub fn parse_history_filter(text: &str) -> Result<Option<HistoryFilter>, String> {
+    let mut filter = HistoryFilter::default();
+    let mut words = Vec::new();
+    for word in text.split_whitespace() {
+        match word.split_once(':') {
+            Some(("task", v)) => filter.task = Some(v.to_string()),
+            Some(("device", v)) => filter.device = Some(v.to_string()),
+            Some(("user", v)) => filter.user = Some(v.to_string()),
+            Some(("state", v)) => {
+                filter.state = Some(crate::domain::OpState::parse(v).ok_or_else(|| {
+                    format!(
+                        "state:{v}: not a state; one of {}",
+                        crate::domain::OpState::ALL.map(|s| s.as_str()).join(", ")
+                    )
+                })?)
+            }
+            _ => words.push(word),
+        }
+    }
+    if !words.is_empty() {
+        filter.text = Some(words.join(" "));
+    }
+    let empty = filter.task.is_none()
+        && filter.device.is_none()
+        && filter.user.is_none()
+        && filter.state.is_none()
+        && filter.text.is_none();
+    Ok((!empty).then_some(filter))
 }
 
 /// A one-line input holding `text`, the cursor at its end.
@@ -240,6 +306,8 @@ pub enum Message {
     Resized,
     Engine(Event),
     Answer(Request, Result<Response, String>),
+    /// A message for the status line from work done off the UI loop.
+    Status(String, bool),
     Disconnected,
 }
 
@@ -334,8 +402,9 @@ pub struct App {
     /// The last message for the status line, and whether it is an error.
     pub status: Option<(String, bool)>,
     pub connected: bool,
-    /// The `/` filter being typed, while it is.
+    /// The `/` filter being typed, while it is, and what it filters.
     pub filter_input: Option<tui_textarea::TextArea<'static>>,
+    pub filter_target: FilterTarget,
     /// Queued and running operations, newest first.
     pub live_ops: Vec<Operation>,
     pub live_selected: usize,
@@ -346,6 +415,11 @@ pub struct App {
     /// for when the cursor nears the end.
     pub history_complete: bool,
     history_loading: bool,
+    /// The History filter in force, as typed and as asked.
+    pub history_filter_text: String,
+    pub history_filter: Option<HistoryFilter>,
+    /// The Audit filter in force (over the events loaded).
+    pub audit_filter: String,
     /// The selected operation's output.
     pub log: OperationLog,
     /// An action waiting for the user to confirm it with `y`.
@@ -406,6 +480,7 @@ impl App {
             status: None,
             connected: true,
             filter_input: None,
+            filter_target: FilterTarget::Log,
             live_ops: Vec::new(),
             live_selected: 0,
             history: Vec::new(),
@@ -413,6 +488,9 @@ impl App {
             history_complete: false,
             history_loading: false,
             log: OperationLog::default(),
+            history_filter_text: String::new(),
+            history_filter: None,
+            audit_filter: String::new(),
             confirm: None,
             queue: Vec::new(),
             jit: Vec::new(),
@@ -526,6 +604,10 @@ impl App {
             Message::Key(key) => self.on_key(key),
             Message::Mouse(mouse) => self.on_mouse(mouse),
             Message::Resized => Vec::new(),
+            Message::Status(text, is_error) => {
+                self.status = Some((text, is_error));
+                Vec::new()
+            }
             Message::Engine(Event::RecordChanged { kind, .. }) => vec![Request::List(kind)],
             Message::Engine(Event::AuditAppended { .. }) => {
                 vec![Request::AuditTail, Request::AuditVerify]
@@ -597,7 +679,10 @@ impl App {
                 return;
             }
         }
-        if matches!(request, Request::HistoryBefore(_)) {
+        if matches!(
+            request,
+            Request::HistoryBefore(_) | Request::HistoryFiltered(_)
+        ) {
             self.history_loading = false;
         }
         match (request, result) {
@@ -735,7 +820,7 @@ impl App {
                 self.records.entry(kind).or_default().replace(records);
             }
             (Request::AuditTail, Ok(Response::AuditEvents(events))) => {
-                let keep_tail = self.audit_selected + 1 >= self.audit.len();
+                let keep_tail = self.audit_selected.saturating_add(1) >= self.audit.len();
                 self.audit = events;
                 if keep_tail {
                     self.audit_selected = self.audit.len().saturating_sub(1);
@@ -758,6 +843,26 @@ impl App {
                 }
                 self.history_loading = false;
             }
+            (Request::HistoryFiltered(filter), Ok(Response::Operations(ops))) => {
+                // Only the answer to the filter in force counts.
+                if Some(&filter_key(&filter))
+                    == self.history_filter.as_ref().map(filter_key).as_ref()
+                {
+                    match filter.before {
+                        Some(before) if self.history.last().map(|o| o.id) == Some(before) => {
+                            self.history_complete = ops.len() < HISTORY_PAGE as usize;
+                            self.history.extend(ops);
+                        }
+                        Some(_) => {}
+                        None => {
+                            self.history_complete = ops.len() < HISTORY_PAGE as usize;
+                            self.history = ops;
+                            self.history_selected = 0;
+                        }
+                    }
+                }
+            }
+            (Request::History, Ok(Response::Operations(_))) if self.history_filter.is_some() => {}
             (Request::History, Ok(Response::Operations(ops))) => {
                 self.history_complete = ops.len() < HISTORY_PAGE as usize;
                 self.history = ops;
@@ -816,47 +921,84 @@ impl App {
         }
     }
 
-    fn on_filter_key(&mut self, key: KeyEvent) {
-        if matches!(self.tab, Tab::Operations | Tab::History) {
-            // `/` on these screens searches the log pane.
-            match key.code {
-                KeyCode::Enter => {
-                    let needle = self
-                        .filter_input
-                        .take()
-                        .map(|i| line_text(&i))
-                        .unwrap_or_default();
-                    if !self.log.search(&needle) {
-                        self.status = Some((format!("'{needle}' not found above"), true));
-                    }
+    fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        let Some(input) = &mut self.filter_input else {
+            return Vec::new();
+        };
+        match (self.filter_target, key.code) {
+            (FilterTarget::Log, KeyCode::Enter) => {
+                let needle = line_text(input);
+                self.filter_input = None;
+                if !self.log.search(&needle) {
+                    self.status = Some((format!("'{needle}' not found above"), true));
                 }
-                KeyCode::Esc => self.filter_input = None,
-                _ => {
-                    if let Some(input) = &mut self.filter_input {
-                        input.input(key);
+            }
+            (FilterTarget::History, KeyCode::Enter) => {
+                let text = line_text(input);
+                match parse_history_filter(&text) {
+                    Err(e) => self.status = Some((e, true)),
+                    Ok(filter) => {
+                        self.filter_input = None;
+                        self.history_filter_text = text.trim().to_string();
+                        return self.apply_history_filter(filter);
                     }
                 }
             }
-            return;
-        }
-        let Some(kind) = self.filtered_kind() else {
-            self.filter_input = None;
-            return;
-        };
-        match key.code {
-            KeyCode::Enter => self.filter_input = None,
-            KeyCode::Esc => {
+            (FilterTarget::History, KeyCode::Esc) => {
+                self.filter_input = None;
+                self.history_filter_text.clear();
+                return self.apply_history_filter(None);
+            }
+            (FilterTarget::Audit, KeyCode::Esc) => {
+                self.filter_input = None;
+                self.audit_filter.clear();
+            }
+            (FilterTarget::Records(kind), KeyCode::Esc) => {
                 self.filter_input = None;
                 self.records.entry(kind).or_default().set_filter("");
             }
-            _ => {
-                if let Some(input) = &mut self.filter_input {
-                    input.input(key);
-                    let text = line_text(input);
-                    self.records.entry(kind).or_default().set_filter(&text);
+            (_, KeyCode::Esc) | (_, KeyCode::Enter) => self.filter_input = None,
+            (target, _) => {
+                input.input(key);
+                let text = line_text(input);
+                match target {
+                    FilterTarget::Records(kind) => {
+                        self.records.entry(kind).or_default().set_filter(&text)
+                    }
+                    FilterTarget::Audit => {
+                        self.audit_filter = text;
+                        self.audit_selected = usize::MAX;
+                    }
+                    FilterTarget::Log | FilterTarget::History => {}
                 }
             }
         }
+        Vec::new()
+    }
+
+    /// Puts a History filter in force (or none) and asks for its first page.
+    fn apply_history_filter(&mut self, filter: Option<HistoryFilter>) -> Vec<Request> {
+        self.history_filter = filter.clone();
+        self.history_selected = 0;
+        self.history_loading = false;
+        match filter {
+            Some(f) => vec![Request::HistoryFiltered(f)],
+            None => vec![Request::History],
+        }
+    }
+
+    /// The audit events the Audit filter lets through, oldest first.
+    pub fn audit_view(&self) -> Vec<&AuditEvent> {
+        let needle = self.audit_filter.to_lowercase();
+        self.audit
+            .iter()
+            .filter(|e| {
+                needle.is_empty()
+                    || [&e.actor, &e.action, &e.target, &e.details]
+                        .iter()
+                        .any(|f| f.to_lowercase().contains(&needle))
+            })
+            .collect()
     }
 
     fn on_totp_key(&mut self, key: KeyEvent) -> Vec<Request> {
@@ -995,8 +1137,9 @@ impl App {
             return self.on_confirm_key(confirm, key);
         }
         if self.filter_input.is_some() {
-            self.on_filter_key(key);
-            return Vec::new();
+            let mut requests = self.on_filter_key(key);
+            requests.extend(self.sync_log());
+            return requests;
         }
         if self.keys.is(&key, Action::Command) {
             self.command_input = Some(line_input(""));
@@ -1092,15 +1235,24 @@ impl App {
 
     fn on_screen_key(&mut self, key: KeyEvent) -> Vec<Request> {
         let k = &self.keys;
-        if k.is(&key, Action::Filter) {
-            if matches!(self.tab, Tab::Operations | Tab::History) {
-                self.filter_input = Some(line_input(""));
-                return Vec::new();
-            }
-            if let Some(kind) = self.filtered_kind() {
-                let current = self.records.entry(kind).or_default().filter.clone();
-                self.filter_input = Some(line_input(&current));
-            }
+        let search_log =
+            k.is(&key, Action::SearchLog) && matches!(self.tab, Tab::Operations | Tab::History);
+        if k.is(&key, Action::Filter) || search_log {
+            let (target, current) = match self.tab {
+                Tab::Operations => (FilterTarget::Log, String::new()),
+                Tab::History if search_log => (FilterTarget::Log, String::new()),
+                Tab::History => (FilterTarget::History, self.history_filter_text.clone()),
+                Tab::Audit => (FilterTarget::Audit, self.audit_filter.clone()),
+                _ => match self.filtered_kind() {
+                    Some(kind) => (
+                        FilterTarget::Records(kind),
+                        self.records.entry(kind).or_default().filter.clone(),
+                    ),
+                    None => return Vec::new(),
+                },
+            };
+            self.filter_target = target;
+            self.filter_input = Some(line_input(&current));
             return Vec::new();
         }
         if k.is(&key, Action::Quit) {
@@ -1285,11 +1437,23 @@ impl App {
                 }
             }
             Tab::Audit => {
+                if k.is(&key, Action::Export) {
+                    let path = std::env::current_dir().unwrap_or_default().join(format!(
+                        "gatehouse-audit-{}.jsonl",
+                        chrono::Utc::now().format("%Y%m%d-%H%M%S")
+                    ));
+                    self.status = Some((
+                        format!("exporting the audit log to {}…", path.display()),
+                        false,
+                    ));
+                    return vec![Request::ExportAudit(path)];
+                }
                 if let Some(d) = delta {
-                    let last = self.audit.len().saturating_sub(1) as isize;
-                    self.audit_selected = (self.audit_selected as isize)
-                        .saturating_add(d)
-                        .clamp(0, last.max(0)) as usize;
+                    let len = self.audit_view().len();
+                    let last = len.saturating_sub(1) as isize;
+                    let current = self.audit_selected.min(len.saturating_sub(1));
+                    self.audit_selected =
+                        (current as isize).saturating_add(d).clamp(0, last.max(0)) as usize;
                 }
             }
             Tab::Dashboard => {}
@@ -1313,7 +1477,13 @@ impl App {
         {
             if let Some(oldest) = self.history.last() {
                 self.history_loading = true;
-                return vec![Request::HistoryBefore(oldest.id)];
+                return vec![match &self.history_filter {
+                    Some(filter) => Request::HistoryFiltered(HistoryFilter {
+                        before: Some(oldest.id),
+                        ..filter.clone()
+                    }),
+                    None => Request::HistoryBefore(oldest.id),
+                }];
             }
         }
         Vec::new()
@@ -1561,9 +1731,12 @@ impl App {
                     "scroll log",
                 ));
                 keys.push((k.first(Action::Follow), "follow"));
-                keys.push((k.first(Action::Filter), "search log"));
                 if self.tab == Tab::History {
+                    keys.push((k.first(Action::Filter), "filter"));
+                    keys.push((k.first(Action::SearchLog), "search log"));
                     keys.push((k.first(Action::Open), "details"));
+                } else {
+                    keys.push((k.first(Action::Filter), "search log"));
                 }
                 if self.tab == Tab::Operations {
                     keys.push((k.first(Action::CancelOperation), "cancel"));
@@ -1576,6 +1749,8 @@ impl App {
             }
             Tab::Audit => {
                 keys.push((move_keys, "move"));
+                keys.push((k.first(Action::Filter), "filter"));
+                keys.push((k.first(Action::Export), "export"));
                 keys.push((
                     format!("{}/{}", k.first(Action::Top), k.first(Action::Bottom)),
                     "first/last",
@@ -1687,14 +1862,19 @@ impl App {
             return self.draw_prompt(frame, area, &label, input);
         }
         if let Some(input) = &self.filter_input {
-            return self.draw_prompt(frame, area, "filter /", input);
+            let label = match self.filter_target {
+                FilterTarget::Log => "search the log /",
+                FilterTarget::History => "filter (task: device: user: state: or text) /",
+                FilterTarget::Audit | FilterTarget::Records(_) => "filter /",
+            };
+            return self.draw_prompt(frame, area, label, input);
         }
         let keys = self.keys();
         let keys = keys.as_str();
         let line = match &self.status {
             Some((text, is_error)) => Line::from(vec![
                 Span::styled(
-                    text.clone(),
+                    crate::text::printable(text),
                     self.theme.fg(if *is_error {
                         self.theme.error
                     } else {

@@ -454,7 +454,7 @@ impl Form {
         if let Some(e) = &self.error {
             let rows = (e.chars().count() as u16 / inner.width.max(1) + 1).min(3);
             frame.render_widget(
-                Paragraph::new(Span::styled(e.clone(), theme.error_style()))
+                Paragraph::new(Span::styled(crate::text::printable(e), theme.error_style()))
                     .wrap(Wrap { trim: true }),
                 Rect::new(inner.x, y, inner.width, rows.min(bottom.saturating_sub(y))),
             );
@@ -522,7 +522,10 @@ impl Form {
             y += rows;
             if let Some(e) = &field.error {
                 frame.render_widget(
-                    Paragraph::new(Span::styled(format!("  ✗ {e}"), theme.error_style())),
+                    Paragraph::new(Span::styled(
+                        format!("  ✗ {}", crate::text::printable(e)),
+                        theme.error_style(),
+                    )),
                     Rect::new(inner.x + label_width, y, value_area.width, 1),
                 );
                 y += 1;

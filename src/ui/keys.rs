@@ -35,10 +35,12 @@ pub enum Action {
     Delete,
     Trust,
     Revisions,
+    SearchLog,
+    Export,
 }
 
 impl Action {
-    pub const ALL: [Action; 27] = [
+    pub const ALL: [Action; 29] = [
         Action::Quit,
         Action::Help,
         Action::Command,
@@ -66,6 +68,8 @@ impl Action {
         Action::Delete,
         Action::Trust,
         Action::Revisions,
+        Action::SearchLog,
+        Action::Export,
     ];
 
     /// The name the configuration uses.
@@ -98,6 +102,8 @@ impl Action {
             Action::Delete => "delete",
             Action::Trust => "trust",
             Action::Revisions => "revisions",
+            Action::SearchLog => "search_log",
+            Action::Export => "export",
         }
     }
 
@@ -130,6 +136,8 @@ impl Action {
             Action::Delete => &["D"],
             Action::Trust => &["t"],
             Action::Revisions => &["v"],
+            Action::SearchLog => &["s"],
+            Action::Export => &["x"],
         }
     }
 
@@ -182,10 +190,12 @@ impl Key {
             f if f.len() > 1 && f.starts_with('f') && f[1..].parse::<u8>().is_ok_and(|n| (1..=12).contains(&n)) => {
                 KeyCode::F(f[1..].parse().unwrap_or(1))
             }
-            one if one.chars().count() == 1 => KeyCode::Char(one.chars().next().unwrap_or(' ')),
+            one if one.chars().count() == 1 && !one.chars().any(char::is_control) => {
+                KeyCode::Char(one.chars().next().unwrap_or(' '))
+            }
             _ => {
                 return Err(format!(
-                    "'{text}' is not a key (a character, or ctrl-/alt- with one, or enter, esc, tab, shift-tab, space, up, down, left, right, home, end, pageup, pagedown, f1…f12)"
+                    "{text:?} is not a key (a character, or ctrl-/alt- with one, or enter, esc, tab, shift-tab, space, up, down, left, right, home, end, pageup, pagedown, f1…f12)"
                 ))
             }
         };
@@ -347,7 +357,7 @@ mod tests {
         o.insert("approve".to_string(), vec!["ctrl-".to_string()]);
         assert!(Keymap::with(&o)
             .unwrap_err()
-            .starts_with("key `keys.approve`: 'ctrl-' is not a key"));
+            .starts_with("key `keys.approve`: \"ctrl-\" is not a key"));
         let mut o = BTreeMap::new();
         o.insert("launch".to_string(), vec!["x".to_string()]);
         assert!(Keymap::with(&o)

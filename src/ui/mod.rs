@@ -145,10 +145,59 @@ pub async fn run(cli: &Cli) -> Result<()> {
 fn spawn_request(client: &Arc<Client>, tx: &mpsc::UnboundedSender<Message>, request: Request) {
     let client = client.clone();
     let tx = tx.clone();
+    if let Request::ExportAudit(path) = request {
+        tokio::spawn(async move {
+            let message = match export_audit(&client, &path).await {
+                Ok(n) => Message::Status(
+                    format!("exported {n} audit events to {}", path.display()),
+                    false,
+                ),
+                Err(e) => Message::Status(
+                    format!("audit export to {} failed: {e}", path.display()),
+                    true,
+                ),
+            };
+            let _ = tx.send(message);
+        });
+        return;
+    }
     tokio::spawn(async move {
         let command: Command = request.command();
         let result: Result<Response, String> =
             client.call(command).await.map_err(|e| e.to_string());
         let _ = tx.send(Message::Answer(request, result));
     });
+}
+
+/// Writes the whole audit log, page by page, as JSON lines (the format
+/// `gatehouse audit export` prints and `audit verify --against` reads).
+async fn export_audit(client: &Client, path: &std::path::Path) -> Result<u64> {
+    use std::io::Write;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut from = 1;
+    let mut count = 0u64;
+    loop {
+        let Response::AuditEvents(events) = client
+            .call(Command::AuditEvents { from, limit: 1000 })
+            .await?
+        else {
+            return Err(color_eyre::eyre::eyre!(
+                "the server answered with something else"
+            ));
+        };
+        let Some(last) = events.last().map(|e| e.seq) else {
+            break;
+        };
+        for e in &events {
+            writeln!(out, "{}", e.to_json())?;
+        }
+        count += events.len() as u64;
+        from = last + 1;
+    }
+    out.flush()?;
+    Ok(count)
 }

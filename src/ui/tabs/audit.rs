@@ -15,11 +15,23 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         Some(Err(broken)) => (format!("CHAIN BROKEN at {broken}"), app.theme.error),
     };
     frame.render_widget(Paragraph::new(text).style(app.theme.fg(color)), state_area);
+    let events = app.audit_view();
+    let selected = app.audit_selected.min(events.len().saturating_sub(1));
+    let title = if app.audit_filter.is_empty() {
+        format!(" Audit log (newest {}) ", app.audit.len())
+    } else {
+        format!(
+            " Audit log: {} of the newest {} match '{}' ",
+            events.len(),
+            app.audit.len(),
+            crate::text::printable(&app.audit_filter)
+        )
+    };
     visible_table(
         frame,
         list_area,
         app,
-        format!(" Audit log (newest {}) ", app.audit.len()),
+        title,
         Row::new(vec!["Seq", "Time", "Actor", "Action", "Target", "Details"]),
         &[
             Constraint::Length(7),
@@ -29,17 +41,17 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             Constraint::Length(24),
             Constraint::Min(10),
         ],
-        app.audit.len(),
-        app.audit_selected,
+        events.len(),
+        selected,
         |i| {
-            let e = &app.audit[i];
+            let e = events[i];
             Row::new(vec![
                 e.seq.to_string(),
                 e.time.to_string(),
-                e.actor.clone(),
-                e.action.clone(),
-                e.target.clone(),
-                e.details.clone(),
+                crate::text::printable(&e.actor),
+                crate::text::printable(&e.action),
+                crate::text::printable(&e.target),
+                crate::text::printable(&e.details),
             ])
         },
     );

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Streaming benchmark: one operation printing LINES lines (default 1,000,000)
+# on a real sshd on loopback. Gatehouse (`request --wait`: every line stored
+# in order, redacted, numbered and printed by the client) against plain
+# `ssh host cmd > /dev/null`. Median of RUNS runs (default 3); prints wall
+# time and the peak memory of the Gatehouse server, which must stay bounded
+# however long the output. Not a test: it never fails on a timing.
+# Usage: [LINES=1000000] [RUNS=3] benches/stream.sh
+# Needs root, openssh-server and GNU time: apt-get install -y openssh-server time
+set -euo pipefail
+cd "$(dirname "$0")/.."
+lines=${LINES:-1000000}
+runs=${RUNS:-3}
+source benches/sshd.sh
+
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+script="seq 1 $lines | sed 's/^/line of output number /'"
+
+data="$work/data"
+cat > "$work/records.toml" <<TOML
+[[environment]]
+name = "bench"
+[[system]]
+name = "bench"
+[[device]]
+name = "d1"
+address = "127.0.0.1"
+port = $port
+environment = "bench"
+system = "bench"
+host_key = "$hostkey"
+[[credential]]
+name = "k"
+username = "$user"
+private_key_file = "$work/id"
+[[template]]
+name = "t"
+executor = "ssh-script"
+content = "$script"
+[[task]]
+name = "stream"
+template = "t"
+environment = "bench"
+system = "bench"
+credential = "k"
+devices = ["d1"]
+TOML
+"$GH" --data-dir "$data" import "$work/records.toml" >/dev/null
+"$GH" --data-dir "$data" shutdown >/dev/null
+
+ssh_walls=(); gh_walls=(); gh_rss=(); gh_bytes=()
+for _ in $(seq 1 "$runs"); do
+  /usr/bin/time -f "%e" -o "$work/time" ssh -i "$work/id" -p "$port" -o StrictHostKeyChecking=no \
+    -o UserKnownHostsFile=/dev/null -o BatchMode=yes "$user@127.0.0.1" "$script" > "$work/ssh-out" 2>/dev/null
+  ssh_walls+=("$(cat "$work/time")")
+  /usr/bin/time -f "%e %M" -o "$work/server-time" "$GH" --data-dir "$data" serve --personal --idle-exit 600 >/dev/null 2>&1 &
+  server=$!
+  for _ in $(seq 1 200); do [ -S "$data/gatehouse.sock" ] && break; sleep 0.05; done
+  /usr/bin/time -f "%e" -o "$work/time" "$GH" --data-dir "$data" request stream --wait > "$work/gh-out" 2>/dev/null
+  gh_walls+=("$(cat "$work/time")")
+  "$GH" --data-dir "$data" shutdown >/dev/null
+  wait "$server" || true
+  read -r _ rss < "$work/server-time"
+  gh_rss+=("$rss")
+  gh_bytes+=("$(wc -l < "$work/gh-out")")
+done
+echo "-- $lines lines, one operation (median of $runs runs)"
+printf 'ssh > /dev/null        wall %7.2f s   (%s lines)\n' "$(median "${ssh_walls[@]}")" "$(wc -l < "$work/ssh-out")"
+printf 'gatehouse request      wall %7.2f s   (%s lines shown, all stored)   server peak rss %s MiB\n' \
+  "$(median "${gh_walls[@]}")" "$(median "${gh_bytes[@]}")" "$(mib "$(median "${gh_rss[@]}")")"
