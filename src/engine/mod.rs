@@ -26,12 +26,18 @@ use tokio::sync::{broadcast, Mutex, Notify};
 
 /// How many events a slow subscriber may fall behind before it skips some.
 const EVENT_BUFFER: usize = 4096;
+/// Output chunks are up to 32 KiB each and a broadcast channel keeps its last
+/// values until they are overwritten: few are kept, so a long output never
+/// grows the server's memory. A client that falls behind reads the rest back
+/// from the store.
+const OUTPUT_BUFFER: usize = 64;
 
 /// The engine of one data directory.
 pub struct Engine {
     store: Arc<Store>,
     runner: Arc<Runner>,
     events: broadcast::Sender<Event>,
+    output: broadcast::Sender<Event>,
     /// Held while a command checks and then writes, so that two commands
     /// never both pass a check the other's write would have failed.
     write_lock: Mutex<()>,
@@ -40,19 +46,47 @@ pub struct Engine {
     owner: String,
 }
 
+/// What one client receives: every event, output through its own small buffer.
+pub struct Subscription {
+    events: broadcast::Receiver<Event>,
+    output: broadcast::Receiver<Event>,
+}
+
+impl Subscription {
+    /// The next event; `Err(n)` when `n` were skipped because this
+    /// subscriber fell behind (output it can read back from the store).
+    pub async fn recv(&mut self) -> Result<Event, u64> {
+        use broadcast::error::RecvError;
+        let result = tokio::select! {
+            biased;
+            e = self.events.recv() => e,
+            o = self.output.recv() => o,
+        };
+        match result {
+            Ok(e) => Ok(e),
+            Err(RecvError::Lagged(n)) => Err(n),
+            Err(RecvError::Closed) => std::future::pending().await,
+        }
+    }
+}
+
 impl Engine {
     /// Opens the store in `dir`; on an empty store, makes `owner` and `root`
     /// Superusers. Then recovers cut-off operations and starts schedules.
     pub async fn open(dir: &Path, owner: &str, limits: Limits) -> Result<Arc<Engine>, EngineError> {
         let store = Arc::new(Store::open(dir)?);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (output, _) = broadcast::channel(OUTPUT_BUFFER);
         let sender = events.clone();
+        let output_sender = output.clone();
         let notify: crate::exec::Notify = Arc::new(move |e: ExecEvent| {
-            let event = match e {
-                ExecEvent::Changed(op) => Event::OperationChanged(op),
-                ExecEvent::Output { op, chunk } => Event::Output { id: op, chunk },
+            // No receiver is fine: nobody is watching.
+            let _ = match e {
+                ExecEvent::Changed(op) => sender.send(Event::OperationChanged(op)),
+                ExecEvent::Output { op, chunk } => {
+                    output_sender.send(Event::Output { id: op, chunk })
+                }
             };
-            let _ = sender.send(event);
         });
         let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
         let runner = Arc::new(Runner::new(store.clone(), notify, limits, finished_tx));
@@ -60,6 +94,7 @@ impl Engine {
             store,
             runner,
             events,
+            output,
             write_lock: Mutex::new(()),
             shutdown: Notify::new(),
             owner: owner.to_string(),
@@ -80,8 +115,11 @@ impl Engine {
     }
 
     /// A stream of everything that happens from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
+    pub fn subscribe(&self) -> Subscription {
+        Subscription {
+            events: self.events.subscribe(),
+            output: self.output.subscribe(),
+        }
     }
 
     /// Resolves when a client asked the server to stop.

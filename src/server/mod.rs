@@ -283,7 +283,7 @@ async fn serve_client(
             }
         }
     });
-    let mut events: Option<tokio::sync::broadcast::Receiver<Event>> = None;
+    let mut events: Option<crate::engine::Subscription> = None;
     loop {
         tokio::select! {
             frame = frames.recv() => {
@@ -329,16 +329,9 @@ async fn serve_client(
 }
 
 /// The next event for a subscribed client; never resolves for others.
-async fn recv_event(
-    events: &mut Option<tokio::sync::broadcast::Receiver<Event>>,
-) -> Result<Event, u64> {
-    use tokio::sync::broadcast::error::RecvError;
+async fn recv_event(events: &mut Option<crate::engine::Subscription>) -> Result<Event, u64> {
     match events {
-        Some(rx) => match rx.recv().await {
-            Ok(e) => Ok(e),
-            Err(RecvError::Lagged(n)) => Err(n),
-            Err(RecvError::Closed) => std::future::pending().await,
-        },
+        Some(subscription) => subscription.recv().await,
         None => std::future::pending().await,
     }
 }

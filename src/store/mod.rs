@@ -101,6 +101,9 @@ const OUTPUT_TREE: &str = "output";
 const REQUESTS_TREE: &str = "requests";
 const JIT_TREE: &str = "jit";
 
+/// The most memory sled's page cache takes.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 /// The sled directory inside the data directory.
 const DB_DIR: &str = "store";
 
@@ -115,6 +118,9 @@ impl Store {
         let db = sled::Config::new()
             .path(dir.join(DB_DIR))
             .flush_every_ms(Some(500))
+            // sled's page cache, 1 GiB by default: a shared jump host's
+            // server should not take that much for a large store.
+            .cache_capacity(CACHE_BYTES)
             .open()?;
         schema::migrate(&db)?;
         let revisions = db.open_tree(REVISIONS_TREE)?;

@@ -115,11 +115,28 @@ pub async fn run(cli: &Cli) -> Result<()> {
         spawn_request(&client, &tx, request);
     }
     let result = async {
+        terminal.draw(|f| app.draw(f))?;
+        let mut last_draw = tokio::time::Instant::now();
         loop {
-            terminal.draw(|f| app.draw(f))?;
             let Some(first) = rx.recv().await else { break };
-            // Take everything that is waiting, then draw once.
+            // A key or a click is drawn at once. Engine messages (output
+            // streaming) make frames at most every FRAME, each taking
+            // everything that arrived meanwhile; a key cuts the wait short.
+            let mut urgent = is_input(&first);
             let mut batch = vec![first];
+            let next_frame = last_draw + FRAME;
+            while !urgent && tokio::time::Instant::now() < next_frame {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(next_frame) => break,
+                    message = rx.recv() => match message {
+                        Some(m) => {
+                            urgent = is_input(&m);
+                            batch.push(m);
+                        }
+                        None => break,
+                    },
+                }
+            }
             while let Ok(m) = rx.try_recv() {
                 batch.push(m);
             }
@@ -131,7 +148,8 @@ pub async fn run(cli: &Cli) -> Result<()> {
             if app.should_quit() {
                 break;
             }
-            tokio::time::sleep(FRAME.saturating_sub(Duration::from_millis(1))).await;
+            terminal.draw(|f| app.draw(f))?;
+            last_draw = tokio::time::Instant::now();
         }
         Ok::<(), color_eyre::eyre::Report>(())
     }
@@ -139,6 +157,14 @@ pub async fn run(cli: &Cli) -> Result<()> {
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
     result
+}
+
+/// Whether a message comes from the person at the keyboard.
+fn is_input(message: &Message) -> bool {
+    matches!(
+        message,
+        Message::Key(_) | Message::Mouse(_) | Message::Resized
+    )
 }
 
 /// Runs one engine call off the UI loop and posts its answer back.
