@@ -70,23 +70,7 @@ async fn run_to_end(client: &Client) -> gatehouse::domain::Operation {
     else {
         panic!("not requested")
     };
-    let start = std::time::Instant::now();
-    loop {
-        let Response::Operations(ops) = client
-            .call(Command::Operation {
-                id: operations[0].id,
-            })
-            .await
-            .unwrap()
-        else {
-            panic!()
-        };
-        if ops[0].state.is_final() {
-            return ops[0].clone();
-        }
-        assert!(start.elapsed() < Duration::from_secs(30));
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    run_until_final(client, operations[0].id).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -390,7 +374,10 @@ async fn a_decision_reaches_every_client_and_a_stalled_one_stalls_nobody() {
     }
 }
 
-async fn run_until_final(client: &Client, id: gatehouse::domain::Id) {
+async fn run_until_final(
+    client: &Client,
+    id: gatehouse::domain::Id,
+) -> gatehouse::domain::Operation {
     let start = std::time::Instant::now();
     loop {
         let Response::Operations(ops) = client.call(Command::Operation { id }).await.unwrap()
@@ -398,7 +385,7 @@ async fn run_until_final(client: &Client, id: gatehouse::domain::Id) {
             panic!()
         };
         if ops[0].state.is_final() {
-            return;
+            return ops[0].clone();
         }
         assert!(start.elapsed() < Duration::from_secs(60));
         tokio::time::sleep(Duration::from_millis(50)).await;
