@@ -59,17 +59,23 @@ async fn start(
     (client, server)
 }
 
-async fn run_to_end(client: &Client) -> gatehouse::domain::Operation {
+/// Runs a task at once (the owner needs no approval); its operations.
+async fn launch(client: &Client, task: &str) -> Vec<gatehouse::domain::Operation> {
     let Response::Requested { operations, .. } = client
         .call(Command::Request(RequestSpec {
-            task: "noisy".into(),
+            task: task.into(),
             ..Default::default()
         }))
         .await
         .unwrap()
     else {
-        panic!("not requested")
+        panic!("{task} was not run at once")
     };
+    operations
+}
+
+async fn run_to_end(client: &Client) -> gatehouse::domain::Operation {
+    let operations = launch(client, "noisy").await;
     run_until_final(client, operations[0].id).await
 }
 
@@ -113,16 +119,7 @@ async fn commands_keep_their_answers_while_events_stream_on_the_same_connection(
     let dir = tempfile::tempdir().unwrap();
     let (client, server) = start(dir.path(), Default::default()).await;
     let mut events = client.subscribe().await.unwrap();
-    let Response::Requested { operations, .. } = client
-        .call(Command::Request(RequestSpec {
-            task: "noisy".into(),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-    else {
-        panic!("not requested")
-    };
+    let operations = launch(&client, "noisy").await;
     // Drain events concurrently, as the TUI does.
     let drain = tokio::spawn(async move {
         let mut n = 0u64;
@@ -321,16 +318,7 @@ async fn a_decision_reaches_every_client_and_a_stalled_one_stalls_nobody() {
     // A flood of output fills the stalled client's socket (output it misses
     // stays in the store): once nothing it is sent moves for a while, it is
     // let go.
-    let Response::Requested { operations, .. } = admin
-        .call(Command::Request(RequestSpec {
-            task: "flood".into(),
-            ..Default::default()
-        }))
-        .await
-        .unwrap()
-    else {
-        panic!("not requested")
-    };
+    let operations = launch(&admin, "flood").await;
     run_until_final(&admin, operations[0].id).await;
     // A burst of 1,500 record changes is one event per kind: nobody who
     // reads is dropped for it.

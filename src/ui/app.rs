@@ -243,6 +243,50 @@ impl Request {
     }
 }
 
+/// What a key did to an open form, once the form and its checks took it.
+enum FormStep {
+    Open,
+    Closed,
+    Submit,
+}
+
+/// A form on screen, with the checks it runs as fields change.
+trait OpenForm {
+    fn form(&mut self) -> &mut super::form::Form;
+    fn changed(&mut self, field: usize);
+}
+
+impl OpenForm for RequestForm {
+    fn form(&mut self) -> &mut super::form::Form {
+        &mut self.form
+    }
+    fn changed(&mut self, field: usize) {
+        RequestForm::changed(self, field)
+    }
+}
+
+impl OpenForm for RecordForm {
+    fn form(&mut self) -> &mut super::form::Form {
+        &mut self.form
+    }
+    fn changed(&mut self, field: usize) {
+        RecordForm::changed(self, field)
+    }
+}
+
+/// Gives a key to an open form; a changed field is checked at once.
+fn form_key(open: &mut impl OpenForm, key: KeyEvent) -> FormStep {
+    match open.form().on_key(key) {
+        FormKey::Stay => FormStep::Open,
+        FormKey::Changed(i) => {
+            open.changed(i);
+            FormStep::Open
+        }
+        FormKey::Close => FormStep::Closed,
+        FormKey::Submit => FormStep::Submit,
+    }
+}
+
 /// What tells two history filters apart (all but the page).
 fn filter_key(f: &HistoryFilter) -> String {
     format!(
@@ -1179,18 +1223,14 @@ impl App {
         let Some(form) = &mut self.request_form else {
             return Vec::new();
         };
-        match form.form.on_key(key) {
-            FormKey::Stay => Vec::new(),
-            FormKey::Changed(i) => {
-                form.changed(i);
-                Vec::new()
-            }
-            FormKey::Close => {
+        match form_key(form, key) {
+            FormStep::Open => Vec::new(),
+            FormStep::Closed => {
                 self.request_form = None;
                 self.status = Some(("nothing requested".into(), false));
                 Vec::new()
             }
-            FormKey::Submit => match form.spec() {
+            FormStep::Submit => match form.spec() {
                 Some(spec) => {
                     form.form.sending = true;
                     vec![Request::Submit(spec)]
@@ -1204,18 +1244,14 @@ impl App {
         let Some(form) = &mut self.record_form else {
             return Vec::new();
         };
-        match form.form.on_key(key) {
-            FormKey::Stay => Vec::new(),
-            FormKey::Changed(i) => {
-                form.changed(i);
-                Vec::new()
-            }
-            FormKey::Close => {
+        match form_key(form, key) {
+            FormStep::Open => Vec::new(),
+            FormStep::Closed => {
                 self.record_form = None;
                 self.status = Some(("nothing saved".into(), false));
                 Vec::new()
             }
-            FormKey::Submit => match form.build_items() {
+            FormStep::Submit => match form.build_items() {
                 Some(items) => {
                     form.form.sending = true;
                     let name = items
