@@ -5,7 +5,10 @@
 # `ssh host cmd > /dev/null`. Median of RUNS runs (default 3); prints wall
 # time and the peak memory of the Gatehouse server, which must stay bounded
 # however long the output. Not a test: it never fails on a timing.
-# Usage: [LINES=1000000] [RUNS=3] benches/stream.sh
+# Then REPEAT operations (default 10) of the same script in a row on one
+# server with the default output cap (16 MiB each), printing the server's
+# memory after each: stored output must not stay in the server's memory.
+# Usage: [LINES=1000000] [RUNS=3] [REPEAT=10] benches/stream.sh
 # Needs root, openssh-server and GNU time: apt-get install -y openssh-server time
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -70,3 +73,20 @@ echo "-- $lines lines, one operation (median of $runs runs)"
 printf 'ssh > /dev/null        wall %7.2f s   (%s lines)\n' "$(median "${ssh_walls[@]}")" "$(wc -l < "$work/ssh-out")"
 printf 'gatehouse request      wall %7.2f s   (%s lines shown, all stored)   server peak rss %s MiB\n' \
   "$(median "${gh_walls[@]}")" "$(median "${gh_bytes[@]}")" "$(mib "$(median "${gh_rss[@]}")")"
+
+repeat=${REPEAT:-10}
+if [ "$repeat" -gt 0 ]; then
+  "$GH" --data-dir "$data" serve --personal --idle-exit 600 >/dev/null 2>&1 &
+  server=$!
+  for _ in $(seq 1 200); do [ -S "$data/gatehouse.sock" ] && break; sleep 0.05; done
+  rss() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$server/status"; }
+  echo "-- $repeat operations in a row on one server, default output cap (16 MiB each)"
+  printf 'before          server rss %s MiB\n' "$(rss)"
+  for i in $(seq 1 "$repeat"); do
+    "$GH" --data-dir "$data" request stream --wait >/dev/null 2>&1 || true
+    printf 'after %-3s       server rss %s MiB   output stored %s\n' "$i" "$(rss)" "$(du -sh "$data/output" | cut -f1)"
+  done
+  printf 'peak            server rss %s MiB\n' "$(awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$server/status")"
+  "$GH" --data-dir "$data" shutdown >/dev/null
+  wait "$server" || true
+fi

@@ -402,6 +402,39 @@ fn a_backup_taken_while_the_server_runs_restores_every_record_and_a_verifying_ch
     let d = DataDir::new();
     d.ok(&["demo"]);
     d.ok(&["disable", "device", "web-2"]);
+    // An operation with output, which lives in files beside the store.
+    let records = r#"
+[[device]]
+name = "here"
+address = "127.0.0.1"
+environment = "production"
+system = "web"
+[[credential]]
+name = "none"
+username = "root"
+[[template]]
+name = "count"
+executor = "local"
+content = "seq 1 20000; echo done >&2"
+[[task]]
+name = "count"
+template = "count"
+environment = "production"
+system = "web"
+devices = ["here"]
+credential = "none"
+"#;
+    let file = d.write("count.toml", records);
+    d.ok(&["import", file.to_str().unwrap()]);
+    d.ok(&["request", "count", "--wait"]);
+    let id = d.ok(&["history", "--task", "count", "--json"]);
+    let id = serde_json::from_str::<serde_json::Value>(id.lines().next().unwrap()).unwrap()["id"]
+        .to_string();
+    let logs = d.ok(&["logs", &id]);
+    assert!(
+        logs.contains("[here] 20000\n") && logs.contains("done"),
+        "{logs}"
+    );
     let backup = d.scratch.path().join("store.backup");
     let out = d.ok(&["backup", backup.to_str().unwrap()]);
     assert!(out.contains("backed up"), "{out}");
@@ -426,6 +459,7 @@ fn a_backup_taken_while_the_server_runs_restores_every_record_and_a_verifying_ch
     assert!(restored.ok(&["audit", "verify"]).contains("chain intact"));
     let body = |s: String| s.lines().skip(1).collect::<Vec<_>>().join("\n");
     assert_eq!(body(restored.ok(&["export"])), body(d.ok(&["export"])));
+    assert_eq!(restored.ok(&["logs", &id]), logs, "output restored");
     // Restoring over an existing store is refused.
     assert!(d
         .fails(&["restore", backup.to_str().unwrap()])

@@ -338,6 +338,27 @@ fn kill_9_at_random_moments_loses_nothing_and_leaves_nothing_stuck() {
                         "round {round} (seed {seed}): operation {id} was lost"
                     );
                 }
+                // Every operation of this round that succeeded has its whole
+                // output, even where a kill tore the file of an earlier attempt.
+                let this_round = &acknowledged_ops[acknowledged_ops.len() - 50..];
+                for op in ops.iter().filter(|o| {
+                    o["state"] == "succeeded"
+                        && o["id"].as_u64().is_some_and(|id| this_round.contains(&id))
+                }) {
+                    let id = op["id"].as_u64().unwrap().to_string();
+                    let logs = d.ok(&["logs", &id]);
+                    let last_attempt = logs.rsplit("* attempt").next().unwrap_or_default();
+                    for step in 1..=5 {
+                        assert!(
+                            last_attempt.contains(&format!("step {step}\n")),
+                            "round {round} (seed {seed}): operation {id} lost output:\n{logs}"
+                        );
+                    }
+                    assert!(
+                        last_attempt.trim_end().ends_with("exit status 0"),
+                        "round {round} (seed {seed}): operation {id}:\n{logs}"
+                    );
+                }
                 break;
             }
             assert!(

@@ -332,6 +332,13 @@ fn a_version_1_store_is_migrated_on_start() {
     assert_eq!(ids(&["--user", "alice"]), Vec::<u64>::new());
     assert_eq!(ids(&["--text", "FAIL"]), vec![19]);
     assert_eq!(ids(&["--text", "there", "--task", "hello"]), vec![17]);
+    // Output moved from the store's tree to a file per operation (version 3).
+    for id in ["16", "17", "19"] {
+        let logs = d.ok(&["logs", id]);
+        assert!(logs.contains("hello v1 fixture"), "{logs}");
+        assert!(logs.contains("exit status 0"), "{logs}");
+    }
+    assert!(d.path().join("output/00000000000000000017.out").is_file());
     // New operations are indexed as they are made.
     d.ok(&["request", "fail", "--wait"]);
     assert_eq!(ids(&["--task", "fail"]).len(), 2);
@@ -343,5 +350,18 @@ fn a_version_1_store_is_migrated_on_start() {
         store.schema_version().unwrap(),
         Some(gatehouse::store::SCHEMA_VERSION)
     );
-    assert_eq!(gatehouse::store::SCHEMA_VERSION, 2);
+    assert_eq!(gatehouse::store::SCHEMA_VERSION, 3);
+    assert_eq!(
+        store
+            .output(gatehouse::domain::Id(16), 0, 10)
+            .unwrap()
+            .len(),
+        3
+    );
+    drop(store);
+    let db = retry_lock(|| sled::open(d.path().join("store")));
+    assert!(
+        !db.tree_names().iter().any(|n| n.as_ref() == b"output"),
+        "the output tree was left in the store"
+    );
 }

@@ -365,13 +365,30 @@ fn history_and_stored_output_answers_fill_the_screen() {
         time: Timestamp(0),
         bytes: b"stored output\n".to_vec(),
     }];
-    app.update(Message::Answer(
+    // A page of stored output asks for the next (an answer holds at most
+    // a few MiB), until an empty one says the store has no more.
+    let next = app.update(Message::Answer(
         Request::Output {
             id: Id(11),
             from: 0,
         },
         Ok(Response::Output(chunks)),
     ));
+    assert_eq!(
+        next,
+        vec![Request::Output {
+            id: Id(11),
+            from: 1
+        }]
+    );
+    let done = app.update(Message::Answer(
+        Request::Output {
+            id: Id(11),
+            from: 1,
+        },
+        Ok(Response::Output(Vec::new())),
+    ));
+    assert!(done.is_empty(), "{done:?}");
     let text = screen(&app, 120, 30);
     assert!(text.contains("History, newest first (2)"), "{text}");
     assert!(text.contains("web-12") && text.contains("web-11"), "{text}");

@@ -61,7 +61,14 @@ pub fn start(
         Redactor::new(secrets),
     ];
     let handle = tokio::spawn(async move {
-        let mut seq = store.next_output_seq(op).unwrap_or(0);
+        let mut writer = match store.output_writer(op) {
+            Ok(w) => Some(w),
+            Err(e) => {
+                tracing::error!(op = %op, error = %e, "cannot store this operation's output");
+                None
+            }
+        };
+        let mut seq = writer.as_ref().map_or(0, |w| w.next_seq());
         // Earlier attempts of the same operation count against the cap.
         let mut totals = already;
         let mut store_chunk = |stream: Stream, bytes: Vec<u8>, totals: &mut OutputTotals| {
@@ -94,8 +101,11 @@ pub fn start(
                     bytes,
                 };
                 seq += 1;
-                if let Err(e) = store.append_output(op, &chunk) {
-                    tracing::error!(op = %op, error = %e, "cannot store output");
+                if let Some(w) = writer.as_mut() {
+                    if let Err(e) = w.append(&chunk) {
+                        tracing::error!(op = %op, error = %e, "cannot store output");
+                        writer = None;
+                    }
                 }
                 notify(ExecEvent::Output { op, chunk });
             }
@@ -124,6 +134,12 @@ pub fn start(
         for stream in [Stream::Stdout, Stream::Stderr, Stream::System] {
             let rest = redactors[index(stream)].finish();
             store_chunk(stream, rest, &mut totals);
+        }
+        // On disk before the operation's end is committed.
+        if let Some(w) = writer {
+            if let Err(e) = w.sync() {
+                tracing::error!(op = %op, error = %e, "cannot sync output");
+            }
         }
         totals
     });

@@ -1,8 +1,13 @@
 //! Backups: every tree of the store, copied while commits wait, to a file
 //! that `restore` loads into an empty data directory. Secrets stay sealed;
 //! the key file is not in the backup.
+//!
+//! Operation output, kept in files since schema version 3, goes in as a
+//! section named `output` laid out as the sled tree of that name was before
+//! (operation id and sequence number as key, the encoded chunk as value), so
+//! a backup from before version 3 restores too.
 
-use super::{Store, StoreError, StoreResult};
+use super::{output, Store, StoreError, StoreResult};
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
@@ -66,6 +71,9 @@ impl Store {
         let mut summary = BackupSummary::default();
         w.write_all(MAGIC).map_err(io(&tmp))?;
         for name in self.db.tree_names() {
+            if name.as_ref() == super::OUTPUT_TREE.as_bytes() {
+                continue; // dropped on open; the files are the output
+            }
             let tree = self.db.open_tree(&name)?;
             write_bytes(&mut w, &name).map_err(io(&tmp))?;
             w.write_all(&(tree.len() as u64).to_be_bytes())
@@ -87,10 +95,56 @@ impl Store {
             summary.trees += 1;
             summary.entries += written;
         }
+        self.backup_output(&mut w, &tmp, &mut summary)?;
         let file = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
         file.sync_all().map_err(io(&tmp))?;
         std::fs::rename(&tmp, path).map_err(io(path))?;
         Ok(summary)
+    }
+
+    /// Writes the output files as the backup's `output` section. Files only
+    /// grow while this runs (running operations append): each is copied up
+    /// to where its last whole record ended when it was counted.
+    fn backup_output(
+        &self,
+        w: &mut impl Write,
+        tmp: &Path,
+        summary: &mut BackupSummary,
+    ) -> StoreResult<()> {
+        let mut files = Vec::new();
+        let mut count = 0u64;
+        for (op, path) in output::files(&self.dir)? {
+            let len = std::fs::metadata(&path).map_err(io(&path))?.len();
+            let end = output::each_record(&path, len, |_| {
+                count += 1;
+                Ok(())
+            })?;
+            files.push((op, path, end));
+        }
+        write_bytes(w, super::OUTPUT_TREE.as_bytes()).map_err(io(tmp))?;
+        w.write_all(&count.to_be_bytes()).map_err(io(tmp))?;
+        let mut written = 0u64;
+        for (op, path, end) in files {
+            output::each_record(&path, end, |payload| {
+                let chunk: crate::domain::OutputChunk = super::decode("output", payload)?;
+                let mut key = op.key().to_vec();
+                key.extend_from_slice(&chunk.seq.to_be_bytes());
+                write_bytes(w, &key).map_err(io(tmp))?;
+                write_bytes(w, payload).map_err(io(tmp))?;
+                written += 1;
+                summary.bytes += (key.len() + payload.len()) as u64;
+                Ok(())
+            })?;
+        }
+        if written != count {
+            return Err(StoreError::Corrupt {
+                tree: super::OUTPUT_TREE.into(),
+                message: "changed while it was backed up".into(),
+            });
+        }
+        summary.trees += 1;
+        summary.entries += written;
+        Ok(())
     }
 
     /// Loads a backup into the empty data directory `dir`.
@@ -118,6 +172,7 @@ impl Store {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let db = sled::Config::new().path(&db_dir).open()?;
         let mut summary = BackupSummary::default();
+        let mut outputs = output::Restorer::new(dir)?;
         let truncated = || StoreError::Corrupt {
             tree: backup.display().to_string(),
             message: "the backup ends early (truncated?)".into(),
@@ -125,7 +180,12 @@ impl Store {
         while let Some(name) = read_bytes(&mut r).map_err(io(backup))? {
             let mut count = [0u8; 8];
             r.read_exact(&mut count).map_err(|_| truncated())?;
-            let tree = db.open_tree(&name)?;
+            let is_output = name == super::OUTPUT_TREE.as_bytes();
+            let tree = if is_output {
+                None
+            } else {
+                Some(db.open_tree(&name)?)
+            };
             for _ in 0..u64::from_be_bytes(count) {
                 let k = read_bytes(&mut r)
                     .map_err(io(backup))?
@@ -134,11 +194,17 @@ impl Store {
                     .map_err(io(backup))?
                     .ok_or_else(truncated)?;
                 summary.bytes += (k.len() + v.len()) as u64;
-                tree.insert(k, v)?;
+                match &tree {
+                    Some(tree) => {
+                        tree.insert(k, v)?;
+                    }
+                    None => outputs.add(&k, &v)?,
+                }
                 summary.entries += 1;
             }
             summary.trees += 1;
         }
+        outputs.finish()?;
         db.flush()?;
         Ok(summary)
     }

@@ -9,6 +9,7 @@ mod codec;
 mod forward;
 mod index;
 mod operations;
+mod output;
 mod schema;
 
 pub use audit::{AuditBreak, AuditEvent, NewAuditEvent};
@@ -16,6 +17,7 @@ pub use backup::BackupSummary;
 pub use cipher::SecretCipher;
 pub use codec::{decode, encode};
 pub use index::OpField;
+pub use output::OutputWriter;
 pub use schema::SCHEMA_VERSION;
 
 use crate::domain::{Id, Kind, Record, Template};
@@ -71,8 +73,8 @@ pub struct Store {
     audit_head: Mutex<audit::Head>,
     dir: PathBuf,
     operations: sled::Tree,
-    /// Output chunks, keyed by operation id then sequence number.
-    output: sled::Tree,
+    /// Output chunks, in a file per operation (see [`output`]).
+    outputs: output::OutputFiles,
     /// Operations by task, device and requester (see [`index`]).
     by_index: sled::Tree,
     /// Operations that have not ended.
@@ -97,6 +99,8 @@ fn blocking<T>(work: impl FnOnce() -> T) -> T {
 const REVISIONS_TREE: &str = "template_revisions";
 const AUDIT_TREE: &str = "audit";
 const OPERATIONS_TREE: &str = "operations";
+/// Where output chunks were kept before schema version 3 (and the name of
+/// their section in a backup).
 const OUTPUT_TREE: &str = "output";
 const REQUESTS_TREE: &str = "requests";
 const JIT_TREE: &str = "jit";
@@ -122,11 +126,20 @@ impl Store {
             // server should not take that much for a large store.
             .cache_capacity(CACHE_BYTES)
             .open()?;
-        schema::migrate(&db)?;
+        schema::migrate(&db, dir)?;
+        if db
+            .tree_names()
+            .iter()
+            .any(|n| n.as_ref() == OUTPUT_TREE.as_bytes())
+        {
+            // Its chunks were moved to files and synced by the migration to
+            // version 3; a crash before this line only leaves it to drop now.
+            db.drop_tree(OUTPUT_TREE)?;
+        }
+        let outputs = output::OutputFiles::open(dir)?;
         let revisions = db.open_tree(REVISIONS_TREE)?;
         let audit = db.open_tree(AUDIT_TREE)?;
         let operations = db.open_tree(OPERATIONS_TREE)?;
-        let output = db.open_tree(OUTPUT_TREE)?;
         let by_index = db.open_tree(index::BY_TREE)?;
         let open_index = db.open_tree(index::OPEN_TREE)?;
         let head = audit::Head::load(&audit)?;
@@ -138,7 +151,7 @@ impl Store {
             audit_head: Mutex::new(head),
             dir: dir.to_path_buf(),
             operations,
-            output,
+            outputs,
             by_index,
             open_index,
             gate: Mutex::new(()),

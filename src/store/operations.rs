@@ -1,4 +1,4 @@
-//! Operations, their output chunks, and when each schedule last fired.
+//! Operations, their output, and when each schedule last fired.
 
 use super::{decode, encode, OpField, Store, StoreResult};
 use crate::domain::{ExecutionRequest, Id, JitGrant, Operation, OutputChunk, Timestamp};
@@ -85,37 +85,17 @@ impl Store {
         Ok(out)
     }
 
-    /// Stores one output chunk (not flushed; the operation's end flushes).
-    pub fn append_output(&self, op: Id, chunk: &OutputChunk) -> StoreResult<()> {
-        self.output
-            .insert(output_key(op, chunk.seq), encode(chunk)?)?;
-        Ok(())
+    /// Opens an operation's output for appending chunks; see
+    /// [`super::OutputWriter`].
+    pub fn output_writer(&self, op: Id) -> StoreResult<super::OutputWriter> {
+        super::blocking(|| self.outputs.writer(op))
     }
 
-    /// An operation's output chunks with `seq >= from`, at most `limit`.
+    /// An operation's output chunks with `seq >= from`, at most `limit` and
+    /// about 4 MiB (always one chunk, if there is one):
+    /// read on from the last one's `seq + 1` until none come back.
     pub fn output(&self, op: Id, from: u64, limit: usize) -> StoreResult<Vec<OutputChunk>> {
-        self.output
-            .range(output_key(op, from)..output_key(Id(op.0 + 1), 0))
-            .values()
-            .take(limit)
-            .map(|v| decode("output", &v?))
-            .collect()
-    }
-
-    /// The next free output sequence number of an operation.
-    pub fn next_output_seq(&self, op: Id) -> StoreResult<u64> {
-        match self
-            .output
-            .range(output_key(op, 0)..output_key(Id(op.0 + 1), 0))
-            .next_back()
-        {
-            Some(item) => {
-                let (_, v) = item?;
-                let chunk: OutputChunk = decode("output", &v)?;
-                Ok(chunk.seq + 1)
-            }
-            None => Ok(0),
-        }
+        super::blocking(|| self.outputs.read(op, from, limit))
     }
 
     /// The TOTP time step a user's last accepted code belonged to.
@@ -194,11 +174,4 @@ impl Store {
             .map(|v| decode("jit", &v?))
             .collect()
     }
-}
-
-fn output_key(op: Id, seq: u64) -> [u8; 16] {
-    let mut key = [0u8; 16];
-    key[..8].copy_from_slice(&op.key());
-    key[8..].copy_from_slice(&seq.to_be_bytes());
-    key
 }

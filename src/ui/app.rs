@@ -686,6 +686,20 @@ impl App {
     }
 
     fn on_answer(&mut self, request: Request, result: Result<Response, String>) -> Vec<Request> {
+        // A page of stored output: read on until the store has no more (a
+        // long output passes through the pane's ring buffer to its tail).
+        if let (Request::Output { id, from }, Ok(Response::Output(chunks))) = (&request, &result) {
+            let (id, from) = (*id, *from);
+            let more = !chunks.is_empty();
+            self.apply_answer(request, result);
+            if more && self.log.op == Some(id) && self.log.next_seq > from {
+                return vec![Request::Output {
+                    id,
+                    from: self.log.next_seq,
+                }];
+            }
+            return Vec::new();
+        }
         // The queue changed: learn what its new entries run.
         if let (Request::Queue, Ok(Response::Requests(list))) = (&request, &result) {
             self.pinned.retain(|id, _| list.iter().any(|r| r.id == *id));
