@@ -86,6 +86,14 @@ if [ "$repeat" -gt 0 ]; then
     "$GH" --data-dir "$data" request stream --wait >/dev/null 2>&1 || true
     printf 'after %-3s       server rss %s MiB   output stored %s\n' "$i" "$(rss)" "$(du -sh "$data/output" | cut -f1)"
   done
+  # Everything stored, read back whole, three times over.
+  ids=$("$GH" --data-dir "$data" history --json --limit 1000 | grep -o '"id":[0-9]*' | cut -d: -f2)
+  for round in 1 2 3; do
+    start=$(date +%s.%N)
+    for id in $ids; do "$GH" --data-dir "$data" logs "$id" >/dev/null; done
+    printf 'read all back %s  server rss %s MiB   (%s operations in %.2f s)\n' "$round" "$(rss)" \
+      "$(echo "$ids" | wc -w)" "$(awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')"
+  done
   printf 'peak            server rss %s MiB\n' "$(awk '/^VmHWM/ { printf "%.1f", $2 / 1024 }' "/proc/$server/status")"
   "$GH" --data-dir "$data" shutdown >/dev/null
   wait "$server" || true

@@ -366,7 +366,7 @@ fn history_and_stored_output_answers_fill_the_screen() {
         bytes: b"stored output\n".to_vec(),
     }];
     // A page of stored output asks for the next (an answer holds at most
-    // a few MiB), until an empty one says the store has no more.
+    // about 1 MiB), until an empty one says the store has no more.
     let next = app.update(Message::Answer(
         Request::Output {
             id: Id(11),

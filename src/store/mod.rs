@@ -1,6 +1,8 @@
 //! The embedded store: one sled tree per record kind, bincode values behind a
 //! schema version byte, big-endian id keys, template revisions, the audit
-//! chain, and secrets sealed with a key kept beside the store.
+//! chain, and secrets sealed with a key kept beside the store. Operation
+//! output, which is most of the volume, is kept beside sled in a file per
+//! operation ([`output`]).
 
 mod audit;
 mod backup;

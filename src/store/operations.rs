@@ -92,7 +92,7 @@ impl Store {
     }
 
     /// An operation's output chunks with `seq >= from`, at most `limit` and
-    /// about 4 MiB (always one chunk, if there is one):
+    /// about 1 MiB (always one chunk, if there is one):
     /// read on from the last one's `seq + 1` until none come back.
     pub fn output(&self, op: Id, from: u64, limit: usize) -> StoreResult<Vec<OutputChunk>> {
         super::blocking(|| self.outputs.read(op, from, limit))

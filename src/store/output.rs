@@ -34,7 +34,7 @@ const MARK_EVERY: u64 = 64;
 const CURSORS: usize = 128;
 /// A read stops after this many bytes of output (one answer stays well
 /// inside a frame, whatever chunk count a client asks for).
-const READ_BUDGET: usize = 4 * 1024 * 1024;
+const READ_BUDGET: usize = 1024 * 1024;
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
