@@ -155,6 +155,40 @@ retries = 0
     assert!(ops
         .values()
         .all(|o| o["state"] != "running" && o["state"] != "queued"));
+
+    // A wrong password on the healthy sshd: refused, the password never shown.
+    let wrong = "not-the-Password-4711";
+    let file = d.write(
+        "wrong.toml",
+        &format!(
+            "[[credential]]\nname = \"wrong\"\nusername = \"{TEST_USER}\"\npassword = \"{wrong}\"\n\
+             [[task]]\nname = \"wrong\"\ntemplate = \"t\"\nenvironment = \"lab\"\nsystem = \"box\"\n\
+             credential = \"wrong\"\ndevices = [\"fine\"]\nretries = 0\n"
+        ),
+    );
+    d.ok(&["--config", cfg, "import", file.to_str().unwrap()]);
+    let out = d.run(&["--config", cfg, "request", "wrong", "--wait"]);
+    assert!(!out.status.success());
+    let op = history(&d)
+        .into_iter()
+        .find(|o| o["task"] == "wrong")
+        .expect("the wrong-password operation");
+    assert_eq!(op["state"], "failed", "{op}");
+    let e = op["error"].as_str().unwrap_or("");
+    assert!(
+        e.contains("refused the password") && e.contains(TEST_USER),
+        "{e}"
+    );
+    let id = op["id"].as_u64().unwrap().to_string();
+    for text in [
+        e.to_string(),
+        d.ok(&["logs", &id]),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        d.ok(&["audit", "export"]),
+    ] {
+        assert!(!text.contains(wrong), "the password was shown: {text}");
+    }
     assert!(d.ok(&["audit", "verify"]).contains("chain intact"));
 }
 
