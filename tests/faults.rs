@@ -245,6 +245,49 @@ approvers = [{{ user = "bob", level = 1 }}]
     text
 }
 
+/// The server's own disk failing under it: output that cannot be stored is
+/// still shown live, the watcher is told at once, and the operation's end
+/// says so (in its error, in history and in the audit), not only a log file.
+#[test]
+fn output_that_cannot_be_stored_is_said_not_lost_in_silence() {
+    let d = DataDir::new();
+    let records = "[[environment]]\nname = \"lab\"\n[[system]]\nname = \"box\"\n\
+        [[credential]]\nname = \"none\"\nusername = \"root\"\n\
+        [[device]]\nname = \"here\"\naddress = \"127.0.0.1\"\nenvironment = \"lab\"\nsystem = \"box\"\n\
+        [[template]]\nname = \"t\"\nexecutor = \"local\"\ncontent = \"echo visible anyway\"\n\
+        [[task]]\nname = \"t\"\ntemplate = \"t\"\nenvironment = \"lab\"\nsystem = \"box\"\n\
+        credential = \"none\"\ndevices = [\"here\"]\n";
+    let file = d.write("records.toml", records);
+    d.ok(&["import", file.to_str().unwrap()]);
+    // The output folder is gone and a file stands in its place.
+    let folder = d.path().join("output");
+    std::fs::remove_dir_all(&folder).unwrap();
+    std::fs::write(&folder, b"not a folder").unwrap();
+
+    let out = d.run(&["request", "t", "--wait"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the work itself succeeded: {shown} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shown.contains("[here] visible anyway"), "{shown}");
+    // Reading the store back fails too: said, and the end still comes.
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read its stored output"));
+    assert!(
+        shown.contains("its output was not stored") && shown.contains("Not a directory"),
+        "the watcher is told: {shown}"
+    );
+    let op = history(&d).into_iter().next().unwrap();
+    assert_eq!(op["state"], "succeeded");
+    let e = op["error"].as_str().unwrap_or_default();
+    assert!(e.contains("its output was not stored"), "{op}");
+    assert!(d
+        .ok(&["audit", "export"])
+        .contains("its output was not stored"));
+    assert!(d.ok(&["audit", "verify"]).contains("chain intact"));
+}
+
 /// A small pseudo-random sequence, so that a failure can be replayed by its seed.
 struct Lcg(u64);
 impl Lcg {

@@ -234,17 +234,29 @@ impl LinePrinter {
         Ok(())
     }
 
+    /// Prints what the store has beyond what was printed. A store that
+    /// cannot be read is said and skipped: the operations' ends still come.
     async fn catch_up(&mut self, client: &Client, id: Id) -> Result<()> {
         loop {
             let from = self.next_seq[&id];
-            let Response::Output(chunks) = client
+            let answer = client
                 .call(Command::Output {
                     id,
                     from,
                     limit: 1000,
                 })
-                .await?
-            else {
+                .await;
+            let answer = match answer {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!(
+                        "gatehouse: operation {id}: cannot read its stored output: {}",
+                        crate::text::printable(&e.to_string())
+                    );
+                    return Ok(());
+                }
+            };
+            let Response::Output(chunks) = answer else {
                 bail!("the server answered with something else");
             };
             if chunks.is_empty() {

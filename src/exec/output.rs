@@ -39,10 +39,13 @@ impl OutputTx {
 }
 
 /// What the writer leaves behind: how much it stored and whether it had to cut.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct OutputTotals {
     pub bytes: u64,
     pub truncated: bool,
+    /// Why this attempt's output, from some point on, is not in the store
+    /// (the data directory's disk is full, say); the watchers saw it live.
+    pub unstored: Option<String>,
 }
 
 /// Starts the writer of one operation's output.
@@ -61,16 +64,27 @@ pub fn start(
         Redactor::new(secrets),
     ];
     let handle = tokio::spawn(async move {
+        // Earlier attempts of the same operation count against the cap.
+        let mut totals = OutputTotals {
+            unstored: None,
+            ..already
+        };
         let mut writer = match store.output_writer(op) {
             Ok(w) => Some(w),
             Err(e) => {
                 tracing::error!(op = %op, error = %e, "cannot store this operation's output");
+                totals.unstored = Some(format!("its output was not stored: {e}"));
                 None
             }
         };
         let mut seq = writer.as_ref().map_or(0, |w| w.next_seq());
-        // Earlier attempts of the same operation count against the cap.
-        let mut totals = already;
+        if let Some(why) = &totals.unstored {
+            notify(ExecEvent::Output {
+                op,
+                chunk: unstored_note(seq, why),
+            });
+            seq += 1;
+        }
         let mut store_chunk = |stream: Stream, bytes: Vec<u8>, totals: &mut OutputTotals| {
             if bytes.is_empty() || totals.truncated {
                 return;
@@ -101,13 +115,28 @@ pub fn start(
                     bytes,
                 };
                 seq += 1;
-                if let Some(w) = writer.as_mut() {
-                    if let Err(e) = w.append(&chunk) {
+                let stored = match writer.as_mut().map(|w| w.append(&chunk)) {
+                    Some(Err(e)) => {
                         tracing::error!(op = %op, error = %e, "cannot store output");
                         writer = None;
+                        let why = format!(
+                            "its output from byte {} on was not stored: {e}",
+                            totals.bytes - chunk.bytes.len() as u64
+                        );
+                        totals.unstored = Some(why.clone());
+                        Err(why)
                     }
-                }
+                    _ => Ok(()),
+                };
                 notify(ExecEvent::Output { op, chunk });
+                if let Err(why) = stored {
+                    // Whoever watches learns it at once, not at the end.
+                    notify(ExecEvent::Output {
+                        op,
+                        chunk: unstored_note(seq, &why),
+                    });
+                    seq += 1;
+                }
             }
         };
         while let Some((stream, bytes)) = rx.recv().await {
@@ -139,11 +168,22 @@ pub fn start(
         if let Some(w) = writer {
             if let Err(e) = w.sync() {
                 tracing::error!(op = %op, error = %e, "cannot sync output");
+                totals.unstored = Some(format!("its output may not be on disk: {e}"));
             }
         }
         totals
     });
     (OutputTx { tx }, handle)
+}
+
+/// A line for the live watchers only: what could not be stored, and why.
+fn unstored_note(seq: u64, why: &str) -> OutputChunk {
+    OutputChunk {
+        seq,
+        stream: Stream::System,
+        time: Timestamp::now(),
+        bytes: format!("[{why}]\n").into_bytes(),
+    }
 }
 
 fn index(stream: Stream) -> usize {

@@ -134,6 +134,7 @@ impl Runner {
         output::OutputTotals {
             bytes: op.output_bytes,
             truncated: op.output_truncated,
+            unstored: None,
         }
     }
 
@@ -186,8 +187,17 @@ impl Runner {
             let (result, totals) = self.attempt(&op, &mut cancel).await;
             op.output_bytes = totals.bytes;
             op.output_truncated = totals.truncated;
+            // An outcome's error, with what could not be stored said too.
+            let error = |e: Option<String>| match (e, &totals.unstored) {
+                (Some(e), Some(u)) => Some(format!("{e}; {u}")),
+                (e, u) => e.or_else(|| u.clone()),
+            };
             match result {
-                Ok(0) => return self.finish(op, OpState::Succeeded, Some(0), None).await,
+                Ok(0) => {
+                    return self
+                        .finish(op, OpState::Succeeded, Some(0), error(None))
+                        .await
+                }
                 Ok(code) => {
                     let err = RunError::Failed(format!("exit status {code}"));
                     if !self.retry(&mut op, &err, &mut cancel).await {
@@ -197,13 +207,18 @@ impl Runner {
                             OpState::Failed
                         };
                         return self
-                            .finish(op, state, Some(code), Some(err.to_string()))
+                            .finish(op, state, Some(code), error(Some(err.to_string())))
                             .await;
                     }
                 }
                 Err((RunError::Cancelled, _)) => {
                     return self
-                        .finish(op, OpState::Cancelled, None, Some("cancelled".into()))
+                        .finish(
+                            op,
+                            OpState::Cancelled,
+                            None,
+                            error(Some("cancelled".into())),
+                        )
                         .await
                 }
                 Err((err, message)) => {
@@ -213,7 +228,7 @@ impl Runner {
                         } else {
                             OpState::Failed
                         };
-                        return self.finish(op, state, None, Some(message)).await;
+                        return self.finish(op, state, None, error(Some(message))).await;
                     }
                 }
             }
