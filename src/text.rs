@@ -3,16 +3,21 @@
 /// Replaces control characters (escape sequences included) with U+FFFD,
 /// keeping tabs, and drops a trailing line end.
 pub fn printable(text: &str) -> String {
-    text.trim_end_matches(['\n', '\r'])
-        .chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                '\u{fffd}'
-            } else {
-                c
-            }
-        })
-        .collect()
+    printable_cow(text).into_owned()
+}
+
+/// [`printable`] without a copy when there is nothing to replace (a line of
+/// remote output, printed a million times).
+pub fn printable_cow(text: &str) -> std::borrow::Cow<'_, str> {
+    let text = text.trim_end_matches(['\n', '\r']);
+    let unsafe_char = |c: char| c.is_control() && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
+        .collect::<String>()
+        .into()
 }
 
 /// Like [`printable`], line by line: keeps the line breaks of a
@@ -30,6 +35,11 @@ mod tests {
             "\u{fffd}]0;pwned\u{fffd}ok"
         );
         assert_eq!(super::printable("a\tb"), "a\tb");
+        assert!(matches!(
+            super::printable_cow("plain line\n"),
+            std::borrow::Cow::Borrowed("plain line")
+        ));
+        assert_eq!(super::printable_cow("bell\x07"), "bell\u{fffd}");
         assert_eq!(super::printable_lines("a\x1b\nb\n"), "a\u{fffd}\nb");
     }
 }

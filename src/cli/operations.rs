@@ -270,32 +270,45 @@ impl LinePrinter {
 
     fn print(&mut self, id: Id, chunk: &OutputChunk) {
         self.next_seq.insert(id, chunk.seq + 1);
+        let device = &self.device[&id];
+        // One buffered write per chunk, not one per line.
+        let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());
         let entry = self.partial.entry(id).or_insert((chunk.stream, Vec::new()));
         if entry.0 != chunk.stream && !entry.1.is_empty() {
             let (stream, rest) = std::mem::replace(entry, (chunk.stream, Vec::new()));
-            print_line(&self.device[&id], stream, &rest);
+            write_line(&mut out, device, stream, &rest);
         }
         entry.0 = chunk.stream;
         entry.1.extend_from_slice(&chunk.bytes);
-        while let Some(pos) = entry.1.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = entry.1.drain(..=pos).collect();
-            print_line(&self.device[&id], entry.0, &line[..line.len() - 1]);
+        // Whole lines are written where they lie; what follows the last
+        // line break waits for the next chunk.
+        let mut start = 0;
+        while let Some(len) = entry.1[start..].iter().position(|b| *b == b'\n') {
+            write_line(&mut out, device, entry.0, &entry.1[start..start + len]);
+            start += len + 1;
         }
+        entry.1.drain(..start);
+        let _ = out.flush();
     }
 
     fn flush(&mut self, id: Id) {
         if let Some((stream, rest)) = self.partial.remove(&id) {
             if !rest.is_empty() {
-                print_line(&self.device[&id], stream, &rest);
+                write_line(
+                    &mut std::io::stdout().lock(),
+                    &self.device[&id],
+                    stream,
+                    &rest,
+                );
             }
         }
     }
 }
 
-/// Prints one line; remote bytes never reach the terminal raw.
-fn print_line(device: &str, stream: Stream, bytes: &[u8]) {
-    let text = crate::text::printable(&String::from_utf8_lossy(bytes));
-    let mut out = std::io::stdout().lock();
+/// Writes one line; remote bytes never reach the terminal raw.
+fn write_line(out: &mut impl Write, device: &str, stream: Stream, bytes: &[u8]) {
+    let text = String::from_utf8_lossy(bytes);
+    let text = crate::text::printable_cow(&text);
     let _ = match stream {
         Stream::System => writeln!(out, "[{device}] * {text}"),
         _ => writeln!(out, "[{device}] {text}"),

@@ -43,11 +43,16 @@ impl OperationLog {
         self.next_seq = chunk.seq + 1;
         let text = String::from_utf8_lossy(&chunk.bytes);
         self.partial.push_str(&text);
-        while let Some(pos) = self.partial.find('\n') {
-            let line: String = self.partial.drain(..=pos).collect();
+        // Whole lines are taken where they lie, then cut off at once (not
+        // one by one from the front: quadratic in a chunk's line count).
+        let mut start = 0;
+        while let Some(len) = self.partial[start..].find('\n') {
             // Remote bytes never reach the terminal raw.
-            self.push_line(chunk.stream, crate::text::printable(&line));
+            let line = crate::text::printable(&self.partial[start..start + len]);
+            start += len + 1;
+            self.push_line(chunk.stream, line);
         }
+        self.partial.drain(..start);
         true
     }
 
