@@ -288,6 +288,76 @@ fn output_that_cannot_be_stored_is_said_not_lost_in_silence() {
     assert!(d.ok(&["audit", "verify"]).contains("chain intact"));
 }
 
+/// Unmounts a test's filesystem however the test ends.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// The disk under the output filling up in the middle of a run (a 64 KiB
+/// tmpfs mounted over `output/`; the tests run as root): what fits is kept,
+/// the rest is shown live with a note of where storing stopped, and the
+/// operation's end says so.
+#[test]
+fn a_disk_that_fills_in_the_middle_of_a_run_is_said_at_the_byte_it_filled() {
+    let d = DataDir::new();
+    let records = "[[environment]]\nname = \"lab\"\n[[system]]\nname = \"box\"\n\
+        [[credential]]\nname = \"none\"\nusername = \"root\"\n\
+        [[device]]\nname = \"here\"\naddress = \"127.0.0.1\"\nenvironment = \"lab\"\nsystem = \"box\"\n\
+        [[template]]\nname = \"t\"\nexecutor = \"local\"\ncontent = \"seq 1 50000; echo last line\"\n\
+        [[task]]\nname = \"t\"\ntemplate = \"t\"\nenvironment = \"lab\"\nsystem = \"box\"\n\
+        credential = \"none\"\ndevices = [\"here\"]\n";
+    let file = d.write("records.toml", records);
+    d.ok(&["import", file.to_str().unwrap()]);
+    let folder = d.path().join("output");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
+        .arg(&folder)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mounting a tmpfs needs root");
+    let _unmount = Mounted(folder);
+
+    let out = d.run(&["request", "t", "--wait"]);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Everything was shown live, and where storing stopped.
+    assert!(shown.contains("[here] 50000\n") && shown.contains("[here] last line"));
+    assert!(
+        shown.contains("on was not stored") && shown.contains("No space left on device"),
+        "{}",
+        &shown[shown.len().saturating_sub(500)..]
+    );
+    let op = history(&d).into_iter().next().unwrap();
+    assert_eq!(op["state"], "succeeded");
+    let e = op["error"].as_str().unwrap_or_default().to_string();
+    let from: u64 = e
+        .split("from byte ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no byte in: {e}"));
+    assert!(from > 0 && from < 64 * 1024, "{e}");
+    // What fit is kept and reads back, up to where it stopped.
+    let id = op["id"].as_u64().unwrap().to_string();
+    let logs = d.ok(&["logs", &id]);
+    assert!(
+        logs.contains("[here] 1\n") && !logs.contains("last line"),
+        "{logs}"
+    );
+    assert!(d.ok(&["audit", "verify"]).contains("chain intact"));
+}
+
 /// A small pseudo-random sequence, so that a failure can be replayed by its seed.
 struct Lcg(u64);
 impl Lcg {
