@@ -245,20 +245,27 @@ approvers = [{{ user = "bob", level = 1 }}]
     text
 }
 
+/// Imports a task `t` that runs `script` on this host with the local executor.
+fn local_task(d: &DataDir, script: &str) {
+    let records = format!(
+        "[[environment]]\nname = \"lab\"\n[[system]]\nname = \"box\"\n\
+         [[credential]]\nname = \"none\"\nusername = \"root\"\n\
+         [[device]]\nname = \"here\"\naddress = \"127.0.0.1\"\nenvironment = \"lab\"\nsystem = \"box\"\n\
+         [[template]]\nname = \"t\"\nexecutor = \"local\"\ncontent = \"{script}\"\n\
+         [[task]]\nname = \"t\"\ntemplate = \"t\"\nenvironment = \"lab\"\nsystem = \"box\"\n\
+         credential = \"none\"\ndevices = [\"here\"]\n"
+    );
+    let file = d.write("records.toml", &records);
+    d.ok(&["import", file.to_str().unwrap()]);
+}
+
 /// The server's own disk failing under it: output that cannot be stored is
 /// still shown live, the watcher is told at once, and the operation's end
 /// says so (in its error, in history and in the audit), not only a log file.
 #[test]
 fn output_that_cannot_be_stored_is_said_not_lost_in_silence() {
     let d = DataDir::new();
-    let records = "[[environment]]\nname = \"lab\"\n[[system]]\nname = \"box\"\n\
-        [[credential]]\nname = \"none\"\nusername = \"root\"\n\
-        [[device]]\nname = \"here\"\naddress = \"127.0.0.1\"\nenvironment = \"lab\"\nsystem = \"box\"\n\
-        [[template]]\nname = \"t\"\nexecutor = \"local\"\ncontent = \"echo visible anyway\"\n\
-        [[task]]\nname = \"t\"\ntemplate = \"t\"\nenvironment = \"lab\"\nsystem = \"box\"\n\
-        credential = \"none\"\ndevices = [\"here\"]\n";
-    let file = d.write("records.toml", records);
-    d.ok(&["import", file.to_str().unwrap()]);
+    local_task(&d, "echo visible anyway");
     // The output folder is gone and a file stands in its place.
     let folder = d.path().join("output");
     std::fs::remove_dir_all(&folder).unwrap();
@@ -307,14 +314,7 @@ impl Drop for Mounted {
 #[test]
 fn a_disk_that_fills_in_the_middle_of_a_run_is_said_at_the_byte_it_filled() {
     let d = DataDir::new();
-    let records = "[[environment]]\nname = \"lab\"\n[[system]]\nname = \"box\"\n\
-        [[credential]]\nname = \"none\"\nusername = \"root\"\n\
-        [[device]]\nname = \"here\"\naddress = \"127.0.0.1\"\nenvironment = \"lab\"\nsystem = \"box\"\n\
-        [[template]]\nname = \"t\"\nexecutor = \"local\"\ncontent = \"seq 1 50000; echo last line\"\n\
-        [[task]]\nname = \"t\"\ntemplate = \"t\"\nenvironment = \"lab\"\nsystem = \"box\"\n\
-        credential = \"none\"\ndevices = [\"here\"]\n";
-    let file = d.write("records.toml", records);
-    d.ok(&["import", file.to_str().unwrap()]);
+    local_task(&d, "seq 1 50000; echo last line");
     let folder = d.path().join("output");
     let mounted = std::process::Command::new("mount")
         .args(["-t", "tmpfs", "-o", "size=64k", "tmpfs"])
