@@ -273,18 +273,21 @@ fn output_that_cannot_be_stored_is_said_not_lost_in_silence() {
 
     let out = d.run(&["request", "t", "--wait"]);
     let shown = String::from_utf8_lossy(&out.stdout);
+    let said = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
-        "the work itself succeeded: {shown} {}",
-        String::from_utf8_lossy(&out.stderr)
+        "the work itself succeeded: {shown} {said}"
     );
-    assert!(shown.contains("[here] visible anyway"), "{shown}");
-    // Reading the store back fails too: said, and the end still comes.
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read its stored output"));
+    // The end says what was not stored and why; reading the store back
+    // fails too, which is said, and the end still comes. (The output went
+    // by live, but a watcher that was not reading at that moment cannot get
+    // it back from a store that does not have it: not asserted.)
     assert!(
-        shown.contains("its output was not stored") && shown.contains("Not a directory"),
-        "the watcher is told: {shown}"
+        said.contains(" here: succeeded (its output was not stored"),
+        "{said}"
     );
+    assert!(said.contains("Not a directory"), "{said}");
+    assert!(said.contains("cannot read its stored output"), "{said}");
     let op = history(&d).into_iter().next().unwrap();
     assert_eq!(op["state"], "succeeded");
     let e = op["error"].as_str().unwrap_or_default();
@@ -309,8 +312,8 @@ impl Drop for Mounted {
 
 /// The disk under the output filling up in the middle of a run (a 64 KiB
 /// tmpfs mounted over `output/`; the tests run as root): what fits is kept,
-/// the rest is shown live with a note of where storing stopped, and the
-/// operation's end says so.
+/// the rest goes to the live watchers only, and the operation's end says
+/// where storing stopped and why.
 #[test]
 fn a_disk_that_fills_in_the_middle_of_a_run_is_said_at_the_byte_it_filled() {
     let d = DataDir::new();
@@ -326,17 +329,16 @@ fn a_disk_that_fills_in_the_middle_of_a_run_is_said_at_the_byte_it_filled() {
 
     let out = d.run(&["request", "t", "--wait"]);
     let shown = String::from_utf8_lossy(&out.stdout);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    // The output went by live (a watcher that falls behind reads skipped
+    // chunks back from the store, so only the stored part is certain to be
+    // shown), and the operation's end says where storing stopped.
+    assert!(shown.contains("[here] 1\n"), "{shown}");
     assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    // Everything was shown live, and where storing stopped.
-    assert!(shown.contains("[here] 50000\n") && shown.contains("[here] last line"));
-    assert!(
-        shown.contains("on was not stored") && shown.contains("No space left on device"),
-        "{}",
-        &shown[shown.len().saturating_sub(500)..]
+        said.contains("succeeded (its output from byte")
+            && said.contains("No space left on device"),
+        "{said}"
     );
     let op = history(&d).into_iter().next().unwrap();
     assert_eq!(op["state"], "succeeded");

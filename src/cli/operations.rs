@@ -191,6 +191,15 @@ async fn stream_until_done(
             _ => {}
         }
     }
+    // Live output already here (of an operation that ended before the loop
+    // began, say) is printed first: the store may lack it (a full disk).
+    while let Ok(event) = events.try_recv() {
+        if let Event::Output { id, chunk } = event {
+            if printer.wants(id) {
+                printer.chunk(client, id, chunk).await?;
+            }
+        }
+    }
     // Whatever live events were skipped is in the store.
     for op in ops {
         printer.catch_up(client, op.id).await?;

@@ -50,22 +50,43 @@ pub struct Engine {
 pub struct Subscription {
     events: broadcast::Receiver<Event>,
     output: broadcast::Receiver<Event>,
+    /// An operation's end, held back until the output already sent before
+    /// it has been handed out (the two channels keep no order between them).
+    held: Option<Event>,
 }
 
 impl Subscription {
     /// The next event; `Err(n)` when `n` were skipped because this
     /// subscriber fell behind (output it can read back from the store).
+    /// An operation's end comes after every output chunk sent before it.
     pub async fn recv(&mut self) -> Result<Event, u64> {
-        use broadcast::error::RecvError;
-        let result = tokio::select! {
-            biased;
-            e = self.events.recv() => e,
-            o = self.output.recv() => o,
-        };
-        match result {
-            Ok(e) => Ok(e),
-            Err(RecvError::Lagged(n)) => Err(n),
-            Err(RecvError::Closed) => std::future::pending().await,
+        use broadcast::error::{RecvError, TryRecvError};
+        loop {
+            if self.held.is_some() {
+                match self.output.try_recv() {
+                    Ok(e) => return Ok(e),
+                    Err(TryRecvError::Lagged(n)) => return Err(n),
+                    Err(TryRecvError::Empty | TryRecvError::Closed) => {
+                        if let Some(e) = self.held.take() {
+                            return Ok(e);
+                        }
+                    }
+                }
+            }
+            let result = tokio::select! {
+                biased;
+                e = self.events.recv() => e,
+                o = self.output.recv() => o,
+            };
+            return match result {
+                Ok(Event::OperationChanged(op)) if op.state.is_final() => {
+                    self.held = Some(Event::OperationChanged(op));
+                    continue;
+                }
+                Ok(e) => Ok(e),
+                Err(RecvError::Lagged(n)) => Err(n),
+                Err(RecvError::Closed) => std::future::pending().await,
+            };
         }
     }
 }
@@ -119,6 +140,7 @@ impl Engine {
         Subscription {
             events: self.events.subscribe(),
             output: self.output.subscribe(),
+            held: None,
         }
     }
 
@@ -404,5 +426,94 @@ pub(crate) fn as_user(record: &Record) -> Option<&User> {
     match record {
         Record::User(u) => Some(u),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{
+        Executor, Id, OpState, Operation, OutputChunk, Stream, Timestamp, Trigger,
+    };
+
+    fn ended(id: u64) -> Event {
+        Event::OperationChanged(Box::new(Operation {
+            id: Id(id),
+            request: Id(1),
+            task: "t".into(),
+            template: "t".into(),
+            template_id: Id(2),
+            template_revision: 1,
+            executor: Executor::Local,
+            device: "here".into(),
+            credential: "c".into(),
+            variables: Default::default(),
+            trigger: Trigger::User,
+            requested_by: "alice".into(),
+            superuser_bypass: false,
+            state: OpState::Succeeded,
+            attempts: 1,
+            max_attempts: 1,
+            retry_on_failure: false,
+            timeout_secs: 60,
+            exit_status: Some(0),
+            created_at: Timestamp(0),
+            not_before: Timestamp(0),
+            started_at: None,
+            finished_at: None,
+            error: None,
+            jit_until: None,
+            output_bytes: 0,
+            output_truncated: false,
+        }))
+    }
+
+    fn chunk(id: u64, seq: u64) -> Event {
+        Event::Output {
+            id: Id(id),
+            chunk: OutputChunk {
+                seq,
+                stream: Stream::Stdout,
+                time: Timestamp(0),
+                bytes: b"x\n".to_vec(),
+            },
+        }
+    }
+
+    /// The two channels keep no order between them; an operation's end
+    /// must not overtake the output sent before it (a watcher that takes the
+    /// end as the last word would miss output the store may not have).
+    #[tokio::test]
+    async fn an_operations_end_comes_after_the_output_sent_before_it() {
+        let (events, _) = broadcast::channel(16);
+        let (output, _) = broadcast::channel(16);
+        let mut sub = Subscription {
+            events: events.subscribe(),
+            output: output.subscribe(),
+            held: None,
+        };
+        for seq in 0..3 {
+            output.send(chunk(7, seq)).unwrap();
+        }
+        events.send(ended(7)).unwrap();
+        output.send(chunk(8, 0)).unwrap();
+        let mut got = Vec::new();
+        for _ in 0..5 {
+            got.push(match sub.recv().await.unwrap() {
+                Event::Output { id, chunk } => format!("output {} {}", id.0, chunk.seq),
+                Event::OperationChanged(op) => format!("end {}", op.id.0),
+                _ => "other".into(),
+            });
+        }
+        assert_eq!(
+            got,
+            [
+                "output 7 0",
+                "output 7 1",
+                "output 7 2",
+                "output 8 0",
+                "end 7"
+            ]
+        );
     }
 }
