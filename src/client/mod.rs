@@ -183,9 +183,13 @@ impl Client {
 /// Whether an error means no server is there (or it left while we connected).
 fn server_gone(e: &ClientError) -> bool {
     match e {
+        // A connection still waiting to be accepted when the server's
+        // socket closes (it was killed, or was exiting as we came) is reset.
         ClientError::Connect { source, .. } => matches!(
             source.kind(),
-            std::io::ErrorKind::NotFound | std::io::ErrorKind::ConnectionRefused
+            std::io::ErrorKind::NotFound
+                | std::io::ErrorKind::ConnectionRefused
+                | std::io::ErrorKind::ConnectionReset
         ),
         ClientError::Wire(wire::WireError::Io(_))
         | ClientError::Wire(wire::WireError::NotGatehouse) => true,
