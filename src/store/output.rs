@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 /// The folder inside the data directory.
-pub(super) const OUTPUT_DIR: &str = "output";
+const OUTPUT_DIR: &str = "output";
 /// Bytes before each payload: its length and its CRC.
 const HEADER: u64 = 8;
 /// No chunk is larger (the writer merges up to 32 KiB; the cap is per
@@ -44,12 +44,12 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
 }
 
 /// The file of one operation's output.
-pub(super) fn path_of(dir: &Path, op: Id) -> PathBuf {
+fn path_of(dir: &Path, op: Id) -> PathBuf {
     dir.join(OUTPUT_DIR).join(format!("{:020}.out", op.0))
 }
 
 /// Creates (or empties) a file only the service account reads.
-pub(super) fn create(path: &Path) -> StoreResult<File> {
+fn create(path: &Path) -> StoreResult<File> {
     use std::os::unix::fs::OpenOptionsExt;
     OpenOptions::new()
         .write(true)
@@ -61,7 +61,7 @@ pub(super) fn create(path: &Path) -> StoreResult<File> {
 }
 
 /// One record, ready to write in a single call.
-pub(super) fn record(payload: &[u8]) -> Vec<u8> {
+fn record(payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + HEADER as usize);
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     out.extend_from_slice(&crc32fast::hash(payload).to_be_bytes());
