@@ -116,10 +116,12 @@ fn main() {
             group: None,
             forward: Vec::new(),
             limits: Default::default(),
+            connections_per_user: gatehouse::server::CONNECTIONS_PER_USER,
+            hello_timeout: gatehouse::server::HELLO_TIMEOUT,
             client_stall: gatehouse::server::CLIENT_STALL,
         }));
         let client = loop {
-            match Client::connect(&socket, None).await {
+            match Client::connect(&socket, None, &Default::default()).await {
                 Ok(c) => break std::sync::Arc::new(c),
                 Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }

@@ -17,6 +17,9 @@ pub struct Config {
     pub theme: Option<PathBuf>,
     /// Seconds without clients before a personal server exits.
     pub idle_exit_secs: Option<u64>,
+    /// The OS account a shared server runs as: clients talk to their own
+    /// user's server or to this account's, never to another.
+    pub service_account: Option<String>,
     #[serde(default)]
     pub limits: LimitsConfig,
     /// Where the server forwards audit events and operation results.
@@ -73,6 +76,8 @@ pub struct LimitsConfig {
     pub output_cap: Option<u64>,
     /// Seconds to connect and authenticate.
     pub connect_timeout_secs: Option<u64>,
+    /// Connections one OS user may hold open to the server at once.
+    pub connections_per_user: Option<usize>,
 }
 
 /// A configuration problem, naming the key (and line, when the file says).
@@ -82,6 +87,9 @@ pub struct ConfigError {
     pub path: PathBuf,
     pub message: String,
 }
+
+/// The service account the install instructions create.
+pub const DEFAULT_SERVICE_ACCOUNT: &str = "gatehouse";
 
 /// Where the configuration is looked for when none is named.
 pub fn default_path() -> PathBuf {
@@ -131,6 +139,10 @@ impl Config {
             l.handshakes_per_address.map(|v| v as u64),
         )?;
         positive("limits.connect_timeout_secs", l.connect_timeout_secs)?;
+        positive(
+            "limits.connections_per_user",
+            l.connections_per_user.map(|v| v as u64),
+        )?;
         if l.output_cap.is_some_and(|c| c < 1024) {
             return Err("key `limits.output_cap` must be at least 1024 bytes".into());
         }

@@ -71,6 +71,11 @@ fn main() -> Result<()> {
                     shared: !personal,
                     group: group.clone(),
                     client_stall: server::CLIENT_STALL,
+                    connections_per_user: config
+                        .limits
+                        .connections_per_user
+                        .unwrap_or(server::CONNECTIONS_PER_USER),
+                    hello_timeout: server::HELLO_TIMEOUT,
                     forward,
                     limits,
                 })
@@ -82,6 +87,10 @@ fn main() -> Result<()> {
     });
     // A refusal or a bad file is the user's to fix: say it in one line, no backtrace.
     if let Err(e) = result {
+        // A reader that went away (`| head`) is no failure.
+        if let Some(io) = e.chain().find_map(|c| c.downcast_ref::<std::io::Error>()) {
+            cli::out::exit_if_reader_gone(io);
+        }
         eprintln!("gatehouse: {}", printable_lines(&e.to_string()));
         for cause in e.chain().skip(1) {
             eprintln!("  caused by: {}", printable_lines(&cause.to_string()));
@@ -91,11 +100,19 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// Logs go to files under the data directory, never to the terminal the UI owns.
+/// Logs go to files under the data directory, never to the terminal the UI
+/// owns, and never into a data directory of another OS user (root's log
+/// files in a service's directory would break the service).
 fn init_logging(
     data_dir: &std::path::Path,
     name: &str,
 ) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(meta) = std::fs::metadata(data_dir) {
+        if meta.uid() != nix::unistd::Uid::current().as_raw() {
+            return None;
+        }
+    }
     let dir = paths::logs_in(data_dir);
     std::fs::create_dir_all(&dir).ok()?;
     let appender = tracing_appender::rolling::daily(dir, format!("{name}.log"));

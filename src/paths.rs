@@ -42,3 +42,15 @@ pub fn current_login() -> String {
     login_of_uid(nix::unistd::Uid::current().as_raw())
         .unwrap_or_else(|| format!("uid{}", nix::unistd::Uid::current()))
 }
+
+/// Creates a file for the person running this command: one that did not
+/// exist, not through a symbolic link, readable by them alone (0600).
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW)
+        .open(path)
+}

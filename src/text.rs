@@ -20,6 +20,25 @@ pub fn printable_cow(text: &str) -> std::borrow::Cow<'_, str> {
         .into()
 }
 
+/// Text from outside made safe for a log line or a one-line message: control
+/// characters escaped (a newline cannot forge a line) and at most `max`
+/// characters kept, saying how much was left out.
+pub fn clipped(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (taken, c) in text.chars().enumerate() {
+        if taken == max {
+            out.push_str(&format!("…({} bytes in all)", text.len()));
+            return out;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// Like [`printable`], line by line: keeps the line breaks of a
 /// multi-line message (an error with its context).
 pub fn printable_lines(text: &str) -> String {
@@ -28,6 +47,14 @@ pub fn printable_lines(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn clipped_text_escapes_line_breaks_and_says_how_long_it_was() {
+        assert_eq!(super::clipped("bob\nforged line", 50), "bob\\nforged line");
+        assert_eq!(super::clipped("\u{1b}[2J", 50), "\\u{1b}[2J");
+        let long = "x".repeat(10_000);
+        assert_eq!(super::clipped(&long, 3), "xxx…(10000 bytes in all)");
+    }
+
     #[test]
     fn escape_sequences_and_bells_are_neutralised() {
         assert_eq!(

@@ -314,6 +314,8 @@ fn a_policy_without_emergency_access_refuses_it() {
 
 /// The current code for an otpauth:// URI, as an authenticator app computes it.
 fn current_code(uri: &str) -> String {
+    // totp-enroll prints the URI first, then the recovery codes.
+    let uri = uri.lines().next().unwrap_or_default();
     let t = totp_rs::TOTP::from_url_unchecked(uri.trim()).expect("otpauth uri");
     t.generate_current().unwrap()
 }
@@ -321,11 +323,15 @@ fn current_code(uri: &str) -> String {
 #[test]
 fn mfa_needs_a_current_code_from_each_approver_and_a_code_works_once() {
     let d = setup("requires_mfa = true\n");
-    // carol is enrolled by an administrator (root); bob enrolls himself.
+    // Each approver enrols themselves; nobody, an administrator included,
+    // gets another person's secret.
     let bob_uri = ok_as(&d, "bob", &["user", "totp-enroll", "bob"]);
     assert!(bob_uri.starts_with("otpauth://totp/"), "{bob_uri}");
     assert!(fails_as(&d, "bob", &["user", "totp-enroll", "carol"]).contains("only themselves"));
-    let carol_uri = d.ok(&["user", "totp-enroll", "carol"]);
+    assert!(d
+        .fails(&["user", "totp-enroll", "carol"])
+        .contains("only themselves"));
+    let carol_uri = ok_as(&d, "carol", &["user", "totp-enroll", "carol"]);
 
     let id = request_id(&ok_as(
         &d,
@@ -443,9 +449,8 @@ fn alice_requests_bob_and_carol_approve_with_totp_and_it_runs_on_the_real_machin
     let d = DataDir::new();
     let file = d.write("r.toml", &text);
     d.ok(&["import", file.to_str().unwrap()]);
-    d.ok(&["user", "totp-enroll", "bob"]);
     let carol_uri = ok_as(&d, "carol", &["user", "totp-enroll", "carol"]);
-    let bob_uri = d.ok(&["user", "totp-enroll", "bob"]);
+    let bob_uri = ok_as(&d, "bob", &["user", "totp-enroll", "bob"]);
     let id = request_id(&ok_as(
         &d,
         "alice",

@@ -517,3 +517,41 @@ fn config_check_names_the_bad_key_and_the_example_passes() {
         .output()
         .unwrap();
 }
+
+/// `gatehouse history | head -3` and friends: a reader that went away ends
+/// the command quietly with status 0, never a panic (was exit 101).
+#[test]
+fn a_closed_reader_ends_every_verb_quietly_with_status_zero() {
+    use std::os::fd::OwnedFd;
+    let d = DataDir::new();
+    d.ok(&["demo"]);
+    for args in [
+        vec!["whoami"],
+        vec!["list", "devices"],
+        vec!["list", "devices", "--json"],
+        vec!["export"],
+        vec!["history"],
+        vec!["history", "--json"],
+        vec!["requests", "--json"],
+        vec!["queue", "--json"],
+        vec!["audit", "export"],
+    ] {
+        let (read, write): (OwnedFd, OwnedFd) = nix::unistd::pipe().unwrap();
+        // The reader is gone before the first byte is written.
+        drop(read);
+        let out = std::process::Command::new(common::bin())
+            .arg("--data-dir")
+            .arg(d.path())
+            .args(&args)
+            .env_remove("GATEHOUSE_SOCKET")
+            .stdout(std::process::Stdio::from(write))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+    // Positive control: with a reader, the same verbs print.
+    assert!(d.ok(&["list", "devices"]).lines().count() > 1);
+    assert!(d.ok(&["audit", "export"]).lines().count() > 1);
+}

@@ -44,12 +44,15 @@ async fn start(
         group: None,
         forward: Vec::new(),
         // Short, so that the test of a client that stops reading is quick.
+        // Forty clients of one OS user (through --as) connect at once here.
+        connections_per_user: 64,
+        hello_timeout: gatehouse::server::HELLO_TIMEOUT,
         client_stall: Duration::from_secs(2),
         limits,
     };
     let server = tokio::spawn(server::run(options));
     let client = loop {
-        match Client::connect(&socket, None).await {
+        match Client::connect(&socket, None, &Default::default()).await {
             Ok(c) => break c,
             Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
         }
@@ -257,7 +260,9 @@ async fn a_decision_reaches_every_client_and_a_stalled_one_stalls_nobody() {
     let mut watchers = Vec::new();
     for i in 0..40 {
         let who = if i % 2 == 0 { "alice" } else { "bob" };
-        let client = Client::connect(&socket, Some(who)).await.unwrap();
+        let client = Client::connect(&socket, Some(who), &Default::default())
+            .await
+            .unwrap();
         let events = client.subscribe().await.unwrap();
         watchers.push((client, events));
     }
@@ -309,7 +314,9 @@ async fn a_decision_reaches_every_client_and_a_stalled_one_stalls_nobody() {
     drop(watchers);
     let mut readers = Vec::new();
     for _ in 0..5 {
-        let client = Client::connect(&socket, None).await.unwrap();
+        let client = Client::connect(&socket, None, &Default::default())
+            .await
+            .unwrap();
         let mut events = client.subscribe().await.unwrap();
         tokio::spawn(async move { while events.recv().await.is_some() {} });
         readers.push(client);
@@ -432,13 +439,17 @@ async fn a_client_of_another_protocol_version_gets_a_clear_message() {
         body.extend(
             wire::encode(&Welcome {
                 result: Ok("x".into()),
+                notices: Vec::new(),
             })
             .unwrap(),
         );
         stream.write_u32(body.len() as u32).await.unwrap();
         stream.write_all(&body).await.unwrap();
     });
-    let err = Client::connect(&other, None).await.err().expect("refused");
+    let err = Client::connect(&other, None, &Default::default())
+        .await
+        .err()
+        .expect("refused");
     assert_eq!(
         err.to_string(),
         format!("the peer speaks protocol version 7, this program {PROTOCOL_VERSION}: run the same Gatehouse version on both sides")

@@ -402,7 +402,9 @@ fn a_backup_holds_the_output_written_so_far_and_restores_it() {
             .open(&path)
             .unwrap();
         std::io::Write::write_all(&mut file, &[0, 0, 0, 200, 1, 2, 3]).unwrap();
-        store.backup(&backup).unwrap();
+        store
+            .backup_to(std::fs::File::create(&backup).unwrap())
+            .unwrap();
         // What comes after the backup is not in it.
         drop(running);
         let mut running = store.output_writer(op).unwrap();

@@ -615,11 +615,24 @@ fn the_audit_list_filters_and_exports() {
         "{shown}"
     );
     assert!(!shown.contains(" bob "), "{shown}");
-    let asked = app.update(key(KeyCode::Char('x')));
+    // x asks where first, offering a new file in the current directory.
+    assert!(app.update(key(KeyCode::Char('x'))).is_empty());
+    let shown = screen(&app, 120, 40);
+    assert!(shown.contains("export the audit log to"), "{shown}");
+    assert!(shown.contains(".jsonl"), "{shown}");
+    // Esc writes nothing.
+    assert!(app.update(key(KeyCode::Esc)).is_empty());
+    assert!(screen(&app, 120, 40).contains("nothing exported"));
+    app.update(key(KeyCode::Char('x')));
+    for _ in 0..80 {
+        app.update(key(KeyCode::Backspace));
+    }
+    type_in(&mut app, "/tmp/chosen.jsonl");
+    let asked = app.update(key(KeyCode::Enter));
     let [Request::ExportAudit(path)] = asked.as_slice() else {
         panic!("{asked:?}")
     };
-    assert!(path.to_string_lossy().ends_with(".jsonl"));
+    assert_eq!(path, std::path::Path::new("/tmp/chosen.jsonl"));
     app.update(Message::Status(
         "exported 30 audit events to x.jsonl".into(),
         false,

@@ -23,28 +23,44 @@ pub fn enrollment_uri(secret: &[u8], account: &str) -> Result<String, String> {
     Ok(totp(secret, account)?.get_url())
 }
 
+/// Why a code was not accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// A well-formed code that is not the current one: counts as a guess.
+    Wrong(String),
+    /// Malformed, reused, or an unusable secret: no guess was made.
+    Other(String),
+}
+
 /// Checks `code` at `now` (Unix seconds) against the secret; returns the
 /// time step it belongs to. A step at or before `last_used` is refused, so
-/// a code works once.
+/// a code works once. Every step in the skew window is compared, in
+/// constant time, whichever matches.
 pub fn verify(
     secret: &[u8],
     account: &str,
     code: &str,
     now: u64,
     last_used: Option<u64>,
-) -> Result<u64, String> {
+) -> Result<u64, Refusal> {
     let code = code.trim();
     if code.len() != 6 || !code.chars().all(|c| c.is_ascii_digit()) {
-        return Err("a TOTP code is 6 digits".into());
+        return Err(Refusal::Other("a TOTP code is 6 digits".into()));
     }
-    let t = totp(secret, account)?;
+    let t = totp(secret, account).map_err(Refusal::Other)?;
     let current = now / STEP;
-    let step = [current.saturating_sub(1), current, current + 1]
-        .into_iter()
-        .find(|s| t.generate(s * STEP) == code)
-        .ok_or_else(|| "the TOTP code is wrong or expired".to_string())?;
+    let mut matched = None;
+    for step in [current.saturating_sub(1), current, current + 1] {
+        let expected = t.generate(step * STEP);
+        if constant_time_eq::constant_time_eq(expected.as_bytes(), code.as_bytes()) {
+            matched = matched.or(Some(step));
+        }
+    }
+    let step = matched.ok_or_else(|| Refusal::Wrong("the TOTP code is wrong or expired".into()))?;
     if last_used.is_some_and(|last| step <= last) {
-        return Err("this TOTP code was already used; wait for the next one".into());
+        return Err(Refusal::Other(
+            "this TOTP code was already used; wait for the next one".into(),
+        ));
     }
     Ok(step)
 }
@@ -62,13 +78,18 @@ mod tests {
         assert_eq!(t.generate(59), "287082");
         assert_eq!(t.generate(1111111109), "081804");
         let step = verify(SECRET, "bob", "081804", 1111111109, None).unwrap();
-        assert!(verify(SECRET, "bob", "081804", 1111111109, Some(step))
-            .unwrap_err()
-            .contains("already used"));
-        assert!(verify(SECRET, "bob", "000000", 1111111109, None).is_err());
-        assert!(verify(SECRET, "bob", "08180", 1111111109, None)
-            .unwrap_err()
-            .contains("6 digits"));
+        assert!(matches!(
+            verify(SECRET, "bob", "081804", 1111111109, Some(step)),
+            Err(Refusal::Other(m)) if m.contains("already used")
+        ));
+        assert!(matches!(
+            verify(SECRET, "bob", "000000", 1111111109, None),
+            Err(Refusal::Wrong(_))
+        ));
+        assert!(matches!(
+            verify(SECRET, "bob", "08180", 1111111109, None),
+            Err(Refusal::Other(m)) if m.contains("6 digits")
+        ));
         // A code from the previous step is still accepted (clock skew).
         assert!(verify(SECRET, "bob", "081804", 1111111109 + 30, None).is_ok());
         assert!(verify(SECRET, "bob", "081804", 1111111109 + 90, None).is_err());

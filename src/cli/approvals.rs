@@ -47,16 +47,20 @@ pub fn request_json(r: &ExecutionRequest) -> serde_json::Value {
 fn print(requests: &[ExecutionRequest], json: bool) {
     if json {
         for r in requests {
-            println!("{}", request_json(r));
+            outln!("{}", request_json(r));
         }
         return;
     }
-    println!(
+    outln!(
         "{:<10} {:<20} {:<12} {:<20} {:<19} JUSTIFICATION",
-        "ID", "TASK", "REQUESTER", "STATE", "CREATED"
+        "ID",
+        "TASK",
+        "REQUESTER",
+        "STATE",
+        "CREATED"
     );
     for r in requests {
-        println!(
+        outln!(
             "{:<10} {:<20} {:<12} {:<20} {:<19} {}",
             r.id.to_string(),
             r.task,
@@ -111,7 +115,7 @@ pub async fn approve(
         bail!("the server answered with something else");
     };
     if let Some(r) = r.first() {
-        println!("request {id}: {}", r.state);
+        outln!("request {id}: {}", r.state);
     }
     Ok(())
 }
@@ -125,22 +129,43 @@ pub async fn reject(cli: &Cli, id: &str, comment: &str) -> Result<()> {
             comment: comment.to_string(),
         })
         .await?;
-    println!("request {id}: rejected");
+    outln!("request {id}: rejected");
     Ok(())
 }
 
-pub async fn totp_enroll(cli: &Cli, login: &str) -> Result<()> {
+pub async fn totp_enroll(cli: &Cli, login: &str, code: &Option<String>) -> Result<()> {
     let client = cli.client().await?;
-    let Response::TotpUri(uri) = client
+    let Response::TotpEnrolled {
+        uri,
+        recovery_codes,
+    } = client
         .call(Command::TotpEnroll {
             login: login.to_string(),
+            code: code.clone(),
         })
         .await?
     else {
         bail!("the server answered with something else");
     };
-    println!("{uri}");
-    eprintln!("Add this to {login}'s authenticator app now: it is not shown again.");
+    outln!("{uri}");
+    outln!("recovery codes (each works once, in place of a code):");
+    for code in &recovery_codes {
+        outln!("  {code}");
+    }
+    eprintln!(
+        "Add the URI to {login}'s authenticator app now and keep the recovery codes apart from it: neither is shown again."
+    );
+    Ok(())
+}
+
+pub async fn totp_reset(cli: &Cli, login: &str) -> Result<()> {
+    let client = cli.client().await?;
+    client
+        .call(Command::TotpReset {
+            login: login.to_string(),
+        })
+        .await?;
+    outln!("{login}: second factor removed; they are told at their next command and enrol again themselves");
     Ok(())
 }
 
@@ -151,7 +176,7 @@ pub async fn jit_list(cli: &Cli, all: bool, json: bool) -> Result<()> {
     };
     for g in &grants {
         if json {
-            println!(
+            outln!(
                 "{}",
                 serde_json::json!({
                     "id": g.id.0,
@@ -166,7 +191,7 @@ pub async fn jit_list(cli: &Cli, all: bool, json: bool) -> Result<()> {
                 })
             );
         } else {
-            println!(
+            outln!(
                 "{:<10} {:<16} {:<14} until {}  {}",
                 g.id.to_string(),
                 g.credential,
@@ -183,6 +208,6 @@ pub async fn jit_revoke(cli: &Cli, id: &str) -> Result<()> {
     let id = parse_id(id)?;
     let client = cli.client().await?;
     client.call(Command::JitRevoke { id }).await?;
-    println!("jit grant {id}: revoke started");
+    outln!("jit grant {id}: revoke started");
     Ok(())
 }

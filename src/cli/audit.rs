@@ -53,7 +53,7 @@ pub async fn run(cli: &Cli, verb: &AuditVerb) -> Result<()> {
                 Ok(n) => n,
                 Err(broken) => bail!("audit log does NOT verify: {broken}"),
             };
-            println!("audit log verified: {n} events, chain intact");
+            outln!("audit log verified: {n} events, chain intact");
             if let (Some(anchors), Some(path)) = (anchors, against) {
                 let (first, last) = anchors.span();
                 let failed = |e| eyre!("audit log does NOT match {}: {e}", path.display());
@@ -74,7 +74,7 @@ pub async fn run(cli: &Cli, verb: &AuditVerb) -> Result<()> {
                         .map_err(failed)?;
                     from = end + 1;
                 }
-                println!(
+                outln!(
                     "matches {}: {} forwarded events, {first} to {last}, agree with the local log",
                     path.display(),
                     anchors.len()

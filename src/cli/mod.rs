@@ -1,6 +1,8 @@
 //! The command line: one file per verb group. Every verb is a client of the
 //! engine; none opens the store itself.
 
+#[macro_use]
+pub mod out;
 mod approvals;
 mod audit;
 mod operations;
@@ -29,6 +31,15 @@ pub struct Cli {
     /// The configuration file (default: ~/.config/gatehouse/config.toml, if it exists).
     #[arg(long, global = true, env = "GATEHOUSE_CONFIG", value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// The OS account a shared server runs as; a client talks to no other
+    /// server but its own user's (config: service_account, "gatehouse").
+    #[arg(
+        long,
+        global = true,
+        env = "GATEHOUSE_SERVICE_ACCOUNT",
+        value_name = "LOGIN"
+    )]
+    pub service_account: Option<String>,
     /// The TUI's theme: dark, light, high-contrast, or a theme file (NO_COLOR turns colours off).
     #[arg(long, global = true, value_name = "NAME|FILE")]
     pub theme: Option<String>,
@@ -173,8 +184,12 @@ pub enum Verb {
         /// Text in the task, device, requester, template or error (any case).
         #[arg(long)]
         text: Option<String>,
+        /// At most this many operations (the newest); it says so on standard error when it stops there.
         #[arg(long, default_value_t = 1000)]
         limit: u32,
+        /// Every matching operation, read page by page (--limit is the page size).
+        #[arg(long)]
+        all: bool,
         /// One JSON object per operation.
         #[arg(long)]
         json: bool,
@@ -251,8 +266,17 @@ pub enum JitVerb {
 
 #[derive(Debug, Subcommand)]
 pub enum UserVerb {
-    /// Make a new TOTP secret and print its otpauth:// URI once, for an authenticator app.
-    TotpEnroll { login: String },
+    /// Make a new TOTP secret for yourself and print its otpauth:// URI and
+    /// recovery codes once. Replacing an enrolled factor needs --totp.
+    TotpEnroll {
+        login: String,
+        /// A current TOTP code or an unused recovery code (to replace an enrolled factor).
+        #[arg(long, value_name = "CODE")]
+        totp: Option<String>,
+    },
+    /// Remove another user's second factor (a lost phone; needs manage-users). The
+    /// user is told at their next command and enrols again.
+    TotpReset { login: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -286,14 +310,37 @@ impl Cli {
             .unwrap_or_else(crate::paths::default_data_dir)
     }
 
+    /// Whom this command may talk to: its own user's server, or the
+    /// service account's.
+    pub fn trust(&self) -> crate::client::Trust {
+        crate::client::Trust {
+            service_account: self
+                .service_account
+                .clone()
+                .or_else(|| self.config().service_account)
+                .unwrap_or_else(|| crate::config::DEFAULT_SERVICE_ACCOUNT.to_string()),
+        }
+    }
+
     /// Connects to the engine: the given socket, or the data directory's
     /// server, started in the background when none runs.
-    pub async fn client(&self) -> Result<Client> {
+    pub async fn connect(&self) -> Result<Client> {
         let as_login = self.as_login.as_deref();
+        let trust = self.trust();
         let client = match self.connect.clone().or_else(|| self.config().socket) {
-            Some(socket) => Client::connect(&socket, as_login).await?,
-            None => Client::connect_or_start(&self.data_dir(), as_login).await?,
+            Some(socket) => Client::connect(&socket, as_login, &trust).await?,
+            None => Client::connect_or_start(&self.data_dir(), as_login, &trust).await?,
         };
+        Ok(client)
+    }
+
+    /// [`Cli::connect`] for a verb: what the server says must be told at
+    /// once goes to standard error first.
+    pub async fn client(&self) -> Result<Client> {
+        let client = self.connect().await?;
+        for notice in client.notices() {
+            eprintln!("gatehouse: {}", crate::text::printable(notice));
+        }
         Ok(client)
     }
 }
@@ -314,7 +361,7 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
                 .or_else(|| cli.config.clone())
                 .unwrap_or_else(crate::config::default_path);
             crate::config::Config::load(&path)?;
-            println!("{}: ok", path.display());
+            outln!("{}: ok", path.display());
             Ok(())
         }
         Verb::Backup { file } => service::backup(cli, file).await,
@@ -365,8 +412,11 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             totp,
         } => approvals::approve(cli, id, comment, until, totp).await,
         Verb::User {
-            command: UserVerb::TotpEnroll { login },
-        } => approvals::totp_enroll(cli, login).await,
+            command: UserVerb::TotpEnroll { login, totp },
+        } => approvals::totp_enroll(cli, login, totp).await,
+        Verb::User {
+            command: UserVerb::TotpReset { login },
+        } => approvals::totp_reset(cli, login).await,
         Verb::Jit { command, all, json } => match command {
             Some(JitVerb::Revoke { id }) => approvals::jit_revoke(cli, id).await,
             None => approvals::jit_list(cli, *all, *json).await,
@@ -384,6 +434,7 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             since,
             text,
             limit,
+            all,
             json,
         } => {
             let filter = operations::HistoryArgs {
@@ -394,7 +445,7 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
                 since,
                 text,
             };
-            operations::history(cli, filter, *limit, *json).await
+            operations::history(cli, filter, *limit, *all, *json).await
         }
         Verb::Device {
             command: DeviceVerb::Trust { name, yes },

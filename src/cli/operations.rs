@@ -78,7 +78,7 @@ pub async fn request(cli: &Cli, args: RequestArgs<'_>, wait: bool) -> Result<()>
             operations,
         } => (request, operations),
         Response::Filed(req) => {
-            println!(
+            outln!(
                 "request {}: {} (policy {})",
                 req.id,
                 req.state,
@@ -297,7 +297,9 @@ impl LinePrinter {
             start += len + 1;
         }
         entry.1.drain(..start);
-        let _ = out.flush();
+        if let Err(e) = out.flush() {
+            super::out::exit_if_reader_gone(&e);
+        }
     }
 
     fn flush(&mut self, id: Id) {
@@ -318,10 +320,13 @@ impl LinePrinter {
 fn write_line(out: &mut impl Write, device: &str, stream: Stream, bytes: &[u8]) {
     let text = String::from_utf8_lossy(bytes);
     let text = crate::text::printable_cow(&text);
-    let _ = match stream {
+    let written = match stream {
         Stream::System => writeln!(out, "[{device}] * {text}"),
         _ => writeln!(out, "[{device}] {text}"),
     };
+    if let Err(e) = written {
+        super::out::exit_if_reader_gone(&e);
+    }
 }
 
 pub async fn ops(cli: &Cli, state: &Option<String>) -> Result<()> {
@@ -343,12 +348,19 @@ pub async fn ops(cli: &Cli, state: &Option<String>) -> Result<()> {
 }
 
 fn print_table(ops: &[Operation]) {
-    println!(
+    outln!(
         "{:<10} {:<20} {:<16} {:<11} {:>4} {:>8} {:<12} {:<19}",
-        "ID", "TASK", "DEVICE", "STATE", "EXIT", "ATTEMPTS", "REQUESTED BY", "STARTED"
+        "ID",
+        "TASK",
+        "DEVICE",
+        "STATE",
+        "EXIT",
+        "ATTEMPTS",
+        "REQUESTED BY",
+        "STARTED"
     );
     for o in ops {
-        println!(
+        outln!(
             "{:<10} {:<20} {:<16} {:<11} {:>4} {:>8} {:<12} {:<19}",
             o.id.to_string(),
             o.task,
@@ -402,7 +414,7 @@ pub async fn cancel(cli: &Cli, op: &str) -> Result<()> {
     let id = parse_id(op)?;
     let client = cli.client().await?;
     client.call(Command::Cancel { id }).await?;
-    println!("operation {id}: cancel requested");
+    outln!("operation {id}: cancel requested");
     Ok(())
 }
 
@@ -417,8 +429,14 @@ pub struct HistoryArgs<'a> {
     pub text: &'a Option<String>,
 }
 
-pub async fn history(cli: &Cli, args: HistoryArgs<'_>, limit: u32, json: bool) -> Result<()> {
-    let filter = HistoryFilter {
+pub async fn history(
+    cli: &Cli,
+    args: HistoryArgs<'_>,
+    limit: u32,
+    all: bool,
+    json: bool,
+) -> Result<()> {
+    let mut filter = HistoryFilter {
         task: args.task.clone(),
         user: args.user.clone(),
         device: args.device.clone(),
@@ -433,18 +451,37 @@ pub async fn history(cli: &Cli, args: HistoryArgs<'_>, limit: u32, json: bool) -
         limit,
     };
     let client = cli.client().await?;
-    let Response::Operations(ops) = client.call(Command::History(filter)).await? else {
-        bail!("the server answered with something else");
-    };
-    if json {
-        let mut out = std::io::stdout().lock();
-        for o in &ops {
-            writeln!(out, "{}", operation_json(o))?;
+    loop {
+        let Response::Operations(ops) = client.call(Command::History(filter.clone())).await? else {
+            bail!("the server answered with something else");
+        };
+        if json {
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            for o in &ops {
+                writeln!(out, "{}", operation_json(o))?;
+            }
+            out.flush()?;
+        } else {
+            print_table(&ops);
         }
-    } else {
-        print_table(&ops);
+        // A full page (the server caps one) may not be everything.
+        let page = match limit {
+            0 => crate::engine::HISTORY_MAX,
+            n => n.min(crate::engine::HISTORY_MAX),
+        };
+        match ops.last() {
+            Some(last) if all && ops.len() as u32 >= page => filter.before = Some(last.id),
+            _ => {
+                if !all && ops.len() as u32 >= page {
+                    eprintln!(
+                        "gatehouse: stopped at {} operations (--limit); there may be more: --all reads every one",
+                        ops.len()
+                    );
+                }
+                return Ok(());
+            }
+        }
     }
-    Ok(())
 }
 
 /// `--since`: RFC 3339, or a duration back from now like `2h` or `30m`.
@@ -502,8 +539,8 @@ pub async fn trust(cli: &Cli, device: &str, yes: bool) -> Result<()> {
     else {
         bail!("the server answered with something else");
     };
-    println!("device {device} offers the host key {}", key.fingerprint());
-    println!("{key}");
+    outln!("device {device} offers the host key {}", key.fingerprint());
+    outln!("{key}");
     if !yes {
         use std::io::IsTerminal;
         if !std::io::stdin().is_terminal() {
@@ -511,12 +548,12 @@ pub async fn trust(cli: &Cli, device: &str, yes: bool) -> Result<()> {
                 "not pinned: confirm on a terminal, or pass --yes after checking the fingerprint"
             );
         }
-        print!("Pin this key for {device}? [y/N] ");
+        out!("Pin this key for {device}? [y/N] ");
         std::io::stdout().flush()?;
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
         if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            println!("not pinned");
+            outln!("not pinned");
             return Ok(());
         }
     }
@@ -531,6 +568,6 @@ async fn pin(client: &Client, device: &str, key: HostKey) -> Result<()> {
             key,
         })
         .await?;
-    println!("pinned {fingerprint} for device {device}");
+    outln!("pinned {fingerprint} for device {device}");
     Ok(())
 }

@@ -33,12 +33,12 @@ fn print_imported(response: &Response) {
     } = response
     {
         for c in created {
-            println!("created {c}");
+            outln!("created {c}");
         }
         for u in updated {
-            println!("updated {u}");
+            outln!("updated {u}");
         }
-        println!(
+        outln!(
             "{} created, {} updated, {unchanged} unchanged",
             created.len(),
             updated.len()
@@ -51,7 +51,7 @@ pub async fn export(cli: &Cli) -> Result<()> {
     let Response::Records(records) = client.call(Command::Export).await? else {
         bail!("the server answered export with something else");
     };
-    print!("{}", crate::recordfile::print(&records));
+    out!("{}", crate::recordfile::print(&records));
     Ok(())
 }
 
@@ -65,7 +65,7 @@ pub async fn demo(cli: &Cli) -> Result<()> {
     let client = cli.client().await?;
     let response = client.call(Command::Import { items }).await?;
     print_imported(&response);
-    println!("demo data loaded; run `gatehouse` to look around");
+    outln!("demo data loaded; run `gatehouse` to look around");
     Ok(())
 }
 
@@ -77,9 +77,9 @@ pub async fn list(cli: &Cli, kind: &str, json: bool) -> Result<()> {
     };
     for r in &records {
         if json {
-            println!("{}", record_json(r));
+            outln!("{}", record_json(r));
         } else {
-            println!(
+            outln!(
                 "{:<28} {:<9} {}",
                 r.name(),
                 if r.meta().enabled {
@@ -119,7 +119,7 @@ pub async fn delete(cli: &Cli, kind: &str, name: &str) -> Result<()> {
             name: name.to_string(),
         })
         .await?;
-    println!("deleted {kind} {name}");
+    outln!("deleted {kind} {name}");
     Ok(())
 }
 
@@ -133,7 +133,7 @@ pub async fn set_enabled(cli: &Cli, kind: &str, name: &str, enabled: bool) -> Re
             enabled,
         })
         .await?;
-    println!(
+    outln!(
         "{} {kind} {name}",
         if enabled { "enabled" } else { "disabled" }
     );
@@ -152,9 +152,11 @@ pub async fn revisions(cli: &Cli, template: &str) -> Result<()> {
     };
     for r in records {
         let m = r.meta();
-        println!(
+        outln!(
             "rev {:<4} {}  by {}",
-            m.revision, m.updated_at, m.updated_by
+            m.revision,
+            m.updated_at,
+            m.updated_by
         );
     }
     Ok(())
@@ -171,10 +173,10 @@ pub async fn role_check(cli: &Cli, name: &str) -> Result<()> {
         bail!("the server answered with something else");
     };
     if warnings.is_empty() {
-        println!("role {name}: no warnings");
+        outln!("role {name}: no warnings");
     }
     for w in warnings {
-        println!("role {name}: {w}");
+        outln!("role {name}: {w}");
     }
     Ok(())
 }
@@ -189,6 +191,6 @@ pub async fn clone(cli: &Cli, kind: &str, from: &str, to: &str) -> Result<()> {
             to: to.to_string(),
         })
         .await?;
-    println!("cloned {kind} {from} as {to}");
+    outln!("cloned {kind} {from} as {to}");
     Ok(())
 }

@@ -10,10 +10,16 @@ pub async fn shutdown(cli: &Cli) -> Result<()> {
         .clone()
         .unwrap_or_else(|| crate::paths::socket_in(&cli.data_dir()));
     // Stopping a server that is not running is not an error, and must not start one.
-    let client = match crate::client::Client::connect(&socket, cli.as_login.as_deref()).await {
+    let client = match crate::client::Client::connect(
+        &socket,
+        cli.as_login.as_deref(),
+        &cli.trust(),
+    )
+    .await
+    {
         Ok(c) => c,
         Err(crate::client::ClientError::Connect { .. }) => {
-            println!("no server is running for {}", socket.display());
+            outln!("no server is running for {}", socket.display());
             return Ok(());
         }
         Err(e) => return Err(e.into()),
@@ -27,7 +33,7 @@ pub async fn shutdown(cli: &Cli) -> Result<()> {
     if named.is_none() {
         wait_for_exit(&cli.data_dir()).await;
     }
-    println!("server stopped");
+    outln!("server stopped");
     Ok(())
 }
 
@@ -39,7 +45,7 @@ pub async fn whoami(cli: &Cli) -> Result<()> {
         server_owner,
     } = client.call(Command::Whoami).await?
     {
-        println!(
+        outln!(
             "{login}{} (server run by {server_owner})",
             if superuser { ", Superuser" } else { "" }
         );
@@ -64,24 +70,65 @@ async fn wait_for_exit(data_dir: &std::path::Path) {
 }
 
 pub async fn backup(cli: &Cli, file: &std::path::Path) -> Result<()> {
+    use std::io::Write;
     let path = std::path::absolute(file)?;
+    // Written here, by the person who asked, where they may write: a new
+    // file (never one that exists, never through a link), readable by them alone.
+    let mut out = std::io::BufWriter::new(create_private(&path)?);
     let client = cli.client().await?;
-    let Response::Backup(summary) = client.call(Command::Backup { path: path.clone() }).await?
-    else {
-        color_eyre::eyre::bail!("the server answered with something else");
+    let result = client
+        .call_streaming(Command::Backup { path: path.clone() }, |bytes| {
+            out.write_all(bytes)
+        })
+        .await;
+    let summary = match result {
+        Ok(Response::Backup(summary)) => summary,
+        other => {
+            // Nothing half-written stays behind.
+            drop(out);
+            let _ = std::fs::remove_file(&path);
+            return match other {
+                Err(e) => Err(e.into()),
+                Ok(_) => Err(color_eyre::eyre::eyre!(
+                    "the server answered with something else"
+                )),
+            };
+        }
     };
-    println!(
+    let synced = out
+        .into_inner()
+        .map_err(|e| e.into_error())
+        .and_then(|f| f.sync_all());
+    if let Err(e) = synced {
+        let _ = std::fs::remove_file(&path);
+        return Err(color_eyre::eyre::eyre!(
+            "cannot write {}: {e}",
+            path.display()
+        ));
+    }
+    outln!(
         "backed up {} entries in {} trees ({} bytes) to {}",
         summary.entries,
         summary.trees,
         summary.bytes,
         path.display()
     );
-    println!(
-        "the key file is not in the backup: keep a copy of {} apart from it",
-        crate::paths::key_in(&cli.data_dir()).display()
+    outln!(
+        "the key file is not in the backup: keep a copy of the server's store.key apart from it"
     );
     Ok(())
+}
+
+/// Creates a file that did not exist, not through a symbolic link, mode 0600.
+fn create_private(path: &std::path::Path) -> Result<std::fs::File> {
+    crate::paths::create_private(path).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
+            " (it exists: name a new file)"
+        } else {
+            ""
+        };
+        color_eyre::eyre::eyre!("cannot create {}: {e}{hint}", path.display())
+    })
 }
 
 pub fn restore(cli: &Cli, file: &std::path::Path) -> Result<()> {
@@ -98,14 +145,14 @@ pub fn restore(cli: &Cli, file: &std::path::Path) -> Result<()> {
             color_eyre::eyre::eyre!("a server is running on {}; stop it first", dir.display())
         })?;
     let summary = crate::store::Store::restore(&dir, file)?;
-    println!(
+    outln!(
         "restored {} entries in {} trees into {}",
         summary.entries,
         summary.trees,
         dir.display()
     );
     if !crate::paths::key_in(&dir).exists() {
-        println!(
+        outln!(
             "no key file at {}: copy the original store.key there, or stored secrets cannot be opened",
             crate::paths::key_in(&dir).display()
         );

@@ -28,12 +28,24 @@ pub enum ClientError {
     Spawn(std::io::Error),
     #[error("the server refused the connection: {0}")]
     Refused(String),
+    #[error(
+        "refusing to talk to the server at {path}: it runs as the OS user '{owner}', which is neither you nor the service account '{expected}' (set `service_account` in the configuration or GATEHOUSE_SERVICE_ACCOUNT if '{owner}' is the real one)"
+    )]
+    Untrusted {
+        path: PathBuf,
+        owner: String,
+        expected: String,
+    },
+    #[error("refusing to start a server in {path}: it belongs to the OS user '{owner}' (connect to that user's server with --connect)")]
+    ForeignDataDir { path: PathBuf, owner: String },
     #[error(transparent)]
     Wire(#[from] wire::WireError),
     #[error("the server closed the connection")]
     Closed,
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("{0}")]
+    Sink(std::io::Error),
 }
 
 /// A refused socket on a shared host usually means a group restriction.
@@ -46,43 +58,116 @@ fn permission_hint(e: &std::io::Error) -> &'static str {
 }
 
 type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<Response, EngineError>>>>>;
+type Streams = Arc<Mutex<HashMap<u64, mpsc::Sender<Vec<u8>>>>>;
+
+/// Whom a client will talk to: the server must run as one of these OS users.
+#[derive(Clone, Debug)]
+pub struct Trust {
+    /// The service account a shared server runs as (its login).
+    pub service_account: String,
+}
+
+impl Default for Trust {
+    /// This user's own servers, and the default service account's.
+    fn default() -> Trust {
+        Trust {
+            service_account: crate::config::DEFAULT_SERVICE_ACCOUNT.to_string(),
+        }
+    }
+}
+
+impl Trust {
+    /// Whether a server running as `uid` may be told anything.
+    fn admits(&self, uid: u32) -> bool {
+        uid == nix::unistd::Uid::current().as_raw()
+            || crate::paths::login_of_uid(uid).is_some_and(|l| l == self.service_account)
+    }
+}
 
 /// A connection to the engine.
 pub struct Client {
     writer: tokio::sync::Mutex<OwnedWriteHalf>,
     pending: Pending,
+    streams: Streams,
     next_id: AtomicU64,
     events: Mutex<Option<mpsc::UnboundedReceiver<Event>>>,
     login: String,
+    notices: Vec<String>,
 }
 
 impl Client {
     /// Connects to the server on `socket`, acting as `as_login` when given.
-    pub async fn connect(socket: &Path, as_login: Option<&str>) -> Result<Client, ClientError> {
+    /// Nothing is sent before the kernel says the server runs as this user
+    /// or as the trusted service account: a socket planted by someone else
+    /// gets nothing.
+    pub async fn connect(
+        socket: &Path,
+        as_login: Option<&str>,
+        trust: &Trust,
+    ) -> Result<Client, ClientError> {
         let stream = UnixStream::connect(socket)
             .await
             .map_err(|source| ClientError::Connect {
                 path: socket.to_path_buf(),
                 source,
             })?;
+        let server_uid = stream
+            .peer_cred()
+            .map_err(|source| ClientError::Connect {
+                path: socket.to_path_buf(),
+                source,
+            })?
+            .uid();
+        if !trust.admits(server_uid) {
+            return Err(ClientError::Untrusted {
+                path: socket.to_path_buf(),
+                owner: crate::paths::login_of_uid(server_uid)
+                    .unwrap_or_else(|| format!("uid{server_uid}")),
+                expected: trust.service_account.clone(),
+            });
+        }
         let (mut reader, mut writer) = stream.into_split();
-        wire::write_hello(
+        let sent = wire::write_hello(
             &mut writer,
             &Hello {
                 as_login: as_login.map(str::to_string),
             },
         )
-        .await?;
-        let welcome: Welcome = wire::read_hello(&mut reader).await?;
+        .await;
+        // A server that refuses at once (a connection cap) may close before
+        // our hello is written: its refusal is still there to read.
+        let welcome: Welcome = match (sent, wire::read_hello(&mut reader).await) {
+            (_, Ok(w)) => w,
+            (Err(e), Err(_)) => return Err(e.into()),
+            (Ok(()), Err(e)) => return Err(e.into()),
+        };
         let login = welcome.result.map_err(ClientError::Refused)?;
 
         let pending: Pending = Arc::default();
+        let streams: Streams = Arc::default();
         let (event_tx, event_rx) = mpsc::unbounded_channel();
         let reader_pending = pending.clone();
+        let reader_streams = streams.clone();
         tokio::spawn(async move {
             loop {
                 match wire::read_frame::<_, ServerFrame>(&mut reader).await {
+                    Ok(Some(ServerFrame::Data { id, bytes })) => {
+                        let sender = reader_streams
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .get(&id)
+                            .cloned();
+                        if let Some(sender) = sender {
+                            // The caller writes as fast as its disk allows.
+                            let _ = sender.send(bytes).await;
+                        }
+                    }
                     Ok(Some(ServerFrame::Reply { id, result })) => {
+                        // The stream of this call (if any) ends before its reply.
+                        reader_streams
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&id);
                         let waiter = reader_pending
                             .lock()
                             .unwrap_or_else(|p| p.into_inner())
@@ -98,6 +183,10 @@ impl Client {
                 }
             }
             // Dropping the waiters tells every pending call the server is gone.
+            reader_streams
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
             reader_pending
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -106,10 +195,17 @@ impl Client {
         Ok(Client {
             writer: tokio::sync::Mutex::new(writer),
             pending,
+            streams,
             next_id: AtomicU64::new(1),
             events: Mutex::new(Some(event_rx)),
             login,
+            notices: welcome.notices,
         })
+    }
+
+    /// What the server said must be told to this user at once.
+    pub fn notices(&self) -> &[String] {
+        &self.notices
     }
 
     /// Connects to the server of `data_dir`, starting one in the background
@@ -117,9 +213,10 @@ impl Client {
     pub async fn connect_or_start(
         data_dir: &Path,
         as_login: Option<&str>,
+        trust: &Trust,
     ) -> Result<Client, ClientError> {
         let socket = crate::paths::socket_in(data_dir);
-        match Client::connect(&socket, as_login).await {
+        match Client::connect(&socket, as_login, trust).await {
             Ok(c) => return Ok(c),
             Err(e) if server_gone(&e) => {}
             Err(e) => return Err(e),
@@ -135,7 +232,7 @@ impl Client {
                 last_spawn = Some(tokio::time::Instant::now());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
-            match Client::connect(&socket, as_login).await {
+            match Client::connect(&socket, as_login, trust).await {
                 Ok(c) => return Ok(c),
                 Err(e) if server_gone(&e) && started.elapsed() < limit => continue,
                 Err(e) if server_gone(&e) => {
@@ -165,6 +262,41 @@ impl Client {
         {
             let mut writer = self.writer.lock().await;
             wire::write_frame(&mut *writer, &ClientFrame { id, command }).await?;
+        }
+        Ok(rx.await.map_err(|_| ClientError::Closed)??)
+    }
+
+    /// Sends a command whose answer is streamed (a backup): `each` gets the
+    /// pieces in order, then the reply comes. An error from `each` ends the
+    /// call (the server stops when it notices).
+    pub async fn call_streaming(
+        &self,
+        command: Command,
+        mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<Response, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        let (data_tx, mut data_rx) = mpsc::channel(8);
+        self.streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, data_tx);
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, tx);
+        {
+            let mut writer = self.writer.lock().await;
+            wire::write_frame(&mut *writer, &ClientFrame { id, command }).await?;
+        }
+        while let Some(bytes) = data_rx.recv().await {
+            if let Err(e) = each(&bytes) {
+                self.streams
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&id);
+                return Err(ClientError::Sink(e));
+            }
         }
         Ok(rx.await.map_err(|_| ClientError::Closed)??)
     }
@@ -199,8 +331,20 @@ fn server_gone(e: &ClientError) -> bool {
 
 /// Starts `gatehouse serve` for a data directory, detached from this terminal.
 fn start_server(data_dir: &Path) -> Result<(), ClientError> {
+    use std::os::unix::fs::MetadataExt;
     use std::os::unix::process::CommandExt;
     std::fs::create_dir_all(data_dir).map_err(ClientError::Spawn)?;
+    // Never a personal server in someone else's data directory (root on a
+    // shared service's store would leave files the service cannot read).
+    let owner = std::fs::metadata(data_dir)
+        .map_err(ClientError::Spawn)?
+        .uid();
+    if owner != nix::unistd::Uid::current().as_raw() {
+        return Err(ClientError::ForeignDataDir {
+            path: data_dir.to_path_buf(),
+            owner: crate::paths::login_of_uid(owner).unwrap_or_else(|| format!("uid{owner}")),
+        });
+    }
     let exe = std::env::current_exe().map_err(ClientError::Spawn)?;
     // The server finds the same configuration through GATEHOUSE_CONFIG, inherited.
     std::process::Command::new(exe)

@@ -69,7 +69,8 @@ pub enum Command {
     Export,
     /// Deletes a record that nothing uses.
     Delete { kind: Kind, name: String },
-    /// Writes a consistent backup of the whole store to a file on the server's machine.
+    /// Streams a consistent backup of the whole store to the caller, which
+    /// writes it to `path` itself (the path is recorded in the audit).
     Backup { path: std::path::PathBuf },
     /// Creates a record as a copy of another under a new name.
     Clone {
@@ -120,8 +121,17 @@ pub enum Command {
         /// A current TOTP code, where the policy requires MFA.
         totp: Option<String>,
     },
-    /// Makes a new TOTP secret for a user and returns its otpauth:// URI, once.
-    TotpEnroll { login: String },
+    /// Makes a new TOTP secret and recovery codes for the caller and returns
+    /// them, once. Replacing an enrolled factor needs a current code or a
+    /// recovery code.
+    TotpEnroll {
+        login: String,
+        /// A current TOTP code or an unused recovery code.
+        code: Option<String>,
+    },
+    /// Removes another user's second factor (manage-users): audited, and the
+    /// user is told at their next command.
+    TotpReset { login: String },
     /// Rejects a request; the comment says why.
     Reject { id: Id, comment: String },
     /// Pending requests this user may decide now, and emergency notices.
@@ -207,7 +217,11 @@ pub enum Response {
     Filed(Box<ExecutionRequest>),
     Requests(Vec<ExecutionRequest>),
     RoleWarnings(Vec<crate::access::analysis::RoleWarning>),
-    TotpUri(String),
+    /// A new second factor: the otpauth:// URI and single-use recovery codes.
+    TotpEnrolled {
+        uri: String,
+        recovery_codes: Vec<String>,
+    },
     Jit(Vec<crate::domain::JitGrant>),
     Backup(crate::store::BackupSummary),
     Terms(Box<RequestTerms>),
@@ -287,6 +301,10 @@ pub enum EngineError {
     Store(String),
     #[error("protocol: {0}")]
     Protocol(String),
+    /// Too many wrong second-factor codes in a row: no code is checked
+    /// until the lockout ends.
+    #[error("not permitted: too many wrong TOTP codes for '{login}'; try again in {seconds} s")]
+    MfaLocked { login: String, seconds: u64 },
 }
 
 fn line_suffix(line: usize) -> String {

@@ -15,6 +15,7 @@ pub use api::{
     Command, EngineError, Event, HistoryFilter, ImportItem, PlainSecrets, RequestSpec,
     RequestTerms, Response,
 };
+pub use operations::HISTORY_MAX;
 
 use crate::access::{self, Principal};
 use crate::domain::{Kind, Record, Role, User};
@@ -44,6 +45,8 @@ pub struct Engine {
     shutdown: Notify,
     /// The OS login that started the server.
     owner: String,
+    /// Wrong second-factor codes per user.
+    mfa_tries: mfa::MfaThrottle,
 }
 
 /// What one client receives: every event, output through its own small buffer.
@@ -119,6 +122,7 @@ impl Engine {
             write_lock: Mutex::new(()),
             shutdown: Notify::new(),
             owner: owner.to_string(),
+            mfa_tries: Default::default(),
         });
         engine.bootstrap().await?;
         engine.start(finished_rx).await?;
@@ -167,35 +171,77 @@ impl Engine {
         }
     }
 
-    /// Runs one command for the OS user `login`.
-    pub async fn handle(&self, login: &str, command: Command) -> Result<Response, EngineError> {
-        let users = self.store.list(Kind::User)?;
-        let roles = self.store.list(Kind::Role)?;
-        let user = users
-            .iter()
-            .find_map(|r| match r {
-                Record::User(u) if u.meta.name == login => Some(u),
-                _ => None,
-            })
-            .ok_or_else(|| {
-                EngineError::Denied(format!(
+    /// The user record and roles of `login`, refused for strangers and
+    /// disabled users.
+    fn principal_records(&self, login: &str) -> Result<(User, Vec<Role>), EngineError> {
+        let user = match self.store.find(Kind::User, login)? {
+            Some(Record::User(u)) => u,
+            _ => {
+                return Err(EngineError::Denied(format!(
                     "OS user '{login}' is not a Gatehouse user; ask an administrator to add them"
-                ))
-            })?;
+                )))
+            }
+        };
         if !user.meta.enabled {
             return Err(EngineError::Denied(format!(
                 "Gatehouse user '{login}' is disabled"
             )));
         }
-        let roles: Vec<&Role> = roles
-            .iter()
+        let roles = self
+            .store
+            .list(Kind::Role)?
+            .into_iter()
             .filter_map(|r| match r {
                 Record::Role(role) if user.roles.contains(&role.meta.name) => Some(role),
                 _ => None,
             })
             .collect();
-        let who = Principal { user, roles };
+        Ok((user, roles))
+    }
+
+    /// Runs one command for the OS user `login`.
+    pub async fn handle(&self, login: &str, command: Command) -> Result<Response, EngineError> {
+        let (user, roles) = self.principal_records(login)?;
+        let who = Principal {
+            user: &user,
+            roles: roles.iter().collect(),
+        };
         self.dispatch(&who, command).await
+    }
+
+    /// Writes a backup of the whole store to `sink` for a Superuser; `path`
+    /// is where the caller says it keeps it (for the audit).
+    pub async fn backup(
+        &self,
+        login: &str,
+        path: &Path,
+        sink: impl std::io::Write + Send + 'static,
+    ) -> Result<Response, EngineError> {
+        let (user, roles) = self.principal_records(login)?;
+        let who = Principal {
+            user: &user,
+            roles: roles.iter().collect(),
+        };
+        if !who.is_superuser() {
+            return Err(EngineError::Denied(
+                "only a Superuser may back up the store".into(),
+            ));
+        }
+        let store = self.store.clone();
+        let summary = tokio::task::spawn_blocking(move || store.backup_to(sink))
+            .await
+            .map_err(|e| EngineError::Store(format!("the backup stopped: {e}")))??;
+        self.audit(vec![NewAuditEvent::new(
+            login,
+            "store.backup",
+            crate::text::clipped(&path.display().to_string(), 300),
+            format!(
+                "{} trees, {} entries, written by the client",
+                summary.trees, summary.entries
+            ),
+        )])
+        .await?;
+        Ok(Response::Backup(summary))
     }
 
     async fn dispatch(
@@ -223,22 +269,10 @@ impl Engine {
             Command::Import { items } => self.import(who, items).await,
             Command::Delete { kind, name } => self.delete(who, kind, &name).await,
             Command::Clone { kind, from, to } => self.clone_record(who, kind, &from, &to).await,
-            Command::Backup { path } => {
-                if !who.is_superuser() {
-                    return Err(EngineError::Denied(
-                        "only a Superuser may back up the store".into(),
-                    ));
-                }
-                let summary = self.store.backup(&path)?;
-                self.audit(vec![NewAuditEvent::new(
-                    login,
-                    "store.backup",
-                    path.display().to_string(),
-                    format!("{} trees, {} entries", summary.trees, summary.entries),
-                )])
-                .await?;
-                Ok(Response::Backup(summary))
-            }
+            // Streamed by the server through `Engine::backup`.
+            Command::Backup { .. } => Err(EngineError::Protocol(
+                "a backup is streamed to the client: ask through the server".into(),
+            )),
             Command::SetEnabled {
                 kind,
                 name,
@@ -325,7 +359,10 @@ impl Engine {
                 until,
                 totp,
             } => self.approve(who, id, comment, until, totp).await,
-            Command::TotpEnroll { login } => self.totp_enroll(who, &login).await,
+            Command::TotpEnroll { login, code } => {
+                self.totp_enroll(who, &login, code.as_deref()).await
+            }
+            Command::TotpReset { login } => self.totp_reset(who, &login).await,
             Command::Jit { all } => self.jit_list(who, all),
             Command::JitRevoke { id } => self.jit_revoke_now(who, id).await,
             Command::Reject { id, comment } => self.reject(who, id, comment).await,

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The most operations one history call returns.
-const HISTORY_MAX: u32 = 10_000;
+/// The most operations one history page holds.
+pub const HISTORY_MAX: u32 = 10_000;
 
 impl Engine {
     pub(super) fn task(&self, name: &str) -> Result<Task, EngineError> {

@@ -322,11 +322,14 @@ impl Engine {
             return refuse(why).await;
         }
         if spec.emergency && policy.requires_mfa {
-            if let Err(e) = self
+            match self
                 .check_totp(&who.user.meta.name, spec.totp.as_deref())
                 .await
             {
-                return refuse(e.to_string()).await;
+                Ok(()) => {}
+                // A lockout is audited once, not at every refused attempt.
+                Err(e @ EngineError::MfaLocked { .. }) => return Err(e),
+                Err(e) => return refuse(e.to_string()).await,
             }
         }
         let now = Timestamp::now();
@@ -466,13 +469,16 @@ impl Engine {
             .await?;
         if policy.requires_mfa {
             if let Err(e) = self.check_totp(&login, totp.as_deref()).await {
-                self.audit(vec![NewAuditEvent::new(
-                    &login,
-                    "request.approve.refused",
-                    target,
-                    e.to_string(),
-                )])
-                .await?;
+                // A lockout is audited once, not at every refused attempt.
+                if !matches!(e, EngineError::MfaLocked { .. }) {
+                    self.audit(vec![NewAuditEvent::new(
+                        &login,
+                        "request.approve.refused",
+                        target,
+                        e.to_string(),
+                    )])
+                    .await?;
+                }
                 return Err(e);
             }
         }

@@ -71,6 +71,38 @@ const MIN_BACKOFF: Duration = Duration::from_millis(250);
 /// A collector that is down is tried again at least this often.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
+/// Refuses a JSON-lines target that is a symbolic link or lies inside the
+/// data directory: the server would append audit events to whatever it
+/// points at (the key file, the store).
+pub fn check_target(target: &Target, data_dir: &std::path::Path) -> Result<(), String> {
+    let Sink::JsonLines { file } = &target.sink else {
+        return Ok(());
+    };
+    let at = format!("forward target '{}' ({})", target.name, file.display());
+    if let Ok(meta) = std::fs::symlink_metadata(file) {
+        if meta.file_type().is_symlink() {
+            return Err(format!("{at}: is a symbolic link; name the file itself"));
+        }
+        if !meta.is_file() {
+            return Err(format!("{at}: is not a regular file"));
+        }
+    }
+    let parent = match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let parent = std::fs::canonicalize(&parent)
+        .map_err(|e| format!("{at}: its folder cannot be used: {e}"))?;
+    let data = std::fs::canonicalize(data_dir).unwrap_or_else(|_| data_dir.to_path_buf());
+    if parent.starts_with(&data) {
+        return Err(format!(
+            "{at}: lies inside the data directory {}; forward to a file outside it",
+            data.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Starts one forwarding task per target; they run as long as the server.
 pub fn spawn(engine: Arc<Engine>, targets: Vec<Target>) {
     for target in targets {
@@ -143,5 +175,35 @@ async fn run(engine: Arc<Engine>, target: Target) {
                 backoff = (backoff * 2).min(MAX_BACKOFF);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod target_tests {
+    use super::*;
+
+    fn jsonl(file: std::path::PathBuf) -> Target {
+        Target {
+            name: "archive".into(),
+            sink: Sink::JsonLines { file },
+        }
+    }
+
+    #[test]
+    fn a_file_target_that_is_a_link_or_inside_the_data_directory_is_refused() {
+        let data = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let key = data.path().join("store.key");
+        std::fs::write(&key, b"key").unwrap();
+        let link = outside.path().join("audit.jsonl");
+        std::os::unix::fs::symlink(&key, &link).unwrap();
+        let err = check_target(&jsonl(link), data.path()).unwrap_err();
+        assert!(err.contains("symbolic link"), "{err}");
+        let inside = data.path().join("logs").join("audit.jsonl");
+        std::fs::create_dir(data.path().join("logs")).unwrap();
+        let err = check_target(&jsonl(inside), data.path()).unwrap_err();
+        assert!(err.contains("inside the data directory"), "{err}");
+        // Positive control: a new file outside is fine.
+        check_target(&jsonl(outside.path().join("new.jsonl")), data.path()).unwrap();
     }
 }

@@ -64,10 +64,12 @@ impl Connection {
             }
             Sink::JsonLines { file } => {
                 use std::os::unix::fs::OpenOptionsExt;
+                // Never through a link planted after the start-up check.
                 let file = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
                     .mode(0o600)
+                    .custom_flags(nix::libc::O_NOFOLLOW)
                     .open(file)
                     .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", file.display())))?;
                 Ok(Connection {

@@ -1,6 +1,7 @@
 //! The Unix-socket server: one engine, many clients. Identity comes from the
 //! socket's peer credentials, never from what a client claims.
 
+pub mod bounds;
 pub mod wire;
 
 use crate::engine::{Engine, Event};
@@ -32,10 +33,20 @@ pub struct ServerOptions {
     /// A client whose socket takes no data for this long is not reading:
     /// it is dropped, never waited for.
     pub client_stall: Duration,
+    /// Connections one OS user may hold open at once (hellos included).
+    pub connections_per_user: usize,
+    /// How long a new connection has to send its hello.
+    pub hello_timeout: Duration,
 }
 
 /// The default for [`ServerOptions::client_stall`].
 pub const CLIENT_STALL: Duration = Duration::from_secs(10);
+/// The default for [`ServerOptions::connections_per_user`].
+pub const CONNECTIONS_PER_USER: usize = 32;
+/// The default for [`ServerOptions::hello_timeout`].
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Backed-up output of a streamed answer goes out in pieces of this size.
+const DATA_PIECE: usize = 256 * 1024;
 
 /// How many frames may wait for a client before it counts as not reading.
 const CLIENT_QUEUE: usize = 1024;
@@ -48,9 +59,14 @@ pub async fn run(options: ServerOptions) -> Result<()> {
             options.data_dir.display()
         )
     })?;
+    refuse_foreign_data_dir(&options.data_dir)?;
     std::fs::set_permissions(&options.data_dir, std::fs::Permissions::from_mode(0o700))
         .wrap_err("cannot restrict the data directory to its owner")?;
     let _lock = hold_lock(&options)?;
+    for target in &options.forward {
+        crate::forward::check_target(target, &options.data_dir).map_err(|e| eyre!(e))?;
+    }
+    let descriptors = bounds::raise_descriptor_limit();
 
     let owner = paths::current_login();
     let engine = Engine::open(&options.data_dir, &owner, options.limits.clone())
@@ -65,13 +81,17 @@ pub async fn run(options: ServerOptions) -> Result<()> {
         let _ = std::fs::remove_file(&options.socket);
         return Err(e);
     }
-    tracing::info!(socket = %options.socket.display(), owner = %owner, "server listening");
+    tracing::info!(socket = %options.socket.display(), owner = %owner, descriptors, "server listening");
 
     crate::forward::spawn(engine.clone(), options.forward.clone());
 
     let clients = Arc::new(AtomicUsize::new(0));
     let (left_tx, mut left_rx) = mpsc::unbounded_channel::<()>();
     let own_uid = nix::unistd::Uid::current().as_raw();
+    let counts = bounds::ConnectionCounts::new(options.connections_per_user);
+    let logs = Arc::new(bounds::LogLimiter::default());
+    let mut reserve = bounds::DescriptorReserve::new();
+    let mut accept_backoff = Duration::ZERO;
     let idle = options.idle_exit;
     let mut idle_since = Some(tokio::time::Instant::now());
     let result = loop {
@@ -83,20 +103,57 @@ pub async fn run(options: ServerOptions) -> Result<()> {
         };
         tokio::select! {
             accepted = listener.accept() => {
-                let (stream, _) = match accepted {
-                    Ok(s) => s,
-                    Err(e) => { tracing::warn!(error = %e, "accept failed"); continue; }
+                let stream = match accepted {
+                    Ok((s, _)) => {
+                        accept_backoff = Duration::ZERO;
+                        s
+                    }
+                    Err(e) => {
+                        if bounds::out_of_descriptors(&e) {
+                            // Take the waiting connection with the reserved
+                            // descriptor and close it, so the queue moves.
+                            reserve.release();
+                            if let Ok((s, _)) = listener.accept().await {
+                                drop(s);
+                            }
+                            reserve.refill();
+                        }
+                        log_limited(&logs, "accept failed", |suppressed| {
+                            tracing::warn!(error = %e, suppressed, "accept failed");
+                        });
+                        // Errors that repeat must not spin the loop.
+                        accept_backoff = (accept_backoff * 2)
+                            .clamp(Duration::from_millis(5), Duration::from_secs(1));
+                        tokio::time::sleep(accept_backoff).await;
+                        continue;
+                    }
+                };
+                let peer_uid = match stream.peer_cred() {
+                    Ok(cred) => cred.uid(),
+                    Err(_) => continue,
+                };
+                let Some(slot) = counts.take(peer_uid) else {
+                    refuse_at_cap(stream, peer_uid, counts.cap(), &logs);
+                    continue;
                 };
                 clients.fetch_add(1, Ordering::SeqCst);
                 idle_since = None;
                 let engine = engine.clone();
                 let clients = clients.clone();
                 let left = left_tx.clone();
-                let stall = options.client_stall;
+                let logs = logs.clone();
+                let limits = ClientLimits {
+                    stall: options.client_stall,
+                    hello: options.hello_timeout,
+                };
                 tokio::spawn(async move {
-                    if let Err(e) = serve_client(engine, stream, own_uid, stall).await {
-                        tracing::info!(error = %e, "client connection ended with an error");
+                    if let Err(e) = serve_client(engine, stream, peer_uid, own_uid, limits, &logs).await {
+                        let text = bounds_text(&e.to_string());
+                        log_limited(&logs, &format!("ended {peer_uid}"), |suppressed| {
+                            tracing::info!(uid = peer_uid, error = %text, suppressed, "client connection ended with an error");
+                        });
                     }
+                    drop(slot);
                     clients.fetch_sub(1, Ordering::SeqCst);
                     let _ = left.send(());
                 });
@@ -187,65 +244,125 @@ fn hold_lock(options: &ServerOptions) -> Result<nix::fcntl::Flock<std::fs::File>
     })
 }
 
+/// The bounds one connection is served under.
+#[derive(Clone, Copy)]
+struct ClientLimits {
+    stall: Duration,
+    hello: Duration,
+}
+
+/// Writes a line unless the same kind of line was written too often lately.
+fn log_limited(logs: &bounds::LogLimiter, key: &str, write: impl FnOnce(u64)) {
+    if let bounds::LogVerdict::Write { suppressed } = logs.check(key) {
+        write(suppressed);
+    }
+}
+
+/// Text from a client, made safe and short for the log and for answers.
+fn bounds_text(text: &str) -> String {
+    crate::text::clipped(text, 200)
+}
+
+/// A user at the connection cap is told so and the connection is closed at
+/// once; nothing of theirs is read.
+fn refuse_at_cap(stream: UnixStream, uid: u32, cap: usize, logs: &bounds::LogLimiter) {
+    let login = paths::login_of_uid(uid).unwrap_or_else(|| format!("uid{uid}"));
+    let welcome = Welcome::refused(format!(
+        "OS user '{login}' already has {cap} connections open to this server (the limit); close some and try again"
+    ));
+    if let Ok(body) = wire::encode_hello(&welcome) {
+        // The socket's buffer is empty: a small frame goes at once or not at all.
+        let _ = stream.try_write(&body);
+    }
+    log_limited(logs, &format!("cap {uid}"), |suppressed| {
+        tracing::warn!(%login, cap, suppressed, "connection refused: at the per-user connection limit");
+    });
+}
+
+/// Refuses to serve a data directory that belongs to another OS user: its
+/// files would end up owned by this one (root on a service's directory).
+fn refuse_foreign_data_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir)
+        .wrap_err_with(|| format!("cannot read the data directory {}", dir.display()))?;
+    let me = nix::unistd::Uid::current().as_raw();
+    if meta.uid() != me {
+        let owner = paths::login_of_uid(meta.uid()).unwrap_or_else(|| format!("uid{}", meta.uid()));
+        return Err(eyre!(
+            "the data directory {} belongs to the OS user '{owner}': only '{owner}' may serve it (connect to its server with --connect)",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Why a connection ended early. Not an eyre report: a neighbour can end
+/// connections at will, and a report may capture a backtrace each time.
+type ConnectionEnd = Box<dyn std::error::Error + Send + Sync>;
+
 /// Serves one client: hello, then commands and, once subscribed, events.
 async fn serve_client(
     engine: Arc<Engine>,
     stream: UnixStream,
+    peer_uid: u32,
     own_uid: u32,
-    stall: Duration,
-) -> Result<()> {
-    let peer_uid = stream.peer_cred()?.uid();
+    limits: ClientLimits,
+    logs: &bounds::LogLimiter,
+) -> Result<(), ConnectionEnd> {
+    let stall = limits.stall;
     let (mut reader, mut writer) = stream.into_split();
-    let hello: Hello = match wire::read_hello(&mut reader).await {
-        Ok(h) => h,
-        Err(e) => {
-            let _ = wire::write_hello(
-                &mut writer,
-                &Welcome {
-                    result: Err(e.to_string()),
-                },
+    let hello: Hello = match tokio::time::timeout(limits.hello, wire::read_hello(&mut reader)).await
+    {
+        Ok(Ok(h)) => h,
+        Ok(Err(e)) => {
+            let _ = tokio::time::timeout(
+                stall,
+                wire::write_hello(&mut writer, &Welcome::refused(e.to_string())),
             )
             .await;
-            return Err(e.into());
+            return Err(e.to_string().into());
+        }
+        Err(_) => {
+            let message = format!("no hello within {:?}", limits.hello);
+            let _ = tokio::time::timeout(
+                stall,
+                wire::write_hello(&mut writer, &Welcome::refused(message.clone())),
+            )
+            .await;
+            return Err(message.into());
         }
     };
     let os_login = paths::login_of_uid(peer_uid).unwrap_or_else(|| format!("uid{peer_uid}"));
     let login = match hello.as_login {
         Some(other) if other != os_login && peer_uid != own_uid => {
             let message = format!(
-                "--as is refused: only the server's own account may act as another user ('{os_login}' asked to be '{other}')"
+                "--as is refused: only the server's own account may act as another user ('{os_login}' asked to be '{}')",
+                bounds_text(&other)
             );
-            wire::write_hello(
-                &mut writer,
-                &Welcome {
-                    result: Err(message.clone()),
-                },
-            )
-            .await?;
-            return Err(eyre!(message));
+            wire::write_hello(&mut writer, &Welcome::refused(message.clone())).await?;
+            return Err(message.into());
         }
         Some(other) => other,
         None => os_login.clone(),
     };
     if let Err(message) = engine.admits(&login) {
-        wire::write_hello(
-            &mut writer,
-            &Welcome {
-                result: Err(message.clone()),
-            },
-        )
-        .await?;
-        tracing::info!(%os_login, %login, "connection refused: {message}");
+        let message = bounds_text(&message);
+        wire::write_hello(&mut writer, &Welcome::refused(message.clone())).await?;
+        log_limited(logs, &format!("refused {peer_uid}"), |suppressed| {
+            tracing::info!(%os_login, login = %bounds_text(&login), suppressed, "connection refused: {message}");
+        });
         return Ok(());
     }
+    let notices = engine.take_notices(&login).await.unwrap_or_default();
     wire::write_hello(
         &mut writer,
         &Welcome {
             result: Ok(login.clone()),
+            notices,
         },
     )
     .await?;
-    tracing::info!(%os_login, %login, "client connected");
+    tracing::info!(%os_login, login = %bounds_text(&login), "client connected");
 
     // One writer task per client, fed through a bounded queue: a client that
     // stops reading is dropped, never waited for by the engine. A write that
@@ -292,7 +409,12 @@ async fn serve_client(
                 if matches!(frame.command, crate::engine::Command::Subscribe) && events.is_none() {
                     events = Some(engine.subscribe());
                 }
-                let result = engine.handle(&login, frame.command).await;
+                let result = match frame.command {
+                    crate::engine::Command::Backup { path } => {
+                        stream_backup(&engine, &login, &path, frame.id, &out_tx).await
+                    }
+                    command => engine.handle(&login, command).await,
+                };
                 let body = wire::encode(&ServerFrame::Reply { id: frame.id, result })?;
                 if out_tx.send(body).await.is_err() {
                     break;
@@ -326,6 +448,78 @@ async fn serve_client(
     reader_task.abort();
     let _ = writer_task.await;
     Ok(())
+}
+
+/// Streams a backup to the client that asked, in `Data` frames before its
+/// reply: the client writes the file itself, with its own permissions, so
+/// the server never writes where a caller points it.
+async fn stream_backup(
+    engine: &Arc<Engine>,
+    login: &str,
+    path: &std::path::Path,
+    id: u64,
+    out: &mpsc::Sender<Vec<u8>>,
+) -> Result<crate::engine::Response, crate::engine::EngineError> {
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
+    let backup = {
+        let engine = engine.clone();
+        let login = login.to_string();
+        let path = path.to_path_buf();
+        tokio::spawn(async move { engine.backup(&login, &path, PieceWriter::new(tx)).await })
+    };
+    while let Some(bytes) = rx.recv().await {
+        let body = wire::encode(&ServerFrame::Data { id, bytes })
+            .map_err(|e| crate::engine::EngineError::Protocol(e.to_string()))?;
+        if out.send(body).await.is_err() {
+            // The client left: the backup stops at its next write.
+            break;
+        }
+    }
+    drop(rx);
+    backup
+        .await
+        .map_err(|e| crate::engine::EngineError::Store(format!("the backup stopped: {e}")))?
+}
+
+/// A writer that hands what it is given on in pieces of [`DATA_PIECE`].
+struct PieceWriter {
+    buffer: Vec<u8>,
+    tx: mpsc::Sender<Vec<u8>>,
+}
+
+impl PieceWriter {
+    fn new(tx: mpsc::Sender<Vec<u8>>) -> PieceWriter {
+        PieceWriter {
+            buffer: Vec::with_capacity(DATA_PIECE),
+            tx,
+        }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let piece = std::mem::replace(&mut self.buffer, Vec::with_capacity(DATA_PIECE));
+        self.tx.blocking_send(piece).map_err(|_| {
+            std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away")
+        })
+    }
+}
+
+impl std::io::Write for PieceWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let room = DATA_PIECE - self.buffer.len();
+        let n = bytes.len().min(room);
+        self.buffer.extend_from_slice(&bytes[..n]);
+        if self.buffer.len() >= DATA_PIECE {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
 }
 
 /// The next event for a subscribed client; never resolves for others.

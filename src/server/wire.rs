@@ -8,10 +8,15 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Changes whenever a frame's layout changes.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 const MAGIC: &[u8; 8] = b"GATEHSE\0";
 /// No frame may be larger: protects both sides from a bad length.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;
+/// A hello is read before anything is known about the peer: it stays small.
+pub const MAX_HELLO: usize = 4 * 1024;
+/// A frame's body is read as it arrives, never allocated whole from its
+/// announced length: a peer that announces much and sends little costs little.
+const READ_STEP: usize = 64 * 1024;
 
 /// A request on the wire, with an id to match its reply.
 #[derive(Debug, Serialize, Deserialize)]
@@ -28,6 +33,11 @@ pub enum ServerFrame {
         result: Result<Response, EngineError>,
     },
     Event(Event),
+    /// Part of a streamed answer (a backup), in order, before its `Reply`.
+    Data {
+        id: u64,
+        bytes: Vec<u8>,
+    },
 }
 
 /// The client's first frame, after the magic and version.
@@ -41,6 +51,18 @@ pub struct Hello {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Welcome {
     pub result: Result<String, String>,
+    /// What the caller must be told at once (their second factor was reset…).
+    pub notices: Vec<String>,
+}
+
+impl Welcome {
+    /// A refusal.
+    pub fn refused(message: impl Into<String>) -> Welcome {
+        Welcome {
+            result: Err(message.into()),
+            notices: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -63,17 +85,23 @@ fn config() -> bincode::config::Configuration {
     bincode::config::standard()
 }
 
-async fn read_raw<R: AsyncRead + Unpin>(r: &mut R) -> Result<Option<Vec<u8>>, WireError> {
+async fn read_raw<R: AsyncRead + Unpin>(
+    r: &mut R,
+    limit: usize,
+) -> Result<Option<Vec<u8>>, WireError> {
     let len = match r.read_u32().await {
         Ok(n) => n as usize,
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
         Err(e) => return Err(e.into()),
     };
-    if len > MAX_FRAME {
+    if len > limit {
         return Err(WireError::TooLarge(len));
     }
-    let mut body = vec![0u8; len];
-    r.read_exact(&mut body).await?;
+    let mut body = Vec::with_capacity(len.min(READ_STEP));
+    let got = r.take(len as u64).read_to_end(&mut body).await?;
+    if got < len {
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+    }
     Ok(Some(body))
 }
 
@@ -96,7 +124,7 @@ pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
 pub async fn read_frame<R: AsyncRead + Unpin, T: DeserializeOwned>(
     r: &mut R,
 ) -> Result<Option<T>, WireError> {
-    match read_raw(r).await? {
+    match read_raw(r, MAX_FRAME).await? {
         None => Ok(None),
         Some(body) => bincode::serde::decode_from_slice(&body, config())
             .map(|(v, _)| Some(v))
@@ -117,22 +145,40 @@ pub async fn write_encoded<W: AsyncWrite + Unpin>(w: &mut W, body: &[u8]) -> Res
     write_raw(w, body).await
 }
 
+fn hello_body<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
+    let mut body = MAGIC.to_vec();
+    body.extend(PROTOCOL_VERSION.to_be_bytes());
+    body.extend(encode(value)?);
+    if body.len() > MAX_HELLO {
+        return Err(WireError::TooLarge(body.len()));
+    }
+    Ok(body)
+}
+
 /// Writes a hello (either side): magic, version, then the body.
 pub async fn write_hello<W: AsyncWrite + Unpin, T: Serialize>(
     w: &mut W,
     value: &T,
 ) -> Result<(), WireError> {
-    let mut body = MAGIC.to_vec();
-    body.extend(PROTOCOL_VERSION.to_be_bytes());
-    body.extend(encode(value)?);
-    write_raw(w, &body).await
+    write_raw(w, &hello_body(value)?).await
 }
 
-/// Reads a hello, checking the magic and the version before the body.
+/// A whole hello frame, length included, for a single non-blocking write.
+pub fn encode_hello<T: Serialize>(value: &T) -> Result<Vec<u8>, WireError> {
+    let body = hello_body(value)?;
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend(body);
+    Ok(frame)
+}
+
+/// Reads a hello (at most [`MAX_HELLO`] bytes), checking the magic and the
+/// version before the body.
 pub async fn read_hello<R: AsyncRead + Unpin, T: DeserializeOwned>(
     r: &mut R,
 ) -> Result<T, WireError> {
-    let body = read_raw(r).await?.ok_or(WireError::NotGatehouse)?;
+    let body = read_raw(r, MAX_HELLO)
+        .await?
+        .ok_or(WireError::NotGatehouse)?;
     if body.len() < 12 || &body[..8] != MAGIC {
         return Err(WireError::NotGatehouse);
     }

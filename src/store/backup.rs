@@ -53,36 +53,30 @@ pub struct BackupSummary {
 }
 
 impl Store {
-    /// Writes every tree to `path` (mode 0600). Commits wait meanwhile, so
-    /// records and the audit chain are copied at one point in their history.
-    pub fn backup(&self, path: &Path) -> StoreResult<BackupSummary> {
-        use std::os::unix::fs::OpenOptionsExt;
+    /// Writes every tree to `sink` as a backup stream. Commits wait
+    /// meanwhile, so records and the audit chain are copied at one point in
+    /// their history. The caller decides where it goes (the client that
+    /// asked writes the file, with its own permissions).
+    pub fn backup_to(&self, sink: impl Write) -> StoreResult<BackupSummary> {
         let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
         self.db.flush()?;
-        let tmp = path.with_extension("partial");
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io(&tmp))?;
-        let mut w = BufWriter::new(file);
+        let tmp = Path::new("(the backup stream)");
+        let mut w = BufWriter::with_capacity(256 * 1024, sink);
         let mut summary = BackupSummary::default();
-        w.write_all(MAGIC).map_err(io(&tmp))?;
+        w.write_all(MAGIC).map_err(io(tmp))?;
         for name in self.db.tree_names() {
             if name.as_ref() == super::OUTPUT_TREE.as_bytes() {
                 continue; // dropped on open; the files are the output
             }
             let tree = self.db.open_tree(&name)?;
-            write_bytes(&mut w, &name).map_err(io(&tmp))?;
+            write_bytes(&mut w, &name).map_err(io(tmp))?;
             w.write_all(&(tree.len() as u64).to_be_bytes())
-                .map_err(io(&tmp))?;
+                .map_err(io(tmp))?;
             let mut written = 0u64;
             for item in tree.iter() {
                 let (k, v) = item?;
-                write_bytes(&mut w, &k).map_err(io(&tmp))?;
-                write_bytes(&mut w, &v).map_err(io(&tmp))?;
+                write_bytes(&mut w, &k).map_err(io(tmp))?;
+                write_bytes(&mut w, &v).map_err(io(tmp))?;
                 written += 1;
                 summary.bytes += (k.len() + v.len()) as u64;
             }
@@ -95,10 +89,9 @@ impl Store {
             summary.trees += 1;
             summary.entries += written;
         }
-        self.backup_output(&mut w, &tmp, &mut summary)?;
-        let file = w.into_inner().map_err(|e| io(&tmp)(e.into_error()))?;
-        file.sync_all().map_err(io(&tmp))?;
-        std::fs::rename(&tmp, path).map_err(io(path))?;
+        self.backup_output(&mut w, tmp, &mut summary)?;
+        let mut sink = w.into_inner().map_err(|e| io(tmp)(e.into_error()))?;
+        sink.flush().map_err(io(tmp))?;
         Ok(summary)
     }
 

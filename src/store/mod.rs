@@ -10,6 +10,7 @@ mod cipher;
 mod codec;
 mod forward;
 mod index;
+mod mfa;
 mod operations;
 mod output;
 mod schema;

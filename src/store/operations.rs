@@ -98,22 +98,6 @@ impl Store {
         super::blocking(|| self.outputs.read(op, from, limit))
     }
 
-    /// The TOTP time step a user's last accepted code belonged to.
-    pub fn totp_last_step(&self, login: &str) -> StoreResult<Option<u64>> {
-        let tree = self.db.open_tree("totp_used")?;
-        Ok(tree
-            .get(login.as_bytes())?
-            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes)))
-    }
-
-    /// Records the step of an accepted code (flushed with the decision it allowed).
-    pub fn set_totp_last_step(&self, login: &str, step: u64) -> StoreResult<()> {
-        self.db
-            .open_tree("totp_used")?
-            .insert(login.as_bytes(), &step.to_be_bytes())?;
-        Ok(())
-    }
-
     /// When a task's schedule last fired.
     pub fn schedule_mark(&self, task: &str) -> StoreResult<Option<Timestamp>> {
         let tree = self.db.open_tree("schedules")?;

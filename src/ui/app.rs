@@ -479,6 +479,8 @@ pub struct App {
     pub show_help: bool,
     /// A TOTP code being typed for an approval the policy says needs one.
     pub totp_input: Option<(Id, String, tui_textarea::TextArea<'static>)>,
+    /// Where to export the audit log, asked before anything is written.
+    pub export_input: Option<tui_textarea::TextArea<'static>>,
     /// A decision being typed: the request, approve (or reject), the comment.
     pub decision_input: Option<(Id, bool, tui_textarea::TextArea<'static>)>,
     /// The keys in force.
@@ -541,6 +543,7 @@ impl App {
             queue_selected: 0,
             decision_input: None,
             totp_input: None,
+            export_input: None,
             command_input: None,
             show_help: false,
             keys: Keymap::default(),
@@ -1059,6 +1062,37 @@ impl App {
             .collect()
     }
 
+    fn on_export_key(&mut self, key: KeyEvent) -> Vec<Request> {
+        let Some(mut input) = self.export_input.take() else {
+            return Vec::new();
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.status = Some(("nothing exported".into(), false));
+                Vec::new()
+            }
+            KeyCode::Enter => {
+                let text = line_text(&input);
+                if text.trim().is_empty() {
+                    self.status = Some(("name the file to export to".into(), true));
+                    self.export_input = Some(input);
+                    return Vec::new();
+                }
+                let path = std::path::PathBuf::from(text.trim());
+                self.status = Some((
+                    format!("exporting the audit log to {}…", path.display()),
+                    false,
+                ));
+                vec![Request::ExportAudit(path)]
+            }
+            _ => {
+                input.input(key);
+                self.export_input = Some(input);
+                Vec::new()
+            }
+        }
+    }
+
     fn on_totp_key(&mut self, key: KeyEvent) -> Vec<Request> {
         let Some((id, comment, mut input)) = self.totp_input.take() else {
             return Vec::new();
@@ -1187,6 +1221,9 @@ impl App {
         }
         if self.totp_input.is_some() {
             return self.on_totp_key(key);
+        }
+        if self.export_input.is_some() {
+            return self.on_export_key(key);
         }
         if self.decision_input.is_some() {
             return self.on_decision_key(key);
@@ -1488,15 +1525,13 @@ impl App {
             }
             Tab::Audit => {
                 if k.is(&key, Action::Export) {
+                    // Asked, not assumed: the file is the user's, readable by them alone.
                     let path = std::env::current_dir().unwrap_or_default().join(format!(
                         "gatehouse-audit-{}.jsonl",
                         chrono::Utc::now().format("%Y%m%d-%H%M%S")
                     ));
-                    self.status = Some((
-                        format!("exporting the audit log to {}…", path.display()),
-                        false,
-                    ));
-                    return vec![Request::ExportAudit(path)];
+                    self.export_input = Some(line_input(&path.display().to_string()));
+                    return Vec::new();
                 }
                 if let Some(d) = delta {
                     let len = self.audit_view().len();
@@ -1902,6 +1937,14 @@ impl App {
         }
         if let Some((id, _, input)) = &self.totp_input {
             return self.draw_prompt(frame, area, &format!("TOTP code for request {id}: "), input);
+        }
+        if let Some(input) = &self.export_input {
+            return self.draw_prompt(
+                frame,
+                area,
+                "export the audit log to (a new file, yours alone): ",
+                input,
+            );
         }
         if let Some((id, approve, input)) = &self.decision_input {
             let label = if *approve {

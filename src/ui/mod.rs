@@ -41,7 +41,8 @@ pub async fn run(cli: &Cli) -> Result<()> {
     let keys = config
         .keymap()
         .map_err(|e| color_eyre::eyre::eyre!("configuration: {e}"))?;
-    let client = Arc::new(cli.client().await?);
+    let client = Arc::new(cli.connect().await?);
+    let notices: Vec<String> = client.notices().to_vec();
     let mut engine_events = client.subscribe().await?;
     let login = client.login().to_string();
 
@@ -101,6 +102,10 @@ pub async fn run(cli: &Cli) -> Result<()> {
     let mut app = App::new(login, theme);
     app.server = crate::text::printable(&server);
     app.keys = keys;
+    // What the server must tell this user at once (a reset second factor).
+    if !notices.is_empty() {
+        app.status = Some((notices.join(" · "), true));
+    }
     // ratatui::init installs a panic hook that restores the terminal before
     // color-eyre's report is printed.
     let mut terminal = ratatui::init();
@@ -199,10 +204,8 @@ fn spawn_request(client: &Arc<Client>, tx: &mpsc::UnboundedSender<Message>, requ
 /// `gatehouse audit export` prints and `audit verify --against` reads).
 async fn export_audit(client: &Client, path: &std::path::Path) -> Result<u64> {
     use std::io::Write;
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)?;
+    let file = crate::paths::create_private(path)
+        .map_err(|e| color_eyre::eyre::eyre!("cannot create {}: {e}", path.display()))?;
     let mut out = std::io::BufWriter::new(file);
     let mut from = 1;
     let mut count = 0u64;

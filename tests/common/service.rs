@@ -64,6 +64,20 @@ impl Service {
     /// Starts `gatehouse serve` as `account` with these extra serve flags
     /// and, when given, this configuration file text.
     pub fn start(account: Option<&str>, serve_flags: &[&str], config: Option<&str>) -> Service {
+        Service::start_with(account, serve_flags, config, None)
+    }
+
+    /// Starts the service with at most `descriptors` open files (prlimit).
+    pub fn start_limited(account: Option<&str>, descriptors: u64, config: Option<&str>) -> Service {
+        Service::start_with(account, &[], config, Some(descriptors))
+    }
+
+    fn start_with(
+        account: Option<&str>,
+        serve_flags: &[&str],
+        config: Option<&str>,
+        descriptors: Option<u64>,
+    ) -> Service {
         let base = tempfile::Builder::new()
             .prefix("gh-svc")
             .tempdir()
@@ -102,7 +116,14 @@ impl Service {
             socket.display().to_string(),
         ]);
         args.extend(serve_flags.iter().map(|s| s.to_string()));
-        let mut cmd = as_account(account, &bin);
+        let mut cmd = match descriptors {
+            None => as_account(account, &bin),
+            Some(n) => {
+                let mut cmd = as_account(account, Path::new("/usr/bin/prlimit"));
+                cmd.arg(format!("--nofile={n}:{n}")).arg(&bin);
+                cmd
+            }
+        };
         let child = cmd
             .args(&args)
             .stdin(Stdio::null())
@@ -141,6 +162,12 @@ impl Service {
     /// Runs `gatehouse --connect SOCKET ARGS…` as the OS account `user`.
     pub fn run_as(&self, user: Option<&str>, args: &[&str]) -> Output {
         as_account(user, &self.bin)
+            // Clients trust the account the service runs as, as the
+            // configuration of a jump host says.
+            .env(
+                "GATEHOUSE_SERVICE_ACCOUNT",
+                self.account.as_deref().unwrap_or("root"),
+            )
             .arg("--connect")
             .arg(&self.socket)
             .args(args)
@@ -193,6 +220,57 @@ impl Service {
 
     pub fn data(&self) -> &Path {
         &self.data
+    }
+
+    /// The server process itself (under runuser when it runs as an account).
+    pub fn server_pid(&self) -> u32 {
+        if self.account.is_none() {
+            return self.child.id();
+        }
+        let out = Command::new("pgrep")
+            .args(["-P", &self.child.id().to_string()])
+            .output()
+            .expect("pgrep");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+            .expect("the server runs under runuser")
+    }
+
+    /// The server's resident memory, in KiB.
+    pub fn server_rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.server_pid())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
+    /// The server's log files, read whole.
+    pub fn log_text(&self) -> String {
+        let mut text = String::new();
+        if let Ok(entries) = std::fs::read_dir(self.data.join("logs")) {
+            for e in entries.flatten() {
+                text.push_str(&std::fs::read_to_string(e.path()).unwrap_or_default());
+            }
+        }
+        text
+    }
+
+    /// Bytes in the server's log files.
+    pub fn log_bytes(&self) -> u64 {
+        std::fs::read_dir(self.data.join("logs"))
+            .map(|entries| {
+                entries
+                    .flatten()
+                    .filter_map(|e| e.metadata().ok())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0)
     }
 }
 
