@@ -13,7 +13,8 @@ use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 fn history(d: &DataDir) -> Vec<Value> {
-    d.ok(&["history", "--json"])
+    // Every operation, not the first page: a long loop has thousands.
+    d.ok(&["history", "--json", "--all"])
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
