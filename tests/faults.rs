@@ -524,6 +524,11 @@ fn kill_9_at_random_moments_loses_nothing_and_leaves_nothing_stuck() {
                 "round {round} (seed {seed}): request {id} was lost"
             );
         }
+        println!(
+            "round {round}: {} operations and {} requests acknowledged, all there",
+            acknowledged_ops.len(),
+            acknowledged_requests.len()
+        );
     }
     let ops = history(&d);
     assert!(

@@ -254,16 +254,24 @@ impl Client {
     /// Sends a command and waits for its answer.
     pub async fn call(&self, command: Command) -> Result<Response, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let reply = self.send(id, command).await?;
+        Ok(reply.await.map_err(|_| ClientError::Closed)??)
+    }
+
+    /// Registers the waiter for `id`'s reply, then sends the command.
+    async fn send(
+        &self,
+        id: u64,
+        command: Command,
+    ) -> Result<oneshot::Receiver<Result<Response, EngineError>>, ClientError> {
         let (tx, rx) = oneshot::channel();
         self.pending
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, tx);
-        {
-            let mut writer = self.writer.lock().await;
-            wire::write_frame(&mut *writer, &ClientFrame { id, command }).await?;
-        }
-        Ok(rx.await.map_err(|_| ClientError::Closed)??)
+        let mut writer = self.writer.lock().await;
+        wire::write_frame(&mut *writer, &ClientFrame { id, command }).await?;
+        Ok(rx)
     }
 
     /// Sends a command whose answer is streamed (a backup): `each` gets the
@@ -275,20 +283,12 @@ impl Client {
         mut each: impl FnMut(&[u8]) -> std::io::Result<()>,
     ) -> Result<Response, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
         let (data_tx, mut data_rx) = mpsc::channel(8);
         self.streams
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, data_tx);
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, tx);
-        {
-            let mut writer = self.writer.lock().await;
-            wire::write_frame(&mut *writer, &ClientFrame { id, command }).await?;
-        }
+        let rx = self.send(id, command).await?;
         while let Some(bytes) = data_rx.recv().await {
             if let Err(e) = each(&bytes) {
                 self.streams
