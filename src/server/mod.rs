@@ -147,7 +147,7 @@ pub async fn run(options: ServerOptions) -> Result<()> {
                     hello: options.hello_timeout,
                 };
                 tokio::spawn(async move {
-                    if let Err(e) = serve_client(engine, stream, peer_uid, own_uid, limits, &logs).await {
+                    if let Err(e) = serve_client(engine, stream, peer_uid, own_uid, limits, logs.clone()).await {
                         let text = bounds_text(&e.to_string());
                         log_limited(&logs, &format!("ended {peer_uid}"), |suppressed| {
                             tracing::info!(uid = peer_uid, error = %text, suppressed, "client connection ended with an error");
@@ -307,7 +307,7 @@ async fn serve_client(
     peer_uid: u32,
     own_uid: u32,
     limits: ClientLimits,
-    logs: &bounds::LogLimiter,
+    logs: Arc<bounds::LogLimiter>,
 ) -> Result<(), ConnectionEnd> {
     let stall = limits.stall;
     let (mut reader, mut writer) = stream.into_split();
@@ -348,7 +348,7 @@ async fn serve_client(
     if let Err(message) = engine.admits(&login) {
         let message = bounds_text(&message);
         wire::write_hello(&mut writer, &Welcome::refused(message.clone())).await?;
-        log_limited(logs, &format!("refused {peer_uid}"), |suppressed| {
+        log_limited(&logs, &format!("refused {peer_uid}"), |suppressed| {
             tracing::info!(%os_login, login = %bounds_text(&login), suppressed, "connection refused: {message}");
         });
         return Ok(());
@@ -362,20 +362,26 @@ async fn serve_client(
         },
     )
     .await?;
-    tracing::info!(%os_login, login = %bounds_text(&login), "client connected");
+    let shown = bounds_text(&login);
+    log_limited(&logs, &format!("connected {peer_uid}"), |suppressed| {
+        tracing::info!(%os_login, login = %shown, suppressed, "client connected");
+    });
 
     // One writer task per client, fed through a bounded queue: a client that
     // stops reading is dropped, never waited for by the engine. A write that
     // makes no progress for `stall` means the client is not reading.
     let (out_tx, mut out_rx) = mpsc::channel::<Vec<u8>>(CLIENT_QUEUE);
-    let writer_login = login.clone();
+    let writer_login = shown.clone();
+    let writer_logs = logs.clone();
     let writer_task = tokio::spawn(async move {
         while let Some(body) = out_rx.recv().await {
             match tokio::time::timeout(stall, wire::write_encoded(&mut writer, &body)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(_)) => break,
                 Err(_) => {
-                    tracing::warn!(login = %writer_login, "client has not read for {stall:?}: dropping it");
+                    log_limited(&writer_logs, &format!("stalled {peer_uid}"), |suppressed| {
+                        tracing::warn!(login = %writer_login, suppressed, "client has not read for {stall:?}: dropping it");
+                    });
                     break;
                 }
             }
@@ -433,13 +439,17 @@ async fn serve_client(
                             // A burst: give a client that reads some time to catch up.
                             Err(mpsc::error::TrySendError::Full(body)) => {
                                 if out_tx.send_timeout(body, stall).await.is_err() {
-                                    tracing::warn!(%login, "client is not reading its events: dropping it");
+                                    log_limited(&logs, &format!("not reading {peer_uid}"), |suppressed| {
+                                        tracing::warn!(login = %shown, suppressed, "client is not reading its events: dropping it");
+                                    });
                                     break;
                                 }
                             }
                         }
                     }
-                    Err(skipped) => tracing::info!(%login, skipped, "client fell behind on events"),
+                    Err(skipped) => log_limited(&logs, &format!("behind {peer_uid}"), |suppressed| {
+                        tracing::info!(login = %shown, skipped, suppressed, "client fell behind on events");
+                    }),
                 }
             }
         }
