@@ -6,11 +6,36 @@ pub fn printable(text: &str) -> String {
     printable_cow(text).into_owned()
 }
 
+/// Whether a character must not reach a terminal as it is: control
+/// characters (C0, DEL and C1, so every escape sequence) and the
+/// formatting characters that reorder text (bidi overrides and isolates).
+pub fn is_unsafe(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
 /// [`printable`] without a copy when there is nothing to replace (a line of
 /// remote output, printed a million times).
 pub fn printable_cow(text: &str) -> std::borrow::Cow<'_, str> {
     let text = text.trim_end_matches(['\n', '\r']);
-    let unsafe_char = |c: char| c.is_control() && c != '\t';
+    let unsafe_char = |c: char| is_unsafe(c) && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
+        .collect::<String>()
+        .into()
+}
+
+/// Text from outside made safe to keep and show in the TUI: like
+/// [`printable`], but line breaks and tabs stay (a template's content, a
+/// description), and nothing is trimmed.
+pub fn screened(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| is_unsafe(c) && c != '\t' && c != '\n';
     if !text.chars().any(unsafe_char) {
         return std::borrow::Cow::Borrowed(text);
     }

@@ -120,6 +120,15 @@ impl Engine {
                 .or_else(|| v.default.clone())
                 .unwrap_or_default();
             crate::template::check_value(v, &value).map_err(refuse)?;
+            // Expect lines are typed into a shell: one plain line each.
+            if template.executor == crate::domain::Executor::SshExpect
+                && value.chars().any(char::is_control)
+            {
+                return Err(refuse(format!(
+                    "variable {}: the value holds a line break or another control character, which an ssh-expect template cannot type as one line",
+                    v.name
+                )));
+            }
             values.insert(v.name.clone(), value);
         }
         let request = self.store.next_id()?;

@@ -160,6 +160,31 @@ fn apply_secrets(
     Ok(changed)
 }
 
+/// The shortest password or passphrase Gatehouse stores: a shorter secret
+/// would be found by chance in output and rewrite it everywhere.
+pub const MIN_SECRET_CHARS: usize = 4;
+
+/// Refuses secrets too short to redact without giving them away.
+fn check_secrets(record: &Record, secrets: &PlainSecrets, line: usize) -> Result<(), EngineError> {
+    for (field, value) in [
+        ("password", &secrets.password),
+        ("passphrase", &secrets.passphrase),
+    ] {
+        if let Some(v) = value {
+            if !v.is_empty() && v.chars().count() < MIN_SECRET_CHARS {
+                return Err(invalid(
+                    record,
+                    line,
+                    format!(
+                        "field `{field}`: shorter than {MIN_SECRET_CHARS} characters; a secret that short would be found by chance in output, so Gatehouse refuses it"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Checks a record's own fields and, for templates, the content.
 fn check_record(record: &Record, line: usize) -> Result<(), EngineError> {
     record
@@ -188,6 +213,7 @@ impl Engine {
         let mut seen: BTreeMap<(Kind, String), usize> = BTreeMap::new();
         for item in &items {
             check_record(&item.record, item.line)?;
+            check_secrets(&item.record, &item.secrets, item.line)?;
             if let Record::User(u) = &item.record {
                 if u.meta.name == "root" && !u.roles.iter().any(|r| r == SUPERUSER_ROLE) {
                     return Err(invalid(

@@ -3,20 +3,33 @@
 use super::output::OutputTx;
 use super::RunError;
 use crate::domain::Stream;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
-/// Runs a script with `/bin/sh -c`; returns its exit status.
+/// Runs a script with `/bin/sh`; returns its exit status. The command line
+/// is fixed ([`super::SCRIPT_COMMAND`]) and the script goes on stdin, so
+/// nothing of it (secrets included) is in the process list.
 pub async fn run_script(script: &str, out: &OutputTx) -> Result<i32, RunError> {
     let mut child = Command::new("/bin/sh")
         .arg("-c")
-        .arg(script)
-        .stdin(std::process::Stdio::null())
+        .arg(super::SCRIPT_SHELL_CODE)
+        .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| RunError::Invalid(format!("cannot start /bin/sh: {e}")))?;
+    let mut stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| RunError::Invalid("no stdin".into()))?;
+    let script = script.as_bytes().to_vec();
+    // Written on its own task: a script that prints much before reading
+    // all of itself must not wait on us.
+    let feeder = tokio::spawn(async move {
+        let _ = stdin.write_all(&script).await;
+        let _ = stdin.shutdown().await;
+    });
     let mut stdout = child
         .stdout
         .take()
@@ -40,6 +53,7 @@ pub async fn run_script(script: &str, out: &OutputTx) -> Result<i32, RunError> {
             },
         }
     }
+    feeder.abort();
     let status = child
         .wait()
         .await

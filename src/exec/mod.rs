@@ -13,6 +13,13 @@ pub use runner::{Limits, Runner};
 use crate::domain::{Id, Operation, OutputChunk};
 use std::sync::Arc;
 
+/// The shell code a script runs under: it reads the whole script from stdin,
+/// then runs it. So the script (and any secret in it) is in no process's
+/// argv, and the commands in it read an empty stdin, not the rest of the script.
+pub const SCRIPT_SHELL_CODE: &str = r#"eval "$(cat)""#;
+/// The fixed remote command line of an ssh-script run.
+pub const SCRIPT_COMMAND: &str = r#"sh -c 'eval "$(cat)"'"#;
+
 /// What the executors tell the engine.
 #[derive(Clone, Debug)]
 pub enum ExecEvent {

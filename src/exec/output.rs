@@ -1,5 +1,7 @@
 //! An operation's output on its way to the store and the watchers: redacted
-//! per stream, numbered, capped, stored in order, then broadcast.
+//! across its streams (in the order the bytes came), numbered, capped,
+//! stored in order, then broadcast. Gatehouse's own lines are not redacted:
+//! they hold no remote bytes, and a short secret must not rewrite them.
 
 use super::{ExecEvent, Notify};
 use crate::domain::{Id, OutputChunk, Stream, Timestamp};
@@ -58,11 +60,7 @@ pub fn start(
     already: OutputTotals,
 ) -> (OutputTx, tokio::task::JoinHandle<OutputTotals>) {
     let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(QUEUE);
-    let mut redactors = [
-        Redactor::new(secrets),
-        Redactor::new(secrets),
-        Redactor::new(secrets),
-    ];
+    let mut redactor = Redactor::new(secrets);
     let handle = tokio::spawn(async move {
         // Earlier attempts of the same operation count against the cap.
         let mut totals = OutputTotals {
@@ -153,16 +151,22 @@ pub fn start(
                     Err(_) => break,
                 }
             }
-            let shown = redactors[index(stream)].feed(&merged);
-            store_chunk(stream, shown, &mut totals);
-            if let Some((s, b)) = other {
-                let shown = redactors[index(s)].feed(&b);
-                store_chunk(s, shown, &mut totals);
+            for (stream, bytes) in [(stream, merged)].into_iter().chain(other) {
+                let shown = match stream {
+                    Stream::System => vec![(stream, bytes)],
+                    _ => redactor
+                        .feed(tag(stream), &bytes)
+                        .into_iter()
+                        .map(|(t, b)| (untag(t), b))
+                        .collect(),
+                };
+                for (stream, bytes) in shown {
+                    store_chunk(stream, bytes, &mut totals);
+                }
             }
         }
-        for stream in [Stream::Stdout, Stream::Stderr, Stream::System] {
-            let rest = redactors[index(stream)].finish();
-            store_chunk(stream, rest, &mut totals);
+        for (t, rest) in redactor.finish() {
+            store_chunk(untag(t), rest, &mut totals);
         }
         // On disk before the operation's end is committed.
         if let Some(w) = writer {
@@ -186,10 +190,18 @@ fn unstored_note(seq: u64, why: &str) -> OutputChunk {
     }
 }
 
-fn index(stream: Stream) -> usize {
+/// The redactor's tag for a remote stream.
+fn tag(stream: Stream) -> u8 {
     match stream {
-        Stream::Stdout => 0,
         Stream::Stderr => 1,
-        Stream::System => 2,
+        Stream::Stdout | Stream::System => 0,
+    }
+}
+
+fn untag(tag: u8) -> Stream {
+    if tag == 1 {
+        Stream::Stderr
+    } else {
+        Stream::Stdout
     }
 }

@@ -342,6 +342,15 @@ impl Runner {
                 local::run_script(&template::substitute(&p.content, &p.values, true), out).await
             }
             Executor::SshScript | Executor::SshExpect => {
+                // Expect lines are typed into a shell: a value with a line
+                // break would run a second command.
+                if op.executor == Executor::SshExpect {
+                    if let Some(name) = p.values.with_control_characters() {
+                        return Err(RunError::Invalid(format!(
+                            "the value of [#{name}#] holds a line break or another control character; ssh-expect types values into a shell, so each must be one plain line"
+                        )));
+                    }
+                }
                 let slot = self.handshake_slot(&p.target.address, p.target.port);
                 let handle = {
                     let _handshake = slot
@@ -362,11 +371,13 @@ impl Runner {
                     let steps = template::parse_expect(&p.content)
                         .map_err(|e| RunError::Invalid(e.to_string()))?;
                     let default_timeout = Duration::from_secs(op.timeout_secs.clamp(1, 30));
+                    let redactor = Redactor::new(&p.values.secrets());
                     ssh::run_expect(
                         &handle,
                         &steps,
                         default_timeout,
                         |text| template::substitute(text, &p.values, false),
+                        |text| redactor.redact_text(text),
                         out,
                     )
                     .await

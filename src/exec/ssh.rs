@@ -171,8 +171,10 @@ async fn open_session<H: client::Handler>(
         .map_err(|e| RunError::Connect(format!("cannot open a session channel: {e}")))
 }
 
-/// Runs a script on an exec channel; returns its exit status. Reads until
-/// the channel closes, since the exit status may come after EOF.
+/// Runs a script on an exec channel; returns its exit status. The command
+/// line is fixed ([`super::SCRIPT_COMMAND`]) and the script goes on stdin,
+/// so nothing of it (secrets included) is in the target's process list.
+/// Reads until the channel closes, since the exit status may come after EOF.
 pub async fn run_script<H: client::Handler>(
     handle: &Handle<H>,
     script: &str,
@@ -181,9 +183,17 @@ pub async fn run_script<H: client::Handler>(
 ) -> Result<i32, RunError> {
     let mut channel = open_session(handle).await?;
     channel
-        .exec(true, script.as_bytes())
+        .exec(true, super::SCRIPT_COMMAND.as_bytes())
         .await
         .map_err(|e| RunError::Connect(format!("cannot start the script: {e}")))?;
+    channel
+        .data(script.as_bytes())
+        .await
+        .map_err(|e| RunError::Dropped(format!("cannot send the script: {e}")))?;
+    channel
+        .eof()
+        .await
+        .map_err(|e| RunError::Dropped(format!("cannot send the script: {e}")))?;
     let mut status = None;
     loop {
         let msg = tokio::select! {
@@ -232,6 +242,7 @@ pub async fn run_expect<H: client::Handler>(
     steps: &[Step],
     default_timeout: Duration,
     render: impl Fn(&str) -> String,
+    redact: impl Fn(&str) -> String,
     out: &OutputTx,
 ) -> Result<i32, RunError> {
     let mut channel = open_session(handle).await?;
@@ -266,21 +277,24 @@ pub async fn run_expect<H: client::Handler>(
                     if glob_matches(&glob, normalized.trim_end()) {
                         break;
                     }
+                    // Secrets come out first, before anything is quoted or cut.
                     if closed {
                         return Err(RunError::Failed(format!(
-                            "line {}: the session ended while waiting for \"{glob}\"; last output: {}",
+                            "line {}: the session ended while waiting for {}; last output: {}",
                             step.line,
-                            tail(&normalized)
+                            quoted(&redact(&glob)),
+                            tail(&redact(&normalized))
                         )));
                     }
                     match tokio::time::timeout_at(until, channel.wait()).await {
                         Err(_) => {
                             return Err(RunError::Failed(format!(
-                            "line {}: timed out after {} s waiting for \"{glob}\"; last output: {}",
-                            step.line,
-                            limit.as_secs(),
-                            tail(&normalized)
-                        )))
+                                "line {}: timed out after {} s waiting for {}; last output: {}",
+                                step.line,
+                                limit.as_secs(),
+                                quoted(&redact(&glob)),
+                                tail(&redact(&normalized))
+                            )))
                         }
                         Ok(None) => closed = true,
                         Ok(Some(msg)) => match msg {
@@ -324,12 +338,18 @@ pub async fn run_expect<H: client::Handler>(
     Ok(status)
 }
 
-/// The last few hundred characters of output, for error messages.
+/// The last few hundred characters of (already redacted) output, for
+/// error messages, quoted.
 fn tail(text: &str) -> String {
     let trimmed = text.trim_end();
     let start = trimmed.len().saturating_sub(200);
     let start = (start..trimmed.len())
         .find(|i| trimmed.is_char_boundary(*i))
         .unwrap_or(0);
-    format!("{:?}", &trimmed[start..])
+    quoted(&trimmed[start..])
+}
+
+/// Already redacted text in quotes, control characters escaped.
+fn quoted(text: &str) -> String {
+    format!("{text:?}")
 }

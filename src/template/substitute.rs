@@ -37,6 +37,17 @@ impl MaskValues {
             .or_else(|| self.secret.get(name).map(|s| s.expose_secret()))
     }
 
+    /// The first mask whose value holds a line break or another control
+    /// character: such a value cannot be typed into a shell as one line.
+    pub fn with_control_characters(&self) -> Option<&str> {
+        self.plain
+            .iter()
+            .map(|(k, v)| (k, v.as_str()))
+            .chain(self.secret.iter().map(|(k, v)| (k, v.expose_secret())))
+            .find(|(_, v)| v.chars().any(char::is_control))
+            .map(|(k, _)| k.as_str())
+    }
+
     /// The secret values with their mask names, for a [`super::Redactor`].
     pub fn secrets(&self) -> Vec<(String, SecretString)> {
         self.secret
@@ -46,10 +57,11 @@ impl MaskValues {
     }
 }
 
-/// Replaces every mask in `text`. With `quote_declared`, declared variables'
-/// values are shell-quoted, since a shell parses the result. A mask without a
+/// Replaces every mask in `text`. With `for_shell`, the values of declared
+/// variables and of secrets are shell-quoted, since a shell parses the
+/// result: each stays one word, taken literally (`'pa$$'`). A mask without a
 /// value is left as it is (the checker refuses undeclared masks at save time).
-pub fn substitute(text: &str, values: &MaskValues, quote_declared: bool) -> String {
+pub fn substitute(text: &str, values: &MaskValues, for_shell: bool) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(open) = rest.find("[#") {
@@ -61,7 +73,9 @@ pub fn substitute(text: &str, values: &MaskValues, quote_declared: bool) -> Stri
         });
         match value {
             Some((name, v, close)) => {
-                if quote_declared && values.declared.iter().any(|d| d == name) {
+                let quoted =
+                    values.declared.iter().any(|d| d == name) || values.secret.contains_key(name);
+                if for_shell && quoted {
                     out.push_str(&shell_quote(v));
                 } else {
                     out.push_str(v);
@@ -102,8 +116,17 @@ mod tests {
         );
         assert_eq!(
             out,
-            "systemctl status 'nginx; rm -rf /' on web-1 s3cret [#X#]"
+            "systemctl status 'nginx; rm -rf /' on web-1 's3cret' [#X#]"
         );
+        // A secret with shell syntax stays one literal word in a script.
+        v.set_secret("PASSWORD", SecretString::from("x$(id -un >f)y'q"));
+        assert_eq!(
+            substitute("echo [#PASSWORD#]", &v, true),
+            r"echo 'x$(id -un >f)y'\''q'"
+        );
+        assert_eq!(v.with_control_characters(), None);
+        v.set_declared("LINE", "a\nid");
+        assert_eq!(v.with_control_characters(), Some("LINE"));
         assert_eq!(substitute("[#[#DEVICE#] [#", &v, false), "[#web-1 [#");
         let raw = substitute("[#SERVICE#]", &v, false);
         assert_eq!(raw, "nginx; rm -rf /");

@@ -647,7 +647,8 @@ impl App {
 
     /// Applies one message; returns what to ask the engine.
     pub fn update(&mut self, message: Message) -> Vec<Request> {
-        match message {
+        // The one door: nothing from outside is kept unscreened.
+        match super::outside::screen(message) {
             Message::Key(key) => self.on_key(key),
             Message::Mouse(mouse) => self.on_mouse(mouse),
             Message::Resized => Vec::new(),

@@ -7,6 +7,7 @@ mod command;
 mod form;
 mod keys;
 mod oplog;
+mod outside;
 mod record_form;
 mod request_form;
 mod revisions;

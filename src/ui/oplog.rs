@@ -3,16 +3,166 @@
 //! user scrolls up.
 
 use crate::domain::{Id, OutputChunk, Stream};
+use ratatui::style::{Color, Modifier, Style};
 use std::collections::VecDeque;
 
 /// Lines kept for the pane; older ones stay in the store.
 const KEEP_LINES: usize = 10_000;
 
+/// One line of remote output as the pane shows it: text that holds no
+/// control character, and where its colours change. Remote colour codes
+/// (SGR: colours, bold, underline, reset) become styles; every other escape
+/// shows as a visible ␛ and other control characters as U+FFFD.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogLine {
+    pub stream: Stream,
+    pub text: String,
+    /// (byte offset in `text`, style from there on); empty for plain lines.
+    pub styles: Vec<(usize, Style)>,
+}
+
+impl LogLine {
+    /// Reads one line of remote output.
+    pub fn parse(stream: Stream, raw: &str) -> LogLine {
+        let raw = raw.trim_end_matches('\r');
+        let mut text = String::with_capacity(raw.len());
+        let mut styles = Vec::new();
+        let mut style = Style::default();
+        let mut chars = raw.char_indices().peekable();
+        while let Some((at, c)) = chars.next() {
+            if c == '\u{1b}' && raw[at + 1..].starts_with('[') {
+                // A CSI sequence: parameters, then one final byte.
+                let body = &raw[at + 2..];
+                let end = body.find(|c: char| ('\u{40}'..='\u{7e}').contains(&c));
+                if let Some(end) = end.filter(|e| *e <= 64 && body[..*e].is_ascii()) {
+                    if body[end..].starts_with('m') {
+                        style = apply_sgr(style, &body[..end]);
+                        styles.push((text.len(), style));
+                        // Skip '[', the parameters and 'm'.
+                        for _ in 0..end + 2 {
+                            chars.next();
+                        }
+                        continue;
+                    }
+                }
+                text.push('\u{241b}');
+                continue;
+            }
+            text.push(match c {
+                '\u{1b}' => '\u{241b}',
+                '\t' => '\t',
+                c if crate::text::is_unsafe(c) => '\u{fffd}',
+                c => c,
+            });
+        }
+        // A style that changes nothing at the very end is no style.
+        while styles.last().is_some_and(|(at, _)| *at == text.len()) {
+            styles.pop();
+        }
+        if styles.iter().all(|(_, s)| *s == Style::default()) {
+            styles.clear();
+        }
+        LogLine {
+            stream,
+            text,
+            styles,
+        }
+    }
+
+    /// The line's runs of text with their own styles (on top of the pane's).
+    pub fn runs(&self) -> Vec<(&str, Style)> {
+        let mut runs = Vec::new();
+        let mut at = 0;
+        let mut style = Style::default();
+        for (start, next) in &self.styles {
+            if *start > at {
+                runs.push((&self.text[at..*start], style));
+            }
+            at = *start;
+            style = *next;
+        }
+        runs.push((&self.text[at..], style));
+        runs
+    }
+}
+
+/// Applies SGR parameters ("1;31") to a style; unknown ones change nothing.
+fn apply_sgr(mut style: Style, params: &str) -> Style {
+    const BASIC: [Color; 8] = [
+        Color::Black,
+        Color::Red,
+        Color::Green,
+        Color::Yellow,
+        Color::Blue,
+        Color::Magenta,
+        Color::Cyan,
+        Color::Gray,
+    ];
+    const BRIGHT: [Color; 8] = [
+        Color::DarkGray,
+        Color::LightRed,
+        Color::LightGreen,
+        Color::LightYellow,
+        Color::LightBlue,
+        Color::LightMagenta,
+        Color::LightCyan,
+        Color::White,
+    ];
+    let numbers: Vec<u16> = params.split(';').map(|p| p.parse().unwrap_or(0)).collect();
+    let mut i = 0;
+    while i < numbers.len() {
+        let n = numbers[i];
+        match n {
+            0 => style = Style::default(),
+            1 => style = style.add_modifier(Modifier::BOLD),
+            4 => style = style.add_modifier(Modifier::UNDERLINED),
+            22 => style = style.remove_modifier(Modifier::BOLD),
+            24 => style = style.remove_modifier(Modifier::UNDERLINED),
+            30..=37 => style = style.fg(BASIC[(n - 30) as usize]),
+            39 => style.fg = None,
+            40..=47 => style = style.bg(BASIC[(n - 40) as usize]),
+            49 => style.bg = None,
+            90..=97 => style = style.fg(BRIGHT[(n - 90) as usize]),
+            100..=107 => style = style.bg(BRIGHT[(n - 100) as usize]),
+            38 | 48 => {
+                let color = match numbers.get(i + 1) {
+                    Some(5) => {
+                        let c = numbers.get(i + 2).map(|v| Color::Indexed(*v as u8));
+                        i += 2;
+                        c
+                    }
+                    Some(2) => {
+                        let rgb = (numbers.get(i + 2), numbers.get(i + 3), numbers.get(i + 4));
+                        i += 4;
+                        match rgb {
+                            (Some(r), Some(g), Some(b)) => {
+                                Some(Color::Rgb(*r as u8, *g as u8, *b as u8))
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                };
+                if let Some(color) = color {
+                    style = if n == 38 {
+                        style.fg(color)
+                    } else {
+                        style.bg(color)
+                    };
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    style
+}
+
 /// The selected operation's output as lines.
 #[derive(Default)]
 pub struct OperationLog {
     pub op: Option<Id>,
-    pub lines: VecDeque<(Stream, String)>,
+    pub lines: VecDeque<LogLine>,
     partial: String,
     /// The next chunk this log expects; a later one means some were skipped.
     pub next_seq: u64,
@@ -48,19 +198,19 @@ impl OperationLog {
         let mut start = 0;
         while let Some(len) = self.partial[start..].find('\n') {
             // Remote bytes never reach the terminal raw.
-            let line = crate::text::printable(&self.partial[start..start + len]);
+            let line = LogLine::parse(chunk.stream, &self.partial[start..start + len]);
             start += len + 1;
-            self.push_line(chunk.stream, line);
+            self.push_line(line);
         }
         self.partial.drain(..start);
         true
     }
 
-    fn push_line(&mut self, stream: Stream, line: String) {
+    fn push_line(&mut self, line: LogLine) {
         if self.lines.len() == KEEP_LINES {
             self.lines.pop_front();
         }
-        self.lines.push_back((stream, line));
+        self.lines.push_back(line);
         if !self.follow && self.offset > 0 {
             // Keep the same lines in view while new ones arrive below.
             self.offset = (self.offset + 1).min(self.lines.len());
@@ -83,7 +233,7 @@ impl OperationLog {
     }
 
     /// The lines a pane of `height` rows shows, oldest first.
-    pub fn visible(&self, height: usize) -> impl Iterator<Item = &(Stream, String)> {
+    pub fn visible(&self, height: usize) -> impl Iterator<Item = &LogLine> {
         let end = self.lines.len().saturating_sub(self.offset);
         let start = end.saturating_sub(height);
         self.lines.range(start..end)
@@ -98,7 +248,7 @@ impl OperationLog {
         let bottom = self.lines.len().saturating_sub(self.offset + 1);
         let hit = (0..bottom)
             .rev()
-            .find(|i| self.lines[*i].1.contains(needle));
+            .find(|i| self.lines[*i].text.contains(needle));
         match hit {
             Some(i) => {
                 self.offset = self.lines.len() - 1 - i;
@@ -132,7 +282,7 @@ mod tests {
         assert!(log.push(&chunk(1, "lo\nwor")));
         assert!(!log.push(&chunk(3, "x\n")), "seq 2 is missing");
         assert!(log.push(&chunk(2, "ld\n")));
-        let lines: Vec<&str> = log.visible(10).map(|(_, l)| l.as_str()).collect();
+        let lines: Vec<&str> = log.visible(10).map(|l| l.text.as_str()).collect();
         assert_eq!(lines, ["hello", "world"]);
     }
 
@@ -140,8 +290,35 @@ mod tests {
     fn escape_sequences_never_reach_the_screen() {
         let mut log = OperationLog::default();
         log.select(Id(1));
-        log.push(&chunk(0, "\x1b[2Jboom\x07\n"));
-        assert_eq!(log.lines[0].1, "\u{fffd}[2Jboom\u{fffd}");
+        log.push(&chunk(
+            0,
+            "\x1b[2Jboom\x07\x1b]52;c;aGk=\x07\u{9b}x\u{202e}y\n",
+        ));
+        assert_eq!(
+            log.lines[0].text,
+            "\u{241b}[2Jboom\u{fffd}\u{241b}]52;c;aGk=\u{fffd}\u{fffd}x\u{fffd}y"
+        );
+        assert!(log.lines[0].styles.is_empty());
+    }
+
+    #[test]
+    fn remote_colours_become_styles_and_nothing_else_does() {
+        let line = LogLine::parse(
+            Stream::Stdout,
+            "ok \x1b[1;31mFAILED\x1b[0m and \x1b[38;5;82mgreen\x1b[m\r",
+        );
+        assert_eq!(line.text, "ok FAILED and green");
+        let runs = line.runs();
+        assert_eq!(runs[0], ("ok ", Style::default()));
+        assert_eq!(
+            runs[1],
+            (
+                "FAILED",
+                Style::default().fg(Color::Red).add_modifier(Modifier::BOLD)
+            )
+        );
+        assert_eq!(runs[2], (" and ", Style::default()));
+        assert_eq!(runs[3], ("green", Style::default().fg(Color::Indexed(82))));
     }
 
     #[test]
@@ -153,12 +330,12 @@ mod tests {
         }
         assert_eq!(log.lines.len(), KEEP_LINES);
         assert_eq!(
-            log.visible(1).next().unwrap().1,
+            log.visible(1).next().unwrap().text,
             format!("line {}", KEEP_LINES + 49)
         );
         log.scroll(5);
         assert!(!log.follow);
         assert!(log.search("line 5000"));
-        assert_eq!(log.visible(1).next().unwrap().1, "line 5000");
+        assert_eq!(log.visible(1).next().unwrap().text, "line 5000");
     }
 }

@@ -130,10 +130,22 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let lines: Vec<Line> = app
         .log
         .visible(height)
-        .map(|(stream, text)| match stream {
-            Stream::System => Line::from(Span::styled(format!("* {text}"), app.theme.dim())),
-            Stream::Stderr => Line::from(Span::styled(text.clone(), app.theme.warn_style())),
-            Stream::Stdout => Line::from(Span::styled(text.clone(), app.theme.text())),
+        .map(|line| match line.stream {
+            Stream::System => Line::from(Span::styled(format!("* {}", line.text), app.theme.dim())),
+            stream => {
+                let base = if stream == Stream::Stderr {
+                    app.theme.warn_style()
+                } else {
+                    app.theme.text()
+                };
+                // The remote program's own colours, on top of the pane's.
+                Line::from(
+                    line.runs()
+                        .into_iter()
+                        .map(|(text, style)| Span::styled(text.to_string(), base.patch(style)))
+                        .collect::<Vec<_>>(),
+                )
+            }
         })
         .collect();
     let log_title = format!(
