@@ -10,6 +10,7 @@ pub mod domain;
 pub mod engine;
 pub mod exec;
 pub mod forward;
+pub mod logfile;
 pub mod paths;
 pub mod recordfile;
 pub mod server;

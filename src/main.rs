@@ -33,7 +33,8 @@ fn main() -> Result<()> {
         // Everything the server creates (store, key, logs) is its account's alone.
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
     }
-    let _log_guard = init_logging(&data_dir, if is_server { "server" } else { "client" });
+    let _log_guard =
+        gatehouse::logfile::init(&data_dir, if is_server { "server" } else { "client" });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -98,32 +99,4 @@ fn main() -> Result<()> {
         std::process::exit(1);
     }
     Ok(())
-}
-
-/// Logs go to files under the data directory, never to the terminal the UI
-/// owns, and never into a data directory of another OS user (root's log
-/// files in a service's directory would break the service).
-fn init_logging(
-    data_dir: &std::path::Path,
-    name: &str,
-) -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    use std::os::unix::fs::MetadataExt;
-    if let Ok(meta) = std::fs::metadata(data_dir) {
-        if meta.uid() != nix::unistd::Uid::current().as_raw() {
-            return None;
-        }
-    }
-    let dir = paths::logs_in(data_dir);
-    std::fs::create_dir_all(&dir).ok()?;
-    let appender = tracing_appender::rolling::daily(dir, format!("{name}.log"));
-    let (writer, guard) = tracing_appender::non_blocking(appender);
-    let filter = tracing_subscriber::EnvFilter::try_from_env("GATEHOUSE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(writer)
-        .with_ansi(false)
-        .try_init()
-        .ok()?;
-    Some(guard)
 }

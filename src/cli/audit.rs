@@ -98,7 +98,7 @@ pub async fn run(cli: &Cli, verb: &AuditVerb) -> Result<()> {
                 let Some(last) = events.last() else { break };
                 from = last.seq + 1;
                 for e in &events {
-                    writeln!(out, "{}", e.to_json())?;
+                    writeln!(out, "{}", super::out::safe(&e.to_json().to_string()))?;
                 }
             }
             out.flush()?;

@@ -458,7 +458,7 @@ pub async fn history(
         if json {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             for o in &ops {
-                writeln!(out, "{}", operation_json(o))?;
+                writeln!(out, "{}", super::out::safe(&operation_json(o).to_string()))?;
             }
             out.flush()?;
         } else {

@@ -11,11 +11,35 @@ pub fn exit_if_reader_gone(e: &std::io::Error) {
     }
 }
 
+/// Text for standard output: any character that could drive a terminal
+/// (C0 and C1 controls, DEL, bidi overrides) that is still in it is written
+/// as a JSON-style `\uXXXX` escape, which keeps JSON lines valid and the
+/// rest visible. Line breaks and tabs stay.
+pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let escape = |c: char| crate::text::is_unsafe(c) && c != '\n' && c != '\t';
+    if !text.chars().any(escape) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if escape(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 /// Writes to standard output; a closed reader ends the process (status 0),
 /// another failure is said on standard error and ends it with status 1.
 pub fn write(args: std::fmt::Arguments<'_>) {
+    let text = std::fmt::format(args);
     let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_fmt(args).and_then(|()| out.flush()) {
+    if let Err(e) = out
+        .write_all(safe(&text).as_bytes())
+        .and_then(|()| out.flush())
+    {
         exit_if_reader_gone(&e);
         eprintln!("gatehouse: cannot write to standard output: {e}");
         std::process::exit(1);
@@ -37,4 +61,18 @@ macro_rules! out {
     ($($arg:tt)*) => {
         $crate::cli::out::write(format_args!($($arg)*))
     };
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn nothing_that_drives_a_terminal_reaches_standard_output() {
+        let json = serde_json::json!({ "c": "a\u{1b}]52;c;x\u{7}\u{9b}2J\u{202e}b" }).to_string();
+        let shown = super::safe(&json);
+        assert_eq!(shown, r#"{"c":"a\u001b]52;c;x\u0007\u009b2J\u202eb"}"#);
+        // Still the same JSON.
+        let back: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(back["c"], "a\u{1b}]52;c;x\u{7}\u{9b}2J\u{202e}b");
+        assert_eq!(super::safe("plain\tline\n"), "plain\tline\n");
+    }
 }

@@ -17,8 +17,10 @@ use std::sync::Arc;
 /// then runs it. So the script (and any secret in it) is in no process's
 /// argv, and the commands in it read an empty stdin, not the rest of the script.
 pub const SCRIPT_SHELL_CODE: &str = r#"eval "$(cat)""#;
-/// The fixed remote command line of an ssh-script run.
-pub const SCRIPT_COMMAND: &str = r#"sh -c 'eval "$(cat)"'"#;
+/// The fixed remote command line of an ssh-script run: sshd hands it to the
+/// user's login shell, which then runs the script, as it ran the script
+/// itself before (bash features work where bash is the login shell).
+pub const SCRIPT_COMMAND: &str = SCRIPT_SHELL_CODE;
 
 /// What the executors tell the engine.
 #[derive(Clone, Debug)]

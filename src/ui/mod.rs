@@ -223,7 +223,7 @@ async fn export_audit(client: &Client, path: &std::path::Path) -> Result<u64> {
             break;
         };
         for e in &events {
-            writeln!(out, "{}", e.to_json())?;
+            writeln!(out, "{}", crate::cli::out::safe(&e.to_json().to_string()))?;
         }
         count += events.len() as u64;
         from = last + 1;
