@@ -2,6 +2,7 @@
 //! binary, and a real OpenSSH sshd on loopback.
 #![allow(dead_code)]
 
+pub mod drive;
 pub mod service;
 pub mod sshd;
 pub mod tmux;
