@@ -555,3 +555,69 @@ fn a_closed_reader_ends_every_verb_quietly_with_status_zero() {
     assert!(d.ok(&["list", "devices"]).lines().count() > 1);
     assert!(d.ok(&["audit", "export"]).lines().count() > 1);
 }
+
+/// A secret so short it would turn up by chance in output is refused at
+/// save, naming the field; four characters are enough.
+#[test]
+fn a_password_under_four_characters_is_refused_at_save() {
+    let d = DataDir::new();
+    let short = d.write(
+        "short.toml",
+        "[[credential]]\nname = \"db\"\nusername = \"dba\"\npassword = \"abc\"\n",
+    );
+    let err = d.fails(&["import", short.to_str().unwrap()]);
+    assert!(err.contains("credential 'db'"), "{err}");
+    assert!(
+        err.contains("field `password`: shorter than 4 characters"),
+        "{err}"
+    );
+    let ok = d.write(
+        "ok.toml",
+        "[[credential]]\nname = \"db\"\nusername = \"dba\"\npassword = \"abcd\"\n",
+    );
+    d.ok(&["import", ok.to_str().unwrap()]);
+}
+
+/// An ssh-expect line is typed into a shell: a value with a line break
+/// would type a second command, so it is refused when requested.
+#[test]
+fn an_expect_template_refuses_a_value_with_a_line_break() {
+    let d = DataDir::new();
+    let records = d.write(
+        "r.toml",
+        r#"
+[[environment]]
+name = "lab"
+[[system]]
+name = "box"
+[[device]]
+name = "web"
+address = "127.0.0.1"
+environment = "lab"
+system = "box"
+[[credential]]
+name = "login"
+username = "ops"
+password = "long-enough"
+[[template]]
+name = "status"
+executor = "ssh-expect"
+content = 'exec "service [#SERVICE#] status"'
+variable = [{ name = "SERVICE", pattern = "(?s).*" }]
+[[task]]
+name = "status"
+template = "status"
+environment = "lab"
+system = "box"
+devices = ["web"]
+credential = "login"
+"#,
+    );
+    d.ok(&["import", records.to_str().unwrap()]);
+    let err = d.fails(&["request", "status", "--var", "SERVICE=nginx\nid -gn"]);
+    assert!(
+        err.contains("variable SERVICE: the value holds a line break"),
+        "{err}"
+    );
+    assert!(d.ok(&["history", "--json"]).is_empty(), "nothing ran");
+}
