@@ -481,3 +481,76 @@ fn alice_requests_bob_and_carol_approve_with_totp_and_it_runs_on_the_real_machin
     );
     assert!(!log.contains(TEST_PASSWORD));
 }
+
+#[test]
+fn a_policy_naming_one_person_at_two_levels_is_refused_at_save() {
+    let d = DataDir::new();
+    let text = records("").replace(
+        "approvers = [",
+        "approvers = [{ user = \"bob\", level = 2 }, ",
+    );
+    assert!(text.contains("user = \"bob\", level = 2"), "{text}");
+    let file = d.write("r.toml", &text);
+    let err = d.fails(&["import", file.to_str().unwrap()]);
+    assert!(
+        err.contains("'bob' is an approver at levels 1 and 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn mfa_binds_a_request_that_needs_no_approval_to_the_requesters_code() {
+    let d = DataDir::new();
+    let text = records("requires_mfa = true\n")
+        .replace("requires_approval = true\n", "requires_approval = false\n");
+    let file = d.write("r.toml", &text);
+    d.ok(&["import", file.to_str().unwrap()]);
+    // Without a code nothing runs (before: it ran at once).
+    let err = fails_as(&d, "alice", &["request", "restart", "--justification", "x"]);
+    assert!(err.contains("requires MFA"), "{err}");
+    assert!(d.ok(&["history", "--json"]).is_empty(), "nothing ran");
+    let uri = ok_as(&d, "alice", &["user", "totp-enroll", "alice"]);
+    let err = fails_as(
+        &d,
+        "alice",
+        &[
+            "request",
+            "restart",
+            "--justification",
+            "x",
+            "--totp",
+            "000000",
+        ],
+    );
+    assert!(err.contains("wrong"), "{err}");
+    // With her current code it runs.
+    ok_as(
+        &d,
+        "alice",
+        &[
+            "request",
+            "restart",
+            "--justification",
+            "x",
+            "--totp",
+            &current_code(&uri),
+        ],
+    );
+    wait_for_op(&d, "succeeded");
+}
+
+#[test]
+fn a_disabled_environment_or_system_stops_requests() {
+    let d = setup("");
+    for (kind, name) in [("environment", "production"), ("system", "web")] {
+        d.ok(&["disable", kind, name]);
+        let err = fails_as(&d, "alice", &["request", "restart", "--justification", "x"]);
+        assert!(
+            err.contains(&format!("its {kind} '{name}' is disabled")),
+            "{err}"
+        );
+        d.ok(&["enable", kind, name]);
+    }
+    // Positive control: enabled again, the request is filed.
+    ok_as(&d, "alice", &["request", "restart", "--justification", "x"]);
+}

@@ -24,6 +24,17 @@ pub fn may_decide(
     if !policy.meta.enabled {
         return Err(format!("policy {} is disabled", policy.meta.name));
     }
+    // One person approves at one level of a request, whatever the policy says.
+    if let Some(earlier) = request
+        .decisions
+        .iter()
+        .find(|d| d.approver == approver && d.approved)
+    {
+        return Err(format!(
+            "'{approver}' already approved level {} of request {}; each level needs a different person",
+            earlier.level, request.id
+        ));
+    }
     if !policy
         .approvers
         .iter()
@@ -44,4 +55,77 @@ pub fn next_level(policy: &Policy, level: u8) -> Option<u8> {
         .iter()
         .any(|a| a.level == level + 1)
         .then_some(level + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Approver, Decision, Id, Meta, Pinned, Timestamp};
+
+    /// A policy stored before the rule against one person at two levels.
+    fn policy() -> Policy {
+        Policy {
+            meta: Meta::named("prod"),
+            requires_approval: true,
+            approvers: vec![
+                Approver {
+                    user: "bob".into(),
+                    level: 1,
+                },
+                Approver {
+                    user: "bob".into(),
+                    level: 2,
+                },
+                Approver {
+                    user: "carol".into(),
+                    level: 2,
+                },
+            ],
+            ..Policy::default()
+        }
+    }
+
+    fn approved_at_level_1_by(approver: &str) -> ExecutionRequest {
+        ExecutionRequest {
+            id: Id(7),
+            task: "restart".into(),
+            devices: vec![],
+            variables: Default::default(),
+            reason: None,
+            justification: None,
+            governance_id: None,
+            requester: "alice".into(),
+            policy: Some("prod".into()),
+            window_start: Timestamp(0),
+            window_end: Timestamp(1),
+            state: RequestState::Pending { level: 2 },
+            decisions: vec![Decision {
+                approver: approver.into(),
+                level: 1,
+                approved: true,
+                comment: String::new(),
+                time: Timestamp(0),
+                narrowed_to: None,
+            }],
+            pinned: Pinned {
+                task_revision: 1,
+                template_id: Id(1),
+                template_revision: 1,
+                credential_revision: 1,
+                devices: vec![],
+            },
+            created_at: Timestamp(0),
+            operations: vec![],
+            void_reason: None,
+        }
+    }
+
+    #[test]
+    fn one_person_never_approves_two_levels_of_a_request() {
+        let request = approved_at_level_1_by("bob");
+        let err = may_decide(&policy(), &request, "bob").unwrap_err();
+        assert!(err.contains("already approved level 1"), "{err}");
+        // Positive control: someone else at level 2 may.
+        assert_eq!(may_decide(&policy(), &request, "carol"), Ok(2));
+    }
 }

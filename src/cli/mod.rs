@@ -147,7 +147,8 @@ pub enum Verb {
         /// Run at once under the policy's emergency access, without approval.
         #[arg(long)]
         emergency: bool,
-        /// A current TOTP code (emergency access under a policy that requires MFA).
+        /// A current TOTP code, where the policy requires MFA and nobody approves
+        /// (it needs no approval, or --emergency).
         #[arg(long, value_name = "CODE")]
         totp: Option<String>,
         /// Stream the output as `[device] line` and exit 0 only if every operation succeeded.

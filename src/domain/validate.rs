@@ -264,6 +264,23 @@ impl Validate for Record {
                         ));
                     }
                 }
+                // Separation of duties: each level is decided by other people.
+                for (i, a) in p.approvers.iter().enumerate() {
+                    if let Some(other) = p.approvers[..i]
+                        .iter()
+                        .find(|b| b.user == a.user && b.level != a.level)
+                    {
+                        return Err(FieldError::new(
+                            format!("approvers[{i}]"),
+                            format!(
+                                "'{}' is an approver at levels {} and {}; each level needs different people",
+                                a.user,
+                                other.level.min(a.level),
+                                other.level.max(a.level)
+                            ),
+                        ));
+                    }
+                }
                 let mut levels: Vec<u8> = p.approvers.iter().map(|a| a.level).collect();
                 levels.sort();
                 levels.dedup();

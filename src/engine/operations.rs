@@ -58,6 +58,11 @@ impl Engine {
         if !task.meta.enabled {
             return Err(refuse("is disabled".into()));
         }
+        // A disabled environment or system is not used, like any disabled record.
+        self.enabled(Kind::Environment, &task.environment)?
+            .map_err(|e| refuse(format!("its {e}")))?;
+        self.enabled(Kind::System, &task.system)?
+            .map_err(|e| refuse(format!("its {e}")))?;
         let template = match self
             .enabled(Kind::Template, &task.template)?
             .map_err(|e| refuse(format!("its {e}")))?

@@ -321,7 +321,10 @@ impl Engine {
         if let Err(why) = check_fields(&policy, &fields) {
             return refuse(why).await;
         }
-        if spec.emergency && policy.requires_mfa {
+        // MFA binds every request of the policy: the approvers give codes
+        // where it needs approval; where nobody approves (no approval
+        // required, or emergency access), the requester gives one.
+        if policy.requires_mfa && (spec.emergency || !policy.requires_approval) {
             match self
                 .check_totp(&who.user.meta.name, spec.totp.as_deref())
                 .await
