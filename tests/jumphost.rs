@@ -351,3 +351,35 @@ fn the_systemd_units_command_line_runs_with_the_example_configuration() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Everyone sees their own executions; another user's need view-executions.
+/// Played by real OS users: alice runs a task, eve (made a Gatehouse user
+/// with the User role only) tries every way to read it, bob (an auditor) may.
+#[test]
+fn a_user_sees_their_own_runs_and_not_another_users() {
+    let service = shared(&[]);
+    let eve = service.write(
+        "eve.toml",
+        "[[user]]\nlogin = \"gh-eve\"\nroles = [\"User\"]\n",
+    );
+    service.ok_as(Some(SERVICE), &["import", eve.to_str().unwrap()]);
+    let out = service.ok_as(Some(ALICE), &["request", "hello", "--wait"]);
+    assert!(out.contains("hello from the jump host"), "{out}");
+    let mine = service.ok_as(Some(ALICE), &["history", "--json"]);
+    let op: serde_json::Value = serde_json::from_str(mine.lines().next().unwrap()).unwrap();
+    let id = op["id"].to_string();
+    // alice reads her own run and its output without view-executions.
+    assert!(service
+        .ok_as(Some(ALICE), &["logs", &id])
+        .contains("hello from the jump host"));
+    // eve: nothing in history, operations or requests; the output refused.
+    assert!(service.ok_as(Some(EVE), &["history", "--json"]).is_empty());
+    assert!(service.ok_as(Some(EVE), &["ops"]).lines().count() <= 1);
+    assert!(service.ok_as(Some(EVE), &["requests", "--json"]).is_empty());
+    let err = service.fails_as(Some(EVE), &["logs", &id]);
+    assert!(err.contains("may not see operation"), "{err}");
+    // Positive control: the auditor sees it.
+    assert!(service
+        .ok_as(Some(BOB), &["history", "--json"])
+        .contains(&format!("\"id\":{id}")));
+}

@@ -455,3 +455,124 @@ async fn a_client_of_another_protocol_version_gets_a_clear_message() {
         format!("the peer speaks protocol version 7, this program {PROTOCOL_VERSION}: run the same Gatehouse version on both sides")
     );
 }
+
+/// Visibility follows permission, for events too: a user without
+/// view-executions receives none of another user's operations or output,
+/// an auditor does, and a user disabled while subscribed is cut off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_receives_only_what_it_may_see_and_is_cut_off_when_disabled() {
+    use gatehouse::engine::Event;
+    let dir = tempfile::tempdir().unwrap();
+    let (root, server) = start(dir.path(), Default::default()).await;
+    let people = r#"
+[[role]]
+name = "noisy-runner"
+resources = [{ kind = "task", name = "noisy", levels = ["read", "run"] }]
+[[policy]]
+name = "lab"
+users = ["alice"]
+environments = ["lab"]
+[[user]]
+login = "alice"
+roles = ["User", "noisy-runner"]
+[[user]]
+login = "carol"
+roles = ["User"]
+[[user]]
+login = "dave"
+roles = ["Auditor"]
+"#;
+    let items = gatehouse::recordfile::parse(people, std::path::Path::new(".")).unwrap();
+    root.call(Command::Import { items }).await.unwrap();
+    let socket = dir.path().join("s.sock");
+    let connect = |who: &'static str| {
+        let socket = socket.clone();
+        async move {
+            let client = Client::connect(&socket, Some(who), &Default::default())
+                .await
+                .unwrap();
+            let events = client.subscribe().await.unwrap();
+            (client, events)
+        }
+    };
+    let (_carol, mut carol_events) = connect("carol").await;
+    let (_dave, mut dave_events) = connect("dave").await;
+    let (alice, _alice_events) = connect("alice").await;
+    let Response::Requested { operations, .. } = alice
+        .call(Command::Request(RequestSpec {
+            task: "noisy".into(),
+            ..Default::default()
+        }))
+        .await
+        .unwrap()
+    else {
+        panic!("not run at once")
+    };
+    let op = operations[0].id;
+    // The auditor sees alice's operation end, with output before it.
+    let mut dave_output = 0;
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(event) = dave_events.recv().await {
+            match event {
+                Event::Output { id, .. } if id == op => dave_output += 1,
+                Event::OperationChanged(o) if o.id == op && o.state.is_final() => break,
+                _ => {}
+            }
+        }
+    })
+    .await
+    .expect("the auditor saw the operation end");
+    assert!(dave_output > 0, "the auditor saw no output");
+    // carol saw nothing of it, and may not read it either.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    while let Ok(event) = carol_events.try_recv() {
+        match event {
+            Event::Output { id, .. } => assert_ne!(id, op, "carol got alice's output"),
+            Event::OperationChanged(o) => assert_ne!(o.id, op, "carol got alice's operation"),
+            _ => {}
+        }
+    }
+    let carol = Client::connect(&socket, Some("carol"), &Default::default())
+        .await
+        .unwrap();
+    let err = carol
+        .call(Command::Output {
+            id: op,
+            from: 0,
+            limit: 10,
+        })
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("may not see operation"), "{err}");
+    let Response::Operations(seen) = carol
+        .call(Command::History(Default::default()))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(seen.is_empty(), "carol's history shows {seen:?}");
+    // alice sees her own without view-executions.
+    let Response::Operations(own) = alice
+        .call(Command::History(Default::default()))
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(own.len(), 1);
+    // Disabled while subscribed: the connection ends at once.
+    root.call(Command::SetEnabled {
+        kind: gatehouse::domain::Kind::User,
+        name: "carol".into(),
+        enabled: false,
+    })
+    .await
+    .unwrap();
+    tokio::time::timeout(Duration::from_secs(5), async {
+        while carol_events.recv().await.is_some() {}
+    })
+    .await
+    .expect("carol's connection was not closed");
+    server.abort();
+}

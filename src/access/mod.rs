@@ -5,6 +5,7 @@ pub mod analysis;
 pub mod approval;
 pub mod mfa;
 pub mod policy;
+pub mod visibility;
 
 use crate::domain::{AccessLevel, Action, Grant, Kind, Meta, Role, User, SUPERUSER_ROLE};
 
@@ -30,7 +31,7 @@ pub fn builtin_roles() -> Vec<Role> {
         role(
             "User",
             "Views and requests tasks, and sees their own executions.",
-            &[ViewTasks, RequestTasks, ViewExecutions],
+            &[ViewTasks, RequestTasks],
         ),
         role(
             "Auditor",

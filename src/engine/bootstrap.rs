@@ -14,7 +14,18 @@ impl Engine {
         let mut events = Vec::new();
         let existing_roles = self.store.list(Kind::Role)?;
         for mut role in builtin_roles() {
-            if existing_roles.iter().any(|r| r.name() == role.meta.name) {
+            if let Some(Record::Role(stored)) =
+                existing_roles.iter().find(|r| r.name() == role.meta.name)
+            {
+                if let Some(updated) = own_executions_only(stored, &role, now) {
+                    events.push(NewAuditEvent::new(
+                        "gatehouse",
+                        "role.update",
+                        format!("role {}", role.meta.name),
+                        "built-in role: its holders see their own executions only (view-executions removed; grant it where others' are to be seen)",
+                    ));
+                    changes.push(Change::Put(Box::new(Record::Role(updated))));
+                }
                 continue;
             }
             stamp(&mut role.meta, self.store.next_id()?, now);
@@ -69,6 +80,36 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// Stores made before the built-in User role stopped granting
+/// view-executions (which showed every user's runs to everyone): the grant
+/// goes, unless an administrator changed the role since.
+fn own_executions_only(
+    stored: &crate::domain::Role,
+    builtin: &crate::domain::Role,
+    now: Timestamp,
+) -> Option<crate::domain::Role> {
+    use crate::domain::Action;
+    let old_grant = stored
+        .grants
+        .iter()
+        .any(|g| g.action == Action::ViewExecutions && g.environments.is_empty());
+    let unchanged_otherwise = stored.builtin
+        && stored.description == builtin.description
+        && stored.grants.len() == builtin.grants.len() + 1
+        && builtin.grants.iter().all(|g| stored.grants.contains(g));
+    if !(builtin.meta.name == "User" && old_grant && unchanged_otherwise) {
+        return None;
+    }
+    let mut updated = stored.clone();
+    updated
+        .grants
+        .retain(|g| g.action != Action::ViewExecutions);
+    updated.meta.revision += 1;
+    updated.meta.updated_by = "gatehouse".into();
+    updated.meta.updated_at = now;
+    Some(updated)
 }
 
 fn stamp(meta: &mut Meta, id: crate::domain::Id, now: Timestamp) {

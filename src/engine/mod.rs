@@ -10,12 +10,14 @@ mod mfa;
 mod operations;
 mod records;
 mod requests;
+mod visibility;
 
 pub use api::{
     Command, EngineError, Event, HistoryFilter, ImportItem, PlainSecrets, RequestSpec,
     RequestTerms, Response,
 };
 pub use operations::HISTORY_MAX;
+pub use visibility::{EventFilter, Verdict};
 
 use crate::access::{self, Principal};
 use crate::domain::{Kind, Record, Role, User};
@@ -313,37 +315,15 @@ impl Engine {
             }
             Command::Subscribe => Ok(Response::Done),
             Command::Request(spec) => self.request(who, spec).await,
-            Command::Operations { states } => {
-                require(
-                    who,
-                    crate::domain::Action::ViewExecutions,
-                    "view executions",
-                )?;
-                self.operations(&states)
-            }
-            Command::History(filter) => {
-                require(
-                    who,
-                    crate::domain::Action::ViewExecutions,
-                    "view executions",
-                )?;
-                self.history(&filter)
-            }
+            // Everyone sees their own executions; others' need view-executions
+            // in their environment (`access::visibility`).
+            Command::Operations { states } => self.operations(who, &states),
+            Command::History(filter) => self.history(who, &filter),
             Command::Operation { id } => {
-                require(
-                    who,
-                    crate::domain::Action::ViewExecutions,
-                    "view executions",
-                )?;
-                Ok(Response::Operations(vec![self.operation(id)?]))
+                Ok(Response::Operations(vec![self.visible_operation(who, id)?]))
             }
             Command::Output { id, from, limit } => {
-                require(
-                    who,
-                    crate::domain::Action::ViewExecutions,
-                    "view executions",
-                )?;
-                self.operation(id)?;
+                self.visible_operation(who, id)?;
                 Ok(Response::Output(self.store.output(
                     id,
                     from,

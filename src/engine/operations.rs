@@ -269,11 +269,35 @@ impl Engine {
         })
     }
 
-    pub(super) fn operations(&self, states: &[OpState]) -> Result<Response, EngineError> {
+    /// An operation the caller may see, or why not.
+    pub(super) fn visible_operation(
+        &self,
+        who: &Principal<'_>,
+        id: Id,
+    ) -> Result<Operation, EngineError> {
+        let op = self.operation(id)?;
+        if !self.visibility_facts()?.operation(&self.store, who, &op) {
+            return Err(EngineError::Denied(format!(
+                "'{}' may not see operation {id} (another user's: needs view-executions in its environment)",
+                who.user.meta.name
+            )));
+        }
+        Ok(op)
+    }
+
+    pub(super) fn operations(
+        &self,
+        who: &Principal<'_>,
+        states: &[OpState],
+    ) -> Result<Response, EngineError> {
+        let facts = self.visibility_facts()?;
         // What has not ended is read from its own index, newest first.
         if states.iter().all(|s| !s.is_final()) {
             let mut ops = self.store.unfinished_operations()?;
-            ops.retain(|o| states.is_empty() || states.contains(&o.state));
+            ops.retain(|o| {
+                (states.is_empty() || states.contains(&o.state))
+                    && facts.operation(&self.store, who, o)
+            });
             ops.reverse();
             ops.truncate(HISTORY_MAX as usize);
             return Ok(Response::Operations(ops));
@@ -281,12 +305,17 @@ impl Engine {
         let ops = self
             .store
             .operations_newest_first(None, HISTORY_MAX as usize, None, |o| {
-                states.contains(&o.state)
+                states.contains(&o.state) && facts.operation(&self.store, who, o)
             })?;
         Ok(Response::Operations(ops))
     }
 
-    pub(super) fn history(&self, filter: &HistoryFilter) -> Result<Response, EngineError> {
+    pub(super) fn history(
+        &self,
+        who: &Principal<'_>,
+        filter: &HistoryFilter,
+    ) -> Result<Response, EngineError> {
+        let facts = self.visibility_facts()?;
         let limit = if filter.limit == 0 {
             HISTORY_MAX
         } else {
@@ -305,7 +334,8 @@ impl Engine {
         let ops =
             self.store
                 .operations_newest_first(filter.before, limit as usize, narrow, |o| {
-                    filter.task.as_ref().is_none_or(|t| &o.task == t)
+                    facts.operation(&self.store, who, o)
+                        && filter.task.as_ref().is_none_or(|t| &o.task == t)
                         && filter.user.as_ref().is_none_or(|u| &o.requested_by == u)
                         && filter.device.as_ref().is_none_or(|d| &o.device == d)
                         && filter.state.is_none_or(|s| o.state == s)

@@ -621,11 +621,17 @@ impl Engine {
         mine: bool,
     ) -> Result<Response, EngineError> {
         let login = who.user.meta.name.as_str();
-        let see_all = !mine && who.may_somewhere(Action::ViewExecutions);
-        Ok(Response::Requests(
-            self.store
-                .requests_newest_first(10_000, |r| see_all || r.requester == login)?,
-        ))
+        let facts = self.visibility_facts()?;
+        Ok(Response::Requests(self.store.requests_newest_first(
+            10_000,
+            |r| {
+                if mine {
+                    r.requester == login
+                } else {
+                    facts.request(who, r)
+                }
+            },
+        )?))
     }
 
     /// One request: for whoever may see executions, its requester and its deciders.
@@ -638,10 +644,7 @@ impl Engine {
                 kind: Kind::Task,
                 name: format!("request {id}"),
             })?;
-        let visible = who.may_somewhere(Action::ViewExecutions)
-            || request.requester == login
-            || request.decisions.iter().any(|d| d.approver == login);
-        if !visible {
+        if !self.visibility_facts()?.request(who, &request) {
             return Err(denied(format!(
                 "'{login}' may not see request {id} (needs view-executions)"
             )));

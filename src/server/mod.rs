@@ -406,14 +406,17 @@ async fn serve_client(
             }
         }
     });
-    let mut events: Option<crate::engine::Subscription> = None;
+    let mut events: Option<(crate::engine::Subscription, crate::engine::EventFilter)> = None;
     loop {
         tokio::select! {
             frame = frames.recv() => {
                 let Some(frame) = frame else { break };
                 let frame = frame?;
                 if matches!(frame.command, crate::engine::Command::Subscribe) && events.is_none() {
-                    events = Some(engine.subscribe());
+                    // Each subscriber gets only what it may see.
+                    if let Ok(filter) = engine.event_filter(&login) {
+                        events = Some((engine.subscribe(), filter));
+                    }
                 }
                 let result = match frame.command {
                     crate::engine::Command::Backup { path } => {
@@ -429,6 +432,15 @@ async fn serve_client(
             event = recv_event(&mut events) => {
                 match event {
                     Ok(event) => {
+                        let Some((_, filter)) = events.as_mut() else { continue };
+                        match engine.judge(filter, &event) {
+                            crate::engine::Verdict::Send => {}
+                            crate::engine::Verdict::Skip => continue,
+                            crate::engine::Verdict::Close(why) => {
+                                tracing::info!(login = %shown, "closing the connection: {}", bounds_text(&why));
+                                break;
+                            }
+                        }
                         let is_output = matches!(event, Event::Output { .. });
                         let body = wire::encode(&ServerFrame::Event(event))?;
                         match out_tx.try_send(body) {
@@ -533,9 +545,11 @@ impl std::io::Write for PieceWriter {
 }
 
 /// The next event for a subscribed client; never resolves for others.
-async fn recv_event(events: &mut Option<crate::engine::Subscription>) -> Result<Event, u64> {
+async fn recv_event(
+    events: &mut Option<(crate::engine::Subscription, crate::engine::EventFilter)>,
+) -> Result<Event, u64> {
     match events {
-        Some(subscription) => subscription.recv().await,
+        Some((subscription, _)) => subscription.recv().await,
         None => std::future::pending().await,
     }
 }
