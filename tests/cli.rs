@@ -621,3 +621,24 @@ credential = "login"
     );
     assert!(d.ok(&["history", "--json"]).is_empty(), "nothing ran");
 }
+
+/// Exporting the audit log out of Gatehouse is its own permission: an
+/// Administrator reads the log but may not export it; an Auditor may.
+#[test]
+fn exporting_the_audit_log_needs_export_audit() {
+    let d = DataDir::new();
+    let people = d.write(
+        "people.toml",
+        "[[user]]\nlogin = \"ada\"\nroles = [\"Administrator\"]\n[[user]]\nlogin = \"aud\"\nroles = [\"Auditor\"]\n",
+    );
+    d.ok(&["import", people.to_str().unwrap()]);
+    let out = d.run(&["--as", "ada", "audit", "verify"]);
+    assert!(out.status.success(), "ada reads the log");
+    let out = d.run(&["--as", "ada", "audit", "export"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("export-audit"), "{err}");
+    let out = d.run(&["--as", "aud", "audit", "export"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("user.create"));
+}

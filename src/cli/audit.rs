@@ -90,7 +90,7 @@ pub async fn run(cli: &Cli, verb: &AuditVerb) -> Result<()> {
             let mut from = 1;
             loop {
                 let Response::AuditEvents(events) = client
-                    .call(Command::AuditEvents { from, limit: PAGE })
+                    .call(Command::AuditExport { from, limit: PAGE })
                     .await?
                 else {
                     bail!("the server answered with something else");

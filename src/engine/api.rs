@@ -93,6 +93,9 @@ pub enum Command {
     AuditVerify,
     /// Audit events from a sequence number on.
     AuditEvents { from: u64, limit: u32 },
+    /// Audit events from a sequence number on, for an export out of
+    /// Gatehouse (needs export-audit as well as view-audit).
+    AuditExport { from: u64, limit: u32 },
     /// The newest audit events, oldest of them first.
     AuditTail { limit: u32 },
     /// Starts sending this connection events.

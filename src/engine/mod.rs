@@ -307,6 +307,17 @@ impl Engine {
                     self.store.audit_events(from, limit as usize)?,
                 ))
             }
+            Command::AuditExport { from, limit } => {
+                require(who, crate::domain::Action::ViewAudit, "view the audit log")?;
+                require(
+                    who,
+                    crate::domain::Action::ExportAudit,
+                    "export the audit log",
+                )?;
+                Ok(Response::AuditEvents(
+                    self.store.audit_events(from, limit as usize)?,
+                ))
+            }
             Command::AuditTail { limit } => {
                 require(who, crate::domain::Action::ViewAudit, "view the audit log")?;
                 Ok(Response::AuditEvents(

@@ -235,7 +235,7 @@ impl Request {
             Request::RequestOf(id) => Command::RequestOf { id: *id },
             Request::PinnedTemplate(id) => Command::PinnedTemplate { request: *id },
             // Paged by `ui::export_audit`, which reports with a status message.
-            Request::ExportAudit(_) => Command::AuditEvents {
+            Request::ExportAudit(_) => Command::AuditExport {
                 from: 1,
                 limit: 1000,
             },

@@ -212,7 +212,7 @@ async fn export_audit(client: &Client, path: &std::path::Path) -> Result<u64> {
     let mut count = 0u64;
     loop {
         let Response::AuditEvents(events) = client
-            .call(Command::AuditEvents { from, limit: 1000 })
+            .call(Command::AuditExport { from, limit: 1000 })
             .await?
         else {
             return Err(color_eyre::eyre::eyre!(
