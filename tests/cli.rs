@@ -642,3 +642,27 @@ fn exporting_the_audit_log_needs_export_audit() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("user.create"));
 }
+
+/// A scope on an action that has no environment would be ignored in
+/// silence: it is refused at save, naming the grant.
+#[test]
+fn a_scope_on_an_action_without_an_environment_is_refused() {
+    let d = DataDir::new();
+    let role = d.write(
+        "role.toml",
+        "[[role]]\nname = \"x\"\ngrants = [{ action = \"view-tasks\", environments = [\"lab\"] }, { action = \"manage-users\", environments = [\"lab\"] }]\n",
+    );
+    let err = d.fails(&["import", role.to_str().unwrap()]);
+    assert!(
+        err.contains(
+            "field `grants[1].environments`: manage-users does not concern records in an environment"
+        ),
+        "{err}"
+    );
+    // Positive control: the scoped view-tasks alone is fine.
+    let role = d.write(
+        "ok.toml",
+        "[[role]]\nname = \"x\"\ngrants = [{ action = \"view-tasks\", environments = [\"lab\"] }]\n",
+    );
+    d.ok(&["import", role.to_str().unwrap()]);
+}

@@ -245,6 +245,21 @@ pub enum Action {
 }
 
 impl Action {
+    /// Whether the action concerns records that live in an environment, so
+    /// that a grant of it may be scoped to some environments.
+    pub fn is_scoped_by_environment(self) -> bool {
+        matches!(
+            self,
+            Action::ViewDevices
+                | Action::ManageDevices
+                | Action::ViewTasks
+                | Action::ManageTasks
+                | Action::RequestTasks
+                | Action::ViewExecutions
+                | Action::ViewExecutionDebug
+        )
+    }
+
     pub const ALL: [Action; 17] = [
         Action::ViewEnvironments,
         Action::ManageEnvironments,

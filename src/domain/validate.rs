@@ -228,6 +228,17 @@ impl Validate for Record {
             }
             Record::Role(r) => {
                 check_text("description", &r.description, 4096)?;
+                for (i, g) in r.grants.iter().enumerate() {
+                    if !g.environments.is_empty() && !g.action.is_scoped_by_environment() {
+                        return Err(FieldError::new(
+                            format!("grants[{i}].environments"),
+                            format!(
+                                "{} does not concern records in an environment, so it cannot be scoped to some",
+                                g.action.as_str()
+                            ),
+                        ));
+                    }
+                }
                 for (i, g) in r.resources.iter().enumerate() {
                     if !matches!(g.kind, Kind::Task | Kind::Template | Kind::Device) {
                         return Err(FieldError::new(
