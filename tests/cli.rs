@@ -662,7 +662,7 @@ fn a_scope_on_an_action_without_an_environment_is_refused() {
     // Positive control: the scoped view-tasks alone is fine.
     let role = d.write(
         "ok.toml",
-        "[[role]]\nname = \"x\"\ngrants = [{ action = \"view-tasks\", environments = [\"lab\"] }]\n",
+        "[[environment]]\nname = \"lab\"\n[[role]]\nname = \"x\"\ngrants = [{ action = \"view-tasks\", environments = [\"lab\"] }]\n",
     );
     d.ok(&["import", role.to_str().unwrap()]);
 }
