@@ -20,27 +20,26 @@ pub fn is_unsafe(c: char) -> bool {
 /// [`printable`] without a copy when there is nothing to replace (a line of
 /// remote output, printed a million times).
 pub fn printable_cow(text: &str) -> std::borrow::Cow<'_, str> {
-    let text = text.trim_end_matches(['\n', '\r']);
-    let unsafe_char = |c: char| is_unsafe(c) && c != '\t';
-    if !text.chars().any(unsafe_char) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    text.chars()
-        .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
-        .collect::<String>()
-        .into()
+    replacing(text.trim_end_matches(['\n', '\r']), |c| {
+        is_unsafe(c) && c != '\t'
+    })
 }
 
 /// Text from outside made safe to keep and show in the TUI: like
 /// [`printable`], but line breaks and tabs stay (a template's content, a
 /// description), and nothing is trimmed.
 pub fn screened(text: &str) -> std::borrow::Cow<'_, str> {
-    let unsafe_char = |c: char| is_unsafe(c) && c != '\t' && c != '\n';
-    if !text.chars().any(unsafe_char) {
+    replacing(text, |c| is_unsafe(c) && c != '\t' && c != '\n')
+}
+
+/// `text` with every character `replace` picks turned into U+FFFD; no copy
+/// when it picks none.
+fn replacing(text: &str, replace: impl Fn(char) -> bool) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(&replace) {
         return std::borrow::Cow::Borrowed(text);
     }
     text.chars()
-        .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
+        .map(|c| if replace(c) { '\u{fffd}' } else { c })
         .collect::<String>()
         .into()
 }
