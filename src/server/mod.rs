@@ -112,8 +112,11 @@ pub async fn run(options: ServerOptions) -> Result<()> {
                         if bounds::out_of_descriptors(&e) {
                             // Take the waiting connection with the reserved
                             // descriptor and close it, so the queue moves.
+                            // Never waits: the loop must stay free to stop.
                             reserve.release();
-                            if let Ok((s, _)) = listener.accept().await {
+                            let waiting =
+                                tokio::time::timeout(Duration::from_millis(10), listener.accept());
+                            if let Ok(Ok((s, _))) = waiting.await {
                                 drop(s);
                             }
                             reserve.refill();
