@@ -140,6 +140,40 @@ impl Principal<'_> {
     }
 }
 
+/// The environment a record lives in, where its kind lives in one.
+pub fn environment_of(record: &crate::domain::Record) -> Option<&str> {
+    use crate::domain::Record;
+    match record {
+        Record::Device(d) => Some(&d.environment),
+        Record::Task(t) => Some(&t.environment),
+        _ => None,
+    }
+}
+
+/// Whether `who` may put `incoming` where `stored` is (`None`: a new
+/// record). Judged on both states: the manage permission must hold in the
+/// stored record's environment and in the incoming one's, so a grant scoped
+/// to staging can neither take a production record over nor move one in.
+/// Write access to the very record changes it in place, not into another
+/// environment.
+pub fn may_change(
+    who: &Principal<'_>,
+    stored: Option<&crate::domain::Record>,
+    incoming: &crate::domain::Record,
+) -> bool {
+    let kind = incoming.kind();
+    let action = manage_action(kind);
+    let manage_new = who.may(action, environment_of(incoming));
+    let manage_old = stored.is_none_or(|s| who.may(action, environment_of(s)));
+    if manage_new && manage_old {
+        return true;
+    }
+    stored.is_some_and(|s| {
+        who.holds(kind, s.name(), AccessLevel::Write)
+            && environment_of(s) == environment_of(incoming)
+    })
+}
+
 /// The action that lets a user list records of a kind.
 pub fn view_action(kind: Kind) -> Action {
     match kind {
@@ -198,6 +232,46 @@ mod tests {
         assert!(!p.may(Action::ManageDevices, Some("production")));
         assert!(!p.may(Action::ManageDevices, None));
         assert!(!p.may(Action::ManageUsers, None));
+    }
+
+    #[test]
+    fn a_scoped_manager_neither_takes_a_record_over_nor_moves_one_in() {
+        use crate::domain::{Device, Record};
+        let u = user(&["ops"]);
+        let ops = Role {
+            meta: Meta::named("ops"),
+            grants: vec![Grant {
+                action: Action::ManageDevices,
+                environments: vec!["staging".into()],
+            }],
+            ..Role::default()
+        };
+        let p = Principal {
+            user: &u,
+            roles: vec![&ops],
+        };
+        let device = |env: &str| {
+            Record::Device(Device {
+                meta: Meta::named("db-1"),
+                environment: env.into(),
+                ..Device::default()
+            })
+        };
+        // The production device re-imported as staging: refused.
+        assert!(!may_change(
+            &p,
+            Some(&device("production")),
+            &device("staging")
+        ));
+        // A staging device moved to production: refused.
+        assert!(!may_change(
+            &p,
+            Some(&device("staging")),
+            &device("production")
+        ));
+        // Positive controls: in staging, new or changed.
+        assert!(may_change(&p, None, &device("staging")));
+        assert!(may_change(&p, Some(&device("staging")), &device("staging")));
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod jit;
 mod mfa;
 mod operations;
 mod records;
+mod refusals;
 mod requests;
 mod visibility;
 
@@ -49,6 +50,8 @@ pub struct Engine {
     owner: String,
     /// Wrong second-factor codes per user.
     mfa_tries: mfa::MfaThrottle,
+    /// When refusals were last audited, per actor and kind.
+    refusals: refusals::RefusalLog,
 }
 
 /// What one client receives: every event, output through its own small buffer.
@@ -125,6 +128,7 @@ impl Engine {
             shutdown: Notify::new(),
             owner: owner.to_string(),
             mfa_tries: Default::default(),
+            refusals: Default::default(),
         });
         engine.bootstrap().await?;
         engine.start(finished_rx).await?;

@@ -58,13 +58,7 @@ fn invalid(record: &Record, line: usize, message: impl Into<String>) -> EngineEr
     }
 }
 
-fn environment_of(record: &Record) -> Option<&str> {
-    match record {
-        Record::Device(d) => Some(&d.environment),
-        Record::Task(t) => Some(&t.environment),
-        _ => None,
-    }
-}
+use crate::access::environment_of;
 
 /// Whether two versions of a record hold the same content (header aside,
 /// except the enabled flag and the secrets).
@@ -231,20 +225,25 @@ impl Engine {
                     format!("is defined twice in this file (first on line {first})"),
                 ));
             }
-            // A role's `manage` action, or `write` access to this very (existing) record.
-            let exists = stored.get(item.record.kind(), item.record.name()).is_some();
-            let may_manage = who.may(
-                access::manage_action(item.record.kind()),
-                environment_of(&item.record),
-            );
-            let may_write =
-                exists && who.holds(item.record.kind(), item.record.name(), AccessLevel::Write);
-            if !may_manage && !may_write {
-                return Err(EngineError::Denied(format!(
-                    "'{login}' may not change {} (needs the {} permission)",
-                    item.record.kind().plural(),
-                    access::manage_action(item.record.kind()).as_str()
-                )));
+            // Judged on the record as stored and as it will be.
+            let existing = stored.get(item.record.kind(), item.record.name());
+            if !access::may_change(who, existing, &item.record) {
+                let why = match (existing.and_then(environment_of), environment_of(&item.record)) {
+                    (Some(old), Some(new)) if old != new => format!(
+                        "'{login}' may not change {} '{}' of {old} into {new} (needs the {} permission in both)",
+                        item.record.kind(),
+                        item.record.name(),
+                        access::manage_action(item.record.kind()).as_str()
+                    ),
+                    _ => format!(
+                        "'{login}' may not change {} (needs the {} permission)",
+                        item.record.kind().plural(),
+                        access::manage_action(item.record.kind()).as_str()
+                    ),
+                };
+                self.refused(&login, "records.import.refused", "import", &why)
+                    .await?;
+                return Err(EngineError::Denied(why));
             }
             let map = catalog.by_kind.entry(item.record.kind()).or_default();
             map.insert(item.record.name().to_string(), item.record.clone());

@@ -343,6 +343,9 @@ async fn serve_client(
                 bounds_text(&other)
             );
             wire::write_hello(&mut writer, &Welcome::refused(message.clone())).await?;
+            let _ = engine
+                .refused(&os_login, "connection.refused", "server", &message)
+                .await;
             return Err(message.into());
         }
         Some(other) => other,
@@ -351,6 +354,9 @@ async fn serve_client(
     if let Err(message) = engine.admits(&login) {
         let message = bounds_text(&message);
         wire::write_hello(&mut writer, &Welcome::refused(message.clone())).await?;
+        let _ = engine
+            .refused(&os_login, "connection.refused", "server", &message)
+            .await;
         log_limited(&logs, &format!("refused {peer_uid}"), |suppressed| {
             tracing::info!(%os_login, login = %bounds_text(&login), suppressed, "connection refused: {message}");
         });

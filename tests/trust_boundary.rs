@@ -1,0 +1,123 @@
+//! The trust boundary, played as attacks by real OS users against a shared
+//! service: each path from a lesser permission to a greater one fails with a
+//! clear error and leaves an audit event (issue 12; more paths are in
+//! tests/approvals.rs, tests/server.rs and tests/jumphost.rs).
+
+mod common;
+
+use common::service::{ensure_accounts, Service, ALICE, BOB, EVE, SERVICE};
+
+const RECORDS: &str = r#"
+[[environment]]
+name = "staging"
+[[environment]]
+name = "production"
+[[system]]
+name = "db"
+[[device]]
+name = "db-1"
+address = "127.0.0.5"
+environment = "production"
+system = "db"
+[[device]]
+name = "db-stage"
+address = "127.0.1.5"
+environment = "staging"
+system = "db"
+[[role]]
+name = "staging-devices"
+grants = [{ action = "view-devices" }, { action = "manage-devices", environments = ["staging"] }]
+[[user]]
+login = "gh-alice"
+roles = ["User", "staging-devices"]
+[[user]]
+login = "gh-bob"
+roles = ["Auditor"]
+"#;
+
+fn shared() -> Service {
+    ensure_accounts();
+    let service = Service::start(Some(SERVICE), &[], None);
+    let records = service.write("records.toml", RECORDS);
+    service.ok_as(Some(SERVICE), &["import", records.to_str().unwrap()]);
+    service
+}
+
+fn audit(service: &Service) -> Vec<serde_json::Value> {
+    service
+        .ok_as(Some(BOB), &["audit", "export"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Path 2: a role that manages staging devices re-imports a production
+/// device as a staging one with a new address, to have the production
+/// credential sent there. Judged on the stored record too: refused.
+#[test]
+fn a_staging_manager_cannot_take_over_a_production_device_by_import() {
+    let service = shared();
+    let takeover = service.write(
+        "takeover.toml",
+        "[[device]]\nname = \"db-1\"\naddress = \"127.0.0.66\"\nenvironment = \"staging\"\nsystem = \"db\"\n",
+    );
+    let err = service.fails_as(Some(ALICE), &["import", takeover.to_str().unwrap()]);
+    assert!(
+        err.contains("may not change device 'db-1' of production into staging"),
+        "{err}"
+    );
+    let devices = service.ok_as(Some(SERVICE), &["list", "devices", "--json"]);
+    assert!(devices.contains("127.0.0.5") && !devices.contains("127.0.0.66"));
+    let refused: Vec<_> = audit(&service)
+        .into_iter()
+        .filter(|e| e["action"] == "records.import.refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert_eq!(refused[0]["actor"], ALICE);
+    // Positive control: her own environment's device she may change.
+    let own = service.write(
+        "own.toml",
+        "[[device]]\nname = \"db-stage\"\naddress = \"127.0.1.6\"\nenvironment = \"staging\"\nsystem = \"db\"\n",
+    );
+    service.ok_as(Some(ALICE), &["import", own.to_str().unwrap()]);
+    // Nor may she move her staging device into production.
+    let moved = service.write(
+        "moved.toml",
+        "[[device]]\nname = \"db-stage\"\naddress = \"127.0.1.6\"\nenvironment = \"production\"\nsystem = \"db\"\n",
+    );
+    let err = service.fails_as(Some(ALICE), &["import", moved.to_str().unwrap()]);
+    assert!(
+        err.contains("may not change device 'db-stage' of staging into production"),
+        "{err}"
+    );
+}
+
+/// Path 11: refused connections are in the audit log, not only the
+/// server's log, and a flood of them is one event a minute with a count.
+#[test]
+fn refused_connections_are_audited_once_a_minute_with_a_count() {
+    let service = shared();
+    for _ in 0..5 {
+        service.fails_as(Some(EVE), &["whoami"]);
+    }
+    service.fails_as(Some(ALICE), &["--as", BOB, "whoami"]);
+    let events = audit(&service);
+    let eve: Vec<_> = events
+        .iter()
+        .filter(|e| e["action"] == "connection.refused" && e["actor"] == EVE)
+        .collect();
+    assert_eq!(eve.len(), 1, "five refusals, one event: {eve:?}");
+    assert!(eve[0]["details"]
+        .as_str()
+        .unwrap()
+        .contains("not a Gatehouse user"));
+    let alice: Vec<_> = events
+        .iter()
+        .filter(|e| e["action"] == "connection.refused" && e["actor"] == ALICE)
+        .collect();
+    assert_eq!(alice.len(), 1, "{alice:?}");
+    assert!(alice[0]["details"]
+        .as_str()
+        .unwrap()
+        .contains("--as is refused"));
+}
