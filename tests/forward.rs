@@ -137,7 +137,7 @@ name = "{environment}"
 [[system]]
 name = "tools"
 [[device]]
-name = "here"
+name = "here-{environment}"
 address = "127.0.0.1"
 environment = "{environment}"
 system = "tools"
@@ -157,7 +157,7 @@ name = "report-{environment}"
 template = "report-{environment}"
 environment = "{environment}"
 system = "tools"
-devices = ["here"]
+devices = ["here-{environment}"]
 credential = "svc-{environment}"
 "#
     )

@@ -121,3 +121,48 @@ fn refused_connections_are_audited_once_a_minute_with_a_count() {
         .unwrap()
         .contains("--as is refused"));
 }
+
+/// Path 3: a task labelled staging that runs on a production device would
+/// pass under a staging policy without what production demands. A task's
+/// devices must be in its environment and system, both ways round.
+#[test]
+fn a_task_runs_only_on_devices_of_its_own_environment_and_system() {
+    let service = shared();
+    let task = service.write(
+        "task.toml",
+        r#"
+[[credential]]
+name = "none"
+username = "root"
+[[template]]
+name = "t"
+executor = "ssh-script"
+content = "uptime"
+[[task]]
+name = "check"
+template = "t"
+environment = "staging"
+system = "db"
+devices = ["db-stage", "db-1"]
+credential = "none"
+"#,
+    );
+    let err = service.fails_as(Some(SERVICE), &["import", task.to_str().unwrap()]);
+    assert!(
+        err.contains("device 'db-1' is in environment 'production' and system 'db', task 'check' in 'staging' and 'db'"),
+        "{err}"
+    );
+    // Positive control: with its staging device only, it is saved...
+    let fixed = std::fs::read_to_string(&task)
+        .unwrap()
+        .replace("[\"db-stage\", \"db-1\"]", "[\"db-stage\"]");
+    let fixed = service.write("fixed.toml", &fixed);
+    service.ok_as(Some(SERVICE), &["import", fixed.to_str().unwrap()]);
+    // ...and its device cannot be moved out from under it.
+    let moved = service.write(
+        "moved.toml",
+        "[[device]]\nname = \"db-stage\"\naddress = \"127.0.1.5\"\nenvironment = \"production\"\nsystem = \"db\"\n",
+    );
+    let err = service.fails_as(Some(SERVICE), &["import", moved.to_str().unwrap()]);
+    assert!(err.contains("task 'check' in 'staging'"), "{err}");
+}

@@ -263,6 +263,52 @@ impl Engine {
                     ));
                 }
             }
+            // Segmentation: a task's devices live in its environment and
+            // system, so a policy for the task's labels is one for its devices.
+            let mismatch = |task: &crate::domain::Task, device: &str| {
+                match catalog
+                .get(Kind::Device, device)
+            {
+                Some(Record::Device(d))
+                    if d.environment != task.environment || d.system != task.system =>
+                {
+                    Some(format!(
+                        "device '{device}' is in environment '{}' and system '{}', task '{}' in '{}' and '{}'; a task's devices must be in its environment and system",
+                        d.environment, d.system, task.meta.name, task.environment, task.system
+                    ))
+                }
+                _ => None,
+            }
+            };
+            if let Record::Task(task) = &item.record {
+                if let Some(why) = task.devices.iter().find_map(|d| mismatch(task, d)) {
+                    return Err(invalid(
+                        &item.record,
+                        item.line,
+                        format!("field `devices`: {why}"),
+                    ));
+                }
+            }
+            if let Record::Device(device) = &item.record {
+                let tasks = catalog
+                    .by_kind
+                    .get(&Kind::Task)
+                    .into_iter()
+                    .flat_map(|m| m.values());
+                for task in tasks {
+                    if let Record::Task(task) = task {
+                        if task.devices.contains(&device.meta.name) {
+                            if let Some(why) = mismatch(task, &device.meta.name) {
+                                return Err(invalid(
+                                    &item.record,
+                                    item.line,
+                                    format!("field `environment`: {why}"),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
             if let Record::Task(task) = &item.record {
                 if let Some(Record::Template(t)) = catalog.get(Kind::Template, &task.template) {
                     if let Some(unknown) = task
