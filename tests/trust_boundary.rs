@@ -166,3 +166,42 @@ credential = "none"
     let err = service.fails_as(Some(SERVICE), &["import", moved.to_str().unwrap()]);
     assert!(err.contains("task 'check' in 'staging'"), "{err}");
 }
+
+/// Path 10: `--as` (the service account's alone) is audited as both
+/// accounts, so a forged action cannot pass for the person's own.
+#[test]
+fn acting_as_another_user_is_audited_as_both_accounts() {
+    let service = shared();
+    let own = service.write(
+        "own.toml",
+        "[[device]]\nname = \"db-stage\"\naddress = \"127.0.1.7\"\nenvironment = \"staging\"\nsystem = \"db\"\n",
+    );
+    service.ok_as(
+        Some(SERVICE),
+        &["--as", ALICE, "import", own.to_str().unwrap()],
+    );
+    service.fails_as(
+        Some(SERVICE),
+        &["--as", BOB, "import", own.to_str().unwrap()],
+    );
+    let events = audit(&service);
+    let update = events
+        .iter()
+        .find(|e| e["action"] == "device.update" && e["target"] == "device db-stage")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(update["actor"], "gh-svc as gh-alice");
+    let refused = events
+        .iter()
+        .find(|e| e["action"] == "records.import.refused")
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(refused["actor"], "gh-svc as gh-bob");
+    // Positive control: alice acting herself is named alone.
+    let again = service.write(
+        "again.toml",
+        "[[device]]\nname = \"db-stage\"\naddress = \"127.0.1.8\"\nenvironment = \"staging\"\nsystem = \"db\"\n",
+    );
+    service.ok_as(Some(ALICE), &["import", again.to_str().unwrap()]);
+    assert!(audit(&service)
+        .iter()
+        .any(|e| e["action"] == "device.update" && e["actor"] == ALICE));
+}

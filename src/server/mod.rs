@@ -431,7 +431,11 @@ async fn serve_client(
                     crate::engine::Command::Backup { path } => {
                         stream_backup(&engine, &login, &path, frame.id, &out_tx).await
                     }
-                    command => engine.handle(&login, command).await,
+                    // Under --as the audit names both accounts.
+                    command => {
+                        crate::store::acting_as(&os_login, &login, engine.handle(&login, command))
+                            .await
+                    }
                 };
                 let body = wire::encode(&ServerFrame::Reply { id: frame.id, result })?;
                 if out_tx.send(body).await.is_err() {

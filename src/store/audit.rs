@@ -17,6 +17,23 @@ pub struct NewAuditEvent {
     pub details: String,
 }
 
+tokio::task_local! {
+    /// While a command given with `--as` runs: (the Gatehouse login acted
+    /// as, the OS account that acted).
+    static ACTING: (String, String);
+}
+
+/// Runs `work` (one command) so that every audit event it makes for
+/// `login` names the OS account that really acted: "gh-svc as gh-alice".
+pub async fn acting_as<F: std::future::Future>(os_login: &str, login: &str, work: F) -> F::Output {
+    if os_login == login {
+        return work.await;
+    }
+    ACTING
+        .scope((login.to_string(), os_login.to_string()), work)
+        .await
+}
+
 impl NewAuditEvent {
     pub fn new(
         actor: &str,
@@ -24,8 +41,16 @@ impl NewAuditEvent {
         target: impl Into<String>,
         details: impl Into<String>,
     ) -> Self {
+        // An actor is real: under --as, both accounts are named.
+        let actor = ACTING
+            .try_with(|(login, os_login)| {
+                (actor == login).then(|| format!("{os_login} as {login}"))
+            })
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| actor.to_string());
         NewAuditEvent {
-            actor: actor.to_string(),
+            actor,
             action: action.to_string(),
             target: target.into(),
             details: details.into(),

@@ -15,7 +15,7 @@ mod operations;
 mod output;
 mod schema;
 
-pub use audit::{AuditBreak, AuditEvent, NewAuditEvent};
+pub use audit::{acting_as, AuditBreak, AuditEvent, NewAuditEvent};
 pub use backup::BackupSummary;
 pub use cipher::SecretCipher;
 pub use codec::{decode, encode};
