@@ -554,3 +554,27 @@ fn a_disabled_environment_or_system_stops_requests() {
     // Positive control: enabled again, the request is filed.
     ok_as(&d, "alice", &["request", "restart", "--justification", "x"]);
 }
+
+/// Path 8: a request made inside the window for a run after it ends is
+/// refused (before: a window ending today accepted a run five days later).
+#[test]
+fn a_run_deferred_with_at_must_fall_inside_the_window() {
+    // Every day, all day, until the end of today.
+    let today = chrono::Local::now().format("%Y-%m-%d").to_string();
+    let d = setup(&format!(
+        "[[policy.window]]\ndays = [\"mon\", \"tue\", \"wed\", \"thu\", \"fri\", \"sat\", \"sun\"]\nfrom = \"00:00\"\nto = \"24:00\"\nend_date = \"{today}\"\n"
+    ));
+    let later = (chrono::Utc::now() + chrono::Duration::days(5)).to_rfc3339();
+    let err = fails_as(
+        &d,
+        "alice",
+        &["request", "restart", "--justification", "x", "--at", &later],
+    );
+    assert!(err.contains("--at"), "{err}");
+    assert!(
+        err.contains("outside the access window of policy prod-web"),
+        "{err}"
+    );
+    // Positive control: the same request for now is filed.
+    ok_as(&d, "alice", &["request", "restart", "--justification", "x"]);
+}

@@ -343,6 +343,16 @@ impl Engine {
         if window_end <= window_start {
             return Err(denied("the requested window ends before it starts"));
         }
+        // A run deferred with --at must also fall in the policy's window:
+        // asking inside the window is not running inside it.
+        if let Some(at) = spec.at.filter(|at| *at > now) {
+            let at_local = at.to_utc().with_timezone(&chrono::Local).naive_local();
+            if let Err(why) =
+                covering_policy(&policies, &who.user.meta.name, &task, &devices, at_local)
+            {
+                return refuse(format!("--at {}: {why}", at.to_utc().to_rfc3339())).await;
+            }
+        }
         // Variables and devices are checked now, not only when it runs.
         self.plan(
             &task,
