@@ -52,8 +52,18 @@ impl Facts {
             who,
             &op.requested_by,
             self.environments.get(&op.task).map(String::as_str),
-            || decided(store, &who.user.meta.name, op.request),
+            // Only an approver can have decided it: others skip the read.
+            || {
+                self.approves_somewhere(&who.user.meta.name)
+                    && decided(store, &who.user.meta.name, op.request)
+            },
         )
+    }
+
+    fn approves_somewhere(&self, login: &str) -> bool {
+        self.policies
+            .values()
+            .any(|p| p.approvers.iter().any(|a| a.user == login))
     }
 
     pub fn request(&self, who: &Principal<'_>, request: &ExecutionRequest) -> bool {
