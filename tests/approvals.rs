@@ -578,3 +578,29 @@ fn a_run_deferred_with_at_must_fall_inside_the_window() {
     // Positive control: the same request for now is filed.
     ok_as(&d, "alice", &["request", "restart", "--justification", "x"]);
 }
+
+/// Path 11: resource-level delete works (the role granting it no longer
+/// counts as a use of the record), and the grants on the deleted record go
+/// with it, so a record made later under its name inherits no access.
+#[test]
+fn delete_access_to_a_named_task_deletes_it_and_its_grants() {
+    let d = DataDir::new();
+    let text = records("").replace(
+        "[[user]]\nlogin = \"alice\"",
+        "[[role]]\nname = \"restart-remover\"\nresources = [{ kind = \"task\", name = \"restart\", levels = [\"read\", \"delete\"] }]\n[[user]]\nlogin = \"dan\"\nroles = [\"User\", \"restart-remover\"]\n[[user]]\nlogin = \"alice\"",
+    );
+    assert!(text.contains("restart-remover"));
+    let file = d.write("r.toml", &text);
+    d.ok(&["import", file.to_str().unwrap()]);
+    // Without delete access: refused (carol holds nothing on the task).
+    let err = fails_as(&d, "carol", &["delete", "task", "restart"]);
+    assert!(err.contains("may not change tasks"), "{err}");
+    ok_as(&d, "dan", &["delete", "task", "restart"]);
+    let roles = d.ok(&["export"]);
+    assert!(!roles.contains("name = \"restart\""), "{roles}");
+    let audit = d.ok(&["audit", "export"]);
+    assert!(
+        audit.contains("its access to task restart went with the deleted record"),
+        "{audit}"
+    );
+}

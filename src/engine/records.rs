@@ -43,7 +43,33 @@ impl Catalog {
                 r.references()
                     .into_iter()
                     .filter(|re| re.kind == kind && re.name == name)
+                    // A role's access to the record is no use of it: it
+                    // goes with the record (see `Engine::delete`).
+                    .filter(move |re| !(r.kind() == Kind::Role && re.field == "resources.name"))
                     .map(move |re| format!("{} '{}' ({})", r.kind(), r.name(), re.field))
+            })
+            .collect()
+    }
+
+    /// The roles that grant access to `kind`/`name`, without those grants.
+    fn roles_without_grants_on(&self, kind: Kind, name: &str) -> Vec<crate::domain::Role> {
+        self.by_kind
+            .get(&Kind::Role)
+            .into_iter()
+            .flat_map(|m| m.values())
+            .filter_map(|r| match r {
+                Record::Role(role)
+                    if role
+                        .resources
+                        .iter()
+                        .any(|g| g.kind == kind && g.name == name) =>
+                {
+                    let mut role = role.clone();
+                    role.resources
+                        .retain(|g| !(g.kind == kind && g.name == name));
+                    Some(role)
+                }
+                _ => None,
             })
             .collect()
     }
@@ -538,7 +564,8 @@ impl Engine {
                 "the user 'root' always exists as a Superuser".into(),
             ));
         }
-        let used_by = Catalog::load(self)?.users_of(kind, name);
+        let catalog = Catalog::load(self)?;
+        let used_by = catalog.users_of(kind, name);
         if !used_by.is_empty() {
             return Err(EngineError::InUse {
                 kind,
@@ -547,22 +574,39 @@ impl Engine {
             });
         }
         let login = &who.user.meta.name;
-        let appended = self
-            .store
-            .commit(
-                vec![Change::Delete(kind, record.meta().id)],
-                vec![NewAuditEvent::new(
-                    login,
-                    &format!("{kind}.delete"),
-                    format!("{kind} {name}"),
-                    format!("revision {}", record.meta().revision),
-                )],
-            )
-            .await?;
+        let mut changes = vec![Change::Delete(kind, record.meta().id)];
+        let mut events = vec![NewAuditEvent::new(
+            login,
+            &format!("{kind}.delete"),
+            format!("{kind} {name}"),
+            format!("revision {}", record.meta().revision),
+        )];
+        // Grants on the record go with it, so that a record made later
+        // under the same name inherits no one's access.
+        let roles = catalog.roles_without_grants_on(kind, name);
+        for mut role in roles.iter().cloned() {
+            role.meta.revision += 1;
+            role.meta.updated_by = login.clone();
+            role.meta.updated_at = crate::domain::Timestamp::now();
+            events.push(NewAuditEvent::new(
+                login,
+                "role.update",
+                format!("role {}", role.meta.name),
+                format!("its access to {kind} {name} went with the deleted record"),
+            ));
+            changes.push(Change::Put(Box::new(Record::Role(role))));
+        }
+        let appended = self.store.commit(changes, events).await?;
         self.publish(Event::RecordChanged {
             kind,
             name: name.to_string(),
         });
+        if !roles.is_empty() {
+            self.publish(Event::RecordChanged {
+                kind: Kind::Role,
+                name: String::new(),
+            });
+        }
         if let Some(last) = appended.last() {
             self.publish(Event::AuditAppended { seq: last.seq });
         }
