@@ -604,3 +604,29 @@ fn delete_access_to_a_named_task_deletes_it_and_its_grants() {
         "{audit}"
     );
 }
+
+/// Path 7: a request that went stale before anyone approved it is voided at
+/// the first approval, not accepted at level 1 and voided only at the last.
+#[test]
+fn a_stale_request_is_voided_at_the_first_approval() {
+    let d = setup("");
+    let id = request_id(&ok_as(
+        &d,
+        "alice",
+        &["request", "restart", "--justification", "x"],
+    ));
+    let changed = records("").replace("echo approved run of", "echo something else,");
+    let file = d.write("changed.toml", &changed);
+    d.ok(&["import", file.to_str().unwrap()]);
+    let err = fails_as(&d, "bob", &["approve", &id]);
+    assert!(err.contains(&format!("request {id} is void")), "{err}");
+    assert!(
+        err.contains("template 't' changed since it was approved"),
+        "{err}"
+    );
+    let requests = d.ok(&["requests", "--json"]);
+    assert!(requests.contains("\"state\":\"void\""), "{requests}");
+    // Nothing can be decided on it any more.
+    let err = fails_as(&d, "carol", &["approve", &id]);
+    assert!(err.contains("not pending"), "{err}");
+}

@@ -510,6 +510,23 @@ impl Engine {
             .await?;
             return Err(denied(format!("request {id} expired: its window ended")));
         }
+        // Every level approves what was requested, not what it became: a
+        // stale request is voided at the first approval that sees it.
+        if let Some(why) = self.drifted(&req)? {
+            req.state = RequestState::Void;
+            req.void_reason = Some(why.clone());
+            self.save_request(
+                &req,
+                vec![NewAuditEvent::new(
+                    &login,
+                    "request.void",
+                    target,
+                    why.clone(),
+                )],
+            )
+            .await?;
+            return Err(denied(format!("request {id} is void: {why}")));
+        }
         let narrowed_to = match until {
             Some(t) if t > req.window_end => {
                 return Err(denied(
