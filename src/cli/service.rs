@@ -72,10 +72,11 @@ async fn wait_for_exit(data_dir: &std::path::Path) {
 pub async fn backup(cli: &Cli, file: &std::path::Path) -> Result<()> {
     use std::io::Write;
     let path = std::path::absolute(file)?;
+    // Connected first, so that a server that is not there leaves no file.
+    let client = cli.client().await?;
     // Written here, by the person who asked, where they may write: a new
     // file (never one that exists, never through a link), readable by them alone.
     let mut out = std::io::BufWriter::new(create_private(&path)?);
-    let client = cli.client().await?;
     let result = client
         .call_streaming(Command::Backup { path: path.clone() }, |bytes| {
             out.write_all(bytes)

@@ -136,7 +136,9 @@ pub async fn run(options: ServerOptions) -> Result<()> {
                     Err(_) => continue,
                 };
                 let Some(slot) = counts.take(peer_uid) else {
-                    refuse_at_cap(stream, peer_uid, counts.cap(), &logs);
+                    // Off the accept loop: naming the user may ask the directory.
+                    let (cap, logs) = (counts.cap(), logs.clone());
+                    tokio::spawn(async move { refuse_at_cap(stream, peer_uid, cap, &logs) });
                     continue;
                 };
                 clients.fetch_add(1, Ordering::SeqCst);
@@ -429,7 +431,7 @@ async fn serve_client(
                 }
                 let result = match frame.command {
                     crate::engine::Command::Backup { path } => {
-                        stream_backup(&engine, &login, &path, frame.id, &out_tx).await
+                        stream_backup(&engine, (&os_login, &login), &path, frame.id, &out_tx).await
                     }
                     // Under --as the audit names both accounts.
                     command => {
@@ -490,7 +492,7 @@ async fn serve_client(
 /// the server never writes where a caller points it.
 async fn stream_backup(
     engine: &Arc<Engine>,
-    login: &str,
+    (os_login, login): (&str, &str),
     path: &std::path::Path,
     id: u64,
     out: &mpsc::Sender<Vec<u8>>,
@@ -498,9 +500,13 @@ async fn stream_backup(
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(4);
     let backup = {
         let engine = engine.clone();
-        let login = login.to_string();
+        let (os_login, login) = (os_login.to_string(), login.to_string());
         let path = path.to_path_buf();
-        tokio::spawn(async move { engine.backup(&login, &path, PieceWriter::new(tx)).await })
+        // Under --as the audit names both accounts, as for every command.
+        tokio::spawn(async move {
+            let work = engine.backup(&login, &path, PieceWriter::new(tx));
+            crate::store::acting_as(&os_login, &login, work).await
+        })
     };
     while let Some(bytes) = rx.recv().await {
         let body = wire::encode(&ServerFrame::Data { id, bytes })
