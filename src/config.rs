@@ -22,6 +22,9 @@ pub struct Config {
     pub service_account: Option<String>,
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// Where `local` templates run.
+    #[serde(default)]
+    pub local: LocalConfig,
     /// Where the server forwards audit events and operation results.
     #[serde(default)]
     pub forward: Vec<ForwardConfig>,
@@ -63,6 +66,30 @@ pub struct ForwardConfig {
     pub facility: Option<String>,
     /// JSON lines: the file to append to.
     pub file: Option<PathBuf>,
+}
+
+/// The `[local]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    /// The OS account local templates run as: on a shared server
+    /// `gatehouse-local` unless named here; on a personal server its owner
+    /// unless named here.
+    pub user: Option<String>,
+}
+
+impl Config {
+    /// Who local templates run as on a server that is `shared` or not and
+    /// runs as `me`.
+    pub fn local_account(&self, shared: bool, me: &str) -> crate::exec::local::LocalAccount {
+        use crate::exec::local::{LocalAccount, DEFAULT_LOCAL_ACCOUNT};
+        match self.local.user.as_deref() {
+            Some(user) if user == me => LocalAccount::Own,
+            Some(user) => LocalAccount::Named(user.to_string()),
+            None if shared => LocalAccount::Named(DEFAULT_LOCAL_ACCOUNT.to_string()),
+            None => LocalAccount::Own,
+        }
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

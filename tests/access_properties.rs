@@ -106,10 +106,11 @@ proptest! {
             window_end: Timestamp(i64::MAX),
             state: RequestState::Pending { level },
             decisions: vec![],
-            pinned: Pinned { task_revision: 1, template_id: Id(1), template_revision: 1, credential_revision: 1, devices: vec![] },
+            pinned: Pinned { task_revision: 1, template_id: Id(1), template_revision: 1, credential_revision: 1, devices: vec![], children: vec![] },
             created_at: Timestamp(0),
             operations: vec![],
             void_reason: None,
+            schedule: None,
         };
         prop_assert!(may_decide(&policy, &request, requester).is_err());
         for approver in USERS {

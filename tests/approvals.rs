@@ -39,15 +39,19 @@ environment = "production"
 system = "web"
 devices = ["here"]
 credential = "none"
+[[role]]
+name = "local-runner"
+# The fixtures' tasks run on this host: that is its own permission.
+grants = [{{ action = "run-local" }}]
 [[user]]
 login = "alice"
-roles = ["User"]
+roles = ["User", "local-runner"]
 [[user]]
 login = "bob"
-roles = ["User"]
+roles = ["User", "local-runner"]
 [[user]]
 login = "carol"
-roles = ["User"]
+roles = ["User", "local-runner"]
 [[policy]]
 name = "prod-web"
 requires_justification = true
@@ -389,7 +393,7 @@ resources = [
 ]
 [[user]]
 login = "dave"
-roles = ["restart-runner"]
+roles = ["restart-runner", "local-runner"]
 "#;
     let d = DataDir::new();
     let text =
@@ -594,7 +598,7 @@ fn delete_access_to_a_named_task_deletes_it_and_its_grants() {
     d.ok(&["import", file.to_str().unwrap()]);
     // Without delete access: refused (carol holds nothing on the task).
     let err = fails_as(&d, "carol", &["delete", "task", "restart"]);
-    assert!(err.contains("may not change tasks"), "{err}");
+    assert!(err.contains("may not delete tasks"), "{err}");
     ok_as(&d, "dan", &["delete", "task", "restart"]);
     let roles = d.ok(&["export"]);
     assert!(!roles.contains("name = \"restart\""), "{roles}");

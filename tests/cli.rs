@@ -666,3 +666,55 @@ fn a_scope_on_an_action_without_an_environment_is_refused() {
     );
     d.ok(&["import", role.to_str().unwrap()]);
 }
+
+#[test]
+fn user_check_warns_about_what_two_roles_give_together() {
+    let d = DataDir::new();
+    let file = d.write(
+        "r.toml",
+        r#"[[environment]]
+name = "lab"
+[[system]]
+name = "tools"
+[[device]]
+name = "here"
+address = "127.0.0.1"
+environment = "lab"
+system = "tools"
+[[credential]]
+name = "none"
+username = "root"
+[[template]]
+name = "restart"
+executor = "ssh-script"
+content = "systemctl restart web"
+[[task]]
+name = "restart-web"
+template = "restart"
+environment = "lab"
+system = "tools"
+devices = ["here"]
+credential = "none"
+[[role]]
+name = "writer"
+resources = [{ kind = "template", name = "restart", levels = ["read", "write"] }]
+[[role]]
+name = "runner"
+resources = [{ kind = "task", name = "restart-web", levels = ["read", "run"] }]
+[[user]]
+login = "mallory"
+roles = ["writer", "runner"]
+[[user]]
+login = "walter"
+roles = ["writer"]
+"#,
+    );
+    d.ok(&["import", file.to_str().unwrap()]);
+    let combo = "by proxy: write on template 'restart' with run on task 'restart-web'";
+    let out = d.ok(&["user", "check", "mallory"]);
+    assert!(out.contains(combo), "{out}");
+    // Each role alone, and a user with one of them: no such warning.
+    assert!(!d.ok(&["role", "check", "writer"]).contains(combo));
+    assert!(!d.ok(&["role", "check", "runner"]).contains(combo));
+    assert!(!d.ok(&["user", "check", "walter"]).contains(combo));
+}

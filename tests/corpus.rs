@@ -58,12 +58,16 @@ requires_approval = true
 requires_justification = true
 requires_governance_id = true
 approvers = [{ user = "bob", level = 1 }]
+[[role]]
+name = "local-runner"
+# The fixtures' tasks run on this host: that is its own permission.
+grants = [{ action = "run-local" }]
 [[user]]
 login = "alice"
-roles = ["User", "shouter"]
+roles = ["User", "local-runner", "shouter"]
 [[user]]
 login = "bob"
-roles = ["User", "Auditor"]
+roles = ["User", "local-runner", "Auditor"]
 "#
     .to_string()
 }

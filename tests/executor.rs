@@ -463,6 +463,9 @@ fn a_scheduled_task_creates_its_operations_on_time() {
     // Seconds field first: every two seconds.
     setup.task_extra = "schedule = \"*/2 * * * * *\"";
     setup.load(&d);
+    // A schedule runs under someone's request: here a Superuser's.
+    let authorised = d.ok(&["request", "run", "--schedule"]);
+    assert!(authorised.contains("as Superuser"), "{authorised}");
     let start = Instant::now();
     let op = loop {
         let h = history(&d);
@@ -478,7 +481,9 @@ fn a_scheduled_task_creates_its_operations_on_time() {
         );
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert_eq!(op["requested_by"], "schedule");
+    // Run as the request's, marked as a Superuser's.
+    assert_ne!(op["requested_by"], "schedule");
+    assert_eq!(op["superuser_bypass"], true);
     assert!(logs(&d, &op).contains("tick"));
 }
 

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::service::{ensure_accounts, Service, ALICE, BOB, EVE, GROUP, SERVICE};
+use common::service::{ensure_accounts, Service, ALICE, BOB, EVE, GROUP, LOCAL, SERVICE};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
 const PEOPLE: &str = r#"
@@ -37,6 +37,8 @@ credential = "none"
 [[role]]
 name = "hello-runner"
 resources = [{ kind = "task", name = "hello", levels = ["read", "run"] }]
+# The task runs on the jump host itself: that is its own permission.
+grants = [{ action = "run-local" }]
 [[policy]]
 name = "lab"
 users = ["gh-alice"]
@@ -382,4 +384,139 @@ fn a_user_sees_their_own_runs_and_not_another_users() {
     assert!(service
         .ok_as(Some(BOB), &["history", "--json"])
         .contains(&format!("\"id\":{id}")));
+}
+
+/// Processes of an OS account, by name (pgrep -u).
+fn processes_of(user: &str, name: &str) -> usize {
+    let out = std::process::Command::new("pgrep")
+        .args(["-u", user, "-x", name])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+#[test]
+fn local_tasks_run_as_their_own_account_without_the_store_and_leave_nothing_behind() {
+    let service = shared(&[]);
+    let key = service.data().join("store.key");
+    let records = service.write(
+        "local.toml",
+        &format!(
+            r#"[[template]]
+name = "probe"
+executor = "local"
+content = """
+id -un
+cat {key} >/dev/null 2>&1 && echo KEY-READ || echo key-refused
+ls {data} >/dev/null 2>&1 && echo DATA-LISTED || echo data-refused
+test -r /etc/passwd && echo passwd-readable
+"""
+[[task]]
+name = "probe"
+template = "probe"
+environment = "lab"
+system = "tools"
+devices = ["jump"]
+credential = "none"
+[[template]]
+name = "linger"
+executor = "local"
+content = "sleep 300 &\necho started\nwait"
+[[task]]
+name = "linger"
+template = "linger"
+environment = "lab"
+system = "tools"
+devices = ["jump"]
+credential = "none"
+timeout = 3
+"#,
+            key = key.display(),
+            data = service.data().display()
+        ),
+    );
+    service.ok_as(Some(SERVICE), &["import", records.to_str().unwrap()]);
+    let out = service.ok_as(Some(SERVICE), &["request", "probe", "--wait"]);
+    // Run as the local account, not the service account that holds the key.
+    assert!(out.contains(LOCAL), "{out}");
+    assert!(out.contains("key-refused"), "{out}");
+    assert!(out.contains("data-refused"), "{out}");
+    assert!(
+        !out.contains("KEY-READ") && !out.contains("DATA-LISTED"),
+        "{out}"
+    );
+    // Positive control: the script ran and reads what everyone may.
+    assert!(out.contains("passwd-readable"), "{out}");
+
+    // A script that leaves a process behind: the timeout kills its group.
+    assert_eq!(
+        processes_of(LOCAL, "sleep"),
+        0,
+        "nothing of the local account runs yet"
+    );
+    let out = service.run_as(Some(SERVICE), &["request", "linger", "--wait"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("started"), "{text}");
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while processes_of(LOCAL, "sleep") > 0 && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(
+        processes_of(LOCAL, "sleep"),
+        0,
+        "the background sleep outlived its operation"
+    );
+
+    // The local account itself gets nothing from the socket.
+    let err = service.fails_as(Some(LOCAL), &["whoami"]);
+    assert!(err.contains("runs local tasks"), "{err}");
+}
+
+#[test]
+fn local_execution_is_its_own_permission_even_for_an_administrator() {
+    let service = shared(&[]);
+    let admins = service.write(
+        "admins.toml",
+        "[[user]]\nlogin = \"gh-eve\"\nroles = [\"Administrator\"]\n",
+    );
+    service.ok_as(Some(SERVICE), &["import", admins.to_str().unwrap()]);
+    let local = service.write(
+        "evil.toml",
+        r#"[[template]]
+name = "evil"
+executor = "local"
+content = "cat /var/lib/gatehouse/store.key"
+"#,
+    );
+    let err = service.fails_as(Some(EVE), &["import", local.to_str().unwrap()]);
+    assert!(err.contains("run-local"), "{err}");
+    // Nor may the existing local template be turned to their use, or a
+    // task pointed at it.
+    let retarget = service.write(
+        "retarget.toml",
+        r#"[[task]]
+name = "sneaky"
+template = "hello"
+environment = "lab"
+system = "tools"
+devices = ["jump"]
+credential = "none"
+"#,
+    );
+    let err = service.fails_as(Some(EVE), &["import", retarget.to_str().unwrap()]);
+    assert!(err.contains("run-local"), "{err}");
+    let err = service.fails_as(Some(EVE), &["disable", "template", "hello"]);
+    assert!(err.contains("run-local"), "{err}");
+    // Audited as a refusal.
+    let audit = service.ok_as(Some(SERVICE), &["audit", "export"]);
+    assert!(
+        audit.contains("records.import.refused") && audit.contains("gh-eve"),
+        "{audit}"
+    );
+    // Positive control: the same administrator writes an SSH template.
+    let ssh = service.write(
+        "ssh.toml",
+        "[[template]]\nname = \"fine\"\nexecutor = \"ssh-script\"\ncontent = \"uptime\"\n",
+    );
+    service.ok_as(Some(EVE), &["import", ssh.to_str().unwrap()]);
 }

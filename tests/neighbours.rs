@@ -44,6 +44,8 @@ credential = "none"
 [[role]]
 name = "hello-runner"
 resources = [{ kind = "task", name = "hello", levels = ["read", "run"] }]
+# The task runs on the jump host itself: that is its own permission.
+grants = [{ action = "run-local" }]
 [[role]]
 name = "people"
 grants = [{ action = "manage-users" }]

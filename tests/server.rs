@@ -211,12 +211,16 @@ environment = "lab"
 system = "jump"
 devices = ["here"]
 credential = "none"
+[[role]]
+name = "local-runner"
+# The fixtures' tasks run on this host: that is its own permission.
+grants = [{ action = "run-local" }]
 [[user]]
 login = "alice"
-roles = ["User"]
+roles = ["User", "local-runner"]
 [[user]]
 login = "bob"
-roles = ["User"]
+roles = ["User", "local-runner"]
 [[policy]]
 name = "lab"
 requires_approval = true
@@ -472,12 +476,16 @@ resources = [{ kind = "task", name = "noisy", levels = ["read", "run"] }]
 name = "lab"
 users = ["alice"]
 environments = ["lab"]
+[[role]]
+name = "local-runner"
+# The fixtures' tasks run on this host: that is its own permission.
+grants = [{ action = "run-local" }]
 [[user]]
 login = "alice"
-roles = ["User", "noisy-runner"]
+roles = ["User", "local-runner", "noisy-runner"]
 [[user]]
 login = "carol"
-roles = ["User"]
+roles = ["User", "local-runner"]
 [[user]]
 login = "dave"
 roles = ["Auditor"]

@@ -352,7 +352,7 @@ fn a_version_1_store_is_migrated_on_start() {
         store.schema_version().unwrap(),
         Some(gatehouse::store::SCHEMA_VERSION)
     );
-    assert_eq!(gatehouse::store::SCHEMA_VERSION, 3);
+    assert_eq!(gatehouse::store::SCHEMA_VERSION, 4);
     assert_eq!(
         store
             .output(gatehouse::domain::Id(16), 0, 10)
@@ -439,4 +439,91 @@ fn a_backup_holds_the_output_written_so_far_and_restores_it() {
     assert_eq!(writer.next_seq(), 1000);
     writer.append(&chunk(1000)).unwrap();
     assert_eq!(store.output(op, 1000, 10).unwrap(), vec![chunk(1000)]);
+}
+
+/// Schema 4: a request stored by schema 3 (no chained tasks pinned, no
+/// schedule) is rewritten on start and reads back whole.
+#[test]
+fn a_version_3_request_is_migrated_with_its_fields_kept() {
+    use gatehouse::domain::{ExecutionRequest, RequestState, Timestamp};
+    use std::collections::BTreeMap;
+    #[derive(serde::Serialize)]
+    struct PinnedV3 {
+        task_revision: u32,
+        template_id: Id,
+        template_revision: u32,
+        credential_revision: u32,
+        devices: Vec<(String, u32)>,
+    }
+    #[derive(serde::Serialize)]
+    struct RequestV3 {
+        id: Id,
+        task: String,
+        devices: Vec<String>,
+        variables: BTreeMap<String, String>,
+        reason: Option<String>,
+        justification: Option<String>,
+        governance_id: Option<String>,
+        requester: String,
+        policy: Option<String>,
+        window_start: Timestamp,
+        window_end: Timestamp,
+        state: RequestState,
+        decisions: Vec<gatehouse::domain::Decision>,
+        pinned: PinnedV3,
+        created_at: Timestamp,
+        operations: Vec<Id>,
+        void_reason: Option<String>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        drop(store);
+        let db = sled::open(dir.path().join("store")).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &3u32.to_be_bytes())
+            .unwrap();
+        let old = RequestV3 {
+            id: Id(7),
+            task: "restart".into(),
+            devices: vec!["web-1".into()],
+            variables: BTreeMap::from([("WHAT".into(), "nginx".into())]),
+            reason: None,
+            justification: Some("ticket 4".into()),
+            governance_id: None,
+            requester: "alice".into(),
+            policy: Some("prod".into()),
+            window_start: Timestamp(1_000),
+            window_end: Timestamp(2_000),
+            state: RequestState::Pending { level: 1 },
+            decisions: vec![],
+            pinned: PinnedV3 {
+                task_revision: 3,
+                template_id: Id(2),
+                template_revision: 5,
+                credential_revision: 1,
+                devices: vec![("web-1".into(), 2)],
+            },
+            created_at: Timestamp(900),
+            operations: vec![],
+            void_reason: None,
+        };
+        db.open_tree("requests")
+            .unwrap()
+            .insert(7u64.to_be_bytes(), encode(&old).unwrap())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.schema_version().unwrap(), Some(4));
+    let req: ExecutionRequest = store.request(Id(7)).unwrap().expect("the request");
+    assert_eq!(req.requester, "alice");
+    assert_eq!(req.justification.as_deref(), Some("ticket 4"));
+    assert_eq!(req.variables["WHAT"], "nginx");
+    assert_eq!(req.pinned.template_revision, 5);
+    assert_eq!(req.pinned.devices, vec![("web-1".to_string(), 2)]);
+    assert!(req.pinned.children.is_empty());
+    assert_eq!(req.schedule, None);
+    assert_eq!(req.state, RequestState::Pending { level: 1 });
 }

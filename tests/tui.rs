@@ -418,10 +418,12 @@ fn pending_request(id: u64) -> gatehouse::domain::ExecutionRequest {
             template_revision: 2,
             credential_revision: 1,
             devices: vec![("web-1".into(), 1)],
+            children: vec![],
         },
         created_at: Timestamp::now(),
         operations: vec![],
         void_reason: None,
+        schedule: None,
     }
 }
 

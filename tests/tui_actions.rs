@@ -198,10 +198,12 @@ fn pending(id: u64) -> ExecutionRequest {
             template_revision: 1,
             credential_revision: 1,
             devices: vec![],
+            children: vec![],
         },
         created_at: Timestamp(0),
         operations: vec![],
         void_reason: None,
+        schedule: None,
     }
 }
 

@@ -143,10 +143,12 @@ fn request(
             template_revision: 1,
             credential_revision: 1,
             devices: vec![("web-1".into(), 1), ("web-2".into(), 1)],
+            children: vec![],
         },
         created_at: Timestamp(NOW - minutes_ago * 60_000),
         operations: vec![],
         void_reason: None,
+        schedule: None,
     }
 }
 

@@ -2,7 +2,7 @@
 //! say, and grants that reach further than their scope. Warnings, each with
 //! one sentence of why; nothing here refuses anything.
 
-use crate::domain::{Action, Role};
+use crate::domain::{AccessLevel, Action, Kind, Role};
 use std::fmt;
 
 /// What kind of problem a warning describes.
@@ -34,9 +34,33 @@ impl fmt::Display for RoleWarning {
     }
 }
 
-/// Analyses a role's grants.
+/// What the store holds that makes some grants reach further: which tasks
+/// use which template, which are scheduled, which templates run locally.
+#[derive(Clone, Debug, Default)]
+pub struct Reach {
+    /// Task name, its template, whether it has a schedule.
+    pub tasks: Vec<(String, String, bool)>,
+    /// Templates whose executor is `local`.
+    pub local_templates: Vec<String>,
+}
+
+/// Analyses a role's grants on their own.
 pub fn analyse(role: &Role) -> Vec<RoleWarning> {
-    let has = |a: Action| role.grants.iter().any(|g| g.action == a);
+    analyse_together(&[role], &Reach::default())
+}
+
+/// Analyses the grants of several roles held together (one user's), in
+/// the light of what the store holds: what one role alone does not give,
+/// two together may.
+pub fn analyse_together(roles: &[&Role], reach: &Reach) -> Vec<RoleWarning> {
+    let has = |a: Action| roles.iter().any(|r| r.grants.iter().any(|g| g.action == a));
+    let holds = |kind: Kind, name: &str, level: AccessLevel| {
+        roles.iter().any(|r| {
+            r.resources
+                .iter()
+                .any(|g| g.kind == kind && g.name == name && g.levels.contains(&level))
+        })
+    };
     let mut out = Vec::new();
     let mut warn = |kind, message: &str| {
         out.push(RoleWarning {
@@ -70,6 +94,50 @@ pub fn analyse(role: &Role) -> Vec<RoleWarning> {
             WarningKind::ByProxy,
             "manage-tasks with request-tasks can point a task at any template, device or credential and then run it.",
         );
+    }
+    if has(ManageDevices) && has(RequestTasks) {
+        warn(
+            WarningKind::ByProxy,
+            "manage-devices with request-tasks can point a device at a host it controls and request a task there, sending the task's credential to that host.",
+        );
+    }
+    if has(RunLocal) {
+        warn(
+            WarningKind::Transitive,
+            "run-local runs commands on the Gatehouse host itself, as the local account: whatever that account may read or reach from the jump host, it reaches.",
+        );
+    }
+    if has(ManageTemplates) && reach.tasks.iter().any(|(_, _, scheduled)| *scheduled) {
+        warn(
+            WarningKind::Transitive,
+            "manage-templates can change what a scheduled task runs; the schedule is then suspended until a new request is approved, so it can stop scheduled work.",
+        );
+    }
+    if has(ManageTasks) && reach.tasks.iter().any(|(_, _, scheduled)| *scheduled) {
+        warn(
+            WarningKind::Transitive,
+            "manage-tasks can change or disable a scheduled task; the schedule is then suspended until a new request is approved.",
+        );
+    }
+    for (task, template, _) in &reach.tasks {
+        let writes = has(ManageTemplates) || holds(Kind::Template, template, AccessLevel::Write);
+        let runs = holds(Kind::Task, task, AccessLevel::Run);
+        if writes && runs {
+            warn(
+                WarningKind::ByProxy,
+                &format!(
+                    "write on template '{template}' with run on task '{task}', which uses it, is running whatever it writes there."
+                ),
+            );
+        }
+        if reach.local_templates.contains(template) && runs && !has(RunLocal) {
+            warn(
+                WarningKind::Nonsensical,
+                &format!(
+                    "run on task '{task}' without run-local: its template '{template}' runs on the Gatehouse host, so the run is refused."
+                ),
+            );
+        }
     }
     if has(ManageCredentials) {
         warn(
@@ -143,5 +211,41 @@ mod tests {
         ]))
         .is_empty());
         assert!(w.iter().all(|w| w.message.ends_with('.')));
+    }
+
+    #[test]
+    fn two_roles_together_warn_where_neither_does_alone() {
+        use crate::domain::ResourceGrant;
+        let writer = Role {
+            meta: Meta::named("writer"),
+            resources: vec![ResourceGrant {
+                kind: Kind::Template,
+                name: "restart".into(),
+                levels: vec![AccessLevel::Read, AccessLevel::Write],
+            }],
+            ..Role::default()
+        };
+        let runner = Role {
+            meta: Meta::named("runner"),
+            resources: vec![ResourceGrant {
+                kind: Kind::Task,
+                name: "restart-web".into(),
+                levels: vec![AccessLevel::Read, AccessLevel::Run],
+            }],
+            ..Role::default()
+        };
+        let reach = Reach {
+            tasks: vec![("restart-web".into(), "restart".into(), false)],
+            local_templates: vec![],
+        };
+        let combo = |w: &[RoleWarning]| {
+            w.iter().any(|w| {
+                w.message
+                    .contains("write on template 'restart' with run on task 'restart-web'")
+            })
+        };
+        assert!(!combo(&analyse_together(&[&writer], &reach)));
+        assert!(!combo(&analyse_together(&[&runner], &reach)));
+        assert!(combo(&analyse_together(&[&writer, &runner], &reach)));
     }
 }

@@ -113,10 +113,12 @@ mod tests {
                 template_revision: 1,
                 credential_revision: 1,
                 devices: vec![],
+                children: vec![],
             },
             created_at: Timestamp(0),
             operations: vec![],
             void_reason: None,
+            schedule: None,
         }
     }
 

@@ -154,6 +154,11 @@ pub enum Verb {
         /// Stream the output as `[device] line` and exit 0 only if every operation succeeded.
         #[arg(long)]
         wait: bool,
+        /// Authorise the task's schedule instead of running it now: its runs
+        /// happen at the schedule's times under this request (policy,
+        /// approval, MFA as for a run) until --duration (90 days by default).
+        #[arg(long, conflicts_with_all = ["wait", "at", "emergency", "devices", "vars"])]
+        schedule: bool,
     },
     /// Queued and running operations (or those in one state).
     Ops {
@@ -278,6 +283,9 @@ pub enum UserVerb {
     /// Remove another user's second factor (a lost phone; needs manage-users). The
     /// user is told at their next command and enrols again.
     TotpReset { login: String },
+    /// Warn about what a user's roles give together (needs manage-users):
+    /// each role's warnings, and those only their combination has.
+    Check { login: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -387,6 +395,7 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             emergency,
             totp,
             wait,
+            schedule,
         } => {
             let spec = operations::RequestArgs {
                 task,
@@ -399,6 +408,7 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
                 duration,
                 emergency: *emergency,
                 totp,
+                schedule: *schedule,
             };
             operations::request(cli, spec, *wait).await
         }
@@ -418,6 +428,9 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         Verb::User {
             command: UserVerb::TotpReset { login },
         } => approvals::totp_reset(cli, login).await,
+        Verb::User {
+            command: UserVerb::Check { login },
+        } => records::user_check(cli, login).await,
         Verb::Jit { command, all, json } => match command {
             Some(JitVerb::Revoke { id }) => approvals::jit_revoke(cli, id).await,
             None => approvals::jit_list(cli, *all, *json).await,

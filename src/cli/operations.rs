@@ -33,6 +33,7 @@ pub struct RequestArgs<'a> {
     pub duration: &'a Option<String>,
     pub emergency: bool,
     pub totp: &'a Option<String>,
+    pub schedule: bool,
 }
 
 /// Parses a duration: `90s`, `30m`, `2h`, `1d`.
@@ -64,6 +65,7 @@ pub async fn request(cli: &Cli, args: RequestArgs<'_>, wait: bool) -> Result<()>
         until,
         emergency: args.emergency,
         totp: args.totp.clone(),
+        schedule: args.schedule,
     };
     let client = cli.client().await?;
     // Subscribe before asking, so no output is missed.
@@ -82,8 +84,21 @@ pub async fn request(cli: &Cli, args: RequestArgs<'_>, wait: bool) -> Result<()>
                 "request {}: {} (policy {})",
                 req.id,
                 req.state,
-                req.policy.as_deref().unwrap_or("-")
+                req.policy.as_deref().unwrap_or("-, as Superuser")
             );
+            if let Some(expr) = &req.schedule {
+                outln!(
+                    "it authorises the schedule '{}' of task {} until {}{}",
+                    super::out::safe(expr),
+                    req.task,
+                    req.window_end.to_utc().to_rfc3339(),
+                    if matches!(req.state, crate::domain::RequestState::Approved) {
+                        ""
+                    } else {
+                        ", once approved"
+                    }
+                );
+            }
             return Ok(());
         }
         _ => bail!("the server answered with something else"),

@@ -181,6 +181,25 @@ pub async fn role_check(cli: &Cli, name: &str) -> Result<()> {
     Ok(())
 }
 
+pub async fn user_check(cli: &Cli, login: &str) -> Result<()> {
+    let client = cli.client().await?;
+    let Response::RoleWarnings(warnings) = client
+        .call(Command::UserCheck {
+            login: login.to_string(),
+        })
+        .await?
+    else {
+        bail!("the server answered with something else");
+    };
+    if warnings.is_empty() {
+        outln!("user {login}: no warnings");
+    }
+    for w in warnings {
+        outln!("user {login}: {w}");
+    }
+    Ok(())
+}
+
 pub async fn clone(cli: &Cli, kind: &str, from: &str, to: &str) -> Result<()> {
     let kind = parse_kind(kind)?;
     let client = cli.client().await?;

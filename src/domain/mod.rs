@@ -12,7 +12,7 @@ pub use host_key::{fingerprint_of_blob as host_key_fingerprint, HostKey};
 pub use jit::{JitGrant, JitState};
 pub use operation::{OpState, Operation, OutputChunk, Stream, Trigger};
 pub use records::*;
-pub use request::{Decision, ExecutionRequest, Pinned, RequestState};
+pub use request::{ChildPin, Decision, ExecutionRequest, Pinned, RequestState};
 pub use validate::{check_name, is_mask_name, parse_schedule, FieldError, Validate};
 
 use serde::{Deserialize, Serialize};

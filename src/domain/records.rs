@@ -242,6 +242,10 @@ pub enum Action {
     ViewAudit,
     ExportAudit,
     ManageUsers,
+    /// Running commands on the Gatehouse host itself (`executor = "local"`):
+    /// writing such a template, a task that uses one, or requesting it.
+    /// Stored by index: new actions go last.
+    RunLocal,
 }
 
 impl Action {
@@ -260,7 +264,7 @@ impl Action {
         )
     }
 
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 18] = [
         Action::ViewEnvironments,
         Action::ManageEnvironments,
         Action::ViewDevices,
@@ -278,6 +282,7 @@ impl Action {
         Action::ViewAudit,
         Action::ExportAudit,
         Action::ManageUsers,
+        Action::RunLocal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -299,6 +304,7 @@ impl Action {
             Action::ViewAudit => "view-audit",
             Action::ExportAudit => "export-audit",
             Action::ManageUsers => "manage-users",
+            Action::RunLocal => "run-local",
         }
     }
 

@@ -57,6 +57,17 @@ pub struct Pinned {
     pub credential_revision: u32,
     /// Device name and revision.
     pub devices: Vec<(String, u32)>,
+    /// The tasks chained after it, however deep, as they were.
+    pub children: Vec<ChildPin>,
+}
+
+/// A chained task as a request pinned it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildPin {
+    pub task: String,
+    pub task_revision: u32,
+    pub template_id: Id,
+    pub template_revision: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -81,4 +92,7 @@ pub struct ExecutionRequest {
     pub operations: Vec<Id>,
     /// Why it did not run although approved (state `Void`).
     pub void_reason: Option<String>,
+    /// For a schedule's authority: the task's cron expression it
+    /// authorises; its runs happen at those times until `window_end`.
+    pub schedule: Option<String>,
 }

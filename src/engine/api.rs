@@ -149,6 +149,8 @@ pub enum Command {
     PinnedTemplate { request: Id },
     /// The role analysis of one role.
     RoleCheck { name: String },
+    /// The role analysis of a user's roles together.
+    UserCheck { login: String },
     /// JIT grants not yet revoked (all of them with `all`).
     Jit { all: bool },
     /// Revokes a JIT grant now instead of at its expiry.
@@ -175,6 +177,9 @@ pub struct RequestSpec {
     pub emergency: bool,
     /// A current TOTP code, for emergency access where the policy requires MFA.
     pub totp: Option<String>,
+    /// Authorise the task's schedule instead of running it once: its runs
+    /// then happen at the schedule's times, as this request, until `until`.
+    pub schedule: bool,
 }
 
 /// Which operations history shows.

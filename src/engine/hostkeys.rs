@@ -12,22 +12,23 @@ impl Engine {
         who: &Principal<'_>,
         name: &str,
     ) -> Result<crate::domain::Device, EngineError> {
-        let Some(Record::Device(device)) = self.store.find(Kind::Device, name)? else {
+        let record = self.store.find(Kind::Device, name)?;
+        let Some(Record::Device(device)) = &record else {
             return Err(EngineError::NotFound {
                 kind: Kind::Device,
                 name: name.to_string(),
             });
         };
-        if !who.may(
-            access::manage_action(Kind::Device),
-            Some(&device.environment),
-        ) {
-            return Err(EngineError::Denied(format!(
-                "'{}' may not pin host keys of devices in {} (needs the manage-devices permission)",
-                who.user.meta.name, device.environment
-            )));
-        }
-        Ok(device)
+        // Scanning and pinning change the device in place.
+        let record = Record::Device(device.clone());
+        self.authorize(
+            who,
+            access::Effect::Change {
+                stored: Some(&record),
+                incoming: &record,
+            },
+        )?;
+        Ok(device.clone())
     }
 
     pub(super) async fn scan_host_key(

@@ -209,12 +209,12 @@ impl Engine {
 
     pub(super) fn jit_list(&self, who: &Principal<'_>, all: bool) -> Result<Response, EngineError> {
         let login = who.user.meta.name.as_str();
-        let see_all = who.may_somewhere(Action::ViewExecutions);
+        let facts = self.visibility_facts()?;
         Ok(Response::Jit(
             self.store
                 .jit_grants()?
                 .into_iter()
-                .filter(|g| see_all || g.requested_by == login)
+                .filter(|g| g.requested_by == login || facts.grant(who, g))
                 .filter(|g| all || !matches!(g.state, JitState::Revoked { .. }))
                 .collect(),
         ))
@@ -226,12 +226,7 @@ impl Engine {
         who: &Principal<'_>,
         id: Id,
     ) -> Result<Response, EngineError> {
-        if !who.may_somewhere(Action::ManageCredentials) {
-            return Err(EngineError::Denied(format!(
-                "'{}' may not revoke JIT grants early (needs manage-credentials)",
-                who.user.meta.name
-            )));
-        }
+        self.authorize(who, crate::access::Effect::Use(Action::ManageCredentials))?;
         let Some(mut grant) = self.store.jit_grants()?.into_iter().find(|g| g.id == id) else {
             return Err(EngineError::NotFound {
                 kind: Kind::Credential,

@@ -211,11 +211,7 @@ impl Engine {
     ) -> Result<Response, EngineError> {
         let _guard = self.write_lock.lock().await;
         let actor = who.user.meta.name.clone();
-        if !who.may(Action::ManageUsers, None) {
-            return Err(EngineError::Denied(format!(
-                "'{actor}' may not reset second factors (needs the manage-users permission)"
-            )));
-        }
+        self.authorize(who, crate::access::Effect::Use(Action::ManageUsers))?;
         let Some(Record::User(mut user)) = self.store.find(Kind::User, login)? else {
             return Err(EngineError::NotFound {
                 kind: Kind::User,

@@ -4,6 +4,7 @@
 
 pub mod api;
 mod bootstrap;
+mod gate;
 mod hostkeys;
 mod jit;
 mod mfa;
@@ -11,6 +12,7 @@ mod operations;
 mod records;
 mod refusals;
 mod requests;
+mod schedules;
 mod visibility;
 
 pub use api::{
@@ -20,8 +22,8 @@ pub use api::{
 pub use operations::HISTORY_MAX;
 pub use visibility::{EventFilter, Verdict};
 
-use crate::access::{self, Principal};
-use crate::domain::{Kind, Record, Role, User};
+use crate::access::{self, Effect, Principal};
+use crate::domain::{Action, Kind, Record, Role, User};
 use crate::exec::{ExecEvent, Limits, Runner};
 use crate::store::{NewAuditEvent, Store};
 use std::path::Path;
@@ -52,6 +54,8 @@ pub struct Engine {
     mfa_tries: mfa::MfaThrottle,
     /// When refusals were last audited, per actor and kind.
     refusals: refusals::RefusalLog,
+    /// The OS account local templates run as: never admitted to the socket.
+    local_account: crate::exec::local::LocalAccount,
 }
 
 /// What one client receives: every event, output through its own small buffer.
@@ -118,6 +122,7 @@ impl Engine {
             };
         });
         let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
+        let local_account = limits.local_account.clone();
         let runner = Arc::new(Runner::new(store.clone(), notify, limits, finished_tx));
         let engine = Arc::new(Engine {
             store,
@@ -129,7 +134,9 @@ impl Engine {
             owner: owner.to_string(),
             mfa_tries: Default::default(),
             refusals: Default::default(),
+            local_account,
         });
+        engine.runner.set_gate(gate::gate(Arc::downgrade(&engine)));
         engine.bootstrap().await?;
         engine.start(finished_rx).await?;
         Ok(engine)
@@ -167,6 +174,11 @@ impl Engine {
     /// Whether `login` may use this server at all: an enabled Gatehouse user.
     /// The refusal says what to do about it.
     pub fn admits(&self, login: &str) -> Result<(), String> {
+        if matches!(&self.local_account, crate::exec::local::LocalAccount::Named(n) if n == login) {
+            return Err(format!(
+                "OS user '{login}' runs local tasks and may not use Gatehouse"
+            ));
+        }
         match self.store.find(Kind::User, login) {
             Ok(Some(Record::User(u))) if u.meta.enabled => Ok(()),
             Ok(Some(_)) => Err(format!("Gatehouse user '{login}' is disabled")),
@@ -179,7 +191,7 @@ impl Engine {
 
     /// The user record and roles of `login`, refused for strangers and
     /// disabled users.
-    fn principal_records(&self, login: &str) -> Result<(User, Vec<Role>), EngineError> {
+    pub(super) fn principal_records(&self, login: &str) -> Result<(User, Vec<Role>), EngineError> {
         let user = match self.store.find(Kind::User, login)? {
             Some(Record::User(u)) => u,
             _ => {
@@ -266,7 +278,7 @@ impl Engine {
             Command::Export => {
                 let mut all = Vec::new();
                 for kind in Kind::ALL {
-                    if who.may_somewhere(access::view_action(kind)) {
+                    if self.authorize(who, Effect::List(kind)).is_ok() {
                         all.extend(self.visible(who, kind)?);
                     }
                 }
@@ -285,7 +297,6 @@ impl Engine {
                 enabled,
             } => self.set_enabled(who, kind, &name, enabled).await,
             Command::TemplateRevisions { name } => {
-                require(who, access::view_action(Kind::Template), "view templates")?;
                 let template =
                     self.store
                         .find(Kind::Template, &name)?
@@ -293,6 +304,7 @@ impl Engine {
                             kind: Kind::Template,
                             name,
                         })?;
+                self.authorize(who, Effect::Read(&template))?;
                 let revisions = self.store.template_revisions(template.meta().id)?;
                 Ok(Response::Records(
                     revisions.into_iter().map(Record::Template).collect(),
@@ -302,28 +314,24 @@ impl Engine {
             Command::RequestOf { id } => self.request_of(who, id),
             Command::PinnedTemplate { request } => self.pinned_template(who, request),
             Command::AuditVerify => {
-                require(who, crate::domain::Action::ViewAudit, "view the audit log")?;
+                self.authorize(who, Effect::Use(Action::ViewAudit))?;
                 Ok(Response::AuditVerified(self.store.verify_audit()?))
             }
             Command::AuditEvents { from, limit } => {
-                require(who, crate::domain::Action::ViewAudit, "view the audit log")?;
+                self.authorize(who, Effect::Use(Action::ViewAudit))?;
                 Ok(Response::AuditEvents(
                     self.store.audit_events(from, limit as usize)?,
                 ))
             }
             Command::AuditExport { from, limit } => {
-                require(who, crate::domain::Action::ViewAudit, "view the audit log")?;
-                require(
-                    who,
-                    crate::domain::Action::ExportAudit,
-                    "export the audit log",
-                )?;
+                self.authorize(who, Effect::Use(Action::ViewAudit))?;
+                self.authorize(who, Effect::Use(Action::ExportAudit))?;
                 Ok(Response::AuditEvents(
                     self.store.audit_events(from, limit as usize)?,
                 ))
             }
             Command::AuditTail { limit } => {
-                require(who, crate::domain::Action::ViewAudit, "view the audit log")?;
+                self.authorize(who, Effect::Use(Action::ViewAudit))?;
                 Ok(Response::AuditEvents(
                     self.store.audit_tail(limit as usize)?,
                 ))
@@ -364,16 +372,46 @@ impl Engine {
             Command::Queue => self.queue(who),
             Command::Requests { mine } => self.requests(who, mine),
             Command::RoleCheck { name } => {
-                require(who, crate::domain::Action::ManageUsers, "analyse roles")?;
+                self.authorize(who, Effect::Use(Action::ManageUsers))?;
                 match self.store.find(Kind::Role, &name)? {
-                    Some(Record::Role(role)) => {
-                        Ok(Response::RoleWarnings(access::analysis::analyse(&role)))
-                    }
+                    Some(Record::Role(role)) => Ok(Response::RoleWarnings(
+                        access::analysis::analyse_together(&[&role], &self.reach()?),
+                    )),
                     _ => Err(EngineError::NotFound {
                         kind: Kind::Role,
                         name,
                     }),
                 }
+            }
+            Command::UserCheck { login: name } => {
+                self.authorize(who, Effect::Use(Action::ManageUsers))?;
+                let user = match self.store.find(Kind::User, &name)? {
+                    Some(Record::User(u)) => u,
+                    _ => {
+                        return Err(EngineError::NotFound {
+                            kind: Kind::User,
+                            name,
+                        })
+                    }
+                };
+                let roles: Vec<Role> = self
+                    .store
+                    .list(Kind::Role)?
+                    .into_iter()
+                    .filter_map(|r| match r {
+                        Record::Role(role)
+                            if role.meta.enabled && user.roles.contains(&role.meta.name) =>
+                        {
+                            Some(role)
+                        }
+                        _ => None,
+                    })
+                    .collect();
+                let refs: Vec<&Role> = roles.iter().collect();
+                Ok(Response::RoleWarnings(access::analysis::analyse_together(
+                    &refs,
+                    &self.reach()?,
+                )))
             }
             Command::Shutdown => {
                 if login != self.owner && !who.is_superuser() {
@@ -398,33 +436,45 @@ impl Engine {
 
     /// The records of a kind the caller may see, secrets withheld.
     fn visible(&self, who: &Principal<'_>, kind: Kind) -> Result<Vec<Record>, EngineError> {
-        let action = access::view_action(kind);
-        if !who.may_somewhere(action) && !who.holds_any(kind) {
-            return Err(EngineError::Denied(format!(
-                "'{}' may not view {} (needs the {} permission)",
-                who.user.meta.name,
-                kind.plural(),
-                action.as_str()
-            )));
-        }
-        let records = self.store.list(kind)?;
-        fn scoped(r: &Record) -> Option<&str> {
-            match r {
-                Record::Device(d) => Some(d.environment.as_str()),
-                Record::Task(t) => Some(t.environment.as_str()),
-                _ => None,
-            }
-        }
-        let allowed_somewhere = who.may(action, None);
-        Ok(records
+        self.authorize(who, Effect::List(kind))?;
+        let facts = StoreFacts(&self.store);
+        Ok(self
+            .store
+            .list(kind)?
             .into_iter()
-            .filter(|r| {
-                allowed_somewhere
-                    || who.may(action, scoped(r))
-                    || who.holds(kind, r.name(), crate::domain::AccessLevel::Read)
-            })
+            .filter(|r| access::authorize(who, Effect::Read(r), &facts).is_ok())
             .map(Record::withhold_secrets)
             .collect())
+    }
+
+    /// What the store holds that role analysis weighs grants against.
+    fn reach(&self) -> Result<access::analysis::Reach, EngineError> {
+        let mut reach = access::analysis::Reach::default();
+        for r in self.store.list(Kind::Task)? {
+            if let Record::Task(t) = r {
+                reach
+                    .tasks
+                    .push((t.meta.name, t.template, t.schedule.is_some()));
+            }
+        }
+        for r in self.store.list(Kind::Template)? {
+            if let Record::Template(t) = r {
+                if t.executor == crate::domain::Executor::Local {
+                    reach.local_templates.push(t.meta.name);
+                }
+            }
+        }
+        Ok(reach)
+    }
+
+    /// Asks the one authorization function; a denial becomes the error.
+    pub(crate) fn authorize(
+        &self,
+        who: &Principal<'_>,
+        effect: Effect<'_>,
+    ) -> Result<(), EngineError> {
+        access::authorize(who, effect, &StoreFacts(&self.store))
+            .map_err(|d| EngineError::Denied(d.message))
     }
 
     async fn audit(&self, events: Vec<NewAuditEvent>) -> Result<(), EngineError> {
@@ -436,20 +486,21 @@ impl Engine {
     }
 }
 
-/// Refuses unless a role grants `action` (in any environment).
-fn require(
-    who: &Principal<'_>,
-    action: crate::domain::Action,
-    what: &str,
-) -> Result<(), EngineError> {
-    if who.may(action, None) {
-        Ok(())
-    } else {
-        Err(EngineError::Denied(format!(
-            "'{}' may not {what} (needs the {} permission)",
-            who.user.meta.name,
-            action.as_str()
-        )))
+/// What authorization needs to know of the store.
+pub(crate) struct StoreFacts<'a>(pub &'a crate::store::Store);
+
+impl access::Facts for StoreFacts<'_> {
+    fn executor_of(&self, template: &str) -> Option<crate::domain::Executor> {
+        match self.0.find(Kind::Template, template) {
+            Ok(Some(Record::Template(t))) => Some(t.executor),
+            _ => None,
+        }
+    }
+    fn task_parts(&self, task: &str) -> Option<(String, Vec<String>)> {
+        match self.0.find(Kind::Task, task) {
+            Ok(Some(Record::Task(t))) => Some((t.template, t.children)),
+            _ => None,
+        }
     }
 }
 

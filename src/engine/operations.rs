@@ -4,9 +4,7 @@
 use super::api::{HistoryFilter, RequestSpec};
 use super::{Engine, EngineError, Response};
 use crate::access::Principal;
-use crate::domain::{
-    parse_schedule, Id, Kind, OpState, Operation, Record, Task, Timestamp, Trigger,
-};
+use crate::domain::{Id, Kind, OpState, Operation, Record, Task, Timestamp, Trigger};
 use crate::store::{Change, NewAuditEvent, OpField};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -222,6 +220,10 @@ impl Engine {
             return self.request_under_policy(who, spec).await;
         }
         let task = self.task(&spec.task)?;
+        self.authorize(who, crate::access::Effect::Request(&task))?;
+        if spec.schedule {
+            return self.superuser_schedule(who, &task, &spec).await;
+        }
         let mut ops = self.plan(
             &task,
             &spec.devices,
@@ -459,6 +461,14 @@ impl Engine {
         for child_name in &task.children {
             let result = async {
                 let child = self.task(child_name)?;
+                // The child runs for the parent's requester: they must
+                // still be allowed to ask for it.
+                let (user, roles) = self.principal_records(&parent.requested_by)?;
+                let requester = Principal {
+                    user: &user,
+                    roles: roles.iter().collect(),
+                };
+                self.authorize(&requester, crate::access::Effect::Request(&child))?;
                 let ops = self.plan(
                     &child,
                     std::slice::from_ref(&parent.device),
@@ -468,6 +478,13 @@ impl Engine {
                     Timestamp::now(),
                     None,
                 )?;
+                // Part of the parent's request: the start of each is checked
+                // against what that request pinned, chained tasks included.
+                let mut ops = ops;
+                for op in &mut ops {
+                    op.request = parent.request;
+                    op.superuser_bypass = parent.superuser_bypass;
+                }
                 self.launch(
                     &child,
                     ops,
@@ -486,67 +503,6 @@ impl Engine {
                     "gatehouse",
                     "task.chain.refused",
                     format!("task {child_name}"),
-                    e.to_string(),
-                )])
-                .await?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Fires the schedules that are due; a run missed while the server was
-    /// down fires once, marked late.
-    pub(super) async fn fire_schedules(&self) -> Result<(), EngineError> {
-        let now = Timestamp::now();
-        for record in self.store.list(Kind::Task)? {
-            let Record::Task(task) = record else { continue };
-            let Some(expr) = task.schedule.clone().filter(|_| task.meta.enabled) else {
-                continue;
-            };
-            let Ok(schedule) = parse_schedule(&expr) else {
-                continue;
-            };
-            let Some(mark) = self.store.schedule_mark(&task.meta.name)? else {
-                self.store.set_schedule_mark(&task.meta.name, now)?;
-                continue;
-            };
-            let Some(due) = schedule.after(&mark.to_utc()).next() else {
-                continue;
-            };
-            if due.timestamp_millis() > now.0 {
-                continue;
-            }
-            self.store.set_schedule_mark(&task.meta.name, now)?;
-            let late = now.0 - due.timestamp_millis() > 60_000;
-            let result = match self.plan(
-                &task,
-                &[],
-                &BTreeMap::new(),
-                Trigger::Schedule { late },
-                "schedule",
-                now,
-                None,
-            ) {
-                Ok(ops) => {
-                    let details = format!(
-                        "due {}{}",
-                        Timestamp(due.timestamp_millis()),
-                        if late {
-                            ", late: missed while the server was down"
-                        } else {
-                            ""
-                        }
-                    );
-                    self.launch(&task, ops, "schedule", "task.schedule", details)
-                        .await
-                }
-                Err(e) => Err(e),
-            };
-            if let Err(e) = result {
-                self.audit(vec![NewAuditEvent::new(
-                    "schedule",
-                    "task.schedule.refused",
-                    format!("task {}", task.meta.name),
                     e.to_string(),
                 )])
                 .await?;

@@ -2,7 +2,7 @@
 
 use super::api::{ImportItem, PlainSecrets};
 use super::{Engine, EngineError, Event, Response};
-use crate::access::{self, Principal};
+use crate::access::{self, Effect, Principal};
 use crate::domain::{
     AccessLevel, FieldError, Kind, Meta, Record, Sealed, Timestamp, Validate, SUPERUSER_ROLE,
 };
@@ -33,7 +33,24 @@ impl Catalog {
     fn get(&self, kind: Kind, name: &str) -> Option<&Record> {
         self.by_kind.get(&kind).and_then(|m| m.get(name))
     }
+}
 
+impl access::Facts for Catalog {
+    fn executor_of(&self, template: &str) -> Option<crate::domain::Executor> {
+        match self.get(Kind::Template, template) {
+            Some(Record::Template(t)) => Some(t.executor),
+            _ => None,
+        }
+    }
+    fn task_parts(&self, task: &str) -> Option<(String, Vec<String>)> {
+        match self.get(Kind::Task, task) {
+            Some(Record::Task(t)) => Some((t.template.clone(), t.children.clone())),
+            _ => None,
+        }
+    }
+}
+
+impl Catalog {
     /// Every record that names `kind`/`name`, as "kind 'name' (field)".
     fn users_of(&self, kind: Kind, name: &str) -> Vec<String> {
         self.by_kind
@@ -83,8 +100,6 @@ fn invalid(record: &Record, line: usize, message: impl Into<String>) -> EngineEr
         message: message.into(),
     }
 }
-
-use crate::access::environment_of;
 
 /// Whether two versions of a record hold the same content (header aside,
 /// except the enabled flag and the secrets).
@@ -251,28 +266,38 @@ impl Engine {
                     format!("is defined twice in this file (first on line {first})"),
                 ));
             }
-            // Judged on the record as stored and as it will be.
-            let existing = stored.get(item.record.kind(), item.record.name());
-            if !access::may_change(who, existing, &item.record) {
-                let why = match (existing.and_then(environment_of), environment_of(&item.record)) {
-                    (Some(old), Some(new)) if old != new => format!(
-                        "'{login}' may not change {} '{}' of {old} into {new} (needs the {} permission in both)",
-                        item.record.kind(),
-                        item.record.name(),
-                        access::manage_action(item.record.kind()).as_str()
-                    ),
-                    _ => format!(
-                        "'{login}' may not change {} (needs the {} permission)",
-                        item.record.kind().plural(),
-                        access::manage_action(item.record.kind()).as_str()
-                    ),
-                };
-                self.refused(&login, "records.import.refused", "import", &why)
-                    .await?;
-                return Err(EngineError::Denied(why));
-            }
             let map = catalog.by_kind.entry(item.record.kind()).or_default();
             map.insert(item.record.name().to_string(), item.record.clone());
+        }
+        // Judged on the record as stored and as it will be; whether a task
+        // runs locally is judged on the templates as they will be, and as
+        // they are.
+        for item in &items {
+            let existing = stored.get(item.record.kind(), item.record.name());
+            let judged = access::authorize(
+                who,
+                Effect::Change {
+                    stored: existing,
+                    incoming: &item.record,
+                },
+                &catalog,
+            )
+            .and_then(|()| match existing {
+                Some(old) => access::authorize(
+                    who,
+                    Effect::Change {
+                        stored: Some(old),
+                        incoming: old,
+                    },
+                    &stored,
+                ),
+                None => Ok(()),
+            });
+            if let Err(denial) = judged {
+                self.refused(&login, "records.import.refused", "import", &denial.message)
+                    .await?;
+                return Err(EngineError::Denied(denial.message));
+            }
         }
 
         // Then references, against the file and the store together.
@@ -478,21 +503,11 @@ impl Engine {
                 kind,
                 name: name.to_string(),
             })?;
-        if !who.may(access::manage_action(kind), environment_of(&record))
-            && !who.holds(kind, name, level)
-        {
-            return Err(EngineError::Denied(format!(
-                "'{}' may not change {} (needs the {} permission)",
-                who.user.meta.name,
-                kind.plural(),
-                access::manage_action(kind).as_str()
-            )));
-        }
-        if kind == Kind::Role && name == SUPERUSER_ROLE {
-            return Err(EngineError::Denied(
-                "the built-in Superuser role cannot be changed or deleted".into(),
-            ));
-        }
+        let effect = match level {
+            AccessLevel::Delete => Effect::Delete(&record),
+            _ => Effect::Toggle(&record),
+        };
+        self.authorize(who, effect)?;
         Ok(record)
     }
 

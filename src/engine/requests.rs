@@ -7,7 +7,7 @@ use crate::access::approval::{may_decide, next_level};
 use crate::access::policy::{check_fields, covering_policy, RequestFields};
 use crate::access::Principal;
 use crate::domain::{
-    Action, Decision, ExecutionRequest, Id, Kind, Pinned, Policy, Record, RequestState, Task,
+    ChildPin, Decision, ExecutionRequest, Id, Kind, Pinned, Policy, Record, RequestState, Task,
     Timestamp, Trigger,
 };
 use crate::store::{Change, NewAuditEvent};
@@ -32,7 +32,7 @@ impl Engine {
             .collect())
     }
 
-    fn policy(&self, name: &str) -> Result<Policy, EngineError> {
+    pub(super) fn policy(&self, name: &str) -> Result<Policy, EngineError> {
         match self.store.find(Kind::Policy, name)? {
             Some(Record::Policy(p)) => Ok(p),
             _ => Err(denied(format!("policy {name} no longer exists"))),
@@ -47,7 +47,7 @@ impl Engine {
     }
 
     /// The revisions an approval binds.
-    fn pin(&self, task: &Task, devices: &[String]) -> Result<Pinned, EngineError> {
+    pub(super) fn pin(&self, task: &Task, devices: &[String]) -> Result<Pinned, EngineError> {
         let template = self
             .store
             .find(Kind::Template, &task.template)?
@@ -69,11 +69,96 @@ impl Engine {
             template_revision: template.meta().revision,
             credential_revision: credential,
             devices: pinned_devices,
+            children: self.pin_children(task)?,
         })
     }
 
+    /// The tasks chained after `task`, however deep, each once, as they are now.
+    fn pin_children(&self, task: &Task) -> Result<Vec<ChildPin>, EngineError> {
+        let mut pins: Vec<ChildPin> = Vec::new();
+        let mut todo: Vec<String> = task.children.clone();
+        while let Some(name) = todo.pop() {
+            if name == task.meta.name || pins.iter().any(|p| p.task == name) {
+                continue;
+            }
+            let Some(Record::Task(child)) = self.store.find(Kind::Task, &name)? else {
+                return Err(denied(format!("chained task '{name}' does not exist")));
+            };
+            let (template_id, template_revision) =
+                match self.store.find(Kind::Template, &child.template)? {
+                    Some(t) => (t.meta().id, t.meta().revision),
+                    None => (crate::domain::Id(0), 0),
+                };
+            todo.extend(child.children.iter().cloned());
+            pins.push(ChildPin {
+                task: name,
+                task_revision: child.meta.revision,
+                template_id,
+                template_revision,
+            });
+        }
+        Ok(pins)
+    }
+
+    /// Why the chained tasks are not as pinned, if they are not.
+    fn children_drifted(
+        &self,
+        task: &Task,
+        pinned: &[ChildPin],
+    ) -> Result<Option<String>, EngineError> {
+        if pinned.is_empty() && !task.children.is_empty() {
+            return Ok(Some(format!(
+                "it was made before chained tasks were pinned, and task '{}' chains {}: request it again",
+                task.meta.name,
+                task.children.join(", ")
+            )));
+        }
+        for pin in pinned {
+            let Some(Record::Task(child)) = self.store.find(Kind::Task, &pin.task)? else {
+                return Ok(Some(format!(
+                    "chained task '{}' no longer exists",
+                    pin.task
+                )));
+            };
+            if !child.meta.enabled {
+                return Ok(Some(format!("chained task '{}' was disabled", pin.task)));
+            }
+            if child.meta.revision != pin.task_revision {
+                return Ok(Some(format!(
+                    "chained task '{}' changed since it was approved (revision {} → {})",
+                    pin.task, pin.task_revision, child.meta.revision
+                )));
+            }
+            match self.store.get(Kind::Template, pin.template_id)? {
+                Some(t) if t.meta().revision != pin.template_revision => {
+                    return Ok(Some(format!(
+                        "template '{}' of chained task '{}' changed since it was approved (revision {} → {})",
+                        t.name(),
+                        pin.task,
+                        pin.template_revision,
+                        t.meta().revision
+                    )))
+                }
+                Some(t) if t.name() != child.template => {
+                    return Ok(Some(format!(
+                        "chained task '{}' now uses template '{}'",
+                        pin.task, child.template
+                    )))
+                }
+                None => {
+                    return Ok(Some(format!(
+                        "the template of chained task '{}' no longer exists",
+                        pin.task
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(None)
+    }
+
     /// Why an approved request can no longer run as approved, if it can't.
-    fn drifted(&self, req: &ExecutionRequest) -> Result<Option<String>, EngineError> {
+    pub(super) fn drifted(&self, req: &ExecutionRequest) -> Result<Option<String>, EngineError> {
         let task = match self.store.find(Kind::Task, &req.task)? {
             Some(Record::Task(t)) => t,
             _ => return Ok(Some(format!("task '{}' no longer exists", req.task))),
@@ -123,6 +208,9 @@ impl Engine {
             }
             Some(_) => {}
         }
+        if let Some(why) = self.children_drifted(&task, &req.pinned.children)? {
+            return Ok(Some(why));
+        }
         for (device, revision) in &req.pinned.devices {
             match self.revision_of(Kind::Device, device)? {
                 Some((_, false)) => return Ok(Some(format!("device '{device}' was disabled"))),
@@ -138,7 +226,7 @@ impl Engine {
         Ok(None)
     }
 
-    async fn save_request(
+    pub(super) async fn save_request(
         &self,
         req: &ExecutionRequest,
         events: Vec<NewAuditEvent>,
@@ -208,14 +296,7 @@ impl Engine {
         task: &str,
     ) -> Result<Response, EngineError> {
         let task = self.task(task)?;
-        if !who.may(Action::RequestTasks, Some(&task.environment))
-            && !who.holds(Kind::Task, &task.meta.name, crate::domain::AccessLevel::Run)
-        {
-            return Err(denied(format!(
-                "'{}' may not request tasks in {} (needs the request-tasks permission)",
-                who.user.meta.name, task.environment
-            )));
-        }
+        self.authorize(who, crate::access::Effect::Request(&task))?;
         let variables = match self.store.find(Kind::Template, &task.template)? {
             Some(Record::Template(t)) => t.variables,
             _ => Vec::new(),
@@ -276,24 +357,23 @@ impl Engine {
     ) -> Result<Response, EngineError> {
         let login = who.user.meta.name.clone();
         let task = self.task(&spec.task)?;
+        let target = format!("task {}", spec.task);
         let refuse = |why: String| async move {
             self.audit(vec![NewAuditEvent::new(
                 &login,
                 "request.refused",
-                format!("task {}", spec.task),
+                target,
                 why.clone(),
             )])
             .await?;
             Err::<Response, EngineError>(denied(why))
         };
-        if !who.may(Action::RequestTasks, Some(&task.environment))
-            && !who.holds(Kind::Task, &task.meta.name, crate::domain::AccessLevel::Run)
-        {
-            return refuse(format!(
-                "'{}' may not request tasks in {} (needs the request-tasks permission)",
-                who.user.meta.name, task.environment
-            ))
-            .await;
+        if let Err(denial) = crate::access::authorize(
+            who,
+            crate::access::Effect::Request(&task),
+            &super::StoreFacts(&self.store),
+        ) {
+            return refuse(denial.message).await;
         }
         let devices = if spec.devices.is_empty() {
             task.devices.clone()
@@ -336,10 +416,19 @@ impl Engine {
             }
         }
         let now = Timestamp::now();
+        let schedule = match self.schedule_of(&task, &spec) {
+            Ok(s) => s,
+            Err(why) => return refuse(why).await,
+        };
         let window_start = spec.at.unwrap_or(now).max(now);
-        let window_end = spec
-            .until
-            .unwrap_or(Timestamp(window_start.0 + DEFAULT_WINDOW_MS));
+        let window_end = spec.until.unwrap_or(Timestamp(
+            window_start.0
+                + if schedule.is_some() {
+                    super::schedules::DEFAULT_SCHEDULE_WINDOW_MS
+                } else {
+                    DEFAULT_WINDOW_MS
+                },
+        ));
         if window_end <= window_start {
             return Err(denied("the requested window ends before it starts"));
         }
@@ -388,6 +477,7 @@ impl Engine {
             created_at: now,
             operations: Vec::new(),
             void_reason: None,
+            schedule,
         };
         let action = if spec.emergency {
             "request.emergency"
@@ -415,6 +505,11 @@ impl Engine {
         .await?;
         match req.state {
             RequestState::Pending { .. } => Ok(Response::Filed(Box::new(req))),
+            _ if req.schedule.is_some() => {
+                let requester = req.requester.clone();
+                self.authorise_schedule(&mut req, &requester).await?;
+                Ok(Response::Filed(Box::new(req)))
+            }
             _ => {
                 let requester = req.requester.clone();
                 self.run_request(&mut req, &requester).await?;
@@ -577,7 +672,11 @@ impl Engine {
         )
         .await?;
         if req.state == RequestState::Approved {
-            self.run_request(&mut req, &login).await?;
+            if req.schedule.is_some() {
+                self.authorise_schedule(&mut req, &login).await?;
+            } else {
+                self.run_request(&mut req, &login).await?;
+            }
         }
         Ok(Response::Requests(vec![req]))
     }
@@ -700,10 +799,11 @@ impl Engine {
                 .any(|p| &p.meta.name == name && p.approvers.iter().any(|a| a.user == login)),
             None => false,
         };
-        if !(approver
-            || request.requester == login
-            || who.may_somewhere(crate::access::view_action(Kind::Template)))
-        {
+        let template = self.store.get(Kind::Template, request.pinned.template_id)?;
+        let reads_template = template
+            .as_ref()
+            .is_some_and(|t| self.authorize(who, crate::access::Effect::Read(t)).is_ok());
+        if !(approver || request.requester == login || reads_template) {
             return Err(denied(format!(
                 "'{login}' may not see what request {id} runs: neither its requester nor one of its approvers"
             )));

@@ -2,8 +2,7 @@
 //! answers and to the events each subscriber receives.
 
 use super::{Engine, EngineError, Event};
-use crate::access::visibility::{may_see_operation, may_see_request};
-use crate::access::{self, Principal};
+use crate::access::{self, Effect, Principal};
 use crate::domain::{Action, ExecutionRequest, Id, Kind, Operation, Policy, Record, Role, User};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -48,16 +47,39 @@ impl Facts {
         who: &Principal<'_>,
         op: &Operation,
     ) -> bool {
-        may_see_operation(
+        let environment = self.environments.get(&op.task).map(String::as_str);
+        let see = |decided| {
+            access::authorize(
+                who,
+                Effect::SeeOperation {
+                    requested_by: &op.requested_by,
+                    environment,
+                    decided,
+                },
+                &access::NoFacts,
+            )
+            .is_ok()
+        };
+        // Only an approver can have decided it: others skip the read.
+        see(false)
+            || (self.approves_somewhere(&who.user.meta.name)
+                && decided(store, &who.user.meta.name, op.request)
+                && see(true))
+    }
+
+    /// Whether `who` may see a JIT grant: as they may see the operation
+    /// that made it.
+    pub fn grant(&self, who: &Principal<'_>, grant: &crate::domain::JitGrant) -> bool {
+        access::authorize(
             who,
-            &op.requested_by,
-            self.environments.get(&op.task).map(String::as_str),
-            // Only an approver can have decided it: others skip the read.
-            || {
-                self.approves_somewhere(&who.user.meta.name)
-                    && decided(store, &who.user.meta.name, op.request)
+            Effect::SeeOperation {
+                requested_by: &grant.requested_by,
+                environment: self.environments.get(&grant.task).map(String::as_str),
+                decided: false,
             },
+            &access::NoFacts,
         )
+        .is_ok()
     }
 
     fn approves_somewhere(&self, login: &str) -> bool {
@@ -67,12 +89,16 @@ impl Facts {
     }
 
     pub fn request(&self, who: &Principal<'_>, request: &ExecutionRequest) -> bool {
-        may_see_request(
+        access::authorize(
             who,
-            request,
-            self.environments.get(&request.task).map(String::as_str),
-            request.policy.as_ref().and_then(|p| self.policies.get(p)),
+            Effect::SeeRequest {
+                request,
+                environment: self.environments.get(&request.task).map(String::as_str),
+                policy: request.policy.as_ref().and_then(|p| self.policies.get(p)),
+            },
+            &access::NoFacts,
         )
+        .is_ok()
     }
 }
 
@@ -146,9 +172,11 @@ impl Engine {
         };
         let visible = match event {
             Event::ShuttingDown => true,
-            Event::AuditAppended { .. } => who.may(Action::ViewAudit, None),
+            Event::AuditAppended { .. } => {
+                access::authorize(&who, Effect::Use(Action::ViewAudit), &access::NoFacts).is_ok()
+            }
             Event::RecordChanged { kind, .. } => {
-                who.may_somewhere(access::view_action(*kind)) || who.holds_any(*kind)
+                access::authorize(&who, Effect::List(*kind), &access::NoFacts).is_ok()
             }
             Event::OperationChanged(op) => {
                 let seen = filter.facts.operation(&self.store, &who, op);
@@ -167,17 +195,7 @@ impl Engine {
                 }
             },
             Event::RequestChanged(request) => filter.facts.request(&who, request),
-            Event::JitChanged(grant) => {
-                grant.requested_by == filter.login
-                    || who.may(
-                        Action::ViewExecutions,
-                        filter
-                            .facts
-                            .environments
-                            .get(&grant.task)
-                            .map(String::as_str),
-                    )
-            }
+            Event::JitChanged(grant) => filter.facts.grant(&who, grant),
         };
         if visible {
             Verdict::Send

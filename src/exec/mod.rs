@@ -2,13 +2,13 @@
 //! executors, output capture and redaction, retries and cancellation.
 
 pub mod hostkey;
-mod local;
+pub mod local;
 pub mod output;
 mod runner;
 mod ssh;
 
 pub use hostkey::scan_host_key;
-pub use runner::{Limits, Runner};
+pub use runner::{Gate, Limits, Runner};
 
 use crate::domain::{Id, Operation, OutputChunk};
 use std::sync::Arc;

@@ -30,6 +30,8 @@ pub struct Limits {
     /// The first retry waits this long; each next one twice as long.
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// Who `local` templates run as.
+    pub local_account: local::LocalAccount,
 }
 
 impl Default for Limits {
@@ -41,12 +43,18 @@ impl Default for Limits {
             output_cap: 16 * 1024 * 1024,
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
+            local_account: local::LocalAccount::Own,
         }
     }
 }
 
+/// Asked when an operation is about to start (after its start time and its
+/// slots): why it may no longer, if it may not.
+pub type Gate = Arc<dyn Fn(&Operation) -> Result<(), String> + Send + Sync>;
+
 /// Runs operations on tokio tasks; hundreds at once without a thread each.
 pub struct Runner {
+    gate: std::sync::OnceLock<Gate>,
     store: Arc<Store>,
     notify: Notify,
     limits: Limits,
@@ -66,6 +74,7 @@ impl Runner {
         finished: mpsc::UnboundedSender<Operation>,
     ) -> Runner {
         Runner {
+            gate: std::sync::OnceLock::new(),
             server_slots: Arc::new(Semaphore::new(limits.server_parallelism.max(1))),
             store,
             notify,
@@ -75,6 +84,11 @@ impl Runner {
             active: AtomicUsize::new(0),
             finished,
         }
+    }
+
+    /// Sets the check every operation passes when it is about to start.
+    pub fn set_gate(&self, gate: Gate) {
+        let _ = self.gate.set(gate);
     }
 
     /// How many operations are queued or running.
@@ -173,6 +187,14 @@ impl Runner {
                 )
                 .await;
         };
+        // What was approved, by whom and for when, is checked again now:
+        // a queue, a deferred start or a restart may lie between.
+        if let Some(Err(why)) = self.gate.get().map(|gate| gate(&op)) {
+            let error = format!("did not start: {why}");
+            return self
+                .finish_as(op, OpState::Failed, None, Some(error), "operation.refused")
+                .await;
+        }
         loop {
             op.attempts += 1;
             op.state = OpState::Running;
@@ -339,7 +361,12 @@ impl Runner {
     ) -> Result<i32, RunError> {
         match op.executor {
             Executor::Local => {
-                local::run_script(&template::substitute(&p.content, &p.values, true), out).await
+                local::run_script(
+                    &template::substitute(&p.content, &p.values, true),
+                    &self.limits.local_account,
+                    out,
+                )
+                .await
             }
             Executor::SshScript | Executor::SshExpect => {
                 // Expect lines are typed into a shell: a value with a line
@@ -393,10 +420,23 @@ impl Runner {
     /// Stores the final state with its audit event, flushed, then tells.
     async fn finish(
         &self,
+        op: Operation,
+        state: OpState,
+        exit: Option<i32>,
+        error: Option<String>,
+    ) {
+        self.finish_as(op, state, exit, error, "operation.finish")
+            .await
+    }
+
+    /// [`Runner::finish`] under another audit action.
+    async fn finish_as(
+        &self,
         mut op: Operation,
         state: OpState,
         exit: Option<i32>,
         error: Option<String>,
+        action: &str,
     ) {
         op.state = state;
         op.exit_status = exit;
@@ -411,7 +451,7 @@ impl Runner {
         };
         let event = NewAuditEvent::new(
             &op.requested_by,
-            "operation.finish",
+            action,
             format!("operation {} ({} on {})", op.id, op.task, op.device),
             details,
         );

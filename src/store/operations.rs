@@ -115,6 +115,28 @@ impl Store {
         tree.insert(task.as_bytes(), &at.0.to_be_bytes())?;
         Ok(())
     }
+
+    /// The request that authorises a task's schedule, if one does.
+    pub fn schedule_authority(&self, task: &str) -> StoreResult<Option<Id>> {
+        let tree = self.db.open_tree("schedule_authority")?;
+        Ok(tree.get(task.as_bytes())?.and_then(|v| {
+            v.as_ref()
+                .try_into()
+                .ok()
+                .map(|b: [u8; 8]| Id(u64::from_be_bytes(b)))
+        }))
+    }
+
+    /// Makes `request` the authority of a task's schedule (`None`: no
+    /// authority), flushed before it returns.
+    pub async fn set_schedule_authority(&self, task: &str, request: Option<Id>) -> StoreResult<()> {
+        let tree = self.db.open_tree("schedule_authority")?;
+        match request {
+            Some(id) => tree.insert(task.as_bytes(), &id.0.to_be_bytes())?,
+            None => tree.remove(task.as_bytes())?,
+        };
+        self.flush().await
+    }
 }
 
 impl Store {

@@ -8,7 +8,8 @@ use std::path::Path;
 /// 1: records, revisions, operations, output, requests, JIT grants, the audit chain.
 /// 2: adds the operation indexes (by task, device and requester; open operations).
 /// 3: output chunks move from the `output` tree to a file per operation.
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4: requests pin their chained tasks and may authorise a schedule.
+pub const SCHEMA_VERSION: u32 = 4;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 
@@ -18,7 +19,7 @@ type Migration = fn(&sled::Db, &Path) -> StoreResult<()>;
 
 /// `MIGRATIONS[n]` takes a store from version n to n + 1. Version 0 is a
 /// store from before values carried a version; it had no records to convert.
-const MIGRATIONS: [Migration; 3] = [
+const MIGRATIONS: [Migration; 4] = [
     |_db, _dir| Ok(()),
     |db, _dir| {
         let n = super::index::rebuild(db)?;
@@ -37,7 +38,97 @@ const MIGRATIONS: [Migration; 3] = [
         );
         Ok(())
     },
+    |db, _dir| {
+        let n = v3::upgrade_requests(db)?;
+        tracing::info!(
+            requests = n,
+            "requests now pin chained tasks and may authorise schedules"
+        );
+        Ok(())
+    },
 ];
+
+/// Requests as schema version 3 stored them.
+mod v3 {
+    use crate::domain::{Decision, ExecutionRequest, Id, Pinned, RequestState, Timestamp};
+    use crate::store::codec::{decode, encode};
+    use crate::store::StoreResult;
+    use serde::Deserialize;
+    use std::collections::BTreeMap;
+
+    #[derive(Deserialize)]
+    struct PinnedV3 {
+        task_revision: u32,
+        template_id: Id,
+        template_revision: u32,
+        credential_revision: u32,
+        devices: Vec<(String, u32)>,
+    }
+
+    #[derive(Deserialize)]
+    struct RequestV3 {
+        id: Id,
+        task: String,
+        devices: Vec<String>,
+        variables: BTreeMap<String, String>,
+        reason: Option<String>,
+        justification: Option<String>,
+        governance_id: Option<String>,
+        requester: String,
+        policy: Option<String>,
+        window_start: Timestamp,
+        window_end: Timestamp,
+        state: RequestState,
+        decisions: Vec<Decision>,
+        pinned: PinnedV3,
+        created_at: Timestamp,
+        operations: Vec<Id>,
+        void_reason: Option<String>,
+    }
+
+    /// Rewrites every stored request in the new layout, with no chained
+    /// tasks pinned and no schedule. An old request of a task that has
+    /// children is then stale at its next check (it cannot say what its
+    /// children were) and must be made again.
+    pub fn upgrade_requests(db: &sled::Db) -> StoreResult<usize> {
+        let tree = db.open_tree(super::super::REQUESTS_TREE)?;
+        let mut n = 0;
+        for entry in tree.iter() {
+            let (key, value) = entry?;
+            let old: RequestV3 = decode("requests", &value)?;
+            let new = ExecutionRequest {
+                id: old.id,
+                task: old.task,
+                devices: old.devices,
+                variables: old.variables,
+                reason: old.reason,
+                justification: old.justification,
+                governance_id: old.governance_id,
+                requester: old.requester,
+                policy: old.policy,
+                window_start: old.window_start,
+                window_end: old.window_end,
+                state: old.state,
+                decisions: old.decisions,
+                pinned: Pinned {
+                    task_revision: old.pinned.task_revision,
+                    template_id: old.pinned.template_id,
+                    template_revision: old.pinned.template_revision,
+                    credential_revision: old.pinned.credential_revision,
+                    devices: old.pinned.devices,
+                    children: Vec::new(),
+                },
+                created_at: old.created_at,
+                operations: old.operations,
+                void_reason: old.void_reason,
+                schedule: None,
+            };
+            tree.insert(key, encode(&new)?)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
 
 /// The schema version a store's data is at.
 pub fn version(db: &sled::Db) -> StoreResult<Option<u32>> {

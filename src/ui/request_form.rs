@@ -176,6 +176,7 @@ impl RequestForm {
             until,
             emergency: self.form.field("emergency").is_some_and(|f| f.is_on()),
             totp: text("totp"),
+            schedule: false,
         })
     }
 

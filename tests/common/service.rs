@@ -1,6 +1,8 @@
 //! A shared Gatehouse service the way a jump host runs it: `gatehouse serve`
-//! in the foreground under a service account, a socket in its own run
-//! directory, and clients of other OS accounts started with `runuser`.
+//! in the foreground under a service account holding CAP_SETUID and
+//! CAP_SETGID as its unit file gives them (through setpriv), local tasks
+//! run as their own account, a socket in its own run directory, and clients
+//! of other OS accounts started with `runuser`.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -15,6 +17,8 @@ pub const BOB: &str = "gh-bob";
 pub const EVE: &str = "gh-eve";
 /// The group a `--group` service admits: ALICE and the service account are in it.
 pub const GROUP: &str = "gh-ops";
+/// The account local tasks run as (`[local] user`).
+pub const LOCAL: &str = "gh-local";
 
 /// Creates the OS accounts and the group once per test binary (CI runs as root).
 pub fn ensure_accounts() {
@@ -35,10 +39,10 @@ pub fn ensure_accounts() {
                 .expect("groupadd"),
             "groupadd",
         );
-        for user in [SERVICE, ALICE, BOB, EVE] {
+        for user in [SERVICE, ALICE, BOB, EVE, LOCAL] {
             let mut cmd = Command::new("useradd");
             cmd.args(["--no-create-home", "--shell", "/usr/sbin/nologin"]);
-            if user == SERVICE {
+            if user == SERVICE || user == LOCAL {
                 cmd.arg("--system");
             }
             if user == ALICE || user == SERVICE {
@@ -104,12 +108,15 @@ impl Service {
         }
         let socket = run.join("gatehouse.sock");
         let mut args: Vec<String> = vec!["--data-dir".into(), data.display().to_string()];
-        if let Some(text) = config {
-            let path = base.path().join("config.toml");
-            std::fs::write(&path, text).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-            args.extend(["--config".into(), path.display().to_string()]);
+        // Local tasks run as their own account unless the test says otherwise.
+        let mut text = config.unwrap_or_default().to_string();
+        if !text.contains("[local]") {
+            text.push_str(&format!("\n[local]\nuser = \"{LOCAL}\"\n"));
         }
+        let path = base.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        args.extend(["--config".into(), path.display().to_string()]);
         args.extend([
             "serve".into(),
             "--socket".into(),
@@ -117,9 +124,9 @@ impl Service {
         ]);
         args.extend(serve_flags.iter().map(|s| s.to_string()));
         let mut cmd = match descriptors {
-            None => as_account(account, &bin),
+            None => as_service(account, &bin),
             Some(n) => {
-                let mut cmd = as_account(account, Path::new("/usr/bin/prlimit"));
+                let mut cmd = as_service(account, Path::new("/usr/bin/prlimit"));
                 cmd.arg(format!("--nofile={n}:{n}")).arg(&bin);
                 cmd
             }
@@ -222,20 +229,9 @@ impl Service {
         &self.data
     }
 
-    /// The server process itself (under runuser when it runs as an account).
+    /// The server process itself (setpriv and prlimit exec it).
     pub fn server_pid(&self) -> u32 {
-        if self.account.is_none() {
-            return self.child.id();
-        }
-        let out = Command::new("pgrep")
-            .args(["-P", &self.child.id().to_string()])
-            .output()
-            .expect("pgrep");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .and_then(|l| l.trim().parse().ok())
-            .expect("the server runs under runuser")
+        self.child.id()
     }
 
     /// The server's resident memory, in KiB.
@@ -298,7 +294,34 @@ fn as_account(account: Option<&str>, program: &Path) -> Command {
     cmd
 }
 
-/// Sends a signal by name with kill(1) (runuser forwards it to the service).
+/// A command that runs `program` as the service `account` the way its unit
+/// file does: that account's uid, gid and groups, holding CAP_SETUID and
+/// CAP_SETGID (ambient) to enter the local tasks' account.
+fn as_service(account: Option<&str>, program: &Path) -> Command {
+    let mut cmd = match account {
+        Some(user) => {
+            let mut c = Command::new("setpriv");
+            c.arg(format!("--reuid={user}"))
+                .arg(format!("--regid={user}"))
+                .args([
+                    "--init-groups",
+                    "--inh-caps=+setuid,+setgid",
+                    "--ambient-caps=+setuid,+setgid",
+                    "--",
+                ])
+                .arg(program);
+            c
+        }
+        None => Command::new(program),
+    };
+    cmd.env("HOME", "/nonexistent")
+        .env_remove("GATEHOUSE_SOCKET")
+        .env_remove("GATEHOUSE_DATA_DIR")
+        .env_remove("GATEHOUSE_CONFIG");
+    cmd
+}
+
+/// Sends a signal by name with kill(1).
 fn nix_kill(pid: u32, signal: &str) -> std::io::Result<Output> {
     Command::new("kill")
         .args([&format!("-{signal}"), &pid.to_string()])

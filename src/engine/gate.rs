@@ -1,0 +1,110 @@
+//! The last word before an operation starts: the same questions as at
+//! request and approval time, asked again now. Between approval and start
+//! lie queues, deferred starts, restarts and other people's changes; what
+//! runs is what was approved, by someone still allowed to ask for it,
+//! inside its window, or nothing runs.
+
+use super::{Engine, EngineError};
+use crate::access::policy::covering_policy;
+use crate::access::{Effect, Principal};
+use crate::domain::{ExecutionRequest, Operation, RequestState, Timestamp};
+use crate::store::NewAuditEvent;
+use std::sync::{Arc, Weak};
+
+impl Engine {
+    /// Why `op` may not start now, if it may not.
+    pub(super) fn may_start(&self, op: &Operation) -> Result<(), String> {
+        let text = |e: EngineError| e.to_string();
+        // The requester: still a Gatehouse user, enabled, and still allowed
+        // to ask for this task.
+        let (user, roles) = self.principal_records(&op.requested_by).map_err(text)?;
+        let who = Principal {
+            user: &user,
+            roles: roles.iter().collect(),
+        };
+        let task = self.task(&op.task).map_err(text)?;
+        self.authorize(&who, Effect::Request(&task)).map_err(text)?;
+        let Some(req) = self.store.request(op.request).map_err(|e| e.to_string())? else {
+            // A Superuser's run has no request to check; they must still be one.
+            return if who.is_superuser() || !op.superuser_bypass {
+                Ok(())
+            } else {
+                Err(format!(
+                    "it was started by '{}' as a Superuser, which they no longer are",
+                    op.requested_by
+                ))
+            };
+        };
+        self.request_still_holds(&req)
+    }
+
+    /// Why an approved request (or an authorised schedule) may not run now.
+    pub(super) fn request_still_holds(&self, req: &ExecutionRequest) -> Result<(), String> {
+        if !matches!(req.state, RequestState::Approved | RequestState::Emergency) {
+            return Err(format!("request {} is {}", req.id, req.state));
+        }
+        if let Some(why) = self.drifted(req).map_err(|e| e.to_string())? {
+            return Err(format!("request {} does not run: {why}", req.id));
+        }
+        let now = Timestamp::now();
+        if now > req.window_end {
+            return Err(format!(
+                "request {}'s window ended at {}",
+                req.id,
+                req.window_end.to_utc().to_rfc3339()
+            ));
+        }
+        // Under its policy: the requester still listed, inside its window now.
+        if let Some(name) = &req.policy {
+            let policy = self.policy(name).map_err(|e| e.to_string())?;
+            let task = self.task(&req.task).map_err(|e| e.to_string())?;
+            let now_local = chrono::Local::now().naive_local();
+            covering_policy(
+                std::slice::from_ref(&policy),
+                &req.requester,
+                &task,
+                &req.devices,
+                now_local,
+            )
+            .map_err(|why| format!("request {}: {why}", req.id))?;
+        }
+        Ok(())
+    }
+
+    /// Voids the request of an operation the gate refused, saying why.
+    async fn void_refused(&self, op: Operation, why: String) -> Result<(), EngineError> {
+        let Some(mut req) = self.store.request(op.request)? else {
+            return Ok(());
+        };
+        if !matches!(req.state, RequestState::Approved) || req.schedule.is_some() {
+            return Ok(());
+        }
+        req.state = RequestState::Void;
+        req.void_reason = Some(why.clone());
+        let target = format!("request {} (task {})", req.id, req.task);
+        self.save_request(
+            &req,
+            vec![NewAuditEvent::new("gatehouse", "request.void", target, why)],
+        )
+        .await
+    }
+}
+
+/// The runner's gate: asks the engine, and voids what it refuses.
+pub(super) fn gate(engine: Weak<Engine>) -> crate::exec::Gate {
+    Arc::new(move |op: &Operation| {
+        let Some(engine) = engine.upgrade() else {
+            return Err("the server is stopping".into());
+        };
+        let verdict = engine.may_start(op);
+        if let Err(why) = &verdict {
+            let (op, why) = (op.clone(), why.clone());
+            tokio::spawn(async move {
+                if let Err(e) = engine.void_refused(op, why).await {
+                    tracing::error!(error = %e, "cannot void a refused request");
+                }
+            });
+        }
+        verdict
+    })
+}

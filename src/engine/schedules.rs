@@ -1,0 +1,321 @@
+//! Schedules run under someone's authority. A task's cron expression says
+//! when; a request says who and what: made with `--schedule` through the
+//! same path as any request (policy, justification, approval, MFA), it
+//! pins the task, its template, devices, credential and chained tasks.
+//! Each firing runs as that request, under its requester's name (a
+//! Superuser's marked as such), and is checked as any run is. A change to
+//! anything pinned, or a requester who is gone, suspends the schedule
+//! (the request is void, saying why) until a new request is approved; a
+//! firing outside the policy's window, or after the request's window, is
+//! refused and audited.
+
+use super::{Engine, EngineError};
+use crate::access::{Effect, Principal};
+use crate::domain::{
+    parse_schedule, ExecutionRequest, Kind, Record, RequestState, Task, Timestamp, Trigger,
+};
+use crate::store::NewAuditEvent;
+
+/// How long a schedule's authority lasts when the request names no end.
+pub const DEFAULT_SCHEDULE_WINDOW_MS: i64 = 90 * 24 * 3_600_000;
+
+impl Engine {
+    /// The schedule a request authorises, if it asks to: the task's own,
+    /// for all its devices, now; or why such a request is malformed.
+    pub(super) fn schedule_of(
+        &self,
+        task: &Task,
+        spec: &super::api::RequestSpec,
+    ) -> Result<Option<String>, String> {
+        if !spec.schedule {
+            return Ok(None);
+        }
+        let Some(expr) = task.schedule.clone() else {
+            return Err(format!(
+                "task '{}' has no schedule to authorise",
+                task.meta.name
+            ));
+        };
+        if spec.emergency || spec.at.is_some() || !spec.devices.is_empty() {
+            return Err(
+                "a schedule is authorised for all the task's devices, from now, and never as an emergency"
+                    .into(),
+            );
+        }
+        Ok(Some(expr))
+    }
+
+    /// A Superuser's schedule: no policy, approved at once, marked as such.
+    pub(super) async fn superuser_schedule(
+        &self,
+        who: &Principal<'_>,
+        task: &Task,
+        spec: &super::api::RequestSpec,
+    ) -> Result<super::Response, EngineError> {
+        let schedule = self.schedule_of(task, spec).map_err(EngineError::Denied)?;
+        let now = Timestamp::now();
+        // Variables are checked now, not first at the first firing.
+        self.plan(
+            task,
+            &[],
+            &spec.variables,
+            Trigger::User,
+            &who.user.meta.name,
+            now,
+            None,
+        )?;
+        let mut req = ExecutionRequest {
+            id: self.store.next_id()?,
+            task: task.meta.name.clone(),
+            devices: task.devices.clone(),
+            variables: spec.variables.clone(),
+            reason: spec.reason.clone(),
+            justification: spec.justification.clone(),
+            governance_id: spec.governance_id.clone(),
+            requester: who.user.meta.name.clone(),
+            policy: None,
+            window_start: now,
+            window_end: spec
+                .until
+                .unwrap_or(Timestamp(now.0 + DEFAULT_SCHEDULE_WINDOW_MS)),
+            state: RequestState::Approved,
+            decisions: Vec::new(),
+            pinned: self.pin(task, &task.devices)?,
+            created_at: now,
+            operations: Vec::new(),
+            void_reason: None,
+            schedule,
+        };
+        let login = who.user.meta.name.clone();
+        self.authorise_schedule(&mut req, &login).await?;
+        Ok(super::Response::Filed(Box::new(req)))
+    }
+
+    /// Makes an approved schedule request its task's authority, unless
+    /// what it pinned has changed (then it is void, saying what).
+    pub(super) async fn authorise_schedule(
+        &self,
+        req: &mut ExecutionRequest,
+        actor: &str,
+    ) -> Result<(), EngineError> {
+        let target = format!("request {} (task {})", req.id, req.task);
+        if let Some(why) = self.drifted(req)? {
+            req.state = RequestState::Void;
+            req.void_reason = Some(why.clone());
+            self.save_request(
+                req,
+                vec![NewAuditEvent::new(
+                    actor,
+                    "request.void",
+                    target,
+                    why.clone(),
+                )],
+            )
+            .await?;
+            return Err(EngineError::Denied(format!(
+                "request {} does not authorise the schedule: {why}",
+                req.id
+            )));
+        }
+        self.store
+            .set_schedule_authority(&req.task, Some(req.id))
+            .await?;
+        self.save_request(
+            req,
+            vec![NewAuditEvent::new(
+                actor,
+                "schedule.authorise",
+                target,
+                format!(
+                    "schedule '{}' runs as {}'s request{} until {}",
+                    req.schedule.as_deref().unwrap_or_default(),
+                    req.requester,
+                    if req.policy.is_none() {
+                        ", as Superuser, without a policy"
+                    } else {
+                        ""
+                    },
+                    req.window_end.to_utc().to_rfc3339()
+                ),
+            )],
+        )
+        .await?;
+        self.publish(super::Event::RecordChanged {
+            kind: Kind::Task,
+            name: req.task.clone(),
+        });
+        Ok(())
+    }
+
+    /// The schedule's authority of a task, and why it does not hold now,
+    /// if it does not: `Err` when there is none at all.
+    pub(super) fn schedule_authority(
+        &self,
+        task: &Task,
+    ) -> Result<Option<ExecutionRequest>, EngineError> {
+        let Some(id) = self.store.schedule_authority(&task.meta.name)? else {
+            return Ok(None);
+        };
+        let req = self.store.request(id)?;
+        Ok(req.filter(|r| r.schedule.is_some() && r.task == task.meta.name))
+    }
+
+    /// Why the schedule's authority is gone for good (so the schedule is
+    /// suspended), if it is.
+    fn authority_lost(&self, req: &ExecutionRequest) -> Result<Option<String>, EngineError> {
+        if req.state != RequestState::Approved {
+            return Ok(Some(format!("request {} is {}", req.id, req.state)));
+        }
+        if let Some(why) = self.drifted(req)? {
+            return Ok(Some(why));
+        }
+        if req.schedule.as_deref()
+            != self
+                .task(&req.task)
+                .ok()
+                .and_then(|t| t.schedule)
+                .as_deref()
+        {
+            return Ok(Some("the task's schedule changed".into()));
+        }
+        match self.principal_records(&req.requester) {
+            Ok((user, roles)) => {
+                let who = Principal {
+                    user: &user,
+                    roles: roles.iter().collect(),
+                };
+                if req.policy.is_none() && !who.is_superuser() {
+                    return Ok(Some(format!(
+                        "'{}' authorised it as a Superuser and no longer is one",
+                        req.requester
+                    )));
+                }
+                let task = self.task(&req.task)?;
+                if let Err(e) = self.authorize(&who, Effect::Request(&task)) {
+                    return Ok(Some(e.to_string()));
+                }
+            }
+            Err(e) => return Ok(Some(e.to_string())),
+        }
+        Ok(None)
+    }
+
+    /// Suspends a schedule: its request is void, saying why.
+    async fn suspend_schedule(
+        &self,
+        mut req: ExecutionRequest,
+        why: String,
+    ) -> Result<(), EngineError> {
+        self.store.set_schedule_authority(&req.task, None).await?;
+        req.state = RequestState::Void;
+        req.void_reason = Some(format!(
+            "{why}; the schedule is suspended until a new request authorises it"
+        ));
+        let target = format!("task {} (request {})", req.task, req.id);
+        self.save_request(
+            &req,
+            vec![NewAuditEvent::new(
+                "gatehouse",
+                "task.schedule.suspended",
+                target,
+                why,
+            )],
+        )
+        .await
+    }
+
+    /// Fires the schedules that are due; a run missed while the server was
+    /// down fires once, marked late.
+    pub(super) async fn fire_schedules(&self) -> Result<(), EngineError> {
+        let now = Timestamp::now();
+        for record in self.store.list(Kind::Task)? {
+            let Record::Task(task) = record else { continue };
+            let Some(expr) = task.schedule.clone().filter(|_| task.meta.enabled) else {
+                continue;
+            };
+            let Ok(schedule) = parse_schedule(&expr) else {
+                continue;
+            };
+            let Some(mark) = self.store.schedule_mark(&task.meta.name)? else {
+                self.store.set_schedule_mark(&task.meta.name, now)?;
+                continue;
+            };
+            let Some(due) = schedule.after(&mark.to_utc()).next() else {
+                continue;
+            };
+            if due.timestamp_millis() > now.0 {
+                continue;
+            }
+            self.store.set_schedule_mark(&task.meta.name, now)?;
+            let late = now.0 - due.timestamp_millis() > 60_000;
+            if let Err(why) = self.fire(&task, due.timestamp_millis(), late).await? {
+                self.refused(
+                    "gatehouse",
+                    "task.schedule.refused",
+                    &format!("task {}", task.meta.name),
+                    &why,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One due firing of a task's schedule: `Ok(Err(why))` when it does not run.
+    async fn fire(
+        &self,
+        task: &Task,
+        due_ms: i64,
+        late: bool,
+    ) -> Result<Result<(), String>, EngineError> {
+        let Some(req) = self.schedule_authority(task)? else {
+            return Ok(Err(format!(
+                "no request authorises the schedule of task '{}': someone whom a policy lets request it runs `gatehouse request {} --schedule`",
+                task.meta.name, task.meta.name
+            )));
+        };
+        if let Some(why) = self.authority_lost(&req)? {
+            self.suspend_schedule(req, why.clone()).await?;
+            return Ok(Err(format!("the schedule is suspended: {why}")));
+        }
+        // Window and policy: this firing is refused, the schedule stays.
+        if let Err(why) = self.request_still_holds(&req) {
+            return Ok(Err(why));
+        }
+        let now = Timestamp::now();
+        let mut ops = match self.plan(
+            task,
+            &req.devices,
+            &req.variables,
+            Trigger::Schedule { late },
+            &req.requester,
+            now,
+            None,
+        ) {
+            Ok(ops) => ops,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        for op in &mut ops {
+            op.request = req.id;
+            op.superuser_bypass = req.policy.is_none();
+        }
+        let details = format!(
+            "due {}{}; under request {} of {}{}",
+            Timestamp(due_ms),
+            if late {
+                ", late: missed while the server was down"
+            } else {
+                ""
+            },
+            req.id,
+            req.requester,
+            match &req.policy {
+                Some(p) => format!(" (policy {p})"),
+                None => ", as Superuser, without a policy".into(),
+            }
+        );
+        self.launch(task, ops, &req.requester, "task.schedule", details)
+            .await?;
+        Ok(Ok(()))
+    }
+}
