@@ -30,12 +30,16 @@ const TASKS: [&str; 4] = ["t-stage", "t-prod", "t-local", "t-chain"];
 const TEMPLATES: [&str; 2] = ["remote", "loc"];
 const DEVICES: [&str; 2] = ["d-stage", "d-prod"];
 
+/// A grant: an action's index, scoped to these environments' indexes.
+type GrantSpec = (usize, Vec<usize>);
+/// A resource grant: kind, name and levels, by index.
+type ResourceSpec = (usize, usize, Vec<usize>);
+
 /// One random world: who holds what.
 #[derive(Clone, Debug)]
 struct World {
-    /// Per role: (action index, scoped to these environments) grants, and
-    /// (kind, name, levels) resource grants.
-    roles: Vec<(Vec<(usize, Vec<usize>)>, Vec<(usize, usize, Vec<usize>)>)>,
+    /// Per role: its grants and its resource grants.
+    roles: Vec<(Vec<GrantSpec>, Vec<ResourceSpec>)>,
     /// Per user: the roles held, enabled.
     users: Vec<(Vec<usize>, bool)>,
     /// The policy: users, environments, approval needed.
