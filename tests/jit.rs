@@ -180,3 +180,28 @@ fn a_revoke_due_while_the_server_was_down_runs_at_start() {
         !drop_in.path().join("90-ops").exists()
     });
 }
+
+/// A revoke takes a privilege back, so it runs even when the person it was
+/// granted to was disabled meanwhile (every other run's start checks its
+/// requester; this one must not wait for them).
+#[test]
+fn a_revoke_runs_after_its_requester_was_disabled() {
+    let sshd = Sshd::start("");
+    let drop_in = tempfile::tempdir().unwrap();
+    let d = DataDir::new();
+    let text = records(
+        &sshd,
+        drop_in.path(),
+        "rm -f [#DIR#]/90-ops && echo revoked",
+    ) + "\n[[user]]\nlogin = \"alice\"\nroles = [\"Superuser\"]\n";
+    let file = d.write("r.toml", &text);
+    d.ok(&["import", file.to_str().unwrap()]);
+    d.ok(&["--as", "alice", "request", "elevate", "--duration", "3s"]);
+    let file = drop_in.path().join("90-ops");
+    wait_until(Duration::from_secs(10), "the grant", || file.exists());
+    d.ok(&["disable", "user", "alice"]);
+    wait_until(Duration::from_secs(20), "the revoke", || !file.exists());
+    wait_until(Duration::from_secs(10), "the grant to show revoked", || {
+        grants(&d)[0]["revoked"] == true
+    });
+}

@@ -7,13 +7,18 @@
 use super::{Engine, EngineError};
 use crate::access::policy::covering_policy;
 use crate::access::{Effect, Principal};
-use crate::domain::{ExecutionRequest, Operation, RequestState, Timestamp};
+use crate::domain::{ExecutionRequest, Operation, RequestState, Timestamp, Trigger};
 use crate::store::NewAuditEvent;
 use std::sync::{Arc, Weak};
 
 impl Engine {
     /// Why `op` may not start now, if it may not.
     pub(super) fn may_start(&self, op: &Operation) -> Result<(), String> {
+        // A JIT revoke takes a privilege back: it runs whatever became of
+        // the person who was granted it.
+        if matches!(op.trigger, Trigger::JitExpiry { .. }) {
+            return Ok(());
+        }
         let text = |e: EngineError| e.to_string();
         // The requester: still a Gatehouse user, enabled, and still allowed
         // to ask for this task.
