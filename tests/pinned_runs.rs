@@ -258,6 +258,11 @@ schedule = "* * * * * *"
                     .contains("no request authorises")),
         "the refused firing is audited"
     );
+    let schedules = d.ok(&["schedules"]);
+    assert!(
+        schedules.contains("tick  * * * * * *  not authorised"),
+        "{schedules}"
+    );
     // An administrator without run-local can't turn the template to its use.
     let evil = records("").replace("echo approved run", "cat store.key");
     let file = d.write("evil.toml", &evil);
@@ -277,8 +282,14 @@ schedule = "* * * * * *"
         ],
     );
     let id = request_id(&out);
+    assert!(d.ok(&["schedules"]).contains("pending approval"));
     ok_as(&d, "bob", &["approve", &id]);
     ok_as(&d, "carol", &["approve", &id]);
+    let schedules = d.ok(&["schedules"]);
+    assert!(
+        schedules.contains(&format!("authorised  request {id} of alice")),
+        "{schedules}"
+    );
     let op = ended(&d, "tick");
     assert_eq!(op["requested_by"], "alice", "{op}");
     assert_eq!(op["state"], "succeeded", "{op}");
@@ -299,6 +310,12 @@ schedule = "* * * * * *"
     assert!(
         requests.contains("template 't' changed since it was approved"),
         "{requests}"
+    );
+    let schedules = d.ok(&["schedules"]);
+    assert!(
+        schedules.contains("suspended")
+            && schedules.contains("template 't' changed since it was approved"),
+        "{schedules}"
     );
     // Let any run that started before the change end, then count.
     std::thread::sleep(Duration::from_millis(1500));

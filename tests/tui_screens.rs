@@ -467,3 +467,61 @@ fn history_detail_of_an_operation() {
     app.update(key(KeyCode::Esc));
     assert!(app.detail.is_none());
 }
+
+/// A scheduled task says where its schedule stands: in the list, one word;
+/// in the detail, the cron, the request it runs under or why it does not.
+#[test]
+fn a_scheduled_task_shows_why_its_schedule_does_not_run() {
+    use gatehouse::engine::schedules::{ScheduleState, ScheduleStatus};
+    let mut app = realistic("alice");
+    let restart = records()
+        .iter()
+        .find(|r| r.kind() == Kind::Template)
+        .map(|r| r.meta().id)
+        .unwrap();
+    let mut void = request(43, "disk-check", "alice", 30, restart);
+    void.state = RequestState::Void;
+    void.schedule = Some("0 3 * * *".into());
+    void.void_reason = Some("template 'disk-usage' changed since it was approved (revision 1 → 2); the schedule is suspended until a new request authorises it".into());
+    app.update(Message::Answer(
+        Request::Schedules,
+        Ok(Response::Schedules(vec![ScheduleStatus {
+            task: "disk-check".into(),
+            expr: "0 3 * * *".into(),
+            enabled: true,
+            state: ScheduleState::Suspended,
+            authority: Some(Box::new(void)),
+        }])),
+    ));
+    app.update(key(KeyCode::Char('2')));
+    let mut screen = text(&app, 160, 40);
+    for _ in 0..30 {
+        if screen.contains("schedule     0 3 * * *") {
+            break;
+        }
+        app.update(key(KeyCode::Down));
+        screen = text(&app, 160, 40);
+    }
+    let row = screen
+        .lines()
+        .find(|l| l.contains("disk-check") && l.contains("disk-usage"))
+        .unwrap_or_else(|| panic!("no row of disk-check:\n{screen}"));
+    assert!(row.contains("suspended"), "{row}");
+    assert!(
+        screen.contains("schedule     0 3 * * *, suspended"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("request 43: template 'disk-usage' changed since it was"),
+        "{screen}"
+    );
+    // Positive control: a task without a schedule says nothing of one.
+    let other = screen
+        .lines()
+        .find(|l| l.contains("nginx-restart"))
+        .unwrap_or_default();
+    assert!(
+        !other.contains("suspended") && !other.contains("authorised"),
+        "{other}"
+    );
+}

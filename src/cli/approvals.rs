@@ -93,6 +93,45 @@ pub async fn requests(cli: &Cli, mine: bool, json: bool) -> Result<()> {
     list(cli, Command::Requests { mine }, json).await
 }
 
+pub async fn schedules(cli: &Cli, json: bool) -> Result<()> {
+    let client = cli.client().await?;
+    let Response::Schedules(all) = client.call(Command::Schedules).await? else {
+        bail!("the server answered with something else");
+    };
+    for s in all {
+        if json {
+            outln!("{}", serde_json::to_string(&s)?);
+            continue;
+        }
+        let detail = match &s.authority {
+            None => format!("nobody asked: gatehouse request {} --schedule", s.task),
+            Some(r) => match &r.void_reason {
+                Some(why) => format!("request {}: {}", r.id, super::out::safe(why)),
+                None => format!(
+                    "request {} of {}{}, until {}",
+                    r.id,
+                    r.requester,
+                    if r.policy.is_none() {
+                        " as Superuser"
+                    } else {
+                        ""
+                    },
+                    r.window_end.to_utc().to_rfc3339()
+                ),
+            },
+        };
+        outln!(
+            "{}  {}  {}{}  {}",
+            s.task,
+            super::out::safe(&s.expr),
+            s.state,
+            if s.enabled { "" } else { " (task disabled)" },
+            detail
+        );
+    }
+    Ok(())
+}
+
 pub async fn approve(
     cli: &Cli,
     id: &str,

@@ -223,6 +223,11 @@ pub enum Verb {
         #[arg(long)]
         comment: String,
     },
+    /// Scheduled tasks: who authorised each, until when, or why it does not run.
+    Schedules {
+        #[arg(long)]
+        json: bool,
+    },
     /// Requests, newest first.
     Requests {
         /// Only your own.
@@ -437,6 +442,7 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         },
         Verb::Reject { id, comment } => approvals::reject(cli, id, comment).await,
         Verb::Requests { mine, json } => approvals::requests(cli, *mine, *json).await,
+        Verb::Schedules { json } => approvals::schedules(cli, *json).await,
         Verb::Ops { state } => operations::ops(cli, state).await,
         Verb::Logs { op, follow } => operations::logs(cli, op, *follow).await,
         Verb::Cancel { op } => operations::cancel(cli, op).await,

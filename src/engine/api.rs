@@ -147,6 +147,8 @@ pub enum Command {
     /// current one, when it has changed since). For its requester and its
     /// approvers, who may not otherwise see templates.
     PinnedTemplate { request: Id },
+    /// Scheduled tasks the caller may see, with the requests they run under.
+    Schedules,
     /// The role analysis of one role.
     RoleCheck { name: String },
     /// The role analysis of a user's roles together.
@@ -233,6 +235,7 @@ pub enum Response {
     Jit(Vec<crate::domain::JitGrant>),
     Backup(crate::store::BackupSummary),
     Terms(Box<RequestTerms>),
+    Schedules(Vec<super::schedules::ScheduleStatus>),
 }
 
 /// What the request form of a task shows and checks before asking.

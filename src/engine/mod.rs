@@ -12,7 +12,7 @@ mod operations;
 mod records;
 mod refusals;
 mod requests;
-mod schedules;
+pub mod schedules;
 mod visibility;
 
 pub use api::{
@@ -383,6 +383,7 @@ impl Engine {
                     }),
                 }
             }
+            Command::Schedules => self.schedules(who),
             Command::UserCheck { login: name } => {
                 self.authorize(who, Effect::Use(Action::ManageUsers))?;
                 let user = match self.store.find(Kind::User, &name)? {

@@ -504,7 +504,12 @@ impl Engine {
         )
         .await?;
         match req.state {
-            RequestState::Pending { .. } => Ok(Response::Filed(Box::new(req))),
+            RequestState::Pending { .. } => {
+                if req.schedule.is_some() {
+                    self.file_schedule(&req).await?;
+                }
+                Ok(Response::Filed(Box::new(req)))
+            }
             _ if req.schedule.is_some() => {
                 let requester = req.requester.clone();
                 self.authorise_schedule(&mut req, &requester).await?;

@@ -16,6 +16,41 @@ use crate::domain::{
 };
 use crate::store::NewAuditEvent;
 
+/// Where a task's schedule stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ScheduleState {
+    /// Nobody asked: it does not run.
+    Unauthorised,
+    /// A request for it waits for approval.
+    Pending,
+    /// It runs under an approved request.
+    Authorised,
+    /// Something it pinned changed: it does not run until a new request is approved.
+    Suspended,
+}
+
+impl std::fmt::Display for ScheduleState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ScheduleState::Unauthorised => "not authorised",
+            ScheduleState::Pending => "pending approval",
+            ScheduleState::Authorised => "authorised",
+            ScheduleState::Suspended => "suspended",
+        })
+    }
+}
+
+/// A scheduled task and the request it runs under.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ScheduleStatus {
+    pub task: String,
+    pub expr: String,
+    pub enabled: bool,
+    pub state: ScheduleState,
+    /// The request that authorises it (or did, or waits to).
+    pub authority: Option<Box<ExecutionRequest>>,
+}
+
 /// How long a schedule's authority lasts when the request names no end.
 pub const DEFAULT_SCHEDULE_WINDOW_MS: i64 = 90 * 24 * 3_600_000;
 
@@ -89,6 +124,21 @@ impl Engine {
         let login = who.user.meta.name.clone();
         self.authorise_schedule(&mut req, &login).await?;
         Ok(super::Response::Filed(Box::new(req)))
+    }
+
+    /// Shows a schedule request waiting for approval as its task's, unless
+    /// an approved one still holds (which runs on until this one is decided).
+    pub(super) async fn file_schedule(&self, req: &ExecutionRequest) -> Result<(), EngineError> {
+        let current = match self.store.schedule_authority(&req.task)? {
+            Some(id) => self.store.request(id)?,
+            None => None,
+        };
+        if !current.is_some_and(|c| c.state == RequestState::Approved) {
+            self.store
+                .set_schedule_authority(&req.task, Some(req.id))
+                .await?;
+        }
+        Ok(())
     }
 
     /// Makes an approved schedule request its task's authority, unless
@@ -200,13 +250,48 @@ impl Engine {
         Ok(None)
     }
 
+    /// Each scheduled task the caller may see, with who authorises it.
+    pub(super) fn schedules(&self, who: &Principal<'_>) -> Result<super::Response, EngineError> {
+        let mut out = Vec::new();
+        for record in self.store.list(Kind::Task)? {
+            let Record::Task(task) = &record else {
+                continue;
+            };
+            let Some(expr) = task.schedule.clone() else {
+                continue;
+            };
+            if self.authorize(who, Effect::Read(&record)).is_err() {
+                continue;
+            }
+            let authority = self.schedule_authority(task)?;
+            let state = match &authority {
+                None => ScheduleState::Unauthorised,
+                Some(r) if r.state == RequestState::Approved => ScheduleState::Authorised,
+                Some(r) if matches!(r.state, RequestState::Pending { .. }) => {
+                    ScheduleState::Pending
+                }
+                Some(r) if r.state == RequestState::Void => ScheduleState::Suspended,
+                Some(_) => ScheduleState::Unauthorised,
+            };
+            out.push(ScheduleStatus {
+                task: task.meta.name.clone(),
+                expr,
+                enabled: task.meta.enabled,
+                state,
+                authority: authority.map(Box::new),
+            });
+        }
+        Ok(super::Response::Schedules(out))
+    }
+
     /// Suspends a schedule: its request is void, saying why.
     async fn suspend_schedule(
         &self,
         mut req: ExecutionRequest,
         why: String,
     ) -> Result<(), EngineError> {
-        self.store.set_schedule_authority(&req.task, None).await?;
+        // The void request stays the task's authority, so that the task
+        // shows why its schedule is suspended until a new one is approved.
         req.state = RequestState::Void;
         req.void_reason = Some(format!(
             "{why}; the schedule is suspended until a new request authorises it"
@@ -274,6 +359,21 @@ impl Engine {
                 task.meta.name, task.meta.name
             )));
         };
+        match &req.state {
+            RequestState::Approved => {}
+            RequestState::Void => {
+                return Ok(Err(format!(
+                    "the schedule is suspended: {}",
+                    req.void_reason.as_deref().unwrap_or("its request is void")
+                )))
+            }
+            other => {
+                return Ok(Err(format!(
+                    "request {} for the schedule is {other}",
+                    req.id
+                )))
+            }
+        }
         if let Some(why) = self.authority_lost(&req)? {
             self.suspend_schedule(req, why.clone()).await?;
             return Ok(Err(format!("the schedule is suspended: {why}")));

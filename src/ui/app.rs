@@ -73,6 +73,8 @@ impl Tab {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Request {
     List(Kind),
+    /// Scheduled tasks and the requests they run under.
+    Schedules,
     AuditTail,
     AuditVerify,
     SetEnabled {
@@ -205,6 +207,7 @@ impl Request {
             Request::Cancel(id) => Command::Cancel { id: *id },
             Request::Queue => Command::Queue,
             Request::Jit => Command::Jit { all: false },
+            Request::Schedules => Command::Schedules,
             Request::Approve { id, comment, totp } => Command::Approve {
                 id: *id,
                 comment: comment.clone(),
@@ -472,6 +475,8 @@ pub struct App {
     pub queue: Vec<ExecutionRequest>,
     /// JIT grants not yet revoked.
     pub jit: Vec<crate::domain::JitGrant>,
+    /// Where each scheduled task's schedule stands, by task name.
+    pub schedules: std::collections::BTreeMap<String, crate::engine::schedules::ScheduleStatus>,
     pub queue_selected: usize,
     /// The `:` command line, while it is open.
     pub command_input: Option<tui_textarea::TextArea<'static>>,
@@ -540,6 +545,7 @@ impl App {
             confirm: None,
             queue: Vec::new(),
             jit: Vec::new(),
+            schedules: Default::default(),
             queue_selected: 0,
             decision_input: None,
             totp_input: None,
@@ -569,6 +575,7 @@ impl App {
         requests.push(Request::History);
         requests.push(Request::Queue);
         requests.push(Request::Jit);
+        requests.push(Request::Schedules);
         requests
     }
 
@@ -656,6 +663,9 @@ impl App {
                 self.status = Some((text, is_error));
                 Vec::new()
             }
+            Message::Engine(Event::RecordChanged {
+                kind: Kind::Task, ..
+            }) => vec![Request::List(Kind::Task), Request::Schedules],
             Message::Engine(Event::RecordChanged { kind, .. }) => vec![Request::List(kind)],
             Message::Engine(Event::AuditAppended { .. }) => {
                 vec![Request::AuditTail, Request::AuditVerify]
@@ -673,6 +683,9 @@ impl App {
                     }];
                 }
                 Vec::new()
+            }
+            Message::Engine(Event::RequestChanged(r)) if r.schedule.is_some() => {
+                vec![Request::Queue, Request::Schedules]
             }
             Message::Engine(Event::RequestChanged(_)) => vec![Request::Queue],
             Message::Engine(Event::JitChanged(_)) => vec![Request::Jit],
@@ -940,6 +953,9 @@ impl App {
                 }
             }
             (Request::Jit, Ok(Response::Jit(grants))) => self.jit = grants,
+            (Request::Schedules, Ok(Response::Schedules(all))) => {
+                self.schedules = all.into_iter().map(|s| (s.task.clone(), s)).collect();
+            }
             (Request::Queue, Ok(Response::Requests(list))) => {
                 self.queue = list;
                 self.queue_selected = self.queue_selected.min(self.queue.len().saturating_sub(1));

@@ -31,16 +31,22 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 t.meta.name.clone(),
                 t.template.clone(),
                 t.devices.len().to_string(),
-                t.schedule.clone().unwrap_or_default(),
+                // Where the schedule stands; the cron is in the detail.
+                match (&t.schedule, app.schedules.get(&t.meta.name)) {
+                    (Some(_), Some(s)) => short(s.state).to_string(),
+                    (Some(expr), None) => expr.clone(),
+                    (None, _) => String::new(),
+                },
             ]),
             other => Row::new(vec![other.name().to_string()]),
         },
     );
     let detail = match list.selected() {
         Some(Record::Task(t)) => format!(
-            "{}\n\n{}\n\ntemplate     {}\nenvironment  {}\nsystem       {}\ncredential   {}\ndevices      {}\nvariables    {}\ntimeout      {} s\nretries      {}\nparallelism  {}\nchildren     {}\nstatus       {}",
+            "{}\n\n{}\n\n{}template     {}\nenvironment  {}\nsystem       {}\ncredential   {}\ndevices      {}\nvariables    {}\ntimeout      {} s\nretries      {}\nparallelism  {}\nchildren     {}\nstatus       {}",
             t.meta.name,
             if t.description.is_empty() { "(no description)" } else { &t.description },
+            schedule_lines(app, t),
             t.template,
             t.environment,
             t.system,
@@ -64,4 +70,47 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         ),
         detail_area,
     );
+}
+
+/// The schedule of a task and where it stands: who authorised it and
+/// until when, or why it does not run.
+fn schedule_lines(app: &App, t: &crate::domain::Task) -> String {
+    let Some(expr) = &t.schedule else {
+        return String::new();
+    };
+    let Some(status) = app.schedules.get(&t.meta.name) else {
+        return format!("schedule     {expr}\n");
+    };
+    let detail = match &status.authority {
+        None => "nobody asked: request it with --schedule".to_string(),
+        Some(r) => match &r.void_reason {
+            Some(why) => format!("request {}: {why}", r.id),
+            None => format!(
+                "request {} of {}{}, until {}",
+                r.id,
+                r.requester,
+                if r.policy.is_none() {
+                    " as Superuser"
+                } else {
+                    ""
+                },
+                r.window_end
+            ),
+        },
+    };
+    format!(
+        "schedule     {expr}, {}\n             {detail}\n\n",
+        status.state
+    )
+}
+
+/// A schedule's state in one short word, for the list.
+fn short(state: crate::engine::schedules::ScheduleState) -> &'static str {
+    use crate::engine::schedules::ScheduleState::*;
+    match state {
+        Unauthorised => "unauthorised",
+        Pending => "pending",
+        Authorised => "authorised",
+        Suspended => "suspended",
+    }
 }
