@@ -658,6 +658,50 @@ fn may_see_request(snap: &Snapshot, who: &Principal<'_>, req: &ExecutionRequest)
     .is_ok()
 }
 
+/// A subscriber: its login, its event filter, its subscription.
+type Subscriber = (
+    &'static str,
+    gatehouse::engine::EventFilter,
+    gatehouse::engine::Subscription,
+);
+
+/// Judges the events waiting for each subscriber as the server would, and
+/// checks each operation it would send against the model, on the store as
+/// it is now.
+async fn deliver(
+    engine: &Engine,
+    subscribers: &mut [Subscriber],
+    tally: &mut Tally,
+) -> Result<(), String> {
+    let now = Snapshot::take(engine);
+    for (login, filter, sub) in subscribers.iter_mut() {
+        let Some((user, roles)) = now.principal(login) else {
+            continue;
+        };
+        let who = Principal {
+            user: &user,
+            roles: roles.iter().collect(),
+        };
+        while let Ok(Ok(event)) =
+            tokio::time::timeout(std::time::Duration::from_millis(5), sub.recv()).await
+        {
+            let Verdict::Send = engine.judge(filter, &event) else {
+                continue;
+            };
+            if let Event::OperationChanged(op) = &event {
+                tally.events_sent += 1;
+                if !may_see(engine, &now, &who, login, op) {
+                    return Err(format!(
+                        "{login} was sent operation {} of {}",
+                        op.id, op.requested_by
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// One world and one sequence of commands; `Err` names the breach.
 fn run_case(world: &World, commands: &[(usize, Cmd)], tally: &mut Tally) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -676,44 +720,25 @@ fn run_case(world: &World, commands: &[(usize, Cmd)], tally: &mut Tally) -> Resu
             .handle("root", Command::Import { items })
             .await
             .map_err(|e| format!("seed import: {e}\n{}", seed(world)))?;
-        // Every user subscribes before anything happens.
+        // Every user subscribes before anything happens; what each is sent
+        // is judged as the server judges it, as it happens (after each
+        // command), against the store as it is then.
         let mut subscribers = Vec::new();
         for login in USERS {
             if let Ok(filter) = engine.event_filter(login) {
                 subscribers.push((login, filter, engine.subscribe()));
             }
         }
-        for (u, cmd) in commands {
+        // Root runs something first, so that every world has runs and
+        // events for the others to be shown or refused.
+        let first = (ACTORS.len() - 1, Cmd::Request(2, false));
+        for (u, cmd) in std::iter::once(&first).chain(commands) {
             check(&engine, ACTORS[*u], cmd, tally).await?;
+            deliver(&engine, &mut subscribers, tally).await?;
         }
-        // Let runs start and end, then check what each subscriber was sent.
+        // Let runs start and end, and deliver what they sent.
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let after = Snapshot::take(&engine);
-        for (login, mut filter, mut sub) in subscribers {
-            let Some((user, roles)) = after.principal(login) else {
-                continue;
-            };
-            let who = Principal {
-                user: &user,
-                roles: roles.iter().collect(),
-            };
-            while let Ok(Ok(event)) =
-                tokio::time::timeout(std::time::Duration::from_millis(20), sub.recv()).await
-            {
-                let Verdict::Send = engine.judge(&mut filter, &event) else {
-                    continue;
-                };
-                if let Event::OperationChanged(op) = &event {
-                    tally.events_sent += 1;
-                    if !may_see(&engine, &after, &who, login, op) {
-                        return Err(format!(
-                            "{login} was sent operation {} of {}",
-                            op.id, op.requested_by
-                        ));
-                    }
-                }
-            }
-        }
+        deliver(&engine, &mut subscribers, tally).await?;
         // No operation started with other content than its request pinned.
         for op in engine
             .store()

@@ -349,3 +349,36 @@ schedule = "* * * * * *"
             .unwrap_or_default()
             .contains("as Superuser")));
 }
+
+/// Path 8: an approved run whose window ended while the server was down
+/// does not start when it comes back.
+#[test]
+fn a_run_whose_window_ended_while_the_server_was_down_does_not_start() {
+    let d = setup("");
+    let id = request_id(&ok_as(
+        &d,
+        "alice",
+        &[
+            "request",
+            "restart",
+            "--justification",
+            "x",
+            "--at",
+            "+3s",
+            "--duration",
+            "3s",
+        ],
+    ));
+    ok_as(&d, "bob", &["approve", &id]);
+    ok_as(&d, "carol", &["approve", &id]);
+    d.ok(&["shutdown"]);
+    // The window (3 s from now + 3 s) ends while no server runs.
+    std::thread::sleep(Duration::from_secs(7));
+    let op = ended(&d, "restart");
+    assert_eq!(op["state"], "failed", "{op}");
+    let error = op["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains(&format!("did not start: request {id}'s window ended at")),
+        "{error}"
+    );
+}
