@@ -205,3 +205,63 @@ fn acting_as_another_user_is_audited_as_both_accounts() {
         .iter()
         .any(|e| e["action"] == "device.update" && e["actor"] == ALICE));
 }
+
+/// Cancelling and stopping go through the same authorization as the rest:
+/// someone who may not see an operation learns nothing of it, someone who
+/// may see it may still not stop another's run, and only the owner or a
+/// Superuser stops the server.
+#[test]
+fn others_runs_are_neither_cancelled_nor_revealed_and_the_server_is_not_stopped() {
+    let service = shared();
+    let long = service.write(
+        "long.toml",
+        r#"[[environment]]
+name = "lab"
+[[system]]
+name = "tools"
+[[device]]
+name = "jump"
+address = "127.0.0.1"
+environment = "lab"
+system = "tools"
+[[credential]]
+name = "none"
+username = "root"
+[[template]]
+name = "long"
+executor = "local"
+content = "sleep 30"
+[[task]]
+name = "long"
+template = "long"
+environment = "lab"
+system = "tools"
+devices = ["jump"]
+credential = "none"
+timeout = 60
+"#,
+    );
+    service.ok_as(Some(SERVICE), &["import", long.to_str().unwrap()]);
+    service.ok_as(Some(SERVICE), &["request", "long"]);
+    let ops = service.ok_as(Some(SERVICE), &["history", "--json"]);
+    let op: serde_json::Value = serde_json::from_str(ops.lines().next().unwrap()).unwrap();
+    let id = op["id"].to_string();
+    // alice (User) does not see it: told nothing about whose it is.
+    let err = service.fails_as(Some(ALICE), &["cancel", &id]);
+    assert!(err.contains("may not see operation"), "{err}");
+    assert!(!err.contains(SERVICE), "{err}");
+    // bob (Auditor) sees it, and still may not stop it.
+    let err = service.fails_as(Some(BOB), &["cancel", &id]);
+    assert!(
+        err.contains("may not cancel it: it was requested by"),
+        "{err}"
+    );
+    // Nor may either stop the server.
+    let err = service.fails_as(Some(ALICE), &["shutdown"]);
+    assert!(
+        err.contains("only the server's owner or a Superuser"),
+        "{err}"
+    );
+    // Positive control: its requester cancels it.
+    service.ok_as(Some(SERVICE), &["cancel", &id]);
+}

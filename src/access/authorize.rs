@@ -42,6 +42,19 @@ pub enum Effect<'a> {
         environment: Option<&'a str>,
         policy: Option<&'a Policy>,
     },
+    /// Approve or reject a request at its current level.
+    Decide {
+        request: &'a ExecutionRequest,
+        policy: &'a Policy,
+    },
+    /// Stop an operation that has not ended.
+    Cancel { requested_by: &'a str },
+    /// Enrol (or replace) a user's own second factor.
+    EnrolSecondFactor { login: &'a str },
+    /// Take a backup of the whole store.
+    Backup,
+    /// Stop the server.
+    Shutdown { owner: &'a str },
     /// An action that concerns no one record (the audit log, role
     /// analysis, second factors of others).
     Use(Action),
@@ -247,6 +260,60 @@ pub fn authorize(who: &Principal<'_>, effect: Effect<'_>, facts: &dyn Facts) -> 
                     format!("see request {}", request.id),
                     Action::ViewExecutions,
                 )
+            }
+        }
+        Effect::Decide { request, policy } => {
+            super::approval::may_decide(policy, request, &who.user.meta.name)
+                .map(|_| ())
+                .map_err(|message| Denial {
+                    message,
+                    needs: None,
+                })
+        }
+        Effect::Cancel { requested_by } => {
+            if requested_by == who.user.meta.name || who.is_superuser() {
+                Ok(())
+            } else {
+                Err(Denial {
+                    message: format!(
+                        "'{}' may not cancel it: it was requested by {requested_by}",
+                        who.user.meta.name
+                    ),
+                    needs: None,
+                })
+            }
+        }
+        Effect::EnrolSecondFactor { login } => {
+            if login == who.user.meta.name {
+                Ok(())
+            } else {
+                Err(Denial {
+                    message: format!(
+                        "'{}' may enrol only themselves; an administrator removes another user's second factor with `gatehouse user totp-reset {login}`",
+                        who.user.meta.name
+                    ),
+                    needs: None,
+                })
+            }
+        }
+        Effect::Backup => {
+            if who.is_superuser() {
+                Ok(())
+            } else {
+                Err(Denial {
+                    message: "only a Superuser may back up the store".into(),
+                    needs: None,
+                })
+            }
+        }
+        Effect::Shutdown { owner } => {
+            if who.user.meta.name == owner || who.is_superuser() {
+                Ok(())
+            } else {
+                Err(Denial {
+                    message: "only the server's owner or a Superuser may stop it".into(),
+                    needs: None,
+                })
             }
         }
         Effect::Use(action) => {

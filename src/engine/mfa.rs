@@ -138,11 +138,7 @@ impl Engine {
     ) -> Result<Response, EngineError> {
         let _guard = self.write_lock.lock().await;
         let actor = who.user.meta.name.clone();
-        if actor != login {
-            return Err(EngineError::Denied(format!(
-                "'{actor}' may enrol only themselves; an administrator removes another user's second factor with `gatehouse user totp-reset {login}`"
-            )));
-        }
+        self.authorize(who, crate::access::Effect::EnrolSecondFactor { login })?;
         let Some(Record::User(mut user)) = self.store.find(Kind::User, login)? else {
             return Err(EngineError::NotFound {
                 kind: Kind::User,

@@ -240,11 +240,7 @@ impl Engine {
             user: &user,
             roles: roles.iter().collect(),
         };
-        if !who.is_superuser() {
-            return Err(EngineError::Denied(
-                "only a Superuser may back up the store".into(),
-            ));
-        }
+        self.authorize(&who, Effect::Backup)?;
         let store = self.store.clone();
         let summary = tokio::task::spawn_blocking(move || store.backup_to(sink))
             .await
@@ -415,11 +411,7 @@ impl Engine {
                 )))
             }
             Command::Shutdown => {
-                if login != self.owner && !who.is_superuser() {
-                    return Err(EngineError::Denied(
-                        "only the server's owner or a Superuser may stop it".into(),
-                    ));
-                }
+                self.authorize(who, Effect::Shutdown { owner: &self.owner })?;
                 self.audit(vec![NewAuditEvent::new(
                     login,
                     "server.shutdown",

@@ -368,13 +368,18 @@ impl Engine {
         who: &Principal<'_>,
         id: Id,
     ) -> Result<Response, EngineError> {
-        let op = self.operation(id)?;
-        if op.requested_by != who.user.meta.name && !who.is_superuser() {
-            return Err(EngineError::Denied(format!(
-                "'{}' may not cancel operation {id}: it was requested by {}",
-                who.user.meta.name, op.requested_by
-            )));
-        }
+        // Someone who may not see it learns nothing of it, not even whose it is.
+        let op = self.visible_operation(who, id)?;
+        self.authorize(
+            who,
+            crate::access::Effect::Cancel {
+                requested_by: &op.requested_by,
+            },
+        )
+        .map_err(|e| match e {
+            EngineError::Denied(m) => EngineError::Denied(format!("operation {id}: {m}")),
+            other => other,
+        })?;
         if op.state.is_final() {
             return Err(EngineError::Denied(format!(
                 "operation {id} has already ended ({})",

@@ -551,7 +551,22 @@ impl Engine {
         let req = self.load_request(id)?;
         let policy = self.policy(req.policy.as_deref().unwrap_or_default())?;
         let target = format!("request {} (task {})", req.id, req.task);
-        match may_decide(&policy, &req, login) {
+        let (user, roles) = self.principal_records(login)?;
+        let who = Principal {
+            user: &user,
+            roles: roles.iter().collect(),
+        };
+        let judged = crate::access::authorize(
+            &who,
+            crate::access::Effect::Decide {
+                request: &req,
+                policy: &policy,
+            },
+            &super::StoreFacts(&self.store),
+        )
+        .map_err(|d| d.message)
+        .and_then(|()| may_decide(&policy, &req, login));
+        match judged {
             Ok(level) => Ok((req, policy, level, target)),
             Err(why) => {
                 self.audit(vec![NewAuditEvent::new(
