@@ -8,6 +8,9 @@
 //!
 //! Prints figures; asserts nothing about them.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 use gatehouse::domain::*;
 use gatehouse::store::{Change, NewAuditEvent, OpField, Store};
 use std::time::{Duration, Instant};

@@ -7,6 +7,9 @@
 //!
 //! Prints figures; asserts nothing about them.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 use gatehouse::client::Client;
 use gatehouse::domain::*;
 use gatehouse::engine::Event;

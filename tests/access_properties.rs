@@ -1,5 +1,8 @@
 //! Properties of the access rules over random roles, policies and users.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 use gatehouse::access::approval::may_decide;
 use gatehouse::access::policy::covering_policy;
 use gatehouse::access::Principal;

@@ -1,6 +1,9 @@
 //! Access policies and approvals end to end, through the real binary with
 //! `--as` (the server's owner acting as each user).
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::DataDir;

@@ -11,6 +11,9 @@
 //! local templates run on this host as the test's own user. `AUTHZ_CASES`
 //! sets how many random worlds are tried (default 12).
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 use gatehouse::access::{self, Effect, Facts, Principal};
 use gatehouse::domain::{ExecutionRequest, Executor, Kind, Operation, Record, Role, User};
 use gatehouse::engine::{

@@ -1,5 +1,8 @@
 //! The CLI end to end through the real binary and its background server.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{contains_bytes, files_under, DataDir};

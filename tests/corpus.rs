@@ -5,6 +5,9 @@
 //! the real server: nothing that could drive a terminal comes out (no ESC,
 //! no C1 control, no bidi override), only the colours Gatehouse draws itself.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::DataDir;

@@ -1,6 +1,9 @@
 //! Running templates for real: a real sshd on loopback, keys made by
 //! ssh-keygen, the real binary and its server.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::sshd::{keygen, Sshd, TEST_PASSWORD, TEST_USER};

@@ -3,6 +3,9 @@
 //! fan-out runs on; and a server killed with SIGKILL at random moments, many
 //! times, while operations run and requests are decided.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::sshd::{Sshd, TEST_PASSWORD, TEST_USER};

@@ -4,6 +4,9 @@
 //! copy outside anchors the chain: `audit verify --against` catches a local
 //! log that was rolled back.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::service::Service;

@@ -5,6 +5,9 @@
 //! records and the audit log are what they were. (The template and records
 //! parsers are also fuzzed with proptest in `parser_properties.rs`.)
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::DataDir;

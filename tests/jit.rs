@@ -2,6 +2,9 @@
 //! file over SSH, the revoke removes it at expiry, also when the expiry
 //! passed while the server was down.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::sshd::Sshd;

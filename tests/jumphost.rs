@@ -2,6 +2,9 @@
 //! people connect as their own OS accounts (runuser), and the kernel's peer
 //! credentials, not anything a client says, decide who they are.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::service::{ensure_accounts, Service, ALICE, BOB, EVE, GROUP, LOCAL, SERVICE};

@@ -4,6 +4,9 @@
 //! local account can reach. Each test asserts what the attack costs the
 //! server and that the people next to it are still served.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::service::{ensure_accounts, Service, ALICE, BOB, EVE, SERVICE};

@@ -1,6 +1,9 @@
 //! Hostile input to the parsers: they never panic, and every error points
 //! at a line that exists.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 use gatehouse::domain::{Executor, Variable};
 use gatehouse::template;
 use proptest::prelude::*;

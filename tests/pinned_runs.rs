@@ -3,6 +3,9 @@
 //! checks its request again, chained tasks are pinned with it, and a
 //! schedule runs only under an approved request that a change suspends.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::DataDir;

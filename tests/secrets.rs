@@ -9,6 +9,9 @@
 //! every file of the store, a backup, every CLI output, every TUI screen, and
 //! the process lists of the jump host and the target while the runs go on.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::sshd::{Sshd, TEST_USER};

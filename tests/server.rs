@@ -1,7 +1,10 @@
 //! The server under a client that sends commands while events stream in.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 use gatehouse::client::Client;
-use gatehouse::engine::{Command, RequestSpec, Response};
+use gatehouse::engine::{Command, Event, RequestSpec, Response};
 use gatehouse::server::{self, ServerOptions};
 use std::time::Duration;
 
@@ -583,4 +586,39 @@ roles = ["Auditor"]
     .await
     .expect("carol's connection was not closed");
     server.abort();
+}
+
+/// The end of an operation is committed with its audit event and both are
+/// published: a subscriber (the TUI's Audit screen) hears of the new audit
+/// event as it happens, and the tail it then reads holds `operation.finish`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operations_end_reaches_subscribers_as_an_audit_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client, _server) = start(dir.path(), Default::default()).await;
+    let mut events = client.subscribe().await.unwrap();
+    let operations = launch(&client, "noisy").await;
+    let id = operations[0].id;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut ended = false;
+    let mut seq_after_end = None;
+    while seq_after_end.is_none() {
+        let event = tokio::time::timeout_at(deadline, events.recv())
+            .await
+            .expect("no audit event after the operation ended")
+            .expect("the stream ended");
+        match event {
+            Event::OperationChanged(op) if op.id == id && op.state.is_final() => ended = true,
+            Event::AuditAppended { seq } if ended => seq_after_end = Some(seq),
+            _ => {}
+        }
+    }
+    let Response::AuditEvents(tail) = client.call(Command::AuditTail { limit: 20 }).await.unwrap()
+    else {
+        panic!("not audit events")
+    };
+    let finish = tail
+        .iter()
+        .find(|e| e.action == "operation.finish" && e.target.contains(&format!("operation {id}")))
+        .expect("operation.finish in the tail");
+    assert!(finish.seq <= seq_after_end.unwrap());
 }

@@ -1,5 +1,8 @@
 //! The sshd test harness works, and russh reads the host key it offers.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::sshd::{fingerprint, Sshd, TEST_USER};

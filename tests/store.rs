@@ -2,6 +2,9 @@
 //! audit chain catches tampering, schema versions are enforced, and output
 //! files survive torn ends, backups and restores.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use gatehouse::domain::{Environment, Executor, Id, Kind, Meta, Record, Template};

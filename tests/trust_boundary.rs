@@ -3,6 +3,9 @@
 //! clear error and leaves an audit event (issue 12; more paths are in
 //! tests/approvals.rs, tests/server.rs and tests/jumphost.rs).
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::service::{ensure_accounts, Service, ALICE, BOB, EVE, SERVICE};

@@ -1,6 +1,9 @@
 //! The TUI: frames drawn on ratatui's TestBackend from engine answers, and
 //! the real binary driven through tmux.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};

@@ -2,6 +2,9 @@
 //! screen shows when the answer comes (request form, Admin forms, delete
 //! with confirmation, host-key trust, revision diffs, rebound keys, mouse).
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use gatehouse::domain::*;
 use gatehouse::engine::{EngineError, RequestTerms, Response};

@@ -3,6 +3,9 @@
 //! fills and submits a request form; an administrator creates a device and a
 //! template whose syntax error the form shows at its line.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::sshd::{Sshd, TEST_PASSWORD, TEST_USER};

@@ -4,6 +4,9 @@
 //! snapshots under tests/snapshots (insta: `cargo insta review` after a
 //! deliberate change). The clock is fixed, so the screens are too.
 
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use gatehouse::domain::*;
 use gatehouse::engine::{Event, Response};
@@ -230,6 +233,15 @@ fn realistic(login: &str) -> App {
     app.update(Message::Answer(
         Request::LiveOperations,
         Ok(Response::Operations(live)),
+    ));
+    // The Dashboard's numbers, as the engine counts them over the same day.
+    let mut metrics = gatehouse::engine::metrics::tally(&history(), Timestamp(NOW));
+    metrics.running = 1;
+    metrics.queued = 1;
+    metrics.waiting = 2;
+    app.update(Message::Answer(
+        Request::Metrics,
+        Ok(Response::Metrics(Box::new(metrics))),
     ));
     let restart = all
         .iter()
@@ -524,4 +536,51 @@ fn a_scheduled_task_shows_why_its_schedule_does_not_run() {
         !other.contains("suspended") && !other.contains("authorised"),
         "{other}"
     );
+}
+
+/// The Dashboard's counts are the engine's: filtering History (which
+/// replaces the History screen's page) changes none of them.
+#[test]
+fn the_dashboards_counts_do_not_follow_the_history_filter() {
+    let mut app = realistic("alice");
+    let before = text(&app, 120, 40);
+    let counts = |screen: &str| -> Vec<String> {
+        screen
+            .lines()
+            .filter(|l| {
+                l.contains("failed in 24 h")
+                    || l.contains("running, queued")
+                    || l.contains("waiting for you")
+                    || l.contains("Executions per hour")
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(counts(&before).len(), 4, "{before}");
+    // Positive control: the failures are there to be counted.
+    assert!(!before.contains("failed in 24 h        0"), "{before}");
+    // History filtered to one succeeded operation.
+    app.update(key(KeyCode::Char('5')));
+    app.update(key(KeyCode::Char('/')));
+    for c in "state:succeeded".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    let asked = app.update(key(KeyCode::Enter));
+    let Some(Request::HistoryFiltered(filter)) = asked.first().cloned() else {
+        panic!("no filtered history asked: {asked:?}")
+    };
+    assert_eq!(filter.state, Some(OpState::Succeeded));
+    let one: Vec<Operation> = history()
+        .into_iter()
+        .filter(|o| o.state == OpState::Succeeded)
+        .take(1)
+        .collect();
+    app.update(Message::Answer(
+        Request::HistoryFiltered(filter),
+        Ok(Response::Operations(one)),
+    ));
+    assert_eq!(app.history.len(), 1, "the filter took hold");
+    app.update(key(KeyCode::Char('1')));
+    let after = text(&app, 120, 40);
+    assert_eq!(counts(&before), counts(&after));
 }

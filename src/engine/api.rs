@@ -149,6 +149,8 @@ pub enum Command {
     PinnedTemplate { request: Id },
     /// Scheduled tasks the caller may see, with the requests they run under.
     Schedules,
+    /// The Dashboard's numbers, over what the caller may see.
+    Metrics,
     /// The role analysis of one role.
     RoleCheck { name: String },
     /// The role analysis of a user's roles together.
@@ -236,6 +238,7 @@ pub enum Response {
     Backup(crate::store::BackupSummary),
     Terms(Box<RequestTerms>),
     Schedules(Vec<super::schedules::ScheduleStatus>),
+    Metrics(Box<super::metrics::Metrics>),
 }
 
 /// What the request form of a task shows and checks before asking.

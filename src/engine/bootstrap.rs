@@ -76,7 +76,7 @@ impl Engine {
             changes.push(Change::Put(Box::new(Record::User(user))));
         }
         if !changes.is_empty() {
-            self.store.commit(changes, events).await?;
+            self.journal.commit(changes, events).await?;
         }
         Ok(())
     }

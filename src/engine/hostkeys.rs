@@ -1,6 +1,6 @@
 //! Pinning devices' host keys: scan what a device offers, then pin exactly that.
 
-use super::{Engine, EngineError, Event, Response};
+use super::{Engine, EngineError, Response};
 use crate::access::{self, Principal};
 use crate::domain::{HostKey, Kind, Record, Timestamp};
 use crate::store::{Change, NewAuditEvent};
@@ -64,8 +64,7 @@ impl Engine {
         device.meta.revision += 1;
         device.meta.updated_by = login.clone();
         device.meta.updated_at = Timestamp::now();
-        let appended = self
-            .store
+        self.journal
             .commit(
                 vec![Change::Put(Box::new(Record::Device(device)))],
                 vec![NewAuditEvent::new(
@@ -76,13 +75,6 @@ impl Engine {
                 )],
             )
             .await?;
-        self.publish(Event::RecordChanged {
-            kind: Kind::Device,
-            name: name.to_string(),
-        });
-        if let Some(last) = appended.last() {
-            self.publish(Event::AuditAppended { seq: last.seq });
-        }
         Ok(Response::Done)
     }
 }

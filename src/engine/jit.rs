@@ -2,7 +2,7 @@
 //! at its expiry the credential's revoke template runs on the device, and
 //! runs again, with backoff, until it succeeds.
 
-use super::{Engine, EngineError, Event, Response};
+use super::{Engine, EngineError, Response};
 use crate::access::Principal;
 use crate::domain::{
     Action, Id, JitGrant, JitState, Kind, OpState, Operation, Record, Task, Timestamp, Trigger,
@@ -20,14 +20,9 @@ impl Engine {
         grant: &JitGrant,
         events: Vec<NewAuditEvent>,
     ) -> Result<(), EngineError> {
-        let appended = self
-            .store
+        self.journal
             .commit(vec![Change::PutJit(Box::new(grant.clone()))], events)
             .await?;
-        self.publish(Event::JitChanged(Box::new(grant.clone())));
-        if let Some(last) = appended.last() {
-            self.publish(Event::AuditAppended { seq: last.seq });
-        }
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 //! that doubles), so the code space cannot be searched, and a lockout is one
 //! audit event however many codes were tried.
 
-use super::{Engine, EngineError, Event, Response};
+use super::{Engine, EngineError, Response};
 use crate::access::{mfa, Principal};
 use crate::domain::{Action, Kind, Record, Timestamp};
 use crate::store::{Change, NewAuditEvent};
@@ -171,7 +171,7 @@ impl Engine {
         // The codes first: a crash between the two leaves the old secret
         // with new codes the user has seen, never a secret without codes.
         self.store.set_recovery_hashes(login, &hashes).await?;
-        self.store
+        self.journal
             .commit(
                 vec![Change::Put(Box::new(Record::User(user)))],
                 vec![NewAuditEvent::new(
@@ -187,10 +187,6 @@ impl Engine {
             )
             .await?;
         self.mfa_tries.forget(login);
-        self.publish(Event::RecordChanged {
-            kind: Kind::User,
-            name: login.to_string(),
-        });
         Ok(Response::TotpEnrolled {
             uri,
             recovery_codes,
@@ -219,7 +215,7 @@ impl Engine {
         user.meta.updated_by = actor.clone();
         user.meta.updated_at = Timestamp::now();
         self.store.set_recovery_hashes(login, &[]).await?;
-        self.store
+        self.journal
             .commit(
                 vec![Change::Put(Box::new(Record::User(user)))],
                 vec![NewAuditEvent::new(
@@ -240,10 +236,6 @@ impl Engine {
             )
             .await?;
         self.mfa_tries.forget(login);
-        self.publish(Event::RecordChanged {
-            kind: Kind::User,
-            name: login.to_string(),
-        });
         Ok(Response::Done)
     }
 

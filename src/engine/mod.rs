@@ -7,6 +7,8 @@ mod bootstrap;
 mod gate;
 mod hostkeys;
 mod jit;
+pub mod journal;
+pub mod metrics;
 mod mfa;
 mod operations;
 mod records;
@@ -41,6 +43,8 @@ const OUTPUT_BUFFER: usize = 64;
 /// The engine of one data directory.
 pub struct Engine {
     store: Arc<Store>,
+    /// Every write, and the events that say so.
+    journal: journal::Journal,
     runner: Arc<Runner>,
     events: broadcast::Sender<Event>,
     output: broadcast::Sender<Event>,
@@ -110,22 +114,28 @@ impl Engine {
         let store = Arc::new(Store::open(dir)?);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (output, _) = broadcast::channel(OUTPUT_BUFFER);
-        let sender = events.clone();
         let output_sender = output.clone();
         let notify: crate::exec::Notify = Arc::new(move |e: ExecEvent| {
             // No receiver is fine: nobody is watching.
             let _ = match e {
-                ExecEvent::Changed(op) => sender.send(Event::OperationChanged(op)),
                 ExecEvent::Output { op, chunk } => {
                     output_sender.send(Event::Output { id: op, chunk })
                 }
             };
         });
+        let journal = journal::Journal::new(store.clone(), events.clone());
         let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
         let local_account = limits.local_account.clone();
-        let runner = Arc::new(Runner::new(store.clone(), notify, limits, finished_tx));
+        let runner = Arc::new(Runner::new(
+            store.clone(),
+            Arc::new(journal.clone()),
+            notify,
+            limits,
+            finished_tx,
+        ));
         let engine = Arc::new(Engine {
             store,
+            journal,
             runner,
             events,
             output,
@@ -166,9 +176,10 @@ impl Engine {
         self.shutdown.notified().await
     }
 
+    /// Sends an event that no store change carries (a shutdown); every
+    /// change is published by the journal that writes it.
     fn publish(&self, event: Event) {
-        // No receiver is fine: nobody is watching.
-        let _ = self.events.send(event);
+        self.journal.publish(event);
     }
 
     /// Whether `login` may use this server at all: an enabled Gatehouse user.
@@ -380,6 +391,7 @@ impl Engine {
                 }
             }
             Command::Schedules => self.schedules(who),
+            Command::Metrics => self.metrics(who),
             Command::UserCheck { login: name } => {
                 self.authorize(who, Effect::Use(Action::ManageUsers))?;
                 let user = match self.store.find(Kind::User, &name)? {
@@ -471,10 +483,7 @@ impl Engine {
     }
 
     async fn audit(&self, events: Vec<NewAuditEvent>) -> Result<(), EngineError> {
-        let appended = self.store.append_audit(events).await?;
-        if let Some(last) = appended.last() {
-            self.publish(Event::AuditAppended { seq: last.seq });
-        }
+        self.journal.commit(Vec::new(), events).await?;
         Ok(())
     }
 }

@@ -190,19 +190,12 @@ impl Engine {
             .map(|o| Change::PutOperation(Box::new(o.clone())))
             .collect();
         changes.shrink_to_fit();
-        let appended = self
-            .store
+        self.journal
             .commit(
                 changes,
                 vec![NewAuditEvent::new(actor, action, target, details)],
             )
             .await?;
-        for op in &ops {
-            self.publish(super::Event::OperationChanged(Box::new(op.clone())));
-        }
-        if let Some(last) = appended.last() {
-            self.publish(super::Event::AuditAppended { seq: last.seq });
-        }
         self.runner.submit(ops, task.parallelism as usize);
         Ok(())
     }
@@ -412,7 +405,7 @@ impl Engine {
                 op.state = OpState::Interrupted;
                 op.finished_at = Some(Timestamp::now());
                 op.error = Some("the server stopped while it ran".into());
-                self.store
+                self.journal
                     .commit(
                         vec![Change::PutOperation(Box::new(op.clone()))],
                         vec![NewAuditEvent::new(
@@ -431,7 +424,7 @@ impl Engine {
                     "interrupted during attempt {}; resumed",
                     op.attempts
                 ));
-                self.store
+                self.journal
                     .commit(
                         vec![Change::PutOperation(Box::new(op.clone()))],
                         vec![NewAuditEvent::new(

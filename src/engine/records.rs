@@ -1,7 +1,7 @@
 //! Creating, changing, disabling and deleting configuration records.
 
 use super::api::{ImportItem, PlainSecrets};
-use super::{Engine, EngineError, Event, Response};
+use super::{Engine, EngineError, Response};
 use crate::access::{self, Effect, Principal};
 use crate::domain::{
     AccessLevel, FieldError, Kind, Meta, Record, Sealed, Timestamp, Validate, SUPERUSER_ROLE,
@@ -455,32 +455,10 @@ impl Engine {
                 }
             }
         }
-        let changed: Vec<(Kind, String)> = changes
-            .iter()
-            .filter_map(|c| match c {
-                Change::Put(r) => Some((r.kind(), r.name().to_string())),
-                Change::Delete(..)
-                | Change::PutOperation(_)
-                | Change::PutRequest(_)
-                | Change::PutJit(_) => None,
-            })
-            .collect();
         if !changes.is_empty() {
-            let appended = self.store.commit(changes, events).await?;
-            // One event per kind: a large import is a reload, not a flood.
-            let mut kinds: Vec<(Kind, String)> = Vec::new();
-            for (kind, name) in changed {
-                match kinds.iter_mut().find(|(k, _)| *k == kind) {
-                    Some((_, n)) => n.clear(),
-                    None => kinds.push((kind, name)),
-                }
-            }
-            for (kind, name) in kinds {
-                self.publish(Event::RecordChanged { kind, name });
-            }
-            if let Some(last) = appended.last() {
-                self.publish(Event::AuditAppended { seq: last.seq });
-            }
+            // One event per kind (the journal's): a large import is a
+            // reload, not a flood.
+            self.journal.commit(changes, events).await?;
         }
         Ok(Response::Imported {
             created,
@@ -611,20 +589,7 @@ impl Engine {
             ));
             changes.push(Change::Put(Box::new(Record::Role(role))));
         }
-        let appended = self.store.commit(changes, events).await?;
-        self.publish(Event::RecordChanged {
-            kind,
-            name: name.to_string(),
-        });
-        if !roles.is_empty() {
-            self.publish(Event::RecordChanged {
-                kind: Kind::Role,
-                name: String::new(),
-            });
-        }
-        if let Some(last) = appended.last() {
-            self.publish(Event::AuditAppended { seq: last.seq });
-        }
+        self.journal.commit(changes, events).await?;
         Ok(Response::Done)
     }
 
@@ -653,8 +618,7 @@ impl Engine {
         meta.updated_by = login.clone();
         meta.updated_at = Timestamp::now();
         let action = format!("{kind}.{}", if enabled { "enable" } else { "disable" });
-        let appended = self
-            .store
+        self.journal
             .commit(
                 vec![Change::Put(Box::new(record))],
                 vec![NewAuditEvent::new(
@@ -665,13 +629,6 @@ impl Engine {
                 )],
             )
             .await?;
-        self.publish(Event::RecordChanged {
-            kind,
-            name: name.to_string(),
-        });
-        if let Some(last) = appended.last() {
-            self.publish(Event::AuditAppended { seq: last.seq });
-        }
         Ok(Response::Done)
     }
 }

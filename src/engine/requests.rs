@@ -2,7 +2,7 @@
 //! rejecting, expiring, emergency access, and running exactly what was approved.
 
 use super::api::RequestSpec;
-use super::{Engine, EngineError, Event, Response};
+use super::{Engine, EngineError, Response};
 use crate::access::approval::{may_decide, next_level};
 use crate::access::policy::{check_fields, covering_policy, RequestFields};
 use crate::access::Principal;
@@ -231,14 +231,9 @@ impl Engine {
         req: &ExecutionRequest,
         events: Vec<NewAuditEvent>,
     ) -> Result<(), EngineError> {
-        let appended = self
-            .store
+        self.journal
             .commit(vec![Change::PutRequest(Box::new(req.clone()))], events)
             .await?;
-        self.publish(Event::RequestChanged(Box::new(req.clone())));
-        if let Some(last) = appended.last() {
-            self.publish(Event::AuditAppended { seq: last.seq });
-        }
         Ok(())
     }
 

@@ -190,10 +190,6 @@ impl Engine {
             )],
         )
         .await?;
-        self.publish(super::Event::RecordChanged {
-            kind: Kind::Task,
-            name: req.task.clone(),
-        });
         Ok(())
     }
 

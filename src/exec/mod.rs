@@ -22,11 +22,32 @@ pub const SCRIPT_SHELL_CODE: &str = r#"eval "$(cat)""#;
 /// itself before (bash features work where bash is the login shell).
 pub const SCRIPT_COMMAND: &str = SCRIPT_SHELL_CODE;
 
+/// Where the runner writes what must be durable and told: the engine's
+/// journal ([`crate::engine::journal::Journal`]), so that every write of the
+/// runner is published like every other.
+pub trait Ledger: Send + Sync {
+    /// Commits changes and audit events in one transaction, flushed, and
+    /// publishes them.
+    fn commit<'a>(
+        &'a self,
+        changes: Vec<crate::store::Change>,
+        audit: Vec<crate::store::NewAuditEvent>,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = crate::store::StoreResult<()>> + Send + 'a>,
+    >;
+    /// Stores an operation's state while it runs, unflushed, and publishes it.
+    fn note(&self, op: &Operation);
+    /// Makes everything written so far durable.
+    fn flush<'a>(
+        &'a self,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = crate::store::StoreResult<()>> + Send + 'a>,
+    >;
+}
+
 /// What the executors tell the engine.
 #[derive(Clone, Debug)]
 pub enum ExecEvent {
-    /// An operation changed state.
-    Changed(Box<Operation>),
     /// An operation produced output (already stored and redacted).
     Output { op: Id, chunk: OutputChunk },
 }

@@ -3,7 +3,7 @@
 
 use super::output::{self, OutputTx};
 use super::ssh::{self, Target};
-use super::{local, ExecEvent, Notify, RunError};
+use super::{local, Notify, RunError};
 use crate::domain::{
     Credential, Device, Executor, Id, Kind, OpState, Operation, Record, Timestamp,
 };
@@ -55,6 +55,8 @@ pub type Gate = Arc<dyn Fn(&Operation) -> Result<(), String> + Send + Sync>;
 /// Runs operations on tokio tasks; hundreds at once without a thread each.
 pub struct Runner {
     gate: std::sync::OnceLock<Gate>,
+    /// Where every write of the runner goes, and is published from.
+    ledger: Arc<dyn super::Ledger>,
     store: Arc<Store>,
     notify: Notify,
     limits: Limits,
@@ -69,12 +71,14 @@ impl Runner {
     /// A runner; operations that end are sent to `finished` (for chains).
     pub fn new(
         store: Arc<Store>,
+        ledger: Arc<dyn super::Ledger>,
         notify: Notify,
         limits: Limits,
         finished: mpsc::UnboundedSender<Operation>,
     ) -> Runner {
         Runner {
             gate: std::sync::OnceLock::new(),
+            ledger,
             server_slots: Arc::new(Semaphore::new(limits.server_parallelism.max(1))),
             store,
             notify,
@@ -153,10 +157,7 @@ impl Runner {
     }
 
     fn save(&self, op: &Operation) {
-        if let Err(e) = self.store.put_operation_unflushed(op) {
-            tracing::error!(op = %op.id, error = %e, "cannot store an operation's state");
-        }
-        (self.notify)(ExecEvent::Changed(Box::new(op.clone())));
+        self.ledger.note(op);
     }
 
     async fn run(
@@ -203,7 +204,7 @@ impl Runner {
             self.save(&op);
             // Durable before anything reaches the device: after a crash this
             // attempt shows as interrupted, never as not yet started.
-            if let Err(e) = self.store.flush().await {
+            if let Err(e) = self.ledger.flush().await {
                 tracing::error!(op = %op.id, error = %e, "cannot flush an operation's start");
             }
             let (result, totals) = self.attempt(&op, &mut cancel).await;
@@ -455,8 +456,9 @@ impl Runner {
             format!("operation {} ({} on {})", op.id, op.task, op.device),
             details,
         );
+        // Committed and published (the operation and its audit event) in one step.
         if let Err(e) = self
-            .store
+            .ledger
             .commit(
                 vec![Change::PutOperation(Box::new(op.clone()))],
                 vec![event],
@@ -464,8 +466,9 @@ impl Runner {
             .await
         {
             tracing::error!(op = %op.id, error = %e, "cannot store an operation's end");
+            // Still tell the watchers how it ended.
+            self.ledger.note(&op);
         }
-        (self.notify)(ExecEvent::Changed(Box::new(op.clone())));
         let _ = self.finished.send(op);
     }
 }

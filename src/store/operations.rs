@@ -71,6 +71,18 @@ impl Store {
         Ok(out)
     }
 
+    /// Visits operations newest first while `visit` says to go on.
+    pub fn visit_newest_first(&self, mut visit: impl FnMut(&Operation) -> bool) -> StoreResult<()> {
+        for item in self.operations.iter().rev() {
+            let (_, v) = item?;
+            let op: Operation = decode("operations", &v)?;
+            if !visit(&op) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// Every operation that has not ended, oldest first (read through the
     /// index of open operations, not the whole history).
     pub fn unfinished_operations(&self) -> StoreResult<Vec<Operation>> {

@@ -75,6 +75,8 @@ pub enum Request {
     List(Kind),
     /// Scheduled tasks and the requests they run under.
     Schedules,
+    /// The Dashboard's numbers.
+    Metrics,
     AuditTail,
     AuditVerify,
     SetEnabled {
@@ -208,6 +210,7 @@ impl Request {
             Request::Queue => Command::Queue,
             Request::Jit => Command::Jit { all: false },
             Request::Schedules => Command::Schedules,
+            Request::Metrics => Command::Metrics,
             Request::Approve { id, comment, totp } => Command::Approve {
                 id: *id,
                 comment: comment.clone(),
@@ -475,6 +478,12 @@ pub struct App {
     pub queue: Vec<ExecutionRequest>,
     /// JIT grants not yet revoked.
     pub jit: Vec<crate::domain::JitGrant>,
+    /// The Dashboard's numbers, as the engine counted them.
+    pub metrics: Option<crate::engine::metrics::Metrics>,
+    /// A metrics request is on its way; another is asked when it is
+    /// answered if something changed meanwhile.
+    metrics_in_flight: bool,
+    metrics_stale: bool,
     /// Where each scheduled task's schedule stands, by task name.
     pub schedules: std::collections::BTreeMap<String, crate::engine::schedules::ScheduleStatus>,
     pub queue_selected: usize,
@@ -546,6 +555,9 @@ impl App {
             queue: Vec::new(),
             jit: Vec::new(),
             schedules: Default::default(),
+            metrics: None,
+            metrics_in_flight: false,
+            metrics_stale: false,
             queue_selected: 0,
             decision_input: None,
             totp_input: None,
@@ -576,7 +588,21 @@ impl App {
         requests.push(Request::Queue);
         requests.push(Request::Jit);
         requests.push(Request::Schedules);
+        requests.extend(self.ask_metrics());
         requests
+    }
+
+    /// Asks for the Dashboard's numbers unless an answer is on its way
+    /// (then they are asked again when it comes).
+    fn ask_metrics(&mut self) -> Option<Request> {
+        if self.metrics_in_flight {
+            self.metrics_stale = true;
+            None
+        } else {
+            self.metrics_in_flight = true;
+            self.metrics_stale = false;
+            Some(Request::Metrics)
+        }
     }
 
     /// The operation the current screen has selected.
@@ -671,8 +697,14 @@ impl App {
                 vec![Request::AuditTail, Request::AuditVerify]
             }
             Message::Engine(Event::OperationChanged(op)) => {
+                // A new operation or an ended one changes the Dashboard's counts.
+                let counts = op.state.is_final() || !self.live_ops.iter().any(|o| o.id == op.id);
                 self.on_operation(*op);
-                self.sync_log()
+                let mut requests = self.sync_log();
+                if counts {
+                    requests.extend(self.ask_metrics());
+                }
+                requests
             }
             Message::Engine(Event::Output { id, chunk }) => {
                 if self.log.op == Some(id) && !self.log.push(&chunk) {
@@ -684,10 +716,14 @@ impl App {
                 }
                 Vec::new()
             }
-            Message::Engine(Event::RequestChanged(r)) if r.schedule.is_some() => {
-                vec![Request::Queue, Request::Schedules]
+            Message::Engine(Event::RequestChanged(r)) => {
+                let mut requests = vec![Request::Queue];
+                if r.schedule.is_some() {
+                    requests.push(Request::Schedules);
+                }
+                requests.extend(self.ask_metrics());
+                requests
             }
-            Message::Engine(Event::RequestChanged(_)) => vec![Request::Queue],
             Message::Engine(Event::JitChanged(_)) => vec![Request::Jit],
             Message::Engine(Event::ShuttingDown) | Message::Disconnected => {
                 self.connected = false;
@@ -716,6 +752,18 @@ impl App {
                 }];
             }
             return Vec::new();
+        }
+        // The Dashboard's numbers: ask again if something changed meanwhile.
+        if request == Request::Metrics {
+            self.metrics_in_flight = false;
+            if let Ok(Response::Metrics(m)) = result {
+                self.metrics = Some(*m);
+            }
+            return if self.metrics_stale {
+                self.ask_metrics().into_iter().collect()
+            } else {
+                Vec::new()
+            };
         }
         // The queue changed: learn what its new entries run.
         if let (Request::Queue, Ok(Response::Requests(list))) = (&request, &result) {

@@ -1,4 +1,6 @@
-//! Dashboard: what this store holds and the state of the audit chain.
+//! Dashboard: what this store holds and the state of the audit chain. Its
+//! counts are the engine's (`Command::Metrics`), over what this user may
+//! see, never derived from another screen's page.
 
 use crate::domain::Kind;
 use crate::ui::App;
@@ -34,24 +36,22 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             ),
         ]));
     }
-    let now = app.now();
-    let day_ago = now.0 - 86_400_000;
-    let failures: Vec<&crate::domain::Operation> = app
-        .history
-        .iter()
-        .filter(|o| {
-            matches!(
-                o.state,
-                crate::domain::OpState::Failed | crate::domain::OpState::Interrupted
-            ) && o.created_at.0 >= day_ago
-        })
-        .collect();
+    let metrics = app.metrics.as_ref();
+    // A count the engine has not sent yet shows as an ellipsis.
+    let count = |n: Option<u64>| match n {
+        Some(n) => format!("{n:>5}"),
+        None => format!("{:>5}", "…"),
+    };
+    let waiting = metrics.map(|m| m.waiting);
+    let failed = metrics.map(|m| m.failed);
+    let failures: &[crate::domain::Operation] =
+        metrics.map(|m| m.recent_failures.as_slice()).unwrap_or(&[]);
     let mut now_lines = vec![Line::from(Span::styled("Now", app.theme.title()))];
     now_lines.push(Line::from(vec![
         Span::styled("waiting for you   ", app.theme.text()),
         Span::styled(
-            format!("{:>5}", app.queue.len()),
-            if app.queue.is_empty() {
+            count(waiting),
+            if waiting.unwrap_or(0) == 0 {
                 app.theme.text()
             } else {
                 app.theme.warn_style()
@@ -70,8 +70,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         )));
     }
     now_lines.push(Line::from(format!(
-        "running, queued   {:>5}",
-        app.live_ops.len()
+        "running, queued   {}",
+        count(metrics.map(|m| m.running + m.queued))
     )));
     for o in app.live_ops.iter().take(3) {
         now_lines.push(Line::from(Span::styled(
@@ -80,8 +80,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         )));
     }
     now_lines.push(Line::from(Span::styled(
-        format!("failed in 24 h    {:>5}", failures.len()),
-        if failures.is_empty() {
+        format!("failed in 24 h    {}", count(failed)),
+        if failed.unwrap_or(0) == 0 {
             app.theme.text()
         } else {
             app.theme.error_style()
@@ -163,17 +163,13 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     );
 }
 
-/// Operations started in each of the last 24 hours, oldest first.
+/// Operations started in each of the last 24 hours, oldest first, as the
+/// engine counted them (none until it has).
 pub fn executions_per_hour(app: &App) -> Vec<u64> {
-    let now = app.now().0;
-    let mut hours = vec![0u64; 24];
-    for o in &app.history {
-        let age = now - o.created_at.0;
-        if (0..24 * 3_600_000).contains(&age) {
-            hours[23 - (age / 3_600_000) as usize] += 1;
-        }
-    }
-    hours
+    app.metrics
+        .as_ref()
+        .map(|m| m.per_hour.clone())
+        .unwrap_or_else(|| vec![0; 24])
 }
 
 fn draw_executions(app: &App, frame: &mut Frame, area: Rect) {
