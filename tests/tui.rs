@@ -282,12 +282,16 @@ fn operations_stream_their_output_live_and_move_to_history_when_done() {
     let requests = app.update(Message::Engine(Event::OperationChanged(Box::new(
         operation(10, OpState::Running),
     ))));
+    // A new operation also changes the Dashboard's counts: they are asked of the engine.
     assert_eq!(
         requests,
-        vec![Request::Output {
-            id: Id(10),
-            from: 0
-        }],
+        vec![
+            Request::Output {
+                id: Id(10),
+                from: 0
+            },
+            Request::Metrics
+        ],
         "selecting loads stored output"
     );
     let chunk = |seq: u64, text: &str| OutputChunk {
@@ -526,11 +530,12 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
             totp: Some("123456".into())
         }]
     );
-    // Someone else's decision refreshes the queue.
+    // Someone else's decision refreshes the queue and the Dashboard's count
+    // of what waits.
     let requests = app.update(Message::Engine(Event::RequestChanged(Box::new(
         pending_request(42),
     ))));
-    assert_eq!(requests, vec![Request::Queue]);
+    assert_eq!(requests, vec![Request::Queue, Request::Metrics]);
 }
 
 #[test]

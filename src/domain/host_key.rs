@@ -19,6 +19,8 @@ const KEY_TYPES: [&str; 8] = [
 ];
 
 /// A pinned host key: the full public key, or only its SHA-256 fingerprint.
+/// Stored by variant index: a new variant goes last; anything else
+/// needs a migration (tests/golden.rs, src/store/codec.rs).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum HostKey {
     PublicKey { algorithm: String, blob: Vec<u8> },

@@ -5,6 +5,8 @@ use super::{Id, Timestamp};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// Stored by variant index: a new variant goes last; anything else
+/// needs a migration (tests/golden.rs, src/store/codec.rs).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum JitState {
     /// Granted; the revoke runs at `expires_at`.

@@ -98,6 +98,8 @@ impl Meta {
 }
 
 /// The kinds of configuration record. Each has its own tree in the store.
+/// Stored by variant index: a new variant goes last; anything else
+/// needs a migration (tests/golden.rs, src/store/codec.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Kind {
     Environment,

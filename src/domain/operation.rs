@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// Where an operation is in its life.
+/// Stored by variant index: a new variant goes last; anything else
+/// needs a migration (tests/golden.rs, src/store/codec.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum OpState {
     Queued,
@@ -63,6 +65,8 @@ impl fmt::Display for OpState {
 }
 
 /// What started an operation.
+/// Stored by variant index: a new variant goes last; anything else
+/// needs a migration (tests/golden.rs, src/store/codec.rs).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Trigger {
     /// A person's request.
@@ -129,6 +133,8 @@ pub struct Operation {
 }
 
 /// Which stream a chunk of output came from.
+/// Stored by variant index: a new variant goes last; anything else
+/// needs a migration (tests/golden.rs, src/store/codec.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Stream {
     Stdout,

@@ -63,6 +63,8 @@ pub struct Credential {
     pub jit_revoke_template: Option<String>,
 }
 
+/// Stored by variant index: a new variant goes last; anything else
+/// needs a migration (tests/golden.rs, src/store/codec.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReasonType {
@@ -100,6 +102,8 @@ pub struct Reason {
 }
 
 /// How a template's content is run.
+/// Stored by variant index: a new variant goes last; anything else
+/// needs a migration (tests/golden.rs, src/store/codec.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Executor {
@@ -124,6 +128,8 @@ impl Executor {
 }
 
 /// What a template is for.
+/// Stored by variant index: a new variant goes last; anything else
+/// needs a migration (tests/golden.rs, src/store/codec.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExecutionType {
@@ -222,6 +228,8 @@ pub struct User {
 }
 
 /// Something a role may permit.
+/// Stored by variant index: a new variant goes last; anything else
+/// needs a migration (tests/golden.rs, src/store/codec.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
@@ -320,6 +328,8 @@ pub struct Grant {
     pub environments: Vec<String>,
 }
 
+/// Stored by variant index: a new variant goes last; anything else
+/// needs a migration (tests/golden.rs, src/store/codec.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AccessLevel {
@@ -386,6 +396,8 @@ pub struct Policy {
 }
 
 /// Any configuration record.
+/// Stored by variant index: a new variant goes last; anything else
+/// needs a migration (tests/golden.rs, src/store/codec.rs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Record {
     Environment(Environment),

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// Where a request stands.
+/// Stored by variant index: a new variant goes last; anything else
+/// needs a migration (tests/golden.rs, src/store/codec.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RequestState {
     /// Waiting for an approver of this level.

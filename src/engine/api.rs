@@ -57,6 +57,8 @@ pub struct ImportItem {
 
 /// A request to the engine. The caller's identity travels beside it, set by
 /// the server from the socket's peer credentials, never by the client.
+/// On the wire by variant index: a new variant goes last and bumps
+/// PROTOCOL_VERSION (tests/golden.rs).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Command {
     /// Who the engine takes the caller for.
@@ -202,6 +204,8 @@ pub struct HistoryFilter {
 }
 
 /// What the engine answers.
+/// On the wire by variant index: a new variant goes last and bumps
+/// PROTOCOL_VERSION (tests/golden.rs).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Response {
     Done,
@@ -270,6 +274,8 @@ pub struct RequestTerms {
 }
 
 /// Something that happened, sent to every subscribed client.
+/// On the wire by variant index: a new variant goes last and bumps
+/// PROTOCOL_VERSION (tests/golden.rs).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub enum Event {
     /// Records of this kind changed: `name` is the record's, or empty when
@@ -292,6 +298,8 @@ pub enum Event {
 }
 
 /// Why the engine refused or failed a command. Every message says what to do.
+/// On the wire by variant index: a new variant goes last and bumps
+/// PROTOCOL_VERSION (tests/golden.rs).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, thiserror::Error)]
 pub enum EngineError {
     #[error("not permitted: {0}")]

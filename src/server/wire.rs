@@ -26,6 +26,8 @@ pub struct ClientFrame {
 }
 
 /// What the server sends after the hello.
+/// On the wire by variant index: a new variant goes last and bumps
+/// PROTOCOL_VERSION (tests/golden.rs).
 #[derive(Debug, Serialize, Deserialize)]
 pub enum ServerFrame {
     Reply {
