@@ -117,13 +117,20 @@ pub enum Executor {
 }
 
 impl Executor {
-    pub const ALL: [Executor; 3] = [Executor::SshExpect, Executor::SshScript, Executor::Local];
+    /// In the order forms offer them (not the stored order).
+    pub const ALL: [Executor; 3] = [Executor::SshScript, Executor::SshExpect, Executor::Local];
+    /// Their names, in the order of [`Executor::ALL`].
+    pub const NAMES: [&'static str; 3] = ["ssh-script", "ssh-expect", "local"];
     pub fn as_str(self) -> &'static str {
         match self {
-            Executor::SshExpect => "ssh-expect",
-            Executor::SshScript => "ssh-script",
-            Executor::Local => "local",
+            Executor::SshScript => Self::NAMES[0],
+            Executor::SshExpect => Self::NAMES[1],
+            Executor::Local => Self::NAMES[2],
         }
+    }
+    /// The executor of a name, if there is one by that name.
+    pub fn parse(name: &str) -> Option<Executor> {
+        Executor::ALL.into_iter().find(|e| e.as_str() == name)
     }
 }
 

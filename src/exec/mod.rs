@@ -1,6 +1,7 @@
 //! Running operations: the queue with its bounds, SSH (russh) and local
 //! executors, output capture and redaction, retries and cancellation.
 
+pub mod executor;
 pub mod hostkey;
 pub mod local;
 pub mod output;

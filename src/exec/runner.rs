@@ -2,13 +2,13 @@
 //! backoff, timeouts, cancellation, and the final word stored before it is told.
 
 use super::output::{self, OutputTx};
-use super::ssh::{self, Target};
+use super::ssh::Target;
 use super::{local, Notify, RunError};
 use crate::domain::{
     Credential, Device, Executor, Id, Kind, OpState, Operation, Record, Timestamp,
 };
 use crate::store::{Change, NewAuditEvent, Store};
-use crate::template::{self, MaskValues, Redactor};
+use crate::template::{MaskValues, Redactor};
 use secrecy::SecretString;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -360,62 +360,15 @@ impl Runner {
         out: &OutputTx,
         stop: watch::Receiver<bool>,
     ) -> Result<i32, RunError> {
-        match op.executor {
-            Executor::Local => {
-                local::run_script(
-                    &template::substitute(&p.content, &p.values, true),
-                    &self.limits.local_account,
-                    out,
-                )
-                .await
-            }
-            Executor::SshScript | Executor::SshExpect => {
-                // Expect lines are typed into a shell: a value with a line
-                // break would run a second command.
-                if op.executor == Executor::SshExpect {
-                    if let Some(name) = p.values.with_control_characters() {
-                        return Err(RunError::Invalid(format!(
-                            "the value of [#{name}#] holds a line break or another control character; ssh-expect types values into a shell, so each must be one plain line"
-                        )));
-                    }
-                }
-                let slot = self.handshake_slot(&p.target.address, p.target.port);
-                let handle = {
-                    let _handshake = slot
-                        .acquire()
-                        .await
-                        .map_err(|_| RunError::Connect("shutting down".into()))?;
-                    ssh::connect(&p.target, self.limits.connect_timeout).await?
-                };
-                let result = if op.executor == Executor::SshScript {
-                    ssh::run_script(
-                        &handle,
-                        &template::substitute(&p.content, &p.values, true),
-                        out,
-                        stop,
-                    )
-                    .await
-                } else {
-                    let steps = template::parse_expect(&p.content)
-                        .map_err(|e| RunError::Invalid(e.to_string()))?;
-                    let default_timeout = Duration::from_secs(op.timeout_secs.clamp(1, 30));
-                    let redactor = Redactor::new(&p.values.secrets());
-                    ssh::run_expect(
-                        &handle,
-                        &steps,
-                        default_timeout,
-                        |text| template::substitute(text, &p.values, false),
-                        |text| redactor.redact_text(text),
-                        out,
-                    )
-                    .await
-                };
-                let _ = handle
-                    .disconnect(russh::Disconnect::ByApplication, "", "en")
-                    .await;
-                result
-            }
-        }
+        let job = super::executor::Job {
+            op,
+            prepared: p,
+            out,
+            stop,
+            limits: &self.limits,
+            handshakes: self.handshake_slot(&p.target.address, p.target.port),
+        };
+        super::executor::of(op.executor).run(job).await
     }
 
     /// Stores the final state with its audit event, flushed, then tells.
@@ -497,10 +450,14 @@ fn backoff(limits: &Limits, attempt: u32) -> Duration {
 }
 
 /// Everything one attempt needs, loaded fresh from the store.
-struct Prepared {
-    content: String,
-    values: MaskValues,
-    target: Target,
+pub struct Prepared {
+    /// The pinned template revision's content.
+    pub content: String,
+    /// The values of the template's masks, secrets among them.
+    pub values: MaskValues,
+    /// Where and as whom (for remote executors).
+    pub target: Target,
+    /// Where it runs, for the output's first line.
     where_: String,
 }
 

@@ -61,10 +61,8 @@ pub fn check(
     variables: &[Variable],
 ) -> Result<(), TemplateError> {
     check_masks(content, variables)?;
-    if executor == Executor::SshExpect {
-        parse_expect(content)?;
-    }
-    Ok(())
+    // What else the content must be is the executor's to say.
+    crate::exec::executor::of(executor).check(content)
 }
 
 /// Parses an `ssh-expect` template into its steps.

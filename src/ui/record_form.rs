@@ -172,7 +172,7 @@ fn keys(kind: Kind) -> Vec<Key> {
                 "executor",
                 "Executor",
                 true,
-                Choice(&["ssh-script", "ssh-expect", "local"]),
+                Choice(&Executor::NAMES),
                 "←/→ choose",
             ),
             k(
@@ -549,10 +549,11 @@ impl RecordForm {
         if self.kind != Kind::Template {
             return;
         }
-        let executor = match self.form.value("executor").as_str() {
-            "ssh-script" => Executor::SshScript,
-            "local" => Executor::Local,
-            _ => Executor::SshExpect,
+        let name = self.form.value("executor");
+        let Some(executor) = Executor::parse(&name) else {
+            self.form
+                .set_error("executor", Some(format!("no executor named '{name}'")));
+            return;
         };
         let variables: Vec<Variable> = self
             .toml_value("variable")
