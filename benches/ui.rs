@@ -140,7 +140,7 @@ fn main() {
             let client = client.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
-                let result = client.call(request.command()).await.map_err(|e| e.to_string());
+                let result = client.call(request.command()).await.map_err(gatehouse::ui::Failure::from);
                 let _ = tx.send(Message::Answer(request, result));
             });
         }
@@ -175,7 +175,7 @@ fn main() {
                     if matches!(request, gatehouse::ui::Request::HistoryBefore(_)) {
                         pages += 1;
                     }
-                    let result = client.call(request.command()).await.map_err(|e| e.to_string());
+                    let result = client.call(request.command()).await.map_err(gatehouse::ui::Failure::from);
                     app.update(Message::Answer(request, result));
                 }
             }

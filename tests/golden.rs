@@ -507,6 +507,8 @@ fn errors() -> Vec<EngineError> {
             kind: Kind::Task,
             name: "t".into(),
             line: 3,
+            field: Some("content".into()),
+            at: Some((2, 5)),
             message: "m".into(),
         },
         EngineError::InUse {
@@ -520,6 +522,21 @@ fn errors() -> Vec<EngineError> {
             login: "alice".into(),
             seconds: 30,
         },
+        EngineError::NeedsPermission {
+            message: "m".into(),
+            permission: Action::RunLocal,
+        },
+        EngineError::Variable {
+            task: "t".into(),
+            variable: "WHAT".into(),
+            message: "m".into(),
+        },
+        EngineError::MfaRequired {
+            login: "alice".into(),
+        },
+        EngineError::MfaNotEnrolled {
+            login: "alice".into(),
+        },
     ]
 }
 
@@ -532,6 +549,10 @@ fn error_index(e: &EngineError) -> usize {
         EngineError::Store(_) => 4,
         EngineError::Protocol(_) => 5,
         EngineError::MfaLocked { .. } => 6,
+        EngineError::NeedsPermission { .. } => 7,
+        EngineError::Variable { .. } => 8,
+        EngineError::MfaRequired { .. } => 9,
+        EngineError::MfaNotEnrolled { .. } => 10,
     }
 }
 

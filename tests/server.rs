@@ -622,3 +622,48 @@ async fn an_operations_end_reaches_subscribers_as_an_audit_event() {
         .expect("operation.finish in the tail");
     assert!(finish.seq <= seq_after_end.unwrap());
 }
+
+/// Errors keep their type from the engine to the client: a screen learns
+/// the field (and the line and column in it) of a validation error, and
+/// the variable of a value that does not fit, without reading any text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_arrive_typed_with_their_field_and_position() {
+    use gatehouse::client::ClientError;
+    use gatehouse::engine::EngineError;
+    let dir = tempfile::tempdir().unwrap();
+    let (client, _server) = start(dir.path(), Default::default()).await;
+    let import = |text: &str| {
+        let items = gatehouse::recordfile::parse(text, std::path::Path::new(".")).unwrap();
+        Command::Import { items }
+    };
+    let bad_expect = import(
+        "[[template]]\nname = \"x\"\nexecutor = \"ssh-expect\"\ncontent = \"# a comment\\nexpect 'unterminated\"\n",
+    );
+    match client.call(bad_expect).await {
+        Err(ClientError::Engine(EngineError::Invalid {
+            field: Some(field),
+            at: Some((line, _column)),
+            ..
+        })) => {
+            assert_eq!(field, "content");
+            assert_eq!(line, 2);
+        }
+        other => panic!("not a typed content error: {other:?}"),
+    }
+    // A value that does not fit its variable's pattern names the variable.
+    let with_var = import(
+        "[[template]]\nname = \"v\"\nexecutor = \"local\"\ncontent = \"echo [#WHAT#]\"\n[[template.variable]]\nname = \"WHAT\"\npattern = \"[a-z]+\"\n[[task]]\nname = \"v\"\ntemplate = \"v\"\nenvironment = \"lab\"\nsystem = \"jump\"\ndevices = [\"here\"]\ncredential = \"none\"\n",
+    );
+    client.call(with_var).await.unwrap();
+    let spec = RequestSpec {
+        task: "v".into(),
+        variables: [("WHAT".to_string(), "NOT LOWER".to_string())].into(),
+        ..Default::default()
+    };
+    match client.call(Command::Request(spec)).await {
+        Err(ClientError::Engine(EngineError::Variable { variable, .. })) => {
+            assert_eq!(variable, "WHAT")
+        }
+        other => panic!("not a typed variable error: {other:?}"),
+    }
+}

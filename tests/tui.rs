@@ -148,7 +148,9 @@ fn a_refused_list_says_why_instead_of_showing_nothing() {
     app.update(key('7'));
     app.update(Message::Answer(
         Request::List(Kind::Environment),
-        Err("not permitted: 'alice' may not view environments".into()),
+        Err(gatehouse::ui::Failure::Engine(
+            gatehouse::engine::EngineError::Denied("'alice' may not view environments".into()),
+        )),
     ));
     let text = screen(&app, 120, 20);
     assert!(text.contains("may not view environments"), "{text}");
@@ -505,10 +507,15 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
             totp: None
         }]
     );
-    // Under an MFA policy the engine refuses without a code: the TUI asks for one.
+    // Under an MFA policy the engine refuses without a code: the TUI asks
+    // for one (it knows by the error's kind, not its words).
     app.update(Message::Answer(
         requests[0].clone(),
-        Err("not permitted: the policy requires MFA: give a current TOTP code (--totp)".into()),
+        Err(gatehouse::ui::Failure::Engine(
+            gatehouse::engine::EngineError::MfaRequired {
+                login: "bob".into(),
+            },
+        )),
     ));
     assert!(screen(&app, 130, 34).contains("TOTP code for request 42"));
     for c in "123456".chars() {

@@ -236,10 +236,14 @@ fn a_new_device_is_saved_through_the_import_and_a_refusal_lands_under_its_field(
     );
     app.update(Message::Answer(
         asked[0].clone(),
-        Err(
-            "device 'web-9' (line 1): field `address`: already used by device web-1 on port 22"
-                .into(),
-        ),
+        Err(gatehouse::ui::Failure::Engine(EngineError::Invalid {
+            kind: Kind::Device,
+            name: "web-9".into(),
+            line: 1,
+            field: Some("address".into()),
+            at: None,
+            message: "already used by device web-1 on port 22".into(),
+        })),
     ));
     let shown = screen(&app, 120, 40);
     assert!(
@@ -342,12 +346,11 @@ fn delete_asks_first_and_only_y_deletes() {
             kind: Kind::Device,
             name: "web-1".into(),
         },
-        Err(EngineError::InUse {
+        Err(gatehouse::ui::Failure::Engine(EngineError::InUse {
             kind: Kind::Device,
             name: "web-1".into(),
             used_by: vec!["task restart".into()],
-        }
-        .to_string()),
+        })),
     ));
     assert!(app
         .status

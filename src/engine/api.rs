@@ -306,11 +306,18 @@ pub enum EngineError {
     Denied(String),
     #[error("no {kind} named '{name}'")]
     NotFound { kind: Kind, name: String },
-    #[error("{kind} '{name}'{}: {message}", line_suffix(*line))]
+    /// A record (or a request of a task) that is not valid: the field and,
+    /// within it, the line and column where the UI can put its cursor.
+    #[error("{kind} '{name}'{}: {}{}{message}", line_suffix(*line), field_prefix(field), position_prefix(at))]
     Invalid {
         kind: Kind,
         name: String,
+        /// The line of the import file the record starts on (0: none).
         line: usize,
+        /// The field at fault (`content`, `devices`, `variables.WHAT`…).
+        field: Option<String>,
+        /// Line and column within the field's text.
+        at: Option<(usize, usize)>,
         message: String,
     },
     #[error("{kind} '{name}' is in use by {}; disable it instead, or change those first", used_by.join(", "))]
@@ -327,6 +334,40 @@ pub enum EngineError {
     /// until the lockout ends.
     #[error("not permitted: too many wrong TOTP codes for '{login}'; try again in {seconds} s")]
     MfaLocked { login: String, seconds: u64 },
+    /// Refused for want of a permission, which it names.
+    #[error("not permitted: {message}")]
+    NeedsPermission {
+        message: String,
+        permission: crate::domain::Action,
+    },
+    /// A value for a template variable that the run cannot take (it does
+    /// not match the variable's pattern, or the template has no such variable).
+    #[error("task '{task}': {message}")]
+    Variable {
+        task: String,
+        variable: String,
+        message: String,
+    },
+    /// The policy requires a TOTP code and none was given.
+    #[error("not permitted: the policy requires MFA: give a current TOTP code (--totp)")]
+    MfaRequired { login: String },
+    /// The policy requires a TOTP code and the user has no second factor.
+    #[error("not permitted: the policy requires MFA and '{login}' has no TOTP secret: run `gatehouse user totp-enroll {login}`")]
+    MfaNotEnrolled { login: String },
+}
+
+fn field_prefix(field: &Option<String>) -> String {
+    match field {
+        Some(f) => format!("field `{f}`: "),
+        None => String::new(),
+    }
+}
+
+fn position_prefix(at: &Option<(usize, usize)>) -> String {
+    match at {
+        Some((line, column)) => format!("line {line}, column {column}: "),
+        None => String::new(),
+    }
 }
 
 fn line_suffix(line: usize) -> String {

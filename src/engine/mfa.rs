@@ -253,8 +253,8 @@ impl Engine {
         code: Option<&str>,
     ) -> Result<(), EngineError> {
         let denied = |m: String| EngineError::Denied(m);
-        let code = code.ok_or_else(|| {
-            denied("the policy requires MFA: give a current TOTP code (--totp)".into())
+        let code = code.ok_or_else(|| EngineError::MfaRequired {
+            login: login.to_string(),
         })?;
         if let Some(seconds) = self.mfa_tries.locked(login, Instant::now()) {
             return Err(EngineError::MfaLocked {
@@ -265,11 +265,11 @@ impl Engine {
         let Some(Record::User(user)) = self.store.find(Kind::User, login)? else {
             return Err(denied(format!("no user '{login}'")));
         };
-        let sealed = user.totp_secret.ok_or_else(|| {
-            denied(format!(
-                "the policy requires MFA and '{login}' has no TOTP secret: run `gatehouse user totp-enroll {login}`"
-            ))
-        })?;
+        let sealed = user
+            .totp_secret
+            .ok_or_else(|| EngineError::MfaNotEnrolled {
+                login: login.to_string(),
+            })?;
         if let Some(normalised) = normalise_recovery(code) {
             return self.spend_recovery_code(login, &normalised).await;
         }

@@ -478,8 +478,13 @@ impl Engine {
         who: &Principal<'_>,
         effect: Effect<'_>,
     ) -> Result<(), EngineError> {
-        access::authorize(who, effect, &StoreFacts(&self.store))
-            .map_err(|d| EngineError::Denied(d.message))
+        access::authorize(who, effect, &StoreFacts(&self.store)).map_err(|d| match d.needs {
+            Some(permission) => EngineError::NeedsPermission {
+                message: d.message,
+                permission,
+            },
+            None => EngineError::Denied(d.message),
+        })
     }
 
     async fn audit(&self, events: Vec<NewAuditEvent>) -> Result<(), EngineError> {

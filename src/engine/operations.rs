@@ -51,6 +51,13 @@ impl Engine {
             kind: Kind::Task,
             name: task.meta.name.clone(),
             line: 0,
+            field: None,
+            at: None,
+            message,
+        };
+        let refuse_variable = |variable: &str, message: String| EngineError::Variable {
+            task: task.meta.name.clone(),
+            variable: variable.to_string(),
             message,
         };
         if !task.meta.enabled {
@@ -109,10 +116,13 @@ impl Engine {
             .keys()
             .find(|k| !template.variables.iter().any(|v| &v.name == *k))
         {
-            return Err(refuse(format!(
-                "variable {unknown}: template '{}' declares no such variable",
-                template.meta.name
-            )));
+            return Err(refuse_variable(
+                unknown,
+                format!(
+                    "variable {unknown}: template '{}' declares no such variable",
+                    template.meta.name
+                ),
+            ));
         }
         let mut values = BTreeMap::new();
         for v in &template.variables {
@@ -122,15 +132,18 @@ impl Engine {
                 .cloned()
                 .or_else(|| v.default.clone())
                 .unwrap_or_default();
-            crate::template::check_value(v, &value).map_err(refuse)?;
+            crate::template::check_value(v, &value).map_err(|m| refuse_variable(&v.name, m))?;
             // Expect lines are typed into a shell: one plain line each.
             if template.executor == crate::domain::Executor::SshExpect
                 && value.chars().any(char::is_control)
             {
-                return Err(refuse(format!(
-                    "variable {}: the value holds a line break or another control character, which an ssh-expect template cannot type as one line",
-                    v.name
-                )));
+                return Err(refuse_variable(
+                    &v.name,
+                    format!(
+                        "variable {}: the value holds a line break or another control character, which an ssh-expect template cannot type as one line",
+                        v.name
+                    ),
+                ));
             }
             values.insert(v.name.clone(), value);
         }

@@ -97,6 +97,8 @@ fn invalid(record: &Record, line: usize, message: impl Into<String>) -> EngineEr
         kind: record.kind(),
         name: record.name().to_string(),
         line,
+        field: None,
+        at: None,
         message: message.into(),
     }
 }
@@ -207,11 +209,8 @@ fn check_secrets(record: &Record, secrets: &PlainSecrets, line: usize) -> Result
     ] {
         if let Some(v) = value {
             if !v.is_empty() && v.chars().count() < MIN_SECRET_CHARS {
-                return Err(invalid(
-                    record,
-                    line,
-                    format!(
-                        "field `{field}`: shorter than {MIN_SECRET_CHARS} characters; a secret that short would be found by chance in output, so Gatehouse refuses it"
+                return Err(invalid_field(record, line, field, None, format!(
+                        "shorter than {MIN_SECRET_CHARS} characters; a secret that short would be found by chance in output, so Gatehouse refuses it"
                     ),
                 ));
             }
@@ -220,14 +219,33 @@ fn check_secrets(record: &Record, secrets: &PlainSecrets, line: usize) -> Result
     Ok(())
 }
 
+/// A record invalid in one field (at a line and column of it, where known).
+fn invalid_field(
+    record: &Record,
+    line: usize,
+    field: &str,
+    at: Option<(usize, usize)>,
+    message: impl Into<String>,
+) -> EngineError {
+    EngineError::Invalid {
+        kind: record.kind(),
+        name: record.name().to_string(),
+        line,
+        field: Some(field.to_string()),
+        at,
+        message: message.into(),
+    }
+}
+
 /// Checks a record's own fields and, for templates, the content.
 fn check_record(record: &Record, line: usize) -> Result<(), EngineError> {
     record
         .validate()
-        .map_err(|e: FieldError| invalid(record, line, e.to_string()))?;
+        .map_err(|e: FieldError| invalid_field(record, line, &e.field, None, e.message))?;
     if let Record::Template(t) = record {
-        crate::template::check(t.executor, &t.content, &t.variables)
-            .map_err(|e| invalid(record, line, format!("field `content`: {e}")))?;
+        crate::template::check(t.executor, &t.content, &t.variables).map_err(|e| {
+            invalid_field(record, line, "content", Some((e.line, e.column)), e.message)
+        })?;
     }
     Ok(())
 }
@@ -251,10 +269,12 @@ impl Engine {
             check_secrets(&item.record, &item.secrets, item.line)?;
             if let Record::User(u) = &item.record {
                 if u.meta.name == "root" && !u.roles.iter().any(|r| r == SUPERUSER_ROLE) {
-                    return Err(invalid(
+                    return Err(invalid_field(
                         &item.record,
                         item.line,
-                        "field `roles`: root always holds the Superuser role",
+                        "roles",
+                        None,
+                        "root always holds the Superuser role",
                     ));
                 }
             }
@@ -304,12 +324,14 @@ impl Engine {
         for item in &items {
             for reference in item.record.references() {
                 if catalog.get(reference.kind, &reference.name).is_none() {
-                    return Err(invalid(
+                    return Err(invalid_field(
                         &item.record,
                         item.line,
+                        reference.field,
+                        None,
                         format!(
-                            "field `{}`: names {} '{}', which is neither in this file nor in the store",
-                            reference.field, reference.kind, reference.name
+                            "names {} '{}', which is neither in this file nor in the store",
+                            reference.kind, reference.name
                         ),
                     ));
                 }
@@ -333,11 +355,7 @@ impl Engine {
             };
             if let Record::Task(task) = &item.record {
                 if let Some(why) = task.devices.iter().find_map(|d| mismatch(task, d)) {
-                    return Err(invalid(
-                        &item.record,
-                        item.line,
-                        format!("field `devices`: {why}"),
-                    ));
+                    return Err(invalid_field(&item.record, item.line, "devices", None, why));
                 }
             }
             if let Record::Device(device) = &item.record {
@@ -350,10 +368,12 @@ impl Engine {
                     if let Record::Task(task) = task {
                         if task.devices.contains(&device.meta.name) {
                             if let Some(why) = mismatch(task, &device.meta.name) {
-                                return Err(invalid(
+                                return Err(invalid_field(
                                     &item.record,
                                     item.line,
-                                    format!("field `environment`: {why}"),
+                                    "environment",
+                                    None,
+                                    why,
                                 ));
                             }
                         }
@@ -367,13 +387,12 @@ impl Engine {
                         .keys()
                         .find(|k| !t.variables.iter().any(|v| &v.name == *k))
                     {
-                        return Err(invalid(
+                        return Err(invalid_field(
                             &item.record,
                             item.line,
-                            format!(
-                                "field `variables`: template '{}' declares no variable {unknown}",
-                                t.meta.name
-                            ),
+                            "variables",
+                            None,
+                            format!("template '{}' declares no variable {unknown}", t.meta.name),
                         ));
                     }
                 }

@@ -407,7 +407,18 @@ impl Engine {
                 Ok(()) => {}
                 // A lockout is audited once, not at every refused attempt.
                 Err(e @ EngineError::MfaLocked { .. }) => return Err(e),
-                Err(e) => return refuse(e.to_string()).await,
+                // Audited like any refusal, and told as what it is (the
+                // form asks for a code on MfaRequired).
+                Err(e) => {
+                    self.audit(vec![NewAuditEvent::new(
+                        &who.user.meta.name,
+                        "request.refused",
+                        format!("task {}", spec.task),
+                        e.to_string(),
+                    )])
+                    .await?;
+                    return Err(e);
+                }
             }
         }
         let now = Timestamp::now();

@@ -302,6 +302,7 @@ impl At<'_> {
         RecordsFileError {
             line: self.line,
             message: format!("{} '{}': field `{field}`: {message}", self.kind, self.name),
+            field: Some((field.to_string(), message.to_string())),
         }
     }
 }

@@ -16,6 +16,8 @@ use std::path::Path;
 pub struct RecordsFileError {
     pub line: usize,
     pub message: String,
+    /// The field at fault and what is wrong with it, where one is.
+    pub field: Option<(String, String)>,
 }
 
 impl fmt::Display for RecordsFileError {
@@ -45,6 +47,7 @@ pub fn parse(text: &str, base: &Path) -> Result<Vec<ImportItem>, RecordsFileErro
     let file: RecordsFile = toml::from_str(text).map_err(|e| RecordsFileError {
         line: e.span().map(|s| line_of(text, s.start)).unwrap_or(0),
         message: e.message().to_string(),
+        field: None,
     })?;
     file.into_items(text, base)
 }

@@ -355,10 +355,35 @@ pub enum Message {
     Mouse(MouseEvent),
     Resized,
     Engine(Event),
-    Answer(Request, Result<Response, String>),
+    Answer(Request, Result<Response, Failure>),
     /// A message for the status line from work done off the UI loop.
     Status(String, bool),
     Disconnected,
+}
+
+/// Why an answer did not come: the engine's refusal as the engine typed it
+/// (screens match on its variants, never on its text), or the connection's.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Engine(crate::engine::EngineError),
+    #[error("{0}")]
+    Connection(String),
+}
+
+impl From<crate::client::ClientError> for Failure {
+    fn from(e: crate::client::ClientError) -> Failure {
+        match e {
+            crate::client::ClientError::Engine(e) => Failure::Engine(e),
+            other => Failure::Connection(other.to_string()),
+        }
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(text: &str) -> Failure {
+        Failure::Connection(text.to_string())
+    }
 }
 
 /// A list of records with a filter and a cursor over the records that pass it.
@@ -738,7 +763,7 @@ impl App {
         }
     }
 
-    fn on_answer(&mut self, request: Request, result: Result<Response, String>) -> Vec<Request> {
+    fn on_answer(&mut self, request: Request, result: Result<Response, Failure>) -> Vec<Request> {
         // A page of stored output: read on until the store has no more (a
         // long output passes through the pane's ring buffer to its tail).
         if let (Request::Output { id, from }, Ok(Response::Output(chunks))) = (&request, &result) {
@@ -780,7 +805,7 @@ impl App {
         Vec::new()
     }
 
-    fn apply_answer(&mut self, request: Request, result: Result<Response, String>) {
+    fn apply_answer(&mut self, request: Request, result: Result<Response, Failure>) {
         // An approval under an MFA policy: ask for the code, keep the comment.
         if let (
             Request::Approve {
@@ -791,7 +816,10 @@ impl App {
             Err(e),
         ) = (&request, &result)
         {
-            if e.contains("requires MFA") {
+            if matches!(
+                e,
+                Failure::Engine(crate::engine::EngineError::MfaRequired { .. })
+            ) {
                 let mut input = line_input("");
                 input.set_mask_char('•');
                 self.totp_input = Some((*id, comment.clone(), input));
@@ -812,7 +840,7 @@ impl App {
             (Request::List(kind), Err(e)) => {
                 let list = self.records.entry(kind).or_default();
                 list.replace(Vec::new());
-                list.refused = Some(e);
+                list.refused = Some(e.to_string());
             }
             (Request::Submit(_), Err(e)) if self.request_form.is_some() => {
                 if let Some(f) = &mut self.request_form {
@@ -826,7 +854,7 @@ impl App {
             }
             // Only an approver sees the request; its template is theirs to see.
             (Request::PinnedTemplate(_), Err(_)) => {}
-            (_, Err(e)) => self.status = Some((e, true)),
+            (_, Err(e)) => self.status = Some((e.to_string(), true)),
             (Request::Terms(_), Ok(Response::Terms(terms))) => {
                 self.status = None;
                 self.request_form = Some(RequestForm::new(*terms, &self.theme));

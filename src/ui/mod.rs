@@ -14,7 +14,7 @@ mod revisions;
 mod tabs;
 mod theme;
 
-pub use app::{App, Confirm, Message, Request, Tab};
+pub use app::{App, Confirm, Failure, Message, Request, Tab};
 pub use keys::{Action, Keymap};
 pub use oplog::OperationLog;
 pub use theme::Theme;
@@ -195,8 +195,7 @@ fn spawn_request(client: &Arc<Client>, tx: &mpsc::UnboundedSender<Message>, requ
     }
     tokio::spawn(async move {
         let command: Command = request.command();
-        let result: Result<Response, String> =
-            client.call(command).await.map_err(|e| e.to_string());
+        let result: Result<Response, Failure> = client.call(command).await.map_err(Failure::from);
         let _ = tx.send(Message::Answer(request, result));
     });
 }

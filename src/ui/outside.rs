@@ -17,11 +17,12 @@ pub fn screen(message: Message) -> Message {
         }
         Message::Answer(request, Ok(response)) => match screened(&response) {
             Ok(response) => Message::Answer(request, Ok(response)),
-            Err(why) => Message::Answer(request, Err(why)),
+            Err(why) => Message::Answer(request, Err(super::Failure::Connection(why))),
         },
-        Message::Answer(request, Err(text)) => {
-            Message::Answer(request, Err(crate::text::screened(&text).into_owned()))
-        }
+        Message::Answer(request, Err(failure)) => match screened(&failure) {
+            Ok(failure) => Message::Answer(request, Err(failure)),
+            Err(why) => Message::Answer(request, Err(super::Failure::Connection(why))),
+        },
         Message::Engine(event @ Event::Output { .. }) => Message::Engine(event),
         Message::Engine(event) => match screened(&event) {
             Ok(event) => Message::Engine(event),

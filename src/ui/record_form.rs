@@ -366,6 +366,9 @@ pub struct RecordForm {
     pub mode: Mode,
     pub form: Form,
     specs: Vec<(String, Spec)>,
+    /// Where the content's error is (line, column), as the checker or the
+    /// engine said.
+    content_error_at: Option<(usize, usize)>,
 }
 
 /// Names of the records of each kind, for choices.
@@ -508,6 +511,7 @@ impl RecordForm {
             mode,
             form,
             specs,
+            content_error_at: None,
         };
         this.check_content();
         this
@@ -569,10 +573,16 @@ impl RecordForm {
             })
             .collect();
         let content = self.form.value("content");
-        let error = crate::template::check(executor, &content, &variables)
-            .err()
-            .map(|e| e.to_string());
-        self.form.set_error("content", error);
+        match crate::template::check(executor, &content, &variables) {
+            Ok(()) => {
+                self.content_error_at = None;
+                self.form.set_error("content", None);
+            }
+            Err(e) => {
+                self.content_error_at = Some((e.line, e.column));
+                self.form.set_error("content", Some(e.to_string()));
+            }
+        }
     }
 
     /// The TOML value of a TOML field; `None` when blank.
@@ -704,7 +714,17 @@ impl RecordForm {
         match crate::recordfile::parse(&text, &base) {
             Ok(items) => Some(items),
             Err(e) => {
-                self.refused(&e.to_string());
+                match e
+                    .field
+                    .clone()
+                    .filter(|(f, _)| self.form.field(f).is_some())
+                {
+                    Some((field, message)) => {
+                        self.form.set_error(&field, Some(message));
+                        self.form.focus_first_error();
+                    }
+                    None => self.form.error = Some(e.to_string()),
+                }
                 None
             }
         }
@@ -712,55 +732,42 @@ impl RecordForm {
 
     /// Shows the engine's (or the file parser's) refusal: under the field it
     /// names, else over the form.
-    pub fn refused(&mut self, message: &str) {
+    /// The engine's refusal of a save: under the field it names, the
+    /// content's cursor at the line and column; otherwise above the form.
+    pub fn refused(&mut self, failure: &crate::ui::Failure) {
+        use crate::engine::EngineError;
         self.form.sending = false;
-        let field = message
-            .split("field `")
-            .nth(1)
-            .and_then(|rest| rest.split('`').next())
-            .map(|f| f.split('.').next().unwrap_or(f).to_string());
-        match field.filter(|f| self.form.field(f).is_some()) {
-            Some(f) => {
-                let short = message
-                    .split(&format!("field `{f}"))
-                    .nth(1)
-                    .map(|rest| {
-                        rest.trim_start_matches(|c| c != ':')
-                            .trim_start_matches(':')
-                            .trim()
-                    })
-                    .filter(|s| !s.is_empty())
-                    .unwrap_or(message)
-                    .to_string();
-                self.form.set_error(&f, Some(short));
+        if let crate::ui::Failure::Engine(EngineError::Invalid {
+            field: Some(field),
+            at,
+            message,
+            ..
+        }) = failure
+        {
+            // A nested field (`variable.WHAT`) lands on its table's field.
+            let f = field.split('.').next().unwrap_or(field).to_string();
+            if self.form.field(&f).is_some() {
+                let text = match at {
+                    Some((line, column)) => format!("line {line}, column {column}: {message}"),
+                    None => message.clone(),
+                };
+                self.form.set_error(&f, Some(text));
                 if f == "content" {
+                    self.content_error_at = *at;
                     self.jump_to_content_error();
                 }
                 self.form.focus_first_error();
+                return;
             }
-            None => self.form.error = Some(message.to_string()),
         }
+        self.form.error = Some(failure.to_string());
     }
 
-    /// Takes the content's cursor to the line its error names.
+    /// Takes the content's cursor to where its error is.
     fn jump_to_content_error(&mut self) {
-        let Some(error) = self.form.field("content").and_then(|f| f.error.clone()) else {
-            return;
-        };
-        let number_after = |word: &str| -> Option<usize> {
-            error
-                .split(word)
-                .nth(1)?
-                .trim_start()
-                .split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()
-        };
-        if let Some(line) = number_after("line ") {
-            let column = number_after("column ").unwrap_or(1);
+        if let Some((line, column)) = self.content_error_at {
             if let Some(f) = self.form.field_mut("content") {
-                f.jump_to(line, column);
+                f.jump_to(line, column.max(1));
             }
         }
     }
@@ -862,13 +869,24 @@ mod tests {
 
     #[test]
     fn a_refusal_naming_a_field_lands_under_it() {
+        use crate::engine::EngineError;
+        use crate::ui::Failure;
         let mut f = RecordForm::new(Kind::Device, Mode::New, None, &names());
-        f.refused("device 'x' (line 1): field `address`: '' is not a host");
+        f.refused(&Failure::Engine(EngineError::Invalid {
+            kind: Kind::Device,
+            name: "x".into(),
+            line: 1,
+            field: Some("address".into()),
+            at: None,
+            message: "'' is not a host".into(),
+        }));
         assert_eq!(
             f.form.field("address").unwrap().error.as_deref(),
             Some("'' is not a host")
         );
-        f.refused("not permitted: 'alice' may not manage devices");
+        f.refused(&Failure::Engine(EngineError::Denied(
+            "'alice' may not manage devices".into(),
+        )));
         assert_eq!(
             f.form.error.as_deref(),
             Some("not permitted: 'alice' may not manage devices")

@@ -181,17 +181,23 @@ impl RequestForm {
     }
 
     /// Shows the engine's refusal: under the variable it names, else on top.
-    pub fn refused(&mut self, message: &str) {
+    /// The engine's refusal: under the variable it names, else above the form.
+    pub fn refused(&mut self, failure: &crate::ui::Failure) {
         self.form.sending = false;
-        for v in &self.terms.variables {
-            if message.contains(&format!("variable {}", v.name)) {
+        if let crate::ui::Failure::Engine(crate::engine::EngineError::Variable {
+            variable,
+            message,
+            ..
+        }) = failure
+        {
+            if self.terms.variables.iter().any(|v| &v.name == variable) {
                 self.form
-                    .set_error(&var_field(&v.name), Some(message.to_string()));
+                    .set_error(&var_field(variable), Some(message.clone()));
                 self.form.focus_first_error();
                 return;
             }
         }
-        self.form.error = Some(message.to_string());
+        self.form.error = Some(failure.to_string());
     }
 }
 

@@ -19,7 +19,7 @@ pub async fn settle(app: &mut App, client: &Client, mut requests: Vec<Request>) 
             let result = client
                 .call(request.command())
                 .await
-                .map_err(|e| e.to_string());
+                .map_err(gatehouse::ui::Failure::from);
             next.extend(app.update(Message::Answer(request, result)));
         }
         requests = next;
