@@ -667,3 +667,54 @@ async fn refusals_arrive_typed_with_their_field_and_position() {
         other => panic!("not a typed variable error: {other:?}"),
     }
 }
+
+/// A slow command (a host-key scan of a host that accepts and then says
+/// nothing) holds back neither the other answers on the same connection
+/// nor its events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_command_does_not_hold_back_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let (client, _server) = start(dir.path(), Default::default()).await;
+    // A host that accepts connections and never speaks.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let _held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = silent.accept().await {
+            open.push(stream);
+        }
+    });
+    let items = gatehouse::recordfile::parse(
+        &format!(
+            "[[device]]\nname = \"mute\"\naddress = \"127.0.0.1\"\nport = {port}\nenvironment = \"lab\"\nsystem = \"jump\"\n"
+        ),
+        std::path::Path::new("."),
+    )
+    .unwrap();
+    client.call(Command::Import { items }).await.unwrap();
+    let client = std::sync::Arc::new(client);
+    let scanning = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            client
+                .call(Command::ScanHostKey {
+                    device: "mute".into(),
+                })
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!scanning.is_finished(), "the scan is still waiting");
+    let started = std::time::Instant::now();
+    let answer = client.call(Command::Whoami).await.unwrap();
+    assert!(matches!(answer, Response::Whoami { .. }));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    assert!(
+        !scanning.is_finished(),
+        "answered while the scan still waits"
+    );
+}

@@ -48,6 +48,9 @@ pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 /// Backed-up output of a streamed answer goes out in pieces of this size.
 const DATA_PIECE: usize = 256 * 1024;
 
+/// Commands of one connection that run at once; more wait to be read.
+const COMMANDS_IN_FLIGHT: usize = 8;
+
 /// How many frames may wait for a client before it counts as not reading.
 const CLIENT_QUEUE: usize = 1024;
 
@@ -418,6 +421,7 @@ async fn serve_client(
         }
     });
     let mut events: Option<(crate::engine::Subscription, crate::engine::EventFilter)> = None;
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(COMMANDS_IN_FLIGHT));
     loop {
         tokio::select! {
             frame = frames.recv() => {
@@ -429,20 +433,37 @@ async fn serve_client(
                         events = Some((engine.subscribe(), filter));
                     }
                 }
-                let result = match frame.command {
-                    crate::engine::Command::Backup { path } => {
-                        stream_backup(&engine, (&os_login, &login), &path, frame.id, &out_tx).await
+                // Each command runs on its own task, so that a slow one (a
+                // host-key scan) holds back neither the others' answers nor
+                // the events; a connection has at most COMMANDS_IN_FLIGHT.
+                let Ok(permit) = in_flight.clone().acquire_owned().await else { break };
+                let (engine, os_login, login, out_tx) =
+                    (engine.clone(), os_login.clone(), login.clone(), out_tx.clone());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    let result = match frame.command {
+                        crate::engine::Command::Backup { path } => {
+                            stream_backup(&engine, (&os_login, &login), &path, frame.id, &out_tx)
+                                .await
+                        }
+                        // Under --as the audit names both accounts.
+                        command => {
+                            crate::store::acting_as(&os_login, &login, engine.handle(&login, command))
+                                .await
+                        }
+                    };
+                    // An answer too large to send is answered with why.
+                    let body = wire::encode(&ServerFrame::Reply { id: frame.id, result })
+                        .or_else(|e| {
+                            wire::encode(&ServerFrame::Reply {
+                                id: frame.id,
+                                result: Err(crate::engine::EngineError::Protocol(e.to_string())),
+                            })
+                        });
+                    if let Ok(body) = body {
+                        let _ = out_tx.send(body).await;
                     }
-                    // Under --as the audit names both accounts.
-                    command => {
-                        crate::store::acting_as(&os_login, &login, engine.handle(&login, command))
-                            .await
-                    }
-                };
-                let body = wire::encode(&ServerFrame::Reply { id: frame.id, result })?;
-                if out_tx.send(body).await.is_err() {
-                    break;
-                }
+                });
             }
             event = recv_event(&mut events) => {
                 match event {
