@@ -686,7 +686,7 @@ async fn deliver(
             roles: roles.iter().collect(),
         };
         while let Ok(Ok(event)) =
-            tokio::time::timeout(std::time::Duration::from_millis(5), sub.recv()).await
+            tokio::time::timeout(std::time::Duration::from_millis(1), sub.recv()).await
         {
             let Verdict::Send = engine.judge(filter, &event) else {
                 continue;
