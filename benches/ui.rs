@@ -172,7 +172,7 @@ fn main() {
                     crossterm::event::KeyModifiers::NONE,
                 )));
                 for request in asked {
-                    if matches!(request, gatehouse::ui::Request::HistoryBefore(_)) {
+                    if matches!(request, gatehouse::ui::Call::HistoryBefore(_)) {
                         pages += 1;
                     }
                     let result = client.call(request.command()).await.map_err(gatehouse::ui::Failure::from);

@@ -1,6 +1,65 @@
 //! Gatehouse: privileged tasks on remote machines with least privilege,
 //! approvals and a complete audit trail. One binary; the engine runs as a
 //! server on a Unix socket and every front end is a client of it.
+//!
+//! # Layout
+//!
+//! - `domain`: the records (environments, devices, credentials, templates,
+//!   tasks, users, roles, policies), operations, requests and grants; pure
+//!   data and its validation.
+//! - `access`: who may do what, pure. `access::authorize` is the one answer
+//!   to "may this principal have this effect?"; `policy` and `approval`
+//!   hold the request rules; `analysis` the role warnings.
+//! - `store`: sled trees, one transaction per change with its audit events,
+//!   the audit chain, output files, schema versions and migrations
+//!   (`store::codec` says how to change a stored type).
+//! - `engine`: the only place that decides. `api` is its vocabulary
+//!   (commands, responses, events, typed errors); `journal` is the one
+//!   commit path (every write is published); `gate` checks each operation
+//!   as it starts; the other modules are one concern each (records,
+//!   requests, schedules, operations, MFA, JIT, visibility, metrics).
+//! - `exec`: the runner (bounds, attempts, timeouts, cancellation) and the
+//!   executors behind one trait (`exec::executor`).
+//! - `server` / `client`: the socket, its framing (`server::wire`) and its
+//!   bounds; the client trusts only its own or the service account's server.
+//! - `cli`, `ui`: front ends; they only ask the engine. `main.rs` settles the
+//!   configuration, theme, keys and connection and hands them over.
+//! - `template`, `recordfile`, `forward`, `text`, `paths`, `logfile`,
+//!   `config`: the template language, the import format, SIEM forwarding,
+//!   screening of outside text, paths, the log file, `config.toml`.
+//!
+//! # How to extend
+//!
+//! **An executor**: a variant of `domain::Executor` (last: it is stored)
+//! and its name in `Executor::NAMES`; a type implementing
+//! `exec::executor::Executor` (check the content, run an attempt) and its
+//! arm in `exec::executor::of`. The form's choices and the import format's
+//! parsing follow from `NAMES`. Two files, and the README's template section.
+//!
+//! **A record kind**: its struct and a variant of `domain::Record` and
+//! `domain::Kind` (last: both are stored) with `Kind::ALL`, `as_str`,
+//! `plural`; its `Validate` impl (`domain::validate`); its import document
+//! and conversions (`recordfile::docs`); its form's field table
+//! (`ui::record_form`); its view and manage permissions
+//! (`access::view_action`, `manage_action`); a sample in `tests/golden.rs`
+//! (the exhaustive matches there and in these files do not compile until
+//! each has one). A test in `ui::record_form` checks that every form field
+//! is a key of the import format, for every kind.
+//!
+//! **A screen**: a module in `ui::tabs` that draws it, its `Tab` variant and
+//! its keys in `ui::app` and `ui::keys`, and a snapshot in
+//! `tests/tui_screens.rs`. (Screens do not yet own their state: that part
+//! of the restructuring is still open, see the closing notes.)
+//!
+//! **An approval rule**: the rule in `access::approval` (`may_decide`,
+//! `next_level`) or `access::policy` (what a request must carry); a field
+//! of `domain::Policy` (stored: a migration, see `store::codec`) with its
+//! import document and form field; a test in `tests/access_properties.rs`.
+//!
+//! **A command**: a variant of `engine::api::Command` (and its `Response`)
+//! last, `PROTOCOL_VERSION` bumped, its arm in `Engine::dispatch` asking
+//! `access::authorize`, its sample in `tests/golden.rs`, then the CLI verb
+//! or the screen that asks it.
 
 pub mod access;
 pub mod cli;

@@ -84,7 +84,19 @@ fn main() -> Result<()> {
                 .await
             }
             Some(verb) => cli::run_verb(&cli, verb).await,
-            None => gatehouse::ui::run(&cli).await,
+            None => {
+                // The look, the keys and the connection are settled before
+                // the TUI takes the terminal, so a mistake prints plainly.
+                let config = cli.config();
+                let theme = config
+                    .theme(cli.theme.as_deref())
+                    .map_err(|e| color_eyre::eyre::eyre!(e))?;
+                let keys = config
+                    .keymap()
+                    .map_err(|e| color_eyre::eyre::eyre!("configuration: {e}"))?;
+                let client = cli.connect().await?;
+                gatehouse::ui::run(client, theme, keys).await
+            }
         }
     });
     // A refusal or a bad file is the user's to fix: say it in one line, no backtrace.

@@ -69,6 +69,26 @@ pub fn printable_lines(text: &str) -> String {
     text.lines().map(printable).collect::<Vec<_>>().join("\n")
 }
 
+/// Text for standard output: any character that could drive a terminal
+/// (C0 and C1 controls, DEL, bidi overrides) that is still in it is written
+/// as a JSON-style `\uXXXX` escape, which keeps JSON lines valid and the
+/// rest visible. Line breaks and tabs stay.
+pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let escape = |c: char| is_unsafe(c) && c != '\n' && c != '\t';
+    if !text.chars().any(escape) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if escape(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

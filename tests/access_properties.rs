@@ -12,8 +12,8 @@ use proptest::prelude::*;
 const ENVS: [&str; 3] = ["production", "staging", "lab"];
 const USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
 
-fn action() -> impl Strategy<Value = Action> {
-    (0..Action::ALL.len()).prop_map(|i| Action::ALL[i])
+fn action() -> impl Strategy<Value = Permission> {
+    (0..Permission::ALL.len()).prop_map(|i| Permission::ALL[i])
 }
 
 fn grant() -> impl Strategy<Value = Grant> {

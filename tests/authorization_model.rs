@@ -70,7 +70,7 @@ const KINDS: [Kind; 4] = [Kind::Device, Kind::Template, Kind::Task, Kind::Policy
 
 fn world() -> impl Strategy<Value = World> {
     let grant = (
-        0..gatehouse::domain::Action::ALL.len(),
+        0..gatehouse::domain::Permission::ALL.len(),
         proptest::collection::vec(0..2usize, 0..=1),
     );
     let resource = (
@@ -200,7 +200,7 @@ timeout = 5
     for (i, (grants, resources)) in w.roles.iter().enumerate() {
         text.push_str(&format!("[[role]]\nname = \"r{i}\"\ngrants = ["));
         for (a, envs) in grants {
-            let action = gatehouse::domain::Action::ALL[*a];
+            let action = gatehouse::domain::Permission::ALL[*a];
             let scope = if action.is_scoped_by_environment() && !envs.is_empty() {
                 format!(
                     ", environments = [{}]",

@@ -108,7 +108,7 @@ fn record(kind: Kind) -> Record {
             description: "d".into(),
             builtin: false,
             grants: vec![Grant {
-                action: Action::RunLocal,
+                action: Permission::RunLocal,
                 environments: vec!["lab".into()],
             }],
             resources: vec![ResourceGrant {
@@ -524,7 +524,7 @@ fn errors() -> Vec<EngineError> {
         },
         EngineError::NeedsPermission {
             message: "m".into(),
-            permission: Action::RunLocal,
+            permission: Permission::RunLocal,
         },
         EngineError::Variable {
             task: "t".into(),

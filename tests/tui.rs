@@ -9,7 +9,7 @@ mod common;
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use gatehouse::domain::{Device, Environment, Kind, Meta, Record};
 use gatehouse::engine::{Event, Response};
-use gatehouse::ui::{App, Message, Request, Tab, Theme};
+use gatehouse::ui::{App, Call, Message, Tab, Theme};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use std::time::{Duration, Instant};
@@ -72,7 +72,7 @@ fn admin_lists_records_from_the_engine_and_follows_changes() {
         meta: Meta::named("production"),
     });
     app.update(Message::Answer(
-        Request::List(Kind::Environment),
+        Call::List(Kind::Environment),
         Ok(Response::Records(vec![env])),
     ));
     let text = screen(&app, 120, 20);
@@ -83,7 +83,7 @@ fn admin_lists_records_from_the_engine_and_follows_changes() {
         kind: Kind::Device,
         name: "web-1".into(),
     }));
-    assert_eq!(requests, vec![Request::List(Kind::Device)]);
+    assert_eq!(requests, vec![Call::List(Kind::Device)]);
 }
 
 #[test]
@@ -105,7 +105,7 @@ fn a_huge_list_draws_only_the_visible_rows_and_follows_the_cursor() {
     assert_eq!(app.admin_kind(), Kind::Device);
     let devices: Vec<Record> = (0..200_000).map(device).collect();
     app.update(Message::Answer(
-        Request::List(Kind::Device),
+        Call::List(Kind::Device),
         Ok(Response::Records(devices)),
     ));
     let text = screen(&app, 120, 20);
@@ -128,13 +128,13 @@ fn disabling_from_admin_asks_the_engine() {
         meta: Meta::named("staging"),
     });
     app.update(Message::Answer(
-        Request::List(Kind::Environment),
+        Call::List(Kind::Environment),
         Ok(Response::Records(vec![env])),
     ));
     let requests = app.update(key('d'));
     assert_eq!(
         requests,
-        vec![Request::SetEnabled {
+        vec![Call::SetEnabled {
             kind: Kind::Environment,
             name: "staging".into(),
             enabled: false
@@ -147,7 +147,7 @@ fn a_refused_list_says_why_instead_of_showing_nothing() {
     let mut app = App::new("alice".into(), Theme::default());
     app.update(key('7'));
     app.update(Message::Answer(
-        Request::List(Kind::Environment),
+        Call::List(Kind::Environment),
         Err(gatehouse::ui::Failure::Engine(
             gatehouse::engine::EngineError::Denied("'alice' may not view environments".into()),
         )),
@@ -210,7 +210,7 @@ fn slash_filters_the_admin_list_as_you_type_and_esc_clears_it() {
     }
     let devices: Vec<Record> = (0..50).map(device).collect();
     app.update(Message::Answer(
-        Request::List(Kind::Device),
+        Call::List(Kind::Device),
         Ok(Response::Records(devices)),
     ));
     app.update(key('/'));
@@ -288,11 +288,11 @@ fn operations_stream_their_output_live_and_move_to_history_when_done() {
     assert_eq!(
         requests,
         vec![
-            Request::Output {
+            Call::Output {
                 id: Id(10),
                 from: 0
             },
-            Request::Metrics
+            Call::Metrics
         ],
         "selecting loads stored output"
     );
@@ -326,14 +326,14 @@ fn operations_stream_their_output_live_and_move_to_history_when_done() {
     }));
     assert_eq!(
         requests,
-        vec![Request::Output {
+        vec![Call::Output {
             id: Id(10),
             from: 2
         }]
     );
     // Cancel asks first.
     assert!(app.update(key('c')).is_empty());
-    assert_eq!(app.update(key('y')), vec![Request::Cancel(Id(10))]);
+    assert_eq!(app.update(key('y')), vec![Call::Cancel(Id(10))]);
     // Done: it leaves Operations and is in History.
     let mut done = operation(10, OpState::Succeeded);
     done.exit_status = Some(0);
@@ -357,13 +357,13 @@ fn history_and_stored_output_answers_fill_the_screen() {
         operation(11, OpState::Succeeded),
     ];
     app.update(Message::Answer(
-        Request::History,
+        Call::History,
         Ok(Response::Operations(ops)),
     ));
     let requests = app.update(key('j'));
     assert_eq!(
         requests,
-        vec![Request::Output {
+        vec![Call::Output {
             id: Id(11),
             from: 0
         }]
@@ -377,7 +377,7 @@ fn history_and_stored_output_answers_fill_the_screen() {
     // A page of stored output asks for the next (an answer holds at most
     // about 1 MiB), until an empty one says the store has no more.
     let next = app.update(Message::Answer(
-        Request::Output {
+        Call::Output {
             id: Id(11),
             from: 0,
         },
@@ -385,13 +385,13 @@ fn history_and_stored_output_answers_fill_the_screen() {
     ));
     assert_eq!(
         next,
-        vec![Request::Output {
+        vec![Call::Output {
             id: Id(11),
             from: 1
         }]
     );
     let done = app.update(Message::Answer(
-        Request::Output {
+        Call::Output {
             id: Id(11),
             from: 1,
         },
@@ -453,13 +453,13 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
     };
     // The queue asks what each request runs; an approver need not see templates.
     let asked = app.update(Message::Answer(
-        Request::Queue,
+        Call::Queue,
         Ok(Response::Requests(vec![pending_request(42)])),
     ));
-    assert_eq!(asked, vec![Request::PinnedTemplate(Id(42))]);
+    assert_eq!(asked, vec![Call::PinnedTemplate(Id(42))]);
     assert!(screen(&app, 130, 34).contains("loading what it runs"));
     app.update(Message::Answer(
-        Request::PinnedTemplate(Id(42)),
+        Call::PinnedTemplate(Id(42)),
         Ok(Response::Records(vec![Record::Template(template)])),
     ));
     let text = screen(&app, 130, 34);
@@ -489,7 +489,7 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
     )));
     assert_eq!(
         requests,
-        vec![Request::Reject {
+        vec![Call::Reject {
             id: Id(42),
             comment: "not now".into()
         }]
@@ -501,7 +501,7 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
     )));
     assert_eq!(
         requests,
-        vec![Request::Approve {
+        vec![Call::Approve {
             id: Id(42),
             comment: String::new(),
             totp: None
@@ -531,7 +531,7 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
     )));
     assert_eq!(
         requests,
-        vec![Request::Approve {
+        vec![Call::Approve {
             id: Id(42),
             comment: String::new(),
             totp: Some("123456".into())
@@ -542,7 +542,7 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
     let requests = app.update(Message::Engine(Event::RequestChanged(Box::new(
         pending_request(42),
     ))));
-    assert_eq!(requests, vec![Request::Queue, Request::Metrics]);
+    assert_eq!(requests, vec![Call::Queue, Call::Metrics]);
 }
 
 #[test]
@@ -602,7 +602,7 @@ fn history_pages_back_as_the_cursor_nears_the_end() {
             .collect::<Vec<_>>()
     };
     app.update(Message::Answer(
-        Request::History,
+        Call::History,
         Ok(Response::Operations(page(10_000, 2000))),
     ));
     let requests = app.update(Message::Key(KeyEvent::new(
@@ -610,16 +610,16 @@ fn history_pages_back_as_the_cursor_nears_the_end() {
         KeyModifiers::NONE,
     )));
     assert!(
-        requests.contains(&Request::HistoryBefore(Id(8001))),
+        requests.contains(&Call::HistoryBefore(Id(8001))),
         "{requests:?}"
     );
     // No second request while the first is out.
     assert!(!app
         .update(key('k'))
         .iter()
-        .any(|r| matches!(r, Request::HistoryBefore(_))));
+        .any(|r| matches!(r, Call::HistoryBefore(_))));
     app.update(Message::Answer(
-        Request::HistoryBefore(Id(8001)),
+        Call::HistoryBefore(Id(8001)),
         Ok(Response::Operations(page(8000, 500))),
     ));
     assert_eq!(app.history.len(), 2500);
@@ -628,8 +628,6 @@ fn history_pages_back_as_the_cursor_nears_the_end() {
         KeyCode::End,
         KeyModifiers::NONE,
     )));
-    assert!(!requests
-        .iter()
-        .any(|r| matches!(r, Request::HistoryBefore(_))));
+    assert!(!requests.iter().any(|r| matches!(r, Call::HistoryBefore(_))));
     assert!(screen(&app, 120, 30).contains("web-7501"));
 }

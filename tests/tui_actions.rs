@@ -8,7 +8,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
 use gatehouse::domain::*;
 use gatehouse::engine::{EngineError, RequestTerms, Response};
-use gatehouse::ui::{App, Confirm, Keymap, Message, Request, Tab, Theme};
+use gatehouse::ui::{App, Call, Confirm, Keymap, Message, Tab, Theme};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use std::collections::BTreeMap;
@@ -21,7 +21,7 @@ fn ctrl(c: char) -> Message {
     Message::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
 }
 
-fn type_in(app: &mut App, text: &str) -> Vec<Request> {
+fn type_in(app: &mut App, text: &str) -> Vec<Call> {
     let mut asked = Vec::new();
     for c in text.chars() {
         asked.extend(app.update(key(KeyCode::Char(c))));
@@ -44,7 +44,7 @@ fn screen(app: &App, width: u16, height: u16) -> String {
 }
 
 fn records(kind: Kind, records: Vec<Record>) -> Message {
-    Message::Answer(Request::List(kind), Ok(Response::Records(records)))
+    Message::Answer(Call::List(kind), Ok(Response::Records(records)))
 }
 
 fn named(kind: Kind, name: &str) -> Record {
@@ -115,7 +115,7 @@ fn enter_on_a_task_opens_its_request_form_and_submits_what_was_typed() {
     app.update(key(KeyCode::Char('2')));
     assert_eq!(
         app.update(key(KeyCode::Enter)),
-        vec![Request::Terms("restart".into())]
+        vec![Call::Terms("restart".into())]
     );
     let terms = RequestTerms {
         task: "restart".into(),
@@ -133,7 +133,7 @@ fn enter_on_a_task_opens_its_request_form_and_submits_what_was_typed() {
         ..Default::default()
     };
     app.update(Message::Answer(
-        Request::Terms("restart".into()),
+        Call::Terms("restart".into()),
         Ok(Response::Terms(Box::new(terms))),
     ));
     let shown = screen(&app, 120, 40);
@@ -148,7 +148,7 @@ fn enter_on_a_task_opens_its_request_form_and_submits_what_was_typed() {
     // The focus went to the field that needs it.
     type_in(&mut app, "disk full");
     let asked = app.update(ctrl('s'));
-    let [Request::Submit(spec)] = asked.as_slice() else {
+    let [Call::Submit(spec)] = asked.as_slice() else {
         panic!("{asked:?}")
     };
     assert_eq!(spec.task, "restart");
@@ -219,7 +219,7 @@ fn a_new_device_is_saved_through_the_import_and_a_refusal_lands_under_its_field(
     app.update(key(KeyCode::Tab));
     type_in(&mut app, "127.0.0.9");
     let asked = app.update(ctrl('s'));
-    let [Request::Save { kind, name, items }] = asked.as_slice() else {
+    let [Call::Save { kind, name, items }] = asked.as_slice() else {
         panic!("{asked:?}")
     };
     assert_eq!((*kind, name.as_str()), (Kind::Device, "web-9"));
@@ -283,7 +283,7 @@ fn editing_a_credential_never_shows_its_secret_and_keeps_it_when_left_blank() {
     assert!(shown.contains("Edit credential ops"), "{shown}");
     assert!(shown.contains("(set; type to replace)"), "{shown}");
     let asked = app.update(ctrl('s'));
-    let [Request::Save { items, .. }] = asked.as_slice() else {
+    let [Call::Save { items, .. }] = asked.as_slice() else {
         panic!("{asked:?}")
     };
     assert!(
@@ -303,7 +303,7 @@ fn editing_a_credential_never_shows_its_secret_and_keeps_it_when_left_blank() {
         "{shown}"
     );
     let asked = app.update(ctrl('s'));
-    let [Request::Save { items, .. }] = asked.as_slice() else {
+    let [Call::Save { items, .. }] = asked.as_slice() else {
         panic!("{asked:?}")
     };
     assert_eq!(items[0].secrets.password.as_deref(), Some("hunter2"));
@@ -335,14 +335,14 @@ fn delete_asks_first_and_only_y_deletes() {
     app.update(key(KeyCode::Char('D')));
     assert_eq!(
         app.update(key(KeyCode::Char('y'))),
-        vec![Request::Delete {
+        vec![Call::Delete {
             kind: Kind::Device,
             name: "web-1".into()
         }]
     );
     // In use: the engine says by whom.
     app.update(Message::Answer(
-        Request::Delete {
+        Call::Delete {
             kind: Kind::Device,
             name: "web-1".into(),
         },
@@ -370,11 +370,11 @@ fn trusting_a_host_key_shows_the_fingerprint_and_what_it_replaces() {
     ));
     assert_eq!(
         app.update(key(KeyCode::Char('t'))),
-        vec![Request::ScanHostKey("web-1".into())]
+        vec![Call::ScanHostKey("web-1".into())]
     );
     let offered = HostKey::parse("SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s").unwrap();
     app.update(Message::Answer(
-        Request::ScanHostKey("web-1".into()),
+        Call::ScanHostKey("web-1".into()),
         Ok(Response::HostKey(offered.clone())),
     ));
     let status = app.status.clone().unwrap().0;
@@ -392,7 +392,7 @@ fn trusting_a_host_key_shows_the_fingerprint_and_what_it_replaces() {
     );
     assert_eq!(
         app.update(key(KeyCode::Char('y'))),
-        vec![Request::PinHostKey {
+        vec![Call::PinHostKey {
             device: "web-1".into(),
             key: offered
         }]
@@ -408,10 +408,10 @@ fn revisions_show_the_difference_between_two() {
     ));
     assert_eq!(
         app.update(key(KeyCode::Char('v'))),
-        vec![Request::Revisions("restart".into())]
+        vec![Call::Revisions("restart".into())]
     );
     app.update(Message::Answer(
-        Request::Revisions("restart".into()),
+        Call::Revisions("restart".into()),
         Ok(Response::Records(vec![
             Record::Template(template(1, "service nginx restart\n")),
             Record::Template(template(2, "systemctl restart nginx\n")),
@@ -433,7 +433,7 @@ fn rebound_keys_work_and_the_footer_shows_them() {
     overrides.insert("quit".to_string(), vec!["ctrl-q".to_string()]);
     app.keys = Keymap::with(&overrides).unwrap();
     app.update(Message::Answer(
-        Request::Queue,
+        Call::Queue,
         Ok(Response::Requests(vec![pending(5)])),
     ));
     app.update(key(KeyCode::Char('3')));
@@ -539,22 +539,19 @@ fn history_filters_by_task_device_user_state_and_text_through_the_engine() {
         text: Some("disk full".into()),
         ..Default::default()
     };
-    assert_eq!(
-        asked.first(),
-        Some(&Request::HistoryFiltered(wanted.clone()))
-    );
+    assert_eq!(asked.first(), Some(&Call::HistoryFiltered(wanted.clone())));
     let page: Vec<Operation> = (0..2000)
         .rev()
         .map(|i| op(i + 1, "restart", OpState::Failed))
         .collect();
     app.update(Message::Answer(
-        Request::HistoryFiltered(wanted.clone()),
+        Call::HistoryFiltered(wanted.clone()),
         Ok(Response::Operations(page)),
     ));
     assert_eq!(app.history.len(), 2000);
     // An unfiltered answer arriving late does not replace the filtered list.
     app.update(Message::Answer(
-        Request::History,
+        Call::History,
         Ok(Response::Operations(vec![op(
             9999,
             "other",
@@ -568,7 +565,7 @@ fn history_filters_by_task_device_user_state_and_text_through_the_engine() {
         asked.extend(app.update(key(KeyCode::Down)));
     }
     assert!(
-        asked.contains(&Request::HistoryFiltered(HistoryFilter {
+        asked.contains(&Call::HistoryFiltered(HistoryFilter {
             before: Some(Id(1)),
             ..wanted
         })),
@@ -576,10 +573,7 @@ fn history_filters_by_task_device_user_state_and_text_through_the_engine() {
     );
     // Esc on the filter line drops it.
     app.update(key(KeyCode::Char('/')));
-    assert_eq!(
-        app.update(key(KeyCode::Esc)).first(),
-        Some(&Request::History)
-    );
+    assert_eq!(app.update(key(KeyCode::Esc)).first(), Some(&Call::History));
     assert!(app.history_filter.is_none());
 }
 
@@ -609,7 +603,7 @@ fn the_audit_list_filters_and_exports() {
         })
         .collect();
     app.update(Message::Answer(
-        Request::AuditTail,
+        Call::AuditTail,
         Ok(Response::AuditEvents(events)),
     ));
     app.update(key(KeyCode::Char('6')));
@@ -637,7 +631,7 @@ fn the_audit_list_filters_and_exports() {
     }
     type_in(&mut app, "/tmp/chosen.jsonl");
     let asked = app.update(key(KeyCode::Enter));
-    let [Request::ExportAudit(path)] = asked.as_slice() else {
+    let [Call::ExportAudit(path)] = asked.as_slice() else {
         panic!("{asked:?}")
     };
     assert_eq!(path, std::path::Path::new("/tmp/chosen.jsonl"));

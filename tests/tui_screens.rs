@@ -11,7 +11,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use gatehouse::domain::*;
 use gatehouse::engine::{Event, Response};
 use gatehouse::store::AuditEvent;
-use gatehouse::ui::{App, Message, Request, Theme};
+use gatehouse::ui::{App, Call, Message, Theme};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -218,12 +218,12 @@ fn realistic(login: &str) -> App {
     for kind in Kind::ALL {
         let of_kind: Vec<Record> = all.iter().filter(|r| r.kind() == kind).cloned().collect();
         app.update(Message::Answer(
-            Request::List(kind),
+            Call::List(kind),
             Ok(Response::Records(of_kind)),
         ));
     }
     app.update(Message::Answer(
-        Request::History,
+        Call::History,
         Ok(Response::Operations(history())),
     ));
     let live = vec![
@@ -231,7 +231,7 @@ fn realistic(login: &str) -> App {
         operation(501, "nginx-restart", "web-1", OpState::Queued, 0),
     ];
     app.update(Message::Answer(
-        Request::LiveOperations,
+        Call::LiveOperations,
         Ok(Response::Operations(live)),
     ));
     // The Dashboard's numbers, as the engine counts them over the same day.
@@ -240,7 +240,7 @@ fn realistic(login: &str) -> App {
     metrics.queued = 1;
     metrics.waiting = 2;
     app.update(Message::Answer(
-        Request::Metrics,
+        Call::Metrics,
         Ok(Response::Metrics(Box::new(metrics))),
     ));
     let restart = all
@@ -249,7 +249,7 @@ fn realistic(login: &str) -> App {
         .map(|r| r.meta().id)
         .unwrap();
     app.update(Message::Answer(
-        Request::Queue,
+        Call::Queue,
         Ok(Response::Requests(vec![
             request(41, "nginx-restart", "alice", 12, restart),
             request(42, "nginx-restart", "alice", 3, restart),
@@ -262,20 +262,20 @@ fn realistic(login: &str) -> App {
         .unwrap();
     for id in [41, 42] {
         app.update(Message::Answer(
-            Request::PinnedTemplate(Id(id)),
+            Call::PinnedTemplate(Id(id)),
             Ok(Response::Records(vec![template.clone()])),
         ));
     }
     app.update(Message::Answer(
-        Request::AuditTail,
+        Call::AuditTail,
         Ok(Response::AuditEvents(audit())),
     ));
     app.update(Message::Answer(
-        Request::AuditVerify,
+        Call::AuditVerify,
         Ok(Response::AuditVerified(Ok(40))),
     ));
     app.update(Message::Answer(
-        Request::Jit,
+        Call::Jit,
         Ok(Response::Jit(vec![JitGrant {
             id: Id(77),
             grant_op: Id(470),
@@ -406,7 +406,7 @@ fn request_form() {
         ..Default::default()
     };
     app.update(Message::Answer(
-        Request::Terms("nginx-restart".into()),
+        Call::Terms("nginx-restart".into()),
         Ok(Response::Terms(Box::new(terms))),
     ));
     snapshot_both_sizes("request_form", &app);
@@ -460,7 +460,7 @@ fn history_detail_of_an_operation() {
     app.update(key(KeyCode::Down));
     app.update(key(KeyCode::Down));
     let asked = app.update(key(KeyCode::Enter));
-    assert_eq!(asked, vec![Request::RequestOf(Id(497))]);
+    assert_eq!(asked, vec![Call::RequestOf(Id(497))]);
     let mut req = request(497, "nginx-status", "root", 61, Id(110));
     req.state = RequestState::Approved;
     req.decisions = vec![Decision {
@@ -472,7 +472,7 @@ fn history_detail_of_an_operation() {
         narrowed_to: None,
     }];
     app.update(Message::Answer(
-        Request::RequestOf(Id(497)),
+        Call::RequestOf(Id(497)),
         Ok(Response::Requests(vec![req])),
     ));
     snapshot_both_sizes("history_detail", &app);
@@ -496,7 +496,7 @@ fn a_scheduled_task_shows_why_its_schedule_does_not_run() {
     void.schedule = Some("0 3 * * *".into());
     void.void_reason = Some("template 'disk-usage' changed since it was approved (revision 1 → 2); the schedule is suspended until a new request authorises it".into());
     app.update(Message::Answer(
-        Request::Schedules,
+        Call::Schedules,
         Ok(Response::Schedules(vec![ScheduleStatus {
             task: "disk-check".into(),
             expr: "0 3 * * *".into(),
@@ -566,7 +566,7 @@ fn the_dashboards_counts_do_not_follow_the_history_filter() {
         app.update(key(KeyCode::Char(c)));
     }
     let asked = app.update(key(KeyCode::Enter));
-    let Some(Request::HistoryFiltered(filter)) = asked.first().cloned() else {
+    let Some(Call::HistoryFiltered(filter)) = asked.first().cloned() else {
         panic!("no filtered history asked: {asked:?}")
     };
     assert_eq!(filter.state, Some(OpState::Succeeded));
@@ -576,7 +576,7 @@ fn the_dashboards_counts_do_not_follow_the_history_filter() {
         .take(1)
         .collect();
     app.update(Message::Answer(
-        Request::HistoryFiltered(filter),
+        Call::HistoryFiltered(filter),
         Ok(Response::Operations(one)),
     ));
     assert_eq!(app.history.len(), 1, "the filter took hold");

@@ -2,7 +2,7 @@
 //! say, and grants that reach further than their scope. Warnings, each with
 //! one sentence of why; nothing here refuses anything.
 
-use crate::domain::{AccessLevel, Action, Kind, Role};
+use crate::domain::{AccessLevel, Kind, Permission, Role};
 use std::fmt;
 
 /// What kind of problem a warning describes.
@@ -53,7 +53,7 @@ pub fn analyse(role: &Role) -> Vec<RoleWarning> {
 /// the light of what the store holds: what one role alone does not give,
 /// two together may.
 pub fn analyse_together(roles: &[&Role], reach: &Reach) -> Vec<RoleWarning> {
-    let has = |a: Action| roles.iter().any(|r| r.grants.iter().any(|g| g.action == a));
+    let has = |a: Permission| roles.iter().any(|r| r.grants.iter().any(|g| g.action == a));
     let holds = |kind: Kind, name: &str, level: AccessLevel| {
         roles.iter().any(|r| {
             r.resources
@@ -68,7 +68,7 @@ pub fn analyse_together(roles: &[&Role], reach: &Reach) -> Vec<RoleWarning> {
             message: message.to_string(),
         })
     };
-    use Action::*;
+    use Permission::*;
     let needs_view = [
         (ManageEnvironments, ViewEnvironments, "manage-environments without view-environments: the environments it may change are not shown to it."),
         (ManageDevices, ViewDevices, "manage-devices without view-devices: it may change devices it cannot list."),
@@ -171,7 +171,7 @@ mod tests {
     use super::*;
     use crate::domain::{Grant, Meta};
 
-    fn role(actions: &[Action]) -> Role {
+    fn role(actions: &[Permission]) -> Role {
         Role {
             meta: Meta::named("r"),
             grants: actions
@@ -187,27 +187,27 @@ mod tests {
 
     #[test]
     fn finds_each_kind_of_problem_and_says_why() {
-        let w = analyse(&role(&[Action::ManageDevices]));
+        let w = analyse(&role(&[Permission::ManageDevices]));
         assert_eq!(w.len(), 1);
         assert_eq!(w[0].kind, WarningKind::Nonsensical);
         let w = analyse(&role(&[
-            Action::ViewTemplates,
-            Action::ManageTemplates,
-            Action::ViewTasks,
-            Action::RequestTasks,
+            Permission::ViewTemplates,
+            Permission::ManageTemplates,
+            Permission::ViewTasks,
+            Permission::RequestTasks,
         ]));
         assert!(w
             .iter()
             .any(|w| w.kind == WarningKind::ByProxy && w.message.contains("arbitrary commands")));
         let w = analyse(&role(&[
-            Action::ViewEnvironments,
-            Action::ManageEnvironments,
+            Permission::ViewEnvironments,
+            Permission::ManageEnvironments,
         ]));
         assert!(w.iter().any(|w| w.kind == WarningKind::Transitive));
         assert!(analyse(&role(&[
-            Action::ViewTasks,
-            Action::RequestTasks,
-            Action::ViewExecutions
+            Permission::ViewTasks,
+            Permission::RequestTasks,
+            Permission::ViewExecutions
         ]))
         .is_empty());
         assert!(w.iter().all(|w| w.message.ends_with('.')));

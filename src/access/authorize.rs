@@ -7,7 +7,7 @@
 use super::visibility::{may_see_operation, may_see_request};
 use super::{manage_action, view_action, Principal};
 use crate::domain::{
-    AccessLevel, Action, ExecutionRequest, Executor, Kind, Policy, Record, Task, SUPERUSER_ROLE,
+    AccessLevel, ExecutionRequest, Executor, Kind, Permission, Policy, Record, Task, SUPERUSER_ROLE,
 };
 
 /// What someone wants to do.
@@ -57,7 +57,7 @@ pub enum Effect<'a> {
     Shutdown { owner: &'a str },
     /// An action that concerns no one record (the audit log, role
     /// analysis, second factors of others).
-    Use(Action),
+    Use(Permission),
 }
 
 /// What the answer needs to know of the store beyond the records at hand.
@@ -108,7 +108,7 @@ fn chain_runs_locally(template: &str, children: &[String], facts: &dyn Facts) ->
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Denial {
     pub message: String,
-    pub needs: Option<Action>,
+    pub needs: Option<Permission>,
 }
 
 impl std::fmt::Display for Denial {
@@ -117,7 +117,7 @@ impl std::fmt::Display for Denial {
     }
 }
 
-fn deny(who: &Principal<'_>, what: String, needs: Action) -> Result<(), Denial> {
+fn deny(who: &Principal<'_>, what: String, needs: Permission) -> Result<(), Denial> {
     Err(Denial {
         message: format!(
             "'{}' may not {what} (needs the {} permission)",
@@ -195,7 +195,7 @@ pub fn authorize(who: &Principal<'_>, effect: Effect<'_>, facts: &dyn Facts) -> 
             // Deleting takes reach away; enabling may give it back.
             if matches!(effect, Effect::Toggle(_))
                 && runs_locally(record, facts)
-                && !who.may(Action::RunLocal, None)
+                && !who.may(Permission::RunLocal, None)
             {
                 return deny(
                     who,
@@ -203,23 +203,23 @@ pub fn authorize(who: &Principal<'_>, effect: Effect<'_>, facts: &dyn Facts) -> 
                         "{verb} {kind} '{}': it runs commands on the Gatehouse host",
                         record.name()
                     ),
-                    Action::RunLocal,
+                    Permission::RunLocal,
                 );
             }
             Ok(())
         }
         Effect::Request(task) => {
-            if !who.may(Action::RequestTasks, Some(&task.environment))
+            if !who.may(Permission::RequestTasks, Some(&task.environment))
                 && !who.holds(Kind::Task, &task.meta.name, AccessLevel::Run)
             {
                 return deny(
                     who,
                     format!("request tasks in {}", task.environment),
-                    Action::RequestTasks,
+                    Permission::RequestTasks,
                 );
             }
             if chain_runs_locally(&task.template, &task.children, facts)
-                && !who.may(Action::RunLocal, None)
+                && !who.may(Permission::RunLocal, None)
             {
                 return deny(
                     who,
@@ -227,7 +227,7 @@ pub fn authorize(who: &Principal<'_>, effect: Effect<'_>, facts: &dyn Facts) -> 
                         "request task '{}': it (or a task chained after it) runs commands on the Gatehouse host",
                         task.meta.name
                     ),
-                    Action::RunLocal,
+                    Permission::RunLocal,
                 );
             }
             Ok(())
@@ -243,7 +243,7 @@ pub fn authorize(who: &Principal<'_>, effect: Effect<'_>, facts: &dyn Facts) -> 
                 deny(
                     who,
                     format!("see {requested_by}'s operations"),
-                    Action::ViewExecutions,
+                    Permission::ViewExecutions,
                 )
             }
         }
@@ -258,7 +258,7 @@ pub fn authorize(who: &Principal<'_>, effect: Effect<'_>, facts: &dyn Facts) -> 
                 deny(
                     who,
                     format!("see request {}", request.id),
-                    Action::ViewExecutions,
+                    Permission::ViewExecutions,
                 )
             }
         }
@@ -327,12 +327,12 @@ pub fn authorize(who: &Principal<'_>, effect: Effect<'_>, facts: &dyn Facts) -> 
 }
 
 /// What an unscoped action does, for a refusal.
-fn action_phrase(action: Action) -> &'static str {
+fn action_phrase(action: Permission) -> &'static str {
     match action {
-        Action::ViewAudit => "view the audit log",
-        Action::ExportAudit => "export the audit log",
-        Action::ManageUsers => "manage users and roles",
-        Action::RunLocal => "run commands on the Gatehouse host",
+        Permission::ViewAudit => "view the audit log",
+        Permission::ExportAudit => "export the audit log",
+        Permission::ManageUsers => "manage users and roles",
+        Permission::RunLocal => "run commands on the Gatehouse host",
         _ => action.as_str(),
     }
 }
@@ -379,14 +379,14 @@ fn change(
         });
     }
     let local = runs_locally(incoming, facts) || stored.is_some_and(|s| runs_locally(s, facts));
-    if local && !who.may(Action::RunLocal, None) {
+    if local && !who.may(Permission::RunLocal, None) {
         return deny(
             who,
             format!(
                 "write {kind} '{}': it runs commands on the Gatehouse host",
                 incoming.name()
             ),
-            Action::RunLocal,
+            Permission::RunLocal,
         );
     }
     Ok(())

@@ -8,13 +8,13 @@ pub mod mfa;
 pub mod policy;
 pub mod visibility;
 
-use crate::domain::{AccessLevel, Action, Grant, Kind, Meta, Role, User, SUPERUSER_ROLE};
+use crate::domain::{AccessLevel, Grant, Kind, Meta, Permission, Role, User, SUPERUSER_ROLE};
 
 pub use authorize::{authorize, environment_of, Denial, Effect, Facts, NoFacts};
 
 /// The roles every store starts with.
 pub fn builtin_roles() -> Vec<Role> {
-    fn role(name: &str, description: &str, actions: &[Action]) -> Role {
+    fn role(name: &str, description: &str, actions: &[Permission]) -> Role {
         Role {
             meta: Meta::named(name),
             description: description.into(),
@@ -29,7 +29,7 @@ pub fn builtin_roles() -> Vec<Role> {
             resources: Vec::new(),
         }
     }
-    use Action::*;
+    use Permission::*;
     vec![
         role(
             "User",
@@ -70,7 +70,7 @@ pub fn builtin_roles() -> Vec<Role> {
         role(
             SUPERUSER_ROLE,
             "Everything, without restriction. Cannot be changed.",
-            &Action::ALL,
+            &Permission::ALL,
         ),
     ]
 }
@@ -91,7 +91,7 @@ impl Principal<'_> {
 
     /// Whether an enabled role grants `action`, in `environment` when the
     /// action concerns a record that lives in one. Deny by default.
-    pub fn may(&self, action: Action, environment: Option<&str>) -> bool {
+    pub fn may(&self, action: Permission, environment: Option<&str>) -> bool {
         if !self.user.meta.enabled {
             return false;
         }
@@ -132,7 +132,7 @@ impl Principal<'_> {
     }
 
     /// Whether some enabled role grants `action` in at least one environment.
-    pub fn may_somewhere(&self, action: Action) -> bool {
+    pub fn may_somewhere(&self, action: Permission) -> bool {
         self.user.meta.enabled
             && (self.is_superuser()
                 || self
@@ -144,28 +144,28 @@ impl Principal<'_> {
 }
 
 /// The action that lets a user list records of a kind.
-pub fn view_action(kind: Kind) -> Action {
+pub fn view_action(kind: Kind) -> Permission {
     match kind {
-        Kind::Environment | Kind::System | Kind::Reason => Action::ViewEnvironments,
-        Kind::Device => Action::ViewDevices,
-        Kind::Credential => Action::ManageCredentials,
-        Kind::Template => Action::ViewTemplates,
-        Kind::Task => Action::ViewTasks,
-        Kind::User | Kind::Role => Action::ManageUsers,
-        Kind::Policy => Action::ManagePolicies,
+        Kind::Environment | Kind::System | Kind::Reason => Permission::ViewEnvironments,
+        Kind::Device => Permission::ViewDevices,
+        Kind::Credential => Permission::ManageCredentials,
+        Kind::Template => Permission::ViewTemplates,
+        Kind::Task => Permission::ViewTasks,
+        Kind::User | Kind::Role => Permission::ManageUsers,
+        Kind::Policy => Permission::ManagePolicies,
     }
 }
 
 /// The action that lets a user create, change or delete records of a kind.
-pub fn manage_action(kind: Kind) -> Action {
+pub fn manage_action(kind: Kind) -> Permission {
     match kind {
-        Kind::Environment | Kind::System | Kind::Reason => Action::ManageEnvironments,
-        Kind::Device => Action::ManageDevices,
-        Kind::Credential => Action::ManageCredentials,
-        Kind::Template => Action::ManageTemplates,
-        Kind::Task => Action::ManageTasks,
-        Kind::User | Kind::Role => Action::ManageUsers,
-        Kind::Policy => Action::ManagePolicies,
+        Kind::Environment | Kind::System | Kind::Reason => Permission::ManageEnvironments,
+        Kind::Device => Permission::ManageDevices,
+        Kind::Credential => Permission::ManageCredentials,
+        Kind::Template => Permission::ManageTemplates,
+        Kind::Task => Permission::ManageTasks,
+        Kind::User | Kind::Role => Permission::ManageUsers,
+        Kind::Policy => Permission::ManagePolicies,
     }
 }
 
@@ -188,7 +188,7 @@ mod tests {
         let ops = Role {
             meta: Meta::named("ops"),
             grants: vec![Grant {
-                action: Action::ManageDevices,
+                action: Permission::ManageDevices,
                 environments: vec!["staging".into()],
             }],
             ..Role::default()
@@ -197,10 +197,10 @@ mod tests {
             user: &u,
             roles: vec![&ops],
         };
-        assert!(p.may(Action::ManageDevices, Some("staging")));
-        assert!(!p.may(Action::ManageDevices, Some("production")));
-        assert!(!p.may(Action::ManageDevices, None));
-        assert!(!p.may(Action::ManageUsers, None));
+        assert!(p.may(Permission::ManageDevices, Some("staging")));
+        assert!(!p.may(Permission::ManageDevices, Some("production")));
+        assert!(!p.may(Permission::ManageDevices, None));
+        assert!(!p.may(Permission::ManageUsers, None));
     }
 
     #[test]
@@ -210,7 +210,7 @@ mod tests {
         let ops = Role {
             meta: Meta::named("ops"),
             grants: vec![Grant {
-                action: Action::ManageDevices,
+                action: Permission::ManageDevices,
                 environments: vec!["staging".into()],
             }],
             ..Role::default()
@@ -250,12 +250,12 @@ mod tests {
             user: &u,
             roles: vec![su]
         }
-        .may(Action::ManageUsers, None));
+        .may(Permission::ManageUsers, None));
         u.meta.enabled = false;
         assert!(!Principal {
             user: &u,
             roles: vec![su]
         }
-        .may(Action::ViewTasks, None));
+        .may(Permission::ViewTasks, None));
     }
 }

@@ -6,7 +6,7 @@
 //! Pure.
 
 use super::Principal;
-use crate::domain::{Action, ExecutionRequest, Policy};
+use crate::domain::{ExecutionRequest, Permission, Policy};
 
 /// Whether `who` may see an operation requested by `requested_by` of a
 /// task in `environment` (`None` when the task no longer exists);
@@ -21,7 +21,7 @@ pub fn may_see_operation(
         return false;
     }
     who.user.meta.name == requested_by
-        || who.may(Action::ViewExecutions, environment)
+        || who.may(Permission::ViewExecutions, environment)
         || decided_its_request()
 }
 
@@ -40,7 +40,7 @@ pub fn may_see_request(
     request.requester == login
         || request.decisions.iter().any(|d| d.approver == login)
         || policy.is_some_and(|p| p.approvers.iter().any(|a| a.user == login))
-        || who.may(Action::ViewExecutions, environment)
+        || who.may(Permission::ViewExecutions, environment)
 }
 
 #[cfg(test)]
@@ -78,7 +78,7 @@ mod tests {
         // The approver of its request sees the run.
         assert!(may_see_operation(&p, "bob", Some("prod"), || true));
         let staging = role(vec![Grant {
-            action: Action::ViewExecutions,
+            action: Permission::ViewExecutions,
             environments: vec!["staging".into()],
         }]);
         let p = Principal {

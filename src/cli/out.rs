@@ -11,25 +11,7 @@ pub fn exit_if_reader_gone(e: &std::io::Error) {
     }
 }
 
-/// Text for standard output: any character that could drive a terminal
-/// (C0 and C1 controls, DEL, bidi overrides) that is still in it is written
-/// as a JSON-style `\uXXXX` escape, which keeps JSON lines valid and the
-/// rest visible. Line breaks and tabs stay.
-pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
-    let escape = |c: char| crate::text::is_unsafe(c) && c != '\n' && c != '\t';
-    if !text.chars().any(escape) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if escape(c) {
-            out.push_str(&format!("\\u{:04x}", c as u32));
-        } else {
-            out.push(c);
-        }
-    }
-    out.into()
-}
+pub use crate::text::safe;
 
 /// Writes to standard output; a closed reader ends the process (status 0),
 /// another failure is said on standard error and ends it with status 1.

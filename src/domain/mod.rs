@@ -12,6 +12,20 @@ pub use host_key::{fingerprint_of_blob as host_key_fingerprint, HostKey};
 pub use jit::{JitGrant, JitState};
 pub use operation::{OpState, Operation, OutputChunk, Stream, Trigger};
 pub use records::*;
+
+/// Masks every template may use without declaring them; no variable may
+/// take one of these names.
+pub const BUILTIN_MASKS: [&str; 9] = [
+    "AUTH_USER",
+    "AUTH_PASSWORD",
+    "USERNAME",
+    "PASSWORD",
+    "NEW_PASSWORD",
+    "DEVICE",
+    "HOSTNAME",
+    "ADDRESS",
+    "PORT",
+];
 pub use request::{ChildPin, Decision, ExecutionRequest, Pinned, RequestState};
 pub use validate::{check_name, is_mask_name, parse_schedule, FieldError, Validate};
 

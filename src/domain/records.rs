@@ -239,7 +239,7 @@ pub struct User {
 /// needs a migration (tests/golden.rs, src/store/codec.rs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Action {
+pub enum Permission {
     ViewEnvironments,
     ManageEnvironments,
     ViewDevices,
@@ -263,75 +263,75 @@ pub enum Action {
     RunLocal,
 }
 
-impl Action {
+impl Permission {
     /// Whether the action concerns records that live in an environment, so
     /// that a grant of it may be scoped to some environments.
     pub fn is_scoped_by_environment(self) -> bool {
         matches!(
             self,
-            Action::ViewDevices
-                | Action::ManageDevices
-                | Action::ViewTasks
-                | Action::ManageTasks
-                | Action::RequestTasks
-                | Action::ViewExecutions
-                | Action::ViewExecutionDebug
+            Permission::ViewDevices
+                | Permission::ManageDevices
+                | Permission::ViewTasks
+                | Permission::ManageTasks
+                | Permission::RequestTasks
+                | Permission::ViewExecutions
+                | Permission::ViewExecutionDebug
         )
     }
 
-    pub const ALL: [Action; 18] = [
-        Action::ViewEnvironments,
-        Action::ManageEnvironments,
-        Action::ViewDevices,
-        Action::ManageDevices,
-        Action::ManageCredentials,
-        Action::ViewCredentialSecrets,
-        Action::ViewTemplates,
-        Action::ManageTemplates,
-        Action::ViewTasks,
-        Action::ManageTasks,
-        Action::RequestTasks,
-        Action::ManagePolicies,
-        Action::ViewExecutions,
-        Action::ViewExecutionDebug,
-        Action::ViewAudit,
-        Action::ExportAudit,
-        Action::ManageUsers,
-        Action::RunLocal,
+    pub const ALL: [Permission; 18] = [
+        Permission::ViewEnvironments,
+        Permission::ManageEnvironments,
+        Permission::ViewDevices,
+        Permission::ManageDevices,
+        Permission::ManageCredentials,
+        Permission::ViewCredentialSecrets,
+        Permission::ViewTemplates,
+        Permission::ManageTemplates,
+        Permission::ViewTasks,
+        Permission::ManageTasks,
+        Permission::RequestTasks,
+        Permission::ManagePolicies,
+        Permission::ViewExecutions,
+        Permission::ViewExecutionDebug,
+        Permission::ViewAudit,
+        Permission::ExportAudit,
+        Permission::ManageUsers,
+        Permission::RunLocal,
     ];
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Action::ViewEnvironments => "view-environments",
-            Action::ManageEnvironments => "manage-environments",
-            Action::ViewDevices => "view-devices",
-            Action::ManageDevices => "manage-devices",
-            Action::ManageCredentials => "manage-credentials",
-            Action::ViewCredentialSecrets => "view-credential-secrets",
-            Action::ViewTemplates => "view-templates",
-            Action::ManageTemplates => "manage-templates",
-            Action::ViewTasks => "view-tasks",
-            Action::ManageTasks => "manage-tasks",
-            Action::RequestTasks => "request-tasks",
-            Action::ManagePolicies => "manage-policies",
-            Action::ViewExecutions => "view-executions",
-            Action::ViewExecutionDebug => "view-execution-debug",
-            Action::ViewAudit => "view-audit",
-            Action::ExportAudit => "export-audit",
-            Action::ManageUsers => "manage-users",
-            Action::RunLocal => "run-local",
+            Permission::ViewEnvironments => "view-environments",
+            Permission::ManageEnvironments => "manage-environments",
+            Permission::ViewDevices => "view-devices",
+            Permission::ManageDevices => "manage-devices",
+            Permission::ManageCredentials => "manage-credentials",
+            Permission::ViewCredentialSecrets => "view-credential-secrets",
+            Permission::ViewTemplates => "view-templates",
+            Permission::ManageTemplates => "manage-templates",
+            Permission::ViewTasks => "view-tasks",
+            Permission::ManageTasks => "manage-tasks",
+            Permission::RequestTasks => "request-tasks",
+            Permission::ManagePolicies => "manage-policies",
+            Permission::ViewExecutions => "view-executions",
+            Permission::ViewExecutionDebug => "view-execution-debug",
+            Permission::ViewAudit => "view-audit",
+            Permission::ExportAudit => "export-audit",
+            Permission::ManageUsers => "manage-users",
+            Permission::RunLocal => "run-local",
         }
     }
 
-    pub fn parse(text: &str) -> Option<Action> {
-        Action::ALL.into_iter().find(|a| a.as_str() == text)
+    pub fn parse(text: &str) -> Option<Permission> {
+        Permission::ALL.into_iter().find(|a| a.as_str() == text)
     }
 }
 
 /// An action a role permits, limited to some environments when the list is not empty.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Grant {
-    pub action: Action,
+    pub action: Permission,
     pub environments: Vec<String>,
 }
 

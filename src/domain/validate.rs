@@ -144,7 +144,7 @@ impl Validate for Record {
                             ),
                         ));
                     }
-                    if crate::template::BUILTIN_MASKS.contains(&v.name.as_str()) {
+                    if super::BUILTIN_MASKS.contains(&v.name.as_str()) {
                         return Err(FieldError::new(
                             format!("{field}.name"),
                             format!("'{}' is a built-in mask", v.name),

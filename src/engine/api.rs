@@ -338,7 +338,7 @@ pub enum EngineError {
     #[error("not permitted: {message}")]
     NeedsPermission {
         message: String,
-        permission: crate::domain::Action,
+        permission: crate::domain::Permission,
     },
     /// A value for a template variable that the run cannot take (it does
     /// not match the variable's pattern, or the template has no such variable).

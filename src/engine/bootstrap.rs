@@ -90,11 +90,11 @@ fn own_executions_only(
     builtin: &crate::domain::Role,
     now: Timestamp,
 ) -> Option<crate::domain::Role> {
-    use crate::domain::Action;
+    use crate::domain::Permission;
     let old_grant = stored
         .grants
         .iter()
-        .any(|g| g.action == Action::ViewExecutions && g.environments.is_empty());
+        .any(|g| g.action == Permission::ViewExecutions && g.environments.is_empty());
     let unchanged_otherwise = stored.builtin
         && stored.description == builtin.description
         && stored.grants.len() == builtin.grants.len() + 1
@@ -105,7 +105,7 @@ fn own_executions_only(
     let mut updated = stored.clone();
     updated
         .grants
-        .retain(|g| g.action != Action::ViewExecutions);
+        .retain(|g| g.action != Permission::ViewExecutions);
     updated.meta.revision += 1;
     updated.meta.updated_by = "gatehouse".into();
     updated.meta.updated_at = now;

@@ -5,7 +5,7 @@
 use super::{Engine, EngineError, Response};
 use crate::access::Principal;
 use crate::domain::{
-    Action, Id, JitGrant, JitState, Kind, OpState, Operation, Record, Task, Timestamp, Trigger,
+    Id, JitGrant, JitState, Kind, OpState, Operation, Permission, Record, Task, Timestamp, Trigger,
 };
 use crate::store::{Change, NewAuditEvent};
 use std::collections::BTreeMap;
@@ -221,7 +221,10 @@ impl Engine {
         who: &Principal<'_>,
         id: Id,
     ) -> Result<Response, EngineError> {
-        self.authorize(who, crate::access::Effect::Use(Action::ManageCredentials))?;
+        self.authorize(
+            who,
+            crate::access::Effect::Use(Permission::ManageCredentials),
+        )?;
         let Some(mut grant) = self.store.jit_grants()?.into_iter().find(|g| g.id == id) else {
             return Err(EngineError::NotFound {
                 kind: Kind::Credential,

@@ -5,7 +5,7 @@
 
 use super::{Engine, EngineError, Response};
 use crate::access::{mfa, Principal};
-use crate::domain::{Action, Kind, Record, Timestamp};
+use crate::domain::{Kind, Permission, Record, Timestamp};
 use crate::store::{Change, NewAuditEvent};
 use rand::RngCore;
 use std::collections::HashMap;
@@ -203,7 +203,7 @@ impl Engine {
     ) -> Result<Response, EngineError> {
         let _guard = self.write_lock.lock().await;
         let actor = who.user.meta.name.clone();
-        self.authorize(who, crate::access::Effect::Use(Action::ManageUsers))?;
+        self.authorize(who, crate::access::Effect::Use(Permission::ManageUsers))?;
         let Some(Record::User(mut user)) = self.store.find(Kind::User, login)? else {
             return Err(EngineError::NotFound {
                 kind: Kind::User,

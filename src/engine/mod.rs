@@ -25,7 +25,7 @@ pub use operations::HISTORY_MAX;
 pub use visibility::{EventFilter, Verdict};
 
 use crate::access::{self, Effect, Principal};
-use crate::domain::{Action, Kind, Record, Role, User};
+use crate::domain::{Kind, Permission, Record, Role, User};
 use crate::exec::{ExecEvent, Limits, Runner};
 use crate::store::{NewAuditEvent, Store};
 use std::path::Path;
@@ -321,24 +321,24 @@ impl Engine {
             Command::RequestOf { id } => self.request_of(who, id),
             Command::PinnedTemplate { request } => self.pinned_template(who, request),
             Command::AuditVerify => {
-                self.authorize(who, Effect::Use(Action::ViewAudit))?;
+                self.authorize(who, Effect::Use(Permission::ViewAudit))?;
                 Ok(Response::AuditVerified(self.store.verify_audit()?))
             }
             Command::AuditEvents { from, limit } => {
-                self.authorize(who, Effect::Use(Action::ViewAudit))?;
+                self.authorize(who, Effect::Use(Permission::ViewAudit))?;
                 Ok(Response::AuditEvents(
                     self.store.audit_events(from, limit as usize)?,
                 ))
             }
             Command::AuditExport { from, limit } => {
-                self.authorize(who, Effect::Use(Action::ViewAudit))?;
-                self.authorize(who, Effect::Use(Action::ExportAudit))?;
+                self.authorize(who, Effect::Use(Permission::ViewAudit))?;
+                self.authorize(who, Effect::Use(Permission::ExportAudit))?;
                 Ok(Response::AuditEvents(
                     self.store.audit_events(from, limit as usize)?,
                 ))
             }
             Command::AuditTail { limit } => {
-                self.authorize(who, Effect::Use(Action::ViewAudit))?;
+                self.authorize(who, Effect::Use(Permission::ViewAudit))?;
                 Ok(Response::AuditEvents(
                     self.store.audit_tail(limit as usize)?,
                 ))
@@ -379,7 +379,7 @@ impl Engine {
             Command::Queue => self.queue(who),
             Command::Requests { mine } => self.requests(who, mine),
             Command::RoleCheck { name } => {
-                self.authorize(who, Effect::Use(Action::ManageUsers))?;
+                self.authorize(who, Effect::Use(Permission::ManageUsers))?;
                 match self.store.find(Kind::Role, &name)? {
                     Some(Record::Role(role)) => Ok(Response::RoleWarnings(
                         access::analysis::analyse_together(&[&role], &self.reach()?),
@@ -393,7 +393,7 @@ impl Engine {
             Command::Schedules => self.schedules(who),
             Command::Metrics => self.metrics(who),
             Command::UserCheck { login: name } => {
-                self.authorize(who, Effect::Use(Action::ManageUsers))?;
+                self.authorize(who, Effect::Use(Permission::ManageUsers))?;
                 let user = match self.store.find(Kind::User, &name)? {
                     Some(Record::User(u)) => u,
                     _ => {

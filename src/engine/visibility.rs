@@ -3,7 +3,9 @@
 
 use super::{Engine, EngineError, Event};
 use crate::access::{self, Effect, Principal};
-use crate::domain::{Action, ExecutionRequest, Id, Kind, Operation, Policy, Record, Role, User};
+use crate::domain::{
+    ExecutionRequest, Id, Kind, Operation, Permission, Policy, Record, Role, User,
+};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -173,7 +175,8 @@ impl Engine {
         let visible = match event {
             Event::ShuttingDown => true,
             Event::AuditAppended { .. } => {
-                access::authorize(&who, Effect::Use(Action::ViewAudit), &access::NoFacts).is_ok()
+                access::authorize(&who, Effect::Use(Permission::ViewAudit), &access::NoFacts)
+                    .is_ok()
             }
             Event::RecordChanged { kind, .. } => {
                 access::authorize(&who, Effect::List(*kind), &access::NoFacts).is_ok()

@@ -497,13 +497,13 @@ impl RecordsFile {
             };
             let mut grants = Vec::new();
             for (i, g) in d.grants.into_iter().enumerate() {
-                let action = Action::parse(&g.action).ok_or_else(|| {
+                let action = Permission::parse(&g.action).ok_or_else(|| {
                     at.error(
                         &format!("grants[{i}].action"),
                         format!(
                             "unknown action '{}'; one of {}",
                             g.action,
-                            Action::ALL.map(|a| a.as_str()).join(", ")
+                            Permission::ALL.map(|a| a.as_str()).join(", ")
                         ),
                     )
                 })?;

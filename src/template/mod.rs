@@ -12,18 +12,9 @@ pub use parse::{check, parse_expect, Step, StepKind, TemplateError};
 pub use redact::Redactor;
 pub use substitute::{shell_quote, substitute, MaskValues};
 
-/// Masks every template may use without declaring them.
-pub const BUILTIN_MASKS: [&str; 9] = [
-    "AUTH_USER",
-    "AUTH_PASSWORD",
-    "USERNAME",
-    "PASSWORD",
-    "NEW_PASSWORD",
-    "DEVICE",
-    "HOSTNAME",
-    "ADDRESS",
-    "PORT",
-];
+/// Masks every template may use without declaring them (the domain's
+/// list: a variable may not take one of these names).
+pub use crate::domain::BUILTIN_MASKS;
 
 /// Built-in masks whose values are secrets and are redacted wherever they appear.
 pub const SECRET_MASKS: [&str; 3] = ["AUTH_PASSWORD", "PASSWORD", "NEW_PASSWORD"];

@@ -71,7 +71,7 @@ impl Tab {
 
 /// What the UI asks the engine for.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Request {
+pub enum Call {
     List(Kind),
     /// Scheduled tasks and the requests they run under.
     Schedules,
@@ -169,16 +169,16 @@ const HISTORY_PAGE: u32 = 2000;
 /// How many audit events the Audit tab keeps in view.
 const AUDIT_TAIL: u64 = 500;
 
-impl Request {
+impl Call {
     /// The engine command for this request.
     pub fn command(&self) -> Command {
         match self {
-            Request::List(kind) => Command::List { kind: *kind },
-            Request::AuditTail => Command::AuditTail {
+            Call::List(kind) => Command::List { kind: *kind },
+            Call::AuditTail => Command::AuditTail {
                 limit: AUDIT_TAIL as u32,
             },
-            Request::AuditVerify => Command::AuditVerify,
-            Request::SetEnabled {
+            Call::AuditVerify => Command::AuditVerify,
+            Call::SetEnabled {
                 kind,
                 name,
                 enabled,
@@ -187,61 +187,61 @@ impl Request {
                 name: name.clone(),
                 enabled: *enabled,
             },
-            Request::LiveOperations => Command::Operations { states: Vec::new() },
-            Request::History => Command::History(HistoryFilter {
+            Call::LiveOperations => Command::Operations { states: Vec::new() },
+            Call::History => Command::History(HistoryFilter {
                 limit: HISTORY_PAGE,
                 ..HistoryFilter::default()
             }),
-            Request::HistoryFiltered(filter) => Command::History(HistoryFilter {
+            Call::HistoryFiltered(filter) => Command::History(HistoryFilter {
                 limit: HISTORY_PAGE,
                 ..filter.clone()
             }),
-            Request::HistoryBefore(id) => Command::History(HistoryFilter {
+            Call::HistoryBefore(id) => Command::History(HistoryFilter {
                 before: Some(*id),
                 limit: HISTORY_PAGE,
                 ..HistoryFilter::default()
             }),
-            Request::Output { id, from } => Command::Output {
+            Call::Output { id, from } => Command::Output {
                 id: *id,
                 from: *from,
                 limit: 5000,
             },
-            Request::Cancel(id) => Command::Cancel { id: *id },
-            Request::Queue => Command::Queue,
-            Request::Jit => Command::Jit { all: false },
-            Request::Schedules => Command::Schedules,
-            Request::Metrics => Command::Metrics,
-            Request::Approve { id, comment, totp } => Command::Approve {
+            Call::Cancel(id) => Command::Cancel { id: *id },
+            Call::Queue => Command::Queue,
+            Call::Jit => Command::Jit { all: false },
+            Call::Schedules => Command::Schedules,
+            Call::Metrics => Command::Metrics,
+            Call::Approve { id, comment, totp } => Command::Approve {
                 id: *id,
                 comment: comment.clone(),
                 until: None,
                 totp: totp.clone(),
             },
-            Request::Reject { id, comment } => Command::Reject {
+            Call::Reject { id, comment } => Command::Reject {
                 id: *id,
                 comment: comment.clone(),
             },
-            Request::Terms(task) => Command::RequestTerms { task: task.clone() },
-            Request::Submit(spec) => Command::Request(spec.clone()),
-            Request::Save { items, .. } => Command::Import {
+            Call::Terms(task) => Command::RequestTerms { task: task.clone() },
+            Call::Submit(spec) => Command::Request(spec.clone()),
+            Call::Save { items, .. } => Command::Import {
                 items: items.clone(),
             },
-            Request::Delete { kind, name } => Command::Delete {
+            Call::Delete { kind, name } => Command::Delete {
                 kind: *kind,
                 name: name.clone(),
             },
-            Request::Revisions(name) => Command::TemplateRevisions { name: name.clone() },
-            Request::ScanHostKey(device) => Command::ScanHostKey {
+            Call::Revisions(name) => Command::TemplateRevisions { name: name.clone() },
+            Call::ScanHostKey(device) => Command::ScanHostKey {
                 device: device.clone(),
             },
-            Request::PinHostKey { device, key } => Command::PinHostKey {
+            Call::PinHostKey { device, key } => Command::PinHostKey {
                 device: device.clone(),
                 key: key.clone(),
             },
-            Request::RequestOf(id) => Command::RequestOf { id: *id },
-            Request::PinnedTemplate(id) => Command::PinnedTemplate { request: *id },
+            Call::RequestOf(id) => Command::RequestOf { id: *id },
+            Call::PinnedTemplate(id) => Command::PinnedTemplate { request: *id },
             // Paged by `ui::export_audit`, which reports with a status message.
-            Request::ExportAudit(_) => Command::AuditExport {
+            Call::ExportAudit(_) => Command::AuditExport {
                 from: 1,
                 limit: 1000,
             },
@@ -355,7 +355,7 @@ pub enum Message {
     Mouse(MouseEvent),
     Resized,
     Engine(Event),
-    Answer(Request, Result<Response, Failure>),
+    Answer(Call, Result<Response, Failure>),
     /// A message for the status line from work done off the UI loop.
     Status(String, bool),
     Disconnected,
@@ -604,29 +604,29 @@ impl App {
     }
 
     /// What to load when the UI opens.
-    pub fn start(&mut self) -> Vec<Request> {
-        let mut requests: Vec<Request> = Kind::ALL.iter().map(|k| Request::List(*k)).collect();
-        requests.push(Request::AuditTail);
-        requests.push(Request::AuditVerify);
-        requests.push(Request::LiveOperations);
-        requests.push(Request::History);
-        requests.push(Request::Queue);
-        requests.push(Request::Jit);
-        requests.push(Request::Schedules);
+    pub fn start(&mut self) -> Vec<Call> {
+        let mut requests: Vec<Call> = Kind::ALL.iter().map(|k| Call::List(*k)).collect();
+        requests.push(Call::AuditTail);
+        requests.push(Call::AuditVerify);
+        requests.push(Call::LiveOperations);
+        requests.push(Call::History);
+        requests.push(Call::Queue);
+        requests.push(Call::Jit);
+        requests.push(Call::Schedules);
         requests.extend(self.ask_metrics());
         requests
     }
 
     /// Asks for the Dashboard's numbers unless an answer is on its way
     /// (then they are asked again when it comes).
-    fn ask_metrics(&mut self) -> Option<Request> {
+    fn ask_metrics(&mut self) -> Option<Call> {
         if self.metrics_in_flight {
             self.metrics_stale = true;
             None
         } else {
             self.metrics_in_flight = true;
             self.metrics_stale = false;
-            Some(Request::Metrics)
+            Some(Call::Metrics)
         }
     }
 
@@ -640,7 +640,7 @@ impl App {
     }
 
     /// Points the log pane at the selected operation, loading its output.
-    fn sync_log(&mut self) -> Vec<Request> {
+    fn sync_log(&mut self) -> Vec<Call> {
         let Some(id) = self.selected_operation().map(|o| o.id) else {
             return Vec::new();
         };
@@ -648,7 +648,7 @@ impl App {
             return Vec::new();
         }
         self.log.select(id);
-        vec![Request::Output { id, from: 0 }]
+        vec![Call::Output { id, from: 0 }]
     }
 
     fn on_operation(&mut self, op: Operation) {
@@ -704,7 +704,7 @@ impl App {
     }
 
     /// Applies one message; returns what to ask the engine.
-    pub fn update(&mut self, message: Message) -> Vec<Request> {
+    pub fn update(&mut self, message: Message) -> Vec<Call> {
         // The one door: nothing from outside is kept unscreened.
         match super::outside::screen(message) {
             Message::Key(key) => self.on_key(key),
@@ -716,10 +716,10 @@ impl App {
             }
             Message::Engine(Event::RecordChanged {
                 kind: Kind::Task, ..
-            }) => vec![Request::List(Kind::Task), Request::Schedules],
-            Message::Engine(Event::RecordChanged { kind, .. }) => vec![Request::List(kind)],
+            }) => vec![Call::List(Kind::Task), Call::Schedules],
+            Message::Engine(Event::RecordChanged { kind, .. }) => vec![Call::List(kind)],
             Message::Engine(Event::AuditAppended { .. }) => {
-                vec![Request::AuditTail, Request::AuditVerify]
+                vec![Call::AuditTail, Call::AuditVerify]
             }
             Message::Engine(Event::OperationChanged(op)) => {
                 // A new operation or an ended one changes the Dashboard's counts.
@@ -734,7 +734,7 @@ impl App {
             Message::Engine(Event::Output { id, chunk }) => {
                 if self.log.op == Some(id) && !self.log.push(&chunk) {
                     // Some live chunks were skipped: read them back from the store.
-                    return vec![Request::Output {
+                    return vec![Call::Output {
                         id,
                         from: self.log.next_seq,
                     }];
@@ -742,14 +742,14 @@ impl App {
                 Vec::new()
             }
             Message::Engine(Event::RequestChanged(r)) => {
-                let mut requests = vec![Request::Queue];
+                let mut requests = vec![Call::Queue];
                 if r.schedule.is_some() {
-                    requests.push(Request::Schedules);
+                    requests.push(Call::Schedules);
                 }
                 requests.extend(self.ask_metrics());
                 requests
             }
-            Message::Engine(Event::JitChanged(_)) => vec![Request::Jit],
+            Message::Engine(Event::JitChanged(_)) => vec![Call::Jit],
             Message::Engine(Event::ShuttingDown) | Message::Disconnected => {
                 self.connected = false;
                 self.status = Some(("the server stopped; press q to quit".into(), true));
@@ -763,15 +763,15 @@ impl App {
         }
     }
 
-    fn on_answer(&mut self, request: Request, result: Result<Response, Failure>) -> Vec<Request> {
+    fn on_answer(&mut self, request: Call, result: Result<Response, Failure>) -> Vec<Call> {
         // A page of stored output: read on until the store has no more (a
         // long output passes through the pane's ring buffer to its tail).
-        if let (Request::Output { id, from }, Ok(Response::Output(chunks))) = (&request, &result) {
+        if let (Call::Output { id, from }, Ok(Response::Output(chunks))) = (&request, &result) {
             let (id, from) = (*id, *from);
             let more = !chunks.is_empty();
             self.apply_answer(request, result);
             if more && self.log.op == Some(id) && self.log.next_seq > from {
-                return vec![Request::Output {
+                return vec![Call::Output {
                     id,
                     from: self.log.next_seq,
                 }];
@@ -779,7 +779,7 @@ impl App {
             return Vec::new();
         }
         // The Dashboard's numbers: ask again if something changed meanwhile.
-        if request == Request::Metrics {
+        if request == Call::Metrics {
             self.metrics_in_flight = false;
             if let Ok(Response::Metrics(m)) = result {
                 self.metrics = Some(*m);
@@ -791,12 +791,12 @@ impl App {
             };
         }
         // The queue changed: learn what its new entries run.
-        if let (Request::Queue, Ok(Response::Requests(list))) = (&request, &result) {
+        if let (Call::Queue, Ok(Response::Requests(list))) = (&request, &result) {
             self.pinned.retain(|id, _| list.iter().any(|r| r.id == *id));
-            let missing: Vec<Request> = list
+            let missing: Vec<Call> = list
                 .iter()
                 .filter(|r| !self.pinned.contains_key(&r.id))
-                .map(|r| Request::PinnedTemplate(r.id))
+                .map(|r| Call::PinnedTemplate(r.id))
                 .collect();
             self.apply_answer(request, result);
             return missing;
@@ -805,10 +805,10 @@ impl App {
         Vec::new()
     }
 
-    fn apply_answer(&mut self, request: Request, result: Result<Response, Failure>) {
+    fn apply_answer(&mut self, request: Call, result: Result<Response, Failure>) {
         // An approval under an MFA policy: ask for the code, keep the comment.
         if let (
-            Request::Approve {
+            Call::Approve {
                 id,
                 comment,
                 totp: None,
@@ -830,36 +830,33 @@ impl App {
                 return;
             }
         }
-        if matches!(
-            request,
-            Request::HistoryBefore(_) | Request::HistoryFiltered(_)
-        ) {
+        if matches!(request, Call::HistoryBefore(_) | Call::HistoryFiltered(_)) {
             self.history_loading = false;
         }
         match (request, result) {
-            (Request::List(kind), Err(e)) => {
+            (Call::List(kind), Err(e)) => {
                 let list = self.records.entry(kind).or_default();
                 list.replace(Vec::new());
                 list.refused = Some(e.to_string());
             }
-            (Request::Submit(_), Err(e)) if self.request_form.is_some() => {
+            (Call::Submit(_), Err(e)) if self.request_form.is_some() => {
                 if let Some(f) = &mut self.request_form {
                     f.refused(&e);
                 }
             }
-            (Request::Save { .. }, Err(e)) if self.record_form.is_some() => {
+            (Call::Save { .. }, Err(e)) if self.record_form.is_some() => {
                 if let Some(f) = &mut self.record_form {
                     f.refused(&e);
                 }
             }
             // Only an approver sees the request; its template is theirs to see.
-            (Request::PinnedTemplate(_), Err(_)) => {}
+            (Call::PinnedTemplate(_), Err(_)) => {}
             (_, Err(e)) => self.status = Some((e.to_string(), true)),
-            (Request::Terms(_), Ok(Response::Terms(terms))) => {
+            (Call::Terms(_), Ok(Response::Terms(terms))) => {
                 self.status = None;
                 self.request_form = Some(RequestForm::new(*terms, &self.theme));
             }
-            (Request::Submit(_), Ok(Response::Filed(request))) => {
+            (Call::Submit(_), Ok(Response::Filed(request))) => {
                 self.request_form = None;
                 let level = match request.state {
                     crate::domain::RequestState::Pending { level } => level,
@@ -874,7 +871,7 @@ impl App {
                 ));
             }
             (
-                Request::Submit(_),
+                Call::Submit(_),
                 Ok(Response::Requested {
                     request,
                     operations,
@@ -893,7 +890,7 @@ impl App {
                 self.live_selected = 0;
             }
             (
-                Request::Save { kind, name, .. },
+                Call::Save { kind, name, .. },
                 Ok(Response::Imported {
                     created, updated, ..
                 }),
@@ -908,10 +905,10 @@ impl App {
                 };
                 self.status = Some((format!("{what} {kind} {name}"), false));
             }
-            (Request::Delete { kind, name }, Ok(_)) => {
+            (Call::Delete { kind, name }, Ok(_)) => {
                 self.status = Some((format!("deleted {kind} {name}"), false))
             }
-            (Request::Revisions(name), Ok(Response::Records(records))) => {
+            (Call::Revisions(name), Ok(Response::Records(records))) => {
                 let templates = records
                     .into_iter()
                     .filter_map(|r| match r {
@@ -921,7 +918,7 @@ impl App {
                     .collect();
                 self.revisions = Some(Revisions::new(name, templates));
             }
-            (Request::ScanHostKey(device), Ok(Response::HostKey(key))) => {
+            (Call::ScanHostKey(device), Ok(Response::HostKey(key))) => {
                 let pinned = match self
                     .list(Kind::Device)
                     .and_then(|l| l.records.iter().find(|r| r.name() == device))
@@ -944,7 +941,7 @@ impl App {
                 ));
                 self.confirm = Some(Confirm::Trust { device, key });
             }
-            (Request::PinnedTemplate(id), Ok(Response::Records(records))) => {
+            (Call::PinnedTemplate(id), Ok(Response::Records(records))) => {
                 let mut templates = records.into_iter().filter_map(|r| match r {
                     Record::Template(t) => Some(t),
                     _ => None,
@@ -954,39 +951,39 @@ impl App {
                     self.pinned.insert(id, (pinned, current));
                 }
             }
-            (Request::RequestOf(id), Ok(Response::Requests(mut found))) => {
+            (Call::RequestOf(id), Ok(Response::Requests(mut found))) => {
                 if let Some((_, request)) = &mut self.detail {
                     if found.first().map(|r| r.id) == Some(id) {
                         *request = found.pop();
                     }
                 }
             }
-            (Request::PinHostKey { device, key }, Ok(_)) => {
+            (Call::PinHostKey { device, key }, Ok(_)) => {
                 self.status = Some((
                     format!("pinned {} for device {device}", key.fingerprint()),
                     false,
                 ))
             }
-            (Request::List(kind), Ok(Response::Records(records))) => {
+            (Call::List(kind), Ok(Response::Records(records))) => {
                 self.records.entry(kind).or_default().replace(records);
             }
-            (Request::AuditTail, Ok(Response::AuditEvents(events))) => {
+            (Call::AuditTail, Ok(Response::AuditEvents(events))) => {
                 let keep_tail = self.audit_selected.saturating_add(1) >= self.audit.len();
                 self.audit = events;
                 if keep_tail {
                     self.audit_selected = self.audit.len().saturating_sub(1);
                 }
             }
-            (Request::AuditVerify, Ok(Response::AuditVerified(state))) => {
+            (Call::AuditVerify, Ok(Response::AuditVerified(state))) => {
                 self.audit_state = Some(state)
             }
-            (Request::LiveOperations, Ok(Response::Operations(ops))) => {
+            (Call::LiveOperations, Ok(Response::Operations(ops))) => {
                 self.live_ops = ops;
                 self.live_selected = self
                     .live_selected
                     .min(self.live_ops.len().saturating_sub(1));
             }
-            (Request::HistoryBefore(before), Ok(Response::Operations(ops))) => {
+            (Call::HistoryBefore(before), Ok(Response::Operations(ops))) => {
                 // Append only if it still continues what is loaded.
                 if self.history.last().map(|o| o.id) == Some(before) {
                     self.history_complete = ops.len() < HISTORY_PAGE as usize;
@@ -994,7 +991,7 @@ impl App {
                 }
                 self.history_loading = false;
             }
-            (Request::HistoryFiltered(filter), Ok(Response::Operations(ops))) => {
+            (Call::HistoryFiltered(filter), Ok(Response::Operations(ops))) => {
                 // Only the answer to the filter in force counts.
                 if Some(&filter_key(&filter))
                     == self.history_filter.as_ref().map(filter_key).as_ref()
@@ -1013,41 +1010,41 @@ impl App {
                     }
                 }
             }
-            (Request::History, Ok(Response::Operations(_))) if self.history_filter.is_some() => {}
-            (Request::History, Ok(Response::Operations(ops))) => {
+            (Call::History, Ok(Response::Operations(_))) if self.history_filter.is_some() => {}
+            (Call::History, Ok(Response::Operations(ops))) => {
                 self.history_complete = ops.len() < HISTORY_PAGE as usize;
                 self.history = ops;
                 self.history_selected = self
                     .history_selected
                     .min(self.history.len().saturating_sub(1));
             }
-            (Request::Output { id, .. }, Ok(Response::Output(chunks))) => {
+            (Call::Output { id, .. }, Ok(Response::Output(chunks))) => {
                 if self.log.op == Some(id) {
                     for c in &chunks {
                         self.log.push(c);
                     }
                 }
             }
-            (Request::Jit, Ok(Response::Jit(grants))) => self.jit = grants,
-            (Request::Schedules, Ok(Response::Schedules(all))) => {
+            (Call::Jit, Ok(Response::Jit(grants))) => self.jit = grants,
+            (Call::Schedules, Ok(Response::Schedules(all))) => {
                 self.schedules = all.into_iter().map(|s| (s.task.clone(), s)).collect();
             }
-            (Request::Queue, Ok(Response::Requests(list))) => {
+            (Call::Queue, Ok(Response::Requests(list))) => {
                 self.queue = list;
                 self.queue_selected = self.queue_selected.min(self.queue.len().saturating_sub(1));
             }
-            (Request::Approve { id, .. }, Ok(Response::Requests(r))) => {
+            (Call::Approve { id, .. }, Ok(Response::Requests(r))) => {
                 let state = r.first().map(|r| r.state.to_string()).unwrap_or_default();
                 self.status = Some((format!("request {id}: {state}"), false));
             }
-            (Request::Reject { id, .. }, Ok(_)) => {
+            (Call::Reject { id, .. }, Ok(_)) => {
                 self.status = Some((format!("request {id}: rejected"), false))
             }
-            (Request::Cancel(id), Ok(_)) => {
+            (Call::Cancel(id), Ok(_)) => {
                 self.status = Some((format!("operation {id}: cancel requested"), false))
             }
             (
-                Request::SetEnabled {
+                Call::SetEnabled {
                     kind,
                     name,
                     enabled,
@@ -1075,7 +1072,7 @@ impl App {
         }
     }
 
-    fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Request> {
+    fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Call> {
         let Some(input) = &mut self.filter_input else {
             return Vec::new();
         };
@@ -1131,13 +1128,13 @@ impl App {
     }
 
     /// Puts a History filter in force (or none) and asks for its first page.
-    fn apply_history_filter(&mut self, filter: Option<HistoryFilter>) -> Vec<Request> {
+    fn apply_history_filter(&mut self, filter: Option<HistoryFilter>) -> Vec<Call> {
         self.history_filter = filter.clone();
         self.history_selected = 0;
         self.history_loading = false;
         match filter {
-            Some(f) => vec![Request::HistoryFiltered(f)],
-            None => vec![Request::History],
+            Some(f) => vec![Call::HistoryFiltered(f)],
+            None => vec![Call::History],
         }
     }
 
@@ -1155,7 +1152,7 @@ impl App {
             .collect()
     }
 
-    fn on_export_key(&mut self, key: KeyEvent) -> Vec<Request> {
+    fn on_export_key(&mut self, key: KeyEvent) -> Vec<Call> {
         let Some(mut input) = self.export_input.take() else {
             return Vec::new();
         };
@@ -1176,7 +1173,7 @@ impl App {
                     format!("exporting the audit log to {}…", path.display()),
                     false,
                 ));
-                vec![Request::ExportAudit(path)]
+                vec![Call::ExportAudit(path)]
             }
             _ => {
                 input.input(key);
@@ -1186,7 +1183,7 @@ impl App {
         }
     }
 
-    fn on_totp_key(&mut self, key: KeyEvent) -> Vec<Request> {
+    fn on_totp_key(&mut self, key: KeyEvent) -> Vec<Call> {
         let Some((id, comment, mut input)) = self.totp_input.take() else {
             return Vec::new();
         };
@@ -1197,7 +1194,7 @@ impl App {
             }
             KeyCode::Enter => {
                 let code = line_text(&input);
-                vec![Request::Approve {
+                vec![Call::Approve {
                     id,
                     comment,
                     totp: Some(code),
@@ -1211,7 +1208,7 @@ impl App {
         }
     }
 
-    fn on_decision_key(&mut self, key: KeyEvent) -> Vec<Request> {
+    fn on_decision_key(&mut self, key: KeyEvent) -> Vec<Call> {
         let Some((id, approve, mut input)) = self.decision_input.take() else {
             return Vec::new();
         };
@@ -1223,7 +1220,7 @@ impl App {
             KeyCode::Enter => {
                 let comment = line_text(&input);
                 if approve {
-                    vec![Request::Approve {
+                    vec![Call::Approve {
                         id,
                         comment,
                         totp: None,
@@ -1233,7 +1230,7 @@ impl App {
                     self.decision_input = Some((id, approve, input));
                     Vec::new()
                 } else {
-                    vec![Request::Reject { id, comment }]
+                    vec![Call::Reject { id, comment }]
                 }
             }
             _ => {
@@ -1279,7 +1276,7 @@ impl App {
         }
     }
 
-    fn on_key(&mut self, key: KeyEvent) -> Vec<Request> {
+    fn on_key(&mut self, key: KeyEvent) -> Vec<Call> {
         // Dialogs first: whatever is on top takes the key.
         if self.show_help {
             // Any key closes the overlay; `?` and Esc are the ones people press.
@@ -1342,20 +1339,20 @@ impl App {
         requests
     }
 
-    fn on_confirm_key(&mut self, confirm: Confirm, key: KeyEvent) -> Vec<Request> {
+    fn on_confirm_key(&mut self, confirm: Confirm, key: KeyEvent) -> Vec<Call> {
         let yes = key.code == KeyCode::Char('y');
         match (confirm, yes) {
-            (Confirm::CancelOperation(id), true) => vec![Request::Cancel(id)],
+            (Confirm::CancelOperation(id), true) => vec![Call::Cancel(id)],
             (Confirm::CancelOperation(id), false) => {
                 self.status = Some((format!("operation {id} left running"), false));
                 Vec::new()
             }
-            (Confirm::Delete { kind, name }, true) => vec![Request::Delete { kind, name }],
+            (Confirm::Delete { kind, name }, true) => vec![Call::Delete { kind, name }],
             (Confirm::Delete { kind, name }, false) => {
                 self.status = Some((format!("{kind} {name} kept"), false));
                 Vec::new()
             }
-            (Confirm::Trust { device, key }, true) => vec![Request::PinHostKey { device, key }],
+            (Confirm::Trust { device, key }, true) => vec![Call::PinHostKey { device, key }],
             (Confirm::Trust { device, .. }, false) => {
                 self.status = Some((format!("nothing pinned for {device}"), false));
                 Vec::new()
@@ -1363,7 +1360,7 @@ impl App {
         }
     }
 
-    fn on_request_form_key(&mut self, key: KeyEvent) -> Vec<Request> {
+    fn on_request_form_key(&mut self, key: KeyEvent) -> Vec<Call> {
         let Some(form) = &mut self.request_form else {
             return Vec::new();
         };
@@ -1377,14 +1374,14 @@ impl App {
             FormStep::Submit => match form.spec() {
                 Some(spec) => {
                     form.form.sending = true;
-                    vec![Request::Submit(spec)]
+                    vec![Call::Submit(spec)]
                 }
                 None => Vec::new(),
             },
         }
     }
 
-    fn on_record_form_key(&mut self, key: KeyEvent) -> Vec<Request> {
+    fn on_record_form_key(&mut self, key: KeyEvent) -> Vec<Call> {
         let Some(form) = &mut self.record_form else {
             return Vec::new();
         };
@@ -1402,7 +1399,7 @@ impl App {
                         .first()
                         .map(|i| i.record.name().to_string())
                         .unwrap_or_default();
-                    vec![Request::Save {
+                    vec![Call::Save {
                         kind: form.kind,
                         name,
                         items,
@@ -1413,7 +1410,7 @@ impl App {
         }
     }
 
-    fn on_screen_key(&mut self, key: KeyEvent) -> Vec<Request> {
+    fn on_screen_key(&mut self, key: KeyEvent) -> Vec<Call> {
         let k = &self.keys;
         let search_log =
             k.is(&key, Action::SearchLog) && matches!(self.tab, Tab::Operations | Tab::History);
@@ -1484,7 +1481,7 @@ impl App {
             .collect()
     }
 
-    fn on_admin_key(&mut self, key: KeyEvent, delta: Option<isize>) -> Vec<Request> {
+    fn on_admin_key(&mut self, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
         let k = self.keys.clone();
         let kind = self.admin_kind();
         let selected = self.list(kind).and_then(|l| l.selected()).cloned();
@@ -1494,7 +1491,7 @@ impl App {
             self.admin_kind = (self.admin_kind + Kind::ALL.len() - 1) % Kind::ALL.len();
         } else if k.is(&key, Action::Toggle) {
             if let Some(r) = selected {
-                return vec![Request::SetEnabled {
+                return vec![Call::SetEnabled {
                     kind: r.kind(),
                     name: r.name().to_string(),
                     enabled: !r.meta().enabled,
@@ -1541,12 +1538,12 @@ impl App {
             }
         } else if k.is(&key, Action::Revisions) && kind == Kind::Template {
             if let Some(r) = selected {
-                return vec![Request::Revisions(r.name().to_string())];
+                return vec![Call::Revisions(r.name().to_string())];
             }
         } else if k.is(&key, Action::Trust) && kind == Kind::Device {
             if let Some(r) = selected {
                 self.status = Some((format!("asking {} for its host key…", r.name()), false));
-                return vec![Request::ScanHostKey(r.name().to_string())];
+                return vec![Call::ScanHostKey(r.name().to_string())];
             }
         } else if let Some(d) = delta {
             self.records.entry(kind).or_default().move_by(d);
@@ -1554,7 +1551,7 @@ impl App {
         Vec::new()
     }
 
-    fn on_tab_key(&mut self, key: KeyEvent) -> Vec<Request> {
+    fn on_tab_key(&mut self, key: KeyEvent) -> Vec<Call> {
         let delta = self.movement(&key);
         let k = self.keys.clone();
         match self.tab {
@@ -1564,7 +1561,7 @@ impl App {
                     if let Some(task) = self.list(Kind::Task).and_then(|l| l.selected()) {
                         let name = task.name().to_string();
                         self.status = Some((format!("opening the request form of {name}…"), false));
-                        return vec![Request::Terms(name)];
+                        return vec![Call::Terms(name)];
                     }
                 } else if let Some(d) = delta {
                     self.records.entry(Kind::Task).or_default().move_by(d);
@@ -1575,7 +1572,7 @@ impl App {
                     if let Some(op) = self.history.get(self.history_selected) {
                         let (id, request) = (op.id, op.request);
                         self.detail = Some((id, None));
-                        return vec![Request::RequestOf(request)];
+                        return vec![Call::RequestOf(request)];
                     }
                 } else if k.is(&key, Action::Follow) {
                     self.log.toggle_follow();
@@ -1639,7 +1636,7 @@ impl App {
         Vec::new()
     }
 
-    fn move_operation_cursor(&mut self, d: isize) -> Vec<Request> {
+    fn move_operation_cursor(&mut self, d: isize) -> Vec<Call> {
         let (selected, len) = if self.tab == Tab::Operations {
             (&mut self.live_selected, self.live_ops.len())
         } else {
@@ -1656,11 +1653,11 @@ impl App {
             if let Some(oldest) = self.history.last() {
                 self.history_loading = true;
                 return vec![match &self.history_filter {
-                    Some(filter) => Request::HistoryFiltered(HistoryFilter {
+                    Some(filter) => Call::HistoryFiltered(HistoryFilter {
                         before: Some(oldest.id),
                         ..filter.clone()
                     }),
-                    None => Request::HistoryBefore(oldest.id),
+                    None => Call::HistoryBefore(oldest.id),
                 }];
             }
         }
@@ -1668,7 +1665,7 @@ impl App {
     }
 
     /// Clicks select tabs and rows; the wheel scrolls the list.
-    fn on_mouse(&mut self, mouse: MouseEvent) -> Vec<Request> {
+    fn on_mouse(&mut self, mouse: MouseEvent) -> Vec<Call> {
         if self.request_form.is_some() || self.record_form.is_some() || self.revisions.is_some() {
             return Vec::new();
         }

@@ -14,12 +14,11 @@ mod revisions;
 mod tabs;
 mod theme;
 
-pub use app::{App, Confirm, Failure, Message, Request, Tab};
+pub use app::{App, Call, Confirm, Failure, Message, Tab};
 pub use keys::{Action, Keymap};
 pub use oplog::OperationLog;
 pub use theme::Theme;
 
-use crate::cli::Cli;
 use crate::client::Client;
 use crate::engine::{Command, Response};
 use color_eyre::eyre::Result;
@@ -31,18 +30,11 @@ use tokio::sync::mpsc;
 /// The longest the screen goes without a redraw while something changes.
 const FRAME: Duration = Duration::from_millis(33);
 
-/// Connects, then runs the TUI until the user quits.
-pub async fn run(cli: &Cli) -> Result<()> {
-    // Settle the look and the keys, and connect, before taking the terminal,
-    // so that a mistake or a refusal prints plainly.
-    let config = cli.config();
-    let theme = config
-        .theme(cli.theme.as_deref())
-        .map_err(|e| color_eyre::eyre::eyre!(e))?;
-    let keys = config
-        .keymap()
-        .map_err(|e| color_eyre::eyre::eyre!("configuration: {e}"))?;
-    let client = Arc::new(cli.connect().await?);
+/// Runs the TUI on a connected client until the user quits. The caller
+/// settles the look and the keys, and connects, before the terminal is
+/// taken, so that a mistake or a refusal prints plainly.
+pub async fn run(client: Client, theme: Theme, keys: Keymap) -> Result<()> {
+    let client = Arc::new(client);
     let notices: Vec<String> = client.notices().to_vec();
     let mut engine_events = client.subscribe().await?;
     let login = client.login().to_string();
@@ -174,10 +166,10 @@ fn is_input(message: &Message) -> bool {
 }
 
 /// Runs one engine call off the UI loop and posts its answer back.
-fn spawn_request(client: &Arc<Client>, tx: &mpsc::UnboundedSender<Message>, request: Request) {
+fn spawn_request(client: &Arc<Client>, tx: &mpsc::UnboundedSender<Message>, request: Call) {
     let client = client.clone();
     let tx = tx.clone();
-    if let Request::ExportAudit(path) = request {
+    if let Call::ExportAudit(path) = request {
         tokio::spawn(async move {
             let message = match export_audit(&client, &path).await {
                 Ok(n) => Message::Status(
@@ -222,7 +214,7 @@ async fn export_audit(client: &Client, path: &std::path::Path) -> Result<u64> {
             break;
         };
         for e in &events {
-            writeln!(out, "{}", crate::cli::out::safe(&e.to_json().to_string()))?;
+            writeln!(out, "{}", crate::text::safe(&e.to_json().to_string()))?;
         }
         count += events.len() as u64;
         from = last + 1;

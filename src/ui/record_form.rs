@@ -805,6 +805,33 @@ mod tests {
     use super::*;
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
+    /// The form's field table and the import format are two lists of the
+    /// same names: every field a form offers is a key the import format
+    /// knows, for every kind (a key it does not know is refused as unknown).
+    #[test]
+    fn every_form_field_is_a_key_of_the_import_format() {
+        let probe = |kind: Kind, key: &str| -> Option<String> {
+            // Any value: a wrong type is fine, an unknown key is not.
+            let text = format!("[[{}]]\n{key} = 0\n", kind.as_str());
+            match crate::recordfile::parse(&text, std::path::Path::new(".")) {
+                Err(e) if e.message.contains("unknown field") => Some(e.message),
+                _ => None,
+            }
+        };
+        // Positive control: a key no kind has is found out.
+        assert!(probe(Kind::Device, "no_such_key").is_some());
+        for kind in Kind::ALL {
+            for key in keys(kind) {
+                let name = if key.key == "name" && kind == Kind::User {
+                    "login"
+                } else {
+                    key.key
+                };
+                assert_eq!(probe(kind, name), None, "{kind} form field `{name}`");
+            }
+        }
+    }
+
     fn names() -> Names {
         let mut n = Names::new();
         n.insert(Kind::Environment, vec!["lab".into(), "prod".into()]);

@@ -3,13 +3,13 @@
 //! screens are read off ratatui's TestBackend.
 
 use gatehouse::client::Client;
-use gatehouse::ui::{App, Message, Request};
+use gatehouse::ui::{App, Call, Message};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
 /// Sends what the App asks for and feeds the answers back until it asks
 /// for nothing more (or twenty rounds passed).
-pub async fn settle(app: &mut App, client: &Client, mut requests: Vec<Request>) {
+pub async fn settle(app: &mut App, client: &Client, mut requests: Vec<Call>) {
     for _ in 0..20 {
         if requests.is_empty() {
             return;
