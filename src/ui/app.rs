@@ -6,6 +6,7 @@ use super::oplog::OperationLog;
 use super::record_form::{Mode, RecordForm};
 use super::request_form::RequestForm;
 use super::revisions::Revisions;
+use super::screens;
 use super::tabs;
 use super::Theme;
 use crate::domain::{ExecutionRequest, HostKey, Id, Kind, Operation, Record};
@@ -42,27 +43,11 @@ impl Tab {
         Tab::Admin,
     ];
     pub fn title(self) -> &'static str {
-        match self {
-            Tab::Dashboard => "Dashboard",
-            Tab::Tasks => "Tasks",
-            Tab::Approvals => "Approvals",
-            Tab::Operations => "Operations",
-            Tab::History => "History",
-            Tab::Audit => "Audit",
-            Tab::Admin => "Admin",
-        }
+        screens::of(self).title()
     }
     /// The title on a narrow tab bar.
     pub fn short_title(self) -> &'static str {
-        match self {
-            Tab::Dashboard => "Dash",
-            Tab::Tasks => "Tasks",
-            Tab::Approvals => "Appr",
-            Tab::Operations => "Ops",
-            Tab::History => "Hist",
-            Tab::Audit => "Audit",
-            Tab::Admin => "Admin",
-        }
+        screens::of(self).short_title()
     }
     pub fn index(self) -> usize {
         Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
@@ -334,7 +319,7 @@ pub fn parse_history_filter(text: &str) -> Result<Option<HistoryFilter>, String>
 }
 
 /// A one-line input holding `text`, the cursor at its end.
-fn line_input(text: &str) -> tui_textarea::TextArea<'static> {
+pub(crate) fn line_input(text: &str) -> tui_textarea::TextArea<'static> {
     let mut input = tui_textarea::TextArea::new(vec![text.to_string()]);
     input.move_cursor(tui_textarea::CursorMove::End);
     input.set_cursor_line_style(ratatui::style::Style::default());
@@ -451,7 +436,7 @@ impl RecordList {
         self.selected = self.selected.min(self.view.len().saturating_sub(1));
     }
 
-    fn move_by(&mut self, delta: isize) {
+    pub(crate) fn move_by(&mut self, delta: isize) {
         if self.view.is_empty() {
             self.selected = 0;
             return;
@@ -632,11 +617,7 @@ impl App {
 
     /// The operation the current screen has selected.
     pub fn selected_operation(&self) -> Option<&Operation> {
-        match self.tab {
-            Tab::Operations => self.live_ops.get(self.live_selected),
-            Tab::History => self.history.get(self.history_selected),
-            _ => None,
-        }
+        screens::of(self.tab).selected_operation(self)
     }
 
     /// Points the log pane at the selected operation, loading its output.
@@ -1063,15 +1044,6 @@ impl App {
         }
     }
 
-    /// The list the current screen filters, if it has one.
-    fn filtered_kind(&self) -> Option<Kind> {
-        match self.tab {
-            Tab::Admin => Some(self.admin_kind()),
-            Tab::Tasks => Some(Kind::Task),
-            _ => None,
-        }
-    }
-
     fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Call> {
         let Some(input) = &mut self.filter_input else {
             return Vec::new();
@@ -1412,21 +1384,10 @@ impl App {
 
     fn on_screen_key(&mut self, key: KeyEvent) -> Vec<Call> {
         let k = &self.keys;
-        let search_log =
-            k.is(&key, Action::SearchLog) && matches!(self.tab, Tab::Operations | Tab::History);
+        let search_log = k.is(&key, Action::SearchLog) && screens::of(self.tab).searches_log();
         if k.is(&key, Action::Filter) || search_log {
-            let (target, current) = match self.tab {
-                Tab::Operations => (FilterTarget::Log, String::new()),
-                Tab::History if search_log => (FilterTarget::Log, String::new()),
-                Tab::History => (FilterTarget::History, self.history_filter_text.clone()),
-                Tab::Audit => (FilterTarget::Audit, self.audit_filter.clone()),
-                _ => match self.filtered_kind() {
-                    Some(kind) => (
-                        FilterTarget::Records(kind),
-                        self.records.entry(kind).or_default().filter.clone(),
-                    ),
-                    None => return Vec::new(),
-                },
+            let Some((target, current)) = screens::of(self.tab).filter(self, search_log) else {
+                return Vec::new();
             };
             self.filter_target = target;
             self.filter_input = Some(line_input(&current));
@@ -1481,7 +1442,7 @@ impl App {
             .collect()
     }
 
-    fn on_admin_key(&mut self, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
+    pub(crate) fn on_admin_key(&mut self, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
         let k = self.keys.clone();
         let kind = self.admin_kind();
         let selected = self.list(kind).and_then(|l| l.selected()).cloned();
@@ -1553,100 +1514,12 @@ impl App {
 
     fn on_tab_key(&mut self, key: KeyEvent) -> Vec<Call> {
         let delta = self.movement(&key);
-        let k = self.keys.clone();
-        match self.tab {
-            Tab::Admin => return self.on_admin_key(key, delta),
-            Tab::Tasks => {
-                if k.is(&key, Action::Open) {
-                    if let Some(task) = self.list(Kind::Task).and_then(|l| l.selected()) {
-                        let name = task.name().to_string();
-                        self.status = Some((format!("opening the request form of {name}…"), false));
-                        return vec![Call::Terms(name)];
-                    }
-                } else if let Some(d) = delta {
-                    self.records.entry(Kind::Task).or_default().move_by(d);
-                }
-            }
-            Tab::Operations | Tab::History => {
-                if k.is(&key, Action::Open) && self.tab == Tab::History {
-                    if let Some(op) = self.history.get(self.history_selected) {
-                        let (id, request) = (op.id, op.request);
-                        self.detail = Some((id, None));
-                        return vec![Call::RequestOf(request)];
-                    }
-                } else if k.is(&key, Action::Follow) {
-                    self.log.toggle_follow();
-                } else if k.is(&key, Action::PageUp) {
-                    self.log.scroll(20);
-                } else if k.is(&key, Action::PageDown) {
-                    self.log.scroll(-20);
-                } else if k.is(&key, Action::CancelOperation) && self.tab == Tab::Operations {
-                    if let Some(op) = self.live_ops.get(self.live_selected) {
-                        self.confirm = Some(Confirm::CancelOperation(op.id));
-                        self.status = Some((
-                            format!(
-                                "cancel operation {} ({} on {})? y to confirm",
-                                op.id, op.task, op.device
-                            ),
-                            true,
-                        ));
-                    }
-                } else if let Some(d) = delta {
-                    return self.move_operation_cursor(d);
-                }
-            }
-            Tab::Approvals => {
-                let approve = k.is(&key, Action::Approve);
-                if approve || k.is(&key, Action::Reject) {
-                    if let Some(req) = self.queue.get(self.queue_selected) {
-                        if req.state == crate::domain::RequestState::Emergency {
-                            self.status =
-                                Some(("an emergency notice needs no decision".into(), false));
-                        } else {
-                            self.decision_input = Some((req.id, approve, line_input("")));
-                        }
-                    }
-                } else if let Some(d) = delta {
-                    let last = self.queue.len().saturating_sub(1) as isize;
-                    self.queue_selected = (self.queue_selected as isize)
-                        .saturating_add(d)
-                        .clamp(0, last.max(0)) as usize;
-                }
-            }
-            Tab::Audit => {
-                if k.is(&key, Action::Export) {
-                    // Asked, not assumed: the file is the user's, readable by them alone.
-                    let path = std::env::current_dir().unwrap_or_default().join(format!(
-                        "gatehouse-audit-{}.jsonl",
-                        chrono::Utc::now().format("%Y%m%d-%H%M%S")
-                    ));
-                    self.export_input = Some(line_input(&path.display().to_string()));
-                    return Vec::new();
-                }
-                if let Some(d) = delta {
-                    let len = self.audit_view().len();
-                    let last = len.saturating_sub(1) as isize;
-                    let current = self.audit_selected.min(len.saturating_sub(1));
-                    self.audit_selected =
-                        (current as isize).saturating_add(d).clamp(0, last.max(0)) as usize;
-                }
-            }
-            Tab::Dashboard => {}
-        }
-        Vec::new()
+        screens::of(self.tab).on_key(self, key, delta)
     }
 
-    fn move_operation_cursor(&mut self, d: isize) -> Vec<Call> {
-        let (selected, len) = if self.tab == Tab::Operations {
-            (&mut self.live_selected, self.live_ops.len())
-        } else {
-            (&mut self.history_selected, self.history.len())
-        };
-        let last = len.saturating_sub(1) as isize;
-        *selected = (*selected as isize).saturating_add(d).clamp(0, last.max(0)) as usize;
-        // Near the end of what is loaded: fetch the next page of history.
-        if self.tab == Tab::History
-            && !self.history_complete
+    /// Near the end of the History that is loaded: the next page is asked.
+    pub(crate) fn next_history_page(&mut self) -> Vec<Call> {
+        if !self.history_complete
             && !self.history_loading
             && self.history_selected + 200 >= self.history.len()
         {
@@ -1698,45 +1571,14 @@ impl App {
         let Some(d) = moved else {
             return Vec::new();
         };
-        let mut requests = match self.tab {
-            Tab::Operations | Tab::History => self.move_operation_cursor(d),
-            Tab::Admin => {
-                let kind = self.admin_kind();
-                self.records.entry(kind).or_default().move_by(d);
-                Vec::new()
-            }
-            Tab::Tasks => {
-                self.records.entry(Kind::Task).or_default().move_by(d);
-                Vec::new()
-            }
-            Tab::Approvals | Tab::Audit | Tab::Dashboard => {
-                let (cursor, len) = match self.tab {
-                    Tab::Approvals => (&mut self.queue_selected, self.queue.len()),
-                    _ => (&mut self.audit_selected, self.audit.len()),
-                };
-                let last = len.saturating_sub(1) as isize;
-                *cursor = (*cursor as isize).saturating_add(d).clamp(0, last.max(0)) as usize;
-                Vec::new()
-            }
-        };
+        let mut requests = screens::of(self.tab).move_cursor(self, d);
         requests.extend(self.sync_log());
         requests
     }
 
     /// The cursor of the current screen's list.
     fn cursor(&self) -> usize {
-        match self.tab {
-            Tab::Operations => self.live_selected,
-            Tab::History => self.history_selected,
-            Tab::Approvals => self.queue_selected,
-            Tab::Audit => self.audit_selected,
-            Tab::Tasks => self.list(Kind::Task).map(|l| l.selected).unwrap_or(0),
-            Tab::Admin => self
-                .list(self.admin_kind())
-                .map(|l| l.selected)
-                .unwrap_or(0),
-            Tab::Dashboard => 0,
-        }
+        screens::of(self.tab).cursor(self)
     }
 
     /// The tab whose title is at column `x` of the tab bar.
@@ -1778,14 +1620,7 @@ impl App {
         ])
         .areas(frame.area());
         self.draw_tabs(frame, top);
-        match self.tab {
-            Tab::Dashboard => tabs::dashboard::draw(self, frame, body),
-            Tab::Tasks => tabs::tasks::draw(self, frame, body),
-            Tab::Approvals => tabs::approvals::draw(self, frame, body),
-            Tab::Operations | Tab::History => tabs::operations::draw(self, frame, body),
-            Tab::Audit => tabs::audit::draw(self, frame, body),
-            Tab::Admin => tabs::admin::draw(self, frame, body),
-        }
+        screens::of(self.tab).draw(self, frame, body);
         self.draw_status(frame, bottom);
         if let Some(view) = &self.revisions {
             view.draw(frame, body, &self.theme);
@@ -1868,72 +1703,7 @@ impl App {
     /// The keys of the current screen, with what each does, as the footer
     /// and `?` show them (the keys in force, rebound ones included).
     pub fn screen_keys(&self) -> Vec<(String, &'static str)> {
-        let k = &self.keys;
-        let move_keys = format!("{}/{}", k.first(Action::Up), k.first(Action::Down));
-        let mut keys: Vec<(String, &'static str)> = Vec::new();
-        match self.tab {
-            Tab::Admin => {
-                keys.push((
-                    format!(
-                        "{}/{}",
-                        k.first(Action::PrevKind),
-                        k.first(Action::NextKind)
-                    ),
-                    "kind",
-                ));
-                keys.push((move_keys, "move"));
-                keys.push((k.first(Action::New), "new"));
-                keys.push((k.first(Action::Edit), "edit"));
-                keys.push((k.first(Action::Clone), "clone"));
-                keys.push((k.first(Action::Toggle), "enable/disable"));
-                keys.push((k.first(Action::Delete), "delete"));
-                keys.push((k.first(Action::Filter), "filter"));
-                match self.admin_kind() {
-                    Kind::Template => keys.push((k.first(Action::Revisions), "revisions")),
-                    Kind::Device => keys.push((k.first(Action::Trust), "trust host key")),
-                    _ => {}
-                }
-            }
-            Tab::Tasks => {
-                keys.push((move_keys, "move"));
-                keys.push((k.first(Action::Open), "request"));
-                keys.push((k.first(Action::Filter), "filter"));
-            }
-            Tab::Operations | Tab::History => {
-                keys.push((move_keys, "select"));
-                keys.push((
-                    format!("{}/{}", k.first(Action::PageUp), k.first(Action::PageDown)),
-                    "scroll log",
-                ));
-                keys.push((k.first(Action::Follow), "follow"));
-                if self.tab == Tab::History {
-                    keys.push((k.first(Action::Filter), "filter"));
-                    keys.push((k.first(Action::SearchLog), "search log"));
-                    keys.push((k.first(Action::Open), "details"));
-                } else {
-                    keys.push((k.first(Action::Filter), "search log"));
-                }
-                if self.tab == Tab::Operations {
-                    keys.push((k.first(Action::CancelOperation), "cancel"));
-                }
-            }
-            Tab::Approvals => {
-                keys.push((move_keys, "select"));
-                keys.push((k.first(Action::Approve), "approve"));
-                keys.push((k.first(Action::Reject), "reject"));
-            }
-            Tab::Audit => {
-                keys.push((move_keys, "move"));
-                keys.push((k.first(Action::Filter), "filter"));
-                keys.push((k.first(Action::Export), "export"));
-                keys.push((
-                    format!("{}/{}", k.first(Action::Top), k.first(Action::Bottom)),
-                    "first/last",
-                ));
-            }
-            Tab::Dashboard => {}
-        }
-        keys
+        screens::of(self.tab).keys(self)
     }
 
     /// The footer's text: this screen's keys, then the ones that work everywhere.

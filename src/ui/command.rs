@@ -1,5 +1,6 @@
 //! The `:` command line: jump to any screen or record kind by name.
 
+use super::screens::of as screen;
 use super::Tab;
 use crate::domain::Kind;
 
@@ -12,15 +13,8 @@ pub enum Jump {
 
 /// Every word the command line knows, for completion.
 pub fn words() -> Vec<&'static str> {
-    let mut w: Vec<&'static str> = vec![
-        "dashboard",
-        "tasks",
-        "approvals",
-        "operations",
-        "history",
-        "audit",
-        "admin",
-    ];
+    // The screens' words, from the list of screens.
+    let mut w: Vec<&'static str> = Tab::ALL.iter().map(|t| screen(*t).word()).collect();
     w.extend(
         Kind::ALL
             .iter()
@@ -37,14 +31,11 @@ pub fn resolve(word: &str) -> Option<Jump> {
     if word.is_empty() {
         return None;
     }
-    if let Some(tab) = Tab::ALL.iter().find(|t| t.title().to_lowercase() == word) {
+    if let Some(tab) = Tab::ALL.iter().find(|t| {
+        let s = screen(**t);
+        s.word() == word || s.aliases().contains(&word.as_str())
+    }) {
         return Some(Jump::Screen(*tab));
-    }
-    if matches!(word.as_str(), "ops" | "running") {
-        return Some(Jump::Screen(Tab::Operations));
-    }
-    if matches!(word.as_str(), "queue" | "requests") {
-        return Some(Jump::Screen(Tab::Approvals));
     }
     Kind::parse(&word).map(Jump::Kind)
 }

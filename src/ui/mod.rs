@@ -11,6 +11,7 @@ mod outside;
 mod record_form;
 mod request_form;
 mod revisions;
+mod screens;
 mod tabs;
 mod theme;
 

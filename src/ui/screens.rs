@@ -1,0 +1,479 @@
+//! What each screen does, behind one trait: its titles and `:` words, its
+//! keys (footer and help), its key handling, its cursor, its filter and
+//! its drawing. `App` routes to the screen of the current tab through
+//! [`of`], the one list; it has no `match` on the tab of its own.
+//!
+//! To add a screen: a `Tab` variant (its place in `Tab::ALL` is its digit),
+//! a type here implementing [`Screen`] with its arm in [`of`], its drawing
+//! in `ui::tabs`, and a snapshot in `tests/tui_screens.rs`. (The state a
+//! screen shows still lives in `App`, grouped by screen.)
+
+use super::app::{line_input, Call, Confirm, FilterTarget};
+use super::keys::Action;
+use super::{tabs, App, Tab};
+use crate::domain::{Kind, Operation, RequestState};
+use crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
+use ratatui::Frame;
+
+/// One screen's behaviour.
+pub trait Screen: Sync {
+    /// Its name on the tab bar.
+    fn title(&self) -> &'static str;
+    /// Its name on a narrow tab bar.
+    fn short_title(&self) -> &'static str;
+    /// Its word on the `:` line.
+    fn word(&self) -> &'static str;
+    /// Other words the `:` line takes for it.
+    fn aliases(&self) -> &'static [&'static str] {
+        &[]
+    }
+    fn draw(&self, app: &App, frame: &mut Frame, area: Rect);
+    /// Its keys with what each does (the keys in force).
+    fn keys(&self, app: &App) -> Vec<(String, &'static str)>;
+    /// A key no overlay took; `delta` is how far it moves, if it moves.
+    fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call>;
+    /// Moves its list's cursor (keys and the mouse wheel).
+    fn move_cursor(&self, _app: &mut App, _d: isize) -> Vec<Call> {
+        Vec::new()
+    }
+    /// Its list's cursor (for mouse clicks).
+    fn cursor(&self, _app: &App) -> usize {
+        0
+    }
+    /// What `/` filters here and the filter in force (`search_log`: the
+    /// key that searches the log was pressed).
+    fn filter(&self, _app: &mut App, _search_log: bool) -> Option<(FilterTarget, String)> {
+        None
+    }
+    /// Whether its log can be searched.
+    fn searches_log(&self) -> bool {
+        false
+    }
+    /// The operation it has selected, if it shows operations.
+    fn selected_operation<'a>(&self, _app: &'a App) -> Option<&'a Operation> {
+        None
+    }
+}
+
+/// The screen of a tab: the one list.
+pub fn of(tab: Tab) -> &'static dyn Screen {
+    match tab {
+        Tab::Dashboard => &Dashboard,
+        Tab::Tasks => &Tasks,
+        Tab::Approvals => &Approvals,
+        Tab::Operations => &Operations,
+        Tab::History => &History,
+        Tab::Audit => &Audit,
+        Tab::Admin => &Admin,
+    }
+}
+
+fn move_keys(app: &App) -> String {
+    format!(
+        "{}/{}",
+        app.keys.first(Action::Up),
+        app.keys.first(Action::Down)
+    )
+}
+
+/// Moves a cursor over `len` rows by `d`, within bounds.
+fn moved(cursor: usize, len: usize, d: isize) -> usize {
+    let last = len.saturating_sub(1) as isize;
+    (cursor.min(len.saturating_sub(1)) as isize)
+        .saturating_add(d)
+        .clamp(0, last.max(0)) as usize
+}
+
+/// A record list's `/` filter.
+fn records_filter(app: &mut App, kind: Kind) -> Option<(FilterTarget, String)> {
+    Some((
+        FilterTarget::Records(kind),
+        app.records.entry(kind).or_default().filter.clone(),
+    ))
+}
+
+pub struct Dashboard;
+
+impl Screen for Dashboard {
+    fn title(&self) -> &'static str {
+        "Dashboard"
+    }
+    fn word(&self) -> &'static str {
+        "dashboard"
+    }
+    fn short_title(&self) -> &'static str {
+        "Dash"
+    }
+    fn draw(&self, app: &App, frame: &mut Frame, area: Rect) {
+        tabs::dashboard::draw(app, frame, area)
+    }
+    fn keys(&self, _app: &App) -> Vec<(String, &'static str)> {
+        Vec::new()
+    }
+    fn on_key(&self, _app: &mut App, _key: KeyEvent, _delta: Option<isize>) -> Vec<Call> {
+        Vec::new()
+    }
+}
+
+pub struct Tasks;
+
+impl Screen for Tasks {
+    fn title(&self) -> &'static str {
+        "Tasks"
+    }
+    fn word(&self) -> &'static str {
+        "tasks"
+    }
+    fn short_title(&self) -> &'static str {
+        "Tasks"
+    }
+    fn draw(&self, app: &App, frame: &mut Frame, area: Rect) {
+        tabs::tasks::draw(app, frame, area)
+    }
+    fn keys(&self, app: &App) -> Vec<(String, &'static str)> {
+        let k = &app.keys;
+        vec![
+            (move_keys(app), "move"),
+            (k.first(Action::Open), "request"),
+            (k.first(Action::Filter), "filter"),
+        ]
+    }
+    fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
+        if app.keys.is(&key, Action::Open) {
+            if let Some(task) = app.list(Kind::Task).and_then(|l| l.selected()) {
+                let name = task.name().to_string();
+                app.status = Some((format!("opening the request form of {name}…"), false));
+                return vec![Call::Terms(name)];
+            }
+        } else if let Some(d) = delta {
+            return self.move_cursor(app, d);
+        }
+        Vec::new()
+    }
+    fn move_cursor(&self, app: &mut App, d: isize) -> Vec<Call> {
+        app.records.entry(Kind::Task).or_default().move_by(d);
+        Vec::new()
+    }
+    fn cursor(&self, app: &App) -> usize {
+        app.list(Kind::Task).map(|l| l.selected).unwrap_or(0)
+    }
+    fn filter(&self, app: &mut App, _search_log: bool) -> Option<(FilterTarget, String)> {
+        records_filter(app, Kind::Task)
+    }
+}
+
+pub struct Approvals;
+
+impl Screen for Approvals {
+    fn title(&self) -> &'static str {
+        "Approvals"
+    }
+    fn word(&self) -> &'static str {
+        "approvals"
+    }
+    fn short_title(&self) -> &'static str {
+        "Appr"
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        &["queue", "requests"]
+    }
+    fn draw(&self, app: &App, frame: &mut Frame, area: Rect) {
+        tabs::approvals::draw(app, frame, area)
+    }
+    fn keys(&self, app: &App) -> Vec<(String, &'static str)> {
+        let k = &app.keys;
+        vec![
+            (move_keys(app), "select"),
+            (k.first(Action::Approve), "approve"),
+            (k.first(Action::Reject), "reject"),
+        ]
+    }
+    fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
+        let approve = app.keys.is(&key, Action::Approve);
+        if approve || app.keys.is(&key, Action::Reject) {
+            if let Some(req) = app.queue.get(app.queue_selected) {
+                if req.state == RequestState::Emergency {
+                    app.status = Some(("an emergency notice needs no decision".into(), false));
+                } else {
+                    app.decision_input = Some((req.id, approve, line_input("")));
+                }
+            }
+        } else if let Some(d) = delta {
+            return self.move_cursor(app, d);
+        }
+        Vec::new()
+    }
+    fn move_cursor(&self, app: &mut App, d: isize) -> Vec<Call> {
+        app.queue_selected = moved(app.queue_selected, app.queue.len(), d);
+        Vec::new()
+    }
+    fn cursor(&self, app: &App) -> usize {
+        app.queue_selected
+    }
+}
+
+/// The keys the two operation screens share.
+fn operation_keys(app: &App, history: bool) -> Vec<(String, &'static str)> {
+    let k = &app.keys;
+    let mut keys = vec![
+        (move_keys(app), "select"),
+        (
+            format!("{}/{}", k.first(Action::PageUp), k.first(Action::PageDown)),
+            "scroll log",
+        ),
+        (k.first(Action::Follow), "follow"),
+    ];
+    if history {
+        keys.push((k.first(Action::Filter), "filter"));
+        keys.push((k.first(Action::SearchLog), "search log"));
+        keys.push((k.first(Action::Open), "details"));
+    } else {
+        keys.push((k.first(Action::Filter), "search log"));
+        keys.push((k.first(Action::CancelOperation), "cancel"));
+    }
+    keys
+}
+
+/// The log pane's keys, the same on both operation screens; true when taken.
+fn log_key(app: &mut App, key: &KeyEvent) -> bool {
+    if app.keys.is(key, Action::Follow) {
+        app.log.toggle_follow();
+    } else if app.keys.is(key, Action::PageUp) {
+        app.log.scroll(20);
+    } else if app.keys.is(key, Action::PageDown) {
+        app.log.scroll(-20);
+    } else {
+        return false;
+    }
+    true
+}
+
+pub struct Operations;
+
+impl Screen for Operations {
+    fn title(&self) -> &'static str {
+        "Operations"
+    }
+    fn word(&self) -> &'static str {
+        "operations"
+    }
+    fn short_title(&self) -> &'static str {
+        "Ops"
+    }
+    fn aliases(&self) -> &'static [&'static str] {
+        &["ops", "running"]
+    }
+    fn draw(&self, app: &App, frame: &mut Frame, area: Rect) {
+        tabs::operations::draw(app, frame, area)
+    }
+    fn keys(&self, app: &App) -> Vec<(String, &'static str)> {
+        operation_keys(app, false)
+    }
+    fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
+        if log_key(app, &key) {
+            return Vec::new();
+        }
+        if app.keys.is(&key, Action::CancelOperation) {
+            if let Some(op) = app.live_ops.get(app.live_selected) {
+                app.confirm = Some(Confirm::CancelOperation(op.id));
+                app.status = Some((
+                    format!(
+                        "cancel operation {} ({} on {})? y to confirm",
+                        op.id, op.task, op.device
+                    ),
+                    true,
+                ));
+            }
+        } else if let Some(d) = delta {
+            return self.move_cursor(app, d);
+        }
+        Vec::new()
+    }
+    fn move_cursor(&self, app: &mut App, d: isize) -> Vec<Call> {
+        app.live_selected = moved(app.live_selected, app.live_ops.len(), d);
+        Vec::new()
+    }
+    fn cursor(&self, app: &App) -> usize {
+        app.live_selected
+    }
+    fn filter(&self, _app: &mut App, _search_log: bool) -> Option<(FilterTarget, String)> {
+        Some((FilterTarget::Log, String::new()))
+    }
+    fn searches_log(&self) -> bool {
+        true
+    }
+    fn selected_operation<'a>(&self, app: &'a App) -> Option<&'a Operation> {
+        app.live_ops.get(app.live_selected)
+    }
+}
+
+pub struct History;
+
+impl Screen for History {
+    fn title(&self) -> &'static str {
+        "History"
+    }
+    fn word(&self) -> &'static str {
+        "history"
+    }
+    fn short_title(&self) -> &'static str {
+        "Hist"
+    }
+    fn draw(&self, app: &App, frame: &mut Frame, area: Rect) {
+        tabs::operations::draw(app, frame, area)
+    }
+    fn keys(&self, app: &App) -> Vec<(String, &'static str)> {
+        operation_keys(app, true)
+    }
+    fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
+        if app.keys.is(&key, Action::Open) {
+            if let Some(op) = app.history.get(app.history_selected) {
+                let (id, request) = (op.id, op.request);
+                app.detail = Some((id, None));
+                return vec![Call::RequestOf(request)];
+            }
+            return Vec::new();
+        }
+        if log_key(app, &key) {
+            return Vec::new();
+        }
+        match delta {
+            Some(d) => self.move_cursor(app, d),
+            None => Vec::new(),
+        }
+    }
+    fn move_cursor(&self, app: &mut App, d: isize) -> Vec<Call> {
+        app.history_selected = moved(app.history_selected, app.history.len(), d);
+        app.next_history_page()
+    }
+    fn cursor(&self, app: &App) -> usize {
+        app.history_selected
+    }
+    fn filter(&self, app: &mut App, search_log: bool) -> Option<(FilterTarget, String)> {
+        Some(if search_log {
+            (FilterTarget::Log, String::new())
+        } else {
+            (FilterTarget::History, app.history_filter_text.clone())
+        })
+    }
+    fn searches_log(&self) -> bool {
+        true
+    }
+    fn selected_operation<'a>(&self, app: &'a App) -> Option<&'a Operation> {
+        app.history.get(app.history_selected)
+    }
+}
+
+pub struct Audit;
+
+impl Screen for Audit {
+    fn title(&self) -> &'static str {
+        "Audit"
+    }
+    fn word(&self) -> &'static str {
+        "audit"
+    }
+    fn short_title(&self) -> &'static str {
+        "Audit"
+    }
+    fn draw(&self, app: &App, frame: &mut Frame, area: Rect) {
+        tabs::audit::draw(app, frame, area)
+    }
+    fn keys(&self, app: &App) -> Vec<(String, &'static str)> {
+        let k = &app.keys;
+        vec![
+            (move_keys(app), "move"),
+            (k.first(Action::Filter), "filter"),
+            (k.first(Action::Export), "export"),
+            (
+                format!("{}/{}", k.first(Action::Top), k.first(Action::Bottom)),
+                "first/last",
+            ),
+        ]
+    }
+    fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
+        if app.keys.is(&key, Action::Export) {
+            // Asked, not assumed: the file is the user's, readable by them alone.
+            let path = std::env::current_dir().unwrap_or_default().join(format!(
+                "gatehouse-audit-{}.jsonl",
+                chrono::Utc::now().format("%Y%m%d-%H%M%S")
+            ));
+            app.export_input = Some(line_input(&path.display().to_string()));
+            return Vec::new();
+        }
+        match delta {
+            Some(d) => self.move_cursor(app, d),
+            None => Vec::new(),
+        }
+    }
+    fn move_cursor(&self, app: &mut App, d: isize) -> Vec<Call> {
+        let len = app.audit_view().len();
+        app.audit_selected = moved(app.audit_selected, len, d);
+        Vec::new()
+    }
+    fn cursor(&self, app: &App) -> usize {
+        app.audit_selected
+    }
+    fn filter(&self, app: &mut App, _search_log: bool) -> Option<(FilterTarget, String)> {
+        Some((FilterTarget::Audit, app.audit_filter.clone()))
+    }
+}
+
+pub struct Admin;
+
+impl Screen for Admin {
+    fn title(&self) -> &'static str {
+        "Admin"
+    }
+    fn word(&self) -> &'static str {
+        "admin"
+    }
+    fn short_title(&self) -> &'static str {
+        "Admin"
+    }
+    fn draw(&self, app: &App, frame: &mut Frame, area: Rect) {
+        tabs::admin::draw(app, frame, area)
+    }
+    fn keys(&self, app: &App) -> Vec<(String, &'static str)> {
+        let k = &app.keys;
+        let mut keys = vec![
+            (
+                format!(
+                    "{}/{}",
+                    k.first(Action::PrevKind),
+                    k.first(Action::NextKind)
+                ),
+                "kind",
+            ),
+            (move_keys(app), "move"),
+            (k.first(Action::New), "new"),
+            (k.first(Action::Edit), "edit"),
+            (k.first(Action::Clone), "clone"),
+            (k.first(Action::Toggle), "enable/disable"),
+            (k.first(Action::Delete), "delete"),
+            (k.first(Action::Filter), "filter"),
+        ];
+        match app.admin_kind() {
+            Kind::Template => keys.push((k.first(Action::Revisions), "revisions")),
+            Kind::Device => keys.push((k.first(Action::Trust), "trust host key")),
+            _ => {}
+        }
+        keys
+    }
+    fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
+        app.on_admin_key(key, delta)
+    }
+    fn move_cursor(&self, app: &mut App, d: isize) -> Vec<Call> {
+        let kind = app.admin_kind();
+        app.records.entry(kind).or_default().move_by(d);
+        Vec::new()
+    }
+    fn cursor(&self, app: &App) -> usize {
+        app.list(app.admin_kind()).map(|l| l.selected).unwrap_or(0)
+    }
+    fn filter(&self, app: &mut App, _search_log: bool) -> Option<(FilterTarget, String)> {
+        let kind = app.admin_kind();
+        records_filter(app, kind)
+    }
+}
