@@ -151,7 +151,7 @@ fn main() {
             crossterm::event::KeyCode::Char('5'),
             crossterm::event::KeyModifiers::NONE,
         )));
-        while app.history.is_empty() {
+        while app.history.ops.is_empty() {
             let Some(message) = rx.recv().await else { break };
             app.update(message);
         }
@@ -159,14 +159,14 @@ fn main() {
         let history_shown = t0.elapsed();
         println!(
             "start: first frame {first_frame:.2?}; history ({} of {ops} loaded, newest first) on screen {history_shown:.2?}",
-            app.history.len()
+            app.history.ops.len()
         );
 
         // Paging to the end of what is loaded asks for the next page.
         let t1 = Instant::now();
         let mut pages = 0;
         for _ in 0..3 {
-            for _ in 0..app.history.len() {
+            for _ in 0..app.history.ops.len() {
                 let asked = app.update(Message::Key(crossterm::event::KeyEvent::new(
                     crossterm::event::KeyCode::Down,
                     crossterm::event::KeyModifiers::NONE,
@@ -183,7 +183,7 @@ fn main() {
         terminal.draw(|f| app.draw(f)).expect("draw");
         println!(
             "history: cursor walked {} rows (each fetching that operation's output), {pages} more page(s) loaded, in {:.2?}",
-            app.history_selected + 1,
+            app.history.selected + 1,
             t1.elapsed()
         );
         server.abort();

@@ -622,8 +622,8 @@ fn history_pages_back_as_the_cursor_nears_the_end() {
         Call::HistoryBefore(Id(8001)),
         Ok(Response::Operations(page(8000, 500))),
     ));
-    assert_eq!(app.history.len(), 2500);
-    assert!(app.history_complete);
+    assert_eq!(app.history.ops.len(), 2500);
+    assert!(app.history.complete);
     let requests = app.update(Message::Key(KeyEvent::new(
         KeyCode::End,
         KeyModifiers::NONE,

@@ -548,7 +548,7 @@ fn history_filters_by_task_device_user_state_and_text_through_the_engine() {
         Call::HistoryFiltered(wanted.clone()),
         Ok(Response::Operations(page)),
     ));
-    assert_eq!(app.history.len(), 2000);
+    assert_eq!(app.history.ops.len(), 2000);
     // An unfiltered answer arriving late does not replace the filtered list.
     app.update(Message::Answer(
         Call::History,
@@ -558,7 +558,7 @@ fn history_filters_by_task_device_user_state_and_text_through_the_engine() {
             OpState::Succeeded,
         )])),
     ));
-    assert_eq!(app.history.len(), 2000);
+    assert_eq!(app.history.ops.len(), 2000);
     // Paging back keeps the filter.
     let mut asked = Vec::new();
     for _ in 0..1900 {
@@ -574,7 +574,7 @@ fn history_filters_by_task_device_user_state_and_text_through_the_engine() {
     // Esc on the filter line drops it.
     app.update(key(KeyCode::Char('/')));
     assert_eq!(app.update(key(KeyCode::Esc)).first(), Some(&Call::History));
-    assert!(app.history_filter.is_none());
+    assert!(app.history.filter.is_none());
 }
 
 #[test]

@@ -477,7 +477,7 @@ fn history_detail_of_an_operation() {
     ));
     snapshot_both_sizes("history_detail", &app);
     app.update(key(KeyCode::Esc));
-    assert!(app.detail.is_none());
+    assert!(app.history.detail.is_none());
 }
 
 /// A scheduled task says where its schedule stands: in the list, one word;
@@ -579,7 +579,7 @@ fn the_dashboards_counts_do_not_follow_the_history_filter() {
         Call::HistoryFiltered(filter),
         Ok(Response::Operations(one)),
     ));
-    assert_eq!(app.history.len(), 1, "the filter took hold");
+    assert_eq!(app.history.ops.len(), 1, "the filter took hold");
     app.update(key(KeyCode::Char('1')));
     let after = text(&app, 120, 40);
     assert_eq!(counts(&before), counts(&after));

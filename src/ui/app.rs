@@ -448,16 +448,21 @@ impl RecordList {
     }
 }
 
-/// The TUI's state. Holds what the screens show and nothing more.
+/// The TUI's state: what all screens share (the connection's caches of
+/// records, live operations, the queue; the overlays; the status line) and
+/// each screen's own state, kept by that screen's type.
 pub struct App {
     pub login: String,
     pub theme: Theme,
     pub tab: Tab,
-    /// Which record kind the Admin tab shows.
-    pub admin_kind: usize,
+    /// Each screen's own state.
+    pub dashboard: screens::DashboardState,
+    pub approvals: screens::ApprovalsState,
+    pub operations: screens::OperationsState,
+    pub history: screens::HistoryState,
+    pub audit: screens::AuditState,
+    pub admin: screens::AdminState,
     pub records: BTreeMap<Kind, RecordList>,
-    pub audit: Vec<AuditEvent>,
-    pub audit_selected: usize,
     pub audit_state: Option<Result<u64, AuditBreak>>,
     /// The last message for the status line, and whether it is an error.
     pub status: Option<(String, bool)>,
@@ -467,19 +472,6 @@ pub struct App {
     pub filter_target: FilterTarget,
     /// Queued and running operations, newest first.
     pub live_ops: Vec<Operation>,
-    pub live_selected: usize,
-    /// The newest operations, newest first.
-    pub history: Vec<Operation>,
-    pub history_selected: usize,
-    /// Whether the oldest operation is loaded; else the next page is asked
-    /// for when the cursor nears the end.
-    pub history_complete: bool,
-    history_loading: bool,
-    /// The History filter in force, as typed and as asked.
-    pub history_filter_text: String,
-    pub history_filter: Option<HistoryFilter>,
-    /// The Audit filter in force (over the events loaded).
-    pub audit_filter: String,
     /// The selected operation's output.
     pub log: OperationLog,
     /// An action waiting for the user to confirm it with `y`.
@@ -488,15 +480,8 @@ pub struct App {
     pub queue: Vec<ExecutionRequest>,
     /// JIT grants not yet revoked.
     pub jit: Vec<crate::domain::JitGrant>,
-    /// The Dashboard's numbers, as the engine counted them.
-    pub metrics: Option<crate::engine::metrics::Metrics>,
-    /// A metrics request is on its way; another is asked when it is
-    /// answered if something changed meanwhile.
-    metrics_in_flight: bool,
-    metrics_stale: bool,
     /// Where each scheduled task's schedule stands, by task name.
     pub schedules: std::collections::BTreeMap<String, crate::engine::schedules::ScheduleStatus>,
-    pub queue_selected: usize,
     /// The `:` command line, while it is open.
     pub command_input: Option<tui_textarea::TextArea<'static>>,
     /// Whether the `?` overlay of this screen's keys is shown.
@@ -513,9 +498,6 @@ pub struct App {
     pub request_form: Option<RequestForm>,
     /// An Admin form, while it is open.
     pub record_form: Option<RecordForm>,
-    /// The History detail of an operation, while it is open: the operation
-    /// and, once loaded, the request it ran under.
-    pub detail: Option<(Id, Option<ExecutionRequest>)>,
     /// What each request in the queue runs: the pinned template revision
     /// and the template's current revision when it has changed since.
     pub pinned: BTreeMap<Id, (crate::domain::Template, Option<u32>)>,
@@ -542,33 +524,24 @@ impl App {
             login,
             theme,
             tab: Tab::Dashboard,
-            admin_kind: 0,
+            dashboard: Default::default(),
+            approvals: Default::default(),
+            operations: Default::default(),
+            history: Default::default(),
+            audit: Default::default(),
+            admin: Default::default(),
             records: BTreeMap::new(),
-            audit: Vec::new(),
-            audit_selected: 0,
             audit_state: None,
             status: None,
             connected: true,
             filter_input: None,
             filter_target: FilterTarget::Log,
             live_ops: Vec::new(),
-            live_selected: 0,
-            history: Vec::new(),
-            history_selected: 0,
-            history_complete: false,
-            history_loading: false,
             log: OperationLog::default(),
-            history_filter_text: String::new(),
-            history_filter: None,
-            audit_filter: String::new(),
             confirm: None,
             queue: Vec::new(),
             jit: Vec::new(),
             schedules: Default::default(),
-            metrics: None,
-            metrics_in_flight: false,
-            metrics_stale: false,
-            queue_selected: 0,
             decision_input: None,
             totp_input: None,
             export_input: None,
@@ -578,7 +551,6 @@ impl App {
             request_form: None,
             record_form: None,
             revisions: None,
-            detail: None,
             pinned: BTreeMap::new(),
             list_hit: Cell::new(None),
             clock: None,
@@ -605,12 +577,12 @@ impl App {
     /// Asks for the Dashboard's numbers unless an answer is on its way
     /// (then they are asked again when it comes).
     fn ask_metrics(&mut self) -> Option<Call> {
-        if self.metrics_in_flight {
-            self.metrics_stale = true;
+        if self.dashboard.in_flight {
+            self.dashboard.stale = true;
             None
         } else {
-            self.metrics_in_flight = true;
-            self.metrics_stale = false;
+            self.dashboard.in_flight = true;
+            self.dashboard.stale = false;
             Some(Call::Metrics)
         }
     }
@@ -633,7 +605,7 @@ impl App {
     }
 
     fn on_operation(&mut self, op: Operation) {
-        let keep = self.live_ops.get(self.live_selected).map(|o| o.id);
+        let keep = self.live_ops.get(self.operations.selected).map(|o| o.id);
         self.live_ops.retain(|o| o.id != op.id);
         if !op.state.is_final() {
             let at = self
@@ -644,23 +616,27 @@ impl App {
             self.live_ops.insert(at, op.clone());
         }
         if let Some(p) = keep.and_then(|k| self.live_ops.iter().position(|o| o.id == k)) {
-            self.live_selected = p;
+            self.operations.selected = p;
         }
-        self.live_selected = self
-            .live_selected
+        self.operations.selected = self
+            .operations
+            .selected
             .min(self.live_ops.len().saturating_sub(1));
-        match self.history.iter().position(|o| o.id == op.id) {
-            Some(p) => self.history[p] = op,
+        match self.history.ops.iter().position(|o| o.id == op.id) {
+            Some(p) => self.history.ops[p] = op,
             None => {
                 let at = self
                     .history
+                    .ops
                     .iter()
                     .position(|o| o.id < op.id)
-                    .unwrap_or(self.history.len());
-                self.history.insert(at, op);
-                if at <= self.history_selected && self.history.len() > 1 && self.tab == Tab::History
+                    .unwrap_or(self.history.ops.len());
+                self.history.ops.insert(at, op);
+                if at <= self.history.selected
+                    && self.history.ops.len() > 1
+                    && self.tab == Tab::History
                 {
-                    self.history_selected += 1;
+                    self.history.selected += 1;
                 }
             }
         }
@@ -677,7 +653,7 @@ impl App {
 
     /// The kind the Admin tab shows.
     pub fn admin_kind(&self) -> Kind {
-        Kind::ALL[self.admin_kind % Kind::ALL.len()]
+        Kind::ALL[self.admin.kind % Kind::ALL.len()]
     }
 
     pub fn list(&self, kind: Kind) -> Option<&RecordList> {
@@ -761,11 +737,11 @@ impl App {
         }
         // The Dashboard's numbers: ask again if something changed meanwhile.
         if request == Call::Metrics {
-            self.metrics_in_flight = false;
+            self.dashboard.in_flight = false;
             if let Ok(Response::Metrics(m)) = result {
-                self.metrics = Some(*m);
+                self.dashboard.metrics = Some(*m);
             }
-            return if self.metrics_stale {
+            return if self.dashboard.stale {
                 self.ask_metrics().into_iter().collect()
             } else {
                 Vec::new()
@@ -812,7 +788,7 @@ impl App {
             }
         }
         if matches!(request, Call::HistoryBefore(_) | Call::HistoryFiltered(_)) {
-            self.history_loading = false;
+            self.history.loading = false;
         }
         match (request, result) {
             (Call::List(kind), Err(e)) => {
@@ -868,7 +844,7 @@ impl App {
                     self.on_operation(op);
                 }
                 self.tab = Tab::Operations;
-                self.live_selected = 0;
+                self.operations.selected = 0;
             }
             (
                 Call::Save { kind, name, .. },
@@ -933,7 +909,7 @@ impl App {
                 }
             }
             (Call::RequestOf(id), Ok(Response::Requests(mut found))) => {
-                if let Some((_, request)) = &mut self.detail {
+                if let Some((_, request)) = &mut self.history.detail {
                     if found.first().map(|r| r.id) == Some(id) {
                         *request = found.pop();
                     }
@@ -949,10 +925,10 @@ impl App {
                 self.records.entry(kind).or_default().replace(records);
             }
             (Call::AuditTail, Ok(Response::AuditEvents(events))) => {
-                let keep_tail = self.audit_selected.saturating_add(1) >= self.audit.len();
-                self.audit = events;
+                let keep_tail = self.audit.selected.saturating_add(1) >= self.audit.events.len();
+                self.audit.events = events;
                 if keep_tail {
-                    self.audit_selected = self.audit.len().saturating_sub(1);
+                    self.audit.selected = self.audit.events.len().saturating_sub(1);
                 }
             }
             (Call::AuditVerify, Ok(Response::AuditVerified(state))) => {
@@ -960,44 +936,46 @@ impl App {
             }
             (Call::LiveOperations, Ok(Response::Operations(ops))) => {
                 self.live_ops = ops;
-                self.live_selected = self
-                    .live_selected
+                self.operations.selected = self
+                    .operations
+                    .selected
                     .min(self.live_ops.len().saturating_sub(1));
             }
             (Call::HistoryBefore(before), Ok(Response::Operations(ops))) => {
                 // Append only if it still continues what is loaded.
-                if self.history.last().map(|o| o.id) == Some(before) {
-                    self.history_complete = ops.len() < HISTORY_PAGE as usize;
-                    self.history.extend(ops);
+                if self.history.ops.last().map(|o| o.id) == Some(before) {
+                    self.history.complete = ops.len() < HISTORY_PAGE as usize;
+                    self.history.ops.extend(ops);
                 }
-                self.history_loading = false;
+                self.history.loading = false;
             }
             (Call::HistoryFiltered(filter), Ok(Response::Operations(ops))) => {
                 // Only the answer to the filter in force counts.
                 if Some(&filter_key(&filter))
-                    == self.history_filter.as_ref().map(filter_key).as_ref()
+                    == self.history.filter.as_ref().map(filter_key).as_ref()
                 {
                     match filter.before {
-                        Some(before) if self.history.last().map(|o| o.id) == Some(before) => {
-                            self.history_complete = ops.len() < HISTORY_PAGE as usize;
-                            self.history.extend(ops);
+                        Some(before) if self.history.ops.last().map(|o| o.id) == Some(before) => {
+                            self.history.complete = ops.len() < HISTORY_PAGE as usize;
+                            self.history.ops.extend(ops);
                         }
                         Some(_) => {}
                         None => {
-                            self.history_complete = ops.len() < HISTORY_PAGE as usize;
-                            self.history = ops;
-                            self.history_selected = 0;
+                            self.history.complete = ops.len() < HISTORY_PAGE as usize;
+                            self.history.ops = ops;
+                            self.history.selected = 0;
                         }
                     }
                 }
             }
-            (Call::History, Ok(Response::Operations(_))) if self.history_filter.is_some() => {}
+            (Call::History, Ok(Response::Operations(_))) if self.history.filter.is_some() => {}
             (Call::History, Ok(Response::Operations(ops))) => {
-                self.history_complete = ops.len() < HISTORY_PAGE as usize;
-                self.history = ops;
-                self.history_selected = self
-                    .history_selected
-                    .min(self.history.len().saturating_sub(1));
+                self.history.complete = ops.len() < HISTORY_PAGE as usize;
+                self.history.ops = ops;
+                self.history.selected = self
+                    .history
+                    .selected
+                    .min(self.history.ops.len().saturating_sub(1));
             }
             (Call::Output { id, .. }, Ok(Response::Output(chunks))) => {
                 if self.log.op == Some(id) {
@@ -1012,7 +990,10 @@ impl App {
             }
             (Call::Queue, Ok(Response::Requests(list))) => {
                 self.queue = list;
-                self.queue_selected = self.queue_selected.min(self.queue.len().saturating_sub(1));
+                self.approvals.selected = self
+                    .approvals
+                    .selected
+                    .min(self.queue.len().saturating_sub(1));
             }
             (Call::Approve { id, .. }, Ok(Response::Requests(r))) => {
                 let state = r.first().map(|r| r.state.to_string()).unwrap_or_default();
@@ -1062,19 +1043,19 @@ impl App {
                     Err(e) => self.status = Some((e, true)),
                     Ok(filter) => {
                         self.filter_input = None;
-                        self.history_filter_text = text.trim().to_string();
+                        self.history.filter_text = text.trim().to_string();
                         return self.apply_history_filter(filter);
                     }
                 }
             }
             (FilterTarget::History, KeyCode::Esc) => {
                 self.filter_input = None;
-                self.history_filter_text.clear();
+                self.history.filter_text.clear();
                 return self.apply_history_filter(None);
             }
             (FilterTarget::Audit, KeyCode::Esc) => {
                 self.filter_input = None;
-                self.audit_filter.clear();
+                self.audit.filter.clear();
             }
             (FilterTarget::Records(kind), KeyCode::Esc) => {
                 self.filter_input = None;
@@ -1089,8 +1070,8 @@ impl App {
                         self.records.entry(kind).or_default().set_filter(&text)
                     }
                     FilterTarget::Audit => {
-                        self.audit_filter = text;
-                        self.audit_selected = usize::MAX;
+                        self.audit.filter = text;
+                        self.audit.selected = usize::MAX;
                     }
                     FilterTarget::Log | FilterTarget::History => {}
                 }
@@ -1101,9 +1082,9 @@ impl App {
 
     /// Puts a History filter in force (or none) and asks for its first page.
     fn apply_history_filter(&mut self, filter: Option<HistoryFilter>) -> Vec<Call> {
-        self.history_filter = filter.clone();
-        self.history_selected = 0;
-        self.history_loading = false;
+        self.history.filter = filter.clone();
+        self.history.selected = 0;
+        self.history.loading = false;
         match filter {
             Some(f) => vec![Call::HistoryFiltered(f)],
             None => vec![Call::History],
@@ -1112,8 +1093,9 @@ impl App {
 
     /// The audit events the Audit filter lets through, oldest first.
     pub fn audit_view(&self) -> Vec<&AuditEvent> {
-        let needle = self.audit_filter.to_lowercase();
+        let needle = self.audit.filter.to_lowercase();
         self.audit
+            .events
             .iter()
             .filter(|e| {
                 needle.is_empty()
@@ -1231,7 +1213,7 @@ impl App {
                 Some(Jump::Screen(tab)) => self.tab = tab,
                 Some(Jump::Kind(kind)) => {
                     self.tab = Tab::Admin;
-                    self.admin_kind = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+                    self.admin.kind = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
                 }
                 None if text.trim() == "quit" || text.trim() == "q" => self.quit = true,
                 None => {
@@ -1261,9 +1243,9 @@ impl App {
         if self.record_form.is_some() {
             return self.on_record_form_key(key);
         }
-        if self.detail.is_some() {
+        if self.history.detail.is_some() {
             if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
-                self.detail = None;
+                self.history.detail = None;
             } else if self.keys.is(&key, Action::PageUp) {
                 self.log.scroll(20);
             } else if self.keys.is(&key, Action::PageDown) {
@@ -1447,9 +1429,9 @@ impl App {
         let kind = self.admin_kind();
         let selected = self.list(kind).and_then(|l| l.selected()).cloned();
         if k.is(&key, Action::NextKind) {
-            self.admin_kind = (self.admin_kind + 1) % Kind::ALL.len();
+            self.admin.kind = (self.admin.kind + 1) % Kind::ALL.len();
         } else if k.is(&key, Action::PrevKind) {
-            self.admin_kind = (self.admin_kind + Kind::ALL.len() - 1) % Kind::ALL.len();
+            self.admin.kind = (self.admin.kind + Kind::ALL.len() - 1) % Kind::ALL.len();
         } else if k.is(&key, Action::Toggle) {
             if let Some(r) = selected {
                 return vec![Call::SetEnabled {
@@ -1519,13 +1501,13 @@ impl App {
 
     /// Near the end of the History that is loaded: the next page is asked.
     pub(crate) fn next_history_page(&mut self) -> Vec<Call> {
-        if !self.history_complete
-            && !self.history_loading
-            && self.history_selected + 200 >= self.history.len()
+        if !self.history.complete
+            && !self.history.loading
+            && self.history.selected + 200 >= self.history.ops.len()
         {
-            if let Some(oldest) = self.history.last() {
-                self.history_loading = true;
-                return vec![match &self.history_filter {
+            if let Some(oldest) = self.history.ops.last() {
+                self.history.loading = true;
+                return vec![match &self.history.filter {
                     Some(filter) => Call::HistoryFiltered(HistoryFilter {
                         before: Some(oldest.id),
                         ..filter.clone()
@@ -1625,8 +1607,8 @@ impl App {
         if let Some(view) = &self.revisions {
             view.draw(frame, body, &self.theme);
         }
-        if let Some((id, request)) = &self.detail {
-            if let Some(op) = self.history.iter().find(|o| o.id == *id) {
+        if let Some((id, request)) = &self.history.detail {
+            if let Some(op) = self.history.ops.iter().find(|o| o.id == *id) {
                 tabs::operations::draw_detail(self, frame, body, op, request.as_ref());
             }
         }

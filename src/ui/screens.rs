@@ -16,6 +16,62 @@ use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::Frame;
 
+/// The Dashboard's own state: the engine's numbers and whether they are
+/// being asked.
+#[derive(Default)]
+pub struct DashboardState {
+    pub metrics: Option<crate::engine::metrics::Metrics>,
+    /// A metrics request is on its way; another is asked when it is
+    /// answered if something changed meanwhile.
+    pub(crate) in_flight: bool,
+    pub(crate) stale: bool,
+}
+
+/// The Approvals screen's own state.
+#[derive(Default)]
+pub struct ApprovalsState {
+    pub selected: usize,
+}
+
+/// The Operations screen's own state.
+#[derive(Default)]
+pub struct OperationsState {
+    pub selected: usize,
+}
+
+/// The History screen's own state: a page of operations (newest first),
+/// its cursor, paging and filter, and the detail of one operation.
+#[derive(Default)]
+pub struct HistoryState {
+    pub ops: Vec<Operation>,
+    pub selected: usize,
+    /// Whether the oldest operation is loaded; else the next page is asked
+    /// for when the cursor nears the end.
+    pub complete: bool,
+    pub(crate) loading: bool,
+    /// The filter in force, as typed and as asked.
+    pub filter_text: String,
+    pub filter: Option<crate::engine::HistoryFilter>,
+    /// The detail of an operation, while it is open: the operation and,
+    /// once loaded, the request it ran under.
+    pub detail: Option<(crate::domain::Id, Option<crate::domain::ExecutionRequest>)>,
+}
+
+/// The Audit screen's own state: the newest events, its cursor and filter.
+#[derive(Default)]
+pub struct AuditState {
+    pub events: Vec<crate::store::AuditEvent>,
+    pub selected: usize,
+    /// The filter in force (over the events loaded).
+    pub filter: String,
+}
+
+/// The Admin screen's own state: which record kind it shows.
+#[derive(Default)]
+pub struct AdminState {
+    pub kind: usize,
+}
+
 /// One screen's behaviour.
 pub trait Screen: Sync {
     /// Its name on the tab bar.
@@ -192,7 +248,7 @@ impl Screen for Approvals {
     fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
         let approve = app.keys.is(&key, Action::Approve);
         if approve || app.keys.is(&key, Action::Reject) {
-            if let Some(req) = app.queue.get(app.queue_selected) {
+            if let Some(req) = app.queue.get(app.approvals.selected) {
                 if req.state == RequestState::Emergency {
                     app.status = Some(("an emergency notice needs no decision".into(), false));
                 } else {
@@ -205,11 +261,11 @@ impl Screen for Approvals {
         Vec::new()
     }
     fn move_cursor(&self, app: &mut App, d: isize) -> Vec<Call> {
-        app.queue_selected = moved(app.queue_selected, app.queue.len(), d);
+        app.approvals.selected = moved(app.approvals.selected, app.queue.len(), d);
         Vec::new()
     }
     fn cursor(&self, app: &App) -> usize {
-        app.queue_selected
+        app.approvals.selected
     }
 }
 
@@ -275,7 +331,7 @@ impl Screen for Operations {
             return Vec::new();
         }
         if app.keys.is(&key, Action::CancelOperation) {
-            if let Some(op) = app.live_ops.get(app.live_selected) {
+            if let Some(op) = app.live_ops.get(app.operations.selected) {
                 app.confirm = Some(Confirm::CancelOperation(op.id));
                 app.status = Some((
                     format!(
@@ -291,11 +347,11 @@ impl Screen for Operations {
         Vec::new()
     }
     fn move_cursor(&self, app: &mut App, d: isize) -> Vec<Call> {
-        app.live_selected = moved(app.live_selected, app.live_ops.len(), d);
+        app.operations.selected = moved(app.operations.selected, app.live_ops.len(), d);
         Vec::new()
     }
     fn cursor(&self, app: &App) -> usize {
-        app.live_selected
+        app.operations.selected
     }
     fn filter(&self, _app: &mut App, _search_log: bool) -> Option<(FilterTarget, String)> {
         Some((FilterTarget::Log, String::new()))
@@ -304,7 +360,7 @@ impl Screen for Operations {
         true
     }
     fn selected_operation<'a>(&self, app: &'a App) -> Option<&'a Operation> {
-        app.live_ops.get(app.live_selected)
+        app.live_ops.get(app.operations.selected)
     }
 }
 
@@ -328,9 +384,9 @@ impl Screen for History {
     }
     fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
         if app.keys.is(&key, Action::Open) {
-            if let Some(op) = app.history.get(app.history_selected) {
+            if let Some(op) = app.history.ops.get(app.history.selected) {
                 let (id, request) = (op.id, op.request);
-                app.detail = Some((id, None));
+                app.history.detail = Some((id, None));
                 return vec![Call::RequestOf(request)];
             }
             return Vec::new();
@@ -344,24 +400,24 @@ impl Screen for History {
         }
     }
     fn move_cursor(&self, app: &mut App, d: isize) -> Vec<Call> {
-        app.history_selected = moved(app.history_selected, app.history.len(), d);
+        app.history.selected = moved(app.history.selected, app.history.ops.len(), d);
         app.next_history_page()
     }
     fn cursor(&self, app: &App) -> usize {
-        app.history_selected
+        app.history.selected
     }
     fn filter(&self, app: &mut App, search_log: bool) -> Option<(FilterTarget, String)> {
         Some(if search_log {
             (FilterTarget::Log, String::new())
         } else {
-            (FilterTarget::History, app.history_filter_text.clone())
+            (FilterTarget::History, app.history.filter_text.clone())
         })
     }
     fn searches_log(&self) -> bool {
         true
     }
     fn selected_operation<'a>(&self, app: &'a App) -> Option<&'a Operation> {
-        app.history.get(app.history_selected)
+        app.history.ops.get(app.history.selected)
     }
 }
 
@@ -409,14 +465,14 @@ impl Screen for Audit {
     }
     fn move_cursor(&self, app: &mut App, d: isize) -> Vec<Call> {
         let len = app.audit_view().len();
-        app.audit_selected = moved(app.audit_selected, len, d);
+        app.audit.selected = moved(app.audit.selected, len, d);
         Vec::new()
     }
     fn cursor(&self, app: &App) -> usize {
-        app.audit_selected
+        app.audit.selected
     }
     fn filter(&self, app: &mut App, _search_log: bool) -> Option<(FilterTarget, String)> {
-        Some((FilterTarget::Audit, app.audit_filter.clone()))
+        Some((FilterTarget::Audit, app.audit.filter.clone()))
     }
 }
 

@@ -20,7 +20,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         .collect();
     frame.render_widget(
         Tabs::new(titles)
-            .select(app.admin_kind)
+            .select(app.admin.kind)
             .style(app.theme.dim())
             .highlight_style(app.theme.selected()),
         kinds_area,

@@ -46,7 +46,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             Constraint::Min(10),
         ],
         app.queue.len(),
-        app.queue_selected,
+        app.approvals.selected,
         |i| {
             let r = &app.queue[i];
             let level = match r.state {
@@ -66,7 +66,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             ])
         },
     );
-    let Some(r) = app.queue.get(app.queue_selected) else {
+    let Some(r) = app.queue.get(app.approvals.selected) else {
         frame.render_widget(
             Paragraph::new("No requests are waiting for you.")
                 .style(app.theme.dim())

@@ -16,15 +16,15 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     };
     frame.render_widget(Paragraph::new(text).style(app.theme.fg(color)), state_area);
     let events = app.audit_view();
-    let selected = app.audit_selected.min(events.len().saturating_sub(1));
-    let title = if app.audit_filter.is_empty() {
-        format!(" Audit log (newest {}) ", app.audit.len())
+    let selected = app.audit.selected.min(events.len().saturating_sub(1));
+    let title = if app.audit.filter.is_empty() {
+        format!(" Audit log (newest {}) ", app.audit.events.len())
     } else {
         format!(
             " Audit log: {} of the newest {} match '{}' ",
             events.len(),
-            app.audit.len(),
-            crate::text::printable(&app.audit_filter)
+            app.audit.events.len(),
+            crate::text::printable(&app.audit.filter)
         )
     };
     visible_table(

@@ -36,7 +36,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             ),
         ]));
     }
-    let metrics = app.metrics.as_ref();
+    let metrics = app.dashboard.metrics.as_ref();
     // A count the engine has not sent yet shows as an ellipsis.
     let count = |n: Option<u64>| match n {
         Some(n) => format!("{n:>5}"),
@@ -145,7 +145,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         Line::from(Span::styled("Latest events", app.theme.title())),
     ];
     let rows = right.height.saturating_sub(6) as usize;
-    for e in app.audit.iter().rev().take(rows) {
+    for e in app.audit.events.iter().rev().take(rows) {
         right_lines.push(Line::from(vec![
             Span::styled(format!("{} ", e.time), app.theme.dim()),
             Span::styled(format!("{:<10} ", e.actor), app.theme.text()),
@@ -166,7 +166,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
 /// Operations started in each of the last 24 hours, oldest first, as the
 /// engine counted them (none until it has).
 pub fn executions_per_hour(app: &App) -> Vec<u64> {
-    app.metrics
+    app.dashboard
+        .metrics
         .as_ref()
         .map(|m| m.per_hour.clone())
         .unwrap_or_else(|| vec![0; 24])

@@ -29,14 +29,14 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let (ops, selected, title): (&[Operation], usize, String) = if app.tab == Tab::Operations {
         (
             &app.live_ops,
-            app.live_selected,
+            app.operations.selected,
             format!(" Running and queued ({}) ", app.live_ops.len()),
         )
     } else {
         (
-            &app.history,
-            app.history_selected,
-            format!(" History, newest first ({}) ", app.history.len()),
+            &app.history.ops,
+            app.history.selected,
+            format!(" History, newest first ({}) ", app.history.ops.len()),
         )
     };
     visible_table(
