@@ -149,7 +149,7 @@ pub enum Confirm {
 }
 
 /// How many operations the History tab loads.
-const HISTORY_PAGE: u32 = 2000;
+pub(crate) const HISTORY_PAGE: u32 = 2000;
 
 /// How many audit events the Audit tab keeps in view.
 const AUDIT_TAIL: u64 = 500;
@@ -279,7 +279,7 @@ fn form_key(open: &mut impl OpenForm, key: KeyEvent) -> FormStep {
 }
 
 /// What tells two history filters apart (all but the page).
-fn filter_key(f: &HistoryFilter) -> String {
+pub(crate) fn filter_key(f: &HistoryFilter) -> String {
     format!(
         "{:?}|{:?}|{:?}|{:?}|{:?}",
         f.task, f.device, f.user, f.state, f.text
@@ -576,7 +576,7 @@ impl App {
 
     /// Asks for the Dashboard's numbers unless an answer is on its way
     /// (then they are asked again when it comes).
-    fn ask_metrics(&mut self) -> Option<Call> {
+    pub(crate) fn ask_metrics(&mut self) -> Option<Call> {
         if self.dashboard.in_flight {
             self.dashboard.stale = true;
             None
@@ -735,18 +735,11 @@ impl App {
             }
             return Vec::new();
         }
-        // The Dashboard's numbers: ask again if something changed meanwhile.
-        if request == Call::Metrics {
-            self.dashboard.in_flight = false;
-            if let Ok(Response::Metrics(m)) = result {
-                self.dashboard.metrics = Some(*m);
-            }
-            return if self.dashboard.stale {
-                self.ask_metrics().into_iter().collect()
-            } else {
-                Vec::new()
-            };
-        }
+        // The answers a screen keeps for itself.
+        let (request, result) = match screens::offer(self, request, result) {
+            Ok(calls) => return calls,
+            Err(answer) => *answer,
+        };
         // The queue changed: learn what its new entries run.
         if let (Call::Queue, Ok(Response::Requests(list))) = (&request, &result) {
             self.pinned.retain(|id, _| list.iter().any(|r| r.id == *id));
@@ -786,9 +779,6 @@ impl App {
                 ));
                 return;
             }
-        }
-        if matches!(request, Call::HistoryBefore(_) | Call::HistoryFiltered(_)) {
-            self.history.loading = false;
         }
         match (request, result) {
             (Call::List(kind), Err(e)) => {
@@ -908,13 +898,6 @@ impl App {
                     self.pinned.insert(id, (pinned, current));
                 }
             }
-            (Call::RequestOf(id), Ok(Response::Requests(mut found))) => {
-                if let Some((_, request)) = &mut self.history.detail {
-                    if found.first().map(|r| r.id) == Some(id) {
-                        *request = found.pop();
-                    }
-                }
-            }
             (Call::PinHostKey { device, key }, Ok(_)) => {
                 self.status = Some((
                     format!("pinned {} for device {device}", key.fingerprint()),
@@ -923,13 +906,6 @@ impl App {
             }
             (Call::List(kind), Ok(Response::Records(records))) => {
                 self.records.entry(kind).or_default().replace(records);
-            }
-            (Call::AuditTail, Ok(Response::AuditEvents(events))) => {
-                let keep_tail = self.audit.selected.saturating_add(1) >= self.audit.events.len();
-                self.audit.events = events;
-                if keep_tail {
-                    self.audit.selected = self.audit.events.len().saturating_sub(1);
-                }
             }
             (Call::AuditVerify, Ok(Response::AuditVerified(state))) => {
                 self.audit_state = Some(state)
@@ -940,42 +916,6 @@ impl App {
                     .operations
                     .selected
                     .min(self.live_ops.len().saturating_sub(1));
-            }
-            (Call::HistoryBefore(before), Ok(Response::Operations(ops))) => {
-                // Append only if it still continues what is loaded.
-                if self.history.ops.last().map(|o| o.id) == Some(before) {
-                    self.history.complete = ops.len() < HISTORY_PAGE as usize;
-                    self.history.ops.extend(ops);
-                }
-                self.history.loading = false;
-            }
-            (Call::HistoryFiltered(filter), Ok(Response::Operations(ops))) => {
-                // Only the answer to the filter in force counts.
-                if Some(&filter_key(&filter))
-                    == self.history.filter.as_ref().map(filter_key).as_ref()
-                {
-                    match filter.before {
-                        Some(before) if self.history.ops.last().map(|o| o.id) == Some(before) => {
-                            self.history.complete = ops.len() < HISTORY_PAGE as usize;
-                            self.history.ops.extend(ops);
-                        }
-                        Some(_) => {}
-                        None => {
-                            self.history.complete = ops.len() < HISTORY_PAGE as usize;
-                            self.history.ops = ops;
-                            self.history.selected = 0;
-                        }
-                    }
-                }
-            }
-            (Call::History, Ok(Response::Operations(_))) if self.history.filter.is_some() => {}
-            (Call::History, Ok(Response::Operations(ops))) => {
-                self.history.complete = ops.len() < HISTORY_PAGE as usize;
-                self.history.ops = ops;
-                self.history.selected = self
-                    .history
-                    .selected
-                    .min(self.history.ops.len().saturating_sub(1));
             }
             (Call::Output { id, .. }, Ok(Response::Output(chunks))) => {
                 if self.log.op == Some(id) {

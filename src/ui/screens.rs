@@ -8,10 +8,11 @@
 //! in `ui::tabs`, and a snapshot in `tests/tui_screens.rs`. (The state a
 //! screen shows still lives in `App`, grouped by screen.)
 
-use super::app::{line_input, Call, Confirm, FilterTarget};
+use super::app::{filter_key, line_input, Call, Confirm, FilterTarget, HISTORY_PAGE};
 use super::keys::Action;
 use super::{tabs, App, Tab};
 use crate::domain::{Kind, Operation, RequestState};
+use crate::engine::Response;
 use crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 use ratatui::Frame;
@@ -106,10 +107,34 @@ pub trait Screen: Sync {
     fn searches_log(&self) -> bool {
         false
     }
+    /// An answer this screen keeps for itself: `Ok` with what to ask next
+    /// when it took it, `Err` with the answer when it is not its own.
+    fn on_answer(&self, _app: &mut App, call: Call, result: Answer) -> Result<Vec<Call>, Returned> {
+        Err(Box::new((call, result)))
+    }
     /// The operation it has selected, if it shows operations.
     fn selected_operation<'a>(&self, _app: &'a App) -> Option<&'a Operation> {
         None
     }
+}
+
+/// What the engine answered a call.
+pub type Answer = Result<crate::engine::Response, super::Failure>;
+/// An answer handed back because it was not the screen's own.
+pub type Returned = Box<(Call, Answer)>;
+
+/// Offers an answer to each screen in turn; `Err` gives it back when none
+/// keeps it (the shared caches and overlays are `App`'s).
+pub fn offer(app: &mut App, call: Call, result: Answer) -> Result<Vec<Call>, Returned> {
+    let mut answer = Box::new((call, result));
+    for tab in Tab::ALL {
+        let (call, result) = *answer;
+        match of(tab).on_answer(app, call, result) {
+            Ok(calls) => return Ok(calls),
+            Err(back) => answer = back,
+        }
+    }
+    Err(answer)
 }
 
 /// The screen of a tab: the one list.
@@ -169,6 +194,21 @@ impl Screen for Dashboard {
     }
     fn on_key(&self, _app: &mut App, _key: KeyEvent, _delta: Option<isize>) -> Vec<Call> {
         Vec::new()
+    }
+    /// The engine's numbers; asked again if something changed meanwhile.
+    fn on_answer(&self, app: &mut App, call: Call, result: Answer) -> Result<Vec<Call>, Returned> {
+        if call != Call::Metrics {
+            return Err(Box::new((call, result)));
+        }
+        app.dashboard.in_flight = false;
+        if let Ok(Response::Metrics(m)) = result {
+            app.dashboard.metrics = Some(*m);
+        }
+        Ok(if app.dashboard.stale {
+            app.ask_metrics().into_iter().collect()
+        } else {
+            Vec::new()
+        })
     }
 }
 
@@ -399,6 +439,56 @@ impl Screen for History {
             None => Vec::new(),
         }
     }
+    /// Its pages, the filter's answers and the request behind a detail.
+    fn on_answer(&self, app: &mut App, call: Call, result: Answer) -> Result<Vec<Call>, Returned> {
+        let page = |ops: &Vec<Operation>| ops.len() < HISTORY_PAGE as usize;
+        if matches!(call, Call::HistoryBefore(_) | Call::HistoryFiltered(_)) {
+            app.history.loading = false;
+        }
+        let h = &mut app.history;
+        match (call, result) {
+            (Call::HistoryBefore(before), Ok(Response::Operations(ops))) => {
+                // Append only if it still continues what is loaded.
+                if h.ops.last().map(|o| o.id) == Some(before) {
+                    h.complete = page(&ops);
+                    h.ops.extend(ops);
+                }
+            }
+            (Call::HistoryFiltered(filter), Ok(Response::Operations(ops))) => {
+                // Only the answer to the filter in force counts.
+                if Some(&filter_key(&filter)) == h.filter.as_ref().map(filter_key).as_ref() {
+                    match filter.before {
+                        Some(before) if h.ops.last().map(|o| o.id) == Some(before) => {
+                            h.complete = page(&ops);
+                            h.ops.extend(ops);
+                        }
+                        Some(_) => {}
+                        None => {
+                            h.complete = page(&ops);
+                            h.ops = ops;
+                            h.selected = 0;
+                        }
+                    }
+                }
+            }
+            // An unfiltered page arriving while a filter is in force is stale.
+            (Call::History, Ok(Response::Operations(_))) if h.filter.is_some() => {}
+            (Call::History, Ok(Response::Operations(ops))) => {
+                h.complete = page(&ops);
+                h.ops = ops;
+                h.selected = h.selected.min(h.ops.len().saturating_sub(1));
+            }
+            (Call::RequestOf(id), Ok(Response::Requests(mut found))) => {
+                if let Some((_, request)) = &mut h.detail {
+                    if found.first().map(|r| r.id) == Some(id) {
+                        *request = found.pop();
+                    }
+                }
+            }
+            other => return Err(Box::new(other)),
+        }
+        Ok(Vec::new())
+    }
     fn move_cursor(&self, app: &mut App, d: isize) -> Vec<Call> {
         app.history.selected = moved(app.history.selected, app.history.ops.len(), d);
         app.next_history_page()
@@ -461,6 +551,21 @@ impl Screen for Audit {
         match delta {
             Some(d) => self.move_cursor(app, d),
             None => Vec::new(),
+        }
+    }
+    /// The newest events; the cursor stays at the end if it was there.
+    fn on_answer(&self, app: &mut App, call: Call, result: Answer) -> Result<Vec<Call>, Returned> {
+        match (call, result) {
+            (Call::AuditTail, Ok(Response::AuditEvents(events))) => {
+                let a = &mut app.audit;
+                let keep_tail = a.selected.saturating_add(1) >= a.events.len();
+                a.events = events;
+                if keep_tail {
+                    a.selected = a.events.len().saturating_sub(1);
+                }
+                Ok(Vec::new())
+            }
+            other => Err(Box::new(other)),
         }
     }
     fn move_cursor(&self, app: &mut App, d: isize) -> Vec<Call> {
