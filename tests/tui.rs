@@ -588,7 +588,7 @@ fn colon_jumps_to_screens_and_kinds_and_question_mark_lists_the_keys() {
         "{text}"
     );
     app.update(key('?'));
-    assert!(!app.show_help);
+    assert!(app.help().is_none());
 }
 
 #[test]

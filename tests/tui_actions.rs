@@ -173,7 +173,7 @@ fn enter_on_a_task_opens_its_request_form_and_submits_what_was_typed() {
         asked[0].clone(),
         Ok(Response::Filed(Box::new(filed))),
     ));
-    assert!(app.request_form.is_none());
+    assert!(app.request_form().is_none());
     assert_eq!(
         app.status.as_ref().map(|s| s.0.as_str()),
         Some("request 9 is waiting for approval at level 1")
@@ -258,7 +258,7 @@ fn a_new_device_is_saved_through_the_import_and_a_refusal_lands_under_its_field(
             unchanged: 0,
         }),
     ));
-    assert!(app.record_form.is_none());
+    assert!(app.record_form().is_none());
     assert_eq!(
         app.status.as_ref().map(|s| s.0.as_str()),
         Some("created device web-9")
@@ -310,7 +310,7 @@ fn editing_a_credential_never_shows_its_secret_and_keeps_it_when_left_blank() {
     // Credentials are not cloned.
     app.update(key(KeyCode::Esc));
     app.update(key(KeyCode::Char('c')));
-    assert!(app.record_form.is_none());
+    assert!(app.record_form().is_none());
     assert!(app
         .status
         .as_ref()
@@ -384,8 +384,8 @@ fn trusting_a_host_key_shows_the_fingerprint_and_what_it_replaces() {
         "{status}"
     );
     assert_eq!(
-        app.confirm,
-        Some(Confirm::Trust {
+        app.confirm(),
+        Some(&Confirm::Trust {
             device: "web-1".into(),
             key: offered.clone()
         })
@@ -422,7 +422,7 @@ fn revisions_show_the_difference_between_two() {
     assert!(shown.contains("- service nginx restart"), "{shown}");
     assert!(shown.contains("+ systemctl restart nginx"), "{shown}");
     app.update(key(KeyCode::Esc));
-    assert!(app.revisions.is_none());
+    assert!(app.revisions().is_none());
 }
 
 #[test]
@@ -438,9 +438,9 @@ fn rebound_keys_work_and_the_footer_shows_them() {
     ));
     app.update(key(KeyCode::Char('3')));
     app.update(key(KeyCode::Char('a')));
-    assert!(app.decision_input.is_none(), "a no longer approves");
+    assert!(app.decision_input().is_none(), "a no longer approves");
     app.update(key(KeyCode::Char('y')));
-    assert!(app.decision_input.is_some());
+    assert!(app.decision_input().is_some());
     app.update(key(KeyCode::Esc));
     let shown = screen(&app, 120, 40);
     assert!(

@@ -477,7 +477,7 @@ fn history_detail_of_an_operation() {
     ));
     snapshot_both_sizes("history_detail", &app);
     app.update(key(KeyCode::Esc));
-    assert!(app.history.detail.is_none());
+    assert!(app.detail().is_none());
 }
 
 /// A scheduled task says where its schedule stands: in the list, one word;

@@ -3,6 +3,7 @@
 use super::form::FormKey;
 use super::keys::{Action, Keymap};
 use super::oplog::OperationLog;
+use super::overlay::Overlay;
 use super::record_form::{Mode, RecordForm};
 use super::request_form::RequestForm;
 use super::revisions::Revisions;
@@ -467,42 +468,26 @@ pub struct App {
     /// The last message for the status line, and whether it is an error.
     pub status: Option<(String, bool)>,
     pub connected: bool,
-    /// The `/` filter being typed, while it is, and what it filters.
-    pub filter_input: Option<tui_textarea::TextArea<'static>>,
+    /// What the `/` filter on the overlay stack filters.
     pub filter_target: FilterTarget,
     /// Queued and running operations, newest first.
     pub live_ops: Vec<Operation>,
     /// The selected operation's output.
     pub log: OperationLog,
-    /// An action waiting for the user to confirm it with `y`.
-    pub confirm: Option<Confirm>,
     /// Requests this user may decide, oldest first.
     pub queue: Vec<ExecutionRequest>,
     /// JIT grants not yet revoked.
     pub jit: Vec<crate::domain::JitGrant>,
     /// Where each scheduled task's schedule stands, by task name.
     pub schedules: std::collections::BTreeMap<String, crate::engine::schedules::ScheduleStatus>,
-    /// The `:` command line, while it is open.
-    pub command_input: Option<tui_textarea::TextArea<'static>>,
-    /// Whether the `?` overlay of this screen's keys is shown.
-    pub show_help: bool,
-    /// A TOTP code being typed for an approval the policy says needs one.
-    pub totp_input: Option<(Id, String, tui_textarea::TextArea<'static>)>,
-    /// Where to export the audit log, asked before anything is written.
-    pub export_input: Option<tui_textarea::TextArea<'static>>,
-    /// A decision being typed: the request, approve (or reject), the comment.
-    pub decision_input: Option<(Id, bool, tui_textarea::TextArea<'static>)>,
     /// The keys in force.
     pub keys: Keymap,
-    /// The request form, while it is open.
-    pub request_form: Option<RequestForm>,
-    /// An Admin form, while it is open.
-    pub record_form: Option<RecordForm>,
+    /// Forms, dialogs, the `:` line and help over the screen; the last
+    /// takes the keys.
+    pub overlays: Vec<Overlay>,
     /// What each request in the queue runs: the pinned template revision
     /// and the template's current revision when it has changed since.
     pub pinned: BTreeMap<Id, (crate::domain::Template, Option<u32>)>,
-    /// A template's revisions, while they are shown.
-    pub revisions: Option<Revisions>,
     /// The server this UI talks to, for the top line ("jump1 · server gatehouse").
     pub server: String,
     tabs_compact: Cell<bool>,
@@ -534,23 +519,14 @@ impl App {
             audit_state: None,
             status: None,
             connected: true,
-            filter_input: None,
             filter_target: FilterTarget::Log,
             live_ops: Vec::new(),
             log: OperationLog::default(),
-            confirm: None,
             queue: Vec::new(),
             jit: Vec::new(),
             schedules: Default::default(),
-            decision_input: None,
-            totp_input: None,
-            export_input: None,
-            command_input: None,
-            show_help: false,
             keys: Keymap::default(),
-            request_form: None,
-            record_form: None,
-            revisions: None,
+            overlays: Vec::new(),
             pinned: BTreeMap::new(),
             list_hit: Cell::new(None),
             clock: None,
@@ -772,7 +748,8 @@ impl App {
             ) {
                 let mut input = line_input("");
                 input.set_mask_char('•');
-                self.totp_input = Some((*id, comment.clone(), input));
+                self.overlays
+                    .push(Overlay::Totp((*id, comment.clone(), input)));
                 self.status = Some((
                     "the policy requires MFA: type a current TOTP code".into(),
                     true,
@@ -786,13 +763,13 @@ impl App {
                 list.replace(Vec::new());
                 list.refused = Some(e.to_string());
             }
-            (Call::Submit(_), Err(e)) if self.request_form.is_some() => {
-                if let Some(f) = &mut self.request_form {
+            (Call::Submit(_), Err(e)) if self.request_form().is_some() => {
+                if let Some(f) = self.request_form_mut() {
                     f.refused(&e);
                 }
             }
-            (Call::Save { .. }, Err(e)) if self.record_form.is_some() => {
-                if let Some(f) = &mut self.record_form {
+            (Call::Save { .. }, Err(e)) if self.record_form().is_some() => {
+                if let Some(f) = self.record_form_mut() {
                     f.refused(&e);
                 }
             }
@@ -801,10 +778,14 @@ impl App {
             (_, Err(e)) => self.status = Some((e.to_string(), true)),
             (Call::Terms(_), Ok(Response::Terms(terms))) => {
                 self.status = None;
-                self.request_form = Some(RequestForm::new(*terms, &self.theme));
+                self.overlays
+                    .push(Overlay::RequestForm(Box::new(RequestForm::new(
+                        *terms,
+                        &self.theme,
+                    ))));
             }
             (Call::Submit(_), Ok(Response::Filed(request))) => {
-                self.request_form = None;
+                let _ = self.take_request_form();
                 let level = match request.state {
                     crate::domain::RequestState::Pending { level } => level,
                     _ => 1,
@@ -824,7 +805,7 @@ impl App {
                     operations,
                 }),
             ) => {
-                self.request_form = None;
+                let _ = self.take_request_form();
                 let ids: Vec<String> = operations.iter().map(|o| o.id.to_string()).collect();
                 self.status = Some((
                     format!("request {request} is running: operation {}", ids.join(", ")),
@@ -842,7 +823,7 @@ impl App {
                     created, updated, ..
                 }),
             ) => {
-                self.record_form = None;
+                let _ = self.take_record_form();
                 let what = if !created.is_empty() {
                     "created"
                 } else if !updated.is_empty() {
@@ -863,7 +844,8 @@ impl App {
                         _ => None,
                     })
                     .collect();
-                self.revisions = Some(Revisions::new(name, templates));
+                self.overlays
+                    .push(Overlay::Revisions(Revisions::new(name, templates)));
             }
             (Call::ScanHostKey(device), Ok(Response::HostKey(key))) => {
                 let pinned = match self
@@ -886,7 +868,8 @@ impl App {
                     ),
                     true,
                 ));
-                self.confirm = Some(Confirm::Trust { device, key });
+                self.overlays
+                    .push(Overlay::Confirm(Confirm::Trust { device, key }));
             }
             (Call::PinnedTemplate(id), Ok(Response::Records(records))) => {
                 let mut templates = records.into_iter().filter_map(|r| match r {
@@ -966,13 +949,14 @@ impl App {
     }
 
     fn on_filter_key(&mut self, key: KeyEvent) -> Vec<Call> {
-        let Some(input) = &mut self.filter_input else {
+        let target = self.filter_target;
+        let Some(input) = self.filter_input_mut() else {
             return Vec::new();
         };
-        match (self.filter_target, key.code) {
+        match (target, key.code) {
             (FilterTarget::Log, KeyCode::Enter) => {
                 let needle = line_text(input);
-                self.filter_input = None;
+                let _ = self.take_filter_input();
                 if !self.log.search(&needle) {
                     self.status = Some((format!("'{needle}' not found above"), true));
                 }
@@ -982,26 +966,28 @@ impl App {
                 match parse_history_filter(&text) {
                     Err(e) => self.status = Some((e, true)),
                     Ok(filter) => {
-                        self.filter_input = None;
+                        let _ = self.take_filter_input();
                         self.history.filter_text = text.trim().to_string();
                         return self.apply_history_filter(filter);
                     }
                 }
             }
             (FilterTarget::History, KeyCode::Esc) => {
-                self.filter_input = None;
+                let _ = self.take_filter_input();
                 self.history.filter_text.clear();
                 return self.apply_history_filter(None);
             }
             (FilterTarget::Audit, KeyCode::Esc) => {
-                self.filter_input = None;
+                let _ = self.take_filter_input();
                 self.audit.filter.clear();
             }
             (FilterTarget::Records(kind), KeyCode::Esc) => {
-                self.filter_input = None;
+                let _ = self.take_filter_input();
                 self.records.entry(kind).or_default().set_filter("");
             }
-            (_, KeyCode::Esc) | (_, KeyCode::Enter) => self.filter_input = None,
+            (_, KeyCode::Esc) | (_, KeyCode::Enter) => {
+                let _ = self.take_filter_input();
+            }
             (target, _) => {
                 input.input(key);
                 let text = line_text(input);
@@ -1047,7 +1033,7 @@ impl App {
     }
 
     fn on_export_key(&mut self, key: KeyEvent) -> Vec<Call> {
-        let Some(mut input) = self.export_input.take() else {
+        let Some(mut input) = self.take_export_input() else {
             return Vec::new();
         };
         match key.code {
@@ -1059,7 +1045,7 @@ impl App {
                 let text = line_text(&input);
                 if text.trim().is_empty() {
                     self.status = Some(("name the file to export to".into(), true));
-                    self.export_input = Some(input);
+                    self.overlays.push(Overlay::Export(input));
                     return Vec::new();
                 }
                 let path = std::path::PathBuf::from(text.trim());
@@ -1071,14 +1057,14 @@ impl App {
             }
             _ => {
                 input.input(key);
-                self.export_input = Some(input);
+                self.overlays.push(Overlay::Export(input));
                 Vec::new()
             }
         }
     }
 
     fn on_totp_key(&mut self, key: KeyEvent) -> Vec<Call> {
-        let Some((id, comment, mut input)) = self.totp_input.take() else {
+        let Some((id, comment, mut input)) = self.take_totp_input() else {
             return Vec::new();
         };
         match key.code {
@@ -1096,14 +1082,14 @@ impl App {
             }
             _ => {
                 input.input(key);
-                self.totp_input = Some((id, comment, input));
+                self.overlays.push(Overlay::Totp((id, comment, input)));
                 Vec::new()
             }
         }
     }
 
     fn on_decision_key(&mut self, key: KeyEvent) -> Vec<Call> {
-        let Some((id, approve, mut input)) = self.decision_input.take() else {
+        let Some((id, approve, mut input)) = self.take_decision_input() else {
             return Vec::new();
         };
         match key.code {
@@ -1121,7 +1107,7 @@ impl App {
                     }]
                 } else if comment.trim().is_empty() {
                     self.status = Some(("a rejection needs a comment saying why".into(), true));
-                    self.decision_input = Some((id, approve, input));
+                    self.overlays.push(Overlay::Decision((id, approve, input)));
                     Vec::new()
                 } else {
                     vec![Call::Reject { id, comment }]
@@ -1129,7 +1115,7 @@ impl App {
             }
             _ => {
                 input.input(key);
-                self.decision_input = Some((id, approve, input));
+                self.overlays.push(Overlay::Decision((id, approve, input)));
                 Vec::new()
             }
         }
@@ -1137,7 +1123,7 @@ impl App {
 
     fn on_command_key(&mut self, key: KeyEvent) {
         use super::command::{complete, resolve, Jump};
-        let Some(mut input) = self.command_input.take() else {
+        let Some(mut input) = self.take_command_input() else {
             return;
         };
         let text = line_text(&input);
@@ -1147,7 +1133,7 @@ impl App {
                 if let Some(done) = complete(&text) {
                     input = line_input(&done);
                 }
-                self.command_input = Some(input);
+                self.overlays.push(Overlay::Command(input));
             }
             KeyCode::Enter => match resolve(&text) {
                 Some(Jump::Screen(tab)) => self.tab = tab,
@@ -1165,72 +1151,75 @@ impl App {
             },
             _ => {
                 input.input(key);
-                self.command_input = Some(input);
+                self.overlays.push(Overlay::Command(input));
             }
         }
     }
 
     fn on_key(&mut self, key: KeyEvent) -> Vec<Call> {
-        // Dialogs first: whatever is on top takes the key.
-        if self.show_help {
-            // Any key closes the overlay; `?` and Esc are the ones people press.
-            self.show_help = false;
-            return Vec::new();
-        }
-        if self.request_form.is_some() {
-            return self.on_request_form_key(key);
-        }
-        if self.record_form.is_some() {
-            return self.on_record_form_key(key);
-        }
-        if self.history.detail.is_some() {
-            if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
-                self.history.detail = None;
-            } else if self.keys.is(&key, Action::PageUp) {
-                self.log.scroll(20);
-            } else if self.keys.is(&key, Action::PageDown) {
-                self.log.scroll(-20);
-            }
-            return Vec::new();
-        }
-        if let Some(view) = &mut self.revisions {
-            if !view.on_key(key) {
-                self.revisions = None;
-            }
-            return Vec::new();
-        }
-        if self.command_input.is_some() {
-            self.on_command_key(key);
-            return self.sync_log();
-        }
-        if self.totp_input.is_some() {
-            return self.on_totp_key(key);
-        }
-        if self.export_input.is_some() {
-            return self.on_export_key(key);
-        }
-        if self.decision_input.is_some() {
-            return self.on_decision_key(key);
-        }
-        if let Some(confirm) = self.confirm.take() {
-            return self.on_confirm_key(confirm, key);
-        }
-        if self.filter_input.is_some() {
-            let mut requests = self.on_filter_key(key);
-            requests.extend(self.sync_log());
-            return requests;
+        // The overlay on top takes the key.
+        if !self.overlays.is_empty() {
+            return self.on_overlay_key(key);
         }
         if self.keys.is(&key, Action::Command) {
-            self.command_input = Some(line_input(""));
+            self.overlays.push(Overlay::Command(line_input("")));
             return Vec::new();
         }
         if self.keys.is(&key, Action::Help) {
-            self.show_help = true;
+            self.overlays.push(Overlay::Help(()));
             return Vec::new();
         }
         let mut requests = self.on_screen_key(key);
         requests.extend(self.sync_log());
         requests
+    }
+
+    /// The one routing function of the overlays: the top one takes the key.
+    fn on_overlay_key(&mut self, key: KeyEvent) -> Vec<Call> {
+        match self.overlays.last() {
+            None => Vec::new(),
+            // Any key closes help; `?` and Esc are the ones people press.
+            Some(Overlay::Help(())) => {
+                self.overlays.pop();
+                Vec::new()
+            }
+            Some(Overlay::RequestForm(_)) => self.on_request_form_key(key),
+            Some(Overlay::RecordForm(_)) => self.on_record_form_key(key),
+            Some(Overlay::Detail(_)) => {
+                if matches!(key.code, KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q')) {
+                    self.overlays.pop();
+                } else if self.keys.is(&key, Action::PageUp) {
+                    self.log.scroll(20);
+                } else if self.keys.is(&key, Action::PageDown) {
+                    self.log.scroll(-20);
+                }
+                Vec::new()
+            }
+            Some(Overlay::Revisions(_)) => {
+                if let Some(view) = self.revisions_mut() {
+                    if !view.on_key(key) {
+                        let _ = self.take_revisions();
+                    }
+                }
+                Vec::new()
+            }
+            Some(Overlay::Command(_)) => {
+                self.on_command_key(key);
+                self.sync_log()
+            }
+            Some(Overlay::Totp(_)) => self.on_totp_key(key),
+            Some(Overlay::Export(_)) => self.on_export_key(key),
+            Some(Overlay::Decision(_)) => self.on_decision_key(key),
+            Some(Overlay::Confirm(_)) => match self.take_confirm() {
+                Some(confirm) => self.on_confirm_key(confirm, key),
+                None => Vec::new(),
+            },
+            Some(Overlay::Filter(_)) => {
+                let mut requests = self.on_filter_key(key);
+                requests.extend(self.sync_log());
+                requests
+            }
+        }
     }
 
     fn on_confirm_key(&mut self, confirm: Confirm, key: KeyEvent) -> Vec<Call> {
@@ -1255,13 +1244,13 @@ impl App {
     }
 
     fn on_request_form_key(&mut self, key: KeyEvent) -> Vec<Call> {
-        let Some(form) = &mut self.request_form else {
+        let Some(form) = self.request_form_mut() else {
             return Vec::new();
         };
-        match form_key(form, key) {
+        match form_key(&mut **form, key) {
             FormStep::Open => Vec::new(),
             FormStep::Closed => {
-                self.request_form = None;
+                let _ = self.take_request_form();
                 self.status = Some(("nothing requested".into(), false));
                 Vec::new()
             }
@@ -1276,13 +1265,13 @@ impl App {
     }
 
     fn on_record_form_key(&mut self, key: KeyEvent) -> Vec<Call> {
-        let Some(form) = &mut self.record_form else {
+        let Some(form) = self.record_form_mut() else {
             return Vec::new();
         };
-        match form_key(form, key) {
+        match form_key(&mut **form, key) {
             FormStep::Open => Vec::new(),
             FormStep::Closed => {
-                self.record_form = None;
+                let _ = self.take_record_form();
                 self.status = Some(("nothing saved".into(), false));
                 Vec::new()
             }
@@ -1312,7 +1301,7 @@ impl App {
                 return Vec::new();
             };
             self.filter_target = target;
-            self.filter_input = Some(line_input(&current));
+            self.overlays.push(Overlay::Filter(line_input(&current)));
             return Vec::new();
         }
         if k.is(&key, Action::Quit) {
@@ -1381,14 +1370,26 @@ impl App {
                 }];
             }
         } else if k.is(&key, Action::New) {
-            self.record_form = Some(RecordForm::new(kind, Mode::New, None, &self.names()));
+            self.overlays
+                .push(Overlay::RecordForm(Box::new(RecordForm::new(
+                    kind,
+                    Mode::New,
+                    None,
+                    &self.names(),
+                ))));
         } else if k.is(&key, Action::Edit) || k.is(&key, Action::Open) {
             if let Some(r) = selected {
                 if r.kind() == Kind::Role && r.name() == "Superuser" {
                     self.status = Some(("the Superuser role cannot be changed".into(), true));
                 } else {
                     let mode = Mode::Edit(r.name().to_string());
-                    self.record_form = Some(RecordForm::new(kind, mode, Some(&r), &self.names()));
+                    self.overlays
+                        .push(Overlay::RecordForm(Box::new(RecordForm::new(
+                            kind,
+                            mode,
+                            Some(&r),
+                            &self.names(),
+                        ))));
                 }
             }
         } else if k.is(&key, Action::Clone) {
@@ -1402,7 +1403,13 @@ impl App {
                     ));
                 } else {
                     let mode = Mode::Clone(r.name().to_string());
-                    self.record_form = Some(RecordForm::new(kind, mode, Some(&r), &self.names()));
+                    self.overlays
+                        .push(Overlay::RecordForm(Box::new(RecordForm::new(
+                            kind,
+                            mode,
+                            Some(&r),
+                            &self.names(),
+                        ))));
                 }
             }
         } else if k.is(&key, Action::Delete) {
@@ -1414,10 +1421,10 @@ impl App {
                     ),
                     true,
                 ));
-                self.confirm = Some(Confirm::Delete {
+                self.overlays.push(Overlay::Confirm(Confirm::Delete {
                     kind,
                     name: r.name().to_string(),
-                });
+                }));
             }
         } else if k.is(&key, Action::Revisions) && kind == Kind::Template {
             if let Some(r) = selected {
@@ -1461,7 +1468,10 @@ impl App {
 
     /// Clicks select tabs and rows; the wheel scrolls the list.
     fn on_mouse(&mut self, mouse: MouseEvent) -> Vec<Call> {
-        if self.request_form.is_some() || self.record_form.is_some() || self.revisions.is_some() {
+        if self.request_form().is_some()
+            || self.record_form().is_some()
+            || self.revisions().is_some()
+        {
             return Vec::new();
         }
         let moved = match mouse.kind {
@@ -1544,22 +1554,25 @@ impl App {
         self.draw_tabs(frame, top);
         screens::of(self.tab).draw(self, frame, body);
         self.draw_status(frame, bottom);
-        if let Some(view) = &self.revisions {
-            view.draw(frame, body, &self.theme);
-        }
-        if let Some((id, request)) = &self.history.detail {
-            if let Some(op) = self.history.ops.iter().find(|o| o.id == *id) {
-                tabs::operations::draw_detail(self, frame, body, op, request.as_ref());
+        // Overlays bottom to top (prompts draw on the status line).
+        for overlay in &self.overlays {
+            match overlay {
+                Overlay::Revisions(view) => view.draw(frame, body, &self.theme),
+                Overlay::Detail((id, request)) => {
+                    if let Some(op) = self.history.ops.iter().find(|o| o.id == *id) {
+                        tabs::operations::draw_detail(self, frame, body, op, request.as_ref());
+                    }
+                }
+                Overlay::RequestForm(form) => form.form.draw(frame, body, &self.theme),
+                Overlay::RecordForm(form) => form.form.draw(frame, body, &self.theme),
+                Overlay::Help(()) => self.draw_help(frame),
+                Overlay::Command(_)
+                | Overlay::Totp(_)
+                | Overlay::Export(_)
+                | Overlay::Decision(_)
+                | Overlay::Confirm(_)
+                | Overlay::Filter(_) => {}
             }
-        }
-        if let Some(form) = &self.request_form {
-            form.form.draw(frame, body, &self.theme);
-        }
-        if let Some(form) = &self.record_form {
-            form.form.draw(frame, body, &self.theme);
-        }
-        if self.show_help {
-            self.draw_help(frame);
         }
     }
 
@@ -1714,35 +1727,44 @@ impl App {
     }
 
     fn draw_status(&self, frame: &mut Frame, area: Rect) {
-        if let Some(input) = &self.command_input {
-            return self.draw_prompt(frame, area, ":", input);
-        }
-        if let Some((id, _, input)) = &self.totp_input {
-            return self.draw_prompt(frame, area, &format!("TOTP code for request {id}: "), input);
-        }
-        if let Some(input) = &self.export_input {
-            return self.draw_prompt(
-                frame,
-                area,
-                "export the audit log to (a new file, yours alone): ",
-                input,
-            );
-        }
-        if let Some((id, approve, input)) = &self.decision_input {
-            let label = if *approve {
-                format!("approve {id}, comment: ")
-            } else {
-                format!("reject {id}, why: ")
-            };
-            return self.draw_prompt(frame, area, &label, input);
-        }
-        if let Some(input) = &self.filter_input {
-            let label = match self.filter_target {
-                FilterTarget::Log => "search the log /",
-                FilterTarget::History => "filter (task: device: user: state: or text) /",
-                FilterTarget::Audit | FilterTarget::Records(_) => "filter /",
-            };
-            return self.draw_prompt(frame, area, label, input);
+        // The topmost prompt on the stack has the status line.
+        for overlay in self.overlays.iter().rev() {
+            match overlay {
+                Overlay::Command(input) => return self.draw_prompt(frame, area, ":", input),
+                Overlay::Totp((id, _, input)) => {
+                    return self.draw_prompt(
+                        frame,
+                        area,
+                        &format!("TOTP code for request {id}: "),
+                        input,
+                    )
+                }
+                Overlay::Export(input) => {
+                    return self.draw_prompt(
+                        frame,
+                        area,
+                        "export the audit log to (a new file, yours alone): ",
+                        input,
+                    )
+                }
+                Overlay::Decision((id, approve, input)) => {
+                    let label = if *approve {
+                        format!("approve {id}, comment: ")
+                    } else {
+                        format!("reject {id}, why: ")
+                    };
+                    return self.draw_prompt(frame, area, &label, input);
+                }
+                Overlay::Filter(input) => {
+                    let label = match self.filter_target {
+                        FilterTarget::Log => "search the log /",
+                        FilterTarget::History => "filter (task: device: user: state: or text) /",
+                        FilterTarget::Audit | FilterTarget::Records(_) => "filter /",
+                    };
+                    return self.draw_prompt(frame, area, label, input);
+                }
+                _ => {}
+            }
         }
         let keys = self.keys();
         let keys = keys.as_str();

@@ -8,6 +8,7 @@ mod form;
 mod keys;
 mod oplog;
 mod outside;
+mod overlay;
 mod record_form;
 mod request_form;
 mod revisions;

@@ -53,9 +53,6 @@ pub struct HistoryState {
     /// The filter in force, as typed and as asked.
     pub filter_text: String,
     pub filter: Option<crate::engine::HistoryFilter>,
-    /// The detail of an operation, while it is open: the operation and,
-    /// once loaded, the request it ran under.
-    pub detail: Option<(crate::domain::Id, Option<crate::domain::ExecutionRequest>)>,
 }
 
 /// The Audit screen's own state: the newest events, its cursor and filter.
@@ -292,7 +289,11 @@ impl Screen for Approvals {
                 if req.state == RequestState::Emergency {
                     app.status = Some(("an emergency notice needs no decision".into(), false));
                 } else {
-                    app.decision_input = Some((req.id, approve, line_input("")));
+                    app.overlays.push(crate::ui::overlay::Overlay::Decision((
+                        req.id,
+                        approve,
+                        line_input(""),
+                    )));
                 }
             }
         } else if let Some(d) = delta {
@@ -372,7 +373,9 @@ impl Screen for Operations {
         }
         if app.keys.is(&key, Action::CancelOperation) {
             if let Some(op) = app.live_ops.get(app.operations.selected) {
-                app.confirm = Some(Confirm::CancelOperation(op.id));
+                app.overlays.push(crate::ui::overlay::Overlay::Confirm(
+                    Confirm::CancelOperation(op.id),
+                ));
                 app.status = Some((
                     format!(
                         "cancel operation {} ({} on {})? y to confirm",
@@ -426,7 +429,8 @@ impl Screen for History {
         if app.keys.is(&key, Action::Open) {
             if let Some(op) = app.history.ops.get(app.history.selected) {
                 let (id, request) = (op.id, op.request);
-                app.history.detail = Some((id, None));
+                app.overlays
+                    .push(crate::ui::overlay::Overlay::Detail((id, None)));
                 return vec![Call::RequestOf(request)];
             }
             return Vec::new();
@@ -479,7 +483,7 @@ impl Screen for History {
                 h.selected = h.selected.min(h.ops.len().saturating_sub(1));
             }
             (Call::RequestOf(id), Ok(Response::Requests(mut found))) => {
-                if let Some((_, request)) = &mut h.detail {
+                if let Some((_, request)) = app.detail_mut() {
                     if found.first().map(|r| r.id) == Some(id) {
                         *request = found.pop();
                     }
@@ -545,7 +549,10 @@ impl Screen for Audit {
                 "gatehouse-audit-{}.jsonl",
                 chrono::Utc::now().format("%Y%m%d-%H%M%S")
             ));
-            app.export_input = Some(line_input(&path.display().to_string()));
+            app.overlays
+                .push(crate::ui::overlay::Overlay::Export(line_input(
+                    &path.display().to_string(),
+                )));
             return Vec::new();
         }
         match delta {

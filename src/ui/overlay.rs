@@ -1,0 +1,85 @@
+//! What lies over the screen: forms, dialogs, the `:` line, help, the
+//! questions asked before something is done. They are one stack; the one
+//! on top takes the keys (`App::on_overlay_key` is the one routing
+//! function) and they are drawn bottom to top.
+
+use super::app::Confirm;
+use super::record_form::RecordForm;
+use super::request_form::RequestForm;
+use super::revisions::Revisions;
+use crate::domain::{ExecutionRequest, Id};
+use tui_textarea::TextArea;
+
+/// One overlay and its state.
+pub enum Overlay {
+    /// The keys of the current screen (`?`).
+    Help(()),
+    /// The request form of a task.
+    RequestForm(Box<RequestForm>),
+    /// An Admin form.
+    RecordForm(Box<RecordForm>),
+    /// The History detail of an operation and, once loaded, its request.
+    Detail((Id, Option<ExecutionRequest>)),
+    /// A template's revisions.
+    Revisions(Revisions),
+    /// The `:` command line.
+    Command(TextArea<'static>),
+    /// A TOTP code for an approval the policy says needs one: the request,
+    /// the comment already given, the code being typed.
+    Totp((Id, String, TextArea<'static>)),
+    /// Where to export the audit log, asked before anything is written.
+    Export(TextArea<'static>),
+    /// A decision being typed: the request, approve (or reject), the comment.
+    Decision((Id, bool, TextArea<'static>)),
+    /// An action waiting for `y`.
+    Confirm(Confirm),
+    /// The `/` filter being typed.
+    Filter(TextArea<'static>),
+}
+
+/// Typed access to the overlays on the stack, wherever they are: a getter,
+/// a mutable getter and one that takes it off the stack.
+macro_rules! access {
+    ($($variant:ident($ty:ty): $get:ident, $get_mut:ident, $take:ident;)*) => {
+        impl super::App {
+            $(
+                pub fn $get(&self) -> Option<&$ty> {
+                    self.overlays.iter().rev().find_map(|o| match o {
+                        Overlay::$variant(v) => Some(v),
+                        _ => None,
+                    })
+                }
+                pub fn $get_mut(&mut self) -> Option<&mut $ty> {
+                    self.overlays.iter_mut().rev().find_map(|o| match o {
+                        Overlay::$variant(v) => Some(v),
+                        _ => None,
+                    })
+                }
+                pub fn $take(&mut self) -> Option<$ty> {
+                    let at = self
+                        .overlays
+                        .iter()
+                        .rposition(|o| matches!(o, Overlay::$variant(_)))?;
+                    match self.overlays.remove(at) {
+                        Overlay::$variant(v) => Some(v),
+                        _ => None,
+                    }
+                }
+            )*
+        }
+    };
+}
+
+access! {
+    Help(()): help, help_mut, take_help;
+    RequestForm(Box<RequestForm>): request_form, request_form_mut, take_request_form;
+    RecordForm(Box<RecordForm>): record_form, record_form_mut, take_record_form;
+    Detail((Id, Option<ExecutionRequest>)): detail, detail_mut, take_detail;
+    Revisions(Revisions): revisions, revisions_mut, take_revisions;
+    Command(TextArea<'static>): command_input, command_input_mut, take_command_input;
+    Totp((Id, String, TextArea<'static>)): totp_input, totp_input_mut, take_totp_input;
+    Export(TextArea<'static>): export_input, export_input_mut, take_export_input;
+    Decision((Id, bool, TextArea<'static>)): decision_input, decision_input_mut, take_decision_input;
+    Confirm(Confirm): confirm, confirm_mut, take_confirm;
+    Filter(TextArea<'static>): filter_input, filter_input_mut, take_filter_input;
+}
