@@ -46,10 +46,12 @@
 //! each has one). A test in `ui::record_form` checks that every form field
 //! is a key of the import format, for every kind.
 //!
-//! **A screen**: a module in `ui::tabs` that draws it, its `Tab` variant and
-//! its keys in `ui::app` and `ui::keys`, and a snapshot in
-//! `tests/tui_screens.rs`. (Screens do not yet own their state: that part
-//! of the restructuring is still open, see the closing notes.)
+//! **A screen**: its `Tab` variant (its place in `Tab::ALL` is its digit),
+//! its state type, a type implementing `ui::screens::Screen` (titles, `:`
+//! word, keys, key handling, the answers it keeps, cursor, filter) and its
+//! arm in `screens::of`, all in `ui/screens.rs`; its drawing in `ui::tabs`;
+//! its state as a field of `App`; a snapshot in `tests/tui_screens.rs`.
+//! Dialogs over it go on the overlay stack (`ui::overlay`).
 //!
 //! **An approval rule**: the rule in `access::approval` (`may_decide`,
 //! `next_level`) or `access::policy` (what a request must carry); a field

@@ -7,7 +7,7 @@ use super::overlay::Overlay;
 use super::record_form::{Mode, RecordForm};
 use super::request_form::RequestForm;
 use super::revisions::Revisions;
-use super::screens;
+use super::screens::{self, Tab};
 use super::tabs;
 use super::Theme;
 use crate::domain::{ExecutionRequest, HostKey, Id, Kind, Operation, Record};
@@ -20,40 +20,6 @@ use ratatui::widgets::{Paragraph, Tabs};
 use ratatui::Frame;
 use std::cell::Cell;
 use std::collections::BTreeMap;
-
-/// The screens, in tab order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tab {
-    Dashboard,
-    Tasks,
-    Approvals,
-    Operations,
-    History,
-    Audit,
-    Admin,
-}
-
-impl Tab {
-    pub const ALL: [Tab; 7] = [
-        Tab::Dashboard,
-        Tab::Tasks,
-        Tab::Approvals,
-        Tab::Operations,
-        Tab::History,
-        Tab::Audit,
-        Tab::Admin,
-    ];
-    pub fn title(self) -> &'static str {
-        screens::of(self).title()
-    }
-    /// The title on a narrow tab bar.
-    pub fn short_title(self) -> &'static str {
-        screens::of(self).short_title()
-    }
-    pub fn index(self) -> usize {
-        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
-    }
-}
 
 /// What the UI asks the engine for.
 #[derive(Clone, Debug, PartialEq)]
@@ -1312,8 +1278,8 @@ impl App {
             self.tab = Tab::ALL[(self.tab.index() + Tab::ALL.len() - 1) % Tab::ALL.len()];
         } else if k.is(&key, Action::Refresh) {
             return self.start();
-        } else if let KeyCode::Char(c @ '1'..='7') = key.code {
-            self.tab = Tab::ALL[c as usize - '1' as usize];
+        } else if let Some(tab) = digit_tab(key.code) {
+            self.tab = tab;
         } else {
             return self.on_tab_key(key);
         }
@@ -1784,4 +1750,13 @@ impl App {
         };
         frame.render_widget(Paragraph::new(line), area);
     }
+}
+
+/// The screen a digit key jumps to: its place in `Tab::ALL`, from 1.
+fn digit_tab(code: KeyCode) -> Option<Tab> {
+    let KeyCode::Char(c) = code else {
+        return None;
+    };
+    let n = c.to_digit(10)? as usize;
+    n.checked_sub(1).and_then(|i| Tab::ALL.get(i)).copied()
 }

@@ -16,9 +16,10 @@ mod screens;
 mod tabs;
 mod theme;
 
-pub use app::{App, Call, Confirm, Failure, Message, Tab};
+pub use app::{App, Call, Confirm, Failure, Message};
 pub use keys::{Action, Keymap};
 pub use oplog::OperationLog;
+pub use screens::Tab;
 pub use theme::Theme;
 
 use crate::client::Client;

@@ -10,7 +10,7 @@
 
 use super::app::{filter_key, line_input, Call, Confirm, FilterTarget, HISTORY_PAGE};
 use super::keys::Action;
-use super::{tabs, App, Tab};
+use super::{tabs, App};
 use crate::domain::{Kind, Operation, RequestState};
 use crate::engine::Response;
 use crossterm::event::KeyEvent;
@@ -68,6 +68,40 @@ pub struct AuditState {
 #[derive(Default)]
 pub struct AdminState {
     pub kind: usize,
+}
+
+/// The screens, in tab order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    Dashboard,
+    Tasks,
+    Approvals,
+    Operations,
+    History,
+    Audit,
+    Admin,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 7] = [
+        Tab::Dashboard,
+        Tab::Tasks,
+        Tab::Approvals,
+        Tab::Operations,
+        Tab::History,
+        Tab::Audit,
+        Tab::Admin,
+    ];
+    pub fn title(self) -> &'static str {
+        of(self).title()
+    }
+    /// The title on a narrow tab bar.
+    pub fn short_title(self) -> &'static str {
+        of(self).short_title()
+    }
+    pub fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
 }
 
 /// One screen's behaviour.
