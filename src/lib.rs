@@ -39,12 +39,13 @@
 //! **A record kind**: its struct and a variant of `domain::Record` and
 //! `domain::Kind` (last: both are stored) with `Kind::ALL`, `as_str`,
 //! `plural`; its `Validate` impl (`domain::validate`); its import document
-//! and conversions (`recordfile::docs`); its form's field table
-//! (`ui::record_form`); its view and manage permissions
-//! (`access::view_action`, `manage_action`); a sample in `tests/golden.rs`
-//! (the exhaustive matches there and in these files do not compile until
-//! each has one). A test in `ui::record_form` checks that every form field
-//! is a key of the import format, for every kind.
+//! and conversions (`recordfile::docs`) and, beside them, its form's field
+//! table (`recordfile::fields`: the TUI's form is built from it); its view
+//! and manage permissions (`access::view_action`, `manage_action`); a
+//! sample in `tests/golden.rs`. The matches in these places are exhaustive,
+//! so a kind missing from one does not compile, and a test in
+//! `recordfile::fields` checks that every form field is a key of the
+//! import format.
 //!
 //! **A screen**: its `Tab` variant (its place in `Tab::ALL` is its digit),
 //! its state type, a type implementing `ui::screens::Screen` (titles, `:`

@@ -3,6 +3,7 @@
 //! `[[policy]]` with `[[policy.window]]`, and so on.
 
 mod docs;
+pub mod fields;
 
 pub use docs::RecordsFile;
 
