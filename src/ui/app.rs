@@ -424,6 +424,7 @@ pub struct App {
     pub tab: Tab,
     /// Each screen's own state.
     pub dashboard: screens::DashboardState,
+    pub tasks: screens::TasksState,
     pub approvals: screens::ApprovalsState,
     pub operations: screens::OperationsState,
     pub history: screens::HistoryState,
@@ -444,16 +445,11 @@ pub struct App {
     pub queue: Vec<ExecutionRequest>,
     /// JIT grants not yet revoked.
     pub jit: Vec<crate::domain::JitGrant>,
-    /// Where each scheduled task's schedule stands, by task name.
-    pub schedules: std::collections::BTreeMap<String, crate::engine::schedules::ScheduleStatus>,
     /// The keys in force.
     pub keys: Keymap,
     /// Forms, dialogs, the `:` line and help over the screen; the last
     /// takes the keys.
     pub overlays: Vec<Overlay>,
-    /// What each request in the queue runs: the pinned template revision
-    /// and the template's current revision when it has changed since.
-    pub pinned: BTreeMap<Id, (crate::domain::Template, Option<u32>)>,
     /// The server this UI talks to, for the top line ("jump1 · server gatehouse").
     pub server: String,
     tabs_compact: Cell<bool>,
@@ -477,6 +473,7 @@ impl App {
             tab: Tab::Dashboard,
             dashboard: Default::default(),
             approvals: Default::default(),
+            tasks: Default::default(),
             operations: Default::default(),
             history: Default::default(),
             audit: Default::default(),
@@ -490,10 +487,8 @@ impl App {
             log: OperationLog::default(),
             queue: Vec::new(),
             jit: Vec::new(),
-            schedules: Default::default(),
             keys: Keymap::default(),
             overlays: Vec::new(),
-            pinned: BTreeMap::new(),
             list_hit: Cell::new(None),
             clock: None,
             server: String::new(),
@@ -684,10 +679,12 @@ impl App {
         };
         // The queue changed: learn what its new entries run.
         if let (Call::Queue, Ok(Response::Requests(list))) = (&request, &result) {
-            self.pinned.retain(|id, _| list.iter().any(|r| r.id == *id));
+            self.approvals
+                .pinned
+                .retain(|id, _| list.iter().any(|r| r.id == *id));
             let missing: Vec<Call> = list
                 .iter()
-                .filter(|r| !self.pinned.contains_key(&r.id))
+                .filter(|r| !self.approvals.pinned.contains_key(&r.id))
                 .map(|r| Call::PinnedTemplate(r.id))
                 .collect();
             self.apply_answer(request, result);
@@ -844,7 +841,7 @@ impl App {
                 });
                 if let Some(pinned) = templates.next() {
                     let current = templates.next().map(|t| t.meta.revision);
-                    self.pinned.insert(id, (pinned, current));
+                    self.approvals.pinned.insert(id, (pinned, current));
                 }
             }
             (Call::PinHostKey { device, key }, Ok(_)) => {
@@ -875,7 +872,7 @@ impl App {
             }
             (Call::Jit, Ok(Response::Jit(grants))) => self.jit = grants,
             (Call::Schedules, Ok(Response::Schedules(all))) => {
-                self.schedules = all.into_iter().map(|s| (s.task.clone(), s)).collect();
+                self.tasks.schedules = all.into_iter().map(|s| (s.task.clone(), s)).collect();
             }
             (Call::Queue, Ok(Response::Requests(list))) => {
                 self.queue = list;

@@ -28,10 +28,21 @@ pub struct DashboardState {
     pub(crate) stale: bool,
 }
 
-/// The Approvals screen's own state.
+/// The Tasks screen's own state: where each scheduled task's schedule
+/// stands, by task name.
+#[derive(Default)]
+pub struct TasksState {
+    pub schedules: std::collections::BTreeMap<String, crate::engine::schedules::ScheduleStatus>,
+}
+
+/// The Approvals screen's own state: its cursor, and what each request in
+/// the queue runs (the pinned template revision, and the template's
+/// current revision when it has changed since).
 #[derive(Default)]
 pub struct ApprovalsState {
     pub selected: usize,
+    pub pinned:
+        std::collections::BTreeMap<crate::domain::Id, (crate::domain::Template, Option<u32>)>,
 }
 
 /// The Operations screen's own state.

@@ -119,7 +119,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     }
     // What will run: the pinned template revision's content, masks as names.
     lines.push(Line::from(""));
-    match app.pinned.get(&r.id) {
+    match app.approvals.pinned.get(&r.id) {
         Some((t, current)) => {
             lines.push(Line::from(Span::styled(
                 format!(

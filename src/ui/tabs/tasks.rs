@@ -32,7 +32,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 t.template.clone(),
                 t.devices.len().to_string(),
                 // Where the schedule stands; the cron is in the detail.
-                match (&t.schedule, app.schedules.get(&t.meta.name)) {
+                match (&t.schedule, app.tasks.schedules.get(&t.meta.name)) {
                     (Some(_), Some(s)) => short(s.state).to_string(),
                     (Some(expr), None) => expr.clone(),
                     (None, _) => String::new(),
@@ -78,7 +78,7 @@ fn schedule_lines(app: &App, t: &crate::domain::Task) -> String {
     let Some(expr) = &t.schedule else {
         return String::new();
     };
-    let Some(status) = app.schedules.get(&t.meta.name) else {
+    let Some(status) = app.tasks.schedules.get(&t.meta.name) else {
         return format!("schedule     {expr}\n");
     };
     let detail = match &status.authority {
