@@ -721,3 +721,55 @@ roles = ["writer"]
     assert!(!d.ok(&["role", "check", "runner"]).contains(combo));
     assert!(!d.ok(&["user", "check", "walter"]).contains(combo));
 }
+
+/// A credential is the executor's to need: a local task runs without one,
+/// a task of an SSH template is refused without one (naming the field),
+/// and a template may not turn to SSH under a task that has none.
+#[test]
+fn a_local_task_needs_no_credential_and_an_ssh_one_does() {
+    let d = DataDir::new();
+    let base = r#"[[environment]]
+name = "lab"
+[[system]]
+name = "tools"
+[[device]]
+name = "here"
+address = "127.0.0.1"
+environment = "lab"
+system = "tools"
+[[template]]
+name = "hello"
+executor = "local"
+content = "echo no credential needed"
+[[task]]
+name = "hello"
+template = "hello"
+environment = "lab"
+system = "tools"
+devices = ["here"]
+"#;
+    let file = d.write("r.toml", base);
+    d.ok(&["import", file.to_str().unwrap()]);
+    let out = d.ok(&["request", "hello", "--wait"]);
+    assert!(out.contains("no credential needed"), "{out}");
+    // The same task on an SSH template: refused, naming the field.
+    let ssh = base.replace("executor = \"local\"", "executor = \"ssh-script\"");
+    let file = d.write("ssh.toml", &ssh);
+    let err = d.fails(&["import", file.to_str().unwrap()]);
+    assert!(
+        err.contains("field `executor`") && err.contains("without a credential"),
+        "{err}"
+    );
+    let template = d.write(
+        "ssh-template.toml",
+        "[[template]]\nname = \"ssh\"\nexecutor = \"ssh-script\"\ncontent = \"true\"\n",
+    );
+    d.ok(&["import", template.to_str().unwrap()]);
+    let task_only = "[[task]]\nname = \"other\"\ntemplate = \"ssh\"\nenvironment = \"lab\"\nsystem = \"tools\"\ndevices = [\"here\"]\n";
+    let file = d.write("task.toml", task_only);
+    let err = d.fails(&["import", file.to_str().unwrap()]);
+    assert!(
+        err.contains("field `credential`") && err.contains("reaches devices"),
+        "{err}"
+    );
+}

@@ -516,8 +516,10 @@ impl Record {
                     one("template", Kind::Template, &t.template),
                     one("environment", Kind::Environment, &t.environment),
                     one("system", Kind::System, &t.system),
-                    one("credential", Kind::Credential, &t.credential),
                 ];
+                if !t.credential.is_empty() {
+                    refs.push(one("credential", Kind::Credential, &t.credential));
+                }
                 refs.extend(many("devices", Kind::Device, &t.devices));
                 refs.extend(many("children", Kind::Task, &t.children));
                 refs

@@ -80,15 +80,18 @@ impl Engine {
                 )))
             }
         };
-        let jit = match self
-            .enabled(Kind::Credential, &task.credential)?
-            .map_err(|e| refuse(format!("its {e}")))?
-        {
-            Record::Credential(c) => {
-                c.jit_grant_template.as_deref() == Some(task.template.as_str())
-            }
-            _ => false,
-        };
+        // A task without a credential runs on the Gatehouse host (import
+        // checked that its executor needs none).
+        let jit = !task.credential.is_empty()
+            && match self
+                .enabled(Kind::Credential, &task.credential)?
+                .map_err(|e| refuse(format!("its {e}")))?
+            {
+                Record::Credential(c) => {
+                    c.jit_grant_template.as_deref() == Some(task.template.as_str())
+                }
+                _ => false,
+            };
         // A JIT grant must end: its revoke is scheduled at the window's end.
         let jit_until = match (jit, until) {
             (false, _) => None,

@@ -353,6 +353,52 @@ impl Engine {
                 _ => None,
             }
             };
+            // A credential is the executor's to need: one that reaches
+            // devices needs one; one that runs here does not.
+            let remote = |template: &str| match catalog.get(Kind::Template, template) {
+                Some(Record::Template(t)) => crate::exec::executor::of(t.executor).remote(),
+                _ => true,
+            };
+            if let Record::Task(task) = &item.record {
+                if task.credential.is_empty() && remote(&task.template) {
+                    return Err(invalid_field(
+                        &item.record,
+                        item.line,
+                        "credential",
+                        None,
+                        format!(
+                            "template '{}' reaches devices: name the credential it logs in with",
+                            task.template
+                        ),
+                    ));
+                }
+            }
+            if let Record::Template(t) = &item.record {
+                if crate::exec::executor::of(t.executor).remote() {
+                    let without = catalog.by_kind.get(&Kind::Task).and_then(|tasks| {
+                        tasks.values().find_map(|r| match r {
+                            Record::Task(task)
+                                if task.template == t.meta.name && task.credential.is_empty() =>
+                            {
+                                Some(task.meta.name.clone())
+                            }
+                            _ => None,
+                        })
+                    });
+                    if let Some(task) = without {
+                        return Err(invalid_field(
+                            &item.record,
+                            item.line,
+                            "executor",
+                            None,
+                            format!(
+                                "{} reaches devices, and task '{task}' uses this template without a credential",
+                                t.executor.as_str()
+                            ),
+                        ));
+                    }
+                }
+            }
             if let Record::Task(task) = &item.record {
                 if let Some(why) = task.devices.iter().find_map(|d| mismatch(task, d)) {
                     return Err(invalid_field(&item.record, item.line, "devices", None, why));

@@ -153,6 +153,8 @@ pub struct TaskDoc {
     pub environment: String,
     pub system: String,
     pub devices: Vec<String>,
+    /// None for a template that runs on the Gatehouse host.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub credential: String,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,

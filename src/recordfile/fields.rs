@@ -225,9 +225,9 @@ pub fn keys(kind: Kind) -> Vec<Key> {
             k(
                 "credential",
                 "Credential",
-                true,
+                false,
                 Ref(Kind::Credential),
-                "←/→ choose",
+                "←/→ choose; none for a local template",
             ),
             k(
                 "variables",
