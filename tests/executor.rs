@@ -535,3 +535,47 @@ fn remote_sleeps(pattern: &str) -> usize {
         .expect("pgrep");
     String::from_utf8_lossy(&out.stdout).lines().count()
 }
+
+/// A connection lost after the script started is not a failure to connect:
+/// the script may have run, so it is not run again unless the task says
+/// that is safe, and the operation says so.
+#[test]
+fn a_connection_lost_mid_run_is_not_run_again_unless_the_task_allows_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let sshd = Sshd::start("");
+    let marks = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(marks.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    // Each run leaves a mark, then loses its connection: the script kills
+    // the sshd session that serves it.
+    let content = format!(
+        "echo ran >> {}/runs\nkill -9 $PPID\nsleep 5\n",
+        marks.path().display()
+    );
+    let runs = || {
+        std::fs::read_to_string(marks.path().join("runs"))
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    let d = DataDir::new();
+    let mut setup = basic(&sshd, &content);
+    setup.task_extra = "retries = 2";
+    setup.load(&d);
+    d.run(&["request", "run", "--wait"]);
+    let op = wait_final(&d, 1, Duration::from_secs(30))[0].clone();
+    assert_eq!(op["state"], "failed", "{op}");
+    let error = op["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("may have run on the device, so it was not run again"),
+        "{error}"
+    );
+    assert_eq!(runs(), 1, "run once, not again");
+    // Positive control: a task that says running twice is safe is retried.
+    let d = DataDir::new();
+    std::fs::remove_file(marks.path().join("runs")).unwrap();
+    setup.task_extra = "retries = 2\nretry_on_failure = true";
+    setup.load(&d);
+    d.run(&["request", "run", "--wait"]);
+    wait_final(&d, 1, Duration::from_secs(60));
+    assert_eq!(runs(), 3, "three attempts where the task allows them");
+}

@@ -106,6 +106,7 @@ impl Validate for Record {
                 {
                     return Err(FieldError::new("address", "must not hold blanks"));
                 }
+                check_address(&d.address)?;
                 if d.port == 0 {
                     return Err(FieldError::new("port", "must be between 1 and 65535"));
                 }
@@ -333,6 +334,36 @@ impl Validate for Record {
     }
 }
 
+/// A device's address: a host name, an IPv4 address, or an IPv6 address
+/// with or without brackets (`::1`, `[::1]`); never a port.
+fn check_address(address: &str) -> Result<(), FieldError> {
+    let inner = address
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(address);
+    if inner.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let host_name = inner
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+    if host_name && inner != address {
+        return Err(FieldError::new(
+            "address",
+            format!("'{address}': brackets hold an IPv6 address only"),
+        ));
+    }
+    if !host_name || inner.is_empty() {
+        return Err(FieldError::new(
+            "address",
+            format!(
+                "'{address}' is neither a host name nor an IP address (write an IPv6 address as ::1 or [::1], and the port in `port`)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Parses a cron schedule: five fields (minute hour day month weekday) as
 /// crontab has them, or six/seven with seconds (and year).
 pub fn parse_schedule(text: &str) -> Result<cron::Schedule, String> {
@@ -344,4 +375,26 @@ pub fn parse_schedule(text: &str) -> Result<cron::Schedule, String> {
     };
     full.parse::<cron::Schedule>()
         .map_err(|e| format!("'{text}' is not a cron expression: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_address;
+
+    #[test]
+    fn addresses_are_host_names_or_ip_literals_without_a_port() {
+        for ok in [
+            "web-1.example.com",
+            "10.0.0.5",
+            "::1",
+            "[::1]",
+            "fe80::1",
+            "db_2",
+        ] {
+            assert!(check_address(ok).is_ok(), "{ok}");
+        }
+        for bad in ["10.0.0.5:22", "[web-1]", "host/x", "[::1]:22", "a@b"] {
+            assert!(check_address(bad).is_err(), "{bad}");
+        }
+    }
 }

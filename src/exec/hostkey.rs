@@ -63,7 +63,7 @@ pub async fn scan_host_key(
     let handler = KeyCatcher { seen: seen.clone() };
     let attempt = tokio::time::timeout(
         timeout,
-        russh::client::connect(config, (address, port), handler),
+        russh::client::connect(config, (super::ssh::host(address), port), handler),
     )
     .await;
     let found = seen.lock().unwrap_or_else(|p| p.into_inner()).take();

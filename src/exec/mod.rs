@@ -62,7 +62,9 @@ pub enum RunError {
     /// Could not reach or talk to the device: worth another attempt.
     #[error("{0}")]
     Connect(String),
-    /// The connection broke mid-run: worth another attempt.
+    /// The connection broke after the run started: the command may have
+    /// run, in part or whole, so it is run again only where the task says
+    /// that is safe (`retry_on_failure`).
     #[error("{0}")]
     Dropped(String),
     #[error("{0}")]
@@ -83,8 +85,10 @@ impl RunError {
     /// Whether another attempt might succeed where this one failed.
     pub fn retryable(&self, retry_on_failure: bool) -> bool {
         match self {
-            RunError::Connect(_) | RunError::Dropped(_) => true,
-            RunError::Failed(_) => retry_on_failure,
+            // Never reached the device: nothing ran, another try is safe.
+            RunError::Connect(_) => true,
+            // It may have run: only where running it twice is safe.
+            RunError::Dropped(_) | RunError::Failed(_) => retry_on_failure,
             _ => false,
         }
     }

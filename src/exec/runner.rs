@@ -251,6 +251,16 @@ impl Runner {
                         } else {
                             OpState::Failed
                         };
+                        // Say what is known of the remote side: it may have run.
+                        let message = match &err {
+                            RunError::Dropped(_) if !op.retry_on_failure => format!(
+                                "{message}; the command may have run on the device, so it was not run again (set retry_on_failure = true where running it twice is safe)"
+                            ),
+                            RunError::Dropped(_) => {
+                                format!("{message}; the command may have run on the device")
+                            }
+                            _ => message,
+                        };
                         return self.finish(op, state, None, error(Some(message))).await;
                     }
                 }

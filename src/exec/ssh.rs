@@ -55,6 +55,15 @@ impl client::Handler for Checker {
     }
 }
 
+/// The host part of a device's address: an IPv6 literal may be written in
+/// brackets (`[::1]`), as in URLs and `ssh_config`.
+pub fn host(address: &str) -> &str {
+    address
+        .strip_prefix('[')
+        .and_then(|a| a.strip_suffix(']'))
+        .unwrap_or(address)
+}
+
 /// Connects and authenticates within `deadline`.
 pub async fn connect(
     target: &Target,
@@ -72,11 +81,17 @@ pub async fn connect(
         offered: offered.clone(),
     };
     let work = async {
-        let mut handle = client::connect(config, (target.address.as_str(), target.port), checker)
+        let mut handle = client::connect(config, (host(&target.address), target.port), checker)
             .await
             .map_err(|e| {
                 let offered = offered.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                host_key_error(target, offered).unwrap_or_else(|| RunError::Connect(format!("{e}")))
+                // Say where: "Connection refused" alone names no host.
+                host_key_error(target, offered).unwrap_or_else(|| {
+                    RunError::Connect(format!(
+                        "cannot reach device '{}' at {}:{}: {e}",
+                        target.device, target.address, target.port
+                    ))
+                })
             })?;
         authenticate(&mut handle, target).await?;
         Ok::<_, RunError>(handle)
