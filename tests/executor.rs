@@ -579,3 +579,26 @@ fn a_connection_lost_mid_run_is_not_run_again_unless_the_task_allows_it() {
     wait_final(&d, 1, Duration::from_secs(60));
     assert_eq!(runs(), 3, "three attempts where the task allows them");
 }
+
+/// Fifty devices behind one stock OpenSSH (MaxStartups 10:30:100, which
+/// drops new connections past ten unauthenticated ones) all succeed with
+/// no retries: admission stays under the limit and takes a dropped
+/// handshake as the server's throttling, not as a failed attempt.
+#[test]
+fn fifty_devices_on_one_stock_sshd_all_succeed_without_retries() {
+    let sshd = Sshd::start_stock("");
+    let d = DataDir::new();
+    let mut setup = basic(&sshd, "echo ok\n");
+    setup.devices = 50;
+    setup.task_extra = "retries = 0\nparallelism = 50";
+    setup.load(&d);
+    d.run(&["request", "run"]);
+    let ops = wait_final(&d, 50, Duration::from_secs(120));
+    let failed: Vec<&Value> = ops.iter().filter(|o| o["state"] != "succeeded").collect();
+    assert!(
+        failed.is_empty(),
+        "{} of 50 failed: {:?}",
+        failed.len(),
+        failed.first()
+    );
+}

@@ -18,7 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 /// One attempt's work, as the runner hands it to an executor.
 pub struct Job<'a> {
@@ -29,7 +29,7 @@ pub struct Job<'a> {
     pub stop: watch::Receiver<bool>,
     pub limits: &'a Limits,
     /// The handshakes allowed in flight to this job's address:port.
-    pub handshakes: Arc<Semaphore>,
+    pub handshakes: Arc<super::admission::Admission>,
 }
 
 /// The outcome of an attempt: the exit status, or why there is none.
@@ -151,16 +151,44 @@ impl Executor for SshExpect {
 }
 
 /// Connects and authenticates, holding one of the address's handshake
-/// slots only while the handshake lasts.
+/// slots only while the handshake lasts. A handshake the server drops
+/// before it speaks is its throttling: the address gets one slot fewer and
+/// the handshake is tried again after a pause, within the connect timeout,
+/// without spending an attempt.
 async fn connect(
     job: &Job<'_>,
 ) -> Result<russh::client::Handle<impl russh::client::Handler>, RunError> {
-    let _handshake = job
-        .handshakes
-        .acquire()
-        .await
-        .map_err(|_| RunError::Connect("shutting down".into()))?;
-    ssh::connect(&job.prepared.target, job.limits.connect_timeout).await
+    let deadline = tokio::time::Instant::now() + job.limits.connect_timeout;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let handshake = job
+            .handshakes
+            .acquire()
+            .await
+            .ok_or_else(|| RunError::Connect("shutting down".into()))?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match ssh::connect(&job.prepared.target, left).await {
+            Ok(handle) => {
+                job.handshakes.succeeded();
+                return Ok(handle);
+            }
+            Err(RunError::Throttled(why)) => {
+                drop(handshake);
+                job.handshakes.throttled();
+                let jitter = rand::random::<f64>() * 0.5 + 0.75;
+                let wait = pause.mul_f64(jitter);
+                if tokio::time::Instant::now() + wait >= deadline {
+                    return Err(RunError::Connect(format!(
+                        "{why}; the server kept dropping new connections for {} s (its MaxStartups throttling? fewer at once: [limits] handshakes_per_address)",
+                        job.limits.connect_timeout.as_secs()
+                    )));
+                }
+                tokio::time::sleep(wait).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(other) => return Err(other),
+        }
+    }
 }
 
 #[cfg(test)]

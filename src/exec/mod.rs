@@ -1,6 +1,7 @@
 //! Running operations: the queue with its bounds, SSH (russh) and local
 //! executors, output capture and redaction, retries and cancellation.
 
+pub mod admission;
 pub mod executor;
 pub mod hostkey;
 pub mod local;
@@ -62,6 +63,10 @@ pub enum RunError {
     /// Could not reach or talk to the device: worth another attempt.
     #[error("{0}")]
     Connect(String),
+    /// The server dropped the connection before it spoke: it is throttling
+    /// new connections (OpenSSH's MaxStartups). Waited out, not an attempt.
+    #[error("{0}")]
+    Throttled(String),
     /// The connection broke after the run started: the command may have
     /// run, in part or whole, so it is run again only where the task says
     /// that is safe (`retry_on_failure`).

@@ -21,7 +21,9 @@ use tokio::sync::{mpsc, watch, Semaphore};
 pub struct Limits {
     /// Operations running at once across the server.
     pub server_parallelism: usize,
-    /// SSH handshakes in flight to one address:port (OpenSSH's MaxStartups starts at 10).
+    /// SSH handshakes in flight to one address:port at most: under
+    /// OpenSSH's stock MaxStartups (10); lowered per address while the
+    /// server drops handshakes, raised again as they succeed.
     pub handshakes_per_address: usize,
     /// Time to connect and authenticate.
     pub connect_timeout: Duration,
@@ -38,7 +40,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             server_parallelism: 256,
-            handshakes_per_address: 10,
+            handshakes_per_address: 8,
             connect_timeout: Duration::from_secs(20),
             output_cap: 16 * 1024 * 1024,
             backoff_base: Duration::from_millis(500),
@@ -61,7 +63,7 @@ pub struct Runner {
     notify: Notify,
     limits: Limits,
     server_slots: Arc<Semaphore>,
-    handshakes: Mutex<HashMap<(String, u16), Arc<Semaphore>>>,
+    handshakes: Mutex<HashMap<(String, u16), Arc<super::admission::Admission>>>,
     cancels: Mutex<HashMap<Id, watch::Sender<bool>>>,
     active: AtomicUsize,
     finished: mpsc::UnboundedSender<Operation>,
@@ -138,12 +140,16 @@ impl Runner {
         }
     }
 
-    fn handshake_slot(&self, address: &str, port: u16) -> Arc<Semaphore> {
+    fn handshake_slot(&self, address: &str, port: u16) -> Arc<super::admission::Admission> {
         self.handshakes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry((address.to_string(), port))
-            .or_insert_with(|| Arc::new(Semaphore::new(self.limits.handshakes_per_address.max(1))))
+            .or_insert_with(|| {
+                Arc::new(super::admission::Admission::new(
+                    self.limits.handshakes_per_address,
+                ))
+            })
             .clone()
     }
 

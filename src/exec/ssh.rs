@@ -86,11 +86,17 @@ pub async fn connect(
             .map_err(|e| {
                 let offered = offered.lock().unwrap_or_else(|p| p.into_inner()).clone();
                 // Say where: "Connection refused" alone names no host.
-                host_key_error(target, offered).unwrap_or_else(|| {
-                    RunError::Connect(format!(
-                        "cannot reach device '{}' at {}:{}: {e}",
-                        target.device, target.address, target.port
-                    ))
+                let text = format!(
+                    "cannot reach device '{}' at {}:{}: {e}",
+                    target.device, target.address, target.port
+                );
+                host_key_error(target, offered.clone()).unwrap_or_else(|| {
+                    // Dropped before the server showed a host key: throttling.
+                    if offered.is_none() && dropped_early(&e) {
+                        RunError::Throttled(text)
+                    } else {
+                        RunError::Connect(text)
+                    }
                 })
             })?;
         authenticate(&mut handle, target).await?;
@@ -104,6 +110,20 @@ pub async fn connect(
             target.port,
             deadline.as_secs()
         ))),
+    }
+}
+
+/// Whether a handshake error is the server closing or resetting the
+/// connection (as OpenSSH does past MaxStartups), not a refusal to connect.
+fn dropped_early(e: &russh::Error) -> bool {
+    use std::io::ErrorKind::*;
+    match e {
+        russh::Error::HUP | russh::Error::Disconnect => true,
+        russh::Error::IO(io) => matches!(
+            io.kind(),
+            ConnectionReset | ConnectionAborted | UnexpectedEof | BrokenPipe
+        ),
+        _ => false,
     }
 }
 

@@ -109,8 +109,19 @@ fn free_port() -> u16 {
 }
 
 impl Sshd {
-    /// Starts sshd on 127.0.0.1 with the given extra config lines.
+    /// Starts sshd on 127.0.0.1 with the given extra config lines (and
+    /// MaxStartups raised, so that many connections at once are not dropped).
     pub fn start(extra_config: &str) -> Sshd {
+        Sshd::start_with("MaxStartups 100:30:200\n", extra_config)
+    }
+
+    /// Starts sshd with OpenSSH's stock MaxStartups (10:30:100): past ten
+    /// unauthenticated connections it drops new ones, as real fleets do.
+    pub fn start_stock(extra_config: &str) -> Sshd {
+        Sshd::start_with("", extra_config)
+    }
+
+    fn start_with(max_startups: &str, extra_config: &str) -> Sshd {
         ensure_test_user();
         std::fs::create_dir_all("/run/sshd").expect("/run/sshd");
         let mut dir = tempfile::Builder::new()
@@ -136,7 +147,7 @@ impl Sshd {
                 format!(
                     "Port {port}\nListenAddress {address}\nHostKey {}\nPidFile {}/sshd.pid\nAuthorizedKeysFile {}\n\
                      StrictModes no\nUsePAM no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
-                     PermitRootLogin yes\nMaxStartups 100:30:200\nLogLevel ERROR\n{extra_config}\n",
+                     PermitRootLogin yes\n{max_startups}LogLevel ERROR\n{extra_config}\n",
                     host_key.display(),
                     dir.path().display(),
                     authorized.display()
