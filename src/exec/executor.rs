@@ -167,7 +167,7 @@ async fn connect(
             .await
             .ok_or_else(|| RunError::Connect("shutting down".into()))?;
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        match ssh::connect(&job.prepared.target, left).await {
+        match ssh::connect(&job.prepared.target, left, job.limits.connect_timeout).await {
             Ok(handle) => {
                 job.handshakes.succeeded();
                 return Ok(handle);

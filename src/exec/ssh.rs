@@ -64,10 +64,12 @@ pub fn host(address: &str) -> &str {
         .unwrap_or(address)
 }
 
-/// Connects and authenticates within `deadline`.
+/// Connects and authenticates within `deadline` (what is left of the
+/// connect timeout `budget`, which a refusal names).
 pub async fn connect(
     target: &Target,
     deadline: Duration,
+    budget: Duration,
 ) -> Result<Handle<impl client::Handler>, RunError> {
     let offered = Arc::new(Mutex::new(None));
     let config = Arc::new(client::Config {
@@ -108,7 +110,7 @@ pub async fn connect(
             "no SSH session with {}:{} within {} s",
             target.address,
             target.port,
-            deadline.as_secs()
+            budget.as_secs()
         ))),
     }
 }
