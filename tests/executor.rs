@@ -602,3 +602,71 @@ fn fifty_devices_on_one_stock_sshd_all_succeed_without_retries() {
         failed.first()
     );
 }
+
+/// Processes of the test user whose command line is exactly `pattern`.
+fn remote_processes(pattern: &str) -> usize {
+    let out = std::process::Command::new("pgrep")
+        .args(["-u", TEST_USER, "-f", &format!("^{pattern}$")])
+        .output()
+        .expect("pgrep");
+    String::from_utf8_lossy(&out.stdout).lines().count()
+}
+
+/// Waits until `check` holds, or panics naming `what`.
+fn eventually(what: &str, limit: Duration, check: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !check() {
+        assert!(start.elapsed() < limit, "{what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Remote work ends when the operation does: a timeout and a cancel stop
+/// the script and every process it started on the target.
+#[test]
+fn a_timeout_and_a_cancel_leave_no_process_behind_on_the_target() {
+    let sshd = Sshd::start("");
+    // A background child and a foreground one, each with its own mark.
+    let mut setup = basic(&sshd, "sleep 293 &\necho started\nsleep 294\n");
+    setup.task_extra = "timeout = 2\nretries = 0";
+    let d = DataDir::new();
+    setup.load(&d);
+    d.run(&["request", "run"]);
+    // Positive control: both run on the target while the operation does.
+    eventually(
+        "the script's processes never ran",
+        Duration::from_secs(10),
+        || remote_processes("sleep 293") == 1 && remote_processes("sleep 294") == 1,
+    );
+    let op = wait_final(&d, 1, Duration::from_secs(20))[0].clone();
+    assert_eq!(op["state"], "failed", "{op}");
+    let error = op["error"].as_str().unwrap_or_default();
+    assert!(error.contains("timed out after 2 s"), "{error}");
+    assert!(!error.contains("may still be running"), "{error}");
+    eventually(
+        "a process outlived the timed-out operation",
+        Duration::from_secs(5),
+        || remote_processes("sleep 293") == 0 && remote_processes("sleep 294") == 0,
+    );
+
+    // Cancelled while it runs: the same.
+    let mut setup = basic(&sshd, "sleep 295 &\necho started\nsleep 296\n");
+    setup.task_extra = "timeout = 60\nretries = 0";
+    let d = DataDir::new();
+    setup.load(&d);
+    d.run(&["request", "run"]);
+    eventually(
+        "the script's processes never ran",
+        Duration::from_secs(10),
+        || remote_processes("sleep 296") == 1,
+    );
+    let id = history(&d)[0]["id"].to_string();
+    d.ok(&["cancel", &id]);
+    let op = wait_final(&d, 1, Duration::from_secs(20))[0].clone();
+    assert_eq!(op["state"], "cancelled", "{op}");
+    eventually(
+        "a process outlived the cancelled operation",
+        Duration::from_secs(5),
+        || remote_processes("sleep 295") == 0 && remote_processes("sleep 296") == 0,
+    );
+}

@@ -74,7 +74,13 @@ impl Executor for Local {
     fn run<'a>(&'a self, job: Job<'a>) -> Outcome<'a> {
         Box::pin(async move {
             let script = template::substitute(&job.prepared.content, &job.prepared.values, true);
-            local::run_script(&script, &job.limits.local_account, job.out).await
+            local::run_script(
+                &script,
+                &job.limits.local_account,
+                job.out,
+                job.stop.clone(),
+            )
+            .await
         })
     }
 }

@@ -180,6 +180,14 @@ impl Drop for Group {
     }
 }
 
+/// Resolves once a stop is asked; never otherwise.
+async fn stop_asked(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let asked = stop.wait_for(|s| *s).await.is_ok();
+    if !asked {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Runs a script with `/bin/sh` as `account`; returns its exit status. The
 /// command line is fixed ([`super::SCRIPT_SHELL_CODE`]) and the script goes
 /// on stdin, so nothing of it (secrets included) is in the process list.
@@ -187,6 +195,7 @@ pub async fn run_script(
     script: &str,
     account: &LocalAccount,
     out: &OutputTx,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<i32, RunError> {
     let entered = match account {
         LocalAccount::Own => None,
@@ -236,6 +245,8 @@ pub async fn run_script(
     let mut err_buf = vec![0u8; 16 * 1024];
     while !(out_done && err_done) {
         tokio::select! {
+            // Stopped (timeout, cancel): the group is killed as the guard goes.
+            _ = stop_asked(&mut stop) => return Err(RunError::Cancelled),
             n = stdout.read(&mut out_buf), if !out_done => match n {
                 Ok(0) | Err(_) => out_done = true,
                 Ok(n) => out.send(Stream::Stdout, out_buf[..n].to_vec()).await,

@@ -20,9 +20,14 @@ use std::sync::Arc;
 /// argv, and the commands in it read an empty stdin, not the rest of the script.
 pub const SCRIPT_SHELL_CODE: &str = r#"eval "$(cat)""#;
 /// The fixed remote command line of an ssh-script run: sshd hands it to the
-/// user's login shell, which then runs the script, as it ran the script
-/// itself before (bash features work where bash is the login shell).
-pub const SCRIPT_COMMAND: &str = SCRIPT_SHELL_CODE;
+/// user's login shell, which reads the whole script, then runs it in a
+/// subshell it waits for (bash features work where bash is the login
+/// shell). On timeout and cancel the session gets TERM: OpenSSH delivers
+/// it to the session's process group; where a server delivers it to the
+/// shell alone, the trap kills the group, the script's children included
+/// (a shell runs a trap at once only while it waits in `wait`, not while a
+/// foreground command runs, hence the subshell).
+pub const SCRIPT_COMMAND: &str = r#"s="$(cat)"; trap 'kill -KILL 0' TERM; (eval "$s") & wait $!"#;
 
 /// Where the runner writes what must be durable and told: the engine's
 /// journal ([`crate::engine::journal::Journal`]), so that every write of the

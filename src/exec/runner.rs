@@ -339,19 +339,40 @@ impl Runner {
         ))
         .await;
         let timeout = Duration::from_secs(op.timeout_secs.max(1));
+        // On timeout and on cancel the executor is told to stop (it ends
+        // the remote work) and given a moment to; only then is it let go,
+        // and what is known of the remote side is said.
+        let (stop_tx, stop_rx) = watch::channel(false);
         let result = {
-            let work = self.execute(op, &prepared, &tx, cancel.clone());
-            let mut work = std::pin::pin!(tokio::time::timeout(timeout, work));
-            tokio::select! {
-                r = &mut work => match r {
-                    Ok(r) => r,
-                    Err(_) => Err(RunError::Failed(format!("the operation timed out after {} s", timeout.as_secs()))),
-                },
-                _ = cancelled(cancel) => {
-                    // The executor sees the same signal and stops the remote side;
-                    // give it a moment to, then let go.
-                    let _ = tokio::time::timeout(Duration::from_secs(3), &mut work).await;
-                    Err(RunError::Cancelled)
+            let work = self.execute(op, &prepared, &tx, stop_rx);
+            let mut work = std::pin::pin!(work);
+            let ended = tokio::select! {
+                r = &mut work => Some(r),
+                _ = tokio::time::sleep(timeout) => None,
+                _ = cancelled(cancel) => None,
+            };
+            match ended {
+                Some(r) => r,
+                None => {
+                    let _ = stop_tx.send(true);
+                    let stopped = tokio::time::timeout(STOP_WAIT, &mut work).await.is_ok();
+                    let unsure = if stopped {
+                        ""
+                    } else {
+                        "; the remote command may still be running"
+                    };
+                    if *cancel.borrow() {
+                        if stopped {
+                            Err(RunError::Cancelled)
+                        } else {
+                            Err(RunError::Failed(format!("cancelled{unsure}")))
+                        }
+                    } else {
+                        Err(RunError::Failed(format!(
+                            "the operation timed out after {} s{unsure}",
+                            timeout.as_secs()
+                        )))
+                    }
                 }
             }
         };
@@ -453,6 +474,9 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
         }
     }
 }
+
+/// How long a stopped executor has to end its remote work before it is let go.
+const STOP_WAIT: Duration = Duration::from_secs(5);
 
 /// Exponential backoff with ±25 % jitter, capped.
 fn backoff(limits: &Limits, attempt: u32) -> Duration {

@@ -237,8 +237,22 @@ pub async fn run_script<H: client::Handler>(
             msg = channel.wait() => msg,
             _ = stopped(&mut stop) => {
                 // Without a PTY, closing the channel does not end the remote
-                // command: ask sshd to kill it first.
-                let _ = channel.signal(russh::Sig::KILL).await;
+                // command. TERM makes the script's shell kill its whole
+                // process group (see SCRIPT_COMMAND); KILL after a grace
+                // period ends a shell that did not.
+                let _ = channel.signal(russh::Sig::TERM).await;
+                let ended = tokio::time::timeout(STOP_GRACE, async {
+                    while let Some(msg) = channel.wait().await {
+                        if matches!(msg, ChannelMsg::ExitSignal { .. } | ChannelMsg::ExitStatus { .. } | ChannelMsg::Close) {
+                            return;
+                        }
+                    }
+                })
+                .await
+                .is_ok();
+                if !ended {
+                    let _ = channel.signal(russh::Sig::KILL).await;
+                }
                 let _ = channel.close().await;
                 return Err(RunError::Cancelled);
             }
@@ -269,6 +283,9 @@ async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
         std::future::pending::<()>().await;
     }
 }
+
+/// How long a stopped script has to end after TERM before it gets KILL.
+const STOP_GRACE: Duration = Duration::from_secs(2);
 
 /// The most output an expect line looks back over; older output is still stored.
 const EXPECT_WINDOW: usize = 64 * 1024;
