@@ -670,3 +670,31 @@ fn a_timeout_and_a_cancel_leave_no_process_behind_on_the_target() {
         || remote_processes("sleep 295") == 0 && remote_processes("sleep 296") == 0,
     );
 }
+
+/// `end` leaves every shell level a template opened (as `sudo su` does)
+/// within a moment, and reports the status the inner shell's last command
+/// gave, not a 0 that never arrived.
+#[test]
+fn end_leaves_nested_shells_and_reports_the_inner_status() {
+    let sshd = Sshd::start("");
+    let template = |last: &str| {
+        format!(
+            "expect \"*$\" timeout 10\nexec \"bash\"\nexpect \"*$\" timeout 10\nexec \"{last}\"\nexpect \"*$\" timeout 10\nend\n"
+        )
+    };
+    for (last, state, code) in [("false", "failed", 1), ("true", "succeeded", 0)] {
+        let content = template(last);
+        let d = DataDir::new();
+        let mut setup = basic(&sshd, &content);
+        setup.executor = "ssh-expect";
+        setup.task_extra = "retries = 0";
+        setup.load(&d);
+        let started = Instant::now();
+        d.run(&["request", "run", "--wait"]);
+        let took = started.elapsed();
+        let op = history(&d)[0].clone();
+        assert_eq!(op["state"], state, "{last}: {op}");
+        assert_eq!(op["exit_status"], code, "{last}: {op}");
+        assert!(took < Duration::from_secs(8), "{last}: `end` took {took:?}");
+    }
+}

@@ -184,15 +184,12 @@ fn the_real_tui_shows_live_records_and_quits_cleanly() {
     tmux.wait_for("disabled");
     tmux.keys(&["q"]);
     let start = Instant::now();
-    while !done.exists() && start.elapsed() < Duration::from_secs(20) {
+    // The shell creates the file before it writes the status: wait for both.
+    let status = || std::fs::read_to_string(&done).unwrap_or_default();
+    while !status().ends_with('\n') && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(
-        std::fs::read_to_string(&done)
-            .expect("the TUI exited")
-            .trim(),
-        "0"
-    );
+    assert_eq!(status().trim(), "0", "the TUI exited with status 0");
     assert!(tmux.alive());
     // The terminal is handed back: the alternate screen with the tab bar is gone.
     assert!(!tmux.screen().contains("1 Dashboard"), "{}", tmux.screen());

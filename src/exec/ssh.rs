@@ -284,6 +284,11 @@ async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
+/// The shell levels `end` leaves at most (each `exit` one).
+const MAX_SHELL_LEVELS: usize = 5;
+/// How long `end` waits for a shell level to go before typing the next `exit`.
+const LEVEL_WAIT: Duration = Duration::from_millis(700);
+
 /// How long a stopped script has to end after TERM before it gets KILL.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 
@@ -372,24 +377,45 @@ pub async fn run_expect<H: client::Handler>(
             StepKind::End => break,
         }
     }
-    // `end`: leave the shell and read what is left until the channel closes.
-    let _ = channel.data_bytes(&b"exit\n"[..]).await;
-    let _ = channel.eof().await;
-    let mut status = 0;
-    let drain = async {
-        while let Some(msg) = channel.wait().await {
-            match msg {
-                ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
-                    out.send(Stream::Stdout, data.to_vec()).await
-                }
-                ChannelMsg::ExitStatus { exit_status } => status = exit_status as i32,
-                ChannelMsg::Close => break,
-                _ => {}
+    // `end`: leave the shell, one `exit` per shell level (a template's
+    // `sudo su` opens one more) until the channel closes, reading what is
+    // left. `exit` keeps the last status, so an inner failure reaches the
+    // outer shell's status. A status that never came is unknown, not 0.
+    let mut status: Option<i32> = None;
+    let mut closed = false;
+    for _ in 0..MAX_SHELL_LEVELS {
+        let _ = channel.data_bytes(&b"exit\n"[..]).await;
+        let window = tokio::time::sleep(LEVEL_WAIT);
+        tokio::pin!(window);
+        loop {
+            tokio::select! {
+                msg = channel.wait() => match msg {
+                    Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
+                        out.send(Stream::Stdout, data.to_vec()).await
+                    }
+                    Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status as i32),
+                    Some(ChannelMsg::Close) | None => {
+                        closed = true;
+                        break;
+                    }
+                    Some(_) => {}
+                },
+                _ = &mut window => break,
             }
         }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(10), drain).await;
-    Ok(status)
+        if closed {
+            break;
+        }
+    }
+    match (status, closed) {
+        (Some(code), _) => Ok(code),
+        (None, true) => Err(RunError::Failed(
+            "the shell ended without an exit status: the outcome is unknown".into(),
+        )),
+        (None, false) => Err(RunError::Failed(format!(
+            "`end`: the session was still open after {MAX_SHELL_LEVELS} exits (a program waiting for input?): the outcome is unknown"
+        ))),
+    }
 }
 
 /// The last few hundred characters of (already redacted) output, for
