@@ -89,8 +89,71 @@ pub fn safe(text: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// Terminal output as a person reads it: escape sequences (CSI such as
+/// colours and busybox's cursor query `ESC[6n`, OSC titles, two-byte ones)
+/// and carriage returns removed. For matching `expect` patterns; the
+/// stored output keeps every byte.
+pub fn without_terminal_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {}
+            '\u{1b}' => match chars.next() {
+                // CSI: parameters and intermediates, then one final byte.
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('\u{40}'..='\u{7e}').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                // OSC: up to BEL or ST (ESC \).
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' {
+                            break;
+                        }
+                        if c == '\u{1b}' && chars.peek() == Some(&'\\') {
+                            chars.next();
+                            break;
+                        }
+                    }
+                }
+                // Two-byte sequences (ESC =, ESC >, ESC ( B…): the next char too.
+                Some('(') | Some(')') => {
+                    chars.next();
+                }
+                _ => {}
+            },
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_escapes_are_what_a_person_does_not_read() {
+        // busybox asks where the cursor is after its prompt.
+        assert_eq!(without_terminal_escapes("~ $ \u{1b}[6n"), "~ $ ");
+        // A coloured prompt.
+        assert_eq!(
+            without_terminal_escapes("\u{1b}[01;32muser@host\u{1b}[00m:~$ \u{1b}[0m"),
+            "user@host:~$ "
+        );
+        // A window title (OSC, ended by BEL or by ST) and CR line endings.
+        assert_eq!(
+            without_terminal_escapes("\u{1b}]0;title\u{7}a\r\nb\u{1b}]2;t\u{1b}\\c"),
+            "a\nbc"
+        );
+        // Plain text is left alone.
+        assert_eq!(without_terminal_escapes("Password: "), "Password: ");
+    }
+
     #[test]
     fn clipped_text_escapes_line_breaks_and_says_how_long_it_was() {
         assert_eq!(super::clipped("bob\nforged line", 50), "bob\\nforged line");

@@ -698,3 +698,48 @@ fn end_leaves_nested_shells_and_reports_the_inner_status() {
         assert!(took < Duration::from_secs(8), "{last}: `end` took {took:?}");
     }
 }
+
+/// Expect patterns match the output as a person reads it: a cursor query
+/// (busybox sends `ESC[6n` after its prompt) and colours do not hide a
+/// prompt, and a pattern's trailing blank is matched, not dropped. A step
+/// whose own timeout is longer than the task's still fails with its line
+/// and the last output.
+#[test]
+fn expect_matches_through_terminal_escapes_and_keeps_its_line_on_timeout() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let content = "expect \"*$\" timeout 10\n\
+        exec \"printf 'ready$ \\\\033[6n'; read answer\"\n\
+        expect \"*ready$ \" timeout 5\n\
+        exec \"go\"\n\
+        exec \"printf '\\\\033[01;32mgreen\\\\033[0m%%s' '>'\"\n\
+        expect \"*green>*$\" timeout 5\n\
+        exec \"echo matched-all\"\n\
+        expect \"*matched-all*\" timeout 5\n\
+        end\n";
+    let content = content.replace("%%", "%");
+    let mut setup = basic(&sshd, &content);
+    setup.executor = "ssh-expect";
+    setup.task_extra = "retries = 0";
+    setup.load(&d);
+    d.run(&["request", "run", "--wait"]);
+    let op = history(&d)[0].clone();
+    assert_eq!(op["state"], "succeeded", "{op}: {}", logs(&d, &op));
+
+    // The task gives 4 s; the step asks for 30: the step's error comes first.
+    let d = DataDir::new();
+    let mut setup = basic(
+        &sshd,
+        "expect \"*$\" timeout 10\nexec \"echo waiting\"\nexpect \"*never-printed*\" timeout 30\nend\n",
+    );
+    setup.executor = "ssh-expect";
+    setup.task_extra = "retries = 0\ntimeout = 4";
+    setup.load(&d);
+    d.run(&["request", "run", "--wait"]);
+    let op = history(&d)[0].clone();
+    let error = op["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("line 3") && error.contains("last output") && error.contains("waiting"),
+        "{error}"
+    );
+}

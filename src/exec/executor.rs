@@ -28,6 +28,8 @@ pub struct Job<'a> {
     /// Turns true when the operation is cancelled.
     pub stop: watch::Receiver<bool>,
     pub limits: &'a Limits,
+    /// When the operation's timeout runs out.
+    pub deadline: tokio::time::Instant,
     /// The handshakes allowed in flight to this job's address:port.
     pub handshakes: Arc<super::admission::Admission>,
 }
@@ -137,12 +139,15 @@ impl Executor for SshExpect {
                 .map_err(|e| RunError::Invalid(e.to_string()))?;
             let handle = connect(&job).await?;
             let default_timeout = Duration::from_secs(job.op.timeout_secs.clamp(1, 30));
+            let step_deadline = job.deadline
+                - Duration::from_secs(1).min(Duration::from_secs(job.op.timeout_secs.max(1)) / 2);
             let redactor = Redactor::new(&job.prepared.values.secrets());
             let values = &job.prepared.values;
             let result = ssh::run_expect(
                 &handle,
                 &steps,
                 default_timeout,
+                step_deadline,
                 |text| template::substitute(text, values, false),
                 |text| redactor.redact_text(text),
                 job.out,

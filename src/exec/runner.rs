@@ -344,7 +344,8 @@ impl Runner {
         // and what is known of the remote side is said.
         let (stop_tx, stop_rx) = watch::channel(false);
         let result = {
-            let work = self.execute(op, &prepared, &tx, stop_rx);
+            let deadline = tokio::time::Instant::now() + timeout;
+            let work = self.execute(op, &prepared, &tx, stop_rx, deadline);
             let mut work = std::pin::pin!(work);
             let ended = tokio::select! {
                 r = &mut work => Some(r),
@@ -396,12 +397,14 @@ impl Runner {
         p: &Prepared,
         out: &OutputTx,
         stop: watch::Receiver<bool>,
+        deadline: tokio::time::Instant,
     ) -> Result<i32, RunError> {
         let job = super::executor::Job {
             op,
             prepared: p,
             out,
             stop,
+            deadline,
             limits: &self.limits,
             handshakes: self.handshake_slot(&p.target.address, p.target.port),
         };

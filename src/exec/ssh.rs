@@ -300,6 +300,9 @@ pub async fn run_expect<H: client::Handler>(
     handle: &Handle<H>,
     steps: &[Step],
     default_timeout: Duration,
+    // A step's own timeout ends before the task's, so that its error keeps
+    // the line and the last output.
+    task_deadline: Instant,
     render: impl Fn(&str) -> String,
     redact: impl Fn(&str) -> String,
     out: &OutputTx,
@@ -330,10 +333,20 @@ pub async fn run_expect<H: client::Handler>(
                 let limit = timeout_secs
                     .map(Duration::from_secs)
                     .unwrap_or(default_timeout);
-                let until = Instant::now() + limit;
+                let until = (Instant::now() + limit).min(task_deadline);
+                let limit = until.saturating_duration_since(Instant::now());
+                // A pattern ending in a blank means it ("*$ "); one that
+                // does not is matched against the output without its trailing blanks.
+                let keeps_blank = glob.ends_with(char::is_whitespace);
                 loop {
-                    let normalized = seen.replace('\r', "");
-                    if glob_matches(&glob, normalized.trim_end()) {
+                    // Matched as a person reads it: no colours, no cursor queries.
+                    let normalized = crate::text::without_terminal_escapes(&seen);
+                    let text = if keeps_blank {
+                        normalized.as_str()
+                    } else {
+                        normalized.trim_end()
+                    };
+                    if glob_matches(&glob, text) {
                         break;
                     }
                     // Secrets come out first, before anything is quoted or cut.
