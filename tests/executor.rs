@@ -743,3 +743,33 @@ fn expect_matches_through_terminal_escapes_and_keeps_its_line_on_timeout() {
         "{error}"
     );
 }
+
+/// A host that takes passwords only through keyboard-interactive (PAM, as
+/// hardened hosts and network gear do) is logged into with the credential's
+/// password; a refusal names what was tried and what the server offers.
+#[test]
+fn keyboard_interactive_hosts_take_the_password() {
+    let sshd = Sshd::start_keyboard_interactive();
+    let d = DataDir::new();
+    let mut setup = basic(&sshd, "echo logged-in-through-pam\n");
+    setup.task_extra = "retries = 0";
+    setup.load(&d);
+    let out = d.run(&["request", "run", "--wait"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("logged-in-through-pam"), "{stdout}");
+    // A wrong password: refused, naming the methods.
+    let d = DataDir::new();
+    let mut setup = basic(&sshd, "echo never\n");
+    setup.auth = Auth::Password("wrong-password");
+    setup.task_extra = "retries = 0";
+    setup.load(&d);
+    d.run(&["request", "run", "--wait"]);
+    let error = history(&d)[0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("refused the password") && error.contains("keyboard-interactive"),
+        "{error}"
+    );
+}

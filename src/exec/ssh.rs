@@ -149,10 +149,33 @@ fn host_key_error(target: &Target, offered: Option<String>) -> Option<RunError> 
     })
 }
 
+/// Names of authentication methods, for a refusal.
+fn method_names(methods: &[russh::MethodKind]) -> String {
+    let names: Vec<&str> = methods
+        .iter()
+        .filter(|m| !matches!(m, russh::MethodKind::None))
+        .map(|m| m.into())
+        .collect();
+    if names.is_empty() {
+        "none".into()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Logs in with what the credential holds, in the order servers expect:
+/// the private key, then the password, then keyboard-interactive (PAM's
+/// password prompts answered with the password). A refusal names the
+/// methods tried and those the server offers.
 async fn authenticate<H: client::Handler>(
     handle: &mut Handle<H>,
     target: &Target,
 ) -> Result<(), RunError> {
+    use russh::client::{AuthResult, KeyboardInteractiveAuthResponse};
+    let mut tried: Vec<&str> = Vec::new();
+    let mut offered: Option<russh::MethodSet> = None;
+    let lost =
+        |e: russh::Error| RunError::Connect(format!("the connection ended during login: {e}"));
     if let Some(key_text) = &target.private_key {
         let key = russh::keys::decode_secret_key(
             key_text.expose_secret(),
@@ -162,7 +185,7 @@ async fn authenticate<H: client::Handler>(
         let hash = handle
             .best_supported_rsa_hash()
             .await
-            .map_err(|e| RunError::Connect(e.to_string()))?
+            .map_err(lost)?
             .flatten();
         let result = handle
             .authenticate_publickey(
@@ -170,33 +193,88 @@ async fn authenticate<H: client::Handler>(
                 PrivateKeyWithHashAlg::new(Arc::new(key), hash),
             )
             .await
-            .map_err(|e| RunError::Connect(e.to_string()))?;
-        if result.success() {
-            return Ok(());
-        }
-        if target.password.is_none() {
-            return Err(RunError::Auth(format!(
-                "the server refused the private key for user '{}'",
-                target.username
-            )));
+            .map_err(lost)?;
+        tried.push("publickey");
+        match result {
+            AuthResult::Success => return Ok(()),
+            AuthResult::Failure {
+                remaining_methods, ..
+            } => offered = Some(remaining_methods),
         }
     }
     if let Some(password) = &target.password {
-        let result = handle
-            .authenticate_password(&target.username, password.expose_secret())
-            .await
-            .map_err(|e| RunError::Connect(e.to_string()))?;
-        if result.success() {
-            return Ok(());
+        let accepts = |offered: &Option<russh::MethodSet>, kind: russh::MethodKind| {
+            offered.as_ref().is_none_or(|m| m.contains(&kind))
+        };
+        if accepts(&offered, russh::MethodKind::Password) {
+            let result = handle
+                .authenticate_password(&target.username, password.expose_secret())
+                .await
+                .map_err(lost)?;
+            tried.push("password");
+            match result {
+                AuthResult::Success => return Ok(()),
+                AuthResult::Failure {
+                    remaining_methods, ..
+                } => offered = Some(remaining_methods),
+            }
         }
-        return Err(RunError::Auth(format!(
-            "the server refused the password for user '{}'",
-            target.username
-        )));
+        if accepts(&offered, russh::MethodKind::KeyboardInteractive) {
+            tried.push("keyboard-interactive");
+            let mut step = handle
+                .authenticate_keyboard_interactive_start(target.username.clone(), None)
+                .await
+                .map_err(lost)?;
+            // A few rounds at most: PAM asks for the password, perhaps once more.
+            for _ in 0..4 {
+                match step {
+                    KeyboardInteractiveAuthResponse::Success => return Ok(()),
+                    KeyboardInteractiveAuthResponse::Failure {
+                        remaining_methods, ..
+                    } => {
+                        offered = Some(remaining_methods);
+                        break;
+                    }
+                    KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. } => {
+                        let mut answers = Vec::new();
+                        for p in &prompts {
+                            if p.prompt.to_lowercase().contains("password") {
+                                answers.push(password.expose_secret().to_string());
+                            } else {
+                                return Err(RunError::Auth(format!(
+                                    "the server asked {:?} during keyboard-interactive login, which a stored credential cannot answer",
+                                    crate::text::clipped(&p.prompt, 80)
+                                )));
+                            }
+                        }
+                        step = handle
+                            .authenticate_keyboard_interactive_respond(answers)
+                            .await
+                            .map_err(lost)?;
+                    }
+                }
+            }
+        }
     }
-    Err(RunError::Auth(
-        "the credential holds neither a password nor a private key".into(),
-    ))
+    if tried.is_empty() {
+        return Err(RunError::Auth(
+            "the credential holds neither a password nor a private key".into(),
+        ));
+    }
+    let what = if tried.iter().any(|t| *t != "publickey") {
+        "the password"
+    } else {
+        "the private key"
+    };
+    Err(RunError::Auth(format!(
+        "the server refused {what} for user '{}' (tried {}; it offers {})",
+        target.username,
+        tried.join(", "),
+        offered
+            .as_ref()
+            .map(|m| method_names(m))
+            .unwrap_or_else(|| "nothing more".into())
+    )))
 }
 
 async fn open_session<H: client::Handler>(
@@ -333,8 +411,20 @@ pub async fn run_expect<H: client::Handler>(
                 let limit = timeout_secs
                     .map(Duration::from_secs)
                     .unwrap_or(default_timeout);
-                let until = (Instant::now() + limit).min(task_deadline);
-                let limit = until.saturating_duration_since(Instant::now());
+                // The step's own limit, unless the task's runs out first.
+                let asked = Instant::now() + limit;
+                let (until, limit_text) = if asked <= task_deadline {
+                    (asked, format!("{} s", limit.as_secs()))
+                } else {
+                    let left = task_deadline.saturating_duration_since(Instant::now());
+                    (
+                        task_deadline,
+                        format!(
+                            "{} s, what was left of the task's timeout",
+                            left.as_secs().max(1)
+                        ),
+                    )
+                };
                 // A pattern ending in a blank means it ("*$ "); one that
                 // does not is matched against the output without its trailing blanks.
                 let keeps_blank = glob.ends_with(char::is_whitespace);
@@ -359,15 +449,12 @@ pub async fn run_expect<H: client::Handler>(
                         )));
                     }
                     match tokio::time::timeout_at(until, channel.wait()).await {
-                        Err(_) => {
-                            return Err(RunError::Failed(format!(
-                                "line {}: timed out after {} s waiting for {}; last output: {}",
-                                step.line,
-                                limit.as_secs(),
-                                quoted(&redact(&glob)),
-                                tail(&redact(&normalized))
-                            )))
-                        }
+                        Err(_) => return Err(RunError::Failed(format!(
+                            "line {}: timed out after {limit_text} waiting for {}; last output: {}",
+                            step.line,
+                            quoted(&redact(&glob)),
+                            tail(&redact(&normalized))
+                        ))),
                         Ok(None) => closed = true,
                         Ok(Some(msg)) => match msg {
                             ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {

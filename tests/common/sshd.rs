@@ -112,16 +112,33 @@ impl Sshd {
     /// Starts sshd on 127.0.0.1 with the given extra config lines (and
     /// MaxStartups raised, so that many connections at once are not dropped).
     pub fn start(extra_config: &str) -> Sshd {
-        Sshd::start_with("MaxStartups 100:30:200\n", extra_config)
+        Sshd::start_with(
+            "UsePAM no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\nMaxStartups 100:30:200\n",
+            extra_config,
+        )
+    }
+
+    /// Starts sshd that takes passwords only through keyboard-interactive
+    /// (PAM), as hardened hosts and network gear do.
+    pub fn start_keyboard_interactive() -> Sshd {
+        Sshd::start_with(
+            "UsePAM yes\nPasswordAuthentication no\nKbdInteractiveAuthentication yes\nMaxStartups 100:30:200\n",
+            "",
+        )
     }
 
     /// Starts sshd with OpenSSH's stock MaxStartups (10:30:100): past ten
     /// unauthenticated connections it drops new ones, as real fleets do.
     pub fn start_stock(extra_config: &str) -> Sshd {
-        Sshd::start_with("", extra_config)
+        Sshd::start_with(
+            "UsePAM no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n",
+            extra_config,
+        )
     }
 
-    fn start_with(max_startups: &str, extra_config: &str) -> Sshd {
+    /// `prelude`: the authentication and MaxStartups lines (sshd takes the
+    /// first value it reads for a keyword).
+    fn start_with(prelude: &str, extra_config: &str) -> Sshd {
         ensure_test_user();
         std::fs::create_dir_all("/run/sshd").expect("/run/sshd");
         let mut dir = tempfile::Builder::new()
@@ -146,8 +163,8 @@ impl Sshd {
                 &config,
                 format!(
                     "Port {port}\nListenAddress {address}\nHostKey {}\nPidFile {}/sshd.pid\nAuthorizedKeysFile {}\n\
-                     StrictModes no\nUsePAM no\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
-                     PermitRootLogin yes\n{max_startups}LogLevel ERROR\n{extra_config}\n",
+                     StrictModes no\n{prelude}\
+                     PermitRootLogin yes\nLogLevel ERROR\n{extra_config}\n",
                     host_key.display(),
                     dir.path().display(),
                     authorized.display()
