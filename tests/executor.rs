@@ -773,3 +773,32 @@ fn keyboard_interactive_hosts_take_the_password() {
         "{error}"
     );
 }
+
+/// An encrypted key is checked at import: a wrong passphrase, or none, is
+/// refused under its field, before any run fails on it.
+#[test]
+fn an_encrypted_key_is_checked_against_its_passphrase_at_import() {
+    let sshd = Sshd::start("");
+    let keys = tempfile::tempdir().unwrap();
+    let encrypted = keygen(keys.path(), "enc", "ed25519", "open-sesame", None);
+    for (passphrase, field) in [(Some("not-the-one"), "passphrase"), (None, "private_key")] {
+        let d = DataDir::new();
+        let mut setup = basic(&sshd, "echo never\n");
+        setup.auth = Auth::Key {
+            file: &encrypted,
+            passphrase,
+        };
+        let file = d.write("records.toml", &setup.records());
+        let err = d.fails(&["import", file.to_str().unwrap()]);
+        assert!(err.contains(&format!("field `{field}`")), "{err}");
+        assert!(!err.contains("open-sesame"), "{err}");
+    }
+    // Positive control: the right passphrase imports.
+    let d = DataDir::new();
+    let mut setup = basic(&sshd, "echo never\n");
+    setup.auth = Auth::Key {
+        file: &encrypted,
+        passphrase: Some("open-sesame"),
+    };
+    setup.load(&d);
+}

@@ -216,6 +216,27 @@ fn check_secrets(record: &Record, secrets: &PlainSecrets, line: usize) -> Result
             }
         }
     }
+    // A key that cannot be read would fail at every run, with a message
+    // about cryptography: it is refused here, naming what to fix.
+    if let Some(key) = secrets
+        .private_key
+        .as_deref()
+        .filter(|k| !k.trim().is_empty())
+    {
+        if let Err(e) = russh::keys::decode_secret_key(key, secrets.passphrase.as_deref()) {
+            let (field, why) = match &secrets.passphrase {
+                None => (
+                    "private_key",
+                    format!("cannot be read ({e}); if it is encrypted, give its passphrase"),
+                ),
+                Some(_) => (
+                    "passphrase",
+                    format!("the private key cannot be read with it ({e})"),
+                ),
+            };
+            return Err(invalid_field(record, line, field, None, why));
+        }
+    }
     Ok(())
 }
 

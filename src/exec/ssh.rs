@@ -449,12 +449,14 @@ pub async fn run_expect<H: client::Handler>(
                         )));
                     }
                     match tokio::time::timeout_at(until, channel.wait()).await {
-                        Err(_) => return Err(RunError::Failed(format!(
+                        Err(_) => {
+                            return Err(RunError::Failed(format!(
                             "line {}: timed out after {limit_text} waiting for {}; last output: {}",
                             step.line,
                             quoted(&redact(&glob)),
                             tail(&redact(&normalized))
-                        ))),
+                        )))
+                        }
                         Ok(None) => closed = true,
                         Ok(Some(msg)) => match msg {
                             ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
