@@ -802,3 +802,33 @@ fn an_encrypted_key_is_checked_against_its_passphrase_at_import() {
     };
     setup.load(&d);
 }
+
+/// `send` types text without a newline: a one-key answer and a Ctrl-C that
+/// interrupts a command, as a person at the terminal would.
+#[test]
+fn send_answers_with_one_key_and_interrupts_with_ctrl_c() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let content = "expect \"*$\" timeout 10\n\
+        exec \"read -n 1 answer; echo; echo got-$answer\"\n\
+        send \"y\"\n\
+        expect \"*got-y*$\" timeout 5\n\
+        exec \"sleep 60\"\n\
+        send \"^C\"\n\
+        expect \"*$\" timeout 5\n\
+        exec \"echo after-interrupt\"\n\
+        expect \"*after-interrupt*$\" timeout 5\n\
+        end\n";
+    let mut setup = basic(&sshd, content);
+    setup.executor = "ssh-expect";
+    setup.task_extra = "retries = 0";
+    setup.load(&d);
+    let started = Instant::now();
+    d.run(&["request", "run", "--wait"]);
+    let op = history(&d)[0].clone();
+    assert_eq!(op["state"], "succeeded", "{op}: {}", logs(&d, &op));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the sleep was not interrupted"
+    );
+}

@@ -476,6 +476,15 @@ pub async fn run_expect<H: client::Handler>(
                     }
                 }
             }
+            StepKind::Send { text } => {
+                seen.clear();
+                channel
+                    .data_bytes(render(text).into_bytes())
+                    .await
+                    .map_err(|e| {
+                        RunError::Dropped(format!("line {}: cannot send: {e}", step.line))
+                    })?;
+            }
             StepKind::End => break,
         }
     }

@@ -49,6 +49,9 @@ pub enum StepKind {
     },
     /// Send a line to the shell.
     Exec { line: String },
+    /// Send text as it is, without a newline: a bare `y`, a Ctrl-C (`^C`),
+    /// a CR line ending (`\r`), a byte (`\x1b`).
+    Send { text: String },
     /// Close the session.
     End,
 }
@@ -89,6 +92,11 @@ pub fn parse_expect(content: &str) -> Result<Vec<Step>, TemplateError> {
                 trailing(after, line, after_col)?;
                 StepKind::Exec { line: text }
             }
+            "send" => {
+                let (text, after, after_col) = quoted_send(rest, line, rest_col)?;
+                trailing(after, line, after_col)?;
+                StepKind::Send { text }
+            }
             "end" => {
                 trailing(rest, line, rest_col)?;
                 StepKind::End
@@ -97,7 +105,7 @@ pub fn parse_expect(content: &str) -> Result<Vec<Step>, TemplateError> {
                 return Err(error(
                     line,
                     indent + 1,
-                    format!("unknown statement '{other}': expected expect, exec or end"),
+                    format!("unknown statement '{other}': expected expect, exec, send or end"),
                 ))
             }
         };
@@ -143,6 +151,81 @@ fn quoted<'a>(
                         line,
                         start_col + j,
                         format!("unknown escape '\\{other}': only \\\" and \\\\ are allowed"),
+                    ))
+                }
+                None => break,
+            },
+            other => value.push(other),
+        }
+    }
+    Err(error(
+        line,
+        start_col,
+        "unbalanced quote: the string is not closed",
+    ))
+}
+
+/// Reads the quoted string of a `send`: besides `\"` and `\\`, the
+/// escapes `\n`, `\r`, `\t`, `\xNN` (a byte below 0x80), `\^` (a caret),
+/// and `^X` for a control character (`^C` is Ctrl-C; X is A–Z or @[\]^_).
+fn quoted_send(
+    text: &str,
+    line: usize,
+    column: usize,
+) -> Result<(String, &str, usize), TemplateError> {
+    let lead = text.len() - text.trim_start().len();
+    let text_trim = text.trim_start();
+    let start_col = column + lead;
+    if !text_trim.starts_with('"') {
+        return Err(error(
+            line,
+            start_col,
+            "send needs a quoted string, like send \"y\" or send \"^C\"",
+        ));
+    }
+    let mut value = String::new();
+    let mut chars = text_trim.char_indices().skip(1).peekable();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '"' => return Ok((value, &text_trim[i + 1..], start_col + i + 1)),
+            '^' => match chars.next() {
+                Some((_, x @ ('A'..='Z' | '@' | '[' | '\\' | ']' | '^' | '_'))) => {
+                    value.push(char::from(x as u8 & 0x1f))
+                }
+                Some((j, other)) => {
+                    return Err(error(
+                        line,
+                        start_col + j,
+                        format!("'^{other}' is no control character: ^ takes A–Z or @[\\]^_ (\\^ for a caret)"),
+                    ))
+                }
+                None => break,
+            },
+            '\\' => match chars.next() {
+                Some((_, '"')) => value.push('"'),
+                Some((_, '\\')) => value.push('\\'),
+                Some((_, '^')) => value.push('^'),
+                Some((_, 'n')) => value.push('\n'),
+                Some((_, 'r')) => value.push('\r'),
+                Some((_, 't')) => value.push('\t'),
+                Some((j, 'x')) => {
+                    let hex: String = (0..2).filter_map(|_| chars.next().map(|(_, h)| h)).collect();
+                    match u8::from_str_radix(&hex, 16) {
+                        Ok(b) if b < 0x80 && hex.len() == 2 => value.push(char::from(b)),
+                        _ => {
+                            return Err(error(
+                                line,
+                                start_col + j,
+                                format!("'\\x{hex}': give two hex digits of a byte below 80"),
+                            ))
+                        }
+                    }
+                }
+                Some((j, other)) => {
+                    return Err(error(
+                        line,
+                        start_col + j,
+                        format!("unknown escape '\\{other}' in send: \\n \\r \\t \\xNN \\^ \\\" \\\\ are allowed"),
                     ))
                 }
                 None => break,
@@ -227,6 +310,25 @@ fn check_masks(content: &str, variables: &[Variable]) -> Result<(), TemplateErro
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn send_takes_text_without_a_newline_and_control_characters() {
+        let steps = parse_expect("send \"y\"\nsend \"^C\"\nsend \"a\\rb\\x1b\\^\"\nend\n").unwrap();
+        let texts: Vec<&str> = steps
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StepKind::Send { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(texts, vec!["y", "\u{3}", "a\rb\u{1b}^"]);
+        let e = parse_expect("send \"^1\"\n").unwrap_err();
+        assert_eq!((e.line, e.column), (1, 8), "{e}");
+        let e = parse_expect("send \"\\xZZ\"\n").unwrap_err();
+        assert!(e.message.contains("hex"), "{e}");
+        // exec keeps its strict escapes.
+        assert!(parse_expect("exec \"a\\nb\"\n").is_err());
+    }
+
     use super::*;
 
     fn var(name: &str) -> Variable {
