@@ -482,7 +482,8 @@ fn a_version_3_request_is_migrated_with_its_fields_kept() {
     {
         let store = Store::open(dir.path()).unwrap();
         drop(store);
-        let db = sled::open(dir.path().join("store")).unwrap();
+        // The store's own files are let go a moment after it is dropped.
+        let db = retry_lock(|| sled::open(dir.path().join("store")));
         db.open_tree("meta")
             .unwrap()
             .insert("schema_version", &3u32.to_be_bytes())
