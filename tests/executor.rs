@@ -832,3 +832,77 @@ fn send_answers_with_one_key_and_interrupts_with_ctrl_c() {
         "the sleep was not interrupted"
     );
 }
+
+/// A host with several host keys, pinned by one that is not the client's
+/// first choice (as `ssh-keyscan` or a `known_hosts` line gives an RSA or
+/// ECDSA key), is reached with the pinned key's algorithm, not reported as
+/// changed; a wrong pin is still refused, naming both key types.
+#[test]
+fn a_host_with_several_keys_is_reached_by_the_one_pinned() {
+    let keys = tempfile::tempdir().unwrap();
+    let rsa = keygen(keys.path(), "host_rsa", "rsa", "", None);
+    let ecdsa = keygen(keys.path(), "host_ecdsa", "ecdsa", "", None);
+    let sshd = Sshd::start(&format!(
+        "HostKey {}\nHostKey {}",
+        rsa.display(),
+        ecdsa.display()
+    ));
+    for key in [&rsa, &ecdsa] {
+        let line = std::fs::read_to_string(key.with_extension("pub")).unwrap();
+        let d = DataDir::new();
+        let mut setup = basic(&sshd, "echo reached-by-pinned-key\n");
+        setup.pin = false;
+        setup.task_extra = "retries = 0";
+        let records = setup.records().replacen(
+            "environment = \"lab\"\nsystem = \"box\"\n[[credential]]",
+            &format!(
+                "environment = \"lab\"\nsystem = \"box\"\nhost_key = \"{}\"\n[[credential]]",
+                line.trim()
+            ),
+            1,
+        );
+        assert!(records.contains("host_key"), "{records}");
+        let file = d.write("records.toml", &records);
+        d.ok(&["import", file.to_str().unwrap()]);
+        let out = d.run(&["request", "run", "--wait"]);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            stdout.contains("reached-by-pinned-key"),
+            "{}: {stdout} {}",
+            key.display(),
+            history(&d)[0]["error"]
+        );
+    }
+    // A pin the host does not have: refused, naming both key types.
+    let stranger = keygen(keys.path(), "stranger", "ecdsa", "", None);
+    let line = std::fs::read_to_string(stranger.with_extension("pub")).unwrap();
+    let d = DataDir::new();
+    let mut setup = basic(
+        &sshd,
+        "echo never
+",
+    );
+    setup.pin = false;
+    setup.task_extra = "retries = 0";
+    let records = setup.records().replacen(
+        "environment = \"lab\"\nsystem = \"box\"\n[[credential]]",
+        &format!(
+            "environment = \"lab\"\nsystem = \"box\"\nhost_key = \"{}\"\n[[credential]]",
+            line.trim()
+        ),
+        1,
+    );
+    let file = d.write("records.toml", &records);
+    d.ok(&["import", file.to_str().unwrap()]);
+    d.run(&["request", "run", "--wait"]);
+    let error = history(&d)[0]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        error.contains("HOST KEY CHANGED")
+            && error.contains("pinned ecdsa-sha2-nistp256")
+            && error.contains("offered ecdsa-sha2-nistp256"),
+        "{error}"
+    );
+}

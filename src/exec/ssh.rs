@@ -25,10 +25,36 @@ pub struct Target {
     pub passphrase: Option<SecretString>,
 }
 
-/// Checks the server's key against the pinned one and remembers what it offered.
+/// Checks the server's key against the pinned one and remembers what it
+/// offered (its fingerprint and its type).
 struct Checker {
     pinned: Option<HostKey>,
     offered: Arc<Mutex<Option<String>>>,
+    offered_type: Arc<Mutex<Option<String>>>,
+}
+
+/// The client's host-key algorithms with the pinned key's first, so that a
+/// host with several keys shows the one pinned (as OpenSSH does with the
+/// algorithms of the keys it knows for a host).
+fn preferred_for(pinned: &Option<HostKey>) -> russh::Preferred {
+    let mut preferred = russh::Preferred::default();
+    let Some(HostKey::PublicKey { algorithm, .. }) = pinned else {
+        return preferred;
+    };
+    let rsa = ["ssh-rsa", "rsa-sha2-256", "rsa-sha2-512"];
+    let pinned_family = |a: &russh::keys::Algorithm| {
+        let name = a.as_str();
+        if algorithm == "ssh-rsa" {
+            rsa.contains(&name)
+        } else {
+            name == algorithm
+        }
+    };
+    let mut keys: Vec<russh::keys::Algorithm> = preferred.key.iter().cloned().collect();
+    // Stable: the pinned family first, the rest in the default order.
+    keys.sort_by_key(|a| !pinned_family(a));
+    preferred.key = std::borrow::Cow::Owned(keys);
+    preferred
 }
 
 impl client::Handler for Checker {
@@ -46,6 +72,8 @@ impl client::Handler for Checker {
         };
         let blob = public.to_bytes().unwrap_or_default();
         let fingerprint = crate::domain::host_key_fingerprint(&blob);
+        *self.offered_type.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(public.algorithm().as_str().to_string());
         let accepted = self
             .pinned
             .as_ref()
@@ -72,27 +100,34 @@ pub async fn connect(
     budget: Duration,
 ) -> Result<Handle<impl client::Handler>, RunError> {
     let offered = Arc::new(Mutex::new(None));
+    let offered_type = Arc::new(Mutex::new(None));
     let config = Arc::new(client::Config {
         keepalive_interval: Some(Duration::from_secs(15)),
         keepalive_max: 3,
         inactivity_timeout: None,
+        preferred: preferred_for(&target.pinned),
         ..Default::default()
     });
     let checker = Checker {
         pinned: target.pinned.clone(),
         offered: offered.clone(),
+        offered_type: offered_type.clone(),
     };
     let work = async {
         let mut handle = client::connect(config, (host(&target.address), target.port), checker)
             .await
             .map_err(|e| {
                 let offered = offered.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let offered_type = offered_type
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
                 // Say where: "Connection refused" alone names no host.
                 let text = format!(
                     "cannot reach device '{}' at {}:{}: {e}",
                     target.device, target.address, target.port
                 );
-                host_key_error(target, offered.clone()).unwrap_or_else(|| {
+                host_key_error(target, offered.clone(), offered_type).unwrap_or_else(|| {
                     // Dropped before the server showed a host key: throttling.
                     if offered.is_none() && dropped_early(&e) {
                         RunError::Throttled(text)
@@ -130,8 +165,13 @@ fn dropped_early(e: &russh::Error) -> bool {
 }
 
 /// The error for a refused host key, when that is why the handshake failed.
-fn host_key_error(target: &Target, offered: Option<String>) -> Option<RunError> {
+fn host_key_error(
+    target: &Target,
+    offered: Option<String>,
+    offered_type: Option<String>,
+) -> Option<RunError> {
     let offered = offered?;
+    let offered_type = offered_type.unwrap_or_else(|| "key".into());
     Some(match &target.pinned {
         None => RunError::HostKey(format!(
             "host key of device '{}' is not pinned; the server offered {offered}. \
@@ -139,9 +179,13 @@ fn host_key_error(target: &Target, offered: Option<String>) -> Option<RunError> 
             target.device, target.device
         )),
         Some(pinned) if !pinned.matches_fingerprint(&offered) => RunError::HostKey(format!(
-            "HOST KEY CHANGED for device '{}': pinned {}, offered {offered}. Refusing to connect; \
+            "HOST KEY CHANGED for device '{}': pinned {} {}, offered {offered_type} {offered}. Refusing to connect; \
              if the change is expected, pin the new key with `gatehouse device trust {}`",
             target.device,
+            match pinned {
+                HostKey::PublicKey { algorithm, .. } => algorithm.as_str(),
+                HostKey::Fingerprint(_) => "key",
+            },
             pinned.fingerprint(),
             target.device
         )),
