@@ -84,32 +84,6 @@ fn setup(extra: &str) -> DataDir {
     d
 }
 
-fn as_user(d: &DataDir, user: &str, args: &[&str]) -> std::process::Output {
-    let mut all = vec!["--as", user];
-    all.extend_from_slice(args);
-    d.run(&all)
-}
-
-fn ok_as(d: &DataDir, user: &str, args: &[&str]) -> String {
-    let out = as_user(d, user, args);
-    assert!(
-        out.status.success(),
-        "{user} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails_as(d: &DataDir, user: &str, args: &[&str]) -> String {
-    let out = as_user(d, user, args);
-    assert!(
-        !out.status.success(),
-        "{user} {args:?} should fail: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
 fn request_id(out: &str) -> String {
     out.split_whitespace()
         .nth(1)
@@ -153,13 +127,12 @@ fn ended(d: &DataDir, task: &str) -> Value {
 
 /// alice asks for a run in a few seconds; bob and carol approve it.
 fn approved_deferred_run(d: &DataDir) -> String {
-    let id = request_id(&ok_as(
-        d,
+    let id = request_id(&d.ok_as(
         "alice",
         &["request", "restart", "--justification", "x", "--at", "+3s"],
     ));
-    ok_as(d, "bob", &["approve", &id]);
-    ok_as(d, "carol", &["approve", &id]);
+    d.ok_as("bob", &["approve", &id]);
+    d.ok_as("carol", &["approve", &id]);
     id
 }
 
@@ -214,16 +187,12 @@ fn a_requester_disabled_after_approval_runs_nothing() {
 #[test]
 fn a_chained_task_changed_before_the_last_approval_voids_the_request() {
     let d = setup("");
-    let id = request_id(&ok_as(
-        &d,
-        "alice",
-        &["request", "restart", "--justification", "x"],
-    ));
-    ok_as(&d, "bob", &["approve", &id]);
+    let id = request_id(&d.ok_as("alice", &["request", "restart", "--justification", "x"]));
+    d.ok_as("bob", &["approve", &id]);
     let changed = records("").replace("echo chained run", "echo something else");
     let file = d.write("changed.toml", &changed);
     d.ok(&["import", file.to_str().unwrap()]);
-    let err = fails_as(&d, "carol", &["approve", &id]);
+    let err = d.fails_as("carol", &["approve", &id]);
     assert!(
         err.contains("template 't2' of chained task 'after' changed since it was approved"),
         "{err}"
@@ -269,12 +238,11 @@ schedule = "* * * * * *"
     // An administrator without run-local can't turn the template to its use.
     let evil = records("").replace("echo approved run", "cat store.key");
     let file = d.write("evil.toml", &evil);
-    let err = fails_as(&d, "dave", &["import", file.to_str().unwrap()]);
+    let err = d.fails_as("dave", &["import", file.to_str().unwrap()]);
     assert!(err.contains("run-local"), "{err}");
 
     // alice asks for the schedule under her policy; both levels approve.
-    let out = ok_as(
-        &d,
+    let out = d.ok_as(
         "alice",
         &[
             "request",
@@ -286,8 +254,8 @@ schedule = "* * * * * *"
     );
     let id = request_id(&out);
     assert!(d.ok(&["schedules"]).contains("pending approval"));
-    ok_as(&d, "bob", &["approve", &id]);
-    ok_as(&d, "carol", &["approve", &id]);
+    d.ok_as("bob", &["approve", &id]);
+    d.ok_as("carol", &["approve", &id]);
     let schedules = d.ok(&["schedules"]);
     assert!(
         schedules.contains(&format!("authorised  request {id} of alice")),
@@ -358,8 +326,7 @@ schedule = "* * * * * *"
 #[test]
 fn a_run_whose_window_ended_while_the_server_was_down_does_not_start() {
     let d = setup("");
-    let id = request_id(&ok_as(
-        &d,
+    let id = request_id(&d.ok_as(
         "alice",
         &[
             "request",
@@ -372,8 +339,8 @@ fn a_run_whose_window_ended_while_the_server_was_down_does_not_start() {
             "3s",
         ],
     ));
-    ok_as(&d, "bob", &["approve", &id]);
-    ok_as(&d, "carol", &["approve", &id]);
+    d.ok_as("bob", &["approve", &id]);
+    d.ok_as("carol", &["approve", &id]);
     d.ok(&["shutdown"]);
     // The window (3 s from now + 3 s) ends while no server runs.
     std::thread::sleep(Duration::from_secs(7));

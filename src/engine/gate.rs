@@ -8,7 +8,6 @@ use super::{Engine, EngineError};
 use crate::access::policy::covering_policy;
 use crate::access::{Effect, Principal};
 use crate::domain::{ExecutionRequest, Operation, RequestState, Timestamp, Trigger};
-use crate::store::NewAuditEvent;
 use std::sync::{Arc, Weak};
 
 impl Engine {
@@ -84,14 +83,7 @@ impl Engine {
         if !matches!(req.state, RequestState::Approved) || req.schedule.is_some() {
             return Ok(());
         }
-        req.state = RequestState::Void;
-        req.void_reason = Some(why.clone());
-        let target = format!("request {} (task {})", req.id, req.task);
-        self.save_request(
-            &req,
-            vec![NewAuditEvent::new("gatehouse", "request.void", target, why)],
-        )
-        .await
+        self.void_request(&mut req, "gatehouse", why).await
     }
 }
 

@@ -239,6 +239,37 @@ impl Engine {
         Ok(())
     }
 
+    /// Voids a request, saying why, audited as `actor`'s.
+    pub(super) async fn void_request(
+        &self,
+        req: &mut ExecutionRequest,
+        actor: &str,
+        why: String,
+    ) -> Result<(), EngineError> {
+        req.state = RequestState::Void;
+        req.void_reason = Some(why.clone());
+        let target = format!("request {} (task {})", req.id, req.task);
+        self.save_request(
+            req,
+            vec![NewAuditEvent::new(actor, "request.void", target, why)],
+        )
+        .await
+    }
+
+    /// Voids a request whose pinned records changed, saying what changed;
+    /// `Some(why)` when it did.
+    pub(super) async fn void_if_drifted(
+        &self,
+        req: &mut ExecutionRequest,
+        actor: &str,
+    ) -> Result<Option<String>, EngineError> {
+        let Some(why) = self.drifted(req)? else {
+            return Ok(None);
+        };
+        self.void_request(req, actor, why.clone()).await?;
+        Ok(Some(why))
+    }
+
     /// Runs an approved (or emergency) request exactly as approved, or
     /// voids it saying what changed.
     async fn run_request(
@@ -246,20 +277,7 @@ impl Engine {
         req: &mut ExecutionRequest,
         actor: &str,
     ) -> Result<(), EngineError> {
-        let target = format!("request {} (task {})", req.id, req.task);
-        if let Some(why) = self.drifted(req)? {
-            req.state = RequestState::Void;
-            req.void_reason = Some(why.clone());
-            self.save_request(
-                req,
-                vec![NewAuditEvent::new(
-                    actor,
-                    "request.void",
-                    target,
-                    why.clone(),
-                )],
-            )
-            .await?;
+        if let Some(why) = self.void_if_drifted(req, actor).await? {
             return Err(denied(format!("request {} does not run: {why}", req.id)));
         }
         let task = self.task(&req.task)?;
@@ -635,19 +653,7 @@ impl Engine {
         }
         // Every level approves what was requested, not what it became: a
         // stale request is voided at the first approval that sees it.
-        if let Some(why) = self.drifted(&req)? {
-            req.state = RequestState::Void;
-            req.void_reason = Some(why.clone());
-            self.save_request(
-                &req,
-                vec![NewAuditEvent::new(
-                    &login,
-                    "request.void",
-                    target,
-                    why.clone(),
-                )],
-            )
-            .await?;
+        if let Some(why) = self.void_if_drifted(&mut req, &login).await? {
             return Err(denied(format!("request {id} is void: {why}")));
         }
         let narrowed_to = match until {

@@ -149,19 +149,7 @@ impl Engine {
         actor: &str,
     ) -> Result<(), EngineError> {
         let target = format!("request {} (task {})", req.id, req.task);
-        if let Some(why) = self.drifted(req)? {
-            req.state = RequestState::Void;
-            req.void_reason = Some(why.clone());
-            self.save_request(
-                req,
-                vec![NewAuditEvent::new(
-                    actor,
-                    "request.void",
-                    target,
-                    why.clone(),
-                )],
-            )
-            .await?;
+        if let Some(why) = self.void_if_drifted(req, actor).await? {
             return Err(EngineError::Denied(format!(
                 "request {} does not authorise the schedule: {why}",
                 req.id

@@ -71,6 +71,21 @@ impl DataDir {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// Runs a command as another Gatehouse user (`--as`, which the owner of
+    /// a personal server may use) that must succeed; returns its stdout.
+    pub fn ok_as(&self, user: &str, args: &[&str]) -> String {
+        let mut all = vec!["--as", user];
+        all.extend_from_slice(args);
+        self.ok(&all)
+    }
+
+    /// Runs a command as another Gatehouse user that must fail; returns its stderr.
+    pub fn fails_as(&self, user: &str, args: &[&str]) -> String {
+        let mut all = vec!["--as", user];
+        all.extend_from_slice(args);
+        self.fails(&all)
+    }
+
     /// Writes an input file in the scratch directory.
     pub fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.scratch.path().join(name);
