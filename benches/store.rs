@@ -53,7 +53,7 @@ fn operation(id: u64) -> Operation {
         state,
         attempts: 1,
         max_attempts: 1,
-        retry_on_failure: false,
+        rerun: Default::default(),
         timeout_secs: 300,
         exit_status: Some(0),
         created_at: created,

@@ -47,7 +47,7 @@ fn operation(id: u64, state: OpState, live: bool) -> Operation {
         state,
         attempts: 1,
         max_attempts: 1,
-        retry_on_failure: false,
+        rerun: Default::default(),
         timeout_secs: 300,
         exit_status: (!live).then_some(0),
         created_at: created,

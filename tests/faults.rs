@@ -139,7 +139,7 @@ retries = 0
     assert_eq!(state("silent"), "failed");
     let e = error("silent");
     assert!(
-        e.contains("no SSH session with 127.0.0.1:") && e.contains("within 3 s"),
+        e.contains("no SSH session with device 'silent' at 127.0.0.1:") && e.contains("within 3 s"),
         "{e}"
     );
 

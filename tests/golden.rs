@@ -47,6 +47,10 @@ fn record(kind: Kind) -> Record {
     match kind {
         Kind::Environment => Record::Environment(Environment {
             meta: meta("production"),
+            ssh_options: SshOptions {
+                kex: "+diffie-hellman-group14-sha1".into(),
+                ..Default::default()
+            },
         }),
         Kind::System => Record::System(System { meta: meta("web") }),
         Kind::Device => Record::Device(Device {
@@ -57,11 +61,19 @@ fn record(kind: Kind) -> Record {
             tags: vec!["a".into()],
             environment: "production".into(),
             system: "web".into(),
-            host_key: Some(HostKey::Fingerprint("SHA256:abc".into())),
+            host_keys: vec![HostKey::Fingerprint("SHA256:abc".into())],
+            ssh_options: SshOptions {
+                kex: "k".into(),
+                ciphers: "c".into(),
+                macs: "m".into(),
+                host_key_algorithms: "h".into(),
+            },
+            via: Some("bastion".into()),
         }),
         Kind::Credential => Record::Credential(Credential {
             meta: meta("ops"),
             username: "ops".into(),
+            certificate: Some("ssh-ed25519-cert-v01@openssh.com AAAA".into()),
             ..Default::default()
         }),
         Kind::Reason => Record::Reason(Reason {
@@ -80,6 +92,8 @@ fn record(kind: Kind) -> Record {
                 default: Some("x".into()),
                 pattern: String::new(),
             }],
+            interpreter: "bash".into(),
+            pty: true,
         }),
         Kind::Task => Record::Task(Task {
             meta: meta("restart-web"),
@@ -93,6 +107,7 @@ fn record(kind: Kind) -> Record {
             timeout_secs: 60,
             retries: 1,
             retry_on_failure: true,
+            idempotent: true,
             parallelism: 10,
             children: vec!["after".into()],
             ..Default::default()
@@ -155,7 +170,8 @@ fn operation() -> Operation {
         state: OpState::Failed,
         attempts: 2,
         max_attempts: 3,
-        retry_on_failure: true,
+        // Where a `retry_on_failure: true` was: the same byte.
+        rerun: Rerun::Failed,
         timeout_secs: 60,
         exit_status: Some(1),
         created_at: T,
@@ -314,12 +330,12 @@ fn commands() -> Vec<Command> {
             limit: 10,
         },
         Command::Cancel { id: Id(1) },
-        Command::ScanHostKey {
+        Command::ScanHostKeys {
             device: "web-1".into(),
         },
-        Command::PinHostKey {
+        Command::PinHostKeys {
             device: "web-1".into(),
-            key: HostKey::Fingerprint("SHA256:abc".into()),
+            keys: vec![HostKey::Fingerprint("SHA256:abc".into())],
         },
         Command::Approve {
             id: Id(1),
@@ -377,8 +393,8 @@ fn command_index(c: &Command) -> usize {
         Command::Operation { .. } => 18,
         Command::Output { .. } => 19,
         Command::Cancel { .. } => 20,
-        Command::ScanHostKey { .. } => 21,
-        Command::PinHostKey { .. } => 22,
+        Command::ScanHostKeys { .. } => 21,
+        Command::PinHostKeys { .. } => 22,
         Command::Approve { .. } => 23,
         Command::TotpEnroll { .. } => 24,
         Command::TotpReset { .. } => 25,
@@ -419,7 +435,7 @@ fn responses() -> Vec<Response> {
         },
         Response::Operations(vec![operation()]),
         Response::Output(vec![chunk()]),
-        Response::HostKey(HostKey::Fingerprint("SHA256:abc".into())),
+        Response::HostKeys(vec![HostKey::Fingerprint("SHA256:abc".into())]),
         Response::Filed(Box::new(request())),
         Response::Requests(vec![request()]),
         Response::RoleWarnings(vec![]),
@@ -453,7 +469,7 @@ fn response_index(r: &Response) -> usize {
         Response::Requested { .. } => 6,
         Response::Operations(_) => 7,
         Response::Output(_) => 8,
-        Response::HostKey(_) => 9,
+        Response::HostKeys(_) => 9,
         Response::Filed(_) => 10,
         Response::Requests(_) => 11,
         Response::RoleWarnings(_) => 12,

@@ -697,7 +697,7 @@ async fn a_slow_command_does_not_hold_back_the_others() {
         let client = client.clone();
         tokio::spawn(async move {
             client
-                .call(Command::ScanHostKey {
+                .call(Command::ScanHostKeys {
                     device: "mute".into(),
                 })
                 .await

@@ -41,15 +41,33 @@ fn the_harness_sshd_lets_the_test_user_in_with_the_generated_key() {
 }
 
 #[tokio::test]
-async fn russh_reads_the_host_key_the_sshd_offers() {
-    let sshd = Sshd::start("");
-    let offered = gatehouse::exec::scan_host_key(&sshd.address, sshd.port, Duration::from_secs(10))
+async fn russh_reads_every_host_key_the_sshd_offers() {
+    let keys = tempfile::tempdir().unwrap();
+    let rsa = common::sshd::keygen(keys.path(), "host_rsa", "rsa", "", None);
+    let ecdsa = common::sshd::keygen(keys.path(), "host_ecdsa", "ecdsa", "", None);
+    let sshd = Sshd::start(&format!(
+        "HostKey {}\nHostKey {}",
+        rsa.display(),
+        ecdsa.display()
+    ));
+    let offered = gatehouse::exec::scan_address(&sshd.address, sshd.port, Duration::from_secs(10))
         .await
         .expect("scan");
-    let expected = fingerprint(&sshd.host_pub());
-    assert_eq!(offered.fingerprint(), expected);
+    let expected: Vec<String> = [
+        sshd.host_pub(),
+        rsa.with_extension("pub"),
+        ecdsa.with_extension("pub"),
+    ]
+    .iter()
+    .map(|p| fingerprint(p))
+    .collect();
+    let got: Vec<String> = offered.iter().map(|k| k.fingerprint()).collect();
+    assert_eq!(got.len(), 3, "{got:?}");
+    for e in &expected {
+        assert!(got.contains(e), "{e} not among {got:?}");
+    }
     let pinned = HostKey::parse(&sshd.host_key_line()).expect("parse .pub line");
-    assert_eq!(pinned, offered);
+    assert!(offered.contains(&pinned));
 }
 
 #[tokio::test]
@@ -59,7 +77,7 @@ async fn scanning_a_closed_port_fails_with_the_address() {
         .local_addr()
         .unwrap()
         .port();
-    let err = gatehouse::exec::scan_host_key("127.0.0.1", port, Duration::from_secs(5))
+    let err = gatehouse::exec::scan_address("127.0.0.1", port, Duration::from_secs(5))
         .await
         .unwrap_err();
     assert!(

@@ -14,7 +14,10 @@ fn env(store: &Store, name: &str) -> Record {
     let mut meta = Meta::named(name);
     meta.id = store.next_id().unwrap();
     meta.revision = 1;
-    Record::Environment(Environment { meta })
+    Record::Environment(Environment {
+        meta,
+        ..Default::default()
+    })
 }
 
 /// sled lets go of its file lock when its background threads are done with
@@ -355,7 +358,7 @@ fn a_version_1_store_is_migrated_on_start() {
         store.schema_version().unwrap(),
         Some(gatehouse::store::SCHEMA_VERSION)
     );
-    assert_eq!(gatehouse::store::SCHEMA_VERSION, 4);
+    assert_eq!(gatehouse::store::SCHEMA_VERSION, 5);
     assert_eq!(
         store
             .output(gatehouse::domain::Id(16), 0, 10)
@@ -520,7 +523,7 @@ fn a_version_3_request_is_migrated_with_its_fields_kept() {
         db.flush().unwrap();
     }
     let store = reopen(dir.path());
-    assert_eq!(store.schema_version().unwrap(), Some(4));
+    assert_eq!(store.schema_version().unwrap(), Some(5));
     let req: ExecutionRequest = store.request(Id(7)).unwrap().expect("the request");
     assert_eq!(req.requester, "alice");
     assert_eq!(req.justification.as_deref(), Some("ticket 4"));
@@ -530,4 +533,121 @@ fn a_version_3_request_is_migrated_with_its_fields_kept() {
     assert!(req.pinned.children.is_empty());
     assert_eq!(req.schedule, None);
     assert_eq!(req.state, RequestState::Pending { level: 1 });
+}
+
+/// Schema 5: a device stored by schema 4 with one pinned host key keeps it
+/// as its one key of several; templates (and their revisions), tasks,
+/// credentials and environments read back with the new fields at their
+/// defaults and their revisions unchanged.
+#[test]
+fn version_4_records_are_migrated_with_their_fields_and_revisions_kept() {
+    use gatehouse::domain::{HostKey, Variable};
+    #[derive(serde::Serialize)]
+    struct DeviceV4 {
+        meta: Meta,
+        address: String,
+        port: u16,
+        product: String,
+        tags: Vec<String>,
+        environment: String,
+        system: String,
+        host_key: Option<HostKey>,
+    }
+    #[derive(serde::Serialize)]
+    struct TemplateV4 {
+        meta: Meta,
+        description: String,
+        executor: Executor,
+        execution_type: gatehouse::domain::ExecutionType,
+        content: String,
+        variables: Vec<Variable>,
+    }
+    #[derive(serde::Serialize)]
+    #[allow(dead_code)]
+    enum RecordV4 {
+        Environment(Meta),
+        System(()),
+        Device(DeviceV4),
+        Credential(()),
+        Reason(()),
+        Template(TemplateV4),
+    }
+    let key = HostKey::parse(
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        drop(store);
+        let db = retry_lock(|| sled::open(dir.path().join("store")));
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &4u32.to_be_bytes())
+            .unwrap();
+        let mut meta = Meta::named("web-1");
+        meta.id = Id(3);
+        meta.revision = 4;
+        let device = RecordV4::Device(DeviceV4 {
+            meta,
+            address: "10.0.0.5".into(),
+            port: 2222,
+            product: "Linux".into(),
+            tags: vec!["web".into()],
+            environment: "prod".into(),
+            system: "shop".into(),
+            host_key: Some(key.clone()),
+        });
+        db.open_tree("device")
+            .unwrap()
+            .insert(3u64.to_be_bytes(), encode(&device).unwrap())
+            .unwrap();
+        let mut meta = Meta::named("hello");
+        meta.id = Id(9);
+        meta.revision = 2;
+        let template = TemplateV4 {
+            meta,
+            description: "says hello".into(),
+            executor: Executor::SshScript,
+            execution_type: Default::default(),
+            content: "echo hello".into(),
+            variables: vec![],
+        };
+        let mut key_bytes = 9u64.to_be_bytes().to_vec();
+        key_bytes.extend(2u32.to_be_bytes());
+        db.open_tree("template_revisions")
+            .unwrap()
+            .insert(key_bytes, encode(&template).unwrap())
+            .unwrap();
+        db.open_tree("template")
+            .unwrap()
+            .insert(
+                9u64.to_be_bytes(),
+                encode(&RecordV4::Template(template)).unwrap(),
+            )
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let store = reopen(dir.path());
+    assert_eq!(store.schema_version().unwrap(), Some(5));
+    let Some(Record::Device(d)) = store.get(Kind::Device, Id(3)).unwrap() else {
+        panic!("the device");
+    };
+    assert_eq!(d.host_keys, vec![key]);
+    assert_eq!(
+        (d.address.as_str(), d.port, d.meta.revision),
+        ("10.0.0.5", 2222, 4)
+    );
+    assert_eq!(d.tags, vec!["web".to_string()]);
+    assert!(d.ssh_options.is_empty() && d.via.is_none());
+    let Some(Record::Template(t)) = store.get(Kind::Template, Id(9)).unwrap() else {
+        panic!("the template");
+    };
+    assert_eq!((t.content.as_str(), t.meta.revision), ("echo hello", 2));
+    assert!(t.interpreter.is_empty() && !t.pty);
+    let revision = store
+        .template_revision(Id(9), 2)
+        .unwrap()
+        .expect("revision 2");
+    assert_eq!(revision.description, "says hello");
 }

@@ -44,7 +44,7 @@ fn device(i: usize) -> Record {
         tags: vec![],
         environment: "production".into(),
         system: "web".into(),
-        host_key: None,
+        ..Default::default()
     })
 }
 
@@ -70,6 +70,7 @@ fn admin_lists_records_from_the_engine_and_follows_changes() {
     assert_eq!(app.tab, Tab::Admin);
     let env = Record::Environment(Environment {
         meta: Meta::named("production"),
+        ..Default::default()
     });
     app.update(Message::Answer(
         Call::List(Kind::Environment),
@@ -126,6 +127,7 @@ fn disabling_from_admin_asks_the_engine() {
     app.update(key('7'));
     let env = Record::Environment(Environment {
         meta: Meta::named("staging"),
+        ..Default::default()
     });
     app.update(Message::Answer(
         Call::List(Kind::Environment),
@@ -259,7 +261,7 @@ fn operation(id: u64, state: gatehouse::domain::OpState) -> gatehouse::domain::O
         state,
         attempts: 1,
         max_attempts: 1,
-        retry_on_failure: false,
+        rerun: Default::default(),
         timeout_secs: 60,
         exit_status: None,
         created_at: Timestamp(0),

@@ -53,7 +53,10 @@ fn named(kind: Kind, name: &str) -> Record {
         ..Meta::named(name)
     };
     match kind {
-        Kind::Environment => Record::Environment(Environment { meta }),
+        Kind::Environment => Record::Environment(Environment {
+            meta,
+            ..Default::default()
+        }),
         Kind::System => Record::System(System { meta }),
         _ => unreachable!(),
     }
@@ -71,7 +74,8 @@ fn device(name: &str, host_key: Option<HostKey>) -> Record {
         tags: vec![],
         environment: "lab".into(),
         system: "tools".into(),
-        host_key,
+        host_keys: host_key.into_iter().collect(),
+        ..Default::default()
     })
 }
 
@@ -361,7 +365,7 @@ fn delete_asks_first_and_only_y_deletes() {
 }
 
 #[test]
-fn trusting_a_host_key_shows_the_fingerprint_and_what_it_replaces() {
+fn trusting_shows_every_offered_key_and_what_they_replace() {
     let old = HostKey::parse("SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU").unwrap();
     let mut app = admin(Kind::Device);
     app.update(records(
@@ -370,31 +374,36 @@ fn trusting_a_host_key_shows_the_fingerprint_and_what_it_replaces() {
     ));
     assert_eq!(
         app.update(key(KeyCode::Char('t'))),
-        vec![Call::ScanHostKey("web-1".into())]
+        vec![Call::ScanHostKeys("web-1".into())]
     );
-    let offered = HostKey::parse("SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s").unwrap();
+    let offered = vec![
+        HostKey::parse("SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s").unwrap(),
+        HostKey::parse("SHA256:2u0GMvXv4M1wVkmq3ZV0oPg4EfbJc6m4dUQo7n0Hq0E").unwrap(),
+    ];
     app.update(Message::Answer(
-        Call::ScanHostKey("web-1".into()),
-        Ok(Response::HostKey(offered.clone())),
+        Call::ScanHostKeys("web-1".into()),
+        Ok(Response::HostKeys(offered.clone())),
     ));
     let status = app.status.clone().unwrap().0;
-    assert!(status.contains(&offered.fingerprint()), "{status}");
+    for key in &offered {
+        assert!(status.contains(&key.fingerprint()), "{status}");
+    }
     assert!(
-        status.contains(&format!("REPLACES the pinned {}", old.fingerprint())),
+        status.contains(&format!("REPLACE the pinned {}", old.fingerprint())),
         "{status}"
     );
     assert_eq!(
         app.confirm(),
         Some(&Confirm::Trust {
             device: "web-1".into(),
-            key: offered.clone()
+            keys: offered.clone()
         })
     );
     assert_eq!(
         app.update(key(KeyCode::Char('y'))),
-        vec![Call::PinHostKey {
+        vec![Call::PinHostKeys {
             device: "web-1".into(),
-            key: offered
+            keys: offered
         }]
     );
 }
@@ -500,7 +509,7 @@ fn op(id: u64, task: &str, state: OpState) -> Operation {
         state,
         attempts: 1,
         max_attempts: 1,
-        retry_on_failure: false,
+        rerun: Default::default(),
         timeout_secs: 60,
         exit_status: Some(1),
         created_at: Timestamp(0),

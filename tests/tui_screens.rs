@@ -80,7 +80,7 @@ fn operation(id: u64, task: &str, device: &str, state: OpState, hours_ago: i64) 
         state,
         attempts: 1,
         max_attempts: 2,
-        retry_on_failure: false,
+        rerun: Default::default(),
         timeout_secs: 300,
         exit_status: match state {
             OpState::Succeeded => Some(0),

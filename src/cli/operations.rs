@@ -546,24 +546,26 @@ pub fn operation_json(o: &Operation) -> serde_json::Value {
 
 pub async fn trust(cli: &Cli, device: &str, yes: bool) -> Result<()> {
     let client = cli.client().await?;
-    let Response::HostKey(key) = client
-        .call(Command::ScanHostKey {
+    let Response::HostKeys(keys) = client
+        .call(Command::ScanHostKeys {
             device: device.to_string(),
         })
         .await?
     else {
         bail!("the server answered with something else");
     };
-    outln!("device {device} offers the host key {}", key.fingerprint());
-    outln!("{key}");
+    outln!("device {device} offers {} host key(s):", keys.len());
+    for key in &keys {
+        outln!("  {}  {key}", key.fingerprint());
+    }
     if !yes {
         use std::io::IsTerminal;
         if !std::io::stdin().is_terminal() {
             bail!(
-                "not pinned: confirm on a terminal, or pass --yes after checking the fingerprint"
+                "not pinned: confirm on a terminal, or pass --yes after checking the fingerprints"
             );
         }
-        out!("Pin this key for {device}? [y/N] ");
+        out!("Pin these keys for {device}, replacing any pinned before? [y/N] ");
         std::io::stdout().flush()?;
         let mut answer = String::new();
         std::io::stdin().read_line(&mut answer)?;
@@ -572,17 +574,17 @@ pub async fn trust(cli: &Cli, device: &str, yes: bool) -> Result<()> {
             return Ok(());
         }
     }
-    pin(&client, device, key).await
+    pin(&client, device, keys).await
 }
 
-async fn pin(client: &Client, device: &str, key: HostKey) -> Result<()> {
-    let fingerprint = key.fingerprint();
+async fn pin(client: &Client, device: &str, keys: Vec<HostKey>) -> Result<()> {
+    let fingerprints: Vec<String> = keys.iter().map(|k| k.fingerprint()).collect();
     client
-        .call(Command::PinHostKey {
+        .call(Command::PinHostKeys {
             device: device.to_string(),
-            key,
+            keys,
         })
         .await?;
-    outln!("pinned {fingerprint} for device {device}");
+    outln!("pinned {} for device {device}", fingerprints.join(", "));
     Ok(())
 }

@@ -5,12 +5,13 @@ mod jit;
 mod operation;
 mod records;
 mod request;
+mod ssh_options;
 mod validate;
 pub mod when;
 
 pub use host_key::{fingerprint_of_blob as host_key_fingerprint, HostKey};
 pub use jit::{JitGrant, JitState};
-pub use operation::{OpState, Operation, OutputChunk, Stream, Trigger};
+pub use operation::{OpState, Operation, OutputChunk, Rerun, Stream, Trigger};
 pub use records::*;
 
 /// Masks every template may use without declaring them; no variable may
@@ -27,6 +28,7 @@ pub const BUILTIN_MASKS: [&str; 9] = [
     "PORT",
 ];
 pub use request::{ChildPin, Decision, ExecutionRequest, Pinned, RequestState};
+pub use ssh_options::{AlgorithmList, SshOptions};
 pub use validate::{check_name, is_mask_name, parse_schedule, FieldError, Validate};
 
 use serde::{Deserialize, Serialize};

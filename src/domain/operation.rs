@@ -114,8 +114,9 @@ pub struct Operation {
     pub state: OpState,
     pub attempts: u32,
     pub max_attempts: u32,
-    /// Whether a failed run (not only a failed connection) is retried.
-    pub retry_on_failure: bool,
+    /// Which unsuccessful attempts are made again (a failure to connect
+    /// always is).
+    pub rerun: Rerun,
     pub timeout_secs: u64,
     pub exit_status: Option<i32>,
     pub created_at: Timestamp,
@@ -130,6 +131,35 @@ pub struct Operation {
     /// Output bytes stored so far.
     pub output_bytes: u64,
     pub output_truncated: bool,
+}
+
+/// Which unsuccessful attempts an operation makes again, within its
+/// attempts. A failure to connect always is: nothing ran.
+///
+/// Stored where a `retry_on_failure` bool was before: bincode writes a bool
+/// as one byte 0 or 1 and a variant index below 251 as one byte, so
+/// `false` reads as `Unreached` and `true` as `Failed`. New variants go last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Rerun {
+    /// Only attempts that never reached the device.
+    #[default]
+    Unreached,
+    /// Also runs that failed or were cut off (`retry_on_failure`).
+    Failed,
+    /// Also runs cut off after they started, not those that failed
+    /// (`idempotent`: running it again is safe, but a failure is an answer).
+    Interrupted,
+}
+
+impl Rerun {
+    /// What a task's settings ask for.
+    pub fn of(retry_on_failure: bool, idempotent: bool) -> Rerun {
+        match (retry_on_failure, idempotent) {
+            (true, _) => Rerun::Failed,
+            (false, true) => Rerun::Interrupted,
+            (false, false) => Rerun::Unreached,
+        }
+    }
 }
 
 /// Which stream a chunk of output came from.

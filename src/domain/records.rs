@@ -1,6 +1,6 @@
 //! The configuration records Gatehouse keeps, one struct per kind.
 
-use super::{HostKey, Kind, Meta};
+use super::{HostKey, Kind, Meta, SshOptions};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -27,6 +27,9 @@ impl fmt::Debug for Sealed {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
 pub struct Environment {
     pub meta: Meta,
+    /// The SSH algorithms its devices' connections offer, unless a device
+    /// says otherwise.
+    pub ssh_options: SshOptions,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -44,8 +47,14 @@ pub struct Device {
     pub tags: Vec<String>,
     pub environment: String,
     pub system: String,
-    /// The host key the device must present; none means it was never trusted.
-    pub host_key: Option<HostKey>,
+    /// The host keys the device may present (as `known_hosts` lists a
+    /// host's keys); none means it was never trusted.
+    pub host_keys: Vec<HostKey>,
+    /// The SSH algorithms its connections offer, over its environment's.
+    pub ssh_options: SshOptions,
+    /// The device connections to this one go through (OpenSSH's
+    /// `ProxyJump`), with that device's own host key and credential.
+    pub via: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -57,6 +66,9 @@ pub struct Credential {
     pub password: Option<Sealed>,
     pub private_key: Option<Sealed>,
     pub passphrase: Option<Sealed>,
+    /// An OpenSSH user certificate for the private key (the text of an
+    /// `id_*-cert.pub` file); public, so not sealed.
+    pub certificate: Option<String>,
     /// Just-in-time elevation: the template that grants the privilege and
     /// the one that takes it back at expiry.
     pub jit_grant_template: Option<String>,
@@ -196,6 +208,12 @@ pub struct Template {
     pub execution_type: ExecutionType,
     pub content: String,
     pub variables: Vec<Variable>,
+    /// ssh-script: the program that reads the script (`sh` when blank,
+    /// unless the script starts with a `#!` line).
+    pub interpreter: String,
+    /// ssh-script: run on a PTY (for `sudo` with `requiretty`); output
+    /// then comes as one stream.
+    pub pty: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -216,6 +234,9 @@ pub struct Task {
     /// always retried; a failed run only with `retry_on_failure`.
     pub retries: u32,
     pub retry_on_failure: bool,
+    /// Whether running the task again after an interrupted run is safe:
+    /// a run cut off after it started is then retried like a failure to connect.
+    pub idempotent: bool,
     /// How many devices run at once.
     pub parallelism: u32,
     /// Tasks started on a device after this one succeeded there.
@@ -493,10 +514,14 @@ impl Record {
             | Record::System(_)
             | Record::Reason(_)
             | Record::Template(_) => Vec::new(),
-            Record::Device(d) => vec![
-                one("environment", Kind::Environment, &d.environment),
-                one("system", Kind::System, &d.system),
-            ],
+            Record::Device(d) => {
+                let mut refs = vec![
+                    one("environment", Kind::Environment, &d.environment),
+                    one("system", Kind::System, &d.system),
+                ];
+                refs.extend(many("via", Kind::Device, d.via.iter()));
+                refs
+            }
             Record::Credential(c) => {
                 let mut refs = many("device", Kind::Device, c.device.iter());
                 refs.extend(many(
@@ -583,9 +608,11 @@ impl Record {
                 d.product,
                 d.environment,
                 d.system,
-                match &d.host_key {
-                    Some(k) => k.fingerprint(),
-                    None => "host key not pinned".to_string(),
+                match d.host_keys.as_slice() {
+                    [] => "host key not pinned".to_string(),
+                    [one] => one.fingerprint(),
+                    [first, more @ ..] =>
+                        format!("{} and {} more", first.fingerprint(), more.len()),
                 }
             ),
             Record::Credential(c) => format!(

@@ -95,7 +95,8 @@ impl Validate for Record {
     fn validate(&self) -> Result<(), FieldError> {
         check_name("name", self.name())?;
         match self {
-            Record::Environment(_) | Record::System(_) | Record::Reason(_) => Ok(()),
+            Record::Environment(e) => check_ssh_options(&e.ssh_options),
+            Record::System(_) | Record::Reason(_) => Ok(()),
             Record::Device(d) => {
                 if d.address.trim().is_empty() {
                     return Err(FieldError::new("address", "must not be empty"));
@@ -113,7 +114,18 @@ impl Validate for Record {
                 check_name("environment", &d.environment)?;
                 check_name("system", &d.system)?;
                 check_text("product", &d.product, 64)?;
-                check_names("tags", &d.tags)
+                check_names("tags", &d.tags)?;
+                check_ssh_options(&d.ssh_options)?;
+                if let Some(via) = &d.via {
+                    check_name("via", via)?;
+                    if *via == d.meta.name {
+                        return Err(FieldError::new(
+                            "via",
+                            "a device cannot be reached through itself",
+                        ));
+                    }
+                }
+                Ok(())
             }
             Record::Credential(c) => {
                 check_name("username", &c.username)?;
@@ -121,6 +133,12 @@ impl Validate for Record {
                     return Err(FieldError::new(
                         "jit_revoke_template",
                         "JIT needs both a grant and a revoke template",
+                    ));
+                }
+                if c.certificate.is_some() && c.private_key.is_none() {
+                    return Err(FieldError::new(
+                        "certificate_file",
+                        "a certificate is used with its private key, which the credential does not hold",
                     ));
                 }
                 if c.passphrase.is_some() && c.private_key.is_none() {
@@ -134,6 +152,34 @@ impl Validate for Record {
             Record::Template(t) => {
                 check_text("description", &t.description, 4096)?;
                 check_text("content", &t.content, 256 * 1024)?;
+                if t.executor != super::Executor::SshScript {
+                    if !t.interpreter.is_empty() {
+                        return Err(FieldError::new(
+                            "interpreter",
+                            "is for ssh-script templates",
+                        ));
+                    }
+                    if t.pty {
+                        return Err(FieldError::new(
+                            "pty",
+                            "is for ssh-script templates (ssh-expect always has one)",
+                        ));
+                    }
+                }
+                if !t.interpreter.is_empty()
+                    && !t
+                        .interpreter
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c))
+                {
+                    return Err(FieldError::new(
+                        "interpreter",
+                        format!(
+                            "'{}' must be a program name or path (letters, digits, '/', '.', '_', '-'), such as bash or /usr/bin/python3",
+                            crate::text::clipped(&t.interpreter, 40)
+                        ),
+                    ));
+                }
                 for (i, v) in t.variables.iter().enumerate() {
                     let field = format!("variable[{i}]");
                     if !is_mask_name(&v.name) {
@@ -375,6 +421,12 @@ pub fn parse_schedule(text: &str) -> Result<cron::Schedule, String> {
     };
     full.parse::<cron::Schedule>()
         .map_err(|e| format!("'{text}' is not a cron expression: {e}"))
+}
+
+/// The algorithm lists of an environment or a device, under their key.
+fn check_ssh_options(o: &super::SshOptions) -> Result<(), FieldError> {
+    o.check()
+        .map_err(|(list, message)| FieldError::new(format!("ssh_options.{}", list.key()), message))
 }
 
 #[cfg(test)]

@@ -114,10 +114,11 @@ pub enum Command {
     Output { id: Id, from: u64, limit: u32 },
     /// Stops a queued or running operation.
     Cancel { id: Id },
-    /// Connects to a device and reports the host key it offers.
-    ScanHostKey { device: String },
-    /// Pins a device's host key, given exactly as it was shown.
-    PinHostKey { device: String, key: HostKey },
+    /// Connects to a device and reports every host key it offers.
+    ScanHostKeys { device: String },
+    /// Pins a device's host keys, given exactly as they were shown,
+    /// replacing those pinned before.
+    PinHostKeys { device: String, keys: Vec<HostKey> },
     /// Approves the current level of a request, optionally narrowing its window.
     Approve {
         id: Id,
@@ -228,7 +229,7 @@ pub enum Response {
     },
     Operations(Vec<Operation>),
     Output(Vec<OutputChunk>),
-    HostKey(HostKey),
+    HostKeys(Vec<HostKey>),
     /// A request now waits for approval.
     Filed(Box<ExecutionRequest>),
     Requests(Vec<ExecutionRequest>),

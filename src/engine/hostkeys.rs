@@ -31,36 +31,51 @@ impl Engine {
         Ok(device.clone())
     }
 
-    pub(super) async fn scan_host_key(
+    pub(super) async fn scan_host_keys(
         &self,
         who: &Principal<'_>,
         name: &str,
     ) -> Result<Response, EngineError> {
         let device = self.device_for_change(who, name)?;
-        let key = crate::exec::scan_host_key(&device.address, device.port, Duration::from_secs(10))
+        let cannot = |e: String| {
+            EngineError::Denied(format!("cannot read the host keys of device '{name}': {e}"))
+        };
+        let target =
+            crate::exec::scan_target(&self.store, &device).map_err(|e| cannot(e.to_string()))?;
+        let keys = crate::exec::scan_host_keys(&target, Duration::from_secs(10))
             .await
-            .map_err(|e| {
-                EngineError::Denied(format!("cannot read the host key of device '{name}': {e}"))
-            })?;
-        Ok(Response::HostKey(key))
+            .map_err(|e| cannot(e.to_string()))?;
+        Ok(Response::HostKeys(keys))
     }
 
-    pub(super) async fn pin_host_key(
+    /// Pins exactly these keys (the ones a scan showed and a person
+    /// checked), replacing those pinned before.
+    pub(super) async fn pin_host_keys(
         &self,
         who: &Principal<'_>,
         name: &str,
-        key: HostKey,
+        keys: Vec<HostKey>,
     ) -> Result<Response, EngineError> {
+        if keys.is_empty() {
+            return Err(EngineError::Denied(format!(
+                "no host key to pin for device '{name}'"
+            )));
+        }
         let _guard = self.write_lock.lock().await;
         let mut device = self.device_for_change(who, name)?;
-        let before = device
-            .host_key
-            .as_ref()
-            .map(|k| k.fingerprint())
-            .unwrap_or_else(|| "nothing".into());
+        let list = |keys: &[HostKey]| {
+            if keys.is_empty() {
+                "nothing".to_string()
+            } else {
+                keys.iter()
+                    .map(|k| k.fingerprint())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        };
         let login = who.user.meta.name.clone();
-        let details = format!("pinned {} (was {before})", key.fingerprint());
-        device.host_key = Some(key);
+        let details = format!("pinned {} (was {})", list(&keys), list(&device.host_keys));
+        device.host_keys = keys;
         device.meta.revision += 1;
         device.meta.updated_by = login.clone();
         device.meta.updated_at = Timestamp::now();

@@ -110,7 +110,7 @@ mod tests {
             state,
             attempts: 1,
             max_attempts: 1,
-            retry_on_failure: false,
+            rerun: Default::default(),
             timeout_secs: 1,
             exit_status: None,
             created_at: Timestamp(now - hours_ago * HOUR_MS - 1),

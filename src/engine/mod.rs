@@ -361,8 +361,8 @@ impl Engine {
                 )?))
             }
             Command::Cancel { id } => self.cancel(who, id).await,
-            Command::ScanHostKey { device } => self.scan_host_key(who, &device).await,
-            Command::PinHostKey { device, key } => self.pin_host_key(who, &device, key).await,
+            Command::ScanHostKeys { device } => self.scan_host_keys(who, &device).await,
+            Command::PinHostKeys { device, keys } => self.pin_host_keys(who, &device, keys).await,
             Command::Approve {
                 id,
                 comment,
@@ -544,7 +544,7 @@ mod tests {
             state: OpState::Succeeded,
             attempts: 1,
             max_attempts: 1,
-            retry_on_failure: false,
+            rerun: Default::default(),
             timeout_secs: 60,
             exit_status: Some(0),
             created_at: Timestamp(0),

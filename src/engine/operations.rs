@@ -172,7 +172,7 @@ impl Engine {
                     state: OpState::Queued,
                     attempts: 0,
                     max_attempts: task.retries + 1,
-                    retry_on_failure: task.retry_on_failure,
+                    rerun: crate::domain::Rerun::of(task.retry_on_failure, task.idempotent),
                     timeout_secs: task.timeout_secs,
                     exit_status: None,
                     created_at: now,

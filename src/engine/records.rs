@@ -237,6 +237,36 @@ fn check_secrets(record: &Record, secrets: &PlainSecrets, line: usize) -> Result
             return Err(invalid_field(record, line, field, None, why));
         }
     }
+    if let Record::Credential(crate::domain::Credential {
+        certificate: Some(text),
+        ..
+    }) = record
+    {
+        let certificate = russh::keys::Certificate::from_openssh(text).map_err(|e| {
+            invalid_field(
+                record,
+                line,
+                "certificate_file",
+                None,
+                format!("is not an OpenSSH certificate ({e})"),
+            )
+        })?;
+        let key = secrets
+            .private_key
+            .as_deref()
+            .and_then(|k| russh::keys::decode_secret_key(k, secrets.passphrase.as_deref()).ok());
+        if let Some(key) = key {
+            if certificate.public_key() != key.public_key().key_data() {
+                return Err(invalid_field(
+                    record,
+                    line,
+                    "certificate_file",
+                    None,
+                    "the certificate is for another key than the credential's private key",
+                ));
+            }
+        }
+    }
     Ok(())
 }
 

@@ -97,17 +97,28 @@ impl Executor for SshScript {
     fn remote(&self) -> bool {
         true
     }
-    fn check(&self, _content: &str) -> Result<(), TemplateError> {
-        Ok(())
+    fn check(&self, content: &str) -> Result<(), TemplateError> {
+        ssh::check_shebang(content).map_err(|message| TemplateError {
+            line: 1,
+            column: 1,
+            message,
+        })
     }
     fn run<'a>(&'a self, job: Job<'a>) -> Outcome<'a> {
         Box::pin(async move {
-            let handle = connect(&job).await?;
+            let program = ssh::Program::of(&job.prepared.content, &job.prepared.interpreter)?;
+            let session = connect(&job).await?;
             let script = template::substitute(&job.prepared.content, &job.prepared.values, true);
-            let result = ssh::run_script(&handle, &script, job.out, job.stop.clone()).await;
-            let _ = handle
-                .disconnect(russh::Disconnect::ByApplication, "", "en")
-                .await;
+            let result = ssh::run_script(
+                &session.handle,
+                &script,
+                &program,
+                job.prepared.pty,
+                job.out,
+                job.stop.clone(),
+            )
+            .await;
+            session.close().await;
             result
         })
     }
@@ -137,25 +148,26 @@ impl Executor for SshExpect {
             }
             let steps = template::parse_expect(&job.prepared.content)
                 .map_err(|e| RunError::Invalid(e.to_string()))?;
-            let handle = connect(&job).await?;
+            let session = connect(&job).await?;
             let default_timeout = Duration::from_secs(job.op.timeout_secs.clamp(1, 30));
             let step_deadline = job.deadline
                 - Duration::from_secs(1).min(Duration::from_secs(job.op.timeout_secs.max(1)) / 2);
             let redactor = Redactor::new(&job.prepared.values.secrets());
             let values = &job.prepared.values;
             let result = ssh::run_expect(
-                &handle,
+                &session.handle,
                 &steps,
-                default_timeout,
-                step_deadline,
+                ssh::StepTimes {
+                    default_timeout,
+                    task_deadline: step_deadline,
+                },
                 |text| template::substitute(text, values, false),
                 |text| redactor.redact_text(text),
                 job.out,
+                job.stop.clone(),
             )
             .await;
-            let _ = handle
-                .disconnect(russh::Disconnect::ByApplication, "", "en")
-                .await;
+            session.close().await;
             result
         })
     }
@@ -166,9 +178,7 @@ impl Executor for SshExpect {
 /// before it speaks is its throttling: the address gets one slot fewer and
 /// the handshake is tried again after a pause, within the connect timeout,
 /// without spending an attempt.
-async fn connect(
-    job: &Job<'_>,
-) -> Result<russh::client::Handle<impl russh::client::Handler>, RunError> {
+async fn connect(job: &Job<'_>) -> Result<ssh::Session, RunError> {
     let deadline = tokio::time::Instant::now() + job.limits.connect_timeout;
     let mut pause = Duration::from_millis(100);
     loop {
@@ -179,9 +189,9 @@ async fn connect(
             .ok_or_else(|| RunError::Connect("shutting down".into()))?;
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         match ssh::connect(&job.prepared.target, left, job.limits.connect_timeout).await {
-            Ok(handle) => {
+            Ok(session) => {
                 job.handshakes.succeeded();
-                return Ok(handle);
+                return Ok(session);
             }
             Err(RunError::Throttled(why)) => {
                 drop(handshake);

@@ -2,6 +2,7 @@
 //! executors, output capture and redaction, retries and cancellation.
 
 pub mod admission;
+pub mod algorithms;
 pub mod executor;
 pub mod hostkey;
 pub mod local;
@@ -9,8 +10,8 @@ pub mod output;
 mod runner;
 mod ssh;
 
-pub use hostkey::scan_host_key;
-pub use runner::{Gate, Limits, Runner};
+pub use hostkey::{scan_address, scan_host_keys};
+pub use runner::{scan_target, Gate, Limits, Runner};
 
 use crate::domain::{Id, Operation, OutputChunk};
 use std::sync::Arc;
@@ -19,16 +20,6 @@ use std::sync::Arc;
 /// then runs it. So the script (and any secret in it) is in no process's
 /// argv, and the commands in it read an empty stdin, not the rest of the script.
 pub const SCRIPT_SHELL_CODE: &str = r#"eval "$(cat)""#;
-/// The fixed remote command line of an ssh-script run: sshd hands it to the
-/// user's login shell, which reads the whole script, then runs it in a
-/// subshell it waits for (bash features work where bash is the login
-/// shell). On timeout and cancel the session gets TERM: OpenSSH delivers
-/// it to the session's process group; where a server delivers it to the
-/// shell alone, the trap kills the group, the script's children included
-/// (a shell runs a trap at once only while it waits in `wait`, not while a
-/// foreground command runs, hence the subshell).
-pub const SCRIPT_COMMAND: &str = r#"s="$(cat)"; trap 'kill -KILL 0' TERM; (eval "$s") & wait $!"#;
-
 /// Where the runner writes what must be durable and told: the engine's
 /// journal ([`crate::engine::journal::Journal`]), so that every write of the
 /// runner is published like every other.
@@ -74,7 +65,7 @@ pub enum RunError {
     Throttled(String),
     /// The connection broke after the run started: the command may have
     /// run, in part or whole, so it is run again only where the task says
-    /// that is safe (`retry_on_failure`).
+    /// that is safe (`retry_on_failure` or `idempotent`).
     #[error("{0}")]
     Dropped(String),
     #[error("{0}")]
@@ -93,12 +84,14 @@ pub enum RunError {
 
 impl RunError {
     /// Whether another attempt might succeed where this one failed.
-    pub fn retryable(&self, retry_on_failure: bool) -> bool {
+    pub fn retryable(&self, rerun: crate::domain::Rerun) -> bool {
+        use crate::domain::Rerun;
         match self {
             // Never reached the device: nothing ran, another try is safe.
             RunError::Connect(_) => true,
             // It may have run: only where running it twice is safe.
-            RunError::Dropped(_) | RunError::Failed(_) => retry_on_failure,
+            RunError::Dropped(_) => matches!(rerun, Rerun::Failed | Rerun::Interrupted),
+            RunError::Failed(_) => rerun == Rerun::Failed,
             _ => false,
         }
     }

@@ -259,8 +259,8 @@ impl Runner {
                         };
                         // Say what is known of the remote side: it may have run.
                         let message = match &err {
-                            RunError::Dropped(_) if !op.retry_on_failure => format!(
-                                "{message}; the command may have run on the device, so it was not run again (set retry_on_failure = true where running it twice is safe)"
+                            RunError::Dropped(_) if op.rerun == crate::domain::Rerun::Unreached => format!(
+                                "{message}; the command may have run on the device, so it was not run again (set idempotent = true on the task where running it twice is safe)"
                             ),
                             RunError::Dropped(_) => {
                                 format!("{message}; the command may have run on the device")
@@ -281,8 +281,7 @@ impl Runner {
         err: &RunError,
         cancel: &mut watch::Receiver<bool>,
     ) -> bool {
-        if op.attempts >= op.max_attempts || !err.retryable(op.retry_on_failure) || *cancel.borrow()
-        {
+        if op.attempts >= op.max_attempts || !err.retryable(op.rerun) || *cancel.borrow() {
             return false;
         }
         op.state = OpState::Retrying;
@@ -496,6 +495,10 @@ fn backoff(limits: &Limits, attempt: u32) -> Duration {
 pub struct Prepared {
     /// The pinned template revision's content.
     pub content: String,
+    /// ssh-script: what reads the script (blank: the shell or its `#!`).
+    pub interpreter: String,
+    /// ssh-script: on a PTY.
+    pub pty: bool,
     /// The values of the template's masks, secrets among them.
     pub values: MaskValues,
     /// Where and as whom (for remote executors).
@@ -547,20 +550,8 @@ fn prepare(store: &Store, op: &Operation) -> Result<Prepared, RunError> {
             op.credential
         )));
     }
-    let open = |sealed: &Option<crate::domain::Sealed>| -> Result<Option<SecretString>, RunError> {
-        match sealed {
-            None => Ok(None),
-            Some(s) => {
-                let plain = store.cipher().open(s).map_err(|e| invalid(e.to_string()))?;
-                Ok(Some(SecretString::from(
-                    String::from_utf8_lossy(&plain).into_owned(),
-                )))
-            }
-        }
-    };
-    let password = open(&credential.password)?;
-    let private_key = open(&credential.private_key)?;
-    let passphrase = open(&credential.passphrase)?;
+    let secrets = Secrets::open(store, &credential)?;
+    let (password, passphrase) = (secrets.password.clone(), secrets.passphrase.clone());
 
     let mut values = MaskValues::default();
     values.set("AUTH_USER", credential.username.clone());
@@ -591,19 +582,160 @@ fn prepare(store: &Store, op: &Operation) -> Result<Prepared, RunError> {
         Executor::Local => "this host".to_string(),
         _ => format!("{}@{}:{}", credential.username, device.address, device.port),
     };
+    let target = if super::executor::of(template.executor).remote() {
+        target_of(store, &device, &credential, secrets, 0)?
+    } else {
+        Target::local()
+    };
     Ok(Prepared {
         content: template.content,
+        interpreter: template.interpreter,
+        pty: template.pty,
         values,
-        target: Target {
-            device: device.meta.name.clone(),
-            address: device.address.clone(),
-            port: device.port,
-            pinned: device.host_key.clone(),
-            username: credential.username.clone(),
-            password,
-            private_key,
-            passphrase,
-        },
+        target,
         where_,
+    })
+}
+
+/// A credential's secrets, opened.
+struct Secrets {
+    password: Option<SecretString>,
+    private_key: Option<SecretString>,
+    passphrase: Option<SecretString>,
+}
+
+impl Secrets {
+    fn open(store: &Store, credential: &Credential) -> Result<Secrets, RunError> {
+        let open =
+            |sealed: &Option<crate::domain::Sealed>| -> Result<Option<SecretString>, RunError> {
+                match sealed {
+                    None => Ok(None),
+                    Some(s) => {
+                        let plain = store
+                            .cipher()
+                            .open(s)
+                            .map_err(|e| RunError::Invalid(e.to_string()))?;
+                        Ok(Some(SecretString::from(
+                            String::from_utf8_lossy(&plain).into_owned(),
+                        )))
+                    }
+                }
+            };
+        Ok(Secrets {
+            password: open(&credential.password)?,
+            private_key: open(&credential.private_key)?,
+            passphrase: open(&credential.passphrase)?,
+        })
+    }
+}
+
+/// How to reach a device to read its host keys: its algorithms and the
+/// devices it goes through (logged in with their credentials); nobody
+/// logs in to the device itself.
+pub fn scan_target(store: &Store, device: &Device) -> Result<Target, RunError> {
+    let nobody = Secrets {
+        password: None,
+        private_key: None,
+        passphrase: None,
+    };
+    target_of(store, device, &Credential::default(), nobody, 0)
+}
+
+/// The most devices a connection goes through (`via` chains).
+const MAX_VIA: usize = 4;
+
+/// How to reach a device: its address, pinned keys and algorithms (its
+/// environment's, changed by its own), the credential's login, and the
+/// device it goes through, reached with that device's own credential.
+fn target_of(
+    store: &Store,
+    device: &Device,
+    credential: &Credential,
+    secrets: Secrets,
+    hops: usize,
+) -> Result<Target, RunError> {
+    let invalid = |m: String| RunError::Invalid(m);
+    let environment = match store
+        .find(Kind::Environment, &device.environment)
+        .map_err(|e| invalid(e.to_string()))?
+    {
+        Some(Record::Environment(e)) => e.ssh_options,
+        _ => Default::default(),
+    };
+    let preferred =
+        super::algorithms::preferred(&device.ssh_options, &environment, &device.host_keys)
+            .map_err(|e| invalid(format!("device '{}': {e}", device.meta.name)))?;
+    let via = match &device.via {
+        None => None,
+        Some(_) if hops >= MAX_VIA => {
+            return Err(invalid(format!(
+                "device '{}' is reached through more than {MAX_VIA} devices (a loop of `via`?)",
+                device.meta.name
+            )))
+        }
+        Some(name) => {
+            let jump = match store
+                .find(Kind::Device, name)
+                .map_err(|e| invalid(e.to_string()))?
+            {
+                Some(Record::Device(d)) if d.meta.enabled => d,
+                Some(_) => {
+                    return Err(invalid(format!(
+                        "device '{}' is reached through device '{name}', which is disabled",
+                        device.meta.name
+                    )))
+                }
+                None => {
+                    return Err(invalid(format!(
+                        "device '{}' is reached through device '{name}', which does not exist",
+                        device.meta.name
+                    )))
+                }
+            };
+            let owned: Vec<Credential> = store
+                .list(Kind::Credential)
+                .map_err(|e| invalid(e.to_string()))?
+                .into_iter()
+                .filter_map(|r| match r {
+                    Record::Credential(c)
+                        if c.meta.enabled && c.device.as_deref() == Some(name) =>
+                    {
+                        Some(c)
+                    }
+                    _ => None,
+                })
+                .collect();
+            let login = match owned.as_slice() {
+                [one] => one,
+                [] => {
+                    return Err(invalid(format!(
+                        "device '{}' is reached through device '{name}', and no enabled credential belongs to '{name}' (one with device = \"{name}\")",
+                        device.meta.name
+                    )))
+                }
+                many => {
+                    return Err(invalid(format!(
+                        "device '{}' is reached through device '{name}', to which several credentials belong ({}): keep one enabled",
+                        device.meta.name,
+                        many.iter().map(|c| c.meta.name.as_str()).collect::<Vec<_>>().join(", ")
+                    )))
+                }
+            };
+            let secrets = Secrets::open(store, login)?;
+            Some(Box::new(target_of(store, &jump, login, secrets, hops + 1)?))
+        }
+    };
+    Ok(Target {
+        device: device.meta.name.clone(),
+        address: device.address.clone(),
+        port: device.port,
+        pinned: device.host_keys.clone(),
+        preferred,
+        username: credential.username.clone(),
+        password: secrets.password,
+        private_key: secrets.private_key,
+        passphrase: secrets.passphrase,
+        certificate: credential.certificate.clone(),
+        via,
     })
 }

@@ -18,43 +18,45 @@ pub struct Target {
     pub device: String,
     pub address: String,
     pub port: u16,
-    pub pinned: Option<HostKey>,
+    /// The keys the device may present; empty when none was ever trusted.
+    pub pinned: Vec<HostKey>,
+    /// The algorithms to offer (see [`super::algorithms`]).
+    pub preferred: russh::Preferred,
     pub username: String,
     pub password: Option<SecretString>,
     pub private_key: Option<SecretString>,
     pub passphrase: Option<SecretString>,
+    /// An OpenSSH user certificate for the private key.
+    pub certificate: Option<String>,
+    /// The device this one is reached through (ProxyJump).
+    pub via: Option<Box<Target>>,
 }
 
-/// Checks the server's key against the pinned one and remembers what it
+impl Target {
+    /// No device: what runs on the Gatehouse host logs in nowhere.
+    pub fn local() -> Target {
+        Target {
+            device: String::new(),
+            address: String::new(),
+            port: 0,
+            pinned: Vec::new(),
+            preferred: russh::Preferred::default(),
+            username: String::new(),
+            password: None,
+            private_key: None,
+            passphrase: None,
+            certificate: None,
+            via: None,
+        }
+    }
+}
+
+/// Checks the server's key against the pinned ones and remembers what it
 /// offered (its fingerprint and its type).
-struct Checker {
-    pinned: Option<HostKey>,
+pub struct Checker {
+    pinned: Vec<HostKey>,
     offered: Arc<Mutex<Option<String>>>,
     offered_type: Arc<Mutex<Option<String>>>,
-}
-
-/// The client's host-key algorithms with the pinned key's first, so that a
-/// host with several keys shows the one pinned (as OpenSSH does with the
-/// algorithms of the keys it knows for a host).
-fn preferred_for(pinned: &Option<HostKey>) -> russh::Preferred {
-    let mut preferred = russh::Preferred::default();
-    let Some(HostKey::PublicKey { algorithm, .. }) = pinned else {
-        return preferred;
-    };
-    let rsa = ["ssh-rsa", "rsa-sha2-256", "rsa-sha2-512"];
-    let pinned_family = |a: &russh::keys::Algorithm| {
-        let name = a.as_str();
-        if algorithm == "ssh-rsa" {
-            rsa.contains(&name)
-        } else {
-            name == algorithm
-        }
-    };
-    let mut keys: Vec<russh::keys::Algorithm> = preferred.key.iter().cloned().collect();
-    // Stable: the pinned family first, the rest in the default order.
-    keys.sort_by_key(|a| !pinned_family(a));
-    preferred.key = std::borrow::Cow::Owned(keys);
-    preferred
 }
 
 impl client::Handler for Checker {
@@ -76,8 +78,8 @@ impl client::Handler for Checker {
             Some(public.algorithm().as_str().to_string());
         let accepted = self
             .pinned
-            .as_ref()
-            .is_some_and(|p| p.matches_fingerprint(&fingerprint));
+            .iter()
+            .any(|p| p.matches_fingerprint(&fingerprint));
         *self.offered.lock().unwrap_or_else(|p| p.into_inner()) = Some(fingerprint);
         Ok(accepted)
     }
@@ -92,61 +94,152 @@ pub fn host(address: &str) -> &str {
         .unwrap_or(address)
 }
 
+/// A logged-in SSH session, holding the sessions it goes through.
+pub struct Session {
+    pub handle: Handle<Checker>,
+    /// The session with the device this one is reached through, kept open
+    /// while this one lives.
+    via: Option<Box<Session>>,
+}
+
+impl Session {
+    /// Ends the session, then the ones it went through.
+    pub async fn close(self) {
+        let _ = self
+            .handle
+            .disconnect(russh::Disconnect::ByApplication, "", "en")
+            .await;
+        if let Some(via) = self.via {
+            Box::pin(via.close()).await;
+        }
+    }
+}
+
+/// The most devices a connection goes through.
+const MAX_HOPS: usize = 4;
+
 /// Connects and authenticates within `deadline` (what is left of the
-/// connect timeout `budget`, which a refusal names).
+/// connect timeout `budget`, which a refusal names), through the `via`
+/// devices first where the target has them.
 pub async fn connect(
     target: &Target,
     deadline: Duration,
     budget: Duration,
-) -> Result<Handle<impl client::Handler>, RunError> {
-    let offered = Arc::new(Mutex::new(None));
-    let offered_type = Arc::new(Mutex::new(None));
-    let config = Arc::new(client::Config {
-        keepalive_interval: Some(Duration::from_secs(15)),
-        keepalive_max: 3,
-        inactivity_timeout: None,
-        preferred: preferred_for(&target.pinned),
-        ..Default::default()
-    });
-    let checker = Checker {
-        pinned: target.pinned.clone(),
-        offered: offered.clone(),
-        offered_type: offered_type.clone(),
-    };
-    let work = async {
-        let mut handle = client::connect(config, (host(&target.address), target.port), checker)
-            .await
-            .map_err(|e| {
-                let offered = offered.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                let offered_type = offered_type
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .clone();
-                // Say where: "Connection refused" alone names no host.
-                let text = format!(
-                    "cannot reach device '{}' at {}:{}: {e}",
-                    target.device, target.address, target.port
-                );
-                host_key_error(target, offered.clone(), offered_type).unwrap_or_else(|| {
-                    // Dropped before the server showed a host key: throttling.
-                    if offered.is_none() && dropped_early(&e) {
-                        RunError::Throttled(text)
-                    } else {
-                        RunError::Connect(text)
-                    }
-                })
-            })?;
-        authenticate(&mut handle, target).await?;
-        Ok::<_, RunError>(handle)
-    };
-    match tokio::time::timeout(deadline, work).await {
+) -> Result<Session, RunError> {
+    match tokio::time::timeout(deadline, connect_hops(target, 0)).await {
         Ok(result) => result,
         Err(_) => Err(RunError::Connect(format!(
-            "no SSH session with {}:{} within {} s",
+            "no SSH session with device '{}' at {}:{} within {} s",
+            target.device,
             target.address,
             target.port,
             budget.as_secs()
         ))),
+    }
+}
+
+type Connecting<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Session, RunError>> + Send + 'a>>;
+
+fn connect_hops(target: &Target, hops: usize) -> Connecting<'_> {
+    Box::pin(async move {
+        let via = match &target.via {
+            None => None,
+            Some(_) if hops >= MAX_HOPS => {
+                return Err(RunError::Invalid(format!(
+                    "device '{}' is reached through more than {MAX_HOPS} other devices",
+                    target.device
+                )))
+            }
+            Some(jump) => Some(Box::new(
+                connect_hops(jump, hops + 1)
+                    .await
+                    .map_err(|e| through(e, &jump.device))?,
+            )),
+        };
+        let offered = Arc::new(Mutex::new(None));
+        let offered_type = Arc::new(Mutex::new(None));
+        let config = Arc::new(client::Config {
+            keepalive_interval: Some(Duration::from_secs(15)),
+            keepalive_max: 3,
+            inactivity_timeout: None,
+            preferred: target.preferred.clone(),
+            ..Default::default()
+        });
+        let checker = Checker {
+            pinned: target.pinned.clone(),
+            offered: offered.clone(),
+            offered_type: offered_type.clone(),
+        };
+        let connected = match &via {
+            None => client::connect(config, (host(&target.address), target.port), checker).await,
+            Some(jump) => {
+                let channel = jump
+                    .handle
+                    .channel_open_direct_tcpip(
+                        host(&target.address),
+                        target.port.into(),
+                        "127.0.0.1",
+                        0,
+                    )
+                    .await
+                    .map_err(|e| {
+                        RunError::Connect(format!(
+                            "device '{}' could not open a connection to {}:{} for device '{}': {e}",
+                            target.via.as_ref().map(|v| v.device.as_str()).unwrap_or(""),
+                            target.address,
+                            target.port,
+                            target.device
+                        ))
+                    })?;
+                client::connect_stream(config, channel.into_stream(), checker).await
+            }
+        };
+        let mut handle = connected.map_err(|e| {
+            let offered = offered.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let offered_type = offered_type
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            if let russh::Error::NoCommonAlgo { kind, ours, theirs } = &e {
+                return RunError::Connect(format!(
+                    "cannot talk to device '{}' at {}:{}: {}",
+                    target.device,
+                    target.address,
+                    target.port,
+                    super::algorithms::no_common(kind, ours, theirs)
+                ));
+            }
+            // Say where: "Connection refused" alone names no host.
+            let text = format!(
+                "cannot reach device '{}' at {}:{}: {e}",
+                target.device, target.address, target.port
+            );
+            host_key_error(target, offered.clone(), offered_type).unwrap_or_else(|| {
+                // Dropped before the server showed a host key: throttling.
+                if offered.is_none() && dropped_early(&e) {
+                    RunError::Throttled(text)
+                } else {
+                    RunError::Connect(text)
+                }
+            })
+        })?;
+        authenticate(&mut handle, target).await?;
+        Ok(Session { handle, via })
+    })
+}
+
+/// An error on the way to a device, said to be on the way.
+fn through(e: RunError, jump: &str) -> RunError {
+    let say = |m: String| format!("through device '{jump}': {m}");
+    match e {
+        RunError::Connect(m) => RunError::Connect(say(m)),
+        // Throttled on the jump host: still only a failure to connect.
+        RunError::Throttled(m) => RunError::Connect(say(m)),
+        RunError::HostKey(m) => RunError::HostKey(say(m)),
+        RunError::Auth(m) => RunError::Auth(say(m)),
+        RunError::Invalid(m) => RunError::Invalid(say(m)),
+        other => other,
     }
 }
 
@@ -172,25 +265,38 @@ fn host_key_error(
 ) -> Option<RunError> {
     let offered = offered?;
     let offered_type = offered_type.unwrap_or_else(|| "key".into());
-    Some(match &target.pinned {
-        None => RunError::HostKey(format!(
-            "host key of device '{}' is not pinned; the server offered {offered}. \
+    if target.pinned.is_empty() {
+        return Some(RunError::HostKey(format!(
+            "host key of device '{}' is not pinned; the server offered {offered_type} {offered}. \
              Check it, then pin it with `gatehouse device trust {}`",
             target.device, target.device
-        )),
-        Some(pinned) if !pinned.matches_fingerprint(&offered) => RunError::HostKey(format!(
-            "HOST KEY CHANGED for device '{}': pinned {} {}, offered {offered_type} {offered}. Refusing to connect; \
-             if the change is expected, pin the new key with `gatehouse device trust {}`",
-            target.device,
-            match pinned {
+        )));
+    }
+    if target
+        .pinned
+        .iter()
+        .any(|p| p.matches_fingerprint(&offered))
+    {
+        return None;
+    }
+    let pinned: Vec<String> = target
+        .pinned
+        .iter()
+        .map(|p| {
+            let kind = match p {
                 HostKey::PublicKey { algorithm, .. } => algorithm.as_str(),
                 HostKey::Fingerprint(_) => "key",
-            },
-            pinned.fingerprint(),
-            target.device
-        )),
-        Some(_) => return None,
-    })
+            };
+            format!("{kind} {}", p.fingerprint())
+        })
+        .collect();
+    Some(RunError::HostKey(format!(
+        "HOST KEY CHANGED for device '{}': pinned {}, offered {offered_type} {offered}. Refusing to connect; \
+         if the change is expected, pin the new key with `gatehouse device trust {}`",
+        target.device,
+        pinned.join(", "),
+        target.device
+    )))
 }
 
 /// Names of authentication methods, for a refusal.
@@ -226,16 +332,29 @@ async fn authenticate<H: client::Handler>(
             target.passphrase.as_ref().map(|p| p.expose_secret()),
         )
         .map_err(|e| RunError::Auth(format!("cannot read the credential's private key: {e}")))?;
+        let key = Arc::new(key);
+        // A certificate first, as OpenSSH offers it: a host that trusts the
+        // certificate authority may know nothing of the key itself.
+        if let Some(text) = &target.certificate {
+            let cert = russh::keys::Certificate::from_openssh(text).map_err(|e| {
+                RunError::Auth(format!("cannot read the credential's certificate: {e}"))
+            })?;
+            let result = handle
+                .authenticate_openssh_cert(&target.username, key.clone(), cert)
+                .await
+                .map_err(lost)?;
+            tried.push("publickey with certificate");
+            if let AuthResult::Success = result {
+                return Ok(());
+            }
+        }
         let hash = handle
             .best_supported_rsa_hash()
             .await
             .map_err(lost)?
             .flatten();
         let result = handle
-            .authenticate_publickey(
-                &target.username,
-                PrivateKeyWithHashAlg::new(Arc::new(key), hash),
-            )
+            .authenticate_publickey(&target.username, PrivateKeyWithHashAlg::new(key, hash))
             .await
             .map_err(lost)?;
         tried.push("publickey");
@@ -305,7 +424,7 @@ async fn authenticate<H: client::Handler>(
             "the credential holds neither a password nor a private key".into(),
         ));
     }
-    let what = if tried.iter().any(|t| *t != "publickey") {
+    let what = if tried.iter().any(|t| !t.starts_with("publickey")) {
         "the password"
     } else {
         "the private key"
@@ -330,52 +449,129 @@ async fn open_session<H: client::Handler>(
         .map_err(|e| RunError::Connect(format!("cannot open a session channel: {e}")))
 }
 
-/// Runs a script on an exec channel; returns its exit status. The command
-/// line is fixed ([`super::SCRIPT_COMMAND`]) and the script goes on stdin,
-/// so nothing of it (secrets included) is in the target's process list.
-/// Reads until the channel closes, since the exit status may come after EOF.
+/// What reads an ssh-script's script on the target.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Program {
+    /// The user's login shell (`sh` on most systems), with `eval`.
+    Shell,
+    /// A program given the script as a file (`bash`, `/usr/bin/env python3`).
+    Interpreter(String),
+}
+
+/// Printed by the target once its PTY is raw, before the script is sent.
+const PTY_READY: &str = "gatehouse-script-ready";
+
+impl Program {
+    /// The template's `interpreter`, else its `#!` line, else the shell.
+    pub fn of(content: &str, interpreter: &str) -> Result<Program, RunError> {
+        if !interpreter.trim().is_empty() {
+            return Ok(Program::Interpreter(interpreter.trim().to_string()));
+        }
+        match shebang(content) {
+            Some(Ok(words)) => Ok(Program::Interpreter(words)),
+            Some(Err(e)) => Err(RunError::Invalid(format!("line 1: {e}"))),
+            None => Ok(Program::Shell),
+        }
+    }
+
+    /// The fixed remote command line. sshd hands it to the user's login
+    /// shell, which reads the whole script from stdin (so nothing of it,
+    /// secrets included, is in the target's process list), then runs it in
+    /// a subshell it waits for. On timeout and cancel the session gets
+    /// TERM: OpenSSH delivers it to the session's process group; where a
+    /// server delivers it to the shell alone, the trap kills the group, the
+    /// script's children included (a shell runs a trap at once only while
+    /// it waits in `wait`, not while a foreground command runs, hence the
+    /// subshell). The script's stdin is the session's (a PTY's, with `pty`).
+    ///
+    /// With a PTY, the terminal is made raw first (no echo, no line
+    /// editing, no ^C) and says so, then exactly `pty_bytes` are read.
+    /// An interpreter reads the script from a pipe on descriptor 3.
+    pub fn command(&self, pty_bytes: Option<usize>) -> String {
+        let read = match pty_bytes {
+            None => r#"s="$(cat)""#.to_string(),
+            Some(n) => format!(
+                r#"t="$(stty -g)"; stty raw -echo; printf '{PTY_READY}\n'; s="$(head -c {n})"; stty "$t""#
+            ),
+        };
+        let run = match self {
+            Program::Shell => r#"(eval "$s") <&4 4<&-"#.to_string(),
+            // `printf` is built into every shell: the script is in no argv.
+            Program::Interpreter(program) => {
+                format!(r#"(printf '%s\n' "$s" | {program} /dev/fd/3 3<&0 <&4 4<&-)"#)
+            }
+        };
+        format!(r#"{read}; exec 4<&0; trap 'kill -KILL 0' TERM; {run} & wait $!"#)
+    }
+}
+
+/// The program of a `#!` first line, when the script has one; an error
+/// when its words are not a plain program and arguments.
+fn shebang(content: &str) -> Option<Result<String, String>> {
+    let line = content.lines().next()?.strip_prefix("#!")?.trim();
+    let plain = !line.is_empty()
+        && line
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._- ".contains(c));
+    Some(if plain {
+        Ok(line.to_string())
+    } else {
+        Err(format!(
+            "the #! line must name a program and plain arguments (such as #!/bin/bash or #!/usr/bin/env python3), not {:?}",
+            crate::text::clipped(line, 60)
+        ))
+    })
+}
+
+/// Checks an ssh-script's `#!` line, where it has one.
+pub fn check_shebang(content: &str) -> Result<(), String> {
+    shebang(content).transpose().map(|_| ())
+}
+
+/// Runs a script on an exec channel; returns its exit status. See
+/// [`Program::command`] for the command line, which is fixed: the script
+/// goes on stdin. Reads until the channel closes, since the exit status
+/// may come after EOF.
 pub async fn run_script<H: client::Handler>(
     handle: &Handle<H>,
     script: &str,
+    program: &Program,
+    pty: bool,
     out: &OutputTx,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<i32, RunError> {
     let mut channel = open_session(handle).await?;
+    if pty {
+        channel
+            .request_pty(true, "dumb", 200, 50, 0, 0, &[])
+            .await
+            .map_err(|e| RunError::Connect(format!("cannot get a PTY: {e}")))?;
+    }
+    let command = program.command(pty.then_some(script.len()));
     channel
-        .exec(true, super::SCRIPT_COMMAND.as_bytes())
+        .exec(true, command.as_bytes())
         .await
         .map_err(|e| RunError::Connect(format!("cannot start the script: {e}")))?;
+    if pty {
+        // Nothing is typed before the terminal is raw: it would be echoed.
+        pty_ready(&mut channel, &mut stop).await?;
+    }
     channel
         .data(script.as_bytes())
         .await
         .map_err(|e| RunError::Dropped(format!("cannot send the script: {e}")))?;
-    channel
-        .eof()
-        .await
-        .map_err(|e| RunError::Dropped(format!("cannot send the script: {e}")))?;
+    if !pty {
+        channel
+            .eof()
+            .await
+            .map_err(|e| RunError::Dropped(format!("cannot send the script: {e}")))?;
+    }
     let mut status = None;
     loop {
         let msg = tokio::select! {
             msg = channel.wait() => msg,
             _ = stopped(&mut stop) => {
-                // Without a PTY, closing the channel does not end the remote
-                // command. TERM makes the script's shell kill its whole
-                // process group (see SCRIPT_COMMAND); KILL after a grace
-                // period ends a shell that did not.
-                let _ = channel.signal(russh::Sig::TERM).await;
-                let ended = tokio::time::timeout(STOP_GRACE, async {
-                    while let Some(msg) = channel.wait().await {
-                        if matches!(msg, ChannelMsg::ExitSignal { .. } | ChannelMsg::ExitStatus { .. } | ChannelMsg::Close) {
-                            return;
-                        }
-                    }
-                })
-                .await
-                .is_ok();
-                if !ended {
-                    let _ = channel.signal(russh::Sig::KILL).await;
-                }
-                let _ = channel.close().await;
+                stop_remote(&mut channel, pty).await;
                 return Err(RunError::Cancelled);
             }
         };
@@ -398,6 +594,74 @@ pub async fn run_script<H: client::Handler>(
     })
 }
 
+/// How long a target has to make its PTY raw before the script is sent.
+const PTY_READY_WAIT: Duration = Duration::from_secs(15);
+
+/// Waits for the target to say its PTY is raw; what came before is dropped.
+async fn pty_ready(
+    channel: &mut russh::Channel<client::Msg>,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    let mut seen = String::new();
+    let waiting = async {
+        while let Some(msg) = channel.wait().await {
+            match msg {
+                ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
+                    seen.push_str(&String::from_utf8_lossy(&data));
+                    if seen.contains(PTY_READY) {
+                        return Ok(());
+                    }
+                    if seen.len() > 4096 {
+                        seen.drain(..seen.len() - 2048);
+                    }
+                }
+                ChannelMsg::Close | ChannelMsg::Eof => break,
+                _ => {}
+            }
+        }
+        Err(())
+    };
+    let said = |why: &str| {
+        RunError::Connect(format!(
+            "{why} before its PTY was ready for the script (`stty` and `head` must be there)"
+        ))
+    };
+    tokio::select! {
+        r = tokio::time::timeout(PTY_READY_WAIT, waiting) => match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(())) => Err(said("the target ended the session")),
+            Err(_) => Err(said(&format!("the target waited {} s", PTY_READY_WAIT.as_secs()))),
+        },
+        _ = stopped(stop) => Err(RunError::Cancelled),
+    }
+}
+
+/// Ends the remote command: Ctrl-C to a PTY's foreground job, TERM to the
+/// session (the script's shell kills its process group, see
+/// [`Program::command`]), KILL after a grace period, then close.
+async fn stop_remote(channel: &mut russh::Channel<client::Msg>, pty: bool) {
+    if pty {
+        let _ = channel.data(&b"\x03"[..]).await;
+    }
+    let _ = channel.signal(russh::Sig::TERM).await;
+    let ended = tokio::time::timeout(STOP_GRACE, async {
+        while let Some(msg) = channel.wait().await {
+            if matches!(
+                msg,
+                ChannelMsg::ExitSignal { .. } | ChannelMsg::ExitStatus { .. } | ChannelMsg::Close
+            ) {
+                return;
+            }
+        }
+    })
+    .await
+    .is_ok();
+    if !ended {
+        let _ = channel.signal(russh::Sig::KILL).await;
+    }
+    let _ = channel.close().await;
+}
+
 /// Resolves once a stop is asked; never when nobody can ask any more.
 async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     let asked = stop.wait_for(|s| *s).await.is_ok();
@@ -417,17 +681,27 @@ const STOP_GRACE: Duration = Duration::from_secs(2);
 /// The most output an expect line looks back over; older output is still stored.
 const EXPECT_WINDOW: usize = 64 * 1024;
 
+/// How long expect steps wait.
+pub struct StepTimes {
+    /// For a step without its own `timeout`.
+    pub default_timeout: Duration,
+    /// A step's own timeout ends before the task's, so that its error
+    /// keeps the line and the last output.
+    pub task_deadline: Instant,
+}
+
 /// Drives an interactive shell on a PTY through the template's steps.
 pub async fn run_expect<H: client::Handler>(
     handle: &Handle<H>,
     steps: &[Step],
-    default_timeout: Duration,
-    // A step's own timeout ends before the task's, so that its error keeps
-    // the line and the last output.
-    task_deadline: Instant,
+    StepTimes {
+        default_timeout,
+        task_deadline,
+    }: StepTimes,
     render: impl Fn(&str) -> String,
     redact: impl Fn(&str) -> String,
     out: &OutputTx,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> Result<i32, RunError> {
     let mut channel = open_session(handle).await?;
     channel
@@ -492,7 +766,16 @@ pub async fn run_expect<H: client::Handler>(
                             tail(&redact(&normalized))
                         )));
                     }
-                    match tokio::time::timeout_at(until, channel.wait()).await {
+                    let next = tokio::select! {
+                        next = tokio::time::timeout_at(until, channel.wait()) => next,
+                        _ = stopped(&mut stop) => {
+                            // The foreground job gets Ctrl-C, the session TERM:
+                            // closing alone leaves a `nohup` command running.
+                            stop_remote(&mut channel, true).await;
+                            return Err(RunError::Cancelled);
+                        }
+                    };
+                    match next {
                         Err(_) => {
                             return Err(RunError::Failed(format!(
                             "line {}: timed out after {limit_text} waiting for {}; last output: {}",
@@ -556,6 +839,10 @@ pub async fn run_expect<H: client::Handler>(
                     Some(_) => {}
                 },
                 _ = &mut window => break,
+                _ = stopped(&mut stop) => {
+                    stop_remote(&mut channel, true).await;
+                    return Err(RunError::Cancelled);
+                }
             }
         }
         if closed {

@@ -24,7 +24,7 @@ fn is_false(b: &bool) -> bool {
 #[serde(deny_unknown_fields)]
 pub struct RecordsFile {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub environment: Vec<Spanned<NamedDoc>>,
+    pub environment: Vec<Spanned<EnvironmentDoc>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub system: Vec<Spanned<NamedDoc>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -55,6 +55,62 @@ pub struct NamedDoc {
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct EnvironmentDoc {
+    pub name: String,
+    /// What its devices' SSH connections offer, unless a device says otherwise.
+    #[serde(default, skip_serializing_if = "SshOptionsDoc::is_empty")]
+    pub ssh_options: SshOptionsDoc,
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub enabled: bool,
+}
+
+/// Algorithm lists in OpenSSH's syntax (`+a,b`, `-a,b`, `^a,b` or a list).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshOptionsDoc {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub kex: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub ciphers: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub macs: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host_key_algorithms: String,
+}
+
+impl SshOptionsDoc {
+    fn is_empty(&self) -> bool {
+        self.kex.is_empty()
+            && self.ciphers.is_empty()
+            && self.macs.is_empty()
+            && self.host_key_algorithms.is_empty()
+    }
+}
+
+impl From<SshOptionsDoc> for SshOptions {
+    fn from(d: SshOptionsDoc) -> SshOptions {
+        SshOptions {
+            kex: d.kex,
+            ciphers: d.ciphers,
+            macs: d.macs,
+            host_key_algorithms: d.host_key_algorithms,
+        }
+    }
+}
+
+impl From<&SshOptions> for SshOptionsDoc {
+    fn from(o: &SshOptions) -> SshOptionsDoc {
+        SshOptionsDoc {
+            kex: o.kex.clone(),
+            ciphers: o.ciphers.clone(),
+            macs: o.macs.clone(),
+            host_key_algorithms: o.host_key_algorithms.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ReasonDoc {
     pub name: String,
     #[serde(rename = "type")]
@@ -76,8 +132,17 @@ pub struct DeviceDoc {
     pub tags: Vec<String>,
     pub environment: String,
     pub system: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The pinned host keys, as `known_hosts` or `ssh-keyscan` gives them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_keys: Vec<String>,
+    /// One pinned key (older files): the same as a one-key `host_keys`.
+    #[serde(default, skip_serializing)]
     pub host_key: Option<String>,
+    #[serde(default, skip_serializing_if = "SshOptionsDoc::is_empty")]
+    pub ssh_options: SshOptionsDoc,
+    /// The device to connect through (OpenSSH's ProxyJump).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub enabled: bool,
 }
@@ -99,6 +164,9 @@ pub struct CredentialDoc {
     pub private_key_file: Option<String>,
     #[serde(default, skip_serializing)]
     pub passphrase: Option<String>,
+    /// An OpenSSH user certificate for the private key (`id_*-cert.pub`).
+    #[serde(default, skip_serializing)]
+    pub certificate_file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jit_grant_template: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,6 +205,13 @@ pub struct TemplateDoc {
     #[serde(default)]
     pub execution_type: ExecutionType,
     pub content: String,
+    /// ssh-script: the program that reads the script (default `sh`, or
+    /// the script's `#!` line).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub interpreter: String,
+    /// ssh-script: run on a PTY.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pty: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variable: Vec<VariableDoc>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
@@ -167,6 +242,9 @@ pub struct TaskDoc {
     pub retries: u32,
     #[serde(default, skip_serializing_if = "is_false")]
     pub retry_on_failure: bool,
+    /// Running it again after an interrupted run is safe.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub idempotent: bool,
     #[serde(default = "default_parallelism")]
     pub parallelism: u32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -335,6 +413,7 @@ impl RecordsFile {
             push(
                 Record::Environment(Environment {
                     meta: meta(&d.name, d.enabled),
+                    ssh_options: d.ssh_options.into(),
                 }),
                 PlainSecrets::default(),
                 l,
@@ -371,12 +450,14 @@ impl RecordsFile {
                 name: &d.name,
                 line: l,
             };
-            let host_key = d
-                .host_key
-                .as_deref()
-                .map(HostKey::parse)
-                .transpose()
-                .map_err(|e| at.error("host_key", e))?;
+            let mut host_keys = Vec::new();
+            let listed = d.host_key.iter().map(|k| ("host_key", k));
+            for (field, text) in listed.chain(d.host_keys.iter().map(|k| ("host_keys", k))) {
+                let key = HostKey::parse(text).map_err(|e| at.error(field, e))?;
+                if !host_keys.contains(&key) {
+                    host_keys.push(key);
+                }
+            }
             push(
                 Record::Device(Device {
                     meta: meta(&d.name, d.enabled),
@@ -386,7 +467,9 @@ impl RecordsFile {
                     tags: d.tags,
                     environment: d.environment,
                     system: d.system,
-                    host_key,
+                    host_keys,
+                    ssh_options: d.ssh_options.into(),
+                    via: d.via,
                 }),
                 PlainSecrets::default(),
                 l,
@@ -419,6 +502,28 @@ impl RecordsFile {
                 }
                 None => None,
             };
+            let certificate = match &d.certificate_file {
+                Some(path) => {
+                    let full = base.join(path);
+                    let text = std::fs::read_to_string(&full).map_err(|e| {
+                        at.error(
+                            "certificate_file",
+                            format!("cannot read {}: {e}", full.display()),
+                        )
+                    })?;
+                    if !text.contains("-cert-v01@openssh.com") {
+                        return Err(at.error(
+                            "certificate_file",
+                            format!(
+                                "{} holds no OpenSSH certificate (an id_*-cert.pub file made by ssh-keygen -s)",
+                                full.display()
+                            ),
+                        ));
+                    }
+                    Some(text.trim().to_string())
+                }
+                None => None,
+            };
             let secrets = PlainSecrets {
                 password: d.password.clone(),
                 private_key,
@@ -433,6 +538,7 @@ impl RecordsFile {
                     password: None,
                     private_key: None,
                     passphrase: None,
+                    certificate,
                     jit_grant_template: d.jit_grant_template.clone(),
                     jit_revoke_template: d.jit_revoke_template.clone(),
                 }),
@@ -450,6 +556,8 @@ impl RecordsFile {
                     executor: d.executor,
                     execution_type: d.execution_type,
                     content: d.content,
+                    interpreter: d.interpreter,
+                    pty: d.pty,
                     variables: d
                         .variable
                         .into_iter()
@@ -482,6 +590,7 @@ impl RecordsFile {
                     timeout_secs: d.timeout,
                     retries: d.retries,
                     retry_on_failure: d.retry_on_failure,
+                    idempotent: d.idempotent,
                     parallelism: d.parallelism,
                     children: d.children,
                 }),
@@ -649,8 +758,9 @@ impl RecordsFile {
         for record in records {
             let m = record.meta();
             match record {
-                Record::Environment(_) => file.environment.push(span(NamedDoc {
+                Record::Environment(e) => file.environment.push(span(EnvironmentDoc {
                     name: m.name.clone(),
+                    ssh_options: (&e.ssh_options).into(),
                     enabled: m.enabled,
                 })),
                 Record::System(_) => file.system.push(span(NamedDoc {
@@ -670,7 +780,10 @@ impl RecordsFile {
                     tags: d.tags.clone(),
                     environment: d.environment.clone(),
                     system: d.system.clone(),
-                    host_key: d.host_key.as_ref().map(|k| k.to_string()),
+                    host_keys: d.host_keys.iter().map(|k| k.to_string()).collect(),
+                    host_key: None,
+                    ssh_options: (&d.ssh_options).into(),
+                    via: d.via.clone(),
                     enabled: m.enabled,
                 })),
                 Record::Credential(c) => file.credential.push(span(CredentialDoc {
@@ -680,6 +793,7 @@ impl RecordsFile {
                     password: None,
                     private_key_file: None,
                     passphrase: None,
+                    certificate_file: None,
                     jit_grant_template: c.jit_grant_template.clone(),
                     jit_revoke_template: c.jit_revoke_template.clone(),
                     enabled: m.enabled,
@@ -690,6 +804,8 @@ impl RecordsFile {
                     executor: t.executor,
                     execution_type: t.execution_type,
                     content: t.content.clone(),
+                    interpreter: t.interpreter.clone(),
+                    pty: t.pty,
                     variable: t
                         .variables
                         .iter()
@@ -715,6 +831,7 @@ impl RecordsFile {
                     timeout: t.timeout_secs,
                     retries: t.retries,
                     retry_on_failure: t.retry_on_failure,
+                    idempotent: t.idempotent,
                     parallelism: t.parallelism,
                     children: t.children.clone(),
                     enabled: m.enabled,

@@ -61,6 +61,14 @@ const ENABLED: Key = k(
     "Space toggles; a disabled record is kept but not used",
 );
 
+const SSH_OPTIONS: Key = k(
+    "ssh_options",
+    "SSH options",
+    false,
+    Spec::Toml,
+    "{ kex = \"+diffie-hellman-group14-sha1\", macs = \"+hmac-sha1\" }: OpenSSH's +/-/^ syntax",
+);
+
 /// The keys of a kind's import document that its form offers, in order.
 /// The match is exhaustive: a new kind does not compile until it has its
 /// table here, beside its document (`docs`).
@@ -74,7 +82,8 @@ pub fn keys(kind: Kind) -> Vec<Key> {
         "letters, digits, '-', '_' and '.'",
     );
     let mut keys = match kind {
-        Kind::Environment | Kind::System => vec![name],
+        Kind::Environment => vec![name, SSH_OPTIONS],
+        Kind::System => vec![name],
         Kind::Reason => vec![
             name,
             k(
@@ -106,12 +115,20 @@ pub fn keys(kind: Kind) -> Vec<Key> {
             ),
             k("system", "System", true, Ref(Kind::System), "←/→ choose"),
             k(
-                "host_key",
-                "Host key",
+                "host_keys",
+                "Host keys",
                 false,
-                Line,
-                "the pinned key (\"ssh-ed25519 AAAA…\"); t on the device list scans and trusts",
+                List,
+                "pinned keys (\"ssh-ed25519 AAAA…\"), comma-separated; t on the device list scans and trusts",
             ),
+            k(
+                "via",
+                "Via",
+                false,
+                Ref(Kind::Device),
+                "reach it through this device (ProxyJump), or none",
+            ),
+            SSH_OPTIONS,
         ],
         Kind::Credential => vec![
             name,
@@ -151,6 +168,13 @@ pub fn keys(kind: Kind) -> Vec<Key> {
                 "of the private key; never shown back",
             ),
             k(
+                "certificate_file",
+                "Certificate file",
+                false,
+                Line,
+                "OpenSSH user certificate for the key (id_…-cert.pub)",
+            ),
+            k(
                 "jit_grant_template",
                 "JIT grant template",
                 false,
@@ -188,6 +212,20 @@ pub fn keys(kind: Kind) -> Vec<Key> {
                 true,
                 Text,
                 "masks like [#NAME#]; ssh-expect: expect \"glob\" [timeout N], exec …, end",
+            ),
+            k(
+                "interpreter",
+                "Interpreter",
+                false,
+                Line,
+                "ssh-script: bash, /usr/bin/python3…; blank: sh or the #! line",
+            ),
+            k(
+                "pty",
+                "PTY",
+                false,
+                Bool,
+                "ssh-script: run on a terminal (sudo with requiretty)",
             ),
             k(
                 "variable",
@@ -251,6 +289,13 @@ pub fn keys(kind: Kind) -> Vec<Key> {
                 false,
                 Bool,
                 "also retry runs that failed (not only connections)",
+            ),
+            k(
+                "idempotent",
+                "Idempotent",
+                false,
+                Bool,
+                "safe to run again after a run was cut off",
             ),
             k("parallelism", "Parallelism", false, Int, "devices at once"),
             k(

@@ -9,7 +9,10 @@ use std::path::Path;
 /// 2: adds the operation indexes (by task, device and requester; open operations).
 /// 3: output chunks move from the `output` tree to a file per operation.
 /// 4: requests pin their chained tasks and may authorise a schedule.
-pub const SCHEMA_VERSION: u32 = 4;
+/// 5: devices pin several host keys, with algorithm options and a `via`;
+///    environments have algorithm options, credentials a certificate,
+///    templates an interpreter and a PTY, tasks `idempotent`.
+pub const SCHEMA_VERSION: u32 = 5;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 
@@ -19,7 +22,7 @@ type Migration = fn(&sled::Db, &Path) -> StoreResult<()>;
 
 /// `MIGRATIONS[n]` takes a store from version n to n + 1. Version 0 is a
 /// store from before values carried a version; it had no records to convert.
-const MIGRATIONS: [Migration; 4] = [
+const MIGRATIONS: [Migration; 5] = [
     |_db, _dir| Ok(()),
     |db, _dir| {
         let n = super::index::rebuild(db)?;
@@ -43,6 +46,14 @@ const MIGRATIONS: [Migration; 4] = [
         tracing::info!(
             requests = n,
             "requests now pin chained tasks and may authorise schedules"
+        );
+        Ok(())
+    },
+    |db, _dir| {
+        let n = v4::upgrade_records(db)?;
+        tracing::info!(
+            records = n,
+            "devices pin several host keys; SSH options, via, certificates, interpreters"
         );
         Ok(())
     },
@@ -124,6 +135,185 @@ mod v3 {
                 schedule: None,
             };
             tree.insert(key, encode(&new)?)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+/// Records as schema version 4 stored them: before devices pinned several
+/// host keys and had algorithm options and a `via`, environments had
+/// algorithm options, credentials a certificate, templates an interpreter
+/// and a PTY, and tasks `idempotent`.
+mod v4 {
+    use crate::domain::{
+        Credential, Device, Environment, ExecutionType, Executor, HostKey, Meta, Policy, Reason,
+        Record, Role, Sealed, System, Task, Template, User, Variable,
+    };
+    use crate::store::codec::{decode, encode};
+    use crate::store::StoreResult;
+    use serde::Deserialize;
+    use std::collections::BTreeMap;
+
+    #[derive(Deserialize)]
+    struct EnvironmentV4 {
+        meta: Meta,
+    }
+
+    #[derive(Deserialize)]
+    struct DeviceV4 {
+        meta: Meta,
+        address: String,
+        port: u16,
+        product: String,
+        tags: Vec<String>,
+        environment: String,
+        system: String,
+        host_key: Option<HostKey>,
+    }
+
+    #[derive(Deserialize)]
+    struct CredentialV4 {
+        meta: Meta,
+        username: String,
+        device: Option<String>,
+        password: Option<Sealed>,
+        private_key: Option<Sealed>,
+        passphrase: Option<Sealed>,
+        jit_grant_template: Option<String>,
+        jit_revoke_template: Option<String>,
+    }
+
+    #[derive(Deserialize)]
+    struct TemplateV4 {
+        meta: Meta,
+        description: String,
+        executor: Executor,
+        execution_type: ExecutionType,
+        content: String,
+        variables: Vec<Variable>,
+    }
+
+    #[derive(Deserialize)]
+    struct TaskV4 {
+        meta: Meta,
+        description: String,
+        template: String,
+        environment: String,
+        system: String,
+        devices: Vec<String>,
+        credential: String,
+        variables: BTreeMap<String, String>,
+        schedule: Option<String>,
+        timeout_secs: u64,
+        retries: u32,
+        retry_on_failure: bool,
+        parallelism: u32,
+        children: Vec<String>,
+    }
+
+    /// The record enum in version 4, variant for variant.
+    #[derive(Deserialize)]
+    enum RecordV4 {
+        Environment(EnvironmentV4),
+        System(System),
+        Device(DeviceV4),
+        Credential(CredentialV4),
+        Reason(Reason),
+        Template(TemplateV4),
+        Task(TaskV4),
+        User(User),
+        Role(Role),
+        Policy(Policy),
+    }
+
+    fn template(t: TemplateV4) -> Template {
+        Template {
+            meta: t.meta,
+            description: t.description,
+            executor: t.executor,
+            execution_type: t.execution_type,
+            content: t.content,
+            variables: t.variables,
+            interpreter: String::new(),
+            pty: false,
+        }
+    }
+
+    fn upgrade(old: RecordV4) -> Record {
+        match old {
+            RecordV4::Environment(e) => Record::Environment(Environment {
+                meta: e.meta,
+                ssh_options: Default::default(),
+            }),
+            RecordV4::System(s) => Record::System(s),
+            RecordV4::Device(d) => Record::Device(Device {
+                meta: d.meta,
+                address: d.address,
+                port: d.port,
+                product: d.product,
+                tags: d.tags,
+                environment: d.environment,
+                system: d.system,
+                host_keys: d.host_key.into_iter().collect(),
+                ssh_options: Default::default(),
+                via: None,
+            }),
+            RecordV4::Credential(c) => Record::Credential(Credential {
+                meta: c.meta,
+                username: c.username,
+                device: c.device,
+                password: c.password,
+                private_key: c.private_key,
+                passphrase: c.passphrase,
+                certificate: None,
+                jit_grant_template: c.jit_grant_template,
+                jit_revoke_template: c.jit_revoke_template,
+            }),
+            RecordV4::Reason(r) => Record::Reason(r),
+            RecordV4::Template(t) => Record::Template(template(t)),
+            RecordV4::Task(t) => Record::Task(Task {
+                meta: t.meta,
+                description: t.description,
+                template: t.template,
+                environment: t.environment,
+                system: t.system,
+                devices: t.devices,
+                credential: t.credential,
+                variables: t.variables,
+                schedule: t.schedule,
+                timeout_secs: t.timeout_secs,
+                retries: t.retries,
+                retry_on_failure: t.retry_on_failure,
+                idempotent: false,
+                parallelism: t.parallelism,
+                children: t.children,
+            }),
+            RecordV4::User(u) => Record::User(u),
+            RecordV4::Role(r) => Record::Role(r),
+            RecordV4::Policy(p) => Record::Policy(p),
+        }
+    }
+
+    /// Rewrites the records of the changed kinds, and every template
+    /// revision, in the new layout; revisions keep their numbers, so
+    /// requests that pinned them still match.
+    pub fn upgrade_records(db: &sled::Db) -> StoreResult<usize> {
+        let mut n = 0;
+        for tree in ["environment", "device", "credential", "template", "task"] {
+            let tree = db.open_tree(tree)?;
+            for entry in tree.iter() {
+                let (key, value) = entry?;
+                let old: RecordV4 = decode("records", &value)?;
+                tree.insert(key, encode(&upgrade(old))?)?;
+                n += 1;
+            }
+        }
+        let revisions = db.open_tree(super::super::REVISIONS_TREE)?;
+        for entry in revisions.iter() {
+            let (key, value) = entry?;
+            let old: TemplateV4 = decode("template_revisions", &value)?;
+            revisions.insert(key, encode(&template(old))?)?;
             n += 1;
         }
         Ok(n)

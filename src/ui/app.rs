@@ -80,11 +80,11 @@ pub enum Call {
     },
     /// A template's revisions.
     Revisions(String),
-    /// The host key a device offers now.
-    ScanHostKey(String),
-    PinHostKey {
+    /// The host keys a device offers now.
+    ScanHostKeys(String),
+    PinHostKeys {
         device: String,
-        key: HostKey,
+        keys: Vec<HostKey>,
     },
     /// The request behind an operation, for its detail.
     RequestOf(Id),
@@ -112,7 +112,7 @@ pub enum FilterTarget {
 pub enum Confirm {
     CancelOperation(Id),
     Delete { kind: Kind, name: String },
-    Trust { device: String, key: HostKey },
+    Trust { device: String, keys: Vec<HostKey> },
 }
 
 /// How many operations the History tab loads.
@@ -183,12 +183,12 @@ impl Call {
                 name: name.clone(),
             },
             Call::Revisions(name) => Command::TemplateRevisions { name: name.clone() },
-            Call::ScanHostKey(device) => Command::ScanHostKey {
+            Call::ScanHostKeys(device) => Command::ScanHostKeys {
                 device: device.clone(),
             },
-            Call::PinHostKey { device, key } => Command::PinHostKey {
+            Call::PinHostKeys { device, keys } => Command::PinHostKeys {
                 device: device.clone(),
-                key: key.clone(),
+                keys: keys.clone(),
             },
             Call::RequestOf(id) => Command::RequestOf { id: *id },
             Call::PinnedTemplate(id) => Command::PinnedTemplate { request: *id },
@@ -810,29 +810,36 @@ impl App {
                 self.overlays
                     .push(Overlay::Revisions(Revisions::new(name, templates)));
             }
-            (Call::ScanHostKey(device), Ok(Response::HostKey(key))) => {
-                let pinned = match self
+            (Call::ScanHostKeys(device), Ok(Response::HostKeys(keys))) => {
+                let pinned: Vec<String> = match self
                     .list(Kind::Device)
                     .and_then(|l| l.records.iter().find(|r| r.name() == device))
                 {
-                    Some(Record::Device(d)) => match &d.host_key {
-                        Some(k) if k.fingerprint() == key.fingerprint() => {
-                            "the same key is pinned already".to_string()
-                        }
-                        Some(k) => format!("it REPLACES the pinned {}", k.fingerprint()),
-                        None => "none is pinned yet".to_string(),
-                    },
-                    _ => String::new(),
+                    Some(Record::Device(d)) => {
+                        d.host_keys.iter().map(|k| k.fingerprint()).collect()
+                    }
+                    _ => Vec::new(),
+                };
+                let offered: Vec<String> = keys.iter().map(|k| k.fingerprint()).collect();
+                let change = if pinned.is_empty() {
+                    "none is pinned yet".to_string()
+                } else if pinned == offered {
+                    "the same keys are pinned already".to_string()
+                } else {
+                    format!("they REPLACE the pinned {}", pinned.join(", "))
                 };
                 self.status = Some((
                     format!(
-                        "device {device} offers {}; {pinned}. Trust it? y to pin, any other key leaves it",
-                        key.fingerprint()
+                        "device {device} offers {}; {change}. Trust them? y to pin, any other key leaves it",
+                        keys.iter()
+                            .map(|k| format!("{} {}", key_type(k), k.fingerprint()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                     true,
                 ));
                 self.overlays
-                    .push(Overlay::Confirm(Confirm::Trust { device, key }));
+                    .push(Overlay::Confirm(Confirm::Trust { device, keys }));
             }
             (Call::PinnedTemplate(id), Ok(Response::Records(records))) => {
                 let mut templates = records.into_iter().filter_map(|r| match r {
@@ -844,9 +851,15 @@ impl App {
                     self.approvals.pinned.insert(id, (pinned, current));
                 }
             }
-            (Call::PinHostKey { device, key }, Ok(_)) => {
+            (Call::PinHostKeys { device, keys }, Ok(_)) => {
                 self.status = Some((
-                    format!("pinned {} for device {device}", key.fingerprint()),
+                    format!(
+                        "pinned {} for device {device}",
+                        keys.iter()
+                            .map(|k| k.fingerprint())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                     false,
                 ))
             }
@@ -1198,7 +1211,7 @@ impl App {
                 self.status = Some((format!("{kind} {name} kept"), false));
                 Vec::new()
             }
-            (Confirm::Trust { device, key }, true) => vec![Call::PinHostKey { device, key }],
+            (Confirm::Trust { device, keys }, true) => vec![Call::PinHostKeys { device, keys }],
             (Confirm::Trust { device, .. }, false) => {
                 self.status = Some((format!("nothing pinned for {device}"), false));
                 Vec::new()
@@ -1396,7 +1409,7 @@ impl App {
         } else if k.is(&key, Action::Trust) && kind == Kind::Device {
             if let Some(r) = selected {
                 self.status = Some((format!("asking {} for its host key…", r.name()), false));
-                return vec![Call::ScanHostKey(r.name().to_string())];
+                return vec![Call::ScanHostKeys(r.name().to_string())];
             }
         } else if let Some(d) = delta {
             self.records.entry(kind).or_default().move_by(d);
@@ -1756,4 +1769,12 @@ fn digit_tab(code: KeyCode) -> Option<Tab> {
     };
     let n = c.to_digit(10)? as usize;
     n.checked_sub(1).and_then(|i| Tab::ALL.get(i)).copied()
+}
+
+/// A host key's type, for people ("ssh-ed25519").
+fn key_type(key: &HostKey) -> &str {
+    match key {
+        HostKey::PublicKey { algorithm, .. } => algorithm,
+        HostKey::Fingerprint(_) => "key",
+    }
 }

@@ -134,6 +134,9 @@ impl RecordForm {
                                 .collect::<Vec<_>>()
                                 .join("\n")
                         ),
+                        Some(toml::Value::Table(t)) if !t.is_empty() => {
+                            inline(&toml::Value::Table(t.clone()))
+                        }
                         _ => String::new(),
                     };
                     Field::text(key.key, key.label, &text).rows(5)
