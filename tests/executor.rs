@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::runs::{eventually, history, logs, remote_processes, wait_final};
 use common::sshd::{keygen, Sshd, TEST_PASSWORD, TEST_USER};
 use common::DataDir;
 use serde_json::Value;
@@ -85,35 +86,6 @@ fn basic<'a>(sshd: &'a Sshd, content: &'a str) -> Setup<'a> {
         content,
         task_extra: "",
         variables: "",
-    }
-}
-
-fn history(d: &DataDir) -> Vec<Value> {
-    d.ok(&["history", "--json"])
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-fn logs(d: &DataDir, op: &Value) -> String {
-    d.ok(&["logs", &op["id"].to_string()])
-}
-
-/// Waits until the newest operations all reach a final state.
-fn wait_final(d: &DataDir, count: usize, limit: Duration) -> Vec<Value> {
-    let start = Instant::now();
-    loop {
-        let h = history(d);
-        let finals = ["succeeded", "failed", "cancelled", "interrupted"];
-        if h.len() >= count
-            && h.iter()
-                .take(count)
-                .all(|o| finals.contains(&o["state"].as_str().unwrap()))
-        {
-            return h;
-        }
-        assert!(start.elapsed() < limit, "operations did not finish: {h:?}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -601,24 +573,6 @@ fn fifty_devices_on_one_stock_sshd_all_succeed_without_retries() {
         failed.len(),
         failed.first()
     );
-}
-
-/// Processes of the test user whose command line is exactly `pattern`.
-fn remote_processes(pattern: &str) -> usize {
-    let out = std::process::Command::new("pgrep")
-        .args(["-u", TEST_USER, "-f", &format!("^{pattern}$")])
-        .output()
-        .expect("pgrep");
-    String::from_utf8_lossy(&out.stdout).lines().count()
-}
-
-/// Waits until `check` holds, or panics naming `what`.
-fn eventually(what: &str, limit: Duration, check: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !check() {
-        assert!(start.elapsed() < limit, "{what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Remote work ends when the operation does: a timeout and a cancel stop

@@ -135,12 +135,6 @@ impl Validate for Record {
                         "JIT needs both a grant and a revoke template",
                     ));
                 }
-                if c.certificate.is_some() && c.private_key.is_none() {
-                    return Err(FieldError::new(
-                        "certificate_file",
-                        "a certificate is used with its private key, which the credential does not hold",
-                    ));
-                }
                 if c.passphrase.is_some() && c.private_key.is_none() {
                     return Err(FieldError::new(
                         "passphrase",

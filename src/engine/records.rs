@@ -179,6 +179,16 @@ fn apply_secrets(
                 &secrets.passphrase,
                 old.map(|o| &o.passphrase),
             )?;
+            if c.certificate.is_some() && c.private_key.is_none() {
+                return Err(EngineError::Invalid {
+                    kind: Kind::Credential,
+                    name: c.meta.name.clone(),
+                    line: 0,
+                    field: Some("certificate_file".into()),
+                    at: None,
+                    message: "a certificate is used with its private key, which the credential does not hold".into(),
+                });
+            }
         }
         Record::User(u) => {
             let old = match existing {
@@ -507,7 +517,26 @@ impl Engine {
             let existing = stored.get(kind, &name);
             let mut record = item.record.clone();
             let secrets_changed =
-                apply_secrets(self.store.cipher(), &mut record, &item.secrets, existing)?;
+                apply_secrets(self.store.cipher(), &mut record, &item.secrets, existing).map_err(
+                    |e| match e {
+                        EngineError::Invalid {
+                            line: 0,
+                            kind,
+                            name,
+                            field,
+                            at,
+                            message,
+                        } => EngineError::Invalid {
+                            kind,
+                            name,
+                            line: item.line,
+                            field,
+                            at,
+                            message,
+                        },
+                        other => other,
+                    },
+                )?;
             // Whether a role is built in is the store's to say, not the file's.
             if let Record::Role(r) = &mut record {
                 r.builtin = matches!(existing, Some(Record::Role(o)) if o.builtin);
