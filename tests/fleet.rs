@@ -170,7 +170,7 @@ fn an_unknown_algorithm_is_refused_at_import_naming_the_key() {
     let d = DataDir::new();
     let file = d.write(
         "records.toml",
-        &format!("{}", places("ssh_options = { macs = \"+hmac-md5\" }")),
+        &places("ssh_options = { macs = \"+hmac-md5\" }"),
     );
     let err = d.fails(&["import", file.to_str().unwrap()]);
     assert!(err.contains("ssh_options.macs"), "{err}");
