@@ -541,3 +541,217 @@ fn an_idempotent_task_is_run_again_after_an_interruption_not_after_a_failure() {
         assert_eq!(runs(mark), expected, "{mark}: {}", error(&op));
     }
 }
+
+/// Dropbear runs scripts and expect templates, and a cancelled script
+/// leaves nothing behind there either.
+#[test]
+fn dropbear_runs_scripts_and_expect_templates_and_a_cancel_leaves_nothing_behind() {
+    let dropbear = Sshd::start_dropbear();
+    let d = DataDir::new();
+    let base = format!(
+        "{}{}{}",
+        places(""),
+        device("small", &dropbear, ""),
+        password_login("login", None)
+    );
+    import(
+        &d,
+        &format!(
+            "{base}{}",
+            task(
+                "ssh-script",
+                "echo dropbear-script\nexit 4\n",
+                "",
+                &["small"],
+                "login",
+                ""
+            )
+        ),
+    );
+    let op = run_once(&d);
+    assert_eq!(op["exit_status"], 4, "{}", error(&op));
+    assert!(logs(&d, &op).contains("dropbear-script"));
+
+    import(
+        &d,
+        &format!(
+            "{base}{}",
+            task(
+                "ssh-expect",
+                "expect \"*$\" timeout 10\nexec \"echo dropbear-$((40+2))\"\nexpect \"*dropbear-42*\" timeout 10\nend\n",
+                "",
+                &["small"],
+                "login",
+                ""
+            )
+        ),
+    );
+    let op = run_once(&d);
+    assert_eq!(op["state"], "succeeded", "{}", error(&op));
+
+    import(
+        &d,
+        &format!(
+            "{base}{}",
+            task(
+                "ssh-script",
+                "sleep 298 &\nsleep 299\n",
+                "",
+                &["small"],
+                "login",
+                "timeout = 120"
+            )
+        ),
+    );
+    let before = history(&d).len();
+    d.run(&["request", "run"]);
+    eventually("the script never ran", Duration::from_secs(15), || {
+        remote_processes("sleep 299") == 1
+    });
+    let id = history(&d)[0]["id"].to_string();
+    d.ok(&["cancel", &id]);
+    let op = wait_final(&d, before + 1, Duration::from_secs(20))[0].clone();
+    assert_eq!(op["state"], "cancelled", "{op}");
+    eventually(
+        "a process outlived the cancelled operation on Dropbear",
+        Duration::from_secs(5),
+        || remote_processes("sleep 298") == 0 && remote_processes("sleep 299") == 0,
+    );
+}
+
+/// A busybox ash login shell: expect prompts match through the cursor
+/// query it sends, and a `#!/bin/bash` script runs under bash, not ash.
+#[test]
+fn busybox_ash_logins_run_expect_templates_and_honour_a_bash_shebang() {
+    common::sshd::ensure_ash_user();
+    let sshd = Sshd::start("");
+    let login = format!(
+        "[[credential]]\nname = \"login\"\nusername = \"{}\"\npassword = \"{TEST_PASSWORD}\"\n",
+        common::sshd::ASH_USER
+    );
+    let base = format!("{}{}{login}", places(""), device("router", &sshd, ""));
+    let d = DataDir::new();
+    import(
+        &d,
+        &format!(
+            "{base}{}",
+            task(
+                "ssh-expect",
+                "expect \"*$ \" timeout 10\nexec \"echo ash-$((40+2))\"\nexpect \"*ash-42*$ \" timeout 10\nend\n",
+                "",
+                &["router"],
+                "login",
+                ""
+            )
+        ),
+    );
+    let op = run_once(&d);
+    assert_eq!(op["state"], "succeeded", "{}", error(&op));
+    for (content, expected) in [
+        ("#!/bin/bash\necho \"bash=[$BASH_VERSION]\"\n", "bash=[5."),
+        // Positive control: without the #! line, ash runs it.
+        ("echo \"bash=[$BASH_VERSION]\"\n", "bash=[]"),
+    ] {
+        import(
+            &d,
+            &format!(
+                "{base}{}",
+                task("ssh-script", content, "", &["router"], "login", "")
+            ),
+        );
+        let op = run_once(&d);
+        assert_eq!(op["state"], "succeeded", "{}", error(&op));
+        let out = logs(&d, &op);
+        assert!(out.contains(expected), "{expected}: {out}");
+    }
+}
+
+/// The seed document's own template ("Linux - Restart services"),
+/// verbatim: `sudo su` answered with the credential's password, a root
+/// shell, `end` leaving both shells within a second of the last command;
+/// the password is never in the output.
+#[test]
+fn the_seed_template_with_a_real_sudo_su_runs_end_to_end() {
+    common::sshd::ensure_sudo_rules();
+    let sshd = Sshd::start("");
+    let seed = "#Check status of all services\nexpect \"*$\"\nexec \"service --status-all\"\n#Access root user\nexpect \"*$\"\nexec \"sudo su\"\n\
+                #Enter root user password\nexpect \"*:\"\nexec \"[#AUTH_PASSWORD#]\"\n#Stop service\nexpect \"*#\"\nexec \"service [#VARIAVEL#] stop\"\n\
+                #Display service status\nexpect \"*#\"\nexec \"service [#VARIAVEL#] status\"\n#Restart service\nexpect \"*#\"\nexec \"service [#VARIAVEL#] restart\"\n\
+                #End task execution\nexpect \"*#\"\nend\n";
+    let d = DataDir::new();
+    import(
+        &d,
+        &format!(
+            "{}{}{}{}",
+            places(""),
+            device("linux-1", &sshd, ""),
+            password_login("login", None),
+            task(
+                "ssh-expect",
+                seed,
+                "[[template.variable]]\nname = \"VARIAVEL\"\npattern = \"[a-z0-9-]+\"",
+                &["linux-1"],
+                "login",
+                "timeout = 120"
+            )
+        ),
+    );
+    let _ = std::fs::remove_file("/run/gh-demo.restarted");
+    d.run(&["request", "run", "--var", "VARIAVEL=gh-demo"]);
+    let op = wait_final(&d, 1, Duration::from_secs(120))[0].clone();
+    assert_eq!(op["state"], "succeeded", "{}", error(&op));
+    assert_eq!(op["exit_status"], 0, "{op}");
+    let out = logs(&d, &op);
+    for line in ["gh-demo stopped", "gh-demo is running", "gh-demo restarted"] {
+        assert!(out.contains(line), "{line}: {out}");
+    }
+    assert!(!out.contains(TEST_PASSWORD), "the password leaked: {out}");
+    // Root ran the restart: the init script's mark is root's, and `end`
+    // left the root shell and the login shell within a second of it.
+    let restarted: f64 = std::fs::read_to_string("/run/gh-demo.restarted")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let finished = chrono::DateTime::parse_from_rfc3339(op["finished_at"].as_str().unwrap())
+        .unwrap()
+        .timestamp_millis() as f64
+        / 1000.0;
+    let after = finished - restarted;
+    eprintln!("end took {after:.3} s after the last command");
+    assert!(
+        after < 1.0,
+        "`end` took {after:.2} s after the last command"
+    );
+}
+
+/// `pty = true` is what sudo with `requiretty` needs: without it sudo
+/// refuses ("you must have a tty"), with it the command runs.
+#[test]
+fn sudo_with_requiretty_runs_in_a_script_with_a_pty() {
+    common::sshd::ensure_sudo_rules();
+    let sshd = Sshd::start("");
+    for (pty, expected) in [(false, "must have a tty"), (true, "uid=0(root)")] {
+        let d = DataDir::new();
+        import(
+            &d,
+            &format!(
+                "{}{}{}{}",
+                places(""),
+                device("linux-1", &sshd, ""),
+                password_login("login", None),
+                task(
+                    "ssh-script",
+                    "sudo -n /usr/bin/id\n",
+                    &format!("pty = {pty}"),
+                    &["linux-1"],
+                    "login",
+                    ""
+                )
+            ),
+        );
+        let op = run_once(&d);
+        let out = logs(&d, &op);
+        assert!(out.contains(expected), "pty = {pty}: {out}");
+    }
+}

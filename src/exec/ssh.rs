@@ -674,6 +674,9 @@ async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
 const MAX_SHELL_LEVELS: usize = 5;
 /// How long `end` waits for a shell level to go before typing the next `exit`.
 const LEVEL_WAIT: Duration = Duration::from_millis(700);
+/// How long output must pause after an `exit` for the shell below to be
+/// taken as waiting at its prompt.
+const LEVEL_QUIET: Duration = Duration::from_millis(150);
 
 /// How long a stopped script has to end after TERM before it gets KILL.
 const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -825,10 +828,21 @@ pub async fn run_expect<H: client::Handler>(
         let _ = channel.data_bytes(&b"exit\n"[..]).await;
         let window = tokio::time::sleep(LEVEL_WAIT);
         tokio::pin!(window);
+        // The level is gone once the shell below has shown its prompt:
+        // output came, then a moment of quiet. (An `exit` typed early waits
+        // in the terminal for the next shell to read, so this only saves time.)
+        let mut quiet_since: Option<Instant> = None;
         loop {
+            let quiet = async {
+                match quiet_since {
+                    Some(t) => tokio::time::sleep_until(t + LEVEL_QUIET).await,
+                    None => std::future::pending::<()>().await,
+                }
+            };
             tokio::select! {
                 msg = channel.wait() => match msg {
                     Some(ChannelMsg::Data { data }) | Some(ChannelMsg::ExtendedData { data, .. }) => {
+                        quiet_since = Some(Instant::now());
                         out.send(Stream::Stdout, data.to_vec()).await
                     }
                     Some(ChannelMsg::ExitStatus { exit_status }) => status = Some(exit_status as i32),
@@ -839,6 +853,7 @@ pub async fn run_expect<H: client::Handler>(
                     Some(_) => {}
                 },
                 _ = &mut window => break,
+                _ = quiet => break,
                 _ = stopped(&mut stop) => {
                     stop_remote(&mut channel, true).await;
                     return Err(RunError::Cancelled);

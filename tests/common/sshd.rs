@@ -100,6 +100,87 @@ pub fn ensure_test_user() {
     });
 }
 
+/// An account whose login shell is busybox's ash (as on routers and
+/// small systems), with the test password.
+pub const ASH_USER: &str = "gh-ash";
+
+/// Makes sure the ash account exists: its shell is a link named `ash` to
+/// busybox (busybox picks the applet by the name it is run as).
+pub fn ensure_ash_user() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dir = Path::new("/usr/local/lib/gatehouse-tests");
+        std::fs::create_dir_all(dir).expect("shell dir");
+        let shell = dir.join("ash");
+        if !shell.exists() {
+            let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+                .into_iter()
+                .find(|p| Path::new(p).exists())
+                .expect("busybox (apt-get install busybox)");
+            // Another test binary may make it at the same moment.
+            let _ = std::os::unix::fs::symlink(busybox, &shell);
+        }
+        let exists = Command::new("id")
+            .arg(ASH_USER)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
+        if !exists {
+            let out = Command::new("useradd")
+                .args(["-m", "-s"])
+                .arg(&shell)
+                .arg(ASH_USER)
+                .output()
+                .expect("useradd");
+            assert!(
+                out.status.success() || out.status.code() == Some(9),
+                "useradd failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let mut child = Command::new("chpasswd")
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("chpasswd");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(format!("{ASH_USER}:{TEST_PASSWORD}\n").as_bytes())
+            .expect("write chpasswd");
+        assert!(child.wait().expect("chpasswd").success());
+    });
+}
+
+/// Lets the test account use sudo as the seed templates expect: any
+/// command with its password (`sudo su`), `id` without one, and only on a
+/// terminal (`requiretty`, as hardened hosts set it); and installs a small
+/// init script, `gh-demo`, for `service` to drive.
+pub fn ensure_sudo_rules() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        ensure_test_user();
+        assert!(
+            Path::new("/usr/bin/sudo").exists(),
+            "sudo is needed (apt-get install sudo)"
+        );
+        let rules = format!(
+            "Defaults:{TEST_USER} requiretty\nDefaults:{TEST_USER} !lecture\n\
+             {TEST_USER} ALL=(ALL) ALL\n{TEST_USER} ALL=(root) NOPASSWD: /usr/bin/id\n"
+        );
+        let path = Path::new("/etc/sudoers.d/gatehouse-tests");
+        std::fs::write(path, rules).expect("sudoers.d");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o440)).expect("chmod");
+        run(Command::new("visudo").args(["-cf"]).arg(path));
+        let script = "#!/bin/sh\ncase \"$1\" in\n  start|restart) date +%s.%N > /run/gh-demo.restarted; echo \"gh-demo restarted\" ;;\n  \
+                      stop) echo \"gh-demo stopped\" ;;\n  status) echo \"gh-demo is running\" ;;\n  *) echo \"usage: $0 start|stop|restart|status\"; exit 1 ;;\nesac\n";
+        let init = Path::new("/etc/init.d/gh-demo");
+        std::fs::write(init, script).expect("init script");
+        std::fs::set_permissions(init, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    });
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .expect("bind")
@@ -192,6 +273,60 @@ impl Sshd {
             dir = sshd.take_dir();
         }
         panic!("sshd did not start; see its log");
+    }
+
+    /// Starts Dropbear (the SSH server of routers, appliances and small
+    /// systems) on 127.0.0.1, with an ed25519 host key; it takes the test
+    /// account's password.
+    pub fn start_dropbear() -> Sshd {
+        ensure_test_user();
+        let dir = tempfile::Builder::new()
+            .prefix("gh-dropbear")
+            .tempdir()
+            .expect("temp dir");
+        let key = dir.path().join("dropbear_ed25519");
+        run(Command::new("dropbearkey")
+            .args(["-t", "ed25519", "-f"])
+            .arg(&key)
+            .stdout(Stdio::null()));
+        let public = Command::new("dropbearkey")
+            .arg("-y")
+            .arg("-f")
+            .arg(&key)
+            .output()
+            .expect("dropbearkey -y (apt-get install dropbear-bin)");
+        let line = String::from_utf8_lossy(&public.stdout)
+            .lines()
+            .find(|l| l.starts_with("ssh-"))
+            .expect("a public key line")
+            .to_string();
+        std::fs::write(dir.path().join("host_ed25519.pub"), line).expect("pub");
+        let mut dir = dir;
+        for _ in 0..5 {
+            let port = free_port();
+            let child = Command::new("dropbear")
+                .args(["-F", "-E", "-p", &format!("127.0.0.1:{port}"), "-r"])
+                .arg(&key)
+                .arg("-P")
+                .arg(dir.path().join("dropbear.pid"))
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(dir.path().join("dropbear.log")).expect("log"))
+                .spawn()
+                .expect("start dropbear (apt-get install dropbear-bin)");
+            let mut server = Sshd {
+                dir,
+                port,
+                address: "127.0.0.1".into(),
+                child,
+            };
+            if server.wait_listening(Duration::from_secs(10)) {
+                return server;
+            }
+            let _ = server.child.kill();
+            let _ = server.child.wait();
+            dir = server.take_dir();
+        }
+        panic!("dropbear did not start; see its log");
     }
 
     fn take_dir(&mut self) -> tempfile::TempDir {
