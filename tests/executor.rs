@@ -105,7 +105,7 @@ fn a_script_runs_with_password_auth_and_streams_each_line_with_its_device() {
         stdout.contains(&format!("[dev-001] hello from {TEST_USER}")),
         "{stdout}"
     );
-    assert!(stdout.contains("[dev-001] oops"), "{stdout}");
+    assert!(stdout.contains("[dev-001 stderr] oops"), "{stdout}");
     let h = history(&d);
     assert_eq!(h[0]["state"], "succeeded");
     assert_eq!(h[0]["exit_status"], 0);

@@ -394,8 +394,13 @@ fn a_script_runs_under_its_interpreter_or_its_shebang() {
             "",
             "shebang perl 42",
         ),
-        // Positive control: without either, the login shell runs it.
-        ("echo \"shell ran $((6*7))\"\n", "", "shell ran 42"),
+        // Positive control: without either, the login shell runs it; what
+        // it writes to stderr is marked as such.
+        (
+            "echo \"shell ran $((6*7))\"\necho to-stderr >&2\n",
+            "",
+            "[box-1] shell ran 42\n[box-1 stderr] to-stderr",
+        ),
     ];
     for (content, extra, expected) in cases {
         let d = DataDir::new();

@@ -337,7 +337,9 @@ fn write_line(out: &mut impl Write, device: &str, stream: Stream, bytes: &[u8]) 
     let text = crate::text::printable_cow(&text);
     let written = match stream {
         Stream::System => writeln!(out, "[{device}] * {text}"),
-        _ => writeln!(out, "[{device}] {text}"),
+        // Marked in words, not only in colour: logs are read in pipes and files.
+        Stream::Stderr => writeln!(out, "[{device} stderr] {text}"),
+        Stream::Stdout => writeln!(out, "[{device}] {text}"),
     };
     if let Err(e) = written {
         super::out::exit_if_reader_gone(&e);
