@@ -1,6 +1,7 @@
 # Shared by the benchmark scripts: builds the release binary and starts one
 # OpenSSH sshd on a free port listening on 127.0.0.1-127.0.0.10, with a test
-# account, host and client keys, and MaxStartups raised for every tool alike.
+# account, host and client keys, and MaxStartups raised for every tool alike
+# (STOCK=1 keeps OpenSSH's stock MaxStartups 10:30:100, as real fleets run it).
 # Sets GH, PSSH, work, user, port, addresses, hostkey. Sourced, not run.
 cargo build --release --quiet
 GH=$PWD/target/release/gatehouse
@@ -29,8 +30,9 @@ mkdir -p /run/sshd
   echo "StrictModes no"
   echo "UsePAM no"
   echo "PasswordAuthentication no"
-  # Raised for every tool alike, so that sshd is not what drops connections.
-  echo "MaxStartups 1000:30:2000"
+  # Raised for every tool alike, so that sshd is not what drops connections;
+  # or left as shipped, to see which tool copes with it.
+  [ "${STOCK:-0}" = 1 ] || echo "MaxStartups 1000:30:2000"
   echo "MaxSessions 100"
   echo "LogLevel ERROR"
 } > "$work/sshd_config"

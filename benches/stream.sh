@@ -52,27 +52,29 @@ TOML
 "$GH" --data-dir "$data" import "$work/records.toml" >/dev/null
 "$GH" --data-dir "$data" shutdown >/dev/null
 
-ssh_walls=(); gh_walls=(); gh_rss=(); gh_bytes=()
+ssh_walls=(); gh_walls=(); gh_rss=(); gh_bytes=(); gh_client_cpu=(); gh_server_cpu=()
 for _ in $(seq 1 "$runs"); do
   /usr/bin/time -f "%e" -o "$work/time" ssh -i "$work/id" -p "$port" -o StrictHostKeyChecking=no \
     -o UserKnownHostsFile=/dev/null -o BatchMode=yes "$user@127.0.0.1" "$script" > "$work/ssh-out" 2>/dev/null
   ssh_walls+=("$(cat "$work/time")")
   # The output cap raised above the 29 MB this prints (default 16 MiB).
-  /usr/bin/time -f "%e %M" -o "$work/server-time" "$GH" --data-dir "$data" serve --personal --idle-exit 600 --output-cap 268435456 >/dev/null 2>&1 &
+  /usr/bin/time -f "%e %M %U %S" -o "$work/server-time" "$GH" --data-dir "$data" serve --personal --idle-exit 600 --output-cap 268435456 >/dev/null 2>&1 &
   server=$!
   for _ in $(seq 1 200); do [ -S "$data/gatehouse.sock" ] && break; sleep 0.05; done
-  /usr/bin/time -f "%e" -o "$work/time" "$GH" --data-dir "$data" request stream --wait > "$work/gh-out" 2>/dev/null
-  gh_walls+=("$(cat "$work/time")")
+  /usr/bin/time -f "%e %U %S" -o "$work/time" "$GH" --data-dir "$data" request stream --wait > "$work/gh-out" 2>/dev/null
+  read -r wall cu cs < "$work/time"
+  gh_walls+=("$wall"); gh_client_cpu+=("$(awk -v a="$cu" -v b="$cs" 'BEGIN{print a+b}')")
   "$GH" --data-dir "$data" shutdown >/dev/null
   wait "$server" || true
-  read -r _ rss < "$work/server-time"
-  gh_rss+=("$rss")
+  read -r _ rss su ss < "$work/server-time"
+  gh_rss+=("$rss"); gh_server_cpu+=("$(awk -v a="$su" -v b="$ss" 'BEGIN{print a+b}')")
   gh_bytes+=("$(wc -l < "$work/gh-out")")
 done
 echo "-- $lines lines, one operation (median of $runs runs)"
 printf 'ssh > /dev/null        wall %7.2f s   (%s lines)\n' "$(median "${ssh_walls[@]}")" "$(wc -l < "$work/ssh-out")"
 printf 'gatehouse request      wall %7.2f s   (%s lines shown, all stored)   server peak rss %s MiB\n' \
   "$(median "${gh_walls[@]}")" "$(median "${gh_bytes[@]}")" "$(mib "$(median "${gh_rss[@]}")")"
+printf '                       cpu: server %.2f s, client %.2f s\n' "$(median "${gh_server_cpu[@]}")" "$(median "${gh_client_cpu[@]}")"
 
 repeat=${REPEAT:-10}
 if [ "$repeat" -gt 0 ]; then

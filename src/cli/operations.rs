@@ -333,6 +333,20 @@ impl LinePrinter {
 
 /// Writes one line; remote bytes never reach the terminal raw.
 fn write_line(out: &mut impl Write, device: &str, stream: Stream, bytes: &[u8]) {
+    // Most output is plain ASCII: written as it is, without decoding.
+    let plain = |b: &u8| (0x20..0x7f).contains(b) || *b == b'\t';
+    if stream == Stream::Stdout && bytes.iter().all(plain) {
+        let written = out
+            .write_all(b"[")
+            .and_then(|()| out.write_all(device.as_bytes()))
+            .and_then(|()| out.write_all(b"] "))
+            .and_then(|()| out.write_all(bytes))
+            .and_then(|()| out.write_all(b"\n"));
+        if let Err(e) = written {
+            super::out::exit_if_reader_gone(&e);
+        }
+        return;
+    }
     let text = String::from_utf8_lossy(bytes);
     let text = crate::text::printable_cow(&text);
     let written = match stream {

@@ -179,5 +179,8 @@ pub struct OutputChunk {
     pub seq: u64,
     pub stream: Stream,
     pub time: Timestamp,
+    /// Written as one run of bytes, not byte by byte: bincode lays both out
+    /// the same (a length, then the bytes), so stored chunks read as before.
+    #[serde(with = "serde_bytes")]
     pub bytes: Vec<u8>,
 }
