@@ -703,7 +703,7 @@ fn expect_matches_through_terminal_escapes_and_keeps_its_line_on_timeout() {
 /// password; a refusal names what was tried and what the server offers.
 #[test]
 fn keyboard_interactive_hosts_take_the_password() {
-    let sshd = Sshd::start_keyboard_interactive();
+    let sshd = Sshd::start_keyboard_interactive("");
     let d = DataDir::new();
     let mut setup = basic(&sshd, "echo logged-in-through-pam\n");
     setup.task_extra = "retries = 0";

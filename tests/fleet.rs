@@ -760,3 +760,49 @@ fn sudo_with_requiretty_runs_in_a_script_with_a_pty() {
         assert!(out.contains(expected), "pty = {pty}: {out}");
     }
 }
+
+/// A host that asks for a key and then a password by keyboard-interactive
+/// (`AuthenticationMethods publickey,keyboard-interactive`) is logged in to
+/// with both from the credential; with the key alone it is refused,
+/// naming what the server still wants.
+#[test]
+fn a_key_then_keyboard_interactive_host_takes_both() {
+    let sshd =
+        Sshd::start_keyboard_interactive("AuthenticationMethods publickey,keyboard-interactive");
+    let key = sshd.client_key();
+    for (with_password, ok) in [(true, true), (false, false)] {
+        let d = DataDir::new();
+        let login = format!(
+            "[[credential]]\nname = \"login\"\nusername = \"{TEST_USER}\"\nprivate_key_file = \"{}\"\n{}\n",
+            key.display(),
+            if with_password {
+                format!("password = \"{TEST_PASSWORD}\"")
+            } else {
+                String::new()
+            }
+        );
+        import(
+            &d,
+            &format!(
+                "{}{}{login}{}",
+                places(""),
+                device("two-step", &sshd, ""),
+                task(
+                    "ssh-script",
+                    "echo both-factors\n",
+                    "",
+                    &["two-step"],
+                    "login",
+                    ""
+                )
+            ),
+        );
+        let op = run_once(&d);
+        if ok {
+            assert_eq!(op["state"], "succeeded", "{}", error(&op));
+        } else {
+            let e = error(&op);
+            assert!(e.contains("it offers keyboard-interactive"), "{e}");
+        }
+    }
+}

@@ -82,6 +82,7 @@ executor = "ssh-expect"
 content = '''
 exec "read -r line"
 exec "[#AUTH_PASSWORD#]"
+expect "*[#AUTH_PASSWORD#]*" timeout 15
 expect "never-shown-*" timeout 2
 '''
 "#;

@@ -201,10 +201,10 @@ impl Sshd {
 
     /// Starts sshd that takes passwords only through keyboard-interactive
     /// (PAM), as hardened hosts and network gear do.
-    pub fn start_keyboard_interactive() -> Sshd {
+    pub fn start_keyboard_interactive(extra_config: &str) -> Sshd {
         Sshd::start_with(
             "UsePAM yes\nPasswordAuthentication no\nKbdInteractiveAuthentication yes\nMaxStartups 100:30:200\n",
-            "",
+            extra_config,
         )
     }
 
