@@ -74,6 +74,19 @@ fn record(kind: Kind) -> Record {
             meta: meta("ops"),
             username: "ops".into(),
             certificate: Some("ssh-ed25519-cert-v01@openssh.com AAAA".into()),
+            change_template: Some("chpasswd".into()),
+            change_with: Some("root".into()),
+            reconcile_with: Some("root".into()),
+            reconcile_template: Some("chpasswd".into()),
+            children: vec!["child".into()],
+            password_policy: PasswordPolicy {
+                length: 20,
+                symbols: false,
+                avoid: "0O".into(),
+                ..Default::default()
+            },
+            rotate_every_secs: Some(86_400),
+            rotate_after_view: true,
             ..Default::default()
         }),
         Kind::Reason => Record::Reason(Reason {
@@ -227,6 +240,28 @@ fn request() -> ExecutionRequest {
     }
 }
 
+/// A credential's secret state, every field set.
+fn secret_state() -> SecretState {
+    SecretState {
+        credential: Id(4),
+        status: SecretStatus::Changing {
+            ops: vec![Id(7), Id(8)],
+        },
+        pending: Some(PendingChange {
+            password: Sealed::withheld(),
+            reason: ChangeReason::AfterView { by: "vera".into() },
+            started_at: T,
+            started_by: "vera".into(),
+        }),
+        changed_at: Some(T),
+        changes: 3,
+        previous: vec![PreviousSecret {
+            password: Sealed::withheld(),
+            replaced_at: T,
+        }],
+    }
+}
+
 fn grant() -> JitGrant {
     JitGrant {
         id: Id(20),
@@ -367,6 +402,20 @@ fn commands() -> Vec<Command> {
         Command::Jit { all: true },
         Command::JitRevoke { id: Id(20) },
         Command::Shutdown,
+        Command::ChangeCredential {
+            name: "ops".into(),
+            devices: vec!["web-1".into()],
+        },
+        Command::ReconcileCredential {
+            name: "ops".into(),
+            devices: vec![],
+        },
+        Command::RevealCredential {
+            name: "ops".into(),
+            reason: "r".into(),
+            justification: "j".into(),
+        },
+        Command::CredentialStates,
     ]
 }
 
@@ -410,6 +459,10 @@ fn command_index(c: &Command) -> usize {
         Command::Jit { .. } => 35,
         Command::JitRevoke { .. } => 36,
         Command::Shutdown => 37,
+        Command::ChangeCredential { .. } => 38,
+        Command::ReconcileCredential { .. } => 39,
+        Command::RevealCredential { .. } => 40,
+        Command::CredentialStates => 41,
     }
 }
 
@@ -455,6 +508,14 @@ fn responses() -> Vec<Response> {
         })),
         Response::Schedules(vec![]),
         Response::Metrics(Box::default()),
+        Response::Revealed(gatehouse::engine::api::Revealed("s3cret".into())),
+        Response::CredentialStates(vec![gatehouse::engine::rotation::CredentialState {
+            name: "ops".into(),
+            status: SecretStatus::OutOfSync { why: "w".into() },
+            changed_at: Some(T),
+            next_due: None,
+            changes: 2,
+        }]),
     ]
 }
 
@@ -479,6 +540,8 @@ fn response_index(r: &Response) -> usize {
         Response::Terms(_) => 16,
         Response::Schedules(_) => 17,
         Response::Metrics(_) => 18,
+        Response::Revealed(_) => 19,
+        Response::CredentialStates(_) => 20,
     }
 }
 
@@ -633,6 +696,12 @@ fn stored_values_keep_their_bytes() {
     golden(
         "stored-jit-grant",
         &encode(&grant()).unwrap(),
+        STORED,
+        &mut bad,
+    );
+    golden(
+        "stored-secret-state",
+        &encode(&secret_state()).unwrap(),
         STORED,
         &mut bad,
     );

@@ -58,6 +58,12 @@ pub enum Effect<'a> {
     /// An action that concerns no one record (the audit log, role
     /// analysis, second factors of others).
     Use(Permission),
+    /// Be shown a credential's secret. `environment`: that of the device
+    /// it belongs to (none: a grant for every environment is needed).
+    Reveal {
+        credential: &'a Record,
+        environment: Option<&'a str>,
+    },
 }
 
 /// What the answer needs to know of the store beyond the records at hand.
@@ -321,6 +327,21 @@ pub fn authorize(who: &Principal<'_>, effect: Effect<'_>, facts: &dyn Facts) -> 
                 Ok(())
             } else {
                 deny(who, action_phrase(action).to_string(), action)
+            }
+        }
+        // Managing a credential is not seeing its secret.
+        Effect::Reveal {
+            credential,
+            environment,
+        } => {
+            if who.may(Permission::ViewCredentialSecrets, environment) {
+                Ok(())
+            } else {
+                deny(
+                    who,
+                    format!("see the secret of credential '{}'", credential.name()),
+                    Permission::ViewCredentialSecrets,
+                )
             }
         }
     }

@@ -5,6 +5,7 @@
 pub mod out;
 mod approvals;
 mod audit;
+mod credentials;
 mod operations;
 mod records;
 mod service;
@@ -261,6 +262,11 @@ pub enum Verb {
         #[command(subcommand)]
         command: DeviceVerb,
     },
+    /// Credentials' passwords: change, reconcile, reveal, status.
+    Credential {
+        #[command(subcommand)]
+        command: credentials::CredentialVerb,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -470,6 +476,7 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         Verb::Device {
             command: DeviceVerb::Trust { name, yes },
         } => operations::trust(cli, name, *yes).await,
+        Verb::Credential { command } => credentials::run(cli, command).await,
     }
 }
 

@@ -113,8 +113,18 @@ pub async fn request(cli: &Cli, args: RequestArgs<'_>, wait: bool) -> Result<()>
             .join(", ")
     );
     let Some(events) = events else { return Ok(()) };
-    let mut printer = LinePrinter::new(&operations);
-    let finals = stream_until_done(&client, events, &operations, &mut printer).await?;
+    follow(&client, events, &operations).await
+}
+
+/// Prints the operations' output as it comes and their ends; exits 1
+/// when one did not succeed.
+pub async fn follow(
+    client: &Client,
+    events: tokio::sync::mpsc::UnboundedReceiver<Event>,
+    operations: &[Operation],
+) -> Result<()> {
+    let mut printer = LinePrinter::new(operations);
+    let finals = stream_until_done(client, events, operations, &mut printer).await?;
     let mut all_ok = true;
     for op in &finals {
         let ok = op.state == OpState::Succeeded;
@@ -130,7 +140,7 @@ pub async fn request(cli: &Cli, args: RequestArgs<'_>, wait: bool) -> Result<()>
                 .unwrap_or_default()
         );
     }
-    wait_for_revokes(&client, &finals).await?;
+    wait_for_revokes(client, &finals).await?;
     if !all_ok {
         std::process::exit(1);
     }

@@ -5,6 +5,7 @@ mod jit;
 mod operation;
 mod records;
 mod request;
+mod rotation;
 mod ssh_options;
 mod validate;
 pub mod when;
@@ -16,18 +17,23 @@ pub use records::*;
 
 /// Masks every template may use without declaring them; no variable may
 /// take one of these names.
-pub const BUILTIN_MASKS: [&str; 9] = [
+pub const BUILTIN_MASKS: [&str; 10] = [
     "AUTH_USER",
     "AUTH_PASSWORD",
     "USERNAME",
     "PASSWORD",
     "NEW_PASSWORD",
+    "OLD_PASSWORD",
     "DEVICE",
     "HOSTNAME",
     "ADDRESS",
     "PORT",
 ];
 pub use request::{ChildPin, Decision, ExecutionRequest, Pinned, RequestState};
+pub use rotation::{
+    ChangeReason, PasswordPolicy, PendingChange, PreviousSecret, SecretState, SecretStatus,
+    PASSWORD_SYMBOLS, PREVIOUS_KEPT,
+};
 pub use ssh_options::{AlgorithmList, SshOptions};
 pub use validate::{check_name, is_mask_name, parse_schedule, FieldError, Validate};
 

@@ -77,6 +77,11 @@ pub enum Trigger {
     Chain { parent: Id },
     /// A just-in-time grant reached its expiry: this operation revokes it.
     JitExpiry { grant: Id },
+    /// A change of a credential's password, for this reason.
+    CredentialChange {
+        credential: String,
+        reason: super::ChangeReason,
+    },
 }
 
 impl fmt::Display for Trigger {
@@ -87,6 +92,9 @@ impl fmt::Display for Trigger {
             Trigger::Schedule { late: true } => f.write_str("schedule (late)"),
             Trigger::Chain { parent } => write!(f, "chain from {parent}"),
             Trigger::JitExpiry { grant } => write!(f, "expiry of JIT grant {grant}"),
+            Trigger::CredentialChange { credential, reason } => {
+                write!(f, "password change of {credential} ({reason})")
+            }
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The configuration records Gatehouse keeps, one struct per kind.
 
-use super::{HostKey, Kind, Meta, SshOptions};
+use super::{HostKey, Kind, Meta, PasswordPolicy, SshOptions};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -73,6 +73,25 @@ pub struct Credential {
     /// the one that takes it back at expiry.
     pub jit_grant_template: Option<String>,
     pub jit_revoke_template: Option<String>,
+    /// The password-change template that sets a new password on its devices.
+    pub change_template: Option<String>,
+    /// The credential that logs in to run the change (root running
+    /// `chpasswd`); none: the credential changes its own (`passwd`).
+    pub change_with: Option<String>,
+    /// The credential that sets a new password when the stored one no
+    /// longer works (reconcile).
+    pub reconcile_with: Option<String>,
+    /// The template a reconcile runs as `reconcile_with` (default: the
+    /// change template).
+    pub reconcile_template: Option<String>,
+    /// Credentials whose change follows a verified change of this one.
+    pub children: Vec<String>,
+    /// What its generated passwords are made of.
+    pub password_policy: PasswordPolicy,
+    /// Its maximum age: a change starts when the password is this old.
+    pub rotate_every_secs: Option<u64>,
+    /// A change starts after someone was shown the password.
+    pub rotate_after_view: bool,
 }
 
 /// Stored by variant index: a new variant goes last; anything else
@@ -297,6 +316,7 @@ impl Permission {
                 | Permission::RequestTasks
                 | Permission::ViewExecutions
                 | Permission::ViewExecutionDebug
+                | Permission::ViewCredentialSecrets
         )
     }
 
@@ -534,6 +554,23 @@ impl Record {
                     Kind::Template,
                     c.jit_revoke_template.iter(),
                 ));
+                refs.extend(many(
+                    "change_template",
+                    Kind::Template,
+                    c.change_template.iter(),
+                ));
+                refs.extend(many("change_with", Kind::Credential, c.change_with.iter()));
+                refs.extend(many(
+                    "reconcile_with",
+                    Kind::Credential,
+                    c.reconcile_with.iter(),
+                ));
+                refs.extend(many(
+                    "reconcile_template",
+                    Kind::Template,
+                    c.reconcile_template.iter(),
+                ));
+                refs.extend(many("children", Kind::Credential, &c.children));
                 refs
             }
             Record::Task(t) => {

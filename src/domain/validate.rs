@@ -135,6 +135,42 @@ impl Validate for Record {
                         "JIT needs both a grant and a revoke template",
                     ));
                 }
+                c.password_policy
+                    .check()
+                    .map_err(|m| FieldError::new("password_policy", m))?;
+                for (field, other) in [
+                    ("change_with", &c.change_with),
+                    ("reconcile_with", &c.reconcile_with),
+                ] {
+                    if let Some(other) = other {
+                        check_name(field, other)?;
+                        if *other == c.meta.name {
+                            return Err(FieldError::new(
+                                field,
+                                "names the credential itself; leave it out to log in as the credential",
+                            ));
+                        }
+                    }
+                }
+                check_names("children", &c.children)?;
+                if c.children.contains(&c.meta.name) {
+                    return Err(FieldError::new(
+                        "children",
+                        "a credential cannot be its own child",
+                    ));
+                }
+                if (c.change_with.is_some()
+                    || c.reconcile_with.is_some()
+                    || c.rotate_every_secs.is_some()
+                    || c.rotate_after_view
+                    || !c.children.is_empty())
+                    && c.change_template.is_none()
+                {
+                    return Err(FieldError::new(
+                        "change_template",
+                        "change_with, reconcile_with, children, rotate_every and rotate_after_view need a change template",
+                    ));
+                }
                 if c.passphrase.is_some() && c.private_key.is_none() {
                     return Err(FieldError::new(
                         "passphrase",

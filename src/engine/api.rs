@@ -164,6 +164,18 @@ pub enum Command {
     JitRevoke { id: Id },
     /// Stops the server (its owner or a Superuser only).
     Shutdown,
+    /// Changes a credential's password on its devices (or these).
+    ChangeCredential { name: String, devices: Vec<String> },
+    /// Sets a new password through the credential's `reconcile_with`.
+    ReconcileCredential { name: String, devices: Vec<String> },
+    /// Shows a credential's password to someone allowed to see it.
+    RevealCredential {
+        name: String,
+        reason: String,
+        justification: String,
+    },
+    /// Where each credential's secret stands.
+    CredentialStates,
 }
 
 /// What a person asks to run.
@@ -244,6 +256,20 @@ pub enum Response {
     Terms(Box<RequestTerms>),
     Schedules(Vec<super::schedules::ScheduleStatus>),
     Metrics(Box<super::metrics::Metrics>),
+    /// A credential's password, revealed.
+    Revealed(Revealed),
+    CredentialStates(Vec<super::rotation::CredentialState>),
+}
+
+/// A revealed secret on its way to the person who asked: never in a
+/// `Debug` print (responses are traced).
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+pub struct Revealed(pub String);
+
+impl std::fmt::Debug for Revealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Revealed(..)")
+    }
 }
 
 /// What the request form of a task shows and checks before asking.

@@ -18,6 +18,12 @@ impl Engine {
         if matches!(op.trigger, Trigger::JitExpiry { .. }) {
             return Ok(());
         }
+        // A password change is the engine's own work, started for someone
+        // allowed to change the credential (or by its triggers): it runs
+        // while the change it belongs to is under way.
+        if let Trigger::CredentialChange { credential, .. } = &op.trigger {
+            return self.change_under_way(credential, op.id);
+        }
         let text = |e: EngineError| e.to_string();
         // The requester: still a Gatehouse user, enabled, and still allowed
         // to ask for this task.

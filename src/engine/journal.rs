@@ -79,6 +79,11 @@ fn events_for(changes: &[Change]) -> Vec<Event> {
             Change::PutOperation(op) => out.push(Event::OperationChanged(op.clone())),
             Change::PutRequest(req) => out.push(Event::RequestChanged(req.clone())),
             Change::PutJit(grant) => out.push(Event::JitChanged(grant.clone())),
+            // Lists show where each credential's secret stands.
+            Change::PutSecretState(_) => records
+                .entry(Kind::Credential)
+                .or_default()
+                .push(String::new()),
         }
     }
     let mut changed: Vec<Event> = records

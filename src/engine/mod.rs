@@ -14,6 +14,7 @@ mod operations;
 mod records;
 mod refusals;
 mod requests;
+pub mod rotation;
 pub mod schedules;
 mod visibility;
 
@@ -391,6 +392,20 @@ impl Engine {
                 }
             }
             Command::Schedules => self.schedules(who),
+            Command::ChangeCredential { name, devices } => {
+                self.ask_change(who, &name, devices, crate::domain::ChangeReason::Manual)
+                    .await
+            }
+            Command::ReconcileCredential { name, devices } => {
+                self.ask_change(who, &name, devices, crate::domain::ChangeReason::Reconcile)
+                    .await
+            }
+            Command::RevealCredential {
+                name,
+                reason,
+                justification,
+            } => self.reveal(who, &name, &reason, &justification).await,
+            Command::CredentialStates => self.credential_states(who),
             Command::Metrics => self.metrics(who),
             Command::UserCheck { login: name } => {
                 self.authorize(who, Effect::Use(Permission::ManageUsers))?;

@@ -546,6 +546,7 @@ impl Engine {
         mut finished: tokio::sync::mpsc::UnboundedReceiver<Operation>,
     ) -> Result<(), EngineError> {
         self.recover().await?;
+        self.conclude_stranded_changes().await?;
         let engine = self.clone();
         tokio::spawn(async move {
             while let Some(op) = finished.recv().await {
@@ -554,6 +555,9 @@ impl Engine {
                 }
                 if let Err(e) = engine.chain(&op).await {
                     tracing::error!(op = %op.id, error = %e, "cannot start child tasks");
+                }
+                if let Err(e) = engine.conclude_change(&op).await {
+                    tracing::error!(op = %op.id, error = %e, "cannot conclude a password change");
                 }
             }
         });
@@ -570,6 +574,9 @@ impl Engine {
                 }
                 if let Err(e) = engine.tick_jit().await {
                     tracing::error!(error = %e, "JIT revokes");
+                }
+                if let Err(e) = engine.rotate_due().await {
+                    tracing::error!(error = %e, "credential rotation");
                 }
             }
         });

@@ -80,6 +80,10 @@ pub enum RunError {
     Invalid(String),
     #[error("cancelled")]
     Cancelled,
+    /// A password change ran (exit status 0) but the new password does
+    /// not log in: what the device holds is not known for sure.
+    #[error("{0}")]
+    Unverified(String),
 }
 
 impl RunError {

@@ -250,6 +250,13 @@ impl Runner {
                         )
                         .await
                 }
+                // The change ran: exit status 0 says so, the error why it
+                // is not taken as done. Never run again.
+                Err((RunError::Unverified(_), message)) => {
+                    return self
+                        .finish(op, OpState::Failed, Some(0), error(Some(message)))
+                        .await
+                }
                 Err((err, message)) => {
                     if !self.retry(&mut op, &err, &mut cancel).await {
                         let state = if *cancel.borrow() {
@@ -407,7 +414,43 @@ impl Runner {
             limits: &self.limits,
             handshakes: self.handshake_slot(&p.target.address, p.target.port),
         };
-        super::executor::of(op.executor).run(job).await
+        let code = super::executor::of(op.executor).run(job).await?;
+        match (&p.verify, code) {
+            (Some(target), 0) => {
+                self.verify(target, out, deadline).await?;
+                Ok(0)
+            }
+            _ => Ok(code),
+        }
+    }
+
+    /// After a password change: logs in with the new password, by password
+    /// alone, to show that it works before it is stored.
+    async fn verify(
+        &self,
+        target: &Target,
+        out: &OutputTx,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), RunError> {
+        out.system(format!(
+            "verifying: logging in to {} as {} with the new password",
+            target.device, target.username
+        ))
+        .await;
+        let left = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .min(self.limits.connect_timeout);
+        match super::ssh::connect(target, left, self.limits.connect_timeout).await {
+            Ok(session) => {
+                session.close().await;
+                out.system("verified: the new password logs in").await;
+                Ok(())
+            }
+            Err(e) => Err(RunError::Unverified(format!(
+                "the change ran, but the new password does not log in to '{}' as '{}' ({e}); the credential is marked out of sync",
+                target.device, target.username
+            ))),
+        }
     }
 
     /// Stores the final state with its audit event, flushed, then tells.
@@ -499,6 +542,9 @@ pub struct Prepared {
     pub interpreter: String,
     /// ssh-script: on a PTY.
     pub pty: bool,
+    /// A password change: the changed credential on this device with its
+    /// new password, to log in with before the change counts.
+    pub verify: Option<Target>,
     /// The values of the template's masks, secrets among them.
     pub values: MaskValues,
     /// Where and as whom (for remote executors).
@@ -552,6 +598,15 @@ fn prepare(store: &Store, op: &Operation) -> Result<Prepared, RunError> {
     }
     let secrets = Secrets::open(store, &credential)?;
     let (password, passphrase) = (secrets.password.clone(), secrets.passphrase.clone());
+    // A password change: the new password (sealed in the credential's
+    // secret state until verified) and the old one.
+    let change = match &op.trigger {
+        crate::domain::Trigger::CredentialChange {
+            credential: changed,
+            ..
+        } => Some(change_values(store, changed)?),
+        _ => None,
+    };
 
     let mut values = MaskValues::default();
     values.set("AUTH_USER", credential.username.clone());
@@ -566,6 +621,17 @@ fn prepare(store: &Store, op: &Operation) -> Result<Prepared, RunError> {
     }
     if let Some(p) = &passphrase {
         values.set_secret("PASSPHRASE", p.clone());
+    }
+    // In a change, USERNAME and PASSWORD are the changed credential's (the
+    // account whose password changes); AUTH_USER and AUTH_PASSWORD stay
+    // the login's (root running chpasswd, or the same account).
+    if let Some(change) = &change {
+        values.set("USERNAME", change.credential.username.clone());
+        values.set_secret("NEW_PASSWORD", change.new_password.clone());
+        if let Some(old) = &change.old_password {
+            values.set_secret("OLD_PASSWORD", old.clone());
+            values.set_secret("PASSWORD", old.clone());
+        }
     }
     // Checked again here: the template may have changed its patterns since.
     for variable in &template.variables {
@@ -587,13 +653,74 @@ fn prepare(store: &Store, op: &Operation) -> Result<Prepared, RunError> {
     } else {
         Target::local()
     };
+    let verify = match change {
+        Some(change) => {
+            // By password alone: a key the credential also holds would log
+            // in whatever the password became.
+            let with_new = Secrets {
+                password: Some(change.new_password),
+                private_key: None,
+                passphrase: None,
+            };
+            let credential = Credential {
+                certificate: None,
+                ..change.credential
+            };
+            Some(target_of(store, &device, &credential, with_new, 0)?)
+        }
+        None => None,
+    };
     Ok(Prepared {
         content: template.content,
         interpreter: template.interpreter,
         pty: template.pty,
+        verify,
         values,
         target,
         where_,
+    })
+}
+
+/// What a password change fills in: the changed credential, its new
+/// password and its current one.
+struct ChangeValues {
+    credential: Credential,
+    new_password: SecretString,
+    old_password: Option<SecretString>,
+}
+
+fn change_values(store: &Store, name: &str) -> Result<ChangeValues, RunError> {
+    let invalid = |m: String| RunError::Invalid(m);
+    let credential = match store
+        .find(Kind::Credential, name)
+        .map_err(|e| invalid(e.to_string()))?
+    {
+        Some(Record::Credential(c)) => c,
+        _ => return Err(invalid(format!("credential '{name}' no longer exists"))),
+    };
+    let state = store
+        .secret_state(credential.meta.id)
+        .map_err(|e| invalid(e.to_string()))?;
+    let pending = state.and_then(|s| s.pending).ok_or_else(|| {
+        invalid(format!(
+            "credential '{name}' has no change under way (was it given up?)"
+        ))
+    })?;
+    let open = |sealed: &crate::domain::Sealed| -> Result<SecretString, RunError> {
+        let plain = store
+            .cipher()
+            .open(sealed)
+            .map_err(|e| invalid(e.to_string()))?;
+        Ok(SecretString::from(
+            String::from_utf8_lossy(&plain).into_owned(),
+        ))
+    };
+    let new_password = open(&pending.password)?;
+    let old_password = credential.password.as_ref().map(open).transpose()?;
+    Ok(ChangeValues {
+        credential,
+        new_password,
+        old_password,
     })
 }
 

@@ -171,8 +171,52 @@ pub struct CredentialDoc {
     pub jit_grant_template: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jit_revoke_template: Option<String>,
+    /// The password-change template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_template: Option<String>,
+    /// The credential that logs in to run the change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change_with: Option<String>,
+    /// The credential that sets a new password when the stored one fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile_with: Option<String>,
+    /// The template a reconcile runs (default: the change template).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile_template: Option<String>,
+    /// Credentials changed after this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_policy: Option<PasswordPolicyDoc>,
+    /// Maximum age: `30d`, `12h`, `90s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotate_every: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rotate_after_view: bool,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub enabled: bool,
+}
+
+/// A password policy; what is left out keeps its default.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordPolicyDoc {
+    #[serde(default = "default_password_length")]
+    pub length: u32,
+    #[serde(default = "yes")]
+    pub lower: bool,
+    #[serde(default = "yes")]
+    pub upper: bool,
+    #[serde(default = "yes")]
+    pub digits: bool,
+    #[serde(default = "yes")]
+    pub symbols: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub avoid: String,
+}
+
+fn default_password_length() -> u32 {
+    PasswordPolicy::default().length
 }
 
 impl std::fmt::Debug for CredentialDoc {
@@ -524,6 +568,13 @@ impl RecordsFile {
                 }
                 None => None,
             };
+            let rotate_every_secs = d
+                .rotate_every
+                .as_deref()
+                .map(crate::domain::when::parse_duration_ms)
+                .transpose()
+                .map_err(|e| at.error("rotate_every", e))?
+                .map(|ms| (ms / 1000).max(1) as u64);
             let secrets = PlainSecrets {
                 password: d.password.clone(),
                 private_key,
@@ -541,6 +592,25 @@ impl RecordsFile {
                     certificate,
                     jit_grant_template: d.jit_grant_template.clone(),
                     jit_revoke_template: d.jit_revoke_template.clone(),
+                    change_template: d.change_template.clone(),
+                    change_with: d.change_with.clone(),
+                    reconcile_with: d.reconcile_with.clone(),
+                    reconcile_template: d.reconcile_template.clone(),
+                    children: d.children.clone(),
+                    password_policy: d
+                        .password_policy
+                        .as_ref()
+                        .map(|p| PasswordPolicy {
+                            length: p.length,
+                            lower: p.lower,
+                            upper: p.upper,
+                            digits: p.digits,
+                            symbols: p.symbols,
+                            avoid: p.avoid.clone(),
+                        })
+                        .unwrap_or_default(),
+                    rotate_every_secs,
+                    rotate_after_view: d.rotate_after_view,
                 }),
                 secrets,
                 l,
@@ -796,6 +866,24 @@ impl RecordsFile {
                     certificate_file: None,
                     jit_grant_template: c.jit_grant_template.clone(),
                     jit_revoke_template: c.jit_revoke_template.clone(),
+                    change_template: c.change_template.clone(),
+                    change_with: c.change_with.clone(),
+                    reconcile_with: c.reconcile_with.clone(),
+                    reconcile_template: c.reconcile_template.clone(),
+                    children: c.children.clone(),
+                    password_policy: (c.password_policy != PasswordPolicy::default()).then(|| {
+                        let p = &c.password_policy;
+                        PasswordPolicyDoc {
+                            length: p.length,
+                            lower: p.lower,
+                            upper: p.upper,
+                            digits: p.digits,
+                            symbols: p.symbols,
+                            avoid: p.avoid.clone(),
+                        }
+                    }),
+                    rotate_every: c.rotate_every_secs.map(|s| format!("{s}s")),
+                    rotate_after_view: c.rotate_after_view,
                     enabled: m.enabled,
                 })),
                 Record::Template(t) => file.template.push(span(TemplateDoc {

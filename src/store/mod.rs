@@ -63,6 +63,8 @@ pub enum Change {
     PutRequest(Box<crate::domain::ExecutionRequest>),
     /// Creates or updates a JIT grant.
     PutJit(Box<crate::domain::JitGrant>),
+    /// Creates or updates where a credential's secret stands.
+    PutSecretState(Box<crate::domain::SecretState>),
 }
 
 /// The store. Opened by the server only (sled locks its files).
@@ -107,6 +109,8 @@ const OPERATIONS_TREE: &str = "operations";
 const OUTPUT_TREE: &str = "output";
 const REQUESTS_TREE: &str = "requests";
 const JIT_TREE: &str = "jit";
+/// Credentials' secret lifecycles, by credential id.
+const SECRETS_TREE: &str = "secret_states";
 
 /// The most memory sled's page cache takes.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -278,6 +282,11 @@ impl Store {
                 Change::PutJit(g) => {
                     writes.push((JIT_TREE.to_string(), g.id.key().to_vec(), Some(encode(g)?)))
                 }
+                Change::PutSecretState(s) => writes.push((
+                    SECRETS_TREE.to_string(),
+                    s.credential.key().to_vec(),
+                    Some(encode(s)?),
+                )),
                 Change::PutOperation(op) => {
                     writes.push((
                         OPERATIONS_TREE.to_string(),

@@ -192,4 +192,23 @@ impl Store {
             .map(|v| decode("jit", &v?))
             .collect()
     }
+
+    /// Where a credential's secret stands (none: never changed by Gatehouse).
+    pub fn secret_state(&self, credential: Id) -> StoreResult<Option<crate::domain::SecretState>> {
+        self.db
+            .open_tree(super::SECRETS_TREE)?
+            .get(credential.key())?
+            .map(|v| decode("secret_states", &v))
+            .transpose()
+    }
+
+    /// Every credential's secret state.
+    pub fn secret_states(&self) -> StoreResult<Vec<crate::domain::SecretState>> {
+        self.db
+            .open_tree(super::SECRETS_TREE)?
+            .iter()
+            .values()
+            .map(|v| decode("secret_states", &v?))
+            .collect()
+    }
 }

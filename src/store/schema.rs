@@ -10,8 +10,9 @@ use std::path::Path;
 /// 3: output chunks move from the `output` tree to a file per operation.
 /// 4: requests pin their chained tasks and may authorise a schedule.
 /// 5: devices pin several host keys, with algorithm options and a `via`;
-///    environments have algorithm options, credentials a certificate,
-///    templates an interpreter and a PTY, tasks `idempotent`.
+///    environments have algorithm options, credentials a certificate and
+///    rotation settings, templates an interpreter and a PTY, tasks
+///    `idempotent`; secrets' lifecycles get their own tree.
 pub const SCHEMA_VERSION: u32 = 5;
 
 const VERSION_KEY: &[u8] = b"schema_version";
@@ -143,8 +144,9 @@ mod v3 {
 
 /// Records as schema version 4 stored them: before devices pinned several
 /// host keys and had algorithm options and a `via`, environments had
-/// algorithm options, credentials a certificate, templates an interpreter
-/// and a PTY, and tasks `idempotent`.
+/// algorithm options, credentials a certificate and their rotation settings
+/// (change and reconcile templates and logins, children, password policy,
+/// maximum age), templates an interpreter and a PTY, and tasks `idempotent`.
 mod v4 {
     use crate::domain::{
         Credential, Device, Environment, ExecutionType, Executor, HostKey, Meta, Policy, Reason,
@@ -269,6 +271,7 @@ mod v4 {
                 certificate: None,
                 jit_grant_template: c.jit_grant_template,
                 jit_revoke_template: c.jit_revoke_template,
+                ..Credential::default()
             }),
             RecordV4::Reason(r) => Record::Reason(r),
             RecordV4::Template(t) => Record::Template(template(t)),

@@ -1,0 +1,602 @@
+//! A credential's password over time: changed by an operation that runs
+//! its change template with a generated password, verified by logging in
+//! with it before it is stored, then its children changed; reconciled
+//! through another login when the stored one no longer works; changed when
+//! it reaches its maximum age or after someone was shown it.
+
+use super::api::Revealed;
+use super::{Engine, EngineError, Response};
+use crate::access::{Effect, Principal};
+use crate::domain::{
+    ChangeReason, Credential, ExecutionType, Kind, Meta, OpState, Operation, PendingChange,
+    PreviousSecret, Record, SecretState, SecretStatus, Task, Timestamp, Trigger, PREVIOUS_KEPT,
+};
+use crate::store::{Change, NewAuditEvent};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use zeroize::Zeroizing;
+
+/// Where one credential's secret stands, for lists and the Dashboard
+/// (never the secret).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct CredentialState {
+    pub name: String,
+    pub status: SecretStatus,
+    /// When a verified change last set the password.
+    pub changed_at: Option<Timestamp>,
+    /// When its maximum age is reached, if it has one.
+    pub next_due: Option<Timestamp>,
+    /// Verified changes so far.
+    pub changes: u32,
+}
+
+impl Engine {
+    fn credential(&self, name: &str) -> Result<Credential, EngineError> {
+        match self.store.find(Kind::Credential, name)? {
+            Some(Record::Credential(c)) => Ok(c),
+            _ => Err(EngineError::NotFound {
+                kind: Kind::Credential,
+                name: name.to_string(),
+            }),
+        }
+    }
+
+    /// The environment of the device a credential belongs to.
+    fn credential_environment(&self, c: &Credential) -> Result<Option<String>, EngineError> {
+        let Some(device) = &c.device else {
+            return Ok(None);
+        };
+        Ok(match self.store.find(Kind::Device, device)? {
+            Some(Record::Device(d)) => Some(d.environment),
+            _ => None,
+        })
+    }
+
+    /// A person asks for a change (or a reconcile): they must be allowed
+    /// to change the credential.
+    pub(super) async fn ask_change(
+        &self,
+        who: &Principal<'_>,
+        name: &str,
+        devices: Vec<String>,
+        reason: ChangeReason,
+    ) -> Result<Response, EngineError> {
+        let credential = self.credential(name)?;
+        let record = Record::Credential(credential.clone());
+        self.authorize(
+            who,
+            Effect::Change {
+                stored: Some(&record),
+                incoming: &record,
+            },
+        )?;
+        let login = who.user.meta.name.clone();
+        let operations = self
+            .start_change(&credential, devices, reason, &login)
+            .await?;
+        Ok(Response::Requested {
+            request: operations.first().map(|o| o.request).unwrap_or_default(),
+            operations,
+        })
+    }
+
+    /// Starts a change: one operation per device, running the change
+    /// template as the credential itself (or its `change_with`, or for a
+    /// reconcile its `reconcile_with`), with a new password from its
+    /// policy, sealed in its secret state until verified.
+    pub(super) async fn start_change(
+        &self,
+        credential: &Credential,
+        devices: Vec<String>,
+        reason: ChangeReason,
+        actor: &str,
+    ) -> Result<Vec<Operation>, EngineError> {
+        let _guard = self.write_lock.lock().await;
+        let name = credential.meta.name.clone();
+        let refuse = |m: String| EngineError::Denied(format!("credential '{name}': {m}"));
+        if !credential.meta.enabled {
+            return Err(refuse("is disabled".into()));
+        }
+        let change_template = credential
+            .change_template
+            .clone()
+            .ok_or_else(|| refuse("has no change_template to change its password with".into()))?;
+        let template = match reason {
+            ChangeReason::Reconcile => credential
+                .reconcile_template
+                .clone()
+                .unwrap_or(change_template),
+            _ => change_template,
+        };
+        match self.store.find(Kind::Template, &template)? {
+            Some(Record::Template(t)) if t.execution_type == ExecutionType::PasswordChange => {}
+            Some(_) => {
+                return Err(refuse(format!(
+                    "its change template '{template}' is not of execution type password-change"
+                )))
+            }
+            None => {
+                return Err(refuse(format!(
+                    "its change template '{template}' does not exist"
+                )))
+            }
+        }
+        let mut state = self
+            .store
+            .secret_state(credential.meta.id)?
+            .unwrap_or_else(|| SecretState {
+                credential: credential.meta.id,
+                ..SecretState::default()
+            });
+        if let SecretStatus::Changing { ops } = &state.status {
+            return Err(refuse(format!(
+                "a change is already running (operation {})",
+                ops.iter()
+                    .map(|o| o.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let login = match reason {
+            ChangeReason::Reconcile => credential.reconcile_with.clone().ok_or_else(|| {
+                refuse("has no reconcile_with credential to set a new password through".into())
+            })?,
+            _ => credential
+                .change_with
+                .clone()
+                .unwrap_or_else(|| name.clone()),
+        };
+        let devices = if !devices.is_empty() {
+            devices
+        } else {
+            self.devices_of(credential)?
+        };
+        let Some(first) = devices.first() else {
+            return Err(refuse(
+                "belongs to no device and no task uses it: name the devices (--device)".into(),
+            ));
+        };
+        let (environment, system) = match self.store.find(Kind::Device, first)? {
+            Some(Record::Device(d)) => (d.environment, d.system),
+            _ => return Err(refuse(format!("device '{first}' does not exist"))),
+        };
+        let task = Task {
+            meta: Meta {
+                name: format!("password change of {name}"),
+                enabled: true,
+                ..Meta::default()
+            },
+            description: String::new(),
+            template,
+            environment,
+            system,
+            devices: devices.clone(),
+            credential: login.clone(),
+            timeout_secs: crate::domain::DEFAULT_TASK_TIMEOUT_SECS,
+            parallelism: devices.len().max(1) as u32,
+            ..Task::default()
+        };
+        let password = Zeroizing::new(credential.password_policy.generate().map_err(refuse)?);
+        let sealed = self.store.cipher().seal(password.as_bytes());
+        let ops = self.plan(
+            &task,
+            &[],
+            &BTreeMap::new(),
+            Trigger::CredentialChange {
+                credential: name.clone(),
+                reason: reason.clone(),
+            },
+            actor,
+            Timestamp::now(),
+            None,
+        )?;
+        state.status = SecretStatus::Changing {
+            ops: ops.iter().map(|o| o.id).collect(),
+        };
+        state.pending = Some(PendingChange {
+            password: sealed,
+            reason: reason.clone(),
+            started_at: Timestamp::now(),
+            started_by: actor.to_string(),
+        });
+        let mut changes: Vec<Change> = ops
+            .iter()
+            .map(|o| Change::PutOperation(Box::new(o.clone())))
+            .collect();
+        changes.push(Change::PutSecretState(Box::new(state)));
+        self.journal
+            .commit(
+                changes,
+                vec![NewAuditEvent::new(
+                    actor,
+                    "credential.change.start",
+                    format!("credential {name}"),
+                    format!(
+                        "reason: {reason}; devices: {}; as {login}; operations {}",
+                        devices.join(", "),
+                        ops.iter()
+                            .map(|o| o.id.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )],
+            )
+            .await?;
+        self.runner.submit(ops.clone(), task.parallelism as usize);
+        Ok(ops)
+    }
+
+    /// The devices a credential is used on: its own device, else those of
+    /// the tasks that log in with it.
+    fn devices_of(&self, credential: &Credential) -> Result<Vec<String>, EngineError> {
+        if let Some(d) = &credential.device {
+            return Ok(vec![d.clone()]);
+        }
+        let mut devices: Vec<String> = Vec::new();
+        for record in self.store.list(Kind::Task)? {
+            if let Record::Task(t) = record {
+                if t.credential == credential.meta.name {
+                    for d in t.devices {
+                        if !devices.contains(&d) {
+                            devices.push(d);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(devices)
+    }
+
+    /// After an operation of a change ended: once all of the change's
+    /// operations have, the new password is stored if every one was
+    /// verified; the credential is out of sync if any device may hold the
+    /// new one; else the change failed and the old password stays. Then
+    /// the children's changes start.
+    pub(super) async fn conclude_change(&self, op: &Operation) -> Result<(), EngineError> {
+        let Trigger::CredentialChange {
+            credential: name, ..
+        } = &op.trigger
+        else {
+            return Ok(());
+        };
+        let children = {
+            let _guard = self.write_lock.lock().await;
+            let Some(Record::Credential(mut credential)) =
+                self.store.find(Kind::Credential, name)?
+            else {
+                return Ok(());
+            };
+            let Some(mut state) = self.store.secret_state(credential.meta.id)? else {
+                return Ok(());
+            };
+            let SecretStatus::Changing { ops } = &state.status else {
+                return Ok(());
+            };
+            if !ops.contains(&op.id) {
+                return Ok(());
+            }
+            let mut finals = Vec::new();
+            for id in ops {
+                match self.store.operation(*id)? {
+                    Some(o) if o.state.is_final() => finals.push(o),
+                    Some(_) => return Ok(()),
+                    None => {}
+                }
+            }
+            let Some(pending) = state.pending.clone() else {
+                return Ok(());
+            };
+            let now = Timestamp::now();
+            let ok: Vec<&Operation> = finals
+                .iter()
+                .filter(|o| o.state == OpState::Succeeded)
+                .collect();
+            // Failed after the change template ran: the device may hold the new password.
+            let unverified: Vec<&Operation> = finals
+                .iter()
+                .filter(|o| o.state == OpState::Failed && o.exit_status == Some(0))
+                .collect();
+            let failures = || {
+                finals
+                    .iter()
+                    .filter(|o| o.state != OpState::Succeeded)
+                    .map(|o| {
+                        format!(
+                            "{}: {}",
+                            o.device,
+                            o.error.as_deref().unwrap_or(o.state.as_str())
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            };
+            let mut changes = Vec::new();
+            let (action, details, children) = if !finals.is_empty() && ok.len() == finals.len() {
+                if let Some(old) = credential.password.take() {
+                    state.previous.insert(
+                        0,
+                        PreviousSecret {
+                            password: old,
+                            replaced_at: now,
+                        },
+                    );
+                    state.previous.truncate(PREVIOUS_KEPT);
+                }
+                credential.password = Some(pending.password);
+                state.pending = None;
+                state.status = SecretStatus::Ok;
+                state.changed_at = Some(now);
+                state.changes += 1;
+                // Not an edit: the revision stays, so requests that pinned
+                // the credential still run, with the new password.
+                changes.push(Change::Put(Box::new(Record::Credential(
+                    credential.clone(),
+                ))));
+                (
+                    "credential.changed",
+                    format!(
+                        "verified on {}; reason: {}",
+                        ok.iter()
+                            .map(|o| o.device.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        pending.reason
+                    ),
+                    credential.children.clone(),
+                )
+            } else if ok.is_empty() && unverified.is_empty() {
+                state.pending = None;
+                let why = failures();
+                state.status = SecretStatus::ChangeFailed { why: why.clone() };
+                (
+                    "credential.change.failed",
+                    format!("the old password stays: {why}"),
+                    Vec::new(),
+                )
+            } else {
+                // The new password stays sealed in `pending`, for recovery.
+                let why = failures();
+                state.status = SecretStatus::OutOfSync { why: why.clone() };
+                (
+                    "credential.out-of-sync",
+                    format!(
+                        "the stored (old) password stays; changed on: {}; {why}",
+                        ok.iter()
+                            .map(|o| o.device.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    Vec::new(),
+                )
+            };
+            changes.push(Change::PutSecretState(Box::new(state)));
+            self.journal
+                .commit(
+                    changes,
+                    vec![NewAuditEvent::new(
+                        "gatehouse",
+                        action,
+                        format!("credential {name}"),
+                        details,
+                    )],
+                )
+                .await?;
+            children
+        };
+        for child in children {
+            let started = async {
+                let c = self.credential(&child)?;
+                self.start_change(
+                    &c,
+                    Vec::new(),
+                    ChangeReason::Parent {
+                        credential: name.clone(),
+                    },
+                    &op.requested_by,
+                )
+                .await
+            }
+            .await;
+            if let Err(e) = started {
+                self.audit(vec![NewAuditEvent::new(
+                    "gatehouse",
+                    "credential.change.refused",
+                    format!("credential {child}"),
+                    format!("after its parent {name} changed: {e}"),
+                )])
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Why a change's operation may not start: its change was given up.
+    pub(super) fn change_under_way(&self, name: &str, op: crate::domain::Id) -> Result<(), String> {
+        let credential = self.credential(name).map_err(|e| e.to_string())?;
+        let state = self
+            .store
+            .secret_state(credential.meta.id)
+            .map_err(|e| e.to_string())?;
+        match state.map(|s| s.status) {
+            Some(SecretStatus::Changing { ops }) if ops.contains(&op) => Ok(()),
+            _ => Err(format!(
+                "the password change of credential '{name}' it belongs to is no longer under way"
+            )),
+        }
+    }
+
+    /// Changes that were under way when the server stopped and whose
+    /// operations have all ended since (at recovery) are concluded.
+    pub(super) async fn conclude_stranded_changes(&self) -> Result<(), EngineError> {
+        for state in self.store.secret_states()? {
+            if let SecretStatus::Changing { ops } = &state.status {
+                if let Some(Some(op)) = ops
+                    .first()
+                    .map(|id| self.store.operation(*id))
+                    .transpose()?
+                {
+                    self.conclude_change(&op).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Shows a credential's password to someone allowed to see it, with a
+    /// justification; audited (never the secret); a credential set to
+    /// `rotate_after_view` is changed at once.
+    pub(super) async fn reveal(
+        &self,
+        who: &Principal<'_>,
+        name: &str,
+        reason: &str,
+        justification: &str,
+    ) -> Result<Response, EngineError> {
+        let credential = self.credential(name)?;
+        let record = Record::Credential(credential.clone());
+        let environment = self.credential_environment(&credential)?;
+        self.authorize(
+            who,
+            Effect::Reveal {
+                credential: &record,
+                environment: environment.as_deref(),
+            },
+        )?;
+        let invalid = |field: &str, message: &str| EngineError::Invalid {
+            kind: Kind::Credential,
+            name: name.to_string(),
+            line: 0,
+            field: Some(field.to_string()),
+            at: None,
+            message: message.to_string(),
+        };
+        if justification.trim().is_empty() {
+            return Err(invalid(
+                "justification",
+                "a reveal needs a justification (--justification)",
+            ));
+        }
+        let sealed = credential
+            .password
+            .as_ref()
+            .ok_or_else(|| invalid("password", "the credential holds no password"))?;
+        let plain = self.store.cipher().open(sealed)?;
+        let password = String::from_utf8_lossy(&plain).into_owned();
+        let login = who.user.meta.name.clone();
+        self.audit(vec![NewAuditEvent::new(
+            &login,
+            "credential.reveal",
+            format!("credential {name}"),
+            format!(
+                "reason: {}; justification: {}",
+                crate::text::printable(reason),
+                crate::text::printable(justification)
+            ),
+        )])
+        .await?;
+        if credential.rotate_after_view {
+            if let Err(e) = self
+                .start_change(
+                    &credential,
+                    Vec::new(),
+                    ChangeReason::AfterView { by: login.clone() },
+                    &login,
+                )
+                .await
+            {
+                self.audit(vec![NewAuditEvent::new(
+                    "gatehouse",
+                    "credential.change.refused",
+                    format!("credential {name}"),
+                    format!("after a view by {login}: {e}"),
+                )])
+                .await?;
+            }
+        }
+        Ok(Response::Revealed(Revealed(password)))
+    }
+
+    /// Where the secret of each credential the caller may see stands.
+    pub(super) fn credential_states(&self, who: &Principal<'_>) -> Result<Response, EngineError> {
+        self.authorize(who, Effect::List(Kind::Credential))?;
+        let states: BTreeMap<crate::domain::Id, SecretState> = self
+            .store
+            .secret_states()?
+            .into_iter()
+            .map(|s| (s.credential, s))
+            .collect();
+        let mut out = Vec::new();
+        for record in self.store.list(Kind::Credential)? {
+            if self.authorize(who, Effect::Read(&record)).is_err() {
+                continue;
+            }
+            let Record::Credential(c) = record else {
+                continue;
+            };
+            let state = states.get(&c.meta.id).cloned().unwrap_or_default();
+            out.push(CredentialState {
+                name: c.meta.name.clone(),
+                next_due: c.rotate_every_secs.map(|every| {
+                    let from = state.changed_at.unwrap_or(c.meta.created_at);
+                    Timestamp(from.0.saturating_add(every.saturating_mul(1000) as i64))
+                }),
+                status: state.status,
+                changed_at: state.changed_at,
+                changes: state.changes,
+            });
+        }
+        Ok(Response::CredentialStates(out))
+    }
+
+    /// Starts the changes of credentials past their maximum age; called
+    /// every second. One that cannot start is marked so (and audited once),
+    /// not tried every second.
+    pub(super) async fn rotate_due(&self) -> Result<(), EngineError> {
+        let now = Timestamp::now();
+        let states: BTreeMap<crate::domain::Id, SecretState> = self
+            .store
+            .secret_states()?
+            .into_iter()
+            .map(|s| (s.credential, s))
+            .collect();
+        for record in self.store.list(Kind::Credential)? {
+            let Record::Credential(c) = record else {
+                continue;
+            };
+            let Some(every) = c.rotate_every_secs else {
+                continue;
+            };
+            let state = states.get(&c.meta.id).cloned().unwrap_or(SecretState {
+                credential: c.meta.id,
+                ..SecretState::default()
+            });
+            if !c.meta.enabled || state.status != SecretStatus::Ok {
+                continue;
+            }
+            let from = state.changed_at.unwrap_or(c.meta.created_at);
+            if now.0 < from.0.saturating_add(every.saturating_mul(1000) as i64) {
+                continue;
+            }
+            if let Err(e) = self
+                .start_change(&c, Vec::new(), ChangeReason::MaxAge, "gatehouse")
+                .await
+            {
+                let why = format!("the maximum-age change could not start: {e}");
+                let mut state = state;
+                state.status = SecretStatus::ChangeFailed { why: why.clone() };
+                self.journal
+                    .commit(
+                        vec![Change::PutSecretState(Box::new(state))],
+                        vec![NewAuditEvent::new(
+                            "gatehouse",
+                            "credential.change.refused",
+                            format!("credential {}", c.meta.name),
+                            why,
+                        )],
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,461 @@
+//! The credential lifecycle on real accounts behind a real sshd: a
+//! password changed by `passwd` and by root's `chpasswd`, verified by
+//! logging in before it is stored; a change that did nothing leaves the
+//! credential out of sync until a reconcile; maximum age; parent and
+//! children; reveal under its own permission.
+
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::runs::{eventually, history, logs, wait_final};
+use common::sshd::Sshd;
+use common::DataDir;
+use serde_json::Value;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Makes an OS account with this password (made again, same password, if
+/// a run before left it).
+fn account(login: &str, password: &str) {
+    let exists = Command::new("id")
+        .arg(login)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !exists {
+        let out = Command::new("useradd")
+            .args(["-m", "-s", "/bin/bash", login])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() || out.status.code() == Some(9),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut child = Command::new("chpasswd")
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{login}:{password}\n").as_bytes())
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// A user changing their own password: `passwd` asks the current one,
+/// then the new one twice.
+const PASSWD_SELF: &str = r#"[[template]]
+name = "passwd-self"
+executor = "ssh-expect"
+execution_type = "password-change"
+content = '''
+expect "*$ " timeout 10
+exec "passwd"
+expect "*urrent password:" timeout 10
+exec "[#OLD_PASSWORD#]"
+expect "*ew password:" timeout 10
+exec "[#NEW_PASSWORD#]"
+expect "*ew password:" timeout 10
+exec "[#NEW_PASSWORD#]"
+expect "*updated successfully*$ " timeout 10
+end
+'''
+"#;
+
+/// Root setting another account's password. In a script a secret's mask
+/// is one shell word already quoted: it goes outside quotes.
+const CHPASSWD: &str = r#"[[template]]
+name = "chpasswd"
+executor = "ssh-script"
+execution_type = "password-change"
+content = '''
+echo [#USERNAME#]:[#NEW_PASSWORD#] | chpasswd
+echo "set the password of [#USERNAME#]"
+'''
+"#;
+
+/// A change template that says it worked and changed nothing.
+const PRETEND: &str = r#"[[template]]
+name = "pretend"
+executor = "ssh-script"
+execution_type = "password-change"
+content = "echo 'password changed (not really)'\n"
+"#;
+
+/// One that fails.
+const BROKEN: &str = r#"[[template]]
+name = "broken"
+executor = "ssh-script"
+execution_type = "password-change"
+content = "echo 'cannot change it here' >&2\nexit 2\n"
+"#;
+
+/// A task that logs in with a credential and says who it is.
+const WHOAMI: &str = r#"[[template]]
+name = "whoami"
+executor = "ssh-script"
+content = "echo \"logged in as $(id -un)\"\n"
+"#;
+
+fn base(sshd: &Sshd) -> String {
+    format!(
+        "[[environment]]\nname = \"lab\"\n[[system]]\nname = \"box\"\n\
+         [[device]]\nname = \"box-1\"\naddress = \"{}\"\nport = {}\nenvironment = \"lab\"\nsystem = \"box\"\nhost_keys = [\"{}\"]\n\
+         [[credential]]\nname = \"root-key\"\nusername = \"root\"\nprivate_key_file = \"{}\"\ndevice = \"box-1\"\n\
+         {PASSWD_SELF}{CHPASSWD}{PRETEND}{BROKEN}{WHOAMI}",
+        sshd.address,
+        sshd.port,
+        sshd.host_key_line(),
+        sshd.client_key().display()
+    )
+}
+
+/// A password credential for `login` on box-1, with extra lines.
+fn credential(name: &str, login: &str, password: &str, extra: &str) -> String {
+    format!(
+        "[[credential]]\nname = \"{name}\"\nusername = \"{login}\"\npassword = \"{password}\"\ndevice = \"box-1\"\n{extra}\n"
+    )
+}
+
+/// A task that logs in with `credential` and prints who it is.
+fn login_task(name: &str, credential: &str) -> String {
+    format!(
+        "[[task]]\nname = \"{name}\"\ntemplate = \"whoami\"\nenvironment = \"lab\"\nsystem = \"box\"\ncredential = \"{credential}\"\ndevices = [\"box-1\"]\nretries = 0\n"
+    )
+}
+
+fn import(d: &DataDir, records: &str) {
+    let file = d.write("records.toml", records);
+    d.ok(&["import", file.to_str().unwrap()]);
+}
+
+/// Runs a login task; its one operation.
+fn run(d: &DataDir, task: &str) -> Value {
+    let before = history(d).len();
+    d.run(&["request", task]);
+    wait_final(d, before + 1, Duration::from_secs(60))[0].clone()
+}
+
+fn status(d: &DataDir, name: &str) -> Value {
+    d.ok(&["credential", "status", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no status for {name}"))
+}
+
+fn reveal(d: &DataDir, name: &str) -> String {
+    d.ok(&[
+        "credential",
+        "reveal",
+        name,
+        "--reason",
+        "test",
+        "--justification",
+        "checking the stored password",
+    ])
+    .trim()
+    .to_string()
+}
+
+/// `passwd` run by the account itself: the new password is verified and
+/// stored; the old one no longer logs in, the stored one does; the new
+/// password is in no output, log or audit event.
+#[test]
+fn a_user_changes_their_own_password_verified_before_it_is_stored() {
+    let old = "Old-pass-4831x";
+    account("gh-rot-self", old);
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    import(
+        &d,
+        &format!(
+            "{}{}{}{}{}",
+            base(&sshd),
+            credential(
+                "self",
+                "gh-rot-self",
+                old,
+                "change_template = \"passwd-self\""
+            ),
+            credential("self-old", "gh-rot-self", old, ""),
+            login_task("as-self", "self"),
+            login_task("as-old", "self-old")
+        ),
+    );
+    // Positive control: the old password logs in before the change.
+    assert_eq!(run(&d, "as-old")["state"], "succeeded");
+
+    d.ok(&["credential", "change", "self", "--wait"]);
+    let st = status(&d, "self");
+    assert_eq!(st["state"], "ok", "{st}");
+    assert_eq!(st["changes"], 1, "{st}");
+    let new = reveal(&d, "self");
+    assert_ne!(new, old);
+    assert_eq!(new.chars().count(), 24, "the default policy's length");
+
+    let op = run(&d, "as-self");
+    assert_eq!(op["state"], "succeeded", "{op}");
+    assert!(logs(&d, &op).contains("logged in as gh-rot-self"));
+    let op = run(&d, "as-old");
+    assert_eq!(
+        op["state"], "failed",
+        "the old password still logs in: {op}"
+    );
+    assert!(
+        op["error"]
+            .as_str()
+            .unwrap()
+            .contains("refused the password"),
+        "{op}"
+    );
+
+    // The change's own output shows the masks, never the passwords.
+    let change = history(&d)
+        .into_iter()
+        .find(|o| o["task"] == "password change of self")
+        .unwrap();
+    let out = logs(&d, &change);
+    assert!(out.contains("verified: the new password logs in"), "{out}");
+    let audit = d.ok(&["audit", "export"]);
+    assert!(audit.contains("credential.changed"), "{audit}");
+    for place in [&out, &audit, &d.ok(&["history", "--json"])] {
+        assert!(!place.contains(&new), "the new password leaked");
+        assert!(!place.contains(old), "the old password leaked");
+    }
+}
+
+/// Root changes another account's password with `chpasswd` (`change_with`).
+#[test]
+fn root_sets_another_accounts_password_through_change_with() {
+    let old = "Old-pass-7712y";
+    account("gh-rot-root", old);
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    import(
+        &d,
+        &format!(
+            "{}{}{}",
+            base(&sshd),
+            credential(
+                "svc",
+                "gh-rot-root",
+                old,
+                "change_template = \"chpasswd\"\nchange_with = \"root-key\"\npassword_policy = { length = 16, symbols = false }"
+            ),
+            login_task("as-svc", "svc")
+        ),
+    );
+    d.ok(&["credential", "change", "svc", "--wait"]);
+    assert_eq!(status(&d, "svc")["state"], "ok");
+    let new = reveal(&d, "svc");
+    assert_eq!(new.chars().count(), 16);
+    assert!(new.chars().all(|c| c.is_ascii_alphanumeric()), "{new}");
+    let op = run(&d, "as-svc");
+    assert_eq!(op["state"], "succeeded", "{op}");
+}
+
+/// A change template that "succeeds" without changing anything: the new
+/// password does not log in, so the credential is out of sync and keeps
+/// its old password (still in use); a reconcile through root repairs it.
+#[test]
+fn a_change_that_changed_nothing_is_out_of_sync_until_reconciled() {
+    let old = "Old-pass-2290z";
+    account("gh-rot-fake", old);
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    import(
+        &d,
+        &format!(
+            "{}{}{}{}",
+            base(&sshd),
+            credential(
+                "fake",
+                "gh-rot-fake",
+                old,
+                "change_template = \"pretend\"\nreconcile_with = \"root-key\"\nreconcile_template = \"chpasswd\""
+            ),
+            credential("fake-old", "gh-rot-fake", old, ""),
+            login_task("as-fake", "fake")
+        ),
+    );
+    let out = d.run(&["credential", "change", "fake", "--wait"]);
+    assert!(!out.status.success());
+    let st = status(&d, "fake");
+    assert_eq!(st["state"], "out-of-sync", "{st}");
+    assert!(
+        st["detail"].as_str().unwrap().contains("does not log in"),
+        "{st}"
+    );
+    assert_eq!(reveal(&d, "fake"), old, "the old password is kept");
+    assert_eq!(
+        run(&d, "as-fake")["state"],
+        "succeeded",
+        "the old one is in use"
+    );
+    let audit = d.ok(&["audit", "export"]);
+    assert!(audit.contains("credential.out-of-sync"), "{audit}");
+
+    d.ok(&["credential", "reconcile", "fake", "--wait"]);
+    let st = status(&d, "fake");
+    assert_eq!(st["state"], "ok", "{st}");
+    let new = reveal(&d, "fake");
+    assert_ne!(new, old);
+    assert_eq!(run(&d, "as-fake")["state"], "succeeded");
+}
+
+/// `rotate_every` starts a change by itself when the password is that old.
+#[test]
+fn a_password_past_its_maximum_age_is_changed() {
+    let old = "Old-pass-6614w";
+    account("gh-rot-age", old);
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    import(
+        &d,
+        &format!(
+            "{}{}",
+            base(&sshd),
+            credential(
+                "aging",
+                "gh-rot-age",
+                old,
+                "change_template = \"chpasswd\"\nchange_with = \"root-key\"\nrotate_every = \"3s\""
+            )
+        ),
+    );
+    let st = status(&d, "aging");
+    assert!(st["next_due"].is_string(), "{st}");
+    eventually(
+        "no change after the maximum age",
+        Duration::from_secs(30),
+        || status(&d, "aging")["changes"].as_u64().unwrap_or(0) >= 1,
+    );
+    let audit = d.ok(&["audit", "export"]);
+    assert!(audit.contains("maximum age reached"), "{audit}");
+    assert_ne!(reveal(&d, "aging"), old);
+}
+
+/// A parent's verified change starts its children's; a child that fails
+/// changes neither the parent's result nor its sibling's.
+#[test]
+fn a_parents_change_starts_its_childrens_and_one_failing_child_stays_its_own() {
+    account("gh-rot-parent", "Old-pass-1001a");
+    account("gh-rot-child1", "Old-pass-1002b");
+    account("gh-rot-child2", "Old-pass-1003c");
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let root = "change_template = \"chpasswd\"\nchange_with = \"root-key\"";
+    import(
+        &d,
+        &format!(
+            "{}{}{}{}",
+            base(&sshd),
+            credential(
+                "parent",
+                "gh-rot-parent",
+                "Old-pass-1001a",
+                &format!("{root}\nchildren = [\"child-ok\", \"child-broken\"]")
+            ),
+            credential("child-ok", "gh-rot-child1", "Old-pass-1002b", root),
+            credential(
+                "child-broken",
+                "gh-rot-child2",
+                "Old-pass-1003c",
+                "change_template = \"broken\"\nchange_with = \"root-key\""
+            ),
+        ),
+    );
+    d.ok(&["credential", "change", "parent", "--wait"]);
+    eventually(
+        "the children's changes did not end",
+        Duration::from_secs(30),
+        || {
+            status(&d, "child-ok")["state"] == "ok"
+                && status(&d, "child-broken")["state"] == "change-failed"
+        },
+    );
+    assert_eq!(status(&d, "parent")["state"], "ok");
+    assert_eq!(status(&d, "parent")["changes"], 1);
+    assert_eq!(status(&d, "child-ok")["changes"], 1);
+    assert_eq!(reveal(&d, "child-broken"), "Old-pass-1003c");
+    let ops = history(&d);
+    let triggers: Vec<String> = ops
+        .iter()
+        .map(|o| o["trigger"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        triggers
+            .iter()
+            .filter(|t| t.contains("its parent credential parent changed"))
+            .count()
+            == 2,
+        "{triggers:?}"
+    );
+}
+
+/// Revealing needs view-credential-secrets, not manage-credentials; every
+/// reveal is audited with its justification; `rotate_after_view` changes
+/// the password after it was shown.
+#[test]
+fn reveal_needs_its_own_permission_is_audited_and_rotates_after_view() {
+    let old = "Old-pass-5150v";
+    account("gh-rot-view", old);
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    import(
+        &d,
+        &format!(
+            "{}{}[[role]]\nname = \"cred-admin\"\ngrants = [{{ action = \"manage-credentials\" }}]\n\
+             [[role]]\nname = \"cred-viewer\"\ngrants = [{{ action = \"view-credential-secrets\", environments = [\"lab\"] }}]\n\
+             [[user]]\nlogin = \"mallory\"\nroles = [\"User\", \"cred-admin\"]\n\
+             [[user]]\nlogin = \"vera\"\nroles = [\"User\", \"cred-viewer\"]\n",
+            base(&sshd),
+            credential(
+                "watched",
+                "gh-rot-view",
+                old,
+                "change_template = \"chpasswd\"\nchange_with = \"root-key\"\nrotate_after_view = true"
+            )
+        ),
+    );
+    let args = [
+        "credential",
+        "reveal",
+        "watched",
+        "--reason",
+        "incident",
+        "--justification",
+        "INC-42 restore",
+    ];
+    let refused = d.fails_as("mallory", &args);
+    assert!(refused.contains("view-credential-secrets"), "{refused}");
+    assert!(!refused.contains(old));
+    let shown = d.ok_as("vera", &args);
+    assert_eq!(shown.trim(), old);
+    let audit = d.ok(&["audit", "export"]);
+    let reveal_event = audit
+        .lines()
+        .find(|l| l.contains("credential.reveal"))
+        .expect("the reveal is audited");
+    assert!(
+        reveal_event.contains("vera") && reveal_event.contains("INC-42 restore"),
+        "{reveal_event}"
+    );
+    assert!(!audit.contains(old), "the password is in the audit");
+    // Only the allowed reveal was audited as one.
+    assert_eq!(audit.matches("credential.reveal").count(), 1);
+    eventually("no change after the view", Duration::from_secs(30), || {
+        status(&d, "watched")["changes"] == 1
+    });
+    let audit = d.ok(&["audit", "export"]);
+    assert!(audit.contains("after a view by vera"), "{audit}");
+    assert_ne!(reveal(&d, "watched"), old);
+}
