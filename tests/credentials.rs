@@ -459,3 +459,44 @@ fn reveal_needs_its_own_permission_is_audited_and_rotates_after_view() {
     assert!(audit.contains("after a view by vera"), "{audit}");
     assert_ne!(reveal(&d, "watched"), old);
 }
+
+/// A task that logs in with a credential whose password is being changed
+/// waits for the change to end, then logs in with the new password.
+#[test]
+fn a_run_waits_while_its_credentials_password_is_changed() {
+    let old = "Old-pass-3388q";
+    account("gh-rot-busy", old);
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let slow = "[[template]]\nname = \"slow-chpasswd\"\nexecutor = \"ssh-script\"\nexecution_type = \"password-change\"\ncontent = '''\nsleep 2\necho [#USERNAME#]:[#NEW_PASSWORD#] | chpasswd\n'''\n";
+    import(
+        &d,
+        &format!(
+            "{}{slow}{}{}",
+            base(&sshd),
+            credential(
+                "busy",
+                "gh-rot-busy",
+                old,
+                "change_template = \"slow-chpasswd\"\nchange_with = \"root-key\""
+            ),
+            login_task("as-busy", "busy")
+        ),
+    );
+    d.ok(&["credential", "change", "busy"]);
+    let op = run(&d, "as-busy");
+    assert_eq!(op["state"], "succeeded", "{op}");
+    let change = history(&d)
+        .into_iter()
+        .find(|o| o["task"] == "password change of busy")
+        .unwrap();
+    assert_eq!(change["state"], "succeeded", "{change}");
+    let time = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    assert!(
+        time(&op["started_at"]) >= time(&change["finished_at"]),
+        "the run started at {} while the change ran until {}",
+        op["started_at"],
+        change["finished_at"]
+    );
+    assert_eq!(status(&d, "busy")["changes"], 1);
+}

@@ -148,6 +148,9 @@ impl Engine {
             local_account,
         });
         engine.runner.set_gate(gate::gate(Arc::downgrade(&engine)));
+        engine
+            .runner
+            .set_hold(rotation::hold(Arc::downgrade(&engine)));
         engine.bootstrap().await?;
         engine.start(finished_rx).await?;
         Ok(engine)

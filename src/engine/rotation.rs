@@ -600,3 +600,28 @@ impl Engine {
         Ok(())
     }
 }
+
+/// The runner's hold: an operation that logs in with a credential whose
+/// password is being changed waits for the change to end (it would log in
+/// with a password that is changing under it); the change's own
+/// operations do not wait.
+pub(super) fn hold(engine: std::sync::Weak<Engine>) -> crate::exec::Hold {
+    std::sync::Arc::new(move |op: &Operation| {
+        let engine = engine.upgrade()?;
+        if op.credential.is_empty() {
+            return None;
+        }
+        let credential = engine.credential(&op.credential).ok()?;
+        match engine.store.secret_state(credential.meta.id).ok()??.status {
+            SecretStatus::Changing { ops } if !ops.contains(&op.id) => Some(format!(
+                "the password of credential '{}' is being changed (operation {})",
+                op.credential,
+                ops.iter()
+                    .map(|o| o.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            _ => None,
+        }
+    })
+}

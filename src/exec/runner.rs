@@ -54,9 +54,14 @@ impl Default for Limits {
 /// slots): why it may no longer, if it may not.
 pub type Gate = Arc<dyn Fn(&Operation) -> Result<(), String> + Send + Sync>;
 
+/// Asked before an operation takes its slots: why it must wait a while
+/// (a password change of its credential is running), if it must.
+pub type Hold = Arc<dyn Fn(&Operation) -> Option<String> + Send + Sync>;
+
 /// Runs operations on tokio tasks; hundreds at once without a thread each.
 pub struct Runner {
     gate: std::sync::OnceLock<Gate>,
+    hold: std::sync::OnceLock<Hold>,
     /// Where every write of the runner goes, and is published from.
     ledger: Arc<dyn super::Ledger>,
     store: Arc<Store>,
@@ -80,6 +85,7 @@ impl Runner {
     ) -> Runner {
         Runner {
             gate: std::sync::OnceLock::new(),
+            hold: std::sync::OnceLock::new(),
             ledger,
             server_slots: Arc::new(Semaphore::new(limits.server_parallelism.max(1))),
             store,
@@ -95,6 +101,11 @@ impl Runner {
     /// Sets the check every operation passes when it is about to start.
     pub fn set_gate(&self, gate: Gate) {
         let _ = self.gate.set(gate);
+    }
+
+    /// Sets the check that holds an operation back before it starts.
+    pub fn set_hold(&self, hold: Hold) {
+        let _ = self.hold.set(hold);
     }
 
     /// How many operations are queued or running.
@@ -176,6 +187,17 @@ impl Runner {
         let wait = async {
             let delay = (op.not_before.0 - Timestamp::now().0).max(0) as u64;
             tokio::time::sleep(Duration::from_millis(delay)).await;
+            // Held back without its slots, so others run meanwhile.
+            if let Some(hold) = self.hold.get() {
+                let mut said = false;
+                while let Some(why) = hold(&op) {
+                    if !said {
+                        tracing::info!(op = %op.id, "waiting: {why}");
+                        said = true;
+                    }
+                    tokio::time::sleep(HOLD_POLL).await;
+                }
+            }
             let b = batch.acquire_owned().await;
             let s = self.server_slots.clone().acquire_owned().await;
             (b, s)
@@ -519,6 +541,9 @@ async fn cancelled(cancel: &mut watch::Receiver<bool>) {
         }
     }
 }
+
+/// How often a held operation asks again whether it may go.
+const HOLD_POLL: Duration = Duration::from_millis(250);
 
 /// How long a stopped executor has to end its remote work before it is let go.
 const STOP_WAIT: Duration = Duration::from_secs(5);
