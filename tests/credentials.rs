@@ -500,3 +500,49 @@ fn a_run_waits_while_its_credentials_password_is_changed() {
     );
     assert_eq!(status(&d, "busy")["changes"], 1);
 }
+
+/// A bulk change lists what it will change and needs a confirmation
+/// (refused off a terminal without --yes, nothing changed); with it, every
+/// credential with a change template in the environment changes.
+#[test]
+fn a_bulk_change_lists_what_it_changes_and_needs_a_confirmation() {
+    account("gh-rot-bulk1", "Old-pass-8001k");
+    account("gh-rot-bulk2", "Old-pass-8002k");
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let root = "change_template = \"chpasswd\"\nchange_with = \"root-key\"";
+    import(
+        &d,
+        &format!(
+            "{}{}{}",
+            base(&sshd),
+            credential("bulk-1", "gh-rot-bulk1", "Old-pass-8001k", root),
+            credential("bulk-2", "gh-rot-bulk2", "Old-pass-8002k", root),
+        ),
+    );
+    let args = ["credential", "change", "--all", "--environment", "lab"];
+    let out = d.run(&args);
+    assert!(!out.status.success());
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(listed.contains("these 2 credential(s)"), "{listed}");
+    assert!(
+        listed.contains("bulk-1") && listed.contains("bulk-2"),
+        "{listed}"
+    );
+    assert!(
+        !listed.contains("root-key"),
+        "it has no change template: {listed}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing changed"));
+    assert_eq!(status(&d, "bulk-1")["state"], "ok");
+    assert_eq!(status(&d, "bulk-1")["changes"], 0);
+
+    let mut yes = args.to_vec();
+    yes.push("--yes");
+    d.ok(&yes);
+    eventually(
+        "the bulk changes did not end",
+        Duration::from_secs(30),
+        || status(&d, "bulk-1")["changes"] == 1 && status(&d, "bulk-2")["changes"] == 1,
+    );
+}

@@ -10,11 +10,23 @@ pub enum CredentialVerb {
     /// Change a credential's password with its change template: a new
     /// password from its policy, verified by logging in before it is stored.
     Change {
-        name: String,
+        /// The credential (or, with --all, none).
+        #[arg(required_unless_present = "all")]
+        name: Option<String>,
         /// Only on these devices (repeatable; default: its device, or the
         /// devices of the tasks that use it).
         #[arg(long = "device", value_name = "NAME")]
         devices: Vec<String>,
+        /// Every credential with a change template in this environment
+        /// (with --all): listed, then changed after confirmation.
+        #[arg(long, requires = "all")]
+        environment: Option<String>,
+        /// Change every credential with a change template (in --environment).
+        #[arg(long, conflicts_with = "name")]
+        all: bool,
+        /// With --all: change without asking (after reading the list).
+        #[arg(long)]
+        yes: bool,
         /// Print the output and wait for the end.
         #[arg(long)]
         wait: bool,
@@ -48,9 +60,10 @@ pub enum CredentialVerb {
 pub async fn run(cli: &Cli, verb: &CredentialVerb) -> Result<()> {
     match verb {
         CredentialVerb::Change {
-            name,
+            name: Some(name),
             devices,
             wait,
+            ..
         } => {
             change(
                 cli,
@@ -62,6 +75,12 @@ pub async fn run(cli: &Cli, verb: &CredentialVerb) -> Result<()> {
             )
             .await
         }
+        CredentialVerb::Change {
+            name: None,
+            environment,
+            yes,
+            ..
+        } => bulk(cli, environment.as_deref(), *yes).await,
         CredentialVerb::Reconcile {
             name,
             devices,
@@ -160,4 +179,106 @@ async fn change(cli: &Cli, command: Command, wait: bool) -> Result<()> {
         Some(events) => super::operations::follow(&client, events, &operations).await,
         None => Ok(()),
     }
+}
+
+/// Changes every credential with a change template (in an environment:
+/// those whose device, or a device of a task using them, is there), after
+/// listing them and a confirmation.
+async fn bulk(cli: &Cli, environment: Option<&str>, yes: bool) -> Result<()> {
+    use crate::domain::{Kind, Record};
+    use std::io::{IsTerminal, Write};
+    let client = cli.client().await?;
+    let list = |kind| {
+        let client = &client;
+        async move {
+            match client.call(Command::List { kind }).await? {
+                Response::Records(r) => Ok(r),
+                _ => bail!("the server answered with something else"),
+            }
+        }
+    };
+    let devices = list(Kind::Device).await?;
+    let tasks = list(Kind::Task).await?;
+    let env_of = |device: &str| {
+        devices.iter().find_map(|r| match r {
+            Record::Device(d) if d.meta.name == device => Some(d.environment.clone()),
+            _ => None,
+        })
+    };
+    let mut chosen = Vec::new();
+    for record in list(Kind::Credential).await? {
+        let Record::Credential(c) = record else {
+            continue;
+        };
+        if c.change_template.is_none() || !c.meta.enabled {
+            continue;
+        }
+        let mut envs: Vec<String> = c.device.iter().filter_map(|d| env_of(d)).collect();
+        for t in &tasks {
+            if let Record::Task(t) = t {
+                if t.credential == c.meta.name {
+                    envs.extend(t.devices.iter().filter_map(|d| env_of(d)));
+                }
+            }
+        }
+        if environment.is_none_or(|e| envs.iter().any(|x| x == e)) {
+            chosen.push(c.meta.name.clone());
+        }
+    }
+    if chosen.is_empty() {
+        bail!(
+            "no credential with a change template{}",
+            environment
+                .map(|e| format!(" in environment '{e}'"))
+                .unwrap_or_default()
+        );
+    }
+    outln!("these {} credential(s) get a new password:", chosen.len());
+    for name in &chosen {
+        outln!("  {name}");
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("nothing changed: confirm on a terminal, or pass --yes after reading the list");
+        }
+        out!("Change them all? [y/N] ");
+        std::io::stdout().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            outln!("nothing changed");
+            return Ok(());
+        }
+    }
+    let mut failed = 0;
+    for name in &chosen {
+        match client
+            .call(Command::ChangeCredential {
+                name: name.clone(),
+                devices: Vec::new(),
+            })
+            .await
+        {
+            Ok(Response::Requested { operations, .. }) => outln!(
+                "{name}: change started, operation(s) {}",
+                operations
+                    .iter()
+                    .map(|o| o.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Ok(_) => bail!("the server answered with something else"),
+            Err(e) => {
+                failed += 1;
+                eprintln!(
+                    "gatehouse: {name}: {}",
+                    crate::text::printable(&e.to_string())
+                );
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} change(s) did not start", chosen.len());
+    }
+    Ok(())
 }
