@@ -29,7 +29,8 @@ mkdir -p /run/sshd
   echo "AuthorizedKeysFile $work/authorized_keys"
   echo "StrictModes no"
   echo "UsePAM no"
-  echo "PasswordAuthentication no"
+  # PASSWORDS=1 lets passwords in too (the password-change benchmark verifies by one).
+  if [ "${PASSWORDS:-0}" = 1 ]; then echo "PasswordAuthentication yes"; else echo "PasswordAuthentication no"; fi
   # Raised for every tool alike, so that sshd is not what drops connections;
   # or left as shipped, to see which tool copes with it.
   [ "${STOCK:-0}" = 1 ] || echo "MaxStartups 1000:30:2000"
