@@ -650,3 +650,98 @@ fn the_audit_list_filters_and_exports() {
     ));
     assert!(screen(&app, 120, 40).contains("exported 30 audit events"));
 }
+
+fn credential(name: &str) -> Record {
+    Record::Credential(Credential {
+        meta: Meta {
+            revision: 1,
+            ..Meta::named(name)
+        },
+        username: "svc".into(),
+        device: Some("web-1".into()),
+        change_template: Some("chpasswd".into()),
+        ..Credential::default()
+    })
+}
+
+#[test]
+fn p_on_a_credential_changes_its_password_after_a_confirmation() {
+    let mut app = admin(Kind::Credential);
+    let asked = app.update(records(Kind::Credential, vec![credential("svc-web")]));
+    assert_eq!(asked, vec![Call::CredentialStates], "its state is asked");
+    app.update(Message::Answer(
+        Call::CredentialStates,
+        Ok(Response::CredentialStates(vec![
+            gatehouse::engine::rotation::CredentialState {
+                name: "svc-web".into(),
+                status: SecretStatus::OutOfSync { why: "w".into() },
+                changed_at: None,
+                next_due: None,
+                changes: 0,
+            },
+        ])),
+    ));
+    assert!(screen(&app, 120, 40).contains("password out-of-sync"));
+    // Positive control for the confirmation: `n` changes nothing.
+    assert!(app.update(key(KeyCode::Char('p'))).is_empty());
+    assert!(app.update(key(KeyCode::Char('n'))).is_empty());
+    assert!(app.status.as_ref().unwrap().0.contains("unchanged"));
+    assert!(app.update(key(KeyCode::Char('p'))).is_empty());
+    assert_eq!(
+        app.confirm(),
+        Some(&Confirm::ChangePassword {
+            credential: "svc-web".into()
+        })
+    );
+    assert_eq!(
+        app.update(key(KeyCode::Char('y'))),
+        vec![Call::ChangeCredential("svc-web".into())]
+    );
+}
+
+#[test]
+fn reveal_asks_why_shows_the_password_then_hides_it() {
+    let mut app = admin(Kind::Credential);
+    app.update(records(Kind::Credential, vec![credential("svc-web")]));
+    assert!(app.update(key(KeyCode::Char('R'))).is_empty());
+    assert!(screen(&app, 120, 40).contains("show the password of svc-web; why (audited):"));
+    // No justification, no reveal.
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    assert!(app.status.as_ref().unwrap().0.contains("say why"));
+    type_in(&mut app, "INC-7");
+    assert_eq!(
+        app.update(key(KeyCode::Enter)),
+        vec![Call::RevealCredential {
+            name: "svc-web".into(),
+            justification: "INC-7".into()
+        }]
+    );
+    app.update(Message::Answer(
+        Call::RevealCredential {
+            name: "svc-web".into(),
+            justification: "INC-7".into(),
+        },
+        Ok(Response::Revealed(gatehouse::engine::api::Revealed(
+            "Zq8%tW-the-secret".into(),
+        ))),
+    ));
+    let shown = screen(&app, 120, 40);
+    assert!(shown.contains("password of svc-web"), "{shown}");
+    assert!(shown.contains("Zq8%tW-the-secret"), "{shown}");
+    app.update(Message::HideSecret);
+    let hidden = screen(&app, 120, 40);
+    assert!(!hidden.contains("Zq8%tW-the-secret"), "{hidden}");
+    // Esc hides it too.
+    app.update(Message::Answer(
+        Call::RevealCredential {
+            name: "svc-web".into(),
+            justification: "INC-7".into(),
+        },
+        Ok(Response::Revealed(gatehouse::engine::api::Revealed(
+            "Zq8%tW-the-secret".into(),
+        ))),
+    ));
+    assert!(screen(&app, 120, 40).contains("Zq8%tW-the-secret"));
+    app.update(key(KeyCode::Esc));
+    assert!(!screen(&app, 120, 40).contains("Zq8%tW-the-secret"));
+}

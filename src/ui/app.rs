@@ -92,6 +92,15 @@ pub enum Call {
     PinnedTemplate(Id),
     /// Write the whole audit log as JSON lines to this file.
     ExportAudit(std::path::PathBuf),
+    /// Change a credential's password now.
+    ChangeCredential(String),
+    /// Show a credential's password, with why.
+    RevealCredential {
+        name: String,
+        justification: String,
+    },
+    /// Where each credential's password stands.
+    CredentialStates,
 }
 
 /// What the `/` line is typed into.
@@ -113,6 +122,7 @@ pub enum Confirm {
     CancelOperation(Id),
     Delete { kind: Kind, name: String },
     Trust { device: String, keys: Vec<HostKey> },
+    ChangePassword { credential: String },
 }
 
 /// How many operations the History tab loads.
@@ -126,6 +136,19 @@ impl Call {
     pub fn command(&self) -> Command {
         match self {
             Call::List(kind) => Command::List { kind: *kind },
+            Call::ChangeCredential(name) => Command::ChangeCredential {
+                name: name.clone(),
+                devices: Vec::new(),
+            },
+            Call::RevealCredential {
+                name,
+                justification,
+            } => Command::RevealCredential {
+                name: name.clone(),
+                reason: "shown in the TUI".into(),
+                justification: justification.clone(),
+            },
+            Call::CredentialStates => Command::CredentialStates,
             Call::AuditTail => Command::AuditTail {
                 limit: AUDIT_TAIL as u32,
             },
@@ -310,6 +333,8 @@ pub enum Message {
     Answer(Call, Result<Response, Failure>),
     /// A message for the status line from work done off the UI loop.
     Status(String, bool),
+    /// A revealed password's time on screen is up.
+    HideSecret,
     Disconnected,
 }
 
@@ -606,6 +631,12 @@ impl App {
             Message::Resized => Vec::new(),
             Message::Status(text, is_error) => {
                 self.status = Some((text, is_error));
+                Vec::new()
+            }
+            Message::HideSecret => {
+                if self.admin.revealed.take().is_some() {
+                    self.status = Some(("the password is hidden again".into(), false));
+                }
                 Vec::new()
             }
             Message::Engine(Event::RecordChanged {
@@ -1039,6 +1070,35 @@ impl App {
         }
     }
 
+    fn on_justification_key(&mut self, key: KeyEvent) -> Vec<Call> {
+        let Some((name, mut input)) = self.take_justification_input() else {
+            return Vec::new();
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.status = Some((format!("the password of {name} stays hidden"), false));
+                Vec::new()
+            }
+            KeyCode::Enter => {
+                let justification = line_text(&input);
+                if justification.trim().is_empty() {
+                    self.status = Some(("say why you need to see it".into(), true));
+                    self.overlays.push(Overlay::Justification((name, input)));
+                    return Vec::new();
+                }
+                vec![Call::RevealCredential {
+                    name,
+                    justification,
+                }]
+            }
+            _ => {
+                input.input(key);
+                self.overlays.push(Overlay::Justification((name, input)));
+                Vec::new()
+            }
+        }
+    }
+
     fn on_totp_key(&mut self, key: KeyEvent) -> Vec<Call> {
         let Some((id, comment, mut input)) = self.take_totp_input() else {
             return Vec::new();
@@ -1185,6 +1245,7 @@ impl App {
             }
             Some(Overlay::Totp(_)) => self.on_totp_key(key),
             Some(Overlay::Export(_)) => self.on_export_key(key),
+            Some(Overlay::Justification(_)) => self.on_justification_key(key),
             Some(Overlay::Decision(_)) => self.on_decision_key(key),
             Some(Overlay::Confirm(_)) => match self.take_confirm() {
                 Some(confirm) => self.on_confirm_key(confirm, key),
@@ -1214,6 +1275,17 @@ impl App {
             (Confirm::Trust { device, keys }, true) => vec![Call::PinHostKeys { device, keys }],
             (Confirm::Trust { device, .. }, false) => {
                 self.status = Some((format!("nothing pinned for {device}"), false));
+                Vec::new()
+            }
+            (Confirm::ChangePassword { credential }, true) => {
+                self.status = Some((
+                    format!("starting the password change of {credential}…"),
+                    false,
+                ));
+                vec![Call::ChangeCredential(credential)]
+            }
+            (Confirm::ChangePassword { credential }, false) => {
+                self.status = Some((format!("the password of {credential} is unchanged"), false));
                 Vec::new()
             }
         }
@@ -1330,6 +1402,12 @@ impl App {
     }
 
     pub(crate) fn on_admin_key(&mut self, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
+        // A revealed password goes on Esc, and on leaving the credentials.
+        if self.admin.revealed.is_some() && key.code == KeyCode::Esc {
+            self.admin.revealed = None;
+            self.status = Some(("the password is hidden again".into(), false));
+            return Vec::new();
+        }
         let k = self.keys.clone();
         let kind = self.admin_kind();
         let selected = self.list(kind).and_then(|l| l.selected()).cloned();
@@ -1405,6 +1483,27 @@ impl App {
         } else if k.is(&key, Action::Revisions) && kind == Kind::Template {
             if let Some(r) = selected {
                 return vec![Call::Revisions(r.name().to_string())];
+            }
+        } else if k.is(&key, Action::ChangePassword) && kind == Kind::Credential {
+            if let Some(r) = selected {
+                self.status = Some((
+                    format!(
+                        "change the password of {} on its devices (a new one, verified before it is kept)? y to change, any other key leaves it",
+                        r.name()
+                    ),
+                    true,
+                ));
+                self.overlays
+                    .push(Overlay::Confirm(Confirm::ChangePassword {
+                        credential: r.name().to_string(),
+                    }));
+            }
+        } else if k.is(&key, Action::Reveal) && kind == Kind::Credential {
+            if let Some(r) = selected {
+                self.overlays.push(Overlay::Justification((
+                    r.name().to_string(),
+                    line_input(""),
+                )));
             }
         } else if k.is(&key, Action::Trust) && kind == Kind::Device {
             if let Some(r) = selected {
@@ -1547,7 +1646,8 @@ impl App {
                 | Overlay::Export(_)
                 | Overlay::Decision(_)
                 | Overlay::Confirm(_)
-                | Overlay::Filter(_) => {}
+                | Overlay::Filter(_)
+                | Overlay::Justification(_) => {}
             }
         }
     }
@@ -1730,6 +1830,14 @@ impl App {
                         format!("reject {id}, why: ")
                     };
                     return self.draw_prompt(frame, area, &label, input);
+                }
+                Overlay::Justification((name, input)) => {
+                    return self.draw_prompt(
+                        frame,
+                        area,
+                        &format!("show the password of {name}; why (audited): "),
+                        input,
+                    )
                 }
                 Overlay::Filter(input) => {
                     let label = match self.filter_target {

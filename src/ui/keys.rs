@@ -37,10 +37,12 @@ pub enum Action {
     Revisions,
     SearchLog,
     Export,
+    ChangePassword,
+    Reveal,
 }
 
 impl Action {
-    pub const ALL: [Action; 29] = [
+    pub const ALL: [Action; 31] = [
         Action::Quit,
         Action::Help,
         Action::Command,
@@ -70,6 +72,8 @@ impl Action {
         Action::Revisions,
         Action::SearchLog,
         Action::Export,
+        Action::ChangePassword,
+        Action::Reveal,
     ];
 
     /// The name the configuration uses.
@@ -104,6 +108,8 @@ impl Action {
             Action::Revisions => "revisions",
             Action::SearchLog => "search_log",
             Action::Export => "export",
+            Action::ChangePassword => "change_password",
+            Action::Reveal => "reveal",
         }
     }
 
@@ -138,6 +144,8 @@ impl Action {
             Action::Revisions => &["v"],
             Action::SearchLog => &["s"],
             Action::Export => &["x"],
+            Action::ChangePassword => &["p"],
+            Action::Reveal => &["R"],
         }
     }
 

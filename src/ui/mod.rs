@@ -191,9 +191,18 @@ fn spawn_request(client: &Arc<Client>, tx: &mpsc::UnboundedSender<Message>, requ
     tokio::spawn(async move {
         let command: Command = request.command();
         let result: Result<Response, Failure> = client.call(command).await.map_err(Failure::from);
+        // A revealed password is on screen for a while only.
+        let revealed = matches!(result, Ok(Response::Revealed(_)));
         let _ = tx.send(Message::Answer(request, result));
+        if revealed {
+            tokio::time::sleep(REVEAL_FOR).await;
+            let _ = tx.send(Message::HideSecret);
+        }
     });
 }
+
+/// How long a revealed password stays on screen.
+const REVEAL_FOR: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Writes the whole audit log, page by page, as JSON lines (the format
 /// `gatehouse audit export` prints and `audit verify --against` reads).

@@ -35,6 +35,9 @@ pub enum Overlay {
     Confirm(Confirm),
     /// The `/` filter being typed.
     Filter(TextArea<'static>),
+    /// Why a credential's password is to be shown: its name, the
+    /// justification being typed.
+    Justification((String, TextArea<'static>)),
 }
 
 /// Typed access to the overlays on the stack, wherever they are: a getter,
@@ -82,4 +85,5 @@ access! {
     Decision((Id, bool, TextArea<'static>)): decision_input, decision_input_mut, take_decision_input;
     Confirm(Confirm): confirm, confirm_mut, take_confirm;
     Filter(TextArea<'static>): filter_input, filter_input_mut, take_filter_input;
+    Justification((String, TextArea<'static>)): justification_input, justification_input_mut, take_justification_input;
 }

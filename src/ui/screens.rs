@@ -79,6 +79,10 @@ pub struct AuditState {
 #[derive(Default)]
 pub struct AdminState {
     pub kind: usize,
+    /// Where each credential's password stands, by name.
+    pub credential_states: std::collections::BTreeMap<String, crate::domain::SecretStatus>,
+    /// A password being shown (for 30 seconds), with its credential.
+    pub revealed: Option<(String, crate::engine::api::Revealed)>,
 }
 
 /// The screens, in tab order.
@@ -670,9 +674,54 @@ impl Screen for Admin {
         match app.admin_kind() {
             Kind::Template => keys.push((k.first(Action::Revisions), "revisions")),
             Kind::Device => keys.push((k.first(Action::Trust), "trust host key")),
+            Kind::Credential => {
+                keys.push((k.first(Action::ChangePassword), "change password"));
+                keys.push((k.first(Action::Reveal), "reveal"));
+            }
             _ => {}
         }
         keys
+    }
+    /// Credentials' states (asked after each list of credentials), a
+    /// change started, a password revealed.
+    fn on_answer(&self, app: &mut App, call: Call, result: Answer) -> Result<Vec<Call>, Returned> {
+        match (call, result) {
+            (Call::List(Kind::Credential), Ok(Response::Records(records))) => {
+                app.records
+                    .entry(Kind::Credential)
+                    .or_default()
+                    .replace(records);
+                Ok(vec![Call::CredentialStates])
+            }
+            (Call::CredentialStates, Ok(Response::CredentialStates(states))) => {
+                app.admin.credential_states =
+                    states.into_iter().map(|s| (s.name, s.status)).collect();
+                Ok(Vec::new())
+            }
+            (Call::ChangeCredential(name), Ok(Response::Requested { operations, .. })) => {
+                app.status = Some((
+                    format!(
+                        "password change of {name} started: operation(s) {} (Operations shows it)",
+                        operations
+                            .iter()
+                            .map(|o| o.id.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    false,
+                ));
+                Ok(vec![Call::CredentialStates])
+            }
+            (Call::RevealCredential { name, .. }, Ok(Response::Revealed(secret))) => {
+                app.status = Some((
+                    format!("the password of {name} is shown for 30 s (audited); Esc hides it"),
+                    false,
+                ));
+                app.admin.revealed = Some((name, secret));
+                Ok(Vec::new())
+            }
+            (call, result) => Err(Box::new((call, result))),
+        }
     }
     fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
         app.on_admin_key(key, delta)

@@ -88,10 +88,19 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 }),
                 Cell::from(m.revision.to_string()),
                 Cell::from(m.updated_by.clone()),
-                Cell::from(r.summary()),
+                Cell::from(match app.admin.credential_states.get(&m.name) {
+                    // A credential says where its password stands, first.
+                    Some(state) if kind == Kind::Credential => {
+                        format!("password {}  {}", state.word(), r.summary())
+                    }
+                    _ => r.summary(),
+                }),
             ])
         },
     );
+    if let Some((name, secret)) = &app.admin.revealed {
+        draw_revealed(app, frame, list_area, name, &secret.0);
+    }
     if list.records.is_empty() {
         let inner = Rect {
             x: list_area.x + 2,
@@ -135,5 +144,33 @@ fn draw_role_warnings(app: &App, frame: &mut Frame, area: Rect) {
                 .title_style(app.theme.title()),
         ),
         area,
+    );
+}
+
+/// A revealed password in a box over the list, until its 30 seconds are
+/// up or Esc hides it.
+fn draw_revealed(app: &App, frame: &mut Frame, area: Rect, name: &str, secret: &str) {
+    use ratatui::widgets::{Block, Borders, Clear};
+    let shown = crate::text::printable(secret);
+    let width = (shown.chars().count().max(name.len() + 20) as u16 + 6).min(area.width);
+    let popup = Rect {
+        x: area.x + area.width.saturating_sub(width) / 2,
+        y: area.y + area.height.saturating_sub(5) / 2,
+        width,
+        height: 5.min(area.height),
+    };
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::from(shown).style(app.theme.title()),
+            Line::from(""),
+            Line::from("hidden after 30 s · Esc hides it now").style(app.theme.dim()),
+        ])
+        .block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(format!(" password of {name} ")),
+        ),
+        popup,
     );
 }
