@@ -151,6 +151,15 @@ fn status(d: &DataDir, name: &str) -> Value {
         .unwrap_or_else(|| panic!("no status for {name}"))
 }
 
+/// The TUI's Dashboard as root sees it, through the real server.
+fn dashboard(d: &DataDir) -> String {
+    let socket = gatehouse::paths::socket_in(d.path());
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(common::drive::every_screen(&socket, "root"))
+        .swap_remove(0)
+}
+
 fn reveal(d: &DataDir, name: &str) -> String {
     d.ok(&[
         "credential",
@@ -302,6 +311,10 @@ fn a_change_that_changed_nothing_is_out_of_sync_until_reconciled() {
     );
     let audit = d.ok(&["audit", "export"]);
     assert!(audit.contains("credential.out-of-sync"), "{audit}");
+    // The Dashboard says so, with the credential's name.
+    let dashboard = dashboard(&d);
+    assert!(dashboard.contains("1 out-of-sync"), "{dashboard}");
+    assert!(dashboard.contains("fake out-of-sync"), "{dashboard}");
 
     d.ok(&["credential", "reconcile", "fake", "--wait"]);
     let st = status(&d, "fake");

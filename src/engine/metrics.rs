@@ -27,6 +27,11 @@ pub struct Metrics {
     pub queued: u64,
     /// Requests the caller may decide now.
     pub waiting: u64,
+    /// Credentials the caller may see, by the state of their password
+    /// (`ok`, `changing`, `out-of-sync`, `change-failed`), in that order.
+    pub passwords: Vec<(String, u64)>,
+    /// The credentials out of sync or whose change failed, by name.
+    pub password_alerts: Vec<String>,
 }
 
 /// Counts `ops` (newest first, all of the last 24 hours at least) as of `now`.
@@ -82,6 +87,18 @@ impl Engine {
                 .iter()
                 .filter(|r| matches!(r.state, RequestState::Pending { .. }))
                 .count() as u64;
+        }
+        // Passwords, for whoever may see credentials.
+        if let Ok(Response::CredentialStates(states)) = self.credential_states(who) {
+            for word in ["ok", "changing", "out-of-sync", "change-failed"] {
+                let n = states.iter().filter(|s| s.status.word() == word).count() as u64;
+                m.passwords.push((word.to_string(), n));
+            }
+            m.password_alerts = states
+                .iter()
+                .filter(|s| matches!(s.status.word(), "out-of-sync" | "change-failed"))
+                .map(|s| format!("{} {}", s.name, s.status.word()))
+                .collect();
         }
         Ok(Response::Metrics(Box::new(m)))
     }

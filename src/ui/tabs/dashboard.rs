@@ -99,6 +99,32 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             app.theme.error_style(),
         )));
     }
+    // Passwords, where the user may see credentials.
+    if let Some(m) = metrics.filter(|m| !m.passwords.is_empty()) {
+        let alerts = !m.password_alerts.is_empty();
+        now_lines.push(Line::from(vec![
+            Span::styled("passwords         ", app.theme.text()),
+            Span::styled(
+                m.passwords
+                    .iter()
+                    .filter(|(_, n)| *n > 0)
+                    .map(|(word, n)| format!("{n} {word}"))
+                    .collect::<Vec<_>>()
+                    .join(" · "),
+                if alerts {
+                    app.theme.error_style()
+                } else {
+                    app.theme.text()
+                },
+            ),
+        ]));
+        for a in m.password_alerts.iter().take(3) {
+            now_lines.push(Line::from(Span::styled(
+                format!("  {}", crate::text::printable(a)),
+                app.theme.error_style(),
+            )));
+        }
+    }
     now_lines.push(Line::from(""));
     now_lines.push(Line::from(Span::styled(
         format!("JIT grants ({})", app.jit.len()),
