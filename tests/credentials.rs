@@ -559,3 +559,96 @@ fn a_bulk_change_lists_what_it_changes_and_needs_a_confirmation() {
         || status(&d, "bulk-1")["changes"] == 1 && status(&d, "bulk-2")["changes"] == 1,
     );
 }
+
+/// `verify_every` logs in with the stored password now and then: a
+/// password changed behind Gatehouse's back marks the credential out of
+/// sync (audited); a reconcile repairs it.
+#[test]
+fn a_password_changed_behind_gatehouses_back_is_found_by_the_periodic_check() {
+    let old = "Old-pass-9191c";
+    account("gh-rot-drift", old);
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    import(
+        &d,
+        &format!(
+            "{}{}",
+            base(&sshd),
+            credential(
+                "drift",
+                "gh-rot-drift",
+                old,
+                "change_template = \"chpasswd\"\nchange_with = \"root-key\"\nverify_every = \"1s\""
+            )
+        ),
+    );
+    // Positive control: the check runs and finds nothing wrong.
+    eventually(
+        "the periodic check never ran",
+        Duration::from_secs(15),
+        || status(&d, "drift")["verified_at"].is_string(),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(status(&d, "drift")["state"], "ok");
+    // Someone changes it on the device.
+    account("gh-rot-drift", "Changed-by-hand-77");
+    eventually(
+        "the changed password was not found",
+        Duration::from_secs(20),
+        || status(&d, "drift")["state"] == "out-of-sync",
+    );
+    let st = status(&d, "drift");
+    assert!(
+        st["detail"]
+            .as_str()
+            .unwrap()
+            .contains("no longer logs in to box-1"),
+        "{st}"
+    );
+    assert!(d
+        .ok(&["audit", "export"])
+        .contains("credential.verify.failed"));
+    d.ok(&["credential", "reconcile", "drift", "--wait"]);
+    assert_eq!(status(&d, "drift")["state"], "ok");
+}
+
+/// `rotate_after_use`: once a run that logged in with the credential
+/// ended, its password is changed (and the run used the old one).
+#[test]
+fn a_password_is_changed_after_a_run_used_it() {
+    let old = "Old-pass-4545u";
+    account("gh-rot-use", old);
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    import(
+        &d,
+        &format!(
+            "{}{}{}",
+            base(&sshd),
+            credential(
+                "used",
+                "gh-rot-use",
+                old,
+                "change_template = \"chpasswd\"\nchange_with = \"root-key\"\nrotate_after_use = true"
+            ),
+            login_task("as-used", "used")
+        ),
+    );
+    assert_eq!(status(&d, "used")["changes"], 0);
+    d.ok(&["request", "as-used", "--wait"]);
+    // The change starts as the run ends: find the run by its task.
+    let op = history(&d)
+        .into_iter()
+        .find(|o| o["task"] == "as-used")
+        .unwrap();
+    assert_eq!(op["state"], "succeeded", "{op}");
+    eventually("no change after the run", Duration::from_secs(30), || {
+        status(&d, "used")["changes"] == 1
+    });
+    let audit = d.ok(&["audit", "export"]);
+    assert!(
+        audit.contains(&format!("after operation {} used it", op["id"])),
+        "{audit}"
+    );
+    assert_ne!(reveal(&d, "used"), old);
+}

@@ -87,6 +87,8 @@ fn record(kind: Kind) -> Record {
             },
             rotate_every_secs: Some(86_400),
             rotate_after_view: true,
+            rotate_after_use: true,
+            verify_every_secs: Some(3_600),
             ..Default::default()
         }),
         Kind::Reason => Record::Reason(Reason {
@@ -254,6 +256,7 @@ fn secret_state() -> SecretState {
             started_by: "vera".into(),
         }),
         changed_at: Some(T),
+        verified_at: Some(T),
         changes: 3,
         previous: vec![PreviousSecret {
             password: Sealed::withheld(),
@@ -514,6 +517,7 @@ fn responses() -> Vec<Response> {
             status: SecretStatus::OutOfSync { why: "w".into() },
             changed_at: Some(T),
             next_due: None,
+            verified_at: Some(T),
             changes: 2,
         }]),
     ]

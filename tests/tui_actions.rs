@@ -677,6 +677,7 @@ fn p_on_a_credential_changes_its_password_after_a_confirmation() {
                 status: SecretStatus::OutOfSync { why: "w".into() },
                 changed_at: None,
                 next_due: None,
+                verified_at: None,
                 changes: 0,
             },
         ])),

@@ -133,6 +133,7 @@ pub async fn run(cli: &Cli, verb: &CredentialVerb) -> Result<()> {
                             "detail": s.status.to_string(),
                             "changed_at": time(s.changed_at),
                             "next_due": time(s.next_due),
+                            "verified_at": time(s.verified_at),
                             "changes": s.changes,
                         })
                     );

@@ -92,6 +92,12 @@ pub struct Credential {
     pub rotate_every_secs: Option<u64>,
     /// A change starts after someone was shown the password.
     pub rotate_after_view: bool,
+    /// A change starts after a run that logged in with it ended (all of
+    /// one request's operations; for a JIT grant, after its revoke).
+    pub rotate_after_use: bool,
+    /// How often Gatehouse logs in with the stored password to check it
+    /// still works (marking the credential out of sync when not).
+    pub verify_every_secs: Option<u64>,
 }
 
 /// Stored by variant index: a new variant goes last; anything else

@@ -159,6 +159,8 @@ pub enum ChangeReason {
     Parent { credential: String },
     /// The stored secret no longer works: set through `reconcile_with`.
     Reconcile,
+    /// A run that logged in with it ended (`rotate_after_use`).
+    AfterUse { operation: Id },
 }
 
 impl fmt::Display for ChangeReason {
@@ -171,6 +173,9 @@ impl fmt::Display for ChangeReason {
                 write!(f, "its parent credential {credential} changed")
             }
             ChangeReason::Reconcile => f.write_str("reconcile"),
+            ChangeReason::AfterUse { operation } => {
+                write!(f, "after operation {operation} used it")
+            }
         }
     }
 }
@@ -205,6 +210,8 @@ pub struct SecretState {
     pub pending: Option<PendingChange>,
     /// When the current secret was set by a verified change.
     pub changed_at: Option<Timestamp>,
+    /// When a periodic check last logged in with the stored secret.
+    pub verified_at: Option<Timestamp>,
     /// How many verified changes there were.
     pub changes: u32,
     pub previous: Vec<PreviousSecret>,

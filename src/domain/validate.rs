@@ -163,12 +163,13 @@ impl Validate for Record {
                     || c.reconcile_with.is_some()
                     || c.rotate_every_secs.is_some()
                     || c.rotate_after_view
+                    || c.rotate_after_use
                     || !c.children.is_empty())
                     && c.change_template.is_none()
                 {
                     return Err(FieldError::new(
                         "change_template",
-                        "change_with, reconcile_with, children, rotate_every and rotate_after_view need a change template",
+                        "change_with, reconcile_with, children, rotate_every, rotate_after_view and rotate_after_use need a change template",
                     ));
                 }
                 if c.passphrase.is_some() && c.private_key.is_none() {

@@ -559,6 +559,9 @@ impl Engine {
                 if let Err(e) = engine.conclude_change(&op).await {
                     tracing::error!(op = %op.id, error = %e, "cannot conclude a password change");
                 }
+                if let Err(e) = engine.rotate_after_use(&op).await {
+                    tracing::error!(op = %op.id, error = %e, "cannot change a used password");
+                }
             }
         });
         let engine = self.clone();
@@ -577,6 +580,9 @@ impl Engine {
                 }
                 if let Err(e) = engine.rotate_due().await {
                     tracing::error!(error = %e, "credential rotation");
+                }
+                if let Err(e) = engine.verify_due().await {
+                    tracing::error!(error = %e, "password checks");
                 }
             }
         });

@@ -26,6 +26,8 @@ pub struct CredentialState {
     pub changed_at: Option<Timestamp>,
     /// When its maximum age is reached, if it has one.
     pub next_due: Option<Timestamp>,
+    /// When a periodic check last logged in with it.
+    pub verified_at: Option<Timestamp>,
     /// Verified changes so far.
     pub changes: u32,
 }
@@ -138,9 +140,19 @@ impl Engine {
             )));
         }
         let login = match reason {
-            ChangeReason::Reconcile => credential.reconcile_with.clone().ok_or_else(|| {
-                refuse("has no reconcile_with credential to set a new password through".into())
-            })?,
+            // The login that sets passwords for it (its change_with when it
+            // names no other); never the credential itself, whose stored
+            // password is what no longer works.
+            ChangeReason::Reconcile => credential
+                .reconcile_with
+                .clone()
+                .or_else(|| credential.change_with.clone())
+                .ok_or_else(|| {
+                    refuse(
+                        "has neither reconcile_with nor change_with to set a new password through"
+                            .into(),
+                    )
+                })?,
             _ => credential
                 .change_with
                 .clone()
@@ -542,6 +554,7 @@ impl Engine {
                 }),
                 status: state.status,
                 changed_at: state.changed_at,
+                verified_at: state.verified_at,
                 changes: state.changes,
             });
         }
@@ -624,4 +637,143 @@ pub(super) fn hold(engine: std::sync::Weak<Engine>) -> crate::exec::Hold {
             _ => None,
         }
     })
+}
+
+impl Engine {
+    /// Starts the periodic checks that are due (`verify_every`): each logs
+    /// in with the stored password on the credential's devices, off the
+    /// tick; one that fails marks the credential out of sync.
+    pub(super) async fn verify_due(self: &std::sync::Arc<Self>) -> Result<(), EngineError> {
+        let now = Timestamp::now();
+        let states: BTreeMap<crate::domain::Id, SecretState> = self
+            .store
+            .secret_states()?
+            .into_iter()
+            .map(|s| (s.credential, s))
+            .collect();
+        for record in self.store.list(Kind::Credential)? {
+            let Record::Credential(c) = record else {
+                continue;
+            };
+            let Some(every) = c.verify_every_secs else {
+                continue;
+            };
+            let mut state = states.get(&c.meta.id).cloned().unwrap_or(SecretState {
+                credential: c.meta.id,
+                ..SecretState::default()
+            });
+            if !c.meta.enabled || state.status != SecretStatus::Ok {
+                continue;
+            }
+            let from = state
+                .verified_at
+                .or(state.changed_at)
+                .unwrap_or(c.meta.created_at);
+            if now.0 < from.0.saturating_add(every.saturating_mul(1000) as i64) {
+                continue;
+            }
+            let devices = self.devices_of(&c)?;
+            // Marked first, so the next tick does not start it again.
+            state.verified_at = Some(now);
+            self.journal
+                .commit(vec![Change::PutSecretState(Box::new(state))], vec![])
+                .await?;
+            let engine = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.verify_now(&c, &devices).await {
+                    tracing::error!(credential = %c.meta.name, error = %e, "password check");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    /// Logs in with the stored password on each device; marks the
+    /// credential out of sync (audited) at the first that refuses it.
+    async fn verify_now(&self, c: &Credential, devices: &[String]) -> Result<(), EngineError> {
+        for name in devices {
+            let Some(Record::Device(device)) = self.store.find(Kind::Device, name)? else {
+                continue;
+            };
+            let Err(e) = crate::exec::check_login(
+                &self.store,
+                &device,
+                c,
+                std::time::Duration::from_secs(15),
+            )
+            .await
+            else {
+                continue;
+            };
+            // Only a refused login says the password changed; an
+            // unreachable device says nothing about it.
+            if !matches!(e, crate::exec::RunError::Auth(_)) {
+                continue;
+            }
+            let _guard = self.write_lock.lock().await;
+            let Some(mut state) = self.store.secret_state(c.meta.id)? else {
+                return Ok(());
+            };
+            if state.status != SecretStatus::Ok {
+                return Ok(());
+            }
+            let why = format!("the stored password no longer logs in to {name}: {e}");
+            state.status = SecretStatus::OutOfSync { why: why.clone() };
+            self.journal
+                .commit(
+                    vec![Change::PutSecretState(Box::new(state))],
+                    vec![NewAuditEvent::new(
+                        "gatehouse",
+                        "credential.verify.failed",
+                        format!("credential {}", c.meta.name),
+                        why,
+                    )],
+                )
+                .await?;
+            return Ok(());
+        }
+        Ok(())
+    }
+
+    /// After a run that logged in with a credential set to
+    /// `rotate_after_use` ended (the last open operation of its request
+    /// with that credential; a JIT grant's privilege is still in use, so
+    /// its revoke counts, not its grant), its password is changed.
+    pub(super) async fn rotate_after_use(&self, op: &Operation) -> Result<(), EngineError> {
+        if op.credential.is_empty() || matches!(op.trigger, Trigger::CredentialChange { .. }) {
+            return Ok(());
+        }
+        let Ok(credential) = self.credential(&op.credential) else {
+            return Ok(());
+        };
+        if !credential.rotate_after_use || op.jit_until.is_some() || !credential.meta.enabled {
+            return Ok(());
+        }
+        let still_open = self
+            .store
+            .unfinished_operations()?
+            .iter()
+            .any(|o| o.request == op.request && o.credential == op.credential && o.id != op.id);
+        if still_open {
+            return Ok(());
+        }
+        if let Err(e) = self
+            .start_change(
+                &credential,
+                Vec::new(),
+                ChangeReason::AfterUse { operation: op.id },
+                "gatehouse",
+            )
+            .await
+        {
+            self.audit(vec![NewAuditEvent::new(
+                "gatehouse",
+                "credential.change.refused",
+                format!("credential {}", credential.meta.name),
+                format!("after operation {} used it: {e}", op.id),
+            )])
+            .await?;
+        }
+        Ok(())
+    }
 }

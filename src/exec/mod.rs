@@ -11,7 +11,7 @@ mod runner;
 mod ssh;
 
 pub use hostkey::{scan_address, scan_host_keys};
-pub use runner::{scan_target, Gate, Hold, Limits, Runner};
+pub use runner::{check_login, scan_target, Gate, Hold, Limits, Runner};
 
 use crate::domain::{Id, Operation, OutputChunk};
 use std::sync::Arc;

@@ -781,6 +781,28 @@ impl Secrets {
     }
 }
 
+/// Logs in to a device with a credential's stored secret (its password
+/// alone when it holds one: that is what changes behind Gatehouse's back)
+/// and out again: whether it still works.
+pub async fn check_login(
+    store: &Store,
+    device: &Device,
+    credential: &Credential,
+    timeout: Duration,
+) -> Result<(), RunError> {
+    let mut secrets = Secrets::open(store, credential)?;
+    let mut credential = credential.clone();
+    if secrets.password.is_some() {
+        secrets.private_key = None;
+        secrets.passphrase = None;
+        credential.certificate = None;
+    }
+    let target = target_of(store, device, &credential, secrets, 0)?;
+    let session = super::ssh::connect(&target, timeout, timeout).await?;
+    session.close().await;
+    Ok(())
+}
+
 /// How to reach a device to read its host keys: its algorithms and the
 /// devices it goes through (logged in with their credentials); nobody
 /// logs in to the device itself.

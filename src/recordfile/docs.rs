@@ -193,6 +193,11 @@ pub struct CredentialDoc {
     pub rotate_every: Option<String>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub rotate_after_view: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub rotate_after_use: bool,
+    /// How often the stored password is checked by logging in: `1d`, `6h`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify_every: Option<String>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub enabled: bool,
 }
@@ -575,6 +580,13 @@ impl RecordsFile {
                 .transpose()
                 .map_err(|e| at.error("rotate_every", e))?
                 .map(|ms| (ms / 1000).max(1) as u64);
+            let verify_every_secs = d
+                .verify_every
+                .as_deref()
+                .map(crate::domain::when::parse_duration_ms)
+                .transpose()
+                .map_err(|e| at.error("verify_every", e))?
+                .map(|ms| (ms / 1000).max(1) as u64);
             let secrets = PlainSecrets {
                 password: d.password.clone(),
                 private_key,
@@ -611,6 +623,8 @@ impl RecordsFile {
                         .unwrap_or_default(),
                     rotate_every_secs,
                     rotate_after_view: d.rotate_after_view,
+                    rotate_after_use: d.rotate_after_use,
+                    verify_every_secs,
                 }),
                 secrets,
                 l,
@@ -884,6 +898,8 @@ impl RecordsFile {
                     }),
                     rotate_every: c.rotate_every_secs.map(|s| format!("{s}s")),
                     rotate_after_view: c.rotate_after_view,
+                    rotate_after_use: c.rotate_after_use,
+                    verify_every: c.verify_every_secs.map(|s| format!("{s}s")),
                     enabled: m.enabled,
                 })),
                 Record::Template(t) => file.template.push(span(TemplateDoc {
