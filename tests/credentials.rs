@@ -652,3 +652,91 @@ fn a_password_is_changed_after_a_run_used_it() {
     );
     assert_ne!(reveal(&d, "used"), old);
 }
+
+/// The new and the old password of a change are in no command line on the
+/// jump host or the target while the change runs, and nowhere a person or
+/// a collector can look afterwards: output, history, the audit (and a SIEM
+/// file fed from it), the server's log, every file of the store.
+#[test]
+fn a_changes_passwords_are_in_no_process_list_output_log_or_file() {
+    use common::leaks::{leak, watch_processes};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let old = "Old-pass-6060L";
+    account("gh-rot-leak", old);
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let siem = d.scratch.path().join("siem.jsonl");
+    let config = d.write(
+        "config.toml",
+        &format!(
+            "[[forward]]\nname = \"siem\"\nkind = \"jsonl\"\nfile = \"{}\"\n",
+            siem.display()
+        ),
+    );
+    let config = config.to_str().unwrap();
+    // A change template that shows both passwords and pauses, so that the
+    // process lists are read while it runs.
+    let loud = "[[template]]\nname = \"loud\"\nexecutor = \"ssh-script\"\nexecution_type = \"password-change\"\ncontent = '''\nprintf 'old %s new %s\\n' [#OLD_PASSWORD#] [#NEW_PASSWORD#]\nsleep 0.5\necho [#USERNAME#]:[#NEW_PASSWORD#] | chpasswd\n'''\n";
+    let file = d.write(
+        "records.toml",
+        &format!(
+            "{}{loud}{}",
+            base(&sshd),
+            credential(
+                "loud-svc",
+                "gh-rot-leak",
+                old,
+                "change_template = \"loud\"\nchange_with = \"root-key\""
+            )
+        ),
+    );
+    d.ok(&["--config", config, "import", file.to_str().unwrap()]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = watch_processes(stop.clone());
+    d.ok(&[
+        "--config",
+        config,
+        "credential",
+        "change",
+        "loud-svc",
+        "--wait",
+    ]);
+    stop.store(true, Ordering::Relaxed);
+    let processes = watcher.join().unwrap();
+    // Positive control: the watcher saw the change's commands run.
+    assert!(
+        processes.windows(9).any(|w| w == b"sleep\x000.5"),
+        "the process watcher saw no run"
+    );
+    let new = reveal(&d, "loud-svc");
+    assert_ne!(new, old);
+    let change = history(&d)
+        .into_iter()
+        .find(|o| o["task"] == "password change of loud-svc")
+        .unwrap();
+    let out = logs(&d, &change);
+    // Positive control: the template did print both, as masks.
+    assert!(
+        out.contains("old [#OLD_PASSWORD#] new [#NEW_PASSWORD#]"),
+        "{out}"
+    );
+    d.ok(&["--config", config, "shutdown"]);
+    let mut places: Vec<(String, Vec<u8>)> = vec![
+        ("process lists".into(), processes),
+        ("the output".into(), out.into_bytes()),
+        ("the SIEM file".into(), std::fs::read(&siem).unwrap()),
+    ];
+    for f in common::files_under(d.path()) {
+        if let Ok(bytes) = std::fs::read(&f) {
+            places.push((f.display().to_string(), bytes));
+        }
+    }
+    for (place, bytes) in &places {
+        for (which, secret) in [("new", new.as_str()), ("old", old)] {
+            if let Some(form) = leak(bytes, secret) {
+                panic!("the {which} password ({form:?}) is in {place}");
+            }
+        }
+    }
+}

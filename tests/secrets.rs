@@ -14,36 +14,14 @@
 
 mod common;
 
+use common::leaks::{leak, watch_processes};
 use common::sshd::{Sshd, TEST_USER};
-use common::DataDir;
+use common::{files_under, DataDir};
 use proptest::prelude::*;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// The forms a leaked secret could take.
-fn forms(secret: &str) -> Vec<String> {
-    use base64::Engine as _;
-    let inner = |s: String| s[1..s.len() - 1].to_string();
-    let mut forms = vec![
-        secret.to_string(),
-        inner(format!("{secret:?}")),
-        inner(serde_json::to_string(secret).unwrap()),
-        format!("'{}'", secret.replace('\'', r"'\''")),
-        base64::engine::general_purpose::STANDARD.encode(secret),
-    ];
-    forms.sort();
-    forms.dedup();
-    forms
-}
-
-/// Where a form of the secret shows in `text`, if it does.
-fn leak(text: &[u8], secret: &str) -> Option<String> {
-    forms(secret)
-        .into_iter()
-        .find(|f| text.windows(f.len()).any(|w| w == f.as_bytes()))
-}
+use std::time::Instant;
 
 const TEMPLATES: &str = r#"
 [[template]]
@@ -137,40 +115,6 @@ impl World {
     }
 }
 
-/// Samples every process's command line until stopped.
-fn watch_processes(stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut seen = Vec::new();
-        while !stop.load(Ordering::Relaxed) {
-            if let Ok(entries) = std::fs::read_dir("/proc") {
-                for entry in entries.flatten() {
-                    if let Ok(args) = std::fs::read(entry.path().join("cmdline")) {
-                        seen.extend(args);
-                        seen.push(b'\n');
-                    }
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        seen
-    })
-}
-
-fn all_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                out.extend(all_files(&p));
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 /// Every TUI screen as the Superuser sees it, each first row opened.
 fn tui_screens(d: &DataDir) -> String {
     let socket = gatehouse::paths::socket_in(d.path());
@@ -257,7 +201,7 @@ fn secret_stays_in_its_box(sshd: &Sshd, secret: &str) {
         ("the SIEM file".into(), std::fs::read(&w.siem).unwrap()),
         ("the backup".into(), std::fs::read(&backup).unwrap()),
     ];
-    for file in all_files(w.d.path()) {
+    for file in files_under(w.d.path()) {
         if let Ok(bytes) = std::fs::read(&file) {
             places.push((file.display().to_string(), bytes));
         }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod drive;
+pub mod leaks;
 pub mod runs;
 pub mod service;
 pub mod sshd;
