@@ -559,6 +559,7 @@ async fn check(
                     id: op.id,
                     from: 0,
                     limit: 100,
+                    debug: false,
                 },
                 Some(Box::new(move || ok)),
             )

@@ -806,3 +806,66 @@ fn a_key_then_keyboard_interactive_host_takes_both() {
         }
     }
 }
+
+/// Each operation keeps a debug trace apart from its output: the SSH
+/// negotiation, the login, each expect step (redacted) and the attempt's
+/// timing. `logs --debug` shows it to holders of view-execution-debug
+/// only; plain `logs` and everyone else see the output alone.
+#[test]
+fn the_debug_trace_shows_negotiation_and_steps_only_to_who_may_see_it() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    import(
+        &d,
+        &format!(
+            "{}{}{}{}[[role]]\nname = \"watcher\"\ngrants = [{{ action = \"view-executions\" }}]\n\
+             [[role]]\nname = \"debugger\"\ngrants = [{{ action = \"view-executions\" }}, {{ action = \"view-execution-debug\", environments = [\"lab\"] }}]\n\
+             [[user]]\nlogin = \"wanda\"\nroles = [\"User\", \"watcher\"]\n\
+             [[user]]\nlogin = \"dave\"\nroles = [\"User\", \"debugger\"]\n",
+            places(""),
+            device("box-1", &sshd, ""),
+            password_login("login", None),
+            task(
+                "ssh-expect",
+                "expect \"*$ \" timeout 10\nexec \"echo [#AUTH_PASSWORD#] > /dev/null\"\nexpect \"*$ \" timeout 10\nend\n",
+                "",
+                &["box-1"],
+                "login",
+                ""
+            )
+        ),
+    );
+    let op = run_once(&d);
+    assert_eq!(op["state"], "succeeded", "{}", error(&op));
+    let id = op["id"].to_string();
+    let trace = d.ok(&["logs", &id, "--debug"]);
+    for line in [
+        "[box-1 debug] connecting to 127.0.0.1:",
+        "offering kex ",
+        "session up in ",
+        "host key ssh-ed25519 SHA256:",
+        &format!("logged in as {TEST_USER} with password"),
+        "[box-1 debug] line 2: exec \"echo [#AUTH_PASSWORD#] > /dev/null\"",
+        "line 3: expect \"*$ \" (up to 10 s)",
+        "line 3: matched after ",
+        "attempt 1 of 1 took ",
+    ] {
+        assert!(trace.contains(line), "{line:?} not in:\n{trace}");
+    }
+    assert!(
+        !trace.contains(TEST_PASSWORD),
+        "the trace holds the password"
+    );
+    // Without --debug, the output alone.
+    let plain = d.ok(&["logs", &id]);
+    assert!(!plain.contains("debug]"), "{plain}");
+    assert!(plain.contains("exit status 0"), "{plain}");
+    // view-executions alone sees the output, not the trace.
+    let refused = d.fails_as("wanda", &["logs", &id, "--debug"]);
+    assert!(refused.contains("view-execution-debug"), "{refused}");
+    assert!(d.ok_as("wanda", &["logs", &id]).contains("exit status 0"));
+    // With view-execution-debug in the task's environment: the trace.
+    assert!(d
+        .ok_as("dave", &["logs", &id, "--debug"])
+        .contains("session up in "));
+}

@@ -366,6 +366,7 @@ fn commands() -> Vec<Command> {
             id: Id(1),
             from: 0,
             limit: 10,
+            debug: true,
         },
         Command::Cancel { id: Id(1) },
         Command::ScanHostKeys {

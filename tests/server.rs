@@ -101,6 +101,7 @@ async fn output_past_the_cap_is_cut_with_a_clear_marker() {
             id: op.id,
             from: 0,
             limit: 100_000,
+            debug: false,
         })
         .await
         .unwrap()
@@ -164,6 +165,7 @@ async fn commands_keep_their_answers_while_events_stream_on_the_same_connection(
                 id,
                 from,
                 limit: 1000,
+                debug: false,
             })
             .await
             .unwrap()
@@ -551,6 +553,7 @@ roles = ["Auditor"]
             id: op,
             from: 0,
             limit: 10,
+            debug: false,
         })
         .await
         .unwrap_err();

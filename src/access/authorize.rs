@@ -58,6 +58,9 @@ pub enum Effect<'a> {
     /// An action that concerns no one record (the audit log, role
     /// analysis, second factors of others).
     Use(Permission),
+    /// See an operation's debug trace (beside its output, which
+    /// `SeeOperation` covers). `environment`: that of its task.
+    SeeDebug { environment: Option<&'a str> },
     /// Be shown a credential's secret. `environment`: that of the device
     /// it belongs to (none: a grant for every environment is needed).
     Reveal {
@@ -327,6 +330,17 @@ pub fn authorize(who: &Principal<'_>, effect: Effect<'_>, facts: &dyn Facts) -> 
                 Ok(())
             } else {
                 deny(who, action_phrase(action).to_string(), action)
+            }
+        }
+        Effect::SeeDebug { environment } => {
+            if who.may(Permission::ViewExecutionDebug, environment) {
+                Ok(())
+            } else {
+                deny(
+                    who,
+                    "see an operation's debug trace".to_string(),
+                    Permission::ViewExecutionDebug,
+                )
             }
         }
         // Managing a credential is not seeing its secret.

@@ -172,6 +172,10 @@ pub enum Verb {
         /// Keep printing until the operation ends.
         #[arg(long, short)]
         follow: bool,
+        /// With the debug trace: SSH negotiation, authentication, each
+        /// expect step, retries and timings (needs view-execution-debug).
+        #[arg(long)]
+        debug: bool,
     },
     /// Stop a queued or running operation.
     Cancel { op: String },
@@ -450,7 +454,7 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         Verb::Requests { mine, json } => approvals::requests(cli, *mine, *json).await,
         Verb::Schedules { json } => approvals::schedules(cli, *json).await,
         Verb::Ops { state } => operations::ops(cli, state).await,
-        Verb::Logs { op, follow } => operations::logs(cli, op, *follow).await,
+        Verb::Logs { op, follow, debug } => operations::logs(cli, op, *follow, *debug).await,
         Verb::Cancel { op } => operations::cancel(cli, op).await,
         Verb::History {
             task,

@@ -235,6 +235,8 @@ async fn stream_until_done(
 
 /// Turns chunks into whole lines prefixed with the device, in order per operation.
 struct LinePrinter {
+    /// Whether the debug trace is asked for too (`logs --debug`).
+    debug: bool,
     device: HashMap<Id, String>,
     next_seq: HashMap<Id, u64>,
     partial: HashMap<Id, (Stream, Vec<u8>)>,
@@ -243,6 +245,7 @@ struct LinePrinter {
 impl LinePrinter {
     fn new(ops: &[Operation]) -> LinePrinter {
         LinePrinter {
+            debug: false,
             device: ops.iter().map(|o| (o.id, o.device.clone())).collect(),
             next_seq: ops.iter().map(|o| (o.id, 0)).collect(),
             partial: HashMap::new(),
@@ -278,6 +281,7 @@ impl LinePrinter {
                     id,
                     from,
                     limit: 1000,
+                    debug: self.debug,
                 })
                 .await;
             let answer = match answer {
@@ -363,6 +367,7 @@ fn write_line(out: &mut impl Write, device: &str, stream: Stream, bytes: &[u8]) 
         Stream::System => writeln!(out, "[{device}] * {text}"),
         // Marked in words, not only in colour: logs are read in pipes and files.
         Stream::Stderr => writeln!(out, "[{device} stderr] {text}"),
+        Stream::Debug => writeln!(out, "[{device} debug] {text}"),
         Stream::Stdout => writeln!(out, "[{device}] {text}"),
     };
     if let Err(e) = written {
@@ -426,9 +431,20 @@ fn parse_id(text: &str) -> Result<Id> {
         .map_err(|_| eyre!("'{text}' is not an operation id (a number, as `gatehouse ops` shows)"))
 }
 
-pub async fn logs(cli: &Cli, op: &str, follow: bool) -> Result<()> {
+pub async fn logs(cli: &Cli, op: &str, follow: bool, debug: bool) -> Result<()> {
     let id = parse_id(op)?;
     let client = cli.client().await?;
+    if debug {
+        // Refused at once, not line by line, when the trace is not ours to see.
+        client
+            .call(Command::Output {
+                id,
+                from: 0,
+                limit: 1,
+                debug: true,
+            })
+            .await?;
+    }
     let events = if follow {
         Some(client.subscribe().await?)
     } else {
@@ -438,6 +454,7 @@ pub async fn logs(cli: &Cli, op: &str, follow: bool) -> Result<()> {
         bail!("the server answered with something else");
     };
     let mut printer = LinePrinter::new(&found);
+    printer.debug = debug;
     match events {
         Some(events) => {
             printer.catch_up(&client, id).await?;

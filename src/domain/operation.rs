@@ -179,6 +179,10 @@ pub enum Stream {
     Stderr,
     /// Gatehouse's own lines: connecting, attempts, errors.
     System,
+    /// The debug trace: SSH negotiation, authentication, each expect step,
+    /// retries and timings. Shown only to holders of view-execution-debug
+    /// who ask for it, never sent live.
+    Debug,
 }
 
 /// A piece of an operation's output, already redacted.

@@ -111,7 +111,13 @@ pub enum Command {
     /// One operation.
     Operation { id: Id },
     /// An operation's stored output from a sequence number on.
-    Output { id: Id, from: u64, limit: u32 },
+    /// With `debug`, the debug trace too (needs view-execution-debug).
+    Output {
+        id: Id,
+        from: u64,
+        limit: u32,
+        debug: bool,
+    },
     /// Stops a queued or running operation.
     Cancel { id: Id },
     /// Connects to a device and reports every host key it offers.

@@ -118,11 +118,14 @@ impl Engine {
         let output_sender = output.clone();
         let notify: crate::exec::Notify = Arc::new(move |e: ExecEvent| {
             // No receiver is fine: nobody is watching.
-            let _ = match e {
-                ExecEvent::Output { op, chunk } => {
-                    output_sender.send(Event::Output { id: op, chunk })
+            match e {
+                // The debug trace is read from the store, by who may.
+                ExecEvent::Output { chunk, .. } if chunk.stream == crate::domain::Stream::Debug => {
                 }
-            };
+                ExecEvent::Output { op, chunk } => {
+                    let _ = output_sender.send(Event::Output { id: op, chunk });
+                }
+            }
         });
         let journal = journal::Journal::new(store.clone(), events.clone());
         let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -356,14 +359,12 @@ impl Engine {
             Command::Operation { id } => {
                 Ok(Response::Operations(vec![self.visible_operation(who, id)?]))
             }
-            Command::Output { id, from, limit } => {
-                self.visible_operation(who, id)?;
-                Ok(Response::Output(self.store.output(
-                    id,
-                    from,
-                    limit.min(100_000) as usize,
-                )?))
-            }
+            Command::Output {
+                id,
+                from,
+                limit,
+                debug,
+            } => self.output(who, id, from, limit, debug),
             Command::Cancel { id } => self.cancel(who, id).await,
             Command::ScanHostKeys { device } => self.scan_host_keys(who, &device).await,
             Command::PinHostKeys { device, keys } => self.pin_host_keys(who, &device, keys).await,

@@ -296,6 +296,46 @@ impl Engine {
         Ok(op)
     }
 
+    /// An operation's stored output from `from` on; its debug trace only
+    /// when asked for, to holders of view-execution-debug in its environment.
+    pub(super) fn output(
+        &self,
+        who: &Principal<'_>,
+        id: Id,
+        mut from: u64,
+        limit: u32,
+        debug: bool,
+    ) -> Result<Response, EngineError> {
+        let op = self.visible_operation(who, id)?;
+        let limit = limit.min(100_000) as usize;
+        if debug {
+            let environment = self.task(&op.task).ok().map(|t| t.environment);
+            self.authorize(
+                who,
+                crate::access::Effect::SeeDebug {
+                    environment: environment.as_deref(),
+                },
+            )?;
+            return Ok(Response::Output(self.store.output(id, from, limit)?));
+        }
+        // Without the trace: read on past pages that held only trace, so
+        // that an empty answer still means the end.
+        loop {
+            let page = self.store.output(id, from, limit)?;
+            let Some(last) = page.last() else {
+                return Ok(Response::Output(page));
+            };
+            from = last.seq + 1;
+            let shown: Vec<_> = page
+                .into_iter()
+                .filter(|c| c.stream != crate::domain::Stream::Debug)
+                .collect();
+            if !shown.is_empty() {
+                return Ok(Response::Output(shown));
+            }
+        }
+    }
+
     pub(super) fn operations(
         &self,
         who: &Principal<'_>,

@@ -179,8 +179,28 @@ impl Executor for SshExpect {
 /// the handshake is tried again after a pause, within the connect timeout,
 /// without spending an attempt.
 async fn connect(job: &Job<'_>) -> Result<ssh::Session, RunError> {
-    let deadline = tokio::time::Instant::now() + job.limits.connect_timeout;
+    let started = tokio::time::Instant::now();
+    let deadline = started + job.limits.connect_timeout;
     let mut pause = Duration::from_millis(100);
+    let target = &job.prepared.target;
+    let names = |list: Vec<&str>| list.join(",");
+    let offer = &target.preferred;
+    job.out
+        .debug(format!(
+            "connecting to {}:{}{}; offering kex {}; host keys {}; ciphers {}; MACs {}",
+            target.address,
+            target.port,
+            target
+                .via
+                .as_ref()
+                .map(|v| format!(" through {}", v.device))
+                .unwrap_or_default(),
+            names(offer.kex.iter().map(|n| n.as_ref()).collect()),
+            names(offer.key.iter().map(|k| k.as_str()).collect()),
+            names(offer.cipher.iter().map(|n| n.as_ref()).collect()),
+            names(offer.mac.iter().map(|n| n.as_ref()).collect()),
+        ))
+        .await;
     loop {
         let handshake = job
             .handshakes
@@ -191,6 +211,13 @@ async fn connect(job: &Job<'_>) -> Result<ssh::Session, RunError> {
         match ssh::connect(&job.prepared.target, left, job.limits.connect_timeout).await {
             Ok(session) => {
                 job.handshakes.succeeded();
+                job.out
+                    .debug(format!(
+                        "session up in {} ms: {}",
+                        started.elapsed().as_millis(),
+                        session.facts
+                    ))
+                    .await;
                 return Ok(session);
             }
             Err(RunError::Throttled(why)) => {
@@ -204,6 +231,13 @@ async fn connect(job: &Job<'_>) -> Result<ssh::Session, RunError> {
                         job.limits.connect_timeout.as_secs()
                     )));
                 }
+                job.out
+                    .debug(format!(
+                        "the server dropped the handshake before it spoke (its MaxStartups?): trying again in {} ms; {} handshake(s) at once to this address now",
+                        wait.as_millis(),
+                        job.handshakes.limit()
+                    ))
+                    .await;
                 tokio::time::sleep(wait).await;
                 pause = (pause * 2).min(Duration::from_secs(2));
             }

@@ -1,7 +1,7 @@
 //! An operation's output on its way to the store and the watchers: redacted
 //! across its streams (in the order the bytes came), numbered, capped,
-//! stored in order, then broadcast. Gatehouse's own lines are not redacted:
-//! they hold no remote bytes, and a short secret must not rewrite them.
+//! stored in order, then broadcast. Gatehouse's own lines (and the debug
+//! trace) are redacted whole when they are sent, not as a stream.
 
 use super::{ExecEvent, Notify};
 use crate::domain::{Id, OutputChunk, Stream, Timestamp};
@@ -21,6 +21,8 @@ const MERGE_BELOW: usize = 32 * 1024;
 #[derive(Clone)]
 pub struct OutputTx {
     tx: mpsc::Sender<(Stream, Vec<u8>)>,
+    /// Gatehouse's own lines are redacted whole before they go in.
+    lines: Arc<Redactor>,
 }
 
 impl OutputTx {
@@ -34,9 +36,18 @@ impl OutputTx {
 
     /// A line of Gatehouse's own, such as "attempt 2 of 3".
     pub async fn system(&self, line: impl Into<String>) {
-        let mut text = line.into();
+        self.line(Stream::System, line.into()).await
+    }
+
+    /// A line of the debug trace (see [`Stream::Debug`]).
+    pub async fn debug(&self, line: impl Into<String>) {
+        self.line(Stream::Debug, line.into()).await
+    }
+
+    async fn line(&self, stream: Stream, line: String) {
+        let mut text = self.lines.redact_text(&line);
         text.push('\n');
-        self.send(Stream::System, text.into_bytes()).await
+        self.send(stream, text.into_bytes()).await
     }
 }
 
@@ -61,6 +72,7 @@ pub fn start(
 ) -> (OutputTx, tokio::task::JoinHandle<OutputTotals>) {
     let (tx, mut rx) = mpsc::channel::<(Stream, Vec<u8>)>(QUEUE);
     let mut redactor = Redactor::new(secrets);
+    let lines = Arc::new(Redactor::new(secrets));
     let handle = tokio::spawn(async move {
         // Earlier attempts of the same operation count against the cap.
         let mut totals = OutputTotals {
@@ -153,7 +165,8 @@ pub fn start(
             }
             for (stream, bytes) in [(stream, merged)].into_iter().chain(other) {
                 let shown = match stream {
-                    Stream::System => vec![(stream, bytes)],
+                    // Redacted whole by the sender (`OutputTx::line`).
+                    Stream::System | Stream::Debug => vec![(stream, bytes)],
                     _ => redactor
                         .feed(tag(stream), &bytes)
                         .into_iter()
@@ -177,7 +190,7 @@ pub fn start(
         }
         totals
     });
-    (OutputTx { tx }, handle)
+    (OutputTx { tx, lines }, handle)
 }
 
 /// A line for the live watchers only: what could not be stored, and why.
@@ -194,7 +207,7 @@ fn unstored_note(seq: u64, why: &str) -> OutputChunk {
 fn tag(stream: Stream) -> u8 {
     match stream {
         Stream::Stderr => 1,
-        Stream::Stdout | Stream::System => 0,
+        Stream::Stdout | Stream::System | Stream::Debug => 0,
     }
 }
 

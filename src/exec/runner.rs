@@ -316,6 +316,7 @@ impl Runner {
         op.state = OpState::Retrying;
         self.save(op);
         let delay = backoff(&self.limits, op.attempts);
+        tracing::debug!(op = %op.id, attempt = op.attempts, delay_ms = delay.as_millis() as u64, "retrying");
         tokio::select! {
             _ = tokio::time::sleep(delay) => true,
             _ = cancelled(cancel) => false,
@@ -366,6 +367,7 @@ impl Runner {
             op.template_revision
         ))
         .await;
+        let attempt_started = std::time::Instant::now();
         let timeout = Duration::from_secs(op.timeout_secs.max(1));
         // On timeout and on cancel the executor is told to stop (it ends
         // the remote work) and given a moment to; only then is it let go,
@@ -409,6 +411,20 @@ impl Runner {
             let message = redactor.redact_text(&e.to_string());
             (e, message)
         });
+        tx.debug(format!(
+            "attempt {} of {} took {} ms; {}",
+            op.attempts,
+            op.max_attempts,
+            attempt_started.elapsed().as_millis(),
+            match &result {
+                Ok(_) => "the command ran to its end".to_string(),
+                Err((e, _)) if op.attempts < op.max_attempts && e.retryable(op.rerun) =>
+                    "another attempt follows".to_string(),
+                Err((e, _)) if e.retryable(op.rerun) => "no attempt is left".to_string(),
+                Err(_) => "this end is not retried".to_string(),
+            }
+        ))
+        .await;
         match &result {
             Ok(code) => tx.system(format!("exit status {code}")).await,
             Err((RunError::Cancelled, _)) => tx.system("cancelled").await,

@@ -97,6 +97,8 @@ pub fn host(address: &str) -> &str {
 /// A logged-in SSH session, holding the sessions it goes through.
 pub struct Session {
     pub handle: Handle<Checker>,
+    /// What the handshake and the login were, for the debug trace.
+    pub facts: String,
     /// The session with the device this one is reached through, kept open
     /// while this one lives.
     via: Option<Box<Session>>,
@@ -224,8 +226,25 @@ fn connect_hops(target: &Target, hops: usize) -> Connecting<'_> {
                 }
             })
         })?;
-        authenticate(&mut handle, target).await?;
-        Ok(Session { handle, via })
+        let method = authenticate(&mut handle, target).await?;
+        let key = offered_type
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_default();
+        let fingerprint = offered
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+            .unwrap_or_default();
+        let facts = format!(
+            "{}host key {key} {fingerprint} (pinned); logged in as {} with {method}",
+            via.as_ref()
+                .map(|v| format!("{}; then ", v.facts))
+                .unwrap_or_default(),
+            target.username
+        );
+        Ok(Session { handle, facts, via })
     })
 }
 
@@ -317,10 +336,11 @@ fn method_names(methods: &[russh::MethodKind]) -> String {
 /// the private key, then the password, then keyboard-interactive (PAM's
 /// password prompts answered with the password). A refusal names the
 /// methods tried and those the server offers.
+/// Returns the method that logged in.
 async fn authenticate<H: client::Handler>(
     handle: &mut Handle<H>,
     target: &Target,
-) -> Result<(), RunError> {
+) -> Result<&'static str, RunError> {
     use russh::client::{AuthResult, KeyboardInteractiveAuthResponse};
     let mut tried: Vec<&str> = Vec::new();
     let mut offered: Option<russh::MethodSet> = None;
@@ -345,7 +365,7 @@ async fn authenticate<H: client::Handler>(
                 .map_err(lost)?;
             tried.push("publickey with certificate");
             if let AuthResult::Success = result {
-                return Ok(());
+                return Ok("publickey with certificate");
             }
         }
         let hash = handle
@@ -359,7 +379,7 @@ async fn authenticate<H: client::Handler>(
             .map_err(lost)?;
         tried.push("publickey");
         match result {
-            AuthResult::Success => return Ok(()),
+            AuthResult::Success => return Ok("publickey"),
             AuthResult::Failure {
                 remaining_methods, ..
             } => offered = Some(remaining_methods),
@@ -376,7 +396,7 @@ async fn authenticate<H: client::Handler>(
                 .map_err(lost)?;
             tried.push("password");
             match result {
-                AuthResult::Success => return Ok(()),
+                AuthResult::Success => return Ok("password"),
                 AuthResult::Failure {
                     remaining_methods, ..
                 } => offered = Some(remaining_methods),
@@ -391,7 +411,7 @@ async fn authenticate<H: client::Handler>(
             // A few rounds at most: PAM asks for the password, perhaps once more.
             for _ in 0..4 {
                 match step {
-                    KeyboardInteractiveAuthResponse::Success => return Ok(()),
+                    KeyboardInteractiveAuthResponse::Success => return Ok("keyboard-interactive"),
                     KeyboardInteractiveAuthResponse::Failure {
                         remaining_methods, ..
                     } => {
@@ -722,6 +742,12 @@ pub async fn run_expect<H: client::Handler>(
         match &step.kind {
             StepKind::Exec { line } => {
                 seen.clear();
+                out.debug(format!(
+                    "line {}: exec {}",
+                    step.line,
+                    quoted(&redact(&render(line)))
+                ))
+                .await;
                 let text = format!("{}\n", render(line));
                 channel.data_bytes(text.into_bytes()).await.map_err(|e| {
                     RunError::Dropped(format!("line {}: cannot send: {e}", step.line))
@@ -749,6 +775,13 @@ pub async fn run_expect<H: client::Handler>(
                 // A pattern ending in a blank means it ("*$ "); one that
                 // does not is matched against the output without its trailing blanks.
                 let keeps_blank = glob.ends_with(char::is_whitespace);
+                let waiting_since = Instant::now();
+                out.debug(format!(
+                    "line {}: expect {} (up to {limit_text})",
+                    step.line,
+                    quoted(&redact(&glob))
+                ))
+                .await;
                 loop {
                     // Matched as a person reads it: no colours, no cursor queries.
                     let normalized = crate::text::without_terminal_escapes(&seen);
@@ -758,6 +791,13 @@ pub async fn run_expect<H: client::Handler>(
                         normalized.trim_end()
                     };
                     if glob_matches(&glob, text) {
+                        out.debug(format!(
+                            "line {}: matched after {} ms: …{}",
+                            step.line,
+                            waiting_since.elapsed().as_millis(),
+                            tail(&redact(text))
+                        ))
+                        .await;
                         break;
                     }
                     // Secrets come out first, before anything is quoted or cut.
@@ -808,6 +848,12 @@ pub async fn run_expect<H: client::Handler>(
             }
             StepKind::Send { text } => {
                 seen.clear();
+                out.debug(format!(
+                    "line {}: send {}",
+                    step.line,
+                    quoted(&redact(&render(text)))
+                ))
+                .await;
                 channel
                     .data_bytes(render(text).into_bytes())
                     .await

@@ -180,6 +180,7 @@ impl Call {
                 id: *id,
                 from: *from,
                 limit: 5000,
+                debug: false,
             },
             Call::Cancel(id) => Command::Cancel { id: *id },
             Call::Queue => Command::Queue,
