@@ -911,7 +911,7 @@ impl App {
             (Call::Output { id, .. }, Ok(Response::Output(chunks))) => {
                 if self.log.op == Some(id) {
                     for c in &chunks {
-                        self.log.push(c);
+                        self.log.push_stored(c);
                     }
                 }
             }

@@ -206,6 +206,16 @@ impl OperationLog {
         true
     }
 
+    /// Adds a chunk read from the store: the store's order is the truth,
+    /// and what it skipped (the debug trace, which this pane does not
+    /// show) is no gap to fill.
+    pub fn push_stored(&mut self, chunk: &OutputChunk) {
+        if chunk.seq > self.next_seq {
+            self.next_seq = chunk.seq;
+        }
+        self.push(chunk);
+    }
+
     fn push_line(&mut self, line: LogLine) {
         if self.lines.len() == KEEP_LINES {
             self.lines.pop_front();
@@ -272,6 +282,19 @@ mod tests {
             time: Timestamp(0),
             bytes: text.as_bytes().to_vec(),
         }
+    }
+
+    #[test]
+    fn a_live_gap_is_refused_but_the_stores_skip_of_the_trace_is_taken() {
+        let mut log = OperationLog::default();
+        assert!(log.push(&chunk(0, "first\n")));
+        // Chunk 1 is the debug trace, never sent live: 2 is a gap live...
+        assert!(!log.push(&chunk(2, "second\n")));
+        assert_eq!(log.lines.len(), 1);
+        // ...and what the store sends back (without the trace) is taken.
+        log.push_stored(&chunk(2, "second\n"));
+        assert_eq!(log.lines.len(), 2);
+        assert!(log.push(&chunk(3, "third\n")), "contiguous again");
     }
 
     #[test]
