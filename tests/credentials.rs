@@ -740,3 +740,108 @@ fn a_changes_passwords_are_in_no_process_list_output_log_or_file() {
         }
     }
 }
+
+/// A credential without its own password policy takes its environment's.
+#[test]
+fn a_credential_takes_its_environments_password_policy() {
+    account("gh-rot-envpol", "Old-pass-1234e");
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let records = base(&sshd).replacen(
+        "[[environment]]\nname = \"lab\"\n",
+        "[[environment]]\nname = \"lab\"\npassword_policy = { length = 14, symbols = false }\n",
+        1,
+    );
+    assert!(records.contains("length = 14"));
+    import(
+        &d,
+        &format!(
+            "{records}{}",
+            credential(
+                "env-policy",
+                "gh-rot-envpol",
+                "Old-pass-1234e",
+                "change_template = \"chpasswd\"\nchange_with = \"root-key\""
+            )
+        ),
+    );
+    d.ok(&["credential", "change", "env-policy", "--wait"]);
+    let new = reveal(&d, "env-policy");
+    assert_eq!(new.chars().count(), 14, "{new}");
+    assert!(new.chars().all(|c| c.is_ascii_alphanumeric()), "{new}");
+}
+
+/// With a check-out period, the change `rotate_after_view` asks for waits
+/// until the period ends (audited), then runs.
+#[test]
+fn a_check_out_period_delays_the_change_after_a_view() {
+    let old = "Old-pass-7777k";
+    account("gh-rot-checkout", old);
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    import(
+        &d,
+        &format!(
+            "{}{}",
+            base(&sshd),
+            credential(
+                "borrowed",
+                "gh-rot-checkout",
+                old,
+                "change_template = \"chpasswd\"\nchange_with = \"root-key\"\nrotate_after_view = true\ncheckout = \"3s\""
+            )
+        ),
+    );
+    let shown_at = std::time::Instant::now();
+    assert_eq!(reveal(&d, "borrowed"), old);
+    assert!(d.ok(&["audit", "export"]).contains("credential.checkout"));
+    // Still the same within the period.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(status(&d, "borrowed")["changes"], 0);
+    eventually(
+        "no change after the check-out",
+        Duration::from_secs(30),
+        || status(&d, "borrowed")["changes"] == 1,
+    );
+    assert!(shown_at.elapsed() >= Duration::from_secs(3));
+    assert!(d.ok(&["audit", "export"]).contains("after a view by root"));
+}
+
+/// Maximum-age changes start inside the credential's rotation window only.
+#[test]
+fn a_maximum_age_change_waits_for_its_rotation_window() {
+    use chrono::Timelike;
+    account("gh-rot-window", "Old-pass-5656n");
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let now = chrono::Local::now();
+    let at = |minutes: u32| {
+        let m = (now.hour() * 60 + now.minute() + minutes) % (24 * 60);
+        format!("{:02}:{:02}", m / 60, m % 60)
+    };
+    let with_window = |from: String, to: String| {
+        format!(
+            "{}{}",
+            base(&sshd),
+            credential(
+                "nightly",
+                "gh-rot-window",
+                "Old-pass-5656n",
+                &format!(
+                    "change_template = \"chpasswd\"\nchange_with = \"root-key\"\nrotate_every = \"1s\"\nrotation_window = {{ from = \"{from}\", to = \"{to}\" }}"
+                )
+            )
+        )
+    };
+    // A window that starts in two hours: nothing yet, however old.
+    import(&d, &with_window(at(120), at(180)));
+    std::thread::sleep(Duration::from_secs(4));
+    assert_eq!(status(&d, "nightly")["changes"], 0);
+    // One around now (from a minute ago to two hours on): it runs.
+    import(&d, &with_window(at(24 * 60 - 1), at(120)));
+    eventually(
+        "no change inside the window",
+        Duration::from_secs(30),
+        || status(&d, "nightly")["changes"].as_u64().unwrap_or(0) >= 1,
+    );
+}

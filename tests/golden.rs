@@ -51,6 +51,7 @@ fn record(kind: Kind) -> Record {
                 kex: "+diffie-hellman-group14-sha1".into(),
                 ..Default::default()
             },
+            password_policy: Some(PasswordPolicy::default()),
         }),
         Kind::System => Record::System(System { meta: meta("web") }),
         Kind::Device => Record::Device(Device {
@@ -79,12 +80,17 @@ fn record(kind: Kind) -> Record {
             reconcile_with: Some("root".into()),
             reconcile_template: Some("chpasswd".into()),
             children: vec!["child".into()],
-            password_policy: PasswordPolicy {
+            password_policy: Some(PasswordPolicy {
                 length: 20,
                 symbols: false,
                 avoid: "0O".into(),
                 ..Default::default()
-            },
+            }),
+            checkout_secs: Some(600),
+            rotation_window: Some(DailyWindow {
+                from: "22:00".into(),
+                to: "06:00".into(),
+            }),
             rotate_every_secs: Some(86_400),
             rotate_after_view: true,
             rotate_after_use: true,
@@ -257,6 +263,7 @@ fn secret_state() -> SecretState {
         }),
         changed_at: Some(T),
         verified_at: Some(T),
+        rotate_at: Some((T, "vera".into())),
         changes: 3,
         previous: vec![PreviousSecret {
             password: Sealed::withheld(),

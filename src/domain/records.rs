@@ -30,6 +30,9 @@ pub struct Environment {
     /// The SSH algorithms its devices' connections offer, unless a device
     /// says otherwise.
     pub ssh_options: SshOptions,
+    /// What generated passwords of its credentials are made of, unless a
+    /// credential says otherwise.
+    pub password_policy: Option<PasswordPolicy>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, Default)]
@@ -86,8 +89,9 @@ pub struct Credential {
     pub reconcile_template: Option<String>,
     /// Credentials whose change follows a verified change of this one.
     pub children: Vec<String>,
-    /// What its generated passwords are made of.
-    pub password_policy: PasswordPolicy,
+    /// What its generated passwords are made of (none: its environment's,
+    /// else the default).
+    pub password_policy: Option<PasswordPolicy>,
     /// Its maximum age: a change starts when the password is this old.
     pub rotate_every_secs: Option<u64>,
     /// A change starts after someone was shown the password.
@@ -98,6 +102,50 @@ pub struct Credential {
     /// How often Gatehouse logs in with the stored password to check it
     /// still works (marking the credential out of sync when not).
     pub verify_every_secs: Option<u64>,
+    /// How long a revealed password stays valid before the change
+    /// `rotate_after_view` asks for (none: at once).
+    pub checkout_secs: Option<u64>,
+    /// When maximum-age changes may start (the server's local time; a
+    /// window that ends before it starts runs over midnight).
+    pub rotation_window: Option<DailyWindow>,
+}
+
+/// A daily stretch of time, `from` to `to` as `HH:MM`; `to` before `from`
+/// runs over midnight.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct DailyWindow {
+    pub from: String,
+    pub to: String,
+}
+
+impl DailyWindow {
+    /// The window's ends as minutes of the day; an error names the field.
+    pub fn minutes(&self) -> Result<(u32, u32), (&'static str, String)> {
+        let parse = |field: &'static str, text: &str| -> Result<u32, (&'static str, String)> {
+            let bad = || (field, format!("'{text}' is not a time like 22:00"));
+            let (h, m) = text.trim().split_once(':').ok_or_else(bad)?;
+            let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+            if h > 23 || m > 59 {
+                return Err(bad());
+            }
+            Ok(h * 60 + m)
+        };
+        let from = parse("from", &self.from)?;
+        let to = parse("to", &self.to)?;
+        if from == to {
+            return Err(("to", "the window is empty: `to` equals `from`".into()));
+        }
+        Ok((from, to))
+    }
+
+    /// Whether a minute of the day is inside the window.
+    pub fn contains(&self, minute: u32) -> bool {
+        match self.minutes() {
+            Ok((from, to)) if from < to => (from..to).contains(&minute),
+            Ok((from, to)) => minute >= from || minute < to,
+            Err(_) => false,
+        }
+    }
 }
 
 /// Stored by variant index: a new variant goes last; anything else

@@ -212,6 +212,9 @@ pub struct SecretState {
     pub changed_at: Option<Timestamp>,
     /// When a periodic check last logged in with the stored secret.
     pub verified_at: Option<Timestamp>,
+    /// A change that waits for a check-out period to end (after a view):
+    /// when, and who was shown the password.
+    pub rotate_at: Option<(Timestamp, String)>,
     /// How many verified changes there were.
     pub changes: u32,
     pub previous: Vec<PreviousSecret>,
@@ -238,6 +241,32 @@ mod tests {
         assert!(a.chars().any(|c| PASSWORD_SYMBOLS.contains(c)));
         assert!(!a.chars().any(|c| "0O1lI".contains(c)), "{a}");
         assert!(!a.chars().any(|c| "'\"\\$`! ".contains(c)), "{a}");
+    }
+
+    #[test]
+    fn a_daily_window_may_run_over_midnight() {
+        use crate::domain::DailyWindow;
+        let night = DailyWindow {
+            from: "22:00".into(),
+            to: "06:00".into(),
+        };
+        let at = |h: u32, m: u32| h * 60 + m;
+        assert!(night.contains(at(23, 0)) && night.contains(at(0, 0)) && night.contains(at(5, 59)));
+        assert!(
+            !night.contains(at(6, 0)) && !night.contains(at(12, 0)) && !night.contains(at(21, 59))
+        );
+        let day = DailyWindow {
+            from: "09:00".into(),
+            to: "17:30".into(),
+        };
+        assert!(day.contains(at(9, 0)) && day.contains(at(17, 29)));
+        assert!(!day.contains(at(17, 30)) && !day.contains(at(8, 59)));
+        let bad = DailyWindow {
+            from: "25:00".into(),
+            to: "06:00".into(),
+        };
+        assert_eq!(bad.minutes().unwrap_err().0, "from");
+        assert!(!bad.contains(at(1, 0)), "an invalid window holds nothing");
     }
 
     #[test]

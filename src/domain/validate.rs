@@ -95,7 +95,14 @@ impl Validate for Record {
     fn validate(&self) -> Result<(), FieldError> {
         check_name("name", self.name())?;
         match self {
-            Record::Environment(e) => check_ssh_options(&e.ssh_options),
+            Record::Environment(e) => {
+                if let Some(policy) = &e.password_policy {
+                    policy
+                        .check()
+                        .map_err(|m| FieldError::new("password_policy", m))?;
+                }
+                check_ssh_options(&e.ssh_options)
+            }
             Record::System(_) | Record::Reason(_) => Ok(()),
             Record::Device(d) => {
                 if d.address.trim().is_empty() {
@@ -135,9 +142,22 @@ impl Validate for Record {
                         "JIT needs both a grant and a revoke template",
                     ));
                 }
-                c.password_policy
-                    .check()
-                    .map_err(|m| FieldError::new("password_policy", m))?;
+                if let Some(policy) = &c.password_policy {
+                    policy
+                        .check()
+                        .map_err(|m| FieldError::new("password_policy", m))?;
+                }
+                if let Some(window) = &c.rotation_window {
+                    window
+                        .minutes()
+                        .map_err(|(f, m)| FieldError::new(format!("rotation_window.{f}"), m))?;
+                }
+                if c.checkout_secs.is_some() && !c.rotate_after_view {
+                    return Err(FieldError::new(
+                        "checkout",
+                        "a check-out period is the time before the change rotate_after_view asks for: set rotate_after_view too",
+                    ));
+                }
                 for (field, other) in [
                     ("change_with", &c.change_with),
                     ("reconcile_with", &c.reconcile_with),

@@ -172,6 +172,7 @@ impl Engine {
             Some(Record::Device(d)) => (d.environment, d.system),
             _ => return Err(refuse(format!("device '{first}' does not exist"))),
         };
+        let environment_of_change = environment.clone();
         let task = Task {
             meta: Meta {
                 name: format!("password change of {name}"),
@@ -188,7 +189,15 @@ impl Engine {
             parallelism: devices.len().max(1) as u32,
             ..Task::default()
         };
-        let password = Zeroizing::new(credential.password_policy.generate().map_err(refuse)?);
+        // The credential's policy, else its environment's, else the default.
+        let policy = match &credential.password_policy {
+            Some(p) => p.clone(),
+            None => match self.store.find(Kind::Environment, &environment_of_change)? {
+                Some(Record::Environment(e)) => e.password_policy.unwrap_or_default(),
+                _ => Default::default(),
+            },
+        };
+        let password = Zeroizing::new(policy.generate().map_err(refuse)?);
         let sealed = self.store.cipher().seal(password.as_bytes());
         let ops = self.plan(
             &task,
@@ -336,6 +345,8 @@ impl Engine {
                 }
                 credential.password = Some(pending.password);
                 state.pending = None;
+                // A check-out still running ends with this change.
+                state.rotate_at = None;
                 state.status = SecretStatus::Ok;
                 state.changed_at = Some(now);
                 state.changes += 1;
@@ -506,7 +517,34 @@ impl Engine {
             ),
         )])
         .await?;
-        if credential.rotate_after_view {
+        if let (true, Some(checkout)) = (credential.rotate_after_view, credential.checkout_secs) {
+            // Changed when the check-out period ends (the tick starts it).
+            let _guard = self.write_lock.lock().await;
+            let mut state = self
+                .store
+                .secret_state(credential.meta.id)?
+                .unwrap_or(SecretState {
+                    credential: credential.meta.id,
+                    ..SecretState::default()
+                });
+            let at = Timestamp(
+                Timestamp::now()
+                    .0
+                    .saturating_add(checkout.saturating_mul(1000) as i64),
+            );
+            state.rotate_at = Some((at, login.clone()));
+            self.journal
+                .commit(
+                    vec![Change::PutSecretState(Box::new(state))],
+                    vec![NewAuditEvent::new(
+                        "gatehouse",
+                        "credential.checkout",
+                        format!("credential {name}"),
+                        format!("shown to {login}; changed at {at}"),
+                    )],
+                )
+                .await?;
+        } else if credential.rotate_after_view {
             if let Err(e) = self
                 .start_change(
                     &credential,
@@ -576,6 +614,36 @@ impl Engine {
             let Record::Credential(c) = record else {
                 continue;
             };
+            // A check-out period that ended: the change a view asked for.
+            if let Some(state) = states.get(&c.meta.id) {
+                if let Some((at, by)) = &state.rotate_at {
+                    if *at <= now && state.status == SecretStatus::Ok && c.meta.enabled {
+                        let mut cleared = state.clone();
+                        cleared.rotate_at = None;
+                        self.journal
+                            .commit(vec![Change::PutSecretState(Box::new(cleared))], vec![])
+                            .await?;
+                        if let Err(e) = self
+                            .start_change(
+                                &c,
+                                Vec::new(),
+                                ChangeReason::AfterView { by: by.clone() },
+                                "gatehouse",
+                            )
+                            .await
+                        {
+                            self.audit(vec![NewAuditEvent::new(
+                                "gatehouse",
+                                "credential.change.refused",
+                                format!("credential {}", c.meta.name),
+                                format!("after its check-out by {by}: {e}"),
+                            )])
+                            .await?;
+                        }
+                        continue;
+                    }
+                }
+            }
             let Some(every) = c.rotate_every_secs else {
                 continue;
             };
@@ -589,6 +657,14 @@ impl Engine {
             let from = state.changed_at.unwrap_or(c.meta.created_at);
             if now.0 < from.0.saturating_add(every.saturating_mul(1000) as i64) {
                 continue;
+            }
+            // Inside its rotation window only (the server's local time).
+            if let Some(window) = &c.rotation_window {
+                use chrono::Timelike;
+                let local = chrono::Local::now();
+                if !window.contains(local.hour() * 60 + local.minute()) {
+                    continue;
+                }
             }
             if let Err(e) = self
                 .start_change(&c, Vec::new(), ChangeReason::MaxAge, "gatehouse")

@@ -60,6 +60,9 @@ pub struct EnvironmentDoc {
     /// What its devices' SSH connections offer, unless a device says otherwise.
     #[serde(default, skip_serializing_if = "SshOptionsDoc::is_empty")]
     pub ssh_options: SshOptionsDoc,
+    /// Its credentials' password policy, unless a credential says otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_policy: Option<PasswordPolicyDoc>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub enabled: bool,
 }
@@ -198,6 +201,12 @@ pub struct CredentialDoc {
     /// How often the stored password is checked by logging in: `1d`, `6h`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify_every: Option<String>,
+    /// How long a revealed password stays before rotate_after_view changes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkout: Option<String>,
+    /// When maximum-age changes may start: `{ from = "22:00", to = "06:00" }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation_window: Option<DailyWindowDoc>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub enabled: bool,
 }
@@ -218,6 +227,38 @@ pub struct PasswordPolicyDoc {
     pub symbols: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub avoid: String,
+}
+
+impl PasswordPolicyDoc {
+    fn policy(&self) -> PasswordPolicy {
+        PasswordPolicy {
+            length: self.length,
+            lower: self.lower,
+            upper: self.upper,
+            digits: self.digits,
+            symbols: self.symbols,
+            avoid: self.avoid.clone(),
+        }
+    }
+
+    fn of(p: &PasswordPolicy) -> PasswordPolicyDoc {
+        PasswordPolicyDoc {
+            length: p.length,
+            lower: p.lower,
+            upper: p.upper,
+            digits: p.digits,
+            symbols: p.symbols,
+            avoid: p.avoid.clone(),
+        }
+    }
+}
+
+/// A daily window, `HH:MM` to `HH:MM`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DailyWindowDoc {
+    pub from: String,
+    pub to: String,
 }
 
 fn default_password_length() -> u32 {
@@ -463,6 +504,7 @@ impl RecordsFile {
                 Record::Environment(Environment {
                     meta: meta(&d.name, d.enabled),
                     ssh_options: d.ssh_options.into(),
+                    password_policy: d.password_policy.as_ref().map(PasswordPolicyDoc::policy),
                 }),
                 PlainSecrets::default(),
                 l,
@@ -580,6 +622,13 @@ impl RecordsFile {
                 .transpose()
                 .map_err(|e| at.error("rotate_every", e))?
                 .map(|ms| (ms / 1000).max(1) as u64);
+            let checkout_secs = d
+                .checkout
+                .as_deref()
+                .map(crate::domain::when::parse_duration_ms)
+                .transpose()
+                .map_err(|e| at.error("checkout", e))?
+                .map(|ms| (ms / 1000).max(1) as u64);
             let verify_every_secs = d
                 .verify_every
                 .as_deref()
@@ -609,22 +658,16 @@ impl RecordsFile {
                     reconcile_with: d.reconcile_with.clone(),
                     reconcile_template: d.reconcile_template.clone(),
                     children: d.children.clone(),
-                    password_policy: d
-                        .password_policy
-                        .as_ref()
-                        .map(|p| PasswordPolicy {
-                            length: p.length,
-                            lower: p.lower,
-                            upper: p.upper,
-                            digits: p.digits,
-                            symbols: p.symbols,
-                            avoid: p.avoid.clone(),
-                        })
-                        .unwrap_or_default(),
+                    password_policy: d.password_policy.as_ref().map(PasswordPolicyDoc::policy),
                     rotate_every_secs,
                     rotate_after_view: d.rotate_after_view,
                     rotate_after_use: d.rotate_after_use,
                     verify_every_secs,
+                    checkout_secs,
+                    rotation_window: d.rotation_window.as_ref().map(|w| DailyWindow {
+                        from: w.from.clone(),
+                        to: w.to.clone(),
+                    }),
                 }),
                 secrets,
                 l,
@@ -845,6 +888,7 @@ impl RecordsFile {
                 Record::Environment(e) => file.environment.push(span(EnvironmentDoc {
                     name: m.name.clone(),
                     ssh_options: (&e.ssh_options).into(),
+                    password_policy: e.password_policy.as_ref().map(PasswordPolicyDoc::of),
                     enabled: m.enabled,
                 })),
                 Record::System(_) => file.system.push(span(NamedDoc {
@@ -885,16 +929,11 @@ impl RecordsFile {
                     reconcile_with: c.reconcile_with.clone(),
                     reconcile_template: c.reconcile_template.clone(),
                     children: c.children.clone(),
-                    password_policy: (c.password_policy != PasswordPolicy::default()).then(|| {
-                        let p = &c.password_policy;
-                        PasswordPolicyDoc {
-                            length: p.length,
-                            lower: p.lower,
-                            upper: p.upper,
-                            digits: p.digits,
-                            symbols: p.symbols,
-                            avoid: p.avoid.clone(),
-                        }
+                    password_policy: c.password_policy.as_ref().map(PasswordPolicyDoc::of),
+                    checkout: c.checkout_secs.map(|s| format!("{s}s")),
+                    rotation_window: c.rotation_window.as_ref().map(|w| DailyWindowDoc {
+                        from: w.from.clone(),
+                        to: w.to.clone(),
                     }),
                     rotate_every: c.rotate_every_secs.map(|s| format!("{s}s")),
                     rotate_after_view: c.rotate_after_view,

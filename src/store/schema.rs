@@ -246,7 +246,7 @@ mod v4 {
         match old {
             RecordV4::Environment(e) => Record::Environment(Environment {
                 meta: e.meta,
-                ssh_options: Default::default(),
+                ..Environment::default()
             }),
             RecordV4::System(s) => Record::System(s),
             RecordV4::Device(d) => Record::Device(Device {
