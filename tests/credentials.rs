@@ -845,3 +845,54 @@ fn a_maximum_age_change_waits_for_its_rotation_window() {
         || status(&d, "nightly")["changes"].as_u64().unwrap_or(0) >= 1,
     );
 }
+
+/// A change template that uses `[#NEW_PUBLIC_KEY#]` rotates the key: a new
+/// ed25519 pair is made, its public half authorized by the template, the
+/// new key verified by logging in with it alone, then stored; the old key
+/// no longer logs in.
+#[test]
+fn a_key_is_rotated_verified_and_the_old_one_no_longer_logs_in() {
+    account("gh-rot-key", "Old-pass-3131r");
+    let sshd = Sshd::start("");
+    let keys = tempfile::tempdir().unwrap();
+    let old_key = common::sshd::keygen(keys.path(), "keyed", "ed25519", "", None);
+    sshd.authorize(&old_key.with_extension("pub"));
+    let authorized = sshd.dir.path().join("authorized_keys");
+    let rotate = format!(
+        "[[template]]\nname = \"rotate-key\"\nexecutor = \"ssh-script\"\nexecution_type = \"password-change\"\ncontent = '''\n\
+         f={}\nold=$(echo '[#OLD_PUBLIC_KEY#]' | cut -d' ' -f2)\necho '[#NEW_PUBLIC_KEY#]' >> $f\n\
+         grep -v -F \"$old\" $f > $f.new; cat $f.new > $f; rm $f.new\necho rotated\n'''\n",
+        authorized.display()
+    );
+    let d = DataDir::new();
+    import(
+        &d,
+        &format!(
+            "{}{rotate}[[credential]]\nname = \"keyed\"\nusername = \"gh-rot-key\"\nprivate_key_file = \"{}\"\ndevice = \"box-1\"\n\
+             change_template = \"rotate-key\"\nchange_with = \"root-key\"\n\
+             [[credential]]\nname = \"keyed-old\"\nusername = \"gh-rot-key\"\nprivate_key_file = \"{}\"\n{}{}",
+            base(&sshd),
+            old_key.display(),
+            old_key.display(),
+            login_task("as-keyed", "keyed"),
+            login_task("as-keyed-old", "keyed-old")
+        ),
+    );
+    // Positive control: the old key logs in before.
+    assert_eq!(run(&d, "as-keyed-old")["state"], "succeeded");
+    let out = d.ok(&["credential", "change", "keyed", "--wait"]);
+    assert!(out.contains("verified: the new key logs in"), "{out}");
+    assert_eq!(status(&d, "keyed")["state"], "ok");
+    let op = run(&d, "as-keyed");
+    assert_eq!(op["state"], "succeeded", "the stored new key: {op}");
+    let op = run(&d, "as-keyed-old");
+    assert_eq!(op["state"], "failed", "the old key still logs in: {op}");
+    // The private half never shows: not in the output, not in the export.
+    let change = history(&d)
+        .into_iter()
+        .find(|o| o["task"] == "password change of keyed")
+        .unwrap();
+    let shown = format!("{}{}", logs(&d, &change), d.ok(&["export"]));
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+    assert!(shown.contains("rotated"));
+}

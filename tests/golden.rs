@@ -256,7 +256,8 @@ fn secret_state() -> SecretState {
             ops: vec![Id(7), Id(8)],
         },
         pending: Some(PendingChange {
-            password: Sealed::withheld(),
+            password: Some(Sealed::withheld()),
+            private_key: Some(Sealed::withheld()),
             reason: ChangeReason::AfterView { by: "vera".into() },
             started_at: T,
             started_by: "vera".into(),
@@ -266,7 +267,9 @@ fn secret_state() -> SecretState {
         rotate_at: Some((T, "vera".into())),
         changes: 3,
         previous: vec![PreviousSecret {
-            password: Sealed::withheld(),
+            password: Some(Sealed::withheld()),
+            private_key: None,
+            passphrase: Some(Sealed::withheld()),
             replaced_at: T,
         }],
     }

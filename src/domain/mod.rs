@@ -17,13 +17,15 @@ pub use records::*;
 
 /// Masks every template may use without declaring them; no variable may
 /// take one of these names.
-pub const BUILTIN_MASKS: [&str; 10] = [
+pub const BUILTIN_MASKS: [&str; 12] = [
     "AUTH_USER",
     "AUTH_PASSWORD",
     "USERNAME",
     "PASSWORD",
     "NEW_PASSWORD",
     "OLD_PASSWORD",
+    "NEW_PUBLIC_KEY",
+    "OLD_PUBLIC_KEY",
     "DEVICE",
     "HOSTNAME",
     "ADDRESS",

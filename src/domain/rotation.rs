@@ -180,19 +180,25 @@ impl fmt::Display for ChangeReason {
     }
 }
 
-/// A change under way: the new password, sealed, until it is verified.
+/// A change under way: the new secrets, sealed, until they are verified.
+/// Which it changes follows from its template's masks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PendingChange {
-    pub password: Sealed,
+    /// For `[#NEW_PASSWORD#]`.
+    pub password: Option<Sealed>,
+    /// For `[#NEW_PUBLIC_KEY#]`: a new ed25519 key pair, OpenSSH format.
+    pub private_key: Option<Sealed>,
     pub reason: ChangeReason,
     pub started_at: Timestamp,
     pub started_by: String,
 }
 
-/// A secret a change replaced, kept sealed for recovery.
+/// Secrets a change replaced, kept sealed for recovery.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PreviousSecret {
-    pub password: Sealed,
+    pub password: Option<Sealed>,
+    pub private_key: Option<Sealed>,
+    pub passphrase: Option<Sealed>,
     pub replaced_at: Timestamp,
 }
 

@@ -110,8 +110,10 @@ impl Engine {
                 .unwrap_or(change_template),
             _ => change_template,
         };
-        match self.store.find(Kind::Template, &template)? {
-            Some(Record::Template(t)) if t.execution_type == ExecutionType::PasswordChange => {}
+        let content = match self.store.find(Kind::Template, &template)? {
+            Some(Record::Template(t)) if t.execution_type == ExecutionType::PasswordChange => {
+                t.content
+            }
             Some(_) => {
                 return Err(refuse(format!(
                     "its change template '{template}' is not of execution type password-change"
@@ -122,6 +124,14 @@ impl Engine {
                     "its change template '{template}' does not exist"
                 )))
             }
+        };
+        // What it changes follows from the masks its template fills.
+        let new_password = content.contains("[#NEW_PASSWORD#]");
+        let new_key = content.contains("[#NEW_PUBLIC_KEY#]");
+        if !new_password && !new_key {
+            return Err(refuse(format!(
+                "its change template '{template}' uses neither [#NEW_PASSWORD#] nor [#NEW_PUBLIC_KEY#], so it would change nothing"
+            )));
         }
         let mut state = self
             .store
@@ -197,8 +207,19 @@ impl Engine {
                 _ => Default::default(),
             },
         };
-        let password = Zeroizing::new(policy.generate().map_err(refuse)?);
-        let sealed = self.store.cipher().seal(password.as_bytes());
+        let cipher = self.store.cipher();
+        let password = if new_password {
+            let plain = Zeroizing::new(policy.generate().map_err(refuse)?);
+            Some(cipher.seal(plain.as_bytes()))
+        } else {
+            None
+        };
+        let private_key = if new_key {
+            let plain = new_key_pair(&name).map_err(refuse)?;
+            Some(cipher.seal(plain.as_bytes()))
+        } else {
+            None
+        };
         let ops = self.plan(
             &task,
             &[],
@@ -215,7 +236,8 @@ impl Engine {
             ops: ops.iter().map(|o| o.id).collect(),
         };
         state.pending = Some(PendingChange {
-            password: sealed,
+            password,
+            private_key,
             reason: reason.clone(),
             started_at: Timestamp::now(),
             started_by: actor.to_string(),
@@ -333,17 +355,22 @@ impl Engine {
             };
             let mut changes = Vec::new();
             let (action, details, children) = if !finals.is_empty() && ok.len() == finals.len() {
-                if let Some(old) = credential.password.take() {
-                    state.previous.insert(
-                        0,
-                        PreviousSecret {
-                            password: old,
-                            replaced_at: now,
-                        },
-                    );
-                    state.previous.truncate(PREVIOUS_KEPT);
+                let mut previous = PreviousSecret {
+                    password: None,
+                    private_key: None,
+                    passphrase: None,
+                    replaced_at: now,
+                };
+                if let Some(new) = pending.password {
+                    previous.password = credential.password.replace(new);
                 }
-                credential.password = Some(pending.password);
+                if let Some(new) = pending.private_key {
+                    // The new key is not encrypted: it is sealed like every secret.
+                    previous.private_key = credential.private_key.replace(new);
+                    previous.passphrase = credential.passphrase.take();
+                }
+                state.previous.insert(0, previous);
+                state.previous.truncate(PREVIOUS_KEPT);
                 state.pending = None;
                 // A check-out still running ends with this change.
                 state.rotate_at = None;
@@ -852,4 +879,20 @@ impl Engine {
         }
         Ok(())
     }
+}
+
+/// A new ed25519 key pair in OpenSSH's format, from the OS's random
+/// source, commented with the credential's name.
+fn new_key_pair(credential: &str) -> Result<Zeroizing<String>, String> {
+    use getrandom::rand_core::UnwrapErr;
+    use russh::keys::ssh_key::LineEnding;
+    let mut key = russh::keys::PrivateKey::random(
+        &mut UnwrapErr(getrandom::SysRng),
+        russh::keys::Algorithm::Ed25519,
+    )
+    .map_err(|e| format!("cannot make a key pair: {e}"))?;
+    key.set_comment(format!("gatehouse {credential}"));
+    key.to_openssh(LineEnding::LF)
+        .map(|k| Zeroizing::new(k.to_string()))
+        .map_err(|e| format!("cannot write the new key: {e}"))
 }

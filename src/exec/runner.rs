@@ -453,13 +453,12 @@ impl Runner {
             handshakes: self.handshake_slot(&p.target.address, p.target.port),
         };
         let code = super::executor::of(op.executor).run(job).await?;
-        match (&p.verify, code) {
-            (Some(target), 0) => {
+        if code == 0 {
+            for target in &p.verify {
                 self.verify(target, out, deadline).await?;
-                Ok(0)
             }
-            _ => Ok(code),
         }
+        Ok(code)
     }
 
     /// After a password change: logs in with the new password, by password
@@ -470,8 +469,13 @@ impl Runner {
         out: &OutputTx,
         deadline: tokio::time::Instant,
     ) -> Result<(), RunError> {
+        let secret = if target.private_key.is_some() {
+            "key"
+        } else {
+            "password"
+        };
         out.system(format!(
-            "verifying: logging in to {} as {} with the new password",
+            "verifying: logging in to {} as {} with the new {secret}",
             target.device, target.username
         ))
         .await;
@@ -481,11 +485,11 @@ impl Runner {
         match super::ssh::connect(target, left, self.limits.connect_timeout).await {
             Ok(session) => {
                 session.close().await;
-                out.system("verified: the new password logs in").await;
+                out.system(format!("verified: the new {secret} logs in")).await;
                 Ok(())
             }
             Err(e) => Err(RunError::Unverified(format!(
-                "the change ran, but the new password does not log in to '{}' as '{}' ({e}); the credential is marked out of sync",
+                "the change ran, but the new {secret} does not log in to '{}' as '{}' ({e}); the credential is marked out of sync",
                 target.device, target.username
             ))),
         }
@@ -583,9 +587,9 @@ pub struct Prepared {
     pub interpreter: String,
     /// ssh-script: on a PTY.
     pub pty: bool,
-    /// A password change: the changed credential on this device with its
-    /// new password, to log in with before the change counts.
-    pub verify: Option<Target>,
+    /// A change: the changed credential on this device with each new
+    /// secret alone, to log in with before the change counts.
+    pub verify: Vec<Target>,
     /// The values of the template's masks, secrets among them.
     pub values: MaskValues,
     /// Where and as whom (for remote executors).
@@ -668,10 +672,19 @@ fn prepare(store: &Store, op: &Operation) -> Result<Prepared, RunError> {
     // the login's (root running chpasswd, or the same account).
     if let Some(change) = &change {
         values.set("USERNAME", change.credential.username.clone());
-        values.set_secret("NEW_PASSWORD", change.new_password.clone());
+        if let Some(new) = &change.new_password {
+            values.set_secret("NEW_PASSWORD", new.clone());
+        }
         if let Some(old) = &change.old_password {
             values.set_secret("OLD_PASSWORD", old.clone());
             values.set_secret("PASSWORD", old.clone());
+        }
+        // Public keys are no secrets; the private halves never reach a template.
+        if let Some(key) = &change.new_public_key {
+            values.set("NEW_PUBLIC_KEY", key.clone());
+        }
+        if let Some(key) = &change.old_public_key {
+            values.set("OLD_PUBLIC_KEY", key.clone());
         }
     }
     // Checked again here: the template may have changed its patterns since.
@@ -694,23 +707,31 @@ fn prepare(store: &Store, op: &Operation) -> Result<Prepared, RunError> {
     } else {
         Target::local()
     };
-    let verify = match change {
-        Some(change) => {
-            // By password alone: a key the credential also holds would log
-            // in whatever the password became.
+    // Each new secret alone: a key the credential also holds would log in
+    // whatever the password became, and the other way round.
+    let mut verify = Vec::new();
+    if let Some(change) = change {
+        let credential = Credential {
+            certificate: None,
+            ..change.credential
+        };
+        if let Some(password) = change.new_password {
             let with_new = Secrets {
-                password: Some(change.new_password),
+                password: Some(password),
                 private_key: None,
                 passphrase: None,
             };
-            let credential = Credential {
-                certificate: None,
-                ..change.credential
-            };
-            Some(target_of(store, &device, &credential, with_new, 0)?)
+            verify.push(target_of(store, &device, &credential, with_new, 0)?);
         }
-        None => None,
-    };
+        if let Some(key) = change.new_private_key {
+            let with_new = Secrets {
+                password: None,
+                private_key: Some(key),
+                passphrase: None,
+            };
+            verify.push(target_of(store, &device, &credential, with_new, 0)?);
+        }
+    }
     Ok(Prepared {
         content: template.content,
         interpreter: template.interpreter,
@@ -726,8 +747,11 @@ fn prepare(store: &Store, op: &Operation) -> Result<Prepared, RunError> {
 /// password and its current one.
 struct ChangeValues {
     credential: Credential,
-    new_password: SecretString,
+    new_password: Option<SecretString>,
     old_password: Option<SecretString>,
+    new_private_key: Option<SecretString>,
+    new_public_key: Option<String>,
+    old_public_key: Option<String>,
 }
 
 fn change_values(store: &Store, name: &str) -> Result<ChangeValues, RunError> {
@@ -756,12 +780,39 @@ fn change_values(store: &Store, name: &str) -> Result<ChangeValues, RunError> {
             String::from_utf8_lossy(&plain).into_owned(),
         ))
     };
-    let new_password = open(&pending.password)?;
+    let new_password = pending.password.as_ref().map(open).transpose()?;
     let old_password = credential.password.as_ref().map(open).transpose()?;
+    let new_private_key = pending.private_key.as_ref().map(open).transpose()?;
+    // Public halves, as an authorized_keys line takes them.
+    let public = |private: &SecretString, passphrase: Option<&SecretString>| {
+        use secrecy::ExposeSecret;
+        russh::keys::decode_secret_key(
+            private.expose_secret(),
+            passphrase.map(|p| p.expose_secret()),
+        )
+        .ok()
+        .and_then(|k| k.public_key().to_openssh().ok())
+    };
+    let new_public_key = new_private_key.as_ref().and_then(|k| public(k, None));
+    let old_passphrase = credential.passphrase.as_ref().map(open).transpose()?;
+    let old_public_key = credential
+        .private_key
+        .as_ref()
+        .map(open)
+        .transpose()?
+        .and_then(|k| public(&k, old_passphrase.as_ref()));
+    if new_private_key.is_some() && new_public_key.is_none() {
+        return Err(invalid(format!(
+            "credential '{name}': the new key cannot be read back"
+        )));
+    }
     Ok(ChangeValues {
         credential,
         new_password,
         old_password,
+        new_private_key,
+        new_public_key,
+        old_public_key,
     })
 }
 
