@@ -13,40 +13,11 @@ use common::runs::{eventually, history, logs, wait_final};
 use common::sshd::Sshd;
 use common::DataDir;
 use serde_json::Value;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// Makes an OS account with this password (made again, same password, if
-/// a run before left it).
+/// Makes an OS account with this password (bash as its shell).
 fn account(login: &str, password: &str) {
-    let exists = Command::new("id")
-        .arg(login)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !exists {
-        let out = Command::new("useradd")
-            .args(["-m", "-s", "/bin/bash", login])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success() || out.status.code() == Some(9),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    let mut child = Command::new("chpasswd")
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{login}:{password}\n").as_bytes())
-        .unwrap();
-    assert!(child.wait().unwrap().success());
+    common::sshd::os_account(login, std::path::Path::new("/bin/bash"), password);
 }
 
 /// A user changing their own password: `passwd` asks the current one,
@@ -86,7 +57,7 @@ const PRETEND: &str = r#"[[template]]
 name = "pretend"
 executor = "ssh-script"
 execution_type = "password-change"
-content = "echo 'password changed (not really)'\n"
+content = "echo [#NEW_PASSWORD#] > /dev/null\necho 'password changed (not really)'\n"
 "#;
 
 /// One that fails.
@@ -94,7 +65,7 @@ const BROKEN: &str = r#"[[template]]
 name = "broken"
 executor = "ssh-script"
 execution_type = "password-change"
-content = "echo 'cannot change it here' >&2\nexit 2\n"
+content = "echo [#NEW_PASSWORD#] > /dev/null\necho 'cannot change it here' >&2\nexit 2\n"
 "#;
 
 /// A task that logs in with a credential and says who it is.
@@ -895,4 +866,32 @@ fn a_key_is_rotated_verified_and_the_old_one_no_longer_logs_in() {
     let shown = format!("{}{}", logs(&d, &change), d.ok(&["export"]));
     assert!(!shown.contains("PRIVATE KEY"), "{shown}");
     assert!(shown.contains("rotated"));
+}
+
+/// A change template that would change nothing (it fills neither a new
+/// password nor a new key) is refused before anything runs.
+#[test]
+fn a_change_template_that_fills_no_new_secret_is_refused() {
+    account("gh-rot-none", "Old-pass-0000z");
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    import(
+        &d,
+        &format!(
+            "{}[[template]]\nname = \"noop\"\nexecutor = \"ssh-script\"\nexecution_type = \"password-change\"\ncontent = \"true\\n\"\n{}",
+            base(&sshd),
+            credential(
+                "idle",
+                "gh-rot-none",
+                "Old-pass-0000z",
+                "change_template = \"noop\"\nchange_with = \"root-key\""
+            )
+        ),
+    );
+    let err = d.fails(&["credential", "change", "idle"]);
+    assert!(
+        err.contains("neither [#NEW_PASSWORD#] nor [#NEW_PUBLIC_KEY#]"),
+        "{err}"
+    );
+    assert!(history(&d).is_empty(), "nothing ran");
 }

@@ -158,6 +158,12 @@ pub async fn run(cli: &Cli, verb: &CredentialVerb) -> Result<()> {
 }
 
 async fn change(cli: &Cli, command: Command, wait: bool) -> Result<()> {
+    let name = match &command {
+        Command::ChangeCredential { name, .. } | Command::ReconcileCredential { name, .. } => {
+            name.clone()
+        }
+        _ => bail!("not a change"),
+    };
     let client = cli.client().await?;
     let events = if wait {
         Some(client.subscribe().await?)
@@ -176,9 +182,36 @@ async fn change(cli: &Cli, command: Command, wait: bool) -> Result<()> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    match events {
-        Some(events) => super::operations::follow(&client, events, &operations).await,
-        None => Ok(()),
+    let Some(events) = events else {
+        return Ok(());
+    };
+    let all_ok = super::operations::follow(&client, events, &operations).await?;
+    // The outcome is the change's, known once its operations are concluded
+    // (stored, or out of sync): wait for that, then say it.
+    let started = std::time::Instant::now();
+    loop {
+        let Response::CredentialStates(states) = client.call(Command::CredentialStates).await?
+        else {
+            bail!("the server answered with something else");
+        };
+        let state = states.into_iter().find(|s| s.name == name);
+        match state {
+            Some(s) if s.status.word() != "changing" => {
+                eprintln!(
+                    "credential {name}: {}",
+                    super::out::safe(&s.status.to_string())
+                );
+                if s.status.word() != "ok" || !all_ok {
+                    std::process::exit(1);
+                }
+                return Ok(());
+            }
+            None => bail!("credential '{name}' is gone"),
+            Some(_) if started.elapsed() > std::time::Duration::from_secs(30) => {
+                bail!("credential {name}: the change's operations ended, but it is still concluding after 30 s")
+            }
+            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(100)).await,
+        }
     }
 }
 

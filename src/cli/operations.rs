@@ -113,16 +113,19 @@ pub async fn request(cli: &Cli, args: RequestArgs<'_>, wait: bool) -> Result<()>
             .join(", ")
     );
     let Some(events) = events else { return Ok(()) };
-    follow(&client, events, &operations).await
+    if !follow(&client, events, &operations).await? {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
-/// Prints the operations' output as it comes and their ends; exits 1
-/// when one did not succeed.
+/// Prints the operations' output as it comes and their ends; whether
+/// every one succeeded.
 pub async fn follow(
     client: &Client,
     events: tokio::sync::mpsc::UnboundedReceiver<Event>,
     operations: &[Operation],
-) -> Result<()> {
+) -> Result<bool> {
     let mut printer = LinePrinter::new(operations);
     let finals = stream_until_done(client, events, operations, &mut printer).await?;
     let mut all_ok = true;
@@ -141,10 +144,7 @@ pub async fn follow(
         );
     }
     wait_for_revokes(client, &finals).await?;
-    if !all_ok {
-        std::process::exit(1);
-    }
-    Ok(())
+    Ok(all_ok)
 }
 
 /// A JIT grant request waits until the privilege it granted is taken back.

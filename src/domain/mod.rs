@@ -83,6 +83,11 @@ impl Timestamp {
         Timestamp(chrono::Utc::now().timestamp_millis())
     }
 
+    /// This time plus some seconds.
+    pub fn after_secs(self, secs: u64) -> Timestamp {
+        Timestamp(self.0.saturating_add(secs.saturating_mul(1000) as i64))
+    }
+
     /// The time as a chrono value, for formatting.
     pub fn to_utc(self) -> chrono::DateTime<chrono::Utc> {
         chrono::DateTime::from_timestamp_millis(self.0).unwrap_or_default()

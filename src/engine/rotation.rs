@@ -460,6 +460,18 @@ impl Engine {
         Ok(())
     }
 
+    /// Every credential's secret state, by credential id.
+    fn states_by_credential(
+        &self,
+    ) -> Result<BTreeMap<crate::domain::Id, SecretState>, EngineError> {
+        Ok(self
+            .store
+            .secret_states()?
+            .into_iter()
+            .map(|s| (s.credential, s))
+            .collect())
+    }
+
     /// Why a change's operation may not start: its change was given up.
     pub(super) fn change_under_way(&self, name: &str, op: crate::domain::Id) -> Result<(), String> {
         let credential = self.credential(name).map_err(|e| e.to_string())?;
@@ -554,11 +566,7 @@ impl Engine {
                     credential: credential.meta.id,
                     ..SecretState::default()
                 });
-            let at = Timestamp(
-                Timestamp::now()
-                    .0
-                    .saturating_add(checkout.saturating_mul(1000) as i64),
-            );
+            let at = Timestamp::now().after_secs(checkout);
             state.rotate_at = Some((at, login.clone()));
             self.journal
                 .commit(
@@ -596,12 +604,7 @@ impl Engine {
     /// Where the secret of each credential the caller may see stands.
     pub(super) fn credential_states(&self, who: &Principal<'_>) -> Result<Response, EngineError> {
         self.authorize(who, Effect::List(Kind::Credential))?;
-        let states: BTreeMap<crate::domain::Id, SecretState> = self
-            .store
-            .secret_states()?
-            .into_iter()
-            .map(|s| (s.credential, s))
-            .collect();
+        let states = self.states_by_credential()?;
         let mut out = Vec::new();
         for record in self.store.list(Kind::Credential)? {
             if self.authorize(who, Effect::Read(&record)).is_err() {
@@ -614,8 +617,10 @@ impl Engine {
             out.push(CredentialState {
                 name: c.meta.name.clone(),
                 next_due: c.rotate_every_secs.map(|every| {
-                    let from = state.changed_at.unwrap_or(c.meta.created_at);
-                    Timestamp(from.0.saturating_add(every.saturating_mul(1000) as i64))
+                    state
+                        .changed_at
+                        .unwrap_or(c.meta.created_at)
+                        .after_secs(every)
                 }),
                 status: state.status,
                 changed_at: state.changed_at,
@@ -631,12 +636,7 @@ impl Engine {
     /// not tried every second.
     pub(super) async fn rotate_due(&self) -> Result<(), EngineError> {
         let now = Timestamp::now();
-        let states: BTreeMap<crate::domain::Id, SecretState> = self
-            .store
-            .secret_states()?
-            .into_iter()
-            .map(|s| (s.credential, s))
-            .collect();
+        let states = self.states_by_credential()?;
         for record in self.store.list(Kind::Credential)? {
             let Record::Credential(c) = record else {
                 continue;
@@ -674,15 +674,12 @@ impl Engine {
             let Some(every) = c.rotate_every_secs else {
                 continue;
             };
-            let state = states.get(&c.meta.id).cloned().unwrap_or(SecretState {
-                credential: c.meta.id,
-                ..SecretState::default()
-            });
+            let state = state_of(&states, c.meta.id);
             if !c.meta.enabled || state.status != SecretStatus::Ok {
                 continue;
             }
             let from = state.changed_at.unwrap_or(c.meta.created_at);
-            if now.0 < from.0.saturating_add(every.saturating_mul(1000) as i64) {
+            if now < from.after_secs(every) {
                 continue;
             }
             // Inside its rotation window only (the server's local time).
@@ -748,12 +745,7 @@ impl Engine {
     /// tick; one that fails marks the credential out of sync.
     pub(super) async fn verify_due(self: &std::sync::Arc<Self>) -> Result<(), EngineError> {
         let now = Timestamp::now();
-        let states: BTreeMap<crate::domain::Id, SecretState> = self
-            .store
-            .secret_states()?
-            .into_iter()
-            .map(|s| (s.credential, s))
-            .collect();
+        let states = self.states_by_credential()?;
         for record in self.store.list(Kind::Credential)? {
             let Record::Credential(c) = record else {
                 continue;
@@ -761,10 +753,7 @@ impl Engine {
             let Some(every) = c.verify_every_secs else {
                 continue;
             };
-            let mut state = states.get(&c.meta.id).cloned().unwrap_or(SecretState {
-                credential: c.meta.id,
-                ..SecretState::default()
-            });
+            let mut state = state_of(&states, c.meta.id);
             if !c.meta.enabled || state.status != SecretStatus::Ok {
                 continue;
             }
@@ -772,7 +761,7 @@ impl Engine {
                 .verified_at
                 .or(state.changed_at)
                 .unwrap_or(c.meta.created_at);
-            if now.0 < from.0.saturating_add(every.saturating_mul(1000) as i64) {
+            if now < from.after_secs(every) {
                 continue;
             }
             let devices = self.devices_of(&c)?;
@@ -895,4 +884,15 @@ fn new_key_pair(credential: &str) -> Result<Zeroizing<String>, String> {
     key.to_openssh(LineEnding::LF)
         .map(|k| Zeroizing::new(k.to_string()))
         .map_err(|e| format!("cannot write the new key: {e}"))
+}
+
+/// A credential's secret state, or the state of one never changed.
+fn state_of(
+    states: &BTreeMap<crate::domain::Id, SecretState>,
+    credential: crate::domain::Id,
+) -> SecretState {
+    states.get(&credential).cloned().unwrap_or(SecretState {
+        credential,
+        ..SecretState::default()
+    })
 }

@@ -63,41 +63,47 @@ pub fn fingerprint(pub_file: &Path) -> String {
         .to_string()
 }
 
+/// Makes an OS account with this login shell and password (the password
+/// set again if the account is there already).
+pub fn os_account(login: &str, shell: &Path, password: &str) {
+    let exists = Command::new("id")
+        .arg(login)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    if !exists {
+        let out = Command::new("useradd")
+            .args(["-m", "-s"])
+            .arg(shell)
+            .arg(login)
+            .output()
+            .expect("useradd");
+        // 9: another test binary made it first.
+        assert!(
+            out.status.success() || out.status.code() == Some(9),
+            "useradd failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut child = Command::new("chpasswd")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("chpasswd");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{login}:{password}\n").as_bytes())
+        .expect("write chpasswd");
+    assert!(child.wait().expect("chpasswd").success());
+}
+
 /// Makes sure the test account exists and has the test password, once per
 /// test binary (tests run in parallel threads).
 pub fn ensure_test_user() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let exists = Command::new("id")
-            .arg(TEST_USER)
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if !exists {
-            let out = Command::new("useradd")
-                .args(["-m", "-s", "/bin/bash", TEST_USER])
-                .output()
-                .expect("useradd");
-            // 9: another test binary made it first.
-            assert!(
-                out.status.success() || out.status.code() == Some(9),
-                "useradd failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let mut child = Command::new("chpasswd")
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("chpasswd");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(format!("{TEST_USER}:{TEST_PASSWORD}\n").as_bytes())
-            .expect("write chpasswd");
-        assert!(child.wait().expect("chpasswd").success());
-    });
+    ONCE.call_once(|| os_account(TEST_USER, Path::new("/bin/bash"), TEST_PASSWORD));
 }
 
 /// An account whose login shell is busybox's ash (as on routers and
@@ -120,36 +126,7 @@ pub fn ensure_ash_user() {
             // Another test binary may make it at the same moment.
             let _ = std::os::unix::fs::symlink(busybox, &shell);
         }
-        let exists = Command::new("id")
-            .arg(ASH_USER)
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if !exists {
-            let out = Command::new("useradd")
-                .args(["-m", "-s"])
-                .arg(&shell)
-                .arg(ASH_USER)
-                .output()
-                .expect("useradd");
-            assert!(
-                out.status.success() || out.status.code() == Some(9),
-                "useradd failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let mut child = Command::new("chpasswd")
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("chpasswd");
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(format!("{ASH_USER}:{TEST_PASSWORD}\n").as_bytes())
-            .expect("write chpasswd");
-        assert!(child.wait().expect("chpasswd").success());
+        os_account(ASH_USER, &shell, TEST_PASSWORD);
     });
 }
 
