@@ -895,3 +895,32 @@ fn a_change_template_that_fills_no_new_secret_is_refused() {
     );
     assert!(history(&d).is_empty(), "nothing ran");
 }
+
+/// Changing a password needs manage-credentials: someone who may run
+/// tasks (and see the credential's runs) is refused by name, and nothing runs.
+#[test]
+fn a_change_needs_manage_credentials() {
+    account("gh-rot-perm", "Old-pass-2468p");
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    import(
+        &d,
+        &format!(
+            "{}{}[[role]]\nname = \"runner\"\ngrants = [{{ action = \"request-tasks\" }}, {{ action = \"view-executions\" }}]\n\
+             [[user]]\nlogin = \"otto\"\nroles = [\"User\", \"runner\"]\n",
+            base(&sshd),
+            credential(
+                "guarded",
+                "gh-rot-perm",
+                "Old-pass-2468p",
+                "change_template = \"chpasswd\"\nchange_with = \"root-key\""
+            )
+        ),
+    );
+    let refused = d.fails_as("otto", &["credential", "change", "guarded"]);
+    assert!(refused.contains("manage-credentials"), "{refused}");
+    assert!(history(&d).is_empty(), "nothing ran");
+    // Positive control: the owner may.
+    d.ok(&["credential", "change", "guarded", "--wait"]);
+    assert_eq!(status(&d, "guarded")["changes"], 1);
+}

@@ -64,14 +64,28 @@ impl Engine {
         reason: ChangeReason,
     ) -> Result<Response, EngineError> {
         let credential = self.credential(name)?;
-        let record = Record::Credential(credential.clone());
-        self.authorize(
-            who,
-            Effect::Change {
-                stored: Some(&record),
-                incoming: &record,
-            },
-        )?;
+        // Changing a password changes the credential, and uses the login
+        // the change runs as: the asker must be allowed to change both.
+        let login_name = match reason {
+            ChangeReason::Reconcile => credential
+                .reconcile_with
+                .clone()
+                .or_else(|| credential.change_with.clone()),
+            _ => credential.change_with.clone(),
+        };
+        let mut judged = vec![Record::Credential(credential.clone())];
+        if let Some(other) = login_name {
+            judged.push(Record::Credential(self.credential(&other)?));
+        }
+        for record in &judged {
+            self.authorize(
+                who,
+                Effect::Change {
+                    stored: Some(record),
+                    incoming: record,
+                },
+            )?;
+        }
         let login = who.user.meta.name.clone();
         let operations = self
             .start_change(&credential, devices, reason, &login)
