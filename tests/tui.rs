@@ -289,7 +289,8 @@ fn operations_stream_their_output_live_and_move_to_history_when_done() {
         vec![
             Call::Output {
                 id: Id(10),
-                from: 0
+                from: 0,
+                debug: false,
             },
             Call::Metrics
         ],
@@ -327,7 +328,8 @@ fn operations_stream_their_output_live_and_move_to_history_when_done() {
         requests,
         vec![Call::Output {
             id: Id(10),
-            from: 2
+            from: 2,
+            debug: false,
         }]
     );
     // Cancel asks first.
@@ -364,7 +366,8 @@ fn history_and_stored_output_answers_fill_the_screen() {
         requests,
         vec![Call::Output {
             id: Id(11),
-            from: 0
+            from: 0,
+            debug: false,
         }]
     );
     let chunks = vec![OutputChunk {
@@ -379,6 +382,7 @@ fn history_and_stored_output_answers_fill_the_screen() {
         Call::Output {
             id: Id(11),
             from: 0,
+            debug: false,
         },
         Ok(Response::Output(chunks)),
     ));
@@ -386,13 +390,15 @@ fn history_and_stored_output_answers_fill_the_screen() {
         next,
         vec![Call::Output {
             id: Id(11),
-            from: 1
+            from: 1,
+            debug: false,
         }]
     );
     let done = app.update(Message::Answer(
         Call::Output {
             id: Id(11),
             from: 1,
+            debug: false,
         },
         Ok(Response::Output(Vec::new())),
     ));
@@ -629,4 +635,111 @@ fn history_pages_back_as_the_cursor_nears_the_end() {
     )));
     assert!(!requests.iter().any(|r| matches!(r, Call::HistoryBefore(_))));
     assert!(screen(&app, 120, 30).contains("web-7501"));
+}
+
+/// `b` in the log pane reads the log again with the debug trace; refused
+/// (no view-execution-debug), the pane says why and goes back to the
+/// output alone.
+#[test]
+fn the_log_pane_toggles_the_debug_trace_and_a_refusal_says_why() {
+    use gatehouse::domain::{Id, OpState, OutputChunk, Stream, Timestamp};
+    use gatehouse::engine::EngineError;
+    use gatehouse::ui::Failure;
+    let mut app = App::new("alice".into(), Theme::default());
+    app.update(key('4'));
+    app.update(Message::Engine(Event::OperationChanged(Box::new(
+        operation(10, OpState::Running),
+    ))));
+    assert_eq!(
+        app.update(key('b')),
+        vec![Call::Output {
+            id: Id(10),
+            from: 0,
+            debug: true,
+        }]
+    );
+    let chunk = |seq: u64, stream: Stream, text: &str| OutputChunk {
+        seq,
+        stream,
+        time: Timestamp(0),
+        bytes: text.as_bytes().to_vec(),
+    };
+    app.update(Message::Answer(
+        Call::Output {
+            id: Id(10),
+            from: 0,
+            debug: true,
+        },
+        Ok(Response::Output(vec![
+            chunk(
+                0,
+                Stream::Debug,
+                "session up in 12 ms: host key ssh-ed25519\n",
+            ),
+            chunk(1, Stream::Stdout, "hello\n"),
+        ])),
+    ));
+    let shown = screen(&app, 120, 40);
+    assert!(shown.contains("· session up in 12 ms"), "{shown}");
+    assert!(shown.contains("hello"), "{shown}");
+    // Refused: said, and the output alone again.
+    let again = app.update(key('b'));
+    assert_eq!(
+        again,
+        vec![Call::Output {
+            id: Id(10),
+            from: 0,
+            debug: false,
+        }]
+    );
+    app.update(key('b'));
+    let back = app.update(Message::Answer(
+        Call::Output {
+            id: Id(10),
+            from: 0,
+            debug: true,
+        },
+        Err(Failure::Engine(EngineError::Denied(
+            "'alice' may not see an operation's debug trace (needs the view-execution-debug permission)".into(),
+        ))),
+    ));
+    assert_eq!(
+        back,
+        vec![Call::Output {
+            id: Id(10),
+            from: 0,
+            debug: false,
+        }]
+    );
+    assert!(app
+        .status
+        .as_ref()
+        .unwrap()
+        .0
+        .contains("view-execution-debug"));
+}
+
+/// The footer shows whole key entries only, never a cut word, and always
+/// the help key that lists the rest.
+#[test]
+fn the_footer_shows_whole_keys_only_and_always_the_help_key() {
+    let mut app = App::new("alice".into(), Theme::default());
+    app.update(key('4'));
+    let full = app.keys();
+    assert!(
+        full.contains("b debug trace") && full.contains("q quit"),
+        "{full}"
+    );
+    for width in [20, 40, 60, 80] {
+        let shown = app.keys_within(width);
+        assert!(shown.chars().count() <= width, "{width}: {shown}");
+        assert!(shown.ends_with("? help"), "{width}: {shown}");
+        for part in shown.split("  ") {
+            assert!(
+                full.split("  ").any(|p| p == part),
+                "{width}: cut entry {part:?}"
+            );
+        }
+    }
+    assert_eq!(app.keys_within(1000), full);
 }

@@ -760,7 +760,13 @@ impl Engine {
     pub(super) async fn verify_due(self: &std::sync::Arc<Self>) -> Result<(), EngineError> {
         let now = Timestamp::now();
         let states = self.states_by_credential()?;
+        // A few new checks a second: at a start with many due, the rest
+        // follow at the next ticks instead of all at once.
+        let mut started = 0;
         for record in self.store.list(Kind::Credential)? {
+            if started == CHECKS_PER_TICK {
+                break;
+            }
             let Record::Credential(c) = record else {
                 continue;
             };
@@ -784,6 +790,7 @@ impl Engine {
             self.journal
                 .commit(vec![Change::PutSecretState(Box::new(state))], vec![])
                 .await?;
+            started += 1;
             let engine = self.clone();
             tokio::spawn(async move {
                 if let Err(e) = engine.verify_now(&c, &devices).await {
@@ -899,6 +906,9 @@ fn new_key_pair(credential: &str) -> Result<Zeroizing<String>, String> {
         .map(|k| Zeroizing::new(k.to_string()))
         .map_err(|e| format!("cannot write the new key: {e}"))
 }
+
+/// How many periodic password checks start in one tick (a second).
+const CHECKS_PER_TICK: usize = 8;
 
 /// A credential's secret state, or the state of one never changed.
 fn state_of(

@@ -48,6 +48,8 @@ pub enum Call {
     Output {
         id: Id,
         from: u64,
+        /// With the debug trace (the pane's toggle).
+        debug: bool,
     },
     Cancel(Id),
     /// Requests this user may decide now.
@@ -176,11 +178,11 @@ impl Call {
                 limit: HISTORY_PAGE,
                 ..HistoryFilter::default()
             }),
-            Call::Output { id, from } => Command::Output {
+            Call::Output { id, from, debug } => Command::Output {
                 id: *id,
                 from: *from,
                 limit: 5000,
-                debug: false,
+                debug: *debug,
             },
             Call::Cancel(id) => Command::Cancel { id: *id },
             Call::Queue => Command::Queue,
@@ -564,7 +566,11 @@ impl App {
             return Vec::new();
         }
         self.log.select(id);
-        vec![Call::Output { id, from: 0 }]
+        vec![Call::Output {
+            id,
+            from: 0,
+            debug: self.log.debug,
+        }]
     }
 
     fn on_operation(&mut self, op: Operation) {
@@ -663,6 +669,7 @@ impl App {
                     return vec![Call::Output {
                         id,
                         from: self.log.next_seq,
+                        debug: self.log.debug,
                     }];
                 }
                 Vec::new()
@@ -692,7 +699,7 @@ impl App {
     fn on_answer(&mut self, request: Call, result: Result<Response, Failure>) -> Vec<Call> {
         // A page of stored output: read on until the store has no more (a
         // long output passes through the pane's ring buffer to its tail).
-        if let (Call::Output { id, from }, Ok(Response::Output(chunks))) = (&request, &result) {
+        if let (Call::Output { id, from, .. }, Ok(Response::Output(chunks))) = (&request, &result) {
             let (id, from) = (*id, *from);
             let more = !chunks.is_empty();
             self.apply_answer(request, result);
@@ -700,6 +707,29 @@ impl App {
                 return vec![Call::Output {
                     id,
                     from: self.log.next_seq,
+                    debug: self.log.debug,
+                }];
+            }
+            return Vec::new();
+        }
+        // The trace refused (view-execution-debug): the pane goes back to
+        // the output alone and says why.
+        if let (
+            Call::Output {
+                id, debug: true, ..
+            },
+            Err(failure),
+        ) = (&request, &result)
+        {
+            let id = *id;
+            self.status = Some((format!("no debug trace: {failure}"), true));
+            self.log.debug = false;
+            if self.log.op == Some(id) {
+                self.log.select(id);
+                return vec![Call::Output {
+                    id,
+                    from: 0,
+                    debug: false,
                 }];
             }
             return Vec::new();
@@ -1720,6 +1750,12 @@ impl App {
 
     /// The footer's text: this screen's keys, then the ones that work everywhere.
     pub fn keys(&self) -> String {
+        self.keys_within(usize::MAX)
+    }
+
+    /// The footer's keys in at most `width` columns: whole entries only,
+    /// and the help key always (it lists the ones left out).
+    pub fn keys_within(&self, width: usize) -> String {
         let k = &self.keys;
         let mut parts: Vec<String> = self
             .screen_keys()
@@ -1727,9 +1763,30 @@ impl App {
             .map(|(key, what)| format!("{key} {what}"))
             .collect();
         parts.push(format!("{} jump", k.first(Action::Command)));
-        parts.push(format!("{} help", k.first(Action::Help)));
+        let help = format!("{} help", k.first(Action::Help));
         parts.push(format!("{} quit", k.first(Action::Quit)));
-        parts.join("  ")
+        let all = {
+            let mut all = parts.clone();
+            all.insert(all.len() - 1, help.clone());
+            all.join("  ")
+        };
+        if all.chars().count() <= width {
+            return all;
+        }
+        let mut shown = String::new();
+        for part in &parts {
+            let next = shown.chars().count() + part.chars().count() + 2;
+            if next + help.chars().count() + 2 > width {
+                break;
+            }
+            shown.push_str(part);
+            shown.push_str("  ");
+        }
+        if help.chars().count() + shown.chars().count() > width {
+            return String::new();
+        }
+        shown.push_str(&help);
+        shown
     }
 
     fn draw_help(&self, frame: &mut Frame) {
@@ -1851,7 +1908,13 @@ impl App {
                 _ => {}
             }
         }
-        let keys = self.keys();
+        let width = area.width as usize;
+        let keys = match &self.status {
+            Some((text, _)) => self.keys_within(
+                width.saturating_sub(crate::text::printable(text).chars().count() + 3),
+            ),
+            None => self.keys_within(width),
+        };
         let keys = keys.as_str();
         let line = match &self.status {
             Some((text, is_error)) => Line::from(vec![

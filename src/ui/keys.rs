@@ -39,10 +39,11 @@ pub enum Action {
     Export,
     ChangePassword,
     Reveal,
+    DebugTrace,
 }
 
 impl Action {
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 32] = [
         Action::Quit,
         Action::Help,
         Action::Command,
@@ -74,6 +75,7 @@ impl Action {
         Action::Export,
         Action::ChangePassword,
         Action::Reveal,
+        Action::DebugTrace,
     ];
 
     /// The name the configuration uses.
@@ -110,6 +112,7 @@ impl Action {
             Action::Export => "export",
             Action::ChangePassword => "change_password",
             Action::Reveal => "reveal",
+            Action::DebugTrace => "debug_trace",
         }
     }
 
@@ -146,6 +149,7 @@ impl Action {
             Action::Export => &["x"],
             Action::ChangePassword => &["p"],
             Action::Reveal => &["R"],
+            Action::DebugTrace => &["b"],
         }
     }
 

@@ -169,6 +169,9 @@ pub struct OperationLog {
     /// Lines up from the bottom; 0 follows the tail.
     pub offset: usize,
     pub follow: bool,
+    /// Whether the pane shows the debug trace too (it stays on from one
+    /// operation to the next).
+    pub debug: bool,
 }
 
 impl OperationLog {
@@ -177,6 +180,7 @@ impl OperationLog {
         *self = OperationLog {
             op: Some(op),
             follow: true,
+            debug: self.debug,
             ..OperationLog::default()
         };
     }

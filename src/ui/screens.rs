@@ -369,6 +369,7 @@ fn operation_keys(app: &App, history: bool) -> Vec<(String, &'static str)> {
             "scroll log",
         ),
         (k.first(Action::Follow), "follow"),
+        (k.first(Action::DebugTrace), "debug trace"),
     ];
     if history {
         keys.push((k.first(Action::Filter), "filter"));
@@ -381,18 +382,39 @@ fn operation_keys(app: &App, history: bool) -> Vec<(String, &'static str)> {
     keys
 }
 
-/// The log pane's keys, the same on both operation screens; true when taken.
-fn log_key(app: &mut App, key: &KeyEvent) -> bool {
+/// The log pane's keys, the same on both operation screens; what to ask
+/// when taken.
+fn log_key(app: &mut App, key: &KeyEvent) -> Option<Vec<Call>> {
     if app.keys.is(key, Action::Follow) {
         app.log.toggle_follow();
     } else if app.keys.is(key, Action::PageUp) {
         app.log.scroll(20);
     } else if app.keys.is(key, Action::PageDown) {
         app.log.scroll(-20);
+    } else if app.keys.is(key, Action::DebugTrace) {
+        // The trace beside the output, or not: read the log again.
+        app.log.debug = !app.log.debug;
+        app.status = Some((
+            if app.log.debug {
+                "showing the debug trace (needs view-execution-debug)".into()
+            } else {
+                "showing the output alone".into()
+            },
+            false,
+        ));
+        let Some(id) = app.log.op else {
+            return Some(Vec::new());
+        };
+        app.log.select(id);
+        return Some(vec![Call::Output {
+            id,
+            from: 0,
+            debug: app.log.debug,
+        }]);
     } else {
-        return false;
+        return None;
     }
-    true
+    Some(Vec::new())
 }
 
 pub struct Operations;
@@ -417,8 +439,8 @@ impl Screen for Operations {
         operation_keys(app, false)
     }
     fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
-        if log_key(app, &key) {
-            return Vec::new();
+        if let Some(calls) = log_key(app, &key) {
+            return calls;
         }
         if app.keys.is(&key, Action::CancelOperation) {
             if let Some(op) = app.live_ops.get(app.operations.selected) {
@@ -484,8 +506,8 @@ impl Screen for History {
             }
             return Vec::new();
         }
-        if log_key(app, &key) {
-            return Vec::new();
+        if let Some(calls) = log_key(app, &key) {
+            return calls;
         }
         match delta {
             Some(d) => self.move_cursor(app, d),

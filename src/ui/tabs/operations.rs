@@ -132,6 +132,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         .visible(height)
         .map(|line| match line.stream {
             Stream::System => Line::from(Span::styled(format!("* {}", line.text), app.theme.dim())),
+            Stream::Debug => Line::from(Span::styled(format!("· {}", line.text), app.theme.dim())),
             stream => {
                 let base = if stream == Stream::Stderr {
                     app.theme.warn_style()
