@@ -17,9 +17,14 @@
 //!   (commands, responses, events, typed errors); `journal` is the one
 //!   commit path (every write is published); `gate` checks each operation
 //!   as it starts; the other modules are one concern each (records,
-//!   requests, schedules, operations, MFA, JIT, visibility, metrics).
-//! - `exec`: the runner (bounds, attempts, timeouts, cancellation) and the
-//!   executors behind one trait (`exec::executor`).
+//!   requests, schedules, operations, MFA, JIT, visibility, metrics, and
+//!   `rotation`: credentials' password and key changes, checks and reveals).
+//! - `exec`: the runner (bounds, attempts, timeouts, cancellation, the hold
+//!   while a credential changes, verification of new secrets) and the
+//!   executors behind one trait (`exec::executor`); `ssh` (bastions,
+//!   certificates, interpreters and PTYs), `algorithms` (what a connection
+//!   offers, from `domain::SshOptions`), `admission` (handshakes per
+//!   address), `hostkey` (reading every key a host offers).
 //! - `server` / `client`: the socket, its framing (`server::wire`) and its
 //!   bounds; the client trusts only its own or the service account's server.
 //! - `cli`, `ui`: front ends; they only ask the engine. `main.rs` settles the
