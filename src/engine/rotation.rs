@@ -738,8 +738,19 @@ pub(super) fn hold(engine: std::sync::Weak<Engine>) -> crate::exec::Hold {
         if op.credential.is_empty() {
             return None;
         }
+        // Most of the time nothing is changing: no record is read then.
+        let changing = engine.store.secret_states().ok()?;
+        if !changing
+            .iter()
+            .any(|s| matches!(s.status, SecretStatus::Changing { .. }))
+        {
+            return None;
+        }
         let credential = engine.credential(&op.credential).ok()?;
-        match engine.store.secret_state(credential.meta.id).ok()??.status {
+        let state = changing
+            .into_iter()
+            .find(|s| s.credential == credential.meta.id)?;
+        match state.status {
             SecretStatus::Changing { ops } if !ops.contains(&op.id) => Some(format!(
                 "the password of credential '{}' is being changed (operation {})",
                 op.credential,
