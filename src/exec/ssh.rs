@@ -623,17 +623,16 @@ async fn pty_ready(
     stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), RunError> {
     let mut seen = String::new();
+    let mut carry = Vec::new();
     let waiting = async {
         while let Some(msg) = channel.wait().await {
             match msg {
                 ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
-                    seen.push_str(&String::from_utf8_lossy(&data));
+                    push_utf8(&mut seen, &mut carry, &data);
                     if seen.contains(PTY_READY) {
                         return Ok(());
                     }
-                    if seen.len() > 4096 {
-                        seen.drain(..seen.len() - 2048);
-                    }
+                    keep_last(&mut seen, 2048, 4096);
                 }
                 ChannelMsg::Close | ChannelMsg::Eof => break,
                 _ => {}
@@ -735,8 +734,10 @@ pub async fn run_expect<H: client::Handler>(
         .request_shell(true)
         .await
         .map_err(|e| RunError::Connect(format!("cannot start a shell: {e}")))?;
-    // What arrived since the last exec, as text for the globs.
+    // What arrived since the last exec, as text for the globs, and the
+    // bytes of a character not yet complete.
     let mut seen = String::new();
+    let mut carry: Vec<u8> = Vec::new();
     let mut closed = false;
     for step in steps {
         match &step.kind {
@@ -831,14 +832,10 @@ pub async fn run_expect<H: client::Handler>(
                         Ok(Some(msg)) => match msg {
                             ChannelMsg::Data { data } | ChannelMsg::ExtendedData { data, .. } => {
                                 out.send(Stream::Stdout, data.to_vec()).await;
-                                seen.push_str(&String::from_utf8_lossy(&data));
-                                if seen.len() > EXPECT_WINDOW {
-                                    let cut = seen.len() - EXPECT_WINDOW;
-                                    let cut = (cut..seen.len())
-                                        .find(|i| seen.is_char_boundary(*i))
-                                        .unwrap_or(0);
-                                    seen.drain(..cut);
-                                }
+                                // A character cut between two reads is
+                                // matched whole once its end arrives.
+                                push_utf8(&mut seen, &mut carry, &data);
+                                keep_last(&mut seen, EXPECT_WINDOW, EXPECT_WINDOW);
                             }
                             ChannelMsg::Close | ChannelMsg::Eof => closed = true,
                             _ => {}
@@ -921,6 +918,54 @@ pub async fn run_expect<H: client::Handler>(
     }
 }
 
+/// Appends `data` to `text` as UTF-8, keeping in `carry` the bytes of a
+/// character cut at the end of a read (they complete with the next read);
+/// bytes that are no UTF-8 become U+FFFD.
+fn push_utf8(text: &mut String, carry: &mut Vec<u8>, data: &[u8]) {
+    carry.extend_from_slice(data);
+    let mut rest: &[u8] = carry;
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(valid) => {
+                text.push_str(valid);
+                rest = &[];
+                break;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                // Checked just above: the prefix is UTF-8.
+                text.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                match e.error_len() {
+                    // Cut at the end: wait for the rest.
+                    None => {
+                        rest = after;
+                        break;
+                    }
+                    Some(bad) => {
+                        text.push('\u{FFFD}');
+                        rest = &after[bad..];
+                    }
+                }
+            }
+        }
+    }
+    let keep = rest.to_vec();
+    *carry = keep;
+}
+
+/// Keeps the last `keep` bytes of `text` (at a character boundary) once it
+/// grows past `limit`.
+fn keep_last(text: &mut String, keep: usize, limit: usize) {
+    if text.len() <= limit {
+        return;
+    }
+    let cut = text.len() - keep.min(text.len());
+    let cut = (cut..text.len())
+        .find(|i| text.is_char_boundary(*i))
+        .unwrap_or(text.len());
+    text.drain(..cut);
+}
+
 /// The last few hundred characters of (already redacted) output, for
 /// error messages, quoted.
 fn tail(text: &str) -> String {
@@ -935,4 +980,30 @@ fn tail(text: &str) -> String {
 /// Already redacted text in quotes, control characters escaped.
 fn quoted(text: &str) -> String {
     format!("{text:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_character_cut_between_reads_is_whole_once_its_end_arrives() {
+        let key = "x🔑y".as_bytes();
+        let (mut text, mut carry) = (String::new(), Vec::new());
+        push_utf8(&mut text, &mut carry, &key[..3]);
+        assert_eq!(text, "x", "the cut character waits");
+        push_utf8(&mut text, &mut carry, &key[3..]);
+        assert_eq!(text, "x🔑y");
+        assert!(carry.is_empty());
+        // Bytes that are no UTF-8 are said as such, and reading goes on.
+        push_utf8(&mut text, &mut carry, b"\xffok");
+        assert_eq!(text, "x🔑y\u{FFFD}ok");
+    }
+
+    #[test]
+    fn trimming_keeps_a_character_boundary() {
+        let mut text = "жжжжж".to_string(); // 10 bytes
+        keep_last(&mut text, 3, 4);
+        assert!(text.len() <= 3 && text.chars().all(|c| c == 'ж'), "{text}");
+    }
 }
