@@ -869,3 +869,36 @@ fn the_debug_trace_shows_negotiation_and_steps_only_to_who_may_see_it() {
         .ok_as("dave", &["logs", &id, "--debug"])
         .contains("session up in "));
 }
+
+/// A device reached through another uses that device's credential: a
+/// device manager in one environment cannot route a device through a
+/// bastion of another environment they may not change.
+#[test]
+fn routing_a_device_through_a_bastion_needs_the_right_to_change_the_bastion() {
+    let d = DataDir::new();
+    let device = |name: &str, env: &str, extra: &str| {
+        format!(
+            "[[device]]\nname = \"{name}\"\naddress = \"127.0.0.1\"\nenvironment = \"{env}\"\nsystem = \"box\"\n{extra}\n"
+        )
+    };
+    import(
+        &d,
+        &format!(
+            "[[environment]]\nname = \"lab\"\n[[environment]]\nname = \"prod\"\n[[system]]\nname = \"box\"\n{}{}\
+             [[role]]\nname = \"lab-devices\"\ngrants = [{{ action = \"manage-devices\", environments = [\"lab\"] }}, {{ action = \"view-devices\" }}]\n\
+             [[user]]\nlogin = \"lena\"\nroles = [\"User\", \"lab-devices\"]\n",
+            device("prod-jump", "prod", ""),
+            device("lab-jump", "lab", "")
+        ),
+    );
+    let file = d.write(
+        "mine.toml",
+        &device("lab-box", "lab", "via = \"prod-jump\""),
+    );
+    let refused = d.fails_as("lena", &["import", file.to_str().unwrap()]);
+    assert!(refused.contains("through device 'prod-jump'"), "{refused}");
+    assert!(refused.contains("manage-devices"), "{refused}");
+    // Positive control: through a bastion of her own environment.
+    let file = d.write("mine.toml", &device("lab-box", "lab", "via = \"lab-jump\""));
+    d.ok_as("lena", &["import", file.to_str().unwrap()]);
+}

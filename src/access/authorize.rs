@@ -75,6 +75,10 @@ pub trait Facts {
     fn executor_of(&self, template: &str) -> Option<Executor>;
     /// The template and the chained children of the task named `name`, if it exists.
     fn task_parts(&self, task: &str) -> Option<(String, Vec<String>)>;
+    /// The environment of the device named `name`, if it exists.
+    fn device_environment(&self, _device: &str) -> Option<String> {
+        None
+    }
 }
 
 /// No facts: every template and task is unknown (for callers that judge
@@ -412,6 +416,26 @@ fn change(
             },
             needs: Some(action),
         });
+    }
+    // A device reached through another uses that device and its
+    // credential: the writer must be allowed to change that one too (in
+    // its environment; an unknown one needs the permission everywhere).
+    if let Record::Device(d) = incoming {
+        if let Some(via) = &d.via {
+            let environment = facts.device_environment(via);
+            if !who.may(Permission::ManageDevices, environment.as_deref())
+                && !who.holds(Kind::Device, via, AccessLevel::Write)
+            {
+                return deny(
+                    who,
+                    format!(
+                        "reach device '{}' through device '{via}', which they may not change",
+                        incoming.name()
+                    ),
+                    Permission::ManageDevices,
+                );
+            }
+        }
     }
     let local = runs_locally(incoming, facts) || stored.is_some_and(|s| runs_locally(s, facts));
     if local && !who.may(Permission::RunLocal, None) {

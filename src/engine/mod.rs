@@ -528,6 +528,12 @@ impl access::Facts for StoreFacts<'_> {
             _ => None,
         }
     }
+    fn device_environment(&self, device: &str) -> Option<String> {
+        match self.0.find(Kind::Device, device) {
+            Ok(Some(Record::Device(d))) => Some(d.environment),
+            _ => None,
+        }
+    }
 }
 
 /// A user record, when the record is one.

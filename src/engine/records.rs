@@ -48,6 +48,12 @@ impl access::Facts for Catalog {
             _ => None,
         }
     }
+    fn device_environment(&self, device: &str) -> Option<String> {
+        match self.get(Kind::Device, device) {
+            Some(Record::Device(d)) => Some(d.environment.clone()),
+            _ => None,
+        }
+    }
 }
 
 impl Catalog {
