@@ -919,6 +919,9 @@ fn a_change_needs_manage_credentials() {
     );
     let refused = d.fails_as("otto", &["credential", "change", "guarded"]);
     assert!(refused.contains("manage-credentials"), "{refused}");
+    // Nor does he see where credentials stand.
+    let refused = d.fails_as("otto", &["credential", "status"]);
+    assert!(refused.contains("manage-credentials"), "{refused}");
     assert!(history(&d).is_empty(), "nothing ran");
     // Positive control: the owner may.
     d.ok(&["credential", "change", "guarded", "--wait"]);

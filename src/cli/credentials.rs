@@ -112,8 +112,17 @@ pub async fn run(cli: &Cli, verb: &CredentialVerb) -> Result<()> {
             else {
                 bail!("the server answered with something else");
             };
-            // Only the secret, for scripts; nothing else on stdout.
-            outln!("{}", secret.0);
+            // Only the secret, for scripts; nothing else on stdout. A
+            // stored secret with control characters is not sent raw to a
+            // terminal (it could drive it): escaped there, and said so.
+            use std::io::IsTerminal;
+            if std::io::stdout().is_terminal() && secret.0.chars().any(crate::text::is_unsafe) {
+                eprintln!("gatehouse: the password holds control characters; shown escaped");
+                let escaped = format!("{:?}", secret.0);
+                outln!("{}", &escaped[1..escaped.len() - 1]);
+            } else {
+                outln!("{}", secret.0);
+            }
             Ok(())
         }
         CredentialVerb::Status { json } => {

@@ -139,7 +139,7 @@ pub async fn follow(
             op.state,
             op.error
                 .as_ref()
-                .map(|e| format!(" ({e})"))
+                .map(|e| format!(" ({})", crate::text::printable(e)))
                 .unwrap_or_default()
         );
     }

@@ -830,8 +830,14 @@ impl Engine {
                 continue;
             };
             // Only a refused login says the password changed; an
-            // unreachable device says nothing about it.
+            // unreachable device says nothing about it (but is logged).
             if !matches!(e, crate::exec::RunError::Auth(_)) {
+                tracing::warn!(
+                    credential = %c.meta.name,
+                    device = %name,
+                    error = %crate::text::printable(&e.to_string()),
+                    "password check could not log in"
+                );
                 continue;
             }
             let _guard = self.write_lock.lock().await;

@@ -103,6 +103,12 @@ pub fn one_per_key_type() -> Vec<Algorithm> {
 /// server's (when Gatehouse has one).
 pub fn no_common(kind: &russh::AlgorithmKind, ours: &[String], theirs: &[String]) -> String {
     use russh::AlgorithmKind as K;
+    // The server's names are the server's words: screened before use.
+    let theirs: Vec<String> = theirs
+        .iter()
+        .map(|t| crate::text::printable(&crate::text::clipped(t, 80)))
+        .collect();
+    let theirs = theirs.as_slice();
     let list = match kind {
         K::Kex => AlgorithmList::Kex,
         K::Cipher => AlgorithmList::Ciphers,
@@ -193,5 +199,13 @@ mod tests {
         assert!(m.contains("ssh_options.macs = \"+hmac-sha1\""), "{m}");
         assert!(m.contains("Gatehouse offers hmac-sha2-256"), "{m}");
         assert!(m.contains("the server offers hmac-sha1"), "{m}");
+        // A server's names are screened: no escape reaches a terminal.
+        let m = no_common(
+            &russh::AlgorithmKind::Mac,
+            &["hmac-sha2-256".into()],
+            &["\x1b[2Jwiped".into()],
+        );
+        assert!(!m.contains('\x1b'), "{m:?}");
+        assert!(m.contains("wiped"), "{m}");
     }
 }
