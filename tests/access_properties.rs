@@ -114,6 +114,7 @@ proptest! {
             operations: vec![],
             void_reason: None,
             schedule: None,
+            kind: gatehouse::domain::RequestKind::Task,
         };
         prop_assert!(may_decide(&policy, &request, requester).is_err());
         for approver in USERS {

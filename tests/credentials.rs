@@ -444,6 +444,125 @@ fn reveal_needs_its_own_permission_is_audited_and_rotates_after_view() {
     assert_ne!(reveal(&d, "watched"), old);
 }
 
+/// A credential named by a policy is revealed only under it: its access
+/// reason and approval apply. The first reveal files a request and prints
+/// nothing; an approver decides it from their queue; the same reveal then
+/// prints the password, once; the next one asks again. Someone the policy
+/// does not list is refused although they hold view-credential-secrets,
+/// and every refusal is audited. `rotate_after_view` then changes it.
+#[test]
+fn a_reveal_under_a_policy_waits_for_approval_and_shows_the_password_once() {
+    let old = "Old-pass-6061w";
+    account("gh-rot-guard", old);
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    import(
+        &d,
+        &format!(
+            "{}{}[[role]]\nname = \"cred-viewer\"\ngrants = [{{ action = \"view-credential-secrets\", environments = [\"lab\"] }}]\n\
+             [[user]]\nlogin = \"vera\"\nroles = [\"User\", \"cred-viewer\"]\n\
+             [[user]]\nlogin = \"otto\"\nroles = [\"User\", \"cred-viewer\"]\n\
+             [[user]]\nlogin = \"bob\"\nroles = [\"User\"]\n\
+             [[reason]]\nname = \"incident\"\ntype = \"incident\"\n\
+             [[policy]]\nname = \"guarded-reveals\"\nusers = [\"vera\"]\nenvironments = [\"lab\"]\ncredentials = [\"guarded\"]\n\
+             requires_reason = true\nrequires_justification = true\nrequires_approval = true\napprovers = [{{ user = \"bob\", level = 1 }}]\n",
+            base(&sshd),
+            credential(
+                "guarded",
+                "gh-rot-guard",
+                old,
+                "change_template = \"chpasswd\"\nchange_with = \"root-key\"\nrotate_after_view = true"
+            )
+        ),
+    );
+    let reveal_as = |user: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--as",
+            user,
+            "credential",
+            "reveal",
+            "guarded",
+            "--justification",
+            "INC-77 restore",
+        ];
+        args.extend_from_slice(extra);
+        d.run(&args)
+    };
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+
+    // The policy's field is required: no access reason, no request.
+    let out = reveal_as("vera", &[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("requires an access reason"),
+        "{}",
+        text(&out.stderr)
+    );
+    // Someone the policy does not list: refused, permission or not.
+    let out = reveal_as("otto", &["--reason", "incident"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("none lists 'otto'"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Filed, not shown: nothing on stdout, exit status 3.
+    let out = reveal_as("vera", &["--reason", "incident"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "");
+    assert!(
+        text(&out.stderr).contains("pending at level 1"),
+        "{}",
+        text(&out.stderr)
+    );
+    let queue = d.ok_as("bob", &["queue", "--json"]);
+    let request: Value =
+        serde_json::from_str(queue.lines().next().expect("bob's queue is empty")).unwrap();
+    assert_eq!(request["reveal"]["credential"], "guarded", "{request}");
+    let id = request["id"].as_u64().unwrap().to_string();
+    // Asking again while it waits files nothing new.
+    let out = reveal_as("vera", &["--reason", "incident"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(text(&out.stderr).contains(&format!("request {id} ")));
+    assert_eq!(d.ok_as("bob", &["queue", "--json"]).lines().count(), 1);
+    // Nobody approves their own.
+    assert!(d
+        .fails_as("vera", &["approve", &id])
+        .contains("nobody approves their own request"));
+
+    d.ok_as("bob", &["approve", &id, "--comment", "ok for INC-77"]);
+    let out = reveal_as("vera", &["--reason", "incident"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), old);
+    // Once: the used request is refused by id, and a new reveal asks again.
+    let out = reveal_as("vera", &["--reason", "incident", "--request", &id]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("shows the password once"));
+    let out = reveal_as("vera", &["--reason", "incident"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    assert!(!text(&out.stdout).contains(old));
+
+    let audit = d.ok(&["audit", "export"]);
+    let shown = audit
+        .lines()
+        .find(|l| l.contains("\"credential.reveal\""))
+        .expect("the reveal is audited");
+    assert!(
+        shown.contains("vera")
+            && shown.contains("policy guarded-reveals")
+            && shown.contains(&format!("under request {id}")),
+        "{shown}"
+    );
+    assert_eq!(audit.matches("\"credential.reveal\"").count(), 1);
+    assert_eq!(audit.matches("\"credential.reveal.refused\"").count(), 3);
+    assert!(!audit.contains(old), "the password is in the audit");
+
+    eventually("a change after the view", Duration::from_secs(30), || {
+        status(&d, "guarded")["changes"] == 1
+    });
+}
+
 /// A task that logs in with a credential whose password is being changed
 /// waits for the change to end, then logs in with the new password.
 #[test]

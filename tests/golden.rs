@@ -19,7 +19,9 @@
 #![allow(clippy::unwrap_used)]
 
 use gatehouse::domain::*;
-use gatehouse::engine::api::{HistoryFilter, ImportItem, PlainSecrets, RequestSpec, RequestTerms};
+use gatehouse::engine::api::{
+    HistoryFilter, ImportItem, PlainSecrets, RequestSpec, RequestTerms, RevealSpec,
+};
 use gatehouse::engine::{Command, EngineError, Event, Response};
 use gatehouse::server::wire::{ClientFrame, Hello, ServerFrame, Welcome};
 use gatehouse::store::{AuditEvent, BackupSummary};
@@ -168,6 +170,7 @@ fn record(kind: Kind) -> Record {
                 start_date: None,
                 end_date: None,
             }],
+            credentials: vec!["db-root".into()],
             ..Default::default()
         }),
     }
@@ -245,6 +248,10 @@ fn request() -> ExecutionRequest {
         operations: vec![Id(12)],
         void_reason: None,
         schedule: Some("0 3 * * *".into()),
+        kind: RequestKind::Reveal(RevealRequest {
+            credential: "db-root".into(),
+            revealed_at: Some(T),
+        }),
     }
 }
 
@@ -424,11 +431,15 @@ fn commands() -> Vec<Command> {
             name: "ops".into(),
             devices: vec![],
         },
-        Command::RevealCredential {
+        Command::RevealCredential(RevealSpec {
             name: "ops".into(),
             reason: "r".into(),
             justification: "j".into(),
-        },
+            governance_id: Some("CHG-1".into()),
+            totp: Some("123456".into()),
+            request: Some(Id(9)),
+            until: Some(T),
+        }),
         Command::CredentialStates,
     ]
 }
@@ -475,7 +486,7 @@ fn command_index(c: &Command) -> usize {
         Command::Shutdown => 37,
         Command::ChangeCredential { .. } => 38,
         Command::ReconcileCredential { .. } => 39,
-        Command::RevealCredential { .. } => 40,
+        Command::RevealCredential(_) => 40,
         Command::CredentialStates => 41,
     }
 }

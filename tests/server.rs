@@ -444,7 +444,7 @@ async fn a_client_of_another_protocol_version_gets_a_clear_message() {
         let mut hello = vec![0u8; u32::from_be_bytes(len) as usize];
         stream.read_exact(&mut hello).await.unwrap();
         let mut body = b"GATEHSE\0".to_vec();
-        body.extend(7u32.to_be_bytes());
+        body.extend((PROTOCOL_VERSION + 1).to_be_bytes());
         body.extend(
             wire::encode(&Welcome {
                 result: Ok("x".into()),
@@ -461,7 +461,10 @@ async fn a_client_of_another_protocol_version_gets_a_clear_message() {
         .expect("refused");
     assert_eq!(
         err.to_string(),
-        format!("the peer speaks protocol version 7, this program {PROTOCOL_VERSION}: run the same Gatehouse version on both sides")
+        format!(
+            "the peer speaks protocol version {}, this program {PROTOCOL_VERSION}: run the same Gatehouse version on both sides",
+            PROTOCOL_VERSION + 1
+        )
     );
 }
 

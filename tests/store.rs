@@ -358,7 +358,7 @@ fn a_version_1_store_is_migrated_on_start() {
         store.schema_version().unwrap(),
         Some(gatehouse::store::SCHEMA_VERSION)
     );
-    assert_eq!(gatehouse::store::SCHEMA_VERSION, 5);
+    assert_eq!(gatehouse::store::SCHEMA_VERSION, 6);
     assert_eq!(
         store
             .output(gatehouse::domain::Id(16), 0, 10)
@@ -523,7 +523,10 @@ fn a_version_3_request_is_migrated_with_its_fields_kept() {
         db.flush().unwrap();
     }
     let store = reopen(dir.path());
-    assert_eq!(store.schema_version().unwrap(), Some(5));
+    assert_eq!(
+        store.schema_version().unwrap(),
+        Some(gatehouse::store::SCHEMA_VERSION)
+    );
     let req: ExecutionRequest = store.request(Id(7)).unwrap().expect("the request");
     assert_eq!(req.requester, "alice");
     assert_eq!(req.justification.as_deref(), Some("ticket 4"));
@@ -629,7 +632,10 @@ fn version_4_records_are_migrated_with_their_fields_and_revisions_kept() {
         db.flush().unwrap();
     }
     let store = reopen(dir.path());
-    assert_eq!(store.schema_version().unwrap(), Some(5));
+    assert_eq!(
+        store.schema_version().unwrap(),
+        Some(gatehouse::store::SCHEMA_VERSION)
+    );
     let Some(Record::Device(d)) = store.get(Kind::Device, Id(3)).unwrap() else {
         panic!("the device");
     };

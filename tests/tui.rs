@@ -438,6 +438,7 @@ fn pending_request(id: u64) -> gatehouse::domain::ExecutionRequest {
         operations: vec![],
         void_reason: None,
         schedule: None,
+        kind: gatehouse::domain::RequestKind::Task,
     }
 }
 

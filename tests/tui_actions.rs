@@ -211,6 +211,7 @@ fn pending(id: u64) -> ExecutionRequest {
         operations: vec![],
         void_reason: None,
         schedule: None,
+        kind: gatehouse::domain::RequestKind::Task,
     }
 }
 
@@ -745,4 +746,31 @@ fn reveal_asks_why_shows_the_password_then_hides_it() {
     assert!(screen(&app, 120, 40).contains("Zq8%tW-the-secret"));
     app.update(key(KeyCode::Esc));
     assert!(!screen(&app, 120, 40).contains("Zq8%tW-the-secret"));
+}
+
+/// Under a policy with approval the reveal is filed: the status line says
+/// which request waits, and no password box opens.
+#[test]
+fn a_reveal_that_needs_approval_says_its_request_is_pending() {
+    let mut app = admin(Kind::Credential);
+    app.update(records(Kind::Credential, vec![credential("svc-web")]));
+    let mut filed = pending(4000041);
+    filed.task = String::new();
+    filed.kind = gatehouse::domain::RequestKind::Reveal(gatehouse::domain::RevealRequest {
+        credential: "svc-web".into(),
+        revealed_at: None,
+    });
+    app.update(Message::Answer(
+        Call::RevealCredential {
+            name: "svc-web".into(),
+            justification: "INC-7".into(),
+        },
+        Ok(Response::Filed(Box::new(filed))),
+    ));
+    let status = &app.status.as_ref().unwrap().0;
+    assert!(
+        status.contains("request 4000041 to reveal svc-web is pending at level 1"),
+        "{status}"
+    );
+    assert!(!screen(&app, 120, 40).contains("password of svc-web"));
 }

@@ -152,6 +152,7 @@ fn request(
         operations: vec![],
         void_reason: None,
         schedule: None,
+        kind: gatehouse::domain::RequestKind::Task,
     }
 }
 

@@ -119,6 +119,7 @@ mod tests {
             operations: vec![],
             void_reason: None,
             schedule: None,
+            kind: crate::domain::RequestKind::Task,
         }
     }
 

@@ -63,6 +63,11 @@ fn mismatch(
     if !p.users.iter().any(|u| u == user) {
         return Some(format!("policy {name} does not list user '{user}'"));
     }
+    if !p.credentials.is_empty() {
+        return Some(format!(
+            "policy {name} covers reveals of credentials, not tasks"
+        ));
+    }
     if !p.environments.is_empty() && !p.environments.contains(&task.environment) {
         return Some(format!(
             "policy {name} does not cover environment '{}'",
@@ -80,14 +85,65 @@ fn mismatch(
             return Some(format!("policy {name} does not cover device '{d}'"));
         }
     }
+    outside_windows(p, now)
+}
+
+/// Why `now` lies outside every window of a policy that has windows.
+fn outside_windows(p: &Policy, now: NaiveDateTime) -> Option<String> {
     if !p.windows.is_empty() && !p.windows.iter().any(|w| window_contains(w, now)) {
         let windows: Vec<String> = p.windows.iter().map(describe_window).collect();
         return Some(format!(
-            "outside the access window of policy {name}: {}",
+            "outside the access window of policy {}: {}",
+            p.meta.name,
             windows.join("; ")
         ));
     }
     None
+}
+
+/// The enabled policies that name `credential`: when there is one, its
+/// password is revealed only under one of them.
+pub fn naming_credential<'a>(policies: &'a [Policy], credential: &str) -> Vec<&'a Policy> {
+    policies
+        .iter()
+        .filter(|p| p.meta.enabled && p.credentials.iter().any(|c| c == credential))
+        .collect()
+}
+
+/// The first of the policies naming a credential that lets `user` reveal
+/// it now, or why none does (the closest one's reason, as for tasks).
+pub fn covering_reveal<'a>(
+    naming: &[&'a Policy],
+    user: &str,
+    credential: &str,
+    environment: Option<&str>,
+    now: NaiveDateTime,
+) -> Result<&'a Policy, String> {
+    let mut closest: Option<String> = None;
+    for p in naming {
+        let name = &p.meta.name;
+        let why = if !p.users.iter().any(|u| u == user) {
+            None
+        } else if !p.environments.is_empty()
+            && !environment.is_some_and(|e| p.environments.iter().any(|pe| pe == e))
+        {
+            Some(format!(
+                "policy {name} does not cover environment '{}'",
+                environment.unwrap_or("(none)")
+            ))
+        } else {
+            match outside_windows(p, now) {
+                None => return Ok(p),
+                why => why,
+            }
+        };
+        if let Some(why) = why {
+            closest.get_or_insert(why);
+        }
+    }
+    Err(closest.unwrap_or_else(|| {
+        format!("credential {credential} is revealed only under a policy, and none lists '{user}'")
+    }))
 }
 
 /// The first enabled policy that lets `user` request `task` on `devices`
@@ -280,5 +336,47 @@ mod tests {
         assert!(check_fields(&p, &f).is_ok());
         f.emergency = true;
         assert!(check_fields(&p, &f).unwrap_err().contains("emergency"));
+    }
+
+    /// A policy that names credentials covers their reveals and nothing
+    /// else: not a task in its environment, not another credential.
+    #[test]
+    fn a_reveal_policy_covers_its_credentials_reveals_only() {
+        let mut p = policy();
+        p.systems.clear();
+        p.credentials = vec!["db-root".into()];
+        let monday_noon = at("2026-11-30 12:00");
+        let policies = [p];
+        let err = covering_policy(
+            &policies,
+            "alice",
+            &task("production", "web"),
+            &[],
+            monday_noon,
+        )
+        .unwrap_err();
+        assert!(err.contains("not tasks"), "{err}");
+        let naming = naming_credential(&policies, "db-root");
+        assert_eq!(naming.len(), 1);
+        assert!(naming_credential(&policies, "other").is_empty());
+        // Covered: listed, its environment, inside the window.
+        assert!(
+            covering_reveal(&naming, "alice", "db-root", Some("production"), monday_noon).is_ok()
+        );
+        let err =
+            covering_reveal(&naming, "alice", "db-root", Some("lab"), monday_noon).unwrap_err();
+        assert!(err.contains("environment 'lab'"), "{err}");
+        let err = covering_reveal(
+            &naming,
+            "alice",
+            "db-root",
+            Some("production"),
+            at("2026-11-29 12:00"),
+        )
+        .unwrap_err();
+        assert!(err.contains("outside the access window"), "{err}");
+        let err = covering_reveal(&naming, "bob", "db-root", Some("production"), monday_noon)
+            .unwrap_err();
+        assert!(err.contains("none lists 'bob'"), "{err}");
     }
 }

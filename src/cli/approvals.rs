@@ -6,7 +6,7 @@ use crate::domain::{ExecutionRequest, Id, RequestState};
 use crate::engine::{Command, Response};
 use color_eyre::eyre::{bail, eyre, Result};
 
-fn parse_id(text: &str) -> Result<Id> {
+pub(super) fn parse_id(text: &str) -> Result<Id> {
     text.trim()
         .parse::<u64>()
         .map(Id)
@@ -22,6 +22,10 @@ pub fn request_json(r: &ExecutionRequest) -> serde_json::Value {
     serde_json::json!({
         "id": r.id.0,
         "task": r.task,
+        "reveal": r.reveal().map(|v| serde_json::json!({
+            "credential": v.credential,
+            "revealed_at": v.revealed_at.map(|t| t.to_utc().to_rfc3339()),
+        })),
         "requester": r.requester,
         "state": r.state.to_string(),
         "level": level,
@@ -63,7 +67,7 @@ fn print(requests: &[ExecutionRequest], json: bool) {
         outln!(
             "{:<10} {:<20} {:<12} {:<20} {:<19} {}",
             r.id.to_string(),
-            r.task,
+            crate::text::printable(&r.what()),
             r.requester,
             if r.state == RequestState::Emergency {
                 "EMERGENCY".to_string()

@@ -1,6 +1,7 @@
 //! Verbs about credentials' passwords: change, reconcile, reveal, status.
 
 use super::Cli;
+use crate::engine::api::RevealSpec;
 use crate::engine::{Command, Response};
 use clap::Subcommand;
 use color_eyre::eyre::{bail, Result};
@@ -41,13 +42,28 @@ pub enum CredentialVerb {
         wait: bool,
     },
     /// Print a credential's password, alone on its line (needs
-    /// view-credential-secrets; audited).
+    /// view-credential-secrets; audited). Where a policy names the
+    /// credential, its terms apply: with approval, the first call files a
+    /// request and the same call once it is approved prints the password.
     Reveal {
         name: String,
-        #[arg(long)]
+        /// Why (under a policy: an access reason's name).
+        #[arg(long, default_value = "")]
         reason: String,
         #[arg(long)]
         justification: String,
+        #[arg(long, value_name = "ID")]
+        governance_id: Option<String>,
+        /// A current TOTP code, where the policy requires MFA and nobody approves.
+        #[arg(long, value_name = "CODE")]
+        totp: Option<String>,
+        /// The approved reveal request to use (default: your newest one
+        /// for this credential).
+        #[arg(long, value_name = "ID")]
+        request: Option<String>,
+        /// End of the window an approval gives (RFC 3339 or "+2h"; default 4 hours).
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
     },
     /// Where each credential's password stands: ok, changing, out of sync,
     /// change failed; last change and next due.
@@ -100,17 +116,42 @@ pub async fn run(cli: &Cli, verb: &CredentialVerb) -> Result<()> {
             name,
             reason,
             justification,
+            governance_id,
+            totp,
+            request,
+            until,
         } => {
             let client = cli.client().await?;
-            let Response::Revealed(secret) = client
-                .call(Command::RevealCredential {
-                    name: name.clone(),
-                    reason: reason.clone(),
-                    justification: justification.clone(),
-                })
-                .await?
-            else {
-                bail!("the server answered with something else");
+            let spec = RevealSpec {
+                name: name.clone(),
+                reason: reason.clone(),
+                justification: justification.clone(),
+                governance_id: governance_id.clone(),
+                totp: totp.clone(),
+                request: request
+                    .as_deref()
+                    .map(super::approvals::parse_id)
+                    .transpose()?,
+                until: until
+                    .as_deref()
+                    .map(super::operations::parse_time)
+                    .transpose()?,
+            };
+            let secret = match client.call(Command::RevealCredential(spec)).await? {
+                Response::Revealed(secret) => secret,
+                Response::Filed(req) => {
+                    // Nothing on stdout: a script reading the password
+                    // gets none, and the exit status says so.
+                    eprintln!(
+                        "gatehouse: request {} to reveal credential {name} is {}; \
+                         once approved, run the same command again (until {})",
+                        req.id,
+                        req.state,
+                        req.window_end.to_utc().to_rfc3339()
+                    );
+                    std::process::exit(3);
+                }
+                _ => bail!("the server answered with something else"),
             };
             // Only the secret, for scripts; nothing else on stdout. A
             // stored secret with control characters is not sent raw to a

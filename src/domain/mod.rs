@@ -31,7 +31,9 @@ pub const BUILTIN_MASKS: [&str; 12] = [
     "ADDRESS",
     "PORT",
 ];
-pub use request::{ChildPin, Decision, ExecutionRequest, Pinned, RequestState};
+pub use request::{
+    ChildPin, Decision, ExecutionRequest, Pinned, RequestKind, RequestState, RevealRequest,
+};
 pub use rotation::{
     ChangeReason, PasswordPolicy, PendingChange, PreviousSecret, SecretState, SecretStatus,
     PASSWORD_SYMBOLS, PREVIOUS_KEPT,

@@ -495,6 +495,10 @@ pub struct Policy {
     pub users: Vec<String>,
     pub approvers: Vec<Approver>,
     pub windows: Vec<Window>,
+    /// Credentials whose password reveals this policy covers. A policy
+    /// that names credentials covers those reveals only, never tasks; a
+    /// credential named by any policy is revealed only under one.
+    pub credentials: Vec<String>,
 }
 
 /// Any configuration record.
@@ -659,6 +663,7 @@ impl Record {
                 refs.extend(many("environments", Kind::Environment, &p.environments));
                 refs.extend(many("systems", Kind::System, &p.systems));
                 refs.extend(many("users", Kind::User, &p.users));
+                refs.extend(many("credentials", Kind::Credential, &p.credentials));
                 refs.extend(
                     p.approvers
                         .iter()
@@ -747,7 +752,12 @@ impl Record {
                 r.resources.len()
             ),
             Record::Policy(p) => format!(
-                "{} user(s), {} approver(s){}{}",
+                "{}{} user(s), {} approver(s){}{}",
+                if p.credentials.is_empty() {
+                    String::new()
+                } else {
+                    format!("reveals of {} credential(s), ", p.credentials.len())
+                },
                 p.users.len(),
                 p.approvers.len(),
                 if p.requires_approval {

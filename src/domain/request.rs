@@ -51,7 +51,8 @@ pub struct Decision {
 }
 
 /// What an approval binds: the exact records, by revision, that will run.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A reveal's request pins the credential's revision only.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pinned {
     pub task_revision: u32,
     pub template_id: Id,
@@ -97,4 +98,67 @@ pub struct ExecutionRequest {
     /// For a schedule's authority: the task's cron expression it
     /// authorises; its runs happen at those times until `window_end`.
     pub schedule: Option<String>,
+    /// What it asks for: a task's run, or something else (`task` is then
+    /// empty).
+    pub kind: RequestKind,
+}
+
+/// What a request asks for.
+/// Stored by variant index: a new variant goes last; anything else
+/// needs a migration (tests/golden.rs, src/store/codec.rs).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum RequestKind {
+    /// To run the task `task` (or authorise its schedule).
+    #[default]
+    Task,
+    /// To see a credential's password.
+    Reveal(RevealRequest),
+}
+
+/// A request to reveal a credential's password, under a policy that
+/// names the credential.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RevealRequest {
+    pub credential: String,
+    /// When the approved password was shown; an approval shows it once.
+    pub revealed_at: Option<Timestamp>,
+}
+
+impl ExecutionRequest {
+    /// The reveal it asks for, if it is one.
+    pub fn reveal(&self) -> Option<&RevealRequest> {
+        match &self.kind {
+            RequestKind::Reveal(r) => Some(r),
+            RequestKind::Task => None,
+        }
+    }
+
+    pub fn reveal_mut(&mut self) -> Option<&mut RevealRequest> {
+        match &mut self.kind {
+            RequestKind::Reveal(r) => Some(r),
+            RequestKind::Task => None,
+        }
+    }
+
+    /// What it asks for, as people read it: "task restart-web" or
+    /// "reveal of credential db-root".
+    pub fn subject(&self) -> String {
+        match self.reveal() {
+            Some(r) => format!("reveal of credential {}", r.credential),
+            None => format!("task {}", self.task),
+        }
+    }
+
+    /// What it asks for, in a list's column: the task's name, or "reveal NAME".
+    pub fn what(&self) -> String {
+        match self.reveal() {
+            Some(r) => format!("reveal {}", r.credential),
+            None => self.task.clone(),
+        }
+    }
+
+    /// The audit target of an event about it.
+    pub fn target(&self) -> String {
+        format!("request {} ({})", self.id, self.subject())
+    }
 }

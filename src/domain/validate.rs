@@ -363,6 +363,20 @@ impl Validate for Record {
                 check_names("devices", &p.devices)?;
                 check_names("environments", &p.environments)?;
                 check_names("systems", &p.systems)?;
+                check_names("credentials", &p.credentials)?;
+                if !p.credentials.is_empty() {
+                    // A reveal policy judges a credential, not a run: the
+                    // run's devices and systems would be silently ignored.
+                    for (field, list) in [("devices", &p.devices), ("systems", &p.systems)] {
+                        if !list.is_empty() {
+                            return Err(FieldError::new(
+                                field,
+                                "a policy that names credentials covers their reveals only; \
+                                 devices and systems apply to tasks (use another policy)",
+                            ));
+                        }
+                    }
+                }
                 if p.requires_approval && p.approvers.is_empty() {
                     return Err(FieldError::new(
                         "approvers",
@@ -499,5 +513,25 @@ mod tests {
         for bad in ["10.0.0.5:22", "[web-1]", "host/x", "[::1]:22", "a@b"] {
             assert!(check_address(bad).is_err(), "{bad}");
         }
+    }
+
+    /// A policy that names credentials covers reveals only: devices or
+    /// systems there would be ignored, so they are refused by field.
+    #[test]
+    fn a_reveal_policy_refuses_devices_and_systems() {
+        use super::Validate;
+        use crate::domain::{Meta, Policy, Record};
+        let mut p = Policy {
+            meta: Meta::named("reveals"),
+            credentials: vec!["db-root".into()],
+            ..Policy::default()
+        };
+        assert!(Record::Policy(p.clone()).validate().is_ok());
+        p.systems = vec!["web".into()];
+        let err = Record::Policy(p.clone()).validate().unwrap_err();
+        assert_eq!(err.field, "systems");
+        p.systems.clear();
+        p.devices = vec!["web-1".into()];
+        assert_eq!(Record::Policy(p).validate().unwrap_err().field, "devices");
     }
 }

@@ -175,11 +175,7 @@ pub enum Command {
     /// Sets a new password through the credential's `reconcile_with`.
     ReconcileCredential { name: String, devices: Vec<String> },
     /// Shows a credential's password to someone allowed to see it.
-    RevealCredential {
-        name: String,
-        reason: String,
-        justification: String,
-    },
+    RevealCredential(RevealSpec),
     /// Where each credential's secret stands.
     CredentialStates,
 }
@@ -265,6 +261,22 @@ pub enum Response {
     /// A credential's password, revealed.
     Revealed(Revealed),
     CredentialStates(Vec<super::rotation::CredentialState>),
+}
+
+/// What a reveal brings: why, and, under a policy that names the
+/// credential, what the policy asks (a governance id, a second factor, or
+/// the approved request to use).
+#[derive(Clone, Debug, Serialize, Deserialize, Default, PartialEq)]
+pub struct RevealSpec {
+    pub name: String,
+    pub reason: String,
+    pub justification: String,
+    pub governance_id: Option<String>,
+    pub totp: Option<String>,
+    /// An approved reveal request of this user's, to use.
+    pub request: Option<Id>,
+    /// The end of the window an approval would give (default 4 hours).
+    pub until: Option<crate::domain::Timestamp>,
 }
 
 /// A revealed secret on its way to the person who asked: never in a

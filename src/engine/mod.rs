@@ -14,6 +14,7 @@ mod operations;
 mod records;
 mod refusals;
 mod requests;
+mod reveal;
 pub mod rotation;
 pub mod schedules;
 mod visibility;
@@ -404,11 +405,7 @@ impl Engine {
                 self.ask_change(who, &name, devices, crate::domain::ChangeReason::Reconcile)
                     .await
             }
-            Command::RevealCredential {
-                name,
-                reason,
-                justification,
-            } => self.reveal(who, &name, &reason, &justification).await,
+            Command::RevealCredential(spec) => self.reveal(who, spec).await,
             Command::CredentialStates => self.credential_states(who),
             Command::Metrics => self.metrics(who),
             Command::UserCheck { login: name } => {

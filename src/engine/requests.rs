@@ -20,7 +20,7 @@ fn denied(message: impl Into<String>) -> EngineError {
 }
 
 impl Engine {
-    fn policies(&self) -> Result<Vec<Policy>, EngineError> {
+    pub(super) fn policies(&self) -> Result<Vec<Policy>, EngineError> {
         Ok(self
             .store
             .list(Kind::Policy)?
@@ -159,6 +159,20 @@ impl Engine {
 
     /// Why an approved request can no longer run as approved, if it can't.
     pub(super) fn drifted(&self, req: &ExecutionRequest) -> Result<Option<String>, EngineError> {
+        if let Some(reveal) = req.reveal() {
+            // A reveal binds the credential, not its password (which
+            // rotation changes): it must still exist and be enabled.
+            return Ok(
+                match self.store.find(Kind::Credential, &reveal.credential)? {
+                    Some(c) if c.meta().enabled => None,
+                    Some(_) => Some(format!("credential '{}' was disabled", reveal.credential)),
+                    None => Some(format!(
+                        "credential '{}' no longer exists",
+                        reveal.credential
+                    )),
+                },
+            );
+        }
         let task = match self.store.find(Kind::Task, &req.task)? {
             Some(Record::Task(t)) => t,
             _ => return Ok(Some(format!("task '{}' no longer exists", req.task))),
@@ -248,7 +262,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         req.state = RequestState::Void;
         req.void_reason = Some(why.clone());
-        let target = format!("request {} (task {})", req.id, req.task);
+        let target = req.target();
         self.save_request(
             req,
             vec![NewAuditEvent::new(actor, "request.void", target, why)],
@@ -504,6 +518,7 @@ impl Engine {
             operations: Vec::new(),
             void_reason: None,
             schedule,
+            kind: crate::domain::RequestKind::Task,
         };
         let action = if spec.emergency {
             "request.emergency"
@@ -524,7 +539,7 @@ impl Engine {
             vec![NewAuditEvent::new(
                 &req.requester,
                 action,
-                format!("request {} (task {})", req.id, req.task),
+                req.target(),
                 details,
             )],
         )
@@ -576,7 +591,7 @@ impl Engine {
     ) -> Result<(ExecutionRequest, Policy, u8, String), EngineError> {
         let req = self.load_request(id)?;
         let policy = self.policy(req.policy.as_deref().unwrap_or_default())?;
-        let target = format!("request {} (task {})", req.id, req.task);
+        let target = req.target();
         let (user, roles) = self.principal_records(login)?;
         let who = Principal {
             user: &user,
@@ -705,7 +720,7 @@ impl Engine {
             )],
         )
         .await?;
-        if req.state == RequestState::Approved {
+        if req.state == RequestState::Approved && req.reveal().is_none() {
             if req.schedule.is_some() {
                 self.authorise_schedule(&mut req, &login).await?;
             } else {
@@ -826,6 +841,15 @@ impl Engine {
                 kind: Kind::Task,
                 name: format!("request {id}"),
             })?;
+        if let Some(reveal) = request.reveal() {
+            return Err(EngineError::NotFound {
+                kind: Kind::Template,
+                name: format!(
+                    "a template of request {id}: it is a reveal of credential {}, which runs nothing",
+                    reveal.credential
+                ),
+            });
+        }
         let approver = match &request.policy {
             Some(name) => self
                 .policies()?
@@ -870,7 +894,7 @@ impl Engine {
         })?;
         for mut req in due {
             req.state = RequestState::Expired;
-            let target = format!("request {} (task {})", req.id, req.task);
+            let target = req.target();
             self.save_request(
                 &req,
                 vec![NewAuditEvent::new(

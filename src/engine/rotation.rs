@@ -4,7 +4,6 @@
 //! through another login when the stored one no longer works; changed when
 //! it reaches its maximum age or after someone was shown it.
 
-use super::api::Revealed;
 use super::{Engine, EngineError, Response};
 use crate::access::{Effect, Principal};
 use crate::domain::{
@@ -33,7 +32,7 @@ pub struct CredentialState {
 }
 
 impl Engine {
-    fn credential(&self, name: &str) -> Result<Credential, EngineError> {
+    pub(super) fn credential(&self, name: &str) -> Result<Credential, EngineError> {
         match self.store.find(Kind::Credential, name)? {
             Some(Record::Credential(c)) => Ok(c),
             _ => Err(EngineError::NotFound {
@@ -44,7 +43,10 @@ impl Engine {
     }
 
     /// The environment of the device a credential belongs to.
-    fn credential_environment(&self, c: &Credential) -> Result<Option<String>, EngineError> {
+    pub(super) fn credential_environment(
+        &self,
+        c: &Credential,
+    ) -> Result<Option<String>, EngineError> {
         let Some(device) = &c.device else {
             return Ok(None);
         };
@@ -516,103 +518,6 @@ impl Engine {
             }
         }
         Ok(())
-    }
-
-    /// Shows a credential's password to someone allowed to see it, with a
-    /// justification; audited (never the secret); a credential set to
-    /// `rotate_after_view` is changed at once.
-    pub(super) async fn reveal(
-        &self,
-        who: &Principal<'_>,
-        name: &str,
-        reason: &str,
-        justification: &str,
-    ) -> Result<Response, EngineError> {
-        let credential = self.credential(name)?;
-        let record = Record::Credential(credential.clone());
-        let environment = self.credential_environment(&credential)?;
-        self.authorize(
-            who,
-            Effect::Reveal {
-                credential: &record,
-                environment: environment.as_deref(),
-            },
-        )?;
-        let invalid = |field: &str, message: &str| EngineError::Invalid {
-            kind: Kind::Credential,
-            name: name.to_string(),
-            line: 0,
-            field: Some(field.to_string()),
-            at: None,
-            message: message.to_string(),
-        };
-        if justification.trim().is_empty() {
-            return Err(invalid(
-                "justification",
-                "a reveal needs a justification (--justification)",
-            ));
-        }
-        let sealed = credential
-            .password
-            .as_ref()
-            .ok_or_else(|| invalid("password", "the credential holds no password"))?;
-        let plain = self.store.cipher().open(sealed)?;
-        let password = String::from_utf8_lossy(&plain).into_owned();
-        let login = who.user.meta.name.clone();
-        self.audit(vec![NewAuditEvent::new(
-            &login,
-            "credential.reveal",
-            format!("credential {name}"),
-            format!(
-                "reason: {}; justification: {}",
-                crate::text::printable(reason),
-                crate::text::printable(justification)
-            ),
-        )])
-        .await?;
-        if let (true, Some(checkout)) = (credential.rotate_after_view, credential.checkout_secs) {
-            // Changed when the check-out period ends (the tick starts it).
-            let _guard = self.write_lock.lock().await;
-            let mut state = self
-                .store
-                .secret_state(credential.meta.id)?
-                .unwrap_or(SecretState {
-                    credential: credential.meta.id,
-                    ..SecretState::default()
-                });
-            let at = Timestamp::now().after_secs(checkout);
-            state.rotate_at = Some((at, login.clone()));
-            self.journal
-                .commit(
-                    vec![Change::PutSecretState(Box::new(state))],
-                    vec![NewAuditEvent::new(
-                        "gatehouse",
-                        "credential.checkout",
-                        format!("credential {name}"),
-                        format!("shown to {login}; changed at {at}"),
-                    )],
-                )
-                .await?;
-        } else if credential.rotate_after_view {
-            if let Err(e) = self
-                .start_change(
-                    &credential,
-                    Vec::new(),
-                    ChangeReason::AfterView { by: login.clone() },
-                    &login,
-                )
-                .await
-            {
-                self.audit(vec![NewAuditEvent::new(
-                    "gatehouse",
-                    "credential.change.refused",
-                    format!("credential {name}"),
-                    format!("after a view by {login}: {e}"),
-                )])
-                .await?;
-            }
-        }
-        Ok(Response::Revealed(Revealed(password)))
     }
 
     /// Where the secret of each credential the caller may see stands.

@@ -120,6 +120,7 @@ impl Engine {
             operations: Vec::new(),
             void_reason: None,
             schedule,
+            kind: crate::domain::RequestKind::Task,
         };
         let login = who.user.meta.name.clone();
         self.authorise_schedule(&mut req, &login).await?;
@@ -148,7 +149,7 @@ impl Engine {
         req: &mut ExecutionRequest,
         actor: &str,
     ) -> Result<(), EngineError> {
-        let target = format!("request {} (task {})", req.id, req.task);
+        let target = req.target();
         if let Some(why) = self.void_if_drifted(req, actor).await? {
             return Err(EngineError::Denied(format!(
                 "request {} does not authorise the schedule: {why}",

@@ -444,6 +444,8 @@ pub struct PolicyDoc {
     pub approvers: Vec<ApproverDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub window: Vec<WindowDoc>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credentials: Vec<String>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub enabled: bool,
 }
@@ -868,6 +870,7 @@ impl RecordsFile {
                         })
                         .collect(),
                     windows,
+                    credentials: d.credentials,
                 }),
                 PlainSecrets::default(),
                 l,
@@ -1043,6 +1046,7 @@ impl RecordsFile {
                             end_date: w.end_date.map(|d| d.to_string()),
                         })
                         .collect(),
+                    credentials: p.credentials.clone(),
                     enabled: m.enabled,
                 })),
             }

@@ -360,6 +360,13 @@ pub fn keys(kind: Kind) -> Vec<Key> {
             ),
             k("systems", "Systems", false, Refs(Kind::System), ""),
             k("devices", "Devices", false, Refs(Kind::Device), ""),
+            k(
+                "credentials",
+                "Credentials (reveals only)",
+                false,
+                Refs(Kind::Credential),
+                "",
+            ),
             k("requires_approval", "Requires approval", false, Bool, ""),
             k(
                 "approvers",

@@ -145,11 +145,11 @@ impl Call {
             Call::RevealCredential {
                 name,
                 justification,
-            } => Command::RevealCredential {
+            } => Command::RevealCredential(crate::engine::api::RevealSpec {
                 name: name.clone(),
-                reason: "shown in the TUI".into(),
                 justification: justification.clone(),
-            },
+                ..Default::default()
+            }),
             Call::CredentialStates => Command::CredentialStates,
             Call::AuditTail => Command::AuditTail {
                 limit: AUDIT_TAIL as u32,
@@ -746,7 +746,7 @@ impl App {
                 .retain(|id, _| list.iter().any(|r| r.id == *id));
             let missing: Vec<Call> = list
                 .iter()
-                .filter(|r| !self.approvals.pinned.contains_key(&r.id))
+                .filter(|r| r.reveal().is_none() && !self.approvals.pinned.contains_key(&r.id))
                 .map(|r| Call::PinnedTemplate(r.id))
                 .collect();
             self.apply_answer(request, result);

@@ -742,6 +742,16 @@ impl Screen for Admin {
                 app.admin.revealed = Some((name, secret));
                 Ok(Vec::new())
             }
+            (Call::RevealCredential { name, .. }, Ok(Response::Filed(req))) => {
+                app.status = Some((
+                    format!(
+                        "request {} to reveal {name} is {}; once approved, reveal again (before {})",
+                        req.id, req.state, req.window_end
+                    ),
+                    false,
+                ));
+                Ok(Vec::new())
+            }
             (call, result) => Err(Box::new((call, result))),
         }
     }

@@ -55,7 +55,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             };
             Row::new(vec![
                 Span::raw(r.id.to_string()),
-                Span::raw(r.task.clone()),
+                Span::raw(crate::text::printable(&r.what())),
                 Span::raw(r.requester.clone()),
                 level,
                 Span::raw(age(app.now(), r.created_at)),
@@ -120,6 +120,15 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     // What will run: the pinned template revision's content, masks as names.
     lines.push(Line::from(""));
     match app.approvals.pinned.get(&r.id) {
+        _ if r.reveal().is_some() => lines.push(Line::from(Span::styled(
+            format!(
+                "{}: approving lets {} see the password once before {}; nothing runs",
+                r.subject(),
+                r.requester,
+                r.window_end
+            ),
+            app.theme.title(),
+        ))),
         Some((t, current)) => {
             lines.push(Line::from(Span::styled(
                 format!(

@@ -63,7 +63,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             format!(
                 "  #{} {} by {}",
                 r.id,
-                crate::text::printable(&r.task),
+                crate::text::printable(&r.what()),
                 crate::text::printable(&r.requester)
             ),
             app.theme.dim(),
