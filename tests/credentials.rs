@@ -464,7 +464,7 @@ fn a_reveal_under_a_policy_waits_for_approval_and_shows_the_password_once() {
              [[user]]\nlogin = \"otto\"\nroles = [\"User\", \"cred-viewer\"]\n\
              [[user]]\nlogin = \"bob\"\nroles = [\"User\"]\n\
              [[reason]]\nname = \"incident\"\ntype = \"incident\"\n\
-             [[policy]]\nname = \"guarded-reveals\"\nusers = [\"vera\"]\nenvironments = [\"lab\"]\ncredentials = [\"guarded\"]\n\
+             [[policy]]\nname = \"guarded-reveals\"\nusers = [\"vera\"]\nenvironments = [\"lab\"]\ncovers = [\"reveals\"]\ncredentials = [\"guarded\"]\n\
              requires_reason = true\nrequires_justification = true\nrequires_approval = true\napprovers = [{{ user = \"bob\", level = 1 }}]\n",
             base(&sshd),
             credential(

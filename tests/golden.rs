@@ -170,6 +170,11 @@ fn record(kind: Kind) -> Record {
                 start_date: None,
                 end_date: None,
             }],
+            covers: Covers {
+                tasks: true,
+                sessions: true,
+                reveals: false,
+            },
             credentials: vec!["db-root".into()],
             ..Default::default()
         }),

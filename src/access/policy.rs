@@ -63,9 +63,16 @@ fn mismatch(
     if !p.users.iter().any(|u| u == user) {
         return Some(format!("policy {name} does not list user '{user}'"));
     }
-    if !p.credentials.is_empty() {
+    if !p.covers.tasks {
         return Some(format!(
-            "policy {name} covers reveals of credentials, not tasks"
+            "policy {name} covers {}, not tasks",
+            p.covers.names().join(" and ")
+        ));
+    }
+    if !p.credentials.is_empty() && !p.credentials.contains(&task.credential) {
+        return Some(format!(
+            "policy {name} does not cover credential '{}'",
+            task.credential
         ));
     }
     if !p.environments.is_empty() && !p.environments.contains(&task.environment) {
@@ -101,44 +108,44 @@ fn outside_windows(p: &Policy, now: NaiveDateTime) -> Option<String> {
     None
 }
 
-/// The enabled policies that name `credential`: when there is one, its
-/// password is revealed only under one of them.
-pub fn naming_credential<'a>(policies: &'a [Policy], credential: &str) -> Vec<&'a Policy> {
+/// The enabled policies that cover reveals of `credential` (in
+/// `environment`): when there is one, its password is revealed only under
+/// one of them.
+pub fn governing_reveals<'a>(
+    policies: &'a [Policy],
+    credential: &str,
+    environment: Option<&str>,
+) -> Vec<&'a Policy> {
     policies
         .iter()
-        .filter(|p| p.meta.enabled && p.credentials.iter().any(|c| c == credential))
+        .filter(|p| {
+            p.meta.enabled
+                && p.covers.reveals
+                && (p.credentials.is_empty() || p.credentials.iter().any(|c| c == credential))
+                && (p.environments.is_empty()
+                    || environment.is_some_and(|e| p.environments.iter().any(|pe| pe == e)))
+        })
         .collect()
 }
 
-/// The first of the policies naming a credential that lets `user` reveal
-/// it now, or why none does (the closest one's reason, as for tasks).
+/// The first of the policies governing a credential's reveals that lets
+/// `user` reveal it now, or why none does (the closest one's reason).
 pub fn covering_reveal<'a>(
-    naming: &[&'a Policy],
+    governing: &[&'a Policy],
     user: &str,
     credential: &str,
-    environment: Option<&str>,
     now: NaiveDateTime,
 ) -> Result<&'a Policy, String> {
     let mut closest: Option<String> = None;
-    for p in naming {
-        let name = &p.meta.name;
-        let why = if !p.users.iter().any(|u| u == user) {
-            None
-        } else if !p.environments.is_empty()
-            && !environment.is_some_and(|e| p.environments.iter().any(|pe| pe == e))
-        {
-            Some(format!(
-                "policy {name} does not cover environment '{}'",
-                environment.unwrap_or("(none)")
-            ))
-        } else {
-            match outside_windows(p, now) {
-                None => return Ok(p),
-                why => why,
+    for p in governing {
+        if !p.users.iter().any(|u| u == user) {
+            continue;
+        }
+        match outside_windows(p, now) {
+            None => return Ok(p),
+            Some(why) => {
+                closest.get_or_insert(why);
             }
-        };
-        if let Some(why) = why {
-            closest.get_or_insert(why);
         }
     }
     Err(closest.unwrap_or_else(|| {
@@ -170,6 +177,86 @@ pub fn covering_policy<'a>(
         format!(
             "no enabled access policy lets '{user}' request task '{}'",
             task.meta.name
+        )
+    }))
+}
+
+/// What a session would be: who, on which device, with which credential.
+pub struct SessionTarget<'a> {
+    pub device: &'a crate::domain::Device,
+    pub credential: &'a str,
+}
+
+/// Why one policy does not cover a session, or `None` when it does.
+fn session_mismatch(
+    p: &Policy,
+    user: &str,
+    target: &SessionTarget<'_>,
+    now: NaiveDateTime,
+) -> Option<String> {
+    let name = &p.meta.name;
+    let device = target.device;
+    if !p.meta.enabled {
+        return Some(format!("policy {name} is disabled"));
+    }
+    if !p.users.iter().any(|u| u == user) {
+        return Some(format!("policy {name} does not list user '{user}'"));
+    }
+    if !p.covers.sessions {
+        return Some(format!(
+            "policy {name} covers {}, not sessions",
+            p.covers.names().join(" and ")
+        ));
+    }
+    if !p.environments.is_empty() && !p.environments.contains(&device.environment) {
+        return Some(format!(
+            "policy {name} does not cover environment '{}'",
+            device.environment
+        ));
+    }
+    if !p.systems.is_empty() && !p.systems.contains(&device.system) {
+        return Some(format!(
+            "policy {name} does not cover system '{}'",
+            device.system
+        ));
+    }
+    if !p.devices.is_empty() && !p.devices.contains(&device.meta.name) {
+        return Some(format!(
+            "policy {name} does not cover device '{}'",
+            device.meta.name
+        ));
+    }
+    if !p.credentials.is_empty() && !p.credentials.iter().any(|c| c == target.credential) {
+        return Some(format!(
+            "policy {name} does not cover credential '{}'",
+            target.credential
+        ));
+    }
+    outside_windows(p, now)
+}
+
+/// The first enabled policy that lets `user` open this session now, or why
+/// none does: the reason of the closest one that lists them.
+pub fn covering_session<'a>(
+    policies: &'a [Policy],
+    user: &str,
+    target: &SessionTarget<'_>,
+    now: NaiveDateTime,
+) -> Result<&'a Policy, String> {
+    let mut closest: Option<String> = None;
+    for p in policies {
+        match session_mismatch(p, user, target, now) {
+            None => return Ok(p),
+            Some(why) if p.users.iter().any(|u| u == user) && p.meta.enabled => {
+                closest.get_or_insert(why);
+            }
+            Some(_) => {}
+        }
+    }
+    Err(closest.unwrap_or_else(|| {
+        format!(
+            "no enabled access policy lets '{user}' open a session on device '{}'",
+            target.device.meta.name
         )
     }))
 }
@@ -338,12 +425,19 @@ mod tests {
         assert!(check_fields(&p, &f).unwrap_err().contains("emergency"));
     }
 
-    /// A policy that names credentials covers their reveals and nothing
-    /// else: not a task in its environment, not another credential.
+    /// A policy covers what it says: one that covers reveals of a
+    /// credential does not cover a task in its environment, and governs
+    /// that credential's reveals only.
     #[test]
     fn a_reveal_policy_covers_its_credentials_reveals_only() {
         let mut p = policy();
         p.systems.clear();
+        p.windows[0].days = vec![1];
+        p.covers = crate::domain::Covers {
+            tasks: false,
+            sessions: false,
+            reveals: true,
+        };
         p.credentials = vec!["db-root".into()];
         let monday_noon = at("2026-11-30 12:00");
         let policies = [p];
@@ -355,28 +449,48 @@ mod tests {
             monday_noon,
         )
         .unwrap_err();
-        assert!(err.contains("not tasks"), "{err}");
-        let naming = naming_credential(&policies, "db-root");
-        assert_eq!(naming.len(), 1);
-        assert!(naming_credential(&policies, "other").is_empty());
-        // Covered: listed, its environment, inside the window.
-        assert!(
-            covering_reveal(&naming, "alice", "db-root", Some("production"), monday_noon).is_ok()
-        );
+        assert!(err.contains("covers reveals, not tasks"), "{err}");
+        let governing = governing_reveals(&policies, "db-root", Some("production"));
+        assert_eq!(governing.len(), 1);
+        assert!(governing_reveals(&policies, "other", Some("production")).is_empty());
+        assert!(governing_reveals(&policies, "db-root", Some("lab")).is_empty());
+        // Covered: listed, inside the window.
+        assert!(covering_reveal(&governing, "alice", "db-root", monday_noon).is_ok());
         let err =
-            covering_reveal(&naming, "alice", "db-root", Some("lab"), monday_noon).unwrap_err();
-        assert!(err.contains("environment 'lab'"), "{err}");
-        let err = covering_reveal(
-            &naming,
-            "alice",
-            "db-root",
-            Some("production"),
-            at("2026-11-29 12:00"),
-        )
-        .unwrap_err();
+            covering_reveal(&governing, "alice", "db-root", at("2026-12-01 12:00")).unwrap_err();
         assert!(err.contains("outside the access window"), "{err}");
-        let err = covering_reveal(&naming, "bob", "db-root", Some("production"), monday_noon)
-            .unwrap_err();
+        let err = covering_reveal(&governing, "bob", "db-root", monday_noon).unwrap_err();
         assert!(err.contains("none lists 'bob'"), "{err}");
+    }
+
+    /// Sessions: a policy must cover sessions, the device's environment,
+    /// system and name, and the credential; the closest refusal is named.
+    #[test]
+    fn a_session_is_covered_by_a_policy_that_covers_sessions() {
+        let device = crate::domain::Device {
+            meta: Meta::named("web-1"),
+            environment: "production".into(),
+            system: "web".into(),
+            ..Default::default()
+        };
+        let target = SessionTarget {
+            device: &device,
+            credential: "ops",
+        };
+        let monday_noon = at("2026-11-30 12:00");
+        let tasks_only = [policy()];
+        let err = covering_session(&tasks_only, "alice", &target, monday_noon).unwrap_err();
+        assert!(err.contains("covers tasks, not sessions"), "{err}");
+        let mut p = policy();
+        p.covers.sessions = true;
+        p.credentials = vec!["root".into()];
+        let err =
+            covering_session(std::slice::from_ref(&p), "alice", &target, monday_noon).unwrap_err();
+        assert!(err.contains("credential 'ops'"), "{err}");
+        p.credentials = vec!["ops".into()];
+        assert!(covering_session(std::slice::from_ref(&p), "alice", &target, monday_noon).is_ok());
+        let err =
+            covering_session(std::slice::from_ref(&p), "bob", &target, monday_noon).unwrap_err();
+        assert!(err.contains("no enabled access policy lets 'bob'"), "{err}");
     }
 }

@@ -495,10 +495,45 @@ pub struct Policy {
     pub users: Vec<String>,
     pub approvers: Vec<Approver>,
     pub windows: Vec<Window>,
-    /// Credentials whose password reveals this policy covers. A policy
-    /// that names credentials covers those reveals only, never tasks; a
-    /// credential named by any policy is revealed only under one.
+    /// What it covers: tasks, sessions, reveals of passwords.
+    pub covers: Covers,
+    /// The credentials it covers (a task's, a session's, the one revealed);
+    /// none: any.
     pub credentials: Vec<String>,
+}
+
+/// What a policy covers. A credential's reveals, once any enabled policy
+/// that covers reveals matches it, happen only under such a policy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Covers {
+    pub tasks: bool,
+    pub sessions: bool,
+    pub reveals: bool,
+}
+
+impl Default for Covers {
+    /// Tasks, as every policy did before sessions and reveals.
+    fn default() -> Covers {
+        Covers {
+            tasks: true,
+            sessions: false,
+            reveals: false,
+        }
+    }
+}
+
+impl Covers {
+    /// Its names, as the record file writes them.
+    pub fn names(&self) -> Vec<&'static str> {
+        [
+            (self.tasks, "tasks"),
+            (self.sessions, "sessions"),
+            (self.reveals, "reveals"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect()
+    }
 }
 
 /// Any configuration record.
@@ -753,10 +788,10 @@ impl Record {
             ),
             Record::Policy(p) => format!(
                 "{}{} user(s), {} approver(s){}{}",
-                if p.credentials.is_empty() {
+                if p.covers == Covers::default() {
                     String::new()
                 } else {
-                    format!("reveals of {} credential(s), ", p.credentials.len())
+                    format!("{}; ", p.covers.names().join(", "))
                 },
                 p.users.len(),
                 p.approvers.len(),

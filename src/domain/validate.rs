@@ -364,15 +364,21 @@ impl Validate for Record {
                 check_names("environments", &p.environments)?;
                 check_names("systems", &p.systems)?;
                 check_names("credentials", &p.credentials)?;
-                if !p.credentials.is_empty() {
-                    // A reveal policy judges a credential, not a run: the
-                    // run's devices and systems would be silently ignored.
+                if p.covers.names().is_empty() {
+                    return Err(FieldError::new(
+                        "covers",
+                        "must name at least one of tasks, sessions, reveals",
+                    ));
+                }
+                if p.covers.reveals {
+                    // A reveal judges a credential, not a run on devices:
+                    // devices and systems would be silently ignored for it.
                     for (field, list) in [("devices", &p.devices), ("systems", &p.systems)] {
                         if !list.is_empty() {
                             return Err(FieldError::new(
                                 field,
-                                "a policy that names credentials covers their reveals only; \
-                                 devices and systems apply to tasks (use another policy)",
+                                "a policy that covers reveals chooses credentials and \
+                                 environments, not devices or systems (use another policy)",
                             ));
                         }
                     }
@@ -515,14 +521,20 @@ mod tests {
         }
     }
 
-    /// A policy that names credentials covers reveals only: devices or
-    /// systems there would be ignored, so they are refused by field.
+    /// A policy that covers reveals chooses credentials: devices or
+    /// systems there would be ignored, so they are refused by field; a
+    /// policy that covers nothing is refused too.
     #[test]
     fn a_reveal_policy_refuses_devices_and_systems() {
         use super::Validate;
-        use crate::domain::{Meta, Policy, Record};
+        use crate::domain::{Covers, Meta, Policy, Record};
         let mut p = Policy {
             meta: Meta::named("reveals"),
+            covers: Covers {
+                tasks: false,
+                sessions: false,
+                reveals: true,
+            },
             credentials: vec!["db-root".into()],
             ..Policy::default()
         };
@@ -532,6 +544,12 @@ mod tests {
         assert_eq!(err.field, "systems");
         p.systems.clear();
         p.devices = vec!["web-1".into()];
-        assert_eq!(Record::Policy(p).validate().unwrap_err().field, "devices");
+        assert_eq!(
+            Record::Policy(p.clone()).validate().unwrap_err().field,
+            "devices"
+        );
+        p.devices.clear();
+        p.covers.reveals = false;
+        assert_eq!(Record::Policy(p).validate().unwrap_err().field, "covers");
     }
 }

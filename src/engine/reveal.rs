@@ -11,7 +11,7 @@
 
 use super::api::{RevealSpec, Revealed};
 use super::{Engine, EngineError, Response};
-use crate::access::policy::{check_fields, covering_reveal, naming_credential, RequestFields};
+use crate::access::policy::{check_fields, covering_reveal, governing_reveals, RequestFields};
 use crate::access::{Effect, Principal};
 use crate::domain::{
     ChangeReason, Credential, ExecutionRequest, Kind, Pinned, Policy, Record, RequestKind,
@@ -49,8 +49,8 @@ impl Engine {
             });
         }
         let policies = self.policies()?;
-        let naming = naming_credential(&policies, &spec.name);
-        if who.is_superuser() || naming.is_empty() {
+        let governing = governing_reveals(&policies, &spec.name, environment.as_deref());
+        if who.is_superuser() || governing.is_empty() {
             if spec.request.is_some() {
                 return Err(EngineError::Denied(format!(
                     "no policy governs reveals of credential {}: reveal it without --request",
@@ -75,13 +75,7 @@ impl Engine {
             return self.reveal_approved(&credential, who, &spec, id).await;
         }
         let now_local = chrono::Local::now().naive_local();
-        let policy = match covering_reveal(
-            &naming,
-            &login,
-            &spec.name,
-            environment.as_deref(),
-            now_local,
-        ) {
+        let policy = match covering_reveal(&governing, &login, &spec.name, now_local) {
             Ok(p) => p.clone(),
             Err(why) => return self.refuse(&login, &spec.name, why).await,
         };
@@ -251,9 +245,12 @@ impl Engine {
         let policy = self.policy(&policy_name)?;
         let environment = self.credential_environment(credential)?;
         let now_local = chrono::Local::now().naive_local();
-        if let Err(why) =
-            covering_reveal(&[&policy], &login, name, environment.as_deref(), now_local)
-        {
+        if let Err(why) = covering_reveal(
+            &governing_reveals(std::slice::from_ref(&policy), name, environment.as_deref()),
+            &login,
+            name,
+            now_local,
+        ) {
             return self
                 .refuse(&login, name, format!("request {id}: {why}"))
                 .await;

@@ -15,6 +15,14 @@ fn yes() -> bool {
 fn is_true(b: &bool) -> bool {
     *b
 }
+fn tasks_only() -> Vec<String> {
+    vec!["tasks".to_string()]
+}
+
+fn is_tasks_only(v: &[String]) -> bool {
+    v == ["tasks"]
+}
+
 fn is_false(b: &bool) -> bool {
     !*b
 }
@@ -444,6 +452,9 @@ pub struct PolicyDoc {
     pub approvers: Vec<ApproverDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub window: Vec<WindowDoc>,
+    /// "tasks", "sessions", "reveals"; default tasks.
+    #[serde(default = "tasks_only", skip_serializing_if = "is_tasks_only")]
+    pub covers: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<String>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
@@ -847,6 +858,24 @@ impl RecordsFile {
                     end_date: date("end_date", &w.end_date)?,
                 });
             }
+            let mut covers = Covers {
+                tasks: false,
+                sessions: false,
+                reveals: false,
+            };
+            for (i, word) in d.covers.iter().enumerate() {
+                match word.as_str() {
+                    "tasks" => covers.tasks = true,
+                    "sessions" => covers.sessions = true,
+                    "reveals" => covers.reveals = true,
+                    other => {
+                        return Err(at.error(
+                            &format!("covers[{i}]"),
+                            format!("'{other}' is not one of tasks, sessions, reveals"),
+                        ))
+                    }
+                }
+            }
             push(
                 Record::Policy(Policy {
                     meta: meta(&d.name, d.enabled),
@@ -870,6 +899,7 @@ impl RecordsFile {
                         })
                         .collect(),
                     windows,
+                    covers,
                     credentials: d.credentials,
                 }),
                 PlainSecrets::default(),
@@ -1046,6 +1076,7 @@ impl RecordsFile {
                             end_date: w.end_date.map(|d| d.to_string()),
                         })
                         .collect(),
+                    covers: p.covers.names().into_iter().map(String::from).collect(),
                     credentials: p.credentials.clone(),
                     enabled: m.enabled,
                 })),

@@ -361,8 +361,15 @@ pub fn keys(kind: Kind) -> Vec<Key> {
             k("systems", "Systems", false, Refs(Kind::System), ""),
             k("devices", "Devices", false, Refs(Kind::Device), ""),
             k(
+                "covers",
+                "Covers",
+                false,
+                List,
+                "tasks, sessions, reveals (default tasks)",
+            ),
+            k(
                 "credentials",
-                "Credentials (reveals only)",
+                "Credentials",
                 false,
                 Refs(Kind::Credential),
                 "",

@@ -13,8 +13,9 @@ use std::path::Path;
 ///    environments have algorithm options, credentials a certificate and
 ///    rotation settings, templates an interpreter and a PTY, tasks
 ///    `idempotent`; secrets' lifecycles get their own tree.
-/// 6: policies may name credentials whose reveals they cover; a request
-///    may be for a reveal.
+/// 6: policies say what they cover (tasks, sessions, reveals) and may
+///    choose credentials; a request may be for a reveal; sessions get
+///    their own tree.
 pub const SCHEMA_VERSION: u32 = 6;
 
 const VERSION_KEY: &[u8] = b"schema_version";
@@ -385,6 +386,7 @@ mod v5 {
                 users: p.users,
                 approvers: p.approvers,
                 windows: p.windows,
+                covers: Default::default(),
                 credentials: Vec::new(),
             }
         }
@@ -560,6 +562,8 @@ mod tests {
         assert_eq!(p.approvers[0].user, "bob");
         assert_eq!(p.windows[0].to_minute, 1080);
         assert!(p.credentials.is_empty());
+        assert_eq!(p.covers, crate::domain::Covers::default());
+        assert!(p.covers.tasks && !p.covers.sessions && !p.covers.reveals);
         let value = db
             .open_tree(super::super::REQUESTS_TREE)
             .unwrap()
