@@ -446,7 +446,52 @@ fn commands() -> Vec<Command> {
             until: Some(T),
         }),
         Command::CredentialStates,
+        Command::Connect(gatehouse::engine::api::ConnectSpec {
+            device: "web-1".into(),
+            credential: Some("ops".into()),
+            reason: Some("incident".into()),
+            justification: Some("j".into()),
+            governance_id: Some("CHG-1".into()),
+            totp: Some("123456".into()),
+            term: "xterm".into(),
+            cols: 120,
+            rows: 40,
+        }),
+        Command::SessionInput {
+            session: 3,
+            input: SessionInput::Bytes(b"ls\r".to_vec()),
+        },
+        Command::Sessions { open_only: true },
+        Command::SessionRecording {
+            id: Id(14),
+            input: true,
+        },
     ]
+}
+
+/// A session, every field set.
+fn session() -> SessionRecord {
+    SessionRecord {
+        id: Id(14),
+        user: "alice".into(),
+        device: "web-1".into(),
+        credential: "ops".into(),
+        policy: Some("prod".into()),
+        reason: Some("incident".into()),
+        justification: Some("j".into()),
+        governance_id: Some("CHG-1".into()),
+        started_at: T,
+        ended_at: Some(T),
+        end: Some(SessionEnd::Terminated {
+            by: "bob".into(),
+            reason: "r".into(),
+        }),
+        term: "xterm".into(),
+        cols: 120,
+        rows: 40,
+        output_bytes: 99,
+        commands: 2,
+    }
 }
 
 fn command_index(c: &Command) -> usize {
@@ -493,6 +538,10 @@ fn command_index(c: &Command) -> usize {
         Command::ReconcileCredential { .. } => 39,
         Command::RevealCredential(_) => 40,
         Command::CredentialStates => 41,
+        Command::Connect(_) => 42,
+        Command::SessionInput { .. } => 43,
+        Command::Sessions { .. } => 44,
+        Command::SessionRecording { .. } => 45,
     }
 }
 
@@ -547,6 +596,9 @@ fn responses() -> Vec<Response> {
             verified_at: Some(T),
             changes: 2,
         }]),
+        Response::Session(Box::new(session())),
+        Response::Sessions(vec![session()]),
+        Response::Recording("{}".into()),
     ]
 }
 
@@ -573,6 +625,9 @@ fn response_index(r: &Response) -> usize {
         Response::Metrics(_) => 18,
         Response::Revealed(_) => 19,
         Response::CredentialStates(_) => 20,
+        Response::Session(_) => 21,
+        Response::Sessions(_) => 22,
+        Response::Recording(_) => 23,
     }
 }
 
@@ -591,6 +646,7 @@ fn events() -> Vec<Event> {
             chunk: chunk(),
         },
         Event::ShuttingDown,
+        Event::SessionChanged(Box::new(session())),
     ]
 }
 
@@ -603,6 +659,7 @@ fn event_index(e: &Event) -> usize {
         Event::JitChanged(_) => 4,
         Event::Output { .. } => 5,
         Event::ShuttingDown => 6,
+        Event::SessionChanged(_) => 7,
     }
 }
 
@@ -733,6 +790,12 @@ fn stored_values_keep_their_bytes() {
     golden(
         "stored-secret-state",
         &encode(&secret_state()).unwrap(),
+        STORED,
+        &mut bad,
+    );
+    golden(
+        "stored-session",
+        &encode(&session()).unwrap(),
         STORED,
         &mut bad,
     );

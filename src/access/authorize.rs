@@ -67,6 +67,19 @@ pub enum Effect<'a> {
         credential: &'a Record,
         environment: Option<&'a str>,
     },
+    /// Open a privileged session on a device (a covering policy is judged
+    /// apart, as for requests).
+    OpenSession { device: &'a crate::domain::Device },
+    /// See a session and its output: its own user, or a viewer of
+    /// executions or a monitor of sessions in its device's environment.
+    SeeSession {
+        user: &'a str,
+        environment: Option<&'a str>,
+    },
+    /// See what a session's user typed.
+    SeeSessionInput { environment: Option<&'a str> },
+    /// Watch a running session live, or end it.
+    MonitorSession { environment: Option<&'a str> },
 }
 
 /// What the answer needs to know of the store beyond the records at hand.
@@ -359,6 +372,53 @@ pub fn authorize(who: &Principal<'_>, effect: Effect<'_>, facts: &dyn Facts) -> 
                     who,
                     format!("see the secret of credential '{}'", credential.name()),
                     Permission::ViewCredentialSecrets,
+                )
+            }
+        }
+        Effect::OpenSession { device } => {
+            if who.may(Permission::OpenSessions, Some(&device.environment)) {
+                Ok(())
+            } else {
+                deny(
+                    who,
+                    format!("open a session on device '{}'", device.meta.name),
+                    Permission::OpenSessions,
+                )
+            }
+        }
+        Effect::SeeSession { user, environment } => {
+            if user == who.user.meta.name
+                || who.may(Permission::ViewExecutions, environment)
+                || who.may(Permission::MonitorSessions, environment)
+            {
+                Ok(())
+            } else {
+                deny(
+                    who,
+                    format!("see a session of {user}"),
+                    Permission::ViewExecutions,
+                )
+            }
+        }
+        Effect::SeeSessionInput { environment } => {
+            if who.may(Permission::ViewSessionInput, environment) {
+                Ok(())
+            } else {
+                deny(
+                    who,
+                    "see what a session's user typed".into(),
+                    Permission::ViewSessionInput,
+                )
+            }
+        }
+        Effect::MonitorSession { environment } => {
+            if who.may(Permission::MonitorSessions, environment) {
+                Ok(())
+            } else {
+                deny(
+                    who,
+                    "watch or end sessions".into(),
+                    Permission::MonitorSessions,
                 )
             }
         }

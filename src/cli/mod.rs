@@ -9,6 +9,7 @@ mod credentials;
 mod operations;
 mod records;
 mod service;
+mod sessions;
 
 use crate::client::Client;
 use clap::{Parser, Subcommand};
@@ -271,6 +272,21 @@ pub enum Verb {
         #[command(subcommand)]
         command: credentials::CredentialVerb,
     },
+    /// Open a privileged shell on a device: logged in by the server with a
+    /// credential you never see, recorded and audited.
+    Connect(sessions::ConnectArgs),
+    /// Sessions you may see (open ones; --all for every one).
+    Sessions {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A session's recording.
+    Session {
+        #[command(subcommand)]
+        command: sessions::SessionVerb,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -389,6 +405,9 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             Ok(())
         }
         Verb::Backup { file } => service::backup(cli, file).await,
+        Verb::Connect(args) => sessions::connect(cli, args).await,
+        Verb::Sessions { all, json } => sessions::list(cli, *all, *json).await,
+        Verb::Session { command } => sessions::run(cli, command).await,
         Verb::Restore { file } => service::restore(cli, file),
         Verb::Demo => records::demo(cli).await,
         Verb::List { kind, json } => records::list(cli, kind, *json).await,

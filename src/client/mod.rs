@@ -301,6 +301,42 @@ impl Client {
         Ok(rx.await.map_err(|_| ClientError::Closed)??)
     }
 
+    /// Opens a session (`Command::Connect`): the device's output arrives on
+    /// `output`, the way it ended on `ended`; keystrokes go with
+    /// [`Client::session_input`] under `id`.
+    pub async fn open_session(
+        &self,
+        spec: crate::engine::api::ConnectSpec,
+    ) -> Result<OpenSession, ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (data_tx, output) = mpsc::channel(64);
+        self.streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, data_tx);
+        let ended = self.send(id, Command::Connect(spec)).await?;
+        Ok(OpenSession { id, output, ended })
+    }
+
+    /// Sends keystrokes or a resize into the session opened as `session`.
+    pub async fn session_input(
+        &self,
+        session: u64,
+        input: crate::domain::SessionInput,
+    ) -> Result<(), ClientError> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut writer = self.writer.lock().await;
+        wire::write_frame(
+            &mut *writer,
+            &ClientFrame {
+                id,
+                command: Command::SessionInput { session, input },
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
     /// Subscribes to events; the receiver is handed out once.
     pub async fn subscribe(&self) -> Result<mpsc::UnboundedReceiver<Event>, ClientError> {
         self.call(Command::Subscribe).await?;
@@ -310,6 +346,15 @@ impl Client {
             .take()
             .ok_or(ClientError::Closed)
     }
+}
+
+/// A session opened through [`Client::open_session`].
+pub struct OpenSession {
+    pub id: u64,
+    /// What the device sends (redacted), in order.
+    pub output: mpsc::Receiver<Vec<u8>>,
+    /// How the session ended (or why it did not open).
+    pub ended: oneshot::Receiver<Result<Response, EngineError>>,
 }
 
 /// Whether an error means no server is there (or it left while we connected).

@@ -6,6 +6,7 @@ mod operation;
 mod records;
 mod request;
 mod rotation;
+mod session;
 mod ssh_options;
 mod validate;
 pub mod when;
@@ -38,6 +39,7 @@ pub use rotation::{
     ChangeReason, PasswordPolicy, PendingChange, PreviousSecret, SecretState, SecretStatus,
     PASSWORD_SYMBOLS, PREVIOUS_KEPT,
 };
+pub use session::{LineCatcher, SessionEnd, SessionInput, SessionRecord};
 pub use ssh_options::{AlgorithmList, SshOptions};
 pub use validate::{check_name, is_mask_name, parse_schedule, FieldError, Validate};
 

@@ -355,6 +355,14 @@ pub enum Permission {
     /// writing such a template, a task that uses one, or requesting it.
     /// Stored by index: new actions go last.
     RunLocal,
+    /// Opening a privileged session on a device (under a policy that
+    /// covers sessions, unless a Superuser).
+    OpenSessions,
+    /// Watching running sessions live and ending them.
+    MonitorSessions,
+    /// Seeing what a session's user typed (its output is seen with
+    /// view-executions).
+    ViewSessionInput,
 }
 
 impl Permission {
@@ -371,10 +379,13 @@ impl Permission {
                 | Permission::ViewExecutions
                 | Permission::ViewExecutionDebug
                 | Permission::ViewCredentialSecrets
+                | Permission::OpenSessions
+                | Permission::MonitorSessions
+                | Permission::ViewSessionInput
         )
     }
 
-    pub const ALL: [Permission; 18] = [
+    pub const ALL: [Permission; 21] = [
         Permission::ViewEnvironments,
         Permission::ManageEnvironments,
         Permission::ViewDevices,
@@ -393,6 +404,9 @@ impl Permission {
         Permission::ExportAudit,
         Permission::ManageUsers,
         Permission::RunLocal,
+        Permission::OpenSessions,
+        Permission::MonitorSessions,
+        Permission::ViewSessionInput,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -415,6 +429,9 @@ impl Permission {
             Permission::ExportAudit => "export-audit",
             Permission::ManageUsers => "manage-users",
             Permission::RunLocal => "run-local",
+            Permission::OpenSessions => "open-sessions",
+            Permission::MonitorSessions => "monitor-sessions",
+            Permission::ViewSessionInput => "view-session-input",
         }
     }
 

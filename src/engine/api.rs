@@ -178,6 +178,36 @@ pub enum Command {
     RevealCredential(RevealSpec),
     /// Where each credential's secret stands.
     CredentialStates,
+    /// Opens a privileged session: the device's output comes as `Data`
+    /// frames of this command's id until the reply says how it ended.
+    Connect(ConnectSpec),
+    /// Keystrokes or a resize for the session opened by command `session`
+    /// on this connection. Never answered.
+    SessionInput {
+        session: u64,
+        input: crate::domain::SessionInput,
+    },
+    /// Sessions this user may see, newest first (open ones only, or all).
+    Sessions { open_only: bool },
+    /// A session's recording (asciicast v2): its output, or what was typed.
+    SessionRecording { id: Id, input: bool },
+}
+
+/// What a person asks for when they connect to a device.
+#[derive(Clone, Debug, Serialize, Deserialize, Default, PartialEq)]
+pub struct ConnectSpec {
+    pub device: String,
+    /// The credential to log in with; the device's own one when absent.
+    pub credential: Option<String>,
+    pub reason: Option<String>,
+    pub justification: Option<String>,
+    pub governance_id: Option<String>,
+    /// A current TOTP code, where the policy requires MFA.
+    pub totp: Option<String>,
+    /// The client's terminal: its type and size.
+    pub term: String,
+    pub cols: u16,
+    pub rows: u16,
 }
 
 /// What a person asks to run.
@@ -261,6 +291,11 @@ pub enum Response {
     /// A credential's password, revealed.
     Revealed(Revealed),
     CredentialStates(Vec<super::rotation::CredentialState>),
+    /// A session, as it ended (the answer to `Connect`).
+    Session(Box<crate::domain::SessionRecord>),
+    Sessions(Vec<crate::domain::SessionRecord>),
+    /// A recording's asciicast text.
+    Recording(String),
 }
 
 /// What a reveal brings: why, and, under a policy that names the
@@ -340,6 +375,8 @@ pub enum Event {
         chunk: OutputChunk,
     },
     ShuttingDown,
+    /// A session opened, or ended.
+    SessionChanged(Box<crate::domain::SessionRecord>),
 }
 
 /// Why the engine refused or failed a command. Every message says what to do.

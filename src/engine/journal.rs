@@ -79,6 +79,7 @@ fn events_for(changes: &[Change]) -> Vec<Event> {
             Change::PutOperation(op) => out.push(Event::OperationChanged(op.clone())),
             Change::PutRequest(req) => out.push(Event::RequestChanged(req.clone())),
             Change::PutJit(grant) => out.push(Event::JitChanged(grant.clone())),
+            Change::PutSession(session) => out.push(Event::SessionChanged(session.clone())),
             // Lists show where each credential's secret stands.
             Change::PutSecretState(_) => records
                 .entry(Kind::Credential)

@@ -17,6 +17,7 @@ mod requests;
 mod reveal;
 pub mod rotation;
 pub mod schedules;
+mod sessions;
 mod visibility;
 
 pub use api::{
@@ -407,6 +408,12 @@ impl Engine {
             }
             Command::RevealCredential(spec) => self.reveal(who, spec).await,
             Command::CredentialStates => self.credential_states(who),
+            Command::Sessions { open_only } => self.sessions(who, open_only),
+            Command::SessionRecording { id, input } => self.session_recording(who, id, input).await,
+            // Both live on the connection: the server relays them.
+            Command::Connect(_) | Command::SessionInput { .. } => Err(EngineError::Protocol(
+                "a session is opened and fed on its own connection, through the server".into(),
+            )),
             Command::Metrics => self.metrics(who),
             Command::UserCheck { login: name } => {
                 self.authorize(who, Effect::Use(Permission::ManageUsers))?;

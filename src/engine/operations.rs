@@ -587,6 +587,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         self.recover().await?;
         self.conclude_stranded_changes().await?;
+        self.end_interrupted_sessions().await?;
         let engine = self.clone();
         tokio::spawn(async move {
             while let Some(op) = finished.recv().await {

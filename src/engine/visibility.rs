@@ -199,6 +199,21 @@ impl Engine {
             },
             Event::RequestChanged(request) => filter.facts.request(&who, request),
             Event::JitChanged(grant) => filter.facts.grant(&who, grant),
+            Event::SessionChanged(session) => {
+                let environment = match self.store.find(Kind::Device, &session.device) {
+                    Ok(Some(crate::domain::Record::Device(d))) => Some(d.environment),
+                    _ => None,
+                };
+                access::authorize(
+                    &who,
+                    Effect::SeeSession {
+                        user: &session.user,
+                        environment: environment.as_deref(),
+                    },
+                    &access::NoFacts,
+                )
+                .is_ok()
+            }
         };
         if visible {
             Verdict::Send

@@ -8,10 +8,10 @@ pub mod hostkey;
 pub mod local;
 pub mod output;
 mod runner;
-mod ssh;
+pub(crate) mod ssh;
 
 pub use hostkey::{scan_address, scan_host_keys};
-pub use runner::{check_login, scan_target, Gate, Hold, Limits, Runner};
+pub use runner::{check_login, login_target, scan_target, Gate, Hold, Limits, Runner};
 
 use crate::domain::{Id, Operation, OutputChunk};
 use std::sync::Arc;

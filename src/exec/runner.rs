@@ -870,6 +870,17 @@ pub async fn check_login(
     Ok(())
 }
 
+/// How to reach a device and log in to it with a credential, for a
+/// privileged session: the secrets stay inside the target.
+pub fn login_target(
+    store: &Store,
+    device: &Device,
+    credential: &Credential,
+) -> Result<Target, RunError> {
+    let secrets = Secrets::open(store, credential)?;
+    target_of(store, device, credential, secrets, 0)
+}
+
 /// How to reach a device to read its host keys: its algorithms and the
 /// devices it goes through (logged in with their credentials); nobody
 /// logs in to the device itself.

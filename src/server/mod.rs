@@ -7,6 +7,7 @@ pub mod wire;
 use crate::engine::{Engine, Event};
 use crate::paths;
 use color_eyre::eyre::{eyre, Result, WrapErr};
+use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -53,6 +54,10 @@ const COMMANDS_IN_FLIGHT: usize = 8;
 
 /// How many frames may wait for a client before it counts as not reading.
 const CLIENT_QUEUE: usize = 1024;
+/// Keystroke messages a session holds before the client's frames wait.
+const SESSION_INPUT_QUEUE: usize = 256;
+/// Output pieces a session holds before it waits for the client.
+const SESSION_OUTPUT_QUEUE: usize = 64;
 
 /// Runs the server until it is asked to stop or, when personal, falls idle.
 pub async fn run(options: ServerOptions) -> Result<()> {
@@ -422,11 +427,31 @@ async fn serve_client(
     });
     let mut events: Option<(crate::engine::Subscription, crate::engine::EventFilter)> = None;
     let in_flight = Arc::new(tokio::sync::Semaphore::new(COMMANDS_IN_FLIGHT));
+    // The sessions open on this connection, by the id of their Connect.
+    let mut sessions: HashMap<u64, mpsc::Sender<crate::domain::SessionInput>> = HashMap::new();
     loop {
         tokio::select! {
             frame = frames.recv() => {
                 let Some(frame) = frame else { break };
                 let frame = frame?;
+                if let crate::engine::Command::SessionInput { session, input } = frame.command {
+                    // Keystrokes go straight to their session, in order,
+                    // unanswered; a session that ended takes no more.
+                    if let Some(tx) = sessions.get(&session) {
+                        if tx.send(input).await.is_err() {
+                            sessions.remove(&session);
+                        }
+                    }
+                    continue;
+                }
+                if let crate::engine::Command::Connect(spec) = frame.command {
+                    let (input_tx, input_rx) = mpsc::channel(SESSION_INPUT_QUEUE);
+                    sessions.insert(frame.id, input_tx);
+                    let (engine, os_login, login, out_tx) =
+                        (engine.clone(), os_login.clone(), login.clone(), out_tx.clone());
+                    tokio::spawn(relay_session(engine, (os_login, login), spec, frame.id, input_rx, out_tx));
+                    continue;
+                }
                 if matches!(frame.command, crate::engine::Command::Subscribe) && events.is_none() {
                     // Each subscriber gets only what it may see.
                     if let Ok(filter) = engine.event_filter(&login) {
@@ -503,9 +528,48 @@ async fn serve_client(
         }
     }
     drop(out_tx);
+    // Sessions on this connection end with it (their input closes), and
+    // only then do their last frames stop coming to the writer.
+    drop(sessions);
     reader_task.abort();
     let _ = writer_task.await;
     Ok(())
+}
+
+/// Relays a session for the client: what the device sends goes out as
+/// `Data` frames of the Connect's id, then the reply says how it ended.
+async fn relay_session(
+    engine: Arc<Engine>,
+    (os_login, login): (String, String),
+    spec: crate::engine::api::ConnectSpec,
+    id: u64,
+    input: mpsc::Receiver<crate::domain::SessionInput>,
+    out: mpsc::Sender<Vec<u8>>,
+) {
+    let (bytes_tx, mut bytes_rx) = mpsc::channel::<Vec<u8>>(SESSION_OUTPUT_QUEUE);
+    let frames = out.clone();
+    // A client that stops reading holds the device back (SSH flow
+    // control), and is dropped by the writer after `stall`.
+    let forward = tokio::spawn(async move {
+        while let Some(bytes) = bytes_rx.recv().await {
+            let Ok(body) = wire::encode(&ServerFrame::Data { id, bytes }) else {
+                continue;
+            };
+            if frames.send(body).await.is_err() {
+                break;
+            }
+        }
+    });
+    let result = crate::store::acting_as(
+        &os_login,
+        &login,
+        engine.session(&login, spec, input, bytes_tx),
+    )
+    .await;
+    let _ = forward.await;
+    if let Ok(body) = wire::encode(&ServerFrame::Reply { id, result }) {
+        let _ = out.send(body).await;
+    }
 }
 
 /// Streams a backup to the client that asked, in `Data` frames before its

@@ -13,6 +13,7 @@ mod index;
 mod mfa;
 mod operations;
 mod output;
+pub mod recording;
 mod schema;
 
 pub use audit::{acting_as, AuditBreak, AuditEvent, NewAuditEvent};
@@ -65,6 +66,8 @@ pub enum Change {
     PutJit(Box<crate::domain::JitGrant>),
     /// Creates or updates where a credential's secret stands.
     PutSecretState(Box<crate::domain::SecretState>),
+    /// Creates or updates a session.
+    PutSession(Box<crate::domain::SessionRecord>),
 }
 
 /// The store. Opened by the server only (sled locks its files).
@@ -111,6 +114,7 @@ const REQUESTS_TREE: &str = "requests";
 const JIT_TREE: &str = "jit";
 /// Credentials' secret lifecycles, by credential id.
 const SECRETS_TREE: &str = "secret_states";
+const SESSIONS_TREE: &str = "sessions";
 
 /// The most memory sled's page cache takes.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -285,6 +289,11 @@ impl Store {
                 Change::PutSecretState(s) => writes.push((
                     SECRETS_TREE.to_string(),
                     s.credential.key().to_vec(),
+                    Some(encode(s)?),
+                )),
+                Change::PutSession(s) => writes.push((
+                    SESSIONS_TREE.to_string(),
+                    s.id.key().to_vec(),
                     Some(encode(s)?),
                 )),
                 Change::PutOperation(op) => {

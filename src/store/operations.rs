@@ -211,4 +211,33 @@ impl Store {
             .map(|v| decode("secret_states", &v?))
             .collect()
     }
+
+    /// One session.
+    pub fn session(&self, id: Id) -> StoreResult<Option<crate::domain::SessionRecord>> {
+        self.db
+            .open_tree(super::SESSIONS_TREE)?
+            .get(id.key())?
+            .map(|v| decode("sessions", &v))
+            .transpose()
+    }
+
+    /// Sessions newest first that `keep` accepts, at most `limit`.
+    pub fn sessions_newest_first(
+        &self,
+        limit: usize,
+        mut keep: impl FnMut(&crate::domain::SessionRecord) -> bool,
+    ) -> StoreResult<Vec<crate::domain::SessionRecord>> {
+        let mut out = Vec::new();
+        for item in self.db.open_tree(super::SESSIONS_TREE)?.iter().rev() {
+            let (_, v) = item?;
+            let s: crate::domain::SessionRecord = decode("sessions", &v)?;
+            if keep(&s) {
+                out.push(s);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
 }

@@ -683,6 +683,7 @@ impl App {
                 requests
             }
             Message::Engine(Event::JitChanged(_)) => vec![Call::Jit],
+            Message::Engine(Event::SessionChanged(_)) => Vec::new(),
             Message::Engine(Event::ShuttingDown) | Message::Disconnected => {
                 self.connected = false;
                 self.status = Some(("the server stopped; press q to quit".into(), true));

@@ -1,0 +1,230 @@
+//! Verbs about privileged sessions: connect, list, export a recording.
+
+use super::Cli;
+use crate::domain::{SessionEnd, SessionInput, SessionRecord};
+use crate::engine::api::ConnectSpec;
+use crate::engine::{Command, Response};
+use clap::{Args, Subcommand};
+use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use std::io::Write;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct ConnectArgs {
+    /// The device to open a shell on.
+    pub device: String,
+    /// The credential to log in with (default: the device's own one).
+    #[arg(long)]
+    pub credential: Option<String>,
+    /// An access reason's name, where the policy requires one.
+    #[arg(long)]
+    pub reason: Option<String>,
+    #[arg(long)]
+    pub justification: Option<String>,
+    #[arg(long, value_name = "ID")]
+    pub governance_id: Option<String>,
+    /// A current TOTP code, where the policy requires MFA.
+    #[arg(long, value_name = "CODE")]
+    pub totp: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionVerb {
+    /// Write a session's recording (asciicast v2, for `asciinema play`).
+    Export {
+        id: String,
+        /// What the user typed instead (needs view-session-input).
+        #[arg(long)]
+        input: bool,
+        /// Write to this file (created 0600) instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// The terminal in raw mode while the session runs; restored on drop,
+/// however the session ends.
+struct RawMode(bool);
+
+impl RawMode {
+    fn enter() -> Result<RawMode> {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return Ok(RawMode(false));
+        }
+        crossterm::terminal::enable_raw_mode().wrap_err("cannot put the terminal in raw mode")?;
+        Ok(RawMode(true))
+    }
+}
+
+impl Drop for RawMode {
+    fn drop(&mut self) {
+        if self.0 {
+            let _ = crossterm::terminal::disable_raw_mode();
+        }
+    }
+}
+
+pub async fn connect(cli: &Cli, args: &ConnectArgs) -> Result<()> {
+    use tokio::io::AsyncReadExt;
+    use tokio::signal::unix::{signal, SignalKind};
+    let client = cli.client().await?;
+    let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
+    let spec = ConnectSpec {
+        device: args.device.clone(),
+        credential: args.credential.clone(),
+        reason: args.reason.clone(),
+        justification: args.justification.clone(),
+        governance_id: args.governance_id.clone(),
+        totp: args.totp.clone(),
+        term: std::env::var("TERM").unwrap_or_else(|_| "xterm".into()),
+        cols,
+        rows,
+    };
+    let mut session = client.open_session(spec).await?;
+    let mut resized = signal(SignalKind::window_change())?;
+    let mut hangup = signal(SignalKind::hangup())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut stdin = tokio::io::stdin();
+    let mut stdout = std::io::stdout();
+    let mut buf = vec![0u8; 4096];
+    let mut stdin_open = true;
+    let raw = RawMode::enter()?;
+    let ended = loop {
+        tokio::select! {
+            piece = session.output.recv() => match piece {
+                Some(bytes) => {
+                    stdout.write_all(&bytes)?;
+                    stdout.flush()?;
+                }
+                None => break Some((&mut session.ended).await),
+            },
+            read = stdin.read(&mut buf), if stdin_open => match read {
+                Ok(0) | Err(_) => stdin_open = false,
+                Ok(n) => client.session_input(session.id, SessionInput::Bytes(buf[..n].to_vec())).await?,
+            },
+            _ = resized.recv() => {
+                if let Ok((cols, rows)) = crossterm::terminal::size() {
+                    client.session_input(session.id, SessionInput::Resize { cols, rows }).await?;
+                }
+            }
+            _ = hangup.recv() => break None,
+            _ = terminate.recv() => break None,
+            result = &mut session.ended => break Some(result),
+        }
+    };
+    // Anything sent before the end is shown before the terminal is restored.
+    while let Ok(bytes) = session.output.try_recv() {
+        stdout.write_all(&bytes)?;
+    }
+    stdout.flush()?;
+    drop(raw);
+    let record = match ended {
+        Some(Ok(Ok(Response::Session(record)))) => record,
+        Some(Ok(Ok(_))) => bail!("the server answered with something else"),
+        Some(Ok(Err(e))) => return Err(e.into()),
+        Some(Err(_)) => bail!("the session's connection to the server ended"),
+        // The server ends the session when this connection closes.
+        None => bail!("stopped by a signal: the session ends"),
+    };
+    let end = record.end.clone().unwrap_or(SessionEnd::Disconnected);
+    eprintln!(
+        "\r\ngatehouse: session {} on {} ended: {end}",
+        record.id, record.device
+    );
+    match end {
+        SessionEnd::Exited(code) => std::process::exit(code.unwrap_or(0).min(255) as i32),
+        _ => std::process::exit(255),
+    }
+}
+
+pub async fn list(cli: &Cli, all: bool, json: bool) -> Result<()> {
+    let client = cli.client().await?;
+    let Response::Sessions(list) = client.call(Command::Sessions { open_only: !all }).await? else {
+        bail!("the server answered with something else");
+    };
+    if json {
+        for s in &list {
+            outln!("{}", session_json(s));
+        }
+        return Ok(());
+    }
+    outln!(
+        "{:<10} {:<12} {:<16} {:<16} {:<13} {:<19} {:>8} END",
+        "ID",
+        "USER",
+        "DEVICE",
+        "CREDENTIAL",
+        "STATE",
+        "STARTED",
+        "COMMANDS"
+    );
+    for s in &list {
+        outln!(
+            "{:<10} {:<12} {:<16} {:<16} {:<13} {:<19} {:>8} {}",
+            s.id.to_string(),
+            crate::text::printable(&s.user),
+            crate::text::printable(&s.device),
+            crate::text::printable(&s.credential),
+            s.state_word(),
+            s.started_at.to_string(),
+            s.commands,
+            s.end
+                .as_ref()
+                .map(|e| crate::text::printable(&e.to_string()))
+                .unwrap_or_else(|| "-".into())
+        );
+    }
+    Ok(())
+}
+
+fn session_json(s: &SessionRecord) -> serde_json::Value {
+    let time = |t: Option<crate::domain::Timestamp>| t.map(|t| t.to_utc().to_rfc3339());
+    serde_json::json!({
+        "id": s.id.0,
+        "user": s.user,
+        "device": s.device,
+        "credential": s.credential,
+        "policy": s.policy,
+        "reason": s.reason,
+        "justification": s.justification,
+        "governance_id": s.governance_id,
+        "state": s.state_word(),
+        "end": s.end.as_ref().map(|e| e.to_string()),
+        "started_at": time(Some(s.started_at)),
+        "ended_at": time(s.ended_at),
+        "commands": s.commands,
+        "output_bytes": s.output_bytes,
+    })
+}
+
+pub async fn run(cli: &Cli, verb: &SessionVerb) -> Result<()> {
+    match verb {
+        SessionVerb::Export { id, input, output } => {
+            let id = super::approvals::parse_id(id)?;
+            let client = cli.client().await?;
+            let Response::Recording(text) = client
+                .call(Command::SessionRecording { id, input: *input })
+                .await?
+            else {
+                bail!("the server answered with something else");
+            };
+            match output {
+                Some(path) => {
+                    use std::os::unix::fs::OpenOptionsExt;
+                    let mut file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .truncate(true)
+                        .write(true)
+                        .mode(0o600)
+                        .open(path)
+                        .map_err(|e| eyre!("cannot write {}: {e}", path.display()))?;
+                    file.write_all(text.as_bytes())?;
+                }
+                // JSON lines: the device's escape codes are escaped in them.
+                None => std::io::stdout().write_all(text.as_bytes())?,
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,211 @@
+//! Session recordings: asciicast v2 files beside the store, one for what
+//! the device sent (`sessions/ID.cast`) and one for what the user typed
+//! (`sessions/ID.input.cast`, shown only to holders of view-session-input).
+//! Each event is a line written as it happens, so a crash loses at most the
+//! line being written; both files are created 0600.
+
+use super::{StoreError, StoreResult};
+use crate::domain::Id;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Which of a session's two recordings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Track {
+    Output,
+    Input,
+}
+
+pub fn path_of(dir: &Path, id: Id, track: Track) -> PathBuf {
+    let name = match track {
+        Track::Output => format!("{}.cast", id.0),
+        Track::Input => format!("{}.input.cast", id.0),
+    };
+    dir.join("sessions").join(name)
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The header every recording starts with.
+pub struct Header<'a> {
+    pub cols: u16,
+    pub rows: u16,
+    pub started_unix: i64,
+    pub term: &'a str,
+    pub title: &'a str,
+}
+
+/// One track being written.
+pub struct Writer {
+    file: std::fs::File,
+    path: PathBuf,
+    started: Instant,
+    code: &'static str,
+    /// The start of a UTF-8 character cut at the end of the last chunk.
+    carry: Vec<u8>,
+}
+
+impl Writer {
+    pub fn create(dir: &Path, id: Id, track: Track, header: &Header<'_>) -> StoreResult<Writer> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let path = path_of(dir, id, track);
+        if let Some(parent) = path.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(io(parent))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io(&path))?;
+        let line = serde_json::json!({
+            "version": 2,
+            "width": header.cols,
+            "height": header.rows,
+            "timestamp": header.started_unix,
+            "env": { "TERM": header.term },
+            "title": header.title,
+        });
+        writeln!(file, "{line}").map_err(io(&path))?;
+        Ok(Writer {
+            file,
+            path,
+            started: Instant::now(),
+            code: match track {
+                Track::Output => "o",
+                Track::Input => "i",
+            },
+            carry: Vec::new(),
+        })
+    }
+
+    fn event(&mut self, code: &str, text: &str) -> StoreResult<()> {
+        let at = self.started.elapsed().as_secs_f64();
+        let line = serde_json::json!([(at * 1e6).round() / 1e6, code, text]);
+        writeln!(self.file, "{line}").map_err(io(&self.path))
+    }
+
+    /// Records bytes; a character cut at the end waits for its rest.
+    pub fn bytes(&mut self, bytes: &[u8]) -> StoreResult<()> {
+        self.carry.extend_from_slice(bytes);
+        let whole = match std::str::from_utf8(&self.carry) {
+            Ok(_) => self.carry.len(),
+            Err(e) if e.error_len().is_none() => e.valid_up_to(),
+            Err(_) => self.carry.len(),
+        };
+        if whole == 0 {
+            return Ok(());
+        }
+        let rest = self.carry.split_off(whole);
+        let text = String::from_utf8_lossy(&self.carry).into_owned();
+        self.carry = rest;
+        self.event(self.code, &text)
+    }
+
+    /// Records a change of the terminal's size.
+    pub fn resize(&mut self, cols: u16, rows: u16) -> StoreResult<()> {
+        self.event("r", &format!("{cols}x{rows}"))
+    }
+
+    /// Writes what was held back and syncs the file.
+    pub fn finish(mut self) -> StoreResult<()> {
+        if !self.carry.is_empty() {
+            let text = String::from_utf8_lossy(&std::mem::take(&mut self.carry)).into_owned();
+            self.event(self.code, &text)?;
+        }
+        self.file.sync_all().map_err(io(&self.path))
+    }
+}
+
+/// A whole recording, as written.
+pub fn read(dir: &Path, id: Id, track: Track) -> StoreResult<Option<String>> {
+    let path = path_of(dir, id, track);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
+/// One event of a recording: seconds since its start, its code, its text.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub at: f64,
+    pub code: String,
+    pub text: String,
+}
+
+/// The events of a recording's text (its header skipped); a line that is
+/// not an event (a crash cut it) ends the list.
+pub fn events(text: &str) -> Vec<Event> {
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let Ok(serde_json::Value::Array(parts)) = serde_json::from_str::<serde_json::Value>(line)
+        else {
+            break;
+        };
+        match parts.as_slice() {
+            [serde_json::Value::Number(at), serde_json::Value::String(code), serde_json::Value::String(text)] => {
+                out.push(Event {
+                    at: at.as_f64().unwrap_or(0.0),
+                    code: code.clone(),
+                    text: text.clone(),
+                })
+            }
+            _ => break,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A character cut between two chunks is recorded whole; the file is
+    /// asciicast v2 (a header object, then [time, code, text] lines).
+    #[test]
+    fn a_recording_is_asciicast_with_characters_kept_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let header = Header {
+            cols: 80,
+            rows: 24,
+            started_unix: 1_700_000_000,
+            term: "xterm",
+            title: "web-1",
+        };
+        let mut w = Writer::create(dir.path(), Id(7), Track::Output, &header).unwrap();
+        let euro = "€".as_bytes();
+        w.bytes(b"price ").unwrap();
+        w.bytes(&euro[..1]).unwrap();
+        w.bytes(&euro[1..]).unwrap();
+        w.resize(100, 30).unwrap();
+        w.finish().unwrap();
+        let text = read(dir.path(), Id(7), Track::Output).unwrap().unwrap();
+        let head: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+        assert_eq!(head["version"], 2);
+        assert_eq!(head["width"], 80);
+        let events = events(&text);
+        let shown: Vec<(&str, &str)> = events
+            .iter()
+            .map(|e| (e.code.as_str(), e.text.as_str()))
+            .collect();
+        assert_eq!(shown, vec![("o", "price "), ("o", "€"), ("r", "100x30")]);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path_of(dir.path(), Id(7), Track::Output))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+}

@@ -1,0 +1,231 @@
+//! Privileged sessions through the real binary in tmux, on a real sshd
+//! account: the shell works, the password never reaches the screen, the
+//! recording or the audit; every typed command line is audited; the
+//! terminal is restored however the session ends; a policy must cover it.
+
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::runs::eventually;
+use common::sshd::Sshd;
+use common::tmux::Tmux;
+use common::DataDir;
+use serde_json::Value;
+use std::time::Duration;
+
+const PASSWORD: &str = "Sess-pass-7301k";
+
+fn records(sshd: &Sshd) -> String {
+    format!(
+        r#"[[environment]]
+name = "lab"
+[[system]]
+name = "box"
+[[device]]
+name = "box-1"
+address = "{address}"
+port = {port}
+environment = "lab"
+system = "box"
+host_keys = ["{host_key}"]
+[[credential]]
+name = "sess"
+username = "gh-sess"
+password = "{PASSWORD}"
+device = "box-1"
+[[role]]
+name = "sessioner"
+grants = [{{ action = "open-sessions", environments = ["lab"] }}]
+[[user]]
+login = "alice"
+roles = ["User", "sessioner"]
+[[user]]
+login = "bob"
+roles = ["User", "sessioner"]
+[[user]]
+login = "carol"
+roles = ["User"]
+[[policy]]
+name = "lab-sessions"
+covers = ["sessions"]
+users = ["alice", "carol"]
+environments = ["lab"]
+requires_justification = true
+"#,
+        address = sshd.address,
+        port = sshd.port,
+        host_key = sshd.host_key_line()
+    )
+}
+
+fn setup() -> (DataDir, Sshd) {
+    common::sshd::os_account("gh-sess", std::path::Path::new("/bin/bash"), PASSWORD);
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let file = d.write("lab.toml", &records(&sshd));
+    d.ok(&["import", file.to_str().unwrap()]);
+    (d, sshd)
+}
+
+/// `gatehouse connect` as alice in tmux; after it, the terminal's modes
+/// are written to `stty.txt` and DONE is printed.
+fn connect_in_tmux(d: &DataDir) -> Tmux {
+    Tmux::start(&format!(
+        "{bin} --data-dir {dir} --as alice connect box-1 --justification 'INC-9 disk'; \
+         stty -a > {dir}/stty.txt; echo CLIENT-DONE; sleep 30",
+        bin = common::bin(),
+        dir = d.path().display()
+    ))
+}
+
+fn sessions(d: &DataDir) -> Vec<Value> {
+    d.ok(&["sessions", "--all", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The terminal is back in cooked mode with echo, as before the session.
+fn assert_terminal_restored(d: &DataDir) {
+    let path = d.path().join("stty.txt");
+    eventually("stty ran", Duration::from_secs(10), || path.exists());
+    let modes = std::fs::read_to_string(&path).unwrap();
+    let words: Vec<&str> = modes.split_whitespace().collect();
+    assert!(
+        words.contains(&"icanon") && words.contains(&"echo") && !words.contains(&"-icanon"),
+        "the terminal was left raw:\n{modes}"
+    );
+}
+
+#[test]
+fn an_operator_works_in_a_recorded_session_and_never_sees_the_password() {
+    let (d, _sshd) = setup();
+    let tmux = connect_in_tmux(&d);
+    tmux.wait_for("gh-sess@");
+    // While it runs, the terminal is raw (the positive control for the
+    // restore check below) and the session is listed as open.
+    let open = sessions(&d);
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0]["state"], "open");
+    assert_eq!(open[0]["user"], "alice");
+
+    tmux.keys(&["echo \"hello-$((6*7))\"", "Enter"]);
+    tmux.wait_for("hello-42");
+    // The password printed by the device is masked on the user's screen.
+    tmux.keys(&[&format!("echo {PASSWORD}"), "Enter"]);
+    let screen = tmux.wait_for("[#PASSWORD#]");
+    assert!(!screen.contains(PASSWORD), "{screen}");
+    tmux.keys(&["exit", "Enter"]);
+    let screen = tmux.wait_for("CLIENT-DONE");
+    assert!(
+        screen.contains("ended: the shell exited with status 0"),
+        "{screen}"
+    );
+    assert_terminal_restored(&d);
+
+    let all = sessions(&d);
+    let s = &all[0];
+    assert_eq!(s["state"], "exited", "{s}");
+    assert_eq!(s["commands"], 3, "{s}");
+    assert_eq!(s["policy"], "lab-sessions");
+    let id = s["id"].as_u64().unwrap().to_string();
+
+    let cast = d.ok(&["session", "export", &id]);
+    let header: Value = serde_json::from_str(cast.lines().next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2);
+    assert!(cast.contains("hello-42"), "{cast}");
+    assert!(cast.contains("[#PASSWORD#]"));
+    assert!(!cast.contains(PASSWORD), "the password is in the recording");
+
+    let audit = d.ok(&["audit", "export"]);
+    for action in ["session.start", "session.end", "session.recording.read"] {
+        assert!(audit.contains(action), "no {action}:\n{audit}");
+    }
+    let commands: Vec<&str> = audit
+        .lines()
+        .filter(|l| l.contains("\"session.command\""))
+        .collect();
+    assert_eq!(commands.len(), 3, "{commands:?}");
+    assert!(
+        commands[0].contains(r#"echo \"hello-$((6*7))\""#),
+        "{}",
+        commands[0]
+    );
+    assert!(commands[1].contains("echo [#PASSWORD#]"), "{}", commands[1]);
+    assert!(!audit.contains(PASSWORD), "the password is in the audit");
+
+    // What was typed is its own permission: alice started the session and
+    // may see its output, not its input; a Superuser sees both.
+    let refused = d.fails_as("alice", &["session", "export", &id, "--input"]);
+    assert!(refused.contains("view-session-input"), "{refused}");
+    assert!(d
+        .ok_as("alice", &["session", "export", &id])
+        .contains("hello-42"));
+    let typed = d.ok(&["session", "export", &id, "--input"]);
+    assert!(typed.contains(r#"\"hello-$((6*7))"#), "{typed}");
+}
+
+/// A session needs open-sessions, a policy that covers sessions and lists
+/// the user, and the fields the policy requires; each refusal is audited.
+#[test]
+fn a_session_opens_only_under_a_policy_that_covers_it() {
+    let (d, _sshd) = setup();
+    let connect = |user: &str, extra: &[&str]| {
+        let mut args = vec!["--as", user, "connect", "box-1"];
+        args.extend_from_slice(extra);
+        d.fails(&args)
+    };
+    let err = connect("carol", &["--justification", "x"]);
+    assert!(err.contains("open-sessions"), "{err}");
+    let err = connect("bob", &["--justification", "x"]);
+    assert!(err.contains("no enabled access policy lets 'bob'"), "{err}");
+    let err = connect("alice", &[]);
+    assert!(err.contains("requires a justification"), "{err}");
+    let err = connect("alice", &["--justification", "x", "--credential", "nope"]);
+    assert!(err.contains("no credential named 'nope'"), "{err}");
+    let audit = d.ok(&["audit", "export"]);
+    assert_eq!(audit.matches("\"session.refused\"").count(), 4, "{audit}");
+    assert!(sessions(&d).is_empty());
+}
+
+/// A client killed mid-session: the session ends as disconnected on the
+/// server, and a client stopped with SIGTERM restores its terminal first.
+#[test]
+fn a_client_that_goes_away_ends_its_session_and_restores_the_terminal() {
+    let (d, _sshd) = setup();
+    let tmux = connect_in_tmux(&d);
+    tmux.wait_for("gh-sess@");
+    let pids = std::process::Command::new("pgrep")
+        // Anchored at the binary: not the shell that tmux runs it in.
+        .args([
+            "-f",
+            &format!(
+                "^{} --data-dir {} --as alice connect",
+                common::bin(),
+                d.path().display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    let pids = String::from_utf8_lossy(&pids.stdout).into_owned();
+    assert!(!pids.trim().is_empty(), "no client process");
+    for pid in pids.split_whitespace() {
+        std::process::Command::new("kill")
+            .args(["-TERM", pid])
+            .status()
+            .unwrap();
+    }
+    tmux.wait_for("CLIENT-DONE");
+    assert_terminal_restored(&d);
+    eventually(
+        "the session ends as disconnected",
+        Duration::from_secs(15),
+        || {
+            sessions(&d)
+                .first()
+                .is_some_and(|s| s["state"] == "disconnected")
+        },
+    );
+}
