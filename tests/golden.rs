@@ -176,6 +176,8 @@ fn record(kind: Kind) -> Record {
                 reveals: false,
             },
             credentials: vec!["db-root".into()],
+            requires_change: true,
+            deny_commands: vec!["rm -rf *".into()],
             ..Default::default()
         }),
     }
@@ -456,6 +458,13 @@ fn commands() -> Vec<Command> {
             term: "xterm".into(),
             cols: 120,
             rows: 40,
+            change: Some(ChangePlan {
+                code: "CHG-1".into(),
+                plan: vec!["uptime".into()],
+            }),
+            duration_secs: Some(3600),
+            emergency: true,
+            request: Some(Id(9)),
         }),
         Command::SessionInput {
             session: 3,
@@ -465,6 +474,11 @@ fn commands() -> Vec<Command> {
         Command::SessionRecording {
             id: Id(14),
             input: true,
+        },
+        Command::WatchSession { id: Id(14) },
+        Command::EndSession {
+            id: Id(14),
+            reason: "r".into(),
         },
     ]
 }
@@ -491,6 +505,14 @@ fn session() -> SessionRecord {
         rows: 40,
         output_bytes: 99,
         commands: 2,
+        request: Some(Id(9)),
+        window_end: Some(T),
+        change: Some(ChangePlan {
+            code: "CHG-1".into(),
+            plan: vec!["uptime".into()],
+        }),
+        deviations: vec!["whoami".into()],
+        denied: 1,
     }
 }
 
@@ -542,6 +564,8 @@ fn command_index(c: &Command) -> usize {
         Command::SessionInput { .. } => 43,
         Command::Sessions { .. } => 44,
         Command::SessionRecording { .. } => 45,
+        Command::WatchSession { .. } => 46,
+        Command::EndSession { .. } => 47,
     }
 }
 
@@ -778,6 +802,24 @@ fn stored_values_keep_their_bytes() {
     golden(
         "stored-request",
         &encode(&request()).unwrap(),
+        STORED,
+        &mut bad,
+    );
+    golden(
+        "stored-request-session",
+        &encode(&ExecutionRequest {
+            kind: RequestKind::Session(SessionRequest {
+                device: "web-1".into(),
+                credential: "ops".into(),
+                change: Some(ChangePlan {
+                    code: "CHG-1".into(),
+                    plan: vec!["uptime".into()],
+                }),
+                used_at: Some(T),
+            }),
+            ..request()
+        })
+        .unwrap(),
         STORED,
         &mut bad,
     );

@@ -229,3 +229,202 @@ fn a_client_that_goes_away_ends_its_session_and_restores_the_terminal() {
         },
     );
 }
+
+/// Records with a second policy: sessions for dave need two approval
+/// levels and a second factor to start; erin and frank monitor sessions.
+fn guarded(sshd: &Sshd) -> String {
+    format!(
+        r#"{}
+[[role]]
+name = "monitor"
+grants = [{{ action = "monitor-sessions", environments = ["lab"] }}]
+[[user]]
+login = "dave"
+roles = ["User", "sessioner"]
+[[user]]
+login = "erin"
+roles = ["User", "monitor"]
+[[policy]]
+name = "guarded-sessions"
+covers = ["sessions"]
+users = ["dave"]
+environments = ["lab"]
+requires_approval = true
+requires_mfa = true
+approvers = [{{ user = "bob", level = 1 }}, {{ user = "erin", level = 2 }}]
+deny_commands = ["rm -rf *"]
+"#,
+        records(sshd)
+    )
+}
+
+fn setup_guarded() -> (DataDir, Sshd) {
+    common::sshd::os_account("gh-sess", std::path::Path::new("/bin/bash"), PASSWORD);
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let file = d.write("lab.toml", &guarded(&sshd));
+    d.ok(&["import", file.to_str().unwrap()]);
+    (d, sshd)
+}
+
+fn current_code(enrolled: &str) -> String {
+    let uri = enrolled.lines().next().unwrap_or_default();
+    totp_rs::TOTP::from_url_unchecked(uri.trim())
+        .unwrap()
+        .generate_current()
+        .unwrap()
+}
+
+/// Two approval levels and a second factor to start: the first connect
+/// files a request and opens nothing; once both levels approve, the same
+/// connect with a current code opens it, once; its window ends it, with
+/// a warning first; the next connect asks again.
+#[test]
+fn a_session_under_two_level_approval_with_mfa_opens_once_and_ends_with_its_window() {
+    let (d, _sshd) = setup_guarded();
+    let dave_uri = d.ok_as("dave", &["user", "totp-enroll", "dave"]);
+    let out = d.run(&["--as", "dave", "connect", "box-1", "--duration", "25s"]);
+    assert_eq!(out.status.code(), Some(3), "{:?}", out);
+    let said = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(said.contains("pending at level 1"), "{said}");
+    assert!(sessions(&d).is_empty(), "a session opened before approval");
+    let queue: Value =
+        serde_json::from_str(d.ok_as("bob", &["queue", "--json"]).lines().next().unwrap()).unwrap();
+    assert_eq!(queue["session"]["device"], "box-1", "{queue}");
+    let id = queue["id"].as_u64().unwrap().to_string();
+    let bob_uri = d.ok_as("bob", &["user", "totp-enroll", "bob"]);
+    d.ok_as("bob", &["approve", &id, "--totp", &current_code(&bob_uri)]);
+    // Level 1 is not enough.
+    let out = d.run(&["--as", "dave", "connect", "box-1"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pending at level 2"));
+    // The approvers give codes too, under MFA.
+    let erin_uri = d.ok_as("erin", &["user", "totp-enroll", "erin"]);
+    d.ok_as(
+        "erin",
+        &["approve", &id, "--totp", &current_code(&erin_uri)],
+    );
+    // Without a code it does not open.
+    let err = d.fails_as("dave", &["connect", "box-1"]);
+    assert!(err.contains("TOTP") || err.contains("code"), "{err}");
+
+    let tmux = Tmux::start(&format!(
+        "{bin} --data-dir {dir} --as dave connect box-1 --totp {code}; \
+         stty -a > {dir}/stty.txt; echo CLIENT-DONE; sleep 30",
+        bin = common::bin(),
+        dir = d.path().display(),
+        code = current_code(&dave_uri)
+    ));
+    tmux.wait_for("gh-sess@");
+    let s = &sessions(&d)[0];
+    assert_eq!(s["request"], id.parse::<u64>().unwrap(), "{s}");
+    tmux.wait_for("[gatehouse: this session ends at");
+    let screen = tmux.wait_for("CLIENT-DONE");
+    assert!(
+        screen.contains("[gatehouse: the session's window ended]"),
+        "{screen}"
+    );
+    assert!(screen.contains("ended: its window ended"), "{screen}");
+    assert_terminal_restored(&d);
+    assert_eq!(sessions(&d)[0]["state"], "window-ended");
+    // Used once: the next connect files a new request.
+    let out = d.run(&["--as", "dave", "connect", "box-1"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains(&format!("request {id} ")));
+}
+
+/// A monitor watches a session live, read-only, and ends it with a reason
+/// its user sees; someone without monitor-sessions may do neither; both
+/// are audited.
+#[test]
+fn a_monitor_watches_a_session_live_and_ends_it() {
+    let (d, _sshd) = setup_guarded();
+    let user = connect_in_tmux(&d);
+    user.wait_for("gh-sess@");
+    let id = sessions(&d)[0]["id"].as_u64().unwrap().to_string();
+    assert!(d
+        .fails_as("bob", &["session", "watch", &id])
+        .contains("monitor-sessions"));
+    assert!(d
+        .fails_as("bob", &["session", "end", &id, "--reason", "x"])
+        .contains("monitor-sessions"));
+    user.keys(&["echo before-watch", "Enter"]);
+    user.wait_for("before-watch\r\n".trim());
+    let watcher = Tmux::start(&format!(
+        "{} --data-dir {} --as erin session watch {id}; echo WATCH-DONE; sleep 30",
+        common::bin(),
+        d.path().display()
+    ));
+    // The screen so far, then what happens.
+    watcher.wait_for("before-watch");
+    user.keys(&["echo \"watched-$((2+3))\"", "Enter"]);
+    watcher.wait_for("watched-5");
+    // Typing in the watcher reaches nobody.
+    watcher.keys(&["echo from-watcher", "Enter"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!user.screen().contains("from-watcher"));
+
+    d.ok_as("erin", &["session", "end", &id, "--reason", "policy check"]);
+    let screen = user.wait_for("CLIENT-DONE");
+    assert!(
+        screen.contains("[gatehouse: session ended by erin: policy check]"),
+        "{screen}"
+    );
+    watcher.wait_for("WATCH-DONE");
+    assert_terminal_restored(&d);
+    let s = &sessions(&d)[0];
+    assert_eq!(s["state"], "terminated", "{s}");
+    let audit = d.ok(&["audit", "export"]);
+    assert!(audit.contains("\"session.watch\""), "{audit}");
+    assert!(audit.contains("ended by erin: policy check"), "{audit}");
+}
+
+/// A declared change: command lines outside its plan are deviations
+/// (live and in the session's summary); a line matching the policy's deny
+/// pattern never reaches the device (the file it would remove stays).
+#[test]
+fn commands_outside_the_declared_plan_are_deviations_and_denied_lines_are_not_sent() {
+    let (d, _sshd) = setup_guarded();
+    let victim = format!("/tmp/gh-sess-victim-{}", std::process::id());
+    let _ = std::fs::remove_file(&victim);
+    let policy = "[[policy]]\nname = \"lab-sessions\"\ncovers = [\"sessions\"]\nusers = [\"alice\"]\nenvironments = [\"lab\"]\nrequires_change = true\ndeny_commands = [\"rm -rf *\"]\n";
+    let file = d.write("p.toml", policy);
+    d.ok(&["import", file.to_str().unwrap()]);
+    let err = d.fails_as("alice", &["connect", "box-1"]);
+    assert!(err.contains("requires the change it is for"), "{err}");
+    let tmux = Tmux::start(&format!(
+        "{bin} --data-dir {dir} --as alice connect box-1 --change CHG-7 --plan uptime --plan 'df *' --plan 'touch /tmp/*'; \
+         echo CLIENT-DONE; sleep 30",
+        bin = common::bin(),
+        dir = d.path().display()
+    ));
+    tmux.wait_for("gh-sess@");
+    tmux.keys(&["uptime", "Enter"]);
+    tmux.keys(&["df -h /", "Enter"]);
+    tmux.keys(&[&format!("touch {victim}"), "Enter"]);
+    tmux.wait_for("Filesystem");
+    tmux.keys(&[&format!("rm -rf {victim}"), "Enter"]);
+    tmux.wait_for("which policy lab-sessions denies");
+    tmux.keys(&["whoami", "Enter"]);
+    tmux.keys(&["exit", "Enter"]);
+    tmux.wait_for("CLIENT-DONE");
+    assert!(
+        std::path::Path::new(&victim).exists(),
+        "the denied line reached the device"
+    );
+    let _ = std::fs::remove_file(&victim);
+    let s = &sessions(&d)[0];
+    let deviations: Vec<&str> = s["deviations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(deviations, vec!["whoami", "exit"], "{s}");
+    assert_eq!(s["denied"], 1);
+    let audit = d.ok(&["audit", "export"]);
+    assert_eq!(audit.matches("\"session.denied\"").count(), 1, "{audit}");
+    // Two live, one summary at the end.
+    assert_eq!(audit.matches("\"change.deviation\"").count(), 3, "{audit}");
+    assert!(audit.contains("change CHG-7: 2 command line(s) outside its plan: whoami | exit"));
+}

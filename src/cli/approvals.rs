@@ -22,6 +22,13 @@ pub fn request_json(r: &ExecutionRequest) -> serde_json::Value {
     serde_json::json!({
         "id": r.id.0,
         "task": r.task,
+        "session": r.session().map(|s| serde_json::json!({
+            "device": s.device,
+            "credential": s.credential,
+            "change": s.change.as_ref().map(|c| c.code.clone()),
+            "plan": s.change.as_ref().map(|c| c.plan.clone()),
+            "used_at": s.used_at.map(|t| t.to_utc().to_rfc3339()),
+        })),
         "reveal": r.reveal().map(|v| serde_json::json!({
             "credential": v.credential,
             "revealed_at": v.revealed_at.map(|t| t.to_utc().to_rfc3339()),

@@ -1,7 +1,7 @@
 //! Verbs about privileged sessions: connect, list, export a recording.
 
 use super::Cli;
-use crate::domain::{SessionEnd, SessionInput, SessionRecord};
+use crate::domain::{ChangePlan, SessionEnd, SessionInput, SessionRecord};
 use crate::engine::api::ConnectSpec;
 use crate::engine::{Command, Response};
 use clap::{Args, Subcommand};
@@ -26,10 +26,39 @@ pub struct ConnectArgs {
     /// A current TOTP code, where the policy requires MFA.
     #[arg(long, value_name = "CODE")]
     pub totp: Option<String>,
+    /// The change this session is for (its code in your change process).
+    #[arg(long, value_name = "CODE")]
+    pub change: Option<String>,
+    /// A command line the change expects (`*` and `?` match; repeatable):
+    /// the session's other commands are reported as deviations.
+    #[arg(long = "plan", value_name = "PATTERN")]
+    pub plan: Vec<String>,
+    /// How long the session may last (`30m`, `2h`); under approval, the
+    /// window asked for (4 hours by default).
+    #[arg(long)]
+    pub duration: Option<String>,
+    /// Open at once under the policy's emergency access (flagged for review).
+    #[arg(long)]
+    pub emergency: bool,
+    /// The approved session request to use (default: your newest one for
+    /// this device and credential).
+    #[arg(long, value_name = "ID")]
+    pub request: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum SessionVerb {
+    /// Watch an open session live, read-only (needs monitor-sessions):
+    /// its screen so far, then as it happens, until it ends (Ctrl-C stops
+    /// watching).
+    Watch { id: String },
+    /// End an open session (needs monitor-sessions); its user sees who
+    /// ended it and why.
+    End {
+        id: String,
+        #[arg(long)]
+        reason: String,
+    },
     /// Write a session's recording (asciicast v2, for `asciinema play`).
     Export {
         id: String,
@@ -80,6 +109,22 @@ pub async fn connect(cli: &Cli, args: &ConnectArgs) -> Result<()> {
         term: std::env::var("TERM").unwrap_or_else(|_| "xterm".into()),
         cols,
         rows,
+        change: (args.change.is_some() || !args.plan.is_empty()).then(|| ChangePlan {
+            code: args.change.clone().unwrap_or_default(),
+            plan: args.plan.clone(),
+        }),
+        duration_secs: args
+            .duration
+            .as_deref()
+            .map(super::operations::parse_duration_ms)
+            .transpose()?
+            .map(|ms| (ms.max(1000) / 1000) as u64),
+        emergency: args.emergency,
+        request: args
+            .request
+            .as_deref()
+            .map(super::approvals::parse_id)
+            .transpose()?,
     };
     let mut session = client.open_session(spec).await?;
     let mut resized = signal(SignalKind::window_change())?;
@@ -121,6 +166,16 @@ pub async fn connect(cli: &Cli, args: &ConnectArgs) -> Result<()> {
     drop(raw);
     let record = match ended {
         Some(Ok(Ok(Response::Session(record)))) => record,
+        Some(Ok(Ok(Response::Filed(req)))) => {
+            eprintln!(
+                "gatehouse: request {} to open a session on {} is {}; once approved, run the same command again (before {})",
+                req.id,
+                args.device,
+                req.state,
+                req.window_end.to_utc().to_rfc3339()
+            );
+            std::process::exit(3);
+        }
         Some(Ok(Ok(_))) => bail!("the server answered with something else"),
         Some(Ok(Err(e))) => return Err(e.into()),
         Some(Err(_)) => bail!("the session's connection to the server ended"),
@@ -195,11 +250,47 @@ fn session_json(s: &SessionRecord) -> serde_json::Value {
         "ended_at": time(s.ended_at),
         "commands": s.commands,
         "output_bytes": s.output_bytes,
+        "request": s.request.map(|r| r.0),
+        "window_end": time(s.window_end),
+        "change": s.change.as_ref().map(|c| c.code.clone()),
+        "plan": s.change.as_ref().map(|c| c.plan.clone()),
+        "deviations": s.deviations,
+        "denied": s.denied,
     })
 }
 
 pub async fn run(cli: &Cli, verb: &SessionVerb) -> Result<()> {
     match verb {
+        SessionVerb::Watch { id } => {
+            let id = super::approvals::parse_id(id)?;
+            let client = cli.client().await?;
+            let mut watch = client.watch_session(id).await?;
+            let mut stdout = std::io::stdout();
+            while let Some(bytes) = watch.output.recv().await {
+                stdout.write_all(&bytes)?;
+                stdout.flush()?;
+            }
+            match watch.ended.await {
+                Ok(Ok(_)) => {
+                    eprintln!("\r\ngatehouse: session {id} ended");
+                    Ok(())
+                }
+                Ok(Err(e)) => Err(e.into()),
+                Err(_) => bail!("the connection to the server ended"),
+            }
+        }
+        SessionVerb::End { id, reason } => {
+            let id = super::approvals::parse_id(id)?;
+            let client = cli.client().await?;
+            client
+                .call(Command::EndSession {
+                    id,
+                    reason: reason.clone(),
+                })
+                .await?;
+            outln!("session {id}: ended");
+            Ok(())
+        }
         SessionVerb::Export { id, input, output } => {
             let id = super::approvals::parse_id(id)?;
             let client = cli.client().await?;

@@ -308,13 +308,23 @@ impl Client {
         &self,
         spec: crate::engine::api::ConnectSpec,
     ) -> Result<OpenSession, ClientError> {
+        self.open_stream(Command::Connect(spec)).await
+    }
+
+    /// Watches an open session: its screen so far, then what the device
+    /// sends, on `output`, until it ends.
+    pub async fn watch_session(&self, id: crate::domain::Id) -> Result<OpenSession, ClientError> {
+        self.open_stream(Command::WatchSession { id }).await
+    }
+
+    async fn open_stream(&self, command: Command) -> Result<OpenSession, ClientError> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (data_tx, output) = mpsc::channel(64);
         self.streams
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(id, data_tx);
-        let ended = self.send(id, Command::Connect(spec)).await?;
+        let ended = self.send(id, command).await?;
         Ok(OpenSession { id, output, ended })
     }
 

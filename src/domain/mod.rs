@@ -33,7 +33,8 @@ pub const BUILTIN_MASKS: [&str; 12] = [
     "PORT",
 ];
 pub use request::{
-    ChildPin, Decision, ExecutionRequest, Pinned, RequestKind, RequestState, RevealRequest,
+    ChangePlan, ChildPin, Decision, ExecutionRequest, Pinned, RequestKind, RequestState,
+    RevealRequest, SessionRequest,
 };
 pub use rotation::{
     ChangeReason, PasswordPolicy, PendingChange, PreviousSecret, SecretState, SecretStatus,

@@ -517,6 +517,11 @@ pub struct Policy {
     /// The credentials it covers (a task's, a session's, the one revealed);
     /// none: any.
     pub credentials: Vec<String>,
+    /// A session or request must name the change it is for (a change code).
+    pub requires_change: bool,
+    /// Command lines a session may not send (`*`/`?` patterns): a guard
+    /// rail, not a control (a shell has many ways around it).
+    pub deny_commands: Vec<String>,
 }
 
 /// What a policy covers. A credential's reveals, once any enabled policy

@@ -113,6 +113,37 @@ pub enum RequestKind {
     Task,
     /// To see a credential's password.
     Reveal(RevealRequest),
+    /// To open a privileged session.
+    Session(SessionRequest),
+}
+
+/// A request to open a session on a device with a credential, once.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionRequest {
+    pub device: String,
+    pub credential: String,
+    /// The change it is for, when one was declared.
+    pub change: Option<ChangePlan>,
+    /// When the approved session was opened; an approval opens one.
+    pub used_at: Option<Timestamp>,
+}
+
+/// A declared change: its code and the command lines it expects, as
+/// `*`/`?` patterns; a session's commands outside them are deviations.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChangePlan {
+    pub code: String,
+    pub plan: Vec<String>,
+}
+
+impl ChangePlan {
+    /// Whether a command line is one the plan expects (an empty plan
+    /// expects nothing: every command deviates).
+    pub fn expects(&self, line: &str) -> bool {
+        self.plan
+            .iter()
+            .any(|p| crate::text::glob_matches(p, line.trim()))
+    }
 }
 
 /// A request to reveal a credential's password, under a policy that
@@ -129,31 +160,48 @@ impl ExecutionRequest {
     pub fn reveal(&self) -> Option<&RevealRequest> {
         match &self.kind {
             RequestKind::Reveal(r) => Some(r),
-            RequestKind::Task => None,
+            _ => None,
         }
     }
 
     pub fn reveal_mut(&mut self) -> Option<&mut RevealRequest> {
         match &mut self.kind {
             RequestKind::Reveal(r) => Some(r),
-            RequestKind::Task => None,
+            _ => None,
         }
+    }
+
+    /// The session it asks for, if it is one.
+    pub fn session(&self) -> Option<&SessionRequest> {
+        match &self.kind {
+            RequestKind::Session(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Whether it runs a task (or authorises its schedule).
+    pub fn is_task(&self) -> bool {
+        self.kind == RequestKind::Task
     }
 
     /// What it asks for, as people read it: "task restart-web" or
     /// "reveal of credential db-root".
     pub fn subject(&self) -> String {
-        match self.reveal() {
-            Some(r) => format!("reveal of credential {}", r.credential),
-            None => format!("task {}", self.task),
+        match &self.kind {
+            RequestKind::Reveal(r) => format!("reveal of credential {}", r.credential),
+            RequestKind::Session(s) => {
+                format!("session on device {} as {}", s.device, s.credential)
+            }
+            RequestKind::Task => format!("task {}", self.task),
         }
     }
 
     /// What it asks for, in a list's column: the task's name, or "reveal NAME".
     pub fn what(&self) -> String {
-        match self.reveal() {
-            Some(r) => format!("reveal {}", r.credential),
-            None => self.task.clone(),
+        match &self.kind {
+            RequestKind::Reveal(r) => format!("reveal {}", r.credential),
+            RequestKind::Session(s) => format!("session {}", s.device),
+            RequestKind::Task => self.task.clone(),
         }
     }
 

@@ -60,6 +60,16 @@ pub struct SessionRecord {
     pub output_bytes: u64,
     /// Command lines taken from the input.
     pub commands: u32,
+    /// The approved request it was opened under.
+    pub request: Option<Id>,
+    /// When it is ended, its window's end.
+    pub window_end: Option<Timestamp>,
+    /// The change it was declared for.
+    pub change: Option<super::ChangePlan>,
+    /// Command lines outside the declared plan (the first hundred).
+    pub deviations: Vec<String>,
+    /// Command lines a deny pattern kept from the device.
+    pub denied: u32,
 }
 
 impl SessionRecord {

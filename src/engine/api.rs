@@ -191,6 +191,11 @@ pub enum Command {
     Sessions { open_only: bool },
     /// A session's recording (asciicast v2): its output, or what was typed.
     SessionRecording { id: Id, input: bool },
+    /// Watches an open session (monitor-sessions): its screen so far, then
+    /// what the device sends, as `Data` frames until it ends.
+    WatchSession { id: Id },
+    /// Ends an open session (monitor-sessions); its user is told why.
+    EndSession { id: Id, reason: String },
 }
 
 /// What a person asks for when they connect to a device.
@@ -208,6 +213,15 @@ pub struct ConnectSpec {
     pub term: String,
     pub cols: u16,
     pub rows: u16,
+    /// The change it is for: its code, and the command lines it expects.
+    pub change: Option<crate::domain::ChangePlan>,
+    /// How long it may last (under approval: the requested window).
+    pub duration_secs: Option<u64>,
+    /// Open at once under the policy's emergency access, flagged for review.
+    pub emergency: bool,
+    /// The approved session request to use (default: the newest one that
+    /// matches).
+    pub request: Option<Id>,
 }
 
 /// What a person asks to run.

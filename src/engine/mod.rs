@@ -63,6 +63,8 @@ pub struct Engine {
     refusals: refusals::RefusalLog,
     /// The OS account local templates run as: never admitted to the socket.
     local_account: crate::exec::local::LocalAccount,
+    /// Sessions open now, for their monitors.
+    live_sessions: sessions::LiveSessions,
 }
 
 /// What one client receives: every event, output through its own small buffer.
@@ -151,6 +153,7 @@ impl Engine {
             mfa_tries: Default::default(),
             refusals: Default::default(),
             local_account,
+            live_sessions: Default::default(),
         });
         engine.runner.set_gate(gate::gate(Arc::downgrade(&engine)));
         engine
@@ -411,9 +414,12 @@ impl Engine {
             Command::Sessions { open_only } => self.sessions(who, open_only),
             Command::SessionRecording { id, input } => self.session_recording(who, id, input).await,
             // Both live on the connection: the server relays them.
-            Command::Connect(_) | Command::SessionInput { .. } => Err(EngineError::Protocol(
-                "a session is opened and fed on its own connection, through the server".into(),
-            )),
+            Command::EndSession { id, reason } => self.end_session(who, id, reason).await,
+            Command::Connect(_) | Command::SessionInput { .. } | Command::WatchSession { .. } => {
+                Err(EngineError::Protocol(
+                    "a session is opened and fed on its own connection, through the server".into(),
+                ))
+            }
             Command::Metrics => self.metrics(who),
             Command::UserCheck { login: name } => {
                 self.authorize(who, Effect::Use(Permission::ManageUsers))?;

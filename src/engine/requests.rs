@@ -159,19 +159,24 @@ impl Engine {
 
     /// Why an approved request can no longer run as approved, if it can't.
     pub(super) fn drifted(&self, req: &ExecutionRequest) -> Result<Option<String>, EngineError> {
-        if let Some(reveal) = req.reveal() {
+        let bound: Vec<(Kind, &str)> = match &req.kind {
             // A reveal binds the credential, not its password (which
-            // rotation changes): it must still exist and be enabled.
-            return Ok(
-                match self.store.find(Kind::Credential, &reveal.credential)? {
-                    Some(c) if c.meta().enabled => None,
-                    Some(_) => Some(format!("credential '{}' was disabled", reveal.credential)),
-                    None => Some(format!(
-                        "credential '{}' no longer exists",
-                        reveal.credential
-                    )),
-                },
-            );
+            // rotation changes); a session its device and credential.
+            crate::domain::RequestKind::Reveal(r) => vec![(Kind::Credential, &r.credential)],
+            crate::domain::RequestKind::Session(s) => {
+                vec![(Kind::Device, &s.device), (Kind::Credential, &s.credential)]
+            }
+            crate::domain::RequestKind::Task => Vec::new(),
+        };
+        if !req.is_task() {
+            for (kind, name) in bound {
+                match self.store.find(kind, name)? {
+                    Some(r) if r.meta().enabled => {}
+                    Some(_) => return Ok(Some(format!("{kind} '{name}' was disabled"))),
+                    None => return Ok(Some(format!("{kind} '{name}' no longer exists"))),
+                }
+            }
+            return Ok(None);
         }
         let task = match self.store.find(Kind::Task, &req.task)? {
             Some(Record::Task(t)) => t,
@@ -720,7 +725,7 @@ impl Engine {
             )],
         )
         .await?;
-        if req.state == RequestState::Approved && req.reveal().is_none() {
+        if req.state == RequestState::Approved && req.is_task() {
             if req.schedule.is_some() {
                 self.authorise_schedule(&mut req, &login).await?;
             } else {
@@ -841,12 +846,12 @@ impl Engine {
                 kind: Kind::Task,
                 name: format!("request {id}"),
             })?;
-        if let Some(reveal) = request.reveal() {
+        if !request.is_task() {
             return Err(EngineError::NotFound {
                 kind: Kind::Template,
                 name: format!(
-                    "a template of request {id}: it is a reveal of credential {}, which runs nothing",
-                    reveal.credential
+                    "a template of request {id}: it asks for a {}, which runs none",
+                    request.subject()
                 ),
             });
         }

@@ -457,6 +457,10 @@ pub struct PolicyDoc {
     pub covers: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub credentials: Vec<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub requires_change: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deny_commands: Vec<String>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub enabled: bool,
 }
@@ -901,6 +905,8 @@ impl RecordsFile {
                     windows,
                     covers,
                     credentials: d.credentials,
+                    requires_change: d.requires_change,
+                    deny_commands: d.deny_commands,
                 }),
                 PlainSecrets::default(),
                 l,
@@ -1078,6 +1084,8 @@ impl RecordsFile {
                         .collect(),
                     covers: p.covers.names().into_iter().map(String::from).collect(),
                     credentials: p.credentials.clone(),
+                    requires_change: p.requires_change,
+                    deny_commands: p.deny_commands.clone(),
                     enabled: m.enabled,
                 })),
             }

@@ -399,6 +399,14 @@ pub fn keys(kind: Kind) -> Vec<Key> {
             k("requires_reason", "Requires reason", false, Bool, ""),
             k("requires_mfa", "Requires MFA", false, Bool, ""),
             k("emergency_access", "Emergency access", false, Bool, ""),
+            k("requires_change", "Requires a change code", false, Bool, ""),
+            k(
+                "deny_commands",
+                "Denied command lines",
+                false,
+                Toml,
+                "[\"rm -rf /*\", \"shutdown*\"] (a guard rail, not a control)",
+            ),
             k(
                 "window",
                 "Windows",

@@ -444,13 +444,36 @@ async fn serve_client(
                     }
                     continue;
                 }
-                if let crate::engine::Command::Connect(spec) = frame.command {
-                    let (input_tx, input_rx) = mpsc::channel(SESSION_INPUT_QUEUE);
-                    sessions.insert(frame.id, input_tx);
-                    let (engine, os_login, login, out_tx) =
-                        (engine.clone(), os_login.clone(), login.clone(), out_tx.clone());
-                    tokio::spawn(relay_session(engine, (os_login, login), spec, frame.id, input_rx, out_tx));
-                    continue;
+                match frame.command {
+                    crate::engine::Command::Connect(spec) => {
+                        let (input_tx, input_rx) = mpsc::channel(SESSION_INPUT_QUEUE);
+                        sessions.insert(frame.id, input_tx);
+                        let (engine, os_login, login, out_tx) =
+                            (engine.clone(), os_login.clone(), login.clone(), out_tx.clone());
+                        tokio::spawn(stream_session(frame.id, out_tx, move |bytes| async move {
+                            crate::store::acting_as(
+                                &os_login,
+                                &login,
+                                engine.session(&login, spec, input_rx, bytes),
+                            )
+                            .await
+                        }));
+                        continue;
+                    }
+                    crate::engine::Command::WatchSession { id } => {
+                        let (engine, os_login, login, out_tx) =
+                            (engine.clone(), os_login.clone(), login.clone(), out_tx.clone());
+                        tokio::spawn(stream_session(frame.id, out_tx, move |bytes| async move {
+                            crate::store::acting_as(
+                                &os_login,
+                                &login,
+                                engine.watch_session(&login, id, bytes),
+                            )
+                            .await
+                        }));
+                        continue;
+                    }
+                    _ => {}
                 }
                 if matches!(frame.command, crate::engine::Command::Subscribe) && events.is_none() {
                     // Each subscriber gets only what it may see.
@@ -536,16 +559,13 @@ async fn serve_client(
     Ok(())
 }
 
-/// Relays a session for the client: what the device sends goes out as
-/// `Data` frames of the Connect's id, then the reply says how it ended.
-async fn relay_session(
-    engine: Arc<Engine>,
-    (os_login, login): (String, String),
-    spec: crate::engine::api::ConnectSpec,
-    id: u64,
-    input: mpsc::Receiver<crate::domain::SessionInput>,
-    out: mpsc::Sender<Vec<u8>>,
-) {
+/// Streams a session (opened, or watched) to the client: the bytes `work`
+/// sends go out as `Data` frames of the command's id, then its reply.
+async fn stream_session<F, Fut>(id: u64, out: mpsc::Sender<Vec<u8>>, work: F)
+where
+    F: FnOnce(mpsc::Sender<Vec<u8>>) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::engine::Response, crate::engine::EngineError>>,
+{
     let (bytes_tx, mut bytes_rx) = mpsc::channel::<Vec<u8>>(SESSION_OUTPUT_QUEUE);
     let frames = out.clone();
     // A client that stops reading holds the device back (SSH flow
@@ -560,12 +580,7 @@ async fn relay_session(
             }
         }
     });
-    let result = crate::store::acting_as(
-        &os_login,
-        &login,
-        engine.session(&login, spec, input, bytes_tx),
-    )
-    .await;
+    let result = work(bytes_tx).await;
     let _ = forward.await;
     if let Ok(body) = wire::encode(&ServerFrame::Reply { id, result }) {
         let _ = out.send(body).await;

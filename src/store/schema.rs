@@ -388,6 +388,8 @@ mod v5 {
                 windows: p.windows,
                 covers: Default::default(),
                 credentials: Vec::new(),
+                requires_change: false,
+                deny_commands: Vec::new(),
             }
         }
     }

@@ -747,7 +747,7 @@ impl App {
                 .retain(|id, _| list.iter().any(|r| r.id == *id));
             let missing: Vec<Call> = list
                 .iter()
-                .filter(|r| r.reveal().is_none() && !self.approvals.pinned.contains_key(&r.id))
+                .filter(|r| r.is_task() && !self.approvals.pinned.contains_key(&r.id))
                 .map(|r| Call::PinnedTemplate(r.id))
                 .collect();
             self.apply_answer(request, result);

@@ -129,6 +129,26 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             ),
             app.theme.title(),
         ))),
+        _ if r.session().is_some() => {
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "{}: approving lets {} open it once before {}, recorded; it ends then",
+                    r.subject(),
+                    r.requester,
+                    r.window_end
+                ),
+                app.theme.title(),
+            )));
+            if let Some(change) = r.session().and_then(|s| s.change.as_ref()) {
+                lines.push(Line::from(format!("change {}; plan:", change.code)));
+                lines.extend(
+                    change
+                        .plan
+                        .iter()
+                        .map(|p| Line::from(format!("  {}", crate::text::printable(p)))),
+                );
+            }
+        }
         Some((t, current)) => {
             lines.push(Line::from(Span::styled(
                 format!(

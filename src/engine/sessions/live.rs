@@ -1,0 +1,184 @@
+//! Open sessions, as the server relays them: who watches each, and the
+//! way to end one from outside.
+
+use super::super::{Engine, EngineError, Response};
+use crate::access::Effect;
+use crate::domain::{Id, Kind, SessionEnd};
+use crate::store::recording::{self, Track};
+use crate::store::NewAuditEvent;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// Output pieces a watcher may fall behind by before it is let go.
+const WATCHER_QUEUE: usize = 1024;
+
+/// One open session's handles.
+pub(super) struct LiveSession {
+    /// Held while output is recorded and sent to watchers, and while a
+    /// watcher joins (reads the recording so far and is added): a joining
+    /// watcher sees every byte once.
+    pub watchers: Mutex<Vec<mpsc::Sender<Vec<u8>>>>,
+    /// Ends the session from outside (a monitor, the server's shutdown).
+    pub end: Mutex<Option<oneshot::Sender<SessionEnd>>>,
+    pub device: String,
+}
+
+/// The open sessions of this server.
+#[derive(Default)]
+pub struct LiveSessions {
+    map: Mutex<HashMap<Id, Arc<LiveSession>>>,
+}
+
+impl LiveSessions {
+    pub(super) fn add(&self, id: Id, session: Arc<LiveSession>) {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id, session);
+    }
+
+    pub(super) fn remove(&self, id: Id) {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+    }
+
+    fn get(&self, id: Id) -> Option<Arc<LiveSession>> {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&id)
+            .cloned()
+    }
+}
+
+impl LiveSession {
+    /// Sends a piece of output to every watcher; one that fell behind is
+    /// let go (its stream ends). Call with `watchers` locked.
+    pub(super) fn fan_out(watchers: &mut Vec<mpsc::Sender<Vec<u8>>>, bytes: &[u8]) {
+        watchers.retain(|w| w.try_send(bytes.to_vec()).is_ok());
+    }
+}
+
+impl Engine {
+    /// Streams an open session to someone who may monitor it: the screen
+    /// so far (the recording's output), then each piece as it comes, until
+    /// the session ends or the watcher goes. Audited.
+    pub async fn watch_session(
+        &self,
+        login: &str,
+        id: Id,
+        out: mpsc::Sender<Vec<u8>>,
+    ) -> Result<Response, EngineError> {
+        let (user, roles) = self.principal_records(login)?;
+        let who = crate::access::Principal {
+            user: &user,
+            roles: roles.iter().collect(),
+        };
+        let session = self
+            .store
+            .session(id)?
+            .ok_or_else(|| EngineError::NotFound {
+                kind: Kind::Device,
+                name: format!("session {id}"),
+            })?;
+        let environment = self.device_environment(&session.device)?;
+        self.authorize(
+            &who,
+            Effect::MonitorSession {
+                environment: environment.as_deref(),
+            },
+        )?;
+        let Some(live) = self.live_sessions.get(id) else {
+            return Err(EngineError::Denied(format!(
+                "session {id} is not open ({})",
+                session.state_word()
+            )));
+        };
+        let (tx, mut rx) = mpsc::channel(WATCHER_QUEUE);
+        let so_far = {
+            let mut watchers = live.watchers.lock().unwrap_or_else(|p| p.into_inner());
+            let text = recording::read(self.store.dir(), id, Track::Output)?.unwrap_or_default();
+            watchers.push(tx);
+            text
+        };
+        let device = live.device.clone();
+        // The session's relay holds the watchers: when it ends, so does
+        // this stream (a handle kept here would keep it open).
+        drop(live);
+        self.audit(vec![NewAuditEvent::new(
+            login,
+            "session.watch",
+            format!("session {id} (device {device})"),
+            format!("watching {}'s session", session.user),
+        )])
+        .await?;
+        for event in recording::events(&so_far) {
+            if event.code == "o" && out.send(event.text.into_bytes()).await.is_err() {
+                return Ok(Response::Done);
+            }
+        }
+        while let Some(bytes) = rx.recv().await {
+            if out.send(bytes).await.is_err() {
+                break;
+            }
+        }
+        Ok(Response::Done)
+    }
+
+    /// Ends an open session for someone who may monitor it; its user sees
+    /// who ended it and why. Audited when the session ends.
+    pub(in crate::engine) async fn end_session(
+        &self,
+        who: &crate::access::Principal<'_>,
+        id: Id,
+        reason: String,
+    ) -> Result<Response, EngineError> {
+        if reason.trim().is_empty() {
+            return Err(EngineError::Denied(
+                "ending a session needs a reason its user is shown (--reason)".into(),
+            ));
+        }
+        let session = self
+            .store
+            .session(id)?
+            .ok_or_else(|| EngineError::NotFound {
+                kind: Kind::Device,
+                name: format!("session {id}"),
+            })?;
+        let environment = self.device_environment(&session.device)?;
+        self.authorize(
+            who,
+            Effect::MonitorSession {
+                environment: environment.as_deref(),
+            },
+        )?;
+        let end = self
+            .live_sessions
+            .get(id)
+            .and_then(|live| live.end.lock().unwrap_or_else(|p| p.into_inner()).take());
+        match end {
+            Some(end) => {
+                let _ = end.send(SessionEnd::Terminated {
+                    by: who.user.meta.name.clone(),
+                    reason: crate::text::printable(&reason),
+                });
+                Ok(Response::Done)
+            }
+            None => Err(EngineError::Denied(format!(
+                "session {id} is not open ({})",
+                session.state_word()
+            ))),
+        }
+    }
+
+    /// The environment of a device, by name.
+    pub(super) fn device_environment(&self, device: &str) -> Result<Option<String>, EngineError> {
+        Ok(match self.store.find(Kind::Device, device)? {
+            Some(crate::domain::Record::Device(d)) => Some(d.environment),
+            _ => None,
+        })
+    }
+}
