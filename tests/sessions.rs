@@ -428,3 +428,148 @@ fn commands_outside_the_declared_plan_are_deviations_and_denied_lines_are_not_se
     assert_eq!(audit.matches("\"change.deviation\"").count(), 3, "{audit}");
     assert!(audit.contains("change CHG-7: 2 command line(s) outside its plan: whoami | exit"));
 }
+
+/// Records where the session's credential has grant and revoke templates:
+/// the grant leaves a flag file on the device (the same machine here), the
+/// revoke removes it.
+fn elevated(sshd: &Sshd, flag: &str) -> String {
+    records(sshd).replace(
+        "device = \"box-1\"\n[[role]]",
+        &format!(
+            "device = \"box-1\"\njit_grant_template = \"grant-flag\"\njit_revoke_template = \"revoke-flag\"\n\
+             [[template]]\nname = \"grant-flag\"\nexecutor = \"ssh-script\"\nexecution_type = \"jit-grant\"\ncontent = \"touch {flag}\"\n\
+             [[template]]\nname = \"revoke-flag\"\nexecutor = \"ssh-script\"\nexecution_type = \"jit-revoke\"\ncontent = \"rm -f {flag}\"\n\
+             [[role]]"
+        ),
+    )
+}
+
+/// The credential's grant runs before the session opens and its revoke
+/// when the session ends: at exit, when the client is killed, and when the
+/// server itself was killed with the session open (revoked at its start).
+#[test]
+fn a_jit_grant_runs_before_the_session_and_is_revoked_however_it_ends() {
+    common::sshd::os_account("gh-sess", std::path::Path::new("/bin/bash"), PASSWORD);
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let flag = format!("/tmp/gh-sess-jit-{}", std::process::id());
+    let _ = std::fs::remove_file(&flag);
+    let file = d.write("lab.toml", &elevated(&sshd, &flag));
+    d.ok(&["import", file.to_str().unwrap()]);
+    let granted = || std::path::Path::new(&flag).exists();
+
+    // 1. The shell exits.
+    let tmux = connect_in_tmux(&d);
+    tmux.wait_for("gh-sess@");
+    assert!(granted(), "the session opened before its grant");
+    tmux.keys(&["exit", "Enter"]);
+    tmux.wait_for("CLIENT-DONE");
+    eventually("revoked after exit", Duration::from_secs(20), || !granted());
+    drop(tmux);
+
+    // 2. The client is killed.
+    let tmux = connect_in_tmux(&d);
+    tmux.wait_for("gh-sess@");
+    assert!(granted());
+    let client = format!(
+        "^{} --data-dir {} --as alice connect",
+        common::bin(),
+        d.path().display()
+    );
+    std::process::Command::new("pkill")
+        .args(["-KILL", "-f", &client])
+        .status()
+        .unwrap();
+    eventually(
+        "revoked after the client died",
+        Duration::from_secs(20),
+        || !granted(),
+    );
+    drop(tmux);
+
+    // 3. The server is killed with the session open: revoked at its start.
+    let tmux = connect_in_tmux(&d);
+    tmux.wait_for("gh-sess@");
+    assert!(granted());
+    let pid = common::server_pid(d.path()).expect("the server's pid");
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    tmux.wait_for("CLIENT-DONE");
+    // Any command starts it again.
+    let all = sessions(&d);
+    assert_eq!(all[0]["state"], "interrupted", "{all:?}");
+    eventually("revoked at the next start", Duration::from_secs(20), || {
+        !granted()
+    });
+    eventually(
+        "every grant settled as revoked",
+        Duration::from_secs(20),
+        || {
+            let grants: Vec<Value> = d
+                .ok(&["jit", "--all", "--json"])
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            grants.len() == 3 && grants.iter().all(|g| g["revoked"] == true)
+        },
+    );
+    let audit = d.ok(&["audit", "export"]);
+    assert_eq!(audit.matches("\"session.jit.grant\"").count(), 3, "{audit}");
+}
+
+/// `rotate_after_use`: the password a session logged in with is changed
+/// when the session ends (here by root with `chpasswd`), and the next
+/// session logs in with the new one.
+#[test]
+fn a_credential_set_to_rotate_after_use_is_changed_after_a_session() {
+    common::sshd::os_account("gh-sess-rot", std::path::Path::new("/bin/bash"), PASSWORD);
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let records = records(&sshd)
+        .replace("username = \"gh-sess\"", "username = \"gh-sess-rot\"")
+        .replace(
+            "device = \"box-1\"\n[[role]]",
+            &format!(
+                "device = \"box-1\"\nrotate_after_use = true\nchange_template = \"chpasswd\"\nchange_with = \"root-key\"\n\
+                 [[credential]]\nname = \"root-key\"\nusername = \"root\"\nprivate_key_file = \"{}\"\n\
+                 [[template]]\nname = \"chpasswd\"\nexecutor = \"ssh-script\"\nexecution_type = \"password-change\"\n\
+                 content = \"echo [#USERNAME#]:[#NEW_PASSWORD#] | chpasswd\"\n[[role]]",
+                sshd.client_key().display()
+            ),
+        );
+    let file = d.write("lab.toml", &records);
+    d.ok(&["import", file.to_str().unwrap()]);
+    let tmux = Tmux::start(&format!(
+        "{bin} --data-dir {dir} --as alice connect box-1 --credential sess --justification x; echo CLIENT-DONE; sleep 30",
+        bin = common::bin(),
+        dir = d.path().display()
+    ));
+    tmux.wait_for("gh-sess-rot@");
+    tmux.keys(&["exit", "Enter"]);
+    tmux.wait_for("CLIENT-DONE");
+    let changes = || -> u64 {
+        d.ok(&["credential", "status", "--json"])
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|s| s["name"] == "sess")
+            .map(|s| s["changes"].as_u64().unwrap_or(0))
+            .unwrap_or(0)
+    };
+    eventually("changed after the session", Duration::from_secs(30), || {
+        changes() == 1
+    });
+    let audit = d.ok(&["audit", "export"]);
+    assert!(audit.contains("after session"), "{audit}");
+    assert!(!audit.contains(PASSWORD));
+    // The next session logs in with the new password.
+    let tmux = Tmux::start(&format!(
+        "{bin} --data-dir {dir} --as alice connect box-1 --credential sess --justification x; echo CLIENT-DONE; sleep 30",
+        bin = common::bin(),
+        dir = d.path().display()
+    ));
+    tmux.wait_for("gh-sess-rot@");
+    tmux.keys(&["exit", "Enter"]);
+    tmux.wait_for("CLIENT-DONE");
+}

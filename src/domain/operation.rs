@@ -82,6 +82,8 @@ pub enum Trigger {
         credential: String,
         reason: super::ChangeReason,
     },
+    /// The just-in-time grant before a privileged session.
+    Session { session: Id },
 }
 
 impl fmt::Display for Trigger {
@@ -95,6 +97,7 @@ impl fmt::Display for Trigger {
             Trigger::CredentialChange { credential, reason } => {
                 write!(f, "password change of {credential} ({reason})")
             }
+            Trigger::Session { session } => write!(f, "grant before session {session}"),
         }
     }
 }

@@ -161,6 +161,8 @@ pub enum ChangeReason {
     Reconcile,
     /// A run that logged in with it ended (`rotate_after_use`).
     AfterUse { operation: Id },
+    /// A privileged session that logged in with it ended.
+    AfterSession { session: Id },
 }
 
 impl fmt::Display for ChangeReason {
@@ -175,6 +177,9 @@ impl fmt::Display for ChangeReason {
             ChangeReason::Reconcile => f.write_str("reconcile"),
             ChangeReason::AfterUse { operation } => {
                 write!(f, "after operation {operation} used it")
+            }
+            ChangeReason::AfterSession { session } => {
+                write!(f, "after session {session} used it")
             }
         }
     }

@@ -25,6 +25,23 @@ impl Engine {
             return self.change_under_way(credential, op.id);
         }
         let text = |e: EngineError| e.to_string();
+        // A session's grant runs for its opener, who must still be allowed
+        // to open sessions on the device (the policy was judged a moment
+        // ago, when the session was asked for).
+        if let Trigger::Session { .. } = op.trigger {
+            let (user, roles) = self.principal_records(&op.requested_by).map_err(text)?;
+            let who = Principal {
+                user: &user,
+                roles: roles.iter().collect(),
+            };
+            let device = match self.store.find(crate::domain::Kind::Device, &op.device) {
+                Ok(Some(crate::domain::Record::Device(d))) => d,
+                _ => return Err(format!("device '{}' no longer exists", op.device)),
+            };
+            return self
+                .authorize(&who, Effect::OpenSession { device: &device })
+                .map_err(text);
+        }
         // The requester: still a Gatehouse user, enabled, and still allowed
         // to ask for this task.
         let (user, roles) = self.principal_records(&op.requested_by).map_err(text)?;

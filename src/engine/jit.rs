@@ -71,7 +71,14 @@ impl Engine {
             ))
         })?;
         let original = self.task(&grant.task).ok();
-        // The revoke runs whatever became of the task: only its device, credential and bounds matter.
+        // The revoke runs whatever became of the task: only its device,
+        // credential and bounds matter. A grant without a task (a
+        // session's, or of a task deleted since) runs in its device's
+        // environment and system.
+        let (environment, system) = match self.store.find(Kind::Device, &grant.device)? {
+            Some(Record::Device(d)) => (d.environment, d.system),
+            _ => Default::default(),
+        };
         let mut task = Task {
             template: revoke_template,
             devices: vec![grant.device.clone()],
@@ -82,6 +89,8 @@ impl Engine {
             ..original.unwrap_or_else(|| Task {
                 timeout_secs: crate::domain::DEFAULT_TASK_TIMEOUT_SECS,
                 parallelism: 1,
+                environment,
+                system,
                 ..Task::default()
             })
         };

@@ -5,6 +5,7 @@
 //! line. A policy that covers sessions lets it open, as for tasks
 //! ([`terms`]); monitors watch and end open ones ([`live`]).
 
+mod elevation;
 mod live;
 mod relay;
 mod terms;
@@ -52,6 +53,55 @@ impl Engine {
             terms::Terms::Filed(req) => return Ok(Response::Filed(req)),
             terms::Terms::Open(o) => *o,
         };
+        let id = self.store.next_id()?;
+        let grant_op = self
+            .grant_for_session(
+                id,
+                login,
+                &opening.device,
+                &opening.credential,
+                opening.window_end,
+            )
+            .await;
+        let grant_op = match grant_op {
+            Ok(op) => op,
+            Err(e) => {
+                return self
+                    .refuse_session(login, &opening.device.meta.name, e.to_string())
+                    .await
+            }
+        };
+        match self
+            .open_and_relay(id, login, &spec, &opening, grant_op, input, output)
+            .await
+        {
+            Ok(response) => {
+                self.after_session(id, grant_op, &opening.credential)
+                    .await?;
+                Ok(response)
+            }
+            Err(e) => {
+                // It never opened: the privilege granted for it goes again.
+                if let Some(op) = grant_op {
+                    self.expire_session_grant(id, op).await?;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Logs in, opens the shell and relays it (see [`Engine::session`]).
+    #[allow(clippy::too_many_arguments)]
+    async fn open_and_relay(
+        &self,
+        id: Id,
+        login: &str,
+        spec: &ConnectSpec,
+        opening: &terms::Opening,
+        grant_op: Option<Id>,
+        input: mpsc::Receiver<SessionInput>,
+        output: mpsc::Sender<Vec<u8>>,
+    ) -> Result<Response, EngineError> {
         let target = crate::exec::login_target(&self.store, &opening.device, &opening.credential)
             .map_err(|e| EngineError::Denied(e.to_string()))?;
         let secrets: Vec<(String, SecretString)> = [
@@ -96,7 +146,7 @@ impl Engine {
 
         let now = Timestamp::now();
         let record = SessionRecord {
-            id: self.store.next_id()?,
+            id,
             user: login.to_string(),
             device: device.meta.name.clone(),
             credential: opening.credential.meta.name.clone(),
@@ -143,12 +193,13 @@ impl Engine {
                     "session.start",
                     target_of(&record),
                     format!(
-                        "credential {}; policy {}; request {}; change {}; window until {}; reason: {}; justification: {}; governance id: {}",
+                        "credential {}; policy {}; request {}; change {}; window until {}; JIT grant {}; reason: {}; justification: {}; governance id: {}",
                         record.credential,
                         record.policy.as_deref().unwrap_or("-, as Superuser"),
                         record.request.map(|r| r.to_string()).unwrap_or_else(|| "-".into()),
                         record.change.as_ref().map(|c| crate::text::printable(&c.code)).unwrap_or_else(|| "-".into()),
                         record.window_end.map(|t| t.to_string()).unwrap_or_else(|| "-".into()),
+                        grant_op.map(|op| format!("by operation {op}")).unwrap_or_else(|| "-".into()),
                         printable_or_dash(&record.reason),
                         printable_or_dash(&record.justification),
                         printable_or_dash(&record.governance_id),
@@ -332,7 +383,8 @@ impl Engine {
                 )
                 .await?;
         }
-        Ok(())
+        // Their privileges, granted for them, go now.
+        self.expire_grants_of_ended_sessions().await
     }
 }
 
