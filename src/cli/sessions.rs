@@ -1,11 +1,12 @@
 //! Verbs about privileged sessions: connect, list, export a recording.
 
 use super::Cli;
-use crate::domain::{ChangePlan, SessionEnd, SessionInput, SessionRecord};
+use crate::client::terminal::Relayed;
+use crate::domain::{ChangePlan, SessionEnd, SessionRecord};
 use crate::engine::api::ConnectSpec;
 use crate::engine::{Command, Response};
 use clap::{Args, Subcommand};
-use color_eyre::eyre::{bail, eyre, Result, WrapErr};
+use color_eyre::eyre::{bail, eyre, Result};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -71,32 +72,7 @@ pub enum SessionVerb {
     },
 }
 
-/// The terminal in raw mode while the session runs; restored on drop,
-/// however the session ends.
-struct RawMode(bool);
-
-impl RawMode {
-    fn enter() -> Result<RawMode> {
-        use std::io::IsTerminal;
-        if !std::io::stdin().is_terminal() {
-            return Ok(RawMode(false));
-        }
-        crossterm::terminal::enable_raw_mode().wrap_err("cannot put the terminal in raw mode")?;
-        Ok(RawMode(true))
-    }
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        if self.0 {
-            let _ = crossterm::terminal::disable_raw_mode();
-        }
-    }
-}
-
 pub async fn connect(cli: &Cli, args: &ConnectArgs) -> Result<()> {
-    use tokio::io::AsyncReadExt;
-    use tokio::signal::unix::{signal, SignalKind};
     let client = cli.client().await?;
     let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
     let spec = ConnectSpec {
@@ -126,47 +102,10 @@ pub async fn connect(cli: &Cli, args: &ConnectArgs) -> Result<()> {
             .map(super::approvals::parse_id)
             .transpose()?,
     };
-    let mut session = client.open_session(spec).await?;
-    let mut resized = signal(SignalKind::window_change())?;
-    let mut hangup = signal(SignalKind::hangup())?;
-    let mut terminate = signal(SignalKind::terminate())?;
-    let mut stdin = tokio::io::stdin();
-    let mut stdout = std::io::stdout();
-    let mut buf = vec![0u8; 4096];
-    let mut stdin_open = true;
-    let raw = RawMode::enter()?;
-    let ended = loop {
-        tokio::select! {
-            piece = session.output.recv() => match piece {
-                Some(bytes) => {
-                    stdout.write_all(&bytes)?;
-                    stdout.flush()?;
-                }
-                None => break Some((&mut session.ended).await),
-            },
-            read = stdin.read(&mut buf), if stdin_open => match read {
-                Ok(0) | Err(_) => stdin_open = false,
-                Ok(n) => client.session_input(session.id, SessionInput::Bytes(buf[..n].to_vec())).await?,
-            },
-            _ = resized.recv() => {
-                if let Ok((cols, rows)) = crossterm::terminal::size() {
-                    client.session_input(session.id, SessionInput::Resize { cols, rows }).await?;
-                }
-            }
-            _ = hangup.recv() => break None,
-            _ = terminate.recv() => break None,
-            result = &mut session.ended => break Some(result),
-        }
-    };
-    // Anything sent before the end is shown before the terminal is restored.
-    while let Ok(bytes) = session.output.try_recv() {
-        stdout.write_all(&bytes)?;
-    }
-    stdout.flush()?;
-    drop(raw);
-    let record = match ended {
-        Some(Ok(Ok(Response::Session(record)))) => record,
-        Some(Ok(Ok(Response::Filed(req)))) => {
+    let session = client.open_session(spec).await?;
+    let record = match crate::client::terminal::relay(&client, session).await? {
+        Relayed::Answer(Ok(Response::Session(record))) => record,
+        Relayed::Answer(Ok(Response::Filed(req))) => {
             eprintln!(
                 "gatehouse: request {} to open a session on {} is {}; once approved, run the same command again (before {})",
                 req.id,
@@ -176,11 +115,11 @@ pub async fn connect(cli: &Cli, args: &ConnectArgs) -> Result<()> {
             );
             std::process::exit(3);
         }
-        Some(Ok(Ok(_))) => bail!("the server answered with something else"),
-        Some(Ok(Err(e))) => return Err(e.into()),
-        Some(Err(_)) => bail!("the session's connection to the server ended"),
+        Relayed::Answer(Ok(_)) => bail!("the server answered with something else"),
+        Relayed::Answer(Err(e)) => return Err(e.into()),
+        Relayed::Lost => bail!("the session's connection to the server ended"),
         // The server ends the session when this connection closes.
-        None => bail!("stopped by a signal: the session ends"),
+        Relayed::Stopped => bail!("stopped by a signal: the session ends"),
     };
     let end = record.end.clone().unwrap_or(SessionEnd::Disconnected);
     eprintln!(

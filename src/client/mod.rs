@@ -1,6 +1,8 @@
 //! The connection every front end uses: the CLI verbs and the TUI. Starts a
 //! personal server in the background when none serves the data directory.
 
+pub mod terminal;
+
 use crate::engine::{Command, EngineError, Event, Response};
 use crate::server::wire::{self, ClientFrame, Hello, ServerFrame, Welcome};
 use std::collections::HashMap;
