@@ -573,3 +573,41 @@ fn a_credential_set_to_rotate_after_use_is_changed_after_a_session() {
     tmux.keys(&["exit", "Enter"]);
     tmux.wait_for("CLIENT-DONE");
 }
+
+/// From the TUI: `C` on a device in Admin hands the terminal to a session
+/// and takes it back when the shell exits; History's sessions view (`S`)
+/// lists it, and Enter replays its recording in the terminal.
+#[test]
+fn the_tui_connects_to_a_device_and_replays_the_session() {
+    let (d, _sshd) = setup();
+    let tmux = Tmux::start(&format!(
+        "{} --data-dir {}; sleep 30",
+        common::bin(),
+        d.path().display()
+    ));
+    tmux.wait_for("1 Dashboard");
+    tmux.keys(&["7", "Right", "Right", "Right"]);
+    tmux.wait_for("┌ devices");
+    tmux.keys(&["C"]);
+    tmux.wait_for("open a session on box-1; why (justification):");
+    tmux.keys(&["from the TUI", "Enter"]);
+    tmux.wait_for("gh-sess@");
+    tmux.keys(&["echo \"tui-$((40+2))\"", "Enter"]);
+    tmux.wait_for("tui-42");
+    tmux.keys(&["exit", "Enter"]);
+    let screen = tmux.wait_for("ended: the shell exited with status 0");
+    assert!(
+        screen.contains("1 Dashboard"),
+        "the TUI did not come back:\n{screen}"
+    );
+    let id = sessions(&d)[0]["id"].as_u64().unwrap().to_string();
+
+    tmux.keys(&["5", "S"]);
+    tmux.wait_for("Sessions, newest first (1)");
+    tmux.keys(&["Enter"]);
+    let replay = tmux.wait_for("end of the recording");
+    assert!(replay.contains("tui-42"), "{replay}");
+    assert!(!replay.contains("1 Dashboard"), "{replay}");
+    tmux.keys(&["q"]);
+    tmux.wait_for(&format!("replayed session {id}"));
+}

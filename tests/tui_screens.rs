@@ -360,6 +360,86 @@ fn history_screen() {
     snapshot_both_sizes("history", &app);
 }
 
+/// History's sessions view: an open session and one with deviations
+/// outside its declared change.
+#[test]
+fn history_sessions_view() {
+    let mut app = realistic("carol");
+    app.update(key(KeyCode::Char('5')));
+    assert_eq!(app.update(key(KeyCode::Char('S'))), vec![Call::Sessions]);
+    let session = |id: u64, user: &str, open: bool| SessionRecord {
+        id: Id(id),
+        user: user.into(),
+        device: "web-prod-1".into(),
+        credential: "ops-admin".into(),
+        policy: Some("prod-sessions".into()),
+        reason: None,
+        justification: Some("INC-2041 disk full".into()),
+        governance_id: None,
+        started_at: Timestamp(NOW - 3_600_000),
+        ended_at: (!open).then_some(Timestamp(NOW - 1_800_000)),
+        end: (!open).then_some(SessionEnd::Exited(Some(0))),
+        term: "xterm".into(),
+        cols: 120,
+        rows: 40,
+        output_bytes: 18_000,
+        commands: 7,
+        request: Some(Id(4000100 + id)),
+        window_end: Some(Timestamp(NOW + 3_600_000)),
+        change: (!open).then(|| ChangePlan {
+            code: "CHG-88".into(),
+            plan: vec!["systemctl restart nginx".into(), "df *".into()],
+        }),
+        deviations: if open {
+            vec![]
+        } else {
+            vec!["rm /var/log/old.log".into()]
+        },
+        denied: 0,
+    };
+    app.update(Message::Answer(
+        Call::Sessions,
+        Ok(Response::Sessions(vec![
+            session(4000201, "alice", true),
+            session(4000150, "bob", false),
+        ])),
+    ));
+    app.update(key(KeyCode::Down));
+    snapshot_both_sizes("history_sessions", &app);
+    // An ended session replays; it cannot be watched or ended.
+    assert_eq!(
+        app.update(key(KeyCode::Enter)),
+        vec![Call::Replay(Id(4000150))]
+    );
+    assert!(app.update(key(KeyCode::Char('w'))).is_empty());
+    assert!(app.status.as_ref().unwrap().0.contains("has ended"));
+    // The open one is watched, or ended with a reason its user sees.
+    app.update(key(KeyCode::Up));
+    assert_eq!(
+        app.update(key(KeyCode::Char('w'))),
+        vec![Call::Watch(Id(4000201))]
+    );
+    assert!(app.update(key(KeyCode::Char('K'))).is_empty());
+    assert!(text(&app, 120, 40).contains("end session 4000201; why (its user sees it):"));
+    assert!(
+        app.update(key(KeyCode::Enter)).is_empty(),
+        "no reason, no end"
+    );
+    for c in "rogue".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    assert_eq!(
+        app.update(key(KeyCode::Enter)),
+        vec![Call::EndSession {
+            id: Id(4000201),
+            reason: "rogue".into()
+        }]
+    );
+    // S goes back to the operations.
+    app.update(key(KeyCode::Char('S')));
+    assert!(text(&app, 120, 40).contains("History, newest first"));
+}
+
 #[test]
 fn audit_log() {
     let mut app = realistic("carol");

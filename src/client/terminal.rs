@@ -177,7 +177,8 @@ pub async fn watch(mut watched: OpenSession) -> Result<Relayed, ClientError> {
 
 /// Plays a recording's output events through this terminal, as they
 /// happened: Space pauses, `1` `2` `8` set the speed, Right and Left seek
-/// five seconds, `q` ends. Seeking back redraws from the start at once.
+/// five seconds, `q` ends (at the end too: it waits for it). Seeking back
+/// redraws from the start at once.
 pub async fn play(events: &[crate::store::recording::Event]) -> std::io::Result<()> {
     let mut stdout = std::io::stdout();
     let raw = RawMode::enter()?;
@@ -195,7 +196,15 @@ pub async fn play(events: &[crate::store::recording::Event]) -> std::io::Result<
     let mut at = 0.0_f64;
     let mut next = 0usize;
     let step = Duration::from_millis(20);
-    while next < output.len() {
+    let mut told_end = false;
+    loop {
+        if next >= output.len() && !told_end {
+            told_end = true;
+            stdout.write_all(
+                b"\r\n\x1b[0m[gatehouse: end of the recording; q returns, Left seeks back]",
+            )?;
+            stdout.flush()?;
+        }
         tokio::select! {
             typed = keys.bytes.recv() => {
                 let Some(bytes) = typed else { break };
@@ -214,6 +223,7 @@ pub async fn play(events: &[crate::store::recording::Event]) -> std::io::Result<
                     if to < at {
                         stdout.write_all(clear.as_bytes())?;
                         next = 0;
+                        told_end = false;
                     }
                     while next < output.len() && output[next].0 <= to {
                         stdout.write_all(output[next].1.as_bytes())?;
@@ -224,7 +234,7 @@ pub async fn play(events: &[crate::store::recording::Event]) -> std::io::Result<
                 }
             }
             _ = tokio::time::sleep(step) => {
-                if paused {
+                if paused || next >= output.len() {
                     continue;
                 }
                 at += step.as_secs_f64() * speed;

@@ -103,6 +103,23 @@ pub enum Call {
     },
     /// Where each credential's password stands.
     CredentialStates,
+    /// Sessions this user may see (History's sessions view).
+    Sessions,
+    /// Open a session on a device: the TUI hands the terminal over to it
+    /// and takes it back when it ends.
+    Connect {
+        device: String,
+        justification: String,
+    },
+    /// Replay a session's recording in the terminal.
+    Replay(Id),
+    /// Watch an open session live in the terminal.
+    Watch(Id),
+    /// End an open session, saying why.
+    EndSession {
+        id: Id,
+        reason: String,
+    },
 }
 
 /// What the `/` line is typed into.
@@ -222,6 +239,25 @@ impl Call {
             Call::ExportAudit(_) => Command::AuditExport {
                 from: 1,
                 limit: 1000,
+            },
+            Call::Sessions => Command::Sessions { open_only: false },
+            // These three take the terminal: `ui::take_terminal` runs them.
+            Call::Connect {
+                device,
+                justification,
+            } => Command::Connect(crate::engine::api::ConnectSpec {
+                device: device.clone(),
+                justification: Some(justification.clone()).filter(|j| !j.trim().is_empty()),
+                ..Default::default()
+            }),
+            Call::Replay(id) => Command::SessionRecording {
+                id: *id,
+                input: false,
+            },
+            Call::Watch(id) => Command::WatchSession { id: *id },
+            Call::EndSession { id, reason } => Command::EndSession {
+                id: *id,
+                reason: reason.clone(),
             },
         }
     }
@@ -683,7 +719,7 @@ impl App {
                 requests
             }
             Message::Engine(Event::JitChanged(_)) => vec![Call::Jit],
-            Message::Engine(Event::SessionChanged(_)) => Vec::new(),
+            Message::Engine(Event::SessionChanged(_)) => vec![Call::Sessions],
             Message::Engine(Event::ShuttingDown) | Message::Disconnected => {
                 self.connected = false;
                 self.status = Some(("the server stopped; press q to quit".into(), true));
@@ -1131,6 +1167,36 @@ impl App {
         }
     }
 
+    /// A one-line answer: Esc drops it, Enter sends it (when the question
+    /// needs one), any other key types.
+    fn on_ask_key(&mut self, key: KeyEvent) -> Vec<Call> {
+        let Some((ask, mut input)) = self.take_ask() else {
+            return Vec::new();
+        };
+        match key.code {
+            KeyCode::Esc => {
+                self.status = Some((ask.dropped(), false));
+                Vec::new()
+            }
+            KeyCode::Enter => {
+                let text = line_text(&input);
+                match ask.answered(text) {
+                    Ok(call) => vec![call],
+                    Err(why) => {
+                        self.status = Some((why, true));
+                        self.overlays.push(Overlay::Ask((ask, input)));
+                        Vec::new()
+                    }
+                }
+            }
+            _ => {
+                input.input(key);
+                self.overlays.push(Overlay::Ask((ask, input)));
+                Vec::new()
+            }
+        }
+    }
+
     fn on_totp_key(&mut self, key: KeyEvent) -> Vec<Call> {
         let Some((id, comment, mut input)) = self.take_totp_input() else {
             return Vec::new();
@@ -1278,6 +1344,7 @@ impl App {
             Some(Overlay::Totp(_)) => self.on_totp_key(key),
             Some(Overlay::Export(_)) => self.on_export_key(key),
             Some(Overlay::Justification(_)) => self.on_justification_key(key),
+            Some(Overlay::Ask(_)) => self.on_ask_key(key),
             Some(Overlay::Decision(_)) => self.on_decision_key(key),
             Some(Overlay::Confirm(_)) => match self.take_confirm() {
                 Some(confirm) => self.on_confirm_key(confirm, key),
@@ -1537,6 +1604,13 @@ impl App {
                     line_input(""),
                 )));
             }
+        } else if k.is(&key, Action::Connect) && kind == Kind::Device {
+            if let Some(r) = selected {
+                self.overlays.push(Overlay::Ask((
+                    super::overlay::Ask::Connect(r.name().to_string()),
+                    line_input(""),
+                )));
+            }
         } else if k.is(&key, Action::Trust) && kind == Kind::Device {
             if let Some(r) = selected {
                 self.status = Some((format!("asking {} for its host key…", r.name()), false));
@@ -1679,7 +1753,8 @@ impl App {
                 | Overlay::Decision(_)
                 | Overlay::Confirm(_)
                 | Overlay::Filter(_)
-                | Overlay::Justification(_) => {}
+                | Overlay::Justification(_)
+                | Overlay::Ask(_) => {}
             }
         }
     }
@@ -1897,6 +1972,9 @@ impl App {
                         &format!("show the password of {name}; why (audited): "),
                         input,
                     )
+                }
+                Overlay::Ask((ask, input)) => {
+                    return self.draw_prompt(frame, area, &ask.label(), input)
                 }
                 Overlay::Filter(input) => {
                     let label = match self.filter_target {

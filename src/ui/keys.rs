@@ -40,10 +40,14 @@ pub enum Action {
     ChangePassword,
     Reveal,
     DebugTrace,
+    Connect,
+    Sessions,
+    Watch,
+    EndSession,
 }
 
 impl Action {
-    pub const ALL: [Action; 32] = [
+    pub const ALL: [Action; 36] = [
         Action::Quit,
         Action::Help,
         Action::Command,
@@ -76,6 +80,10 @@ impl Action {
         Action::ChangePassword,
         Action::Reveal,
         Action::DebugTrace,
+        Action::Connect,
+        Action::Sessions,
+        Action::Watch,
+        Action::EndSession,
     ];
 
     /// The name the configuration uses.
@@ -113,6 +121,10 @@ impl Action {
             Action::ChangePassword => "change_password",
             Action::Reveal => "reveal",
             Action::DebugTrace => "debug_trace",
+            Action::Connect => "connect",
+            Action::Sessions => "sessions",
+            Action::Watch => "watch",
+            Action::EndSession => "end_session",
         }
     }
 
@@ -150,6 +162,10 @@ impl Action {
             Action::ChangePassword => &["p"],
             Action::Reveal => &["R"],
             Action::DebugTrace => &["b"],
+            Action::Connect => &["C"],
+            Action::Sessions => &["S"],
+            Action::Watch => &["w"],
+            Action::EndSession => &["K"],
         }
     }
 

@@ -26,6 +26,7 @@ use crate::client::Client;
 use crate::engine::{Command, Response};
 use color_eyre::eyre::Result;
 use crossterm::event::{self, Event as TermEvent, KeyEventKind};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -44,9 +45,18 @@ pub async fn run(client: Client, theme: Theme, keys: Keymap) -> Result<()> {
 
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     // Terminal input is read on its own thread: crossterm's read blocks.
+    // It parks while a session, a watch or a replay has the terminal.
     let key_tx = tx.clone();
+    let pause = Pause::default();
+    let reader_pause = pause.clone();
     std::thread::spawn(move || loop {
-        match event::poll(Duration::from_millis(250)) {
+        if reader_pause.wanted.load(Ordering::Acquire) {
+            reader_pause.parked.store(true, Ordering::Release);
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        reader_pause.parked.store(false, Ordering::Release);
+        match event::poll(Duration::from_millis(50)) {
             Ok(true) => match event::read() {
                 Ok(TermEvent::Key(k)) if k.kind != KeyEventKind::Release => {
                     if key_tx.send(Message::Key(k)).is_err() {
@@ -141,8 +151,19 @@ pub async fn run(client: Client, theme: Theme, keys: Keymap) -> Result<()> {
             while let Ok(m) = rx.try_recv() {
                 batch.push(m);
             }
+            let mut handovers = Vec::new();
             for message in batch {
                 for request in app.update(message) {
+                    if takes_terminal(&request) {
+                        handovers.push(request);
+                    } else {
+                        spawn_request(&client, &tx, request);
+                    }
+                }
+            }
+            for call in handovers {
+                let said = take_terminal(&client, &mut terminal, &pause, call).await;
+                for request in app.update(said) {
                     spawn_request(&client, &tx, request);
                 }
             }
@@ -158,6 +179,137 @@ pub async fn run(client: Client, theme: Theme, keys: Keymap) -> Result<()> {
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
     result
+}
+
+/// Asks the key reader to park while something else reads the terminal.
+#[derive(Clone, Default)]
+struct Pause {
+    wanted: Arc<AtomicBool>,
+    parked: Arc<AtomicBool>,
+}
+
+impl Pause {
+    /// Parks the reader and waits until it is parked (it polls every 50 ms).
+    async fn park(&self) {
+        self.wanted.store(true, Ordering::Release);
+        for _ in 0..50 {
+            if self.parked.load(Ordering::Acquire) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn resume(&self) {
+        self.wanted.store(false, Ordering::Release);
+    }
+}
+
+/// The calls that take the terminal from the TUI for a while.
+fn takes_terminal(call: &Call) -> bool {
+    matches!(
+        call,
+        Call::Connect { .. } | Call::Replay(_) | Call::Watch(_)
+    )
+}
+
+/// Hands the terminal to a session, a watch or a replay, as lazygit does
+/// for an editor, and takes it back when that ends, however it ends; what
+/// happened comes back as a status message.
+async fn take_terminal(
+    client: &Arc<Client>,
+    terminal: &mut ratatui::DefaultTerminal,
+    pause: &Pause,
+    call: Call,
+) -> Message {
+    use crate::client::terminal::{self, Relayed};
+    use crossterm::terminal::{EnterAlternateScreen, LeaveAlternateScreen};
+    pause.park().await;
+    let mut stdout = std::io::stdout();
+    let _ = crossterm::execute!(
+        stdout,
+        crossterm::event::DisableMouseCapture,
+        LeaveAlternateScreen
+    );
+    let _ = crossterm::terminal::disable_raw_mode();
+    let said: Result<(String, bool), String> = async {
+        match call {
+            Call::Connect {
+                device,
+                justification,
+            } => {
+                println!("gatehouse: opening a session on {device}; the TUI comes back when it ends");
+                let Command::Connect(mut spec) = (Call::Connect {
+                    device: device.clone(),
+                    justification,
+                })
+                .command() else {
+                    return Err("not a session".to_string());
+                };
+                let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
+                spec.cols = cols;
+                spec.rows = rows;
+                spec.term = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());
+                let session = client.open_session(spec).await.map_err(|e| e.to_string())?;
+                match terminal::relay(client, session).await.map_err(|e| e.to_string())? {
+                    Relayed::Answer(Ok(Response::Session(s))) => Ok((
+                        format!(
+                            "session {} on {device} ended: {}",
+                            s.id,
+                            s.end.map(|e| e.to_string()).unwrap_or_default()
+                        ),
+                        false,
+                    )),
+                    Relayed::Answer(Ok(Response::Filed(req))) => Ok((
+                        format!(
+                            "request {} to open a session on {device} is {}; once approved, connect again",
+                            req.id, req.state
+                        ),
+                        false,
+                    )),
+                    Relayed::Answer(Ok(_)) => Err("the server answered with something else".into()),
+                    Relayed::Answer(Err(e)) => Err(e.to_string()),
+                    Relayed::Lost => Err("the connection to the server ended".into()),
+                    Relayed::Stopped => Err("stopped by a signal".into()),
+                }
+            }
+            Call::Watch(id) => {
+                println!("gatehouse: watching session {id}, read-only; q stops watching");
+                let watched = client.watch_session(id).await.map_err(|e| e.to_string())?;
+                match terminal::watch(watched).await.map_err(|e| e.to_string())? {
+                    Relayed::Answer(Err(e)) => Err(e.to_string()),
+                    Relayed::Stopped => Ok((format!("stopped watching session {id}"), false)),
+                    _ => Ok((format!("session {id} ended"), false)),
+                }
+            }
+            Call::Replay(id) => {
+                let Response::Recording(text) = client
+                    .call(Command::SessionRecording { id, input: false })
+                    .await
+                    .map_err(|e| e.to_string())?
+                else {
+                    return Err("the server answered with something else".into());
+                };
+                let events = crate::store::recording::events(&text);
+                terminal::play(&events).await.map_err(|e| e.to_string())?;
+                Ok((format!("replayed session {id} (Space pause, 1 2 8 speed, ←/→ seek, q quit)"), false))
+            }
+            _ => Err("not a terminal call".into()),
+        }
+    }
+    .await;
+    let _ = crossterm::terminal::enable_raw_mode();
+    let _ = crossterm::execute!(
+        std::io::stdout(),
+        EnterAlternateScreen,
+        crossterm::event::EnableMouseCapture
+    );
+    let _ = terminal.clear();
+    pause.resume();
+    match said {
+        Ok((text, is_error)) => Message::Status(text, is_error),
+        Err(e) => Message::Status(e, true),
+    }
 }
 
 /// Whether a message comes from the person at the keyboard.

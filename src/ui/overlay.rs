@@ -38,6 +38,51 @@ pub enum Overlay {
     /// Why a credential's password is to be shown: its name, the
     /// justification being typed.
     Justification((String, TextArea<'static>)),
+    /// A one-line question and its answer being typed.
+    Ask((Ask, TextArea<'static>)),
+}
+
+/// What a one-line question is for.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Ask {
+    /// Why a session is opened on this device.
+    Connect(String),
+    /// Why this session is ended (its user is shown it).
+    EndSession(Id),
+}
+
+impl Ask {
+    pub fn label(&self) -> String {
+        match self {
+            Ask::Connect(device) => format!("open a session on {device}; why (justification): "),
+            Ask::EndSession(id) => format!("end session {id}; why (its user sees it): "),
+        }
+    }
+
+    /// What the status line says when Esc drops the question.
+    pub fn dropped(&self) -> String {
+        match self {
+            Ask::Connect(device) => format!("no session opened on {device}"),
+            Ask::EndSession(id) => format!("session {id} goes on"),
+        }
+    }
+
+    /// The call an answer makes, or why the answer is not enough.
+    pub fn answered(&self, text: String) -> Result<super::Call, String> {
+        match self {
+            Ask::Connect(device) => Ok(super::Call::Connect {
+                device: device.clone(),
+                justification: text,
+            }),
+            Ask::EndSession(_) if text.trim().is_empty() => {
+                Err("say why: its user is shown the reason".into())
+            }
+            Ask::EndSession(id) => Ok(super::Call::EndSession {
+                id: *id,
+                reason: text,
+            }),
+        }
+    }
 }
 
 /// Typed access to the overlays on the stack, wherever they are: a getter,
@@ -86,4 +131,5 @@ access! {
     Confirm(Confirm): confirm, confirm_mut, take_confirm;
     Filter(TextArea<'static>): filter_input, filter_input_mut, take_filter_input;
     Justification((String, TextArea<'static>)): justification_input, justification_input_mut, take_justification_input;
+    Ask((Ask, TextArea<'static>)): ask, ask_mut, take_ask;
 }

@@ -64,6 +64,15 @@ pub struct HistoryState {
     /// The filter in force, as typed and as asked.
     pub filter_text: String,
     pub filter: Option<crate::engine::HistoryFilter>,
+    /// The sessions view, when History shows sessions instead.
+    pub sessions: Option<SessionsView>,
+}
+
+/// History's sessions view: the sessions this user may see and its cursor.
+#[derive(Default)]
+pub struct SessionsView {
+    pub list: Vec<crate::domain::SessionRecord>,
+    pub selected: usize,
 }
 
 /// The Audit screen's own state: the newest events, its cursor and filter.
@@ -491,12 +500,62 @@ impl Screen for History {
         "Hist"
     }
     fn draw(&self, app: &App, frame: &mut Frame, area: Rect) {
-        tabs::operations::draw(app, frame, area)
+        match &app.history.sessions {
+            Some(view) => tabs::sessions::draw(app, frame, area, view),
+            None => tabs::operations::draw(app, frame, area),
+        }
     }
     fn keys(&self, app: &App) -> Vec<(String, &'static str)> {
-        operation_keys(app, true)
+        let k = &app.keys;
+        if app.history.sessions.is_some() {
+            return vec![
+                (move_keys(app), "select"),
+                (k.first(Action::Open), "replay"),
+                (k.first(Action::Watch), "watch"),
+                (k.first(Action::EndSession), "end"),
+                (k.first(Action::Sessions), "operations"),
+            ];
+        }
+        let mut keys = operation_keys(app, true);
+        keys.push((k.first(Action::Sessions), "sessions"));
+        keys
     }
     fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
+        if app.keys.is(&key, Action::Sessions) {
+            if app.history.sessions.take().is_some() {
+                return Vec::new();
+            }
+            app.history.sessions = Some(SessionsView::default());
+            return vec![Call::Sessions];
+        }
+        if let Some(view) = app.history.sessions.as_mut() {
+            let chosen = view.list.get(view.selected).map(|s| (s.id, s.is_open()));
+            let k = app.keys.clone();
+            return match chosen {
+                Some((id, _)) if k.is(&key, Action::Open) => vec![Call::Replay(id)],
+                Some((id, true)) if k.is(&key, Action::Watch) => vec![Call::Watch(id)],
+                Some((id, true)) if k.is(&key, Action::EndSession) => {
+                    app.overlays.push(crate::ui::overlay::Overlay::Ask((
+                        crate::ui::overlay::Ask::EndSession(id),
+                        crate::ui::app::line_input(""),
+                    )));
+                    Vec::new()
+                }
+                Some((id, false))
+                    if k.is(&key, Action::Watch) || k.is(&key, Action::EndSession) =>
+                {
+                    app.status = Some((format!("session {id} has ended"), true));
+                    Vec::new()
+                }
+                _ => match delta {
+                    Some(d) => {
+                        view.selected = moved(view.selected, view.list.len(), d);
+                        Vec::new()
+                    }
+                    None => Vec::new(),
+                },
+            };
+        }
         if app.keys.is(&key, Action::Open) {
             if let Some(op) = app.history.ops.get(app.history.selected) {
                 let (id, request) = (op.id, op.request);
@@ -552,6 +611,15 @@ impl Screen for History {
                 h.complete = page(&ops);
                 h.ops = ops;
                 h.selected = h.selected.min(h.ops.len().saturating_sub(1));
+            }
+            (Call::Sessions, Ok(Response::Sessions(list))) => {
+                if let Some(view) = h.sessions.as_mut() {
+                    view.selected = view.selected.min(list.len().saturating_sub(1));
+                    view.list = list;
+                }
+            }
+            (Call::EndSession { id, .. }, Ok(_)) => {
+                app.status = Some((format!("session {id} ended; its user sees why"), false));
             }
             (Call::RequestOf(id), Ok(Response::Requests(mut found))) => {
                 if let Some((_, request)) = app.detail_mut() {
@@ -695,7 +763,10 @@ impl Screen for Admin {
         ];
         match app.admin_kind() {
             Kind::Template => keys.push((k.first(Action::Revisions), "revisions")),
-            Kind::Device => keys.push((k.first(Action::Trust), "trust host key")),
+            Kind::Device => {
+                keys.push((k.first(Action::Connect), "connect"));
+                keys.push((k.first(Action::Trust), "trust host key"));
+            }
             Kind::Credential => {
                 keys.push((k.first(Action::ChangePassword), "change password"));
                 keys.push((k.first(Action::Reveal), "reveal"));

@@ -5,6 +5,7 @@ pub mod approvals;
 pub mod audit;
 pub mod dashboard;
 pub mod operations;
+pub mod sessions;
 pub mod tasks;
 
 use ratatui::layout::{Constraint, Rect};
