@@ -470,7 +470,10 @@ fn commands() -> Vec<Command> {
             session: 3,
             input: SessionInput::Bytes(b"ls\r".to_vec()),
         },
-        Command::Sessions { open_only: true },
+        Command::Sessions {
+            open_only: true,
+            text: Some("boom".into()),
+        },
         Command::SessionRecording {
             id: Id(14),
             input: true,

@@ -155,6 +155,16 @@ fn an_operator_works_in_a_recorded_session_and_never_sees_the_password() {
     );
     assert!(commands[1].contains("echo [#PASSWORD#]"), "{}", commands[1]);
     assert!(!audit.contains(PASSWORD), "the password is in the audit");
+    // The output is searchable: the session that printed it, and no other.
+    let found = d.ok(&["sessions", "--text", "hello-42", "--json"]);
+    assert_eq!(found.lines().count(), 1, "{found}");
+    assert!(d
+        .ok(&["sessions", "--text", "never-printed", "--json"])
+        .is_empty());
+    assert!(
+        d.ok(&["sessions", "--text", PASSWORD, "--json"]).is_empty(),
+        "the search sees the password behind the mask"
+    );
 
     // What was typed is its own permission: alice started the session and
     // may see its output, not its input; a Superuser sees both.

@@ -279,6 +279,10 @@ pub enum Verb {
     Sessions {
         #[arg(long)]
         all: bool,
+        /// Those whose recorded output (as shown: redacted) contains this,
+        /// open or ended.
+        #[arg(long)]
+        text: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -406,7 +410,9 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         }
         Verb::Backup { file } => service::backup(cli, file).await,
         Verb::Connect(args) => sessions::connect(cli, args).await,
-        Verb::Sessions { all, json } => sessions::list(cli, *all, *json).await,
+        Verb::Sessions { all, text, json } => {
+            sessions::list(cli, *all, text.as_deref(), *json).await
+        }
         Verb::Session { command } => sessions::run(cli, command).await,
         Verb::Restore { file } => service::restore(cli, file),
         Verb::Demo => records::demo(cli).await,

@@ -132,9 +132,15 @@ pub async fn connect(cli: &Cli, args: &ConnectArgs) -> Result<()> {
     }
 }
 
-pub async fn list(cli: &Cli, all: bool, json: bool) -> Result<()> {
+pub async fn list(cli: &Cli, all: bool, text: Option<&str>, json: bool) -> Result<()> {
     let client = cli.client().await?;
-    let Response::Sessions(list) = client.call(Command::Sessions { open_only: !all }).await? else {
+    let Response::Sessions(list) = client
+        .call(Command::Sessions {
+            open_only: !all && text.is_none(),
+            text: text.map(str::to_string),
+        })
+        .await?
+    else {
         bail!("the server answered with something else");
     };
     if json {

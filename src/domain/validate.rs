@@ -370,6 +370,15 @@ impl Validate for Record {
                         "must name at least one of tasks, sessions, reveals",
                     ));
                 }
+                for (i, pattern) in p.deny_commands.iter().enumerate() {
+                    if pattern.trim().is_empty() {
+                        return Err(FieldError::new(
+                            format!("deny_commands[{i}]"),
+                            "is blank: it would deny nothing (or, as `*`, everything)",
+                        ));
+                    }
+                    check_text(&format!("deny_commands[{i}]"), pattern, 256)?;
+                }
                 if p.covers.reveals {
                     // A reveal judges a credential, not a run on devices:
                     // devices and systems would be silently ignored for it.

@@ -187,8 +187,12 @@ pub enum Command {
         session: u64,
         input: crate::domain::SessionInput,
     },
-    /// Sessions this user may see, newest first (open ones only, or all).
-    Sessions { open_only: bool },
+    /// Sessions this user may see, newest first (open ones only, or all;
+    /// with `text`, those whose recorded output contains it).
+    Sessions {
+        open_only: bool,
+        text: Option<String>,
+    },
     /// A session's recording (asciicast v2): its output, or what was typed.
     SessionRecording { id: Id, input: bool },
     /// Watches an open session (monitor-sessions): its screen so far, then

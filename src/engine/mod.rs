@@ -411,7 +411,7 @@ impl Engine {
             }
             Command::RevealCredential(spec) => self.reveal(who, spec).await,
             Command::CredentialStates => self.credential_states(who),
-            Command::Sessions { open_only } => self.sessions(who, open_only),
+            Command::Sessions { open_only, text } => self.sessions(who, open_only, text.as_deref()),
             Command::SessionRecording { id, input } => self.session_recording(who, id, input).await,
             // Both live on the connection: the server relays them.
             Command::EndSession { id, reason } => self.end_session(who, id, reason).await,

@@ -240,7 +240,10 @@ impl Call {
                 from: 1,
                 limit: 1000,
             },
-            Call::Sessions => Command::Sessions { open_only: false },
+            Call::Sessions => Command::Sessions {
+                open_only: false,
+                text: None,
+            },
             // These three take the terminal: `ui::take_terminal` runs them.
             Call::Connect {
                 device,

@@ -282,8 +282,11 @@ impl Engine {
         &self,
         who: &Principal<'_>,
         open_only: bool,
+        text: Option<&str>,
     ) -> Result<Response, EngineError> {
         let environments = self.device_environments()?;
+        let dir = self.store.dir().to_path_buf();
+        let text = text.filter(|t| !t.is_empty());
         let list = self.store.sessions_newest_first(10_000, |s| {
             (!open_only || s.is_open())
                 && self
@@ -295,6 +298,7 @@ impl Engine {
                         },
                     )
                     .is_ok()
+                && text.is_none_or(|t| recording_contains(&dir, s.id, t))
         })?;
         Ok(Response::Sessions(list))
     }
@@ -385,6 +389,22 @@ impl Engine {
         }
         // Their privileges, granted for them, go now.
         self.expire_grants_of_ended_sessions().await
+    }
+}
+
+/// Whether a session's recorded output (as the user saw it: redacted)
+/// contains `text`, escape sequences and line ends aside.
+fn recording_contains(dir: &std::path::Path, id: Id, text: &str) -> bool {
+    match recording::read(dir, id, Track::Output) {
+        Ok(Some(cast)) => {
+            let shown: String = recording::events(&cast)
+                .into_iter()
+                .filter(|e| e.code == "o")
+                .map(|e| e.text)
+                .collect();
+            crate::text::without_terminal_escapes(&shown).contains(text)
+        }
+        _ => false,
     }
 }
 
