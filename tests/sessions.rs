@@ -175,6 +175,19 @@ fn an_operator_works_in_a_recorded_session_and_never_sees_the_password() {
         .contains("hello-42"));
     let typed = d.ok(&["session", "export", &id, "--input"]);
     assert!(typed.contains(r#"\"hello-$((6*7))"#), "{typed}");
+
+    // A backup holds the recordings: restored, the session replays the same.
+    let backup = d.path().join("sessions.backup");
+    d.ok(&["backup", backup.to_str().unwrap()]);
+    let restored = DataDir::new();
+    restored.ok(&["restore", backup.to_str().unwrap()]);
+    std::fs::copy(
+        d.path().join("store.key"),
+        restored.path().join("store.key"),
+    )
+    .unwrap();
+    assert_eq!(restored.ok(&["session", "export", &id]), cast);
+    assert_eq!(restored.ok(&["session", "export", &id, "--input"]), typed);
 }
 
 /// A session needs open-sessions, a policy that covers sessions and lists

@@ -12,6 +12,43 @@ use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
 const MAGIC: &[u8] = b"GATEHOUSE-BACKUP\x00v1\x00";
+/// The section holding the session recordings (files, not a tree).
+const RECORDINGS: &str = "~session-recordings";
+
+/// A recording's file name: `ID.cast` or `ID.input.cast`, nothing else.
+fn recording_name(name: &str) -> bool {
+    let id = name
+        .strip_suffix(".input.cast")
+        .or_else(|| name.strip_suffix(".cast"));
+    id.is_some_and(|id| !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Writes one recording of a backup back (0600, in a 0700 directory); a
+/// name that is not a recording's is refused, never written elsewhere.
+fn restore_recording(dir: &Path, name: &[u8], bytes: &[u8]) -> StoreResult<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let name = std::str::from_utf8(name)
+        .ok()
+        .filter(|n| recording_name(n))
+        .ok_or_else(|| StoreError::Corrupt {
+            tree: RECORDINGS.into(),
+            message: "a recording's name is not ID.cast".into(),
+        })?;
+    let sessions = dir.join("sessions");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&sessions)
+        .map_err(io(&sessions))?;
+    let path = sessions.join(name);
+    let mut file = std::fs::OpenOptions::new()
+        .create_new(true)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(io(&path))?;
+    file.write_all(bytes).map_err(io(&path))
+}
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
@@ -90,6 +127,7 @@ impl Store {
             summary.entries += written;
         }
         self.backup_output(&mut w, tmp, &mut summary)?;
+        self.backup_recordings(&mut w, tmp, &mut summary)?;
         let mut sink = w.into_inner().map_err(|e| io(tmp)(e.into_error()))?;
         sink.flush().map_err(io(tmp))?;
         Ok(summary)
@@ -140,6 +178,45 @@ impl Store {
         Ok(())
     }
 
+    /// Writes the session recordings as the backup's recordings section:
+    /// each file by name, up to its last whole line (an open session's
+    /// grows meanwhile).
+    fn backup_recordings(
+        &self,
+        w: &mut impl Write,
+        tmp: &Path,
+        summary: &mut BackupSummary,
+    ) -> StoreResult<()> {
+        let dir = self.dir.join("sessions");
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        if dir.exists() {
+            for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
+                let path = entry.map_err(io(&dir))?.path();
+                let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                    continue;
+                };
+                if !recording_name(name) {
+                    continue;
+                }
+                let mut bytes = std::fs::read(&path).map_err(io(&path))?;
+                let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                bytes.truncate(whole);
+                files.push((name.to_string(), bytes));
+            }
+        }
+        write_bytes(w, RECORDINGS.as_bytes()).map_err(io(tmp))?;
+        w.write_all(&(files.len() as u64).to_be_bytes())
+            .map_err(io(tmp))?;
+        for (name, bytes) in &files {
+            write_bytes(w, name.as_bytes()).map_err(io(tmp))?;
+            write_bytes(w, bytes).map_err(io(tmp))?;
+            summary.bytes += (name.len() + bytes.len()) as u64;
+        }
+        summary.trees += 1;
+        summary.entries += files.len() as u64;
+        Ok(())
+    }
+
     /// Loads a backup into the empty data directory `dir`.
     pub fn restore(dir: &Path, backup: &Path) -> StoreResult<BackupSummary> {
         let db_dir = dir.join(super::DB_DIR);
@@ -174,7 +251,8 @@ impl Store {
             let mut count = [0u8; 8];
             r.read_exact(&mut count).map_err(|_| truncated())?;
             let is_output = name == super::OUTPUT_TREE.as_bytes();
-            let tree = if is_output {
+            let is_recordings = name == RECORDINGS.as_bytes();
+            let tree = if is_output || is_recordings {
                 None
             } else {
                 Some(db.open_tree(&name)?)
@@ -191,6 +269,7 @@ impl Store {
                     Some(tree) => {
                         tree.insert(k, v)?;
                     }
+                    None if is_recordings => restore_recording(dir, &k, &v)?,
                     None => outputs.add(&k, &v)?,
                 }
                 summary.entries += 1;
