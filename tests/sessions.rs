@@ -450,6 +450,16 @@ fn commands_outside_the_declared_plan_are_deviations_and_denied_lines_are_not_se
     // Two live, one summary at the end.
     assert_eq!(audit.matches("\"change.deviation\"").count(), 3, "{audit}");
     assert!(audit.contains("change CHG-7: 2 command line(s) outside its plan: whoami | exit"));
+    // On the Dashboard of whoever may see the session.
+    let socket = gatehouse::paths::socket_in(d.path());
+    let screens = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(common::drive::every_screen(&socket, "root"))
+        .join("\n");
+    assert!(
+        screens.contains("1 with deviations today") && screens.contains("outside change CHG-7"),
+        "{screens}"
+    );
 }
 
 /// Records where the session's credential has grant and revoke templates:

@@ -32,6 +32,11 @@ pub struct Metrics {
     pub passwords: Vec<(String, u64)>,
     /// The credentials out of sync or whose change failed, by name.
     pub password_alerts: Vec<String>,
+    /// Privileged sessions open now that the caller may see.
+    pub open_sessions: u64,
+    /// Sessions of the last 24 hours with commands outside their declared
+    /// change: "session ID USER on DEVICE: N outside change CODE".
+    pub deviations: Vec<String>,
 }
 
 /// Counts `ops` (newest first, all of the last 24 hours at least) as of `now`.
@@ -99,6 +104,24 @@ impl Engine {
                 .filter(|s| matches!(s.status.word(), "out-of-sync" | "change-failed"))
                 .map(|s| format!("{} {}", s.name, s.status.word()))
                 .collect();
+        }
+        // Sessions: open now, and the last day's deviations.
+        if let Response::Sessions(sessions) = self.sessions(who, false, None)? {
+            for s in sessions {
+                if s.is_open() {
+                    m.open_sessions += 1;
+                }
+                if !s.deviations.is_empty() && now.0 - s.started_at.0 < 24 * HOUR_MS {
+                    m.deviations.push(format!(
+                        "session {} {} on {}: {} outside change {}",
+                        s.id,
+                        s.user,
+                        s.device,
+                        s.deviations.len(),
+                        s.change.as_ref().map(|c| c.code.as_str()).unwrap_or("-")
+                    ));
+                }
+            }
         }
         Ok(Response::Metrics(Box::new(m)))
     }

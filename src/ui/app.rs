@@ -722,7 +722,11 @@ impl App {
                 requests
             }
             Message::Engine(Event::JitChanged(_)) => vec![Call::Jit],
-            Message::Engine(Event::SessionChanged(_)) => vec![Call::Sessions],
+            Message::Engine(Event::SessionChanged(_)) => {
+                let mut requests = vec![Call::Sessions];
+                requests.extend(self.ask_metrics());
+                requests
+            }
             Message::Engine(Event::ShuttingDown) | Message::Disconnected => {
                 self.connected = false;
                 self.status = Some(("the server stopped; press q to quit".into(), true));

@@ -125,6 +125,30 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             )));
         }
     }
+    // Sessions: open now, and the day's deviations from declared changes.
+    if let Some(m) = metrics.filter(|m| m.open_sessions > 0 || !m.deviations.is_empty()) {
+        now_lines.push(Line::from(vec![
+            Span::styled("sessions          ", app.theme.text()),
+            Span::styled(
+                format!(
+                    "{} open · {} with deviations today",
+                    m.open_sessions,
+                    m.deviations.len()
+                ),
+                if m.deviations.is_empty() {
+                    app.theme.text()
+                } else {
+                    app.theme.error_style()
+                },
+            ),
+        ]));
+        for d in m.deviations.iter().take(3) {
+            now_lines.push(Line::from(Span::styled(
+                format!("  {}", crate::text::printable(d)),
+                app.theme.error_style(),
+            )));
+        }
+    }
     now_lines.push(Line::from(""));
     now_lines.push(Line::from(Span::styled(
         format!("JIT grants ({})", app.jit.len()),
