@@ -178,6 +178,9 @@ fn record(kind: Kind) -> Record {
             credentials: vec!["db-root".into()],
             requires_change: true,
             deny_commands: vec!["rm -rf *".into()],
+            products: vec!["MySQL*".into()],
+            device_tags: vec!["pci".into()],
+            usernames: vec!["svc-*".into()],
             ..Default::default()
         }),
     }

@@ -208,8 +208,18 @@ fn a_session_opens_only_under_a_policy_that_covers_it() {
     assert!(err.contains("requires a justification"), "{err}");
     let err = connect("alice", &["--justification", "x", "--credential", "nope"]);
     assert!(err.contains("no credential named 'nope'"), "{err}");
+    // The reference's criteria: the credential's username, the device's
+    // product and tags.
+    let narrowed = d.write(
+        "narrowed.toml",
+        "[[policy]]\nname = \"lab-sessions\"\ncovers = [\"sessions\"]\nusers = [\"alice\", \"carol\"]\n\
+         environments = [\"lab\"]\nrequires_justification = true\nusernames = [\"svc-*\"]\n",
+    );
+    d.ok(&["import", narrowed.to_str().unwrap()]);
+    let err = connect("alice", &["--justification", "x"]);
+    assert!(err.contains("does not cover username 'gh-sess'"), "{err}");
     let audit = d.ok(&["audit", "export"]);
-    assert_eq!(audit.matches("\"session.refused\"").count(), 4, "{audit}");
+    assert_eq!(audit.matches("\"session.refused\"").count(), 5, "{audit}");
     assert!(sessions(&d).is_empty());
 }
 

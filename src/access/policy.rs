@@ -185,6 +185,8 @@ pub fn covering_policy<'a>(
 pub struct SessionTarget<'a> {
     pub device: &'a crate::domain::Device,
     pub credential: &'a str,
+    /// The account the credential logs in as.
+    pub username: &'a str,
 }
 
 /// Why one policy does not cover a session, or `None` when it does.
@@ -230,6 +232,28 @@ fn session_mismatch(
         return Some(format!(
             "policy {name} does not cover credential '{}'",
             target.credential
+        ));
+    }
+    let matches = |patterns: &[String], value: &str| {
+        patterns.iter().any(|p| crate::text::glob_matches(p, value))
+    };
+    if !p.products.is_empty() && !matches(&p.products, &device.product) {
+        return Some(format!(
+            "policy {name} does not cover product '{}' (of device '{}')",
+            device.product, device.meta.name
+        ));
+    }
+    if !p.device_tags.is_empty() && !device.tags.iter().any(|t| p.device_tags.contains(t)) {
+        return Some(format!(
+            "policy {name} covers devices tagged {}, and device '{}' is not",
+            p.device_tags.join(" or "),
+            device.meta.name
+        ));
+    }
+    if !p.usernames.is_empty() && !matches(&p.usernames, target.username) {
+        return Some(format!(
+            "policy {name} does not cover username '{}' (of credential '{}')",
+            target.username, target.credential
         ));
     }
     outside_windows(p, now)
@@ -476,6 +500,7 @@ mod tests {
         let target = SessionTarget {
             device: &device,
             credential: "ops",
+            username: "svc-ops",
         };
         let monday_noon = at("2026-11-30 12:00");
         let tasks_only = [policy()];
@@ -488,6 +513,23 @@ mod tests {
             covering_session(std::slice::from_ref(&p), "alice", &target, monday_noon).unwrap_err();
         assert!(err.contains("credential 'ops'"), "{err}");
         p.credentials = vec!["ops".into()];
+        assert!(covering_session(std::slice::from_ref(&p), "alice", &target, monday_noon).is_ok());
+        // The reference's criteria: product, device tags, credential username.
+        p.products = vec!["MySQL*".into()];
+        let err =
+            covering_session(std::slice::from_ref(&p), "alice", &target, monday_noon).unwrap_err();
+        assert!(err.contains("product ''"), "{err}");
+        p.products = vec!["*".into()];
+        p.device_tags = vec!["pci".into()];
+        let err =
+            covering_session(std::slice::from_ref(&p), "alice", &target, monday_noon).unwrap_err();
+        assert!(err.contains("devices tagged pci"), "{err}");
+        p.device_tags.clear();
+        p.usernames = vec!["root".into()];
+        let err =
+            covering_session(std::slice::from_ref(&p), "alice", &target, monday_noon).unwrap_err();
+        assert!(err.contains("username 'svc-ops'"), "{err}");
+        p.usernames = vec!["svc-*".into()];
         assert!(covering_session(std::slice::from_ref(&p), "alice", &target, monday_noon).is_ok());
         let err =
             covering_session(std::slice::from_ref(&p), "bob", &target, monday_noon).unwrap_err();

@@ -522,6 +522,13 @@ pub struct Policy {
     /// Command lines a session may not send (`*`/`?` patterns): a guard
     /// rail, not a control (a shell has many ways around it).
     pub deny_commands: Vec<String>,
+    /// Sessions only on devices of these products (`*`/`?` patterns).
+    pub products: Vec<String>,
+    /// Sessions only on devices carrying one of these tags.
+    pub device_tags: Vec<String>,
+    /// Sessions only as credentials whose username matches one of these
+    /// (`*`/`?` patterns: `"svc-*"`).
+    pub usernames: Vec<String>,
 }
 
 /// What a policy covers. A credential's reveals, once any enabled policy

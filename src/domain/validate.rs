@@ -379,6 +379,24 @@ impl Validate for Record {
                     }
                     check_text(&format!("deny_commands[{i}]"), pattern, 256)?;
                 }
+                for (field, list) in [
+                    ("products", &p.products),
+                    ("device_tags", &p.device_tags),
+                    ("usernames", &p.usernames),
+                ] {
+                    if !list.is_empty() && !p.covers.sessions {
+                        return Err(FieldError::new(
+                            field,
+                            "chooses what sessions may open: the policy must cover sessions",
+                        ));
+                    }
+                    for (i, v) in list.iter().enumerate() {
+                        if v.trim().is_empty() {
+                            return Err(FieldError::new(format!("{field}[{i}]"), "is blank"));
+                        }
+                        check_text(&format!("{field}[{i}]"), v, 128)?;
+                    }
+                }
                 if p.covers.reveals {
                     // A reveal judges a credential, not a run on devices:
                     // devices and systems would be silently ignored for it.
@@ -560,5 +578,29 @@ mod tests {
         p.devices.clear();
         p.covers.reveals = false;
         assert_eq!(Record::Policy(p).validate().unwrap_err().field, "covers");
+    }
+
+    /// Products, device tags and usernames choose sessions: on a policy
+    /// that covers none, they would be silently ignored.
+    #[test]
+    fn session_criteria_need_a_policy_that_covers_sessions() {
+        use super::Validate;
+        use crate::domain::{Meta, Policy, Record};
+        let mut p = Policy {
+            meta: Meta::named("tasks-only"),
+            usernames: vec!["svc-*".into()],
+            ..Policy::default()
+        };
+        assert_eq!(
+            Record::Policy(p.clone()).validate().unwrap_err().field,
+            "usernames"
+        );
+        p.covers.sessions = true;
+        assert!(Record::Policy(p.clone()).validate().is_ok());
+        p.products = vec![" ".into()];
+        assert_eq!(
+            Record::Policy(p).validate().unwrap_err().field,
+            "products[0]"
+        );
     }
 }

@@ -461,6 +461,12 @@ pub struct PolicyDoc {
     pub requires_change: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deny_commands: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub products: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub usernames: Vec<String>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub enabled: bool,
 }
@@ -907,6 +913,9 @@ impl RecordsFile {
                     credentials: d.credentials,
                     requires_change: d.requires_change,
                     deny_commands: d.deny_commands,
+                    products: d.products,
+                    device_tags: d.device_tags,
+                    usernames: d.usernames,
                 }),
                 PlainSecrets::default(),
                 l,
@@ -1086,6 +1095,9 @@ impl RecordsFile {
                     credentials: p.credentials.clone(),
                     requires_change: p.requires_change,
                     deny_commands: p.deny_commands.clone(),
+                    products: p.products.clone(),
+                    device_tags: p.device_tags.clone(),
+                    usernames: p.usernames.clone(),
                     enabled: m.enabled,
                 })),
             }

@@ -401,6 +401,27 @@ pub fn keys(kind: Kind) -> Vec<Key> {
             k("emergency_access", "Emergency access", false, Bool, ""),
             k("requires_change", "Requires a change code", false, Bool, ""),
             k(
+                "products",
+                "Session device products",
+                false,
+                List,
+                "sessions only on these products (* and ? match)",
+            ),
+            k(
+                "device_tags",
+                "Session device tags",
+                false,
+                List,
+                "sessions only on devices with one of these tags",
+            ),
+            k(
+                "usernames",
+                "Session usernames",
+                false,
+                List,
+                "sessions only as these credential usernames (* and ? match)",
+            ),
+            k(
                 "deny_commands",
                 "Denied command lines",
                 false,

@@ -390,6 +390,9 @@ mod v5 {
                 credentials: Vec::new(),
                 requires_change: false,
                 deny_commands: Vec::new(),
+                products: Vec::new(),
+                device_tags: Vec::new(),
+                usernames: Vec::new(),
             }
         }
     }

@@ -93,6 +93,7 @@ impl Engine {
         let target = SessionTarget {
             device: &device,
             credential: &credential.meta.name,
+            username: &credential.username,
         };
         let policy = match covering_session(&policies, login, &target, now_local) {
             Ok(p) => p.clone(),
