@@ -654,3 +654,56 @@ fn the_tui_connects_to_a_device_and_replays_the_session() {
     tmux.keys(&["q"]);
     tmux.wait_for(&format!("replayed session {id}"));
 }
+
+/// A JIT account: the credential's account exists only around its
+/// sessions. Its grant (run as root, its `change_with`) creates the account
+/// with the stored password; the session logs in as it; the revoke removes
+/// it when the session ends.
+#[test]
+fn a_jit_account_is_created_before_the_session_and_removed_after() {
+    let account = "gh-jitacct";
+    let _ = std::process::Command::new("userdel")
+        .args(["-r", "-f", account])
+        .output();
+    let exists = || {
+        std::process::Command::new("id")
+            .arg(account)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    assert!(!exists());
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let records = format!(
+        "{}[[credential]]\nname = \"root-key\"\nusername = \"root\"\nprivate_key_file = \"{}\"\n\
+         [[credential]]\nname = \"jit-acct\"\nusername = \"{account}\"\npassword = \"Jit-acct-5511q\"\n\
+         change_with = \"root-key\"\njit_grant_template = \"make-account\"\njit_revoke_template = \"remove-account\"\n\
+         [[template]]\nname = \"make-account\"\nexecutor = \"ssh-script\"\nexecution_type = \"jit-grant\"\n\
+         content = \"useradd -m -s /bin/bash [#USERNAME#]\\necho [#USERNAME#]:[#PASSWORD#] | chpasswd\\n\"\n\
+         [[template]]\nname = \"remove-account\"\nexecutor = \"ssh-script\"\nexecution_type = \"jit-revoke\"\n\
+         content = \"pkill -KILL -u [#USERNAME#] || true\\nuserdel -r -f [#USERNAME#]\\n\"\n",
+        records(&sshd),
+        sshd.client_key().display()
+    );
+    let file = d.write("lab.toml", &records);
+    d.ok(&["import", file.to_str().unwrap()]);
+    let tmux = Tmux::start(&format!(
+        "{bin} --data-dir {dir} connect box-1 --credential jit-acct; echo CLIENT-DONE; sleep 30",
+        bin = common::bin(),
+        dir = d.path().display()
+    ));
+    tmux.wait_for(&format!("{account}@"));
+    assert!(exists(), "the session opened without its account");
+    tmux.keys(&["id -un", "Enter"]);
+    tmux.keys(&["exit", "Enter"]);
+    let screen = tmux.wait_for("CLIENT-DONE");
+    assert!(screen.contains(&format!("\n{account}")), "{screen}");
+    eventually("the account is removed", Duration::from_secs(30), || {
+        !exists()
+    });
+    // The grant ran as root (only root can useradd); nothing shows the password.
+    let history = d.ok(&["history", "--json"]);
+    let audit = d.ok(&["audit", "export"]);
+    assert!(!audit.contains("Jit-acct-5511q") && !history.contains("Jit-acct-5511q"));
+}

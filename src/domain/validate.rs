@@ -179,7 +179,9 @@ impl Validate for Record {
                         "a credential cannot be its own child",
                     ));
                 }
-                if (c.change_with.is_some()
+                // change_with also administers a JIT credential's account
+                // (its grant and revoke run as it).
+                if ((c.change_with.is_some() && c.jit_grant_template.is_none())
                     || c.reconcile_with.is_some()
                     || c.rotate_every_secs.is_some()
                     || c.rotate_after_view
@@ -189,7 +191,7 @@ impl Validate for Record {
                 {
                     return Err(FieldError::new(
                         "change_template",
-                        "change_with, reconcile_with, children, rotate_every, rotate_after_view and rotate_after_use need a change template",
+                        "change_with (unless the credential has JIT templates), reconcile_with, children, rotate_every, rotate_after_view and rotate_after_use need a change template",
                     ));
                 }
                 if c.passphrase.is_some() && c.private_key.is_none() {

@@ -643,6 +643,26 @@ fn prepare(store: &Store, op: &Operation) -> Result<Prepared, RunError> {
     }
     let secrets = Secrets::open(store, &credential)?;
     let (password, passphrase) = (secrets.password.clone(), secrets.passphrase.clone());
+    // A JIT grant or revoke of a credential that names `change_with` logs
+    // in as that login (root making or removing the account); USERNAME and
+    // PASSWORD stay the credential's (the account the grant is about).
+    let jit_op =
+        op.jit_until.is_some() || matches!(op.trigger, crate::domain::Trigger::JitExpiry { .. });
+    let jit_login = match (&credential.change_with, jit_op) {
+        (Some(login), true) => match store
+            .find(Kind::Credential, login)
+            .map_err(|e| invalid(e.to_string()))?
+        {
+            Some(Record::Credential(c)) if c.meta.enabled => Some(c),
+            _ => {
+                return Err(invalid(format!(
+                    "credential '{}' grants and revokes through '{login}' (change_with), which does not exist or is disabled",
+                    credential.meta.name
+                )))
+            }
+        },
+        _ => None,
+    };
     // A password change: the new password (sealed in the credential's
     // secret state until verified) and the old one.
     let change = match &op.trigger {
@@ -667,6 +687,18 @@ fn prepare(store: &Store, op: &Operation) -> Result<Prepared, RunError> {
     if let Some(p) = &passphrase {
         values.set_secret("PASSPHRASE", p.clone());
     }
+    let (credential, secrets) = match jit_login {
+        Some(login) => {
+            let login_secrets = Secrets::open(store, &login)?;
+            values.set("AUTH_USER", login.username.clone());
+            match &login_secrets.password {
+                Some(p) => values.set_secret("AUTH_PASSWORD", p.clone()),
+                None => values.remove("AUTH_PASSWORD"),
+            }
+            (login, login_secrets)
+        }
+        None => (credential, secrets),
+    };
     // In a change, USERNAME and PASSWORD are the changed credential's (the
     // account whose password changes); AUTH_USER and AUTH_PASSWORD stay
     // the login's (root running chpasswd, or the same account).

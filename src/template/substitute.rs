@@ -30,6 +30,12 @@ impl MaskValues {
         self.secret.insert(name.to_string(), value);
     }
 
+    /// Forgets a mask's value (plain or secret).
+    pub fn remove(&mut self, name: &str) {
+        self.plain.remove(name);
+        self.secret.remove(name);
+    }
+
     fn lookup(&self, name: &str) -> Option<&str> {
         self.plain
             .get(name)
