@@ -440,6 +440,56 @@ fn history_sessions_view() {
     assert!(text(&app, 120, 40).contains("History, newest first"));
 }
 
+/// Connect from Admin: why, then (the policy asking for it) a second
+/// factor, the why kept.
+#[test]
+fn connect_asks_why_then_a_code_when_the_policy_wants_one() {
+    let mut app = realistic("root");
+    app.update(key(KeyCode::Char('7')));
+    for _ in 0..3 {
+        app.update(key(KeyCode::Right));
+    }
+    assert!(app.update(key(KeyCode::Char('C'))).is_empty());
+    let prompt = text(&app, 120, 40);
+    assert!(prompt.contains("; why (justification):"), "{prompt}");
+    for c in "INC-9".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    let calls = app.update(key(KeyCode::Enter));
+    let [Call::Connect {
+        device,
+        justification,
+        totp: None,
+    }] = calls.as_slice()
+    else {
+        panic!("{calls:?}");
+    };
+    assert_eq!(justification, "INC-9");
+    let device = device.clone();
+    app.update(Message::Answer(
+        calls[0].clone(),
+        Err(gatehouse::ui::Failure::Engine(
+            gatehouse::engine::EngineError::MfaRequired {
+                login: "root".into(),
+            },
+        )),
+    ));
+    assert!(
+        text(&app, 120, 40).contains(&format!("open a session on {device}; current TOTP code:"))
+    );
+    for c in "123456".chars() {
+        app.update(key(KeyCode::Char(c)));
+    }
+    assert_eq!(
+        app.update(key(KeyCode::Enter)),
+        vec![Call::Connect {
+            device,
+            justification: "INC-9".into(),
+            totp: Some("123456".into())
+        }]
+    );
+}
+
 #[test]
 fn audit_log() {
     let mut app = realistic("carol");

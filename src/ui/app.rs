@@ -110,6 +110,8 @@ pub enum Call {
     Connect {
         device: String,
         justification: String,
+        /// A TOTP code, once the engine asked for one.
+        totp: Option<String>,
     },
     /// Replay a session's recording in the terminal.
     Replay(Id),
@@ -248,9 +250,11 @@ impl Call {
             Call::Connect {
                 device,
                 justification,
+                totp,
             } => Command::Connect(crate::engine::api::ConnectSpec {
                 device: device.clone(),
                 justification: Some(justification.clone()).filter(|j| !j.trim().is_empty()),
+                totp: totp.clone(),
                 ..Default::default()
             }),
             Call::Replay(id) => Command::SessionRecording {
@@ -801,6 +805,29 @@ impl App {
     }
 
     fn apply_answer(&mut self, request: Call, result: Result<Response, Failure>) {
+        // A session under an MFA policy: ask for the code, keep the why.
+        if let (
+            Call::Connect {
+                device,
+                justification,
+                totp: None,
+            },
+            Err(Failure::Engine(crate::engine::EngineError::MfaRequired { .. })),
+        ) = (&request, &result)
+        {
+            self.status = Some((
+                "the policy asks for a second factor: type a current code".into(),
+                false,
+            ));
+            self.overlays.push(Overlay::Ask((
+                super::overlay::Ask::ConnectCode {
+                    device: device.clone(),
+                    justification: justification.clone(),
+                },
+                line_input(""),
+            )));
+            return;
+        }
         // An approval under an MFA policy: ask for the code, keep the comment.
         if let (
             Call::Approve {

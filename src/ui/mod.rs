@@ -205,6 +205,25 @@ impl Pause {
     }
 }
 
+/// What a terminal handover has to say: a line, or the engine's answer
+/// for the screen that asked.
+enum Said {
+    Text(String),
+    Answer(Box<Message>),
+}
+
+impl From<String> for Said {
+    fn from(text: String) -> Said {
+        Said::Text(text)
+    }
+}
+
+impl From<&str> for Said {
+    fn from(text: &str) -> Said {
+        Said::Text(text.to_string())
+    }
+}
+
 /// The calls that take the terminal from the TUI for a while.
 fn takes_terminal(call: &Call) -> bool {
     matches!(
@@ -232,26 +251,28 @@ async fn take_terminal(
         LeaveAlternateScreen
     );
     let _ = crossterm::terminal::disable_raw_mode();
-    let said: Result<(String, bool), String> = async {
+    let said: Result<(String, bool), Said> = async {
         match call {
             Call::Connect {
                 device,
                 justification,
+                totp,
             } => {
                 println!("gatehouse: opening a session on {device}; the TUI comes back when it ends");
-                let Command::Connect(mut spec) = (Call::Connect {
+                let call = Call::Connect {
                     device: device.clone(),
                     justification,
-                })
-                .command() else {
-                    return Err("not a session".to_string());
+                    totp,
+                };
+                let Command::Connect(mut spec) = call.command() else {
+                    return Err(Said::Text("not a session".to_string()));
                 };
                 let (cols, rows) = crossterm::terminal::size().unwrap_or((80, 24));
                 spec.cols = cols;
                 spec.rows = rows;
                 spec.term = std::env::var("TERM").unwrap_or_else(|_| "xterm".into());
-                let session = client.open_session(spec).await.map_err(|e| e.to_string())?;
-                match terminal::relay(client, session).await.map_err(|e| e.to_string())? {
+                let session = client.open_session(spec).await.map_err(|e| Said::Text(e.to_string()))?;
+                match terminal::relay(client, session).await.map_err(|e| Said::Text(e.to_string()))? {
                     Relayed::Answer(Ok(Response::Session(s))) => Ok((
                         format!(
                             "session {} on {device} ended: {}",
@@ -267,17 +288,22 @@ async fn take_terminal(
                         ),
                         false,
                     )),
-                    Relayed::Answer(Ok(_)) => Err("the server answered with something else".into()),
-                    Relayed::Answer(Err(e)) => Err(e.to_string()),
-                    Relayed::Lost => Err("the connection to the server ended".into()),
-                    Relayed::Stopped => Err("stopped by a signal".into()),
+                    Relayed::Answer(Ok(_)) => Err(Said::Text("the server answered with something else".into())),
+                    // The engine's word goes back to the screen that asked
+                    // (a second factor is asked for there).
+                    Relayed::Answer(Err(e)) => Err(Said::Answer(Box::new(Message::Answer(
+                        call,
+                        Err(Failure::Engine(e)),
+                    )))),
+                    Relayed::Lost => Err(Said::Text("the connection to the server ended".into())),
+                    Relayed::Stopped => Err(Said::Text("stopped by a signal".into())),
                 }
             }
             Call::Watch(id) => {
                 println!("gatehouse: watching session {id}, read-only; q stops watching");
                 let watched = client.watch_session(id).await.map_err(|e| e.to_string())?;
                 match terminal::watch(watched).await.map_err(|e| e.to_string())? {
-                    Relayed::Answer(Err(e)) => Err(e.to_string()),
+                    Relayed::Answer(Err(e)) => Err(Said::Text(e.to_string())),
                     Relayed::Stopped => Ok((format!("stopped watching session {id}"), false)),
                     _ => Ok((format!("session {id} ended"), false)),
                 }
@@ -308,7 +334,8 @@ async fn take_terminal(
     pause.resume();
     match said {
         Ok((text, is_error)) => Message::Status(text, is_error),
-        Err(e) => Message::Status(e, true),
+        Err(Said::Text(e)) => Message::Status(e, true),
+        Err(Said::Answer(message)) => *message,
     }
 }
 

@@ -47,6 +47,11 @@ pub enum Overlay {
 pub enum Ask {
     /// Why a session is opened on this device.
     Connect(String),
+    /// The second factor a session's policy asks for, the why kept.
+    ConnectCode {
+        device: String,
+        justification: String,
+    },
     /// Why this session is ended (its user is shown it).
     EndSession(Id),
 }
@@ -55,6 +60,9 @@ impl Ask {
     pub fn label(&self) -> String {
         match self {
             Ask::Connect(device) => format!("open a session on {device}; why (justification): "),
+            Ask::ConnectCode { device, .. } => {
+                format!("open a session on {device}; current TOTP code: ")
+            }
             Ask::EndSession(id) => format!("end session {id}; why (its user sees it): "),
         }
     }
@@ -62,7 +70,9 @@ impl Ask {
     /// What the status line says when Esc drops the question.
     pub fn dropped(&self) -> String {
         match self {
-            Ask::Connect(device) => format!("no session opened on {device}"),
+            Ask::Connect(device) | Ask::ConnectCode { device, .. } => {
+                format!("no session opened on {device}")
+            }
             Ask::EndSession(id) => format!("session {id} goes on"),
         }
     }
@@ -73,6 +83,18 @@ impl Ask {
             Ask::Connect(device) => Ok(super::Call::Connect {
                 device: device.clone(),
                 justification: text,
+                totp: None,
+            }),
+            Ask::ConnectCode { .. } if text.trim().is_empty() => {
+                Err("type the code your authenticator shows".into())
+            }
+            Ask::ConnectCode {
+                device,
+                justification,
+            } => Ok(super::Call::Connect {
+                device: device.clone(),
+                justification: justification.clone(),
+                totp: Some(text.trim().to_string()),
             }),
             Ask::EndSession(_) if text.trim().is_empty() => {
                 Err("say why: its user is shown the reason".into())
