@@ -115,6 +115,7 @@ proptest! {
             void_reason: None,
             schedule: None,
             kind: gatehouse::domain::RequestKind::Task,
+            change: None,
         };
         prop_assert!(may_decide(&policy, &request, requester).is_err());
         for approver in USERS {

@@ -637,3 +637,64 @@ fn a_stale_request_is_voided_at_the_first_approval() {
     let err = fails_as(&d, "carol", &["approve", &id]);
     assert!(err.contains("not pending"), "{err}");
 }
+
+/// A task request declares the change it is for where the policy requires
+/// one; the template's lines outside the declared plan are reported when
+/// it is filed (before anyone approves), and approvers see the change.
+#[test]
+fn a_task_request_names_its_change_and_lines_outside_the_plan_are_reported() {
+    let d = setup("requires_change = true\n");
+    let err = fails_as(&d, "alice", &["request", "restart", "--justification", "x"]);
+    assert!(
+        err.contains("requires the change it is for (--change CODE)"),
+        "{err}"
+    );
+    // A plan that expects the template's line: no deviation.
+    let id = request_id(&ok_as(
+        &d,
+        "alice",
+        &[
+            "request",
+            "restart",
+            "--justification",
+            "x",
+            "--change",
+            "CHG-3",
+            "--plan",
+            "echo approved run of *",
+        ],
+    ));
+    let audit = d.ok(&["audit", "export"]);
+    assert!(!audit.contains("change.deviation"), "{audit}");
+    let queue = ok_as(&d, "bob", &["queue", "--json"]);
+    let filed: serde_json::Value = queue
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["id"].as_u64().map(|n| n.to_string()) == Some(id.clone()))
+        .expect("the request is in bob's queue");
+    assert_eq!(filed["change"], "CHG-3", "{filed}");
+    // A plan that does not: the line is reported.
+    ok_as(
+        &d,
+        "alice",
+        &[
+            "request",
+            "restart",
+            "--justification",
+            "x",
+            "--change",
+            "CHG-4",
+            "--plan",
+            "systemctl restart nginx",
+        ],
+    );
+    let audit = d.ok(&["audit", "export"]);
+    let deviation = audit
+        .lines()
+        .find(|l| l.contains("\"change.deviation\""))
+        .expect("a deviation event");
+    assert!(
+        deviation.contains("outside the plan of change CHG-4: echo approved run of [#WHAT#]"),
+        "{deviation}"
+    );
+}

@@ -258,6 +258,10 @@ fn request() -> ExecutionRequest {
         operations: vec![Id(12)],
         void_reason: None,
         schedule: Some("0 3 * * *".into()),
+        change: Some(ChangePlan {
+            code: "CHG-1".into(),
+            plan: vec!["uptime".into()],
+        }),
         kind: RequestKind::Reveal(RevealRequest {
             credential: "db-root".into(),
             revealed_at: Some(T),
@@ -817,10 +821,6 @@ fn stored_values_keep_their_bytes() {
             kind: RequestKind::Session(SessionRequest {
                 device: "web-1".into(),
                 credential: "ops".into(),
-                change: Some(ChangePlan {
-                    code: "CHG-1".into(),
-                    plan: vec!["uptime".into()],
-                }),
                 used_at: Some(T),
             }),
             ..request()

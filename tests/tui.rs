@@ -439,6 +439,7 @@ fn pending_request(id: u64) -> gatehouse::domain::ExecutionRequest {
         void_reason: None,
         schedule: None,
         kind: gatehouse::domain::RequestKind::Task,
+        change: None,
     }
 }
 

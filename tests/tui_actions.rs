@@ -212,6 +212,7 @@ fn pending(id: u64) -> ExecutionRequest {
         void_reason: None,
         schedule: None,
         kind: gatehouse::domain::RequestKind::Task,
+        change: None,
     }
 }
 

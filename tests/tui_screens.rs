@@ -153,6 +153,7 @@ fn request(
         void_reason: None,
         schedule: None,
         kind: gatehouse::domain::RequestKind::Task,
+        change: None,
     }
 }
 

@@ -120,6 +120,7 @@ mod tests {
             void_reason: None,
             schedule: None,
             kind: crate::domain::RequestKind::Task,
+            change: None,
         }
     }
 

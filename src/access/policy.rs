@@ -293,6 +293,8 @@ pub struct RequestFields<'a> {
     pub justification: Option<&'a str>,
     pub governance_id: Option<&'a str>,
     pub emergency: bool,
+    /// The declared change's code, if any.
+    pub change: Option<&'a str>,
 }
 
 /// Checks a request's fields against its policy; the refusal names the field.
@@ -318,6 +320,11 @@ pub fn check_fields(p: &Policy, f: &RequestFields<'_>) -> Result<(), String> {
         if !f.reason_enabled {
             return Err(format!("access reason '{r}' does not exist or is disabled"));
         }
+    }
+    if p.requires_change && blank(f.change) {
+        return Err(format!(
+            "policy {name} requires the change it is for (--change CODE)"
+        ));
     }
     if f.emergency && !p.emergency_access {
         return Err(format!("policy {name} does not allow emergency access"));
@@ -435,6 +442,7 @@ mod tests {
             justification: Some(" "),
             governance_id: None,
             emergency: false,
+            change: None,
         };
         assert!(check_fields(&p, &f).unwrap_err().contains("justification"));
         f.justification = Some("disk full");

@@ -25,10 +25,10 @@ pub fn request_json(r: &ExecutionRequest) -> serde_json::Value {
         "session": r.session().map(|s| serde_json::json!({
             "device": s.device,
             "credential": s.credential,
-            "change": s.change.as_ref().map(|c| c.code.clone()),
-            "plan": s.change.as_ref().map(|c| c.plan.clone()),
             "used_at": s.used_at.map(|t| t.to_utc().to_rfc3339()),
         })),
+        "change": r.change.as_ref().map(|c| c.code.clone()),
+        "plan": r.change.as_ref().map(|c| c.plan.clone()),
         "reveal": r.reveal().map(|v| serde_json::json!({
             "credential": v.credential,
             "revealed_at": v.revealed_at.map(|t| t.to_utc().to_rfc3339()),

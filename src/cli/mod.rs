@@ -161,6 +161,14 @@ pub enum Verb {
         /// approval, MFA as for a run) until --duration (90 days by default).
         #[arg(long, conflicts_with_all = ["wait", "at", "emergency", "devices", "vars"])]
         schedule: bool,
+        /// The change this run is for (its code in your change process).
+        #[arg(long, value_name = "CODE")]
+        change: Option<String>,
+        /// A command line the change expects (`*` and `?` match;
+        /// repeatable): the template's other lines are reported as
+        /// deviations when the request is filed.
+        #[arg(long = "plan", value_name = "PATTERN")]
+        plan: Vec<String>,
     },
     /// Queued and running operations (or those in one state).
     Ops {
@@ -436,6 +444,8 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             totp,
             wait,
             schedule,
+            change,
+            plan,
         } => {
             let spec = operations::RequestArgs {
                 task,
@@ -449,6 +459,8 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
                 emergency: *emergency,
                 totp,
                 schedule: *schedule,
+                change,
+                plan,
             };
             operations::request(cli, spec, *wait).await
         }

@@ -34,6 +34,8 @@ pub struct RequestArgs<'a> {
     pub emergency: bool,
     pub totp: &'a Option<String>,
     pub schedule: bool,
+    pub change: &'a Option<String>,
+    pub plan: &'a [String],
 }
 
 /// Parses a duration: `90s`, `30m`, `2h`, `1d`.
@@ -66,6 +68,12 @@ pub async fn request(cli: &Cli, args: RequestArgs<'_>, wait: bool) -> Result<()>
         emergency: args.emergency,
         totp: args.totp.clone(),
         schedule: args.schedule,
+        change: (args.change.is_some() || !args.plan.is_empty()).then(|| {
+            crate::domain::ChangePlan {
+                code: args.change.clone().unwrap_or_default(),
+                plan: args.plan.to_vec(),
+            }
+        }),
     };
     let client = cli.client().await?;
     // Subscribe before asking, so no output is missed.

@@ -101,6 +101,9 @@ pub struct ExecutionRequest {
     /// What it asks for: a task's run, or something else (`task` is then
     /// empty).
     pub kind: RequestKind,
+    /// The change it is for, when one was declared: its code and the
+    /// command lines it expects.
+    pub change: Option<ChangePlan>,
 }
 
 /// What a request asks for.
@@ -122,8 +125,6 @@ pub enum RequestKind {
 pub struct SessionRequest {
     pub device: String,
     pub credential: String,
-    /// The change it is for, when one was declared.
-    pub change: Option<ChangePlan>,
     /// When the approved session was opened; an approval opens one.
     pub used_at: Option<Timestamp>,
 }
@@ -137,6 +138,22 @@ pub struct ChangePlan {
 }
 
 impl ChangePlan {
+    /// The lines of a task's template the plan does not expect (blank
+    /// lines and `#` comments aside): what the run would do beyond the
+    /// declared change. None when the plan lists nothing.
+    pub fn unexpected_lines(&self, content: &str) -> Vec<String> {
+        if self.plan.is_empty() {
+            return Vec::new();
+        }
+        content
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter(|l| !self.expects(l))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// Whether a command line is one the plan expects (an empty plan
     /// expects nothing: every command deviates).
     pub fn expects(&self, line: &str) -> bool {

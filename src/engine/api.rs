@@ -249,6 +249,8 @@ pub struct RequestSpec {
     /// Authorise the task's schedule instead of running it once: its runs
     /// then happen at the schedule's times, as this request, until `until`.
     pub schedule: bool,
+    /// The change it is for: its code, and the command lines it expects.
+    pub change: Option<crate::domain::ChangePlan>,
 }
 
 /// Which operations history shows.
@@ -369,6 +371,8 @@ pub struct RequestTerms {
     pub emergency_access: bool,
     /// The policy's access windows, as sentences.
     pub windows: Vec<String>,
+    /// Whether the request must name the change it is for.
+    pub requires_change: bool,
 }
 
 /// Something that happened, sent to every subscribed client.

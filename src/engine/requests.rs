@@ -371,6 +371,7 @@ impl Engine {
                     terms.requires_reason = p.requires_reason;
                     terms.requires_mfa = p.requires_mfa;
                     terms.emergency_access = p.emergency_access;
+                    terms.requires_change = p.requires_change;
                     terms.windows = p
                         .windows
                         .iter()
@@ -430,6 +431,7 @@ impl Engine {
             reason_enabled,
             justification: spec.justification.as_deref(),
             governance_id: spec.governance_id.as_deref(),
+            change: spec.change.as_ref().map(|c| c.code.as_str()),
             emergency: spec.emergency,
         };
         if let Err(why) = check_fields(&policy, &fields) {
@@ -524,6 +526,7 @@ impl Engine {
             void_reason: None,
             schedule,
             kind: crate::domain::RequestKind::Task,
+            change: spec.change.clone(),
         };
         let action = if spec.emergency {
             "request.emergency"
@@ -539,16 +542,35 @@ impl Engine {
             req.governance_id.as_deref().unwrap_or("-"),
             req.reason.as_deref().unwrap_or("-")
         );
-        self.save_request(
-            &req,
-            vec![NewAuditEvent::new(
-                &req.requester,
-                action,
-                req.target(),
-                details,
-            )],
-        )
-        .await?;
+        let mut events = vec![NewAuditEvent::new(
+            &req.requester,
+            action,
+            req.target(),
+            details,
+        )];
+        // A declared plan: the template's lines beyond it are reported now,
+        // before anyone approves.
+        if let (Some(change), Some(Record::Template(t))) = (
+            &req.change,
+            self.store.find(Kind::Template, &task.template)?,
+        ) {
+            let beyond = change.unexpected_lines(&t.content);
+            if !beyond.is_empty() {
+                events.push(NewAuditEvent::new(
+                    &req.requester,
+                    "change.deviation",
+                    req.target(),
+                    format!(
+                        "template {} has {} line(s) outside the plan of change {}: {}",
+                        t.meta.name,
+                        beyond.len(),
+                        change.code,
+                        beyond.join(" | ")
+                    ),
+                ));
+            }
+        }
+        self.save_request(&req, events).await?;
         match req.state {
             RequestState::Pending { .. } => {
                 if req.schedule.is_some() {

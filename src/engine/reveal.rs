@@ -87,6 +87,7 @@ impl Engine {
             justification: Some(spec.justification.as_str()),
             governance_id: spec.governance_id.as_deref(),
             emergency: false,
+            change: None,
         };
         if let Err(why) = check_fields(&policy, &fields) {
             return self.refuse(&login, &spec.name, why).await;
@@ -171,6 +172,7 @@ impl Engine {
                 credential: credential.meta.name.clone(),
                 revealed_at: None,
             }),
+            change: None,
         };
         let details = format!(
             "policy {}; {}; {}",

@@ -121,6 +121,7 @@ impl Engine {
             void_reason: None,
             schedule,
             kind: crate::domain::RequestKind::Task,
+            change: None,
         };
         let login = who.user.meta.name.clone();
         self.authorise_schedule(&mut req, &login).await?;

@@ -474,6 +474,7 @@ mod v5 {
                 void_reason: old.void_reason,
                 schedule: old.schedule,
                 kind: crate::domain::RequestKind::Task,
+                change: None,
             };
             requests.insert(key, encode(&new)?)?;
             nr += 1;

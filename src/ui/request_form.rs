@@ -63,6 +63,12 @@ impl RequestForm {
             governance = governance.required();
         }
         fields.push(governance);
+        let mut change =
+            Field::line("change", "Change", "").help("the change this run is for (its code)");
+        if terms.requires_change {
+            change = change.required();
+        }
+        fields.push(change);
         fields.push(
             Field::line("start", "Start", "")
                 .help("blank for now, +30m from now, or 2026-11-26T18:00:00Z"),
@@ -177,6 +183,10 @@ impl RequestForm {
             emergency: self.form.field("emergency").is_some_and(|f| f.is_on()),
             totp: text("totp"),
             schedule: false,
+            change: text("change").map(|code| crate::domain::ChangePlan {
+                code,
+                plan: Vec::new(),
+            }),
         })
     }
 

@@ -109,15 +109,9 @@ impl Engine {
             justification: spec.justification.as_deref(),
             governance_id: spec.governance_id.as_deref(),
             emergency: spec.emergency,
+            change: change.as_ref().map(|c| c.code.as_str()),
         };
         if let Err(why) = check_fields(&policy, &fields) {
-            return self.refuse_session(login, &spec.device, why).await;
-        }
-        if policy.requires_change && change.as_ref().is_none_or(|c| c.code.trim().is_empty()) {
-            let why = format!(
-                "policy {} requires the change it is for (--change CODE)",
-                policy.meta.name
-            );
             return self.refuse_session(login, &spec.device, why).await;
         }
         let opening = |request: Option<ExecutionRequest>, window_end, change| {
@@ -221,7 +215,7 @@ impl Engine {
                 )
                 .await?;
                 let window_end = req.window_end;
-                let change = req.session().and_then(|s| s.change.clone());
+                let change = req.change.clone();
                 Ok(opening(Some(req), Some(window_end), change))
             }
             None => {
@@ -307,9 +301,9 @@ impl Engine {
             kind: RequestKind::Session(SessionRequest {
                 device: device.meta.name.clone(),
                 credential: credential.meta.name.clone(),
-                change,
                 used_at: None,
             }),
+            change,
         })
     }
 

@@ -139,7 +139,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 ),
                 app.theme.title(),
             )));
-            if let Some(change) = r.session().and_then(|s| s.change.as_ref()) {
+            if let Some(change) = &r.change {
                 lines.push(Line::from(format!("change {}; plan:", change.code)));
                 lines.extend(
                     change
