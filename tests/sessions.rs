@@ -488,8 +488,9 @@ fn elevated(sshd: &Sshd, flag: &str) -> String {
 }
 
 /// The credential's grant runs before the session opens and its revoke
-/// when the session ends: at exit, when the client is killed, and when the
-/// server itself was killed with the session open (revoked at its start).
+/// when the session ends: at exit, when the client is killed, when the
+/// server itself was killed with the session open (revoked at its start),
+/// and when its window ends.
 #[test]
 fn a_jit_grant_runs_before_the_session_and_is_revoked_however_it_ends() {
     common::sshd::os_account("gh-sess", std::path::Path::new("/bin/bash"), PASSWORD);
@@ -546,6 +547,23 @@ fn a_jit_grant_runs_before_the_session_and_is_revoked_however_it_ends() {
     eventually("revoked at the next start", Duration::from_secs(20), || {
         !granted()
     });
+    drop(tmux);
+
+    // 4. Its window ends.
+    let tmux = Tmux::start(&format!(
+        "{} --data-dir {} --as alice connect box-1 --justification x --duration 4s; echo CLIENT-DONE; sleep 30",
+        common::bin(),
+        d.path().display()
+    ));
+    tmux.wait_for("gh-sess@");
+    assert!(granted());
+    let screen = tmux.wait_for("CLIENT-DONE");
+    assert!(screen.contains("ended: its window ended"), "{screen}");
+    eventually(
+        "revoked when the window ended",
+        Duration::from_secs(20),
+        || !granted(),
+    );
     eventually(
         "every grant settled as revoked",
         Duration::from_secs(20),
@@ -555,11 +573,11 @@ fn a_jit_grant_runs_before_the_session_and_is_revoked_however_it_ends() {
                 .lines()
                 .map(|l| serde_json::from_str(l).unwrap())
                 .collect();
-            grants.len() == 3 && grants.iter().all(|g| g["revoked"] == true)
+            grants.len() == 4 && grants.iter().all(|g| g["revoked"] == true)
         },
     );
     let audit = d.ok(&["audit", "export"]);
-    assert_eq!(audit.matches("\"session.jit.grant\"").count(), 3, "{audit}");
+    assert_eq!(audit.matches("\"session.jit.grant\"").count(), 4, "{audit}");
 }
 
 /// `rotate_after_use`: the password a session logged in with is changed
