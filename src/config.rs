@@ -25,6 +25,9 @@ pub struct Config {
     /// Where `local` templates run.
     #[serde(default)]
     pub local: LocalConfig,
+    /// People from the directory: who is let in without a user record.
+    #[serde(default)]
+    pub people: PeopleConfig,
     /// Where the server forwards audit events and operation results.
     #[serde(default)]
     pub forward: Vec<ForwardConfig>,
@@ -113,6 +116,17 @@ pub struct LimitsConfig {
 pub struct ConfigError {
     pub path: PathBuf,
     pub message: String,
+}
+
+/// `[people]`: members of these OS groups use Gatehouse without being
+/// imported; their user is made at their first connection with
+/// `default_role` (User unless said), and their groups' roles apply.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeopleConfig {
+    #[serde(default)]
+    pub admit_groups: Vec<String>,
+    pub default_role: Option<String>,
 }
 
 /// The service account the install instructions create.

@@ -79,6 +79,7 @@ pub mod exec;
 pub mod forward;
 pub mod logfile;
 pub mod paths;
+pub mod people;
 pub mod recordfile;
 pub mod server;
 pub mod store;

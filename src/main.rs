@@ -56,6 +56,7 @@ fn main() -> Result<()> {
                     handshakes_per_address.unwrap_or(limits.handshakes_per_address);
                 limits.output_cap = output_cap.unwrap_or(limits.output_cap);
                 limits.local_account = config.local_account(!*personal, &paths::current_login());
+                limits.people = config.people.clone();
                 let idle = idle_exit.or(config.idle_exit_secs).unwrap_or(5);
                 if group.is_some() && *personal {
                     color_eyre::eyre::bail!("--group is for a shared server, not --personal");

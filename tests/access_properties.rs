@@ -83,7 +83,7 @@ proptest! {
             roles: held.iter().map(|i| format!("role-{i}")).collect(),
             ..User::default()
         };
-        let principal = Principal { user: &user, roles: held.iter().map(|i| &roles[*i]).collect() };
+        let principal = Principal { user: &user, roles: held.iter().map(|i| &roles[*i]).collect(), groups: &[] };
         if principal.may(action, Some(env)) {
             let granted = held.iter().map(|i| &roles[*i]).any(|r| {
                 r.meta.enabled

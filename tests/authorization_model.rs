@@ -363,6 +363,7 @@ async fn check(
     let who = Principal {
         user: &user,
         roles: roles.iter().collect(),
+        groups: &[],
     };
     let none = With {
         base: &before,
@@ -685,6 +686,7 @@ async fn deliver(
         let who = Principal {
             user: &user,
             roles: roles.iter().collect(),
+            groups: &[],
         };
         while let Ok(Ok(event)) =
             tokio::time::timeout(std::time::Duration::from_millis(1), sub.recv()).await

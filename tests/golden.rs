@@ -154,6 +154,7 @@ fn record(kind: Kind) -> Record {
                 name: "restart-web".into(),
                 levels: vec![AccessLevel::Run],
             }],
+            os_groups: vec!["dba".into()],
         }),
         Kind::Policy => Record::Policy(Policy {
             meta: meta("prod"),
@@ -586,6 +587,7 @@ fn responses() -> Vec<Response> {
             login: "alice".into(),
             superuser: false,
             server_owner: "gatehouse".into(),
+            roles: vec![("DBA".into(), "group dba".into())],
         },
         Response::Records(vec![record(Kind::Task)]),
         Response::Imported {

@@ -4,11 +4,13 @@ use crate::domain::{ExecutionRequest, Policy, RequestState};
 
 /// Whether `approver` may approve or reject `request` now. Any one approver
 /// of the current level decides that level; nobody decides their own request.
-pub fn may_decide(
+pub fn may_decide<'m>(
     policy: &Policy,
     request: &ExecutionRequest,
-    approver: &str,
+    approver: impl Into<super::Member<'m>>,
 ) -> Result<u8, String> {
+    let member = approver.into();
+    let approver = member.login;
     let RequestState::Pending { level } = request.state else {
         return Err(format!(
             "request {} is {}, not pending",
@@ -35,13 +37,15 @@ pub fn may_decide(
             earlier.level, request.id
         ));
     }
+    // A level names people or `@groups`: any one member decides it (each
+    // person still once, and never their own request).
     if !policy
         .approvers
         .iter()
-        .any(|a| a.user == approver && a.level == level)
+        .any(|a| member.is(&a.user) && a.level == level)
     {
         return Err(format!(
-            "'{approver}' is not an approver at level {level} of policy {}",
+            "'{approver}' is not an approver at level {level} of policy {} (nor in a group it names there)",
             policy.meta.name
         ));
     }

@@ -289,7 +289,7 @@ pub fn authorize(who: &Principal<'_>, effect: Effect<'_>, facts: &dyn Facts) -> 
             }
         }
         Effect::Decide { request, policy } => {
-            super::approval::may_decide(policy, request, &who.user.meta.name)
+            super::approval::may_decide(policy, request, who.member())
                 .map(|_| ())
                 .map_err(|message| Denial {
                     message,

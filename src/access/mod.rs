@@ -27,6 +27,7 @@ pub fn builtin_roles() -> Vec<Role> {
                 })
                 .collect(),
             resources: Vec::new(),
+            os_groups: Vec::new(),
         }
     }
     use Permission::*;
@@ -78,7 +79,77 @@ pub fn builtin_roles() -> Vec<Role> {
 /// What a caller holds: their user record and the roles it names.
 pub struct Principal<'a> {
     pub user: &'a User,
+    /// Its own roles and those of its OS groups.
     pub roles: Vec<&'a Role>,
+    /// The OS groups it belongs to, as the name service said at this
+    /// command (policies and approver lists may name them as `@group`).
+    pub groups: &'a [String],
+}
+
+/// Someone as a policy's `users` or an approver list names them: by login,
+/// or as a member of an `@group`.
+#[derive(Clone, Copy, Debug)]
+pub struct Member<'a> {
+    pub login: &'a str,
+    pub groups: &'a [String],
+}
+
+impl<'a> From<&'a str> for Member<'a> {
+    /// A login alone, in no group.
+    fn from(login: &'a str) -> Member<'a> {
+        Member { login, groups: &[] }
+    }
+}
+
+impl<'a> From<&'a String> for Member<'a> {
+    fn from(login: &'a String) -> Member<'a> {
+        Member { login, groups: &[] }
+    }
+}
+
+impl Member<'_> {
+    /// Whether one of `names` is this login or `@` one of its groups.
+    pub fn in_list(&self, names: &[String]) -> bool {
+        names.iter().any(|n| self.is(n))
+    }
+
+    /// Whether `name` is this login or `@` one of its groups.
+    pub fn is(&self, name: &str) -> bool {
+        match name.strip_prefix('@') {
+            Some(group) => self.groups.iter().any(|g| g == group),
+            None => name == self.login,
+        }
+    }
+}
+
+impl<'a> Principal<'a> {
+    /// Each role held and where it comes from: "own" (the user lists it),
+    /// or "group NAME" (an OS group of theirs that the role names).
+    pub fn role_sources(&self) -> Vec<(String, String)> {
+        self.roles
+            .iter()
+            .map(|r| {
+                let source = if self.user.roles.contains(&r.meta.name) {
+                    "own".to_string()
+                } else {
+                    r.os_groups
+                        .iter()
+                        .find(|g| self.groups.contains(g))
+                        .map(|g| format!("group {g}"))
+                        .unwrap_or_else(|| "?".into())
+                };
+                (r.meta.name.clone(), source)
+            })
+            .collect()
+    }
+
+    /// The user as lists name them.
+    pub fn member(&self) -> Member<'_> {
+        Member {
+            login: &self.user.meta.name,
+            groups: self.groups,
+        }
+    }
 }
 
 impl Principal<'_> {
@@ -196,6 +267,7 @@ mod tests {
         let p = Principal {
             user: &u,
             roles: vec![&ops],
+            groups: &[],
         };
         assert!(p.may(Permission::ManageDevices, Some("staging")));
         assert!(!p.may(Permission::ManageDevices, Some("production")));
@@ -218,6 +290,7 @@ mod tests {
         let p = Principal {
             user: &u,
             roles: vec![&ops],
+            groups: &[],
         };
         let device = |env: &str| {
             Record::Device(Device {
@@ -248,13 +321,15 @@ mod tests {
         let mut u = user(&[SUPERUSER_ROLE]);
         assert!(Principal {
             user: &u,
-            roles: vec![su]
+            roles: vec![su],
+            groups: &[],
         }
         .may(Permission::ManageUsers, None));
         u.meta.enabled = false;
         assert!(!Principal {
             user: &u,
-            roles: vec![su]
+            roles: vec![su],
+            groups: &[],
         }
         .may(Permission::ViewTasks, None));
     }

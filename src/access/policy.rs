@@ -1,6 +1,7 @@
 //! Access policies: which policy lets a user request a task on some devices
 //! now, and what that policy requires of the request. Pure functions.
 
+use super::Member;
 use crate::domain::{Policy, Task, Window};
 use chrono::{Datelike, NaiveDateTime, Timelike};
 
@@ -51,7 +52,7 @@ pub fn window_contains(w: &Window, now: NaiveDateTime) -> bool {
 /// Why one policy does not cover a request, or `None` when it does.
 fn mismatch(
     p: &Policy,
-    user: &str,
+    user: Member<'_>,
     task: &Task,
     devices: &[String],
     now: NaiveDateTime,
@@ -60,8 +61,11 @@ fn mismatch(
     if !p.meta.enabled {
         return Some(format!("policy {name} is disabled"));
     }
-    if !p.users.iter().any(|u| u == user) {
-        return Some(format!("policy {name} does not list user '{user}'"));
+    if !user.in_list(&p.users) {
+        return Some(format!(
+            "policy {name} does not list user '{}' (or a group of theirs)",
+            user.login
+        ));
     }
     if !p.covers.tasks {
         return Some(format!(
@@ -130,15 +134,16 @@ pub fn governing_reveals<'a>(
 
 /// The first of the policies governing a credential's reveals that lets
 /// `user` reveal it now, or why none does (the closest one's reason).
-pub fn covering_reveal<'a>(
+pub fn covering_reveal<'a, 'm>(
     governing: &[&'a Policy],
-    user: &str,
+    user: impl Into<Member<'m>>,
     credential: &str,
     now: NaiveDateTime,
 ) -> Result<&'a Policy, String> {
+    let user = user.into();
     let mut closest: Option<String> = None;
     for p in governing {
-        if !p.users.iter().any(|u| u == user) {
+        if !user.in_list(&p.users) {
             continue;
         }
         match outside_windows(p, now) {
@@ -149,25 +154,29 @@ pub fn covering_reveal<'a>(
         }
     }
     Err(closest.unwrap_or_else(|| {
-        format!("credential {credential} is revealed only under a policy, and none lists '{user}'")
+        format!(
+            "credential {credential} is revealed only under a policy, and none lists '{}'",
+            user.login
+        )
     }))
 }
 
 /// The first enabled policy that lets `user` request `task` on `devices`
 /// now, or why none does: the reason of the policy that came closest (one
 /// that lists the user), else that no policy lists them.
-pub fn covering_policy<'a>(
+pub fn covering_policy<'a, 'm>(
     policies: &'a [Policy],
-    user: &str,
+    user: impl Into<Member<'m>>,
     task: &Task,
     devices: &[String],
     now: NaiveDateTime,
 ) -> Result<&'a Policy, String> {
+    let user = user.into();
     let mut closest: Option<String> = None;
     for p in policies {
         match mismatch(p, user, task, devices, now) {
             None => return Ok(p),
-            Some(why) if p.users.iter().any(|u| u == user) && p.meta.enabled => {
+            Some(why) if user.in_list(&p.users) && p.meta.enabled => {
                 closest.get_or_insert(why);
             }
             Some(_) => {}
@@ -175,8 +184,8 @@ pub fn covering_policy<'a>(
     }
     Err(closest.unwrap_or_else(|| {
         format!(
-            "no enabled access policy lets '{user}' request task '{}'",
-            task.meta.name
+            "no enabled access policy lets '{}' request task '{}'",
+            user.login, task.meta.name
         )
     }))
 }
@@ -192,7 +201,7 @@ pub struct SessionTarget<'a> {
 /// Why one policy does not cover a session, or `None` when it does.
 fn session_mismatch(
     p: &Policy,
-    user: &str,
+    user: Member<'_>,
     target: &SessionTarget<'_>,
     now: NaiveDateTime,
 ) -> Option<String> {
@@ -201,8 +210,11 @@ fn session_mismatch(
     if !p.meta.enabled {
         return Some(format!("policy {name} is disabled"));
     }
-    if !p.users.iter().any(|u| u == user) {
-        return Some(format!("policy {name} does not list user '{user}'"));
+    if !user.in_list(&p.users) {
+        return Some(format!(
+            "policy {name} does not list user '{}' (or a group of theirs)",
+            user.login
+        ));
     }
     if !p.covers.sessions {
         return Some(format!(
@@ -261,17 +273,18 @@ fn session_mismatch(
 
 /// The first enabled policy that lets `user` open this session now, or why
 /// none does: the reason of the closest one that lists them.
-pub fn covering_session<'a>(
+pub fn covering_session<'a, 'm>(
     policies: &'a [Policy],
-    user: &str,
+    user: impl Into<Member<'m>>,
     target: &SessionTarget<'_>,
     now: NaiveDateTime,
 ) -> Result<&'a Policy, String> {
+    let user = user.into();
     let mut closest: Option<String> = None;
     for p in policies {
         match session_mismatch(p, user, target, now) {
             None => return Ok(p),
-            Some(why) if p.users.iter().any(|u| u == user) && p.meta.enabled => {
+            Some(why) if user.in_list(&p.users) && p.meta.enabled => {
                 closest.get_or_insert(why);
             }
             Some(_) => {}
@@ -279,8 +292,8 @@ pub fn covering_session<'a>(
     }
     Err(closest.unwrap_or_else(|| {
         format!(
-            "no enabled access policy lets '{user}' open a session on device '{}'",
-            target.device.meta.name
+            "no enabled access policy lets '{}' open a session on device '{}'",
+            user.login, target.device.meta.name
         )
     }))
 }

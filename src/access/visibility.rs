@@ -39,7 +39,7 @@ pub fn may_see_request(
     let login = who.user.meta.name.as_str();
     request.requester == login
         || request.decisions.iter().any(|d| d.approver == login)
-        || policy.is_some_and(|p| p.approvers.iter().any(|a| a.user == login))
+        || policy.is_some_and(|p| p.approvers.iter().any(|a| who.member().is(&a.user)))
         || who.may(Permission::ViewExecutions, environment)
 }
 
@@ -72,6 +72,7 @@ mod tests {
         let p = Principal {
             user: &alice,
             roles: vec![&nothing],
+            groups: &[],
         };
         assert!(may_see_operation(&p, "alice", Some("prod"), || false));
         assert!(!may_see_operation(&p, "bob", Some("prod"), || false));
@@ -84,6 +85,7 @@ mod tests {
         let p = Principal {
             user: &alice,
             roles: vec![&staging],
+            groups: &[],
         };
         assert!(may_see_operation(&p, "bob", Some("staging"), || false));
         assert!(!may_see_operation(&p, "bob", Some("prod"), || false));
@@ -93,6 +95,7 @@ mod tests {
         let p = Principal {
             user: &disabled,
             roles: vec![&staging],
+            groups: &[],
         };
         assert!(!may_see_operation(&p, "alice", Some("staging"), || true));
     }

@@ -43,12 +43,16 @@ pub async fn whoami(cli: &Cli) -> Result<()> {
         login,
         superuser,
         server_owner,
+        roles,
     } = client.call(Command::Whoami).await?
     {
         outln!(
             "{login}{} (server run by {server_owner})",
             if superuser { ", Superuser" } else { "" }
         );
+        for (role, source) in &roles {
+            outln!("  role {role} ({source})");
+        }
     }
     Ok(())
 }

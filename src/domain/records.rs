@@ -474,6 +474,9 @@ pub struct Role {
     pub builtin: bool,
     pub grants: Vec<Grant>,
     pub resources: Vec<ResourceGrant>,
+    /// OS groups (through the system's name service) whose members hold
+    /// this role, as well as the users who list it.
+    pub os_groups: Vec<String>,
 }
 
 pub const SUPERUSER_ROLE: &str = "Superuser";
@@ -726,11 +729,17 @@ impl Record {
                 let mut refs = many("devices", Kind::Device, &p.devices);
                 refs.extend(many("environments", Kind::Environment, &p.environments));
                 refs.extend(many("systems", Kind::System, &p.systems));
-                refs.extend(many("users", Kind::User, &p.users));
+                // `@group` names an OS group, not a record.
+                refs.extend(many(
+                    "users",
+                    Kind::User,
+                    p.users.iter().filter(|u| !u.starts_with('@')),
+                ));
                 refs.extend(many("credentials", Kind::Credential, &p.credentials));
                 refs.extend(
                     p.approvers
                         .iter()
+                        .filter(|a| !a.user.starts_with('@'))
                         .map(|a| one("approvers.user", Kind::User, &a.user)),
                 );
                 refs

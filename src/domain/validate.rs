@@ -72,6 +72,17 @@ fn check_text(field: &str, text: &str, max: usize) -> Result<(), FieldError> {
     Ok(())
 }
 
+/// Logins, or `@group` for the members of an OS group.
+fn check_people(field: &str, names: &[String]) -> Result<(), FieldError> {
+    for (i, n) in names.iter().enumerate() {
+        check_name(&format!("{field}[{i}]"), n.strip_prefix('@').unwrap_or(n))?;
+        if names[..i].contains(n) {
+            return Err(FieldError::new(field, format!("names '{n}' twice")));
+        }
+    }
+    Ok(())
+}
+
 fn check_names(field: &str, names: &[String]) -> Result<(), FieldError> {
     for (i, n) in names.iter().enumerate() {
         check_name(&format!("{field}[{i}]"), n)?;
@@ -332,6 +343,13 @@ impl Validate for Record {
             }
             Record::Role(r) => {
                 check_text("description", &r.description, 4096)?;
+                check_names("os_groups", &r.os_groups)?;
+                if r.meta.name == crate::domain::SUPERUSER_ROLE && !r.os_groups.is_empty() {
+                    return Err(FieldError::new(
+                        "os_groups",
+                        "the Superuser role is given to users, never to a group",
+                    ));
+                }
                 for (i, g) in r.grants.iter().enumerate() {
                     if !g.environments.is_empty() && !g.action.is_scoped_by_environment() {
                         return Err(FieldError::new(
@@ -361,7 +379,7 @@ impl Validate for Record {
             }
             Record::Policy(p) => {
                 check_text("description", &p.description, 4096)?;
-                check_names("users", &p.users)?;
+                check_people("users", &p.users)?;
                 check_names("devices", &p.devices)?;
                 check_names("environments", &p.environments)?;
                 check_names("systems", &p.systems)?;

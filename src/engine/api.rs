@@ -278,6 +278,8 @@ pub enum Response {
         login: String,
         superuser: bool,
         server_owner: String,
+        /// Each role held, and where from: "own" or "group NAME".
+        roles: Vec<(String, String)>,
     },
     Records(Vec<Record>),
     Imported {

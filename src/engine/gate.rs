@@ -6,7 +6,7 @@
 
 use super::{Engine, EngineError};
 use crate::access::policy::covering_policy;
-use crate::access::{Effect, Principal};
+use crate::access::Effect;
 use crate::domain::{ExecutionRequest, Operation, RequestState, Timestamp, Trigger};
 use std::sync::{Arc, Weak};
 
@@ -29,11 +29,8 @@ impl Engine {
         // to open sessions on the device (the policy was judged a moment
         // ago, when the session was asked for).
         if let Trigger::Session { .. } = op.trigger {
-            let (user, roles) = self.principal_records(&op.requested_by).map_err(text)?;
-            let who = Principal {
-                user: &user,
-                roles: roles.iter().collect(),
-            };
+            let person = self.principal_records(&op.requested_by).map_err(text)?;
+            let who = person.principal();
             let device = match self.store.find(crate::domain::Kind::Device, &op.device) {
                 Ok(Some(crate::domain::Record::Device(d))) => d,
                 _ => return Err(format!("device '{}' no longer exists", op.device)),
@@ -44,11 +41,8 @@ impl Engine {
         }
         // The requester: still a Gatehouse user, enabled, and still allowed
         // to ask for this task.
-        let (user, roles) = self.principal_records(&op.requested_by).map_err(text)?;
-        let who = Principal {
-            user: &user,
-            roles: roles.iter().collect(),
-        };
+        let person = self.principal_records(&op.requested_by).map_err(text)?;
+        let who = person.principal();
         let task = self.task(&op.task).map_err(text)?;
         self.authorize(&who, Effect::Request(&task)).map_err(text)?;
         let Some(req) = self.store.request(op.request).map_err(|e| e.to_string())? else {
@@ -86,9 +80,14 @@ impl Engine {
             let policy = self.policy(name).map_err(|e| e.to_string())?;
             let task = self.task(&req.task).map_err(|e| e.to_string())?;
             let now_local = chrono::Local::now().naive_local();
+            // The requester's groups now: leaving a group named by the
+            // policy ends their runs under it.
+            let requester = self
+                .principal_records(&req.requester)
+                .map_err(|e| e.to_string())?;
             covering_policy(
                 std::slice::from_ref(&policy),
-                &req.requester,
+                requester.principal().member(),
                 &task,
                 &req.devices,
                 now_local,

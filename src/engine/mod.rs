@@ -65,6 +65,28 @@ pub struct Engine {
     local_account: crate::exec::local::LocalAccount,
     /// Sessions open now, for their monitors.
     live_sessions: sessions::LiveSessions,
+    /// OS groups, from the name service.
+    directory: crate::people::Directory,
+    /// Members of these OS groups are let in without a user record.
+    admission: crate::config::PeopleConfig,
+}
+
+/// A user as a command sees them: the record, the roles it holds (its own
+/// and its OS groups'), its groups, and where each role comes from.
+pub struct Person {
+    pub user: User,
+    pub roles: Vec<Role>,
+    pub groups: Vec<String>,
+}
+
+impl Person {
+    pub fn principal(&self) -> Principal<'_> {
+        Principal {
+            user: &self.user,
+            roles: self.roles.iter().collect(),
+            groups: &self.groups,
+        }
+    }
 }
 
 /// What one client receives: every event, output through its own small buffer.
@@ -134,6 +156,7 @@ impl Engine {
         let journal = journal::Journal::new(store.clone(), events.clone());
         let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
         let local_account = limits.local_account.clone();
+        let admission = limits.people.clone();
         let runner = Arc::new(Runner::new(
             store.clone(),
             Arc::new(journal.clone()),
@@ -154,6 +177,8 @@ impl Engine {
             refusals: Default::default(),
             local_account,
             live_sessions: Default::default(),
+            directory: Default::default(),
+            admission,
         });
         engine.runner.set_gate(gate::gate(Arc::downgrade(&engine)));
         engine
@@ -212,9 +237,76 @@ impl Engine {
         }
     }
 
-    /// The user record and roles of `login`, refused for strangers and
-    /// disabled users.
-    pub(super) fn principal_records(&self, login: &str) -> Result<(User, Vec<Role>), EngineError> {
+    /// Lets `login` in: a user with a record (as [`Engine::admits`]), or a
+    /// member of one of `[people] admit_groups`, whose user is made now
+    /// (audited) with the default role. A disabled user stays out
+    /// whatever their groups.
+    pub async fn admit(&self, login: &str) -> Result<(), String> {
+        let refused = match self.admits(login) {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let local =
+            matches!(&self.local_account, crate::exec::local::LocalAccount::Named(n) if n == login);
+        let unknown = matches!(self.store.find(Kind::User, login), Ok(None));
+        if local || !unknown || self.admission.admit_groups.is_empty() {
+            return Err(refused);
+        }
+        let groups = self.directory.groups_of(login)?;
+        let Some(group) = self
+            .admission
+            .admit_groups
+            .iter()
+            .find(|g| groups.contains(g))
+            .cloned()
+        else {
+            return Err(refused);
+        };
+        let role = self
+            .admission
+            .default_role
+            .clone()
+            .unwrap_or_else(|| "User".to_string());
+        let _guard = self.write_lock.lock().await;
+        if !matches!(self.store.find(Kind::User, login), Ok(None)) {
+            return Ok(()); // made by a connection that came first
+        }
+        let now = crate::domain::Timestamp::now();
+        let id = self.store.next_id().map_err(|e| e.to_string())?;
+        let user = User {
+            meta: crate::domain::Meta {
+                id,
+                name: login.to_string(),
+                enabled: true,
+                revision: 1,
+                created_at: now,
+                updated_at: now,
+                created_by: "gatehouse".into(),
+                updated_by: "gatehouse".into(),
+            },
+            display_name: login.to_string(),
+            roles: vec![role.clone()],
+            totp_secret: None,
+        };
+        self.journal
+            .commit(
+                vec![crate::store::Change::Put(Box::new(Record::User(user)))],
+                vec![NewAuditEvent::new(
+                    "gatehouse",
+                    "user.admit",
+                    format!("user {login}"),
+                    format!("a member of OS group {group} (admit_groups), with role {role}"),
+                )],
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// The user record of `login`, its roles (its own and its OS groups')
+    /// and its groups, refused for strangers, disabled users, and when the
+    /// name service cannot say which groups it is in.
+    pub(super) fn principal_records(&self, login: &str) -> Result<Person, EngineError> {
         let user = match self.store.find(Kind::User, login)? {
             Some(Record::User(u)) => u,
             _ => {
@@ -228,25 +320,53 @@ impl Engine {
                 "Gatehouse user '{login}' is disabled"
             )));
         }
-        let roles = self
+        let all: Vec<Role> = self
             .store
             .list(Kind::Role)?
             .into_iter()
             .filter_map(|r| match r {
-                Record::Role(role) if user.roles.contains(&role.meta.name) => Some(role),
+                Record::Role(role) => Some(role),
                 _ => None,
             })
             .collect();
-        Ok((user, roles))
+        // Only roles that name groups need the directory.
+        let groups = if all.iter().any(|r| !r.os_groups.is_empty()) || self.groups_in_lists()? {
+            self.directory
+                .groups_of(login)
+                .map_err(EngineError::Denied)?
+        } else {
+            Vec::new()
+        };
+        let roles = all
+            .into_iter()
+            .filter(|role| {
+                user.roles.contains(&role.meta.name)
+                    || role.os_groups.iter().any(|g| groups.contains(g))
+            })
+            .collect();
+        Ok(Person {
+            user,
+            roles,
+            groups,
+        })
+    }
+
+    /// Whether some policy names an `@group` (as a user or an approver):
+    /// then a person's groups are needed to judge them.
+    fn groups_in_lists(&self) -> Result<bool, EngineError> {
+        Ok(self.store.list(Kind::Policy)?.iter().any(|r| match r {
+            Record::Policy(p) => {
+                p.users.iter().any(|u| u.starts_with('@'))
+                    || p.approvers.iter().any(|a| a.user.starts_with('@'))
+            }
+            _ => false,
+        }))
     }
 
     /// Runs one command for the OS user `login`.
     pub async fn handle(&self, login: &str, command: Command) -> Result<Response, EngineError> {
-        let (user, roles) = self.principal_records(login)?;
-        let who = Principal {
-            user: &user,
-            roles: roles.iter().collect(),
-        };
+        let person = self.principal_records(login)?;
+        let who = person.principal();
         self.dispatch(&who, command).await
     }
 
@@ -258,11 +378,8 @@ impl Engine {
         path: &Path,
         sink: impl std::io::Write + Send + 'static,
     ) -> Result<Response, EngineError> {
-        let (user, roles) = self.principal_records(login)?;
-        let who = Principal {
-            user: &user,
-            roles: roles.iter().collect(),
-        };
+        let person = self.principal_records(login)?;
+        let who = person.principal();
         self.authorize(&who, Effect::Backup)?;
         let store = self.store.clone();
         let summary = tokio::task::spawn_blocking(move || store.backup_to(sink))
@@ -289,6 +406,7 @@ impl Engine {
         let login = who.user.meta.name.as_str();
         match command {
             Command::Whoami => Ok(Response::Whoami {
+                roles: who.role_sources(),
                 login: login.to_string(),
                 superuser: who.is_superuser(),
                 server_owner: self.owner.clone(),

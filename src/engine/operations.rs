@@ -517,11 +517,8 @@ impl Engine {
                 let child = self.task(child_name)?;
                 // The child runs for the parent's requester: they must
                 // still be allowed to ask for it.
-                let (user, roles) = self.principal_records(&parent.requested_by)?;
-                let requester = Principal {
-                    user: &user,
-                    roles: roles.iter().collect(),
-                };
+                let person = self.principal_records(&parent.requested_by)?;
+                let requester = person.principal();
                 self.authorize(&requester, crate::access::Effect::Request(&child))?;
                 let ops = self.plan(
                     &child,

@@ -355,13 +355,7 @@ impl Engine {
         if !terms.superuser {
             let policies = self.policies()?;
             let now_local = chrono::Local::now().naive_local();
-            match covering_policy(
-                &policies,
-                &who.user.meta.name,
-                &task,
-                &task.devices,
-                now_local,
-            ) {
+            match covering_policy(&policies, who.member(), &task, &task.devices, now_local) {
                 Ok(p) => {
                     terms.policy = Some(p.meta.name.clone());
                     terms.requires_approval = p.requires_approval;
@@ -417,11 +411,10 @@ impl Engine {
         };
         let policies = self.policies()?;
         let now_local = chrono::Local::now().naive_local();
-        let policy =
-            match covering_policy(&policies, &who.user.meta.name, &task, &devices, now_local) {
-                Ok(p) => p.clone(),
-                Err(why) => return refuse(why).await,
-            };
+        let policy = match covering_policy(&policies, who.member(), &task, &devices, now_local) {
+            Ok(p) => p.clone(),
+            Err(why) => return refuse(why).await,
+        };
         let reason_enabled = match &spec.reason {
             Some(r) => matches!(self.store.find(Kind::Reason, r)?, Some(rec) if rec.meta().enabled),
             None => false,
@@ -483,9 +476,7 @@ impl Engine {
         // asking inside the window is not running inside it.
         if let Some(at) = spec.at.filter(|at| *at > now) {
             let at_local = at.to_utc().with_timezone(&chrono::Local).naive_local();
-            if let Err(why) =
-                covering_policy(&policies, &who.user.meta.name, &task, &devices, at_local)
-            {
+            if let Err(why) = covering_policy(&policies, who.member(), &task, &devices, at_local) {
                 return refuse(format!("--at {}: {why}", at.to_utc().to_rfc3339())).await;
             }
         }
@@ -619,11 +610,8 @@ impl Engine {
         let req = self.load_request(id)?;
         let policy = self.policy(req.policy.as_deref().unwrap_or_default())?;
         let target = req.target();
-        let (user, roles) = self.principal_records(login)?;
-        let who = Principal {
-            user: &user,
-            roles: roles.iter().collect(),
-        };
+        let person = self.principal_records(login)?;
+        let who = person.principal();
         let judged = crate::access::authorize(
             &who,
             crate::access::Effect::Decide {
@@ -633,7 +621,7 @@ impl Engine {
             &super::StoreFacts(&self.store),
         )
         .map_err(|d| d.message)
-        .and_then(|()| may_decide(&policy, &req, login));
+        .and_then(|()| may_decide(&policy, &req, who.member()));
         match judged {
             Ok(level) => Ok((req, policy, level, target)),
             Err(why) => {
@@ -806,9 +794,9 @@ impl Engine {
                 return false;
             };
             match r.state {
-                RequestState::Pending { .. } => may_decide(p, r, login).is_ok(),
+                RequestState::Pending { .. } => may_decide(p, r, who.member()).is_ok(),
                 RequestState::Emergency => {
-                    r.requester != login && p.approvers.iter().any(|a| a.user == login)
+                    r.requester != login && p.approvers.iter().any(|a| who.member().is(&a.user))
                 }
                 _ => false,
             }
@@ -878,10 +866,9 @@ impl Engine {
             });
         }
         let approver = match &request.policy {
-            Some(name) => self
-                .policies()?
-                .iter()
-                .any(|p| &p.meta.name == name && p.approvers.iter().any(|a| a.user == login)),
+            Some(name) => self.policies()?.iter().any(|p| {
+                &p.meta.name == name && p.approvers.iter().any(|a| who.member().is(&a.user))
+            }),
             None => false,
         };
         let template = self.store.get(Kind::Template, request.pinned.template_id)?;

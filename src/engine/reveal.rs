@@ -75,7 +75,7 @@ impl Engine {
             return self.reveal_approved(&credential, who, &spec, id).await;
         }
         let now_local = chrono::Local::now().naive_local();
-        let policy = match covering_reveal(&governing, &login, &spec.name, now_local) {
+        let policy = match covering_reveal(&governing, who.member(), &spec.name, now_local) {
             Ok(p) => p.clone(),
             Err(why) => return self.refuse(&login, &spec.name, why).await,
         };
@@ -249,7 +249,7 @@ impl Engine {
         let now_local = chrono::Local::now().naive_local();
         if let Err(why) = covering_reveal(
             &governing_reveals(std::slice::from_ref(&policy), name, environment.as_deref()),
-            &login,
+            who.member(),
             name,
             now_local,
         ) {

@@ -215,11 +215,8 @@ impl Engine {
             return Ok(Some("the task's schedule changed".into()));
         }
         match self.principal_records(&req.requester) {
-            Ok((user, roles)) => {
-                let who = Principal {
-                    user: &user,
-                    roles: roles.iter().collect(),
-                };
+            Ok(person) => {
+                let who = person.principal();
                 if req.policy.is_none() && !who.is_superuser() {
                     return Ok(Some(format!(
                         "'{}' authorised it as a Superuser and no longer is one",

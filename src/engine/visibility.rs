@@ -64,7 +64,7 @@ impl Facts {
         };
         // Only an approver can have decided it: others skip the read.
         see(false)
-            || (self.approves_somewhere(&who.user.meta.name)
+            || (self.approves_somewhere(who.member())
                 && decided(store, &who.user.meta.name, op.request)
                 && see(true))
     }
@@ -84,10 +84,10 @@ impl Facts {
         .is_ok()
     }
 
-    fn approves_somewhere(&self, login: &str) -> bool {
+    fn approves_somewhere(&self, who: access::Member<'_>) -> bool {
         self.policies
             .values()
-            .any(|p| p.approvers.iter().any(|a| a.user == login))
+            .any(|p| p.approvers.iter().any(|a| who.is(&a.user)))
     }
 
     pub fn request(&self, who: &Principal<'_>, request: &ExecutionRequest) -> bool {
@@ -117,6 +117,7 @@ pub struct EventFilter {
     login: String,
     user: User,
     roles: Vec<Role>,
+    groups: Vec<String>,
     facts: Facts,
     read_at: Instant,
     operations: HashMap<Id, bool>,
@@ -133,11 +134,12 @@ pub enum Verdict {
 impl Engine {
     /// The event filter of a subscriber.
     pub fn event_filter(&self, login: &str) -> Result<EventFilter, EngineError> {
-        let (user, roles) = self.principal_records(login)?;
+        let person = self.principal_records(login)?;
         Ok(EventFilter {
             login: login.to_string(),
-            user,
-            roles,
+            user: person.user,
+            roles: person.roles,
+            groups: person.groups,
             facts: self.visibility_facts()?,
             read_at: Instant::now(),
             operations: HashMap::new(),
@@ -155,9 +157,10 @@ impl Engine {
         );
         if concerns_access || filter.read_at.elapsed() > REFRESH {
             match self.principal_records(&filter.login) {
-                Ok((user, roles)) => {
-                    filter.user = user;
-                    filter.roles = roles;
+                Ok(person) => {
+                    filter.user = person.user;
+                    filter.roles = person.roles;
+                    filter.groups = person.groups;
                 }
                 Err(e) => return Verdict::Close(e.to_string()),
             }
@@ -171,6 +174,7 @@ impl Engine {
         let who = Principal {
             user: &filter.user,
             roles: filter.roles.iter().collect(),
+            groups: &filter.groups,
         };
         let visible = match event {
             Event::ShuttingDown => true,

@@ -34,6 +34,9 @@ pub struct Limits {
     pub backoff_max: Duration,
     /// Who `local` templates run as.
     pub local_account: local::LocalAccount,
+    /// Who is let in without a user record (the engine's, carried here
+    /// with the server's other settings).
+    pub people: crate::config::PeopleConfig,
 }
 
 impl Default for Limits {
@@ -46,6 +49,7 @@ impl Default for Limits {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             local_account: local::LocalAccount::Own,
+            people: Default::default(),
         }
     }
 }

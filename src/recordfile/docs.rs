@@ -396,6 +396,9 @@ pub struct RoleDoc {
     pub grants: Vec<GrantDoc>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub resources: Vec<ResourceDoc>,
+    /// OS groups whose members hold the role.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub os_groups: Vec<String>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub enabled: bool,
 }
@@ -794,6 +797,7 @@ impl RecordsFile {
                     builtin: false,
                     grants,
                     resources,
+                    os_groups: d.os_groups,
                 }),
                 PlainSecrets::default(),
                 l,
@@ -1030,6 +1034,7 @@ impl RecordsFile {
                 Record::Role(r) => file.role.push(span(RoleDoc {
                     name: m.name.clone(),
                     description: r.description.clone(),
+                    os_groups: r.os_groups.clone(),
                     grants: r
                         .grants
                         .iter()

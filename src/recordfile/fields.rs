@@ -340,6 +340,13 @@ pub fn keys(kind: Kind) -> Vec<Key> {
                 Toml,
                 "[{ kind = \"task\", name = \"restart\", levels = [\"read\", \"run\"] }]",
             ),
+            k(
+                "os_groups",
+                "OS groups",
+                false,
+                List,
+                "members of these OS groups hold the role",
+            ),
         ],
         Kind::Policy => vec![
             name,

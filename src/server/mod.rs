@@ -361,7 +361,7 @@ async fn serve_client(
         Some(other) => other,
         None => os_login.clone(),
     };
-    if let Err(message) = engine.admits(&login) {
+    if let Err(message) = engine.admit(&login).await {
         let message = bounds_text(&message);
         wire::write_hello(&mut writer, &Welcome::refused(message.clone())).await?;
         let _ = engine

@@ -15,7 +15,7 @@ use std::path::Path;
 ///    `idempotent`; secrets' lifecycles get their own tree.
 /// 6: policies say what they cover (tasks, sessions, reveals) and may
 ///    choose credentials; a request may be for a reveal; sessions get
-///    their own tree.
+///    their own tree; roles may be held through OS groups.
 pub const SCHEMA_VERSION: u32 = 6;
 
 const VERSION_KEY: &[u8] = b"schema_version";
@@ -351,6 +351,28 @@ mod v5 {
     use serde::{Deserialize, Serialize};
     use std::collections::BTreeMap;
 
+    #[derive(Deserialize)]
+    pub struct RoleV5 {
+        meta: Meta,
+        description: String,
+        builtin: bool,
+        grants: Vec<crate::domain::Grant>,
+        resources: Vec<crate::domain::ResourceGrant>,
+    }
+
+    impl From<RoleV5> for Role {
+        fn from(r: RoleV5) -> Role {
+            Role {
+                meta: r.meta,
+                description: r.description,
+                builtin: r.builtin,
+                grants: r.grants,
+                resources: r.resources,
+                os_groups: Vec::new(),
+            }
+        }
+    }
+
     #[derive(Serialize, Deserialize)]
     pub struct PolicyV5 {
         meta: Meta,
@@ -410,7 +432,7 @@ mod v5 {
         Template(Template),
         Task(Task),
         User(User),
-        Role(Role),
+        Role(RoleV5),
         Policy(PolicyV5),
     }
 
@@ -439,15 +461,19 @@ mod v5 {
     /// Rewrites every policy (naming no credentials) and every request (a
     /// task's, none a reveal) in the new layout.
     pub fn upgrade(db: &sled::Db) -> StoreResult<(usize, usize)> {
-        let policies = db.open_tree("policy")?;
         let mut np = 0;
-        for entry in policies.iter() {
-            let (key, value) = entry?;
-            let RecordV5::Policy(old) = decode::<RecordV5>("records", &value)? else {
-                continue;
-            };
-            policies.insert(key, encode(&Record::Policy(old.into()))?)?;
-            np += 1;
+        for name in ["policy", "role"] {
+            let tree = db.open_tree(name)?;
+            for entry in tree.iter() {
+                let (key, value) = entry?;
+                let new = match decode::<RecordV5>("records", &value)? {
+                    RecordV5::Policy(old) => Record::Policy(old.into()),
+                    RecordV5::Role(old) => Record::Role(old.into()),
+                    _ => continue,
+                };
+                tree.insert(key, encode(&new)?)?;
+                np += 1;
+            }
         }
         let requests = db.open_tree(super::super::REQUESTS_TREE)?;
         let mut nr = 0;

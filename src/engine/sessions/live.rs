@@ -72,11 +72,8 @@ impl Engine {
         id: Id,
         out: mpsc::Sender<Vec<u8>>,
     ) -> Result<Response, EngineError> {
-        let (user, roles) = self.principal_records(login)?;
-        let who = crate::access::Principal {
-            user: &user,
-            roles: roles.iter().collect(),
-        };
+        let person = self.principal_records(login)?;
+        let who = person.principal();
         let session = self
             .store
             .session(id)?

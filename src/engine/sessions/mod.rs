@@ -44,11 +44,8 @@ impl Engine {
         input: mpsc::Receiver<SessionInput>,
         output: mpsc::Sender<Vec<u8>>,
     ) -> Result<Response, EngineError> {
-        let (user, roles) = self.principal_records(login)?;
-        let who = Principal {
-            user: &user,
-            roles: roles.iter().collect(),
-        };
+        let person = self.principal_records(login)?;
+        let who = person.principal();
         let opening = match self.session_terms(&who, &spec).await? {
             terms::Terms::Filed(req) => return Ok(Response::Filed(req)),
             terms::Terms::Open(o) => *o,

@@ -95,7 +95,7 @@ impl Engine {
             credential: &credential.meta.name,
             username: &credential.username,
         };
-        let policy = match covering_session(&policies, login, &target, now_local) {
+        let policy = match covering_session(&policies, who.member(), &target, now_local) {
             Ok(p) => p.clone(),
             Err(why) => return self.refuse_session(login, &spec.device, why).await,
         };
