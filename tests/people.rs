@@ -105,6 +105,9 @@ fn a_group_gives_its_members_roles_policies_and_approver_levels() {
     let me = whoami(&d, "gh-pp-dba1");
     assert!(me.contains("role DBA (group gh-pp-dba)"), "{me}");
     assert!(me.contains("role User (own)"), "{me}");
+    // The user check weighs the group's role too (DBA's run-local).
+    let check = d.ok(&["user", "check", "gh-pp-dba1"]);
+    assert!(check.contains("run-local"), "{check}");
     // Positive control: someone outside the group does not hold it.
     assert!(!whoami(&d, "gh-pp-appr1").contains("DBA"));
 
@@ -135,6 +138,7 @@ fn a_group_gives_its_members_roles_policies_and_approver_levels() {
     // DBA was their only source of run-local.
     let refused = d.fails_as("gh-pp-dba1", &["request", "dba-work"]);
     assert!(refused.contains("run-local"), "{refused}");
+    assert!(!d.ok(&["user", "check", "gh-pp-dba1"]).contains("run-local"));
 }
 
 /// `[people] admit_groups`: a member of gh-pp-staff without a record is

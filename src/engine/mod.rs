@@ -550,13 +550,21 @@ impl Engine {
                         })
                     }
                 };
+                // Their own roles and their OS groups' (as the name
+                // service says now; a failure is said, not guessed).
+                let groups = self
+                    .directory
+                    .groups_of(&name)
+                    .map_err(EngineError::Denied)?;
                 let roles: Vec<Role> = self
                     .store
                     .list(Kind::Role)?
                     .into_iter()
                     .filter_map(|r| match r {
                         Record::Role(role)
-                            if role.meta.enabled && user.roles.contains(&role.meta.name) =>
+                            if role.meta.enabled
+                                && (user.roles.contains(&role.meta.name)
+                                    || role.os_groups.iter().any(|g| groups.contains(g))) =>
                         {
                             Some(role)
                         }
