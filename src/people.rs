@@ -79,6 +79,32 @@ impl Directory {
         Ok(groups)
     }
 
+    /// The members an OS group lists (its supplementary members: those
+    /// whose primary group it is are not in its entry), bounded in time
+    /// as every lookup.
+    pub fn members_of(&self, group: &str) -> Result<Vec<String>, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let name = group.to_string();
+        std::thread::spawn(move || {
+            let answer = nix::unistd::Group::from_name(&name)
+                .map_err(|e| e.to_string())
+                .map(|g| g.map(|g| g.mem));
+            let _ = tx.send(answer);
+        });
+        match rx.recv_timeout(self.timeout) {
+            Ok(Ok(Some(mut members))) => {
+                members.sort();
+                Ok(members)
+            }
+            Ok(Ok(None)) => Err(format!("the name service knows no OS group '{group}'")),
+            Ok(Err(e)) => Err(format!("cannot read OS group '{group}': {e}")),
+            Err(_) => Err(format!(
+                "the name service did not answer within {} s for OS group '{group}'",
+                self.timeout.as_secs()
+            )),
+        }
+    }
+
     /// Forgets cached answers (after a change an administrator asks to
     /// see at once).
     pub fn forget(&self) {

@@ -491,6 +491,7 @@ fn commands() -> Vec<Command> {
             id: Id(14),
             reason: "r".into(),
         },
+        Command::Groups,
     ]
 }
 
@@ -577,6 +578,7 @@ fn command_index(c: &Command) -> usize {
         Command::SessionRecording { .. } => 45,
         Command::WatchSession { .. } => 46,
         Command::EndSession { .. } => 47,
+        Command::Groups => 48,
     }
 }
 
@@ -635,6 +637,13 @@ fn responses() -> Vec<Response> {
         Response::Session(Box::new(session())),
         Response::Sessions(vec![session()]),
         Response::Recording("{}".into()),
+        Response::Groups(vec![gatehouse::engine::api::GroupInUse {
+            name: "dba".into(),
+            roles: vec!["DBA".into()],
+            policies: vec!["prod-db (users)".into()],
+            admits: true,
+            members: Err("the name service did not answer".into()),
+        }]),
     ]
 }
 
@@ -664,6 +673,7 @@ fn response_index(r: &Response) -> usize {
         Response::Session(_) => 21,
         Response::Sessions(_) => 22,
         Response::Recording(_) => 23,
+        Response::Groups(_) => 24,
     }
 }
 

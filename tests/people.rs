@@ -108,6 +108,35 @@ fn a_group_gives_its_members_roles_policies_and_approver_levels() {
     // The user check weighs the group's role too (DBA's run-local).
     let check = d.ok(&["user", "check", "gh-pp-dba1"]);
     assert!(check.contains("run-local"), "{check}");
+    // The groups in use, with their members: CLI, and under Admin's users.
+    let groups = d.ok(&["groups"]);
+    assert!(
+        groups.contains("gh-pp-dba: roles DBA; policies dba-tasks (users)")
+            && groups.contains("gh-pp-apprs: policies dba-tasks (approvers level 1)")
+            && groups.contains("members: gh-pp-dba1"),
+        "{groups}"
+    );
+    let socket = gatehouse::paths::socket_in(d.path());
+    use crossterm::event::KeyCode;
+    let keys = [KeyCode::Char('7')]
+        .into_iter()
+        .chain(std::iter::repeat_n(KeyCode::Right, 8))
+        .collect::<Vec<_>>();
+    let admin = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(common::drive::screen_after(&socket, "root", &keys));
+    assert!(
+        admin.contains("OS groups in use") && admin.contains("@gh-pp-dba: roles DBA"),
+        "{admin}"
+    );
+    // The TUI's top line says which roles come from groups.
+    let tui = common::tmux::Tmux::start(&format!(
+        "{} --data-dir {} --as gh-pp-dba1; sleep 30",
+        common::bin(),
+        d.path().display()
+    ));
+    tui.wait_for("DBA via @gh-pp-dba");
+    drop(tui);
     // Positive control: someone outside the group does not hold it.
     assert!(!whoami(&d, "gh-pp-appr1").contains("DBA"));
 

@@ -163,6 +163,31 @@ pub fn analyse_together(roles: &[&Role], reach: &Reach) -> Vec<RoleWarning> {
             "manage-users can give any user, itself included, any role.",
         );
     }
+    // Held through OS groups: who holds it is decided in the directory.
+    let powerful = [
+        ManageUsers,
+        ManagePolicies,
+        RunLocal,
+        ManageCredentials,
+        ManageTemplates,
+    ]
+    .into_iter()
+    .filter(|a| has(*a))
+    .map(|a| a.as_str())
+    .collect::<Vec<_>>();
+    for r in roles.iter().filter(|r| !r.os_groups.is_empty()) {
+        if !powerful.is_empty() {
+            warn(
+                WarningKind::Transitive,
+                &format!(
+                    "role {} is held by every member of OS group(s) {} and gives {}: whoever may add people to those groups in the directory gives it.",
+                    r.meta.name,
+                    r.os_groups.join(", "),
+                    powerful.join(", ")
+                ),
+            );
+        }
+    }
     out
 }
 
@@ -247,5 +272,22 @@ mod tests {
         assert!(!combo(&analyse_together(&[&writer], &reach)));
         assert!(!combo(&analyse_together(&[&runner], &reach)));
         assert!(combo(&analyse_together(&[&writer, &runner], &reach)));
+    }
+
+    /// A powerful role held through an OS group is said to be given by the
+    /// directory; the same role given only to users is not.
+    #[test]
+    fn a_powerful_role_held_through_a_group_is_warned_of() {
+        let mut r = role(&[Permission::ManageUsers]);
+        assert!(!analyse(&r).iter().any(|w| w.message.contains("OS group")));
+        r.os_groups = vec!["helpdesk".into()];
+        let warnings = analyse(&r);
+        assert!(
+            warnings.iter().any(
+                |w| w.message.contains("every member of OS group(s) helpdesk")
+                    && w.message.contains("manage-users")
+            ),
+            "{warnings:?}"
+        );
     }
 }

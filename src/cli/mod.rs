@@ -299,6 +299,12 @@ pub enum Verb {
         #[command(subcommand)]
         command: sessions::SessionVerb,
     },
+    /// The OS groups roles, policies and admission name: what each gives
+    /// and who is in it (needs view of users).
+    Groups {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -418,6 +424,7 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         }
         Verb::Backup { file } => service::backup(cli, file).await,
         Verb::Connect(args) => sessions::connect(cli, args).await,
+        Verb::Groups { json } => records::groups(cli, *json).await,
         Verb::Sessions { all, text, json } => {
             sessions::list(cli, *all, text.as_deref(), *json).await
         }

@@ -213,3 +213,47 @@ pub async fn clone(cli: &Cli, kind: &str, from: &str, to: &str) -> Result<()> {
     outln!("cloned {kind} {from} as {to}");
     Ok(())
 }
+
+pub async fn groups(cli: &Cli, json: bool) -> Result<()> {
+    let client = cli.client().await?;
+    let Response::Groups(groups) = client.call(Command::Groups).await? else {
+        bail!("the server answered with something else");
+    };
+    for g in &groups {
+        if json {
+            outln!(
+                "{}",
+                serde_json::json!({
+                    "group": g.name,
+                    "roles": g.roles,
+                    "policies": g.policies,
+                    "admits": g.admits,
+                    "members": g.members.as_ref().ok(),
+                    "error": g.members.as_ref().err(),
+                })
+            );
+            continue;
+        }
+        let mut gives = Vec::new();
+        if !g.roles.is_empty() {
+            gives.push(format!("roles {}", g.roles.join(", ")));
+        }
+        if !g.policies.is_empty() {
+            gives.push(format!("policies {}", g.policies.join(", ")));
+        }
+        if g.admits {
+            gives.push("admitted without an import".to_string());
+        }
+        outln!(
+            "{}: {}",
+            crate::text::printable(&g.name),
+            crate::text::printable(&gives.join("; "))
+        );
+        match &g.members {
+            Ok(m) if m.is_empty() => outln!("  members: none listed"),
+            Ok(m) => outln!("  members: {}", crate::text::printable(&m.join(", "))),
+            Err(e) => outln!("  members: {}", crate::text::printable(e)),
+        }
+    }
+    Ok(())
+}

@@ -200,6 +200,21 @@ pub enum Command {
     WatchSession { id: Id },
     /// Ends an open session (monitor-sessions); its user is told why.
     EndSession { id: Id, reason: String },
+    /// The OS groups roles, policies and admission name, with their members.
+    Groups,
+}
+
+/// An OS group Gatehouse uses, what it gives, and who is in it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct GroupInUse {
+    pub name: String,
+    /// The roles it gives; the policies (and levels) that name it; whether
+    /// its members are admitted without an import.
+    pub roles: Vec<String>,
+    pub policies: Vec<String>,
+    pub admits: bool,
+    /// Its members as the name service lists them, or why they cannot be read.
+    pub members: Result<Vec<String>, String>,
 }
 
 /// What a person asks for when they connect to a device.
@@ -318,6 +333,7 @@ pub enum Response {
     Sessions(Vec<crate::domain::SessionRecord>),
     /// A recording's asciicast text.
     Recording(String),
+    Groups(Vec<GroupInUse>),
 }
 
 /// What a reveal brings: why, and, under a policy that names the

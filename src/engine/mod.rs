@@ -351,6 +351,66 @@ impl Engine {
         })
     }
 
+    /// The OS groups that roles, policies and admission name, with their
+    /// members, for whoever may list users.
+    fn groups_in_use(&self, who: &Principal<'_>) -> Result<Response, EngineError> {
+        self.authorize(who, Effect::List(Kind::User))?;
+        let mut groups: std::collections::BTreeMap<String, api::GroupInUse> = Default::default();
+        let entry = |groups: &mut std::collections::BTreeMap<String, api::GroupInUse>,
+                     name: &str| {
+            groups
+                .entry(name.to_string())
+                .or_insert_with(|| api::GroupInUse {
+                    name: name.to_string(),
+                    roles: Vec::new(),
+                    policies: Vec::new(),
+                    admits: false,
+                    members: Ok(Vec::new()),
+                })
+                .clone()
+        };
+        for record in self.store.list(Kind::Role)? {
+            if let Record::Role(r) = record {
+                for g in &r.os_groups {
+                    let mut e = entry(&mut groups, g);
+                    e.roles.push(r.meta.name.clone());
+                    groups.insert(g.clone(), e);
+                }
+            }
+        }
+        for record in self.store.list(Kind::Policy)? {
+            if let Record::Policy(p) = record {
+                let named = p
+                    .users
+                    .iter()
+                    .filter_map(|u| {
+                        u.strip_prefix('@')
+                            .map(|g| (g.to_string(), "users".to_string()))
+                    })
+                    .chain(p.approvers.iter().filter_map(|a| {
+                        a.user
+                            .strip_prefix('@')
+                            .map(|g| (g.to_string(), format!("approvers level {}", a.level)))
+                    }));
+                for (g, place) in named {
+                    let mut e = entry(&mut groups, &g);
+                    e.policies.push(format!("{} ({place})", p.meta.name));
+                    groups.insert(g, e);
+                }
+            }
+        }
+        for g in &self.admission.admit_groups {
+            let mut e = entry(&mut groups, g);
+            e.admits = true;
+            groups.insert(g.clone(), e);
+        }
+        let mut out: Vec<api::GroupInUse> = groups.into_values().collect();
+        for g in &mut out {
+            g.members = self.directory.members_of(&g.name);
+        }
+        Ok(Response::Groups(out))
+    }
+
     /// Whether some policy names an `@group` (as a user or an approver):
     /// then a person's groups are needed to judge them.
     fn groups_in_lists(&self) -> Result<bool, EngineError> {
@@ -533,6 +593,7 @@ impl Engine {
             Command::SessionRecording { id, input } => self.session_recording(who, id, input).await,
             // Both live on the connection: the server relays them.
             Command::EndSession { id, reason } => self.end_session(who, id, reason).await,
+            Command::Groups => self.groups_in_use(who),
             Command::Connect(_) | Command::SessionInput { .. } | Command::WatchSession { .. } => {
                 Err(EngineError::Protocol(
                     "a session is opened and fed on its own connection, through the server".into(),

@@ -122,6 +122,8 @@ pub enum Call {
         id: Id,
         reason: String,
     },
+    /// The OS groups in use (under Admin's users).
+    Groups,
 }
 
 /// What the `/` line is typed into.
@@ -266,6 +268,7 @@ impl Call {
                 id: *id,
                 reason: reason.clone(),
             },
+            Call::Groups => Command::Groups,
         }
     }
 }

@@ -96,12 +96,29 @@ pub async fn run(client: Client, theme: Theme, keys: Keymap) -> Result<()> {
 
     // Who runs the server, and where: shown on the top line.
     let server = match client.call(Command::Whoami).await {
-        Ok(Response::Whoami { server_owner, .. }) => {
+        Ok(Response::Whoami {
+            server_owner,
+            roles,
+            ..
+        }) => {
             let host = nix::unistd::gethostname()
                 .ok()
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_default();
-            format!("{host} · server {server_owner}")
+            // Roles held through OS groups are said where they come from.
+            let by_group: Vec<String> = roles
+                .iter()
+                .filter_map(|(role, source)| {
+                    source
+                        .strip_prefix("group ")
+                        .map(|g| format!("{role} via @{g}"))
+                })
+                .collect();
+            if by_group.is_empty() {
+                format!("{host} · server {server_owner}")
+            } else {
+                format!("{host} · server {server_owner} · {}", by_group.join(", "))
+            }
         }
         _ => String::new(),
     };

@@ -92,6 +92,8 @@ pub struct AdminState {
     pub credential_states: std::collections::BTreeMap<String, crate::domain::SecretStatus>,
     /// A password being shown (for 30 seconds), with its credential.
     pub revealed: Option<(String, crate::engine::api::Revealed)>,
+    /// The OS groups in use, shown under the users.
+    pub groups: Vec<crate::engine::api::GroupInUse>,
 }
 
 /// The screens, in tab order.
@@ -785,6 +787,14 @@ impl Screen for Admin {
                     .or_default()
                     .replace(records);
                 Ok(vec![Call::CredentialStates])
+            }
+            (Call::List(Kind::User), Ok(Response::Records(records))) => {
+                app.records.entry(Kind::User).or_default().replace(records);
+                Ok(vec![Call::Groups])
+            }
+            (Call::Groups, Ok(Response::Groups(groups))) => {
+                app.admin.groups = groups;
+                Ok(Vec::new())
             }
             (Call::CredentialStates, Ok(Response::CredentialStates(states))) => {
                 app.admin.credential_states =

@@ -70,3 +70,24 @@ pub async fn every_screen(socket: &std::path::Path, login: &str) -> Vec<String> 
     }
     screens
 }
+
+/// The TUI after these keys, as `login` sees it through the real server
+/// (each key's requests answered before the next).
+#[allow(dead_code)]
+pub async fn screen_after(
+    socket: &std::path::Path,
+    login: &str,
+    keys: &[crossterm::event::KeyCode],
+) -> String {
+    let client = Client::connect(socket, Some(login), &Default::default())
+        .await
+        .unwrap();
+    let mut app = App::new(login.into(), gatehouse::ui::Theme::default());
+    let start = app.start();
+    settle(&mut app, &client, start).await;
+    for k in keys {
+        let asked = app.update(key(*k));
+        settle(&mut app, &client, asked).await;
+    }
+    screen(&app, 160, 50)
+}

@@ -46,6 +46,13 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             Layout::vertical([Constraint::Min(5), Constraint::Length(8)]).areas(list_area);
         draw_role_warnings(app, frame, warnings);
         list
+    } else if kind == Kind::User && !app.admin.groups.is_empty() {
+        // Users show the OS groups in use under the list.
+        let height = (app.admin.groups.len() as u16 * 2 + 2).min(12);
+        let [list, groups] =
+            Layout::vertical([Constraint::Min(5), Constraint::Length(height)]).areas(list_area);
+        draw_groups(app, frame, groups);
+        list
     } else {
         list_area
     };
@@ -141,6 +148,43 @@ fn draw_role_warnings(app: &App, frame: &mut Frame, area: Rect) {
             Block::default()
                 .borders(Borders::ALL)
                 .title(" Role analysis ")
+                .title_style(app.theme.title()),
+        ),
+        area,
+    );
+}
+
+/// The OS groups roles, policies and admission name: what each gives and
+/// who is in it.
+fn draw_groups(app: &App, frame: &mut Frame, area: Rect) {
+    use ratatui::widgets::{Block, Borders, Wrap};
+    let mut lines = Vec::new();
+    for g in &app.admin.groups {
+        let mut gives = Vec::new();
+        if !g.roles.is_empty() {
+            gives.push(format!("roles {}", g.roles.join(", ")));
+        }
+        if !g.policies.is_empty() {
+            gives.push(format!("policies {}", g.policies.join(", ")));
+        }
+        if g.admits {
+            gives.push("admitted without an import".into());
+        }
+        lines.push(Line::styled(
+            format!("@{}: {}", g.name, gives.join("; ")),
+            app.theme.title(),
+        ));
+        lines.push(match &g.members {
+            Ok(m) if m.is_empty() => Line::styled("  no members listed", app.theme.dim()),
+            Ok(m) => Line::from(format!("  {}", m.join(", "))),
+            Err(e) => Line::styled(format!("  {e}"), app.theme.warn_style()),
+        });
+    }
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: true }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" OS groups in use ")
                 .title_style(app.theme.title()),
         ),
         area,
