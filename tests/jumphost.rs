@@ -78,11 +78,19 @@ fn people_are_who_the_kernel_says_and_strangers_are_refused() {
         .ok_as(Some(SERVICE), &["whoami"])
         .starts_with("gh-svc, Superuser (server run by gh-svc)"));
     assert_eq!(
-        service.ok_as(Some(ALICE), &["whoami"]).trim(),
+        service
+            .ok_as(Some(ALICE), &["whoami"])
+            .lines()
+            .next()
+            .unwrap(),
         "gh-alice (server run by gh-svc)"
     );
     assert_eq!(
-        service.ok_as(Some(BOB), &["whoami"]).trim(),
+        service
+            .ok_as(Some(BOB), &["whoami"])
+            .lines()
+            .next()
+            .unwrap(),
         "gh-bob (server run by gh-svc)"
     );
     // An OS user who is not a Gatehouse user gets past the socket, not the hello.
@@ -105,7 +113,9 @@ fn people_are_who_the_kernel_says_and_strangers_are_refused() {
     assert_eq!(
         service
             .ok_as(Some(SERVICE), &["--as", ALICE, "whoami"])
-            .trim(),
+            .lines()
+            .next()
+            .unwrap(),
         "gh-alice (server run by gh-svc)"
     );
     // A disabled user is turned away at the door too.
@@ -200,7 +210,11 @@ fn a_group_restricted_socket_admits_only_the_group() {
     let gid = nix_gid(GROUP);
     assert_eq!(meta.gid(), gid);
     assert_eq!(
-        service.ok_as(Some(ALICE), &["whoami"]).trim(),
+        service
+            .ok_as(Some(ALICE), &["whoami"])
+            .lines()
+            .next()
+            .unwrap(),
         "gh-alice (server run by gh-svc)"
     );
     let refused = service.fails_as(Some(BOB), &["whoami"]);
