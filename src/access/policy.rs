@@ -49,14 +49,21 @@ pub fn window_contains(w: &Window, now: NaiveDateTime) -> bool {
         && w.end_date.is_none_or(|d| now.date() <= d)
 }
 
-/// Why one policy does not cover a request, or `None` when it does.
-fn mismatch(
-    p: &Policy,
-    user: Member<'_>,
-    task: &Task,
-    devices: &[String],
-    now: NaiveDateTime,
-) -> Option<String> {
+/// What a request or a session would reach, as a policy's scope judges it.
+struct Scope<'a> {
+    /// "tasks" or "sessions", and whether the policy covers that.
+    what: &'static str,
+    covered: bool,
+    credential: &'a str,
+    environment: &'a str,
+    system: &'a str,
+    devices: &'a [&'a str],
+}
+
+/// Why a policy's scope does not hold `scope` for `user`: enabled, listing
+/// them (or a group of theirs), covering that kind, the credential, the
+/// environment, the system and every device; `None` when it does.
+fn scope_mismatch(p: &Policy, user: Member<'_>, scope: &Scope<'_>) -> Option<String> {
     let name = &p.meta.name;
     if !p.meta.enabled {
         return Some(format!("policy {name} is disabled"));
@@ -67,36 +74,61 @@ fn mismatch(
             user.login
         ));
     }
-    if !p.covers.tasks {
+    if !scope.covered {
         return Some(format!(
-            "policy {name} covers {}, not tasks",
-            p.covers.names().join(" and ")
+            "policy {name} covers {}, not {}",
+            p.covers.names().join(" and "),
+            scope.what
         ));
     }
-    if !p.credentials.is_empty() && !p.credentials.contains(&task.credential) {
+    if !p.credentials.is_empty() && !p.credentials.iter().any(|c| c == scope.credential) {
         return Some(format!(
             "policy {name} does not cover credential '{}'",
-            task.credential
+            scope.credential
         ));
     }
-    if !p.environments.is_empty() && !p.environments.contains(&task.environment) {
+    if !p.environments.is_empty() && !p.environments.iter().any(|e| e == scope.environment) {
         return Some(format!(
             "policy {name} does not cover environment '{}'",
-            task.environment
+            scope.environment
         ));
     }
-    if !p.systems.is_empty() && !p.systems.contains(&task.system) {
+    if !p.systems.is_empty() && !p.systems.iter().any(|s| s == scope.system) {
         return Some(format!(
             "policy {name} does not cover system '{}'",
-            task.system
+            scope.system
         ));
     }
     if !p.devices.is_empty() {
-        if let Some(d) = devices.iter().find(|d| !p.devices.contains(d)) {
+        if let Some(d) = scope
+            .devices
+            .iter()
+            .find(|d| !p.devices.iter().any(|pd| pd == *d))
+        {
             return Some(format!("policy {name} does not cover device '{d}'"));
         }
     }
-    outside_windows(p, now)
+    None
+}
+
+/// Why one policy does not cover a request, or `None` when it does.
+fn mismatch(
+    p: &Policy,
+    user: Member<'_>,
+    task: &Task,
+    devices: &[String],
+    now: NaiveDateTime,
+) -> Option<String> {
+    let devices: Vec<&str> = devices.iter().map(String::as_str).collect();
+    let scope = Scope {
+        what: "tasks",
+        covered: p.covers.tasks,
+        credential: &task.credential,
+        environment: &task.environment,
+        system: &task.system,
+        devices: &devices,
+    };
+    scope_mismatch(p, user, &scope).or_else(|| outside_windows(p, now))
 }
 
 /// Why `now` lies outside every window of a policy that has windows.
@@ -207,44 +239,16 @@ fn session_mismatch(
 ) -> Option<String> {
     let name = &p.meta.name;
     let device = target.device;
-    if !p.meta.enabled {
-        return Some(format!("policy {name} is disabled"));
-    }
-    if !user.in_list(&p.users) {
-        return Some(format!(
-            "policy {name} does not list user '{}' (or a group of theirs)",
-            user.login
-        ));
-    }
-    if !p.covers.sessions {
-        return Some(format!(
-            "policy {name} covers {}, not sessions",
-            p.covers.names().join(" and ")
-        ));
-    }
-    if !p.environments.is_empty() && !p.environments.contains(&device.environment) {
-        return Some(format!(
-            "policy {name} does not cover environment '{}'",
-            device.environment
-        ));
-    }
-    if !p.systems.is_empty() && !p.systems.contains(&device.system) {
-        return Some(format!(
-            "policy {name} does not cover system '{}'",
-            device.system
-        ));
-    }
-    if !p.devices.is_empty() && !p.devices.contains(&device.meta.name) {
-        return Some(format!(
-            "policy {name} does not cover device '{}'",
-            device.meta.name
-        ));
-    }
-    if !p.credentials.is_empty() && !p.credentials.iter().any(|c| c == target.credential) {
-        return Some(format!(
-            "policy {name} does not cover credential '{}'",
-            target.credential
-        ));
+    let scope = Scope {
+        what: "sessions",
+        covered: p.covers.sessions,
+        credential: target.credential,
+        environment: &device.environment,
+        system: &device.system,
+        devices: &[device.meta.name.as_str()],
+    };
+    if let Some(why) = scope_mismatch(p, user, &scope) {
+        return Some(why);
     }
     let matches = |patterns: &[String], value: &str| {
         patterns.iter().any(|p| crate::text::glob_matches(p, value))
