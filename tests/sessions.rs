@@ -69,15 +69,19 @@ fn setup() -> (DataDir, Sshd) {
     (d, sshd)
 }
 
-/// `gatehouse connect` as alice in tmux; after it, the terminal's modes
-/// are written to `stty.txt` and DONE is printed.
-fn connect_in_tmux(d: &DataDir) -> Tmux {
+/// `gatehouse ARGS` on this data directory in tmux; after it ends, the
+/// terminal's modes are written to `stty.txt` and CLIENT-DONE is printed.
+fn client_in_tmux(d: &DataDir, args: &str) -> Tmux {
     Tmux::start(&format!(
-        "{bin} --data-dir {dir} --as alice connect box-1 --justification 'INC-9 disk'; \
-         stty -a > {dir}/stty.txt; echo CLIENT-DONE; sleep 30",
+        "{bin} --data-dir {dir} {args}; stty -a > {dir}/stty.txt; echo CLIENT-DONE; sleep 30",
         bin = common::bin(),
         dir = d.path().display()
     ))
+}
+
+/// `gatehouse connect` as alice in tmux (see [`client_in_tmux`]).
+fn connect_in_tmux(d: &DataDir) -> Tmux {
+    client_in_tmux(d, "--as alice connect box-1 --justification 'INC-9 disk'")
 }
 
 fn sessions(d: &DataDir) -> Vec<Value> {
@@ -341,13 +345,10 @@ fn a_session_under_two_level_approval_with_mfa_opens_once_and_ends_with_its_wind
     let err = d.fails_as("dave", &["connect", "box-1"]);
     assert!(err.contains("TOTP") || err.contains("code"), "{err}");
 
-    let tmux = Tmux::start(&format!(
-        "{bin} --data-dir {dir} --as dave connect box-1 --totp {code}; \
-         stty -a > {dir}/stty.txt; echo CLIENT-DONE; sleep 30",
-        bin = common::bin(),
-        dir = d.path().display(),
-        code = current_code(&dave_uri)
-    ));
+    let tmux = client_in_tmux(
+        &d,
+        &format!("--as dave connect box-1 --totp {}", current_code(&dave_uri)),
+    );
     tmux.wait_for("gh-sess@");
     let s = &sessions(&d)[0];
     assert_eq!(s["request"], id.parse::<u64>().unwrap(), "{s}");
@@ -425,12 +426,10 @@ fn commands_outside_the_declared_plan_are_deviations_and_denied_lines_are_not_se
     d.ok(&["import", file.to_str().unwrap()]);
     let err = d.fails_as("alice", &["connect", "box-1"]);
     assert!(err.contains("requires the change it is for"), "{err}");
-    let tmux = Tmux::start(&format!(
-        "{bin} --data-dir {dir} --as alice connect box-1 --change CHG-7 --plan uptime --plan 'df *' --plan 'touch /tmp/*'; \
-         echo CLIENT-DONE; sleep 30",
-        bin = common::bin(),
-        dir = d.path().display()
-    ));
+    let tmux = client_in_tmux(
+        &d,
+        "--as alice connect box-1 --change CHG-7 --plan uptime --plan 'df *' --plan 'touch /tmp/*'",
+    );
     tmux.wait_for("gh-sess@");
     tmux.keys(&["uptime", "Enter"]);
     tmux.keys(&["df -h /", "Enter"]);
@@ -550,11 +549,10 @@ fn a_jit_grant_runs_before_the_session_and_is_revoked_however_it_ends() {
     drop(tmux);
 
     // 4. Its window ends.
-    let tmux = Tmux::start(&format!(
-        "{} --data-dir {} --as alice connect box-1 --justification x --duration 4s; echo CLIENT-DONE; sleep 30",
-        common::bin(),
-        d.path().display()
-    ));
+    let tmux = client_in_tmux(
+        &d,
+        "--as alice connect box-1 --justification x --duration 4s",
+    );
     tmux.wait_for("gh-sess@");
     assert!(granted());
     let screen = tmux.wait_for("CLIENT-DONE");
@@ -602,11 +600,10 @@ fn a_credential_set_to_rotate_after_use_is_changed_after_a_session() {
         );
     let file = d.write("lab.toml", &records);
     d.ok(&["import", file.to_str().unwrap()]);
-    let tmux = Tmux::start(&format!(
-        "{bin} --data-dir {dir} --as alice connect box-1 --credential sess --justification x; echo CLIENT-DONE; sleep 30",
-        bin = common::bin(),
-        dir = d.path().display()
-    ));
+    let tmux = client_in_tmux(
+        &d,
+        "--as alice connect box-1 --credential sess --justification x",
+    );
     tmux.wait_for("gh-sess-rot@");
     tmux.keys(&["exit", "Enter"]);
     tmux.wait_for("CLIENT-DONE");
@@ -625,11 +622,10 @@ fn a_credential_set_to_rotate_after_use_is_changed_after_a_session() {
     assert!(audit.contains("after session"), "{audit}");
     assert!(!audit.contains(PASSWORD));
     // The next session logs in with the new password.
-    let tmux = Tmux::start(&format!(
-        "{bin} --data-dir {dir} --as alice connect box-1 --credential sess --justification x; echo CLIENT-DONE; sleep 30",
-        bin = common::bin(),
-        dir = d.path().display()
-    ));
+    let tmux = client_in_tmux(
+        &d,
+        "--as alice connect box-1 --credential sess --justification x",
+    );
     tmux.wait_for("gh-sess-rot@");
     tmux.keys(&["exit", "Enter"]);
     tmux.wait_for("CLIENT-DONE");
@@ -706,11 +702,7 @@ fn a_jit_account_is_created_before_the_session_and_removed_after() {
     );
     let file = d.write("lab.toml", &records);
     d.ok(&["import", file.to_str().unwrap()]);
-    let tmux = Tmux::start(&format!(
-        "{bin} --data-dir {dir} connect box-1 --credential jit-acct; echo CLIENT-DONE; sleep 30",
-        bin = common::bin(),
-        dir = d.path().display()
-    ));
+    let tmux = client_in_tmux(&d, "connect box-1 --credential jit-acct");
     tmux.wait_for(&format!("{account}@"));
     assert!(exists(), "the session opened without its account");
     tmux.keys(&["id -un", "Enter"]);
