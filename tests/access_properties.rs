@@ -133,7 +133,7 @@ proptest! {
         env in proptest::sample::select(ENVS.to_vec()),
     ) {
         let task = Task { meta: Meta::named("t"), environment: env.to_string(), system: "web".into(), ..Task::default() };
-        let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap().and_hms_opt(12, 0, 0).unwrap();
+        let now = chrono::NaiveDate::from_ymd_opt(2026, 11, 26).unwrap().and_hms_opt(12, 0, 0).unwrap().and_utc();
         if let Ok(p) = covering_policy(&policies, user, &task, &[], now) {
             prop_assert!(p.meta.enabled);
             prop_assert!(p.users.iter().any(|u| u == user));

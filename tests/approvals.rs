@@ -698,3 +698,26 @@ fn a_task_request_names_its_change_and_lines_outside_the_plan_are_reported() {
         "{deviation}"
     );
 }
+
+/// A policy names the zone its windows are read in, and a window may run
+/// past midnight; a zone that is not an IANA name is refused by field.
+#[test]
+fn a_policy_names_its_time_zone_and_an_overnight_window() {
+    let d = setup("timezone = \"Europe/Berlin\"\n[[policy.window]]\ndays = [\"fri\"]\nfrom = \"22:00\"\nto = \"06:00\"\n");
+    let export = d.ok(&["export"]);
+    assert!(
+        export.contains("timezone = \"Europe/Berlin\"")
+            && export.contains("from = \"22:00\"")
+            && export.contains("to = \"06:00\""),
+        "{export}"
+    );
+    let bad = d.write(
+        "bad.toml",
+        "[[policy]]\nname = \"mars\"\nusers = [\"alice\"]\ntimezone = \"Mars/Olympus\"\n",
+    );
+    let err = d.fails(&["import", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("timezone") && err.contains("'Mars/Olympus' is not an IANA time zone"),
+        "{err}"
+    );
+}

@@ -182,6 +182,7 @@ fn record(kind: Kind) -> Record {
             products: vec!["MySQL*".into()],
             device_tags: vec!["pci".into()],
             usernames: vec!["svc-*".into()],
+            timezone: Some("Europe/Berlin".into()),
             ..Default::default()
         }),
     }

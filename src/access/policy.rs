@@ -29,6 +29,9 @@ pub fn describe_window(w: &Window) -> String {
     };
     let hm = |m: u16| format!("{:02}:{:02}", m / 60, m % 60);
     let mut text = format!("{day_text} {}–{}", hm(w.from_minute), hm(w.to_minute));
+    if w.to_minute < w.from_minute {
+        text.push_str(" the next day");
+    }
     if let Some(d) = w.start_date {
         text.push_str(&format!(" from {d}"));
     }
@@ -38,15 +41,44 @@ pub fn describe_window(w: &Window) -> String {
     text
 }
 
-/// Whether `now` (local time) falls inside the window.
+/// Whether `now` (the wall-clock time of the window's zone) falls inside
+/// the window. A window whose `to` is before its `from` runs past
+/// midnight: `days` (and the dates) name the day it starts.
 pub fn window_contains(w: &Window, now: NaiveDateTime) -> bool {
-    let day = now.weekday().number_from_monday() as u8;
     let minute = (now.hour() * 60 + now.minute()) as u16;
-    w.days.contains(&day)
-        && minute >= w.from_minute
-        && minute < w.to_minute
-        && w.start_date.is_none_or(|d| now.date() >= d)
-        && w.end_date.is_none_or(|d| now.date() <= d)
+    let starts_on = |date: chrono::NaiveDate| {
+        let day = date.weekday().number_from_monday() as u8;
+        w.days.contains(&day)
+            && w.start_date.is_none_or(|d| date >= d)
+            && w.end_date.is_none_or(|d| date <= d)
+    };
+    if w.from_minute < w.to_minute {
+        starts_on(now.date()) && minute >= w.from_minute && minute < w.to_minute
+    } else {
+        (starts_on(now.date()) && minute >= w.from_minute)
+            || (minute < w.to_minute && now.date().pred_opt().is_some_and(starts_on))
+    }
+}
+
+/// The wall-clock time a policy's windows are read in: its zone's, or
+/// the server's when it names none (or one that no longer parses).
+pub fn policy_time(p: &Policy, now: chrono::DateTime<chrono::Utc>) -> NaiveDateTime {
+    match p
+        .timezone
+        .as_deref()
+        .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
+    {
+        Some(tz) => now.with_timezone(&tz).naive_local(),
+        None => now.with_timezone(&chrono::Local).naive_local(),
+    }
+}
+
+/// The zone a policy's windows are read in, as people read it.
+pub fn zone_of(p: &Policy) -> String {
+    match &p.timezone {
+        Some(z) => z.clone(),
+        None => format!("the server's time, {}", chrono::Local::now().format("%Z")),
+    }
 }
 
 /// What a request or a session would reach, as a policy's scope judges it.
@@ -117,7 +149,7 @@ fn mismatch(
     user: Member<'_>,
     task: &Task,
     devices: &[String],
-    now: NaiveDateTime,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Option<String> {
     let devices: Vec<&str> = devices.iter().map(String::as_str).collect();
     let scope = Scope {
@@ -131,14 +163,18 @@ fn mismatch(
     scope_mismatch(p, user, &scope).or_else(|| outside_windows(p, now))
 }
 
-/// Why `now` lies outside every window of a policy that has windows.
-fn outside_windows(p: &Policy, now: NaiveDateTime) -> Option<String> {
-    if !p.windows.is_empty() && !p.windows.iter().any(|w| window_contains(w, now)) {
+/// Why `now` lies outside every window of a policy that has windows
+/// (read in the policy's zone).
+fn outside_windows(p: &Policy, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    let local = policy_time(p, now);
+    if !p.windows.is_empty() && !p.windows.iter().any(|w| window_contains(w, local)) {
         let windows: Vec<String> = p.windows.iter().map(describe_window).collect();
         return Some(format!(
-            "outside the access window of policy {}: {}",
+            "outside the access window of policy {}: {} ({}; it is {} there now)",
             p.meta.name,
-            windows.join("; ")
+            windows.join("; "),
+            zone_of(p),
+            local.format("%a %H:%M")
         ));
     }
     None
@@ -170,7 +206,7 @@ pub fn covering_reveal<'a, 'm>(
     governing: &[&'a Policy],
     user: impl Into<Member<'m>>,
     credential: &str,
-    now: NaiveDateTime,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<&'a Policy, String> {
     let user = user.into();
     let mut closest: Option<String> = None;
@@ -201,7 +237,7 @@ pub fn covering_policy<'a, 'm>(
     user: impl Into<Member<'m>>,
     task: &Task,
     devices: &[String],
-    now: NaiveDateTime,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<&'a Policy, String> {
     let user = user.into();
     let mut closest: Option<String> = None;
@@ -235,7 +271,7 @@ fn session_mismatch(
     p: &Policy,
     user: Member<'_>,
     target: &SessionTarget<'_>,
-    now: NaiveDateTime,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Option<String> {
     let name = &p.meta.name;
     let device = target.device;
@@ -281,7 +317,7 @@ pub fn covering_session<'a, 'm>(
     policies: &'a [Policy],
     user: impl Into<Member<'m>>,
     target: &SessionTarget<'_>,
-    now: NaiveDateTime,
+    now: chrono::DateTime<chrono::Utc>,
 ) -> Result<&'a Policy, String> {
     let user = user.into();
     let mut closest: Option<String> = None;
@@ -380,7 +416,17 @@ mod tests {
         }
     }
 
-    fn at(text: &str) -> NaiveDateTime {
+    /// A wall-clock time in the server's zone, as a moment.
+    fn at(text: &str) -> chrono::DateTime<chrono::Utc> {
+        use chrono::TimeZone;
+        chrono::Local
+            .from_local_datetime(&naive(text))
+            .earliest()
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    }
+
+    fn naive(text: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M").unwrap()
     }
 
@@ -442,8 +488,8 @@ mod tests {
     fn date_ranges_bound_a_window() {
         let mut w = policy().windows[0].clone();
         w.start_date = chrono::NaiveDate::from_ymd_opt(2026, 12, 1);
-        assert!(!window_contains(&w, at(THURSDAY_NOON)));
-        assert!(window_contains(&w, at("2026-12-01 09:00")));
+        assert!(!window_contains(&w, naive(THURSDAY_NOON)));
+        assert!(window_contains(&w, naive("2026-12-01 09:00")));
         assert!(describe_window(&w).contains("from 2026-12-01"));
     }
 
@@ -559,5 +605,83 @@ mod tests {
         let err =
             covering_session(std::slice::from_ref(&p), "bob", &target, monday_noon).unwrap_err();
         assert!(err.contains("no enabled access policy lets 'bob'"), "{err}");
+    }
+
+    /// A window from 22:00 to 06:00 starts on the day it names and runs
+    /// into the next morning: Friday night is Friday's, Saturday morning
+    /// too; Saturday night is not.
+    #[test]
+    fn an_overnight_window_covers_the_night_after_the_day_it_names() {
+        let w = Window {
+            days: vec![5],
+            from_minute: 22 * 60,
+            to_minute: 6 * 60,
+            start_date: None,
+            end_date: None,
+        };
+        // 2026-11-27 is a Friday.
+        assert!(window_contains(&w, naive("2026-11-27 23:30")));
+        assert!(window_contains(&w, naive("2026-11-28 05:59")));
+        assert!(!window_contains(&w, naive("2026-11-28 06:00")));
+        assert!(!window_contains(&w, naive("2026-11-28 23:00")));
+        assert!(
+            !window_contains(&w, naive("2026-11-27 05:00")),
+            "Friday morning is Thursday night's"
+        );
+        assert!(describe_window(&w).contains("22:00–06:00 the next day"));
+    }
+
+    /// A policy's windows are read in its zone: 08:00–18:00 in Berlin is
+    /// open at 08:30 Berlin time (07:30 UTC in winter) and closed at 17:30
+    /// UTC (18:30 in Berlin); in summer the same window is an hour earlier
+    /// in UTC.
+    #[test]
+    fn windows_are_read_in_the_policys_time_zone() {
+        let mut p = policy();
+        p.timezone = Some("Europe/Berlin".into());
+        let utc = |text: &str| {
+            chrono::NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M")
+                .unwrap()
+                .and_utc()
+        };
+        let t = task("production", "web");
+        // Thursday 2026-11-26, CET (UTC+1).
+        assert!(covering_policy(
+            std::slice::from_ref(&p),
+            "alice",
+            &t,
+            &[],
+            utc("2026-11-26 07:30")
+        )
+        .is_ok());
+        let err = covering_policy(
+            std::slice::from_ref(&p),
+            "alice",
+            &t,
+            &[],
+            utc("2026-11-26 17:30"),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("Europe/Berlin") && err.contains("Thu 18:30"),
+            "{err}"
+        );
+        // Thursday 2026-07-02, CEST (UTC+2): 06:30 UTC is 08:30 there.
+        assert!(covering_policy(
+            std::slice::from_ref(&p),
+            "alice",
+            &t,
+            &[],
+            utc("2026-07-02 06:30")
+        )
+        .is_ok());
+        assert!(covering_policy(
+            std::slice::from_ref(&p),
+            "alice",
+            &t,
+            &[],
+            utc("2026-07-02 16:30")
+        )
+        .is_err());
     }
 }

@@ -532,6 +532,9 @@ pub struct Policy {
     /// Sessions only as credentials whose username matches one of these
     /// (`*`/`?` patterns: `"svc-*"`).
     pub usernames: Vec<String>,
+    /// The IANA time zone its windows are read in (`Europe/Berlin`); the
+    /// server's own when absent.
+    pub timezone: Option<String>,
 }
 
 /// What a policy covers. A credential's reveals, once any enabled policy

@@ -470,6 +470,14 @@ impl Validate for Record {
                         "approval levels must run 1, 2, 3… without a gap",
                     ));
                 }
+                if let Some(tz) = &p.timezone {
+                    if tz.parse::<chrono_tz::Tz>().is_err() {
+                        return Err(FieldError::new(
+                            "timezone",
+                            format!("'{tz}' is not an IANA time zone (like Europe/Berlin or America/New_York)"),
+                        ));
+                    }
+                }
                 for (i, w) in p.windows.iter().enumerate() {
                     if w.days.is_empty() || w.days.iter().any(|d| !(1..=7).contains(d)) {
                         return Err(FieldError::new(
@@ -477,10 +485,14 @@ impl Validate for Record {
                             "must list weekdays (mon … sun)",
                         ));
                     }
-                    if w.from_minute >= w.to_minute || w.to_minute > 24 * 60 {
+                    // `to` before `from` runs past midnight into the next day.
+                    if w.from_minute == w.to_minute
+                        || w.to_minute > 24 * 60
+                        || w.from_minute >= 24 * 60
+                    {
                         return Err(FieldError::new(
                             format!("window[{i}].to"),
-                            "must be later than `from`, at most 24:00",
+                            "must differ from `from` (earlier runs past midnight), at most 24:00",
                         ));
                     }
                     if let (Some(a), Some(b)) = (w.start_date, w.end_date) {

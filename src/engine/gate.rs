@@ -79,7 +79,7 @@ impl Engine {
         if let Some(name) = &req.policy {
             let policy = self.policy(name).map_err(|e| e.to_string())?;
             let task = self.task(&req.task).map_err(|e| e.to_string())?;
-            let now_local = chrono::Local::now().naive_local();
+            let now_utc = chrono::Utc::now();
             // The requester's groups now: leaving a group named by the
             // policy ends their runs under it.
             let requester = self
@@ -90,7 +90,7 @@ impl Engine {
                 requester.principal().member(),
                 &task,
                 &req.devices,
-                now_local,
+                now_utc,
             )
             .map_err(|why| format!("request {}: {why}", req.id))?;
         }

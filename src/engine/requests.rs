@@ -354,8 +354,8 @@ impl Engine {
         };
         if !terms.superuser {
             let policies = self.policies()?;
-            let now_local = chrono::Local::now().naive_local();
-            match covering_policy(&policies, who.member(), &task, &task.devices, now_local) {
+            let now_utc = chrono::Utc::now();
+            match covering_policy(&policies, who.member(), &task, &task.devices, now_utc) {
                 Ok(p) => {
                     terms.policy = Some(p.meta.name.clone());
                     terms.requires_approval = p.requires_approval;
@@ -369,7 +369,13 @@ impl Engine {
                     terms.windows = p
                         .windows
                         .iter()
-                        .map(crate::access::policy::describe_window)
+                        .map(|w| {
+                            format!(
+                                "{} ({})",
+                                crate::access::policy::describe_window(w),
+                                crate::access::policy::zone_of(p)
+                            )
+                        })
                         .collect();
                 }
                 Err(why) => terms.refusal = Some(why),
@@ -410,8 +416,8 @@ impl Engine {
             spec.devices.clone()
         };
         let policies = self.policies()?;
-        let now_local = chrono::Local::now().naive_local();
-        let policy = match covering_policy(&policies, who.member(), &task, &devices, now_local) {
+        let now_utc = chrono::Utc::now();
+        let policy = match covering_policy(&policies, who.member(), &task, &devices, now_utc) {
             Ok(p) => p.clone(),
             Err(why) => return refuse(why).await,
         };
@@ -475,8 +481,8 @@ impl Engine {
         // A run deferred with --at must also fall in the policy's window:
         // asking inside the window is not running inside it.
         if let Some(at) = spec.at.filter(|at| *at > now) {
-            let at_local = at.to_utc().with_timezone(&chrono::Local).naive_local();
-            if let Err(why) = covering_policy(&policies, who.member(), &task, &devices, at_local) {
+            let at_utc = at.to_utc();
+            if let Err(why) = covering_policy(&policies, who.member(), &task, &devices, at_utc) {
                 return refuse(format!("--at {}: {why}", at.to_utc().to_rfc3339())).await;
             }
         }

@@ -74,8 +74,8 @@ impl Engine {
         if let Some(id) = request {
             return self.reveal_approved(&credential, who, &spec, id).await;
         }
-        let now_local = chrono::Local::now().naive_local();
-        let policy = match covering_reveal(&governing, who.member(), &spec.name, now_local) {
+        let now_utc = chrono::Utc::now();
+        let policy = match covering_reveal(&governing, who.member(), &spec.name, now_utc) {
             Ok(p) => p.clone(),
             Err(why) => return self.refuse(&login, &spec.name, why).await,
         };
@@ -246,12 +246,12 @@ impl Engine {
         let policy_name = req.policy.clone().unwrap_or_default();
         let policy = self.policy(&policy_name)?;
         let environment = self.credential_environment(credential)?;
-        let now_local = chrono::Local::now().naive_local();
+        let now_utc = chrono::Utc::now();
         if let Err(why) = covering_reveal(
             &governing_reveals(std::slice::from_ref(&policy), name, environment.as_deref()),
             who.member(),
             name,
-            now_local,
+            now_utc,
         ) {
             return self
                 .refuse(&login, name, format!("request {id}: {why}"))

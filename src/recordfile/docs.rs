@@ -470,6 +470,8 @@ pub struct PolicyDoc {
     pub device_tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub usernames: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub enabled: bool,
 }
@@ -920,6 +922,7 @@ impl RecordsFile {
                     products: d.products,
                     device_tags: d.device_tags,
                     usernames: d.usernames,
+                    timezone: d.timezone,
                 }),
                 PlainSecrets::default(),
                 l,
@@ -1103,6 +1106,7 @@ impl RecordsFile {
                     products: p.products.clone(),
                     device_tags: p.device_tags.clone(),
                     usernames: p.usernames.clone(),
+                    timezone: p.timezone.clone(),
                     enabled: m.enabled,
                 })),
             }

@@ -436,6 +436,13 @@ pub fn keys(kind: Kind) -> Vec<Key> {
                 "[\"rm -rf /*\", \"shutdown*\"] (a guard rail, not a control)",
             ),
             k(
+                "timezone",
+                "Time zone",
+                false,
+                Line,
+                "IANA name (Europe/Berlin) its windows are read in; blank: the server's",
+            ),
+            k(
                 "window",
                 "Windows",
                 false,

@@ -415,6 +415,7 @@ mod v5 {
                 products: Vec::new(),
                 device_tags: Vec::new(),
                 usernames: Vec::new(),
+                timezone: None,
             }
         }
     }

@@ -89,13 +89,13 @@ impl Engine {
             })));
         }
         let policies = self.policies()?;
-        let now_local = chrono::Local::now().naive_local();
+        let now_utc = chrono::Utc::now();
         let target = SessionTarget {
             device: &device,
             credential: &credential.meta.name,
             username: &credential.username,
         };
-        let policy = match covering_session(&policies, who.member(), &target, now_local) {
+        let policy = match covering_session(&policies, who.member(), &target, now_utc) {
             Ok(p) => p.clone(),
             Err(why) => return self.refuse_session(login, &spec.device, why).await,
         };
