@@ -212,6 +212,20 @@ fn a_session_opens_only_under_a_policy_that_covers_it() {
     assert!(err.contains("requires a justification"), "{err}");
     let err = connect("alice", &["--justification", "x", "--credential", "nope"]);
     assert!(err.contains("no credential named 'nope'"), "{err}");
+    // A credential of no device is used only where a policy names it.
+    let floating = d.write(
+        "floating.toml",
+        &format!("[[credential]]\nname = \"floating\"\nusername = \"gh-sess\"\npassword = \"{PASSWORD}\"\n"),
+    );
+    d.ok(&["import", floating.to_str().unwrap()]);
+    let err = connect(
+        "alice",
+        &["--justification", "x", "--credential", "floating"],
+    );
+    assert!(
+        err.contains("belongs to no device: policy lab-sessions must name it"),
+        "{err}"
+    );
     // The reference's criteria: the credential's username, the device's
     // product and tags.
     let narrowed = d.write(
@@ -223,7 +237,7 @@ fn a_session_opens_only_under_a_policy_that_covers_it() {
     let err = connect("alice", &["--justification", "x"]);
     assert!(err.contains("does not cover username 'gh-sess'"), "{err}");
     let audit = d.ok(&["audit", "export"]);
-    assert_eq!(audit.matches("\"session.refused\"").count(), 5, "{audit}");
+    assert_eq!(audit.matches("\"session.refused\"").count(), 6, "{audit}");
     assert!(sessions(&d).is_empty());
 }
 

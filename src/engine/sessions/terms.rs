@@ -99,6 +99,15 @@ impl Engine {
             Ok(p) => p.clone(),
             Err(why) => return self.refuse_session(login, &spec.device, why).await,
         };
+        // A credential of no device (root's key for automation, a jump
+        // login) opens a shell only where the policy names it.
+        if credential.device.is_none() && !policy.credentials.contains(&credential.meta.name) {
+            let why = format!(
+                "credential '{}' belongs to no device: policy {} must name it in `credentials` for a session to use it",
+                credential.meta.name, policy.meta.name
+            );
+            return self.refuse_session(login, &spec.device, why).await;
+        }
         let reason_enabled = match &spec.reason {
             Some(r) => matches!(self.store.find(Kind::Reason, r)?, Some(rec) if rec.meta().enabled),
             None => false,
