@@ -751,6 +751,7 @@ fn errors() -> Vec<EngineError> {
         EngineError::MfaNotEnrolled {
             login: "alice".into(),
         },
+        EngineError::Missing("session 14".into()),
     ]
 }
 
@@ -767,6 +768,7 @@ fn error_index(e: &EngineError) -> usize {
         EngineError::Variable { .. } => 8,
         EngineError::MfaRequired { .. } => 9,
         EngineError::MfaNotEnrolled { .. } => 10,
+        EngineError::Missing(_) => 11,
     }
 }
 

@@ -116,6 +116,9 @@ fn a_group_gives_its_members_roles_policies_and_approver_levels() {
             && groups.contains("members: gh-pp-dba1"),
         "{groups}"
     );
+    // Who is in which group is for those who may list users.
+    let refused = d.fails_as("gh-pp-appr1", &["groups"]);
+    assert!(refused.contains("may not"), "{refused}");
     let socket = gatehouse::paths::socket_in(d.path());
     use crossterm::event::KeyCode;
     let keys = [KeyCode::Char('7')]

@@ -170,6 +170,20 @@ fn an_operator_works_in_a_recorded_session_and_never_sees_the_password() {
         "the search sees the password behind the mask"
     );
 
+    // Someone else without view-executions or monitor-sessions sees
+    // neither the session nor its recording (alice, its user, does).
+    assert_eq!(
+        d.ok_as("alice", &["sessions", "--all", "--json"])
+            .lines()
+            .count(),
+        1
+    );
+    assert!(d.ok_as("bob", &["sessions", "--all", "--json"]).is_empty());
+    let missing = d.fails(&["session", "export", "999999"]);
+    assert!(missing.contains("there is no session 999999"), "{missing}");
+    let refused = d.fails_as("bob", &["session", "export", &id]);
+    assert!(refused.contains("view-executions"), "{refused}");
+
     // What was typed is its own permission: alice started the session and
     // may see its output, not its input; a Superuser sees both.
     let refused = d.fails_as("alice", &["session", "export", &id, "--input"]);

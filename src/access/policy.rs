@@ -240,9 +240,31 @@ pub fn covering_policy<'a, 'm>(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<&'a Policy, String> {
     let user = user.into();
+    first_covering(
+        policies,
+        user,
+        |p| mismatch(p, user, task, devices, now),
+        || {
+            format!(
+                "no enabled access policy lets '{}' request task '{}'",
+                user.login, task.meta.name
+            )
+        },
+    )
+}
+
+/// The first policy `mismatch` finds nothing against, or why none covers:
+/// the reason of the first enabled one that lists `user` (the closest),
+/// else `nobody`'s words.
+fn first_covering<'a>(
+    policies: &'a [Policy],
+    user: Member<'_>,
+    mismatch: impl Fn(&Policy) -> Option<String>,
+    nobody: impl FnOnce() -> String,
+) -> Result<&'a Policy, String> {
     let mut closest: Option<String> = None;
     for p in policies {
-        match mismatch(p, user, task, devices, now) {
+        match mismatch(p) {
             None => return Ok(p),
             Some(why) if user.in_list(&p.users) && p.meta.enabled => {
                 closest.get_or_insert(why);
@@ -250,12 +272,7 @@ pub fn covering_policy<'a, 'm>(
             Some(_) => {}
         }
     }
-    Err(closest.unwrap_or_else(|| {
-        format!(
-            "no enabled access policy lets '{}' request task '{}'",
-            user.login, task.meta.name
-        )
-    }))
+    Err(closest.unwrap_or_else(nobody))
 }
 
 /// What a session would be: who, on which device, with which credential.
@@ -320,22 +337,17 @@ pub fn covering_session<'a, 'm>(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<&'a Policy, String> {
     let user = user.into();
-    let mut closest: Option<String> = None;
-    for p in policies {
-        match session_mismatch(p, user, target, now) {
-            None => return Ok(p),
-            Some(why) if user.in_list(&p.users) && p.meta.enabled => {
-                closest.get_or_insert(why);
-            }
-            Some(_) => {}
-        }
-    }
-    Err(closest.unwrap_or_else(|| {
-        format!(
-            "no enabled access policy lets '{}' open a session on device '{}'",
-            user.login, target.device.meta.name
-        )
-    }))
+    first_covering(
+        policies,
+        user,
+        |p| session_mismatch(p, user, target, now),
+        || {
+            format!(
+                "no enabled access policy lets '{}' open a session on device '{}'",
+                user.login, target.device.meta.name
+            )
+        },
+    )
 }
 
 /// What a request brings that a policy may require.

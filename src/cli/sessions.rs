@@ -50,8 +50,8 @@ pub struct ConnectArgs {
 #[derive(Debug, Subcommand)]
 pub enum SessionVerb {
     /// Watch an open session live, read-only (needs monitor-sessions):
-    /// its screen so far, then as it happens, until it ends (Ctrl-C stops
-    /// watching).
+    /// its screen so far, then as it happens, until it ends (q or Ctrl-C
+    /// stops watching).
     Watch { id: String },
     /// End an open session (needs monitor-sessions); its user sees who
     /// ended it and why.
@@ -209,19 +209,19 @@ pub async fn run(cli: &Cli, verb: &SessionVerb) -> Result<()> {
         SessionVerb::Watch { id } => {
             let id = super::approvals::parse_id(id)?;
             let client = cli.client().await?;
-            let mut watch = client.watch_session(id).await?;
-            let mut stdout = std::io::stdout();
-            while let Some(bytes) = watch.output.recv().await {
-                stdout.write_all(&bytes)?;
-                stdout.flush()?;
-            }
-            match watch.ended.await {
-                Ok(Ok(_)) => {
+            let watched = client.watch_session(id).await?;
+            // The same read-only watch the TUI hands the terminal to.
+            match crate::client::terminal::watch(watched).await? {
+                Relayed::Answer(Err(e)) => Err(e.into()),
+                Relayed::Lost => bail!("the connection to the server ended"),
+                Relayed::Stopped => {
+                    eprintln!("\r\ngatehouse: stopped watching session {id}");
+                    Ok(())
+                }
+                Relayed::Answer(Ok(_)) => {
                     eprintln!("\r\ngatehouse: session {id} ended");
                     Ok(())
                 }
-                Ok(Err(e)) => Err(e.into()),
-                Err(_) => bail!("the connection to the server ended"),
             }
         }
         SessionVerb::End { id, reason } => {

@@ -108,6 +108,7 @@ pub async fn relay(client: &Client, mut session: OpenSession) -> Result<Relayed,
     let mut stdout = std::io::stdout();
     let raw = RawMode::enter().map_err(ClientError::Sink)?;
     let mut keys = Keys::start();
+    let mut typing = true;
     let ended = loop {
         tokio::select! {
             piece = session.output.recv() => match piece {
@@ -117,8 +118,11 @@ pub async fn relay(client: &Client, mut session: OpenSession) -> Result<Relayed,
                 }
                 None => break answer((&mut session.ended).await),
             },
-            typed = keys.bytes.recv() => if let Some(bytes) = typed {
-                client.session_input(session.id, SessionInput::Bytes(bytes)).await?;
+            // Standard input closed (a pipe that ended): keystrokes stop,
+            // the session goes on.
+            typed = keys.bytes.recv(), if typing => match typed {
+                Some(bytes) => client.session_input(session.id, SessionInput::Bytes(bytes)).await?,
+                None => typing = false,
             },
             _ = resized.recv() => {
                 if let Ok((cols, rows)) = crossterm::terminal::size() {
@@ -155,6 +159,7 @@ pub async fn watch(mut watched: OpenSession) -> Result<Relayed, ClientError> {
     let mut stdout = std::io::stdout();
     let raw = RawMode::enter().map_err(ClientError::Sink)?;
     let mut keys = Keys::start();
+    let mut typing = true;
     let ended = loop {
         tokio::select! {
             piece = watched.output.recv() => match piece {
@@ -164,9 +169,10 @@ pub async fn watch(mut watched: OpenSession) -> Result<Relayed, ClientError> {
                 }
                 None => break answer((&mut watched.ended).await),
             },
-            typed = keys.bytes.recv() => match typed {
+            typed = keys.bytes.recv(), if typing => match typed {
                 Some(bytes) if bytes.iter().any(|b| *b == b'q' || *b == 0x03) => break Relayed::Stopped,
-                _ => {}
+                Some(_) => {}
+                None => typing = false,
             },
         }
     };

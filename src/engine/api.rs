@@ -476,6 +476,9 @@ pub enum EngineError {
     /// The policy requires a TOTP code and the user has no second factor.
     #[error("not permitted: the policy requires MFA and '{login}' has no TOTP secret: run `gatehouse user totp-enroll {login}`")]
     MfaNotEnrolled { login: String },
+    /// Something that is not a record is not there: a session, a recording.
+    #[error("there is no {0}")]
+    Missing(String),
 }
 
 fn field_prefix(field: &Option<String>) -> String {

@@ -561,8 +561,8 @@ impl Engine {
                         "template {} has {} line(s) outside the plan of change {}: {}",
                         t.meta.name,
                         beyond.len(),
-                        change.code,
-                        beyond.join(" | ")
+                        crate::text::printable(&change.code),
+                        crate::text::printable(&beyond.join(" | "))
                     ),
                 ));
             }

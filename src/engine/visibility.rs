@@ -204,10 +204,7 @@ impl Engine {
             Event::RequestChanged(request) => filter.facts.request(&who, request),
             Event::JitChanged(grant) => filter.facts.grant(&who, grant),
             Event::SessionChanged(session) => {
-                let environment = match self.store.find(Kind::Device, &session.device) {
-                    Ok(Some(crate::domain::Record::Device(d))) => Some(d.environment),
-                    _ => None,
-                };
+                let environment = self.device_environment(&session.device).ok().flatten();
                 access::authorize(
                     &who,
                     Effect::SeeSession {

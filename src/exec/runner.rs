@@ -980,19 +980,9 @@ fn target_of(
                     )))
                 }
             };
-            let owned: Vec<Credential> = store
-                .list(Kind::Credential)
-                .map_err(|e| invalid(e.to_string()))?
-                .into_iter()
-                .filter_map(|r| match r {
-                    Record::Credential(c)
-                        if c.meta.enabled && c.device.as_deref() == Some(name) =>
-                    {
-                        Some(c)
-                    }
-                    _ => None,
-                })
-                .collect();
+            let owned = store
+                .device_credentials(name)
+                .map_err(|e| invalid(e.to_string()))?;
             let login = match owned.as_slice() {
                 [one] => one,
                 [] => {

@@ -188,28 +188,29 @@ impl Store {
         summary: &mut BackupSummary,
     ) -> StoreResult<()> {
         let dir = self.dir.join("sessions");
-        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        // Names first (the section says how many), then each file read and
+        // written in turn: one recording in memory at a time.
+        let mut files: Vec<(String, std::path::PathBuf)> = Vec::new();
         if dir.exists() {
             for entry in std::fs::read_dir(&dir).map_err(io(&dir))? {
                 let path = entry.map_err(io(&dir))?.path();
                 let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                     continue;
                 };
-                if !recording_name(name) {
-                    continue;
+                if recording_name(name) {
+                    files.push((name.to_string(), path.clone()));
                 }
-                let mut bytes = std::fs::read(&path).map_err(io(&path))?;
-                let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-                bytes.truncate(whole);
-                files.push((name.to_string(), bytes));
             }
         }
         write_bytes(w, RECORDINGS.as_bytes()).map_err(io(tmp))?;
         w.write_all(&(files.len() as u64).to_be_bytes())
             .map_err(io(tmp))?;
-        for (name, bytes) in &files {
+        for (name, path) in &files {
+            let mut bytes = std::fs::read(path).map_err(io(path))?;
+            let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            bytes.truncate(whole);
             write_bytes(w, name.as_bytes()).map_err(io(tmp))?;
-            write_bytes(w, bytes).map_err(io(tmp))?;
+            write_bytes(w, &bytes).map_err(io(tmp))?;
             summary.bytes += (name.len() + bytes.len()) as u64;
         }
         summary.trees += 1;

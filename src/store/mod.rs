@@ -202,6 +202,21 @@ impl Store {
             .collect()
     }
 
+    /// The enabled credentials that belong to a device (`device = NAME`):
+    /// its own logins, as `via` and sessions look for them.
+    pub fn device_credentials(&self, device: &str) -> StoreResult<Vec<crate::domain::Credential>> {
+        Ok(self
+            .list(Kind::Credential)?
+            .into_iter()
+            .filter_map(|r| match r {
+                Record::Credential(c) if c.meta.enabled && c.device.as_deref() == Some(device) => {
+                    Some(c)
+                }
+                _ => None,
+            })
+            .collect())
+    }
+
     /// The record of a kind with this name.
     pub fn find(&self, kind: Kind, name: &str) -> StoreResult<Option<Record>> {
         Ok(self.list(kind)?.into_iter().find(|r| r.name() == name))

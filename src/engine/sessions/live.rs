@@ -77,10 +77,7 @@ impl Engine {
         let session = self
             .store
             .session(id)?
-            .ok_or_else(|| EngineError::NotFound {
-                kind: Kind::Device,
-                name: format!("session {id}"),
-            })?;
+            .ok_or_else(|| EngineError::Missing(format!("session {id}")))?;
         let environment = self.device_environment(&session.device)?;
         self.authorize(
             &who,
@@ -141,10 +138,7 @@ impl Engine {
         let session = self
             .store
             .session(id)?
-            .ok_or_else(|| EngineError::NotFound {
-                kind: Kind::Device,
-                name: format!("session {id}"),
-            })?;
+            .ok_or_else(|| EngineError::Missing(format!("session {id}")))?;
         let environment = self.device_environment(&session.device)?;
         self.authorize(
             who,
@@ -172,7 +166,10 @@ impl Engine {
     }
 
     /// The environment of a device, by name.
-    pub(super) fn device_environment(&self, device: &str) -> Result<Option<String>, EngineError> {
+    pub(in crate::engine) fn device_environment(
+        &self,
+        device: &str,
+    ) -> Result<Option<String>, EngineError> {
         Ok(match self.store.find(Kind::Device, device)? {
             Some(crate::domain::Record::Device(d)) => Some(d.environment),
             _ => None,

@@ -254,13 +254,15 @@ impl Engine {
                 target_of(&record),
                 format!(
                     "change {}: {} command line(s) outside its plan: {}",
-                    record
-                        .change
-                        .as_ref()
-                        .map(|c| c.code.as_str())
-                        .unwrap_or("-"),
+                    crate::text::printable(
+                        record
+                            .change
+                            .as_ref()
+                            .map(|c| c.code.as_str())
+                            .unwrap_or("-")
+                    ),
                     record.deviations.len(),
-                    record.deviations.join(" | ")
+                    crate::text::printable(&record.deviations.join(" | "))
                 ),
             ));
         }
@@ -311,10 +313,7 @@ impl Engine {
         let session = self
             .store
             .session(id)?
-            .ok_or_else(|| EngineError::NotFound {
-                kind: Kind::Device,
-                name: format!("session {id}"),
-            })?;
+            .ok_or_else(|| EngineError::Missing(format!("session {id}")))?;
         let environments = self.device_environments()?;
         let environment = environments.get(&session.device).map(String::as_str);
         self.authorize(
@@ -328,11 +327,8 @@ impl Engine {
             self.authorize(who, Effect::SeeSessionInput { environment })?;
         }
         let track = if input { Track::Input } else { Track::Output };
-        let text =
-            recording::read(self.store.dir(), id, track)?.ok_or_else(|| EngineError::NotFound {
-                kind: Kind::Device,
-                name: format!("the recording of session {id}"),
-            })?;
+        let text = recording::read(self.store.dir(), id, track)?
+            .ok_or_else(|| EngineError::Missing(format!("the recording of session {id}")))?;
         self.audit(vec![NewAuditEvent::new(
             &who.user.meta.name,
             if input {

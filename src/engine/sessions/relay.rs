@@ -89,8 +89,11 @@ impl Relay<'_> {
                     Some(SessionInput::Resize { cols, rows }) => {
                         let cols = cols.clamp(10, super::MOST_COLUMNS);
                         let rows = rows.clamp(2, super::MOST_ROWS);
+                        // A device that ignores a resize keeps its size: no harm.
                         let _ = self.channel.window_change(cols as u32, rows as u32, 0, 0).await;
-                        let _ = self.out_rec.resize(cols, rows);
+                        if let Err(e) = self.out_rec.resize(cols, rows) {
+                            tracing::error!(session = %self.record.id, error = %e, "cannot record a session's resize");
+                        }
                         Turn::Go
                     }
                     None => Turn::End(SessionEnd::Disconnected),
@@ -179,7 +182,9 @@ impl Relay<'_> {
             rest = after;
             let mut send = segment.to_vec();
             for line in self.lines.feed(segment) {
-                let shown = self.redactor.redact_text(&line);
+                // Redacted first, then made printable (bidi and other format
+                // characters pass the line catcher).
+                let shown = crate::text::printable(&self.redactor.redact_text(&line));
                 self.record.commands += 1;
                 if let Some(pattern) = self.denied(&line) {
                     self.record.denied += 1;
@@ -207,7 +212,10 @@ impl Relay<'_> {
                     if !change.expects(&line) {
                         events.push(self.event(
                             "change.deviation",
-                            format!("outside the plan of change {}: {shown}", change.code),
+                            format!(
+                                "outside the plan of change {}: {shown}",
+                                crate::text::printable(&change.code)
+                            ),
                         ));
                         if self.record.deviations.len() < DEVIATIONS_KEPT {
                             self.record.deviations.push(shown);

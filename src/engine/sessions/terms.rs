@@ -358,18 +358,10 @@ impl Engine {
                 Err(e) => Err(e.to_string()),
             };
         }
-        let owned: Vec<Credential> = self
+        let owned = self
             .store
-            .list(Kind::Credential)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter_map(|r| match r {
-                Record::Credential(c) if c.meta.enabled && c.device.as_deref() == Some(name) => {
-                    Some(c)
-                }
-                _ => None,
-            })
-            .collect();
+            .device_credentials(name)
+            .map_err(|e| e.to_string())?;
         match <[Credential; 1]>::try_from(owned) {
             Ok([one]) => Ok(one),
             Err(owned) if owned.is_empty() => Err(format!(
