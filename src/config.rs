@@ -15,6 +15,9 @@ pub struct Config {
     pub socket: Option<PathBuf>,
     /// A built-in theme (`dark`, `light`, `high-contrast`) or a theme file (see `themes/`).
     pub theme: Option<PathBuf>,
+    /// The time zone times are shown in (an IANA name such as
+    /// `Europe/Berlin`); default `TZ`, else the machine's.
+    pub timezone: Option<String>,
     /// Seconds without clients before a personal server exits.
     pub idle_exit_secs: Option<u64>,
     /// The OS account a shared server runs as: clients talk to their own
@@ -189,11 +192,23 @@ impl Config {
         }
         self.forward_targets()?;
         self.keymap()?;
+        if let Some(zone) = &self.timezone {
+            crate::domain::zone::parse_zone(zone).map_err(|e| format!("key `timezone`: {e}"))?;
+        }
         if let Some(theme) = &self.theme {
             crate::ui::Theme::load(&theme.to_string_lossy())
                 .map_err(|e| format!("key `theme`: {e}"))?;
         }
         Ok(())
+    }
+
+    /// The zone this process shows times in: the `timezone` key, else the
+    /// machine's.
+    pub fn view_zone(&self) -> chrono_tz::Tz {
+        self.timezone
+            .as_deref()
+            .and_then(|z| crate::domain::zone::parse_zone(z).ok())
+            .unwrap_or_else(crate::domain::zone::machine_zone)
     }
 
     /// The server's bounds, defaults where the file says nothing.

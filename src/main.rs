@@ -27,6 +27,7 @@ fn main() -> Result<()> {
         }
         Err(_) => Default::default(),
     };
+    gatehouse::domain::zone::set_view_zone(config.view_zone());
     let data_dir = cli.data_dir();
     let is_server = matches!(cli.command, Some(Verb::Serve { .. }));
     if is_server {

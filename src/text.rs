@@ -63,6 +63,17 @@ pub fn clipped(text: &str, max: usize) -> String {
     out
 }
 
+/// At most `width` characters of one line for the screen: a longer one
+/// ends in `…`, so a cut never passes for a whole word.
+pub fn fit(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(width.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
 /// Like [`printable`], line by line: keeps the line breaks of a
 /// multi-line message (an error with its context).
 pub fn printable_lines(text: &str) -> String {

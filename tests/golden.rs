@@ -185,6 +185,14 @@ fn record(kind: Kind) -> Record {
             timezone: Some("Europe/Berlin".into()),
             ..Default::default()
         }),
+        Kind::Freeze => Record::Freeze(Freeze {
+            meta: meta("year-end"),
+            reason: "end of year".into(),
+            from: parse_wall_clock("2026-12-20 18:00").unwrap(),
+            to: parse_wall_clock("2027-01-04 08:00").unwrap(),
+            timezone: "Europe/Berlin".into(),
+            environments: vec!["production".into()],
+        }),
     }
 }
 

@@ -358,7 +358,7 @@ fn a_version_1_store_is_migrated_on_start() {
         store.schema_version().unwrap(),
         Some(gatehouse::store::SCHEMA_VERSION)
     );
-    assert_eq!(gatehouse::store::SCHEMA_VERSION, 6);
+    assert_eq!(gatehouse::store::SCHEMA_VERSION, 7);
     assert_eq!(
         store
             .output(gatehouse::domain::Id(16), 0, 10)

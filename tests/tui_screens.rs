@@ -24,6 +24,8 @@ fn key(code: KeyCode) -> Message {
 }
 
 fn text(app: &App, width: u16, height: u16) -> String {
+    // Times show in the viewer's zone: these snapshots are read in UTC.
+    gatehouse::domain::zone::set_view_zone(chrono_tz::Tz::UTC);
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal.draw(|f| app.draw(f)).unwrap();
     let buffer = terminal.backend().buffer().clone();
@@ -44,6 +46,23 @@ fn records() -> Vec<Record> {
         let text = std::fs::read_to_string(dir.join(file)).unwrap();
         items.extend(gatehouse::recordfile::parse(&text, dir).unwrap());
     }
+    // A freeze in force at NOW (2026-11-26 12:00 UTC) and one to come.
+    let freezes = r#"
+[[freeze]]
+name = "patch-night"
+reason = "kernel rollout"
+from = "2026-11-26 08:00"
+to = "2026-11-27 06:00"
+timezone = "Europe/Berlin"
+environments = ["production"]
+
+[[freeze]]
+name = "year-end"
+from = "2026-12-23 18:00"
+to = "2027-01-04 08:00"
+timezone = "America/New_York"
+"#;
+    items.extend(gatehouse::recordfile::parse(freezes, dir).unwrap());
     items
         .into_iter()
         .enumerate()
@@ -510,6 +529,23 @@ fn admin_devices_and_roles() {
         app.update(key(KeyCode::Right));
     }
     snapshot_both_sizes("admin_roles", &app);
+    // The last kind is reachable and its name shows, at both sizes.
+    for _ in 0..3 {
+        app.update(key(KeyCode::Right));
+    }
+    for (w, h) in [(120, 40), (80, 24)] {
+        let screen = text(&app, w, h);
+        let bar = screen.lines().nth(1).unwrap();
+        assert!(
+            bar.contains("freezes (2)") && bar.starts_with(" ‹"),
+            "{screen}"
+        );
+        assert!(
+            screen.contains("patch-night") && screen.contains("year-end"),
+            "{screen}"
+        );
+    }
+    snapshot_both_sizes("admin_freezes", &app);
 }
 
 #[test]

@@ -4,6 +4,7 @@
 pub mod analysis;
 pub mod approval;
 pub mod authorize;
+pub mod freeze;
 pub mod mfa;
 pub mod policy;
 pub mod visibility;
@@ -224,6 +225,8 @@ pub fn view_action(kind: Kind) -> Permission {
         Kind::Task => Permission::ViewTasks,
         Kind::User | Kind::Role => Permission::ManageUsers,
         Kind::Policy => Permission::ManagePolicies,
+        // Whoever may see tasks may see when they cannot run.
+        Kind::Freeze => Permission::ViewTasks,
     }
 }
 
@@ -236,7 +239,7 @@ pub fn manage_action(kind: Kind) -> Permission {
         Kind::Template => Permission::ManageTemplates,
         Kind::Task => Permission::ManageTasks,
         Kind::User | Kind::Role => Permission::ManageUsers,
-        Kind::Policy => Permission::ManagePolicies,
+        Kind::Policy | Kind::Freeze => Permission::ManagePolicies,
     }
 }
 

@@ -69,7 +69,9 @@ pub fn policy_time(p: &Policy, now: chrono::DateTime<chrono::Utc>) -> NaiveDateT
         .and_then(|z| z.parse::<chrono_tz::Tz>().ok())
     {
         Some(tz) => now.with_timezone(&tz).naive_local(),
-        None => now.with_timezone(&chrono::Local).naive_local(),
+        None => now
+            .with_timezone(&crate::domain::zone::machine_zone())
+            .naive_local(),
     }
 }
 
@@ -77,7 +79,7 @@ pub fn policy_time(p: &Policy, now: chrono::DateTime<chrono::Utc>) -> NaiveDateT
 pub fn zone_of(p: &Policy) -> String {
     match &p.timezone {
         Some(z) => z.clone(),
-        None => format!("the server's time, {}", chrono::Local::now().format("%Z")),
+        None => format!("the server's time, {}", crate::domain::zone::machine_zone()),
     }
 }
 
@@ -170,7 +172,7 @@ fn outside_windows(p: &Policy, now: chrono::DateTime<chrono::Utc>) -> Option<Str
     if !p.windows.is_empty() && !p.windows.iter().any(|w| window_contains(w, local)) {
         let windows: Vec<String> = p.windows.iter().map(describe_window).collect();
         return Some(format!(
-            "outside the access window of policy {}: {} ({}; it is {} there now)",
+            "outside the access window of policy {}: {} ({}; {} there)",
             p.meta.name,
             windows.join("; "),
             zone_of(p),

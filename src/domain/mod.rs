@@ -1,5 +1,6 @@
 //! Records, ids and validation. No I/O happens here.
 
+mod freeze;
 mod host_key;
 mod jit;
 mod operation;
@@ -10,7 +11,9 @@ mod session;
 mod ssh_options;
 mod validate;
 pub mod when;
+pub mod zone;
 
+pub use freeze::{parse_wall_clock, Freeze};
 pub use host_key::{fingerprint_of_blob as host_key_fingerprint, HostKey};
 pub use jit::{JitGrant, JitState};
 pub use operation::{OpState, Operation, OutputChunk, Rerun, Stream, Trigger};
@@ -101,7 +104,7 @@ impl Timestamp {
 
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.to_utc().format("%Y-%m-%d %H:%M:%S"))
+        f.write_str(&zone::show(*self))
     }
 }
 
@@ -146,11 +149,12 @@ pub enum Kind {
     User,
     Role,
     Policy,
+    Freeze,
 }
 
 impl Kind {
     /// Every kind, in the order in which records may depend on earlier ones.
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Environment,
         Kind::System,
         Kind::Reason,
@@ -161,6 +165,7 @@ impl Kind {
         Kind::Role,
         Kind::User,
         Kind::Policy,
+        Kind::Freeze,
     ];
 
     /// The singular lower-case name used in the import format, the CLI and messages.
@@ -176,6 +181,7 @@ impl Kind {
             Kind::User => "user",
             Kind::Role => "role",
             Kind::Policy => "policy",
+            Kind::Freeze => "freeze",
         }
     }
 
@@ -192,6 +198,7 @@ impl Kind {
             Kind::User => "users",
             Kind::Role => "roles",
             Kind::Policy => "policies",
+            Kind::Freeze => "freezes",
         }
     }
 

@@ -586,6 +586,7 @@ pub enum Record {
     User(User),
     Role(Role),
     Policy(Policy),
+    Freeze(super::Freeze),
 }
 
 macro_rules! each_record {
@@ -601,6 +602,7 @@ macro_rules! each_record {
             Record::User($r) => $body,
             Record::Role($r) => $body,
             Record::Policy($r) => $body,
+            Record::Freeze($r) => $body,
         }
     };
 }
@@ -626,6 +628,7 @@ impl Record {
             Record::User(_) => Kind::User,
             Record::Role(_) => Kind::Role,
             Record::Policy(_) => Kind::Policy,
+            Record::Freeze(_) => Kind::Freeze,
         }
     }
 
@@ -715,6 +718,7 @@ impl Record {
                 refs
             }
             Record::User(u) => many("roles", Kind::Role, &u.roles),
+            Record::Freeze(f) => many("environments", Kind::Environment, &f.environments),
             Record::Role(r) => {
                 let mut refs: Vec<Reference> = r
                     .grants
@@ -845,6 +849,17 @@ impl Record {
                     ", emergency"
                 } else {
                     ""
+                }
+            ),
+            Record::Freeze(f) => format!(
+                "{} → {} {}  {}",
+                f.from.format("%Y-%m-%d %H:%M"),
+                f.to.format("%Y-%m-%d %H:%M"),
+                f.timezone,
+                if f.environments.is_empty() {
+                    "every environment".to_string()
+                } else {
+                    f.environments.join(", ")
                 }
             ),
         }

@@ -115,6 +115,14 @@ impl Validate for Record {
                 check_ssh_options(&e.ssh_options)
             }
             Record::System(_) | Record::Reason(_) => Ok(()),
+            Record::Freeze(f) => {
+                check_text("reason", &f.reason, 1024)?;
+                check_names("environments", &f.environments)?;
+                match f.problem() {
+                    Some((field, message)) => Err(FieldError::new(field, message)),
+                    None => Ok(()),
+                }
+            }
             Record::Device(d) => {
                 if d.address.trim().is_empty() {
                     return Err(FieldError::new("address", "must not be empty"));

@@ -68,6 +68,16 @@ impl Engine {
             return Err(format!("request {} does not run: {why}", req.id));
         }
         let now = Timestamp::now();
+        // A freeze stops approved runs and schedules; an emergency goes on.
+        if !matches!(req.state, RequestState::Emergency) {
+            let task = self.task(&req.task).map_err(|e| e.to_string())?;
+            if let Some((_, why)) = self
+                .freeze_on(&task, &req.devices, now.to_utc())
+                .map_err(|e| e.to_string())?
+            {
+                return Err(format!("request {}: {why}", req.id));
+            }
+        }
         if now > req.window_end {
             return Err(format!(
                 "request {}'s window ended at {}",

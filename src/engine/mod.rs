@@ -4,6 +4,7 @@
 
 pub mod api;
 mod bootstrap;
+mod freezes;
 mod gate;
 mod hostkeys;
 mod jit;

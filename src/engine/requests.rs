@@ -417,9 +417,21 @@ impl Engine {
         };
         let policies = self.policies()?;
         let now_utc = chrono::Utc::now();
-        let policy = match covering_policy(&policies, who.member(), &task, &devices, now_utc) {
+        // A request is judged for when it would run: now, or the start a
+        // deferred one (--at) asks for. Filing tonight's run this
+        // afternoon is allowed; the run still starts only inside the
+        // window (the gate asks again then).
+        let deferred = spec.at.filter(|at| at.to_utc() > now_utc);
+        let starts_at = deferred.map(|t| t.to_utc()).unwrap_or(now_utc);
+        let policy = match covering_policy(&policies, who.member(), &task, &devices, starts_at) {
             Ok(p) => p.clone(),
-            Err(why) => return refuse(why).await,
+            Err(why) => {
+                return refuse(match deferred {
+                    Some(at) => format!("--at {}: {why}", at.to_utc().to_rfc3339()),
+                    None => why,
+                })
+                .await
+            }
         };
         let reason_enabled = match &spec.reason {
             Some(r) => matches!(self.store.find(Kind::Reason, r)?, Some(rec) if rec.meta().enabled),
@@ -435,6 +447,12 @@ impl Engine {
         };
         if let Err(why) = check_fields(&policy, &fields) {
             return refuse(why).await;
+        }
+        // A freeze over its environments when it would start: nothing but
+        // an emergency request runs (and that one says so in the audit).
+        let freeze = self.freeze_on(&task, &devices, starts_at)?;
+        if let (Some((_, why)), false) = (&freeze, spec.emergency) {
+            return refuse(why.clone()).await;
         }
         // MFA binds every request of the policy: the approvers give codes
         // where it needs approval; where nobody approves (no approval
@@ -477,14 +495,6 @@ impl Engine {
         ));
         if window_end <= window_start {
             return Err(denied("the requested window ends before it starts"));
-        }
-        // A run deferred with --at must also fall in the policy's window:
-        // asking inside the window is not running inside it.
-        if let Some(at) = spec.at.filter(|at| *at > now) {
-            let at_utc = at.to_utc();
-            if let Err(why) = covering_policy(&policies, who.member(), &task, &devices, at_utc) {
-                return refuse(format!("--at {}: {why}", at.to_utc().to_rfc3339())).await;
-            }
         }
         // Variables and devices are checked now, not only when it runs.
         self.plan(
@@ -531,8 +541,13 @@ impl Engine {
             "request.create"
         };
         let details = format!(
-            "policy {}; {}; devices {}; justification: {}; governance id: {}; reason: {}",
+            "policy {}; {}{}; devices {}; justification: {}; governance id: {}; reason: {}",
             policy.meta.name,
+            match &freeze {
+                Some((f, _)) =>
+                    format!(" during freeze '{}' (until {})", f.meta.name, f.end_text()),
+                None => String::new(),
+            },
             req.state,
             devices.join(", "),
             req.justification.as_deref().unwrap_or("-"),

@@ -51,6 +51,24 @@ pub struct RecordsFile {
     pub user: Vec<Spanned<UserDoc>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policy: Vec<Spanned<PolicyDoc>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub freeze: Vec<Spanned<FreezeDoc>>,
+}
+
+/// A change freeze: `from` and `to` are wall-clock times in `timezone`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreezeDoc {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    pub from: String,
+    pub to: String,
+    pub timezone: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environments: Vec<String>,
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub enabled: bool,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -928,6 +946,29 @@ impl RecordsFile {
                 l,
             );
         }
+        for d in self.freeze {
+            let l = line(&d.span());
+            let d = d.into_inner();
+            let at = At {
+                kind: Kind::Freeze,
+                name: &d.name,
+                line: l,
+            };
+            let from = parse_wall_clock(&d.from).map_err(|e| at.error("from", e))?;
+            let to = parse_wall_clock(&d.to).map_err(|e| at.error("to", e))?;
+            push(
+                Record::Freeze(Freeze {
+                    meta: meta(&d.name, d.enabled),
+                    reason: d.reason,
+                    from,
+                    to,
+                    timezone: d.timezone,
+                    environments: d.environments,
+                }),
+                PlainSecrets::default(),
+                l,
+            );
+        }
         Ok(items)
     }
 
@@ -1107,6 +1148,15 @@ impl RecordsFile {
                     device_tags: p.device_tags.clone(),
                     usernames: p.usernames.clone(),
                     timezone: p.timezone.clone(),
+                    enabled: m.enabled,
+                })),
+                Record::Freeze(f) => file.freeze.push(span(FreezeDoc {
+                    name: m.name.clone(),
+                    reason: f.reason.clone(),
+                    from: f.from.format("%Y-%m-%d %H:%M").to_string(),
+                    to: f.to.format("%Y-%m-%d %H:%M").to_string(),
+                    timezone: f.timezone.clone(),
+                    environments: f.environments.clone(),
                     enabled: m.enabled,
                 })),
             }

@@ -348,6 +348,38 @@ pub fn keys(kind: Kind) -> Vec<Key> {
                 "members of these OS groups hold the role",
             ),
         ],
+        Kind::Freeze => vec![
+            name,
+            k(
+                "reason",
+                "Reason",
+                false,
+                Line,
+                "why: end of quarter, release weekend",
+            ),
+            k(
+                "from",
+                "From",
+                true,
+                Line,
+                "2026-12-20 18:00 (in the time zone below)",
+            ),
+            k("to", "To", true, Line, "2027-01-04 08:00"),
+            k(
+                "timezone",
+                "Time zone",
+                true,
+                Line,
+                "Europe/Berlin, America/New_York, UTC",
+            ),
+            k(
+                "environments",
+                "Environments",
+                false,
+                Refs(Kind::Environment),
+                "none: every environment",
+            ),
+        ],
         Kind::Policy => vec![
             name,
             k("description", "Description", false, Line, ""),

@@ -16,7 +16,10 @@ use std::path::Path;
 /// 6: policies say what they cover (tasks, sessions, reveals) and may
 ///    choose credentials; a request may be for a reveal; sessions get
 ///    their own tree; roles may be held through OS groups.
-pub const SCHEMA_VERSION: u32 = 6;
+/// 7: change freezes, a new kind of record in its own tree; nothing
+///    stored before changes (the step only stops an older program from
+///    opening a store whose freezes it cannot read).
+pub const SCHEMA_VERSION: u32 = 7;
 
 const VERSION_KEY: &[u8] = b"schema_version";
 
@@ -26,7 +29,7 @@ type Migration = fn(&sled::Db, &Path) -> StoreResult<()>;
 
 /// `MIGRATIONS[n]` takes a store from version n to n + 1. Version 0 is a
 /// store from before values carried a version; it had no records to convert.
-const MIGRATIONS: [Migration; 6] = [
+const MIGRATIONS: [Migration; 7] = [
     |_db, _dir| Ok(()),
     |db, _dir| {
         let n = super::index::rebuild(db)?;
@@ -70,6 +73,7 @@ const MIGRATIONS: [Migration; 6] = [
         );
         Ok(())
     },
+    |_db, _dir| Ok(()),
 ];
 
 /// Requests as schema version 3 stored them.

@@ -22,6 +22,9 @@ pub struct DataDir {
     pub dir: tempfile::TempDir,
     /// Where tests write their input files, outside the data directory.
     pub scratch: tempfile::TempDir,
+    /// Environment for every command (and so for the personal server the
+    /// first one starts): `TZ` for a server in another zone.
+    pub env: Vec<(String, String)>,
 }
 
 impl DataDir {
@@ -32,6 +35,7 @@ impl DataDir {
                 .tempdir()
                 .expect("temp dir"),
             scratch: tempfile::tempdir().expect("temp dir"),
+            env: Vec::new(),
         }
     }
 
@@ -46,6 +50,7 @@ impl DataDir {
             .arg(self.path())
             .args(args)
             .env_remove("GATEHOUSE_SOCKET")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run gatehouse")
     }

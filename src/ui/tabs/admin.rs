@@ -11,16 +11,31 @@ use ratatui::Frame;
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let [kinds_area, list_area] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(area);
-    let titles: Vec<Line> = Kind::ALL
+    let labels: Vec<String> = Kind::ALL
         .iter()
         .map(|k| {
             let n = app.list(*k).map(|l| l.records.len()).unwrap_or(0);
-            Line::from(format!("{} ({n})", k.plural()))
+            format!("{} ({n})", k.plural())
         })
         .collect();
+    // As many kinds as fit, always the selected one: `‹`/`›` say more
+    // lie to the left or right.
+    let widths: Vec<usize> = labels.iter().map(|l| l.chars().count() + 3).collect();
+    let (start, end) = shown_range(&widths, app.admin.kind, kinds_area.width as usize);
+    let mut titles: Vec<Line> = labels[start..end]
+        .iter()
+        .map(|l| Line::from(l.clone()))
+        .collect();
+    if start > 0 {
+        titles.insert(0, Line::from("‹"));
+    }
+    if end < labels.len() {
+        titles.push(Line::from("›"));
+    }
+    let selected = app.admin.kind - start + usize::from(start > 0);
     frame.render_widget(
         Tabs::new(titles)
-            .select(app.admin.kind)
+            .select(selected)
             .style(app.theme.dim())
             .highlight_style(app.theme.selected()),
         kinds_area,
@@ -64,6 +79,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         Constraint::Length(12),
         Constraint::Min(10),
     ];
+    // Borders, the fixed columns and the spaces between them.
+    let details_width = (list_area.width as usize).saturating_sub(2 + 26 + 9 + 4 + 12 + 4);
     let theme = &app.theme;
     visible_table(
         frame,
@@ -95,13 +112,16 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 }),
                 Cell::from(m.revision.to_string()),
                 Cell::from(m.updated_by.clone()),
-                Cell::from(match app.admin.credential_states.get(&m.name) {
-                    // A credential says where its password stands, first.
-                    Some(state) if kind == Kind::Credential => {
-                        format!("password {}  {}", state.word(), r.summary())
-                    }
-                    _ => r.summary(),
-                }),
+                Cell::from(crate::text::fit(
+                    &match app.admin.credential_states.get(&m.name) {
+                        // A credential says where its password stands, first.
+                        Some(state) if kind == Kind::Credential => {
+                            format!("password {}  {}", state.word(), r.summary())
+                        }
+                        _ => r.summary(),
+                    },
+                    details_width,
+                )),
             ])
         },
     );
@@ -217,4 +237,47 @@ fn draw_revealed(app: &App, frame: &mut Frame, area: Rect, name: &str, secret: &
         ),
         popup,
     );
+}
+
+/// The labels `start..end` to show in `width` columns (each label's width
+/// counts its divider), keeping `selected` in view with room for the
+/// `‹`/`›` markers.
+fn shown_range(widths: &[usize], selected: usize, width: usize) -> (usize, usize) {
+    let marker = 4;
+    let mut start = 0;
+    loop {
+        let room = width.saturating_sub(if start > 0 { marker } else { 0 });
+        let mut end = start;
+        let mut used = 0;
+        while end < widths.len() && used + widths[end] <= room {
+            used += widths[end];
+            end += 1;
+        }
+        // Leave room for `›` when something is hidden to the right.
+        if end < widths.len() && used + marker > room && end > start + 1 {
+            end -= 1;
+        }
+        if selected < end || start >= selected {
+            return (start, end.max(start + 1).min(widths.len()));
+        }
+        start += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_range;
+
+    #[test]
+    fn the_selected_kind_is_always_in_view() {
+        let widths = [10; 11];
+        assert_eq!(shown_range(&widths, 0, 50), (0, 4));
+        let (start, end) = shown_range(&widths, 10, 50);
+        assert!(start <= 10 && 10 < end, "{start}..{end}");
+        assert_eq!(end, 11);
+        let (start, end) = shown_range(&widths, 6, 50);
+        assert!(start <= 6 && 6 < end, "{start}..{end}");
+        // Everything fits: everything is shown.
+        assert_eq!(shown_range(&widths, 5, 200), (0, 11));
+    }
 }

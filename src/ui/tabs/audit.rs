@@ -32,10 +32,17 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         list_area,
         app,
         title,
-        Row::new(vec!["Seq", "Time", "Actor", "Action", "Target", "Details"]),
+        Row::new(vec![
+            "Seq".to_string(),
+            format!("Time {}", crate::domain::zone::view_zone_abbreviation()),
+            "Actor".into(),
+            "Action".into(),
+            "Target".into(),
+            "Details".into(),
+        ]),
         &[
             Constraint::Length(7),
-            Constraint::Length(19),
+            Constraint::Length(16),
             Constraint::Length(12),
             Constraint::Length(18),
             Constraint::Length(24),
@@ -47,7 +54,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             let e = events[i];
             Row::new(vec![
                 e.seq.to_string(),
-                e.time.to_string(),
+                e.time.short(),
                 crate::text::printable(&e.actor),
                 crate::text::printable(&e.action),
                 crate::text::printable(&e.target),

@@ -149,6 +149,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             )));
         }
     }
+    freeze_lines(app, &mut now_lines, left.width.saturating_sub(2) as usize);
     now_lines.push(Line::from(""));
     now_lines.push(Line::from(Span::styled(
         format!("JIT grants ({})", app.jit.len()),
@@ -156,21 +157,38 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     )));
     for g in &app.jit {
         let failing = matches!(g.state, crate::domain::JitState::Failing { .. });
+        let style = if failing {
+            app.theme.error_style()
+        } else {
+            app.theme.text()
+        };
+        let width = left.width.saturating_sub(2) as usize;
         now_lines.push(Line::from(Span::styled(
-            format!(
-                "  {} on {} until {}: {}",
-                g.credential, g.device, g.expires_at, g.state
+            crate::text::fit(
+                &format!("  {} on {}: {}", g.credential, g.device, g.state),
+                width,
             ),
-            if failing {
-                app.theme.error_style()
-            } else {
-                app.theme.text()
-            },
+            style,
+        )));
+        now_lines.push(Line::from(Span::styled(
+            format!("    until {}", g.expires_at.brief_zoned()),
+            style,
         )));
     }
     now_lines.push(Line::from(""));
     now_lines.extend(lines);
-    let lines = now_lines;
+    // A line wider than the pane ends in `…` rather than mid-word.
+    let width = left.width.saturating_sub(2) as usize;
+    let lines: Vec<Line> = now_lines
+        .into_iter()
+        .map(|line| match line.spans.as_slice() {
+            [one] if line.width() > width => Line::from(Span::styled(
+                crate::text::fit(&one.content, width),
+                one.style,
+            )),
+            _ => line,
+        })
+        .collect();
     frame.render_widget(
         Paragraph::new(lines).block(
             Block::default()
@@ -192,14 +210,34 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         Line::from(Span::styled("Audit chain", app.theme.title())),
         Line::from(Span::styled(chain, app.theme.fg(color))),
         Line::from(""),
-        Line::from(Span::styled("Latest events", app.theme.title())),
+        Line::from(Span::styled(
+            format!(
+                "Latest events ({})",
+                crate::domain::zone::view_zone_abbreviation()
+            ),
+            app.theme.title(),
+        )),
     ];
     let rows = right.height.saturating_sub(6) as usize;
+    // Time (12) and actor (11) first; what happened gets the rest.
+    let rest = (right.width.saturating_sub(2) as usize).saturating_sub(23);
     for e in app.audit.events.iter().rev().take(rows) {
         right_lines.push(Line::from(vec![
-            Span::styled(format!("{} ", e.time), app.theme.dim()),
-            Span::styled(format!("{:<10} ", e.actor), app.theme.text()),
-            Span::styled(format!("{} {}", e.action, e.target), app.theme.text()),
+            Span::styled(format!("{} ", e.time.brief()), app.theme.dim()),
+            Span::styled(
+                format!(
+                    "{:<10} ",
+                    crate::text::fit(&crate::text::printable(&e.actor), 10)
+                ),
+                app.theme.text(),
+            ),
+            Span::styled(
+                crate::text::fit(
+                    &crate::text::printable(&format!("{} {}", e.action, e.target)),
+                    rest,
+                ),
+                app.theme.text(),
+            ),
         ]));
     }
     frame.render_widget(
@@ -250,4 +288,61 @@ fn draw_executions(app: &App, frame: &mut Frame, area: Rect) {
         Sparkline::default().data(&data).style(app.theme.title()),
         inner,
     );
+}
+
+/// The freezes in force now (marked) and those to come, each in the zone
+/// it was written in.
+fn freeze_lines(app: &App, lines: &mut Vec<Line<'static>>, width: usize) {
+    let freezes: Vec<crate::domain::Freeze> = app
+        .list(Kind::Freeze)
+        .map(|l| {
+            l.records
+                .iter()
+                .filter_map(|r| match r {
+                    crate::domain::Record::Freeze(f) => Some(f.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let now = app.now().to_utc();
+    let shown = crate::access::freeze::current_and_coming(&freezes, now);
+    if shown.is_empty() {
+        return;
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(Span::styled(
+        format!("Freezes ({})", shown.len()),
+        app.theme.title(),
+    )));
+    for f in shown.iter().take(3) {
+        let name = crate::text::printable(&f.meta.name);
+        let envs = match f.environments.as_slice() {
+            [] => "every environment".to_string(),
+            list if list.join(", ").chars().count() + name.chars().count() + 9 <= width => {
+                list.join(", ")
+            }
+            list => format!("{} environments", list.len()),
+        };
+        let in_force = f.in_force(now);
+        let style = if in_force {
+            app.theme.warn_style()
+        } else {
+            app.theme.text()
+        };
+        lines.push(Line::from(Span::styled(
+            format!("  {}{name}: {envs}", if in_force { "NOW " } else { "" }),
+            style,
+        )));
+        // Month, day and minute in the zone it was written in, named.
+        let (word, at) = if in_force {
+            ("until", f.to)
+        } else {
+            ("from", f.from)
+        };
+        lines.push(Line::from(Span::styled(
+            format!("    {word} {} {}", at.format("%m-%d %H:%M"), f.timezone),
+            style,
+        )));
+    }
 }

@@ -44,9 +44,15 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         list_area,
         app,
         title,
-        Row::new(vec![
-            "Id", "Task", "Device", "State", "Exit", "Tries", "By", "Started",
-        ]),
+        Row::new(
+            ["Id", "Task", "Device", "State", "Exit", "Tries", "By"]
+                .map(String::from)
+                .into_iter()
+                .chain([format!(
+                    "Started {}",
+                    crate::domain::zone::view_zone_abbreviation()
+                )]),
+        ),
         &[
             Constraint::Length(8),
             Constraint::Length(20),
@@ -55,7 +61,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             Constraint::Length(5),
             Constraint::Length(5),
             Constraint::Length(10),
-            Constraint::Min(19),
+            Constraint::Min(16),
         ],
         ops.len(),
         selected,
@@ -79,7 +85,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 }),
                 Span::raw(
                     o.started_at
-                        .map(|t| t.to_string())
+                        .map(|t| t.short())
                         .unwrap_or_else(|| "-".into()),
                 ),
             ])

@@ -16,19 +16,28 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, view: &SessionsView) {
     // At 80 columns the credential goes and times lose their year and
     // seconds: nothing is cut inside a word.
     let wide = list_area.width >= 110;
-    let header: Vec<&str> = if wide {
+    let zone = crate::domain::zone::view_zone_abbreviation();
+    let header: Vec<String> = if wide {
         vec![
-            "Id",
-            "User",
-            "Device",
-            "Credential",
-            "State",
-            "Cmds",
-            "Dev",
-            "Started",
+            "Id".into(),
+            "User".into(),
+            "Device".into(),
+            "Credential".into(),
+            "State".into(),
+            "Cmds".into(),
+            "Dev".into(),
+            format!("Started {zone}"),
         ]
     } else {
-        vec!["Id", "User", "Device", "State", "Cmds", "Dev", "Started"]
+        vec![
+            "Id".into(),
+            "User".into(),
+            "Device".into(),
+            "State".into(),
+            "Cmds".into(),
+            "Dev".into(),
+            format!("Start {zone}"),
+        ]
     };
     let widths: Vec<Constraint> = if wide {
         vec![
@@ -39,7 +48,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, view: &SessionsView) {
             Constraint::Length(13),
             Constraint::Length(5),
             Constraint::Length(4),
-            Constraint::Min(19),
+            Constraint::Min(16),
         ]
     } else {
         vec![
@@ -49,7 +58,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, view: &SessionsView) {
             Constraint::Length(12),
             Constraint::Length(4),
             Constraint::Length(3),
-            Constraint::Length(11),
+            Constraint::Length(11.max(6 + zone.len() as u16)),
         ]
     };
     visible_table(
@@ -72,7 +81,11 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, view: &SessionsView) {
             } else {
                 Span::styled(s.deviations.len().to_string(), app.theme.error_style())
             };
-            let started = s.started_at.to_string();
+            let started = if wide {
+                s.started_at.short()
+            } else {
+                s.started_at.brief()
+            };
             let mut cells = vec![
                 Span::raw(s.id.to_string()),
                 Span::raw(s.user.clone()),
@@ -85,11 +98,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect, view: &SessionsView) {
                 state,
                 Span::raw(s.commands.to_string()),
                 deviations,
-                Span::raw(if wide {
-                    started
-                } else {
-                    started.get(5..16).unwrap_or(&started).to_string()
-                }),
+                Span::raw(started),
             ]);
             Row::new(cells)
         },
