@@ -501,6 +501,12 @@ fn commands() -> Vec<Command> {
             reason: "r".into(),
         },
         Command::Groups,
+        Command::ExplainPolicy(gatehouse::engine::api::ExplainSpec {
+            user: Some("alice".into()),
+            task: "restart".into(),
+            devices: vec!["web-1".into()],
+            at: Some(T),
+        }),
     ]
 }
 
@@ -588,6 +594,7 @@ fn command_index(c: &Command) -> usize {
         Command::WatchSession { .. } => 46,
         Command::EndSession { .. } => 47,
         Command::Groups => 48,
+        Command::ExplainPolicy(_) => 49,
     }
 }
 
@@ -653,6 +660,20 @@ fn responses() -> Vec<Response> {
             admits: true,
             members: Err("the name service did not answer".into()),
         }]),
+        Response::Explanation(Box::new(gatehouse::engine::api::Explanation {
+            user: "alice".into(),
+            task: "restart".into(),
+            devices: vec!["web-1".into()],
+            at: T,
+            permission: Err("may not request".into()),
+            verdicts: vec![gatehouse::access::policy::Verdict {
+                policy: "prod".into(),
+                passed: vec!["enabled".into(), "user".into()],
+                failed: Some(("window".into(), "outside".into())),
+            }],
+            freeze: Some("freeze 'x'".into()),
+            superuser: false,
+        })),
     ]
 }
 
@@ -683,6 +704,7 @@ fn response_index(r: &Response) -> usize {
         Response::Sessions(_) => 22,
         Response::Recording(_) => 23,
         Response::Groups(_) => 24,
+        Response::Explanation(_) => 25,
     }
 }
 

@@ -80,6 +80,8 @@ pub enum Effect<'a> {
     SeeSessionInput { environment: Option<&'a str> },
     /// Watch a running session live, or end it.
     MonitorSession { environment: Option<&'a str> },
+    /// Ask how the policies judge `login` (anyone of themselves).
+    ExplainFor { login: &'a str },
 }
 
 /// What the answer needs to know of the store beyond the records at hand.
@@ -340,6 +342,20 @@ pub fn authorize(who: &Principal<'_>, effect: Effect<'_>, facts: &dyn Facts) -> 
                     message: "only the server's owner or a Superuser may stop it".into(),
                     needs: None,
                 })
+            }
+        }
+        Effect::ExplainFor { login } => {
+            if login == who.user.meta.name
+                || who.may(Permission::ViewPolicies, None)
+                || who.may(Permission::ManagePolicies, None)
+            {
+                Ok(())
+            } else {
+                deny(
+                    who,
+                    format!("see how the policies judge '{login}'"),
+                    Permission::ViewPolicies,
+                )
             }
         }
         Effect::Use(action) => {

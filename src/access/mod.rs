@@ -49,6 +49,7 @@ pub fn builtin_roles() -> Vec<Role> {
                 ViewExecutions,
                 ViewAudit,
                 ExportAudit,
+                ViewPolicies,
             ],
         ),
         role(

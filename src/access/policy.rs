@@ -94,65 +94,132 @@ struct Scope<'a> {
     devices: &'a [&'a str],
 }
 
-/// Why a policy's scope does not hold `scope` for `user`: enabled, listing
-/// them (or a group of theirs), covering that kind, the credential, the
-/// environment, the system and every device; `None` when it does.
-fn scope_mismatch(p: &Policy, user: Member<'_>, scope: &Scope<'_>) -> Option<String> {
-    let name = &p.meta.name;
-    if !p.meta.enabled {
-        return Some(format!("policy {name} is disabled"));
-    }
-    if !user.in_list(&p.users) {
-        return Some(format!(
-            "policy {name} does not list user '{}' (or a group of theirs)",
-            user.login
-        ));
-    }
-    if !scope.covered {
-        return Some(format!(
-            "policy {name} covers {}, not {}",
-            p.covers.names().join(" and "),
-            scope.what
-        ));
-    }
-    if !p.credentials.is_empty() && !p.credentials.iter().any(|c| c == scope.credential) {
-        return Some(format!(
-            "policy {name} does not cover credential '{}'",
-            scope.credential
-        ));
-    }
-    if !p.environments.is_empty() && !p.environments.iter().any(|e| e == scope.environment) {
-        return Some(format!(
-            "policy {name} does not cover environment '{}'",
-            scope.environment
-        ));
-    }
-    if !p.systems.is_empty() && !p.systems.iter().any(|s| s == scope.system) {
-        return Some(format!(
-            "policy {name} does not cover system '{}'",
-            scope.system
-        ));
-    }
-    if !p.devices.is_empty() {
-        if let Some(d) = scope
-            .devices
-            .iter()
-            .find(|d| !p.devices.iter().any(|pd| pd == *d))
-        {
-            return Some(format!("policy {name} does not cover device '{d}'"));
-        }
-    }
-    None
+/// One policy judged against one request, session or reveal: the
+/// conditions it met, in the order they are asked, and the first it
+/// failed. The decision and every explanation come from this one judge.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Verdict {
+    pub policy: String,
+    /// Conditions met, in order: enabled, user, covers, credential,
+    /// environment, system, devices, (product, tags, username,) window.
+    pub passed: Vec<String>,
+    /// The first condition failed and why; none: the policy covers it.
+    pub failed: Option<(String, String)>,
 }
 
-/// Why one policy does not cover a request, or `None` when it does.
-fn mismatch(
+impl Verdict {
+    /// Whether the policy covers what was asked.
+    pub fn covers(&self) -> bool {
+        self.failed.is_none()
+    }
+
+    /// Whether it could apply to the person at all (enabled and lists them).
+    fn could_apply(&self) -> bool {
+        self.passed.iter().any(|c| c == "user")
+    }
+}
+
+/// Asks a policy's conditions in order and stops at the first that fails.
+struct Judge {
+    passed: Vec<String>,
+    failed: Option<(String, String)>,
+}
+
+impl Judge {
+    fn new() -> Judge {
+        Judge {
+            passed: Vec::new(),
+            failed: None,
+        }
+    }
+
+    fn check(&mut self, condition: &str, why_not: impl FnOnce() -> Option<String>) -> &mut Judge {
+        if self.failed.is_none() {
+            match why_not() {
+                None => self.passed.push(condition.to_string()),
+                Some(why) => self.failed = Some((condition.to_string(), why)),
+            }
+        }
+        self
+    }
+
+    fn verdict(&mut self, p: &Policy) -> Verdict {
+        Verdict {
+            policy: p.meta.name.clone(),
+            passed: std::mem::take(&mut self.passed),
+            failed: self.failed.take(),
+        }
+    }
+}
+
+/// The conditions of a policy's scope: enabled, listing the user (or a
+/// group of theirs), covering that kind, the credential, the environment,
+/// the system and every device.
+fn judge_scope(judge: &mut Judge, p: &Policy, user: Member<'_>, scope: &Scope<'_>) {
+    let name = &p.meta.name;
+    judge
+        .check("enabled", || {
+            (!p.meta.enabled).then(|| format!("policy {name} is disabled"))
+        })
+        .check("user", || {
+            (!user.in_list(&p.users)).then(|| {
+                format!(
+                    "policy {name} does not list user '{}' (or a group of theirs)",
+                    user.login
+                )
+            })
+        })
+        .check("covers", || {
+            (!scope.covered).then(|| {
+                format!(
+                    "policy {name} covers {}, not {}",
+                    p.covers.names().join(" and "),
+                    scope.what
+                )
+            })
+        })
+        .check("credential", || {
+            (!p.credentials.is_empty() && !p.credentials.iter().any(|c| c == scope.credential))
+                .then(|| {
+                    format!(
+                        "policy {name} does not cover credential '{}'",
+                        scope.credential
+                    )
+                })
+        })
+        .check("environment", || {
+            (!p.environments.is_empty() && !p.environments.iter().any(|e| e == scope.environment))
+                .then(|| {
+                    format!(
+                        "policy {name} does not cover environment '{}'",
+                        scope.environment
+                    )
+                })
+        })
+        .check("system", || {
+            (!p.systems.is_empty() && !p.systems.iter().any(|s| s == scope.system))
+                .then(|| format!("policy {name} does not cover system '{}'", scope.system))
+        })
+        .check("devices", || {
+            if p.devices.is_empty() {
+                return None;
+            }
+            scope
+                .devices
+                .iter()
+                .find(|d| !p.devices.iter().any(|pd| pd == *d))
+                .map(|d| format!("policy {name} does not cover device '{d}'"))
+        });
+}
+
+/// One policy judged against a request of `task` on `devices` at `now`.
+pub fn judge_task(
     p: &Policy,
     user: Member<'_>,
     task: &Task,
     devices: &[String],
     now: chrono::DateTime<chrono::Utc>,
-) -> Option<String> {
+) -> Verdict {
     let devices: Vec<&str> = devices.iter().map(String::as_str).collect();
     let scope = Scope {
         what: "tasks",
@@ -162,7 +229,10 @@ fn mismatch(
         system: &task.system,
         devices: &devices,
     };
-    scope_mismatch(p, user, &scope).or_else(|| outside_windows(p, now))
+    let mut judge = Judge::new();
+    judge_scope(&mut judge, p, user, &scope);
+    judge.check("window", || outside_windows(p, now));
+    judge.verdict(p)
 }
 
 /// Why `now` lies outside every window of a policy that has windows
@@ -180,6 +250,74 @@ fn outside_windows(p: &Policy, now: chrono::DateTime<chrono::Utc>) -> Option<Str
         ));
     }
     None
+}
+
+/// Every policy judged, most promising first: those that cover, then by
+/// how many conditions they met (ties in the policies' order).
+fn ranked(mut verdicts: Vec<Verdict>) -> Vec<Verdict> {
+    verdicts.sort_by_key(|v| {
+        (
+            std::cmp::Reverse(v.covers()),
+            std::cmp::Reverse(v.passed.len()),
+        )
+    });
+    verdicts
+}
+
+/// Every policy judged against a request of `task` on `devices` at `at`,
+/// most promising first: `policy explain`'s table, and the decision's
+/// own reasoning.
+pub fn explain_task<'m>(
+    policies: &[Policy],
+    user: impl Into<Member<'m>>,
+    task: &Task,
+    devices: &[String],
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<Verdict> {
+    let user = user.into();
+    ranked(
+        policies
+            .iter()
+            .map(|p| judge_task(p, user, task, devices, at))
+            .collect(),
+    )
+}
+
+/// A refusal from ranked verdicts: the most promising policy's reason
+/// first, then each policy that could apply (enabled, listing the person)
+/// with the condition it fails and those it met; `nobody` when none could.
+pub fn refusal_of(verdicts: &[Verdict], nobody: impl FnOnce() -> String) -> String {
+    let could: Vec<&Verdict> = verdicts.iter().filter(|v| v.could_apply()).collect();
+    let Some(best) = could.first().and_then(|v| v.failed.as_ref()) else {
+        return nobody();
+    };
+    let mut text = best.1.clone();
+    text.push_str("\npolicies that could apply, most promising first:");
+    for v in &could {
+        if let Some((condition, why)) = &v.failed {
+            text.push_str(&format!(
+                "\n  {}: fails {condition}: {why} (met: {})",
+                v.policy,
+                v.passed.join(", ")
+            ));
+        }
+    }
+    text
+}
+
+/// The policy that covers, from ranked verdicts, or the refusal.
+fn decide<'a>(
+    policies: &'a [Policy],
+    verdicts: &[Verdict],
+    nobody: impl FnOnce() -> String,
+) -> Result<&'a Policy, String> {
+    match verdicts.first().filter(|v| v.covers()) {
+        Some(v) => policies
+            .iter()
+            .find(|p| p.meta.name == v.policy)
+            .ok_or_else(|| format!("policy {} vanished", v.policy)),
+        None => Err(refusal_of(verdicts, nobody)),
+    }
 }
 
 /// The enabled policies that cover reveals of `credential` (in
@@ -232,8 +370,7 @@ pub fn covering_reveal<'a, 'm>(
 }
 
 /// The first enabled policy that lets `user` request `task` on `devices`
-/// now, or why none does: the reason of the policy that came closest (one
-/// that lists the user), else that no policy lists them.
+/// at `now`, or the refusal that explains every policy that could apply.
 pub fn covering_policy<'a, 'm>(
     policies: &'a [Policy],
     user: impl Into<Member<'m>>,
@@ -242,39 +379,13 @@ pub fn covering_policy<'a, 'm>(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<&'a Policy, String> {
     let user = user.into();
-    first_covering(
-        policies,
-        user,
-        |p| mismatch(p, user, task, devices, now),
-        || {
-            format!(
-                "no enabled access policy lets '{}' request task '{}'",
-                user.login, task.meta.name
-            )
-        },
-    )
-}
-
-/// The first policy `mismatch` finds nothing against, or why none covers:
-/// the reason of the first enabled one that lists `user` (the closest),
-/// else `nobody`'s words.
-fn first_covering<'a>(
-    policies: &'a [Policy],
-    user: Member<'_>,
-    mismatch: impl Fn(&Policy) -> Option<String>,
-    nobody: impl FnOnce() -> String,
-) -> Result<&'a Policy, String> {
-    let mut closest: Option<String> = None;
-    for p in policies {
-        match mismatch(p) {
-            None => return Ok(p),
-            Some(why) if user.in_list(&p.users) && p.meta.enabled => {
-                closest.get_or_insert(why);
-            }
-            Some(_) => {}
-        }
-    }
-    Err(closest.unwrap_or_else(nobody))
+    let verdicts = explain_task(policies, user, task, devices, now);
+    decide(policies, &verdicts, || {
+        format!(
+            "no enabled access policy lets '{}' request task '{}'",
+            user.login, task.meta.name
+        )
+    })
 }
 
 /// What a session would be: who, on which device, with which credential.
@@ -285,13 +396,13 @@ pub struct SessionTarget<'a> {
     pub username: &'a str,
 }
 
-/// Why one policy does not cover a session, or `None` when it does.
-fn session_mismatch(
+/// One policy judged against a session.
+fn judge_session(
     p: &Policy,
     user: Member<'_>,
     target: &SessionTarget<'_>,
     now: chrono::DateTime<chrono::Utc>,
-) -> Option<String> {
+) -> Verdict {
     let name = &p.meta.name;
     let device = target.device;
     let scope = Scope {
@@ -302,36 +413,44 @@ fn session_mismatch(
         system: &device.system,
         devices: &[device.meta.name.as_str()],
     };
-    if let Some(why) = scope_mismatch(p, user, &scope) {
-        return Some(why);
-    }
     let matches = |patterns: &[String], value: &str| {
         patterns.iter().any(|p| crate::text::glob_matches(p, value))
     };
-    if !p.products.is_empty() && !matches(&p.products, &device.product) {
-        return Some(format!(
-            "policy {name} does not cover product '{}' (of device '{}')",
-            device.product, device.meta.name
-        ));
-    }
-    if !p.device_tags.is_empty() && !device.tags.iter().any(|t| p.device_tags.contains(t)) {
-        return Some(format!(
-            "policy {name} covers devices tagged {}, and device '{}' is not",
-            p.device_tags.join(" or "),
-            device.meta.name
-        ));
-    }
-    if !p.usernames.is_empty() && !matches(&p.usernames, target.username) {
-        return Some(format!(
-            "policy {name} does not cover username '{}' (of credential '{}')",
-            target.username, target.credential
-        ));
-    }
-    outside_windows(p, now)
+    let mut judge = Judge::new();
+    judge_scope(&mut judge, p, user, &scope);
+    judge
+        .check("product", || {
+            (!p.products.is_empty() && !matches(&p.products, &device.product)).then(|| {
+                format!(
+                    "policy {name} does not cover product '{}' (of device '{}')",
+                    device.product, device.meta.name
+                )
+            })
+        })
+        .check("tags", || {
+            (!p.device_tags.is_empty() && !device.tags.iter().any(|t| p.device_tags.contains(t)))
+                .then(|| {
+                    format!(
+                        "policy {name} covers devices tagged {}, and device '{}' is not",
+                        p.device_tags.join(" or "),
+                        device.meta.name
+                    )
+                })
+        })
+        .check("username", || {
+            (!p.usernames.is_empty() && !matches(&p.usernames, target.username)).then(|| {
+                format!(
+                    "policy {name} does not cover username '{}' (of credential '{}')",
+                    target.username, target.credential
+                )
+            })
+        })
+        .check("window", || outside_windows(p, now));
+    judge.verdict(p)
 }
 
-/// The first enabled policy that lets `user` open this session now, or why
-/// none does: the reason of the closest one that lists them.
+/// The first enabled policy that lets `user` open this session now, or
+/// the refusal that explains every policy that could apply.
 pub fn covering_session<'a, 'm>(
     policies: &'a [Policy],
     user: impl Into<Member<'m>>,
@@ -339,17 +458,18 @@ pub fn covering_session<'a, 'm>(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<&'a Policy, String> {
     let user = user.into();
-    first_covering(
-        policies,
-        user,
-        |p| session_mismatch(p, user, target, now),
-        || {
-            format!(
-                "no enabled access policy lets '{}' open a session on device '{}'",
-                user.login, target.device.meta.name
-            )
-        },
-    )
+    let verdicts = ranked(
+        policies
+            .iter()
+            .map(|p| judge_session(p, user, target, now))
+            .collect(),
+    );
+    decide(policies, &verdicts, || {
+        format!(
+            "no enabled access policy lets '{}' open a session on device '{}'",
+            user.login, target.device.meta.name
+        )
+    })
 }
 
 /// What a request brings that a policy may require.
@@ -496,6 +616,62 @@ mod tests {
         scoped.devices = vec!["web-1".into()];
         let err = covering_policy(&[scoped], "alice", &t, &["web-2".into()], now).unwrap_err();
         assert!(err.contains("does not cover device 'web-2'"), "{err}");
+    }
+
+    /// alice asks for a production web task on Thursday evening. Three
+    /// policies list her; the one that failed only on its window comes
+    /// first and gives the headline, the others follow with what they
+    /// failed and what they met; a policy that does not list her is not
+    /// told to her, though `policy explain` (explain_task) judges it.
+    #[test]
+    fn a_refusal_explains_every_policy_that_could_apply_closest_first() {
+        let mut lab = policy();
+        lab.meta.name = "lab-ops".into();
+        lab.environments = vec!["lab".into()];
+        lab.windows.clear();
+        let mut db = policy();
+        db.meta.name = "prod-db".into();
+        db.systems = vec!["db".into()];
+        let web = policy();
+        let mut others = policy();
+        others.meta.name = "bobs-only".into();
+        others.users = vec!["bob".into()];
+        let policies = [lab, db, others, web];
+        let t = task("production", "web");
+        let evening = at("2026-11-26 19:30");
+        let err = covering_policy(&policies, "alice", &t, &[], evening).unwrap_err();
+        let lines: Vec<&str> = err.lines().collect();
+        assert!(
+            lines[0].starts_with("outside the access window of policy prod-web"),
+            "{err}"
+        );
+        assert_eq!(lines[1], "policies that could apply, most promising first:");
+        assert!(lines[2].starts_with("  prod-web: fails window: "), "{err}");
+        assert!(
+            lines[2].ends_with(
+                "(met: enabled, user, covers, credential, environment, system, devices)"
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            lines[3],
+            "  prod-db: fails system: policy prod-db does not cover system 'web' (met: enabled, user, covers, credential, environment)"
+        );
+        assert_eq!(
+            lines[4],
+            "  lab-ops: fails environment: policy lab-ops does not cover environment 'production' (met: enabled, user, covers, credential)"
+        );
+        assert_eq!(lines.len(), 5, "bobs-only is not told to alice: {err}");
+        // The explainer judges every policy, with the same verdicts.
+        let all = explain_task(&policies, "alice", &t, &[], evening);
+        let order: Vec<&str> = all.iter().map(|v| v.policy.as_str()).collect();
+        assert_eq!(order, ["prod-web", "prod-db", "lab-ops", "bobs-only"]);
+        assert_eq!(all[3].failed.as_ref().unwrap().0, "user");
+        // Positive control: at noon prod-web covers, and is chosen.
+        let noon = at(THURSDAY_NOON);
+        let chosen = covering_policy(&policies, "alice", &t, &[], noon).unwrap();
+        assert_eq!(chosen.meta.name, "prod-web");
+        assert!(explain_task(&policies, "alice", &t, &[], noon)[0].covers());
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod approvals;
 mod audit;
 mod credentials;
 mod operations;
+mod policies;
 mod records;
 mod service;
 mod sessions;
@@ -270,6 +271,11 @@ pub enum Verb {
         #[command(subcommand)]
         command: RoleVerb,
     },
+    /// How the access policies judge a request.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyVerb,
+    },
     /// Devices' host keys.
     Device {
         #[command(subcommand)]
@@ -335,6 +341,27 @@ pub enum UserVerb {
     /// Warn about what a user's roles give together (needs manage-users):
     /// each role's warnings, and those only their combination has.
     Check { login: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyVerb {
+    /// May USER run TASK (on these devices) at TIME? Every policy, most
+    /// promising first, with the first condition it fails and those it
+    /// meets: the decision's own reasoning (others need view-policies).
+    Explain {
+        task: String,
+        /// The person asked about (default: you).
+        #[arg(long)]
+        user: Option<String>,
+        /// Only these of the task's devices (repeatable).
+        #[arg(long = "device", value_name = "NAME")]
+        devices: Vec<String>,
+        /// The moment judged (RFC 3339, or +2h); now by default.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -472,6 +499,16 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             operations::request(cli, spec, *wait).await
         }
         Verb::Queue { json } => approvals::queue(cli, *json).await,
+        Verb::Policy {
+            command:
+                PolicyVerb::Explain {
+                    task,
+                    user,
+                    devices,
+                    at,
+                    json,
+                },
+        } => policies::explain(cli, task, user, devices, at, *json).await,
         Verb::Role {
             command: RoleVerb::Check { name },
         } => records::role_check(cli, name).await,

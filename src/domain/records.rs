@@ -363,6 +363,9 @@ pub enum Permission {
     /// Seeing what a session's user typed (its output is seen with
     /// view-executions).
     ViewSessionInput,
+    /// Asking how the policies judge someone else (`policy explain
+    /// --user`); everyone may ask it of themselves.
+    ViewPolicies,
 }
 
 impl Permission {
@@ -385,7 +388,7 @@ impl Permission {
         )
     }
 
-    pub const ALL: [Permission; 21] = [
+    pub const ALL: [Permission; 22] = [
         Permission::ViewEnvironments,
         Permission::ManageEnvironments,
         Permission::ViewDevices,
@@ -407,6 +410,7 @@ impl Permission {
         Permission::OpenSessions,
         Permission::MonitorSessions,
         Permission::ViewSessionInput,
+        Permission::ViewPolicies,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -432,6 +436,7 @@ impl Permission {
             Permission::OpenSessions => "open-sessions",
             Permission::MonitorSessions => "monitor-sessions",
             Permission::ViewSessionInput => "view-session-input",
+            Permission::ViewPolicies => "view-policies",
         }
     }
 

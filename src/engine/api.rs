@@ -202,6 +202,38 @@ pub enum Command {
     EndSession { id: Id, reason: String },
     /// The OS groups roles, policies and admission name, with their members.
     Groups,
+    /// How every policy judges a request of a task by someone, at a time.
+    ExplainPolicy(ExplainSpec),
+}
+
+/// What `policy explain` asks: may `user` run `task` (on `devices`) at `at`?
+#[derive(Clone, Debug, Serialize, Deserialize, Default, PartialEq)]
+pub struct ExplainSpec {
+    /// The person judged; the caller when absent.
+    pub user: Option<String>,
+    pub task: String,
+    /// A subset of the task's devices; empty means all of them.
+    pub devices: Vec<String>,
+    /// The moment judged; now when absent.
+    pub at: Option<crate::domain::Timestamp>,
+}
+
+/// How every policy judged a request, most promising first, and what else
+/// stands in its way.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Explanation {
+    pub user: String,
+    pub task: String,
+    pub devices: Vec<String>,
+    pub at: crate::domain::Timestamp,
+    /// Whether the person may ask for tasks at all (`request-tasks` in
+    /// the task's environment), and if not, why.
+    pub permission: Result<(), String>,
+    pub verdicts: Vec<crate::access::policy::Verdict>,
+    /// A change freeze that holds the run then.
+    pub freeze: Option<String>,
+    /// Whether they are a Superuser (who needs no policy).
+    pub superuser: bool,
 }
 
 /// An OS group Gatehouse uses, what it gives, and who is in it.
@@ -334,6 +366,7 @@ pub enum Response {
     /// A recording's asciicast text.
     Recording(String),
     Groups(Vec<GroupInUse>),
+    Explanation(Box<Explanation>),
 }
 
 /// What a reveal brings: why, and, under a policy that names the

@@ -4,6 +4,7 @@
 
 pub mod api;
 mod bootstrap;
+mod explain;
 mod freezes;
 mod gate;
 mod hostkeys;
@@ -595,6 +596,7 @@ impl Engine {
             // Both live on the connection: the server relays them.
             Command::EndSession { id, reason } => self.end_session(who, id, reason).await,
             Command::Groups => self.groups_in_use(who),
+            Command::ExplainPolicy(spec) => self.explain(who, spec),
             Command::Connect(_) | Command::SessionInput { .. } | Command::WatchSession { .. } => {
                 Err(EngineError::Protocol(
                     "a session is opened and fed on its own connection, through the server".into(),

@@ -266,10 +266,24 @@ fn notes(terms: &RequestTerms, theme: &Theme) -> Vec<Line<'static>> {
                 )));
             }
         }
-        (None, Some(why)) => lines.push(Line::from(Span::styled(
-            format!("No policy covers this for you now: {why}"),
-            theme.error_style(),
-        ))),
+        (None, Some(why)) => {
+            // The headline, then each policy that could apply (the
+            // engine's explanation, one per line).
+            let mut parts = why.lines();
+            lines.push(Line::from(Span::styled(
+                format!(
+                    "No policy covers this for you now: {}",
+                    parts.next().unwrap_or_default()
+                ),
+                theme.error_style(),
+            )));
+            for part in parts {
+                lines.push(Line::from(Span::styled(
+                    crate::text::printable(part),
+                    theme.dim(),
+                )));
+            }
+        }
         (None, None) => {}
     }
     lines
