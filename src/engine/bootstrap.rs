@@ -25,6 +25,14 @@ impl Engine {
                         "built-in role: its holders see their own executions only (view-executions removed; grant it where others' are to be seen)",
                     ));
                     changes.push(Change::Put(Box::new(Record::Role(updated))));
+                } else if let Some(updated) = auditor_explains(stored, &role, now) {
+                    events.push(NewAuditEvent::new(
+                        "gatehouse",
+                        "role.update",
+                        format!("role {}", role.meta.name),
+                        "built-in role: view-policies added (its holders may ask how the policies judge anyone)",
+                    ));
+                    changes.push(Change::Put(Box::new(Record::Role(updated))));
                 }
                 continue;
             }
@@ -112,6 +120,33 @@ fn own_executions_only(
     Some(updated)
 }
 
+/// The built-in Auditor of a store made before view-policies existed,
+/// as stored (nobody changed it since), gains it.
+fn auditor_explains(
+    stored: &crate::domain::Role,
+    builtin: &crate::domain::Role,
+    now: Timestamp,
+) -> Option<crate::domain::Role> {
+    use crate::domain::Permission;
+    let lacks = !stored
+        .grants
+        .iter()
+        .any(|g| g.action == Permission::ViewPolicies);
+    let unchanged_otherwise = stored.builtin
+        && stored.description == builtin.description
+        && stored.grants.len() + 1 == builtin.grants.len()
+        && stored.grants.iter().all(|g| builtin.grants.contains(g));
+    if !(builtin.meta.name == "Auditor" && lacks && unchanged_otherwise) {
+        return None;
+    }
+    let mut updated = stored.clone();
+    updated.grants = builtin.grants.clone();
+    updated.meta.revision += 1;
+    updated.meta.updated_by = "gatehouse".into();
+    updated.meta.updated_at = now;
+    Some(updated)
+}
+
 fn stamp(meta: &mut Meta, id: crate::domain::Id, now: Timestamp) {
     meta.id = id;
     meta.created_by = "gatehouse".into();
@@ -119,4 +154,36 @@ fn stamp(meta: &mut Meta, id: crate::domain::Id, now: Timestamp) {
     meta.created_at = now;
     meta.updated_at = now;
     meta.revision = 1;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Permission;
+
+    fn auditor() -> crate::domain::Role {
+        builtin_roles()
+            .into_iter()
+            .find(|r| r.meta.name == "Auditor")
+            .unwrap()
+    }
+
+    #[test]
+    fn an_auditor_from_before_view_policies_gains_it_and_a_changed_one_does_not() {
+        let now = Timestamp(1);
+        let mut old = auditor();
+        old.grants.retain(|g| g.action != Permission::ViewPolicies);
+        let updated = auditor_explains(&old, &auditor(), now).unwrap();
+        assert!(updated
+            .grants
+            .iter()
+            .any(|g| g.action == Permission::ViewPolicies));
+        assert_eq!(updated.meta.revision, old.meta.revision + 1);
+        // Already up to date: nothing.
+        assert!(auditor_explains(&auditor(), &auditor(), now).is_none());
+        // Someone changed its grants: left as they made it.
+        let mut changed = old.clone();
+        changed.grants.pop();
+        assert!(auditor_explains(&changed, &auditor(), now).is_none());
+    }
 }
