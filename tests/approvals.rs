@@ -721,3 +721,84 @@ fn a_policy_names_its_time_zone_and_an_overnight_window() {
         "{err}"
     );
 }
+
+/// One code and one comment approve several requests together; each
+/// outcome is reported, one that cannot be decided fails the command
+/// without stopping the others; a batch rejection needs its reason.
+#[test]
+fn one_code_and_one_comment_decide_a_batch_and_each_outcome_is_reported() {
+    let d = setup("requires_mfa = true\n");
+    let bob_uri = ok_as(&d, "bob", &["user", "totp-enroll", "bob"]);
+    let ids: Vec<String> = (0..3)
+        .map(|i| {
+            request_id(&ok_as(
+                &d,
+                "alice",
+                &["request", "restart", "--justification", &format!("n{i}")],
+            ))
+        })
+        .collect();
+    let code = current_code(&bob_uri);
+    let mut args = vec!["approve"];
+    args.extend(ids.iter().map(String::as_str));
+    args.extend(["--totp", &code, "--comment", "rollout batch"]);
+    let out = ok_as(&d, "bob", &args);
+    for id in &ids {
+        assert!(
+            out.contains(&format!("request {id}: pending at level 2")),
+            "{out}"
+        );
+    }
+    let audit = d.ok(&["audit", "export"]);
+    let approvals = audit
+        .lines()
+        .filter(|l| {
+            l.contains("\"request.approve\"") && l.contains("level 1 approved: rollout batch")
+        })
+        .count();
+    assert_eq!(approvals, 3, "{audit}");
+    // The code was used once, for the batch.
+    let another = request_id(&ok_as(
+        &d,
+        "alice",
+        &["request", "restart", "--justification", "later"],
+    ));
+    assert!(fails_as(&d, "bob", &["approve", &another, "--totp", &code]).contains("already used"));
+
+    // carol rejects two and names one that does not exist: two rejected,
+    // the third reported, the command fails.
+    let out = as_user(
+        &d,
+        "carol",
+        &[
+            "reject",
+            &ids[0],
+            &ids[1],
+            "999999",
+            "--comment",
+            "not this week",
+        ],
+    );
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains(&format!("request {}: rejected", ids[0])),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("request {}: rejected", ids[1])),
+        "{stdout}"
+    );
+    assert!(stderr.contains("request 999999: not rejected"), "{stderr}");
+    assert!(stderr.contains("1 of 3 request(s) not decided"), "{stderr}");
+    // Without a comment (and no terminal to ask on), a rejection is refused.
+    let err = fails_as(&d, "carol", &["reject", &ids[2]]);
+    assert!(err.contains("a rejection needs a comment"), "{err}");
+    let requests = d.ok(&["requests", "--json"]);
+    assert_eq!(
+        requests.matches("\"state\":\"rejected\"").count(),
+        2,
+        "{requests}"
+    );
+}

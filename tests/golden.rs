@@ -507,6 +507,13 @@ fn commands() -> Vec<Command> {
             devices: vec!["web-1".into()],
             at: Some(T),
         }),
+        Command::DecideMany {
+            ids: vec![Id(3), Id(4)],
+            approve: true,
+            comment: "fine".into(),
+            until: Some(T),
+            totp: Some("123456".into()),
+        },
     ]
 }
 
@@ -595,6 +602,7 @@ fn command_index(c: &Command) -> usize {
         Command::EndSession { .. } => 47,
         Command::Groups => 48,
         Command::ExplainPolicy(_) => 49,
+        Command::DecideMany { .. } => 50,
     }
 }
 
@@ -674,6 +682,16 @@ fn responses() -> Vec<Response> {
             freeze: Some("freeze 'x'".into()),
             superuser: false,
         })),
+        Response::Decided(vec![
+            gatehouse::engine::api::Decided {
+                id: Id(3),
+                outcome: Ok("approved".into()),
+            },
+            gatehouse::engine::api::Decided {
+                id: Id(4),
+                outcome: Err("expired".into()),
+            },
+        ]),
     ]
 }
 
@@ -705,6 +723,7 @@ fn response_index(r: &Response) -> usize {
         Response::Recording(_) => 23,
         Response::Groups(_) => 24,
         Response::Explanation(_) => 25,
+        Response::Decided(_) => 26,
     }
 }
 

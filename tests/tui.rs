@@ -443,6 +443,92 @@ fn pending_request(id: u64) -> gatehouse::domain::ExecutionRequest {
     }
 }
 
+/// Space marks requests; `a` then asks one comment for all of them and,
+/// under MFA, one code; the marks are shown and cleared once decided.
+#[test]
+fn marked_requests_are_decided_together_with_one_comment_and_one_code() {
+    use gatehouse::domain::Id;
+    use gatehouse::engine::api::Decided;
+    let mut app = App::new("bob".into(), Theme::default());
+    app.update(key('3'));
+    app.update(Message::Answer(
+        Call::Queue,
+        Ok(Response::Requests(vec![
+            pending_request(41),
+            pending_request(42),
+            pending_request(43),
+        ])),
+    ));
+    // Mark 41 and 43 (space moves down after marking).
+    app.update(key(' '));
+    app.update(Message::Key(KeyEvent::new(
+        KeyCode::Down,
+        KeyModifiers::NONE,
+    )));
+    app.update(key(' '));
+    let text = screen(&app, 130, 34);
+    assert!(
+        text.contains("2 marked: a/r decides them together"),
+        "{text}"
+    );
+    assert!(
+        text.contains("✓41") && text.contains("✓43") && !text.contains("✓42"),
+        "{text}"
+    );
+    app.update(key('a'));
+    assert!(screen(&app, 130, 34).contains("approve requests 41, 43, comment:"));
+    for c in "batch".chars() {
+        app.update(key(c));
+    }
+    let enter = || Message::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    let calls = app.update(enter());
+    let want = Call::Approve {
+        ids: vec![Id(41), Id(43)],
+        comment: "batch".into(),
+        totp: None,
+    };
+    assert_eq!(calls, vec![want.clone()]);
+    // MFA: one code for the batch.
+    app.update(Message::Answer(
+        want,
+        Err(gatehouse::ui::Failure::Engine(
+            gatehouse::engine::EngineError::MfaRequired {
+                login: "bob".into(),
+            },
+        )),
+    ));
+    assert!(screen(&app, 130, 34).contains("TOTP code for requests 41, 43"));
+    for c in "123456".chars() {
+        app.update(key(c));
+    }
+    let calls = app.update(enter());
+    let with_code = Call::Approve {
+        ids: vec![Id(41), Id(43)],
+        comment: "batch".into(),
+        totp: Some("123456".into()),
+    };
+    assert_eq!(calls, vec![with_code.clone()]);
+    app.update(Message::Answer(
+        with_code,
+        Ok(Response::Decided(vec![
+            Decided {
+                id: Id(41),
+                outcome: Ok("approved".into()),
+            },
+            Decided {
+                id: Id(43),
+                outcome: Err("request 43 expired".into()),
+            },
+        ])),
+    ));
+    let text = screen(&app, 130, 34);
+    assert!(
+        text.contains("request 43: request 43 expired · request 41: approved"),
+        "{text}"
+    );
+    assert!(!text.contains("✓41"), "marks are cleared: {text}");
+}
+
 #[test]
 fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
     use gatehouse::domain::{Executor, Id, Template};
@@ -497,7 +583,7 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
     assert_eq!(
         requests,
         vec![Call::Reject {
-            id: Id(42),
+            ids: vec![Id(42)],
             comment: "not now".into()
         }]
     );
@@ -509,7 +595,7 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
     assert_eq!(
         requests,
         vec![Call::Approve {
-            id: Id(42),
+            ids: vec![Id(42)],
             comment: String::new(),
             totp: None
         }]
@@ -539,7 +625,7 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
     assert_eq!(
         requests,
         vec![Call::Approve {
-            id: Id(42),
+            ids: vec![Id(42)],
             comment: String::new(),
             totp: Some("123456".into())
         }]

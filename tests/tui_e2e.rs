@@ -177,3 +177,77 @@ fn an_administrator_creates_a_device_and_a_template_whose_error_is_shown_at_its_
         "{audit}"
     );
 }
+
+/// An approver marks three waiting requests with space, approves them
+/// together with one comment and one TOTP code, and all three run.
+#[test]
+fn an_approver_approves_three_requests_in_one_batch_with_a_totp_code() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let file = d.write(
+        "lab.toml",
+        &format!("{}requires_mfa = true\n", records(&sshd)),
+    );
+    d.ok(&["import", file.to_str().unwrap()]);
+    let uri = d.ok(&["--as", "bob", "user", "totp-enroll", "bob"]);
+    let totp = totp_rs::TOTP::from_url_unchecked(uri.lines().next().unwrap().trim()).unwrap();
+    for i in 1..=3 {
+        let filed = d.ok(&[
+            "--as",
+            "alice",
+            "request",
+            "tick",
+            "--justification",
+            &format!("batch-{i}"),
+            "--var",
+            &format!("WHAT=b{i}"),
+        ]);
+        assert!(filed.contains("pending at level 1"), "{filed}");
+    }
+    let tmux = tui_as(&d, "bob");
+    tmux.wait_for("1 Dashboard");
+    tmux.keys(&["3"]);
+    tmux.wait_for("batch-3");
+    tmux.keys(&["Space", "Space", "Space"]);
+    tmux.wait_for("3 marked");
+    tmux.keys(&["a"]);
+    tmux.wait_for("comment:");
+    tmux.keys(&["all three", "Enter"]);
+    tmux.wait_for("TOTP code for requests");
+    tmux.keys(&[&totp.generate_current().unwrap(), "Enter"]);
+    tmux.wait_for("approved");
+    let requests: Vec<serde_json::Value> = d
+        .ok(&["requests", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(requests.len(), 3);
+    for r in &requests {
+        assert_eq!(r["state"], "approved", "{r}");
+        assert!(r.to_string().contains("all three"), "{r}");
+    }
+    // All three run, each with its own values.
+    tmux.keys(&["5"]);
+    let start = std::time::Instant::now();
+    loop {
+        let screen = tmux.screen();
+        let rows = screen
+            .lines()
+            .filter(|l| l.contains(" tick ") && l.contains(" succeeded "))
+            .count();
+        if rows == 3 {
+            break;
+        }
+        assert!(start.elapsed().as_secs() < 30, "{screen}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let history = d.ok(&["history", "--json"]);
+    let mut said = String::new();
+    for line in history.lines() {
+        let op: serde_json::Value = serde_json::from_str(line).unwrap();
+        said.push_str(&d.ok(&["logs", &op["id"].to_string()]));
+    }
+    for i in 1..=3 {
+        assert!(said.contains(&format!("tick-6-b{i}")), "{said}");
+    }
+}

@@ -143,20 +143,31 @@ pub async fn schedules(cli: &Cli, json: bool) -> Result<()> {
     Ok(())
 }
 
-pub async fn approve(
+/// Approves or rejects the requests named, with one comment and one code;
+/// says what became of each, and fails if any was not decided.
+pub async fn decide(
     cli: &Cli,
-    id: &str,
-    comment: &str,
+    ids: &[String],
+    approve: bool,
+    comment: &Option<String>,
     until: &Option<String>,
     totp: &Option<String>,
 ) -> Result<()> {
-    let id = parse_id(id)?;
+    let ids = ids
+        .iter()
+        .map(|id| parse_id(id))
+        .collect::<Result<Vec<Id>>>()?;
     let until = until.as_deref().map(parse_time).transpose()?;
+    let comment = match comment {
+        Some(c) => c.clone(),
+        None => ask_comment(approve)?,
+    };
     let client = cli.client().await?;
-    let Response::Requests(r) = client
-        .call(Command::Approve {
-            id,
-            comment: comment.to_string(),
+    let Response::Decided(outcomes) = client
+        .call(Command::DecideMany {
+            ids,
+            approve,
+            comment,
             until,
             totp: totp.clone(),
         })
@@ -164,23 +175,50 @@ pub async fn approve(
     else {
         bail!("the server answered with something else");
     };
-    if let Some(r) = r.first() {
-        outln!("request {id}: {}", r.state);
+    let mut failed = 0;
+    for d in &outcomes {
+        match &d.outcome {
+            Ok(state) => outln!("request {}: {state}", d.id),
+            Err(why) => {
+                failed += 1;
+                eprintln!(
+                    "request {}: not {}: {}",
+                    d.id,
+                    if approve { "approved" } else { "rejected" },
+                    crate::text::printable_lines(why)
+                );
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} request(s) not decided", outcomes.len());
     }
     Ok(())
 }
 
-pub async fn reject(cli: &Cli, id: &str, comment: &str) -> Result<()> {
-    let id = parse_id(id)?;
-    let client = cli.client().await?;
-    client
-        .call(Command::Reject {
-            id,
-            comment: comment.to_string(),
-        })
-        .await?;
-    outln!("request {id}: rejected");
-    Ok(())
+/// The decision's comment, asked for on a terminal; without one, an
+/// approval's is empty and a rejection is refused (it must say why).
+fn ask_comment(approve: bool) -> Result<String> {
+    use std::io::{IsTerminal, Write};
+    if !std::io::stdin().is_terminal() {
+        return if approve {
+            Ok(String::new())
+        } else {
+            Err(eyre!("a rejection needs a comment saying why (--comment)"))
+        };
+    }
+    eprint!(
+        "{}",
+        if approve {
+            "Comment (optional): "
+        } else {
+            "Why reject? "
+        }
+    );
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim().to_string())
 }
 
 pub async fn totp_enroll(cli: &Cli, login: &str, code: &Option<String>) -> Result<()> {

@@ -221,10 +221,13 @@ pub enum Verb {
         json: bool,
     },
     /// Approve the current level of a request.
+    /// Approve requests at their current level: one or several, with one
+    /// comment and one TOTP code (asked for on a terminal when absent).
     Approve {
-        id: String,
-        #[arg(long, default_value = "")]
-        comment: String,
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        #[arg(long)]
+        comment: Option<String>,
         /// Narrow the requested window to end at this time.
         #[arg(long, value_name = "TIME")]
         until: Option<String>,
@@ -232,11 +235,13 @@ pub enum Verb {
         #[arg(long, value_name = "CODE")]
         totp: Option<String>,
     },
-    /// Reject a request; it ends there.
+    /// Reject requests; each ends there. The comment says why (asked for
+    /// on a terminal when absent).
     Reject {
-        id: String,
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
         #[arg(long)]
-        comment: String,
+        comment: Option<String>,
     },
     /// Scheduled tasks: who authorised each, until when, or why it does not run.
     Schedules {
@@ -513,11 +518,11 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             command: RoleVerb::Check { name },
         } => records::role_check(cli, name).await,
         Verb::Approve {
-            id,
+            ids,
             comment,
             until,
             totp,
-        } => approvals::approve(cli, id, comment, until, totp).await,
+        } => approvals::decide(cli, ids, true, comment, until, totp).await,
         Verb::User {
             command: UserVerb::TotpEnroll { login, totp },
         } => approvals::totp_enroll(cli, login, totp).await,
@@ -531,7 +536,9 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             Some(JitVerb::Revoke { id }) => approvals::jit_revoke(cli, id).await,
             None => approvals::jit_list(cli, *all, *json).await,
         },
-        Verb::Reject { id, comment } => approvals::reject(cli, id, comment).await,
+        Verb::Reject { ids, comment } => {
+            approvals::decide(cli, ids, false, comment, &None, &None).await
+        }
         Verb::Requests { mine, json } => approvals::requests(cli, *mine, *json).await,
         Verb::Schedules { json } => approvals::schedules(cli, *json).await,
         Verb::Ops { state } => operations::ops(cli, state).await,

@@ -204,6 +204,23 @@ pub enum Command {
     Groups,
     /// How every policy judges a request of a task by someone, at a time.
     ExplainPolicy(ExplainSpec),
+    /// Approves (or rejects) several requests with one comment and, where
+    /// a policy wants MFA, one TOTP code; each is decided on its own.
+    DecideMany {
+        ids: Vec<Id>,
+        approve: bool,
+        comment: String,
+        until: Option<crate::domain::Timestamp>,
+        totp: Option<String>,
+    },
+}
+
+/// What became of one request of a batch decision: its new state, or why
+/// it was not decided.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Decided {
+    pub id: Id,
+    pub outcome: Result<String, String>,
 }
 
 /// What `policy explain` asks: may `user` run `task` (on `devices`) at `at`?
@@ -367,6 +384,7 @@ pub enum Response {
     Recording(String),
     Groups(Vec<GroupInUse>),
     Explanation(Box<Explanation>),
+    Decided(Vec<Decided>),
 }
 
 /// What a reveal brings: why, and, under a policy that names the

@@ -597,6 +597,16 @@ impl Engine {
             Command::EndSession { id, reason } => self.end_session(who, id, reason).await,
             Command::Groups => self.groups_in_use(who),
             Command::ExplainPolicy(spec) => self.explain(who, spec),
+            Command::DecideMany {
+                ids,
+                approve,
+                comment,
+                until,
+                totp,
+            } => {
+                self.decide_many(who, ids, approve, comment, until, totp)
+                    .await
+            }
             Command::Connect(_) | Command::SessionInput { .. } | Command::WatchSession { .. } => {
                 Err(EngineError::Protocol(
                     "a session is opened and fed on its own connection, through the server".into(),

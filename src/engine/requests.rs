@@ -15,6 +15,14 @@ use crate::store::{Change, NewAuditEvent};
 /// A window without an end given lasts a day.
 const DEFAULT_WINDOW_MS: i64 = 24 * 3_600_000;
 
+/// An approver's second factor for one approval.
+enum Mfa {
+    /// Checked already, for a whole batch.
+    Checked,
+    /// The code given with this approval (if any).
+    Code(Option<String>),
+}
+
 fn denied(message: impl Into<String>) -> EngineError {
     EngineError::Denied(message.into())
 }
@@ -667,12 +675,93 @@ impl Engine {
         until: Option<Timestamp>,
         totp: Option<String>,
     ) -> Result<Response, EngineError> {
+        self.approve_one(who, id, comment, until, Mfa::Code(totp))
+            .await
+    }
+
+    /// Decides several requests with one comment and one code: the code
+    /// is checked once, before any is decided (a code works once), then
+    /// each request is decided on its own and its outcome reported.
+    pub(super) async fn decide_many(
+        &self,
+        who: &Principal<'_>,
+        ids: Vec<Id>,
+        approve: bool,
+        comment: String,
+        until: Option<Timestamp>,
+        totp: Option<String>,
+    ) -> Result<Response, EngineError> {
+        if ids.is_empty() {
+            return Err(denied("name at least one request"));
+        }
+        if !approve && comment.trim().is_empty() {
+            return Err(denied("a rejection needs a comment saying why (--comment)"));
+        }
+        let login = who.user.meta.name.clone();
+        let needs_code = approve
+            && ids.iter().any(|id| {
+                self.store
+                    .request(*id)
+                    .ok()
+                    .flatten()
+                    .and_then(|r| r.policy)
+                    .and_then(|p| self.policy(&p).ok())
+                    .is_some_and(|p| p.requires_mfa)
+            });
+        if needs_code {
+            if let Err(e) = self.check_totp(&login, totp.as_deref()).await {
+                if !matches!(e, EngineError::MfaLocked { .. }) {
+                    self.refused(
+                        &login,
+                        "request.approve.refused",
+                        &format!(
+                            "requests {}",
+                            ids.iter().map(Id::to_string).collect::<Vec<_>>().join(", ")
+                        ),
+                        &e.to_string(),
+                    )
+                    .await?;
+                }
+                return Err(e);
+            }
+        }
+        let mut outcomes = Vec::new();
+        for id in ids {
+            let result = if approve {
+                self.approve_one(who, id, comment.clone(), until, Mfa::Checked)
+                    .await
+            } else {
+                self.reject(who, id, comment.clone()).await
+            };
+            let outcome = match result {
+                Ok(Response::Requests(r)) => Ok(r
+                    .first()
+                    .map(|r| r.state.to_string())
+                    .unwrap_or_else(|| "decided".into())),
+                Ok(_) => Ok(if approve { "approved" } else { "rejected" }.into()),
+                Err(e) => Err(e.to_string()),
+            };
+            outcomes.push(super::api::Decided { id, outcome });
+        }
+        Ok(Response::Decided(outcomes))
+    }
+
+    /// Approves one request's current level; `mfa` says whether the
+    /// approver's code was checked already (a batch) or is given here.
+    async fn approve_one(
+        &self,
+        who: &Principal<'_>,
+        id: Id,
+        comment: String,
+        until: Option<Timestamp>,
+        mfa: Mfa,
+    ) -> Result<Response, EngineError> {
         let _guard = self.write_lock.lock().await;
         let login = who.user.meta.name.clone();
         let (mut req, policy, level, target) = self
             .decidable(&login, id, "request.approve.refused")
             .await?;
-        if policy.requires_mfa {
+        if let (true, Mfa::Code(totp)) = (policy.requires_mfa, mfa) {
             if let Err(e) = self.check_totp(&login, totp.as_deref()).await {
                 // A lockout is audited once, not at every refused attempt.
                 if !matches!(e, EngineError::MfaLocked { .. }) {

@@ -56,14 +56,15 @@ pub enum Call {
     Queue,
     /// JIT grants not yet revoked.
     Jit,
+    /// Approves one request or a batch, with one comment (and one code).
     Approve {
-        id: Id,
+        ids: Vec<Id>,
         comment: String,
         /// A TOTP code, once the engine asked for one.
         totp: Option<String>,
     },
     Reject {
-        id: Id,
+        ids: Vec<Id>,
         comment: String,
     },
     /// What the request form of a task needs.
@@ -210,15 +211,19 @@ impl Call {
             Call::Jit => Command::Jit { all: false },
             Call::Schedules => Command::Schedules,
             Call::Metrics => Command::Metrics,
-            Call::Approve { id, comment, totp } => Command::Approve {
-                id: *id,
+            Call::Approve { ids, comment, totp } => Command::DecideMany {
+                ids: ids.clone(),
+                approve: true,
                 comment: comment.clone(),
                 until: None,
                 totp: totp.clone(),
             },
-            Call::Reject { id, comment } => Command::Reject {
-                id: *id,
+            Call::Reject { ids, comment } => Command::DecideMany {
+                ids: ids.clone(),
+                approve: false,
                 comment: comment.clone(),
+                until: None,
+                totp: None,
             },
             Call::Terms(task) => Command::RequestTerms { task: task.clone() },
             Call::Submit(spec) => Command::Request(spec.clone()),
@@ -834,7 +839,7 @@ impl App {
         // An approval under an MFA policy: ask for the code, keep the comment.
         if let (
             Call::Approve {
-                id,
+                ids,
                 comment,
                 totp: None,
             },
@@ -848,7 +853,7 @@ impl App {
                 let mut input = line_input("");
                 input.set_mask_char('•');
                 self.overlays
-                    .push(Overlay::Totp((*id, comment.clone(), input)));
+                    .push(Overlay::Totp((ids.clone(), comment.clone(), input)));
                 self.status = Some((
                     "the policy requires MFA: type a current TOTP code".into(),
                     true,
@@ -1030,12 +1035,9 @@ impl App {
                     .selected
                     .min(self.queue.len().saturating_sub(1));
             }
-            (Call::Approve { id, .. }, Ok(Response::Requests(r))) => {
-                let state = r.first().map(|r| r.state.to_string()).unwrap_or_default();
-                self.status = Some((format!("request {id}: {state}"), false));
-            }
-            (Call::Reject { id, .. }, Ok(_)) => {
-                self.status = Some((format!("request {id}: rejected"), false))
+            (Call::Approve { .. } | Call::Reject { .. }, Ok(Response::Decided(outcomes))) => {
+                self.approvals.marked.clear();
+                self.status = Some(super::screens::decided_status(&outcomes));
             }
             (Call::Cancel(id), Ok(_)) => {
                 self.status = Some((format!("operation {id}: cancel requested"), false))
@@ -1235,58 +1237,64 @@ impl App {
     }
 
     fn on_totp_key(&mut self, key: KeyEvent) -> Vec<Call> {
-        let Some((id, comment, mut input)) = self.take_totp_input() else {
+        let Some((ids, comment, mut input)) = self.take_totp_input() else {
             return Vec::new();
         };
         match key.code {
             KeyCode::Esc => {
-                self.status = Some((format!("request {id}: nothing decided"), false));
+                self.status = Some((
+                    format!("{}: nothing decided", super::screens::requests_text(&ids)),
+                    false,
+                ));
                 Vec::new()
             }
             KeyCode::Enter => {
                 let code = line_text(&input);
                 vec![Call::Approve {
-                    id,
+                    ids,
                     comment,
                     totp: Some(code),
                 }]
             }
             _ => {
                 input.input(key);
-                self.overlays.push(Overlay::Totp((id, comment, input)));
+                self.overlays.push(Overlay::Totp((ids, comment, input)));
                 Vec::new()
             }
         }
     }
 
     fn on_decision_key(&mut self, key: KeyEvent) -> Vec<Call> {
-        let Some((id, approve, mut input)) = self.take_decision_input() else {
+        let Some((ids, approve, mut input)) = self.take_decision_input() else {
             return Vec::new();
         };
         match key.code {
             KeyCode::Esc => {
-                self.status = Some((format!("request {id}: nothing decided"), false));
+                self.status = Some((
+                    format!("{}: nothing decided", super::screens::requests_text(&ids)),
+                    false,
+                ));
                 Vec::new()
             }
             KeyCode::Enter => {
                 let comment = line_text(&input);
                 if approve {
                     vec![Call::Approve {
-                        id,
+                        ids,
                         comment,
                         totp: None,
                     }]
                 } else if comment.trim().is_empty() {
                     self.status = Some(("a rejection needs a comment saying why".into(), true));
-                    self.overlays.push(Overlay::Decision((id, approve, input)));
+                    self.overlays.push(Overlay::Decision((ids, approve, input)));
                     Vec::new()
                 } else {
-                    vec![Call::Reject { id, comment }]
+                    vec![Call::Reject { ids, comment }]
                 }
             }
             _ => {
                 input.input(key);
-                self.overlays.push(Overlay::Decision((id, approve, input)));
+                self.overlays.push(Overlay::Decision((ids, approve, input)));
                 Vec::new()
             }
         }
@@ -1978,11 +1986,11 @@ impl App {
         for overlay in self.overlays.iter().rev() {
             match overlay {
                 Overlay::Command(input) => return self.draw_prompt(frame, area, ":", input),
-                Overlay::Totp((id, _, input)) => {
+                Overlay::Totp((ids, _, input)) => {
                     return self.draw_prompt(
                         frame,
                         area,
-                        &format!("TOTP code for request {id}: "),
+                        &format!("TOTP code for {}: ", super::screens::requests_text(ids)),
                         input,
                     )
                 }
@@ -1994,11 +2002,12 @@ impl App {
                         input,
                     )
                 }
-                Overlay::Decision((id, approve, input)) => {
+                Overlay::Decision((ids, approve, input)) => {
+                    let what = super::screens::requests_text(ids);
                     let label = if *approve {
-                        format!("approve {id}, comment: ")
+                        format!("approve {what}, comment: ")
                     } else {
-                        format!("reject {id}, why: ")
+                        format!("reject {what}, why: ")
                     };
                     return self.draw_prompt(frame, area, &label, input);
                 }

@@ -26,11 +26,11 @@ pub enum Overlay {
     Command(TextArea<'static>),
     /// A TOTP code for an approval the policy says needs one: the request,
     /// the comment already given, the code being typed.
-    Totp((Id, String, TextArea<'static>)),
+    Totp((Vec<Id>, String, TextArea<'static>)),
     /// Where to export the audit log, asked before anything is written.
     Export(TextArea<'static>),
     /// A decision being typed: the request, approve (or reject), the comment.
-    Decision((Id, bool, TextArea<'static>)),
+    Decision((Vec<Id>, bool, TextArea<'static>)),
     /// An action waiting for `y`.
     Confirm(Confirm),
     /// The `/` filter being typed.
@@ -147,9 +147,9 @@ access! {
     Detail((Id, Option<ExecutionRequest>)): detail, detail_mut, take_detail;
     Revisions(Revisions): revisions, revisions_mut, take_revisions;
     Command(TextArea<'static>): command_input, command_input_mut, take_command_input;
-    Totp((Id, String, TextArea<'static>)): totp_input, totp_input_mut, take_totp_input;
+    Totp((Vec<Id>, String, TextArea<'static>)): totp_input, totp_input_mut, take_totp_input;
     Export(TextArea<'static>): export_input, export_input_mut, take_export_input;
-    Decision((Id, bool, TextArea<'static>)): decision_input, decision_input_mut, take_decision_input;
+    Decision((Vec<Id>, bool, TextArea<'static>)): decision_input, decision_input_mut, take_decision_input;
     Confirm(Confirm): confirm, confirm_mut, take_confirm;
     Filter(TextArea<'static>): filter_input, filter_input_mut, take_filter_input;
     Justification((String, TextArea<'static>)): justification_input, justification_input_mut, take_justification_input;

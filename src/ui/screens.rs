@@ -41,6 +41,8 @@ pub struct TasksState {
 #[derive(Default)]
 pub struct ApprovalsState {
     pub selected: usize,
+    /// Requests marked (space) to be decided together.
+    pub marked: std::collections::BTreeSet<crate::domain::Id>,
     pub pinned:
         std::collections::BTreeMap<crate::domain::Id, (crate::domain::Template, Option<u32>)>,
 }
@@ -338,23 +340,53 @@ impl Screen for Approvals {
         let k = &app.keys;
         vec![
             (move_keys(app), "select"),
+            ("space".to_string(), "mark"),
             (k.first(Action::Approve), "approve"),
             (k.first(Action::Reject), "reject"),
         ]
     }
     fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
         let approve = app.keys.is(&key, Action::Approve);
-        if approve || app.keys.is(&key, Action::Reject) {
+        if key.code == crossterm::event::KeyCode::Char(' ') {
+            // Mark (or unmark) the selected request for a batch decision.
             if let Some(req) = app.queue.get(app.approvals.selected) {
                 if req.state == RequestState::Emergency {
                     app.status = Some(("an emergency notice needs no decision".into(), false));
-                } else {
-                    app.overlays.push(crate::ui::overlay::Overlay::Decision((
-                        req.id,
-                        approve,
-                        line_input(""),
-                    )));
+                } else if !app.approvals.marked.remove(&req.id) {
+                    app.approvals.marked.insert(req.id);
                 }
+                let n = app.approvals.marked.len();
+                app.approvals.selected = moved(app.approvals.selected, app.queue.len(), 1);
+                if n > 0 {
+                    app.status = Some((format!("{n} marked: a or r decides them together"), false));
+                }
+            }
+        } else if approve || app.keys.is(&key, Action::Reject) {
+            // The marked requests (those still waiting), else the selected one.
+            let marked: Vec<crate::domain::Id> = app
+                .queue
+                .iter()
+                .filter(|r| app.approvals.marked.contains(&r.id))
+                .map(|r| r.id)
+                .collect();
+            let ids = if !marked.is_empty() {
+                marked
+            } else {
+                match app.queue.get(app.approvals.selected) {
+                    Some(req) if req.state == RequestState::Emergency => {
+                        app.status = Some(("an emergency notice needs no decision".into(), false));
+                        Vec::new()
+                    }
+                    Some(req) => vec![req.id],
+                    None => Vec::new(),
+                }
+            };
+            if !ids.is_empty() {
+                app.overlays.push(crate::ui::overlay::Overlay::Decision((
+                    ids,
+                    approve,
+                    line_input(""),
+                )));
             }
         } else if let Some(d) = delta {
             return self.move_cursor(app, d);
@@ -851,4 +883,47 @@ impl Screen for Admin {
         let kind = app.admin_kind();
         records_filter(app, kind)
     }
+}
+
+/// "request 4" or "requests 4, 5, 6", for prompts and the status line.
+pub fn requests_text(ids: &[crate::domain::Id]) -> String {
+    match ids {
+        [one] => format!("request {one}"),
+        many => format!(
+            "requests {}",
+            many.iter()
+                .map(|i| i.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The status line after a batch decision: each outcome, failures first.
+pub fn decided_status(outcomes: &[crate::engine::api::Decided]) -> (String, bool) {
+    let failed: Vec<String> = outcomes
+        .iter()
+        .filter_map(|d| {
+            d.outcome
+                .as_ref()
+                .err()
+                .map(|why| format!("request {}: {why}", d.id))
+        })
+        .collect();
+    let done: Vec<String> = outcomes
+        .iter()
+        .filter_map(|d| {
+            d.outcome
+                .as_ref()
+                .ok()
+                .map(|state| format!("request {}: {state}", d.id))
+        })
+        .collect();
+    let text = failed
+        .iter()
+        .chain(done.iter())
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(" · ");
+    (crate::text::printable(&text), !failed.is_empty())
 }

@@ -26,7 +26,13 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         frame,
         list_area,
         app,
-        format!(" Waiting for you ({}) ", app.queue.len()),
+        match app.approvals.marked.len() {
+            0 => format!(" Waiting for you ({}) ", app.queue.len()),
+            n => format!(
+                " Waiting for you ({}), {n} marked: a/r decides them together ",
+                app.queue.len()
+            ),
+        },
         Row::new(vec![
             "Id",
             "Task",
@@ -53,8 +59,14 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 RequestState::Pending { level } => Span::raw(format!("level {level}")),
                 _ => Span::styled("EMERGENCY", app.theme.error_style()),
             };
+            // A marked request carries a ✓ before its id.
+            let id = if app.approvals.marked.contains(&r.id) {
+                Span::styled(format!("✓{}", r.id), app.theme.selected())
+            } else {
+                Span::raw(format!(" {}", r.id))
+            };
             Row::new(vec![
-                Span::raw(r.id.to_string()),
+                id,
                 Span::raw(crate::text::printable(&r.what())),
                 Span::raw(r.requester.clone()),
                 level,
