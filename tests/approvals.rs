@@ -802,3 +802,68 @@ fn one_code_and_one_comment_decide_a_batch_and_each_outcome_is_reported() {
         "{requests}"
     );
 }
+
+/// An approver sees what a request will run on each device: the pinned
+/// template rendered with the request's values (defaults marked), the
+/// credential, the decisions so far; `queue --json` carries the same;
+/// someone neither requester nor approver is refused.
+#[test]
+fn request_show_renders_what_runs_per_device_for_its_approvers_only() {
+    let d = setup("");
+    let id = request_id(&ok_as(
+        &d,
+        "alice",
+        &[
+            "request",
+            "restart",
+            "--justification",
+            "x",
+            "--var",
+            "WHAT=cache",
+        ],
+    ));
+    let defaulted = request_id(&ok_as(
+        &d,
+        "alice",
+        &["request", "restart", "--justification", "y"],
+    ));
+    let shown = ok_as(&d, "bob", &["request", "show", &id]);
+    assert!(
+        shown.contains("logs in with credential none (as root)"),
+        "{shown}"
+    );
+    assert!(shown.contains("template t rev 1 (local)"), "{shown}");
+    assert!(
+        shown.contains("on here:\n  echo approved run of 'cache'"),
+        "{shown}"
+    );
+    let shown = ok_as(&d, "bob", &["request", "show", &defaulted]);
+    assert!(shown.contains("WHAT = nothing  (its default)"), "{shown}");
+    assert!(shown.contains("echo approved run of 'nothing'"), "{shown}");
+    // After bob's approval, carol (level 2) sees it with his comment.
+    ok_as(&d, "bob", &["approve", &id, "--comment", "cache only"]);
+    let shown = ok_as(&d, "carol", &["request", "show", &id]);
+    assert!(shown.contains("level 1 approved by bob at "), "{shown}");
+    assert!(shown.contains(": cache only"), "{shown}");
+    // The queue's JSON carries what runs.
+    let queue = ok_as(&d, "carol", &["queue", "--json"]);
+    let first: Value = serde_json::from_str(queue.lines().next().unwrap()).unwrap();
+    assert_eq!(first["runs"]["devices"][0]["devices"][0], "here", "{first}");
+    assert!(
+        first["runs"]["devices"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("echo approved run of"),
+        "{first}"
+    );
+    // Someone else may not look.
+    let eve = d.write(
+        "eve.toml",
+        "[[user]]\nlogin = \"eve\"\nroles = [\"User\"]\n",
+    );
+    d.ok(&["import", eve.to_str().unwrap()]);
+    let err = fails_as(&d, "eve", &["request", "show", &id]);
+    assert!(err.contains("may not see what request"), "{err}");
+    let err = fails_as(&d, "bob", &["request", "show", "999999"]);
+    assert!(err.contains("there is no request 999999"), "{err}");
+}

@@ -514,6 +514,7 @@ fn commands() -> Vec<Command> {
             until: Some(T),
             totp: Some("123456".into()),
         },
+        Command::RequestView { id: Id(3) },
     ]
 }
 
@@ -603,6 +604,7 @@ fn command_index(c: &Command) -> usize {
         Command::Groups => 48,
         Command::ExplainPolicy(_) => 49,
         Command::DecideMany { .. } => 50,
+        Command::RequestView { .. } => 51,
     }
 }
 
@@ -692,6 +694,26 @@ fn responses() -> Vec<Response> {
                 outcome: Err("expired".into()),
             },
         ]),
+        Response::RequestView(Box::new(gatehouse::engine::api::RequestView {
+            request: request(),
+            credential: "ops".into(),
+            username: "svc".into(),
+            template: "restart".into(),
+            template_revision: 2,
+            executor: "ssh-script".into(),
+            template_now: Some(3),
+            variables: vec![("SERVICE".into(), "nginx".into(), true)],
+            runs: vec![gatehouse::engine::api::DeviceRun {
+                devices: vec!["web-1".into()],
+                text: "systemctl restart 'nginx'".into(),
+            }],
+            children: vec![gatehouse::engine::api::ChildRun {
+                task: "check".into(),
+                template: "check".into(),
+                template_revision: 1,
+                content: "true".into(),
+            }],
+        })),
     ]
 }
 
@@ -724,6 +746,7 @@ fn response_index(r: &Response) -> usize {
         Response::Groups(_) => 24,
         Response::Explanation(_) => 25,
         Response::Decided(_) => 26,
+        Response::RequestView(_) => 27,
     }
 }
 

@@ -542,6 +542,10 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
         },
         executor: Executor::SshExpect,
         content: "exec \"sudo systemctl restart [#SERVICE#]\"\nexec \"[#AUTH_PASSWORD#]\"".into(),
+        variables: vec![gatehouse::domain::Variable {
+            name: "SERVICE".into(),
+            ..Default::default()
+        }],
         ..Template::default()
     };
     // The queue asks what each request runs; an approver need not see templates.
@@ -549,11 +553,33 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
         Call::Queue,
         Ok(Response::Requests(vec![pending_request(42)])),
     ));
-    assert_eq!(asked, vec![Call::PinnedTemplate(Id(42))]);
+    assert_eq!(asked, vec![Call::RequestView(Id(42))]);
     assert!(screen(&app, 130, 34).contains("loading what it runs"));
+    let device = gatehouse::domain::Device {
+        meta: Meta::named("web-1"),
+        address: "10.0.0.5".into(),
+        port: 22,
+        ..Default::default()
+    };
+    let request = pending_request(42);
+    let view = gatehouse::engine::api::RequestView {
+        credential: "ops".into(),
+        username: "svc".into(),
+        template: template.meta.name.clone(),
+        template_revision: 2,
+        executor: "ssh-expect".into(),
+        template_now: None,
+        variables: vec![("SERVICE".into(), "nginx".into(), false)],
+        runs: vec![gatehouse::engine::api::DeviceRun {
+            devices: vec!["web-1".into()],
+            text: gatehouse::template::preview(&template, &device, "svc", &request.variables),
+        }],
+        children: Vec::new(),
+        request,
+    };
     app.update(Message::Answer(
-        Call::PinnedTemplate(Id(42)),
-        Ok(Response::Records(vec![Record::Template(template)])),
+        Call::RequestView(Id(42)),
+        Ok(Response::RequestView(Box::new(view))),
     ));
     let text = screen(&app, 130, 34);
     assert!(text.contains("Waiting for you (1)"), "{text}");
@@ -565,6 +591,11 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
         text.contains("[#AUTH_PASSWORD#]"),
         "masks are shown as names: {text}"
     );
+    assert!(
+        text.contains("on web-1:") && text.contains("sudo systemctl restart nginx"),
+        "the variable's value is in place: {text}"
+    );
+    assert!(text.contains("credential ops (as svc)"), "{text}");
     // Reject needs a comment; approve takes one.
     app.update(key('r'));
     assert!(app

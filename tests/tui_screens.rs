@@ -269,22 +269,55 @@ fn realistic(login: &str) -> App {
         .find(|r| r.kind() == Kind::Template && r.name() == "service-restart")
         .map(|r| r.meta().id)
         .unwrap();
+    let queue = vec![
+        request(41, "nginx-restart", "alice", 12, restart),
+        request(42, "nginx-restart", "alice", 3, restart),
+    ];
     app.update(Message::Answer(
         Call::Queue,
-        Ok(Response::Requests(vec![
-            request(41, "nginx-restart", "alice", 12, restart),
-            request(42, "nginx-restart", "alice", 3, restart),
-        ])),
+        Ok(Response::Requests(queue.clone())),
     ));
-    let template = all
-        .iter()
-        .find(|r| r.meta().id == restart)
-        .cloned()
-        .unwrap();
-    for id in [41, 42] {
+    let Some(Record::Template(template)) = all.iter().find(|r| r.meta().id == restart).cloned()
+    else {
+        panic!("no service-restart template")
+    };
+    // What the engine renders for each device (the same function).
+    for req in queue {
+        let mut runs: Vec<gatehouse::engine::api::DeviceRun> = Vec::new();
+        for run in req.devices.iter().map(|name| {
+            let Some(Record::Device(device)) = all
+                .iter()
+                .find(|r| r.kind() == Kind::Device && r.name() == name)
+                .cloned()
+            else {
+                panic!("no device {name}")
+            };
+            gatehouse::engine::api::DeviceRun {
+                devices: vec![name.clone()],
+                text: gatehouse::template::preview(&template, &device, "ops", &req.variables),
+            }
+        }) {
+            // Devices that get the same text share one entry, as the engine does.
+            match runs.iter_mut().find(|r| r.text == run.text) {
+                Some(same) => same.devices.extend(run.devices),
+                None => runs.push(run),
+            }
+        }
+        let view = gatehouse::engine::api::RequestView {
+            credential: "ops".into(),
+            username: "ops".into(),
+            template: template.meta.name.clone(),
+            template_revision: template.meta.revision,
+            executor: template.executor.as_str().into(),
+            template_now: None,
+            variables: vec![("SERVICE".into(), "nginx".into(), false)],
+            runs,
+            children: Vec::new(),
+            request: req.clone(),
+        };
         app.update(Message::Answer(
-            Call::PinnedTemplate(Id(id)),
-            Ok(Response::Records(vec![template.clone()])),
+            Call::RequestView(req.id),
+            Ok(Response::RequestView(Box::new(view))),
         ));
     }
     app.update(Message::Answer(

@@ -96,8 +96,152 @@ async fn list(cli: &Cli, command: Command, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// The queue; with `--json`, each request carries what it will run.
 pub async fn queue(cli: &Cli, json: bool) -> Result<()> {
-    list(cli, Command::Queue, json).await
+    if !json {
+        return list(cli, Command::Queue, json).await;
+    }
+    let client = cli.client().await?;
+    let Response::Requests(requests) = client.call(Command::Queue).await? else {
+        bail!("the server answered with something else");
+    };
+    for r in &requests {
+        let mut value = request_json(r);
+        if r.is_task() {
+            if let Ok(Response::RequestView(view)) =
+                client.call(Command::RequestView { id: r.id }).await
+            {
+                value["runs"] = view_json(&view);
+            }
+        }
+        outln!("{value}");
+    }
+    Ok(())
+}
+
+/// What a request runs, as JSON: the credential, the template, the
+/// variables, the rendered text per device and the chained tasks.
+fn view_json(v: &crate::engine::api::RequestView) -> serde_json::Value {
+    serde_json::json!({
+        "credential": v.credential,
+        "username": v.username,
+        "template": v.template,
+        "template_revision": v.template_revision,
+        "template_now": v.template_now,
+        "executor": v.executor,
+        "variables": v.variables.iter().map(|(name, value, default)| serde_json::json!({
+            "name": name, "value": value, "default": default,
+        })).collect::<Vec<_>>(),
+        "devices": v.runs.iter().map(|r| serde_json::json!({
+            "devices": r.devices, "text": r.text,
+        })).collect::<Vec<_>>(),
+        "children": v.children.iter().map(|c| serde_json::json!({
+            "task": c.task, "template": c.template,
+            "template_revision": c.template_revision, "content": c.content,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `request show ID`: what a request will run, device by device.
+pub async fn show(cli: &Cli, id: &str, json: bool) -> Result<()> {
+    let id = parse_id(id)?;
+    let client = cli.client().await?;
+    let Response::RequestView(v) = client.call(Command::RequestView { id }).await? else {
+        bail!("the server answered with something else");
+    };
+    if json {
+        let mut value = request_json(&v.request);
+        value["runs"] = view_json(&v);
+        outln!("{value}");
+        return Ok(());
+    }
+    for line in view_lines(&v) {
+        outln!("{line}");
+    }
+    Ok(())
+}
+
+/// A request and what it runs, as lines (the CLI's `request show`).
+pub fn view_lines(v: &crate::engine::api::RequestView) -> Vec<String> {
+    use crate::text::printable;
+    let r = &v.request;
+    let mut lines = vec![
+        format!(
+            "request {} · {} · {} by {}",
+            r.id,
+            printable(&r.what()),
+            r.state,
+            printable(&r.requester)
+        ),
+        format!(
+            "policy {} · window {} → {}",
+            r.policy.as_deref().unwrap_or("- (Superuser)"),
+            r.window_start,
+            r.window_end
+        ),
+        format!(
+            "reason {} · justification {} · governance id {}",
+            printable(r.reason.as_deref().unwrap_or("-")),
+            printable(r.justification.as_deref().unwrap_or("-")),
+            printable(r.governance_id.as_deref().unwrap_or("-"))
+        ),
+    ];
+    for d in &r.decisions {
+        lines.push(format!(
+            "level {} {} by {} at {}{}",
+            d.level,
+            if d.approved { "approved" } else { "rejected" },
+            printable(&d.approver),
+            d.time,
+            if d.comment.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", printable(&d.comment))
+            }
+        ));
+    }
+    if !r.is_task() {
+        return lines;
+    }
+    lines.push(format!(
+        "logs in with credential {} (as {})",
+        printable(&v.credential),
+        printable(&v.username)
+    ));
+    lines.push(format!(
+        "template {} rev {} ({})",
+        printable(&v.template),
+        v.template_revision,
+        v.executor
+    ));
+    if let Some(now) = v.template_now {
+        lines.push(format!(
+            "the template is now at rev {now}: this request will be voided, not run with the change"
+        ));
+    }
+    for (name, value, default) in &v.variables {
+        lines.push(format!(
+            "  {name} = {}{}",
+            printable(value),
+            if *default { "  (its default)" } else { "" }
+        ));
+    }
+    for run in &v.runs {
+        lines.push(String::new());
+        lines.push(format!("on {}:", printable(&run.devices.join(", "))));
+        lines.extend(run.text.lines().map(|l| format!("  {}", printable(l))));
+    }
+    for c in &v.children {
+        lines.push(String::new());
+        lines.push(format!(
+            "then, where it succeeded: task {} (template {} rev {})",
+            printable(&c.task),
+            printable(&c.template),
+            c.template_revision
+        ));
+        lines.extend(c.content.lines().map(|l| format!("  {}", printable(l))));
+    }
+    lines
 }
 
 pub async fn requests(cli: &Cli, mine: bool, json: bool) -> Result<()> {

@@ -126,9 +126,16 @@ pub enum Verb {
         #[command(subcommand)]
         command: audit::AuditVerb,
     },
-    /// Request a run of a task: one operation per device.
+    /// Request a run of a task: one operation per device. `request show
+    /// ID [--json]` shows what a request will run, device by device.
     Request {
         task: String,
+        /// With `show`: the request to show.
+        #[arg(value_name = "ID")]
+        show_id: Option<String>,
+        /// With `show`: one JSON object.
+        #[arg(long)]
+        json: bool,
         /// Only these of the task's devices (repeatable).
         #[arg(long = "device", value_name = "NAME")]
         devices: Vec<String>,
@@ -472,6 +479,19 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         Verb::Audit { command } => audit::run(cli, command).await,
         Verb::Request {
             task,
+            show_id: Some(id),
+            json,
+            ..
+        } if task == "show" => approvals::show(cli, id, *json).await,
+        Verb::Request {
+            show_id: Some(extra),
+            ..
+        } => color_eyre::eyre::bail!(
+            "unexpected argument '{}': `request TASK` takes one task (`request show ID` shows a request)",
+            crate::text::printable(extra)
+        ),
+        Verb::Request {
+            task,
             devices,
             vars,
             reason,
@@ -485,6 +505,7 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             schedule,
             change,
             plan,
+            ..
         } => {
             let spec = operations::RequestArgs {
                 task,

@@ -204,6 +204,8 @@ pub enum Command {
     Groups,
     /// How every policy judges a request of a task by someone, at a time.
     ExplainPolicy(ExplainSpec),
+    /// What a request will run, device by device, for those who decide it.
+    RequestView { id: Id },
     /// Approves (or rejects) several requests with one comment and, where
     /// a policy wants MFA, one TOTP code; each is decided on its own.
     DecideMany {
@@ -213,6 +215,43 @@ pub enum Command {
         until: Option<crate::domain::Timestamp>,
         totp: Option<String>,
     },
+}
+
+/// What a request will run, as its approvers need to see it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct RequestView {
+    pub request: ExecutionRequest,
+    /// The credential it logs in with, and as whom.
+    pub credential: String,
+    pub username: String,
+    /// The pinned template: name, revision, executor; and the revision it
+    /// is at now when it changed since (the request will be voided).
+    pub template: String,
+    pub template_revision: u32,
+    pub executor: String,
+    pub template_now: Option<u32>,
+    /// Every declared variable: its value, and whether that is its default.
+    pub variables: Vec<(String, String, bool)>,
+    /// What runs, rendered: devices that get the same text share one entry.
+    pub runs: Vec<DeviceRun>,
+    /// The chained tasks that follow on success, with their templates.
+    pub children: Vec<ChildRun>,
+}
+
+/// The rendered text some devices get (secrets as their masks' names).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DeviceRun {
+    pub devices: Vec<String>,
+    pub text: String,
+}
+
+/// A chained task, with its pinned template's content.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ChildRun {
+    pub task: String,
+    pub template: String,
+    pub template_revision: u32,
+    pub content: String,
 }
 
 /// What became of one request of a batch decision: its new state, or why
@@ -385,6 +424,7 @@ pub enum Response {
     Groups(Vec<GroupInUse>),
     Explanation(Box<Explanation>),
     Decided(Vec<Decided>),
+    RequestView(Box<RequestView>),
 }
 
 /// What a reveal brings: why, and, under a policy that names the

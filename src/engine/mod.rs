@@ -15,6 +15,7 @@ mod mfa;
 mod operations;
 mod records;
 mod refusals;
+mod request_view;
 mod requests;
 mod reveal;
 pub mod rotation;
@@ -597,6 +598,7 @@ impl Engine {
             Command::EndSession { id, reason } => self.end_session(who, id, reason).await,
             Command::Groups => self.groups_in_use(who),
             Command::ExplainPolicy(spec) => self.explain(who, spec),
+            Command::RequestView { id } => self.request_view(who, id),
             Command::DecideMany {
                 ids,
                 approve,

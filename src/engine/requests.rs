@@ -622,10 +622,7 @@ impl Engine {
     fn load_request(&self, id: Id) -> Result<ExecutionRequest, EngineError> {
         self.store
             .request(id)?
-            .ok_or_else(|| EngineError::NotFound {
-                kind: Kind::Task,
-                name: format!("request {id}"),
-            })
+            .ok_or_else(|| EngineError::Missing(format!("there is no request {id}")))
     }
 
     /// The request, its policy, the level `login` may decide now and the
@@ -940,10 +937,7 @@ impl Engine {
         let request = self
             .store
             .request(id)?
-            .ok_or_else(|| EngineError::NotFound {
-                kind: Kind::Task,
-                name: format!("request {id}"),
-            })?;
+            .ok_or_else(|| EngineError::Missing(format!("there is no request {id}")))?;
         if !self.visibility_facts()?.request(who, &request) {
             return Err(denied(format!(
                 "'{login}' may not see request {id} (needs view-executions)"
@@ -953,28 +947,14 @@ impl Engine {
     }
 
     /// The template revision a request pinned, and the current one when newer.
-    pub(super) fn pinned_template(
+    /// Whether `who` may see what a request runs: its requester, one of
+    /// its policy's approvers, or someone who may read the template.
+    pub(super) fn may_see_what_runs(
         &self,
         who: &Principal<'_>,
-        id: Id,
-    ) -> Result<Response, EngineError> {
+        request: &ExecutionRequest,
+    ) -> Result<(), EngineError> {
         let login = who.user.meta.name.as_str();
-        let request = self
-            .store
-            .request(id)?
-            .ok_or_else(|| EngineError::NotFound {
-                kind: Kind::Task,
-                name: format!("request {id}"),
-            })?;
-        if !request.is_task() {
-            return Err(EngineError::NotFound {
-                kind: Kind::Template,
-                name: format!(
-                    "a template of request {id}: it asks for a {}, which runs none",
-                    request.subject()
-                ),
-            });
-        }
         let approver = match &request.policy {
             Some(name) => self.policies()?.iter().any(|p| {
                 &p.meta.name == name && p.approvers.iter().any(|a| who.member().is(&a.user))
@@ -985,11 +965,35 @@ impl Engine {
         let reads_template = template
             .as_ref()
             .is_some_and(|t| self.authorize(who, crate::access::Effect::Read(t)).is_ok());
-        if !(approver || request.requester == login || reads_template) {
-            return Err(denied(format!(
-                "'{login}' may not see what request {id} runs: neither its requester nor one of its approvers"
-            )));
+        if approver || request.requester == login || reads_template {
+            Ok(())
+        } else {
+            Err(denied(format!(
+                "'{login}' may not see what request {} runs: neither its requester nor one of its approvers",
+                request.id
+            )))
         }
+    }
+
+    pub(super) fn pinned_template(
+        &self,
+        who: &Principal<'_>,
+        id: Id,
+    ) -> Result<Response, EngineError> {
+        let request = self
+            .store
+            .request(id)?
+            .ok_or_else(|| EngineError::Missing(format!("there is no request {id}")))?;
+        if !request.is_task() {
+            return Err(EngineError::NotFound {
+                kind: Kind::Template,
+                name: format!(
+                    "a template of request {id}: it asks for a {}, which runs none",
+                    request.subject()
+                ),
+            });
+        }
+        self.may_see_what_runs(who, &request)?;
         let template_id = request.pinned.template_id;
         let pinned = self
             .store

@@ -34,3 +34,30 @@ pub fn check_value(variable: &crate::domain::Variable, value: &str) -> Result<()
         ))
     }
 }
+
+/// What a template will send to a device, for the people who decide on
+/// it: the values a run shows (device, address, port, the login's user
+/// name, declared variables with their defaults) in place, every secret
+/// left as its mask's name. Declared variables are shell-quoted where a
+/// shell reads the result, as at run time.
+pub fn preview(
+    template: &crate::domain::Template,
+    device: &crate::domain::Device,
+    username: &str,
+    variables: &std::collections::BTreeMap<String, String>,
+) -> String {
+    let mut values = MaskValues::default();
+    values.set("AUTH_USER", username);
+    values.set("USERNAME", username);
+    values.set("DEVICE", device.meta.name.clone());
+    values.set("HOSTNAME", device.meta.name.clone());
+    values.set("ADDRESS", device.address.clone());
+    values.set("PORT", device.port.to_string());
+    for v in &template.variables {
+        if let Some(value) = variables.get(&v.name).or(v.default.as_ref()) {
+            values.set_declared(&v.name, value.clone());
+        }
+    }
+    let for_shell = template.executor != crate::domain::Executor::SshExpect;
+    substitute(&template.content, &values, for_shell)
+}

@@ -91,8 +91,8 @@ pub enum Call {
     },
     /// The request behind an operation, for its detail.
     RequestOf(Id),
-    /// What a request in the queue will run.
-    PinnedTemplate(Id),
+    /// What a request in the queue will run, device by device.
+    RequestView(Id),
     /// Write the whole audit log as JSON lines to this file.
     ExportAudit(std::path::PathBuf),
     /// Change a credential's password now.
@@ -243,7 +243,7 @@ impl Call {
                 keys: keys.clone(),
             },
             Call::RequestOf(id) => Command::RequestOf { id: *id },
-            Call::PinnedTemplate(id) => Command::PinnedTemplate { request: *id },
+            Call::RequestView(id) => Command::RequestView { id: *id },
             // Paged by `ui::export_audit`, which reports with a status message.
             Call::ExportAudit(_) => Command::AuditExport {
                 from: 1,
@@ -798,12 +798,12 @@ impl App {
         // The queue changed: learn what its new entries run.
         if let (Call::Queue, Ok(Response::Requests(list))) = (&request, &result) {
             self.approvals
-                .pinned
+                .views
                 .retain(|id, _| list.iter().any(|r| r.id == *id));
             let missing: Vec<Call> = list
                 .iter()
-                .filter(|r| r.is_task() && !self.approvals.pinned.contains_key(&r.id))
-                .map(|r| Call::PinnedTemplate(r.id))
+                .filter(|r| r.is_task() && !self.approvals.views.contains_key(&r.id))
+                .map(|r| Call::RequestView(r.id))
                 .collect();
             self.apply_answer(request, result);
             return missing;
@@ -878,7 +878,7 @@ impl App {
                 }
             }
             // Only an approver sees the request; its template is theirs to see.
-            (Call::PinnedTemplate(_), Err(_)) => {}
+            (Call::RequestView(_), Err(_)) => {}
             (_, Err(e)) => self.status = Some((e.to_string(), true)),
             (Call::Terms(_), Ok(Response::Terms(terms))) => {
                 self.status = None;
@@ -982,15 +982,8 @@ impl App {
                 self.overlays
                     .push(Overlay::Confirm(Confirm::Trust { device, keys }));
             }
-            (Call::PinnedTemplate(id), Ok(Response::Records(records))) => {
-                let mut templates = records.into_iter().filter_map(|r| match r {
-                    Record::Template(t) => Some(t),
-                    _ => None,
-                });
-                if let Some(pinned) = templates.next() {
-                    let current = templates.next().map(|t| t.meta.revision);
-                    self.approvals.pinned.insert(id, (pinned, current));
-                }
+            (Call::RequestView(id), Ok(Response::RequestView(view))) => {
+                self.approvals.views.insert(id, *view);
             }
             (Call::PinHostKeys { device, keys }, Ok(_)) => {
                 self.status = Some((

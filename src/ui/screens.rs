@@ -43,8 +43,8 @@ pub struct ApprovalsState {
     pub selected: usize,
     /// Requests marked (space) to be decided together.
     pub marked: std::collections::BTreeSet<crate::domain::Id>,
-    pub pinned:
-        std::collections::BTreeMap<crate::domain::Id, (crate::domain::Template, Option<u32>)>,
+    /// What each request in the queue will run, as the engine rendered it.
+    pub views: std::collections::BTreeMap<crate::domain::Id, crate::engine::api::RequestView>,
 }
 
 /// The Operations screen's own state.

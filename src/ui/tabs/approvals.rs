@@ -131,7 +131,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     }
     // What will run: the pinned template revision's content, masks as names.
     lines.push(Line::from(""));
-    match app.approvals.pinned.get(&r.id) {
+    match app.approvals.views.get(&r.id) {
         _ if r.reveal().is_some() => lines.push(Line::from(Span::styled(
             format!(
                 "{}: approving lets {} see the password once before {}; nothing runs",
@@ -161,31 +161,7 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 );
             }
         }
-        Some((t, current)) => {
-            lines.push(Line::from(Span::styled(
-                format!(
-                    "template {} rev {} ({}):",
-                    t.meta.name,
-                    t.meta.revision,
-                    t.executor.as_str()
-                ),
-                app.theme.title(),
-            )));
-            if let Some(now) = current {
-                lines.push(Line::from(Span::styled(
-                    format!(
-                        "the template is now at rev {now}: this request pinned rev {} and will be voided, not run with the change",
-                        t.meta.revision
-                    ),
-                    app.theme.warn_style(),
-                )));
-            }
-            lines.extend(
-                t.content
-                    .lines()
-                    .map(|l| Line::from(crate::text::printable(l))),
-            );
-        }
+        Some(v) => view_lines(app, v, &mut lines),
         None => lines.push(Line::from(Span::styled(
             "loading what it runs…",
             app.theme.dim(),
@@ -200,4 +176,78 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         ),
         detail_area,
     );
+}
+
+/// What a request runs: credential, template, variables (defaults
+/// marked), the text each device gets (secrets as masks' names) and the
+/// chained tasks.
+fn view_lines(app: &App, v: &crate::engine::api::RequestView, lines: &mut Vec<Line<'static>>) {
+    use crate::text::printable;
+    lines.push(Line::from(vec![
+        Span::styled(
+            format!(
+                "template {} rev {} ({})",
+                printable(&v.template),
+                v.template_revision,
+                v.executor
+            ),
+            app.theme.title(),
+        ),
+        Span::raw(format!(
+            " · credential {} (as {})",
+            printable(&v.credential),
+            printable(&v.username)
+        )),
+    ]));
+    if let Some(now) = v.template_now {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "the template is now at rev {now}: this request pinned rev {} and will be voided, not run with the change",
+                v.template_revision
+            ),
+            app.theme.warn_style(),
+        )));
+    }
+    if !v.variables.is_empty() {
+        lines.push(Line::from(
+            v.variables
+                .iter()
+                .map(|(name, value, default)| {
+                    format!(
+                        "{name}={}{}",
+                        printable(value),
+                        if *default { " (default)" } else { "" }
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("  "),
+        ));
+    }
+    for run in &v.runs {
+        lines.push(Line::from(Span::styled(
+            format!("on {}:", printable(&run.devices.join(", "))),
+            app.theme.title(),
+        )));
+        lines.extend(
+            run.text
+                .lines()
+                .map(|l| Line::from(format!("  {}", printable(l)))),
+        );
+    }
+    for c in &v.children {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "then, where it succeeded: task {} (template {} rev {})",
+                printable(&c.task),
+                printable(&c.template),
+                c.template_revision
+            ),
+            app.theme.title(),
+        )));
+        lines.extend(
+            c.content
+                .lines()
+                .map(|l| Line::from(format!("  {}", printable(l)))),
+        );
+    }
 }
