@@ -515,6 +515,15 @@ fn commands() -> Vec<Command> {
             totp: Some("123456".into()),
         },
         Command::RequestView { id: Id(3) },
+        Command::SearchOutput {
+            text: "boom".into(),
+            filter: HistoryFilter {
+                task: Some("restart".into()),
+                before: Some(Id(9)),
+                limit: 200,
+                ..Default::default()
+            },
+        },
     ]
 }
 
@@ -605,6 +614,7 @@ fn command_index(c: &Command) -> usize {
         Command::ExplainPolicy(_) => 49,
         Command::DecideMany { .. } => 50,
         Command::RequestView { .. } => 51,
+        Command::SearchOutput { .. } => 52,
     }
 }
 
@@ -714,6 +724,21 @@ fn responses() -> Vec<Response> {
                 content: "true".into(),
             }],
         })),
+        Response::Found(Box::new(gatehouse::engine::api::SearchPage {
+            matches: vec![gatehouse::engine::api::OutputMatch {
+                op: Id(9),
+                task: "restart".into(),
+                device: "web-1".into(),
+                user: "alice".into(),
+                stream: Stream::Stderr,
+                number: 4,
+                time: T,
+                line: "boom".into(),
+            }],
+            next: Some(Id(8)),
+            operations: 200,
+            bytes: 4096,
+        })),
     ]
 }
 
@@ -747,6 +772,7 @@ fn response_index(r: &Response) -> usize {
         Response::Explanation(_) => 25,
         Response::Decided(_) => 26,
         Response::RequestView(_) => 27,
+        Response::Found(_) => 28,
     }
 }
 

@@ -775,3 +775,35 @@ fn a_reveal_that_needs_approval_says_its_request_is_pending() {
     );
     assert!(!screen(&app, 120, 40).contains("password of svc-web"));
 }
+
+/// `out:TEXT` asks the engine for operations whose output holds TEXT;
+/// a `word:` that is no filter is refused by name, not searched as text.
+#[test]
+fn history_filters_by_output_and_refuses_an_unknown_filter_word() {
+    use gatehouse::engine::HistoryFilter;
+    let mut app = App::new("carol".into(), Theme::default());
+    app.update(key(KeyCode::Char('5')));
+    app.update(key(KeyCode::Char('/')));
+    type_in(&mut app, "stat:failed");
+    assert!(app.update(key(KeyCode::Enter)).is_empty());
+    let status = app.status.clone().unwrap().0;
+    assert!(
+        status.starts_with(
+            "stat:failed: 'stat:' is not a filter; use task: device: user: state: out:"
+        ),
+        "{status}"
+    );
+    for _ in 0.."stat:failed".len() {
+        app.update(key(KeyCode::Backspace));
+    }
+    type_in(&mut app, "task:say out:boom");
+    let asked = app.update(key(KeyCode::Enter));
+    assert_eq!(
+        asked.first(),
+        Some(&Call::HistoryFiltered(HistoryFilter {
+            task: Some("say".into()),
+            output: Some("boom".into()),
+            ..Default::default()
+        }))
+    );
+}

@@ -20,6 +20,9 @@ pub enum AuditVerb {
     Export {
         #[arg(long, value_enum, default_value_t = ExportFormat::Jsonl)]
         format: ExportFormat,
+        /// Only the events of this request and of its operations.
+        #[arg(long, value_name = "ID")]
+        request: Option<u64>,
     },
 }
 
@@ -27,6 +30,9 @@ pub enum AuditVerb {
 pub enum ExportFormat {
     /// One JSON object per event, with its chain hash.
     Jsonl,
+    /// Comma-separated, one row per event under a header (cells that a
+    /// spreadsheet would take for formulas start with `'`).
+    Csv,
 }
 
 /// Events fetched per round trip while exporting.
@@ -82,11 +88,25 @@ pub async fn run(cli: &Cli, verb: &AuditVerb) -> Result<()> {
             }
             Ok(())
         }
-        AuditVerb::Export {
-            format: ExportFormat::Jsonl,
-        } => {
+        AuditVerb::Export { format, request } => {
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
+            let mut csv = match format {
+                ExportFormat::Csv => Some(super::out::Csv::new(
+                    std::io::BufWriter::new(std::io::stdout()),
+                    &[
+                        "seq",
+                        "time",
+                        "actor",
+                        "action",
+                        "target",
+                        "details",
+                        "prev_hash",
+                        "hash",
+                    ],
+                )?),
+                ExportFormat::Jsonl => None,
+            };
             let mut from = 1;
             loop {
                 let Response::AuditEvents(events) = client
@@ -97,9 +117,27 @@ pub async fn run(cli: &Cli, verb: &AuditVerb) -> Result<()> {
                 };
                 let Some(last) = events.last() else { break };
                 from = last.seq + 1;
-                for e in &events {
-                    writeln!(out, "{}", super::out::safe(&e.to_json().to_string()))?;
+                for e in events
+                    .iter()
+                    .filter(|e| request.is_none_or(|id| e.concerns_request(id)))
+                {
+                    match &mut csv {
+                        Some(csv) => csv.row(&[
+                            e.seq.to_string(),
+                            e.time.to_utc().to_rfc3339(),
+                            e.actor.clone(),
+                            e.action.clone(),
+                            e.target.clone(),
+                            e.details.clone(),
+                            hex::encode(e.prev_hash),
+                            e.hash_hex(),
+                        ])?,
+                        None => writeln!(out, "{}", super::out::safe(&e.to_json().to_string()))?,
+                    }
                 }
+            }
+            if let Some(csv) = csv {
+                csv.finish()?;
             }
             out.flush()?;
             Ok(())

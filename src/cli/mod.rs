@@ -9,6 +9,7 @@ mod credentials;
 mod operations;
 mod policies;
 mod records;
+mod search;
 mod service;
 mod sessions;
 
@@ -212,13 +213,40 @@ pub enum Verb {
         /// Text in the task, device, requester, template or error (any case).
         #[arg(long)]
         text: Option<String>,
+        /// Only operations whose output holds this text (any case; `search`
+        /// prints the lines).
+        #[arg(long)]
+        output: Option<String>,
         /// At most this many operations (the newest); it says so on standard error when it stops there.
         #[arg(long, default_value_t = 1000)]
         limit: u32,
         /// Every matching operation, read page by page (--limit is the page size).
         #[arg(long)]
         all: bool,
-        /// One JSON object per operation.
+        /// One JSON object per operation (as --format jsonl).
+        #[arg(long)]
+        json: bool,
+        /// table (the default), jsonl or csv.
+        #[arg(long, value_enum)]
+        format: Option<operations::HistoryFormat>,
+    },
+    /// Lines of stored output holding TEXT (any case), across the
+    /// operations you may see, newest first, printed as they are found.
+    Search {
+        text: String,
+        #[arg(long)]
+        task: Option<String>,
+        #[arg(long)]
+        device: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+        /// RFC 3339, or a duration back from now (30m, 2h, 7d).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Stop after this many matching lines.
+        #[arg(long, default_value_t = 1000)]
+        limit: usize,
+        /// One JSON object per matching line.
         #[arg(long)]
         json: bool,
     },
@@ -525,6 +553,24 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             operations::request(cli, spec, *wait).await
         }
         Verb::Queue { json } => approvals::queue(cli, *json).await,
+        Verb::Search {
+            text,
+            task,
+            device,
+            user,
+            since,
+            limit,
+            json,
+        } => {
+            let filter = crate::engine::api::HistoryFilter {
+                task: task.clone(),
+                device: device.clone(),
+                user: user.clone(),
+                since: since.as_deref().map(operations::parse_since).transpose()?,
+                ..Default::default()
+            };
+            search::search(cli, text, filter, *limit, *json).await
+        }
         Verb::Policy {
             command:
                 PolicyVerb::Explain {
@@ -572,9 +618,11 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             state,
             since,
             text,
+            output,
             limit,
             all,
             json,
+            format,
         } => {
             let filter = operations::HistoryArgs {
                 task,
@@ -583,8 +631,14 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
                 state,
                 since,
                 text,
+                output,
             };
-            operations::history(cli, filter, *limit, *all, *json).await
+            let format = match (format, json) {
+                (Some(f), _) => *f,
+                (None, true) => operations::HistoryFormat::Jsonl,
+                (None, false) => operations::HistoryFormat::Table,
+            };
+            operations::history(cli, filter, *limit, *all, format).await
         }
         Verb::Device {
             command: DeviceVerb::Trust { name, yes },

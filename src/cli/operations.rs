@@ -493,6 +493,53 @@ pub struct HistoryArgs<'a> {
     pub state: &'a Option<String>,
     pub since: &'a Option<String>,
     pub text: &'a Option<String>,
+    pub output: &'a Option<String>,
+}
+
+/// How `history` prints.
+#[derive(Debug, Clone, Copy, PartialEq, clap::ValueEnum)]
+pub enum HistoryFormat {
+    Table,
+    Jsonl,
+    /// Comma-separated under a header (formula-looking cells start with `'`).
+    Csv,
+}
+
+const HISTORY_CSV: [&str; 14] = [
+    "id",
+    "request",
+    "task",
+    "template",
+    "template_revision",
+    "device",
+    "state",
+    "exit_status",
+    "attempts",
+    "requested_by",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "error",
+];
+
+fn history_csv_row(o: &Operation) -> Vec<String> {
+    let time = |t: Option<Timestamp>| t.map(|t| t.to_utc().to_rfc3339()).unwrap_or_default();
+    vec![
+        o.id.to_string(),
+        o.request.to_string(),
+        o.task.clone(),
+        o.template.clone(),
+        o.template_revision.to_string(),
+        o.device.clone(),
+        o.state.as_str().to_string(),
+        o.exit_status.map(|c| c.to_string()).unwrap_or_default(),
+        o.attempts.to_string(),
+        o.requested_by.clone(),
+        o.created_at.to_utc().to_rfc3339(),
+        time(o.started_at),
+        time(o.finished_at),
+        o.error.clone().unwrap_or_default(),
+    ]
 }
 
 pub async fn history(
@@ -500,8 +547,15 @@ pub async fn history(
     args: HistoryArgs<'_>,
     limit: u32,
     all: bool,
-    json: bool,
+    format: HistoryFormat,
 ) -> Result<()> {
+    let mut csv = match format {
+        HistoryFormat::Csv => Some(super::out::Csv::new(
+            std::io::BufWriter::new(std::io::stdout()),
+            &HISTORY_CSV,
+        )?),
+        _ => None,
+    };
     let mut filter = HistoryFilter {
         task: args.task.clone(),
         user: args.user.clone(),
@@ -515,20 +569,27 @@ pub async fn history(
         before: None,
         text: args.text.clone(),
         limit,
+        output: args.output.clone(),
     };
     let client = cli.client().await?;
     loop {
         let Response::Operations(ops) = client.call(Command::History(filter.clone())).await? else {
             bail!("the server answered with something else");
         };
-        if json {
-            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-            for o in &ops {
-                writeln!(out, "{}", super::out::safe(&operation_json(o).to_string()))?;
+        match (&mut csv, format) {
+            (Some(csv), _) => {
+                for o in &ops {
+                    csv.row(&history_csv_row(o))?;
+                }
             }
-            out.flush()?;
-        } else {
-            print_table(&ops);
+            (None, HistoryFormat::Jsonl) => {
+                let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+                for o in &ops {
+                    writeln!(out, "{}", super::out::safe(&operation_json(o).to_string()))?;
+                }
+                out.flush()?;
+            }
+            (None, _) => print_table(&ops),
         }
         // A full page (the server caps one) may not be everything.
         let page = match limit {
@@ -544,6 +605,9 @@ pub async fn history(
                         ops.len()
                     );
                 }
+                if let Some(csv) = csv {
+                    csv.finish()?;
+                }
                 return Ok(());
             }
         }
@@ -551,7 +615,7 @@ pub async fn history(
 }
 
 /// `--since`: RFC 3339, or a duration back from now like `2h` or `30m`.
-fn parse_since(text: &str) -> Result<Timestamp> {
+pub(super) fn parse_since(text: &str) -> Result<Timestamp> {
     if text.ends_with(['s', 'm', 'h', 'd'])
         && text[..text.len() - 1].chars().all(|c| c.is_ascii_digit())
     {

@@ -58,3 +58,62 @@ mod tests {
         assert_eq!(super::safe("plain\tline\n"), "plain\tline\n");
     }
 }
+
+/// A CSV writer on standard output whose cells cannot turn into
+/// spreadsheet formulas: a cell starting with `=`, `+`, `-`, `@`, a tab or
+/// a carriage return gets a leading `'` (the OWASP advice against CSV
+/// injection), and other control characters are made printable.
+pub struct Csv<W: Write> {
+    writer: csv::Writer<W>,
+}
+
+impl<W: Write> Csv<W> {
+    pub fn new(out: W, header: &[&str]) -> std::io::Result<Csv<W>> {
+        let mut writer = csv::Writer::from_writer(out);
+        writer.write_record(header).map_err(std::io::Error::other)?;
+        Ok(Csv { writer })
+    }
+
+    pub fn row<S: AsRef<str>>(&mut self, cells: &[S]) -> std::io::Result<()> {
+        let cells: Vec<String> = cells.iter().map(|c| csv_cell(c.as_ref())).collect();
+        self.writer
+            .write_record(&cells)
+            .map_err(std::io::Error::other)
+    }
+
+    pub fn finish(mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
+}
+
+/// One cell as written: printable (line breaks kept, inside quotes),
+/// and never a formula.
+pub fn csv_cell(text: &str) -> String {
+    let text = crate::text::printable_lines(text);
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::*;
+
+    #[test]
+    fn a_cell_that_would_be_a_formula_is_quoted_and_commas_survive() {
+        assert_eq!(
+            csv_cell("=HYPERLINK(\"http://x\")"),
+            "'=HYPERLINK(\"http://x\")"
+        );
+        assert_eq!(csv_cell("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(csv_cell("plain"), "plain");
+        let mut buf = Vec::new();
+        let mut csv = Csv::new(&mut buf, &["a", "b"]).unwrap();
+        csv.row(&["x, y", "say \"hi\"\nthere"]).unwrap();
+        csv.finish().unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        assert_eq!(text, "a,b\n\"x, y\",\"say \"\"hi\"\"\nthere\"\n");
+    }
+}

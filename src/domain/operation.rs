@@ -162,6 +162,22 @@ pub enum Rerun {
     Interrupted,
 }
 
+impl Operation {
+    /// How the audit names it: `operation 412 (restart on web-1, request
+    /// 41)`, so that the events of a request and of its operations are
+    /// found by the request's id.
+    pub fn audit_target(&self) -> String {
+        if self.request.0 == 0 {
+            format!("operation {} ({} on {})", self.id, self.task, self.device)
+        } else {
+            format!(
+                "operation {} ({} on {}, request {})",
+                self.id, self.task, self.device, self.request
+            )
+        }
+    }
+}
+
 impl Rerun {
     /// What a task's settings ask for.
     pub fn of(retry_on_failure: bool, idempotent: bool) -> Rerun {

@@ -206,6 +206,9 @@ pub enum Command {
     ExplainPolicy(ExplainSpec),
     /// What a request will run, device by device, for those who decide it.
     RequestView { id: Id },
+    /// Lines of stored output holding `text` (any case), over one page of
+    /// the operations `filter` picks (newest first; `before` pages on).
+    SearchOutput { text: String, filter: HistoryFilter },
     /// Approves (or rejects) several requests with one comment and, where
     /// a policy wants MFA, one TOTP code; each is decided on its own.
     DecideMany {
@@ -252,6 +255,33 @@ pub struct ChildRun {
     pub template: String,
     pub template_revision: u32,
     pub content: String,
+}
+
+/// One page of a search of stored output.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SearchPage {
+    pub matches: Vec<OutputMatch>,
+    /// Where the next page starts (as `HistoryFilter::before`); none: done.
+    pub next: Option<Id>,
+    /// Operations and bytes of output read for this page.
+    pub operations: u32,
+    pub bytes: u64,
+}
+
+/// A line of an operation's output that holds what was searched for.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct OutputMatch {
+    pub op: Id,
+    pub task: String,
+    pub device: String,
+    pub user: String,
+    pub stream: crate::domain::Stream,
+    /// Its line number within its stream.
+    pub number: u64,
+    /// When the chunk holding it was stored.
+    pub time: crate::domain::Timestamp,
+    /// The line, terminal escapes stripped, made printable.
+    pub line: String,
 }
 
 /// What became of one request of a batch decision: its new state, or why
@@ -369,6 +399,9 @@ pub struct HistoryFilter {
     /// Text in the task, device, requester, template or error (any case).
     pub text: Option<String>,
     pub limit: u32,
+    /// Only operations whose stored output holds this text (any case,
+    /// terminal escapes stripped).
+    pub output: Option<String>,
 }
 
 /// What the engine answers.
@@ -425,6 +458,7 @@ pub enum Response {
     Explanation(Box<Explanation>),
     Decided(Vec<Decided>),
     RequestView(Box<RequestView>),
+    Found(Box<SearchPage>),
 }
 
 /// What a reveal brings: why, and, under a policy that names the

@@ -20,6 +20,7 @@ mod requests;
 mod reveal;
 pub mod rotation;
 pub mod schedules;
+mod search;
 mod sessions;
 mod visibility;
 
@@ -599,6 +600,7 @@ impl Engine {
             Command::Groups => self.groups_in_use(who),
             Command::ExplainPolicy(spec) => self.explain(who, spec),
             Command::RequestView { id } => self.request_view(who, id),
+            Command::SearchOutput { text, filter } => self.search_output(who, &text, &filter).await,
             Command::DecideMany {
                 ids,
                 approve,

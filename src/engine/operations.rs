@@ -377,6 +377,11 @@ impl Engine {
             .as_ref()
             .map(|t| t.trim().to_lowercase())
             .filter(|t| !t.is_empty());
+        let output = filter
+            .output
+            .as_ref()
+            .map(|t| t.trim().to_lowercase())
+            .filter(|t| !t.is_empty());
         // The index reads only operations of the named task, device or user.
         let narrow = None
             .or(filter.task.as_deref().map(|t| (OpField::Task, t)))
@@ -399,6 +404,7 @@ impl Engine {
                                     .as_ref()
                                     .is_some_and(|e| e.to_lowercase().contains(n.as_str()))
                         })
+                        && output.as_ref().is_none_or(|t| self.output_holds(o, t))
                 })?;
         Ok(Response::Operations(ops))
     }
@@ -443,7 +449,7 @@ impl Engine {
         self.audit(vec![NewAuditEvent::new(
             &who.user.meta.name,
             "operation.cancel",
-            format!("operation {id} ({} on {})", op.task, op.device),
+            op.audit_target(),
             "",
         )])
         .await?;
@@ -456,7 +462,7 @@ impl Engine {
         let mut resume: BTreeMap<String, Vec<Operation>> = BTreeMap::new();
         for mut op in self.store.unfinished_operations()? {
             let was_running = matches!(op.state, OpState::Running | OpState::Retrying);
-            let target = format!("operation {} ({} on {})", op.id, op.task, op.device);
+            let target = op.audit_target();
             if was_running && op.attempts >= op.max_attempts {
                 op.state = OpState::Interrupted;
                 op.finished_at = Some(Timestamp::now());

@@ -531,12 +531,7 @@ impl Runner {
             }
             (None, None) => state.to_string(),
         };
-        let event = NewAuditEvent::new(
-            &op.requested_by,
-            action,
-            format!("operation {} ({} on {})", op.id, op.task, op.device),
-            details,
-        );
+        let event = NewAuditEvent::new(&op.requested_by, action, op.audit_target(), details);
         // Committed and published (the operation and its audit event) in one step.
         if let Err(e) = self
             .ledger

@@ -94,6 +94,16 @@ impl AuditEvent {
     /// The event as one JSON object, the form `audit export`, the JSON-lines
     /// forwarder and the syslog message body share, and that
     /// `audit verify --against` reads back.
+    /// Whether it concerns request `id`: the request's own events, its
+    /// runs and its operations' (each names `request ID`, as a whole number).
+    pub fn concerns_request(&self, id: u64) -> bool {
+        let word = format!("request {id}");
+        [&self.target, &self.details].iter().any(|text| {
+            text.match_indices(&word)
+                .any(|(at, _)| !text[at + word.len()..].starts_with(|c: char| c.is_ascii_digit()))
+        })
+    }
+
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "seq": self.seq,

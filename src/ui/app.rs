@@ -325,13 +325,15 @@ fn form_key(open: &mut impl OpenForm, key: KeyEvent) -> FormStep {
 /// What tells two history filters apart (all but the page).
 pub(crate) fn filter_key(f: &HistoryFilter) -> String {
     format!(
-        "{:?}|{:?}|{:?}|{:?}|{:?}",
-        f.task, f.device, f.user, f.state, f.text
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}",
+        f.task, f.device, f.user, f.state, f.text, f.output
     )
 }
 
-/// Parses a History filter: `task:NAME device:NAME user:LOGIN state:STATE`
-/// and any other words as text to find; errors name the word.
+/// Parses a History filter: `task:NAME device:NAME user:LOGIN state:STATE
+/// out:TEXT` (output holding TEXT) and any other words as text to find;
+/// errors name the word, and a `word:value` whose word is not one of
+/// these is refused rather than searched for as text.
 pub fn parse_history_filter(text: &str) -> Result<Option<HistoryFilter>, String> {
     let mut filter = HistoryFilter::default();
     let mut words = Vec::new();
@@ -340,6 +342,12 @@ pub fn parse_history_filter(text: &str) -> Result<Option<HistoryFilter>, String>
             Some(("task", v)) => filter.task = Some(v.to_string()),
             Some(("device", v)) => filter.device = Some(v.to_string()),
             Some(("user", v)) => filter.user = Some(v.to_string()),
+            Some(("out" | "output", v)) if !v.is_empty() => {
+                filter.output = Some(match filter.output.take() {
+                    Some(before) => format!("{before} {v}"),
+                    None => v.to_string(),
+                })
+            }
             Some(("state", v)) => {
                 filter.state = Some(crate::domain::OpState::parse(v).ok_or_else(|| {
                     format!(
@@ -347,6 +355,13 @@ pub fn parse_history_filter(text: &str) -> Result<Option<HistoryFilter>, String>
                         crate::domain::OpState::ALL.map(|s| s.as_str()).join(", ")
                     )
                 })?)
+            }
+            Some((key, v))
+                if !v.is_empty() && !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase()) =>
+            {
+                return Err(format!(
+                    "{word}: '{key}:' is not a filter; use task: device: user: state: out: or plain words"
+                ))
             }
             _ => words.push(word),
         }
@@ -358,7 +373,8 @@ pub fn parse_history_filter(text: &str) -> Result<Option<HistoryFilter>, String>
         && filter.device.is_none()
         && filter.user.is_none()
         && filter.state.is_none()
-        && filter.text.is_none();
+        && filter.text.is_none()
+        && filter.output.is_none();
     Ok((!empty).then_some(filter))
 }
 
@@ -1124,17 +1140,26 @@ impl App {
         }
     }
 
-    /// The audit events the Audit filter lets through, oldest first.
+    /// The audit events the Audit filter lets through, oldest first:
+    /// `request:41` (or `req:41`) keeps a request's events and its
+    /// operations'; other text matches any field.
     pub fn audit_view(&self) -> Vec<&AuditEvent> {
-        let needle = self.audit.filter.to_lowercase();
+        let needle = self.audit.filter.trim().to_lowercase();
+        let request = needle
+            .strip_prefix("request:")
+            .or_else(|| needle.strip_prefix("req:"))
+            .and_then(|id| id.trim().parse::<u64>().ok());
         self.audit
             .events
             .iter()
-            .filter(|e| {
-                needle.is_empty()
-                    || [&e.actor, &e.action, &e.target, &e.details]
-                        .iter()
-                        .any(|f| f.to_lowercase().contains(&needle))
+            .filter(|e| match request {
+                Some(id) => e.concerns_request(id),
+                None => {
+                    needle.is_empty()
+                        || [&e.actor, &e.action, &e.target, &e.details]
+                            .iter()
+                            .any(|f| f.to_lowercase().contains(&needle))
+                }
             })
             .collect()
     }
@@ -2018,7 +2043,9 @@ impl App {
                 Overlay::Filter(input) => {
                     let label = match self.filter_target {
                         FilterTarget::Log => "search the log /",
-                        FilterTarget::History => "filter (task: device: user: state: or text) /",
+                        FilterTarget::History => {
+                            "filter (task: device: user: state: out: or text) /"
+                        }
                         FilterTarget::Audit | FilterTarget::Records(_) => "filter /",
                     };
                     return self.draw_prompt(frame, area, label, input);

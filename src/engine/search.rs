@@ -1,0 +1,213 @@
+//! Searching stored output across operations: one page of operations at
+//! a time (newest first, through the same visibility and filters as
+//! History), each read chunk by chunk and split into lines per stream,
+//! so memory stays bounded whatever the output's size. The client asks
+//! page after page and prints matches as they come.
+
+use super::api::{HistoryFilter, OutputMatch, SearchPage};
+use super::{Engine, EngineError, Response};
+use crate::access::Principal;
+use crate::domain::{Operation, Stream};
+use crate::store::NewAuditEvent;
+use crate::store::OpField;
+
+/// Operations read per page.
+pub const SEARCH_PAGE_OPS: u32 = 200;
+/// At most this many matching lines come back in one page.
+pub const SEARCH_PAGE_MATCHES: usize = 1_000;
+/// Chunks read from one operation at a time.
+const CHUNKS: usize = 512;
+/// A matching line is shown up to this many characters.
+const LINE_MAX: usize = 400;
+
+impl Engine {
+    pub(super) async fn search_output(
+        &self,
+        who: &Principal<'_>,
+        text: &str,
+        filter: &HistoryFilter,
+    ) -> Result<Response, EngineError> {
+        let needle = text.trim().to_lowercase();
+        if needle.is_empty() {
+            return Err(EngineError::Missing("say what to search for".into()));
+        }
+        // A search is a read of others' output: audited once, at its first page.
+        if filter.before.is_none() {
+            let mut scope = Vec::new();
+            for (name, v) in [
+                ("task", &filter.task),
+                ("device", &filter.device),
+                ("user", &filter.user),
+            ] {
+                if let Some(v) = v {
+                    scope.push(format!("{name} {}", crate::text::printable(v)));
+                }
+            }
+            if let Some(since) = filter.since {
+                scope.push(format!("since {since}"));
+            }
+            self.audit(vec![NewAuditEvent::new(
+                &who.user.meta.name,
+                "output.search",
+                "output",
+                format!(
+                    "searched for {:?}{}",
+                    crate::text::clipped(text, 200),
+                    if scope.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" in {}", scope.join(", "))
+                    }
+                ),
+            )])
+            .await?;
+        }
+        let facts = self.visibility_facts()?;
+        let narrow = None
+            .or(filter.task.as_deref().map(|t| (OpField::Task, t)))
+            .or(filter.device.as_deref().map(|d| (OpField::Device, d)))
+            .or(filter.user.as_deref().map(|u| (OpField::User, u)));
+        let page_ops = if filter.limit == 0 {
+            SEARCH_PAGE_OPS
+        } else {
+            filter.limit.min(SEARCH_PAGE_OPS)
+        };
+        let ops =
+            self.store
+                .operations_newest_first(filter.before, page_ops as usize, narrow, |o| {
+                    facts.operation(&self.store, who, o)
+                        && filter.task.as_ref().is_none_or(|t| &o.task == t)
+                        && filter.user.as_ref().is_none_or(|u| &o.requested_by == u)
+                        && filter.device.as_ref().is_none_or(|d| &o.device == d)
+                        && filter.state.is_none_or(|s| o.state == s)
+                        && filter.since.is_none_or(|since| o.created_at >= since)
+                })?;
+        let mut page = SearchPage {
+            matches: Vec::new(),
+            next: None,
+            operations: 0,
+            bytes: 0,
+        };
+        for op in &ops {
+            if page.matches.len() >= SEARCH_PAGE_MATCHES {
+                // The rest of this page of operations comes next time.
+                page.next = Some(op.id);
+                return Ok(Response::Found(Box::new(page)));
+            }
+            page.operations += 1;
+            self.search_one(op, &needle, &mut page)?;
+        }
+        if ops.len() == page_ops as usize {
+            page.next = ops.last().map(|o| o.id);
+        }
+        Ok(Response::Found(Box::new(page)))
+    }
+
+    /// Whether an operation's output (without the debug trace) holds
+    /// `needle` (lower case) on some line; a store error counts as no.
+    pub(super) fn output_holds(&self, op: &Operation, needle: &str) -> bool {
+        let mut page = SearchPage {
+            matches: Vec::new(),
+            next: None,
+            operations: 0,
+            bytes: 0,
+        };
+        self.search_one(op, needle, &mut page).is_ok() && !page.matches.is_empty()
+    }
+
+    /// The lines of one operation's output (without the debug trace) that
+    /// hold `needle`, terminal escapes stripped, line by line per stream.
+    fn search_one(
+        &self,
+        op: &Operation,
+        needle: &str,
+        page: &mut SearchPage,
+    ) -> Result<(), EngineError> {
+        let mut partial: [Vec<u8>; 3] = Default::default();
+        let mut numbers = [0u64; 3];
+        let mut from = 0;
+        loop {
+            let chunks = self.store.output(op.id, from, CHUNKS)?;
+            let Some(last) = chunks.last() else { break };
+            from = last.seq + 1;
+            for chunk in &chunks {
+                let slot = match chunk.stream {
+                    Stream::Stdout => 0,
+                    Stream::Stderr => 1,
+                    Stream::System => 2,
+                    Stream::Debug => continue,
+                };
+                page.bytes += chunk.bytes.len() as u64;
+                partial[slot].extend_from_slice(&chunk.bytes);
+                while let Some(end) = partial[slot].iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = partial[slot].drain(..=end).collect();
+                    numbers[slot] += 1;
+                    consider(
+                        op,
+                        chunk.stream,
+                        numbers[slot],
+                        &line,
+                        chunk.time,
+                        needle,
+                        page,
+                    );
+                }
+            }
+        }
+        // A last line without a newline counts too.
+        for (slot, stream) in [Stream::Stdout, Stream::Stderr, Stream::System]
+            .into_iter()
+            .enumerate()
+        {
+            if !partial[slot].is_empty() {
+                numbers[slot] += 1;
+                let line = std::mem::take(&mut partial[slot]);
+                let time = op.finished_at.unwrap_or(op.created_at);
+                consider(op, stream, numbers[slot], &line, time, needle, page);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn consider(
+    op: &Operation,
+    stream: Stream,
+    number: u64,
+    line: &[u8],
+    time: crate::domain::Timestamp,
+    needle: &str,
+    page: &mut SearchPage,
+) {
+    // The common case, a line without escapes and an ASCII needle, is
+    // judged on its bytes without copying it.
+    if needle.is_ascii() && !line.contains(&0x1b) {
+        let n = needle.len();
+        if line.len() < n
+            || !line
+                .windows(n)
+                .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+        {
+            return;
+        }
+    }
+    let text = String::from_utf8_lossy(line);
+    let plain = crate::text::without_terminal_escapes(text.trim_end_matches(['\n', '\r']));
+    if !plain.to_lowercase().contains(needle) {
+        return;
+    }
+    let shown: String = crate::text::printable(&plain)
+        .chars()
+        .take(LINE_MAX)
+        .collect();
+    page.matches.push(OutputMatch {
+        op: op.id,
+        task: op.task.clone(),
+        device: op.device.clone(),
+        user: op.requested_by.clone(),
+        stream,
+        number,
+        time,
+        line: shown,
+    });
+}

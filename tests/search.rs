@@ -1,0 +1,234 @@
+//! `gatehouse search`: stored output across operations, through the real
+//! binary: what matches (colours stripped, a last line without a newline
+//! included), the filters, visibility, and the audit of the search.
+
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::DataDir;
+use serde_json::Value;
+
+const RECORDS: &str = r#"
+[[environment]]
+name = "lab"
+[[system]]
+name = "box"
+[[device]]
+name = "here"
+address = "127.0.0.1"
+environment = "lab"
+system = "box"
+[[device]]
+name = "there"
+address = "127.0.0.2"
+environment = "lab"
+system = "box"
+[[credential]]
+name = "none"
+username = "root"
+[[template]]
+name = "say"
+executor = "local"
+content = "echo start; printf 'the \\033[31mBOOM\\033[0m from %s\\n' [#WHAT#]; echo quiet; printf 'tail boom without newline'"
+[[template.variable]]
+name = "WHAT"
+default = "nobody"
+[[template]]
+name = "calm"
+executor = "local"
+content = "echo nothing to see"
+[[task]]
+name = "say"
+template = "say"
+environment = "lab"
+system = "box"
+devices = ["here", "there"]
+credential = "none"
+[[task]]
+name = "calm"
+template = "calm"
+environment = "lab"
+system = "box"
+devices = ["here"]
+credential = "none"
+[[role]]
+name = "local-runner"
+grants = [{ action = "run-local" }]
+[[user]]
+login = "alice"
+roles = ["User", "local-runner"]
+[[policy]]
+name = "lab"
+users = ["alice"]
+environments = ["lab"]
+"#;
+
+fn lines(out: &str) -> Vec<Value> {
+    out.lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn search_finds_lines_across_operations_within_the_filters_and_what_one_may_see() {
+    let d = DataDir::new();
+    let file = d.write("r.toml", RECORDS);
+    d.ok(&["import", file.to_str().unwrap()]);
+    d.ok(&["request", "say", "--var", "WHAT=root-run", "--wait"]);
+    d.ok(&["request", "calm", "--wait"]);
+    d.ok_as(
+        "alice",
+        &[
+            "request",
+            "say",
+            "--device",
+            "here",
+            "--var",
+            "WHAT=alice-run",
+            "--wait",
+        ],
+    );
+
+    // Every run of `say` on both devices: the coloured line with its
+    // escapes stripped, and the last line that has no newline.
+    let all = lines(&d.ok(&["search", "boom", "--json"]));
+    assert_eq!(all.len(), 6, "{all:?}");
+    let coloured: Vec<&str> = all
+        .iter()
+        .filter_map(|m| m["line"].as_str())
+        .filter(|l| l.starts_with("the BOOM from"))
+        .collect();
+    assert_eq!(coloured.len(), 3, "{all:?}");
+    assert!(coloured.contains(&"the BOOM from root-run"), "{coloured:?}");
+    assert!(
+        coloured.contains(&"the BOOM from alice-run"),
+        "{coloured:?}"
+    );
+    assert!(
+        all.iter()
+            .any(|m| m["line"] == "tail boom without newline" && m["line_number"] == 4),
+        "{all:?}"
+    );
+    assert!(all.iter().all(|m| m["task"] == "say"));
+    // Newest first: alice's run comes first.
+    assert_eq!(all[0]["requested_by"], "alice");
+
+    // Filters: a device, a user, a time.
+    let there = lines(&d.ok(&["search", "BOOM", "--device", "there", "--json"]));
+    assert_eq!(there.len(), 2, "{there:?}");
+    assert!(there.iter().all(|m| m["device"] == "there"));
+    let alices = lines(&d.ok(&["search", "boom", "--user", "alice", "--json"]));
+    assert_eq!(alices.len(), 2, "{alices:?}");
+    let future = d.ok(&[
+        "search",
+        "boom",
+        "--since",
+        "2099-01-01T00:00:00Z",
+        "--json",
+    ]);
+    assert!(future.is_empty(), "{future}");
+    // The text form names operation, task, device, time and line.
+    let text = d.ok(&["search", "from alice-run"]);
+    assert!(
+        text.lines().count() == 1
+            && text.contains(" say ")
+            && text.contains(" here ")
+            && text.contains("out:2 the BOOM from alice-run"),
+        "{text}"
+    );
+    // --limit stops early and says so.
+    let out = d.run(&["search", "boom", "--limit", "1"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 1);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stopped at --limit 1"));
+
+    // History narrowed to operations whose output holds the text.
+    let ops = lines(&d.ok(&["history", "--output", "BOOM", "--json"]));
+    assert_eq!(ops.len(), 3, "{ops:?}");
+    assert!(ops.iter().all(|o| o["task"] == "say"), "{ops:?}");
+    assert!(d
+        .ok(&["history", "--output", "no such words", "--json"])
+        .is_empty());
+
+    // alice sees her own operations only.
+    let hers = lines(&d.ok_as("alice", &["search", "boom", "--json"]));
+    assert_eq!(hers.len(), 2, "{hers:?}");
+    assert!(
+        hers.iter().all(|m| m["requested_by"] == "alice"),
+        "{hers:?}"
+    );
+
+    // Every search is audited, with what was looked for.
+    let audit = d.ok(&["audit", "export"]);
+    assert!(
+        audit.lines().any(|l| l.contains("\"output.search\"")
+            && l.contains("\"root as alice\"")
+            && l.contains("searched for \\\"boom\\\"")),
+        "{audit}"
+    );
+}
+
+/// History and the audit export as CSV (one row per line of JSON), and
+/// every event of one request and its operations found by its id.
+#[test]
+fn history_and_audit_export_as_csv_and_a_requests_events_are_found_by_its_id() {
+    let d = DataDir::new();
+    let file = d.write("r.toml", RECORDS);
+    d.ok(&["import", file.to_str().unwrap()]);
+    d.ok_as(
+        "alice",
+        &["request", "say", "--var", "WHAT=first", "--wait"],
+    );
+    d.ok_as("alice", &["request", "calm", "--wait"]);
+
+    let jsonl = lines(&d.ok(&["history", "--format", "jsonl"]));
+    let csv_text = d.ok(&["history", "--format", "csv"]);
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header[..3], ["id", "request", "task"], "{csv_text}");
+    let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert_eq!(rows.len(), jsonl.len(), "{csv_text}");
+    assert_eq!(
+        rows.len(),
+        3,
+        "two devices for say, one for calm: {csv_text}"
+    );
+    assert_eq!(rows[0][0], jsonl[0]["id"].to_string());
+    assert_eq!(&rows[0][6], jsonl[0]["state"].as_str().unwrap());
+
+    let audit_csv = d.ok(&["audit", "export", "--format", "csv"]);
+    let audit_rows = csv::Reader::from_reader(audit_csv.as_bytes())
+        .records()
+        .count();
+    assert_eq!(
+        audit_rows,
+        d.ok(&["audit", "export"]).lines().count(),
+        "{audit_csv}"
+    );
+
+    // The `say` request: its creation, its run and both operations' ends,
+    // and nothing of the `calm` request.
+    let say = jsonl.iter().find(|o| o["task"] == "say").unwrap();
+    let calm = jsonl.iter().find(|o| o["task"] == "calm").unwrap();
+    let id = say["request"].to_string();
+    let events = lines(&d.ok(&["audit", "export", "--request", &id]));
+    let actions: Vec<&str> = events
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"request.create"), "{actions:?}");
+    assert!(actions.contains(&"request.run"), "{actions:?}");
+    assert_eq!(
+        actions.iter().filter(|a| **a == "operation.finish").count(),
+        2,
+        "{events:?}"
+    );
+    let calm_id = calm["request"].to_string();
+    assert!(
+        events
+            .iter()
+            .all(|e| !e.to_string().contains(&format!("request {calm_id}"))),
+        "{events:?}"
+    );
+}
