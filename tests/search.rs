@@ -201,8 +201,9 @@ fn history_and_audit_export_as_csv_and_a_requests_events_are_found_by_its_id() {
     let audit_rows = csv::Reader::from_reader(audit_csv.as_bytes())
         .records()
         .count();
+    // The second export holds one event more: the first export's own.
     assert_eq!(
-        audit_rows,
+        audit_rows + 1,
         d.ok(&["audit", "export"]).lines().count(),
         "{audit_csv}"
     );
@@ -231,4 +232,79 @@ fn history_and_audit_export_as_csv_and_a_requests_events_are_found_by_its_id() {
             .all(|e| !e.to_string().contains(&format!("request {calm_id}"))),
         "{events:?}"
     );
+}
+
+fn events(d: &DataDir, action: &str) -> Vec<Value> {
+    lines(&d.ok(&["audit", "export"]))
+        .into_iter()
+        .filter(|e| e["action"] == action)
+        .collect()
+}
+
+/// The audit tells the whole story: what an update changed, where a clone
+/// came from, when an operation started, the server's start and stop, and
+/// the reads: exports, someone else's output (not one's own).
+#[test]
+fn the_audit_holds_changes_field_by_field_clones_starts_server_life_and_reads() {
+    let d = DataDir::new();
+    let file = d.write("r.toml", RECORDS);
+    d.ok(&["import", file.to_str().unwrap()]);
+    let moved = RECORDS.replace(
+        "address = \"127.0.0.2\"",
+        "address = \"127.0.0.3\"\nport = 2222",
+    );
+    let file = d.write("moved.toml", &moved);
+    d.ok(&["import", file.to_str().unwrap()]);
+    let update = events(&d, "device.update");
+    assert_eq!(update.len(), 1, "{update:?}");
+    assert_eq!(
+        update[0]["details"],
+        "revision 2; address: \"127.0.0.2\" → \"127.0.0.3\"; port: 22 → 2222"
+    );
+    d.ok(&["clone", "template", "say", "say-copy"]);
+    let created = events(&d, "template.create");
+    assert!(
+        created.iter().any(|e| e["target"] == "template say-copy"
+            && e["details"] == "revision 1; cloned from template say"),
+        "{created:?}"
+    );
+
+    d.ok_as("alice", &["request", "calm", "--wait"]);
+    let start = events(&d, "operation.start");
+    assert_eq!(start.len(), 1, "{start:?}");
+    assert!(
+        start[0]["target"]
+            .as_str()
+            .unwrap()
+            .starts_with("operation ")
+            && start[0]["target"]
+                .as_str()
+                .unwrap()
+                .contains("calm on here, request "),
+        "{start:?}"
+    );
+    let op = lines(&d.ok(&["history", "--json"]))[0]["id"].to_string();
+    // alice reads her own output: not audited; root reads it: audited.
+    d.ok_as("alice", &["logs", &op]);
+    assert!(events(&d, "output.read").is_empty());
+    d.ok(&["logs", &op]);
+    let read = events(&d, "output.read");
+    assert_eq!(read.len(), 1, "{read:?}");
+    assert_eq!(read[0]["actor"], "root");
+    assert_eq!(read[0]["details"], "output of alice's operation");
+
+    d.ok(&["export"]);
+    assert_eq!(events(&d, "records.export").len(), 1);
+    assert!(!events(&d, "audit.export").is_empty());
+
+    // The server's life: started once so far; a stop and a new start.
+    assert_eq!(events(&d, "server.start").len(), 1);
+    d.ok(&["shutdown"]);
+    let stop = events(&d, "server.stop");
+    assert_eq!(stop.len(), 1, "{stop:?}");
+    assert!(stop[0]["details"]
+        .as_str()
+        .unwrap()
+        .ends_with("shutdown requested"));
+    assert_eq!(events(&d, "server.start").len(), 2);
 }

@@ -101,7 +101,9 @@ fn an_approver_approves_from_the_queue_and_watches_the_output_arrive() {
     tmux.wait_for("1 Dashboard");
     tmux.keys(&["3"]);
     tmux.wait_for("e2e check");
-    tmux.wait_for("tick-$i-[#WHAT#]");
+    // What runs on box-1, the variable's value in place (shell-quoted).
+    tmux.wait_for("on box-1:");
+    tmux.wait_for("echo tick-$i-'approved'");
     tmux.keys(&["a"]);
     tmux.wait_for("comment:");
     tmux.keys(&["looks right", "Enter"]);

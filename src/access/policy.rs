@@ -254,8 +254,10 @@ fn outside_windows(p: &Policy, now: chrono::DateTime<chrono::Utc>) -> Option<Str
 
 /// Every policy judged, most promising first: those that cover, then by
 /// how many conditions they met (ties in the policies' order).
-fn ranked(mut verdicts: Vec<Verdict>) -> Vec<Verdict> {
-    verdicts.sort_by_key(|v| {
+/// Each verdict keeps the index of its policy.
+fn ranked(policies: &[Policy], judge: impl Fn(&Policy) -> Verdict) -> Vec<(usize, Verdict)> {
+    let mut verdicts: Vec<(usize, Verdict)> = policies.iter().map(judge).enumerate().collect();
+    verdicts.sort_by_key(|(_, v)| {
         (
             std::cmp::Reverse(v.covers()),
             std::cmp::Reverse(v.passed.len()),
@@ -275,12 +277,10 @@ pub fn explain_task<'m>(
     at: chrono::DateTime<chrono::Utc>,
 ) -> Vec<Verdict> {
     let user = user.into();
-    ranked(
-        policies
-            .iter()
-            .map(|p| judge_task(p, user, task, devices, at))
-            .collect(),
-    )
+    ranked(policies, |p| judge_task(p, user, task, devices, at))
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect()
 }
 
 /// A refusal from ranked verdicts: the most promising policy's reason
@@ -308,15 +308,15 @@ pub fn refusal_of(verdicts: &[Verdict], nobody: impl FnOnce() -> String) -> Stri
 /// The policy that covers, from ranked verdicts, or the refusal.
 fn decide<'a>(
     policies: &'a [Policy],
-    verdicts: &[Verdict],
+    verdicts: Vec<(usize, Verdict)>,
     nobody: impl FnOnce() -> String,
 ) -> Result<&'a Policy, String> {
-    match verdicts.first().filter(|v| v.covers()) {
-        Some(v) => policies
-            .iter()
-            .find(|p| p.meta.name == v.policy)
-            .ok_or_else(|| format!("policy {} vanished", v.policy)),
-        None => Err(refusal_of(verdicts, nobody)),
+    match verdicts.first() {
+        Some((i, v)) if v.covers() => Ok(&policies[*i]),
+        _ => {
+            let verdicts: Vec<Verdict> = verdicts.into_iter().map(|(_, v)| v).collect();
+            Err(refusal_of(&verdicts, nobody))
+        }
     }
 }
 
@@ -379,8 +379,8 @@ pub fn covering_policy<'a, 'm>(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<&'a Policy, String> {
     let user = user.into();
-    let verdicts = explain_task(policies, user, task, devices, now);
-    decide(policies, &verdicts, || {
+    let verdicts = ranked(policies, |p| judge_task(p, user, task, devices, now));
+    decide(policies, verdicts, || {
         format!(
             "no enabled access policy lets '{}' request task '{}'",
             user.login, task.meta.name
@@ -458,13 +458,8 @@ pub fn covering_session<'a, 'm>(
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<&'a Policy, String> {
     let user = user.into();
-    let verdicts = ranked(
-        policies
-            .iter()
-            .map(|p| judge_session(p, user, target, now))
-            .collect(),
-    );
-    decide(policies, &verdicts, || {
+    let verdicts = ranked(policies, |p| judge_session(p, user, target, now));
+    decide(policies, verdicts, || {
         format!(
             "no enabled access policy lets '{}' open a session on device '{}'",
             user.login, target.device.meta.name

@@ -483,6 +483,13 @@ impl Engine {
                         all.extend(self.visible(who, kind)?);
                     }
                 }
+                self.audit(vec![NewAuditEvent::new(
+                    &who.user.meta.name,
+                    "records.export",
+                    "records",
+                    format!("{} record(s), secrets withheld", all.len()),
+                )])
+                .await?;
                 Ok(Response::Records(all))
             }
             Command::Import { items } => self.import(who, items).await,
@@ -527,6 +534,17 @@ impl Engine {
             Command::AuditExport { from, limit } => {
                 self.authorize(who, Effect::Use(Permission::ViewAudit))?;
                 self.authorize(who, Effect::Use(Permission::ExportAudit))?;
+                // Audited once, at its first page (the event is part of
+                // what a later page exports).
+                if from <= 1 {
+                    self.audit(vec![NewAuditEvent::new(
+                        &who.user.meta.name,
+                        "audit.export",
+                        "audit log",
+                        format!("{} event(s)", self.store.audit_len()),
+                    )])
+                    .await?;
+                }
                 Ok(Response::AuditEvents(
                     self.store.audit_events(from, limit as usize)?,
                 ))
@@ -551,7 +569,7 @@ impl Engine {
                 from,
                 limit,
                 debug,
-            } => self.output(who, id, from, limit, debug),
+            } => self.output(who, id, from, limit, debug).await,
             Command::Cancel { id } => self.cancel(who, id).await,
             Command::ScanHostKeys { device } => self.scan_host_keys(who, &device).await,
             Command::PinHostKeys { device, keys } => self.pin_host_keys(who, &device, keys).await,
@@ -718,6 +736,17 @@ impl Engine {
             },
             None => EngineError::Denied(d.message),
         })
+    }
+
+    /// The server's own events (its start and stop), in the audit.
+    pub async fn audit_server(&self, action: &str, details: String) -> Result<(), EngineError> {
+        self.audit(vec![NewAuditEvent::new(
+            "gatehouse",
+            action,
+            "server",
+            details,
+        )])
+        .await
     }
 
     async fn audit(&self, events: Vec<NewAuditEvent>) -> Result<(), EngineError> {

@@ -298,7 +298,7 @@ impl Engine {
 
     /// An operation's stored output from `from` on; its debug trace only
     /// when asked for, to holders of view-execution-debug in its environment.
-    pub(super) fn output(
+    pub(super) async fn output(
         &self,
         who: &Principal<'_>,
         id: Id,
@@ -307,6 +307,21 @@ impl Engine {
         debug: bool,
     ) -> Result<Response, EngineError> {
         let op = self.visible_operation(who, id)?;
+        // Reading someone else's output is audited, once per read from
+        // its start (not for every page, nor for one's own).
+        if from == 0 && op.requested_by != who.user.meta.name {
+            self.audit(vec![NewAuditEvent::new(
+                &who.user.meta.name,
+                "output.read",
+                op.audit_target(),
+                format!(
+                    "output of {}'s operation{}",
+                    op.requested_by,
+                    if debug { ", with its debug trace" } else { "" }
+                ),
+            )])
+            .await?;
+        }
         let limit = limit.min(100_000) as usize;
         if debug {
             let environment = self.task(&op.task).ok().map(|t| t.environment);

@@ -324,6 +324,17 @@ impl Engine {
         who: &Principal<'_>,
         items: Vec<ImportItem>,
     ) -> Result<Response, EngineError> {
+        self.import_from(who, items, None).await
+    }
+
+    /// An import; `cloned_from` names the record a clone copies (its
+    /// create event says so).
+    async fn import_from(
+        &self,
+        who: &Principal<'_>,
+        items: Vec<ImportItem>,
+        cloned_from: Option<&str>,
+    ) -> Result<Response, EngineError> {
         let login = who.user.meta.name.clone();
         let _guard = self.write_lock.lock().await;
         let mut catalog = Catalog::load(self)?;
@@ -564,6 +575,10 @@ impl Engine {
                     meta.updated_at = now;
                     *record.meta_mut() = meta;
                     let mut details = format!("revision {}", record.meta().revision);
+                    let changed = crate::recordfile::field_changes(old, &record);
+                    if !changed.is_empty() {
+                        details.push_str(&format!("; {}", changed.join("; ")));
+                    }
                     if !secrets_changed.is_empty() {
                         details.push_str(&format!(
                             "; secrets changed: {}",
@@ -592,6 +607,9 @@ impl Engine {
                         revision: 1,
                     };
                     let mut details = "revision 1".to_string();
+                    if let Some(from) = cloned_from {
+                        details.push_str(&format!("; cloned from {kind} {from}"));
+                    }
                     if !secrets_changed.is_empty() {
                         details.push_str(&format!("; secrets set: {}", secrets_changed.join(", ")));
                     }
@@ -683,13 +701,14 @@ impl Engine {
             enabled: record.meta().enabled,
             ..Meta::default()
         };
-        self.import(
+        self.import_from(
             who,
             vec![ImportItem {
                 record,
                 secrets: PlainSecrets::default(),
                 line: 0,
             }],
+            Some(from),
         )
         .await
     }

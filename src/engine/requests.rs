@@ -707,16 +707,28 @@ impl Engine {
             });
         if needs_code {
             if let Err(e) = self.check_totp(&login, totp.as_deref()).await {
+                // Each wrong code is audited (a lockout once), as for one approval.
                 if !matches!(e, EngineError::MfaLocked { .. }) {
-                    self.refused(
+                    let target = match ids.as_slice() {
+                        [one] => self
+                            .store
+                            .request(*one)?
+                            .map(|r| r.target())
+                            .unwrap_or_else(|| format!("request {one}")),
+                        many => format!(
+                            "requests {}",
+                            many.iter()
+                                .map(Id::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    };
+                    self.audit(vec![NewAuditEvent::new(
                         &login,
                         "request.approve.refused",
-                        &format!(
-                            "requests {}",
-                            ids.iter().map(Id::to_string).collect::<Vec<_>>().join(", ")
-                        ),
-                        &e.to_string(),
-                    )
+                        target,
+                        e.to_string(),
+                    )])
                     .await?;
                 }
                 return Err(e);

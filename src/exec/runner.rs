@@ -231,13 +231,35 @@ impl Runner {
         loop {
             op.attempts += 1;
             op.state = OpState::Running;
+            let first = op.started_at.is_none();
             op.started_at.get_or_insert(Timestamp::now());
             op.error = None;
-            self.save(&op);
             // Durable before anything reaches the device: after a crash this
-            // attempt shows as interrupted, never as not yet started.
-            if let Err(e) = self.ledger.flush().await {
-                tracing::error!(op = %op.id, error = %e, "cannot flush an operation's start");
+            // attempt shows as interrupted, never as not yet started. The
+            // first attempt's start is an audit event too.
+            let stored = if first {
+                let event = NewAuditEvent::new(
+                    &op.requested_by,
+                    "operation.start",
+                    op.audit_target(),
+                    format!(
+                        "template {} rev {}, {} attempt(s) allowed",
+                        op.template, op.template_revision, op.max_attempts
+                    ),
+                );
+                self.ledger
+                    .commit(
+                        vec![Change::PutOperation(Box::new(op.clone()))],
+                        vec![event],
+                    )
+                    .await
+                    .map(|_| ())
+            } else {
+                self.save(&op);
+                self.ledger.flush().await
+            };
+            if let Err(e) = stored {
+                tracing::error!(op = %op.id, error = %e, "cannot store an operation's start");
             }
             let (result, totals) = self.attempt(&op, &mut cancel).await;
             op.output_bytes = totals.bytes;

@@ -63,3 +63,84 @@ pub fn print(records: &[Record]) -> String {
         crate::domain::Timestamp::now()
     )
 }
+
+/// What changed between two versions of a record, key by key as the
+/// import format spells it: `port: 22 → 2222`. Secrets are not part of
+/// the format, so never here (the caller says which changed). A long
+/// value (a template's content) is told by its size.
+pub fn field_changes(old: &Record, new: &Record) -> Vec<String> {
+    fn doc(r: &Record) -> toml::Table {
+        let file = RecordsFile::from_records(std::slice::from_ref(r));
+        toml::Value::try_from(&file)
+            .ok()
+            .and_then(|v| {
+                v.as_table()?
+                    .values()
+                    .next()?
+                    .as_array()?
+                    .first()?
+                    .as_table()
+                    .cloned()
+            })
+            .unwrap_or_default()
+    }
+    fn shown(v: Option<&toml::Value>) -> String {
+        match v {
+            None => "(default)".into(),
+            Some(v) => crate::text::printable(&v.to_string()),
+        }
+    }
+    let (before, after) = (doc(old), doc(new));
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter()
+        .filter(|k| before.get(*k) != after.get(*k))
+        .map(|k| {
+            let (a, b) = (shown(before.get(k)), shown(after.get(k)));
+            if a.chars().count() + b.chars().count() > 160 {
+                format!(
+                    "{k} changed ({} → {} characters)",
+                    a.chars().count(),
+                    b.chars().count()
+                )
+            } else {
+                format!("{k}: {a} → {b}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod change_tests {
+    use super::*;
+    use crate::domain::{Device, Meta};
+
+    #[test]
+    fn an_update_names_each_changed_key_with_old_and_new_values() {
+        let old = Record::Device(Device {
+            meta: Meta::named("web-1"),
+            address: "10.0.0.1".into(),
+            port: 22,
+            environment: "prod".into(),
+            system: "web".into(),
+            tags: vec!["pci".into()],
+            ..Default::default()
+        });
+        let mut new = old.clone();
+        if let Record::Device(d) = &mut new {
+            d.port = 2222;
+            d.tags.clear();
+            d.meta.enabled = false;
+        }
+        assert_eq!(
+            field_changes(&old, &new),
+            [
+                "enabled: (default) → false",
+                "port: 22 → 2222",
+                "tags: [\"pci\"] → (default)"
+            ]
+        );
+        assert!(field_changes(&old, &old).is_empty());
+    }
+}

@@ -90,6 +90,23 @@ pub async fn run(options: ServerOptions) -> Result<()> {
         return Err(e);
     }
     tracing::info!(socket = %options.socket.display(), owner = %owner, descriptors, "server listening");
+    engine
+        .audit_server(
+            "server.start",
+            format!(
+                "gatehouse {} as {owner}, pid {}, socket {}{}",
+                env!("CARGO_PKG_VERSION"),
+                std::process::id(),
+                options.socket.display(),
+                if options.shared {
+                    ", shared"
+                } else {
+                    ", personal"
+                }
+            ),
+        )
+        .await
+        .map_err(|e| eyre!("{e}"))?;
 
     crate::forward::spawn(engine.clone(), options.forward.clone());
 
@@ -183,18 +200,27 @@ pub async fn run(options: ServerOptions) -> Result<()> {
                     continue;
                 }
                 tracing::info!("no clients and nothing to run: exiting");
-                break Ok(());
+                break Ok("idle: no clients and nothing to run");
             }
             _ = engine.shutdown_requested() => {
                 tracing::info!("shutdown requested");
-                break Ok(());
+                break Ok("shutdown requested");
             }
             _ = shutdown_signal() => {
                 tracing::info!("signal received: exiting");
-                break Ok(());
+                break Ok("stopped by a signal");
             }
         }
     };
+    if let Ok(why) = &result {
+        if let Err(e) = engine
+            .audit_server("server.stop", format!("pid {}: {why}", std::process::id()))
+            .await
+        {
+            tracing::error!(error = %e, "cannot audit the server's stop");
+        }
+    }
+    let result = result.map(|_| ());
     let _ = std::fs::remove_file(&options.socket);
     // Let connections write their last answers (the shutdown's among them).
     let until = tokio::time::Instant::now() + Duration::from_secs(1);
