@@ -306,11 +306,11 @@ pub fn refusal_of(verdicts: &[Verdict], nobody: impl FnOnce() -> String) -> Stri
 }
 
 /// The policy that covers, from ranked verdicts, or the refusal.
-fn decide<'a>(
-    policies: &'a [Policy],
+fn decide(
+    policies: &[Policy],
     verdicts: Vec<(usize, Verdict)>,
     nobody: impl FnOnce() -> String,
-) -> Result<&'a Policy, String> {
+) -> Result<&Policy, String> {
     match verdicts.first() {
         Some((i, v)) if v.covers() => Ok(&policies[*i]),
         _ => {
