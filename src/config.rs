@@ -31,6 +31,9 @@ pub struct Config {
     /// People from the directory: who is let in without a user record.
     #[serde(default)]
     pub people: PeopleConfig,
+    /// Approvals: how soon an emergency run must be reviewed.
+    #[serde(default)]
+    pub approvals: ApprovalsConfig,
     /// Where the server forwards audit events and operation results.
     #[serde(default)]
     pub forward: Vec<ForwardConfig>,
@@ -54,6 +57,15 @@ impl KeyList {
             KeyList::Many(k) => k.clone(),
         }
     }
+}
+
+/// The `[approvals]` table.
+#[derive(Debug, Default, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsConfig {
+    /// Hours after which an unreviewed emergency run shows as overdue (in
+    /// red) on every approver's Dashboard; 24 by default.
+    pub review_within_hours: Option<u64>,
 }
 
 /// One `[[forward]]` table.
@@ -184,6 +196,10 @@ impl Config {
         )?;
         positive("limits.connect_timeout_secs", l.connect_timeout_secs)?;
         positive(
+            "approvals.review_within_hours",
+            self.approvals.review_within_hours,
+        )?;
+        positive(
             "limits.connections_per_user",
             l.connections_per_user.map(|v| v as u64),
         )?;
@@ -221,6 +237,11 @@ impl Config {
                 .handshakes_per_address
                 .unwrap_or(d.handshakes_per_address),
             output_cap: self.limits.output_cap.unwrap_or(d.output_cap),
+            review_within: self
+                .approvals
+                .review_within_hours
+                .map(|h| std::time::Duration::from_secs(h * 3600))
+                .unwrap_or(d.review_within),
             connect_timeout: self
                 .limits
                 .connect_timeout_secs

@@ -791,7 +791,10 @@ fn one_code_and_one_comment_decide_a_batch_and_each_outcome_is_reported() {
         "{stdout}"
     );
     assert!(stderr.contains("request 999999: not rejected"), "{stderr}");
-    assert!(stderr.contains("1 of 3 request(s) not decided"), "{stderr}");
+    assert!(
+        stderr.contains("1 of 3 request(s) not rejected"),
+        "{stderr}"
+    );
     // Without a comment (and no terminal to ask on), a rejection is refused.
     let err = fails_as(&d, "carol", &["reject", &ids[2]]);
     assert!(err.contains("a rejection needs a comment"), "{err}");
@@ -866,4 +869,77 @@ fn request_show_renders_what_runs_per_device_for_its_approvers_only() {
     assert!(err.contains("may not see what request"), "{err}");
     let err = fails_as(&d, "bob", &["request", "show", "999999"]);
     assert!(err.contains("there is no request 999999"), "{err}");
+}
+
+/// An emergency run waits in its approvers' queues until one of them
+/// reviews it (accepted, or flagged for follow-up, always with why); then
+/// it leaves every queue, cannot be reviewed twice, and the review is
+/// shown with the request and kept in the audit.
+#[test]
+fn an_emergency_run_waits_for_a_review_by_an_approver_and_then_leaves_the_queues() {
+    let d = setup("");
+    ok_as(
+        &d,
+        "alice",
+        &[
+            "request",
+            "restart",
+            "--justification",
+            "site down",
+            "--emergency",
+        ],
+    );
+    let requests = d.ok(&["requests", "--json"]);
+    let id =
+        serde_json::from_str::<Value>(requests.lines().next().unwrap()).unwrap()["id"].to_string();
+    let in_queue = |user: &str| {
+        queue(&d, user).iter().any(|r| {
+            r["id"].as_u64().map(|n| n.to_string()).as_deref() == Some(id.as_str())
+                && r["emergency"] == true
+        })
+    };
+    assert!(in_queue("bob") && in_queue("carol"));
+    let shown = ok_as(&d, "bob", &["request", "show", &id]);
+    assert!(shown.contains("emergency run: awaiting review"), "{shown}");
+    // Not by its requester, not without why.
+    let err = fails_as(
+        &d,
+        "alice",
+        &["review", &id, "--accept", "--comment", "fine"],
+    );
+    assert!(err.contains("nobody reviews their own emergency"), "{err}");
+    let err = fails_as(&d, "bob", &["review", &id, "--accept"]);
+    assert!(err.contains("a review needs a comment"), "{err}");
+    let out = ok_as(
+        &d,
+        "bob",
+        &[
+            "review",
+            &id,
+            "--flag",
+            "--comment",
+            "why was prod touched at night?",
+        ],
+    );
+    assert!(
+        out.contains(&format!(
+            "request {id}: emergency reviewed: flagged for follow-up"
+        )),
+        "{out}"
+    );
+    assert!(!in_queue("bob") && !in_queue("carol"));
+    let err = fails_as(&d, "carol", &["review", &id, "--accept", "--comment", "ok"]);
+    assert!(err.contains("was reviewed already, by bob"), "{err}");
+    let shown = ok_as(&d, "carol", &["request", "show", &id]);
+    assert!(
+        shown.contains("emergency run reviewed by bob at ")
+            && shown.contains("flagged for follow-up: why was prod touched at night?"),
+        "{shown}"
+    );
+    let audit = d.ok(&["audit", "export"]);
+    assert!(
+        audit.lines().any(|l| l.contains("\"request.review\"")
+            && l.contains("flagged for follow-up the emergency run of alice")),
+        "{audit}"
+    );
 }

@@ -524,6 +524,11 @@ fn commands() -> Vec<Command> {
                 ..Default::default()
             },
         },
+        Command::ReviewEmergency {
+            ids: vec![Id(3)],
+            accepted: true,
+            comment: "ok".into(),
+        },
     ]
 }
 
@@ -615,6 +620,7 @@ fn command_index(c: &Command) -> usize {
         Command::DecideMany { .. } => 50,
         Command::RequestView { .. } => 51,
         Command::SearchOutput { .. } => 52,
+        Command::ReviewEmergency { .. } => 53,
     }
 }
 
@@ -723,6 +729,13 @@ fn responses() -> Vec<Response> {
                 template_revision: 1,
                 content: "true".into(),
             }],
+            review: Some(EmergencyReview {
+                request: Id(3),
+                reviewer: "bob".into(),
+                time: T,
+                accepted: false,
+                comment: "why?".into(),
+            }),
         })),
         Response::Found(Box::new(gatehouse::engine::api::SearchPage {
             matches: vec![gatehouse::engine::api::OutputMatch {
@@ -937,6 +950,19 @@ fn stored_values_keep_their_bytes() {
                 used_at: Some(T),
             }),
             ..request()
+        })
+        .unwrap(),
+        STORED,
+        &mut bad,
+    );
+    golden(
+        "stored-emergency-review",
+        &encode(&EmergencyReview {
+            request: Id(3),
+            reviewer: "bob".into(),
+            time: T,
+            accepted: true,
+            comment: "needed at once".into(),
         })
         .unwrap(),
         STORED,

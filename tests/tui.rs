@@ -575,6 +575,7 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
             text: gatehouse::template::preview(&template, &device, "svc", &request.variables),
         }],
         children: Vec::new(),
+        review: None,
         request,
     };
     app.update(Message::Answer(
@@ -861,4 +862,59 @@ fn the_footer_shows_whole_keys_only_and_always_the_help_key() {
         }
     }
     assert_eq!(app.keys_within(1000), full);
+}
+
+/// A new emergency run rings the bell once and says so; on the Approvals
+/// tab `a` accepts it and `r` flags it, each with a comment that may not
+/// be empty; an emergency and a pending request are not decided together.
+#[test]
+fn an_emergency_rings_once_and_is_reviewed_from_the_queue_with_a_comment() {
+    use gatehouse::domain::{Id, RequestState};
+    let mut app = App::new("bob".into(), Theme::default());
+    app.update(key('3'));
+    let mut emergency = pending_request(50);
+    emergency.state = RequestState::Emergency;
+    let queue = vec![pending_request(49), emergency];
+    app.update(Message::Answer(
+        Call::Queue,
+        Ok(Response::Requests(queue.clone())),
+    ));
+    assert!(app.take_bell(), "a new emergency rings the bell");
+    assert!(!app.take_bell());
+    assert!(screen(&app, 130, 34).contains("EMERGENCY run #50"));
+    app.update(Message::Answer(Call::Queue, Ok(Response::Requests(queue))));
+    assert!(!app.take_bell(), "the same emergency rings once");
+
+    // Both marked: refused.
+    app.update(key(' '));
+    app.update(key(' '));
+    assert!(app.update(key('a')).is_empty());
+    assert!(app.status.clone().unwrap().0.contains("reviewed apart"));
+    app.update(key(' '));
+    app.update(Message::Key(KeyEvent::new(KeyCode::Up, KeyModifiers::NONE)));
+    app.update(key(' '));
+    // Only the emergency (50) is marked now; select it and flag it.
+    app.update(Message::Key(KeyEvent::new(
+        KeyCode::Down,
+        KeyModifiers::NONE,
+    )));
+    app.update(key('r'));
+    let text = screen(&app, 130, 34);
+    assert!(
+        text.contains("flag the emergency run of request 50 for follow-up, why:"),
+        "{text}"
+    );
+    let enter = || Message::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    assert!(app.update(enter()).is_empty(), "a review needs a comment");
+    for c in "ask why".chars() {
+        app.update(key(c));
+    }
+    assert_eq!(
+        app.update(enter()),
+        vec![Call::Review {
+            ids: vec![Id(50)],
+            accepted: false,
+            comment: "ask why".into()
+        }]
+    );
 }

@@ -260,6 +260,8 @@ fn realistic(login: &str) -> App {
     metrics.running = 1;
     metrics.queued = 1;
     metrics.waiting = 2;
+    metrics.awaiting_review = 1;
+    metrics.overdue_reviews = vec!["#38 nginx-restart by carol, 34 h ago".into()];
     app.update(Message::Answer(
         Call::Metrics,
         Ok(Response::Metrics(Box::new(metrics))),
@@ -313,6 +315,7 @@ fn realistic(login: &str) -> App {
             variables: vec![("SERVICE".into(), "nginx".into(), false)],
             runs,
             children: Vec::new(),
+            review: None,
             request: req.clone(),
         };
         app.update(Message::Answer(

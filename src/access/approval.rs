@@ -61,6 +61,47 @@ pub fn next_level(policy: &Policy, level: u8) -> Option<u8> {
         .then_some(level + 1)
 }
 
+/// Whether `reviewer` may review emergency request `request` after the
+/// fact: one of its policy's approvers (any level), not its requester,
+/// saying why; and not reviewed before.
+pub fn may_review<'m>(
+    policy: &Policy,
+    request: &ExecutionRequest,
+    reviewer: impl Into<super::Member<'m>>,
+    reviewed_by: Option<&str>,
+    comment: &str,
+) -> Result<(), String> {
+    let member = reviewer.into();
+    if request.state != RequestState::Emergency {
+        return Err(format!(
+            "request {} is {}: only emergency runs are reviewed",
+            request.id, request.state
+        ));
+    }
+    if let Some(by) = reviewed_by {
+        return Err(format!(
+            "request {} was reviewed already, by {by}",
+            request.id
+        ));
+    }
+    if member.login == request.requester {
+        return Err(format!(
+            "nobody reviews their own emergency ({} made request {})",
+            member.login, request.id
+        ));
+    }
+    if !policy.approvers.iter().any(|a| member.is(&a.user)) {
+        return Err(format!(
+            "'{}' is not an approver of policy {}, under which request {} ran",
+            member.login, policy.meta.name, request.id
+        ));
+    }
+    if comment.trim().is_empty() {
+        return Err("a review needs a comment (--comment)".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -200,6 +200,22 @@ pub fn view_lines(v: &crate::engine::api::RequestView) -> Vec<String> {
             }
         ));
     }
+    if r.state == RequestState::Emergency {
+        lines.push(match &v.review {
+            Some(review) => format!(
+                "emergency run reviewed by {} at {}: {}: {}",
+                printable(&review.reviewer),
+                review.time,
+                if review.accepted {
+                    "accepted"
+                } else {
+                    "flagged for follow-up"
+                },
+                printable(&review.comment)
+            ),
+            None => "emergency run: awaiting review by an approver of its policy".to_string(),
+        });
+    }
     if !r.is_task() {
         return lines;
     }
@@ -287,6 +303,67 @@ pub async fn schedules(cli: &Cli, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// Reviews emergency runs: accepted, or flagged for follow-up.
+pub async fn review(
+    cli: &Cli,
+    ids: &[String],
+    accepted: bool,
+    comment: &Option<String>,
+) -> Result<()> {
+    let ids = ids
+        .iter()
+        .map(|id| parse_id(id))
+        .collect::<Result<Vec<Id>>>()?;
+    let comment = match comment {
+        Some(c) => c.clone(),
+        None => {
+            use std::io::{IsTerminal, Write};
+            if !std::io::stdin().is_terminal() {
+                bail!("a review needs a comment saying why (--comment)");
+            }
+            eprint!("Why? ");
+            std::io::stderr().flush()?;
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line.trim().to_string()
+        }
+    };
+    let client = cli.client().await?;
+    let Response::Decided(outcomes) = client
+        .call(Command::ReviewEmergency {
+            ids,
+            accepted,
+            comment,
+        })
+        .await?
+    else {
+        bail!("the server answered with something else");
+    };
+    report(&outcomes, "reviewed")
+}
+
+/// Prints each outcome; fails if any request was not decided.
+fn report(outcomes: &[crate::engine::api::Decided], verb: &str) -> Result<()> {
+    let mut failed = 0;
+    for d in outcomes {
+        match &d.outcome {
+            Ok(state) => outln!("request {}: {state}", d.id),
+            Err(why) => {
+                failed += 1;
+                eprintln!(
+                    "request {}: not {verb}: {}",
+                    d.id,
+                    crate::text::printable_lines(why)
+                );
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} request(s) not {verb}", outcomes.len());
+    }
+    Ok(())
+}
+
 /// Approves or rejects the requests named, with one comment and one code;
 /// says what became of each, and fails if any was not decided.
 pub async fn decide(
@@ -319,25 +396,7 @@ pub async fn decide(
     else {
         bail!("the server answered with something else");
     };
-    let mut failed = 0;
-    for d in &outcomes {
-        match &d.outcome {
-            Ok(state) => outln!("request {}: {state}", d.id),
-            Err(why) => {
-                failed += 1;
-                eprintln!(
-                    "request {}: not {}: {}",
-                    d.id,
-                    if approve { "approved" } else { "rejected" },
-                    crate::text::printable_lines(why)
-                );
-            }
-        }
-    }
-    if failed > 0 {
-        bail!("{failed} of {} request(s) not decided", outcomes.len());
-    }
-    Ok(())
+    report(&outcomes, if approve { "approved" } else { "rejected" })
 }
 
 /// The decision's comment, asked for on a terminal; without one, an

@@ -278,6 +278,18 @@ pub enum Verb {
         #[arg(long)]
         comment: Option<String>,
     },
+    /// Review emergency runs after the fact (an approver of their policy):
+    /// --accept, or --flag for follow-up, always with a comment.
+    Review {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        #[arg(long, conflicts_with = "flag", required_unless_present = "flag")]
+        accept: bool,
+        #[arg(long)]
+        flag: bool,
+        #[arg(long)]
+        comment: Option<String>,
+    },
     /// Scheduled tasks: who authorised each, until when, or why it does not run.
     Schedules {
         #[arg(long)]
@@ -603,6 +615,12 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             Some(JitVerb::Revoke { id }) => approvals::jit_revoke(cli, id).await,
             None => approvals::jit_list(cli, *all, *json).await,
         },
+        Verb::Review {
+            ids,
+            accept,
+            comment,
+            ..
+        } => approvals::review(cli, ids, *accept, comment).await,
         Verb::Reject { ids, comment } => {
             approvals::decide(cli, ids, false, comment, &None, &None).await
         }

@@ -36,8 +36,8 @@ pub const BUILTIN_MASKS: [&str; 12] = [
     "PORT",
 ];
 pub use request::{
-    ChangePlan, ChildPin, Decision, ExecutionRequest, Pinned, RequestKind, RequestState,
-    RevealRequest, SessionRequest,
+    ChangePlan, ChildPin, Decision, EmergencyReview, ExecutionRequest, Pinned, RequestKind,
+    RequestState, RevealRequest, SessionRequest,
 };
 pub use rotation::{
     ChangeReason, PasswordPolicy, PendingChange, PreviousSecret, SecretState, SecretStatus,

@@ -227,3 +227,16 @@ impl ExecutionRequest {
         format!("request {} ({})", self.id, self.subject())
     }
 }
+
+/// An approver's review of an emergency run after the fact: accepted, or
+/// flagged for follow-up, with why. Kept apart from the request (its own
+/// tree), one per request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EmergencyReview {
+    pub request: Id,
+    pub reviewer: String,
+    pub time: Timestamp,
+    /// Accepted; false: flagged for follow-up.
+    pub accepted: bool,
+    pub comment: String,
+}

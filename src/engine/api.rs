@@ -209,6 +209,13 @@ pub enum Command {
     /// Lines of stored output holding `text` (any case), over one page of
     /// the operations `filter` picks (newest first; `before` pages on).
     SearchOutput { text: String, filter: HistoryFilter },
+    /// Reviews emergency runs after the fact (their policy's approvers):
+    /// accepted, or flagged for follow-up, with why.
+    ReviewEmergency {
+        ids: Vec<Id>,
+        accepted: bool,
+        comment: String,
+    },
     /// Approves (or rejects) several requests with one comment and, where
     /// a policy wants MFA, one TOTP code; each is decided on its own.
     DecideMany {
@@ -239,6 +246,8 @@ pub struct RequestView {
     pub runs: Vec<DeviceRun>,
     /// The chained tasks that follow on success, with their templates.
     pub children: Vec<ChildRun>,
+    /// An emergency run's review, once given.
+    pub review: Option<crate::domain::EmergencyReview>,
 }
 
 /// The rendered text some devices get (secrets as their masks' names).

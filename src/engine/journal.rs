@@ -80,6 +80,8 @@ fn events_for(changes: &[Change]) -> Vec<Event> {
             Change::PutRequest(req) => out.push(Event::RequestChanged(req.clone())),
             Change::PutJit(grant) => out.push(Event::JitChanged(grant.clone())),
             Change::PutSession(session) => out.push(Event::SessionChanged(session.clone())),
+            // The reviewer's engine publishes the request itself.
+            Change::PutReview(_) => {}
             // Lists show where each credential's secret stands.
             Change::PutSecretState(_) => records
                 .entry(Kind::Credential)

@@ -37,6 +37,10 @@ pub struct Metrics {
     /// Sessions of the last 24 hours with commands outside their declared
     /// change: "session ID USER on DEVICE: N outside change CODE".
     pub deviations: Vec<String>,
+    /// Emergency runs the caller may review that nobody has, and those of
+    /// them older than the review time (`[approvals] review_within_hours`).
+    pub awaiting_review: u64,
+    pub overdue_reviews: Vec<String>,
 }
 
 /// Counts `ops` (newest first, all of the last 24 hours at least) as of `now`.
@@ -92,6 +96,20 @@ impl Engine {
                 .iter()
                 .filter(|r| matches!(r.state, RequestState::Pending { .. }))
                 .count() as u64;
+            // The queue holds only emergencies nobody reviewed yet.
+            let due = now.0 - self.review_within.as_millis() as i64;
+            for r in queue.iter().filter(|r| r.state == RequestState::Emergency) {
+                m.awaiting_review += 1;
+                if r.created_at.0 < due {
+                    m.overdue_reviews.push(format!(
+                        "#{} {} by {}, {} h ago",
+                        r.id,
+                        r.what(),
+                        r.requester,
+                        (now.0 - r.created_at.0) / 3_600_000
+                    ));
+                }
+            }
         }
         // Passwords, for whoever may see credentials.
         if let Ok(Response::CredentialStates(states)) = self.credential_states(who) {

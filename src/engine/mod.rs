@@ -18,6 +18,7 @@ mod refusals;
 mod request_view;
 mod requests;
 mod reveal;
+mod review;
 pub mod rotation;
 pub mod schedules;
 mod search;
@@ -73,6 +74,8 @@ pub struct Engine {
     directory: crate::people::Directory,
     /// Members of these OS groups are let in without a user record.
     admission: crate::config::PeopleConfig,
+    /// An emergency run unreviewed for longer is overdue.
+    review_within: std::time::Duration,
 }
 
 /// A user as a command sees them: the record, the roles it holds (its own
@@ -161,6 +164,7 @@ impl Engine {
         let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
         let local_account = limits.local_account.clone();
         let admission = limits.people.clone();
+        let review_within = limits.review_within;
         let runner = Arc::new(Runner::new(
             store.clone(),
             Arc::new(journal.clone()),
@@ -183,6 +187,7 @@ impl Engine {
             live_sessions: Default::default(),
             directory: Default::default(),
             admission,
+            review_within,
         });
         engine.runner.set_gate(gate::gate(Arc::downgrade(&engine)));
         engine
@@ -618,6 +623,11 @@ impl Engine {
             Command::Groups => self.groups_in_use(who),
             Command::ExplainPolicy(spec) => self.explain(who, spec),
             Command::RequestView { id } => self.request_view(who, id),
+            Command::ReviewEmergency {
+                ids,
+                accepted,
+                comment,
+            } => self.review_emergencies(who, ids, accepted, comment).await,
             Command::SearchOutput { text, filter } => self.search_output(who, &text, &filter).await,
             Command::DecideMany {
                 ids,

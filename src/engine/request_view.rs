@@ -83,7 +83,9 @@ impl Engine {
                 content: content.map(|t| t.content).unwrap_or_default(),
             });
         }
+        let review = self.store.review(id)?;
         Ok(Response::RequestView(Box::new(RequestView {
+            review,
             credential: credential_name,
             username,
             template: template

@@ -914,8 +914,11 @@ impl Engine {
             };
             match r.state {
                 RequestState::Pending { .. } => may_decide(p, r, who.member()).is_ok(),
+                // An emergency waits for its review, then leaves the queue.
                 RequestState::Emergency => {
-                    r.requester != login && p.approvers.iter().any(|a| who.member().is(&a.user))
+                    r.requester != login
+                        && p.approvers.iter().any(|a| who.member().is(&a.user))
+                        && matches!(self.store.review(r.id), Ok(None))
                 }
                 _ => false,
             }

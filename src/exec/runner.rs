@@ -37,6 +37,8 @@ pub struct Limits {
     /// Who is let in without a user record (the engine's, carried here
     /// with the server's other settings).
     pub people: crate::config::PeopleConfig,
+    /// An emergency run unreviewed for longer is overdue (the engine's).
+    pub review_within: Duration,
 }
 
 impl Default for Limits {
@@ -50,6 +52,7 @@ impl Default for Limits {
             backoff_max: Duration::from_secs(30),
             local_account: local::LocalAccount::Own,
             people: Default::default(),
+            review_within: Duration::from_secs(24 * 3600),
         }
     }
 }

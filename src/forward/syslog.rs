@@ -32,11 +32,19 @@ pub fn facility(name: &str) -> Option<u8> {
         .map(|(_, code)| *code)
 }
 
+const ALERT: u8 = 1;
 const WARNING: u8 = 4;
 const NOTICE: u8 = 5;
 
-/// Refusals and failures are warnings; everything else is a notice.
+/// Break-glass (an emergency run, or one flagged at its review) is an
+/// alert a SIEM rule can page on; refusals and failures are warnings;
+/// everything else is a notice.
 fn severity(event: &AuditEvent) -> u8 {
+    if event.action == "request.emergency"
+        || (event.action == "request.review" && event.details.starts_with("flagged"))
+    {
+        return ALERT;
+    }
     let bad = ["refused", "reject", "void", "failed", "interrupted"];
     let failed = event.action == "operation.finish" && !event.details.starts_with("succeeded");
     if failed || bad.iter().any(|b| event.action.contains(b)) {
@@ -154,6 +162,21 @@ mod tests {
             1,
         );
         assert!(ok.starts_with(&format!("<{}>1 ", 4 * 8 + 5)), "{ok}");
+    }
+
+    #[test]
+    fn break_glass_is_an_alert_a_siem_can_page_on() {
+        let pri = |action: &str, details: &str| {
+            let m = format(&event(action, details, "request 9 (task t)"), 4, "h", 1);
+            m[1..m.find('>').unwrap()].parse::<u16>().unwrap() % 8
+        };
+        assert_eq!(pri("request.emergency", "policy p; emergency"), 1);
+        assert_eq!(
+            pri("request.review", "flagged for follow-up the emergency run"),
+            1
+        );
+        assert_eq!(pri("request.review", "accepted the emergency run"), 5);
+        assert_eq!(pri("request.create", "policy p"), 5);
     }
 
     #[test]

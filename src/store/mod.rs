@@ -68,6 +68,8 @@ pub enum Change {
     PutSecretState(Box<crate::domain::SecretState>),
     /// Creates or updates a session.
     PutSession(Box<crate::domain::SessionRecord>),
+    /// Records the review of an emergency request.
+    PutReview(Box<crate::domain::EmergencyReview>),
 }
 
 /// The store. Opened by the server only (sled locks its files).
@@ -111,6 +113,8 @@ const OPERATIONS_TREE: &str = "operations";
 /// their section in a backup).
 const OUTPUT_TREE: &str = "output";
 const REQUESTS_TREE: &str = "requests";
+/// Reviews of emergency requests, keyed by request id.
+const REVIEWS_TREE: &str = "reviews";
 const JIT_TREE: &str = "jit";
 /// Credentials' secret lifecycles, by credential id.
 const SECRETS_TREE: &str = "secret_states";
@@ -305,6 +309,11 @@ impl Store {
                     SECRETS_TREE.to_string(),
                     s.credential.key().to_vec(),
                     Some(encode(s)?),
+                )),
+                Change::PutReview(r) => writes.push((
+                    REVIEWS_TREE.to_string(),
+                    r.request.key().to_vec(),
+                    Some(encode(r)?),
                 )),
                 Change::PutSession(s) => writes.push((
                     SESSIONS_TREE.to_string(),

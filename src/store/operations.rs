@@ -153,6 +153,15 @@ impl Store {
 
 impl Store {
     /// A request by id.
+    /// The review of emergency request `id`, if it was reviewed.
+    pub fn review(&self, id: Id) -> StoreResult<Option<crate::domain::EmergencyReview>> {
+        self.db
+            .open_tree(super::REVIEWS_TREE)?
+            .get(id.key())?
+            .map(|v| decode("reviews", &v))
+            .transpose()
+    }
+
     pub fn request(&self, id: Id) -> StoreResult<Option<ExecutionRequest>> {
         self.db
             .open_tree(super::REQUESTS_TREE)?

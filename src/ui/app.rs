@@ -10,7 +10,7 @@ use super::revisions::Revisions;
 use super::screens::{self, Tab};
 use super::tabs;
 use super::Theme;
-use crate::domain::{ExecutionRequest, HostKey, Id, Kind, Operation, Record};
+use crate::domain::{ExecutionRequest, HostKey, Id, Kind, Operation, Record, RequestState};
 use crate::engine::{Command, Event, HistoryFilter, ImportItem, RequestSpec, Response};
 use crate::store::{AuditBreak, AuditEvent};
 use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
@@ -65,6 +65,12 @@ pub enum Call {
     },
     Reject {
         ids: Vec<Id>,
+        comment: String,
+    },
+    /// Reviews emergency runs: accepted, or flagged for follow-up.
+    Review {
+        ids: Vec<Id>,
+        accepted: bool,
         comment: String,
     },
     /// What the request form of a task needs.
@@ -217,6 +223,15 @@ impl Call {
                 comment: comment.clone(),
                 until: None,
                 totp: totp.clone(),
+            },
+            Call::Review {
+                ids,
+                accepted,
+                comment,
+            } => Command::ReviewEmergency {
+                ids: ids.clone(),
+                accepted: *accepted,
+                comment: comment.clone(),
             },
             Call::Reject { ids, comment } => Command::DecideMany {
                 ids: ids.clone(),
@@ -554,6 +569,10 @@ pub struct App {
     /// row shown and how many there are (for mouse clicks).
     pub list_hit: Cell<Option<(Rect, usize, usize)>>,
     quit: bool,
+    /// Emergency runs seen in the queue (each rings the bell once).
+    emergencies_seen: std::collections::BTreeSet<Id>,
+    /// Ring the terminal's bell after the next frame.
+    bell: bool,
 }
 
 /// The smallest terminal the layout works in.
@@ -589,6 +608,8 @@ impl App {
             server: String::new(),
             tabs_compact: Cell::new(false),
             quit: false,
+            emergencies_seen: Default::default(),
+            bell: false,
         }
     }
 
@@ -685,6 +706,21 @@ impl App {
 
     pub fn should_quit(&self) -> bool {
         self.quit
+    }
+
+    /// Whether every one of these requests in the queue is an emergency run.
+    pub(crate) fn all_emergencies(&self, ids: &[Id]) -> bool {
+        !ids.is_empty()
+            && ids.iter().all(|id| {
+                self.queue
+                    .iter()
+                    .any(|r| r.id == *id && r.state == RequestState::Emergency)
+            })
+    }
+
+    /// Whether to ring the terminal's bell now (once per new emergency).
+    pub fn take_bell(&mut self) -> bool {
+        std::mem::take(&mut self.bell)
     }
 
     /// The kind the Admin tab shows.
@@ -1038,13 +1074,31 @@ impl App {
                 self.tasks.schedules = all.into_iter().map(|s| (s.task.clone(), s)).collect();
             }
             (Call::Queue, Ok(Response::Requests(list))) => {
+                // An emergency not in the queue before rings the bell.
+                for r in list.iter().filter(|r| r.state == RequestState::Emergency) {
+                    if self.emergencies_seen.insert(r.id) {
+                        self.bell = true;
+                        self.status = Some((
+                            format!(
+                                "EMERGENCY run #{} of {} by {}: review it on the Approvals tab",
+                                r.id,
+                                crate::text::printable(&r.what()),
+                                crate::text::printable(&r.requester)
+                            ),
+                            true,
+                        ));
+                    }
+                }
                 self.queue = list;
                 self.approvals.selected = self
                     .approvals
                     .selected
                     .min(self.queue.len().saturating_sub(1));
             }
-            (Call::Approve { .. } | Call::Reject { .. }, Ok(Response::Decided(outcomes))) => {
+            (
+                Call::Approve { .. } | Call::Reject { .. } | Call::Review { .. },
+                Ok(Response::Decided(outcomes)),
+            ) => {
                 self.approvals.marked.clear();
                 self.status = Some(super::screens::decided_status(&outcomes));
             }
@@ -1293,6 +1347,21 @@ impl App {
                     false,
                 ));
                 Vec::new()
+            }
+            KeyCode::Enter if self.all_emergencies(&ids) => {
+                // A review: accepted (a) or flagged (r), always saying why.
+                let comment = line_text(&input);
+                if comment.trim().is_empty() {
+                    self.status = Some(("a review needs a comment".into(), true));
+                    self.overlays.push(Overlay::Decision((ids, approve, input)));
+                    Vec::new()
+                } else {
+                    vec![Call::Review {
+                        ids,
+                        accepted: approve,
+                        comment,
+                    }]
+                }
             }
             KeyCode::Enter => {
                 let comment = line_text(&input);
@@ -2022,10 +2091,13 @@ impl App {
                 }
                 Overlay::Decision((ids, approve, input)) => {
                     let what = super::screens::requests_text(ids);
-                    let label = if *approve {
-                        format!("approve {what}, comment: ")
-                    } else {
-                        format!("reject {what}, why: ")
+                    let label = match (self.all_emergencies(ids), *approve) {
+                        (true, true) => format!("accept the emergency run of {what}, why: "),
+                        (true, false) => {
+                            format!("flag the emergency run of {what} for follow-up, why: ")
+                        }
+                        (false, true) => format!("approve {what}, comment: "),
+                        (false, false) => format!("reject {what}, why: "),
                     };
                     return self.draw_prompt(frame, area, &label, input);
                 }

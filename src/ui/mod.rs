@@ -188,6 +188,13 @@ pub async fn run(client: Client, theme: Theme, keys: Keymap) -> Result<()> {
                 break;
             }
             terminal.draw(|f| app.draw(f))?;
+            // A new emergency run waits for this approver's review: the
+            // terminal's bell says so.
+            if app.take_bell() {
+                use std::io::Write;
+                let mut out = std::io::stdout();
+                let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+            }
             last_draw = tokio::time::Instant::now();
         }
         Ok::<(), color_eyre::eyre::Report>(())

@@ -341,8 +341,8 @@ impl Screen for Approvals {
         vec![
             (move_keys(app), "select"),
             ("space".to_string(), "mark"),
-            (k.first(Action::Approve), "approve"),
-            (k.first(Action::Reject), "reject"),
+            (k.first(Action::Approve), "approve/accept"),
+            (k.first(Action::Reject), "reject/flag"),
         ]
     }
     fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
@@ -350,9 +350,7 @@ impl Screen for Approvals {
         if key.code == crossterm::event::KeyCode::Char(' ') {
             // Mark (or unmark) the selected request for a batch decision.
             if let Some(req) = app.queue.get(app.approvals.selected) {
-                if req.state == RequestState::Emergency {
-                    app.status = Some(("an emergency notice needs no decision".into(), false));
-                } else if !app.approvals.marked.remove(&req.id) {
+                if !app.approvals.marked.remove(&req.id) {
                     app.approvals.marked.insert(req.id);
                 }
                 let n = app.approvals.marked.len();
@@ -372,16 +370,25 @@ impl Screen for Approvals {
             let ids = if !marked.is_empty() {
                 marked
             } else {
-                match app.queue.get(app.approvals.selected) {
-                    Some(req) if req.state == RequestState::Emergency => {
-                        app.status = Some(("an emergency notice needs no decision".into(), false));
-                        Vec::new()
-                    }
-                    Some(req) => vec![req.id],
-                    None => Vec::new(),
-                }
+                app.queue
+                    .get(app.approvals.selected)
+                    .map(|r| vec![r.id])
+                    .unwrap_or_default()
             };
-            if !ids.is_empty() {
+            let emergencies = ids
+                .iter()
+                .filter(|id| {
+                    app.queue
+                        .iter()
+                        .any(|r| r.id == **id && r.state == RequestState::Emergency)
+                })
+                .count();
+            if emergencies > 0 && emergencies < ids.len() {
+                app.status = Some((
+                    "emergency runs are reviewed apart from requests waiting for a decision: mark only one kind".into(),
+                    true,
+                ));
+            } else if !ids.is_empty() {
                 app.overlays.push(crate::ui::overlay::Overlay::Decision((
                     ids,
                     approve,

@@ -69,6 +69,28 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             app.theme.dim(),
         )));
     }
+    // Emergency runs waiting for this approver's review; overdue in red.
+    let awaiting = metrics.map(|m| m.awaiting_review).unwrap_or(0);
+    if awaiting > 0 {
+        let overdue = metrics.map(|m| m.overdue_reviews.as_slice()).unwrap_or(&[]);
+        now_lines.push(Line::from(vec![
+            Span::styled("to review (emerg.)", app.theme.text()),
+            Span::styled(
+                format!("{awaiting:>5}"),
+                if overdue.is_empty() {
+                    app.theme.warn_style()
+                } else {
+                    app.theme.error_style()
+                },
+            ),
+        ]));
+        for o in overdue.iter().take(3) {
+            now_lines.push(Line::from(Span::styled(
+                format!("  OVERDUE {}", crate::text::printable(o)),
+                app.theme.error_style(),
+            )));
+        }
+    }
     now_lines.push(Line::from(format!(
         "running, queued   {}",
         count(metrics.map(|m| m.running + m.queued))
