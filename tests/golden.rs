@@ -655,7 +655,10 @@ fn responses() -> Vec<Response> {
             uri: "otpauth://x".into(),
             recovery_codes: vec!["c".into()],
         },
-        Response::Jit(vec![grant()]),
+        Response::Jit(vec![gatehouse::engine::api::JitLease {
+            grant: grant(),
+            uses: vec![Id(12)],
+        }]),
         Response::Backup(BackupSummary {
             trees: 1,
             entries: 2,

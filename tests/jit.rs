@@ -208,3 +208,98 @@ fn a_revoke_runs_after_its_requester_was_disabled() {
         grants(&d)[0]["revoked"] == true
     });
 }
+
+/// The lease runs for what was asked from the moment the privilege
+/// exists, however long the approval took; `jit` says whether the
+/// credential was used during it; its holder may end it early.
+#[test]
+fn a_lease_starts_at_the_grant_shows_its_use_and_its_holder_ends_it() {
+    let sshd = Sshd::start("");
+    let drop_in = tempfile::tempdir().unwrap();
+    let d = DataDir::new();
+    let text = records(
+        &sshd,
+        drop_in.path(),
+        "rm -f [#DIR#]/90-ops && echo revoked",
+    ) + r#"
+[[template]]
+name = "whoami"
+executor = "ssh-script"
+content = "id -un"
+[[task]]
+name = "use-root"
+template = "whoami"
+environment = "lab"
+system = "box"
+devices = ["box-1"]
+credential = "root-jit"
+[[user]]
+login = "alice"
+roles = ["User"]
+[[user]]
+login = "bob"
+roles = ["User"]
+[[policy]]
+name = "lab-jit"
+requires_approval = true
+users = ["alice"]
+environments = ["lab"]
+approvers = [{ user = "bob", level = 1 }]
+"#;
+    let file = d.write("r.toml", &text);
+    d.ok(&["import", file.to_str().unwrap()]);
+    let filed = d.ok(&["--as", "alice", "request", "elevate", "--duration", "30s"]);
+    let id = filed
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    // The approval takes a while: the lease must not shrink by it.
+    std::thread::sleep(Duration::from_secs(4));
+    d.ok(&["--as", "bob", "approve", &id]);
+    wait_until(Duration::from_secs(15), "the grant", || {
+        grants(&d).len() == 1
+    });
+    let g = &grants(&d)[0];
+    let at = |k: &str| chrono::DateTime::parse_from_rfc3339(g[k].as_str().unwrap()).unwrap();
+    let lease = (at("expires_at") - at("granted_at")).num_milliseconds();
+    assert!(
+        (29_000..=31_000).contains(&lease),
+        "lease of {lease} ms: {g}"
+    );
+    assert_eq!(g["used"], false, "{g}");
+    assert!(g["remaining_secs"].as_i64().unwrap() > 20, "{g}");
+
+    // alice uses the credential during the lease: `jit` shows that use.
+    let filed = d.ok(&["--as", "alice", "request", "use-root"]);
+    let use_id = filed
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    d.ok(&["--as", "bob", "approve", &use_id]);
+    wait_until(Duration::from_secs(15), "the use to show", || {
+        grants(&d)[0]["used"] == true
+    });
+    let used_by = grants(&d)[0]["used_by_operations"].clone();
+    let ops: Vec<Value> = d
+        .ok(&["history", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let use_op = ops.iter().find(|o| o["task"] == "use-root").unwrap();
+    assert_eq!(used_by, serde_json::json!([use_op["id"]]), "{used_by}");
+
+    // Its holder ends it early, without manage-credentials.
+    let grant_id = grants(&d)[0]["id"].to_string();
+    d.ok(&["--as", "alice", "jit", "revoke", &grant_id]);
+    let file = drop_in.path().join("90-ops");
+    wait_until(Duration::from_secs(15), "the early revoke", || {
+        !file.exists()
+    });
+    // Someone else may not.
+    let err = d.fails(&["--as", "bob", "jit", "revoke", &grant_id]);
+    assert!(err.contains("manage-credentials"), "{err}");
+}

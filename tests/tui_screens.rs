@@ -333,16 +333,19 @@ fn realistic(login: &str) -> App {
     ));
     app.update(Message::Answer(
         Call::Jit,
-        Ok(Response::Jit(vec![JitGrant {
-            id: Id(77),
-            grant_op: Id(470),
-            task: "grant-root".into(),
-            credential: "ops".into(),
-            device: "db-1".into(),
-            requested_by: "alice".into(),
-            granted_at: Timestamp(NOW - HOUR),
-            expires_at: Timestamp(NOW + HOUR),
-            state: JitState::Active,
+        Ok(Response::Jit(vec![gatehouse::engine::api::JitLease {
+            grant: JitGrant {
+                id: Id(77),
+                grant_op: Id(470),
+                task: "grant-root".into(),
+                credential: "ops".into(),
+                device: "db-1".into(),
+                requested_by: "alice".into(),
+                granted_at: Timestamp(NOW - HOUR),
+                expires_at: Timestamp(NOW + HOUR),
+                state: JitState::Active,
+            },
+            uses: vec![Id(471), Id(472)],
         }])),
     ));
     app

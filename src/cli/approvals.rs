@@ -462,10 +462,35 @@ pub async fn totp_reset(cli: &Cli, login: &str) -> Result<()> {
 
 pub async fn jit_list(cli: &Cli, all: bool, json: bool) -> Result<()> {
     let client = cli.client().await?;
-    let Response::Jit(grants) = client.call(Command::Jit { all }).await? else {
+    let Response::Jit(leases) = client.call(Command::Jit { all }).await? else {
         bail!("the server answered with something else");
     };
-    for g in &grants {
+    let now = crate::domain::Timestamp::now();
+    let remaining = |g: &crate::domain::JitGrant| match g.state {
+        crate::domain::JitState::Active => {
+            let secs = (g.expires_at.0 - now.0).max(0) / 1000;
+            format!("{}m{:02}s left", secs / 60, secs % 60)
+        }
+        _ => "-".into(),
+    };
+    if !json {
+        outln!(
+            "{:<8} {:<16} {:<14} {:<10} {:<19} {:<12} {:<10} STATE",
+            "ID",
+            "CREDENTIAL",
+            "DEVICE",
+            "HOLDER",
+            "GRANTED",
+            "REMAINING",
+            "USED"
+        );
+    }
+    for lease in &leases {
+        let g = &lease.grant;
+        let used = match lease.uses.len() {
+            0 => "no".to_string(),
+            n => format!("{n} op(s)"),
+        };
         if json {
             outln!(
                 "{}",
@@ -477,17 +502,26 @@ pub async fn jit_list(cli: &Cli, all: bool, json: bool) -> Result<()> {
                     "requested_by": g.requested_by,
                     "granted_at": g.granted_at.to_utc().to_rfc3339(),
                     "expires_at": g.expires_at.to_utc().to_rfc3339(),
+                    "remaining_secs": match g.state {
+                        crate::domain::JitState::Active => Some((g.expires_at.0 - now.0).max(0) / 1000),
+                        _ => None,
+                    },
                     "state": g.state.to_string(),
                     "revoked": matches!(g.state, crate::domain::JitState::Revoked { .. }),
+                    "used": !lease.uses.is_empty(),
+                    "used_by_operations": lease.uses.iter().map(|i| i.0).collect::<Vec<_>>(),
                 })
             );
         } else {
             outln!(
-                "{:<10} {:<16} {:<14} until {}  {}",
+                "{:<8} {:<16} {:<14} {:<10} {:<19} {:<12} {:<10} {}",
                 g.id.to_string(),
                 g.credential,
                 g.device,
-                g.expires_at,
+                g.requested_by,
+                g.granted_at.brief_zoned(),
+                remaining(g),
+                used,
                 g.state
             );
         }

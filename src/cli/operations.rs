@@ -171,6 +171,7 @@ async fn wait_for_revokes(client: &Client, finals: &[Operation]) -> Result<()> {
         };
         let mine: Vec<_> = grants
             .iter()
+            .map(|l| &l.grant)
             .filter(|g| granted.iter().any(|o| o.id == g.grant_op))
             .collect();
         for g in &mine {

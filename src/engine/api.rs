@@ -293,6 +293,14 @@ pub struct OutputMatch {
     pub line: String,
 }
 
+/// A JIT grant with the operations that ran with its credential on its
+/// device during the lease (none: the privilege was not used).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct JitLease {
+    pub grant: crate::domain::JitGrant,
+    pub uses: Vec<Id>,
+}
+
 /// What became of one request of a batch decision: its new state, or why
 /// it was not decided.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -450,7 +458,7 @@ pub enum Response {
         uri: String,
         recovery_codes: Vec<String>,
     },
-    Jit(Vec<crate::domain::JitGrant>),
+    Jit(Vec<JitLease>),
     Backup(crate::store::BackupSummary),
     Terms(Box<RequestTerms>),
     Schedules(Vec<super::schedules::ScheduleStatus>),

@@ -31,6 +31,15 @@ impl Engine {
         let (OpState::Succeeded, Some(until)) = (op.state, op.jit_until) else {
             return Ok(());
         };
+        // The lease runs for what was asked, from the moment the privilege
+        // exists (not from the request: waiting for approval or in the
+        // queue does not eat it). A Superuser's run, with no request, ends
+        // at its window's end.
+        let now = Timestamp::now();
+        let until = match self.store.request(op.request)? {
+            Some(req) => Timestamp(now.0 + (req.window_end.0 - req.window_start.0).max(0)),
+            None => until,
+        };
         let grant = JitGrant {
             id: self.store.next_id()?,
             grant_op: op.id,
@@ -38,7 +47,7 @@ impl Engine {
             credential: op.credential.clone(),
             device: op.device.clone(),
             requested_by: op.requested_by.clone(),
-            granted_at: Timestamp::now(),
+            granted_at: now,
             expires_at: until,
             state: JitState::Active,
         };
@@ -214,14 +223,41 @@ impl Engine {
     pub(super) fn jit_list(&self, who: &Principal<'_>, all: bool) -> Result<Response, EngineError> {
         let login = who.user.meta.name.as_str();
         let facts = self.visibility_facts()?;
-        Ok(Response::Jit(
-            self.store
-                .jit_grants()?
-                .into_iter()
-                .filter(|g| g.requested_by == login || facts.grant(who, g))
-                .filter(|g| all || !matches!(g.state, JitState::Revoked { .. }))
-                .collect(),
-        ))
+        let mut leases = Vec::new();
+        for grant in self
+            .store
+            .jit_grants()?
+            .into_iter()
+            .filter(|g| g.requested_by == login || facts.grant(who, g))
+            .filter(|g| all || !matches!(g.state, JitState::Revoked { .. }))
+        {
+            let uses = self.lease_uses(&grant)?;
+            leases.push(super::api::JitLease { grant, uses });
+        }
+        Ok(Response::Jit(leases))
+    }
+
+    /// The operations that ran with a grant's credential on its device
+    /// during its lease (the grant and its revoke aside): whether, and how,
+    /// the privilege was used.
+    fn lease_uses(&self, grant: &JitGrant) -> Result<Vec<Id>, EngineError> {
+        let end = match grant.state {
+            JitState::Revoked { at } => at,
+            _ => Timestamp::now(),
+        };
+        let ops = self.store.operations_newest_first(
+            None,
+            1000,
+            Some((crate::store::OpField::Device, grant.device.as_str())),
+            |o| {
+                o.id != grant.grant_op
+                    && o.credential == grant.credential
+                    && !matches!(o.trigger, crate::domain::Trigger::JitExpiry { .. })
+                    && o.started_at
+                        .is_some_and(|s| s >= grant.granted_at && s <= end)
+            },
+        )?;
+        Ok(ops.into_iter().map(|o| o.id).collect())
     }
 
     /// Ends a grant now: its revoke runs at the next tick.
@@ -230,16 +266,16 @@ impl Engine {
         who: &Principal<'_>,
         id: Id,
     ) -> Result<Response, EngineError> {
-        self.authorize(
-            who,
-            crate::access::Effect::Use(Permission::ManageCredentials),
-        )?;
         let Some(mut grant) = self.store.jit_grants()?.into_iter().find(|g| g.id == id) else {
-            return Err(EngineError::NotFound {
-                kind: Kind::Credential,
-                name: format!("jit grant {id}"),
-            });
+            return Err(EngineError::Missing(format!("there is no jit grant {id}")));
         };
+        // Its holder may end it early; anyone else needs manage-credentials.
+        if grant.requested_by != who.user.meta.name {
+            self.authorize(
+                who,
+                crate::access::Effect::Use(Permission::ManageCredentials),
+            )?;
+        }
         if grant.state != JitState::Active {
             return Err(EngineError::Denied(format!(
                 "jit grant {id} is {}",

@@ -554,7 +554,7 @@ pub struct App {
     /// Requests this user may decide, oldest first.
     pub queue: Vec<ExecutionRequest>,
     /// JIT grants not yet revoked.
-    pub jit: Vec<crate::domain::JitGrant>,
+    pub jit: Vec<crate::engine::api::JitLease>,
     /// The keys in force.
     pub keys: Keymap,
     /// Forms, dialogs, the `:` line and help over the screen; the last
@@ -1069,7 +1069,7 @@ impl App {
                     }
                 }
             }
-            (Call::Jit, Ok(Response::Jit(grants))) => self.jit = grants,
+            (Call::Jit, Ok(Response::Jit(leases))) => self.jit = leases,
             (Call::Schedules, Ok(Response::Schedules(all))) => {
                 self.tasks.schedules = all.into_iter().map(|s| (s.task.clone(), s)).collect();
             }

@@ -177,7 +177,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         format!("JIT grants ({})", app.jit.len()),
         app.theme.title(),
     )));
-    for g in &app.jit {
+    for lease in &app.jit {
+        let g = &lease.grant;
         let failing = matches!(g.state, crate::domain::JitState::Failing { .. });
         let style = if failing {
             app.theme.error_style()
@@ -192,8 +193,18 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             ),
             style,
         )));
+        // When it ends, and whether the privilege was used.
+        let left_secs = (g.expires_at.0 - app.now().0).max(0) / 1000;
         now_lines.push(Line::from(Span::styled(
-            format!("    until {}", g.expires_at.brief_zoned()),
+            format!(
+                "    until {} ({}m left), {}",
+                g.expires_at.brief_zoned(),
+                left_secs / 60,
+                match lease.uses.len() {
+                    0 => "unused".to_string(),
+                    n => format!("used by {n} op(s)"),
+                }
+            ),
             style,
         )));
     }
