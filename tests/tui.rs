@@ -19,6 +19,8 @@ fn key(c: char) -> Message {
 }
 
 fn screen(app: &App, width: u16, height: u16) -> String {
+    // Times show in the viewer's zone: these screens are read in UTC.
+    gatehouse::domain::zone::set_view_zone(chrono_tz::Tz::UTC);
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
     terminal.draw(|f| app.draw(f)).unwrap();
     let buffer = terminal.backend().buffer().clone();
@@ -486,6 +488,7 @@ fn marked_requests_are_decided_together_with_one_comment_and_one_code() {
         ids: vec![Id(41), Id(43)],
         comment: "batch".into(),
         totp: None,
+        until: None,
     };
     assert_eq!(calls, vec![want.clone()]);
     // MFA: one code for the batch.
@@ -506,6 +509,7 @@ fn marked_requests_are_decided_together_with_one_comment_and_one_code() {
         ids: vec![Id(41), Id(43)],
         comment: "batch".into(),
         totp: Some("123456".into()),
+        until: None,
     };
     assert_eq!(calls, vec![with_code.clone()]);
     app.update(Message::Answer(
@@ -629,7 +633,8 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
         vec![Call::Approve {
             ids: vec![Id(42)],
             comment: String::new(),
-            totp: None
+            totp: None,
+            until: None,
         }]
     );
     // Under an MFA policy the engine refuses without a code: the TUI asks
@@ -659,7 +664,8 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
         vec![Call::Approve {
             ids: vec![Id(42)],
             comment: String::new(),
-            totp: Some("123456".into())
+            totp: Some("123456".into()),
+            until: None,
         }]
     );
     // Someone else's decision refreshes the queue and the Dashboard's count
@@ -915,6 +921,55 @@ fn an_emergency_rings_once_and_is_reviewed_from_the_queue_with_a_comment() {
             ids: vec![Id(50)],
             accepted: false,
             comment: "ask why".into()
+        }]
+    );
+}
+
+/// `u` approves with the window narrowed: it asks when the window should
+/// end (a wrong time is said, and asked again), then the comment.
+#[test]
+fn an_approver_narrows_the_window_from_the_queue() {
+    use gatehouse::domain::{Id, Timestamp};
+    let mut app = App::new("bob".into(), Theme::default());
+    app.clock = Some(Timestamp(1_795_694_400_000)); // 2026-11-26 12:00 UTC
+    app.update(key('3'));
+    app.update(Message::Answer(
+        Call::Queue,
+        Ok(Response::Requests(vec![pending_request(42)])),
+    ));
+    app.update(key('u'));
+    assert!(screen(&app, 130, 34).contains("approve request 42 with its window ending at"));
+    let enter = || Message::Key(KeyEvent::new(KeyCode::Enter, KeyModifiers::NONE));
+    for c in "soon".chars() {
+        app.update(key(c));
+    }
+    assert!(app.update(enter()).is_empty());
+    assert!(
+        app.status.clone().unwrap().0.contains("'soon'"),
+        "{:?}",
+        app.status
+    );
+    for _ in 0..4 {
+        app.update(Message::Key(KeyEvent::new(
+            KeyCode::Backspace,
+            KeyModifiers::NONE,
+        )));
+    }
+    for c in "+2h".chars() {
+        app.update(key(c));
+    }
+    assert!(app.update(enter()).is_empty());
+    assert!(screen(&app, 130, 34).contains("approve request 42, window to end 2026-11-26 14:00:00"));
+    for c in "until two".chars() {
+        app.update(key(c));
+    }
+    assert_eq!(
+        app.update(enter()),
+        vec![Call::Approve {
+            ids: vec![Id(42)],
+            comment: "until two".into(),
+            totp: None,
+            until: Some(Timestamp(1_795_694_400_000 + 2 * 3_600_000)),
         }]
     );
 }

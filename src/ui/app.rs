@@ -62,6 +62,8 @@ pub enum Call {
         comment: String,
         /// A TOTP code, once the engine asked for one.
         totp: Option<String>,
+        /// The window narrowed to end then.
+        until: Option<crate::domain::Timestamp>,
     },
     Reject {
         ids: Vec<Id>,
@@ -217,11 +219,16 @@ impl Call {
             Call::Jit => Command::Jit { all: false },
             Call::Schedules => Command::Schedules,
             Call::Metrics => Command::Metrics,
-            Call::Approve { ids, comment, totp } => Command::DecideMany {
+            Call::Approve {
+                ids,
+                comment,
+                totp,
+                until,
+            } => Command::DecideMany {
                 ids: ids.clone(),
                 approve: true,
                 comment: comment.clone(),
-                until: None,
+                until: *until,
                 totp: totp.clone(),
             },
             Call::Review {
@@ -894,6 +901,7 @@ impl App {
                 ids,
                 comment,
                 totp: None,
+                until,
             },
             Err(e),
         ) = (&request, &result)
@@ -906,6 +914,7 @@ impl App {
                 input.set_mask_char('•');
                 self.overlays
                     .push(Overlay::Totp((ids.clone(), comment.clone(), input)));
+                self.approvals.until = *until;
                 self.status = Some((
                     "the policy requires MFA: type a current TOTP code".into(),
                     true,
@@ -1289,6 +1298,26 @@ impl App {
                 self.status = Some((ask.dropped(), false));
                 Vec::new()
             }
+            // The window's new end, then the approval's comment.
+            KeyCode::Enter if matches!(ask, super::overlay::Ask::Narrow(_)) => {
+                let text = line_text(&input);
+                let super::overlay::Ask::Narrow(ids) = ask else {
+                    return Vec::new();
+                };
+                match crate::domain::when::parse_time(&text, self.now()) {
+                    Ok(until) => {
+                        self.approvals.until = Some(until);
+                        self.overlays
+                            .push(Overlay::Decision((ids, true, line_input(""))));
+                    }
+                    Err(why) => {
+                        self.status = Some((why, true));
+                        self.overlays
+                            .push(Overlay::Ask((super::overlay::Ask::Narrow(ids), input)));
+                    }
+                }
+                Vec::new()
+            }
             KeyCode::Enter => {
                 let text = line_text(&input);
                 match ask.answered(text) {
@@ -1326,6 +1355,7 @@ impl App {
                     ids,
                     comment,
                     totp: Some(code),
+                    until: self.approvals.until.take(),
                 }]
             }
             _ => {
@@ -1342,6 +1372,7 @@ impl App {
         };
         match key.code {
             KeyCode::Esc => {
+                self.approvals.until = None;
                 self.status = Some((
                     format!("{}: nothing decided", super::screens::requests_text(&ids)),
                     false,
@@ -1370,6 +1401,7 @@ impl App {
                         ids,
                         comment,
                         totp: None,
+                        until: self.approvals.until.take(),
                     }]
                 } else if comment.trim().is_empty() {
                     self.status = Some(("a rejection needs a comment saying why".into(), true));
@@ -2096,7 +2128,10 @@ impl App {
                         (true, false) => {
                             format!("flag the emergency run of {what} for follow-up, why: ")
                         }
-                        (false, true) => format!("approve {what}, comment: "),
+                        (false, true) => match self.approvals.until {
+                            Some(t) => format!("approve {what}, window to end {t}, comment: "),
+                            None => format!("approve {what}, comment: "),
+                        },
                         (false, false) => format!("reject {what}, why: "),
                     };
                     return self.draw_prompt(frame, area, &label, input);

@@ -44,10 +44,11 @@ pub enum Action {
     Sessions,
     Watch,
     EndSession,
+    Narrow,
 }
 
 impl Action {
-    pub const ALL: [Action; 36] = [
+    pub const ALL: [Action; 37] = [
         Action::Quit,
         Action::Help,
         Action::Command,
@@ -84,6 +85,7 @@ impl Action {
         Action::Sessions,
         Action::Watch,
         Action::EndSession,
+        Action::Narrow,
     ];
 
     /// The name the configuration uses.
@@ -125,6 +127,7 @@ impl Action {
             Action::Sessions => "sessions",
             Action::Watch => "watch",
             Action::EndSession => "end_session",
+            Action::Narrow => "narrow",
         }
     }
 
@@ -166,6 +169,7 @@ impl Action {
             Action::Sessions => &["S"],
             Action::Watch => &["w"],
             Action::EndSession => &["K"],
+            Action::Narrow => &["u"],
         }
     }
 
@@ -347,6 +351,26 @@ mod tests {
 
     fn press(code: KeyCode, modifiers: KeyModifiers) -> KeyEvent {
         KeyEvent::new(code, modifiers)
+    }
+
+    /// `assets/config.toml` says it lists every key: each action is there
+    /// with its default.
+    #[test]
+    fn the_example_configuration_lists_every_action_with_its_default() {
+        let text = include_str!("../../assets/config.toml");
+        let config: toml::Table = toml::from_str(text).unwrap();
+        let keys = config["keys"].as_table().unwrap();
+        for action in Action::ALL {
+            let listed: Vec<String> = match &keys.get(action.name()) {
+                Some(toml::Value::String(s)) => vec![s.clone()],
+                Some(toml::Value::Array(a)) => a
+                    .iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect(),
+                _ => panic!("assets/config.toml does not list `{}`", action.name()),
+            };
+            assert_eq!(listed, action.defaults(), "{}", action.name());
+        }
     }
 
     #[test]

@@ -54,6 +54,8 @@ pub enum Ask {
     },
     /// Why this session is ended (its user is shown it).
     EndSession(Id),
+    /// When the window of these requests should end, before approving them.
+    Narrow(Vec<Id>),
 }
 
 impl Ask {
@@ -64,6 +66,10 @@ impl Ask {
                 format!("open a session on {device}; current TOTP code: ")
             }
             Ask::EndSession(id) => format!("end session {id}; why (its user sees it): "),
+            Ask::Narrow(ids) => format!(
+                "approve {} with its window ending at (+2h, or 2026-12-01T18:00:00Z): ",
+                super::screens::requests_text(ids)
+            ),
         }
     }
 
@@ -74,6 +80,7 @@ impl Ask {
                 format!("no session opened on {device}")
             }
             Ask::EndSession(id) => format!("session {id} goes on"),
+            Ask::Narrow(ids) => format!("{}: nothing decided", super::screens::requests_text(ids)),
         }
     }
 
@@ -96,6 +103,8 @@ impl Ask {
                 justification: justification.clone(),
                 totp: Some(text.trim().to_string()),
             }),
+            // Answered by the App itself (it opens the approval's comment).
+            Ask::Narrow(_) => Err("type when the window should end".into()),
             Ask::EndSession(_) if text.trim().is_empty() => {
                 Err("say why: its user is shown the reason".into())
             }

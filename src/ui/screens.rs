@@ -43,6 +43,8 @@ pub struct ApprovalsState {
     pub selected: usize,
     /// Requests marked (space) to be decided together.
     pub marked: std::collections::BTreeSet<crate::domain::Id>,
+    /// The end the next approval narrows the window to (`u`).
+    pub until: Option<crate::domain::Timestamp>,
     /// What each request in the queue will run, as the engine rendered it.
     pub views: std::collections::BTreeMap<crate::domain::Id, crate::engine::api::RequestView>,
 }
@@ -341,12 +343,39 @@ impl Screen for Approvals {
         vec![
             (move_keys(app), "select"),
             ("space".to_string(), "mark"),
-            (k.first(Action::Approve), "approve/accept"),
-            (k.first(Action::Reject), "reject/flag"),
+            (k.first(Action::Approve), "approve"),
+            (k.first(Action::Narrow), "narrow"),
+            (k.first(Action::Reject), "reject"),
         ]
     }
     fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
         let approve = app.keys.is(&key, Action::Approve);
+        if app.keys.is(&key, Action::Narrow) {
+            // Approve with the window narrowed: when it should end first.
+            let marked: Vec<crate::domain::Id> = app
+                .queue
+                .iter()
+                .filter(|r| app.approvals.marked.contains(&r.id))
+                .map(|r| r.id)
+                .collect();
+            let ids = if marked.is_empty() {
+                app.queue
+                    .get(app.approvals.selected)
+                    .map(|r| vec![r.id])
+                    .unwrap_or_default()
+            } else {
+                marked
+            };
+            if ids.iter().any(|id| app.all_emergencies(&[*id])) {
+                app.status = Some(("an emergency run has no window left to narrow".into(), true));
+            } else if !ids.is_empty() {
+                app.overlays.push(crate::ui::overlay::Overlay::Ask((
+                    crate::ui::overlay::Ask::Narrow(ids),
+                    line_input(""),
+                )));
+            }
+            return Vec::new();
+        }
         if key.code == crossterm::event::KeyCode::Char(' ') {
             // Mark (or unmark) the selected request for a batch decision.
             if let Some(req) = app.queue.get(app.approvals.selected) {
