@@ -791,3 +791,75 @@ fn the_dashboards_counts_do_not_follow_the_history_filter() {
     let after = text(&app, 120, 40);
     assert_eq!(counts(&before), counts(&after));
 }
+
+/// `y` on a task shows how every policy judges your request of it now:
+/// the answer, then each policy with the condition it fails and those it
+/// met (the engine's verdicts, as `policy explain` prints them).
+#[test]
+fn why_not_shows_every_policys_verdict_on_a_task() {
+    use gatehouse::access::policy::Verdict;
+    let mut app = realistic("alice");
+    app.update(key(KeyCode::Char('2')));
+    let asked = app.update(key(KeyCode::Char('y')));
+    let Some(Call::Explain(task)) = asked.first().cloned() else {
+        panic!("{asked:?}")
+    };
+    let verdict = |policy: &str, passed: &[&str], failed: Option<(&str, &str)>| Verdict {
+        policy: policy.into(),
+        passed: passed.iter().map(|s| s.to_string()).collect(),
+        failed: failed.map(|(c, w)| (c.to_string(), w.to_string())),
+    };
+    let met = [
+        "enabled",
+        "user",
+        "covers",
+        "credential",
+        "environment",
+        "system",
+        "devices",
+    ];
+    let explanation = gatehouse::engine::api::Explanation {
+        user: "alice".into(),
+        task: task.clone(),
+        devices: vec!["web-1".into(), "web-2".into()],
+        at: Timestamp(NOW),
+        permission: Ok(()),
+        verdicts: vec![
+            verdict(
+                "production-web",
+                &met,
+                Some(("window", "outside the access window of policy production-web: Mon–Fri 08:00–18:00 (Europe/Berlin; Thu 13:00 there)")),
+            ),
+            verdict(
+                "prod-db",
+                &met[..5],
+                Some(("system", "policy prod-db does not cover system 'web'")),
+            ),
+            verdict(
+                "lab-ops",
+                &met[..4],
+                Some(("environment", "policy lab-ops does not cover environment 'production'")),
+            ),
+        ],
+        freeze: None,
+        superuser: false,
+    };
+    app.update(Message::Answer(
+        Call::Explain(task),
+        Ok(Response::Explanation(Box::new(explanation))),
+    ));
+    let screen = text(&app, 120, 40);
+    assert!(screen.contains("no: no policy covers it"), "{screen}");
+    assert!(
+        screen.contains("production-web       refuses  window"),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("lab-ops              refuses  environment"),
+        "{screen}"
+    );
+    snapshot_both_sizes("why_not", &app);
+    // Any key closes it.
+    app.update(key(KeyCode::Esc));
+    assert!(!text(&app, 120, 40).contains("refuses"));
+}

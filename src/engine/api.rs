@@ -227,6 +227,64 @@ pub enum Command {
     },
 }
 
+impl Explanation {
+    /// The answer first, then one line per policy (`policy explain`'s
+    /// table, and the TUI's).
+    pub fn lines(&self) -> Vec<String> {
+        let e = self;
+        let covering = e.verdicts.iter().find(|v| v.covers());
+        let verdict = match (&e.permission, e.superuser, covering, &e.freeze) {
+            (_, true, _, _) => "yes: a Superuser needs no policy".to_string(),
+            (Err(why), ..) => format!("no: {why}"),
+            (Ok(()), false, Some(v), None) => format!("yes, under policy {}", v.policy),
+            (Ok(()), false, Some(v), Some(freeze)) => format!(
+                "only as an emergency request (policy {}): {freeze}",
+                v.policy
+            ),
+            (Ok(()), false, None, _) => "no: no policy covers it".to_string(),
+        };
+        let mut lines = vec![
+            format!(
+                "may {} request {} on {} at {}? {}",
+                crate::text::printable(&e.user),
+                crate::text::printable(&e.task),
+                if e.devices.is_empty() {
+                    "its devices".to_string()
+                } else {
+                    crate::text::printable(&e.devices.join(", "))
+                },
+                e.at,
+                crate::text::printable(&verdict)
+            ),
+            String::new(),
+            format!("{:<20} {:<8} {:<12} WHY (MET)", "POLICY", "RESULT", "FAILS"),
+        ];
+        for v in &e.verdicts {
+            let (result, fails, why) = match &v.failed {
+                None => ("covers", "-".to_string(), String::new()),
+                Some((condition, why)) => ("refuses", condition.clone(), why.clone()),
+            };
+            lines.push(format!(
+                "{:<20} {:<8} {:<12} {}{}({})",
+                crate::text::printable(&v.policy),
+                result,
+                fails,
+                crate::text::printable(&why),
+                if why.is_empty() { "" } else { " " },
+                if v.passed.is_empty() {
+                    "met nothing".to_string()
+                } else {
+                    format!("met: {}", v.passed.join(", "))
+                }
+            ));
+        }
+        if e.verdicts.is_empty() {
+            lines.push("(no policies)".into());
+        }
+        lines
+    }
+}
+
 /// What a request will run, as its approvers need to see it.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct RequestView {

@@ -69,6 +69,8 @@ pub enum Call {
         ids: Vec<Id>,
         comment: String,
     },
+    /// How every policy judges the caller's request of a task now.
+    Explain(String),
     /// Reviews emergency runs: accepted, or flagged for follow-up.
     Review {
         ids: Vec<Id>,
@@ -231,6 +233,10 @@ impl Call {
                 until: *until,
                 totp: totp.clone(),
             },
+            Call::Explain(task) => Command::ExplainPolicy(crate::engine::api::ExplainSpec {
+                task: task.clone(),
+                ..Default::default()
+            }),
             Call::Review {
                 ids,
                 accepted,
@@ -398,6 +404,28 @@ pub fn parse_history_filter(text: &str) -> Result<Option<HistoryFilter>, String>
         && filter.text.is_none()
         && filter.output.is_none();
     Ok((!empty).then_some(filter))
+}
+
+/// How many rows `text` takes wrapped at word boundaries to `width`
+/// (as the Paragraph wraps it; a word longer than the width is split).
+fn wrapped_rows(text: &str, width: usize) -> usize {
+    let mut rows = 1;
+    let mut used = 0;
+    for word in text.split(' ') {
+        let len = word.chars().count();
+        let need = if used == 0 { len } else { used + 1 + len };
+        if need <= width {
+            used = need;
+        } else {
+            rows += 1;
+            used = len;
+            while used > width {
+                rows += 1;
+                used -= width;
+            }
+        }
+    }
+    rows
 }
 
 /// A one-line input holding `text`, the cursor at its end.
@@ -1082,6 +1110,13 @@ impl App {
             (Call::Schedules, Ok(Response::Schedules(all))) => {
                 self.tasks.schedules = all.into_iter().map(|s| (s.task.clone(), s)).collect();
             }
+            (Call::Explain(task), Ok(Response::Explanation(e))) => {
+                self.status = None;
+                self.overlays.push(Overlay::Text((
+                    format!(" Why (not): {} ", crate::text::printable(&task)),
+                    e.lines(),
+                )));
+            }
             (Call::Queue, Ok(Response::Requests(list))) => {
                 // An emergency not in the queue before rings the bell.
                 for r in list.iter().filter(|r| r.state == RequestState::Emergency) {
@@ -1476,8 +1511,9 @@ impl App {
     fn on_overlay_key(&mut self, key: KeyEvent) -> Vec<Call> {
         match self.overlays.last() {
             None => Vec::new(),
-            // Any key closes help; `?` and Esc are the ones people press.
-            Some(Overlay::Help(())) => {
+            // Any key closes help and text; `?` and Esc are the ones
+            // people press.
+            Some(Overlay::Help(())) | Some(Overlay::Text(_)) => {
                 self.overlays.pop();
                 Vec::new()
             }
@@ -1911,6 +1947,7 @@ impl App {
                 Overlay::RequestForm(form) => form.form.draw(frame, body, &self.theme),
                 Overlay::RecordForm(form) => form.form.draw(frame, body, &self.theme),
                 Overlay::Help(()) => self.draw_help(frame),
+                Overlay::Text((title, lines)) => self.draw_text(frame, title, lines),
                 Overlay::Command(_)
                 | Overlay::Totp(_)
                 | Overlay::Export(_)
@@ -2076,6 +2113,33 @@ impl App {
                 Block::default()
                     .borders(Borders::ALL)
                     .title(" Help ")
+                    .title_style(self.theme.title()),
+            ),
+            popup,
+        );
+    }
+
+    /// A popup of lines to read, wrapped at its width; any key closes it.
+    fn draw_text(&self, frame: &mut Frame, title: &str, lines: &[String]) {
+        use ratatui::widgets::{Block, Borders, Clear, Wrap};
+        let area = frame.area();
+        let width = area.width.saturating_sub(4).max(20).min(area.width);
+        let inner = width.saturating_sub(2).max(1) as usize;
+        let rows: usize = lines.iter().map(|l| wrapped_rows(l, inner)).sum();
+        let height = (rows as u16 + 2).min(area.height.saturating_sub(2)).max(3);
+        let popup = Rect {
+            x: area.x + (area.width - width) / 2,
+            y: area.y + (area.height.saturating_sub(height)) / 2,
+            width,
+            height,
+        };
+        let text: Vec<Line> = lines.iter().map(|l| Line::from(l.clone())).collect();
+        frame.render_widget(Clear, popup);
+        frame.render_widget(
+            Paragraph::new(text).wrap(Wrap { trim: false }).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(title.to_string())
                     .title_style(self.theme.title()),
             ),
             popup,

@@ -45,10 +45,11 @@ pub enum Action {
     Watch,
     EndSession,
     Narrow,
+    Explain,
 }
 
 impl Action {
-    pub const ALL: [Action; 37] = [
+    pub const ALL: [Action; 38] = [
         Action::Quit,
         Action::Help,
         Action::Command,
@@ -86,6 +87,7 @@ impl Action {
         Action::Watch,
         Action::EndSession,
         Action::Narrow,
+        Action::Explain,
     ];
 
     /// The name the configuration uses.
@@ -128,6 +130,7 @@ impl Action {
             Action::Watch => "watch",
             Action::EndSession => "end_session",
             Action::Narrow => "narrow",
+            Action::Explain => "explain",
         }
     }
 
@@ -170,6 +173,7 @@ impl Action {
             Action::Watch => &["w"],
             Action::EndSession => &["K"],
             Action::Narrow => &["u"],
+            Action::Explain => &["y"],
         }
     }
 

@@ -14,6 +14,8 @@ use tui_textarea::TextArea;
 pub enum Overlay {
     /// The keys of the current screen (`?`).
     Help(()),
+    /// Lines to read (a policy explanation): a title and the text.
+    Text((String, Vec<String>)),
     /// The request form of a task.
     RequestForm(Box<RequestForm>),
     /// An Admin form.
@@ -151,6 +153,7 @@ macro_rules! access {
 
 access! {
     Help(()): help, help_mut, take_help;
+    Text((String, Vec<String>)): text_view, text_view_mut, take_text_view;
     RequestForm(Box<RequestForm>): request_form, request_form_mut, take_request_form;
     RecordForm(Box<RecordForm>): record_form, record_form_mut, take_record_form;
     Detail((Id, Option<ExecutionRequest>)): detail, detail_mut, take_detail;

@@ -293,11 +293,17 @@ impl Screen for Tasks {
         vec![
             (move_keys(app), "move"),
             (k.first(Action::Open), "request"),
+            (k.first(Action::Explain), "why (not)"),
             (k.first(Action::Filter), "filter"),
         ]
     }
     fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
-        if app.keys.is(&key, Action::Open) {
+        if app.keys.is(&key, Action::Explain) {
+            // How every policy judges your request of this task now.
+            if let Some(task) = app.list(Kind::Task).and_then(|l| l.selected()) {
+                return vec![Call::Explain(task.name().to_string())];
+            }
+        } else if app.keys.is(&key, Action::Open) {
             if let Some(task) = app.list(Kind::Task).and_then(|l| l.selected()) {
                 let name = task.name().to_string();
                 app.status = Some((format!("opening the request form of {name}…"), false));
