@@ -943,3 +943,29 @@ fn an_emergency_run_waits_for_a_review_by_an_approver_and_then_leaves_the_queues
         "{audit}"
     );
 }
+
+/// A policy may require every approval to say why; a rejection always must.
+#[test]
+fn a_policy_that_requires_approval_comments_refuses_an_empty_one() {
+    let d = setup("requires_approval_comment = true\n");
+    let id = request_id(&ok_as(
+        &d,
+        "alice",
+        &["request", "restart", "--justification", "x"],
+    ));
+    let err = fails_as(&d, "bob", &["approve", &id]);
+    assert!(
+        err.contains("policy prod-web requires a comment with every approval"),
+        "{err}"
+    );
+    // Positive control: with a comment it is approved.
+    let out = ok_as(
+        &d,
+        "bob",
+        &["approve", &id, "--comment", "checked the diff"],
+    );
+    assert!(out.contains("pending at level 2"), "{out}");
+    assert!(d
+        .ok(&["export"])
+        .contains("requires_approval_comment = true"));
+}

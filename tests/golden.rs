@@ -183,6 +183,7 @@ fn record(kind: Kind) -> Record {
             device_tags: vec!["pci".into()],
             usernames: vec!["svc-*".into()],
             timezone: Some("Europe/Berlin".into()),
+            requires_approval_comment: true,
             ..Default::default()
         }),
         Kind::Freeze => Record::Freeze(Freeze {

@@ -540,6 +540,8 @@ pub struct Policy {
     /// The IANA time zone its windows are read in (`Europe/Berlin`); the
     /// server's own when absent.
     pub timezone: Option<String>,
+    /// Every approval under it must say why (rejections always must).
+    pub requires_approval_comment: bool,
 }
 
 /// What a policy covers. A credential's reveals, once any enabled policy

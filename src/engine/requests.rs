@@ -770,6 +770,12 @@ impl Engine {
         let (mut req, policy, level, target) = self
             .decidable(&login, id, "request.approve.refused")
             .await?;
+        if policy.requires_approval_comment && comment.trim().is_empty() {
+            return Err(denied(format!(
+                "policy {} requires a comment with every approval (--comment)",
+                policy.meta.name
+            )));
+        }
         if let (true, Mfa::Code(totp)) = (policy.requires_mfa, mfa) {
             if let Err(e) = self.check_totp(&login, totp.as_deref()).await {
                 // A lockout is audited once, not at every refused attempt.

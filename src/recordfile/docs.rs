@@ -490,6 +490,8 @@ pub struct PolicyDoc {
     pub usernames: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub requires_approval_comment: bool,
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub enabled: bool,
 }
@@ -941,6 +943,7 @@ impl RecordsFile {
                     device_tags: d.device_tags,
                     usernames: d.usernames,
                     timezone: d.timezone,
+                    requires_approval_comment: d.requires_approval_comment,
                 }),
                 PlainSecrets::default(),
                 l,
@@ -1148,6 +1151,7 @@ impl RecordsFile {
                     device_tags: p.device_tags.clone(),
                     usernames: p.usernames.clone(),
                     timezone: p.timezone.clone(),
+                    requires_approval_comment: p.requires_approval_comment,
                     enabled: m.enabled,
                 })),
                 Record::Freeze(f) => file.freeze.push(span(FreezeDoc {

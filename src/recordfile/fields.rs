@@ -415,6 +415,13 @@ pub fn keys(kind: Kind) -> Vec<Key> {
             ),
             k("requires_approval", "Requires approval", false, Bool, ""),
             k(
+                "requires_approval_comment",
+                "Approvals need a comment",
+                false,
+                Bool,
+                "every approval says why",
+            ),
+            k(
                 "approvers",
                 "Approvers",
                 false,

@@ -16,9 +16,9 @@ use std::path::Path;
 /// 6: policies say what they cover (tasks, sessions, reveals) and may
 ///    choose credentials; a request may be for a reveal; sessions get
 ///    their own tree; roles may be held through OS groups.
-/// 7: change freezes, a new kind of record in its own tree; nothing
-///    stored before changes (the step only stops an older program from
-///    opening a store whose freezes it cannot read).
+/// 7: change freezes, a new kind of record in its own tree; reviews of
+///    emergency runs in theirs; policies may require a comment with
+///    every approval.
 pub const SCHEMA_VERSION: u32 = 7;
 
 const VERSION_KEY: &[u8] = b"schema_version";
@@ -73,7 +73,14 @@ const MIGRATIONS: [Migration; 7] = [
         );
         Ok(())
     },
-    |_db, _dir| Ok(()),
+    |db, _dir| {
+        let n = v6::upgrade(db)?;
+        tracing::info!(
+            policies = n,
+            "policies may require approval comments; freezes and reviews get their trees"
+        );
+        Ok(())
+    },
 ];
 
 /// Requests as schema version 3 stored them.
@@ -420,7 +427,15 @@ mod v5 {
                 device_tags: Vec::new(),
                 usernames: Vec::new(),
                 timezone: None,
+                requires_approval_comment: false,
             }
+        }
+    }
+
+    impl From<PolicyV5> for super::v6::PolicyV6 {
+        /// Version 5's policy as version 6 stored it.
+        fn from(p: PolicyV5) -> super::v6::PolicyV6 {
+            super::v6::PolicyV6::of(Policy::from(p))
         }
     }
 
@@ -471,12 +486,13 @@ mod v5 {
             let tree = db.open_tree(name)?;
             for entry in tree.iter() {
                 let (key, value) = entry?;
+                // Written as version 6 stored them: the step to 7 reads that.
                 let new = match decode::<RecordV5>("records", &value)? {
-                    RecordV5::Policy(old) => Record::Policy(old.into()),
-                    RecordV5::Role(old) => Record::Role(old.into()),
+                    RecordV5::Policy(old) => encode(&super::v6::RecordV6::Policy(old.into()))?,
+                    RecordV5::Role(old) => encode(&Record::Role(old.into()))?,
                     _ => continue,
                 };
-                tree.insert(key, encode(&new)?)?;
+                tree.insert(key, new)?;
                 np += 1;
             }
         }
@@ -511,6 +527,134 @@ mod v5 {
             nr += 1;
         }
         Ok((np, nr))
+    }
+}
+
+/// Version 6's policies (before `requires_approval_comment`).
+mod v6 {
+    use crate::domain::{
+        Approver, Covers, Credential, Device, Environment, Meta, Policy, Reason, Record, Role,
+        System, Task, Template, User, Window,
+    };
+    use crate::store::codec::{decode, encode};
+    use crate::store::StoreResult;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize)]
+    pub struct PolicyV6 {
+        meta: Meta,
+        description: String,
+        requires_justification: bool,
+        requires_governance_id: bool,
+        requires_approval: bool,
+        requires_mfa: bool,
+        requires_reason: bool,
+        emergency_access: bool,
+        devices: Vec<String>,
+        environments: Vec<String>,
+        systems: Vec<String>,
+        users: Vec<String>,
+        approvers: Vec<Approver>,
+        windows: Vec<Window>,
+        covers: Covers,
+        credentials: Vec<String>,
+        requires_change: bool,
+        deny_commands: Vec<String>,
+        products: Vec<String>,
+        device_tags: Vec<String>,
+        usernames: Vec<String>,
+        timezone: Option<String>,
+    }
+
+    impl PolicyV6 {
+        /// A current policy as version 6 stored it (the new field dropped:
+        /// only the step from version 5 writes these, with its default).
+        pub fn of(p: Policy) -> PolicyV6 {
+            PolicyV6 {
+                meta: p.meta,
+                description: p.description,
+                requires_justification: p.requires_justification,
+                requires_governance_id: p.requires_governance_id,
+                requires_approval: p.requires_approval,
+                requires_mfa: p.requires_mfa,
+                requires_reason: p.requires_reason,
+                emergency_access: p.emergency_access,
+                devices: p.devices,
+                environments: p.environments,
+                systems: p.systems,
+                users: p.users,
+                approvers: p.approvers,
+                windows: p.windows,
+                covers: p.covers,
+                credentials: p.credentials,
+                requires_change: p.requires_change,
+                deny_commands: p.deny_commands,
+                products: p.products,
+                device_tags: p.device_tags,
+                usernames: p.usernames,
+                timezone: p.timezone,
+            }
+        }
+    }
+
+    impl From<PolicyV6> for Policy {
+        fn from(p: PolicyV6) -> Policy {
+            Policy {
+                meta: p.meta,
+                description: p.description,
+                requires_justification: p.requires_justification,
+                requires_governance_id: p.requires_governance_id,
+                requires_approval: p.requires_approval,
+                requires_mfa: p.requires_mfa,
+                requires_reason: p.requires_reason,
+                emergency_access: p.emergency_access,
+                devices: p.devices,
+                environments: p.environments,
+                systems: p.systems,
+                users: p.users,
+                approvers: p.approvers,
+                windows: p.windows,
+                covers: p.covers,
+                credentials: p.credentials,
+                requires_change: p.requires_change,
+                deny_commands: p.deny_commands,
+                products: p.products,
+                device_tags: p.device_tags,
+                usernames: p.usernames,
+                timezone: p.timezone,
+                requires_approval_comment: false,
+            }
+        }
+    }
+
+    /// The record enum in version 6, variant for variant (no freezes yet).
+    #[derive(Serialize, Deserialize)]
+    #[allow(dead_code)]
+    pub enum RecordV6 {
+        Environment(Environment),
+        System(System),
+        Device(Device),
+        Credential(Credential),
+        Reason(Reason),
+        Template(Template),
+        Task(Task),
+        User(User),
+        Role(Role),
+        Policy(PolicyV6),
+    }
+
+    /// Rewrites every policy in the new layout (no comment required).
+    pub fn upgrade(db: &sled::Db) -> StoreResult<usize> {
+        let tree = db.open_tree("policy")?;
+        let mut n = 0;
+        for entry in tree.iter() {
+            let (key, value) = entry?;
+            if let RecordV6::Policy(old) = decode::<RecordV6>("records", &value)? {
+                tree.insert(key, encode(&Record::Policy(old.into()))?)?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -610,6 +754,36 @@ mod tests {
         assert_eq!(r.schedule.as_deref(), Some("0 3 * * *"));
         assert_eq!(r.pinned.children[0].task, "after");
         assert_eq!(r.kind, crate::domain::RequestKind::Task);
+        assert_eq!(version(&db).unwrap(), Some(SCHEMA_VERSION));
+    }
+
+    /// The bytes schema version 6 wrote for a policy (its golden sample),
+    /// migrated: every field kept, no approval comment required.
+    #[test]
+    fn version_6_policies_are_migrated() {
+        let bytes =
+            hex::decode(include_str!("../../tests/fixtures/schema-v6/policy.hex").trim()).unwrap();
+        // Positive control: the new layout does not read the old bytes.
+        assert!(decode::<Record>("policy", &bytes).is_err());
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert(VERSION_KEY, &6u32.to_be_bytes())
+            .unwrap();
+        db.open_tree("policy")
+            .unwrap()
+            .insert(7u64.to_be_bytes(), bytes)
+            .unwrap();
+        migrate(&db, dir.path()).unwrap();
+        let value = db.open_tree("policy").unwrap().get(7u64.to_be_bytes());
+        let Record::Policy(p) = decode("policy", &value.unwrap().unwrap()).unwrap() else {
+            panic!("not a policy");
+        };
+        assert_eq!(p.timezone.as_deref(), Some("Europe/Berlin"));
+        assert_eq!(p.usernames, vec!["svc-*".to_string()]);
+        assert_eq!(p.device_tags, vec!["pci".to_string()]);
+        assert!(!p.requires_approval_comment);
         assert_eq!(version(&db).unwrap(), Some(SCHEMA_VERSION));
     }
 }
