@@ -316,17 +316,10 @@ pub async fn review(
         .collect::<Result<Vec<Id>>>()?;
     let comment = match comment {
         Some(c) => c.clone(),
-        None => {
-            use std::io::{IsTerminal, Write};
-            if !std::io::stdin().is_terminal() {
-                bail!("a review needs a comment saying why (--comment)");
-            }
-            eprint!("Why? ");
-            std::io::stderr().flush()?;
-            let mut line = String::new();
-            std::io::stdin().read_line(&mut line)?;
-            line.trim().to_string()
-        }
+        None => ask_line(
+            "Why? ",
+            Err("a review needs a comment saying why (--comment)"),
+        )?,
     };
     let client = cli.client().await?;
     let Response::Decided(outcomes) = client
@@ -402,22 +395,24 @@ pub async fn decide(
 /// The decision's comment, asked for on a terminal; without one, an
 /// approval's is empty and a rejection is refused (it must say why).
 fn ask_comment(approve: bool) -> Result<String> {
+    if approve {
+        ask_line("Comment (optional): ", Ok(""))
+    } else {
+        ask_line(
+            "Why reject? ",
+            Err("a rejection needs a comment saying why (--comment)"),
+        )
+    }
+}
+
+/// A line asked for on standard error and read from a terminal; without
+/// a terminal, `otherwise` (a value, or the error to fail with).
+fn ask_line(question: &str, otherwise: Result<&str, &str>) -> Result<String> {
     use std::io::{IsTerminal, Write};
     if !std::io::stdin().is_terminal() {
-        return if approve {
-            Ok(String::new())
-        } else {
-            Err(eyre!("a rejection needs a comment saying why (--comment)"))
-        };
+        return otherwise.map(String::from).map_err(|e| eyre!("{e}"));
     }
-    eprint!(
-        "{}",
-        if approve {
-            "Comment (optional): "
-        } else {
-            "Why reject? "
-        }
-    );
+    eprint!("{question}");
     std::io::stderr().flush()?;
     let mut line = String::new();
     std::io::stdin().read_line(&mut line)?;

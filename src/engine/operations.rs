@@ -397,30 +397,24 @@ impl Engine {
             .as_ref()
             .map(|t| t.trim().to_lowercase())
             .filter(|t| !t.is_empty());
-        // The index reads only operations of the named task, device or user.
-        let narrow = None
-            .or(filter.task.as_deref().map(|t| (OpField::Task, t)))
-            .or(filter.device.as_deref().map(|d| (OpField::Device, d)))
-            .or(filter.user.as_deref().map(|u| (OpField::User, u)));
-        let ops =
-            self.store
-                .operations_newest_first(filter.before, limit as usize, narrow, |o| {
-                    facts.operation(&self.store, who, o)
-                        && filter.task.as_ref().is_none_or(|t| &o.task == t)
-                        && filter.user.as_ref().is_none_or(|u| &o.requested_by == u)
-                        && filter.device.as_ref().is_none_or(|d| &o.device == d)
-                        && filter.state.is_none_or(|s| o.state == s)
-                        && filter.since.is_none_or(|since| o.created_at >= since)
-                        && needle.as_ref().is_none_or(|n| {
-                            [&o.task, &o.device, &o.requested_by, &o.template]
-                                .iter()
-                                .any(|f| f.to_lowercase().contains(n.as_str()))
-                                || o.error
-                                    .as_ref()
-                                    .is_some_and(|e| e.to_lowercase().contains(n.as_str()))
-                        })
-                        && output.as_ref().is_none_or(|t| self.output_holds(o, t))
-                })?;
+        let ops = self.store.operations_newest_first(
+            filter.before,
+            limit as usize,
+            narrowed(filter),
+            |o| {
+                facts.operation(&self.store, who, o)
+                    && filtered(filter, o)
+                    && needle.as_ref().is_none_or(|n| {
+                        [&o.task, &o.device, &o.requested_by, &o.template]
+                            .iter()
+                            .any(|f| f.to_lowercase().contains(n.as_str()))
+                            || o.error
+                                .as_ref()
+                                .is_some_and(|e| e.to_lowercase().contains(n.as_str()))
+                    })
+                    && output.as_ref().is_none_or(|t| self.output_holds(o, t))
+            },
+        )?;
         Ok(Response::Operations(ops))
     }
 
@@ -647,4 +641,22 @@ impl Engine {
         });
         Ok(())
     }
+}
+
+/// The index to read when a filter names a task, device or user: only
+/// their operations are read.
+pub(super) fn narrowed(filter: &HistoryFilter) -> Option<(OpField, &str)> {
+    None.or(filter.task.as_deref().map(|t| (OpField::Task, t)))
+        .or(filter.device.as_deref().map(|d| (OpField::Device, d)))
+        .or(filter.user.as_deref().map(|u| (OpField::User, u)))
+}
+
+/// Whether an operation passes a filter's task, user, device, state and
+/// time (visibility and text are asked apart).
+pub(super) fn filtered(filter: &HistoryFilter, o: &Operation) -> bool {
+    filter.task.as_ref().is_none_or(|t| &o.task == t)
+        && filter.user.as_ref().is_none_or(|u| &o.requested_by == u)
+        && filter.device.as_ref().is_none_or(|d| &o.device == d)
+        && filter.state.is_none_or(|s| o.state == s)
+        && filter.since.is_none_or(|since| o.created_at >= since)
 }

@@ -15,10 +15,7 @@ impl Engine {
         who: &Principal<'_>,
         id: Id,
     ) -> Result<Response, EngineError> {
-        let request = self
-            .store
-            .request(id)?
-            .ok_or_else(|| EngineError::Missing(format!("there is no request {id}")))?;
+        let request = self.load_request(id)?;
         self.may_see_what_runs(who, &request)?;
         let pinned = &request.pinned;
         let template = self

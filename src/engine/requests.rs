@@ -619,7 +619,7 @@ impl Engine {
         }
     }
 
-    fn load_request(&self, id: Id) -> Result<ExecutionRequest, EngineError> {
+    pub(super) fn load_request(&self, id: Id) -> Result<ExecutionRequest, EngineError> {
         self.store
             .request(id)?
             .ok_or_else(|| EngineError::Missing(format!("there is no request {id}")))
@@ -706,33 +706,21 @@ impl Engine {
                     .is_some_and(|p| p.requires_mfa)
             });
         if needs_code {
-            if let Err(e) = self.check_totp(&login, totp.as_deref()).await {
-                // Each wrong code is audited (a lockout once), as for one approval.
-                if !matches!(e, EngineError::MfaLocked { .. }) {
-                    let target = match ids.as_slice() {
-                        [one] => self
-                            .store
-                            .request(*one)?
-                            .map(|r| r.target())
-                            .unwrap_or_else(|| format!("request {one}")),
-                        many => format!(
-                            "requests {}",
-                            many.iter()
-                                .map(Id::to_string)
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                    };
-                    self.audit(vec![NewAuditEvent::new(
-                        &login,
-                        "request.approve.refused",
-                        target,
-                        e.to_string(),
-                    )])
-                    .await?;
-                }
-                return Err(e);
-            }
+            let target = match ids.as_slice() {
+                [one] => self
+                    .store
+                    .request(*one)?
+                    .map(|r| r.target())
+                    .unwrap_or_else(|| format!("request {one}")),
+                many => format!(
+                    "requests {}",
+                    many.iter()
+                        .map(Id::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            };
+            self.approver_code(&login, totp.as_deref(), target).await?;
         }
         let mut outcomes = Vec::new();
         for id in ids {
@@ -753,6 +741,30 @@ impl Engine {
             outcomes.push(super::api::Decided { id, outcome });
         }
         Ok(Response::Decided(outcomes))
+    }
+
+    /// Checks an approver's TOTP code; each wrong one is audited under
+    /// `target` (a lockout once, by the check itself).
+    async fn approver_code(
+        &self,
+        login: &str,
+        totp: Option<&str>,
+        target: String,
+    ) -> Result<(), EngineError> {
+        match self.check_totp(login, totp).await {
+            Ok(()) => Ok(()),
+            Err(e @ EngineError::MfaLocked { .. }) => Err(e),
+            Err(e) => {
+                self.audit(vec![NewAuditEvent::new(
+                    login,
+                    "request.approve.refused",
+                    target,
+                    e.to_string(),
+                )])
+                .await?;
+                Err(e)
+            }
+        }
     }
 
     /// Approves one request's current level; `mfa` says whether the
@@ -777,19 +789,8 @@ impl Engine {
             )));
         }
         if let (true, Mfa::Code(totp)) = (policy.requires_mfa, mfa) {
-            if let Err(e) = self.check_totp(&login, totp.as_deref()).await {
-                // A lockout is audited once, not at every refused attempt.
-                if !matches!(e, EngineError::MfaLocked { .. }) {
-                    self.audit(vec![NewAuditEvent::new(
-                        &login,
-                        "request.approve.refused",
-                        target,
-                        e.to_string(),
-                    )])
-                    .await?;
-                }
-                return Err(e);
-            }
+            self.approver_code(&login, totp.as_deref(), target.clone())
+                .await?;
         }
         let now = Timestamp::now();
         if now > req.window_end {
@@ -1001,10 +1002,7 @@ impl Engine {
         who: &Principal<'_>,
         id: Id,
     ) -> Result<Response, EngineError> {
-        let request = self
-            .store
-            .request(id)?
-            .ok_or_else(|| EngineError::Missing(format!("there is no request {id}")))?;
+        let request = self.load_request(id)?;
         if !request.is_task() {
             return Err(EngineError::NotFound {
                 kind: Kind::Template,

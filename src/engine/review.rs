@@ -48,10 +48,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let _guard = self.write_lock.lock().await;
         let login = who.user.meta.name.clone();
-        let request = self
-            .store
-            .request(id)?
-            .ok_or_else(|| EngineError::Missing(format!("there is no request {id}")))?;
+        let request = self.load_request(id)?;
         let policy = self.policy(request.policy.as_deref().unwrap_or_default())?;
         let earlier = self.store.review(id)?;
         if let Err(why) = may_review(

@@ -9,7 +9,6 @@ use super::{Engine, EngineError, Response};
 use crate::access::Principal;
 use crate::domain::{Operation, Stream};
 use crate::store::NewAuditEvent;
-use crate::store::OpField;
 
 /// Operations read per page.
 pub const SEARCH_PAGE_OPS: u32 = 200;
@@ -63,25 +62,17 @@ impl Engine {
             .await?;
         }
         let facts = self.visibility_facts()?;
-        let narrow = None
-            .or(filter.task.as_deref().map(|t| (OpField::Task, t)))
-            .or(filter.device.as_deref().map(|d| (OpField::Device, d)))
-            .or(filter.user.as_deref().map(|u| (OpField::User, u)));
         let page_ops = if filter.limit == 0 {
             SEARCH_PAGE_OPS
         } else {
             filter.limit.min(SEARCH_PAGE_OPS)
         };
-        let ops =
-            self.store
-                .operations_newest_first(filter.before, page_ops as usize, narrow, |o| {
-                    facts.operation(&self.store, who, o)
-                        && filter.task.as_ref().is_none_or(|t| &o.task == t)
-                        && filter.user.as_ref().is_none_or(|u| &o.requested_by == u)
-                        && filter.device.as_ref().is_none_or(|d| &o.device == d)
-                        && filter.state.is_none_or(|s| o.state == s)
-                        && filter.since.is_none_or(|since| o.created_at >= since)
-                })?;
+        let ops = self.store.operations_newest_first(
+            filter.before,
+            page_ops as usize,
+            super::operations::narrowed(filter),
+            |o| facts.operation(&self.store, who, o) && super::operations::filtered(filter, o),
+        )?;
         let mut page = SearchPage {
             matches: Vec::new(),
             next: None,

@@ -358,20 +358,7 @@ impl Screen for Approvals {
         let approve = app.keys.is(&key, Action::Approve);
         if app.keys.is(&key, Action::Narrow) {
             // Approve with the window narrowed: when it should end first.
-            let marked: Vec<crate::domain::Id> = app
-                .queue
-                .iter()
-                .filter(|r| app.approvals.marked.contains(&r.id))
-                .map(|r| r.id)
-                .collect();
-            let ids = if marked.is_empty() {
-                app.queue
-                    .get(app.approvals.selected)
-                    .map(|r| vec![r.id])
-                    .unwrap_or_default()
-            } else {
-                marked
-            };
+            let ids = chosen_requests(app);
             if ids.iter().any(|id| app.all_emergencies(&[*id])) {
                 app.status = Some(("an emergency run has no window left to narrow".into(), true));
             } else if !ids.is_empty() {
@@ -395,21 +382,7 @@ impl Screen for Approvals {
                 }
             }
         } else if approve || app.keys.is(&key, Action::Reject) {
-            // The marked requests (those still waiting), else the selected one.
-            let marked: Vec<crate::domain::Id> = app
-                .queue
-                .iter()
-                .filter(|r| app.approvals.marked.contains(&r.id))
-                .map(|r| r.id)
-                .collect();
-            let ids = if !marked.is_empty() {
-                marked
-            } else {
-                app.queue
-                    .get(app.approvals.selected)
-                    .map(|r| vec![r.id])
-                    .unwrap_or_default()
-            };
+            let ids = chosen_requests(app);
             let emergencies = ids
                 .iter()
                 .filter(|id| {
@@ -924,6 +897,25 @@ impl Screen for Admin {
     fn filter(&self, app: &mut App, _search_log: bool) -> Option<(FilterTarget, String)> {
         let kind = app.admin_kind();
         records_filter(app, kind)
+    }
+}
+
+/// What a decision on the Approvals tab is about: the marked requests
+/// (those still waiting), else the selected one.
+fn chosen_requests(app: &App) -> Vec<crate::domain::Id> {
+    let marked: Vec<crate::domain::Id> = app
+        .queue
+        .iter()
+        .filter(|r| app.approvals.marked.contains(&r.id))
+        .map(|r| r.id)
+        .collect();
+    if marked.is_empty() {
+        app.queue
+            .get(app.approvals.selected)
+            .map(|r| vec![r.id])
+            .unwrap_or_default()
+    } else {
+        marked
     }
 }
 
