@@ -176,6 +176,8 @@ impl Config {
     /// The configuration in force: the named file, else the default one if
     /// it exists, else the defaults.
     pub fn find(named: Option<&Path>) -> Result<Config, ConfigError> {
+        // An empty name (`GATEHOUSE_CONFIG=`) names no file.
+        let named = named.filter(|p| !p.as_os_str().is_empty());
         match named {
             Some(p) => Config::load(p),
             None if default_path().exists() => Config::load(&default_path()),

@@ -10,9 +10,20 @@ use std::time::Duration;
 
 fn main() -> Result<()> {
     color_eyre::install()?;
+    // A variable set to nothing (`GATEHOUSE_CONFIG=`) means it is not set.
+    for name in [
+        "GATEHOUSE_CONFIG",
+        "GATEHOUSE_SOCKET",
+        "GATEHOUSE_DATA_DIR",
+        "GATEHOUSE_SERVICE_ACCOUNT",
+    ] {
+        if std::env::var_os(name).is_some_and(|v| v.is_empty()) {
+            std::env::remove_var(name);
+        }
+    }
     let cli = Cli::parse();
     // A personal server this command starts reads the same configuration.
-    if let Some(path) = &cli.config {
+    if let Some(path) = cli.config.as_ref().filter(|p| !p.as_os_str().is_empty()) {
         if let Ok(absolute) = std::path::absolute(path) {
             std::env::set_var("GATEHOUSE_CONFIG", absolute);
         }

@@ -773,3 +773,22 @@ devices = ["here"]
         "{err}"
     );
 }
+
+/// An empty `GATEHOUSE_CONFIG=` names no file (it used to break every
+/// command); a port out of range is refused naming the field, not as a
+/// type error of the file format.
+#[test]
+fn an_empty_config_variable_is_no_file_and_a_bad_port_is_named() {
+    let mut d = DataDir::new();
+    d.env.push(("GATEHOUSE_CONFIG".into(), String::new()));
+    assert!(d.ok(&["whoami"]).contains("root"));
+    let bad = d.write(
+        "port.toml",
+        "[[environment]]\nname = \"lab\"\n[[system]]\nname = \"box\"\n[[device]]\nname = \"d\"\naddress = \"127.0.0.1\"\nport = 99999\nenvironment = \"lab\"\nsystem = \"box\"\n",
+    );
+    let err = d.fails(&["import", bad.to_str().unwrap()]);
+    assert!(
+        err.contains("line 5") && err.contains("field `port`: 99999 is not a port (1–65535)"),
+        "{err}"
+    );
+}

@@ -973,3 +973,47 @@ fn an_approver_narrows_the_window_from_the_queue() {
         }]
     );
 }
+
+/// A user who may not see the audit log keeps their confirmations: the
+/// refusal of the log is said where the log would be, once, and not
+/// asked again at every audit event; kinds they may not list count as
+/// unknown ("-"), not as zero.
+#[test]
+fn without_view_audit_confirmations_stay_and_the_dashboard_says_what_is_not_yours() {
+    let mut app = App::new("alice".into(), Theme::default());
+    app.status = Some((
+        "request 39 is waiting for approval at level 1".into(),
+        false,
+    ));
+    let denied = || {
+        Err(gatehouse::ui::Failure::Engine(
+            gatehouse::engine::EngineError::Denied("'alice' may not view the audit log".into()),
+        ))
+    };
+    app.update(Message::Answer(Call::AuditTail, denied()));
+    app.update(Message::Answer(Call::AuditVerify, denied()));
+    app.update(Message::Answer(Call::List(Kind::User), denied()));
+    app.update(Message::Answer(
+        Call::List(Kind::Environment),
+        Ok(Response::Records(Vec::new())),
+    ));
+    assert_eq!(
+        app.status.clone().unwrap().0,
+        "request 39 is waiting for approval at level 1"
+    );
+    let text = screen(&app, 120, 40);
+    assert!(text.contains("not yours to see (view-audit)"), "{text}");
+    assert!(!text.contains("verifying"), "{text}");
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_else(|| panic!("{name}: {text}"))
+            .to_string()
+    };
+    assert!(line("users ").contains("    -"), "{text}");
+    assert!(line("environments").contains("    0"), "{text}");
+    // An audit event asks nothing more of the log.
+    assert!(app
+        .update(Message::Engine(Event::AuditAppended { seq: 9 }))
+        .is_empty());
+}

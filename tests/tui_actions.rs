@@ -807,3 +807,43 @@ fn history_filters_by_output_and_refuses_an_unknown_filter_word() {
         }))
     );
 }
+
+/// History's detail of a Superuser's own run says it has no request
+/// (nothing is asked, nothing loads forever); a request that cannot be
+/// shown says why instead of "loading…".
+#[test]
+fn the_detail_of_a_superusers_run_says_it_has_no_request_and_a_refusal_is_said() {
+    let mut app = App::new("root".into(), Theme::default());
+    app.update(key(KeyCode::Char('5')));
+    let mut bypass = op(31, "restart", OpState::Succeeded);
+    bypass.superuser_bypass = true;
+    let other = op(30, "restart", OpState::Succeeded);
+    app.update(Message::Answer(
+        Call::History,
+        Ok(Response::Operations(vec![bypass, other])),
+    ));
+    let asked = app.update(key(KeyCode::Enter));
+    assert!(
+        !asked.iter().any(|c| matches!(c, Call::RequestOf(_))),
+        "{asked:?}"
+    );
+    let text = screen(&app, 120, 40);
+    assert!(
+        text.contains("run by a Superuser without a request"),
+        "{text}"
+    );
+    assert!(!text.contains("loading…"), "{text}");
+    app.update(key(KeyCode::Esc));
+    app.update(key(KeyCode::Down));
+    let asked = app.update(key(KeyCode::Enter));
+    assert!(asked.contains(&Call::RequestOf(Id(30))), "{asked:?}");
+    app.update(Message::Answer(
+        Call::RequestOf(Id(30)),
+        Err(gatehouse::ui::Failure::Engine(EngineError::Missing(
+            "there is no request 30".into(),
+        ))),
+    ));
+    let text = screen(&app, 120, 40);
+    assert!(text.contains("there is no request 30"), "{text}");
+    assert!(!text.contains("loading…"), "{text}");
+}

@@ -153,8 +153,9 @@ pub struct ReasonDoc {
 pub struct DeviceDoc {
     pub name: String,
     pub address: String,
+    /// Read wide so that a number out of range is refused by name.
     #[serde(default = "default_port")]
-    pub port: u16,
+    pub port: i64,
     #[serde(default)]
     pub product: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -176,7 +177,7 @@ pub struct DeviceDoc {
     pub enabled: bool,
 }
 
-fn default_port() -> u16 {
+fn default_port() -> i64 {
     22
 }
 
@@ -601,7 +602,12 @@ impl RecordsFile {
                 Record::Device(Device {
                     meta: meta(&d.name, d.enabled),
                     address: d.address,
-                    port: d.port,
+                    port: u16::try_from(d.port)
+                        .ok()
+                        .filter(|p| *p > 0)
+                        .ok_or_else(|| {
+                            at.error("port", format!("{} is not a port (1–65535)", d.port))
+                        })?,
                     product: d.product,
                     tags: d.tags,
                     environment: d.environment,
@@ -1002,7 +1008,7 @@ impl RecordsFile {
                 Record::Device(d) => file.device.push(span(DeviceDoc {
                     name: m.name.clone(),
                     address: d.address.clone(),
-                    port: d.port,
+                    port: i64::from(d.port),
                     product: d.product.clone(),
                     tags: d.tags.clone(),
                     environment: d.environment.clone(),

@@ -577,6 +577,9 @@ pub struct App {
     pub admin: screens::AdminState,
     pub records: BTreeMap<Kind, RecordList>,
     pub audit_state: Option<Result<u64, AuditBreak>>,
+    /// Why the audit log is not this user's to see (then it is not asked
+    /// again, and no status line is taken over by it).
+    pub audit_refused: Option<String>,
     /// The last message for the status line, and whether it is an error.
     pub status: Option<(String, bool)>,
     pub connected: bool,
@@ -629,6 +632,7 @@ impl App {
             admin: Default::default(),
             records: BTreeMap::new(),
             audit_state: None,
+            audit_refused: None,
             status: None,
             connected: true,
             filter_target: FilterTarget::Log,
@@ -788,9 +792,11 @@ impl App {
                 kind: Kind::Task, ..
             }) => vec![Call::List(Kind::Task), Call::Schedules],
             Message::Engine(Event::RecordChanged { kind, .. }) => vec![Call::List(kind)],
-            Message::Engine(Event::AuditAppended { .. }) => {
+            // Asked only of those who may see the log.
+            Message::Engine(Event::AuditAppended { .. }) if self.audit_refused.is_none() => {
                 vec![Call::AuditTail, Call::AuditVerify]
             }
+            Message::Engine(Event::AuditAppended { .. }) => Vec::new(),
             Message::Engine(Event::OperationChanged(op)) => {
                 // A new operation or an ended one changes the Dashboard's counts.
                 let counts = op.state.is_final() || !self.live_ops.iter().any(|o| o.id == op.id);
@@ -968,6 +974,10 @@ impl App {
             }
             // Only an approver sees the request; its template is theirs to see.
             (Call::RequestView(_), Err(_)) => {}
+            // Not this user's to see: said where the log would be, once.
+            (Call::AuditTail | Call::AuditVerify, Err(e)) => {
+                self.audit_refused = Some(e.to_string());
+            }
             (_, Err(e)) => self.status = Some((e.to_string(), true)),
             (Call::Terms(_), Ok(Response::Terms(terms))) => {
                 self.status = None;

@@ -70,6 +70,9 @@ pub struct HistoryState {
     pub filter: Option<crate::engine::HistoryFilter>,
     /// The sessions view, when History shows sessions instead.
     pub sessions: Option<SessionsView>,
+    /// Why the detail's request is not shown (there is none, or it is
+    /// not this user's to see).
+    pub detail_note: Option<String>,
 }
 
 /// History's sessions view: the sessions this user may see and its cursor.
@@ -607,10 +610,18 @@ impl Screen for History {
         }
         if app.keys.is(&key, Action::Open) {
             if let Some(op) = app.history.ops.get(app.history.selected) {
-                let (id, request) = (op.id, op.request);
+                let (id, request, bypass) = (op.id, op.request, op.superuser_bypass);
                 app.overlays
                     .push(crate::ui::overlay::Overlay::Detail((id, None)));
-                return vec![Call::RequestOf(request)];
+                // A Superuser's own run has no request to load.
+                app.history.detail_note = bypass.then(|| {
+                    "run by a Superuser without a request: no policy, no approval (the audit holds its reason and justification)".to_string()
+                });
+                return if bypass {
+                    Vec::new()
+                } else {
+                    vec![Call::RequestOf(request)]
+                };
             }
             return Vec::new();
         }
@@ -669,6 +680,9 @@ impl Screen for History {
             }
             (Call::EndSession { id, .. }, Ok(_)) => {
                 app.status = Some((format!("session {id} ended; its user sees why"), false));
+            }
+            (Call::RequestOf(_), Err(e)) => {
+                app.history.detail_note = Some(e.to_string());
             }
             (Call::RequestOf(id), Ok(Response::Requests(mut found))) => {
                 if let Some((_, request)) = app.detail_mut() {

@@ -9,10 +9,11 @@ use ratatui::Frame;
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let [state_area, list_area] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(3)]).areas(area);
-    let (text, color) = match &app.audit_state {
-        None => ("verifying the audit chain…".to_string(), app.theme.dim),
-        Some(Ok(n)) => (format!("chain verified: {n} events intact"), app.theme.ok),
-        Some(Err(broken)) => (format!("CHAIN BROKEN at {broken}"), app.theme.error),
+    let (text, color) = match (&app.audit_state, &app.audit_refused) {
+        (_, Some(why)) => (crate::text::printable(why), app.theme.dim),
+        (None, None) => ("verifying the audit chain…".to_string(), app.theme.dim),
+        (Some(Ok(n)), None) => (format!("chain verified: {n} events intact"), app.theme.ok),
+        (Some(Err(broken)), None) => (format!("CHAIN BROKEN at {broken}"), app.theme.error),
     };
     frame.render_widget(Paragraph::new(text).style(app.theme.fg(color)), state_area);
     let events = app.audit_view();

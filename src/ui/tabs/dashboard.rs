@@ -14,6 +14,8 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
     let mut lines = vec![Line::from(Span::styled("Records", app.theme.title()))];
     for kind in Kind::ALL {
+        // Kinds this user may not list are counted as unknown, not as none.
+        let refused = app.list(kind).is_some_and(|l| l.refused.is_some());
         let (total, disabled) = app
             .list(kind)
             .map(|l| {
@@ -25,7 +27,11 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             .unwrap_or((0, 0));
         lines.push(Line::from(vec![
             Span::styled(format!("{:<14}", kind.plural()), app.theme.text()),
-            Span::styled(format!("{total:>5}"), app.theme.title()),
+            if refused {
+                Span::styled(format!("{:>5}", "-"), app.theme.dim())
+            } else {
+                Span::styled(format!("{total:>5}"), app.theme.title())
+            },
             Span::styled(
                 if disabled > 0 {
                     format!("  ({disabled} disabled)")
@@ -231,10 +237,11 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         ),
         left,
     );
-    let (chain, color) = match &app.audit_state {
-        None => ("verifying…".to_string(), app.theme.dim),
-        Some(Ok(n)) => (format!("intact, {n} events"), app.theme.ok),
-        Some(Err(b)) => (format!("BROKEN: {b}"), app.theme.error),
+    let (chain, color) = match (&app.audit_state, &app.audit_refused) {
+        (_, Some(_)) => ("not yours to see (view-audit)".to_string(), app.theme.dim),
+        (None, None) => ("verifying…".to_string(), app.theme.dim),
+        (Some(Ok(n)), None) => (format!("intact, {n} events"), app.theme.ok),
+        (Some(Err(b)), None) => (format!("BROKEN: {b}"), app.theme.error),
     };
     let [chart_area, right] =
         Layout::vertical([Constraint::Length(8), Constraint::Min(3)]).areas(right);

@@ -256,7 +256,10 @@ pub fn draw_detail(
     lines.push(Line::from(""));
     match request {
         None => lines.push(Line::from(Span::styled(
-            format!("request {}: loading…", op.request),
+            match &app.history.detail_note {
+                Some(note) => printable(note),
+                None => format!("request {}: loading…", op.request),
+            },
             app.theme.dim(),
         ))),
         Some(r) => {
