@@ -471,7 +471,8 @@ fn operations_running_when_the_server_dies_come_back_interrupted() {
     let start = Instant::now();
     loop {
         let h = history(&d);
-        if h[0]["state"] == "running" {
+        // Running, and its first line stored.
+        if h[0]["state"] == "running" && logs(&d, &h[0]).contains("running") {
             break;
         }
         assert!(
@@ -491,6 +492,12 @@ fn operations_running_when_the_server_dies_come_back_interrupted() {
     let h = history(&d);
     assert_eq!(h[0]["state"], "interrupted", "{}", h[0]);
     assert!(h[0]["finished_at"].is_string());
+    // What it printed before the stop is counted, not 0.
+    assert!(
+        h[0]["output_bytes"].as_u64().unwrap() >= "running\n".len() as u64,
+        "{}",
+        h[0]
+    );
     assert!(d.ok(&["audit", "verify"]).contains("chain intact"));
 }
 

@@ -476,6 +476,8 @@ impl Engine {
                 op.state = OpState::Interrupted;
                 op.finished_at = Some(Timestamp::now());
                 op.error = Some("the server stopped while it ran".into());
+                // What it printed before the stop is stored: say how much.
+                op.output_bytes = self.stored_output_bytes(op.id)?;
                 self.journal
                     .commit(
                         vec![Change::PutOperation(Box::new(op.clone()))],

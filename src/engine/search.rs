@@ -94,6 +94,23 @@ impl Engine {
         Ok(Response::Found(Box::new(page)))
     }
 
+    /// The bytes of output stored for an operation (the debug trace aside).
+    pub(super) fn stored_output_bytes(&self, id: crate::domain::Id) -> Result<u64, EngineError> {
+        let (mut bytes, mut from) = (0u64, 0u64);
+        loop {
+            let chunks = self.store.output(id, from, CHUNKS)?;
+            let Some(last) = chunks.last() else {
+                return Ok(bytes);
+            };
+            from = last.seq + 1;
+            bytes += chunks
+                .iter()
+                .filter(|c| c.stream != Stream::Debug)
+                .map(|c| c.bytes.len() as u64)
+                .sum::<u64>();
+        }
+    }
+
     /// Whether an operation's output (without the debug trace) holds
     /// `needle` (lower case) on some line; a store error counts as no.
     pub(super) fn output_holds(&self, op: &Operation, needle: &str) -> bool {

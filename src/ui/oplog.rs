@@ -164,6 +164,10 @@ pub struct OperationLog {
     pub op: Option<Id>,
     pub lines: VecDeque<LogLine>,
     partial: String,
+    /// The stream the unfinished line came from.
+    partial_stream: Option<Stream>,
+    /// Output bytes received (the debug trace aside).
+    pub bytes: u64,
     /// The next chunk this log expects; a later one means some were skipped.
     pub next_seq: u64,
     /// Lines up from the bottom; 0 follows the tail.
@@ -195,6 +199,17 @@ impl OperationLog {
             return false;
         }
         self.next_seq = chunk.seq + 1;
+        // Another stream's chunk ends an unfinished line: output without a
+        // last newline does not run into Gatehouse's "exit status" line.
+        if !self.partial.is_empty() && self.partial_stream != Some(chunk.stream) {
+            let stream = self.partial_stream.unwrap_or(chunk.stream);
+            let line = LogLine::parse(stream, &std::mem::take(&mut self.partial));
+            self.push_line(line);
+        }
+        self.partial_stream = Some(chunk.stream);
+        if chunk.stream != Stream::Debug {
+            self.bytes += chunk.bytes.len() as u64;
+        }
         let text = String::from_utf8_lossy(&chunk.bytes);
         self.partial.push_str(&text);
         // Whole lines are taken where they lie, then cut off at once (not
@@ -299,6 +314,25 @@ mod tests {
         log.push_stored(&chunk(2, "second\n"));
         assert_eq!(log.lines.len(), 2);
         assert!(log.push(&chunk(3, "third\n")), "contiguous again");
+    }
+
+    #[test]
+    fn an_unfinished_line_ends_where_another_streams_chunk_begins() {
+        let mut log = OperationLog::default();
+        log.select(Id(1));
+        assert!(log.push(&chunk(0, "noeol-at-end")));
+        assert!(log.push(&OutputChunk {
+            seq: 1,
+            stream: Stream::System,
+            time: Timestamp(0),
+            bytes: b"exit status 0\n".to_vec(),
+        }));
+        let texts: Vec<String> = log
+            .lines
+            .iter()
+            .map(|l| l.runs().iter().map(|(t, _)| *t).collect::<String>())
+            .collect();
+        assert_eq!(texts, ["noeol-at-end", "exit status 0"]);
     }
 
     #[test]

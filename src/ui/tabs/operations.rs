@@ -107,7 +107,12 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                         } else {
                             ""
                         },
-                        o.output_bytes,
+                        // While it runs, what the pane has received so far.
+                        if !o.state.is_final() && app.log.op == Some(o.id) {
+                            app.log.bytes.max(o.output_bytes)
+                        } else {
+                            o.output_bytes
+                        },
                         if o.output_truncated {
                             " (truncated)"
                         } else {
