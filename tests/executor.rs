@@ -200,6 +200,24 @@ fn an_unpinned_host_key_fails_showing_the_offered_fingerprint_until_trusted() {
     assert!(trusted.contains(&fingerprint), "{trusted}");
     assert!(d.run(&["request", "run", "--wait"]).status.success());
     assert!(d.ok(&["audit", "export"]).contains("device.trust"));
+    // Trusting it again finds the same keys pinned: said, exit 0, nothing asked.
+    let again = d.ok(&["device", "trust", "dev-001"]);
+    assert!(
+        again.contains("already pinned: device dev-001 offers exactly the keys pinned"),
+        "{again}"
+    );
+    // A device that does not answer is said as such, not as a refusal.
+    let dead = d.write(
+        "dead.toml",
+        "[[device]]\nname = \"dead\"\naddress = \"127.0.0.1\"\nport = 1\nenvironment = \"lab\"\nsystem = \"box\"\n",
+    );
+    d.ok(&["import", dead.to_str().unwrap()]);
+    let err = d.fails(&["device", "trust", "dead", "--yes"]);
+    assert!(
+        err.contains("cannot read the host keys of device 'dead'")
+            && !err.contains("not permitted"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -867,6 +867,7 @@ fn errors() -> Vec<EngineError> {
             login: "alice".into(),
         },
         EngineError::Missing("session 14".into()),
+        EngineError::Failed("device 'web-1' does not answer".into()),
     ]
 }
 
@@ -884,6 +885,7 @@ fn error_index(e: &EngineError) -> usize {
         EngineError::MfaRequired { .. } => 9,
         EngineError::MfaNotEnrolled { .. } => 10,
         EngineError::Missing(_) => 11,
+        EngineError::Failed(_) => 12,
     }
 }
 

@@ -840,10 +840,13 @@ fn the_detail_of_a_superusers_run_says_it_has_no_request_and_a_refusal_is_said()
     app.update(Message::Answer(
         Call::RequestOf(Id(30)),
         Err(gatehouse::ui::Failure::Engine(EngineError::Missing(
-            "there is no request 30".into(),
+            "request 30".into(),
         ))),
     ));
     let text = screen(&app, 120, 40);
-    assert!(text.contains("there is no request 30"), "{text}");
+    assert!(
+        text.contains("there is no request 30") && !text.contains("no there is"),
+        "{text}"
+    );
     assert!(!text.contains("loading…"), "{text}");
 }

@@ -674,6 +674,24 @@ pub async fn trust(cli: &Cli, device: &str, yes: bool) -> Result<()> {
     for key in &keys {
         outln!("  {}  {key}", key.fingerprint());
     }
+    // Already pinned, exactly these: nothing to confirm, nothing to do.
+    if let Ok(Response::Records(records)) = client
+        .call(Command::List {
+            kind: crate::domain::Kind::Device,
+        })
+        .await
+    {
+        let pinned = records.iter().find_map(|r| match r {
+            crate::domain::Record::Device(d) if d.meta.name == device => Some(&d.host_keys),
+            _ => None,
+        });
+        if pinned.is_some_and(|p| {
+            !p.is_empty() && p.len() == keys.len() && keys.iter().all(|k| p.contains(k))
+        }) {
+            outln!("already pinned: device {device} offers exactly the keys pinned for it");
+            return Ok(());
+        }
+    }
     if !yes {
         use std::io::IsTerminal;
         if !std::io::stdin().is_terminal() {

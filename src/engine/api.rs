@@ -679,6 +679,10 @@ pub enum EngineError {
     /// Something that is not a record is not there: a session, a recording.
     #[error("there is no {0}")]
     Missing(String),
+    /// What was asked could not be done, for a reason that is neither a
+    /// refusal nor a missing thing (a device that does not answer).
+    #[error("{0}")]
+    Failed(String),
 }
 
 fn field_prefix(field: &Option<String>) -> String {

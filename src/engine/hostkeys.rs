@@ -38,7 +38,7 @@ impl Engine {
     ) -> Result<Response, EngineError> {
         let device = self.device_for_change(who, name)?;
         let cannot = |e: String| {
-            EngineError::Denied(format!("cannot read the host keys of device '{name}': {e}"))
+            EngineError::Failed(format!("cannot read the host keys of device '{name}': {e}"))
         };
         let target =
             crate::exec::scan_target(&self.store, &device).map_err(|e| cannot(e.to_string()))?;

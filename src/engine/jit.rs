@@ -267,7 +267,7 @@ impl Engine {
         id: Id,
     ) -> Result<Response, EngineError> {
         let Some(mut grant) = self.store.jit_grants()?.into_iter().find(|g| g.id == id) else {
-            return Err(EngineError::Missing(format!("there is no jit grant {id}")));
+            return Err(EngineError::Missing(format!("jit grant {id}")));
         };
         // Its holder may end it early; anyone else needs manage-credentials.
         if grant.requested_by != who.user.meta.name {

@@ -622,7 +622,7 @@ impl Engine {
     pub(super) fn load_request(&self, id: Id) -> Result<ExecutionRequest, EngineError> {
         self.store
             .request(id)?
-            .ok_or_else(|| EngineError::Missing(format!("there is no request {id}")))
+            .ok_or_else(|| EngineError::Missing(format!("request {id}")))
     }
 
     /// The request, its policy, the level `login` may decide now and the
@@ -959,7 +959,7 @@ impl Engine {
         let request = self
             .store
             .request(id)?
-            .ok_or_else(|| EngineError::Missing(format!("there is no request {id}")))?;
+            .ok_or_else(|| EngineError::Missing(format!("request {id}")))?;
         if !self.visibility_facts()?.request(who, &request) {
             return Err(denied(format!(
                 "'{login}' may not see request {id} (needs view-executions)"

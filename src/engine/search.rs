@@ -28,7 +28,7 @@ impl Engine {
     ) -> Result<Response, EngineError> {
         let needle = text.trim().to_lowercase();
         if needle.is_empty() {
-            return Err(EngineError::Missing("say what to search for".into()));
+            return Err(EngineError::Failed("say what to search for".into()));
         }
         // A search is a read of others' output: audited once, at its first page.
         if filter.before.is_none() {

@@ -155,3 +155,33 @@ impl Theme {
         self.coloured(self.error)
     }
 }
+
+#[cfg(test)]
+mod contrast_tests {
+    use super::*;
+
+    /// WCAG's relative luminance of an RGB colour.
+    fn luminance(c: Color) -> f64 {
+        let Color::Rgb(r, g, b) = c else {
+            panic!("not an RGB colour: {c:?}")
+        };
+        let lin = |v: u8| {
+            let v = f64::from(v) / 255.0;
+            if v <= 0.03928 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        };
+        0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b)
+    }
+
+    /// The light theme's dim text stays readable on a white background
+    /// (WCAG AA: a contrast of at least 4.5).
+    #[test]
+    fn the_light_themes_dim_colour_reads_on_white() {
+        let theme = Theme::load("light").unwrap();
+        let contrast = (1.0 + 0.05) / (luminance(theme.dim) + 0.05);
+        assert!(contrast >= 4.5, "contrast {contrast:.2}");
+    }
+}
