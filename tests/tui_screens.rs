@@ -863,3 +863,41 @@ fn why_not_shows_every_policys_verdict_on_a_task() {
     app.update(key(KeyCode::Esc));
     assert!(!text(&app, 120, 40).contains("refuses"));
 }
+
+/// `m` on the Approvals tab shows the operator's own requests: pending,
+/// approved, rejected with the approver's comment, voided with why.
+#[test]
+fn your_requests_show_where_each_stands_and_why() {
+    let mut app = realistic("alice");
+    let restart = Id(1);
+    let pending = request(51, "nginx-restart", "alice", 2, restart);
+    let mut rejected = request(50, "nginx-restart", "alice", 40, restart);
+    rejected.state = RequestState::Rejected;
+    rejected.decisions.push(Decision {
+        approver: "bob".into(),
+        level: 1,
+        approved: false,
+        comment: "not during the sale".into(),
+        time: Timestamp(NOW - 30 * 60_000),
+        narrowed_to: None,
+    });
+    let mut void = request(49, "disk-check", "alice", 300, restart);
+    void.state = RequestState::Void;
+    void.void_reason = Some("template 'disk-usage' changed since it was approved".into());
+    app.update(Message::Answer(
+        Call::MyRequests,
+        Ok(Response::Requests(vec![pending, rejected, void])),
+    ));
+    app.update(key(KeyCode::Char('3')));
+    app.update(key(KeyCode::Char('m')));
+    let screen = text(&app, 120, 40);
+    assert!(
+        screen.contains("Your requests (3), newest first"),
+        "{screen}"
+    );
+    assert!(screen.contains("bob: not during the sale"), "{screen}");
+    assert!(screen.contains("template 'disk-usage' changed"), "{screen}");
+    snapshot_both_sizes("your_requests", &app);
+    app.update(key(KeyCode::Char('m')));
+    assert!(text(&app, 120, 40).contains("Waiting for you"));
+}

@@ -71,6 +71,8 @@ pub enum Call {
     },
     /// How every policy judges the caller's request of a task now.
     Explain(String),
+    /// The caller's own requests, newest first.
+    MyRequests,
     /// Reviews emergency runs: accepted, or flagged for follow-up.
     Review {
         ids: Vec<Id>,
@@ -233,6 +235,7 @@ impl Call {
                 until: *until,
                 totp: totp.clone(),
             },
+            Call::MyRequests => Command::Requests { mine: true },
             Call::Explain(task) => Command::ExplainPolicy(crate::engine::api::ExplainSpec {
                 task: task.clone(),
                 ..Default::default()
@@ -660,6 +663,7 @@ impl App {
         requests.push(Call::LiveOperations);
         requests.push(Call::History);
         requests.push(Call::Queue);
+        requests.push(Call::MyRequests);
         requests.push(Call::Jit);
         requests.push(Call::Schedules);
         requests.extend(self.ask_metrics());
@@ -820,6 +824,9 @@ impl App {
             }
             Message::Engine(Event::RequestChanged(r)) => {
                 let mut requests = vec![Call::Queue];
+                if r.requester == self.login {
+                    requests.push(Call::MyRequests);
+                }
                 if r.schedule.is_some() {
                     requests.push(Call::Schedules);
                 }
@@ -1119,6 +1126,13 @@ impl App {
             (Call::Jit, Ok(Response::Jit(leases))) => self.jit = leases,
             (Call::Schedules, Ok(Response::Schedules(all))) => {
                 self.tasks.schedules = all.into_iter().map(|s| (s.task.clone(), s)).collect();
+            }
+            (Call::MyRequests, Ok(Response::Requests(list))) => {
+                self.approvals.mine_selected = self
+                    .approvals
+                    .mine_selected
+                    .min(list.len().saturating_sub(1));
+                self.approvals.mine = list;
             }
             (Call::Explain(task), Ok(Response::Explanation(e))) => {
                 self.status = None;

@@ -46,10 +46,11 @@ pub enum Action {
     EndSession,
     Narrow,
     Explain,
+    Mine,
 }
 
 impl Action {
-    pub const ALL: [Action; 38] = [
+    pub const ALL: [Action; 39] = [
         Action::Quit,
         Action::Help,
         Action::Command,
@@ -88,6 +89,7 @@ impl Action {
         Action::EndSession,
         Action::Narrow,
         Action::Explain,
+        Action::Mine,
     ];
 
     /// The name the configuration uses.
@@ -131,6 +133,7 @@ impl Action {
             Action::EndSession => "end_session",
             Action::Narrow => "narrow",
             Action::Explain => "explain",
+            Action::Mine => "my_requests",
         }
     }
 
@@ -174,6 +177,7 @@ impl Action {
             Action::EndSession => &["K"],
             Action::Narrow => &["u"],
             Action::Explain => &["y"],
+            Action::Mine => &["m"],
         }
     }
 

@@ -45,6 +45,11 @@ pub struct ApprovalsState {
     pub marked: std::collections::BTreeSet<crate::domain::Id>,
     /// The end the next approval narrows the window to (`u`).
     pub until: Option<crate::domain::Timestamp>,
+    /// The caller's own requests, and whether the tab shows them (`m`)
+    /// instead of those waiting for the caller.
+    pub mine: Vec<crate::domain::ExecutionRequest>,
+    pub mine_selected: usize,
+    pub show_mine: bool,
     /// What each request in the queue will run, as the engine rendered it.
     pub views: std::collections::BTreeMap<crate::domain::Id, crate::engine::api::RequestView>,
 }
@@ -349,15 +354,41 @@ impl Screen for Approvals {
     }
     fn keys(&self, app: &App) -> Vec<(String, &'static str)> {
         let k = &app.keys;
+        if app.approvals.show_mine {
+            return vec![
+                (move_keys(app), "select"),
+                (k.first(Action::Mine), "waiting for you"),
+            ];
+        }
         vec![
             (move_keys(app), "select"),
             ("space".to_string(), "mark"),
             (k.first(Action::Approve), "approve"),
             (k.first(Action::Narrow), "narrow"),
             (k.first(Action::Reject), "reject"),
+            (
+                k.first(Action::Mine),
+                if app.approvals.show_mine {
+                    "waiting for you"
+                } else {
+                    "yours"
+                },
+            ),
         ]
     }
     fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
+        if app.keys.is(&key, Action::Mine) {
+            app.approvals.show_mine = !app.approvals.show_mine;
+            return Vec::new();
+        }
+        // Your own requests: only moving through them.
+        if app.approvals.show_mine {
+            if let Some(d) = delta {
+                app.approvals.mine_selected =
+                    moved(app.approvals.mine_selected, app.approvals.mine.len(), d);
+            }
+            return Vec::new();
+        }
         let approve = app.keys.is(&key, Action::Approve);
         if app.keys.is(&key, Action::Narrow) {
             // Approve with the window narrowed: when it should end first.

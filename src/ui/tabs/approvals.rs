@@ -22,6 +22,9 @@ fn age(now: Timestamp, since: Timestamp) -> String {
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let [list_area, detail_area] =
         Layout::vertical([Constraint::Percentage(45), Constraint::Min(5)]).areas(area);
+    if app.approvals.show_mine {
+        return draw_mine(app, frame, list_area, detail_area);
+    }
     visible_table(
         frame,
         list_area,
@@ -249,5 +252,126 @@ fn view_lines(app: &App, v: &crate::engine::api::RequestView, lines: &mut Vec<Li
                 .lines()
                 .map(|l| Line::from(format!("  {}", printable(l)))),
         );
+    }
+}
+
+/// The caller's own requests, newest first: where each stands, and why
+/// (the comment of a rejection, the reason of a void).
+fn draw_mine(app: &App, frame: &mut Frame, list_area: Rect, detail_area: Rect) {
+    use crate::text::printable;
+    let mine = &app.approvals.mine;
+    // Borders, the fixed columns and the spaces between them.
+    let why_width = (list_area.width as usize).saturating_sub(2 + 9 + 18 + 20 + 5 + 4);
+    visible_table(
+        frame,
+        list_area,
+        app,
+        format!(" Your requests ({}), newest first ", mine.len()),
+        Row::new(vec!["Id", "Task", "State", "Age", "Why"]),
+        &[
+            Constraint::Length(9),
+            Constraint::Length(18),
+            Constraint::Length(20),
+            Constraint::Length(5),
+            Constraint::Min(10),
+        ],
+        mine.len(),
+        app.approvals.mine_selected,
+        |i| {
+            let r = &mine[i];
+            let (state, style) = match r.state {
+                RequestState::Rejected => (r.state.to_string(), app.theme.error_style()),
+                RequestState::Void => (r.state.to_string(), app.theme.warn_style()),
+                RequestState::Approved => (r.state.to_string(), app.theme.ok_style()),
+                _ => (r.state.to_string(), app.theme.text()),
+            };
+            Row::new(vec![
+                Span::raw(r.id.to_string()),
+                Span::raw(printable(&r.what())),
+                Span::styled(state, style),
+                Span::raw(age(app.now(), r.created_at)),
+                Span::raw(crate::text::fit(&printable(&why_of(r)), why_width)),
+            ])
+        },
+    );
+    let lines: Vec<Line> = match mine.get(app.approvals.mine_selected) {
+        None => vec![Line::from(Span::styled(
+            "You have made no requests.",
+            app.theme.dim(),
+        ))],
+        Some(r) => {
+            let mut lines = vec![
+                Line::from(format!(
+                    "{} · {} · policy {} · window {} → {}",
+                    printable(&r.what()),
+                    r.state,
+                    r.policy.as_deref().unwrap_or("-"),
+                    r.window_start,
+                    r.window_end
+                )),
+                Line::from(format!(
+                    "devices {} · justification {}",
+                    r.devices.join(", "),
+                    printable(r.justification.as_deref().unwrap_or("-"))
+                )),
+            ];
+            for d in &r.decisions {
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "level {} {} by {} at {}{}",
+                        d.level,
+                        if d.approved { "approved" } else { "rejected" },
+                        d.approver,
+                        d.time,
+                        if d.comment.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", printable(&d.comment))
+                        }
+                    ),
+                    if d.approved {
+                        app.theme.ok_style()
+                    } else {
+                        app.theme.error_style()
+                    },
+                )));
+            }
+            if let Some(why) = &r.void_reason {
+                lines.push(Line::from(Span::styled(
+                    format!("void: {}", printable(why)),
+                    app.theme.warn_style(),
+                )));
+            }
+            if !r.operations.is_empty() {
+                lines.push(Line::from(format!(
+                    "operations {} (History shows them)",
+                    r.operations
+                        .iter()
+                        .map(|o| o.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            lines
+        }
+    };
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(" Your request ")
+                .title_style(app.theme.title()),
+        ),
+        detail_area,
+    );
+}
+
+/// Why a request stands where it does, in a few words.
+fn why_of(r: &crate::domain::ExecutionRequest) -> String {
+    match (&r.state, r.decisions.last(), &r.void_reason) {
+        (RequestState::Void, _, Some(why)) => why.clone(),
+        (_, Some(d), _) if !d.approved => format!("{}: {}", d.approver, d.comment),
+        (_, Some(d), _) if !d.comment.is_empty() => format!("{}: {}", d.approver, d.comment),
+        _ => "-".into(),
     }
 }
