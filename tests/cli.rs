@@ -792,3 +792,116 @@ fn an_empty_config_variable_is_no_file_and_a_bad_port_is_named() {
         "{err}"
     );
 }
+
+/// `rerun` files a new request from an earlier one, through the policy:
+/// the same task, values and justification; `--failed` only the devices
+/// that did not succeed; nothing to do when all did.
+#[test]
+fn rerun_retries_the_failed_devices_through_the_policy() {
+    let d = DataDir::new();
+    let file = d.write(
+        "r.toml",
+        r#"
+[[environment]]
+name = "lab"
+[[system]]
+name = "box"
+[[device]]
+name = "here"
+address = "127.0.0.1"
+environment = "lab"
+system = "box"
+[[device]]
+name = "there"
+address = "127.0.0.2"
+environment = "lab"
+system = "box"
+[[credential]]
+name = "none"
+username = "root"
+[[template]]
+name = "t"
+executor = "local"
+content = "if [ [#DEVICE#] = there ]; then exit 3; fi; echo fine [#WHAT#]"
+[[template.variable]]
+name = "WHAT"
+default = "x"
+[[task]]
+name = "t"
+template = "t"
+environment = "lab"
+system = "box"
+devices = ["here", "there"]
+credential = "none"
+[[role]]
+name = "local-runner"
+grants = [{ action = "run-local" }]
+[[user]]
+login = "alice"
+roles = ["User", "local-runner"]
+[[policy]]
+name = "lab"
+requires_justification = true
+users = ["alice"]
+environments = ["lab"]
+"#,
+    );
+    d.ok(&["import", file.to_str().unwrap()]);
+    let first = d.run(&[
+        "--as",
+        "alice",
+        "request",
+        "t",
+        "--var",
+        "WHAT=y",
+        "--justification",
+        "first try",
+        "--wait",
+    ]);
+    assert!(!first.status.success(), "one device fails");
+    let requests = |d: &DataDir| -> Vec<serde_json::Value> {
+        d.ok(&["requests", "--json"])
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let id = requests(&d)[0]["id"].to_string();
+    // Only the failed device, with the same values and justification.
+    let again = d.run(&["--as", "alice", "rerun", &id, "--failed", "--wait"]);
+    assert!(!again.status.success());
+    let newest = &requests(&d)[0];
+    assert_ne!(newest["id"].to_string(), id);
+    assert_eq!(newest["devices"], serde_json::json!(["there"]), "{newest}");
+    assert_eq!(newest["justification"], "first try", "{newest}");
+    assert_eq!(newest["variables"]["WHAT"], "y", "{newest}");
+    // From an operation id, all of its request's devices; a new reason.
+    let ops: Vec<serde_json::Value> = d
+        .ok(&["history", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let here = ops.iter().find(|o| o["device"] == "here").unwrap()["id"].to_string();
+    d.run(&[
+        "--as",
+        "alice",
+        "rerun",
+        &here,
+        "--justification",
+        "again",
+        "--wait",
+    ]);
+    let newest = &requests(&d)[0];
+    assert_eq!(
+        newest["devices"],
+        serde_json::json!(["here", "there"]),
+        "{newest}"
+    );
+    assert_eq!(newest["justification"], "again", "{newest}");
+    // Re-runs go through the policy: audited as requests like any other.
+    assert_eq!(
+        d.ok(&["audit", "export"])
+            .matches("\"action\":\"request.create\"")
+            .count(),
+        3
+    );
+}

@@ -850,3 +850,47 @@ fn the_detail_of_a_superusers_run_says_it_has_no_request_and_a_refusal_is_said()
     );
     assert!(!text.contains("loading…"), "{text}");
 }
+
+/// `R` on a failed operation in History opens the task's request form
+/// filled for a retry: only the devices of its request that failed, and
+/// its values; submitting files a new request (through the policy).
+#[test]
+fn r_in_history_opens_a_request_form_filled_to_retry_the_failures() {
+    let mut app = App::new("alice".into(), Theme::default());
+    app.update(key(KeyCode::Char('5')));
+    let mut failed = op(41, "restart", OpState::Failed);
+    failed.request = Id(40);
+    failed.device = "web-2".into();
+    failed.variables.insert("SERVICE".into(), "haproxy".into());
+    let mut fine = op(42, "restart", OpState::Succeeded);
+    fine.request = Id(40);
+    fine.device = "web-1".into();
+    app.update(Message::Answer(
+        Call::History,
+        Ok(Response::Operations(vec![fine, failed])),
+    ));
+    app.update(key(KeyCode::Down));
+    let asked = app.update(key(KeyCode::Char('R')));
+    assert_eq!(asked, vec![Call::Terms("restart".into())]);
+    let terms = RequestTerms {
+        task: "restart".into(),
+        devices: vec!["web-1".into(), "web-2".into()],
+        variables: vec![Variable {
+            name: "SERVICE".into(),
+            description: "unit".into(),
+            default: Some("nginx".into()),
+            pattern: String::new(),
+        }],
+        policy: Some("prod-web".into()),
+        ..Default::default()
+    };
+    app.update(Message::Answer(
+        Call::Terms("restart".into()),
+        Ok(Response::Terms(Box::new(terms))),
+    ));
+    let Some(Call::Submit(spec)) = app.update(ctrl('s')).pop() else {
+        panic!("not submitted: {:?}", app.status)
+    };
+    assert_eq!(spec.devices, vec!["web-2".to_string()]);
+    assert_eq!(spec.variables["SERVICE"], "haproxy");
+}

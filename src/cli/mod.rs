@@ -179,6 +179,24 @@ pub enum Verb {
         #[arg(long = "plan", value_name = "PATTERN")]
         plan: Vec<String>,
     },
+    /// Run again what an operation or a request ran, as a new request
+    /// through the same policy and approval path (pre-filled from it).
+    Rerun {
+        /// An operation's or a request's id.
+        id: String,
+        /// Only the devices whose operation did not succeed.
+        #[arg(long)]
+        failed: bool,
+        #[arg(long)]
+        reason: Option<String>,
+        #[arg(long)]
+        justification: Option<String>,
+        #[arg(long = "governance-id", value_name = "ID")]
+        governance_id: Option<String>,
+        /// Stream the output and exit 0 only if every operation succeeded.
+        #[arg(long)]
+        wait: bool,
+    },
     /// Queued and running operations (or those in one state).
     Ops {
         #[arg(long)]
@@ -627,6 +645,27 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         Verb::Requests { mine, json } => approvals::requests(cli, *mine, *json).await,
         Verb::Schedules { json } => approvals::schedules(cli, *json).await,
         Verb::Ops { state } => operations::ops(cli, state).await,
+        Verb::Rerun {
+            id,
+            failed,
+            reason,
+            justification,
+            governance_id,
+            wait,
+        } => {
+            operations::rerun(
+                cli,
+                operations::RerunArgs {
+                    id,
+                    failed: *failed,
+                    reason,
+                    justification,
+                    governance_id,
+                    wait: *wait,
+                },
+            )
+            .await
+        }
         Verb::Logs { op, follow, debug } => operations::logs(cli, op, *follow, *debug).await,
         Verb::Cancel { op } => operations::cancel(cli, op).await,
         Verb::History {

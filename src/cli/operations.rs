@@ -75,6 +75,12 @@ pub async fn request(cli: &Cli, args: RequestArgs<'_>, wait: bool) -> Result<()>
             }
         }),
     };
+    submit(cli, spec, wait).await
+}
+
+/// Files a request and says what became of it; with `wait`, follows its
+/// operations to their end (exit 1 unless all succeeded).
+pub async fn submit(cli: &Cli, spec: RequestSpec, wait: bool) -> Result<()> {
     let client = cli.client().await?;
     // Subscribe before asking, so no output is missed.
     let events = if wait {
@@ -721,4 +727,107 @@ async fn pin(client: &Client, device: &str, keys: Vec<HostKey>) -> Result<()> {
         .await?;
     outln!("pinned {} for device {device}", fingerprints.join(", "));
     Ok(())
+}
+
+/// `rerun ID [--failed]`: a new request made from an earlier one (an
+/// operation's or a request's id), through the same policy and approval
+/// path: the same task, devices, values, reason, justification,
+/// governance id and change, unless given anew; with `--failed`, only
+/// the devices whose operation did not succeed.
+pub async fn rerun(cli: &Cli, args: RerunArgs<'_>) -> Result<()> {
+    let id = parse_id(args.id)?;
+    let client = cli.client().await?;
+    // An id is a request's or an operation's (they share one sequence).
+    let (request, op) = match client.call(Command::RequestOf { id }).await {
+        Ok(Response::Requests(mut r)) if !r.is_empty() => (r.pop(), None),
+        _ => {
+            let Response::Operations(mut ops) = client.call(Command::Operation { id }).await?
+            else {
+                bail!("the server answered with something else");
+            };
+            let op = ops
+                .pop()
+                .ok_or_else(|| eyre!("there is no operation or request {id}"))?;
+            let request = match client.call(Command::RequestOf { id: op.request }).await {
+                Ok(Response::Requests(mut r)) => r.pop(),
+                _ => None,
+            };
+            (request, Some(op))
+        }
+    };
+    let mut spec = match (&request, &op) {
+        (Some(r), _) => RequestSpec {
+            task: r.task.clone(),
+            devices: r.devices.clone(),
+            variables: r.variables.clone(),
+            reason: r.reason.clone(),
+            justification: r.justification.clone(),
+            governance_id: r.governance_id.clone(),
+            change: r.change.clone(),
+            ..Default::default()
+        },
+        // A Superuser's own run has no request: its operation says enough.
+        (None, Some(o)) => RequestSpec {
+            task: o.task.clone(),
+            devices: vec![o.device.clone()],
+            variables: o.variables.clone(),
+            ..Default::default()
+        },
+        (None, None) => bail!("there is no operation or request {id}"),
+    };
+    if args.failed {
+        let ids: Vec<Id> = match (&request, &op) {
+            (Some(r), _) => r.operations.clone(),
+            (None, Some(o)) => vec![o.id],
+            _ => Vec::new(),
+        };
+        let mut failed = Vec::new();
+        for op_id in ids {
+            if let Ok(Response::Operations(ops)) =
+                client.call(Command::Operation { id: op_id }).await
+            {
+                failed.extend(
+                    ops.into_iter()
+                        .filter(|o| o.state.is_final() && o.state != OpState::Succeeded)
+                        .map(|o| o.device),
+                );
+            }
+        }
+        if failed.is_empty() {
+            outln!("nothing to re-run: every device of it succeeded");
+            return Ok(());
+        }
+        failed.sort();
+        failed.dedup();
+        spec.devices = failed;
+    }
+    for (slot, given) in [
+        (&mut spec.reason, args.reason),
+        (&mut spec.justification, args.justification),
+        (&mut spec.governance_id, args.governance_id),
+    ] {
+        if given.is_some() {
+            *slot = given.clone();
+        }
+    }
+    eprintln!(
+        "re-run of {} on {}{}",
+        spec.task,
+        spec.devices.join(", "),
+        request
+            .as_ref()
+            .map(|r| format!(" (from request {})", r.id))
+            .unwrap_or_default()
+    );
+    submit(cli, spec, args.wait).await
+}
+
+/// What `rerun` was given.
+pub struct RerunArgs<'a> {
+    pub id: &'a str,
+    pub failed: bool,
+    pub reason: &'a Option<String>,
+    pub justification: &'a Option<String>,
+    pub governance_id: &'a Option<String>,
+    pub wait: bool,
 }

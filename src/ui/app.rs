@@ -610,6 +610,8 @@ pub struct App {
     /// row shown and how many there are (for mouse clicks).
     pub list_hit: Cell<Option<(Rect, usize, usize)>>,
     quit: bool,
+    /// The values a re-run's request form opens with (`R` in History).
+    pub prefill: Option<crate::engine::RequestSpec>,
     /// Emergency runs seen in the queue (each rings the bell once).
     emergencies_seen: std::collections::BTreeSet<Id>,
     /// Ring the terminal's bell after the next frame.
@@ -651,6 +653,7 @@ impl App {
             tabs_compact: Cell::new(false),
             quit: false,
             emergencies_seen: Default::default(),
+            prefill: None,
             bell: false,
         }
     }
@@ -986,13 +989,14 @@ impl App {
                 self.audit_refused = Some(e.to_string());
             }
             (_, Err(e)) => self.status = Some((e.to_string(), true)),
-            (Call::Terms(_), Ok(Response::Terms(terms))) => {
+            (Call::Terms(task), Ok(Response::Terms(terms))) => {
                 self.status = None;
-                self.overlays
-                    .push(Overlay::RequestForm(Box::new(RequestForm::new(
-                        *terms,
-                        &self.theme,
-                    ))));
+                let mut form = RequestForm::new(*terms, &self.theme);
+                // A re-run opens the form filled as the earlier request was.
+                if let Some(spec) = self.prefill.take().filter(|s| s.task == task) {
+                    form.prefill(&spec);
+                }
+                self.overlays.push(Overlay::RequestForm(Box::new(form)));
             }
             (Call::Submit(_), Ok(Response::Filed(request))) => {
                 let _ = self.take_request_form();

@@ -140,6 +140,28 @@ impl Field {
         self.input = input;
     }
 
+    /// Puts a value in, as typed: a choice's option, a comma-separated
+    /// list of picks, "true" for a toggle, text otherwise.
+    pub fn set_value(&mut self, value: &str) {
+        match &mut self.kind {
+            FieldKind::Toggle(on) => *on = value == "true",
+            FieldKind::Choice { options, at } => {
+                if let Some(i) = options.iter().position(|o| o == value) {
+                    *at = i;
+                }
+            }
+            FieldKind::Picks {
+                options, picked, ..
+            } => {
+                let wanted: Vec<&str> = value.split(',').map(str::trim).collect();
+                for (option, flag) in options.iter().zip(picked.iter_mut()) {
+                    *flag = wanted.contains(&option.as_str());
+                }
+            }
+            _ => self.set_text(value),
+        }
+    }
+
     /// The text of a text field (lines joined with newlines).
     pub fn value(&self) -> String {
         match &self.kind {

@@ -47,10 +47,11 @@ pub enum Action {
     Narrow,
     Explain,
     Mine,
+    Rerun,
 }
 
 impl Action {
-    pub const ALL: [Action; 39] = [
+    pub const ALL: [Action; 40] = [
         Action::Quit,
         Action::Help,
         Action::Command,
@@ -90,6 +91,7 @@ impl Action {
         Action::Narrow,
         Action::Explain,
         Action::Mine,
+        Action::Rerun,
     ];
 
     /// The name the configuration uses.
@@ -134,6 +136,7 @@ impl Action {
             Action::Narrow => "narrow",
             Action::Explain => "explain",
             Action::Mine => "my_requests",
+            Action::Rerun => "rerun",
         }
     }
 
@@ -178,6 +181,7 @@ impl Action {
             Action::Narrow => &["u"],
             Action::Explain => &["y"],
             Action::Mine => &["m"],
+            Action::Rerun => &["R"],
         }
     }
 

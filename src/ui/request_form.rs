@@ -94,6 +94,34 @@ impl RequestForm {
         RequestForm { terms, form }
     }
 
+    /// Fills the form with an earlier request's values (a re-run): its
+    /// devices, variables, reason, justification, governance id, change.
+    pub fn prefill(&mut self, spec: &crate::engine::RequestSpec) {
+        let mut set = |name: &str, value: &str| {
+            if let Some(f) = self.form.field_mut(name) {
+                f.set_value(value);
+            }
+        };
+        if !spec.devices.is_empty() {
+            set("devices", &spec.devices.join(", "));
+        }
+        for (name, value) in &spec.variables {
+            set(&var_field(name), value);
+        }
+        for (name, value) in [
+            ("reason", &spec.reason),
+            ("justification", &spec.justification),
+            ("governance_id", &spec.governance_id),
+        ] {
+            if let Some(v) = value {
+                set(name, v);
+            }
+        }
+        if let Some(change) = &spec.change {
+            set("change", &change.code);
+        }
+    }
+
     fn variable(&self, field: &str) -> Option<&Variable> {
         let name = field.strip_prefix("var:")?;
         self.terms.variables.iter().find(|v| v.name == name)

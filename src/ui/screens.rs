@@ -467,6 +467,7 @@ fn operation_keys(app: &App, history: bool) -> Vec<(String, &'static str)> {
         keys.push((k.first(Action::Filter), "filter"));
         keys.push((k.first(Action::SearchLog), "search log"));
         keys.push((k.first(Action::Open), "details"));
+        keys.push((k.first(Action::Rerun), "re-run"));
     } else {
         keys.push((k.first(Action::Filter), "search log"));
         keys.push((k.first(Action::CancelOperation), "cancel"));
@@ -638,6 +639,23 @@ impl Screen for History {
                     None => Vec::new(),
                 },
             };
+        }
+        if app.keys.is(&key, Action::Rerun) {
+            if let Some(op) = app.history.ops.get(app.history.selected) {
+                let spec = rerun_spec(op, &app.history.ops);
+                app.status = Some((
+                    format!(
+                        "re-run of {} on {}: a new request, through its policy",
+                        op.task,
+                        spec.devices.join(", ")
+                    ),
+                    false,
+                ));
+                let task = spec.task.clone();
+                app.prefill = Some(spec);
+                return vec![Call::Terms(task)];
+            }
+            return Vec::new();
         }
         if app.keys.is(&key, Action::Open) {
             if let Some(op) = app.history.ops.get(app.history.selected) {
@@ -1005,4 +1023,36 @@ pub fn decided_status(outcomes: &[crate::engine::api::Decided]) -> (String, bool
         .collect::<Vec<_>>()
         .join(" · ");
     (crate::text::printable(&text), !failed.is_empty())
+}
+
+/// A re-run of `op`'s request as a new request: the same task and
+/// values; on the devices of that request that did not succeed when `op`
+/// failed (a retry of the failures), else on all of them (as far as
+/// History shows them).
+pub fn rerun_spec(
+    op: &crate::domain::Operation,
+    history: &[crate::domain::Operation],
+) -> crate::engine::RequestSpec {
+    use crate::domain::OpState;
+    let same: Vec<&crate::domain::Operation> = history
+        .iter()
+        .filter(|o| o.request == op.request && o.task == op.task && op.request.0 != 0)
+        .collect();
+    let failed = op.state != OpState::Succeeded;
+    let mut devices: Vec<String> = same
+        .iter()
+        .filter(|o| !failed || o.state != OpState::Succeeded)
+        .map(|o| o.device.clone())
+        .collect();
+    if !devices.contains(&op.device) {
+        devices.push(op.device.clone());
+    }
+    devices.sort();
+    devices.dedup();
+    crate::engine::RequestSpec {
+        task: op.task.clone(),
+        devices,
+        variables: op.variables.clone(),
+        ..Default::default()
+    }
 }
