@@ -48,10 +48,14 @@ pub enum Action {
     Explain,
     Mine,
     Rerun,
+    SearchNext,
+    SearchPrev,
+    LogTop,
+    LogBottom,
 }
 
 impl Action {
-    pub const ALL: [Action; 40] = [
+    pub const ALL: [Action; 44] = [
         Action::Quit,
         Action::Help,
         Action::Command,
@@ -92,6 +96,10 @@ impl Action {
         Action::Explain,
         Action::Mine,
         Action::Rerun,
+        Action::SearchNext,
+        Action::SearchPrev,
+        Action::LogTop,
+        Action::LogBottom,
     ];
 
     /// The name the configuration uses.
@@ -137,6 +145,10 @@ impl Action {
             Action::Explain => "explain",
             Action::Mine => "my_requests",
             Action::Rerun => "rerun",
+            Action::SearchNext => "search_next",
+            Action::SearchPrev => "search_prev",
+            Action::LogTop => "log_top",
+            Action::LogBottom => "log_bottom",
         }
     }
 
@@ -182,6 +194,11 @@ impl Action {
             Action::Explain => &["y"],
             Action::Mine => &["m"],
             Action::Rerun => &["R"],
+            Action::SearchNext => &["n"],
+            Action::SearchPrev => &["N"],
+            // As in less(1): the first and the last line.
+            Action::LogTop => &["<"],
+            Action::LogBottom => &[">"],
         }
     }
 

@@ -168,6 +168,12 @@ pub struct OperationLog {
     partial_stream: Option<Stream>,
     /// Output bytes received (the debug trace aside).
     pub bytes: u64,
+    /// The rows the pane showed last (scrolling stops where a full pane
+    /// of lines is in view).
+    height: std::cell::Cell<usize>,
+    /// What the last search looked for (`n`/`N` look again; matching
+    /// lines are highlighted).
+    pub needle: String,
     /// The next chunk this log expects; a later one means some were skipped.
     pub next_seq: u64,
     /// Lines up from the bottom; 0 follows the tail.
@@ -246,11 +252,27 @@ impl OperationLog {
         }
     }
 
+    /// The largest offset that still fills the pane.
+    fn max_offset(&self) -> usize {
+        self.lines.len().saturating_sub(self.height.get().max(1))
+    }
+
     /// Scrolls by `delta` lines (positive is up); scrolling up stops following.
     pub fn scroll(&mut self, delta: isize) {
-        let max = self.lines.len().saturating_sub(1) as isize;
+        let max = self.max_offset() as isize;
         self.offset = (self.offset as isize + delta).clamp(0, max) as usize;
         self.follow = self.offset == 0;
+    }
+
+    /// To the first line (`top`) or the last, which is followed again.
+    pub fn jump(&mut self, top: bool) {
+        if top {
+            self.offset = self.max_offset();
+            self.follow = self.offset == 0;
+        } else {
+            self.offset = 0;
+            self.follow = true;
+        }
     }
 
     /// Toggles following the tail.
@@ -261,27 +283,57 @@ impl OperationLog {
         }
     }
 
-    /// The lines a pane of `height` rows shows, oldest first.
+    /// The lines a pane of `height` rows shows, oldest first: always a
+    /// full pane when there are enough lines.
     pub fn visible(&self, height: usize) -> impl Iterator<Item = &LogLine> {
-        let end = self.lines.len().saturating_sub(self.offset);
+        self.height.set(height);
+        let len = self.lines.len();
+        let end = len.saturating_sub(self.offset).max(height.min(len));
         let start = end.saturating_sub(height);
         self.lines.range(start..end)
     }
 
-    /// The first line holding `needle`, searching up from the view's bottom;
-    /// moves the view there.
+    /// The index of the line at the pane's bottom.
+    fn bottom(&self) -> usize {
+        let len = self.lines.len();
+        len.saturating_sub(self.offset)
+            .max(self.height.get().min(len))
+            .saturating_sub(1)
+    }
+
+    /// Puts line `i` in view (at the bottom, or as low as a full pane allows).
+    fn show(&mut self, i: usize) {
+        self.offset = (self.lines.len() - 1 - i).min(self.max_offset());
+        self.follow = self.offset == 0;
+    }
+
+    /// The nearest line above the pane's bottom holding `needle`; moves
+    /// the view there and remembers it for `n`/`N`.
     pub fn search(&mut self, needle: &str) -> bool {
         if needle.is_empty() {
             return false;
         }
-        let bottom = self.lines.len().saturating_sub(self.offset + 1);
-        let hit = (0..bottom)
-            .rev()
-            .find(|i| self.lines[*i].text.contains(needle));
+        self.needle = needle.to_string();
+        self.search_again(false)
+    }
+
+    /// The next match of the last search: down (`forward`) or up from
+    /// the line at the pane's bottom.
+    pub fn search_again(&mut self, forward: bool) -> bool {
+        if self.needle.is_empty() {
+            return false;
+        }
+        let bottom = self.bottom();
+        let needle = self.needle.clone();
+        let holds = |i: &usize| self.lines[*i].text.contains(&needle);
+        let hit = if forward {
+            (bottom + 1..self.lines.len()).find(holds)
+        } else {
+            (0..bottom).rev().find(holds)
+        };
         match hit {
             Some(i) => {
-                self.offset = self.lines.len() - 1 - i;
-                self.follow = false;
+                self.show(i);
                 true
             }
             None => false,
@@ -314,6 +366,63 @@ mod tests {
         log.push_stored(&chunk(2, "second\n"));
         assert_eq!(log.lines.len(), 2);
         assert!(log.push(&chunk(3, "third\n")), "contiguous again");
+    }
+
+    #[test]
+    fn a_search_fills_the_pane_and_n_and_shift_n_move_between_matches() {
+        let mut log = OperationLog::default();
+        log.select(Id(1));
+        let text: String = (0..100)
+            .map(|i| {
+                if [3, 50, 95].contains(&i) {
+                    format!("boom {i}\n")
+                } else {
+                    format!("line {i}\n")
+                }
+            })
+            .collect();
+        assert!(log.push(&chunk(0, &text)));
+        let view = |log: &OperationLog| -> Vec<String> {
+            log.visible(10).map(|l| l.text.clone()).collect()
+        };
+        assert_eq!(view(&log).len(), 10);
+        // Up from the bottom line: boom 95 comes to the bottom, then 50.
+        assert!(log.search("boom"));
+        assert_eq!(view(&log).last().unwrap(), "boom 95");
+        assert!(log.search_again(false));
+        assert!(
+            view(&log).contains(&"boom 50".to_string()),
+            "{:?}",
+            view(&log)
+        );
+        // A match in the first screenful: a full pane, the match in it.
+        assert!(log.search_again(false));
+        let shown = view(&log);
+        assert_eq!(shown.len(), 10, "{shown:?}");
+        assert_eq!(shown[0], "line 0");
+        assert!(shown.contains(&"boom 3".to_string()));
+        // PgDn from there moves by whole lines, none skipped.
+        log.scroll(-1);
+        assert_eq!(view(&log)[0], "line 1");
+        // n goes down to the next match, N back up.
+        assert!(log.search_again(true));
+        assert!(
+            view(&log).contains(&"boom 50".to_string()),
+            "{:?}",
+            view(&log)
+        );
+        assert!(log.search_again(false));
+        assert!(
+            view(&log).contains(&"boom 3".to_string()),
+            "{:?}",
+            view(&log)
+        );
+        // Home and End.
+        log.jump(false);
+        assert_eq!(view(&log).last().unwrap(), "line 99");
+        assert!(log.follow);
+        log.jump(true);
+        assert_eq!(view(&log)[0], "line 0");
     }
 
     #[test]

@@ -454,24 +454,38 @@ impl Screen for Approvals {
 /// The keys the two operation screens share.
 fn operation_keys(app: &App, history: bool) -> Vec<(String, &'static str)> {
     let k = &app.keys;
-    let mut keys = vec![
-        (move_keys(app), "select"),
-        (
-            format!("{}/{}", k.first(Action::PageUp), k.first(Action::PageDown)),
-            "scroll log",
-        ),
-        (k.first(Action::Follow), "follow"),
-        (k.first(Action::DebugTrace), "debug trace"),
-    ];
+    // What the screen is for first (the footer keeps what fits, in
+    // order); the log pane's own keys after.
+    let mut keys = vec![(move_keys(app), "select")];
     if history {
+        keys.push((k.first(Action::Open), "details"));
         keys.push((k.first(Action::Filter), "filter"));
         keys.push((k.first(Action::SearchLog), "search log"));
-        keys.push((k.first(Action::Open), "details"));
         keys.push((k.first(Action::Rerun), "re-run"));
     } else {
         keys.push((k.first(Action::Filter), "search log"));
         keys.push((k.first(Action::CancelOperation), "cancel"));
     }
+    keys.extend([
+        (
+            format!(
+                "{}/{}",
+                k.first(Action::SearchNext),
+                k.first(Action::SearchPrev)
+            ),
+            "next match",
+        ),
+        (
+            format!("{}/{}", k.first(Action::PageUp), k.first(Action::PageDown)),
+            "scroll log",
+        ),
+        (k.first(Action::Follow), "follow"),
+        (
+            format!("{}/{}", k.first(Action::LogTop), k.first(Action::LogBottom)),
+            "log ends",
+        ),
+        (k.first(Action::DebugTrace), "debug trace"),
+    ]);
     keys
 }
 
@@ -480,6 +494,25 @@ fn operation_keys(app: &App, history: bool) -> Vec<(String, &'static str)> {
 fn log_key(app: &mut App, key: &KeyEvent) -> Option<Vec<Call>> {
     if app.keys.is(key, Action::Follow) {
         app.log.toggle_follow();
+    } else if app.keys.is(key, Action::LogTop) {
+        app.log.jump(true);
+    } else if app.keys.is(key, Action::LogBottom) {
+        app.log.jump(false);
+    } else if app.keys.is(key, Action::SearchNext) || app.keys.is(key, Action::SearchPrev) {
+        // The last search again: n down, N up.
+        let forward = app.keys.is(key, Action::SearchNext);
+        if app.log.needle.is_empty() {
+            app.status = Some(("search the log first".into(), true));
+        } else if !app.log.search_again(forward) {
+            app.status = Some((
+                format!(
+                    "'{}' not found {}",
+                    crate::text::printable(&app.log.needle),
+                    if forward { "below" } else { "above" }
+                ),
+                true,
+            ));
+        }
     } else if app.keys.is(key, Action::PageUp) {
         app.log.scroll(20);
     } else if app.keys.is(key, Action::PageDown) {

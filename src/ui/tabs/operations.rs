@@ -138,26 +138,18 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     };
     frame.render_widget(Paragraph::new(detail), detail_area);
     let height = log_area.height.saturating_sub(2) as usize;
+    let needle = app.log.needle.as_str();
     let lines: Vec<Line> = app
         .log
         .visible(height)
-        .map(|line| match line.stream {
-            Stream::System => Line::from(Span::styled(format!("* {}", line.text), app.theme.dim())),
-            Stream::Debug => Line::from(Span::styled(format!("· {}", line.text), app.theme.dim())),
-            stream => {
-                let base = if stream == Stream::Stderr {
-                    app.theme.warn_style()
-                } else {
-                    app.theme.text()
-                };
-                // The remote program's own colours, on top of the pane's.
-                Line::from(
-                    line.runs()
-                        .into_iter()
-                        .map(|(text, style)| Span::styled(text.to_string(), base.patch(style)))
-                        .collect::<Vec<_>>(),
-                )
+        .map(|line| {
+            // Lines that hold the search's text stand out.
+            let hit = !needle.is_empty() && line.text.contains(needle);
+            let mut shown = log_line(app, line);
+            if hit {
+                shown = shown.patch_style(app.theme.selected());
             }
+            shown
         })
         .collect();
     let log_title = format!(
@@ -335,4 +327,32 @@ pub fn draw_detail(
         ),
         area,
     );
+}
+
+/// One line of the log pane: Gatehouse's own lines dim and marked, the
+/// remote's in its own colours, stderr in the warning colour and marked
+/// `!` (so that it shows without colour too).
+fn log_line<'a>(app: &App, line: &'a crate::ui::oplog::LogLine) -> Line<'a> {
+    match line.stream {
+        Stream::System => Line::from(Span::styled(format!("* {}", line.text), app.theme.dim())),
+        Stream::Debug => Line::from(Span::styled(format!("· {}", line.text), app.theme.dim())),
+        stream => {
+            let base = if stream == Stream::Stderr {
+                app.theme.warn_style()
+            } else {
+                app.theme.text()
+            };
+            let mut spans = Vec::new();
+            if stream == Stream::Stderr {
+                spans.push(Span::styled("! ", app.theme.warn_style()));
+            }
+            // The remote program's own colours, on top of the pane's.
+            spans.extend(
+                line.runs()
+                    .into_iter()
+                    .map(|(text, style)| Span::styled(text.to_string(), base.patch(style))),
+            );
+            Line::from(spans)
+        }
+    }
 }
