@@ -894,3 +894,34 @@ fn r_in_history_opens_a_request_form_filled_to_retry_the_failures() {
     assert_eq!(spec.devices, vec!["web-2".to_string()]);
     assert_eq!(spec.variables["SERVICE"], "haproxy");
 }
+
+/// A filter left on History or Tasks is always said in the list's title.
+#[test]
+fn a_filter_left_in_force_is_said_in_the_title() {
+    let mut app = App::new("carol".into(), Theme::default());
+    app.update(key(KeyCode::Char('5')));
+    app.update(key(KeyCode::Char('/')));
+    type_in(&mut app, "state:failed");
+    app.update(key(KeyCode::Enter));
+    app.update(key(KeyCode::Char('2')));
+    app.update(key(KeyCode::Char('5')));
+    let text = screen(&app, 120, 40);
+    assert!(text.contains("History matching 'state:failed'"), "{text}");
+    // Tasks: the filter and how many of how many.
+    let tasks: Vec<Record> = ["restart", "status", "disk"]
+        .iter()
+        .map(|n| {
+            Record::Task(Task {
+                meta: Meta::named(*n),
+                ..Task::default()
+            })
+        })
+        .collect();
+    app.update(records(Kind::Task, tasks));
+    app.update(key(KeyCode::Char('2')));
+    app.update(key(KeyCode::Char('/')));
+    type_in(&mut app, "st");
+    app.update(key(KeyCode::Enter));
+    let text = screen(&app, 120, 40);
+    assert!(text.contains("Tasks matching 'st': 2 of 3"), "{text}");
+}

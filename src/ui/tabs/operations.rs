@@ -36,7 +36,16 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         (
             &app.history.ops,
             app.history.selected,
-            format!(" History, newest first ({}) ", app.history.ops.len()),
+            if app.history.filter_text.is_empty() {
+                format!(" History, newest first ({}) ", app.history.ops.len())
+            } else {
+                // A filter in force is always said.
+                format!(
+                    " History matching '{}' ({}; / to change) ",
+                    crate::text::printable(&app.history.filter_text),
+                    app.history.ops.len()
+                )
+            },
         )
     };
     visible_table(

@@ -16,7 +16,17 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         frame,
         list_area,
         app,
-        format!(" Tasks ({}) ", list.view.len()),
+        // A filter in force is always said, with how many it lets through.
+        if list.filter.is_empty() {
+            format!(" Tasks ({}) ", list.view.len())
+        } else {
+            format!(
+                " Tasks matching '{}': {} of {} (/ to change, Esc in it to clear) ",
+                crate::text::printable(&list.filter),
+                list.view.len(),
+                list.records.len()
+            )
+        },
         Row::new(vec!["Task", "Template", "Devices", "Schedule"]),
         &[
             Constraint::Length(24),
