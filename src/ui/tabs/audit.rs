@@ -28,6 +28,23 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             crate::text::printable(&app.audit.filter)
         )
     };
+    // Column widths for the pane: at 80 columns the time loses its year
+    // and the columns narrow; cells end in `…` where they are cut, never
+    // mid-number silently.
+    let wide = list_area.width >= 110;
+    let widths: [usize; 5] = if wide {
+        [7, 16, 12, 18, 24]
+    } else {
+        [6, 11, 8, 16, 16]
+    };
+    let details_width =
+        (list_area.width as usize).saturating_sub(2 + widths.iter().sum::<usize>() + widths.len());
+    let fit = crate::text::fit;
+    let constraints: Vec<Constraint> = widths
+        .iter()
+        .map(|w| Constraint::Length(*w as u16))
+        .chain([Constraint::Min(10)])
+        .collect();
     visible_table(
         frame,
         list_area,
@@ -41,25 +58,18 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             "Target".into(),
             "Details".into(),
         ]),
-        &[
-            Constraint::Length(7),
-            Constraint::Length(16),
-            Constraint::Length(12),
-            Constraint::Length(18),
-            Constraint::Length(24),
-            Constraint::Min(10),
-        ],
+        &constraints,
         events.len(),
         selected,
         |i| {
             let e = events[i];
             Row::new(vec![
                 e.seq.to_string(),
-                e.time.short(),
-                crate::text::printable(&e.actor),
-                crate::text::printable(&e.action),
-                crate::text::printable(&e.target),
-                crate::text::printable(&e.details),
+                if wide { e.time.short() } else { e.time.brief() },
+                fit(&crate::text::printable(&e.actor), widths[2]),
+                fit(&crate::text::printable(&e.action), widths[3]),
+                fit(&crate::text::printable(&e.target), widths[4]),
+                fit(&crate::text::printable(&e.details), details_width),
             ])
         },
     );
