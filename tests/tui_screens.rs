@@ -901,3 +901,17 @@ fn your_requests_show_where_each_stands_and_why() {
     app.update(key(KeyCode::Char('m')));
     assert!(text(&app, 120, 40).contains("Waiting for you"));
 }
+
+/// At the smallest size the TUI takes (60×15) every tab still shows: the
+/// others by their digit, the current one with its name.
+#[test]
+fn every_tab_shows_at_the_smallest_size() {
+    let mut app = realistic("bob");
+    app.update(key(KeyCode::Char('6')));
+    let screen = text(&app, 60, 15);
+    let bar = screen.lines().next().unwrap();
+    for digit in ["1", "2", "3", "4", "5", "7"] {
+        assert!(bar.contains(digit), "tab {digit} missing: {bar}");
+    }
+    assert!(bar.contains("6 Audit"), "{bar}");
+}

@@ -603,7 +603,9 @@ pub struct App {
     pub overlays: Vec<Overlay>,
     /// The server this UI talks to, for the top line ("jump1 · server gatehouse").
     pub server: String,
-    tabs_compact: Cell<bool>,
+    /// How the tab bar was last drawn: 0 full titles, 1 short ones, 2
+    /// digits with the current tab's short title (for mouse clicks).
+    tabs_compact: Cell<u8>,
     /// The time the screens take as now; fixed in tests that compare screens.
     pub clock: Option<crate::domain::Timestamp>,
     /// Where the current screen's list was drawn: its rows' area, the first
@@ -650,7 +652,7 @@ impl App {
             list_hit: Cell::new(None),
             clock: None,
             server: String::new(),
-            tabs_compact: Cell::new(false),
+            tabs_compact: Cell::new(0),
             quit: false,
             emergencies_seen: Default::default(),
             prefill: None,
@@ -1928,7 +1930,7 @@ impl App {
         let mut start = 0u16;
         let compact = self.tabs_compact.get();
         for (i, tab) in Tab::ALL.iter().enumerate() {
-            let width = Self::tab_label(i, *tab, compact).chars().count() as u16 + 2;
+            let width = self.tab_label(i, *tab, compact).chars().count() as u16 + 2;
             if x >= start && x < start + width {
                 return Some(*tab);
             }
@@ -1989,19 +1991,22 @@ impl App {
     }
 
     /// The width the tab bar's titles take.
-    fn tabs_width(compact: bool) -> u16 {
+    fn tabs_width(&self, compact: u8) -> u16 {
         Tab::ALL
             .iter()
             .enumerate()
-            .map(|(i, t)| Self::tab_label(i, *t, compact).chars().count() as u16 + 3)
+            .map(|(i, t)| self.tab_label(i, *t, compact).chars().count() as u16 + 3)
             .sum()
     }
 
-    fn tab_label(i: usize, tab: Tab, compact: bool) -> String {
-        if compact {
-            format!("{} {}", i + 1, tab.short_title())
-        } else {
-            format!("{} {}", i + 1, tab.title())
+    /// A tab's label: full title, short title, or (narrowest) its digit
+    /// alone unless it is the current tab.
+    fn tab_label(&self, i: usize, tab: Tab, compact: u8) -> String {
+        match compact {
+            0 => format!("{} {}", i + 1, tab.title()),
+            1 => format!("{} {}", i + 1, tab.short_title()),
+            _ if tab == self.tab => format!("{} {}", i + 1, tab.short_title()),
+            _ => (i + 1).to_string(),
         }
     }
 
@@ -2013,21 +2018,24 @@ impl App {
         } else {
             format!("{}@{}", self.login, self.server)
         };
-        let fits = |compact: bool, who: &str| {
-            Self::tabs_width(compact) + (who.chars().count() as u16) < area.width
+        let fits = |compact: u8, who: &str| {
+            self.tabs_width(compact) + (who.chars().count() as u16) < area.width
         };
-        let (compact, who) = if fits(false, &full_who) {
-            (false, full_who)
-        } else if fits(true, &full_who) {
-            (true, full_who)
+        // Every tab always shows: at the narrowest, digits.
+        let (compact, who) = if fits(0, &full_who) {
+            (0, full_who)
+        } else if fits(1, &full_who) {
+            (1, full_who)
+        } else if fits(1, &self.login) {
+            (1, self.login.clone())
         } else {
-            (true, self.login.clone())
+            (2, self.login.clone())
         };
         self.tabs_compact.set(compact);
         let titles: Vec<Line> = Tab::ALL
             .iter()
             .enumerate()
-            .map(|(i, t)| Line::from(Self::tab_label(i, *t, compact)))
+            .map(|(i, t)| Line::from(self.tab_label(i, *t, compact)))
             .collect();
         let [tabs_area, who_area] = Layout::horizontal([
             Constraint::Min(10),
