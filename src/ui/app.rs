@@ -2105,7 +2105,7 @@ impl App {
     fn draw_help(&self, frame: &mut Frame) {
         use ratatui::widgets::{Block, Borders, Clear};
         let area = frame.area();
-        let width = area.width.min(70);
+        let width = area.width.min(90);
         let height = area.height.min(20);
         let popup = Rect {
             x: area.x + (area.width - width) / 2,
@@ -2145,12 +2145,14 @@ impl App {
         }
         frame.render_widget(Clear, popup);
         frame.render_widget(
-            Paragraph::new(lines).block(
-                Block::default()
-                    .borders(Borders::ALL)
-                    .title(" Help ")
-                    .title_style(self.theme.title()),
-            ),
+            Paragraph::new(lines)
+                .wrap(ratatui::widgets::Wrap { trim: false })
+                .block(
+                    Block::default()
+                        .borders(Borders::ALL)
+                        .title(" Help ")
+                        .title_style(self.theme.title()),
+                ),
             popup,
         );
     }

@@ -146,7 +146,18 @@ pub async fn run(client: Client, theme: Theme, keys: Keymap) -> Result<()> {
         terminal.draw(|f| app.draw(f))?;
         let mut last_draw = tokio::time::Instant::now();
         loop {
-            let Some(first) = rx.recv().await else { break };
+            // Nothing happening: a frame a second keeps ages and clocks
+            // on screen true (an Age of "1s" does not stay "1s").
+            let first =
+                match tokio::time::timeout(std::time::Duration::from_secs(1), rx.recv()).await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => break,
+                    Err(_) => {
+                        terminal.draw(|f| app.draw(f))?;
+                        last_draw = tokio::time::Instant::now();
+                        continue;
+                    }
+                };
             // A key or a click is drawn at once. Engine messages (output
             // streaming) make frames at most every FRAME, each taking
             // everything that arrived meanwhile; a key cuts the wait short.
