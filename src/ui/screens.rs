@@ -371,7 +371,7 @@ impl Screen for Approvals {
                 if app.approvals.show_mine {
                     "waiting for you"
                 } else {
-                    "your requests"
+                    "mine"
                 },
             ),
         ]
