@@ -925,3 +925,59 @@ fn a_filter_left_in_force_is_said_in_the_title() {
     let text = screen(&app, 120, 40);
     assert!(text.contains("Tasks matching 'st': 2 of 3"), "{text}");
 }
+
+/// Device lists show tags and product, and the filter matches them:
+/// `tag:pci`, `product:mysql`, and several words together.
+#[test]
+fn device_lists_show_tags_and_filter_by_tag_and_product() {
+    let mut app = admin(Kind::Device);
+    let mut tagged = device("db-1", None);
+    if let Record::Device(d) = &mut tagged {
+        d.tags = vec!["pci".into(), "eu".into()];
+        d.product = "MySQL".into();
+    }
+    app.update(records(
+        Kind::Device,
+        vec![tagged, device("web-1", None), device("web-2", None)],
+    ));
+    let text = screen(&app, 120, 40);
+    assert!(text.contains("MySQL [pci, eu]"), "{text}");
+    let shown = |app: &App| app.list(Kind::Device).unwrap().view.len();
+    for (filter, n) in [
+        ("tag:pci", 1),
+        ("tag:pc", 0),
+        ("product:mysql", 1),
+        ("product:linux web", 2),
+        ("web-2 lab", 1),
+    ] {
+        app.update(key(KeyCode::Char('/')));
+        type_in(&mut app, filter);
+        app.update(key(KeyCode::Enter));
+        assert_eq!(shown(&app), n, "{filter}");
+        app.update(key(KeyCode::Char('/')));
+        app.update(key(KeyCode::Esc));
+        assert_eq!(shown(&app), 3, "cleared after {filter}");
+    }
+}
+
+/// `R` on the Operations tab re-runs like History's: the request form,
+/// filled with the operation's task, device and values.
+#[test]
+fn r_in_operations_opens_the_request_form_filled() {
+    let mut app = App::new("alice".into(), Theme::default());
+    app.update(key(KeyCode::Char('4')));
+    let mut running = op(61, "restart", OpState::Running);
+    running.device = "web-1".into();
+    app.update(Message::Answer(
+        Call::LiveOperations,
+        Ok(Response::Operations(vec![running])),
+    ));
+    assert_eq!(
+        app.update(key(KeyCode::Char('R'))),
+        vec![Call::Terms("restart".into())]
+    );
+    assert_eq!(
+        app.prefill.as_ref().unwrap().devices,
+        vec!["web-1".to_string()]
+    );
+}

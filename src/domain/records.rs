@@ -785,10 +785,15 @@ impl Record {
         match self {
             Record::Environment(_) | Record::System(_) => String::new(),
             Record::Device(d) => format!(
-                "{}:{}  {}  {}/{}  {}",
+                "{}:{}  {}{}  {}/{}  {}",
                 d.address,
                 d.port,
                 d.product,
+                if d.tags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", d.tags.join(", "))
+                },
                 d.environment,
                 d.system,
                 match d.host_keys.as_slice() {

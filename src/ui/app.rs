@@ -530,7 +530,9 @@ impl RecordList {
         }
     }
 
-    /// Sets the filter: a case-insensitive substring of the name or summary.
+    /// Sets the filter: words that must all match, each a case-insensitive
+    /// substring of the name or summary, or `tag:NAME` / `product:NAME`
+    /// (a device's tag, its product).
     pub fn set_filter(&mut self, filter: &str) {
         self.filter = filter.to_string();
         self.selected = 0;
@@ -539,14 +541,17 @@ impl RecordList {
 
     fn refilter(&mut self) {
         let needle = self.filter.to_lowercase();
+        let words: Vec<&str> = needle.split_whitespace().collect();
+        let matches = |r: &Record, word: &str| match (word.split_once(':'), r) {
+            (Some(("tag", t)), Record::Device(d)) => d.tags.iter().any(|x| x.to_lowercase() == t),
+            (Some(("product", p)), Record::Device(d)) => d.product.to_lowercase().contains(p),
+            (Some(("tag" | "product", _)), _) => false,
+            _ => {
+                r.name().to_lowercase().contains(word) || r.summary().to_lowercase().contains(word)
+            }
+        };
         self.view = (0..self.records.len())
-            .filter(|i| {
-                needle.is_empty() || {
-                    let r = &self.records[*i];
-                    r.name().to_lowercase().contains(&needle)
-                        || r.summary().to_lowercase().contains(&needle)
-                }
-            })
+            .filter(|i| words.iter().all(|w| matches(&self.records[*i], w)))
             .collect();
         self.selected = self.selected.min(self.view.len().saturating_sub(1));
     }

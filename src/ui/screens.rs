@@ -465,6 +465,7 @@ fn operation_keys(app: &App, history: bool) -> Vec<(String, &'static str)> {
     } else {
         keys.push((k.first(Action::Filter), "search log"));
         keys.push((k.first(Action::CancelOperation), "cancel"));
+        keys.push((k.first(Action::Rerun), "re-run"));
     }
     keys.extend([
         (
@@ -567,6 +568,16 @@ impl Screen for Operations {
     fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
         if let Some(calls) = log_key(app, &key) {
             return calls;
+        }
+        if app.keys.is(&key, Action::Rerun) {
+            // As in History: a new request, through the form, filled.
+            if let Some(op) = app.live_ops.get(app.operations.selected) {
+                let spec = rerun_spec(op, &app.live_ops);
+                let task = spec.task.clone();
+                app.prefill = Some(spec);
+                return vec![Call::Terms(task)];
+            }
+            return Vec::new();
         }
         if app.keys.is(&key, Action::CancelOperation) {
             if let Some(op) = app.live_ops.get(app.operations.selected) {
