@@ -972,3 +972,29 @@ fn a_policy_that_requires_approval_comments_refuses_an_empty_one() {
         .ok(&["export"])
         .contains("requires_approval_comment = true"));
 }
+
+/// What a request runs names a device's address only to those who may see
+/// the device (view-devices); its requester without that sees the mask.
+#[test]
+fn request_show_names_an_address_only_to_those_who_may_see_the_device() {
+    let d = DataDir::new();
+    let text = records("").replace(
+        "content = \"echo approved run of [#WHAT#]\"",
+        "content = \"echo approved run of [#WHAT#] on [#ADDRESS#]\"",
+    );
+    let file = d.write("r.toml", &text);
+    d.ok(&["import", file.to_str().unwrap()]);
+    let id = request_id(&ok_as(
+        &d,
+        "alice",
+        &["request", "restart", "--justification", "x"],
+    ));
+    let hers = ok_as(&d, "alice", &["request", "show", &id]);
+    assert!(
+        hers.contains("on [#ADDRESS#]") && !hers.contains("127.0.0.1"),
+        "{hers}"
+    );
+    // The owner (a Superuser) sees the device, and so its address.
+    let mine = d.ok(&["request", "show", &id]);
+    assert!(mine.contains("on 127.0.0.1"), "{mine}");
+}

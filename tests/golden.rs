@@ -755,6 +755,7 @@ fn responses() -> Vec<Response> {
             next: Some(Id(8)),
             operations: 200,
             bytes: 4096,
+            cut: Some(Id(9)),
         })),
     ]
 }

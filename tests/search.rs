@@ -288,6 +288,8 @@ fn the_audit_holds_changes_field_by_field_clones_starts_server_life_and_reads() 
     d.ok_as("alice", &["logs", &op]);
     assert!(events(&d, "output.read").is_empty());
     d.ok(&["logs", &op]);
+    // Read again: audited once per reader and operation, not at every look.
+    d.ok(&["logs", &op]);
     let read = events(&d, "output.read");
     assert_eq!(read.len(), 1, "{read:?}");
     assert_eq!(read[0]["actor"], "root");
@@ -307,4 +309,42 @@ fn the_audit_holds_changes_field_by_field_clones_starts_server_life_and_reads() 
         .unwrap()
         .ends_with("shutdown requested"));
     assert_eq!(events(&d, "server.start").len(), 2);
+}
+
+/// One operation with more matching lines than a page holds fills the
+/// page, is said to hold more, and the older operations are still
+/// searched; memory stays bounded by the page.
+#[test]
+fn an_operation_that_fills_a_page_is_said_and_older_ones_are_still_searched() {
+    let d = DataDir::new();
+    let many = RECORDS.to_string()
+        + r#"
+[[template]]
+name = "many"
+executor = "local"
+content = "i=0; while [ $i -lt 1500 ]; do echo boom $i; i=$((i+1)); done"
+[[task]]
+name = "many"
+template = "many"
+environment = "lab"
+system = "box"
+devices = ["here"]
+credential = "none"
+"#;
+    let file = d.write("r.toml", &many);
+    d.ok(&["import", file.to_str().unwrap()]);
+    d.ok(&["request", "say", "--wait"]);
+    d.ok(&["request", "many", "--wait"]);
+    let out = d.run(&["search", "boom", "--limit", "100000", "--json"]);
+    assert!(out.status.success());
+    let found = lines(&String::from_utf8_lossy(&out.stdout));
+    let from_many = found.iter().filter(|m| m["task"] == "many").count();
+    let from_say = found.iter().filter(|m| m["task"] == "say").count();
+    assert_eq!(from_many, 1000, "a page's worth");
+    assert_eq!(from_say, 4, "the older operations are searched too");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("may hold more matching lines than shown"),
+        "{stderr}"
+    );
 }

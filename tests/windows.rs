@@ -486,3 +486,37 @@ fn times_are_shown_in_the_viewers_zone_and_name_it() {
         "{err}"
     );
 }
+
+/// A freeze is a policy's kind of record: someone who may not manage
+/// policies may not make, change or lift one (a freeze lifted by its
+/// victim would be no freeze), though they see it.
+#[test]
+fn a_user_without_manage_policies_can_neither_make_nor_lift_a_freeze() {
+    let (freeze, _) = freeze_now("\"production\"");
+    let d = setup("", &freeze);
+    let lifted = d.write(
+        "lift.toml",
+        &freeze.replace("\"production\"", "\"staging\""),
+    );
+    let err = d.fails_as("alice", &["import", lifted.to_str().unwrap()]);
+    assert!(
+        err.contains("may not") && err.contains("manage-policies"),
+        "{err}"
+    );
+    let err = d.fails_as("alice", &["disable", "freeze", "quarter-close"]);
+    assert!(
+        err.contains("may not") && err.contains("manage-policies"),
+        "{err}"
+    );
+    let err = d.fails_as("alice", &["delete", "freeze", "quarter-close"]);
+    assert!(
+        err.contains("may not") && err.contains("manage-policies"),
+        "{err}"
+    );
+    // Still in force over production, and listed for her.
+    let out = run_as(&d, "alice", &["request", "restart", "--justification", "x"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("freeze 'quarter-close'"));
+    assert!(d
+        .ok_as("alice", &["list", "freezes"])
+        .contains("production"));
+}

@@ -48,6 +48,11 @@ pub async fn search(
         }
         out.flush()?;
         drop(out);
+        if let (Some(op), false) = (page.cut, left_out) {
+            eprintln!(
+                "operation {op} may hold more matching lines than shown: `gatehouse logs {op}` has them all"
+            );
+        }
         match page.next {
             Some(next) if found < limit => filter.before = Some(next),
             next => {

@@ -10,9 +10,16 @@ use std::sync::OnceLock;
 
 static VIEW: OnceLock<Tz> = OnceLock::new();
 
+static MACHINE: OnceLock<Tz> = OnceLock::new();
+
 /// The machine's zone as an IANA name: `TZ` when it names one (a leading
 /// `:` is dropped), else the system's (`/etc/localtime`), else UTC.
+/// Read once per process: policies ask it at every decision.
 pub fn machine_zone() -> Tz {
+    *MACHINE.get_or_init(read_machine_zone)
+}
+
+fn read_machine_zone() -> Tz {
     let named = std::env::var("TZ")
         .ok()
         .and_then(|tz| tz.trim_start_matches(':').parse::<Tz>().ok());

@@ -333,6 +333,9 @@ pub struct SearchPage {
     /// Operations and bytes of output read for this page.
     pub operations: u32,
     pub bytes: u64,
+    /// An operation whose further matching lines, if any, this page left
+    /// out (it filled the page).
+    pub cut: Option<Id>,
 }
 
 /// A line of an operation's output that holds what was searched for.

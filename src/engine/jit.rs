@@ -239,25 +239,25 @@ impl Engine {
 
     /// The operations that ran with a grant's credential on its device
     /// during its lease (the grant and its revoke aside): whether, and how,
-    /// the privilege was used.
+    /// the privilege was used. Only the device's operations made after
+    /// the grant are read (through the index), not its whole history.
     fn lease_uses(&self, grant: &JitGrant) -> Result<Vec<Id>, EngineError> {
         let end = match grant.state {
             JitState::Revoked { at } => at,
             _ => Timestamp::now(),
         };
-        let ops = self.store.operations_newest_first(
-            None,
-            1000,
-            Some((crate::store::OpField::Device, grant.device.as_str())),
-            |o| {
-                o.id != grant.grant_op
-                    && o.credential == grant.credential
+        Ok(self
+            .store
+            .indexed_after(crate::store::OpField::Device, &grant.device, grant.grant_op)?
+            .into_iter()
+            .filter(|o| {
+                o.credential == grant.credential
                     && !matches!(o.trigger, crate::domain::Trigger::JitExpiry { .. })
                     && o.started_at
                         .is_some_and(|s| s >= grant.granted_at && s <= end)
-            },
-        )?;
-        Ok(ops.into_iter().map(|o| o.id).collect())
+            })
+            .map(|o| o.id)
+            .collect())
     }
 
     /// Ends a grant now: its revoke runs at the next tick.

@@ -76,6 +76,11 @@ pub struct Engine {
     admission: crate::config::PeopleConfig,
     /// An emergency run unreviewed for longer is overdue.
     review_within: std::time::Duration,
+    /// Whose reads of which operation's output were audited during this
+    /// server's run: each is audited once, not at every look (a History
+    /// cursor passing by would otherwise write, and make every auditor's
+    /// TUI verify the chain, at each step).
+    reads_audited: std::sync::Mutex<std::collections::HashSet<(String, crate::domain::Id)>>,
 }
 
 /// A user as a command sees them: the record, the roles it holds (its own
@@ -188,6 +193,7 @@ impl Engine {
             directory: Default::default(),
             admission,
             review_within,
+            reads_audited: Default::default(),
         });
         engine.runner.set_gate(gate::gate(Arc::downgrade(&engine)));
         engine

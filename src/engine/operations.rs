@@ -307,9 +307,10 @@ impl Engine {
         debug: bool,
     ) -> Result<Response, EngineError> {
         let op = self.visible_operation(who, id)?;
-        // Reading someone else's output is audited, once per read from
-        // its start (not for every page, nor for one's own).
-        if from == 0 && op.requested_by != who.user.meta.name {
+        // Reading someone else's output is audited: once per reader and
+        // operation while this server runs (not for every page or look,
+        // nor for one's own).
+        if from == 0 && op.requested_by != who.user.meta.name && self.first_read(who, op.id) {
             self.audit(vec![NewAuditEvent::new(
                 &who.user.meta.name,
                 "output.read",
@@ -642,6 +643,19 @@ impl Engine {
             }
         });
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Whether this is `who`'s first read of operation `id` during this
+    /// server's run (the set is emptied when it grows past 100,000, so a
+    /// read is audited again rather than memory growing without end).
+    fn first_read(&self, who: &Principal<'_>, id: Id) -> bool {
+        let mut seen = self.reads_audited.lock().unwrap_or_else(|p| p.into_inner());
+        if seen.len() > 100_000 {
+            seen.clear();
+        }
+        seen.insert((who.user.meta.name.clone(), id))
     }
 }
 

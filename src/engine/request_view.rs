@@ -48,13 +48,22 @@ impl Engine {
                 }
             }
             for name in &request.devices {
-                let Some(Record::Device(device)) = self.store.find(Kind::Device, name)? else {
+                let Some(Record::Device(mut device)) = self.store.find(Kind::Device, name)? else {
                     runs.push(DeviceRun {
                         devices: vec![name.clone()],
                         text: format!("(device '{name}' no longer exists: nothing runs there)"),
                     });
                     continue;
                 };
+                // An address is for those who may see the device
+                // (view-devices); others see the mask's name.
+                let shown = Record::Device(device.clone());
+                if self
+                    .authorize(who, crate::access::Effect::Read(&shown))
+                    .is_err()
+                {
+                    device.address = "[#ADDRESS#]".into();
+                }
                 let text = crate::template::preview(t, &device, &username, &request.variables);
                 match runs.iter_mut().find(|r| r.text == text) {
                     Some(run) => run.devices.push(name.clone()),

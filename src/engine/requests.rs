@@ -724,9 +724,15 @@ impl Engine {
         }
         let mut outcomes = Vec::new();
         for id in ids {
+            // Checked above only where a policy wanted it then; a request
+            // whose policy wants it now is checked with the code given.
+            let mfa = if needs_code {
+                Mfa::Checked
+            } else {
+                Mfa::Code(totp.clone())
+            };
             let result = if approve {
-                self.approve_one(who, id, comment.clone(), until, Mfa::Checked)
-                    .await
+                self.approve_one(who, id, comment.clone(), until, mfa).await
             } else {
                 self.reject(who, id, comment.clone()).await
             };

@@ -18,6 +18,8 @@ pub const SEARCH_PAGE_MATCHES: usize = 1_000;
 const CHUNKS: usize = 512;
 /// A matching line is shown up to this many characters.
 const LINE_MAX: usize = 400;
+/// A line without a newline is judged in pieces of this many bytes.
+const LINE_BYTES: usize = 64 * 1024;
 
 impl Engine {
     pub(super) async fn search_output(
@@ -78,15 +80,18 @@ impl Engine {
             next: None,
             operations: 0,
             bytes: 0,
+            cut: None,
         };
         for op in &ops {
-            if page.matches.len() >= SEARCH_PAGE_MATCHES {
-                // The rest of this page of operations comes next time.
+            page.operations += 1;
+            if self.search_one(op, &needle, &mut page, SEARCH_PAGE_MATCHES)? {
+                // The page is full: this operation's further lines are not
+                // read (the client says so), and the next page starts
+                // with the operations older than it.
+                page.cut = Some(op.id);
                 page.next = Some(op.id);
                 return Ok(Response::Found(Box::new(page)));
             }
-            page.operations += 1;
-            self.search_one(op, &needle, &mut page)?;
         }
         if ops.len() == page_ops as usize {
             page.next = ops.last().map(|o| o.id);
@@ -119,18 +124,24 @@ impl Engine {
             next: None,
             operations: 0,
             bytes: 0,
+            cut: None,
         };
-        self.search_one(op, needle, &mut page).is_ok() && !page.matches.is_empty()
+        // The first matching line is enough.
+        self.search_one(op, needle, &mut page, 1).unwrap_or(false)
     }
 
     /// The lines of one operation's output (without the debug trace) that
-    /// hold `needle`, terminal escapes stripped, line by line per stream.
+    /// hold `needle`, terminal escapes stripped, line by line per stream,
+    /// until the page holds `limit` matches: then `true` (the rest of this
+    /// operation is not read). A line longer than `LINE_BYTES` without a
+    /// newline is judged in pieces, so memory stays bounded.
     fn search_one(
         &self,
         op: &Operation,
         needle: &str,
         page: &mut SearchPage,
-    ) -> Result<(), EngineError> {
+        limit: usize,
+    ) -> Result<bool, EngineError> {
         let mut partial: [Vec<u8>; 3] = Default::default();
         let mut numbers = [0u64; 3];
         let mut from = 0;
@@ -147,18 +158,19 @@ impl Engine {
                 };
                 page.bytes += chunk.bytes.len() as u64;
                 partial[slot].extend_from_slice(&chunk.bytes);
-                while let Some(end) = partial[slot].iter().position(|b| *b == b'\n') {
-                    let line: Vec<u8> = partial[slot].drain(..=end).collect();
+                loop {
+                    let end = match partial[slot].iter().position(|b| *b == b'\n') {
+                        Some(end) => end + 1,
+                        None if partial[slot].len() > LINE_BYTES => LINE_BYTES,
+                        None => break,
+                    };
+                    let line: Vec<u8> = partial[slot].drain(..end).collect();
                     numbers[slot] += 1;
-                    consider(
-                        op,
-                        chunk.stream,
-                        numbers[slot],
-                        &line,
-                        chunk.time,
-                        needle,
-                        page,
-                    );
+                    let t = chunk.time;
+                    consider(op, chunk.stream, numbers[slot], &line, t, needle, page);
+                    if page.matches.len() >= limit {
+                        return Ok(true);
+                    }
                 }
             }
         }
@@ -174,7 +186,7 @@ impl Engine {
                 consider(op, stream, numbers[slot], &line, time, needle, page);
             }
         }
-        Ok(())
+        Ok(page.matches.len() >= limit)
     }
 }
 

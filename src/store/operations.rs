@@ -71,6 +71,27 @@ impl Store {
         Ok(out)
     }
 
+    /// The operations whose `field` is `name` and whose id is above
+    /// `after`, newest first: only those are read, through the index.
+    pub fn indexed_after(
+        &self,
+        field: OpField,
+        name: &str,
+        after: Id,
+    ) -> StoreResult<Vec<Operation>> {
+        let mut out = Vec::new();
+        for id in self.indexed_ids(field, name, None) {
+            let id = id?;
+            if id.0 <= after.0 {
+                break;
+            }
+            if let Some(op) = self.operation(id)? {
+                out.push(op);
+            }
+        }
+        Ok(out)
+    }
+
     /// Visits operations newest first while `visit` says to go on.
     pub fn visit_newest_first(&self, mut visit: impl FnMut(&Operation) -> bool) -> StoreResult<()> {
         for item in self.operations.iter().rev() {
