@@ -107,6 +107,14 @@ fn main() -> Result<()> {
                 let keys = config
                     .keymap()
                     .map_err(|e| color_eyre::eyre::eyre!("configuration: {e}"))?;
+                {
+                    use std::io::IsTerminal;
+                    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+                        color_eyre::eyre::bail!(
+                            "the TUI needs a terminal; without one, use a verb (gatehouse --help lists them)"
+                        );
+                    }
+                }
                 let client = cli.connect().await?;
                 gatehouse::ui::run(client, theme, keys).await
             }

@@ -61,8 +61,62 @@ fn demo_loads_and_lists_every_kind() {
         assert!(!list.trim().is_empty(), "no {kind} after demo");
     }
     assert!(d.ok(&["list", "roles"]).contains("Superuser"));
-    // Loading it again changes nothing.
-    assert!(d.ok(&["demo"]).contains("0 created, 0 updated"));
+    // Loading it again changes nothing but, in another hour, the policy's
+    // window (set from the hour it is loaded).
+    let again = d.ok(&["demo"]);
+    assert!(again.contains("0 created, "), "{again}");
+    for line in again.lines().filter(|l| l.starts_with("updated ")) {
+        assert_eq!(line, "updated policy production-web", "{again}");
+    }
+}
+
+#[test]
+fn the_demos_first_task_shows_real_output_and_its_placeholders_are_said() {
+    let d = DataDir::new();
+    let out = d.ok(&["demo"]);
+    // What the placeholder devices are, and that the policy's window is open now.
+    assert!(
+        out.contains("web-1, web-2, db-1 and web-staging are placeholders"),
+        "{out}"
+    );
+    assert!(
+        out.contains("policy production-web lets alice request with bob's approval every day"),
+        "{out}"
+    );
+    let ran = d.ok(&["request", "host-summary", "--wait"]);
+    assert!(ran.contains("on this-host"), "{ran}");
+    let ops: Vec<serde_json::Value> = d
+        .ok(&["history", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let op = ops
+        .iter()
+        .find(|o| o["task"] == "host-summary")
+        .expect("the run is in history");
+    assert_eq!(op["state"], "succeeded", "{op}");
+    let id = op["id"].to_string();
+    let logs = d.ok(&["logs", &id]);
+    // Real output of this machine: its own host name and the local executor's line.
+    let host = nix::unistd::gethostname().unwrap().into_string().unwrap();
+    assert!(logs.contains(&format!("running on {host} as ")), "{logs}");
+    assert!(logs.contains("--- disk"), "{logs}");
+    assert!(logs.contains("MemTotal"), "{logs}");
+    // The approval tour works now: alice's request waits for bob.
+    let filed = d.ok(&[
+        "--as",
+        "alice",
+        "request",
+        "nginx-status",
+        "--justification",
+        "tour",
+        "--reason",
+        "incident",
+    ]);
+    assert!(
+        filed.contains("pending at level 1 (policy production-web)"),
+        "{filed}"
+    );
 }
 
 #[test]

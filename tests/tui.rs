@@ -337,10 +337,13 @@ fn operations_stream_their_output_live_and_move_to_history_when_done() {
     // Cancel asks first.
     assert!(app.update(key('c')).is_empty());
     assert_eq!(app.update(key('y')), vec![Call::Cancel(Id(10))]);
-    // Done: it leaves Operations and is in History.
+    // Done: it stays on Operations, ended, until it ages out; it is in History.
     let mut done = operation(10, OpState::Succeeded);
     done.exit_status = Some(0);
     app.update(Message::Engine(Event::OperationChanged(Box::new(done))));
+    assert_eq!(app.live_ops.len(), 1);
+    assert!(app.live_ops[0].state.is_final());
+    app.update(Message::Tick);
     assert!(app.live_ops.is_empty());
     app.update(key('5'));
     let text = screen(&app, 120, 30);
@@ -848,7 +851,7 @@ fn the_log_pane_toggles_the_debug_trace_and_a_refusal_says_why() {
 /// The footer shows whole key entries only, never a cut word, and always
 /// the help key that lists the rest.
 #[test]
-fn the_footer_shows_whole_keys_only_and_always_the_help_key() {
+fn the_footer_shows_whole_keys_only_and_always_the_help_and_quit_keys() {
     let mut app = App::new("alice".into(), Theme::default());
     app.update(key('4'));
     let full = app.keys();
@@ -856,10 +859,12 @@ fn the_footer_shows_whole_keys_only_and_always_the_help_key() {
         full.contains("b debug trace") && full.contains("q quit"),
         "{full}"
     );
+    // Too narrow for both: the help key alone.
+    assert_eq!(app.keys_within(10), "? help");
     for width in [20, 40, 60, 80] {
         let shown = app.keys_within(width);
         assert!(shown.chars().count() <= width, "{width}: {shown}");
-        assert!(shown.ends_with("? help"), "{width}: {shown}");
+        assert!(shown.ends_with("? help  q quit"), "{width}: {shown}");
         for part in shown.split("  ") {
             assert!(
                 full.split("  ").any(|p| p == part),

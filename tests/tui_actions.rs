@@ -6,41 +6,16 @@
 #![allow(clippy::unwrap_used)]
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind};
+mod common;
+
+use common::screen::{key, screen, type_in};
 use gatehouse::domain::*;
 use gatehouse::engine::{EngineError, RequestTerms, Response};
 use gatehouse::ui::{App, Call, Confirm, Keymap, Message, Tab, Theme};
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
 use std::collections::BTreeMap;
-
-fn key(code: KeyCode) -> Message {
-    Message::Key(KeyEvent::new(code, KeyModifiers::NONE))
-}
 
 fn ctrl(c: char) -> Message {
     Message::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
-}
-
-fn type_in(app: &mut App, text: &str) -> Vec<Call> {
-    let mut asked = Vec::new();
-    for c in text.chars() {
-        asked.extend(app.update(key(KeyCode::Char(c))));
-    }
-    asked
-}
-
-fn screen(app: &App, width: u16, height: u16) -> String {
-    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
-    terminal.draw(|f| app.draw(f)).unwrap();
-    let buffer = terminal.backend().buffer().clone();
-    let mut text = String::new();
-    for y in 0..height {
-        for x in 0..width {
-            text.push_str(buffer[(x, y)].symbol());
-        }
-        text.push('\n');
-    }
-    text
 }
 
 fn records(kind: Kind, records: Vec<Record>) -> Message {

@@ -62,11 +62,52 @@ pub async fn demo(cli: &Cli) -> Result<()> {
         crate::recordfile::parse(DEMO, Path::new("."))
             .map_err(|e| eyre!("assets/demo.toml: {e}"))?,
     );
+    let window = open_now(&mut items, chrono::Local::now().naive_local().time());
     let client = cli.client().await?;
     let response = client.call(Command::Import { items }).await?;
     print_imported(&response);
     outln!("demo data loaded; run `gatehouse` to look around");
+    outln!(
+        "- host-summary runs on this-host (this machine, the local executor) and shows real output: \
+         Enter on it in the Tasks tab, or `gatehouse request host-summary`"
+    );
+    outln!(
+        "- web-1, web-2, db-1 and web-staging are placeholders at 127.0.0.11-31: nothing answers \
+         there, so their runs end \"cannot connect\" (point them at real machines under Admin)"
+    );
+    if let Some(window) = window {
+        outln!(
+            "- policy production-web lets alice request with bob's approval every day {window} \
+             (this machine's time), set now so that the approval tour works at any hour; \
+             Admin → policies changes it"
+        );
+    }
     Ok(())
+}
+
+/// The demo policy's window, set to run from the start of this hour for
+/// twelve hours every day (over midnight when it must), so that it is open
+/// whenever the demo is loaded; says the window it set.
+fn open_now(items: &mut [crate::engine::ImportItem], now: chrono::NaiveTime) -> Option<String> {
+    use chrono::Timelike;
+    let from = (now.hour() * 60) as u16;
+    let to = ((now.hour() + 12) % 24 * 60) as u16;
+    let mut said = None;
+    for item in items.iter_mut() {
+        if let crate::domain::Record::Policy(p) = &mut item.record {
+            if p.meta.name == "production-web" {
+                p.windows = vec![crate::domain::Window {
+                    days: (1..=7).collect(),
+                    from_minute: from,
+                    to_minute: to,
+                    start_date: None,
+                    end_date: None,
+                }];
+                said = Some(format!("{:02}:00–{:02}:00", from / 60, to / 60));
+            }
+        }
+    }
+    said
 }
 
 pub async fn list(cli: &Cli, kind: &str, json: bool) -> Result<()> {
@@ -256,4 +297,56 @@ pub async fn groups(cli: &Cli, json: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_demo_policy_window_is_open_at_any_hour_it_is_loaded() {
+        use chrono::NaiveTime;
+        let demo = || {
+            let mut items = crate::recordfile::parse(super::LIBRARY, std::path::Path::new("."))
+                .expect("library");
+            items.extend(
+                crate::recordfile::parse(super::DEMO, std::path::Path::new(".")).expect("demo"),
+            );
+            items
+        };
+        for hour in 0..24 {
+            for minute in [0, 59] {
+                let now = NaiveTime::from_hms_opt(hour, minute, 0).expect("time");
+                let mut items = demo();
+                let said = super::open_now(&mut items, now).expect("the demo has its policy");
+                let policy = items
+                    .iter()
+                    .find_map(|i| match &i.record {
+                        crate::domain::Record::Policy(p) if p.meta.name == "production-web" => {
+                            Some(p.clone())
+                        }
+                        _ => None,
+                    })
+                    .expect("policy");
+                let w = &policy.windows[0];
+                let m = (hour * 60 + minute) as u16;
+                let open = if w.from_minute < w.to_minute {
+                    (w.from_minute..w.to_minute).contains(&m)
+                } else {
+                    m >= w.from_minute || m < w.to_minute
+                };
+                assert!(open, "at {now} the window {said} is closed");
+                assert_eq!(w.days.len(), 7, "every day");
+                // Positive control: twelve hours later it is closed.
+                let later = (m + 12 * 60 + 1) % (24 * 60);
+                let closed = if w.from_minute < w.to_minute {
+                    !(w.from_minute..w.to_minute).contains(&later)
+                } else {
+                    !(later >= w.from_minute || later < w.to_minute)
+                };
+                assert!(
+                    closed,
+                    "twelve hours after {now} the window {said} is still open"
+                );
+            }
+        }
+    }
 }

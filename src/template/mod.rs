@@ -16,6 +16,26 @@ pub use substitute::{shell_quote, substitute, MaskValues};
 /// list: a variable may not take one of these names).
 pub use crate::domain::BUILTIN_MASKS;
 
+/// What each built-in mask holds at run time (the legend the template
+/// editor shows beside the content).
+pub fn builtin_meaning(name: &str) -> &'static str {
+    match name {
+        "AUTH_USER" => "user the run logs in as",
+        "AUTH_PASSWORD" => "that login's password (secret)",
+        "USERNAME" => "the credential's user (the changed one in a change)",
+        "PASSWORD" => "its password (the old one in a change; secret)",
+        "NEW_PASSWORD" => "the new password in a change (secret)",
+        "OLD_PASSWORD" => "the old password in a change (secret)",
+        "NEW_PUBLIC_KEY" => "the new public key in a key change",
+        "OLD_PUBLIC_KEY" => "the old public key in a key change",
+        "DEVICE" => "the device's name",
+        "HOSTNAME" => "the device's name (as DEVICE)",
+        "ADDRESS" => "the device's address",
+        "PORT" => "the device's SSH port",
+        _ => "",
+    }
+}
+
 /// Built-in masks whose values are secrets and are redacted wherever they appear.
 pub const SECRET_MASKS: [&str; 3] = ["AUTH_PASSWORD", "PASSWORD", "NEW_PASSWORD"];
 

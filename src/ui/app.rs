@@ -10,7 +10,9 @@ use super::revisions::Revisions;
 use super::screens::{self, Tab};
 use super::tabs;
 use super::Theme;
-use crate::domain::{ExecutionRequest, HostKey, Id, Kind, Operation, Record, RequestState};
+use crate::domain::{
+    ExecutionRequest, HostKey, Id, Kind, OpState, Operation, Record, RequestState,
+};
 use crate::engine::{Command, Event, HistoryFilter, ImportItem, RequestSpec, Response};
 use crate::store::{AuditBreak, AuditEvent};
 use crossterm::event::{KeyCode, KeyEvent, MouseButton, MouseEvent, MouseEventKind};
@@ -137,6 +139,14 @@ pub enum Call {
     },
     /// The OS groups in use (under Admin's users).
     Groups,
+    /// Write an operation's whole stored output to a new file.
+    SaveOutput {
+        id: Id,
+        path: std::path::PathBuf,
+    },
+    /// Take the mouse (clicks and the wheel reach the TUI) or release it
+    /// (the terminal's own selection works).
+    MouseCapture(bool),
 }
 
 /// What the `/` line is typed into.
@@ -146,6 +156,10 @@ pub enum FilterTarget {
     Log,
     /// Narrow History (asks the engine).
     History,
+    /// Narrow the Operations list.
+    Live,
+    /// Narrow the Approvals lists (waiting for you, and yours).
+    Approvals,
     /// Narrow the Audit list.
     Audit,
     /// Narrow an Admin or Tasks list.
@@ -305,6 +319,15 @@ impl Call {
                 reason: reason.clone(),
             },
             Call::Groups => Command::Groups,
+            // Paged by `ui::save_output`, which reports with a status message.
+            Call::SaveOutput { id, .. } => Command::Output {
+                id: *id,
+                from: 0,
+                limit: 5000,
+                debug: false,
+            },
+            // Done by the UI loop on the terminal; the engine is not asked.
+            Call::MouseCapture(_) => Command::Whoami,
         }
     }
 }
@@ -458,6 +481,8 @@ pub enum Message {
     Status(String, bool),
     /// A revealed password's time on screen is up.
     HideSecret,
+    /// A second without anything else (finished operations age out).
+    Tick,
     Disconnected,
 }
 
@@ -623,7 +648,14 @@ pub struct App {
     emergencies_seen: std::collections::BTreeSet<Id>,
     /// Ring the terminal's bell after the next frame.
     bell: bool,
+    /// The mouse is the terminal's (its own selection works), not the TUI's.
+    pub mouse_released: bool,
+    /// The server is this user's personal one (it exits when idle).
+    pub personal: bool,
 }
+
+/// How long an ended operation stays on the Operations screen.
+pub const KEEP_FINISHED_MS: i64 = 120_000;
 
 /// The smallest terminal the layout works in.
 pub const MIN_WIDTH: u16 = 60;
@@ -662,6 +694,8 @@ impl App {
             emergencies_seen: Default::default(),
             prefill: None,
             bell: false,
+            mouse_released: false,
+            personal: false,
         }
     }
 
@@ -714,10 +748,26 @@ impl App {
         }]
     }
 
+    /// Whether this operation is known to have ended already (an older
+    /// copy, say the submit's answer arriving after the run's events, must
+    /// not bring it back to life).
+    fn known_final(&self, id: Id) -> bool {
+        self.live_ops
+            .iter()
+            .chain(self.history.ops.iter())
+            .any(|o| o.id == id && o.state.is_final())
+    }
+
     fn on_operation(&mut self, op: Operation) {
-        let keep = self.live_ops.get(self.operations.selected).map(|o| o.id);
+        if !op.state.is_final() && self.known_final(op.id) {
+            return;
+        }
+        let keep = self.selected_live().map(|o| o.id);
+        let was_live = self.live_ops.iter().any(|o| o.id == op.id);
         self.live_ops.retain(|o| o.id != op.id);
-        if !op.state.is_final() {
+        // A finished operation stays on the Operations screen (dimmed) for
+        // a while, so that its end is seen where it ran.
+        if !op.state.is_final() || was_live || self.recently_finished(&op) {
             let at = self
                 .live_ops
                 .iter()
@@ -725,15 +775,9 @@ impl App {
                 .unwrap_or(self.live_ops.len());
             self.live_ops.insert(at, op.clone());
         }
-        if let Some(p) = keep.and_then(|k| self.live_ops.iter().position(|o| o.id == k)) {
-            self.operations.selected = p;
-        }
-        self.operations.selected = self
-            .operations
-            .selected
-            .min(self.live_ops.len().saturating_sub(1));
+        self.keep_live_selection(keep);
         match self.history.ops.iter().position(|o| o.id == op.id) {
-            Some(p) => self.history.ops[p] = op,
+            Some(p) => self.history.ops[p] = op.clone(),
             None => {
                 let at = self
                     .history
@@ -741,7 +785,7 @@ impl App {
                     .iter()
                     .position(|o| o.id < op.id)
                     .unwrap_or(self.history.ops.len());
-                self.history.ops.insert(at, op);
+                self.history.ops.insert(at, op.clone());
                 if at <= self.history.selected
                     && self.history.ops.len() > 1
                     && self.tab == Tab::History
@@ -750,6 +794,212 @@ impl App {
                 }
             }
         }
+        self.on_request_progress(op.request);
+    }
+
+    /// The Operations list as shown: every live or lately ended operation
+    /// whose id, request, task, device, requester or state holds every
+    /// word of the filter.
+    pub fn live_view(&self) -> Vec<&Operation> {
+        let words: Vec<String> = self
+            .operations
+            .filter
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        self.live_ops
+            .iter()
+            .filter(|o| {
+                words.is_empty() || {
+                    let hay = format!(
+                        "{} request:{} {} {} {} {}",
+                        o.id, o.request, o.task, o.device, o.requested_by, o.state
+                    )
+                    .to_lowercase();
+                    words.iter().all(|w| hay.contains(w.as_str()))
+                }
+            })
+            .collect()
+    }
+
+    /// The operation selected on the Operations screen.
+    pub fn selected_live(&self) -> Option<&Operation> {
+        self.live_view().get(self.operations.selected).copied()
+    }
+
+    /// The Approvals lists through the filter: a request is listed when
+    /// its id, task, requester, state, devices or justification hold every
+    /// word. Marks on requests the filter hides are dropped (a batch
+    /// decides only what is in view).
+    pub(crate) fn refilter_approvals(&mut self) {
+        let words: Vec<String> = self
+            .approvals
+            .filter
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        let keep = |r: &&ExecutionRequest| {
+            words.is_empty() || {
+                let hay = format!(
+                    "{} {} {} {} {} {}",
+                    r.id,
+                    r.what(),
+                    r.requester,
+                    r.state,
+                    r.devices.join(" "),
+                    r.justification.as_deref().unwrap_or("")
+                )
+                .to_lowercase();
+                words.iter().all(|w| hay.contains(w.as_str()))
+            }
+        };
+        self.queue = self
+            .approvals
+            .queue_all
+            .iter()
+            .filter(keep)
+            .cloned()
+            .collect();
+        self.approvals.mine = self
+            .approvals
+            .mine_all
+            .iter()
+            .filter(keep)
+            .cloned()
+            .collect();
+        let shown: std::collections::BTreeSet<Id> = self.queue.iter().map(|r| r.id).collect();
+        self.approvals.marked.retain(|id| shown.contains(id));
+        self.approvals.selected = self
+            .approvals
+            .selected
+            .min(self.queue.len().saturating_sub(1));
+        self.approvals.mine_selected = self
+            .approvals
+            .mine_selected
+            .min(self.approvals.mine.len().saturating_sub(1));
+    }
+
+    /// Whether an ended operation ended recently enough to stay listed.
+    fn recently_finished(&self, op: &Operation) -> bool {
+        op.finished_at
+            .is_some_and(|t| self.now().0.saturating_sub(t.0) < KEEP_FINISHED_MS)
+    }
+
+    /// Drops the operations that ended longer ago than they stay listed.
+    fn age_out_finished(&mut self) {
+        let keep = self.selected_live().map(|o| o.id);
+        let now = self.now().0;
+        self.live_ops.retain(|o| {
+            !o.state.is_final()
+                || o.finished_at
+                    .is_some_and(|t| now.saturating_sub(t.0) < KEEP_FINISHED_MS)
+        });
+        self.keep_live_selection(keep);
+    }
+
+    /// The cursor stays on the operation it was on, wherever that moved.
+    fn keep_live_selection(&mut self, keep: Option<Id>) {
+        let view: Vec<Id> = self.live_view().iter().map(|o| o.id).collect();
+        if let Some(p) = keep.and_then(|k| view.iter().position(|id| *id == k)) {
+            self.operations.selected = p;
+        }
+        self.operations.selected = self.operations.selected.min(view.len().saturating_sub(1));
+    }
+
+    /// How a request's run stands, from every operation of it this UI
+    /// knows (the live list and the loaded history).
+    pub fn progress(&self, request: Id) -> screens::Progress {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut p = screens::Progress {
+            request,
+            ..Default::default()
+        };
+        for o in self.live_ops.iter().chain(self.history.ops.iter()) {
+            if o.request != request || !seen.insert(o.id) {
+                continue;
+            }
+            if p.task.is_empty() {
+                p.task = o.task.clone();
+            }
+            p.total += 1;
+            match o.state {
+                OpState::Succeeded => p.done += 1,
+                OpState::Failed | OpState::Interrupted | OpState::Cancelled => p.failed += 1,
+                OpState::Running | OpState::Retrying => p.running += 1,
+                OpState::Queued => p.queued += 1,
+            }
+            let start = o.started_at.unwrap_or(o.created_at);
+            p.started = Some(
+                p.started
+                    .map_or(start, |s: crate::domain::Timestamp| s.min(start)),
+            );
+            if let Some(f) = o.finished_at {
+                p.finished = Some(p.finished.map_or(f, |e: crate::domain::Timestamp| e.max(f)));
+            }
+        }
+        p
+    }
+
+    /// Once every operation of the request the status line says is
+    /// running has ended, the status line says how it ended.
+    fn on_request_progress(&mut self, request: Id) {
+        if self.operations.watching != Some(request) {
+            return;
+        }
+        let p = self.progress(request);
+        if p.total == 0 || p.done + p.failed < p.total {
+            return;
+        }
+        self.operations.watching = None;
+        self.status = Some((
+            format!(
+                "request {request} finished: {} succeeded, {} failed (R re-runs)",
+                p.done, p.failed
+            ),
+            p.failed > 0,
+        ));
+    }
+
+    /// What to say when the TUI quits: a personal server that stays up
+    /// (for scheduled tasks, open JIT grants or running operations) says
+    /// why, and how to stop it.
+    pub fn farewell(&self) -> Option<String> {
+        if !self.personal {
+            return None;
+        }
+        let mut why = Vec::new();
+        let scheduled: Vec<String> = self
+            .list(Kind::Task)
+            .map(|l| {
+                l.records
+                    .iter()
+                    .filter_map(|r| match r {
+                        Record::Task(t) if t.meta.enabled => t
+                            .schedule
+                            .as_ref()
+                            .map(|s| format!("{} ({s})", t.meta.name)),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !scheduled.is_empty() {
+            why.push(format!("scheduled tasks {}", scheduled.join(", ")));
+        }
+        if !self.jit.is_empty() {
+            why.push(format!("{} JIT grant(s) to revoke", self.jit.len()));
+        }
+        let running = self.live_ops.iter().filter(|o| !o.state.is_final()).count();
+        if running > 0 {
+            why.push(format!("{running} operation(s) running or queued"));
+        }
+        if why.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "your personal server keeps running in the background for {}; `gatehouse shutdown` stops it",
+            why.join(", ")
+        ))
     }
 
     /// Now, as the screens see it.
@@ -794,6 +1044,10 @@ impl App {
             Message::Resized => Vec::new(),
             Message::Status(text, is_error) => {
                 self.status = Some((text, is_error));
+                Vec::new()
+            }
+            Message::Tick => {
+                self.age_out_finished();
                 Vec::new()
             }
             Message::HideSecret => {
@@ -1018,6 +1272,8 @@ impl App {
                     ),
                     false,
                 ));
+                // Once approved, its end is said here too.
+                self.operations.watching = Some(request.id);
             }
             (
                 Call::Submit(_),
@@ -1032,11 +1288,14 @@ impl App {
                     format!("request {request} is running: operation {}", ids.join(", ")),
                     false,
                 ));
+                self.operations.watching = Some(request);
                 for op in operations.into_iter().rev() {
                     self.on_operation(op);
                 }
                 self.tab = Tab::Operations;
                 self.operations.selected = 0;
+                // Its operations may have ended before this answer came.
+                self.on_request_progress(request);
             }
             (
                 Call::Save { kind, name, .. },
@@ -1121,11 +1380,22 @@ impl App {
                 self.audit_state = Some(state)
             }
             (Call::LiveOperations, Ok(Response::Operations(ops))) => {
+                // What ended meanwhile stays listed for its while.
+                let ended: Vec<Operation> = self
+                    .live_ops
+                    .drain(..)
+                    .filter(|o| o.state.is_final() && !ops.iter().any(|n| n.id == o.id))
+                    .collect();
                 self.live_ops = ops;
-                self.operations.selected = self
-                    .operations
-                    .selected
-                    .min(self.live_ops.len().saturating_sub(1));
+                for o in ended {
+                    let at = self
+                        .live_ops
+                        .iter()
+                        .position(|l| l.id < o.id)
+                        .unwrap_or(self.live_ops.len());
+                    self.live_ops.insert(at, o);
+                }
+                self.keep_live_selection(None);
             }
             (Call::Output { id, .. }, Ok(Response::Output(chunks))) => {
                 if self.log.op == Some(id) {
@@ -1139,11 +1409,8 @@ impl App {
                 self.tasks.schedules = all.into_iter().map(|s| (s.task.clone(), s)).collect();
             }
             (Call::MyRequests, Ok(Response::Requests(list))) => {
-                self.approvals.mine_selected = self
-                    .approvals
-                    .mine_selected
-                    .min(list.len().saturating_sub(1));
-                self.approvals.mine = list;
+                self.approvals.mine_all = list;
+                self.refilter_approvals();
             }
             (Call::Explain(task), Ok(Response::Explanation(e))) => {
                 self.status = None;
@@ -1168,11 +1435,8 @@ impl App {
                         ));
                     }
                 }
-                self.queue = list;
-                self.approvals.selected = self
-                    .approvals
-                    .selected
-                    .min(self.queue.len().saturating_sub(1));
+                self.approvals.queue_all = list;
+                self.refilter_approvals();
             }
             (
                 Call::Approve { .. } | Call::Reject { .. } | Call::Review { .. },
@@ -1233,6 +1497,15 @@ impl App {
                 self.history.filter_text.clear();
                 return self.apply_history_filter(None);
             }
+            (FilterTarget::Approvals, KeyCode::Esc) => {
+                let _ = self.take_filter_input();
+                self.approvals.filter.clear();
+                self.refilter_approvals();
+            }
+            (FilterTarget::Live, KeyCode::Esc) => {
+                let _ = self.take_filter_input();
+                self.operations.filter.clear();
+            }
             (FilterTarget::Audit, KeyCode::Esc) => {
                 let _ = self.take_filter_input();
                 self.audit.filter.clear();
@@ -1255,6 +1528,14 @@ impl App {
                         self.audit.filter = text;
                         self.audit.selected = usize::MAX;
                     }
+                    FilterTarget::Live => {
+                        self.operations.filter = text;
+                        self.operations.selected = 0;
+                    }
+                    FilterTarget::Approvals => {
+                        self.approvals.filter = text;
+                        self.refilter_approvals();
+                    }
                     FilterTarget::Log | FilterTarget::History => {}
                 }
             }
@@ -1263,7 +1544,7 @@ impl App {
     }
 
     /// Puts a History filter in force (or none) and asks for its first page.
-    fn apply_history_filter(&mut self, filter: Option<HistoryFilter>) -> Vec<Call> {
+    pub(crate) fn apply_history_filter(&mut self, filter: Option<HistoryFilter>) -> Vec<Call> {
         self.history.filter = filter.clone();
         self.history.selected = 0;
         self.history.loading = false;
@@ -1650,6 +1931,15 @@ impl App {
         let Some(form) = self.record_form_mut() else {
             return Vec::new();
         };
+        // A template's mask legend, over the form on a narrow terminal.
+        if form.kind == Kind::Template && key.code == KeyCode::F(2) {
+            form.legend_open = !form.legend_open;
+            return Vec::new();
+        }
+        if form.legend_open && key.code == KeyCode::Esc {
+            form.legend_open = false;
+            return Vec::new();
+        }
         match form_key(&mut **form, key) {
             FormStep::Open => Vec::new(),
             FormStep::Closed => {
@@ -1680,6 +1970,14 @@ impl App {
         let search_log = k.is(&key, Action::SearchLog) && screens::of(self.tab).searches_log();
         if k.is(&key, Action::Filter) || search_log {
             let Some((target, current)) = screens::of(self.tab).filter(self, search_log) else {
+                // Said, not silently dropped.
+                self.status = Some((
+                    format!(
+                        "{} has no list to filter; Enter opens the selected item's screen, where / filters",
+                        screens::of(self.tab).title()
+                    ),
+                    false,
+                ));
                 return Vec::new();
             };
             self.filter_target = target;
@@ -1980,7 +2278,7 @@ impl App {
                     }
                 }
                 Overlay::RequestForm(form) => form.form.draw(frame, body, &self.theme),
-                Overlay::RecordForm(form) => form.form.draw(frame, body, &self.theme),
+                Overlay::RecordForm(form) => form.draw(frame, body, &self.theme),
                 Overlay::Help(()) => self.draw_help(frame),
                 Overlay::Text((title, lines)) => self.draw_text(frame, title, lines),
                 Overlay::Command(_)
@@ -2072,7 +2370,8 @@ impl App {
     }
 
     /// The footer's keys in at most `width` columns: whole entries only,
-    /// and the help key always (it lists the ones left out).
+    /// and always the help key (it lists the ones left out) and the quit
+    /// key (the way out is never crowded off).
     pub fn keys_within(&self, width: usize) -> String {
         let k = &self.keys;
         let mut parts: Vec<String> = self
@@ -2081,29 +2380,34 @@ impl App {
             .map(|(key, what)| format!("{key} {what}"))
             .collect();
         parts.push(format!("{} jump", k.first(Action::Command)));
-        let help = format!("{} help", k.first(Action::Help));
-        parts.push(format!("{} quit", k.first(Action::Quit)));
-        let all = {
-            let mut all = parts.clone();
-            all.insert(all.len() - 1, help.clone());
-            all.join("  ")
-        };
+        let tail = format!(
+            "{} help  {} quit",
+            k.first(Action::Help),
+            k.first(Action::Quit)
+        );
+        let all = format!("{}  {tail}", parts.join("  "));
         if all.chars().count() <= width {
             return all;
         }
         let mut shown = String::new();
         for part in &parts {
             let next = shown.chars().count() + part.chars().count() + 2;
-            if next + help.chars().count() + 2 > width {
+            if next + tail.chars().count() > width {
                 break;
             }
             shown.push_str(part);
             shown.push_str("  ");
         }
-        if help.chars().count() + shown.chars().count() > width {
-            return String::new();
+        if tail.chars().count() + shown.chars().count() > width {
+            // Too narrow for both: the help key alone.
+            let help = format!("{} help", k.first(Action::Help));
+            return if help.chars().count() <= width {
+                help
+            } else {
+                String::new()
+            };
         }
-        shown.push_str(&help);
+        shown.push_str(&tail);
         shown
     }
 
@@ -2257,6 +2561,7 @@ impl App {
                 Overlay::Filter(input) => {
                     let label = match self.filter_target {
                         FilterTarget::Log => "search the log /",
+                        FilterTarget::Live | FilterTarget::Approvals => "filter /",
                         FilterTarget::History => {
                             "filter (task: device: user: state: out: or text) /"
                         }

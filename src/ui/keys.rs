@@ -52,10 +52,15 @@ pub enum Action {
     SearchPrev,
     LogTop,
     LogBottom,
+    LogWrap,
+    LogLeft,
+    LogRight,
+    SaveLog,
+    ReleaseMouse,
 }
 
 impl Action {
-    pub const ALL: [Action; 44] = [
+    pub const ALL: [Action; 49] = [
         Action::Quit,
         Action::Help,
         Action::Command,
@@ -100,6 +105,11 @@ impl Action {
         Action::SearchPrev,
         Action::LogTop,
         Action::LogBottom,
+        Action::LogWrap,
+        Action::LogLeft,
+        Action::LogRight,
+        Action::SaveLog,
+        Action::ReleaseMouse,
     ];
 
     /// The name the configuration uses.
@@ -149,6 +159,11 @@ impl Action {
             Action::SearchPrev => "search_prev",
             Action::LogTop => "log_top",
             Action::LogBottom => "log_bottom",
+            Action::LogWrap => "log_wrap",
+            Action::LogLeft => "log_left",
+            Action::LogRight => "log_right",
+            Action::SaveLog => "save_log",
+            Action::ReleaseMouse => "release_mouse",
         }
     }
 
@@ -199,6 +214,11 @@ impl Action {
             // As in less(1): the first and the last line.
             Action::LogTop => &["<"],
             Action::LogBottom => &[">"],
+            Action::LogWrap => &["W"],
+            Action::LogLeft => &["left"],
+            Action::LogRight => &["right"],
+            Action::SaveLog => &["o"],
+            Action::ReleaseMouse => &["M"],
         }
     }
 

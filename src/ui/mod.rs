@@ -94,13 +94,17 @@ pub async fn run(client: Client, theme: Theme, keys: Keymap) -> Result<()> {
         let _ = event_tx.send(Message::Disconnected);
     });
 
-    // Who runs the server, and where: shown on the top line.
+    // Who runs the server, and where: shown on the top line. A server run
+    // by the user at the keyboard is their personal one.
+    let mut personal = false;
     let server = match client.call(Command::Whoami).await {
         Ok(Response::Whoami {
             server_owner,
             roles,
+            login: me,
             ..
         }) => {
+            personal = server_owner == me;
             let host = nix::unistd::gethostname()
                 .ok()
                 .and_then(|h| h.into_string().ok())
@@ -124,6 +128,7 @@ pub async fn run(client: Client, theme: Theme, keys: Keymap) -> Result<()> {
     };
     let mut app = App::new(login, theme);
     app.server = crate::text::printable(&server);
+    app.personal = personal;
     app.keys = keys;
     // What the server must tell this user at once (a reset second factor).
     if !notices.is_empty() {
@@ -153,6 +158,9 @@ pub async fn run(client: Client, theme: Theme, keys: Keymap) -> Result<()> {
                     Ok(Some(m)) => m,
                     Ok(None) => break,
                     Err(_) => {
+                        for request in app.update(Message::Tick) {
+                            spawn_request(&client, &tx, request);
+                        }
                         terminal.draw(|f| app.draw(f))?;
                         last_draw = tokio::time::Instant::now();
                         continue;
@@ -185,14 +193,18 @@ pub async fn run(client: Client, theme: Theme, keys: Keymap) -> Result<()> {
                     if takes_terminal(&request) {
                         handovers.push(request);
                     } else {
-                        spawn_request(&client, &tx, request);
+                        dispatch(&client, &tx, request);
                     }
                 }
             }
             for call in handovers {
                 let said = take_terminal(&client, &mut terminal, &pause, call).await;
+                // The handover took the mouse back; a released one stays so.
+                if app.mouse_released {
+                    dispatch(&client, &tx, Call::MouseCapture(false));
+                }
                 for request in app.update(said) {
-                    spawn_request(&client, &tx, request);
+                    dispatch(&client, &tx, request);
                 }
             }
             if app.should_quit() {
@@ -213,6 +225,10 @@ pub async fn run(client: Client, theme: Theme, keys: Keymap) -> Result<()> {
     .await;
     let _ = crossterm::execute!(std::io::stdout(), crossterm::event::DisableMouseCapture);
     ratatui::restore();
+    // A personal server that stays up for scheduled work says so.
+    if let Some(note) = app.farewell() {
+        eprintln!("gatehouse: {note}");
+    }
     result
 }
 
@@ -382,6 +398,21 @@ fn is_input(message: &Message) -> bool {
     )
 }
 
+/// What the UI asked for: the terminal's mouse mode at once, anything
+/// else from the engine, off the loop.
+fn dispatch(client: &Arc<Client>, tx: &mpsc::UnboundedSender<Message>, request: Call) {
+    if let Call::MouseCapture(on) = request {
+        let mut out = std::io::stdout();
+        let _ = if on {
+            crossterm::execute!(out, crossterm::event::EnableMouseCapture)
+        } else {
+            crossterm::execute!(out, crossterm::event::DisableMouseCapture)
+        };
+        return;
+    }
+    spawn_request(client, tx, request);
+}
+
 /// Runs one engine call off the UI loop and posts its answer back.
 fn spawn_request(client: &Arc<Client>, tx: &mpsc::UnboundedSender<Message>, request: Call) {
     let client = client.clone();
@@ -395,6 +426,25 @@ fn spawn_request(client: &Arc<Client>, tx: &mpsc::UnboundedSender<Message>, requ
                 ),
                 Err(e) => Message::Status(
                     format!("audit export to {} failed: {e}", path.display()),
+                    true,
+                ),
+            };
+            let _ = tx.send(message);
+        });
+        return;
+    }
+    if let Call::SaveOutput { id, path } = request {
+        tokio::spawn(async move {
+            let message = match save_output(&client, id, &path).await {
+                Ok((lines, bytes)) => Message::Status(
+                    format!(
+                        "saved the output of operation {id} to {} ({lines} lines, {bytes} bytes)",
+                        path.display()
+                    ),
+                    false,
+                ),
+                Err(e) => Message::Status(
+                    format!("saving the output to {} failed: {e}", path.display()),
                     true,
                 ),
             };
@@ -447,4 +497,67 @@ async fn export_audit(client: &Client, path: &std::path::Path) -> Result<u64> {
     }
     out.flush()?;
     Ok(count)
+}
+
+/// Writes an operation's whole stored output (not the pane's last lines)
+/// to a new file of this user's alone, as the pane shows it: escapes
+/// removed, stderr marked `! `, Gatehouse's own lines `* `. Returns the
+/// lines and bytes written.
+async fn save_output(
+    client: &Client,
+    id: crate::domain::Id,
+    path: &std::path::Path,
+) -> Result<(u64, u64)> {
+    use crate::domain::Stream;
+    use std::io::Write;
+    let file = crate::paths::create_private(path)
+        .map_err(|e| color_eyre::eyre::eyre!("cannot create {}: {e}", path.display()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut splitter = oplog::Splitter::default();
+    let (mut lines, mut bytes) = (0u64, 0u64);
+    let mut write = |line: oplog::LogLine,
+                     out: &mut std::io::BufWriter<std::fs::File>|
+     -> std::io::Result<()> {
+        let mark = match line.stream {
+            Stream::Stderr => "! ",
+            Stream::System => "* ",
+            _ => "",
+        };
+        let text = format!("{mark}{}\n", line.text);
+        lines += 1;
+        bytes += text.len() as u64;
+        out.write_all(text.as_bytes())
+    };
+    let mut from = 0;
+    loop {
+        let Response::Output(chunks) = client
+            .call(Command::Output {
+                id,
+                from,
+                limit: 5000,
+                debug: false,
+            })
+            .await?
+        else {
+            return Err(color_eyre::eyre::eyre!(
+                "the server answered with something else"
+            ));
+        };
+        let Some(last) = chunks.last().map(|c| c.seq) else {
+            break;
+        };
+        for c in chunks.iter().filter(|c| c.stream != Stream::Debug) {
+            let mut done = Vec::new();
+            splitter.feed(c.stream, &c.bytes, |l| done.push(l));
+            for l in done {
+                write(l, &mut out)?;
+            }
+        }
+        from = last + 1;
+    }
+    if let Some(l) = splitter.finish() {
+        write(l, &mut out)?;
+    }
+    out.flush()?;
+    Ok((lines, bytes))
 }

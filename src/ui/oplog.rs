@@ -158,14 +158,56 @@ fn apply_sgr(mut style: Style, params: &str) -> Style {
     style
 }
 
+/// Output chunks cut into lines: a line ends at a newline, or where
+/// another stream's chunk begins (output without a last newline does not
+/// run into Gatehouse's "exit status" line).
+#[derive(Default)]
+pub struct Splitter {
+    partial: String,
+    /// The stream the unfinished line came from.
+    partial_stream: Option<Stream>,
+}
+
+impl Splitter {
+    /// Takes one chunk; `line` gets each line it completes, in order.
+    pub fn feed(&mut self, stream: Stream, bytes: &[u8], mut line: impl FnMut(LogLine)) {
+        if !self.partial.is_empty() && self.partial_stream != Some(stream) {
+            let was = self.partial_stream.unwrap_or(stream);
+            line(LogLine::parse(was, &std::mem::take(&mut self.partial)));
+        }
+        self.partial_stream = Some(stream);
+        self.partial.push_str(&String::from_utf8_lossy(bytes));
+        // Whole lines are taken where they lie, then cut off at once (not
+        // one by one from the front: quadratic in a chunk's line count).
+        let mut start = 0;
+        while let Some(len) = self.partial[start..].find('\n') {
+            // Remote bytes never reach the terminal raw.
+            line(LogLine::parse(stream, &self.partial[start..start + len]));
+            start += len + 1;
+        }
+        self.partial.drain(..start);
+    }
+
+    /// The unfinished line, if any, as the last one.
+    pub fn finish(&mut self) -> Option<LogLine> {
+        let stream = self.partial_stream?;
+        if self.partial.is_empty() {
+            return None;
+        }
+        Some(LogLine::parse(stream, &std::mem::take(&mut self.partial)))
+    }
+}
+
 /// The selected operation's output as lines.
 #[derive(Default)]
 pub struct OperationLog {
     pub op: Option<Id>,
     pub lines: VecDeque<LogLine>,
-    partial: String,
-    /// The stream the unfinished line came from.
-    partial_stream: Option<Stream>,
+    splitter: Splitter,
+    /// Long lines wrap (else they are cut at the pane's edge, and
+    /// `hscroll` columns are skipped).
+    pub wrap: bool,
+    pub hscroll: usize,
     /// Output bytes received (the debug trace aside).
     pub bytes: u64,
     /// The rows the pane showed last (scrolling stops where a full pane
@@ -191,6 +233,7 @@ impl OperationLog {
             op: Some(op),
             follow: true,
             debug: self.debug,
+            wrap: self.wrap,
             ..OperationLog::default()
         };
     }
@@ -205,29 +248,12 @@ impl OperationLog {
             return false;
         }
         self.next_seq = chunk.seq + 1;
-        // Another stream's chunk ends an unfinished line: output without a
-        // last newline does not run into Gatehouse's "exit status" line.
-        if !self.partial.is_empty() && self.partial_stream != Some(chunk.stream) {
-            let stream = self.partial_stream.unwrap_or(chunk.stream);
-            let line = LogLine::parse(stream, &std::mem::take(&mut self.partial));
-            self.push_line(line);
-        }
-        self.partial_stream = Some(chunk.stream);
         if chunk.stream != Stream::Debug {
             self.bytes += chunk.bytes.len() as u64;
         }
-        let text = String::from_utf8_lossy(&chunk.bytes);
-        self.partial.push_str(&text);
-        // Whole lines are taken where they lie, then cut off at once (not
-        // one by one from the front: quadratic in a chunk's line count).
-        let mut start = 0;
-        while let Some(len) = self.partial[start..].find('\n') {
-            // Remote bytes never reach the terminal raw.
-            let line = LogLine::parse(chunk.stream, &self.partial[start..start + len]);
-            start += len + 1;
-            self.push_line(line);
-        }
-        self.partial.drain(..start);
+        let mut splitter = std::mem::take(&mut self.splitter);
+        splitter.feed(chunk.stream, &chunk.bytes, |line| self.push_line(line));
+        self.splitter = splitter;
         true
     }
 
@@ -273,6 +299,27 @@ impl OperationLog {
             self.offset = 0;
             self.follow = true;
         }
+    }
+
+    /// Wraps long lines, or cuts them at the edge again.
+    pub fn toggle_wrap(&mut self) {
+        self.wrap = !self.wrap;
+        self.hscroll = 0;
+    }
+
+    /// Moves the view `delta` columns right (negative: left); only when
+    /// lines are cut, not wrapped.
+    pub fn scroll_sideways(&mut self, delta: isize) {
+        if self.wrap {
+            return;
+        }
+        let widest = self
+            .lines
+            .iter()
+            .map(|l| l.text.chars().count())
+            .max()
+            .unwrap_or(0);
+        self.hscroll = (self.hscroll as isize + delta).clamp(0, widest as isize) as usize;
     }
 
     /// Toggles following the tail.

@@ -58,6 +58,8 @@ pub enum Ask {
     EndSession(Id),
     /// When the window of these requests should end, before approving them.
     Narrow(Vec<Id>),
+    /// Where to save an operation's output.
+    SaveOutput(Id),
 }
 
 impl Ask {
@@ -72,6 +74,9 @@ impl Ask {
                 "approve {} with its window ending at (+2h, or 2026-12-01T18:00:00Z): ",
                 super::screens::requests_text(ids)
             ),
+            Ask::SaveOutput(id) => {
+                format!("save the output of operation {id} to (a new file, yours alone): ")
+            }
         }
     }
 
@@ -83,6 +88,7 @@ impl Ask {
             }
             Ask::EndSession(id) => format!("session {id} goes on"),
             Ask::Narrow(ids) => format!("{}: nothing decided", super::screens::requests_text(ids)),
+            Ask::SaveOutput(id) => format!("the output of operation {id} was not saved"),
         }
     }
 
@@ -113,6 +119,11 @@ impl Ask {
             Ask::EndSession(id) => Ok(super::Call::EndSession {
                 id: *id,
                 reason: text,
+            }),
+            Ask::SaveOutput(_) if text.trim().is_empty() => Err("name the file to save to".into()),
+            Ask::SaveOutput(id) => Ok(super::Call::SaveOutput {
+                id: *id,
+                path: std::path::PathBuf::from(text.trim()),
             }),
         }
     }

@@ -28,6 +28,9 @@ pub struct RecordForm {
     /// Where the content's error is (line, column), as the checker or the
     /// engine said.
     content_error_at: Option<(usize, usize)>,
+    /// A narrow terminal shows a template's mask legend over the form
+    /// when asked (F2); a wide one always beside it.
+    pub legend_open: bool,
 }
 
 /// Names of the records of each kind, for choices.
@@ -174,7 +177,13 @@ impl RecordForm {
             form,
             specs,
             content_error_at: None,
+            legend_open: false,
         };
+        if kind == Kind::Template {
+            this.form.notes.push(ratatui::text::Line::from(
+                "Masks [#NAME#]: the legend is beside the form (F2 shows it on a narrow terminal).",
+            ));
+        }
         this.check_content();
         this
     }
@@ -208,6 +217,131 @@ impl RecordForm {
         if matches!(name.as_str(), "content" | "executor" | "variable") {
             self.check_content();
         }
+    }
+
+    /// The declared variables of the template being edited, as typed
+    /// (name and description).
+    fn declared(&self) -> Vec<(String, String)> {
+        self.toml_value("variable")
+            .ok()
+            .flatten()
+            .and_then(|v| v.as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| {
+                let name = v.get("name")?.as_str()?.to_string();
+                let about = v
+                    .get("description")
+                    .or_else(|| v.get("label"))
+                    .and_then(|d| d.as_str())
+                    .filter(|d| !d.trim().is_empty())
+                    .unwrap_or("declared; the requester fills it in")
+                    .to_string();
+                Some((name, about))
+            })
+            .collect()
+    }
+
+    /// The masks a template's content may use: the built-ins with what
+    /// each holds, then the template's declared variables.
+    pub fn legend(&self) -> Vec<(String, String)> {
+        let mut lines: Vec<(String, String)> = crate::template::BUILTIN_MASKS
+            .iter()
+            .map(|m| {
+                (
+                    format!("[#{m}#]"),
+                    crate::template::builtin_meaning(m).to_string(),
+                )
+            })
+            .collect();
+        lines.extend(
+            self.declared()
+                .into_iter()
+                .map(|(n, about)| (format!("[#{n}#]"), about)),
+        );
+        lines
+    }
+
+    /// The form; a template's with its mask legend beside it where the
+    /// terminal is wide enough, else under it while the content is edited.
+    pub fn draw(
+        &self,
+        frame: &mut ratatui::Frame,
+        area: ratatui::layout::Rect,
+        theme: &crate::ui::Theme,
+    ) {
+        use ratatui::layout::{Constraint, Layout};
+        use ratatui::text::{Line, Span};
+        use ratatui::widgets::{Block, Borders, Clear, Paragraph};
+        if self.kind != Kind::Template {
+            return self.form.draw(frame, area, theme);
+        }
+        let legend = self.legend();
+        let builtins = crate::template::BUILTIN_MASKS.len();
+        let line = |i: usize, (mask, about): &(String, String), width: usize| {
+            let style = if i < builtins {
+                theme.text()
+            } else {
+                theme.ok_style()
+            };
+            Line::from(vec![
+                Span::styled(format!("{mask:<18} "), style),
+                Span::styled(
+                    crate::text::fit(&crate::text::printable(about), width.saturating_sub(19)),
+                    theme.dim(),
+                ),
+            ])
+        };
+        let wide = area.width >= 120;
+        let (form_area, legend_area) = if wide {
+            let [form, legend] =
+                Layout::horizontal([Constraint::Min(60), Constraint::Length(52)]).areas(area);
+            (form, legend)
+        } else {
+            (area, area)
+        };
+        self.form.draw(frame, form_area, theme);
+        if !wide && !self.legend_open {
+            return;
+        }
+        let rows = legend.len() as u16 + 3;
+        let panel = if wide {
+            ratatui::layout::Rect::new(
+                legend_area.x,
+                legend_area.y + legend_area.height.saturating_sub(rows) / 2,
+                legend_area.width,
+                rows.min(legend_area.height),
+            )
+        } else {
+            // Narrow: over the form until F2 or Esc.
+            let height = rows.min(area.height).max(3);
+            ratatui::layout::Rect::new(
+                area.x,
+                area.y + (area.height - height) / 2,
+                area.width,
+                height,
+            )
+        };
+        let width = panel.width.saturating_sub(2) as usize;
+        let mut lines: Vec<Line> = vec![Line::from(Span::styled(
+            "built-in masks, then this template's variables:",
+            theme.dim(),
+        ))];
+        lines.extend(legend.iter().enumerate().map(|(i, l)| line(i, l, width)));
+        frame.render_widget(Clear, panel);
+        frame.render_widget(
+            Paragraph::new(lines).block(
+                Block::default()
+                    .borders(Borders::ALL)
+                    .title(" Masks ")
+                    .title_style(theme.title())
+                    .title_bottom(Line::from(Span::styled(
+                        if wide { "" } else { " F2 or Esc closes " },
+                        theme.dim(),
+                    ))),
+            ),
+            panel,
+        );
     }
 
     /// Runs the template checker over the content, as the engine will.

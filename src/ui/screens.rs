@@ -26,6 +26,8 @@ pub struct DashboardState {
     /// answered if something changed meanwhile.
     pub(crate) in_flight: bool,
     pub(crate) stale: bool,
+    /// The item under the cursor (Enter opens what it counts).
+    pub selected: usize,
 }
 
 /// The Tasks screen's own state: where each scheduled task's schedule
@@ -50,6 +52,11 @@ pub struct ApprovalsState {
     pub mine: Vec<crate::domain::ExecutionRequest>,
     pub mine_selected: usize,
     pub show_mine: bool,
+    /// Words every listed request holds (`/`), over both lists; the
+    /// lists as the engine sent them, before the filter.
+    pub filter: String,
+    pub queue_all: Vec<crate::domain::ExecutionRequest>,
+    pub mine_all: Vec<crate::domain::ExecutionRequest>,
     /// What each request in the queue will run, as the engine rendered it.
     pub views: std::collections::BTreeMap<crate::domain::Id, crate::engine::api::RequestView>,
 }
@@ -58,6 +65,46 @@ pub struct ApprovalsState {
 #[derive(Default)]
 pub struct OperationsState {
     pub selected: usize,
+    /// The request just submitted from this UI, whose end the status
+    /// line will tell.
+    pub watching: Option<crate::domain::Id>,
+    /// Words every listed operation holds (`/`).
+    pub filter: String,
+}
+
+/// Where one request's run stands: its devices done, failed, running and
+/// queued of its total, and since when.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Progress {
+    pub request: crate::domain::Id,
+    pub task: String,
+    pub total: usize,
+    pub done: usize,
+    pub failed: usize,
+    pub running: usize,
+    pub queued: usize,
+    pub started: Option<crate::domain::Timestamp>,
+    /// When the last of them ended.
+    pub finished: Option<crate::domain::Timestamp>,
+}
+
+impl Progress {
+    pub fn ended(&self) -> bool {
+        self.total > 0 && self.done + self.failed == self.total
+    }
+
+    /// Time since it started, up to its end once it has ended.
+    pub fn elapsed_ms(&self, now: crate::domain::Timestamp) -> i64 {
+        let Some(start) = self.started else {
+            return 0;
+        };
+        let end = if self.ended() {
+            self.finished.unwrap_or(now)
+        } else {
+            now
+        };
+        end.0.saturating_sub(start.0).max(0)
+    }
 }
 
 /// The History screen's own state: a page of operations (newest first),
@@ -258,11 +305,62 @@ impl Screen for Dashboard {
     fn draw(&self, app: &App, frame: &mut Frame, area: Rect) {
         tabs::dashboard::draw(app, frame, area)
     }
-    fn keys(&self, _app: &App) -> Vec<(String, &'static str)> {
+    fn keys(&self, app: &App) -> Vec<(String, &'static str)> {
+        vec![
+            (move_keys(app), "select"),
+            (app.keys.first(Action::Open), "open what it counts"),
+        ]
+    }
+    fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
+        use tabs::dashboard::Item;
+        if let Some(d) = delta {
+            return self.move_cursor(app, d);
+        }
+        if !app.keys.is(&key, Action::Open) {
+            return Vec::new();
+        }
+        let Some(item) = tabs::dashboard::selected(app) else {
+            return Vec::new();
+        };
+        let admin = |app: &mut App, kind: Kind| {
+            app.admin.kind = Kind::ALL.iter().position(|k| *k == kind).unwrap_or(0);
+            app.tab = Tab::Admin;
+        };
+        match item {
+            Item::Waiting | Item::Review => {
+                app.approvals.show_mine = false;
+                app.tab = Tab::Approvals;
+            }
+            Item::Running => app.tab = Tab::Operations,
+            Item::Failed => {
+                app.tab = Tab::History;
+                app.history.sessions = None;
+                app.history.filter_text = "state:failed".into();
+                let filter = crate::ui::app::parse_history_filter("state:failed")
+                    .ok()
+                    .flatten();
+                return app.apply_history_filter(filter);
+            }
+            Item::Passwords => admin(app, Kind::Credential),
+            Item::Sessions => {
+                app.tab = Tab::History;
+                app.history.sessions = Some(SessionsView::default());
+                return vec![Call::Sessions];
+            }
+            Item::Freezes => admin(app, Kind::Freeze),
+            Item::Records(Kind::Task) => app.tab = Tab::Tasks,
+            Item::Records(kind) => admin(app, kind),
+            Item::Audit => app.tab = Tab::Audit,
+        }
         Vec::new()
     }
-    fn on_key(&self, _app: &mut App, _key: KeyEvent, _delta: Option<isize>) -> Vec<Call> {
+    fn move_cursor(&self, app: &mut App, d: isize) -> Vec<Call> {
+        let len = tabs::dashboard::items(app).len();
+        app.dashboard.selected = moved(app.dashboard.selected.min(len.saturating_sub(1)), len, d);
         Vec::new()
+    }
+    fn cursor(&self, app: &App) -> usize {
+        app.dashboard.selected
     }
     /// The engine's numbers; asked again if something changed meanwhile.
     fn on_answer(&self, app: &mut App, call: Call, result: Answer) -> Result<Vec<Call>, Returned> {
@@ -358,6 +456,7 @@ impl Screen for Approvals {
             return vec![
                 (move_keys(app), "select"),
                 (k.first(Action::Mine), "waiting for you"),
+                (k.first(Action::Filter), "filter"),
             ];
         }
         vec![
@@ -374,7 +473,11 @@ impl Screen for Approvals {
                     "mine"
                 },
             ),
+            (k.first(Action::Filter), "filter"),
         ]
+    }
+    fn filter(&self, app: &mut App, _search_log: bool) -> Option<(FilterTarget, String)> {
+        Some((FilterTarget::Approvals, app.approvals.filter.clone()))
     }
     fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
         if app.keys.is(&key, Action::Mine) {
@@ -463,7 +566,8 @@ fn operation_keys(app: &App, history: bool) -> Vec<(String, &'static str)> {
         keys.push((k.first(Action::SearchLog), "search log"));
         keys.push((k.first(Action::Rerun), "re-run"));
     } else {
-        keys.push((k.first(Action::Filter), "search log"));
+        keys.push((k.first(Action::Filter), "filter"));
+        keys.push((k.first(Action::SearchLog), "search log"));
         keys.push((k.first(Action::CancelOperation), "cancel"));
         keys.push((k.first(Action::Rerun), "re-run"));
     }
@@ -485,6 +589,13 @@ fn operation_keys(app: &App, history: bool) -> Vec<(String, &'static str)> {
             format!("{}/{}", k.first(Action::LogTop), k.first(Action::LogBottom)),
             "log ends",
         ),
+        (k.first(Action::LogWrap), "wrap"),
+        (
+            format!("{}/{}", k.first(Action::LogLeft), k.first(Action::LogRight)),
+            "sideways",
+        ),
+        (k.first(Action::SaveLog), "save output"),
+        (k.first(Action::ReleaseMouse), "release mouse"),
         (k.first(Action::DebugTrace), "debug trace"),
     ]);
     keys
@@ -514,6 +625,46 @@ fn log_key(app: &mut App, key: &KeyEvent) -> Option<Vec<Call>> {
                 true,
             ));
         }
+    } else if app.keys.is(key, Action::LogWrap) {
+        app.log.toggle_wrap();
+        app.status = Some((
+            if app.log.wrap {
+                "long lines wrap".into()
+            } else {
+                "long lines are cut at the edge (←/→ move sideways)".into()
+            },
+            false,
+        ));
+    } else if app.keys.is(key, Action::LogLeft) {
+        app.log.scroll_sideways(-8);
+    } else if app.keys.is(key, Action::LogRight) {
+        if app.log.wrap {
+            app.status = Some(("lines wrap: nothing is cut off to the right".into(), false));
+        }
+        app.log.scroll_sideways(8);
+    } else if app.keys.is(key, Action::SaveLog) {
+        let Some(id) = app.log.op else {
+            app.status = Some(("select an operation first".into(), true));
+            return Some(Vec::new());
+        };
+        app.overlays.push(crate::ui::overlay::Overlay::Ask((
+            crate::ui::overlay::Ask::SaveOutput(id),
+            line_input(&format!("gatehouse-operation-{id}.log")),
+        )));
+    } else if app.keys.is(key, Action::ReleaseMouse) {
+        app.mouse_released = !app.mouse_released;
+        app.status = Some((
+            if app.mouse_released {
+                format!(
+                    "the mouse is the terminal's: select and copy as usual; {} takes it back",
+                    app.keys.first(Action::ReleaseMouse)
+                )
+            } else {
+                "the mouse is the TUI's again (clicks and the wheel)".into()
+            },
+            false,
+        ));
+        return Some(vec![Call::MouseCapture(!app.mouse_released)]);
     } else if app.keys.is(key, Action::PageUp) {
         app.log.scroll(20);
     } else if app.keys.is(key, Action::PageDown) {
@@ -571,7 +722,7 @@ impl Screen for Operations {
         }
         if app.keys.is(&key, Action::Rerun) {
             // As in History: a new request, through the form, filled.
-            if let Some(op) = app.live_ops.get(app.operations.selected) {
+            if let Some(op) = app.selected_live() {
                 let spec = rerun_spec(op, &app.live_ops);
                 let task = spec.task.clone();
                 app.prefill = Some(spec);
@@ -580,7 +731,14 @@ impl Screen for Operations {
             return Vec::new();
         }
         if app.keys.is(&key, Action::CancelOperation) {
-            if let Some(op) = app.live_ops.get(app.operations.selected) {
+            if let Some(op) = app.selected_live().cloned() {
+                if op.state.is_final() {
+                    app.status = Some((
+                        format!("operation {} has ended ({})", op.id, op.state),
+                        true,
+                    ));
+                    return Vec::new();
+                }
                 app.overlays.push(crate::ui::overlay::Overlay::Confirm(
                     Confirm::CancelOperation(op.id),
                 ));
@@ -598,20 +756,25 @@ impl Screen for Operations {
         Vec::new()
     }
     fn move_cursor(&self, app: &mut App, d: isize) -> Vec<Call> {
-        app.operations.selected = moved(app.operations.selected, app.live_ops.len(), d);
+        app.operations.selected = moved(app.operations.selected, app.live_view().len(), d);
         Vec::new()
     }
     fn cursor(&self, app: &App) -> usize {
         app.operations.selected
     }
-    fn filter(&self, _app: &mut App, _search_log: bool) -> Option<(FilterTarget, String)> {
-        Some((FilterTarget::Log, String::new()))
+    fn filter(&self, app: &mut App, search_log: bool) -> Option<(FilterTarget, String)> {
+        // As in History: / narrows the list, s searches the log.
+        Some(if search_log {
+            (FilterTarget::Log, String::new())
+        } else {
+            (FilterTarget::Live, app.operations.filter.clone())
+        })
     }
     fn searches_log(&self) -> bool {
         true
     }
     fn selected_operation<'a>(&self, app: &'a App) -> Option<&'a Operation> {
-        app.live_ops.get(app.operations.selected)
+        app.selected_live()
     }
 }
 
@@ -829,6 +992,7 @@ impl Screen for Audit {
         let k = &app.keys;
         vec![
             (move_keys(app), "move"),
+            (k.first(Action::Open), "details"),
             (k.first(Action::Filter), "filter"),
             (k.first(Action::Export), "export"),
             (
@@ -838,6 +1002,17 @@ impl Screen for Audit {
         ]
     }
     fn on_key(&self, app: &mut App, key: KeyEvent, delta: Option<isize>) -> Vec<Call> {
+        if app.keys.is(&key, Action::Open) {
+            let events = app.audit_view();
+            let at = app.audit.selected.min(events.len().saturating_sub(1));
+            if let Some(e) = events.get(at) {
+                let lines = tabs::audit::event_detail(app, e);
+                let title = format!(" Audit event {} ", e.seq);
+                app.overlays
+                    .push(crate::ui::overlay::Overlay::Text((title, lines)));
+            }
+            return Vec::new();
+        }
         if app.keys.is(&key, Action::Export) {
             // Asked, not assumed: the file is the user's, readable by them alone.
             let path = std::env::current_dir().unwrap_or_default().join(format!(

@@ -5,6 +5,7 @@
 pub mod drive;
 pub mod leaks;
 pub mod runs;
+pub mod screen;
 pub mod service;
 pub mod sshd;
 pub mod tmux;

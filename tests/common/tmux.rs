@@ -10,6 +10,12 @@ pub struct Tmux {
 
 impl Tmux {
     pub fn start(command: &str) -> Tmux {
+        Tmux::start_sized(command, 130, 40)
+    }
+
+    /// In a terminal of this many columns and rows.
+    pub fn start_sized(command: &str, columns: u16, rows: u16) -> Tmux {
+        let (columns, rows) = (columns.to_string(), rows.to_string());
         let session = format!("gh-test-{}-{}", std::process::id(), rand_suffix());
         let status = Command::new("tmux")
             .args([
@@ -18,9 +24,9 @@ impl Tmux {
                 "-s",
                 &session,
                 "-x",
-                "130",
+                &columns,
                 "-y",
-                "40",
+                &rows,
                 command,
             ])
             .status()

@@ -19,6 +19,18 @@ fn age(now: Timestamp, since: Timestamp) -> String {
     }
 }
 
+/// The filter in force, as the titles say it (nothing when none).
+fn filtered(app: &App) -> String {
+    if app.approvals.filter.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "matching '{}' (/ to change) ",
+            crate::text::printable(&app.approvals.filter)
+        )
+    }
+}
+
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let [list_area, detail_area] =
         Layout::vertical([Constraint::Percentage(45), Constraint::Min(5)]).areas(area);
@@ -29,13 +41,17 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         frame,
         list_area,
         app,
-        match app.approvals.marked.len() {
-            0 => format!(" Waiting for you ({}) ", app.queue.len()),
-            n => format!(
-                " Waiting for you ({}), {n} marked: a/r decides them together ",
-                app.queue.len()
-            ),
-        },
+        format!(
+            "{}{}",
+            match app.approvals.marked.len() {
+                0 => format!(" Waiting for you ({}) ", app.queue.len()),
+                n => format!(
+                    " Waiting for you ({}), {n} marked: a/r decides them together ",
+                    app.queue.len()
+                ),
+            },
+            filtered(app)
+        ),
         Row::new(vec![
             "Id",
             "Task",
@@ -266,7 +282,11 @@ fn draw_mine(app: &App, frame: &mut Frame, list_area: Rect, detail_area: Rect) {
         frame,
         list_area,
         app,
-        format!(" Your requests ({}), newest first ", mine.len()),
+        format!(
+            " Your requests ({}), newest first {}",
+            mine.len(),
+            filtered(app)
+        ),
         Row::new(vec!["Id", "Task", "State", "Age", "Why"]),
         &[
             Constraint::Length(9),

@@ -74,3 +74,57 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         },
     );
 }
+
+/// Everything about one event, for its detail view: each field whole, its
+/// hash and the previous one, whether the hash matches its fields, and
+/// where it stands in the chain as last verified.
+pub fn event_detail(app: &App, e: &crate::store::AuditEvent) -> Vec<String> {
+    use crate::text::printable;
+    let mut lines = vec![
+        format!(
+            "time      {} ({})",
+            e.time,
+            e.time
+                .to_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        ),
+        format!("actor     {}", printable(&e.actor)),
+        format!("action    {}", printable(&e.action)),
+        format!("target    {}", printable(&e.target)),
+        "details".to_string(),
+    ];
+    lines.extend(
+        crate::text::printable_lines(&e.details)
+            .lines()
+            .map(|l| format!("  {l}")),
+    );
+    lines.push(String::new());
+    lines.push(format!("position  event {} of the chain", e.seq));
+    lines.push(format!("hash      {}", e.hash_hex()));
+    lines.push(format!("previous  {}", hex::encode(e.prev_hash)));
+    lines.push(if e.compute_hash() == e.hash {
+        "the hash matches the event's fields and the previous hash".to_string()
+    } else {
+        "THE HASH DOES NOT MATCH the event's fields: it was changed after it was written"
+            .to_string()
+    });
+    // The previous event, when it is loaded, must carry the hash this one names.
+    if let Some(prev) = app.audit.events.iter().find(|p| p.seq + 1 == e.seq) {
+        lines.push(if prev.hash == e.prev_hash {
+            format!("linked: event {} carries the previous hash", prev.seq)
+        } else {
+            format!("NOT LINKED: event {} carries another hash", prev.seq)
+        });
+    }
+    lines.push(match (&app.audit_state, &app.audit_refused) {
+        (Some(Ok(n)), _) if e.seq <= *n => {
+            format!("the whole chain verified through event {n}, this one included")
+        }
+        (Some(Ok(n)), _) => format!("written after the last verification (through event {n})"),
+        (Some(Err(broken)), _) => format!("the chain is broken at {broken}"),
+        (None, _) => "the chain is being verified".to_string(),
+    });
+    lines.push(String::new());
+    lines.push("Esc closes".to_string());
+    lines
+}

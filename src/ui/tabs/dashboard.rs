@@ -9,7 +9,69 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 
+/// What a Dashboard line counts, which Enter opens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Item {
+    /// Requests waiting for this user's decision: Approvals.
+    Waiting,
+    /// Emergency runs to review: Approvals.
+    Review,
+    /// Running and queued operations: Operations.
+    Running,
+    /// Failed operations: History filtered to them.
+    Failed,
+    /// Credentials' password states: Admin's credentials.
+    Passwords,
+    /// Sessions: History's sessions view.
+    Sessions,
+    /// Freezes: Admin's freezes.
+    Freezes,
+    /// One kind of record: Tasks, or Admin on that kind.
+    Records(Kind),
+    /// The audit chain: Audit.
+    Audit,
+}
+
+/// The Dashboard's items as they are shown, top to bottom, left pane first.
+pub fn items(app: &App) -> Vec<Item> {
+    let metrics = app.dashboard.metrics.as_ref();
+    let mut items = vec![Item::Waiting];
+    if metrics.is_some_and(|m| m.awaiting_review > 0) {
+        items.push(Item::Review);
+    }
+    items.extend([Item::Running, Item::Failed]);
+    if metrics.is_some_and(|m| !m.passwords.is_empty()) {
+        items.push(Item::Passwords);
+    }
+    if metrics.is_some_and(|m| m.open_sessions > 0 || !m.deviations.is_empty()) {
+        items.push(Item::Sessions);
+    }
+    if !current_freezes(app).is_empty() {
+        items.push(Item::Freezes);
+    }
+    items.extend(Kind::ALL.iter().map(|k| Item::Records(*k)));
+    items.push(Item::Audit);
+    items
+}
+
+/// The item under the Dashboard's cursor.
+pub fn selected(app: &App) -> Option<Item> {
+    let items = items(app);
+    items
+        .get(app.dashboard.selected.min(items.len().saturating_sub(1)))
+        .copied()
+}
+
 pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
+    let chosen = selected(app);
+    // The selected item's line stands out.
+    let mark = |item: Item, line: Line<'static>| -> Line<'static> {
+        if chosen == Some(item) {
+            line.patch_style(app.theme.selected())
+        } else {
+            line
+        }
+    };
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(area);
     let mut lines = vec![Line::from(Span::styled("Records", app.theme.title()))];
@@ -25,22 +87,25 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
                 )
             })
             .unwrap_or((0, 0));
-        lines.push(Line::from(vec![
-            Span::styled(format!("{:<14}", kind.plural()), app.theme.text()),
-            if refused {
-                Span::styled(format!("{:>5}", "-"), app.theme.dim())
-            } else {
-                Span::styled(format!("{total:>5}"), app.theme.title())
-            },
-            Span::styled(
-                if disabled > 0 {
-                    format!("  ({disabled} disabled)")
+        lines.push(mark(
+            Item::Records(kind),
+            Line::from(vec![
+                Span::styled(format!("{:<14}", kind.plural()), app.theme.text()),
+                if refused {
+                    Span::styled(format!("{:>5}", "-"), app.theme.dim())
                 } else {
-                    String::new()
+                    Span::styled(format!("{total:>5}"), app.theme.title())
                 },
-                app.theme.dim(),
-            ),
-        ]));
+                Span::styled(
+                    if disabled > 0 {
+                        format!("  ({disabled} disabled)")
+                    } else {
+                        String::new()
+                    },
+                    app.theme.dim(),
+                ),
+            ]),
+        ));
     }
     let metrics = app.dashboard.metrics.as_ref();
     // A count the engine has not sent yet shows as an ellipsis.
@@ -53,17 +118,20 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let failures: &[crate::domain::Operation] =
         metrics.map(|m| m.recent_failures.as_slice()).unwrap_or(&[]);
     let mut now_lines = vec![Line::from(Span::styled("Now", app.theme.title()))];
-    now_lines.push(Line::from(vec![
-        Span::styled("waiting for you   ", app.theme.text()),
-        Span::styled(
-            count(waiting),
-            if waiting.unwrap_or(0) == 0 {
-                app.theme.text()
-            } else {
-                app.theme.warn_style()
-            },
-        ),
-    ]));
+    now_lines.push(mark(
+        Item::Waiting,
+        Line::from(vec![
+            Span::styled("waiting for you   ", app.theme.text()),
+            Span::styled(
+                count(waiting),
+                if waiting.unwrap_or(0) == 0 {
+                    app.theme.text()
+                } else {
+                    app.theme.warn_style()
+                },
+            ),
+        ]),
+    ));
     for r in app.queue.iter().take(3) {
         now_lines.push(Line::from(Span::styled(
             format!(
@@ -79,17 +147,20 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     let awaiting = metrics.map(|m| m.awaiting_review).unwrap_or(0);
     if awaiting > 0 {
         let overdue = metrics.map(|m| m.overdue_reviews.as_slice()).unwrap_or(&[]);
-        now_lines.push(Line::from(vec![
-            Span::styled("to review (emerg.)", app.theme.text()),
-            Span::styled(
-                format!("{awaiting:>5}"),
-                if overdue.is_empty() {
-                    app.theme.warn_style()
-                } else {
-                    app.theme.error_style()
-                },
-            ),
-        ]));
+        now_lines.push(mark(
+            Item::Review,
+            Line::from(vec![
+                Span::styled("to review (emerg.)", app.theme.text()),
+                Span::styled(
+                    format!("{awaiting:>5}"),
+                    if overdue.is_empty() {
+                        app.theme.warn_style()
+                    } else {
+                        app.theme.error_style()
+                    },
+                ),
+            ]),
+        ));
         for o in overdue.iter().take(3) {
             now_lines.push(Line::from(Span::styled(
                 format!("  OVERDUE {}", crate::text::printable(o)),
@@ -97,24 +168,30 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             )));
         }
     }
-    now_lines.push(Line::from(format!(
-        "running, queued   {}",
-        count(metrics.map(|m| m.running + m.queued))
-    )));
-    for o in app.live_ops.iter().take(3) {
+    now_lines.push(mark(
+        Item::Running,
+        Line::from(format!(
+            "running, queued   {}",
+            count(metrics.map(|m| m.running + m.queued))
+        )),
+    ));
+    for o in app.live_ops.iter().filter(|o| !o.state.is_final()).take(3) {
         now_lines.push(Line::from(Span::styled(
             format!("  #{} {} on {} ({})", o.id, o.task, o.device, o.state),
             app.theme.dim(),
         )));
     }
-    now_lines.push(Line::from(Span::styled(
-        format!("failed in 24 h    {}", count(failed)),
-        if failed.unwrap_or(0) == 0 {
-            app.theme.text()
-        } else {
-            app.theme.error_style()
-        },
-    )));
+    now_lines.push(mark(
+        Item::Failed,
+        Line::from(Span::styled(
+            format!("failed in 24 h    {}", count(failed)),
+            if failed.unwrap_or(0) == 0 {
+                app.theme.text()
+            } else {
+                app.theme.error_style()
+            },
+        )),
+    ));
     for o in failures.iter().take(3) {
         now_lines.push(Line::from(Span::styled(
             format!(
@@ -130,22 +207,25 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     // Passwords, where the user may see credentials.
     if let Some(m) = metrics.filter(|m| !m.passwords.is_empty()) {
         let alerts = !m.password_alerts.is_empty();
-        now_lines.push(Line::from(vec![
-            Span::styled("passwords         ", app.theme.text()),
-            Span::styled(
-                m.passwords
-                    .iter()
-                    .filter(|(_, n)| *n > 0)
-                    .map(|(word, n)| format!("{n} {word}"))
-                    .collect::<Vec<_>>()
-                    .join(" · "),
-                if alerts {
-                    app.theme.error_style()
-                } else {
-                    app.theme.text()
-                },
-            ),
-        ]));
+        now_lines.push(mark(
+            Item::Passwords,
+            Line::from(vec![
+                Span::styled("passwords         ", app.theme.text()),
+                Span::styled(
+                    m.passwords
+                        .iter()
+                        .filter(|(_, n)| *n > 0)
+                        .map(|(word, n)| format!("{n} {word}"))
+                        .collect::<Vec<_>>()
+                        .join(" · "),
+                    if alerts {
+                        app.theme.error_style()
+                    } else {
+                        app.theme.text()
+                    },
+                ),
+            ]),
+        ));
         for a in m.password_alerts.iter().take(3) {
             now_lines.push(Line::from(Span::styled(
                 format!("  {}", crate::text::printable(a)),
@@ -155,21 +235,24 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
     }
     // Sessions: open now, and the day's deviations from declared changes.
     if let Some(m) = metrics.filter(|m| m.open_sessions > 0 || !m.deviations.is_empty()) {
-        now_lines.push(Line::from(vec![
-            Span::styled("sessions          ", app.theme.text()),
-            Span::styled(
-                format!(
-                    "{} open · {} with deviations today",
-                    m.open_sessions,
-                    m.deviations.len()
+        now_lines.push(mark(
+            Item::Sessions,
+            Line::from(vec![
+                Span::styled("sessions          ", app.theme.text()),
+                Span::styled(
+                    format!(
+                        "{} open · {} with deviations today",
+                        m.open_sessions,
+                        m.deviations.len()
+                    ),
+                    if m.deviations.is_empty() {
+                        app.theme.text()
+                    } else {
+                        app.theme.error_style()
+                    },
                 ),
-                if m.deviations.is_empty() {
-                    app.theme.text()
-                } else {
-                    app.theme.error_style()
-                },
-            ),
-        ]));
+            ]),
+        ));
         for d in m.deviations.iter().take(3) {
             now_lines.push(Line::from(Span::styled(
                 format!("  {}", crate::text::printable(d)),
@@ -177,7 +260,12 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
             )));
         }
     }
-    freeze_lines(app, &mut now_lines, left.width.saturating_sub(2) as usize);
+    freeze_lines(
+        app,
+        &mut now_lines,
+        left.width.saturating_sub(2) as usize,
+        chosen == Some(Item::Freezes),
+    );
     now_lines.push(Line::from(""));
     now_lines.push(Line::from(Span::styled(
         format!("JIT grants ({})", app.jit.len()),
@@ -247,7 +335,10 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         Layout::vertical([Constraint::Length(8), Constraint::Min(3)]).areas(right);
     draw_executions(app, frame, chart_area);
     let mut right_lines = vec![
-        Line::from(Span::styled("Audit chain", app.theme.title())),
+        mark(
+            Item::Audit,
+            Line::from(Span::styled("Audit chain", app.theme.title())),
+        ),
         Line::from(Span::styled(chain, app.theme.fg(color))),
         Line::from(""),
         Line::from(Span::styled(
@@ -332,29 +423,22 @@ fn draw_executions(app: &App, frame: &mut Frame, area: Rect) {
 
 /// The freezes in force now (marked) and those to come, each in the zone
 /// it was written in.
-fn freeze_lines(app: &App, lines: &mut Vec<Line<'static>>, width: usize) {
-    let freezes: Vec<crate::domain::Freeze> = app
-        .list(Kind::Freeze)
-        .map(|l| {
-            l.records
-                .iter()
-                .filter_map(|r| match r {
-                    crate::domain::Record::Freeze(f) => Some(f.clone()),
-                    _ => None,
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let now = app.now().to_utc();
-    let shown = crate::access::freeze::current_and_coming(&freezes, now);
+fn freeze_lines(app: &App, lines: &mut Vec<Line<'static>>, width: usize, selected: bool) {
+    let shown = current_freezes(app);
     if shown.is_empty() {
         return;
     }
+    let now = app.now().to_utc();
     lines.push(Line::from(""));
-    lines.push(Line::from(Span::styled(
+    let head = Line::from(Span::styled(
         format!("Freezes ({})", shown.len()),
         app.theme.title(),
-    )));
+    ));
+    lines.push(if selected {
+        head.patch_style(app.theme.selected())
+    } else {
+        head
+    });
     for f in shown.iter().take(3) {
         let name = crate::text::printable(&f.meta.name);
         let envs = match f.environments.as_slice() {
@@ -385,4 +469,24 @@ fn freeze_lines(app: &App, lines: &mut Vec<Line<'static>>, width: usize) {
             style,
         )));
     }
+}
+
+/// The enabled freezes in force now or to come, soonest first.
+fn current_freezes(app: &App) -> Vec<crate::domain::Freeze> {
+    let freezes: Vec<crate::domain::Freeze> = app
+        .list(Kind::Freeze)
+        .map(|l| {
+            l.records
+                .iter()
+                .filter_map(|r| match r {
+                    crate::domain::Record::Freeze(f) => Some(f.clone()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    crate::access::freeze::current_and_coming(&freezes, app.now().to_utc())
+        .into_iter()
+        .cloned()
+        .collect()
 }
