@@ -366,7 +366,7 @@ fn the_template_editor_shows_the_mask_legend_with_the_templates_own_variables() 
     }
     app.update(key(KeyCode::Char('e')));
     // Wide: beside the form, always.
-    let shown = screen(&app, 160, 45);
+    let shown = screen(&app, 170, 45);
     assert!(shown.contains(" Masks "), "{shown}");
     assert!(shown.contains("[#AUTH_PASSWORD#]"), "{shown}");
     assert!(shown.contains("that login's password (secret)"), "{shown}");
@@ -375,7 +375,7 @@ fn the_template_editor_shows_the_mask_legend_with_the_templates_own_variables() 
     // Narrow: F2 shows it over the form, Esc hides it and the form stays.
     let shown = screen(&app, 80, 24);
     assert!(!shown.contains(" Masks "), "{shown}");
-    assert!(shown.contains("F2 shows it"), "{shown}");
+    assert!(shown.contains("F2 lists them"), "{shown}");
     app.update(key(KeyCode::F(2)));
     let shown = screen(&app, 80, 24);
     assert!(shown.contains("[#SERVICE#]"), "{shown}");

@@ -644,6 +644,26 @@ fn template_form_with_an_error_at_its_line() {
 }
 
 #[test]
+fn template_form_mask_legend() {
+    let mut app = realistic("root");
+    app.update(key(KeyCode::Char('7')));
+    for _ in 0..5 {
+        app.update(key(KeyCode::Right));
+    }
+    app.update(key(KeyCode::Char('e')));
+    app.update(key(KeyCode::F(2)));
+    snapshot_both_sizes("template_legend", &app);
+}
+
+#[test]
+fn audit_event_detail() {
+    let mut app = realistic("carol");
+    app.update(key(KeyCode::Char('6')));
+    app.update(key(KeyCode::Enter));
+    snapshot_both_sizes("audit_event", &app);
+}
+
+#[test]
 fn help_overlay() {
     let mut app = realistic("bob");
     app.update(key(KeyCode::Char('3')));

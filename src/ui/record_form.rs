@@ -181,7 +181,7 @@ impl RecordForm {
         };
         if kind == Kind::Template {
             this.form.notes.push(ratatui::text::Line::from(
-                "Masks [#NAME#]: the legend is beside the form (F2 shows it on a narrow terminal).",
+                "Masks [#NAME#]: F2 lists them with what each holds (beside the form on a wide terminal).",
             ));
         }
         this.check_content();
@@ -292,10 +292,11 @@ impl RecordForm {
                 ),
             ])
         };
-        let wide = area.width >= 120;
+        // Beside the form only where the form keeps its width (110 columns).
+        let wide = area.width >= 166;
         let (form_area, legend_area) = if wide {
             let [form, legend] =
-                Layout::horizontal([Constraint::Min(60), Constraint::Length(52)]).areas(area);
+                Layout::horizontal([Constraint::Min(112), Constraint::Length(54)]).areas(area);
             (form, legend)
         } else {
             (area, area)
@@ -324,7 +325,7 @@ impl RecordForm {
         };
         let width = panel.width.saturating_sub(2) as usize;
         let mut lines: Vec<Line> = vec![Line::from(Span::styled(
-            "built-in masks, then this template's variables:",
+            "built-ins (passwords redacted), then variables:",
             theme.dim(),
         ))];
         lines.extend(legend.iter().enumerate().map(|(i, l)| line(i, l, width)));
