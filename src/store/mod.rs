@@ -10,6 +10,7 @@ mod cipher;
 mod codec;
 mod forward;
 mod index;
+pub mod kv;
 mod mfa;
 mod operations;
 mod output;
@@ -48,6 +49,8 @@ pub enum StoreError {
     BadKeyFile(PathBuf),
     #[error("store: a secret cannot be opened with this key (wrong key file or damaged data)")]
     SecretOpen,
+    #[error("store (PostgreSQL): {0}")]
+    Postgres(String),
     #[error("store: schema version {found} is newer than this program knows ({known}); upgrade Gatehouse")]
     SchemaTooNew { found: u32, known: u32 },
 }
@@ -96,7 +99,7 @@ pub struct Store {
 }
 
 /// Runs blocking store work without stalling the async workers' other tasks.
-fn blocking<T>(work: impl FnOnce() -> T) -> T {
+pub(crate) fn blocking<T>(work: impl FnOnce() -> T) -> T {
     use tokio::runtime::{Handle, RuntimeFlavor};
     match Handle::try_current() {
         Ok(h) if h.runtime_flavor() == RuntimeFlavor::MultiThread => {

@@ -4,6 +4,7 @@
 
 pub mod drive;
 pub mod leaks;
+pub mod postgres;
 pub mod runs;
 pub mod screen;
 pub mod service;

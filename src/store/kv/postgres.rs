@@ -1,0 +1,376 @@
+//! The shared backend: one PostgreSQL database for every jump host's
+//! server. The trees are rows of one table keyed by (tree, key), bytea
+//! keys comparing byte by byte as sled's do; ids come from a sequence;
+//! appends to a tree take a transaction-scoped advisory lock, so that the
+//! audit chain has one head across every server.
+//!
+//! The interface is synchronous (the store's callers are): the backend
+//! keeps a small runtime of its own for the database's I/O and the caller
+//! waits for each answer off the async workers (`store::blocking`).
+
+use super::{Appender, Backend, Entry, Range, Write};
+use crate::store::{StoreError, StoreResult};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::future::Future;
+use tokio_postgres::NoTls;
+
+/// The version of this table layout; a database with a newer one is
+/// refused (a newer Gatehouse made it).
+const LAYOUT: u32 = 1;
+
+/// The advisory lock that migrations take (any fixed number, ours).
+const MIGRATION_LOCK: i64 = 0x6761_7465_686f_7573;
+
+pub struct Postgres {
+    pool: Pool,
+    runtime: Option<tokio::runtime::Runtime>,
+    handle: tokio::runtime::Handle,
+    shown: String,
+}
+
+fn pg(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Postgres(e.to_string())
+}
+
+impl Postgres {
+    /// Connects to the database at `url` (`postgresql://user@host/db`,
+    /// or `host=/run/postgresql dbname=…`), creating or checking its
+    /// tables under a lock.
+    pub fn connect(url: &str) -> StoreResult<Postgres> {
+        let config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| pg(format!("the store URL cannot be read: {e}")))?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(pg(
+                "the store URL asks for TLS (sslmode=require), which this build does not speak yet: \
+                 connect through a local socket or a private network with sslmode=disable",
+            ));
+        }
+        let shown = describe(&config);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("gatehouse-postgres")
+            .enable_all()
+            .build()
+            .map_err(|e| pg(format!("cannot start the database runtime: {e}")))?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(8)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(std::time::Duration::from_secs(30)))
+            .create_timeout(Some(std::time::Duration::from_secs(10)))
+            .build()
+            .map_err(pg)?;
+        let this = Postgres {
+            pool,
+            handle: runtime.handle().clone(),
+            runtime: Some(runtime),
+            shown,
+        };
+        this.migrate()?;
+        Ok(this)
+    }
+
+    /// Runs `work` on the backend's runtime and waits for its answer.
+    fn run<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = StoreResult<T>> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        self.handle.spawn(async move {
+            let _ = tx.send(work.await);
+        });
+        crate::store::blocking(|| {
+            rx.recv()
+                .map_err(|_| pg("the database task ended without an answer"))?
+        })
+    }
+
+    fn migrate(&self) -> StoreResult<()> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let mut client = pool.get().await.map_err(pg)?;
+            let tx = client.transaction().await.map_err(pg)?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(pg)?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS gatehouse_meta (name text PRIMARY KEY, value text NOT NULL);
+                 CREATE TABLE IF NOT EXISTS gatehouse_kv (
+                     tree text NOT NULL,
+                     key bytea NOT NULL,
+                     value bytea NOT NULL,
+                     PRIMARY KEY (tree, key));
+                 CREATE SEQUENCE IF NOT EXISTS gatehouse_ids;",
+            )
+            .await
+            .map_err(pg)?;
+            tx.execute(
+                "INSERT INTO gatehouse_meta (name, value) VALUES ('layout', $1) ON CONFLICT DO NOTHING",
+                &[&LAYOUT.to_string()],
+            )
+            .await
+            .map_err(pg)?;
+            let found: String = tx
+                .query_one("SELECT value FROM gatehouse_meta WHERE name = 'layout'", &[])
+                .await
+                .map_err(pg)?
+                .get(0);
+            let found: u32 = found
+                .parse()
+                .map_err(|_| pg(format!("the database's table layout '{found}' is not a number")))?;
+            if found > LAYOUT {
+                return Err(StoreError::SchemaTooNew {
+                    found,
+                    known: LAYOUT,
+                });
+            }
+            tx.commit().await.map_err(pg)?;
+            Ok(())
+        })
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        // Dropped from async code too: the runtime must not block there.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The URL as it may be shown: user, hosts and database, never a password.
+fn describe(config: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            tokio_postgres::config::Host::Tcp(name) => name.clone(),
+            tokio_postgres::config::Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    format!(
+        "postgresql://{}@{}/{}",
+        config.get_user().unwrap_or(""),
+        hosts.join(","),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+const UPSERT: &str = "INSERT INTO gatehouse_kv (tree, key, value) VALUES ($1, $2, $3) \
+                      ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value";
+const DELETE: &str = "DELETE FROM gatehouse_kv WHERE tree = $1 AND key = $2";
+
+async fn write_all(tx: &deadpool_postgres::Transaction<'_>, writes: &[Write]) -> StoreResult<()> {
+    let upsert = tx.prepare_cached(UPSERT).await.map_err(pg)?;
+    let delete = tx.prepare_cached(DELETE).await.map_err(pg)?;
+    for w in writes {
+        match w {
+            Write::Put { tree, key, value } => {
+                tx.execute(&upsert, &[tree, key, value]).await.map_err(pg)?;
+            }
+            Write::Delete { tree, key } => {
+                tx.execute(&delete, &[tree, key]).await.map_err(pg)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The lock key of appends to a tree.
+fn append_lock(tree: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("gatehouse-append:{tree}").as_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(bytes)
+}
+
+impl Backend for Postgres {
+    fn get(&self, tree: &str, key: &[u8]) -> StoreResult<Option<Vec<u8>>> {
+        let (pool, tree, key) = (self.pool.clone(), tree.to_string(), key.to_vec());
+        self.run(async move {
+            let client = pool.get().await.map_err(pg)?;
+            let row = client
+                .query_opt(
+                    "SELECT value FROM gatehouse_kv WHERE tree = $1 AND key = $2",
+                    &[&tree, &key],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+        })
+    }
+
+    fn range(&self, tree: &str, range: &Range) -> StoreResult<Vec<Entry>> {
+        let (pool, tree, range) = (self.pool.clone(), tree.to_string(), range.clone());
+        self.run(async move {
+            let client = pool.get().await.map_err(pg)?;
+            let order = if range.reverse { "DESC" } else { "ASC" };
+            let limit = range
+                .limit
+                .map(|n| i64::try_from(n).unwrap_or(i64::MAX))
+                .unwrap_or(i64::MAX);
+            let rows = match &range.to {
+                Some(to) => {
+                    client
+                        .query(
+                            &format!(
+                                "SELECT key, value FROM gatehouse_kv WHERE tree = $1 AND key >= $2 \
+                                 AND key < $3 ORDER BY key {order} LIMIT $4"
+                            ),
+                            &[&tree, &range.from, to, &limit],
+                        )
+                        .await
+                }
+                None => {
+                    client
+                        .query(
+                            &format!(
+                                "SELECT key, value FROM gatehouse_kv WHERE tree = $1 AND key >= $2 \
+                                 ORDER BY key {order} LIMIT $3"
+                            ),
+                            &[&tree, &range.from, &limit],
+                        )
+                        .await
+                }
+            }
+            .map_err(pg)?;
+            Ok(rows
+                .into_iter()
+                .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+                .collect())
+        })
+    }
+
+    fn apply(&self, writes: Vec<Write>) -> StoreResult<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let pool = self.pool.clone();
+        self.run(async move {
+            let mut client = pool.get().await.map_err(pg)?;
+            let tx = client.transaction().await.map_err(pg)?;
+            write_all(&tx, &writes).await?;
+            tx.commit().await.map_err(pg)
+        })
+    }
+
+    fn append_locked(&self, tree: &str, append: &mut Appender<'_>) -> StoreResult<()> {
+        // The transaction stays open on the runtime while the caller
+        // computes the batch from the last entry it was sent.
+        let (last_tx, last_rx) = std::sync::mpsc::sync_channel::<StoreResult<Option<Entry>>>(1);
+        let (writes_tx, writes_rx) = tokio::sync::oneshot::channel::<Option<Vec<Write>>>();
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<StoreResult<()>>(1);
+        let (pool, tree) = (self.pool.clone(), tree.to_string());
+        self.handle.spawn(async move {
+            // Owns `last_tx`: an error before the last entry is sent drops
+            // it, and the caller reads the error on `done`.
+            let work = async move {
+                let mut client = pool.get().await.map_err(pg)?;
+                let tx = client.transaction().await.map_err(pg)?;
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&append_lock(&tree)])
+                    .await
+                    .map_err(pg)?;
+                let last = tx
+                    .query_opt(
+                        "SELECT key, value FROM gatehouse_kv WHERE tree = $1 ORDER BY key DESC LIMIT 1",
+                        &[&tree],
+                    )
+                    .await
+                    .map_err(pg)?
+                    .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)));
+                if last_tx.send(Ok(last)).is_err() {
+                    return Ok(());
+                }
+                // None: the caller gave up; the transaction rolls back.
+                match writes_rx.await {
+                    Ok(Some(writes)) => {
+                        write_all(&tx, &writes).await?;
+                        tx.commit().await.map_err(pg)
+                    }
+                    _ => Ok(()),
+                }
+            };
+            let result: StoreResult<()> = work.await;
+            let _ = done_tx.send(result);
+        });
+        crate::store::blocking(|| {
+            let last = match last_rx.recv() {
+                Ok(last) => last?,
+                // The task ended before sending: its error is on `done`.
+                Err(_) => {
+                    return done_rx
+                        .recv()
+                        .map_err(|_| pg("the database task ended without an answer"))?;
+                }
+            };
+            match append(last) {
+                Ok(writes) => {
+                    let _ = writes_tx.send(Some(writes));
+                    done_rx
+                        .recv()
+                        .map_err(|_| pg("the database task ended without an answer"))?
+                }
+                Err(e) => {
+                    let _ = writes_tx.send(None);
+                    let _ = done_rx.recv();
+                    Err(e)
+                }
+            }
+        })
+    }
+
+    fn next_id(&self) -> StoreResult<u64> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let client = pool.get().await.map_err(pg)?;
+            let id: i64 = client
+                .query_one("SELECT nextval('gatehouse_ids')", &[])
+                .await
+                .map_err(pg)?
+                .get(0);
+            u64::try_from(id).map_err(|_| pg(format!("the id sequence gave {id}")))
+        })
+    }
+
+    fn tree_names(&self) -> StoreResult<Vec<String>> {
+        let pool = self.pool.clone();
+        self.run(async move {
+            let client = pool.get().await.map_err(pg)?;
+            let rows = client
+                .query("SELECT DISTINCT tree FROM gatehouse_kv ORDER BY tree", &[])
+                .await
+                .map_err(pg)?;
+            Ok(rows.into_iter().map(|r| r.get::<_, String>(0)).collect())
+        })
+    }
+
+    fn drop_tree(&self, tree: &str) -> StoreResult<()> {
+        let (pool, tree) = (self.pool.clone(), tree.to_string());
+        self.run(async move {
+            let client = pool.get().await.map_err(pg)?;
+            client
+                .execute("DELETE FROM gatehouse_kv WHERE tree = $1", &[&tree])
+                .await
+                .map_err(pg)?;
+            Ok(())
+        })
+    }
+
+    fn flush(&self) -> StoreResult<()> {
+        // A committed transaction is durable (synchronous_commit).
+        Ok(())
+    }
+
+    fn describe(&self) -> String {
+        self.shown.clone()
+    }
+}

@@ -1,0 +1,182 @@
+//! A throwaway PostgreSQL cluster: initdb in a temporary directory, a
+//! server listening on a Unix socket there only (no TCP port at all),
+//! stopped and removed when dropped. As root (CI), it runs as the
+//! `postgres` account the package creates, since PostgreSQL refuses root.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    as_postgres: bool,
+    next_db: std::sync::atomic::AtomicU32,
+}
+
+/// Where initdb and pg_ctl are: the distribution's versioned directory,
+/// or the PATH.
+fn bindir() -> PathBuf {
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .filter(|b| b.join("initdb").exists())
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    if let Some(newest) = found.pop() {
+        return newest;
+    }
+    let which = Command::new("sh")
+        .args(["-c", "dirname \"$(command -v initdb)\""])
+        .output()
+        .expect("sh");
+    let dir = String::from_utf8_lossy(&which.stdout).trim().to_string();
+    assert!(
+        !dir.is_empty() && Path::new(&dir).join("initdb").exists(),
+        "initdb not found (apt-get install postgresql)"
+    );
+    PathBuf::from(dir)
+}
+
+impl Postgres {
+    pub fn start() -> Postgres {
+        let dir = tempfile::Builder::new()
+            .prefix("gh-pg")
+            .tempdir()
+            .expect("tempdir");
+        let as_postgres = nix::unistd::geteuid().is_root();
+        if as_postgres {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .expect("chown");
+            assert!(status.success());
+        }
+        let pg = Postgres {
+            bin: bindir(),
+            dir,
+            as_postgres,
+            next_db: std::sync::atomic::AtomicU32::new(0),
+        };
+        let data = pg.dir.path().join("data");
+        pg.run(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-U",
+                "gatehouse",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+        );
+        let options = format!(
+            "-k {} -c listen_addresses='' -c fsync=off -c max_connections=200",
+            pg.dir.path().display()
+        );
+        pg.run(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                pg.dir.path().join("log").to_str().unwrap(),
+                "-o",
+                &options,
+                "-w",
+                "start",
+            ],
+        );
+        pg
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) {
+        let program = self.bin.join(tool);
+        let output = if self.as_postgres {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&program)
+                .args(args)
+                .output()
+        } else {
+            Command::new(&program).args(args).output()
+        }
+        .unwrap_or_else(|e| panic!("{tool}: {e}"));
+        assert!(
+            output.status.success(),
+            "{tool} {args:?}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    /// The URL of the cluster's `postgres` database.
+    fn url_of(&self, db: &str) -> String {
+        format!(
+            "host={} user=gatehouse dbname={db}",
+            self.dir.path().display()
+        )
+    }
+
+    /// SQL run with psql, as the cluster's superuser; its output.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let output = Command::new(self.bin.join("psql"))
+            .args([
+                "-X",
+                "-q",
+                "-t",
+                "-A",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                self.dir.path().to_str().unwrap(),
+                "-U",
+                "gatehouse",
+                "-d",
+                db,
+                "-c",
+                sql,
+            ])
+            .output()
+            .expect("psql");
+        assert!(
+            output.status.success(),
+            "psql {sql}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// A new, empty database; its name and URL.
+    pub fn database(&self) -> (String, String) {
+        let n = self
+            .next_db
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let name = format!("gh_{n}");
+        self.psql("postgres", &format!("CREATE DATABASE {name}"));
+        let url = self.url_of(&name);
+        (name, url)
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let program = self.bin.join("pg_ctl");
+        let args = ["-D", data.to_str().unwrap_or(""), "-m", "immediate", "stop"];
+        let _ = if self.as_postgres {
+            Command::new("runuser")
+                .args(["-u", "postgres", "--"])
+                .arg(&program)
+                .args(args)
+                .output()
+        } else {
+            Command::new(&program).args(args).output()
+        };
+    }
+}

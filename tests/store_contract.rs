@@ -1,0 +1,258 @@
+//! The store's backend contract, run against both backends: sled in a
+//! temporary directory and a real PostgreSQL (initdb in a temporary
+//! directory, on a Unix socket). Whatever the store above them relies on
+//! is asserted here once, for each.
+
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use gatehouse::store::kv::{Backend, Range, Write};
+use std::sync::Arc;
+
+/// Opens the same store again (a second handle where the backend allows
+/// several at once, as PostgreSQL does for several servers).
+trait Fixture {
+    fn open(&self) -> Arc<dyn Backend>;
+    /// Whether two handles may be open at once.
+    fn shared(&self) -> bool;
+}
+
+struct SledStore(tempfile::TempDir);
+
+impl Fixture for SledStore {
+    fn open(&self) -> Arc<dyn Backend> {
+        let db = sled::open(self.0.path().join("kv")).unwrap();
+        Arc::new(gatehouse::store::kv::Sled::new(db))
+    }
+    fn shared(&self) -> bool {
+        false
+    }
+}
+
+struct PgStore {
+    url: String,
+}
+
+impl Fixture for PgStore {
+    fn open(&self) -> Arc<dyn Backend> {
+        Arc::new(gatehouse::store::kv::Postgres::connect(&self.url).unwrap())
+    }
+    fn shared(&self) -> bool {
+        true
+    }
+}
+
+fn key(n: u64) -> Vec<u8> {
+    n.to_be_bytes().to_vec()
+}
+
+fn reads_and_writes_in_key_order(f: &dyn Fixture) {
+    let kv = f.open();
+    assert_eq!(kv.get("t", &key(1)).unwrap(), None);
+    // Written out of order, in two trees, in one batch.
+    let mut writes: Vec<Write> = [5u64, 1, 300, 2, 256]
+        .iter()
+        .map(|n| Write::put("t", key(*n), format!("v{n}")))
+        .collect();
+    writes.push(Write::put("other", key(1), "o1"));
+    kv.apply(writes).unwrap();
+    assert_eq!(kv.get("t", &key(300)).unwrap(), Some(b"v300".to_vec()));
+    assert_eq!(kv.get("other", &key(1)).unwrap(), Some(b"o1".to_vec()));
+    let keys = |r: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<u64> {
+        r.into_iter()
+            .map(|(k, _)| u64::from_be_bytes(k.try_into().unwrap()))
+            .collect()
+    };
+    // Big-endian keys: byte order is id order (256 after 5, not before).
+    assert_eq!(
+        keys(kv.range("t", &Range::all()).unwrap()),
+        [1, 2, 5, 256, 300]
+    );
+    assert_eq!(
+        keys(kv.range("t", &Range::all().reversed().limit(2)).unwrap()),
+        [300, 256]
+    );
+    assert_eq!(
+        keys(kv.range("t", &Range::from(&key(3))).unwrap()),
+        [5, 256, 300]
+    );
+    let bounded = Range {
+        from: key(2),
+        to: Some(key(256)),
+        ..Range::default()
+    };
+    assert_eq!(keys(kv.range("t", &bounded).unwrap()), [2, 5]);
+    // A prefix: the first seven bytes of 256 and 300 are the same (0…01).
+    let prefix = &key(256)[..7];
+    assert_eq!(
+        keys(kv.range("t", &Range::prefix(prefix)).unwrap()),
+        [256, 300]
+    );
+    // Overwrite and delete in one batch.
+    kv.apply(vec![
+        Write::put("t", key(1), "changed"),
+        Write::delete("t", key(2)),
+    ])
+    .unwrap();
+    assert_eq!(kv.get("t", &key(1)).unwrap(), Some(b"changed".to_vec()));
+    assert_eq!(kv.get("t", &key(2)).unwrap(), None);
+    let mut names = kv.tree_names().unwrap();
+    names.sort();
+    assert_eq!(names, ["other", "t"]);
+    kv.drop_tree("other").unwrap();
+    assert_eq!(kv.tree_names().unwrap(), ["t"]);
+    assert_eq!(kv.get("other", &key(1)).unwrap(), None);
+}
+
+fn what_was_applied_is_there_after_reopening(f: &dyn Fixture) {
+    {
+        let kv = f.open();
+        kv.apply(vec![Write::put("durable", key(7), vec![0u8, 255, 1])])
+            .unwrap();
+    }
+    let kv = f.open();
+    assert_eq!(kv.get("durable", &key(7)).unwrap(), Some(vec![0u8, 255, 1]));
+}
+
+fn ids_are_unique_and_increase(f: &dyn Fixture) {
+    let a = f.open();
+    let b = if f.shared() { f.open() } else { a.clone() };
+    let mut seen = std::collections::BTreeSet::new();
+    let mut last = 0;
+    for i in 0..50 {
+        let id = if i % 2 == 0 { a.next_id() } else { b.next_id() }.unwrap();
+        assert!(id > last, "{id} after {last}");
+        assert!(id > 0);
+        assert!(seen.insert(id));
+        last = id;
+    }
+}
+
+/// An appended entry: its number and the hash of the one before, chained.
+fn link(prev: Option<&[u8]>, n: u64) -> Vec<u8> {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(prev.unwrap_or(&[]));
+    h.update(n.to_be_bytes());
+    h.finalize().to_vec()
+}
+
+fn appends_from_several_handles_chain_without_a_gap(f: &dyn Fixture) {
+    let handles: Vec<Arc<dyn Backend>> = if f.shared() {
+        vec![f.open(), f.open(), f.open()]
+    } else {
+        let one = f.open();
+        vec![one.clone(), one.clone(), one]
+    };
+    let threads: Vec<_> = handles
+        .into_iter()
+        .map(|kv| {
+            std::thread::spawn(move || {
+                for _ in 0..30 {
+                    kv.append_locked("chain", &mut |last| {
+                        let (n, prev) = match &last {
+                            Some((k, v)) => (
+                                u64::from_be_bytes(k.clone().try_into().unwrap()),
+                                Some(v.as_slice()),
+                            ),
+                            None => (0, None),
+                        };
+                        Ok(vec![
+                            Write::put("chain", key(n + 1), link(prev, n + 1)),
+                            // Something else changes with it, in the same batch.
+                            Write::put("heads", b"chain".to_vec(), key(n + 1)),
+                        ])
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    // Read back through a fresh handle (the threads' handles are gone).
+    let kv = f.open();
+    let chain = kv.range("chain", &Range::all()).unwrap();
+    assert_eq!(chain.len(), 90, "every append landed once");
+    let mut prev: Option<Vec<u8>> = None;
+    for (i, (k, v)) in chain.iter().enumerate() {
+        let n = u64::from_be_bytes(k.clone().try_into().unwrap());
+        assert_eq!(n, i as u64 + 1, "no gap, no repeat");
+        assert_eq!(*v, link(prev.as_deref(), n), "entry {n} links to {}", n - 1);
+        prev = Some(v.clone());
+    }
+    assert_eq!(kv.get("heads", b"chain").unwrap(), Some(key(90)));
+}
+
+fn a_refused_append_writes_nothing(f: &dyn Fixture) {
+    let kv = f.open();
+    kv.apply(vec![Write::put("guarded", key(1), "one")])
+        .unwrap();
+    let refused = kv.append_locked("guarded", &mut |last| {
+        assert_eq!(last.unwrap().0, key(1));
+        Err(gatehouse::store::StoreError::Encode("no".into()))
+    });
+    assert!(refused.is_err());
+    // Positive control: the lock is free again and an append goes through.
+    kv.append_locked("guarded", &mut |_| {
+        Ok(vec![Write::put("guarded", key(2), "two")])
+    })
+    .unwrap();
+    assert_eq!(kv.range("guarded", &Range::all()).unwrap().len(), 2);
+}
+
+fn every_case(fresh: &dyn Fn() -> Box<dyn Fixture>) {
+    reads_and_writes_in_key_order(&*fresh());
+    what_was_applied_is_there_after_reopening(&*fresh());
+    ids_are_unique_and_increase(&*fresh());
+    appends_from_several_handles_chain_without_a_gap(&*fresh());
+    a_refused_append_writes_nothing(&*fresh());
+}
+
+#[test]
+fn the_sled_backend_keeps_the_contract() {
+    every_case(&|| Box::new(SledStore(tempfile::tempdir().unwrap())));
+}
+
+#[test]
+fn the_postgres_backend_keeps_the_contract() {
+    let pg = common::postgres::Postgres::start();
+    every_case(&|| {
+        Box::new(PgStore {
+            url: pg.database().1,
+        })
+    });
+}
+
+#[test]
+fn a_postgres_database_of_a_newer_layout_is_refused_and_a_url_never_shows_its_password() {
+    let pg = common::postgres::Postgres::start();
+    let (name, url) = pg.database();
+    let kv =
+        gatehouse::store::kv::Postgres::connect(&format!("{url} password=hunter2-secret")).unwrap();
+    let shown = kv.describe();
+    assert!(shown.contains(&name), "{shown}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    drop(kv);
+    pg.psql(
+        &name,
+        "UPDATE gatehouse_meta SET value = '99' WHERE name = 'layout'",
+    );
+    let Err(refused) = gatehouse::store::kv::Postgres::connect(&url) else {
+        panic!("a newer layout was opened")
+    };
+    let said = refused.to_string();
+    assert!(
+        said.contains("99") && said.contains("upgrade Gatehouse"),
+        "{said}"
+    );
+    // An unreachable database is a named failure, not a hang.
+    let Err(gone) = gatehouse::store::kv::Postgres::connect("host=/nonexistent/gh user=x dbname=y")
+    else {
+        panic!("connected to nothing")
+    };
+    assert!(gone.to_string().contains("PostgreSQL"), "{gone}");
+}
