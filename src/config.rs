@@ -34,6 +34,10 @@ pub struct Config {
     /// Approvals: how soon an emergency run must be reviewed.
     #[serde(default)]
     pub approvals: ApprovalsConfig,
+    /// Where the records are: the embedded store (default) or a shared
+    /// PostgreSQL database.
+    #[serde(default)]
+    pub store: StoreConfig,
     /// Where the server forwards audit events and operation results.
     #[serde(default)]
     pub forward: Vec<ForwardConfig>,
@@ -142,6 +146,15 @@ pub struct PeopleConfig {
     #[serde(default)]
     pub admit_groups: Vec<String>,
     pub default_role: Option<String>,
+}
+
+/// `[store]`: `url = "postgresql://…"` keeps the records in a PostgreSQL
+/// database that several servers (one per jump host) share; without it,
+/// the embedded store in the data directory.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub url: Option<String>,
 }
 
 /// The service account the install instructions create.

@@ -60,6 +60,7 @@ fn main() -> Result<()> {
                 parallelism,
                 handshakes_per_address,
                 output_cap,
+                store,
             }) => {
                 // Flags first, then the configuration, then the defaults.
                 let mut limits = config.limits();
@@ -69,6 +70,11 @@ fn main() -> Result<()> {
                 limits.output_cap = output_cap.unwrap_or(limits.output_cap);
                 limits.local_account = config.local_account(!*personal, &paths::current_login());
                 limits.people = config.people.clone();
+                limits.store_url = store
+                    .clone()
+                    .or_else(|| config.store.url.clone())
+                    .filter(|u| !u.trim().is_empty())
+                    .map(gatehouse::store::StoreUrl);
                 let idle = idle_exit.or(config.idle_exit_secs).unwrap_or(5);
                 if group.is_some() && *personal {
                     color_eyre::eyre::bail!("--group is for a shared server, not --personal");

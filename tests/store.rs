@@ -8,6 +8,7 @@
 mod common;
 
 use gatehouse::domain::{Environment, Executor, Id, Kind, Meta, Record, Template};
+use gatehouse::store::kv::Write;
 use gatehouse::store::{decode, encode, AuditEvent, Change, NewAuditEvent, Store};
 
 fn env(store: &Store, name: &str) -> Record {
@@ -156,12 +157,18 @@ fn read_event(store: &Store, seq: u64) -> AuditEvent {
     decode(
         "audit",
         &store
-            .audit_tree_for_tests()
-            .get(seq.to_be_bytes())
+            .backend_for_tests()
+            .get("audit", &seq.to_be_bytes())
             .unwrap()
             .unwrap(),
     )
     .unwrap()
+}
+
+/// Writes straight into the audit tree, past the store (as an attacker
+/// with the files would).
+fn tamper(store: &Store, writes: Vec<Write>) {
+    store.backend_for_tests().apply(writes).unwrap();
 }
 
 #[tokio::test]
@@ -188,10 +195,10 @@ async fn an_edited_event_is_found() {
     let (_dir, store) = store_with_events(10).await;
     let mut e = read_event(&store, 4);
     e.details = "nothing to see here".into();
-    store
-        .audit_tree_for_tests()
-        .insert(4u64.to_be_bytes(), encode(&e).unwrap())
-        .unwrap();
+    tamper(
+        &store,
+        vec![Write::put("audit", 4u64.to_be_bytes(), encode(&e).unwrap())],
+    );
     let broken = store.verify_audit().unwrap().unwrap_err();
     assert_eq!(broken.seq, 4);
     assert!(broken.reason.contains("edited"), "{broken}");
@@ -203,10 +210,10 @@ async fn an_edited_event_with_a_recomputed_hash_breaks_the_next_link() {
     let mut e = read_event(&store, 4);
     e.actor = "someone-else".into();
     e.hash = e.compute_hash();
-    store
-        .audit_tree_for_tests()
-        .insert(4u64.to_be_bytes(), encode(&e).unwrap())
-        .unwrap();
+    tamper(
+        &store,
+        vec![Write::put("audit", 4u64.to_be_bytes(), encode(&e).unwrap())],
+    );
     let broken = store.verify_audit().unwrap().unwrap_err();
     assert_eq!(broken.seq, 5);
 }
@@ -214,10 +221,7 @@ async fn an_edited_event_with_a_recomputed_hash_breaks_the_next_link() {
 #[tokio::test]
 async fn a_removed_event_is_found() {
     let (_dir, store) = store_with_events(10).await;
-    store
-        .audit_tree_for_tests()
-        .remove(6u64.to_be_bytes())
-        .unwrap();
+    tamper(&store, vec![Write::delete("audit", 6u64.to_be_bytes())]);
     let broken = store.verify_audit().unwrap().unwrap_err();
     assert_eq!(broken.seq, 7);
     assert!(broken.reason.contains("removed"), "{broken}");
@@ -226,11 +230,16 @@ async fn a_removed_event_is_found() {
 #[tokio::test]
 async fn reordered_events_are_found() {
     let (_dir, store) = store_with_events(10).await;
-    let tree = store.audit_tree_for_tests();
-    let a = tree.get(3u64.to_be_bytes()).unwrap().unwrap();
-    let b = tree.get(8u64.to_be_bytes()).unwrap().unwrap();
-    tree.insert(3u64.to_be_bytes(), b).unwrap();
-    tree.insert(8u64.to_be_bytes(), a).unwrap();
+    let kv = store.backend_for_tests();
+    let a = kv.get("audit", &3u64.to_be_bytes()).unwrap().unwrap();
+    let b = kv.get("audit", &8u64.to_be_bytes()).unwrap().unwrap();
+    tamper(
+        &store,
+        vec![
+            Write::put("audit", 3u64.to_be_bytes(), b),
+            Write::put("audit", 8u64.to_be_bytes(), a),
+        ],
+    );
     let broken = store.verify_audit().unwrap().unwrap_err();
     assert_eq!(broken.seq, 3);
 }

@@ -77,6 +77,10 @@ pub enum Verb {
         /// Output stored per operation, in bytes (config: limits.output_cap, 16 MiB).
         #[arg(long, value_name = "BYTES")]
         output_cap: Option<u64>,
+        /// Keep the records in this PostgreSQL database, shared with the other
+        /// jump hosts' servers (config: store.url; default: the embedded store).
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
     },
     /// The configuration file.
     Config {

@@ -150,7 +150,10 @@ impl Engine {
     /// Opens the store in `dir`; on an empty store, makes `owner` and `root`
     /// Superusers. Then recovers cut-off operations and starts schedules.
     pub async fn open(dir: &Path, owner: &str, limits: Limits) -> Result<Arc<Engine>, EngineError> {
-        let store = Arc::new(Store::open(dir)?);
+        let store = Arc::new(match &limits.store_url {
+            Some(url) => Store::open_shared(dir, &url.0)?,
+            None => Store::open(dir)?,
+        });
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (output, _) = broadcast::channel(OUTPUT_BUFFER);
         let output_sender = output.clone();

@@ -39,6 +39,9 @@ pub struct Limits {
     pub people: crate::config::PeopleConfig,
     /// An emergency run unreviewed for longer is overdue (the engine's).
     pub review_within: Duration,
+    /// The shared PostgreSQL database the records are in (none: the
+    /// embedded store in the data directory); the engine's.
+    pub store_url: Option<crate::store::StoreUrl>,
 }
 
 impl Default for Limits {
@@ -53,6 +56,7 @@ impl Default for Limits {
             local_account: local::LocalAccount::Own,
             people: Default::default(),
             review_within: Duration::from_secs(24 * 3600),
+            store_url: None,
         }
     }
 }

@@ -77,9 +77,14 @@ pub async fn run(options: ServerOptions) -> Result<()> {
     let descriptors = bounds::raise_descriptor_limit();
 
     let owner = paths::current_login();
-    let engine = Engine::open(&options.data_dir, &owner, options.limits.clone())
-        .await
-        .map_err(|e| eyre!("{e}"))?;
+    let engine = match Engine::open(&options.data_dir, &owner, options.limits.clone()).await {
+        Ok(engine) => engine,
+        Err(e) => {
+            // A personal server's stderr goes nowhere: the log says why.
+            tracing::error!(error = %e, "the store cannot be opened");
+            return Err(eyre!("{e}"));
+        }
+    };
     if options.socket.exists() {
         std::fs::remove_file(&options.socket).wrap_err("cannot remove the stale socket")?;
     }

@@ -1,7 +1,7 @@
 //! The append-only audit log: each event carries the hash of the one before,
 //! so an edited, removed or reordered event breaks the chain where it happened.
 
-use super::{decode, StoreResult};
+use super::decode;
 use crate::domain::Timestamp;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -126,22 +126,6 @@ pub(super) struct Head {
 }
 
 impl Head {
-    pub fn load(tree: &sled::Tree) -> StoreResult<Head> {
-        match tree.last()? {
-            Some((_, v)) => {
-                let last: AuditEvent = decode("audit", &v)?;
-                Ok(Head {
-                    next_seq: last.seq + 1,
-                    last_hash: last.hash,
-                })
-            }
-            None => Ok(Head {
-                next_seq: 1,
-                last_hash: [0; 32],
-            }),
-        }
-    }
-
     /// Places events after this head; returns them and the head after them.
     pub fn chain(&self, events: Vec<NewAuditEvent>) -> (Vec<AuditEvent>, Head) {
         let mut head = *self;
@@ -184,28 +168,30 @@ impl fmt::Display for AuditBreak {
     }
 }
 
-/// Verifies a chain given as (key, value) pairs in key order.
-pub(super) fn verify(
-    entries: impl Iterator<Item = StoreResult<(Vec<u8>, Vec<u8>)>>,
-) -> StoreResult<Result<u64, AuditBreak>> {
-    let mut expected_seq = 1u64;
-    let mut prev = [0u8; 32];
-    for entry in entries {
-        let (key, value) = entry?;
-        let key_seq = key
-            .as_slice()
-            .try_into()
-            .map(u64::from_be_bytes)
-            .unwrap_or(0);
-        let event: AuditEvent = match decode("audit", &value) {
-            Ok(e) => e,
-            Err(e) => {
-                return Ok(Err(AuditBreak {
-                    seq: key_seq,
-                    reason: format!("cannot be read ({e})"),
-                }))
-            }
-        };
+/// Verifies a chain one entry at a time, in key order.
+pub(super) struct Verifier {
+    expected_seq: u64,
+    prev: [u8; 32],
+}
+
+impl Default for Verifier {
+    fn default() -> Verifier {
+        Verifier {
+            expected_seq: 1,
+            prev: [0; 32],
+        }
+    }
+}
+
+impl Verifier {
+    /// The next entry; where and why the chain breaks there, if it does.
+    pub fn next(&mut self, key: &[u8], value: &[u8]) -> Result<(), AuditBreak> {
+        let expected_seq = self.expected_seq;
+        let key_seq = key.try_into().map(u64::from_be_bytes).unwrap_or(0);
+        let event: AuditEvent = decode("audit", value).map_err(|e| AuditBreak {
+            seq: key_seq,
+            reason: format!("cannot be read ({e})"),
+        })?;
         if key_seq != expected_seq || event.seq != expected_seq {
             let reason = if key_seq > expected_seq {
                 format!(
@@ -218,30 +204,35 @@ pub(super) fn verify(
                     event.seq
                 )
             };
-            return Ok(Err(AuditBreak {
+            return Err(AuditBreak {
                 seq: key_seq,
                 reason,
-            }));
+            });
         }
-        if event.prev_hash != prev {
-            return Ok(Err(AuditBreak {
+        if event.prev_hash != self.prev {
+            return Err(AuditBreak {
                 seq: event.seq,
                 reason:
                     "does not follow the event before it (reordered, or one before it was replaced)"
                         .into(),
-            }));
+            });
         }
         if event.compute_hash() != event.hash {
-            return Ok(Err(AuditBreak {
+            return Err(AuditBreak {
                 seq: event.seq,
                 reason: format!(
                     "was edited after it was written (actor {}, action {})",
                     event.actor, event.action
                 ),
-            }));
+            });
         }
-        prev = event.hash;
-        expected_seq += 1;
+        self.prev = event.hash;
+        self.expected_seq += 1;
+        Ok(())
     }
-    Ok(Ok(expected_seq - 1))
+
+    /// How many events verified so far.
+    pub fn verified(&self) -> u64 {
+        self.expected_seq - 1
+    }
 }

@@ -96,30 +96,36 @@ impl Store {
     /// asked writes the file, with its own permissions).
     pub fn backup_to(&self, sink: impl Write) -> StoreResult<BackupSummary> {
         let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
-        self.db.flush()?;
+        self.kv.flush()?;
         let tmp = Path::new("(the backup stream)");
         let mut w = BufWriter::with_capacity(256 * 1024, sink);
         let mut summary = BackupSummary::default();
         w.write_all(MAGIC).map_err(io(tmp))?;
-        for name in self.db.tree_names() {
-            if name.as_ref() == super::OUTPUT_TREE.as_bytes() {
-                continue; // dropped on open; the files are the output
+        let all = super::kv::Range::all();
+        for name in self.kv.tree_names()? {
+            if name == super::OUTPUT_TREE || name == output::CHUNKS_TREE {
+                continue; // the output section below holds them
             }
-            let tree = self.db.open_tree(&name)?;
-            write_bytes(&mut w, &name).map_err(io(tmp))?;
-            w.write_all(&(tree.len() as u64).to_be_bytes())
-                .map_err(io(tmp))?;
+            // Counted, then written: a tree that changes in between (only
+            // progress writes can, commits wait) is refused, not half-copied.
+            let mut count = 0u64;
+            super::kv::scan(&*self.kv, &name, &all, |_, _| {
+                count += 1;
+                Ok(true)
+            })?;
+            write_bytes(&mut w, name.as_bytes()).map_err(io(tmp))?;
+            w.write_all(&count.to_be_bytes()).map_err(io(tmp))?;
             let mut written = 0u64;
-            for item in tree.iter() {
-                let (k, v) = item?;
-                write_bytes(&mut w, &k).map_err(io(tmp))?;
-                write_bytes(&mut w, &v).map_err(io(tmp))?;
+            super::kv::scan(&*self.kv, &name, &all, |k, v| {
+                write_bytes(&mut w, k).map_err(io(tmp))?;
+                write_bytes(&mut w, v).map_err(io(tmp))?;
                 written += 1;
                 summary.bytes += (k.len() + v.len()) as u64;
-            }
-            if written != tree.len() as u64 {
+                Ok(true)
+            })?;
+            if written != count {
                 return Err(StoreError::Corrupt {
-                    tree: String::from_utf8_lossy(&name).into_owned(),
+                    tree: name,
                     message: "changed while it was backed up".into(),
                 });
             }
@@ -142,6 +148,30 @@ impl Store {
         tmp: &Path,
         summary: &mut BackupSummary,
     ) -> StoreResult<()> {
+        if let output::Outputs::Database = self.outputs {
+            // Chunks are rows keyed as the section's entries are.
+            let all = super::kv::Range::all();
+            let mut count = 0u64;
+            super::kv::scan(&*self.kv, output::CHUNKS_TREE, &all, |_, _| {
+                count += 1;
+                Ok(true)
+            })?;
+            write_bytes(w, super::OUTPUT_TREE.as_bytes()).map_err(io(tmp))?;
+            w.write_all(&count.to_be_bytes()).map_err(io(tmp))?;
+            let mut written = 0u64;
+            super::kv::scan(&*self.kv, output::CHUNKS_TREE, &all, |k, v| {
+                if written < count {
+                    write_bytes(w, k).map_err(io(tmp))?;
+                    write_bytes(w, v).map_err(io(tmp))?;
+                    written += 1;
+                    summary.bytes += (k.len() + v.len()) as u64;
+                }
+                Ok(written < count)
+            })?;
+            summary.trees += 1;
+            summary.entries += written;
+            return Ok(());
+        }
         let mut files = Vec::new();
         let mut count = 0u64;
         for (op, path) in output::files(&self.dir)? {

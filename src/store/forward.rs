@@ -9,19 +9,20 @@ const FORWARD_TREE: &str = "forward";
 impl Store {
     /// The last audit sequence number target `name` has taken (0: none).
     pub fn forward_cursor(&self, name: &str) -> StoreResult<u64> {
-        let tree = self.db.open_tree(FORWARD_TREE)?;
-        Ok(tree
-            .get(name.as_bytes())?
-            .and_then(|v| v.as_ref().try_into().ok().map(u64::from_be_bytes))
+        Ok(self
+            .kv
+            .get(FORWARD_TREE, name.as_bytes())?
+            .and_then(|v| v.as_slice().try_into().ok().map(u64::from_be_bytes))
             .unwrap_or(0))
     }
 
     /// Records that target `name` has taken every event up to `seq`. Not
     /// flushed: after a crash a target may get a few events twice, never none.
     pub fn set_forward_cursor(&self, name: &str, seq: u64) -> StoreResult<()> {
-        self.db
-            .open_tree(FORWARD_TREE)?
-            .insert(name.as_bytes(), &seq.to_be_bytes())?;
-        Ok(())
+        self.kv.apply_lazy(vec![super::kv::Write::put(
+            FORWARD_TREE,
+            name.as_bytes(),
+            seq.to_be_bytes(),
+        )])
     }
 }

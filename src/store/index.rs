@@ -77,13 +77,15 @@ pub(super) fn rebuild(db: &sled::Db) -> StoreResult<u64> {
 }
 
 impl Store {
-    /// Ids of operations with `field == name`, newest first, below `before`.
-    pub(super) fn indexed_ids(
+    /// Visits the ids of operations with `field == name`, newest first,
+    /// below `before`, while `visit` says to go on.
+    pub(super) fn visit_indexed(
         &self,
         field: OpField,
         name: &str,
         before: Option<Id>,
-    ) -> impl Iterator<Item = StoreResult<Id>> {
+        mut visit: impl FnMut(Id) -> StoreResult<bool>,
+    ) -> StoreResult<()> {
         let start = prefix(field, name);
         let end = match before {
             Some(id) => by_key(field, name, id),
@@ -95,18 +97,23 @@ impl Store {
             }
         };
         let at = start.len();
-        self.by_index.range(start..end).rev().map(move |item| {
-            let (key, _) = item?;
-            Ok(id_at(&key, at))
-        })
+        let range = super::kv::Range {
+            from: start,
+            to: Some(end),
+            reverse: true,
+            limit: None,
+        };
+        super::kv::scan(&*self.kv, BY_TREE, &range, |key, _| visit(id_at(key, at)))
     }
 
     /// Ids of the operations that have not ended, oldest first.
-    pub(super) fn open_ids(&self) -> impl Iterator<Item = StoreResult<Id>> {
-        self.open_index.iter().map(|item| {
-            let (key, _) = item?;
-            Ok(id_at(&key, 0))
-        })
+    pub(super) fn open_ids(&self) -> StoreResult<Vec<Id>> {
+        let mut ids = Vec::new();
+        super::kv::scan(&*self.kv, OPEN_TREE, &super::kv::Range::all(), |key, _| {
+            ids.push(id_at(key, 0));
+            Ok(true)
+        })?;
+        Ok(ids)
     }
 }
 

@@ -26,8 +26,6 @@ pub use output::OutputWriter;
 pub use schema::SCHEMA_VERSION;
 
 use crate::domain::{Id, Kind, Record, Template};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
-use sled::Transactional;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -51,11 +49,33 @@ pub enum StoreError {
     SecretOpen,
     #[error("store (PostgreSQL): {0}")]
     Postgres(String),
+    #[error("the secret key {key} does not open {store}'s check value: every server of one store needs the same key file (copy it from the first server)")]
+    WrongKey { key: PathBuf, store: String },
     #[error("store: schema version {found} is newer than this program knows ({known}); upgrade Gatehouse")]
     SchemaTooNew { found: u32, known: u32 },
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A shared store's URL. It may hold a password: it is never printed
+/// (`Debug` shows it without one, as the store describes itself).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoreUrl(pub String);
+
+impl std::fmt::Debug for StoreUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.parse::<tokio_postgres::Config>() {
+            Ok(c) => write!(
+                f,
+                "StoreUrl({:?}@{:?}/{:?})",
+                c.get_user().unwrap_or(""),
+                c.get_hosts().len(),
+                c.get_dbname().unwrap_or("")
+            ),
+            Err(_) => f.write_str("StoreUrl(unreadable)"),
+        }
+    }
+}
 
 /// A change to one stored record.
 pub enum Change {
@@ -75,26 +95,18 @@ pub enum Change {
     PutReview(Box<crate::domain::EmergencyReview>),
 }
 
-/// The store. Opened by the server only (sled locks its files).
+/// The store: records, requests, operations and the audit chain in a
+/// backend ([`kv`]: sled in the data directory, or PostgreSQL shared by
+/// several servers), secrets sealed with the key kept in the data
+/// directory.
 pub struct Store {
-    db: sled::Db,
+    kv: std::sync::Arc<dyn kv::Backend>,
     cipher: SecretCipher,
-    /// Template revisions, keyed by template id then revision, both big-endian.
-    revisions: sled::Tree,
-    audit: sled::Tree,
-    /// Serialises audit appends so that sequence numbers and hashes chain.
-    audit_head: Mutex<audit::Head>,
     dir: PathBuf,
-    operations: sled::Tree,
-    /// Output chunks, in a file per operation (see [`output`]).
-    outputs: output::OutputFiles,
-    /// Operations by task, device and requester (see [`index`]).
-    by_index: sled::Tree,
-    /// Operations that have not ended.
-    open_index: sled::Tree,
-    /// Transactions and explicit flushes take turns: sled 0.34 can deadlock
-    /// when a transaction waits for readers while concurrent flushes wait
-    /// for its log flusher.
+    /// Output chunks: a file per operation beside sled, or rows in the
+    /// shared database.
+    outputs: output::Outputs,
+    /// Commits wait while a backup copies the trees.
     gate: Mutex<()>,
 }
 
@@ -122,6 +134,12 @@ const JIT_TREE: &str = "jit";
 /// Credentials' secret lifecycles, by credential id.
 const SECRETS_TREE: &str = "secret_states";
 const SESSIONS_TREE: &str = "sessions";
+/// The schema version and the sealing key's check value.
+const META_TREE: &str = "meta";
+/// A value sealed with the store's key: a server holding another key
+/// cannot open it, and refuses to start.
+const KEY_CHECK: &[u8] = b"key_check";
+const KEY_CHECK_PLAIN: &[u8] = b"gatehouse store key check v1";
 
 /// The most memory sled's page cache takes.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -130,7 +148,8 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 const DB_DIR: &str = "store";
 
 impl Store {
-    /// Opens (creating when empty) the store in `dir`, migrating an older schema.
+    /// Opens (creating when empty) the embedded store in `dir`, migrating
+    /// an older schema.
     pub fn open(dir: &Path) -> StoreResult<Store> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.to_path_buf(),
@@ -154,36 +173,83 @@ impl Store {
             // version 3; a crash before this line only leaves it to drop now.
             db.drop_tree(OUTPUT_TREE)?;
         }
-        let outputs = output::OutputFiles::open(dir)?;
-        let revisions = db.open_tree(REVISIONS_TREE)?;
-        let audit = db.open_tree(AUDIT_TREE)?;
-        let operations = db.open_tree(OPERATIONS_TREE)?;
-        let by_index = db.open_tree(index::BY_TREE)?;
-        let open_index = db.open_tree(index::OPEN_TREE)?;
-        let head = audit::Head::load(&audit)?;
-        Ok(Store {
-            db,
+        let outputs = output::Outputs::Files(output::OutputFiles::open(dir)?);
+        Store::with_backend(std::sync::Arc::new(kv::Sled::new(db)), cipher, dir, outputs)
+    }
+
+    /// Opens the store in the PostgreSQL database at `url`, shared with
+    /// the other servers that name it; `dir` keeps this server's own files
+    /// (the sealing key, which must be the same on every server, its
+    /// socket and logs).
+    pub fn open_shared(dir: &Path, url: &str) -> StoreResult<Store> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let cipher = SecretCipher::load_or_create(&crate::paths::key_in(dir))?;
+        let backend = kv::Postgres::connect(url)?;
+        schema::check_shared(&backend)?;
+        Store::with_backend(
+            std::sync::Arc::new(backend),
             cipher,
-            revisions,
-            audit,
-            audit_head: Mutex::new(head),
+            dir,
+            output::Outputs::Database,
+        )
+    }
+
+    fn with_backend(
+        kv: std::sync::Arc<dyn kv::Backend>,
+        cipher: SecretCipher,
+        dir: &Path,
+        outputs: output::Outputs,
+    ) -> StoreResult<Store> {
+        let store = Store {
+            kv,
+            cipher,
             dir: dir.to_path_buf(),
-            operations,
             outputs,
-            by_index,
-            open_index,
             gate: Mutex::new(()),
-        })
+        };
+        store.check_key()?;
+        Ok(store)
+    }
+
+    /// Opens the key check value with this server's key (writing it when
+    /// the store has none yet): another key is refused here, not found
+    /// out at the first secret.
+    fn check_key(&self) -> StoreResult<()> {
+        match self.kv.get(META_TREE, KEY_CHECK)? {
+            Some(sealed) => {
+                let sealed: crate::domain::Sealed = decode(META_TREE, &sealed)?;
+                match self.cipher.open(&sealed) {
+                    Ok(plain) if plain.as_slice() == KEY_CHECK_PLAIN => Ok(()),
+                    _ => Err(StoreError::WrongKey {
+                        key: crate::paths::key_in(&self.dir),
+                        store: self.kv.describe(),
+                    }),
+                }
+            }
+            None => {
+                let sealed = self.cipher.seal(KEY_CHECK_PLAIN);
+                self.kv
+                    .apply(vec![kv::Write::put(META_TREE, KEY_CHECK, encode(&sealed)?)])
+            }
+        }
     }
 
     /// The schema version the store is at (after migrating on open).
     pub fn schema_version(&self) -> StoreResult<Option<u32>> {
-        schema::version(&self.db)
+        schema::version_in(&*self.kv)
     }
 
     /// The data directory the store lives in.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Where the records are: sled, or the shared database's URL (no password).
+    pub fn describe(&self) -> String {
+        self.kv.describe()
     }
 
     /// The cipher that seals and opens secrets.
@@ -193,20 +259,56 @@ impl Store {
 
     /// A fresh id, larger than every id handed out before.
     pub fn next_id(&self) -> StoreResult<Id> {
-        Ok(Id(self.db.generate_id()? + 1))
+        Ok(Id(self.kv.next_id()?))
     }
 
-    fn tree(&self, kind: Kind) -> StoreResult<sled::Tree> {
-        Ok(self.db.open_tree(kind.as_str())?)
+    /// Every value of a tree, decoded, in key order.
+    fn values<T: serde::de::DeserializeOwned>(&self, tree: &str) -> StoreResult<Vec<T>> {
+        let mut out = Vec::new();
+        kv::scan(&*self.kv, tree, &kv::Range::all(), |_, v| {
+            out.push(decode(tree, v)?);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
+    /// The value of one key, decoded.
+    fn value<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: &str,
+        key: &[u8],
+    ) -> StoreResult<Option<T>> {
+        self.kv
+            .get(tree, key)?
+            .map(|v| decode(tree, &v))
+            .transpose()
+    }
+
+    /// Values of a tree newest (last key) first that `keep` accepts, at most `limit`.
+    fn newest_first<T: serde::de::DeserializeOwned>(
+        &self,
+        tree: &str,
+        range: kv::Range,
+        limit: usize,
+        mut keep: impl FnMut(&T) -> bool,
+    ) -> StoreResult<Vec<T>> {
+        let mut out = Vec::new();
+        if limit == 0 {
+            return Ok(out);
+        }
+        kv::scan(&*self.kv, tree, &range.reversed(), |_, v| {
+            let item: T = decode(tree, v)?;
+            if keep(&item) {
+                out.push(item);
+            }
+            Ok(out.len() < limit)
+        })?;
+        Ok(out)
     }
 
     /// Every record of a kind, in id (creation) order.
     pub fn list(&self, kind: Kind) -> StoreResult<Vec<Record>> {
-        let tree = self.tree(kind)?;
-        tree.iter()
-            .values()
-            .map(|v| decode::<Record>(kind.as_str(), &v?))
-            .collect()
+        self.values(kind.as_str())
     }
 
     /// The enabled credentials that belong to a device (`device = NAME`):
@@ -231,148 +333,118 @@ impl Store {
 
     /// A record by id.
     pub fn get(&self, kind: Kind, id: Id) -> StoreResult<Option<Record>> {
-        self.tree(kind)?
-            .get(id.key())?
-            .map(|v| decode(kind.as_str(), &v))
-            .transpose()
+        self.value(kind.as_str(), &id.key())
     }
 
     /// One saved revision of a template.
     pub fn template_revision(&self, id: Id, revision: u32) -> StoreResult<Option<Template>> {
-        self.revisions
-            .get(revision_key(id, revision))?
-            .map(|v| decode("template_revisions", &v))
-            .transpose()
+        self.value(REVISIONS_TREE, &revision_key(id, revision))
     }
 
     /// Every saved revision of a template, oldest first.
     pub fn template_revisions(&self, id: Id) -> StoreResult<Vec<Template>> {
-        self.revisions
-            .scan_prefix(id.key())
-            .values()
-            .map(|v| decode("template_revisions", &v?))
-            .collect()
+        let mut out = Vec::new();
+        kv::scan(
+            &*self.kv,
+            REVISIONS_TREE,
+            &kv::Range::prefix(&id.key()),
+            |_, v| {
+                out.push(decode(REVISIONS_TREE, v)?);
+                Ok(true)
+            },
+        )?;
+        Ok(out)
+    }
+
+    /// The writes that store these changes.
+    fn writes_of(changes: &[Change]) -> StoreResult<Vec<kv::Write>> {
+        let mut writes = Vec::new();
+        for change in changes {
+            match change {
+                Change::Put(record) => {
+                    let id = record.meta().id;
+                    writes.push(kv::Write::put(
+                        record.kind().as_str(),
+                        id.key(),
+                        encode(record)?,
+                    ));
+                    if let Record::Template(t) = &**record {
+                        writes.push(kv::Write::put(
+                            REVISIONS_TREE,
+                            revision_key(id, t.meta.revision),
+                            encode(t)?,
+                        ));
+                    }
+                }
+                Change::Delete(kind, id) => writes.push(kv::Write::delete(kind.as_str(), id.key())),
+                Change::PutRequest(r) => {
+                    writes.push(kv::Write::put(REQUESTS_TREE, r.id.key(), encode(r)?))
+                }
+                Change::PutJit(g) => writes.push(kv::Write::put(JIT_TREE, g.id.key(), encode(g)?)),
+                Change::PutSecretState(s) => {
+                    writes.push(kv::Write::put(SECRETS_TREE, s.credential.key(), encode(s)?))
+                }
+                Change::PutReview(r) => {
+                    writes.push(kv::Write::put(REVIEWS_TREE, r.request.key(), encode(r)?))
+                }
+                Change::PutSession(s) => {
+                    writes.push(kv::Write::put(SESSIONS_TREE, s.id.key(), encode(s)?))
+                }
+                Change::PutOperation(op) => {
+                    writes.push(kv::Write::put(OPERATIONS_TREE, op.id.key(), encode(op)?));
+                    writes.extend(index::writes_for(op).into_iter().map(|(tree, key, value)| {
+                        match value {
+                            Some(v) => kv::Write::put(tree, key, v),
+                            None => kv::Write::delete(tree, key),
+                        }
+                    }));
+                }
+            }
+        }
+        Ok(writes)
     }
 
     /// Applies record changes and appends their audit events in one
-    /// transaction, then flushes: when this returns, both are on disk.
+    /// batch: when this returns, both are on disk (or committed in the
+    /// shared database, the chain's head locked meanwhile, so that every
+    /// server appends to one chain).
     pub async fn commit(
         &self,
         changes: Vec<Change>,
         events: Vec<NewAuditEvent>,
     ) -> StoreResult<Vec<AuditEvent>> {
-        // The transaction and its flush happen behind the gate, so that no
-        // flush ever waits on the log while a transaction waits for readers
-        // (sled 0.34 deadlocks there: see the `gate` field).
-        blocking(|| {
-            let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
-            let appended = self.commit_unflushed(changes, events)?;
-            self.db.flush()?;
-            Ok(appended)
-        })
-    }
-
-    fn commit_unflushed(
-        &self,
-        changes: Vec<Change>,
-        events: Vec<NewAuditEvent>,
-    ) -> StoreResult<Vec<AuditEvent>> {
-        // Everything is encoded before the transaction: its closure may run
-        // more than once and must do nothing but write.
-        let mut writes: Vec<(String, Vec<u8>, Option<Vec<u8>>)> = Vec::new();
-        for change in &changes {
-            match change {
-                Change::Put(record) => {
-                    let id = record.meta().id;
-                    writes.push((
-                        record.kind().as_str().to_string(),
-                        id.key().to_vec(),
-                        Some(encode(record)?),
-                    ));
-                    if let Record::Template(t) = &**record {
-                        writes.push((
-                            REVISIONS_TREE.to_string(),
-                            revision_key(id, t.meta.revision).to_vec(),
-                            Some(encode(t)?),
-                        ));
+        // Everything is encoded first: the append below may be asked to
+        // compute its batch again and must only write.
+        let writes = Store::writes_of(&changes)?;
+        let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+        if events.is_empty() {
+            self.kv.apply(writes)?;
+            return Ok(Vec::new());
+        }
+        let mut sealed_events = Vec::new();
+        self.kv.append_locked(AUDIT_TREE, &mut |last| {
+            let head = match last {
+                Some((_, v)) => {
+                    let last: AuditEvent = decode(AUDIT_TREE, &v)?;
+                    audit::Head {
+                        next_seq: last.seq + 1,
+                        last_hash: last.hash,
                     }
                 }
-                Change::Delete(kind, id) => {
-                    writes.push((kind.as_str().to_string(), id.key().to_vec(), None))
-                }
-                Change::PutRequest(r) => writes.push((
-                    REQUESTS_TREE.to_string(),
-                    r.id.key().to_vec(),
-                    Some(encode(r)?),
-                )),
-                Change::PutJit(g) => {
-                    writes.push((JIT_TREE.to_string(), g.id.key().to_vec(), Some(encode(g)?)))
-                }
-                Change::PutSecretState(s) => writes.push((
-                    SECRETS_TREE.to_string(),
-                    s.credential.key().to_vec(),
-                    Some(encode(s)?),
-                )),
-                Change::PutReview(r) => writes.push((
-                    REVIEWS_TREE.to_string(),
-                    r.request.key().to_vec(),
-                    Some(encode(r)?),
-                )),
-                Change::PutSession(s) => writes.push((
-                    SESSIONS_TREE.to_string(),
-                    s.id.key().to_vec(),
-                    Some(encode(s)?),
-                )),
-                Change::PutOperation(op) => {
-                    writes.push((
-                        OPERATIONS_TREE.to_string(),
-                        op.id.key().to_vec(),
-                        Some(encode(op)?),
-                    ));
-                    writes.extend(
-                        index::writes_for(op)
-                            .into_iter()
-                            .map(|(tree, key, value)| (tree.to_string(), key, value)),
-                    );
-                }
+                None => audit::Head {
+                    next_seq: 1,
+                    last_hash: [0; 32],
+                },
+            };
+            let (sealed, _) = head.chain(events.clone());
+            let mut batch = writes.clone();
+            for e in &sealed {
+                batch.push(kv::Write::put(AUDIT_TREE, e.seq.to_be_bytes(), encode(e)?));
             }
-        }
-        let mut head = self.audit_head.lock().unwrap_or_else(|p| p.into_inner());
-        let (sealed_events, new_head) = head.chain(events);
-        for e in &sealed_events {
-            writes.push((
-                AUDIT_TREE.to_string(),
-                e.seq.to_be_bytes().to_vec(),
-                Some(encode(e)?),
-            ));
-        }
-        let mut names: Vec<&str> = writes.iter().map(|(t, _, _)| t.as_str()).collect();
-        names.sort();
-        names.dedup();
-        let trees: Vec<sled::Tree> = names
-            .iter()
-            .map(|n| self.db.open_tree(n))
-            .collect::<Result<_, _>>()?;
-        let result: Result<(), TransactionError<()>> = trees.as_slice().transaction(|tx| {
-            for (tree, key, value) in &writes {
-                let at = names.iter().position(|n| n == tree).unwrap_or(0);
-                match value {
-                    Some(v) => tx[at].insert(key.as_slice(), v.as_slice())?,
-                    None => tx[at].remove(key.as_slice())?,
-                };
-            }
-            Ok::<(), ConflictableTransactionError<()>>(())
-        });
-        match result {
-            Ok(()) => {
-                *head = new_head;
-                Ok(sealed_events)
-            }
-            Err(TransactionError::Storage(e)) => Err(StoreError::Sled(e)),
-            Err(TransactionError::Abort(())) => {
-                Err(StoreError::Encode("transaction aborted".into()))
-            }
-        }
+            sealed_events = sealed;
+            Ok(batch)
+        })?;
+        Ok(sealed_events)
     }
 
     /// Appends audit events that change no record (a login, a refusal, a run).
@@ -382,58 +454,71 @@ impl Store {
 
     /// Audit events with `seq >= from`, in order, at most `limit`.
     pub fn audit_events(&self, from: u64, limit: usize) -> StoreResult<Vec<AuditEvent>> {
-        self.audit
-            .range(from.to_be_bytes()..)
-            .values()
-            .take(limit)
-            .map(|v| decode("audit", &v?))
+        self.kv
+            .range(
+                AUDIT_TREE,
+                &kv::Range::from(&from.to_be_bytes()).limit(limit),
+            )?
+            .iter()
+            .map(|(_, v)| decode(AUDIT_TREE, v))
             .collect()
     }
 
     /// The newest `limit` audit events, in order.
     pub fn audit_tail(&self, limit: usize) -> StoreResult<Vec<AuditEvent>> {
         let mut events: Vec<AuditEvent> = self
-            .audit
+            .kv
+            .range(AUDIT_TREE, &kv::Range::all().reversed().limit(limit))?
             .iter()
-            .rev()
-            .take(limit)
-            .map(|item| decode("audit", &item?.1))
+            .map(|(_, v)| decode(AUDIT_TREE, v))
             .collect::<StoreResult<_>>()?;
         events.reverse();
         Ok(events)
     }
 
-    /// How many audit events there are.
+    /// How many audit events there are (the last one's sequence number).
     pub fn audit_len(&self) -> u64 {
-        self.audit_head
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .next_seq
-            - 1
+        self.kv
+            .range(AUDIT_TREE, &kv::Range::all().reversed().limit(1))
+            .ok()
+            .and_then(|last| last.into_iter().next())
+            .and_then(|(k, _)| k.try_into().ok().map(u64::from_be_bytes))
+            .unwrap_or(0)
     }
 
     /// Walks the whole audit chain; returns how many events verified, or the
     /// first event where the chain breaks and why.
     pub fn verify_audit(&self) -> StoreResult<Result<u64, AuditBreak>> {
-        audit::verify(self.audit.iter().map(|item| {
-            let (k, v) = item?;
-            Ok((k.to_vec(), v.to_vec()))
-        }))
+        // A page at a time: the verifier sees one stream of entries.
+        let mut verdict = None;
+        let mut state = audit::Verifier::default();
+        kv::scan(
+            &*self.kv,
+            AUDIT_TREE,
+            &kv::Range::all(),
+            |k, v| match state.next(k, v) {
+                Ok(()) => Ok(true),
+                Err(broken) => {
+                    verdict = Some(broken);
+                    Ok(false)
+                }
+            },
+        )?;
+        Ok(match verdict {
+            Some(broken) => Err(broken),
+            None => Ok(state.verified()),
+        })
     }
 
-    /// The raw audit tree, for tests that tamper with it on purpose.
+    /// The backend underneath, for tests that tamper with it on purpose.
     #[doc(hidden)]
-    pub fn audit_tree_for_tests(&self) -> &sled::Tree {
-        &self.audit
+    pub fn backend_for_tests(&self) -> &dyn kv::Backend {
+        &*self.kv
     }
 
     /// Flushes everything written so far.
     pub async fn flush(&self) -> StoreResult<()> {
-        blocking(|| {
-            let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
-            self.db.flush()?;
-            Ok(())
-        })
+        self.kv.flush()
     }
 }
 

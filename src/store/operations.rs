@@ -3,13 +3,12 @@
 use super::{decode, encode, OpField, Store, StoreResult};
 use crate::domain::{ExecutionRequest, Id, JitGrant, Operation, OutputChunk, Timestamp};
 
+use super::kv::{Range, Write};
+
 impl Store {
     /// An operation by id.
     pub fn operation(&self, id: Id) -> StoreResult<Option<Operation>> {
-        self.operations
-            .get(id.key())?
-            .map(|v| decode("operations", &v))
-            .transpose()
+        self.value(super::OPERATIONS_TREE, &id.key())
     }
 
     /// Writes an operation's new state without flushing (output progress);
@@ -17,16 +16,16 @@ impl Store {
     pub fn put_operation_unflushed(&self, op: &Operation) -> StoreResult<()> {
         // Its index entries already exist (it was committed when created);
         // only whether it is still open can change here.
-        self.operations.insert(op.id.key(), encode(op)?)?;
+        let mut writes = vec![Write::put(super::OPERATIONS_TREE, op.id.key(), encode(op)?)];
         for (tree, key, value) in super::index::writes_for(op) {
             if tree == super::index::OPEN_TREE {
-                match value {
-                    Some(v) => self.open_index.insert(key, v)?,
-                    None => self.open_index.remove(key)?,
-                };
+                writes.push(match value {
+                    Some(v) => Write::put(tree, key, v),
+                    None => Write::delete(tree, key),
+                });
             }
         }
-        Ok(())
+        self.kv.apply_lazy(writes)
     }
 
     /// Operations newest first that pass `keep`, at most `limit`, starting
@@ -42,33 +41,21 @@ impl Store {
     ) -> StoreResult<Vec<Operation>> {
         let mut out = Vec::new();
         if let Some((field, name)) = narrow {
-            for id in self.indexed_ids(field, name, before) {
-                if let Some(op) = self.operation(id?)? {
+            self.visit_indexed(field, name, before, |id| {
+                if let Some(op) = self.operation(id)? {
                     if keep(&op) {
                         out.push(op);
-                        if out.len() >= limit {
-                            break;
-                        }
                     }
                 }
-            }
+                Ok(out.len() < limit)
+            })?;
             return Ok(out);
         }
-        let iter = match before {
-            Some(id) => self.operations.range(..id.key()),
-            None => self.operations.iter(),
+        let range = Range {
+            to: before.map(|id| id.key().to_vec()),
+            ..Range::all()
         };
-        for item in iter.rev() {
-            let (_, v) = item?;
-            let op: Operation = decode("operations", &v)?;
-            if keep(&op) {
-                out.push(op);
-                if out.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        self.newest_first(super::OPERATIONS_TREE, range, limit, keep)
     }
 
     /// The operations whose `field` is `name` and whose id is above
@@ -80,36 +67,37 @@ impl Store {
         after: Id,
     ) -> StoreResult<Vec<Operation>> {
         let mut out = Vec::new();
-        for id in self.indexed_ids(field, name, None) {
-            let id = id?;
+        self.visit_indexed(field, name, None, |id| {
             if id.0 <= after.0 {
-                break;
+                return Ok(false);
             }
             if let Some(op) = self.operation(id)? {
                 out.push(op);
             }
-        }
+            Ok(true)
+        })?;
         Ok(out)
     }
 
     /// Visits operations newest first while `visit` says to go on.
     pub fn visit_newest_first(&self, mut visit: impl FnMut(&Operation) -> bool) -> StoreResult<()> {
-        for item in self.operations.iter().rev() {
-            let (_, v) = item?;
-            let op: Operation = decode("operations", &v)?;
-            if !visit(&op) {
-                break;
-            }
-        }
-        Ok(())
+        super::kv::scan(
+            &*self.kv,
+            super::OPERATIONS_TREE,
+            &Range::all().reversed(),
+            |_, v| {
+                let op: Operation = decode("operations", v)?;
+                Ok(visit(&op))
+            },
+        )
     }
 
     /// Every operation that has not ended, oldest first (read through the
     /// index of open operations, not the whole history).
     pub fn unfinished_operations(&self) -> StoreResult<Vec<Operation>> {
         let mut out = Vec::new();
-        for id in self.open_ids() {
-            if let Some(op) = self.operation(id?)? {
+        for id in self.open_ids()? {
+            if let Some(op) = self.operation(id)? {
                 if !op.state.is_final() {
                     out.push(op);
                 }
@@ -121,21 +109,20 @@ impl Store {
     /// Opens an operation's output for appending chunks; see
     /// [`super::OutputWriter`].
     pub fn output_writer(&self, op: Id) -> StoreResult<super::OutputWriter> {
-        super::blocking(|| self.outputs.writer(op))
+        super::blocking(|| self.outputs.writer(&self.kv, op))
     }
 
     /// An operation's output chunks with `seq >= from`, at most `limit` and
     /// about 1 MiB (always one chunk, if there is one):
     /// read on from the last one's `seq + 1` until none come back.
     pub fn output(&self, op: Id, from: u64, limit: usize) -> StoreResult<Vec<OutputChunk>> {
-        super::blocking(|| self.outputs.read(op, from, limit))
+        super::blocking(|| self.outputs.read(&*self.kv, op, from, limit))
     }
 
     /// When a task's schedule last fired.
     pub fn schedule_mark(&self, task: &str) -> StoreResult<Option<Timestamp>> {
-        let tree = self.db.open_tree("schedules")?;
-        Ok(tree.get(task.as_bytes())?.and_then(|v| {
-            v.as_ref()
+        Ok(self.kv.get("schedules", task.as_bytes())?.and_then(|v| {
+            v.as_slice()
                 .try_into()
                 .ok()
                 .map(|b: [u8; 8]| Timestamp(i64::from_be_bytes(b)))
@@ -144,130 +131,84 @@ impl Store {
 
     /// Records when a task's schedule fired.
     pub fn set_schedule_mark(&self, task: &str, at: Timestamp) -> StoreResult<()> {
-        let tree = self.db.open_tree("schedules")?;
-        tree.insert(task.as_bytes(), &at.0.to_be_bytes())?;
-        Ok(())
+        self.kv.apply_lazy(vec![Write::put(
+            "schedules",
+            task.as_bytes(),
+            at.0.to_be_bytes(),
+        )])
     }
 
     /// The request that authorises a task's schedule, if one does.
     pub fn schedule_authority(&self, task: &str) -> StoreResult<Option<Id>> {
-        let tree = self.db.open_tree("schedule_authority")?;
-        Ok(tree.get(task.as_bytes())?.and_then(|v| {
-            v.as_ref()
-                .try_into()
-                .ok()
-                .map(|b: [u8; 8]| Id(u64::from_be_bytes(b)))
-        }))
+        Ok(self
+            .kv
+            .get("schedule_authority", task.as_bytes())?
+            .and_then(|v| {
+                v.as_slice()
+                    .try_into()
+                    .ok()
+                    .map(|b: [u8; 8]| Id(u64::from_be_bytes(b)))
+            }))
     }
 
     /// Makes `request` the authority of a task's schedule (`None`: no
     /// authority), flushed before it returns.
     pub async fn set_schedule_authority(&self, task: &str, request: Option<Id>) -> StoreResult<()> {
-        let tree = self.db.open_tree("schedule_authority")?;
-        match request {
-            Some(id) => tree.insert(task.as_bytes(), &id.0.to_be_bytes())?,
-            None => tree.remove(task.as_bytes())?,
-        };
-        self.flush().await
+        self.kv.apply(vec![match request {
+            Some(id) => Write::put("schedule_authority", task.as_bytes(), id.0.to_be_bytes()),
+            None => Write::delete("schedule_authority", task.as_bytes()),
+        }])
     }
 }
 
 impl Store {
-    /// A request by id.
     /// The review of emergency request `id`, if it was reviewed.
     pub fn review(&self, id: Id) -> StoreResult<Option<crate::domain::EmergencyReview>> {
-        self.db
-            .open_tree(super::REVIEWS_TREE)?
-            .get(id.key())?
-            .map(|v| decode("reviews", &v))
-            .transpose()
+        self.value(super::REVIEWS_TREE, &id.key())
     }
 
+    /// A request by id.
     pub fn request(&self, id: Id) -> StoreResult<Option<ExecutionRequest>> {
-        self.db
-            .open_tree(super::REQUESTS_TREE)?
-            .get(id.key())?
-            .map(|v| decode("requests", &v))
-            .transpose()
+        self.value(super::REQUESTS_TREE, &id.key())
     }
 
     /// Requests newest first that pass `keep`, at most `limit`.
     pub fn requests_newest_first(
         &self,
         limit: usize,
-        mut keep: impl FnMut(&ExecutionRequest) -> bool,
+        keep: impl FnMut(&ExecutionRequest) -> bool,
     ) -> StoreResult<Vec<ExecutionRequest>> {
-        let mut out = Vec::new();
-        for item in self.db.open_tree(super::REQUESTS_TREE)?.iter().rev() {
-            let (_, v) = item?;
-            let r: ExecutionRequest = decode("requests", &v)?;
-            if keep(&r) {
-                out.push(r);
-                if out.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        self.newest_first(super::REQUESTS_TREE, Range::all(), limit, keep)
     }
 }
 
 impl Store {
     /// Every JIT grant, oldest first.
     pub fn jit_grants(&self) -> StoreResult<Vec<JitGrant>> {
-        self.db
-            .open_tree(super::JIT_TREE)?
-            .iter()
-            .values()
-            .map(|v| decode("jit", &v?))
-            .collect()
+        self.values(super::JIT_TREE)
     }
 
     /// Where a credential's secret stands (none: never changed by Gatehouse).
     pub fn secret_state(&self, credential: Id) -> StoreResult<Option<crate::domain::SecretState>> {
-        self.db
-            .open_tree(super::SECRETS_TREE)?
-            .get(credential.key())?
-            .map(|v| decode("secret_states", &v))
-            .transpose()
+        self.value(super::SECRETS_TREE, &credential.key())
     }
 
     /// Every credential's secret state.
     pub fn secret_states(&self) -> StoreResult<Vec<crate::domain::SecretState>> {
-        self.db
-            .open_tree(super::SECRETS_TREE)?
-            .iter()
-            .values()
-            .map(|v| decode("secret_states", &v?))
-            .collect()
+        self.values(super::SECRETS_TREE)
     }
 
     /// One session.
     pub fn session(&self, id: Id) -> StoreResult<Option<crate::domain::SessionRecord>> {
-        self.db
-            .open_tree(super::SESSIONS_TREE)?
-            .get(id.key())?
-            .map(|v| decode("sessions", &v))
-            .transpose()
+        self.value(super::SESSIONS_TREE, &id.key())
     }
 
     /// Sessions newest first that `keep` accepts, at most `limit`.
     pub fn sessions_newest_first(
         &self,
         limit: usize,
-        mut keep: impl FnMut(&crate::domain::SessionRecord) -> bool,
+        keep: impl FnMut(&crate::domain::SessionRecord) -> bool,
     ) -> StoreResult<Vec<crate::domain::SessionRecord>> {
-        let mut out = Vec::new();
-        for item in self.db.open_tree(super::SESSIONS_TREE)?.iter().rev() {
-            let (_, v) = item?;
-            let s: crate::domain::SessionRecord = decode("sessions", &v)?;
-            if keep(&s) {
-                out.push(s);
-                if out.len() >= limit {
-                    break;
-                }
-            }
-        }
-        Ok(out)
+        self.newest_first(super::SESSIONS_TREE, Range::all(), limit, keep)
     }
 }

@@ -222,12 +222,96 @@ impl OutputFiles {
     }
 }
 
+/// Where output goes: a file per operation beside sled, or rows of the
+/// shared database (every server reads every operation's output there).
+pub(super) enum Outputs {
+    Files(OutputFiles),
+    Database,
+}
+
+/// The tree of output chunks in a shared database: keys are the operation
+/// id then the chunk's sequence number, both big-endian.
+pub(super) const CHUNKS_TREE: &str = "output_chunks";
+
+fn chunk_key(op: Id, seq: u64) -> Vec<u8> {
+    let mut key = op.key().to_vec();
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+impl Outputs {
+    pub(super) fn read(
+        &self,
+        kv: &dyn super::kv::Backend,
+        op: Id,
+        from: u64,
+        limit: usize,
+    ) -> StoreResult<Vec<OutputChunk>> {
+        match self {
+            Outputs::Files(files) => files.read(op, from, limit),
+            Outputs::Database => {
+                let range = super::kv::Range {
+                    from: chunk_key(op, from),
+                    to: super::kv::after_prefix(&op.key()),
+                    reverse: false,
+                    limit: Some(limit),
+                };
+                let mut out = Vec::new();
+                let mut bytes = 0;
+                for (_, v) in kv.range(CHUNKS_TREE, &range)? {
+                    if !out.is_empty() && bytes >= READ_BUDGET {
+                        break;
+                    }
+                    let chunk: OutputChunk = decode(CHUNKS_TREE, &v)?;
+                    bytes += chunk.bytes.len();
+                    out.push(chunk);
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    pub(super) fn writer(
+        &self,
+        kv: &Arc<dyn super::kv::Backend>,
+        op: Id,
+    ) -> StoreResult<OutputWriter> {
+        match self {
+            Outputs::Files(files) => files.writer(op),
+            Outputs::Database => {
+                let last = kv.range(
+                    CHUNKS_TREE,
+                    &super::kv::Range::prefix(&op.key()).reversed().limit(1),
+                )?;
+                let next_seq = match last.first() {
+                    Some((_, v)) => decode::<OutputChunk>(CHUNKS_TREE, v)?.seq + 1,
+                    None => 0,
+                };
+                Ok(OutputWriter {
+                    sink: Sink::Database { kv: kv.clone(), op },
+                    next_seq,
+                })
+            }
+        }
+    }
+}
+
 /// Appends one operation's chunks. One writer per operation at a time (its
 /// attempts run one after another).
 pub struct OutputWriter {
-    file: File,
-    path: PathBuf,
+    sink: Sink,
     next_seq: u64,
+}
+
+enum Sink {
+    File {
+        file: File,
+        path: PathBuf,
+    },
+    Database {
+        kv: Arc<dyn super::kv::Backend>,
+        op: Id,
+    },
 }
 
 impl OutputWriter {
@@ -261,8 +345,7 @@ impl OutputWriter {
             file.set_len(cursor.end).map_err(io(&path))?;
         }
         Ok(OutputWriter {
-            file,
-            path,
+            sink: Sink::File { file, path },
             next_seq: cursor.next_seq,
         })
     }
@@ -275,15 +358,27 @@ impl OutputWriter {
     /// Appends a chunk (to the kernel: it survives the server being killed;
     /// [`OutputWriter::sync`] puts it on disk).
     pub fn append(&mut self, chunk: &OutputChunk) -> StoreResult<()> {
-        let bytes = record(&encode(chunk)?);
-        self.file.write_all(&bytes).map_err(io(&self.path))?;
+        match &mut self.sink {
+            Sink::File { file, path } => {
+                let bytes = record(&encode(chunk)?);
+                file.write_all(&bytes).map_err(io(path))?;
+            }
+            Sink::Database { kv, op } => kv.apply_lazy(vec![super::kv::Write::put(
+                CHUNKS_TREE,
+                chunk_key(*op, chunk.seq),
+                encode(chunk)?,
+            )])?,
+        }
         self.next_seq = self.next_seq.max(chunk.seq + 1);
         Ok(())
     }
 
     /// Puts everything appended on disk.
     pub fn sync(&self) -> StoreResult<()> {
-        super::blocking(|| self.file.sync_data().map_err(io(&self.path)))
+        match &self.sink {
+            Sink::File { file, path } => super::blocking(|| file.sync_data().map_err(io(path))),
+            Sink::Database { kv, .. } => kv.flush(),
+        }
     }
 }
 

@@ -658,12 +658,55 @@ mod v6 {
     }
 }
 
-/// The schema version a store's data is at.
-pub fn version(db: &sled::Db) -> StoreResult<Option<u32>> {
+/// The schema version a sled store's data is at (the migrations' tests).
+#[cfg(test)]
+fn version(db: &sled::Db) -> StoreResult<Option<u32>> {
     let meta = db.open_tree("meta")?;
     Ok(meta
         .get(VERSION_KEY)?
         .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes)))
+}
+
+/// The schema version a store's data is at, through its backend.
+pub fn version_in(kv: &dyn super::kv::Backend) -> StoreResult<Option<u32>> {
+    Ok(kv
+        .get("meta", VERSION_KEY)?
+        .and_then(|v| v.as_slice().try_into().ok().map(u32::from_be_bytes)))
+}
+
+/// A shared store (PostgreSQL) at start: an empty one is made at
+/// [`SCHEMA_VERSION`]; one of a newer program is refused. Shared stores
+/// begin at version 7 (they are made new, or copied from a migrated sled
+/// store), so there is nothing older to migrate yet.
+pub fn check_shared(kv: &dyn super::kv::Backend) -> StoreResult<()> {
+    match version_in(kv)? {
+        Some(found) if found > SCHEMA_VERSION => Err(StoreError::SchemaTooNew {
+            found,
+            known: SCHEMA_VERSION,
+        }),
+        Some(found) if found < SCHEMA_VERSION => Err(StoreError::Postgres(format!(
+            "the shared store is at schema version {found}, older than this program's \
+             {SCHEMA_VERSION}, and shared stores are not migrated in place yet"
+        ))),
+        Some(_) => Ok(()),
+        None => {
+            let holds = kv.tree_names()?;
+            if holds.iter().any(|t| t != "meta") {
+                return Err(StoreError::Corrupt {
+                    tree: "meta".into(),
+                    message: format!(
+                        "the database holds Gatehouse data ({}) but no schema version",
+                        holds.join(", ")
+                    ),
+                });
+            }
+            kv.apply(vec![super::kv::Write::put(
+                "meta",
+                VERSION_KEY,
+                SCHEMA_VERSION.to_be_bytes(),
+            )])
+        }
+    }
 }
 
 /// Brings a store to [`SCHEMA_VERSION`], or refuses one written by a newer program.

@@ -131,6 +131,11 @@ pub trait Backend: Send + Sync {
     /// Applies every write or none; durable when it returns.
     fn apply(&self, writes: Vec<Write>) -> StoreResult<()>;
 
+    /// Applies every write or none; durable by the next `flush` or
+    /// `apply` at the latest (progress that a crash may lose, such as
+    /// output counters and cursors).
+    fn apply_lazy(&self, writes: Vec<Write>) -> StoreResult<()>;
+
     /// Under a lock that every process using this backend respects: reads
     /// `tree`'s last entry, asks `append` for the batch, applies it.
     fn append_locked(&self, tree: &str, append: &mut Appender<'_>) -> StoreResult<()>;
@@ -150,6 +155,47 @@ pub trait Backend: Send + Sync {
 
     /// Where the store is, for messages (a directory, or a URL without its password).
     fn describe(&self) -> String;
+}
+
+/// How many entries a scan reads at a time.
+const PAGE: usize = 512;
+
+/// Visits the entries `range` takes, a page at a time (a tree of a million
+/// entries is never in memory at once), while `visit` says to go on.
+/// `range.limit` is ignored: the visitor decides when to stop.
+pub fn scan(
+    kv: &dyn Backend,
+    tree: &str,
+    range: &Range,
+    mut visit: impl FnMut(&[u8], &[u8]) -> StoreResult<bool>,
+) -> StoreResult<()> {
+    let mut page = Range {
+        limit: Some(PAGE),
+        ..range.clone()
+    };
+    loop {
+        let entries = kv.range(tree, &page)?;
+        let full = entries.len() == PAGE;
+        let Some(last) = entries.last().map(|(k, _)| k.clone()) else {
+            return Ok(());
+        };
+        for (k, v) in &entries {
+            if !visit(k, v)? {
+                return Ok(());
+            }
+        }
+        if !full {
+            return Ok(());
+        }
+        if page.reverse {
+            page.to = Some(last);
+        } else {
+            // The smallest key after `last`.
+            let mut next = last;
+            next.push(0);
+            page.from = next;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -97,6 +97,9 @@ impl Postgres {
         self.run(async move {
             let mut client = pool.get().await.map_err(pg)?;
             let tx = client.transaction().await.map_err(pg)?;
+            tx.batch_execute("SET LOCAL client_min_messages = warning")
+                .await
+                .map_err(pg)?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
                 .await
                 .map_err(pg)?;
@@ -261,6 +264,11 @@ impl Backend for Postgres {
             write_all(&tx, &writes).await?;
             tx.commit().await.map_err(pg)
         })
+    }
+
+    fn apply_lazy(&self, writes: Vec<Write>) -> StoreResult<()> {
+        // A commit is as cheap as it gets here; it is durable at once.
+        self.apply(writes)
     }
 
     fn append_locked(&self, tree: &str, append: &mut Appender<'_>) -> StoreResult<()> {

@@ -33,8 +33,20 @@ impl Sled {
     }
 
     fn apply_unlocked(&self, writes: &[Write]) -> StoreResult<()> {
-        if writes.is_empty() {
-            return Ok(());
+        match writes {
+            [] => return Ok(()),
+            // One write is atomic by itself, without a transaction.
+            [Write::Put { tree, key, value }] => {
+                self.db
+                    .open_tree(tree)?
+                    .insert(key.as_slice(), value.as_slice())?;
+                return Ok(());
+            }
+            [Write::Delete { tree, key }] => {
+                self.db.open_tree(tree)?.remove(key.as_slice())?;
+                return Ok(());
+            }
+            _ => {}
         }
         let mut names: Vec<&str> = writes.iter().map(Write::tree).collect();
         names.sort_unstable();
@@ -98,6 +110,13 @@ impl Backend for Sled {
             self.apply_unlocked(&writes)?;
             self.db.flush()?;
             Ok(())
+        })
+    }
+
+    fn apply_lazy(&self, writes: Vec<Write>) -> StoreResult<()> {
+        crate::store::blocking(|| {
+            let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+            self.apply_unlocked(&writes)
         })
     }
 
