@@ -70,6 +70,11 @@ fn main() -> Result<()> {
                 limits.output_cap = output_cap.unwrap_or(limits.output_cap);
                 limits.local_account = config.local_account(!*personal, &paths::current_login());
                 limits.people = config.people.clone();
+                if store.as_deref().is_some_and(gatehouse::store::url_has_password) {
+                    color_eyre::eyre::bail!(
+                        "--store holds a password, which the command line shows to every local user (ps): put the URL in the configuration's [store] url"
+                    );
+                }
                 limits.store_url = store
                     .clone()
                     .or_else(|| config.store.url.clone())

@@ -36,6 +36,15 @@ devices = ["here"]
 credential = "none"
 "#;
 
+/// An export without its first line (which says when it was made).
+fn records_of(export: &str) -> String {
+    assert!(
+        export.starts_with("# Gatehouse records, exported "),
+        "{export}"
+    );
+    export.lines().skip(1).collect::<Vec<_>>().join("\n")
+}
+
 /// A data directory whose server keeps its records in the database at `url`.
 fn jump_host(url: &str) -> DataDir {
     let mut d = DataDir::new();
@@ -124,4 +133,102 @@ fn a_server_whose_key_cannot_open_the_store_refuses_to_start() {
     // Positive control: with A's key it starts.
     std::fs::copy(a.path().join("store.key"), c.path().join("store.key")).unwrap();
     c.ok(&["list", "devices"]);
+}
+
+#[test]
+fn store_copy_moves_a_store_with_history_to_postgresql_and_back_with_the_same_records_output_and_chain(
+) {
+    let pg = Postgres::start();
+    let (_, url) = pg.database();
+    let one = DataDir::new();
+    let file = one.write("lab.toml", RECORDS);
+    one.ok(&["import", file.to_str().unwrap()]);
+    one.ok(&["request", "hello", "--wait"]);
+    one.ok(&["request", "hello", "--wait"]);
+    let exported = records_of(&one.ok(&["export"]));
+    let history: Vec<serde_json::Value> = one
+        .ok(&["history", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let op = history[0]["id"].to_string();
+    let logs = one.ok(&["logs", &op]);
+    assert!(logs.contains("hello from here"), "{logs}");
+    // While its server runs, the directory is not copied.
+    let busy = one.fails(&[
+        "store",
+        "copy",
+        "--from",
+        one.path().to_str().unwrap(),
+        "--to",
+        &url,
+    ]);
+    assert!(busy.contains("stop it first"), "{busy}");
+    one.ok(&["shutdown"]);
+    // A password on the command line is refused (ps shows it to everyone).
+    let said = one.fails(&[
+        "store",
+        "copy",
+        "--from",
+        one.path().to_str().unwrap(),
+        "--to",
+        &format!("{url} password=hunter2"),
+    ]);
+    assert!(said.contains("holds a password"), "{said}");
+    let copied = one.ok(&[
+        "store",
+        "copy",
+        "--from",
+        one.path().to_str().unwrap(),
+        "--to",
+        &url,
+    ]);
+    assert!(copied.contains("the audit chain verifies"), "{copied}");
+    // Into a database that holds a store already: refused.
+    let again = one.fails(&[
+        "store",
+        "copy",
+        "--from",
+        one.path().to_str().unwrap(),
+        "--to",
+        &url,
+    ]);
+    assert!(again.contains("already holds a store"), "{again}");
+
+    // A server on the database sees the same records, output and chain.
+    let shared = jump_host(&url);
+    std::fs::copy(
+        one.path().join("store.key"),
+        shared.path().join("store.key"),
+    )
+    .unwrap();
+    assert_eq!(records_of(&shared.ok(&["export"])), exported);
+    assert_eq!(shared.ok(&["logs", &op]), logs);
+    assert!(shared.ok(&["audit", "verify"]).contains("chain intact"));
+    shared.ok(&["shutdown"]);
+
+    // And back into a new data directory.
+    let two = DataDir::new();
+    let back = two.ok(&[
+        "store",
+        "copy",
+        "--from",
+        &url,
+        "--to",
+        two.path().to_str().unwrap(),
+        "--key",
+        one.path().join("store.key").to_str().unwrap(),
+    ]);
+    assert!(back.contains("the audit chain verifies"), "{back}");
+    assert_eq!(records_of(&two.ok(&["export"])), exported);
+    assert_eq!(two.ok(&["logs", &op]), logs);
+    assert!(two.ok(&["audit", "verify"]).contains("chain intact"));
+    // New ids come after the copied ones.
+    two.ok(&["request", "hello", "--wait"]);
+    let newest: serde_json::Value =
+        serde_json::from_str(two.ok(&["history", "--json"]).lines().next().unwrap()).unwrap();
+    assert!(
+        newest["id"].as_u64().unwrap() > history[0]["id"].as_u64().unwrap(),
+        "{newest}"
+    );
 }

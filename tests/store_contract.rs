@@ -256,3 +256,24 @@ fn a_postgres_database_of_a_newer_layout_is_refused_and_a_url_never_shows_its_pa
     };
     assert!(gone.to_string().contains("PostgreSQL"), "{gone}");
 }
+
+fn ids_skip_past_a_copied_stores(f: &dyn Fixture) {
+    let kv = f.open();
+    let first = kv.next_id().unwrap();
+    kv.ids_above(5000).unwrap();
+    let next = kv.next_id().unwrap();
+    assert!(next > 5000, "{next}");
+    assert!(next > first);
+    // Never backwards.
+    kv.ids_above(10).unwrap();
+    assert!(kv.next_id().unwrap() > next);
+}
+
+#[test]
+fn ids_skip_past_a_copied_stores_on_both_backends() {
+    ids_skip_past_a_copied_stores(&SledStore(tempfile::tempdir().unwrap()));
+    let pg = common::postgres::Postgres::start();
+    ids_skip_past_a_copied_stores(&PgStore {
+        url: pg.database().1,
+    });
+}

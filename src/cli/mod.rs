@@ -101,6 +101,11 @@ pub enum Verb {
     Backup { file: PathBuf },
     /// Load a backup into an empty data directory (no server may be running on it).
     Restore { file: PathBuf },
+    /// Move a store between backends (servers stopped).
+    Store {
+        #[command(subcommand)]
+        command: StoreVerb,
+    },
     /// Print every record you may see in the import format (secrets are never printed).
     Export,
     /// Load a realistic demo set: environments, devices, templates, tasks, a policy.
@@ -388,6 +393,25 @@ pub enum Verb {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum StoreVerb {
+    /// Copy a whole store into an empty one: a data directory (its embedded
+    /// store) to a PostgreSQL database shared by several jump hosts, or back.
+    /// FROM and TO are a data directory, a PostgreSQL URL without a password,
+    /// or `config` for the configuration's [store] url. The audit chain is
+    /// verified on arrival.
+    Copy {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// The key file that seals the store's secrets, when FROM is a database
+        /// (a data directory's is its store.key).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ConfigVerb {
     /// Check a configuration file (default: the one in force); errors name the key.
     Check { file: Option<PathBuf> },
@@ -531,6 +555,9 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         }
         Verb::Session { command } => sessions::run(cli, command).await,
         Verb::Restore { file } => service::restore(cli, file),
+        Verb::Store {
+            command: StoreVerb::Copy { from, to, key },
+        } => service::store_copy(cli, from, to, key.as_deref()),
         Verb::Demo => records::demo(cli).await,
         Verb::List { kind, json } => records::list(cli, kind, *json).await,
         Verb::Delete { kind, name } => records::delete(cli, kind, name).await,

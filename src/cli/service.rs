@@ -164,3 +164,132 @@ pub fn restore(cli: &Cli, file: &std::path::Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// Where a store is, as `store copy` is told.
+enum Location {
+    Dir(std::path::PathBuf),
+    Url(String),
+}
+
+impl Location {
+    fn parse(cli: &Cli, text: &str) -> Result<Location> {
+        if text == "config" {
+            return cli
+                .config()
+                .store
+                .url
+                .filter(|u| !u.trim().is_empty())
+                .map(Location::Url)
+                .ok_or_else(|| {
+                    color_eyre::eyre::eyre!(
+                        "`config` names the configuration's [store] url, and it has none"
+                    )
+                });
+        }
+        let url_like = text.starts_with("postgres://")
+            || text.starts_with("postgresql://")
+            || text.contains("dbname=")
+            || text.contains("host=");
+        if !url_like {
+            return Ok(Location::Dir(std::path::PathBuf::from(text)));
+        }
+        if crate::store::url_has_password(text) {
+            color_eyre::eyre::bail!(
+                "that URL holds a password, which the command line shows to every local user (ps): put it in the configuration's [store] url and say `config`"
+            );
+        }
+        Ok(Location::Url(text.to_string()))
+    }
+}
+
+/// Holds a data directory's server lock while a copy reads or fills it.
+fn hold(dir: &std::path::Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    std::fs::create_dir_all(dir)?;
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(crate::paths::lock_in(dir))?;
+    nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
+        color_eyre::eyre::eyre!(
+            "a server is running on {}; stop it first (gatehouse shutdown)",
+            dir.display()
+        )
+    })
+}
+
+pub fn store_copy(cli: &Cli, from: &str, to: &str, key: Option<&std::path::Path>) -> Result<()> {
+    use crate::store::Store;
+    let (from, to) = (Location::parse(cli, from)?, Location::parse(cli, to)?);
+    // The key travels with the store: a directory's own, or the one named.
+    let key_file = match (&from, key) {
+        (_, Some(k)) => k.to_path_buf(),
+        (Location::Dir(d), None) => crate::paths::key_in(d),
+        (Location::Url(_), None) => color_eyre::eyre::bail!(
+            "copying from a database needs its key file: --key FILE (a server's store.key)"
+        ),
+    };
+    if !key_file.exists() {
+        color_eyre::eyre::bail!("no key file at {}", key_file.display());
+    }
+    // A database is opened with the key placed in a private directory of
+    // its own (the store reads store.key from a directory).
+    let keys = tempfile::Builder::new()
+        .prefix("gatehouse-copy")
+        .tempdir()?;
+    std::fs::copy(&key_file, crate::paths::key_in(keys.path()))?;
+    let mut held = Vec::new();
+    let source = match &from {
+        Location::Dir(d) => {
+            if !d.join("store").exists() {
+                color_eyre::eyre::bail!("{} holds no store", d.display());
+            }
+            held.push(hold(d)?);
+            Store::open(d)?
+        }
+        Location::Url(u) => Store::open_shared(keys.path(), u)?,
+    };
+    let destination = match &to {
+        Location::Dir(d) => {
+            held.push(hold(d)?);
+            if d.join("store").exists() {
+                color_eyre::eyre::bail!(
+                    "{} already holds a store: copy into an empty data directory",
+                    d.display()
+                );
+            }
+            let key_there = crate::paths::key_in(d);
+            if key_there.exists() {
+                color_eyre::eyre::bail!(
+                    "{} already has a key file: copy into an empty data directory",
+                    d.display()
+                );
+            }
+            crate::paths::create_private(&key_there)?;
+            std::fs::copy(&key_file, &key_there)?;
+            Store::open(d)?
+        }
+        Location::Url(u) => Store::open_shared(keys.path(), u)?,
+    };
+    outln!(
+        "copying {} into {}",
+        source.describe(),
+        destination.describe()
+    );
+    let summary = source.copy_into(&destination, |step| outln!("  {step}"))?;
+    outln!(
+        "copied {} entries in {} trees and {} output chunks; the audit chain verifies ({} events)",
+        summary.entries,
+        summary.trees,
+        summary.chunks,
+        summary.audit_events
+    );
+    if let Location::Url(_) = to {
+        outln!(
+            "every server of that database needs this key file as its data directory's store.key: {}",
+            key_file.display()
+        );
+    }
+    drop(held);
+    Ok(())
+}

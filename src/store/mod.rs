@@ -8,6 +8,7 @@ mod audit;
 mod backup;
 mod cipher;
 mod codec;
+mod copy;
 mod forward;
 mod index;
 pub mod kv;
@@ -21,6 +22,7 @@ pub use audit::{acting_as, AuditBreak, AuditEvent, NewAuditEvent};
 pub use backup::BackupSummary;
 pub use cipher::SecretCipher;
 pub use codec::{decode, encode};
+pub use copy::CopySummary;
 pub use index::OpField;
 pub use output::OutputWriter;
 pub use schema::SCHEMA_VERSION;
@@ -56,6 +58,13 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Whether a PostgreSQL URL carries a password.
+pub fn url_has_password(url: &str) -> bool {
+    url.parse::<tokio_postgres::Config>()
+        .map(|c| c.get_password().is_some())
+        .unwrap_or(false)
+}
 
 /// A shared store's URL. It may hold a password: it is never printed
 /// (`Debug` shows it without one, as the store describes itself).

@@ -144,6 +144,10 @@ pub trait Backend: Send + Sync {
     /// every process using this backend.
     fn next_id(&self) -> StoreResult<u64>;
 
+    /// Makes every later `next_id` larger than `n` (a copied store's ids
+    /// are not handed out again).
+    fn ids_above(&self, n: u64) -> StoreResult<()>;
+
     /// The trees that hold at least one entry.
     fn tree_names(&self) -> StoreResult<Vec<String>>;
 

@@ -349,6 +349,22 @@ impl Backend for Postgres {
         })
     }
 
+    fn ids_above(&self, n: u64) -> StoreResult<()> {
+        let pool = self.pool.clone();
+        let n = i64::try_from(n).map_err(|_| pg(format!("an id of {n} does not fit")))?;
+        self.run(async move {
+            let client = pool.get().await.map_err(pg)?;
+            client
+                .execute(
+                    "SELECT setval('gatehouse_ids', GREATEST($1, (SELECT last_value FROM gatehouse_ids)))",
+                    &[&n],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(())
+        })
+    }
+
     fn tree_names(&self) -> StoreResult<Vec<String>> {
         let pool = self.pool.clone();
         self.run(async move {

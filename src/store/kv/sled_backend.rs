@@ -140,6 +140,12 @@ impl Backend for Sled {
         Ok(self.db.generate_id()? + 1)
     }
 
+    fn ids_above(&self, n: u64) -> StoreResult<()> {
+        // sled's counter only counts up: it is run up to `n`.
+        while self.db.generate_id()? + 1 < n {}
+        Ok(())
+    }
+
     fn tree_names(&self) -> StoreResult<Vec<String>> {
         let mut names = Vec::new();
         for name in self.db.tree_names() {
