@@ -232,3 +232,96 @@ fn store_copy_moves_a_store_with_history_to_postgresql_and_back_with_the_same_re
         "{newest}"
     );
 }
+
+const APPROVALS: &str = r#"
+[[environment]]
+name = "lab"
+[[system]]
+name = "box"
+[[device]]
+name = "here"
+address = "127.0.0.1"
+environment = "lab"
+system = "box"
+[[credential]]
+name = "none"
+username = "nobody"
+[[template]]
+name = "ticks"
+executor = "local"
+content = "for i in 1 2 3 4 5 6 7 8; do echo tick-$i; sleep 0.4; done"
+[[task]]
+name = "ticks"
+template = "ticks"
+environment = "lab"
+system = "box"
+devices = ["here"]
+credential = "none"
+[[role]]
+name = "local-runner"
+grants = [{ action = "run-local" }, { action = "view-executions" }]
+[[user]]
+login = "alice"
+roles = ["User", "local-runner"]
+[[user]]
+login = "bob"
+roles = ["User", "local-runner"]
+[[policy]]
+name = "lab-ticks"
+requires_approval = true
+requires_justification = true
+users = ["alice"]
+environments = ["lab"]
+approvers = [{ user = "bob", level = 1 }]
+"#;
+
+#[test]
+fn a_request_filed_on_one_jump_host_reaches_an_approver_on_another_at_once_and_its_output_streams_back(
+) {
+    use common::tmux::Tmux;
+    let pg = Postgres::start();
+    let (_, url) = pg.database();
+    let a = jump_host(&url);
+    let file = a.write("lab.toml", APPROVALS);
+    a.ok(&["import", file.to_str().unwrap()]);
+    let b = jump_host(&url);
+    std::fs::copy(a.path().join("store.key"), b.path().join("store.key")).unwrap();
+    let tui = |d: &DataDir, login: &str| {
+        Tmux::start(&format!(
+            "env GATEHOUSE_CONFIG={} {} --data-dir {} --as {login}; sleep 30",
+            d.env[0].1,
+            common::bin(),
+            d.path().display()
+        ))
+    };
+    // Bob watches his queue on B; alice her operations on A.
+    let bob = tui(&b, "bob");
+    bob.wait_for("bob");
+    bob.keys(&["3"]);
+    bob.wait_for("Waiting for you (0)");
+    let alice = tui(&a, "alice");
+    alice.wait_for("alice");
+    alice.keys(&["4"]);
+    // Filed on A: on bob's screen on B within seconds, without a key pressed.
+    let filed_at = std::time::Instant::now();
+    a.ok_as(
+        "alice",
+        &[
+            "request",
+            "ticks",
+            "--justification",
+            "filed on jump host A",
+        ],
+    );
+    bob.wait_for("filed on jump host A");
+    let took = filed_at.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    // Approved on B: it runs, and alice on A follows its output live.
+    bob.keys(&["a"]);
+    bob.wait_for("comment:");
+    bob.keys(&["from B", "Enter"]);
+    alice.wait_for("tick-2");
+    let live = alice.wait_for("tick-8");
+    assert!(live.contains("ticks"), "{live}");
+    alice.wait_for("succeeded");
+}

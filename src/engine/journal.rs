@@ -19,11 +19,21 @@ use tokio::sync::broadcast;
 pub struct Journal {
     store: Arc<Store>,
     events: broadcast::Sender<Event>,
+    /// The other servers of a shared store, told of every change.
+    relay: Option<Arc<super::cluster::Relay>>,
 }
 
 impl Journal {
-    pub fn new(store: Arc<Store>, events: broadcast::Sender<Event>) -> Journal {
-        Journal { store, events }
+    pub fn new(
+        store: Arc<Store>,
+        events: broadcast::Sender<Event>,
+        relay: Option<Arc<super::cluster::Relay>>,
+    ) -> Journal {
+        Journal {
+            store,
+            events,
+            relay,
+        }
     }
 
     /// Commits `changes` and `audit` in one transaction, flushed, then
@@ -59,6 +69,9 @@ impl Journal {
 
     /// Sends an event that no store change carries (a shutdown).
     pub fn publish(&self, event: Event) {
+        if let Some(relay) = &self.relay {
+            relay.tell(&event);
+        }
         // No receiver is fine: nobody is watching.
         let _ = self.events.send(event);
     }

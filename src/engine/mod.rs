@@ -4,6 +4,7 @@
 
 pub mod api;
 mod bootstrap;
+pub mod cluster;
 mod explain;
 mod freezes;
 mod gate;
@@ -157,6 +158,9 @@ impl Engine {
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (output, _) = broadcast::channel(OUTPUT_BUFFER);
         let output_sender = output.clone();
+        // Several servers on one shared store: each tells the others.
+        let relay = cluster::Relay::for_store(&store);
+        let output_relay = relay.clone();
         let notify: crate::exec::Notify = Arc::new(move |e: ExecEvent| {
             // No receiver is fine: nobody is watching.
             match e {
@@ -164,11 +168,18 @@ impl Engine {
                 ExecEvent::Output { chunk, .. } if chunk.stream == crate::domain::Stream::Debug => {
                 }
                 ExecEvent::Output { op, chunk } => {
-                    let _ = output_sender.send(Event::Output { id: op, chunk });
+                    let event = Event::Output { id: op, chunk };
+                    if let Some(relay) = &output_relay {
+                        relay.tell(&event);
+                    }
+                    let _ = output_sender.send(event);
                 }
             }
         });
-        let journal = journal::Journal::new(store.clone(), events.clone());
+        let journal = journal::Journal::new(store.clone(), events.clone(), relay.clone());
+        if let Some(relay) = &relay {
+            relay.listen(events.clone(), output.clone());
+        }
         let (finished_tx, finished_rx) = tokio::sync::mpsc::unbounded_channel();
         let local_account = limits.local_account.clone();
         let admission = limits.people.clone();

@@ -519,6 +519,21 @@ impl Store {
         })
     }
 
+    /// Whether other servers use this store too (a shared database).
+    pub fn shared(&self) -> bool {
+        self.kv.shared()
+    }
+
+    /// Tells the other servers of a shared store something.
+    pub fn notify(&self, message: String) {
+        self.kv.notify(message)
+    }
+
+    /// What the other servers of a shared store tell, from now on.
+    pub fn listen(&self, to: tokio::sync::mpsc::UnboundedSender<String>) {
+        self.kv.listen(to)
+    }
+
     /// The backend underneath, for tests that tamper with it on purpose.
     #[doc(hidden)]
     pub fn backend_for_tests(&self) -> &dyn kv::Backend {

@@ -159,6 +159,19 @@ pub trait Backend: Send + Sync {
 
     /// Where the store is, for messages (a directory, or a URL without its password).
     fn describe(&self) -> String;
+
+    /// Tells every other process using this backend something (a few
+    /// hundred bytes); a single-process backend has nobody to tell.
+    fn notify(&self, _message: String) {}
+
+    /// Sends what the other processes tell (see `notify`) to `to`, from
+    /// now on, for as long as `to` is open.
+    fn listen(&self, _to: tokio::sync::mpsc::UnboundedSender<String>) {}
+
+    /// Whether other processes may use this backend at the same time.
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 /// How many entries a scan reads at a time.

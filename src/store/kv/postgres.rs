@@ -21,8 +21,13 @@ const LAYOUT: u32 = 1;
 /// The advisory lock that migrations take (any fixed number, ours).
 const MIGRATION_LOCK: i64 = 0x6761_7465_686f_7573;
 
+/// The channel servers tell each other what changed on.
+const CHANNEL: &str = "gatehouse_events";
+
 pub struct Postgres {
     pool: Pool,
+    /// For the listening connection, which lives outside the pool.
+    config: tokio_postgres::Config,
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
     shown: String,
@@ -54,7 +59,7 @@ impl Postgres {
             .build()
             .map_err(|e| pg(format!("cannot start the database runtime: {e}")))?;
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -69,6 +74,7 @@ impl Postgres {
             .map_err(pg)?;
         let this = Postgres {
             pool,
+            config,
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
             shown,
@@ -397,4 +403,77 @@ impl Backend for Postgres {
     fn describe(&self) -> String {
         self.shown.clone()
     }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn notify(&self, message: String) {
+        let pool = self.pool.clone();
+        // Fire and forget: a receiver reads the current state from the
+        // store, so a late or reordered message does no harm.
+        self.handle.spawn(async move {
+            let sent = async {
+                let client = pool.get().await.map_err(pg)?;
+                client
+                    .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &message])
+                    .await
+                    .map_err(pg)
+            };
+            if let Err(e) = sent.await {
+                tracing::warn!(error = %e, "cannot tell the other servers about a change");
+            }
+        });
+    }
+
+    fn listen(&self, to: tokio::sync::mpsc::UnboundedSender<String>) {
+        let config = self.config.clone();
+        self.handle.spawn(async move {
+            // Connected again after a failure, until nobody listens.
+            while !to.is_closed() {
+                if let Err(e) = listen_once(&config, &to).await {
+                    tracing::warn!(error = %e, "listening to the other servers failed; again in a second");
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        });
+    }
+}
+
+/// One listening connection: LISTEN, then every notification's payload
+/// to `to` until the connection ends.
+async fn listen_once(
+    config: &tokio_postgres::Config,
+    to: &tokio::sync::mpsc::UnboundedSender<String>,
+) -> StoreResult<()> {
+    use futures::StreamExt;
+    let (client, mut connection) = config.connect(NoTls).await.map_err(pg)?;
+    let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
+    let forward = to.clone();
+    tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(tokio_postgres::AsyncMessage::Notification(n)) => {
+                    if forward.send(n.payload().to_string()).is_err() {
+                        break;
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the listening connection failed");
+                    break;
+                }
+            }
+        }
+        let _ = ended_tx.send(());
+    });
+    client
+        .batch_execute(&format!("LISTEN {CHANNEL}"))
+        .await
+        .map_err(pg)?;
+    // The client lives as long as its connection.
+    let _ = ended_rx.await;
+    drop(client);
+    Ok(())
 }

@@ -1,0 +1,200 @@
+//! Several servers on one shared store (one per jump host): what changes
+//! on one reaches the clients of every other, through the store's
+//! notifications (PostgreSQL's LISTEN/NOTIFY). A message names what
+//! changed, never its content: the receiver reads the current state from
+//! the store, so a late or reordered message shows nothing stale, and no
+//! record, output or secret travels in a notification.
+
+use super::Event;
+use crate::domain::{Id, Kind};
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// What changed, by name or id.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum Told {
+    Record { kind: Kind, name: String },
+    Operation { id: Id },
+    Request { id: Id },
+    Jit { id: Id },
+    Session { id: Id },
+    Audit { seq: u64 },
+    Output { id: Id, seq: u64 },
+}
+
+/// One message: which server says it, and what.
+#[derive(Debug, Serialize, Deserialize)]
+struct Message {
+    server: u64,
+    #[serde(flatten)]
+    told: Told,
+}
+
+/// What a local event tells the other servers (a shutdown is this
+/// server's own business).
+pub fn told_of(event: &Event) -> Option<Told> {
+    Some(match event {
+        Event::RecordChanged { kind, name } => Told::Record {
+            kind: *kind,
+            name: name.clone(),
+        },
+        Event::OperationChanged(op) => Told::Operation { id: op.id },
+        Event::RequestChanged(r) => Told::Request { id: r.id },
+        Event::JitChanged(g) => Told::Jit { id: g.id },
+        Event::SessionChanged(s) => Told::Session { id: s.id },
+        Event::AuditAppended { seq } => Told::Audit { seq: *seq },
+        Event::Output { id, chunk } => Told::Output {
+            id: *id,
+            seq: chunk.seq,
+        },
+        Event::ShuttingDown => return None,
+    })
+}
+
+/// The event a message stands for, as the store has it now (none when
+/// the store no longer has it).
+pub fn event_of(store: &Store, told: Told) -> Option<Event> {
+    let read = |what: &str, e: crate::store::StoreError| {
+        tracing::warn!(error = %e, what, "cannot read what another server changed");
+    };
+    match told {
+        Told::Record { kind, name } => Some(Event::RecordChanged { kind, name }),
+        Told::Audit { seq } => Some(Event::AuditAppended { seq }),
+        Told::Operation { id } => match store.operation(id) {
+            Ok(op) => op.map(|op| Event::OperationChanged(Box::new(op))),
+            Err(e) => {
+                read("operation", e);
+                None
+            }
+        },
+        Told::Request { id } => match store.request(id) {
+            Ok(r) => r.map(|r| Event::RequestChanged(Box::new(r))),
+            Err(e) => {
+                read("request", e);
+                None
+            }
+        },
+        Told::Session { id } => match store.session(id) {
+            Ok(s) => s.map(|s| Event::SessionChanged(Box::new(s))),
+            Err(e) => {
+                read("session", e);
+                None
+            }
+        },
+        Told::Jit { id } => match store.jit_grants() {
+            Ok(all) => all
+                .into_iter()
+                .find(|g| g.id == id)
+                .map(|g| Event::JitChanged(Box::new(g))),
+            Err(e) => {
+                read("JIT grant", e);
+                None
+            }
+        },
+        Told::Output { id, seq } => match store.output(id, seq, 1) {
+            Ok(chunks) => chunks
+                .into_iter()
+                .find(|c| c.seq == seq)
+                .map(|chunk| Event::Output { id, chunk }),
+            Err(e) => {
+                read("output", e);
+                None
+            }
+        },
+    }
+}
+
+/// This server's voice among the others of a shared store.
+pub struct Relay {
+    server: u64,
+    store: Arc<Store>,
+}
+
+impl Relay {
+    /// A relay when the store is shared; none for a store of one's own.
+    pub fn for_store(store: &Arc<Store>) -> Option<Arc<Relay>> {
+        store.shared().then(|| {
+            let mut bytes = [0u8; 8];
+            // A random name: two servers never take each other's messages
+            // for their own.
+            let _ = getrandom::fill(&mut bytes);
+            Arc::new(Relay {
+                server: u64::from_le_bytes(bytes),
+                store: store.clone(),
+            })
+        })
+    }
+
+    /// Tells the other servers about a local event.
+    pub fn tell(&self, event: &Event) {
+        let Some(told) = told_of(event) else {
+            return;
+        };
+        let message = Message {
+            server: self.server,
+            told,
+        };
+        match serde_json::to_string(&message) {
+            Ok(text) => self.store.notify(text),
+            Err(e) => tracing::warn!(error = %e, "cannot write a message to the other servers"),
+        }
+    }
+
+    /// Publishes what the other servers tell, as local events, from now
+    /// on: `events` for changes, `output` for output.
+    pub fn listen(
+        self: &Arc<Self>,
+        events: tokio::sync::broadcast::Sender<Event>,
+        output: tokio::sync::broadcast::Sender<Event>,
+    ) {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        self.store.listen(tx);
+        let relay = self.clone();
+        tokio::spawn(async move {
+            while let Some(text) = rx.recv().await {
+                let message: Message = match serde_json::from_str(&text) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a message from another server cannot be read");
+                        continue;
+                    }
+                };
+                if message.server == relay.server {
+                    continue;
+                }
+                let store = relay.store.clone();
+                let told = message.told;
+                let event = tokio::task::spawn_blocking(move || event_of(&store, told)).await;
+                match event {
+                    Ok(Some(e @ Event::Output { .. })) => {
+                        let _ = output.send(e);
+                    }
+                    Ok(Some(e)) => {
+                        let _ = events.send(e);
+                    }
+                    Ok(None) | Err(_) => {}
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_names_what_changed_and_carries_no_content() {
+        let message = Message {
+            server: 7,
+            told: Told::Output { id: Id(41), seq: 3 },
+        };
+        let text = serde_json::to_string(&message).unwrap_or_default();
+        assert_eq!(text, r#"{"server":7,"what":"output","id":41,"seq":3}"#);
+        let back: Message = serde_json::from_str(&text).expect("reads back");
+        assert_eq!(back.told, message.told);
+        assert_eq!(told_of(&Event::ShuttingDown), None);
+    }
+}
