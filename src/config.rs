@@ -155,6 +155,9 @@ pub struct PeopleConfig {
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     pub url: Option<String>,
+    /// Seconds after which a server of a shared store that stopped
+    /// renewing is taken for dead and its work taken over (default 20).
+    pub lease_secs: Option<u64>,
 }
 
 /// The service account the install instructions create.

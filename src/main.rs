@@ -75,6 +75,9 @@ fn main() -> Result<()> {
                         "--store holds a password, which the command line shows to every local user (ps): put the URL in the configuration's [store] url"
                     );
                 }
+                if let Some(secs) = config.store.lease_secs {
+                    limits.cluster_lease = Duration::from_secs(secs.max(1));
+                }
                 limits.store_url = store
                     .clone()
                     .or_else(|| config.store.url.clone())

@@ -325,3 +325,194 @@ fn a_request_filed_on_one_jump_host_reaches_an_approver_on_another_at_once_and_i
     assert!(live.contains("ticks"), "{live}");
     alice.wait_for("succeeded");
 }
+
+/// A jump host on `url` whose server counts another dead after `lease` seconds.
+fn jump_host_with_lease(url: &str, lease: u64) -> DataDir {
+    let mut d = DataDir::new();
+    let config = d.write(
+        "config.toml",
+        &format!("[store]\nurl = \"{url}\"\nlease_secs = {lease}\n"),
+    );
+    d.env
+        .push(("GATEHOUSE_CONFIG".into(), config.display().to_string()));
+    d
+}
+
+const SLOW: &str = r#"
+[[environment]]
+name = "lab"
+[[system]]
+name = "box"
+[[device]]
+name = "first"
+address = "127.0.0.1"
+environment = "lab"
+system = "box"
+[[device]]
+name = "second"
+address = "127.0.0.1"
+environment = "lab"
+system = "box"
+[[credential]]
+name = "none"
+username = "nobody"
+[[template]]
+name = "slow"
+executor = "local"
+content = "echo started on [#DEVICE#]; if [ ! -e FLAG ]; then touch FLAG; sleep 15; fi; echo done on [#DEVICE#]"
+[[task]]
+name = "slow"
+template = "slow"
+environment = "lab"
+system = "box"
+devices = ["first", "second"]
+credential = "none"
+parallelism = 1
+[[template]]
+name = "tick"
+executor = "local"
+content = "echo tick"
+[[task]]
+name = "tick"
+template = "tick"
+environment = "lab"
+system = "box"
+devices = ["first"]
+credential = "none"
+schedule = "* * * * * *"
+"#;
+
+fn ops_of(d: &DataDir, task: &str) -> Vec<serde_json::Value> {
+    d.ok(&["history", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|o| o["task"] == task)
+        .collect()
+}
+
+/// The pid of the server of a data directory.
+fn server_pid(d: &DataDir) -> i32 {
+    let out = std::process::Command::new("pgrep")
+        .args([
+            "-f",
+            "--",
+            &format!("--data-dir {} serve", d.path().display()),
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .expect("the server runs")
+}
+
+#[test]
+fn a_killed_servers_running_work_is_interrupted_and_its_queued_work_runs_on_a_survivor() {
+    let pg = Postgres::start();
+    let (_, url) = pg.database();
+    let a = jump_host_with_lease(&url, 3);
+    // The first run to start sleeps; the one after it does not.
+    let flag = a.scratch.path().join("slept");
+    let file = a.write("lab.toml", &SLOW.replace("FLAG", flag.to_str().unwrap()));
+    a.ok(&["import", file.to_str().unwrap()]);
+    let b = jump_host_with_lease(&url, 3);
+    std::fs::copy(a.path().join("store.key"), b.path().join("store.key")).unwrap();
+    b.ok(&["list", "devices"]);
+    // On A: one device's run sleeps, the other waits behind it (parallelism 1).
+    a.ok(&["request", "slow"]);
+    let started = std::time::Instant::now();
+    let (running, queued) = loop {
+        let ops = ops_of(&b, "slow");
+        let running = ops.iter().find(|o| o["state"] == "running");
+        let queued = ops.iter().find(|o| o["state"] == "queued");
+        if let (Some(r), Some(q)) = (running, queued) {
+            break (r["id"].clone(), q["id"].clone());
+        }
+        assert!(started.elapsed().as_secs() < 10, "{ops:?}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    // A server starting meanwhile leaves a live server's work alone.
+    let c = jump_host_with_lease(&url, 3);
+    std::fs::copy(a.path().join("store.key"), c.path().join("store.key")).unwrap();
+    c.ok(&["list", "devices"]);
+    let still = ops_of(&c, "slow");
+    assert_eq!(
+        still.iter().find(|o| o["id"] == running).unwrap()["state"],
+        "running",
+        "{still:?}"
+    );
+    drop(c);
+    // A dies without a word.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server_pid(&a)),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let killed = std::time::Instant::now();
+    // B takes over within the lease (and a renewal): the running one is
+    // interrupted, honestly; the queued one runs on B.
+    loop {
+        let ops = ops_of(&b, "slow");
+        let was_running = ops.iter().find(|o| o["id"] == running).unwrap();
+        let was_queued = ops.iter().find(|o| o["id"] == queued).unwrap();
+        if was_running["state"] == "interrupted" && was_queued["state"] == "succeeded" {
+            assert!(
+                was_running["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("the jump host running it stopped; the remote command may have run"),
+                "{was_running}"
+            );
+            break;
+        }
+        assert!(killed.elapsed().as_secs() < 12, "not taken over: {ops:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let took = killed.elapsed();
+    assert!(took.as_secs() < 8, "took {took:?} with a 3 s lease");
+    assert!(b.ok(&["audit", "verify"]).contains("chain intact"));
+    let logs = b.ok(&["logs", &queued.to_string()]);
+    assert!(logs.contains("done on"), "{logs}");
+    let interrupted = b
+        .ok(&["audit", "export"])
+        .lines()
+        .filter(|l| l.contains("operation.interrupted"))
+        .count();
+    assert_eq!(interrupted, 1, "interrupted once, by one survivor");
+}
+
+#[test]
+fn a_schedule_fires_once_per_due_time_with_two_servers_up() {
+    let pg = Postgres::start();
+    let (_, url) = pg.database();
+    let a = jump_host(&url);
+    let file = a.write("lab.toml", SLOW);
+    a.ok(&["import", file.to_str().unwrap()]);
+    let b = jump_host(&url);
+    std::fs::copy(a.path().join("store.key"), b.path().join("store.key")).unwrap();
+    b.ok(&["list", "devices"]);
+    // The Superuser authorises the schedule; both servers tick every second.
+    a.ok(&["request", "tick", "--schedule"]);
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    let fired: Vec<String> = a
+        .ok(&["audit", "export"])
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"] == "task.schedule")
+        .map(|e| {
+            let details = e["details"].as_str().unwrap().to_string();
+            details.split(';').next().unwrap().to_string()
+        })
+        .collect();
+    assert!(fired.len() >= 5, "{fired:?}");
+    let distinct: std::collections::BTreeSet<&String> = fired.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        fired.len(),
+        "a due run fired twice: {fired:?}"
+    );
+    // Positive control: both servers were up and ticking all along.
+    assert!(a.ok(&["list", "devices"]).contains("first"));
+    assert!(b.ok(&["list", "devices"]).contains("first"));
+}

@@ -181,6 +181,148 @@ impl Relay {
     }
 }
 
+/// This server's membership of a shared store's servers.
+pub struct Membership {
+    pub id: u64,
+    /// A server that has not renewed its entry for this long is dead.
+    pub lease: std::time::Duration,
+    started_at: crate::domain::Timestamp,
+    /// Whether this server leads (the live server with the smallest id):
+    /// housekeeping that two servers would do twice is the leader's.
+    leads: std::sync::atomic::AtomicBool,
+}
+
+impl Membership {
+    pub fn new(id: u64, lease: std::time::Duration) -> Membership {
+        Membership {
+            id,
+            lease,
+            started_at: crate::domain::Timestamp::now(),
+            leads: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    fn entry(&self) -> crate::store::cluster::ServerEntry {
+        crate::store::cluster::ServerEntry {
+            id: self.id,
+            host: nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_default(),
+            pid: std::process::id(),
+            started_at: self.started_at,
+            renewed_at: crate::domain::Timestamp::now(),
+        }
+    }
+}
+
+impl Relay {
+    /// This server's name among the others.
+    pub fn id(&self) -> u64 {
+        self.server
+    }
+}
+
+impl super::Engine {
+    /// This server's name on a shared store (none on a store of its own).
+    pub(super) fn server_id(&self) -> Option<u64> {
+        self.cluster.as_ref().map(|m| m.id)
+    }
+
+    /// Whether this server does the housekeeping: always on a store of its
+    /// own; on a shared one, when it leads.
+    pub(super) fn leads(&self) -> bool {
+        self.cluster
+            .as_ref()
+            .is_none_or(|m| m.leads.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Whether a live server other than this one runs operation `op`.
+    pub(super) fn runs_elsewhere(&self, op: Id) -> Result<bool, super::EngineError> {
+        let Some(m) = &self.cluster else {
+            return Ok(false);
+        };
+        let Some(owner) = self.store.operation_claim(op)? else {
+            return Ok(false);
+        };
+        if owner == m.id {
+            return Ok(false);
+        }
+        let now = crate::domain::Timestamp::now();
+        Ok(self
+            .store
+            .servers()?
+            .iter()
+            .any(|s| s.id == owner && s.alive(now, m.lease_ms())))
+    }
+
+    /// On a shared store: enters this server, then renews it, works out
+    /// who leads and takes over the work of servers that stopped renewing.
+    pub(super) async fn join_cluster(self: &Arc<Self>) -> Result<(), super::EngineError> {
+        let Some(m) = &self.cluster else {
+            return Ok(());
+        };
+        self.store.renew_server(&m.entry())?;
+        self.cluster_round()?;
+        let engine = Arc::downgrade(self);
+        let every = (m.lease / 4).max(std::time::Duration::from_millis(250));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let Some(engine) = engine.upgrade() else {
+                    return;
+                };
+                if let Err(e) = engine.cluster_turn().await {
+                    tracing::error!(error = %e, "cluster membership");
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// Renews this server; leads if it is the live server with the
+    /// smallest id; returns the dead servers it buried.
+    fn cluster_round(&self) -> Result<Vec<u64>, super::EngineError> {
+        let Some(m) = &self.cluster else {
+            return Ok(Vec::new());
+        };
+        self.store.renew_server(&m.entry())?;
+        let now = crate::domain::Timestamp::now();
+        let servers = self.store.servers()?;
+        let leader = servers
+            .iter()
+            .filter(|s| s.alive(now, m.lease_ms()))
+            .map(|s| s.id)
+            .min();
+        m.leads
+            .store(leader == Some(m.id), std::sync::atomic::Ordering::Relaxed);
+        let mut buried = Vec::new();
+        for s in servers
+            .iter()
+            .filter(|s| s.id != m.id && !s.alive(now, m.lease_ms()))
+        {
+            // One survivor buries it and takes its work; the others see it gone.
+            if self.store.bury_server(s.id, now, m.lease_ms())? {
+                tracing::warn!(server = s.id, host = %s.host, pid = s.pid, "a server stopped renewing");
+                buried.push(s.id);
+            }
+        }
+        Ok(buried)
+    }
+
+    async fn cluster_turn(&self) -> Result<(), super::EngineError> {
+        for dead in self.cluster_round()? {
+            self.take_over(dead).await?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

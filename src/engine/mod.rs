@@ -82,6 +82,8 @@ pub struct Engine {
     /// cursor passing by would otherwise write, and make every auditor's
     /// TUI verify the chain, at each step).
     reads_audited: std::sync::Mutex<std::collections::HashSet<(String, crate::domain::Id)>>,
+    /// This server among the others of a shared store (none on its own).
+    cluster: Option<cluster::Membership>,
 }
 
 /// A user as a command sees them: the record, the roles it holds (its own
@@ -184,6 +186,7 @@ impl Engine {
         let local_account = limits.local_account.clone();
         let admission = limits.people.clone();
         let review_within = limits.review_within;
+        let lease = limits.cluster_lease;
         let runner = Arc::new(Runner::new(
             store.clone(),
             Arc::new(journal.clone()),
@@ -208,6 +211,9 @@ impl Engine {
             admission,
             review_within,
             reads_audited: Default::default(),
+            cluster: relay
+                .as_ref()
+                .map(|r| cluster::Membership::new(r.id(), lease)),
         });
         engine.runner.set_gate(gate::gate(Arc::downgrade(&engine)));
         engine

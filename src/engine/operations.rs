@@ -212,7 +212,7 @@ impl Engine {
                 vec![NewAuditEvent::new(actor, action, target, details)],
             )
             .await?;
-        self.runner.submit(ops, task.parallelism as usize);
+        self.hand_over(ops, task.parallelism as usize);
         Ok(())
     }
 
@@ -469,14 +469,66 @@ impl Engine {
     /// Operations a stopped server left unfinished: those that were running
     /// are marked interrupted, and run again where attempts remain.
     pub(super) async fn recover(&self) -> Result<(), EngineError> {
+        let mut mine = Vec::new();
+        for op in self.store.unfinished_operations()? {
+            // On a shared store, another live server's operations are its own.
+            if self.runs_elsewhere(op.id)? {
+                continue;
+            }
+            mine.push(op);
+        }
+        self.resume(mine, "the server stopped while it ran").await
+    }
+
+    /// Takes over the unfinished operations of a server that died: those
+    /// it ran are interrupted (or retried where attempts are left), those
+    /// it had queued run here.
+    pub(super) async fn take_over(&self, dead: u64) -> Result<(), EngineError> {
+        let mut theirs = Vec::new();
+        for op in self.store.unfinished_operations()? {
+            if self.store.operation_claim(op.id)? == Some(dead) {
+                theirs.push(op);
+            }
+        }
+        if theirs.is_empty() {
+            return Ok(());
+        }
+        tracing::warn!(
+            server = dead,
+            operations = theirs.len(),
+            "taking over the work of a server that stopped"
+        );
+        self.resume(
+            theirs,
+            "the jump host running it stopped; the remote command may have run",
+        )
+        .await
+    }
+
+    /// Hands operations to this server's runner, claiming them first on a
+    /// shared store (so that a survivor knows whose they were).
+    pub(super) fn hand_over(&self, ops: Vec<Operation>, parallelism: usize) {
+        if let Some(me) = self.server_id() {
+            let ids: Vec<Id> = ops.iter().map(|o| o.id).collect();
+            if let Err(e) = self.store.claim_operations(me, &ids) {
+                tracing::error!(error = %e, "cannot claim operations");
+            }
+        }
+        self.runner.submit(ops, parallelism);
+    }
+
+    /// Unfinished operations this server now runs: a cut-off attempt with
+    /// none left is interrupted (saying `stopped`), one with attempts left
+    /// is queued again; every other is queued here.
+    async fn resume(&self, ops: Vec<Operation>, stopped: &str) -> Result<(), EngineError> {
         let mut resume: BTreeMap<String, Vec<Operation>> = BTreeMap::new();
-        for mut op in self.store.unfinished_operations()? {
+        for mut op in ops {
             let was_running = matches!(op.state, OpState::Running | OpState::Retrying);
             let target = op.audit_target();
             if was_running && op.attempts >= op.max_attempts {
                 op.state = OpState::Interrupted;
                 op.finished_at = Some(Timestamp::now());
-                op.error = Some("the server stopped while it ran".into());
+                op.error = Some(stopped.to_string());
                 // What it printed before the stop is stored: say how much.
                 op.output_bytes = self.stored_output_bytes(op.id)?;
                 self.journal
@@ -486,7 +538,7 @@ impl Engine {
                             "gatehouse",
                             "operation.interrupted",
                             target,
-                            "the server stopped while it ran; no attempts left",
+                            format!("{stopped}; no attempts left"),
                         )],
                     )
                     .await?;
@@ -505,7 +557,7 @@ impl Engine {
                             "gatehouse",
                             "operation.interrupted",
                             target,
-                            "the server stopped while it ran; retried",
+                            format!("{stopped}; retried"),
                         )],
                     )
                     .await?;
@@ -517,7 +569,7 @@ impl Engine {
                 .task(&task)
                 .map(|t| t.parallelism as usize)
                 .unwrap_or(10);
-            self.runner.submit(ops, parallelism);
+            self.hand_over(ops, parallelism);
         }
         Ok(())
     }
@@ -600,6 +652,8 @@ impl Engine {
         self: &Arc<Self>,
         mut finished: tokio::sync::mpsc::UnboundedReceiver<Operation>,
     ) -> Result<(), EngineError> {
+        // On a shared store: say who is up before deciding whose work is whose.
+        self.join_cluster().await?;
         self.recover().await?;
         self.conclude_stranded_changes().await?;
         self.end_interrupted_sessions().await?;
@@ -627,6 +681,11 @@ impl Engine {
                 tick.tick().await;
                 if let Err(e) = engine.fire_schedules().await {
                     tracing::error!(error = %e, "schedules");
+                }
+                // Housekeeping is the leader's (on a store of one's own,
+                // this server's): two servers would do it twice.
+                if !engine.leads() {
+                    continue;
                 }
                 if let Err(e) = engine.expire_requests().await {
                     tracing::error!(error = %e, "request expiry");

@@ -281,7 +281,7 @@ impl Engine {
                 )],
             )
             .await?;
-        self.runner.submit(ops.clone(), task.parallelism as usize);
+        self.hand_over(ops.clone(), task.parallelism as usize);
         Ok(ops)
     }
 

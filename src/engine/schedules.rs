@@ -305,7 +305,7 @@ impl Engine {
                 continue;
             };
             let Some(mark) = self.store.schedule_mark(&task.meta.name)? else {
-                self.store.set_schedule_mark(&task.meta.name, now)?;
+                self.store.take_schedule_run(&task.meta.name, None, now)?;
                 continue;
             };
             let Some(due) = schedule.after(&mark.to_utc()).next() else {
@@ -314,7 +314,13 @@ impl Engine {
             if due.timestamp_millis() > now.0 {
                 continue;
             }
-            self.store.set_schedule_mark(&task.meta.name, now)?;
+            // Exactly once across servers: the one that moves the mark fires.
+            if !self
+                .store
+                .take_schedule_run(&task.meta.name, Some(mark), now)?
+            {
+                continue;
+            }
             let late = now.0 - due.timestamp_millis() > 60_000;
             if let Err(why) = self.fire(&task, due.timestamp_millis(), late).await? {
                 self.refused(

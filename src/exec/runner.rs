@@ -42,6 +42,9 @@ pub struct Limits {
     /// The shared PostgreSQL database the records are in (none: the
     /// embedded store in the data directory); the engine's.
     pub store_url: Option<crate::store::StoreUrl>,
+    /// On a shared store, a server that has not renewed its entry for this
+    /// long is dead, and another takes over its work (the engine's).
+    pub cluster_lease: Duration,
 }
 
 impl Default for Limits {
@@ -57,6 +60,7 @@ impl Default for Limits {
             people: Default::default(),
             review_within: Duration::from_secs(24 * 3600),
             store_url: None,
+            cluster_lease: Duration::from_secs(20),
         }
     }
 }

@@ -7,6 +7,7 @@
 mod audit;
 mod backup;
 mod cipher;
+pub mod cluster;
 mod codec;
 mod copy;
 mod forward;

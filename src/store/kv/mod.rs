@@ -140,6 +140,11 @@ pub trait Backend: Send + Sync {
     /// `tree`'s last entry, asks `append` for the batch, applies it.
     fn append_locked(&self, tree: &str, append: &mut Appender<'_>) -> StoreResult<()>;
 
+    /// Under a lock on (`tree`, `key`) that every process using this
+    /// backend respects: reads the key's value, asks `update` for the
+    /// batch, applies it (a compare-and-set across servers).
+    fn update_locked(&self, tree: &str, key: &[u8], update: &mut Appender<'_>) -> StoreResult<()>;
+
     /// A fresh id, larger than every id handed out before, unique among
     /// every process using this backend.
     fn next_id(&self) -> StoreResult<u64>;

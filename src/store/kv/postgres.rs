@@ -146,6 +146,94 @@ impl Postgres {
     }
 }
 
+/// What a locked batch reads first.
+enum Read {
+    /// A tree's last entry.
+    Last(String),
+    /// One key's entry.
+    Key(String, Vec<u8>),
+}
+
+impl Postgres {
+    /// Under the advisory lock `lock`, in one transaction: reads what
+    /// `read` says, asks `compute` for the batch, applies it.
+    fn locked(&self, lock: i64, read: Read, compute: &mut Appender<'_>) -> StoreResult<()> {
+        // The transaction stays open on the runtime while the caller
+        // computes the batch from the last entry it was sent.
+        let (last_tx, last_rx) = std::sync::mpsc::sync_channel::<StoreResult<Option<Entry>>>(1);
+        let (writes_tx, writes_rx) = tokio::sync::oneshot::channel::<Option<Vec<Write>>>();
+        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<StoreResult<()>>(1);
+        let pool = self.pool.clone();
+        self.handle.spawn(async move {
+            // Owns `last_tx`: an error before the last entry is sent drops
+            // it, and the caller reads the error on `done`.
+            let work = async move {
+                let mut client = pool.get().await.map_err(pg)?;
+                let tx = client.transaction().await.map_err(pg)?;
+                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock])
+                    .await
+                    .map_err(pg)?;
+                let row = match &read {
+                    Read::Last(tree) => {
+                        tx.query_opt(
+                            "SELECT key, value FROM gatehouse_kv WHERE tree = $1 ORDER BY key DESC LIMIT 1",
+                            &[tree],
+                        )
+                        .await
+                    }
+                    Read::Key(tree, key) => {
+                        tx.query_opt(
+                            "SELECT key, value FROM gatehouse_kv WHERE tree = $1 AND key = $2",
+                            &[tree, key],
+                        )
+                        .await
+                    }
+                };
+                let last = row
+                    .map_err(pg)?
+                    .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)));
+                if last_tx.send(Ok(last)).is_err() {
+                    return Ok(());
+                }
+                // None: the caller gave up; the transaction rolls back.
+                match writes_rx.await {
+                    Ok(Some(writes)) => {
+                        write_all(&tx, &writes).await?;
+                        tx.commit().await.map_err(pg)
+                    }
+                    _ => Ok(()),
+                }
+            };
+            let result: StoreResult<()> = work.await;
+            let _ = done_tx.send(result);
+        });
+        crate::store::blocking(|| {
+            let last = match last_rx.recv() {
+                Ok(last) => last?,
+                // The task ended before sending: its error is on `done`.
+                Err(_) => {
+                    return done_rx
+                        .recv()
+                        .map_err(|_| pg("the database task ended without an answer"))?;
+                }
+            };
+            match compute(last) {
+                Ok(writes) => {
+                    let _ = writes_tx.send(Some(writes));
+                    done_rx
+                        .recv()
+                        .map_err(|_| pg("the database task ended without an answer"))?
+                }
+                Err(e) => {
+                    let _ = writes_tx.send(None);
+                    let _ = done_rx.recv();
+                    Err(e)
+                }
+            }
+        })
+    }
+}
+
 impl Drop for Postgres {
     fn drop(&mut self) {
         // Dropped from async code too: the runtime must not block there.
@@ -278,68 +366,17 @@ impl Backend for Postgres {
     }
 
     fn append_locked(&self, tree: &str, append: &mut Appender<'_>) -> StoreResult<()> {
-        // The transaction stays open on the runtime while the caller
-        // computes the batch from the last entry it was sent.
-        let (last_tx, last_rx) = std::sync::mpsc::sync_channel::<StoreResult<Option<Entry>>>(1);
-        let (writes_tx, writes_rx) = tokio::sync::oneshot::channel::<Option<Vec<Write>>>();
-        let (done_tx, done_rx) = std::sync::mpsc::sync_channel::<StoreResult<()>>(1);
-        let (pool, tree) = (self.pool.clone(), tree.to_string());
-        self.handle.spawn(async move {
-            // Owns `last_tx`: an error before the last entry is sent drops
-            // it, and the caller reads the error on `done`.
-            let work = async move {
-                let mut client = pool.get().await.map_err(pg)?;
-                let tx = client.transaction().await.map_err(pg)?;
-                tx.execute("SELECT pg_advisory_xact_lock($1)", &[&append_lock(&tree)])
-                    .await
-                    .map_err(pg)?;
-                let last = tx
-                    .query_opt(
-                        "SELECT key, value FROM gatehouse_kv WHERE tree = $1 ORDER BY key DESC LIMIT 1",
-                        &[&tree],
-                    )
-                    .await
-                    .map_err(pg)?
-                    .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)));
-                if last_tx.send(Ok(last)).is_err() {
-                    return Ok(());
-                }
-                // None: the caller gave up; the transaction rolls back.
-                match writes_rx.await {
-                    Ok(Some(writes)) => {
-                        write_all(&tx, &writes).await?;
-                        tx.commit().await.map_err(pg)
-                    }
-                    _ => Ok(()),
-                }
-            };
-            let result: StoreResult<()> = work.await;
-            let _ = done_tx.send(result);
-        });
-        crate::store::blocking(|| {
-            let last = match last_rx.recv() {
-                Ok(last) => last?,
-                // The task ended before sending: its error is on `done`.
-                Err(_) => {
-                    return done_rx
-                        .recv()
-                        .map_err(|_| pg("the database task ended without an answer"))?;
-                }
-            };
-            match append(last) {
-                Ok(writes) => {
-                    let _ = writes_tx.send(Some(writes));
-                    done_rx
-                        .recv()
-                        .map_err(|_| pg("the database task ended without an answer"))?
-                }
-                Err(e) => {
-                    let _ = writes_tx.send(None);
-                    let _ = done_rx.recv();
-                    Err(e)
-                }
-            }
-        })
+        self.locked(append_lock(tree), Read::Last(tree.to_string()), append)
+    }
+
+    fn update_locked(&self, tree: &str, key: &[u8], update: &mut Appender<'_>) -> StoreResult<()> {
+        let mut name = format!("{tree}\0").into_bytes();
+        name.extend_from_slice(key);
+        self.locked(
+            append_lock(&String::from_utf8_lossy(&name)),
+            Read::Key(tree.to_string(), key.to_vec()),
+            update,
+        )
     }
 
     fn next_id(&self) -> StoreResult<u64> {

@@ -136,6 +136,22 @@ impl Backend for Sled {
         })
     }
 
+    fn update_locked(&self, tree: &str, key: &[u8], update: &mut Appender<'_>) -> StoreResult<()> {
+        crate::store::blocking(|| {
+            let _turn = self.append.lock().unwrap_or_else(|p| p.into_inner());
+            let now = self
+                .db
+                .open_tree(tree)?
+                .get(key)?
+                .map(|v| (key.to_vec(), v.to_vec()));
+            let writes = update(now)?;
+            let _gate = self.gate.lock().unwrap_or_else(|p| p.into_inner());
+            self.apply_unlocked(&writes)?;
+            self.db.flush()?;
+            Ok(())
+        })
+    }
+
     fn next_id(&self) -> StoreResult<u64> {
         Ok(self.db.generate_id()? + 1)
     }
