@@ -959,3 +959,18 @@ environments = ["lab"]
         3
     );
 }
+
+#[test]
+fn cluster_status_on_a_store_of_its_own_lists_this_server_alone() {
+    let d = DataDir::new();
+    d.ok(&["demo"]);
+    let out = d.ok(&["cluster", "status"]);
+    assert!(out.contains("this server's own"), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&d.ok(&["cluster", "status", "--json"])).unwrap();
+    assert_eq!(json["shared"], false);
+    assert_eq!(json["servers"].as_array().unwrap().len(), 1, "{json}");
+    // Not everyone's to see.
+    let refused = d.fails_as("alice", &["cluster", "status"]);
+    assert!(refused.contains("Superuser"), "{refused}");
+}

@@ -530,6 +530,7 @@ fn commands() -> Vec<Command> {
             accepted: true,
             comment: "ok".into(),
         },
+        Command::ClusterStatus,
     ]
 }
 
@@ -622,6 +623,7 @@ fn command_index(c: &Command) -> usize {
         Command::RequestView { .. } => 51,
         Command::SearchOutput { .. } => 52,
         Command::ReviewEmergency { .. } => 53,
+        Command::ClusterStatus => 54,
     }
 }
 
@@ -757,6 +759,21 @@ fn responses() -> Vec<Response> {
             bytes: 4096,
             cut: Some(Id(9)),
         })),
+        Response::Cluster(Box::new(gatehouse::engine::api::ClusterStatus {
+            store: "postgresql://gatehouse@/run/postgresql/gatehouse".into(),
+            shared: true,
+            lease_secs: 20,
+            servers: vec![gatehouse::engine::api::ServerStatus {
+                id: 7,
+                host: "jump1".into(),
+                pid: 4242,
+                started_at: T,
+                renewed_at: T,
+                alive: true,
+                this_server: true,
+                operations: 3,
+            }],
+        })),
     ]
 }
 
@@ -791,6 +808,7 @@ fn response_index(r: &Response) -> usize {
         Response::Decided(_) => 26,
         Response::RequestView(_) => 27,
         Response::Found(_) => 28,
+        Response::Cluster(_) => 29,
     }
 }
 

@@ -443,6 +443,23 @@ fn a_killed_servers_running_work_is_interrupted_and_its_queued_work_runs_on_a_su
         "{still:?}"
     );
     drop(c);
+    // cluster status: A holds both operations; B holds none.
+    let status: serde_json::Value =
+        serde_json::from_str(&b.ok(&["cluster", "status", "--json"])).unwrap();
+    assert_eq!(status["shared"], true, "{status}");
+    let servers = status["servers"].as_array().unwrap();
+    let held: Vec<u64> = servers
+        .iter()
+        .filter(|s| s["alive"] == true)
+        .map(|s| s["operations"].as_u64().unwrap())
+        .collect();
+    assert!(held.contains(&2), "{status}");
+    assert_eq!(
+        servers.iter().filter(|s| s["this_server"] == true).count(),
+        1,
+        "{status}"
+    );
+    let before = servers.len();
     // A dies without a word.
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(server_pid(&a)),
@@ -471,6 +488,18 @@ fn a_killed_servers_running_work_is_interrupted_and_its_queued_work_runs_on_a_su
     }
     let took = killed.elapsed();
     assert!(took.as_secs() < 8, "took {took:?} with a 3 s lease");
+    // The dead server is gone from the list.
+    let status: serde_json::Value =
+        serde_json::from_str(&b.ok(&["cluster", "status", "--json"])).unwrap();
+    assert!(
+        status["servers"].as_array().unwrap().len() < before,
+        "{status}"
+    );
+    let table = b.ok(&["cluster", "status"]);
+    assert!(
+        table.contains("LAST RENEWAL") && table.contains("shared"),
+        "{table}"
+    );
     assert!(b.ok(&["audit", "verify"]).contains("chain intact"));
     let logs = b.ok(&["logs", &queued.to_string()]);
     assert!(logs.contains("done on"), "{logs}");

@@ -53,6 +53,8 @@ pub enum Effect<'a> {
     EnrolSecondFactor { login: &'a str },
     /// Take a backup of the whole store.
     Backup,
+    /// See the servers of the store and what each holds.
+    ClusterStatus,
     /// Stop the server.
     Shutdown { owner: &'a str },
     /// An action that concerns no one record (the audit log, role
@@ -330,6 +332,16 @@ pub fn authorize(who: &Principal<'_>, effect: Effect<'_>, facts: &dyn Facts) -> 
             } else {
                 Err(Denial {
                     message: "only a Superuser may back up the store".into(),
+                    needs: None,
+                })
+            }
+        }
+        Effect::ClusterStatus => {
+            if who.is_superuser() {
+                Ok(())
+            } else {
+                Err(Denial {
+                    message: "only a Superuser may list the servers of the store".into(),
                     needs: None,
                 })
             }

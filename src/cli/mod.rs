@@ -91,6 +91,12 @@ pub enum Verb {
     Shutdown,
     /// Show who the server takes you for.
     Whoami,
+    /// The servers of a shared store (one per jump host): who is up, since
+    /// when, last renewal, the operations each holds (Superusers).
+    Cluster {
+        #[command(subcommand)]
+        command: ClusterVerb,
+    },
     /// Create or update records from a TOML file, all or nothing.
     Import {
         /// The records file.
@@ -393,6 +399,15 @@ pub enum Verb {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ClusterVerb {
+    /// List the servers.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum StoreVerb {
     /// Copy a whole store into an empty one: a data directory (its embedded
     /// store) to a PostgreSQL database shared by several jump hosts, or back.
@@ -534,6 +549,9 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
         Verb::Serve { .. } => unreachable!("serve runs before any client exists"),
         Verb::Shutdown => service::shutdown(cli).await,
         Verb::Whoami => service::whoami(cli).await,
+        Verb::Cluster {
+            command: ClusterVerb::Status { json },
+        } => service::cluster_status(cli, *json).await,
         Verb::Import { file } => records::import(cli, file).await,
         Verb::Export => records::export(cli).await,
         Verb::Config {

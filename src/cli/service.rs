@@ -293,3 +293,71 @@ pub fn store_copy(cli: &Cli, from: &str, to: &str, key: Option<&std::path::Path>
     drop(held);
     Ok(())
 }
+
+pub async fn cluster_status(cli: &Cli, json: bool) -> Result<()> {
+    let client = cli.client().await?;
+    let Response::Cluster(status) = client.call(Command::ClusterStatus).await? else {
+        color_eyre::eyre::bail!("the server answered with something else");
+    };
+    if json {
+        let servers: Vec<serde_json::Value> = status
+            .servers
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "id": s.id,
+                    "host": s.host,
+                    "pid": s.pid,
+                    "started_at": s.started_at.to_utc().to_rfc3339(),
+                    "renewed_at": s.renewed_at.to_utc().to_rfc3339(),
+                    "alive": s.alive,
+                    "this_server": s.this_server,
+                    "operations": s.operations,
+                })
+            })
+            .collect();
+        outln!(
+            "{}",
+            serde_json::json!({
+                "store": status.store,
+                "shared": status.shared,
+                "lease_secs": status.lease_secs,
+                "servers": servers,
+            })
+        );
+        return Ok(());
+    }
+    if !status.shared {
+        outln!(
+            "store: {} (this server's own; `serve --store URL` or [store] url shares one between jump hosts)",
+            status.store
+        );
+    } else {
+        outln!(
+            "store: {} (shared; a server silent for {} s is taken for dead)",
+            status.store,
+            status.lease_secs
+        );
+    }
+    outln!(
+        "{:<20} {:<20} {:<8} {:<9} {:<20} {:>10}",
+        "SERVER",
+        "HOST",
+        "PID",
+        "STATE",
+        "LAST RENEWAL",
+        "OPERATIONS"
+    );
+    for s in &status.servers {
+        outln!(
+            "{:<20} {:<20} {:<8} {:<9} {:<20} {:>10}",
+            format!("{:016x}{}", s.id, if s.this_server { "*" } else { "" }),
+            crate::text::printable(&s.host),
+            s.pid,
+            if s.alive { "up" } else { "silent" },
+            s.renewed_at.short(),
+            s.operations
+        );
+    }
+    Ok(())
+}

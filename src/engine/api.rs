@@ -225,6 +225,34 @@ pub enum Command {
         until: Option<crate::domain::Timestamp>,
         totp: Option<String>,
     },
+    /// The servers of a shared store, or this one alone.
+    ClusterStatus,
+}
+
+/// One server, as `cluster status` shows it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ServerStatus {
+    pub id: u64,
+    pub host: String,
+    pub pid: u32,
+    pub started_at: crate::domain::Timestamp,
+    pub renewed_at: crate::domain::Timestamp,
+    /// Renewed within the lease.
+    pub alive: bool,
+    /// The one answering.
+    pub this_server: bool,
+    /// Its operations that have not ended.
+    pub operations: u64,
+}
+
+/// Where the store is and who serves it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct ClusterStatus {
+    /// `sled`, or the shared database's URL without its password.
+    pub store: String,
+    pub shared: bool,
+    pub lease_secs: u64,
+    pub servers: Vec<ServerStatus>,
 }
 
 impl Explanation {
@@ -537,6 +565,7 @@ pub enum Response {
     Decided(Vec<Decided>),
     RequestView(Box<RequestView>),
     Found(Box<SearchPage>),
+    Cluster(Box<ClusterStatus>),
 }
 
 /// What a reveal brings: why, and, under a policy that names the

@@ -315,6 +315,62 @@ impl super::Engine {
         Ok(buried)
     }
 
+    /// Where the store is and which servers serve it, each with the
+    /// unfinished operations it holds.
+    pub(super) fn cluster_status(&self) -> Result<super::api::ClusterStatus, super::EngineError> {
+        let now = crate::domain::Timestamp::now();
+        let mut held: std::collections::BTreeMap<u64, u64> = Default::default();
+        let mut unclaimed = 0u64;
+        for op in self.store.unfinished_operations()? {
+            match self.store.operation_claim(op.id)? {
+                Some(owner) => *held.entry(owner).or_default() += 1,
+                None => unclaimed += 1,
+            }
+        }
+        let (servers, lease) = match &self.cluster {
+            Some(m) => (
+                self.store
+                    .servers()?
+                    .into_iter()
+                    .map(|s| super::api::ServerStatus {
+                        alive: s.alive(now, m.lease_ms()),
+                        this_server: s.id == m.id,
+                        operations: held.get(&s.id).copied().unwrap_or(0),
+                        id: s.id,
+                        host: s.host,
+                        pid: s.pid,
+                        started_at: s.started_at,
+                        renewed_at: s.renewed_at,
+                    })
+                    .collect(),
+                m.lease,
+            ),
+            // A store of its own: this server alone, holding everything.
+            None => {
+                let me = Membership::new(0, std::time::Duration::ZERO).entry();
+                (
+                    vec![super::api::ServerStatus {
+                        id: 0,
+                        host: me.host,
+                        pid: me.pid,
+                        started_at: me.started_at,
+                        renewed_at: now,
+                        alive: true,
+                        this_server: true,
+                        operations: unclaimed + held.values().sum::<u64>(),
+                    }],
+                    std::time::Duration::ZERO,
+                )
+            }
+        };
+        Ok(super::api::ClusterStatus {
+            store: self.store.describe(),
+            shared: self.store.shared(),
+            lease_secs: lease.as_secs(),
+            servers,
+        })
+    }
+
     async fn cluster_turn(&self) -> Result<(), super::EngineError> {
         for dead in self.cluster_round()? {
             self.take_over(dead).await?;
