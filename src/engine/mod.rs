@@ -656,7 +656,7 @@ impl Engine {
             } => self.review_emergencies(who, ids, accepted, comment).await,
             Command::SearchOutput { text, filter } => self.search_output(who, &text, &filter).await,
             Command::ClusterStatus => {
-                self.authorize(&who, Effect::ClusterStatus)?;
+                self.authorize(who, Effect::ClusterStatus)?;
                 Ok(Response::Cluster(Box::new(self.cluster_status()?)))
             }
             Command::DecideMany {
