@@ -6,6 +6,11 @@
 //!
 //!     cargo bench --bench store          # EVENTS=1000000 OPS=1000000
 //!
+//! With `STORE_URL` (a PostgreSQL URL; `benches/shared.sh` makes a
+//! throwaway cluster and runs both), the same figures on the shared store,
+//! and audit appends from two servers at once (two stores on one database,
+//! each appending in its own thread).
+//!
 //! Prints figures; asserts nothing about them.
 
 // Tests fail loudly: unwrap is how they say what broke.
@@ -88,14 +93,37 @@ fn main() {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
+    let url = std::env::var("STORE_URL").ok().filter(|u| !u.is_empty());
+    let open = || match &url {
+        Some(url) => Store::open_shared(dir.path(), url).expect("shared store"),
+        None => Store::open(dir.path()).expect("store"),
+    };
+    println!(
+        "store: {}",
+        if url.is_some() {
+            "PostgreSQL (shared)"
+        } else {
+            "sled (embedded)"
+        }
+    );
     runtime.block_on(async {
-        let store = Store::open(dir.path()).expect("store");
-        let event = |n: usize| NewAuditEvent::new("alice", "request.approve", format!("request {n}"), "level 1: looks right");
+        let store = open();
+        let event = |n: usize| {
+            NewAuditEvent::new(
+                "alice",
+                "request.approve",
+                format!("request {n}"),
+                "level 1: looks right",
+            )
+        };
 
         // Appends one by one, each its own flushed transaction.
         let t = Instant::now();
         for n in 0..single {
-            store.commit(Vec::new(), vec![event(n)]).await.expect("commit");
+            store
+                .commit(Vec::new(), vec![event(n)])
+                .await
+                .expect("commit");
         }
         let each = t.elapsed();
         println!(
@@ -103,6 +131,60 @@ fn main() {
             single as f64 / each.as_secs_f64(),
             each / single as u32
         );
+        // Two servers appending to one chain at once (a shared store only).
+        if url.is_some() {
+            let stores = [std::sync::Arc::new(store), std::sync::Arc::new(open())];
+            let t = Instant::now();
+            let workers: Vec<_> = stores
+                .iter()
+                .map(|s| {
+                    let s = s.clone();
+                    tokio::spawn(async move {
+                        for n in 0..single / 2 {
+                            s.commit(
+                                Vec::new(),
+                                vec![NewAuditEvent::new(
+                                    "bob",
+                                    "request.approve",
+                                    format!("request {n}"),
+                                    "x",
+                                )],
+                            )
+                            .await
+                            .expect("commit");
+                        }
+                    })
+                })
+                .collect();
+            for w in workers {
+                w.await.expect("worker");
+            }
+            let both = t.elapsed();
+            println!(
+                "audit: {} appends from two servers at once, each flushed: {:.0} events/s",
+                single / 2 * 2,
+                (single / 2 * 2) as f64 / both.as_secs_f64()
+            );
+            let [first, _] = stores;
+            let Ok(store) = std::sync::Arc::try_unwrap(first) else {
+                panic!("a worker still holds the store")
+            };
+            return rest(store, events, ops, single + single / 2 * 2).await;
+        }
+        rest(store, events, ops, single).await;
+    });
+}
+
+async fn rest(store: Store, events: usize, ops: usize, single: usize) {
+    let event = |n: usize| {
+        NewAuditEvent::new(
+            "alice",
+            "request.approve",
+            format!("request {n}"),
+            "level 1: looks right",
+        )
+    };
+    {
         // Then in batches of 1,000 (an import, a fan-out), up to EVENTS.
         let t = Instant::now();
         let mut n = single;
@@ -136,8 +218,15 @@ fn main() {
         }
         println!("operations: {ops} written in {:.1?}", t.elapsed());
 
-        let (page, took) = timed(|| store.operations_newest_first(None, 1000, None, |_| true).expect("history"));
-        println!("history, newest 1,000, no filter: {took:.2?} ({} rows)", page.len());
+        let (page, took) = timed(|| {
+            store
+                .operations_newest_first(None, 1000, None, |_| true)
+                .expect("history")
+        });
+        println!(
+            "history, newest 1,000, no filter: {took:.2?} ({} rows)",
+            page.len()
+        );
 
         let rare = |o: &Operation| o.task == "rotate-keys";
         let (indexed, took_indexed) = timed(|| {
@@ -145,7 +234,11 @@ fn main() {
                 .operations_newest_first(None, 1000, Some((OpField::Task, "rotate-keys")), rare)
                 .expect("history")
         });
-        let (scanned, took_scanned) = timed(|| store.operations_newest_first(None, 1000, None, rare).expect("history"));
+        let (scanned, took_scanned) = timed(|| {
+            store
+                .operations_newest_first(None, 1000, None, rare)
+                .expect("history")
+        });
         assert_eq!(indexed.len(), scanned.len());
         println!(
             "history, task filter (1 in 100), newest 1,000: index {took_indexed:.2?}, full scan {took_scanned:.2?} ({} rows)",
@@ -157,7 +250,11 @@ fn main() {
                 .operations_newest_first(None, 1000, Some((OpField::Device, "web-7")), device)
                 .expect("history")
         });
-        let (_, took_scanned) = timed(|| store.operations_newest_first(None, 1000, None, device).expect("history"));
+        let (_, took_scanned) = timed(|| {
+            store
+                .operations_newest_first(None, 1000, None, device)
+                .expect("history")
+        });
         println!(
             "history, device filter (1 in 500), newest 1,000: index {took_indexed:.2?}, full scan {took_scanned:.2?} ({} rows)",
             indexed.len()
@@ -174,5 +271,5 @@ fn main() {
             open.len()
         );
         store.flush().await.expect("flush");
-    });
+    }
 }
