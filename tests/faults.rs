@@ -382,6 +382,31 @@ fn kill_9_at_random_moments_loses_nothing_and_leaves_nothing_stuck() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(6);
+    crash_loop(DataDir::new(), rounds);
+}
+
+/// The same crash loop on a shared PostgreSQL store: the server that
+/// starts after each kill takes over the dead one's operations once its
+/// (short) lease has run out.
+#[test]
+fn kill_9_at_random_moments_on_postgresql_loses_nothing_and_leaves_nothing_stuck() {
+    let rounds: usize = std::env::var("CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let pg = common::postgres::Postgres::start();
+    let (_, url) = pg.database();
+    let mut d = DataDir::new();
+    let config = d.write(
+        "config.toml",
+        &format!("[store]\nurl = \"{url}\"\nlease_secs = 2\n"),
+    );
+    d.env
+        .push(("GATEHOUSE_CONFIG".into(), config.display().to_string()));
+    crash_loop(d, rounds);
+}
+
+fn crash_loop(d: DataDir, rounds: usize) {
     let seed = std::env::var("CRASH_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -393,7 +418,6 @@ fn kill_9_at_random_moments_loses_nothing_and_leaves_nothing_stuck() {
         });
     println!("crash loop seed {seed} (CRASH_SEED={seed} replays it)");
     let mut rng = Lcg(seed);
-    let d = DataDir::new();
     let file = d.write("records.toml", &crash_records(50));
     d.ok(&["import", file.to_str().unwrap()]);
     // The export without its first line, which says when it was made.
@@ -430,12 +454,14 @@ fn kill_9_at_random_moments_loses_nothing_and_leaves_nothing_stuck() {
         assert_eq!(ids.len(), 50, "{said}");
         acknowledged_ops.extend(ids);
         let data = d.path().to_path_buf();
+        let env = d.env.clone();
         let decider = std::thread::spawn(move || {
             let mut filed = Vec::new();
             for _ in 0..5 {
                 let out = std::process::Command::new(common::bin())
                     .arg("--data-dir")
                     .arg(&data)
+                    .envs(env.iter().map(|(k, v)| (k, v)))
                     .args(["--as", "alice", "request", "gated"])
                     .output()
                     .unwrap();
@@ -449,6 +475,7 @@ fn kill_9_at_random_moments_loses_nothing_and_leaves_nothing_stuck() {
                     let _ = std::process::Command::new(common::bin())
                         .arg("--data-dir")
                         .arg(&data)
+                        .envs(env.iter().map(|(k, v)| (k, v)))
                         .args(["--as", "bob", "approve", &id.to_string(), "--comment", "ok"])
                         .output();
                 }

@@ -390,23 +390,6 @@ fn ops_of(d: &DataDir, task: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
-/// The pid of the server of a data directory.
-fn server_pid(d: &DataDir) -> i32 {
-    let out = std::process::Command::new("pgrep")
-        .args([
-            "-f",
-            "--",
-            &format!("--data-dir {} serve", d.path().display()),
-        ])
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()
-        .and_then(|l| l.trim().parse().ok())
-        .expect("the server runs")
-}
-
 #[test]
 fn a_killed_servers_running_work_is_interrupted_and_its_queued_work_runs_on_a_survivor() {
     let pg = Postgres::start();
@@ -462,7 +445,7 @@ fn a_killed_servers_running_work_is_interrupted_and_its_queued_work_runs_on_a_su
     let before = servers.len();
     // A dies without a word.
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(server_pid(&a)),
+        nix::unistd::Pid::from_raw(common::server_pid(a.path()).expect("A's server runs") as i32),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();

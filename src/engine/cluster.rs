@@ -371,6 +371,19 @@ impl super::Engine {
         })
     }
 
+    /// On a shared store, says this server has stopped: a survivor takes
+    /// over what it leaves at its next round instead of after the lease.
+    pub fn leave_cluster(&self) {
+        let Some(m) = &self.cluster else {
+            return;
+        };
+        let mut entry = m.entry();
+        entry.renewed_at = crate::domain::Timestamp(0);
+        if let Err(e) = self.store.renew_server(&entry) {
+            tracing::warn!(error = %e, "cannot say this server has stopped");
+        }
+    }
+
     async fn cluster_turn(&self) -> Result<(), super::EngineError> {
         for dead in self.cluster_round()? {
             self.take_over(dead).await?;

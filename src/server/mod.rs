@@ -225,6 +225,7 @@ pub async fn run(options: ServerOptions) -> Result<()> {
             tracing::error!(error = %e, "cannot audit the server's stop");
         }
     }
+    engine.leave_cluster();
     let result = result.map(|_| ());
     let _ = std::fs::remove_file(&options.socket);
     // Let connections write their last answers (the shutdown's among them).
