@@ -391,6 +391,55 @@ fn dashboard() {
 }
 
 #[test]
+fn dashboard_of_a_shared_store_lists_its_servers() {
+    use gatehouse::engine::api::{ClusterStatus, ServerStatus};
+    let mut app = realistic("root");
+    let server = |id: u64, host: &str, alive: bool, this: bool, ops: u64| ServerStatus {
+        id,
+        host: host.into(),
+        pid: 4000 + id as u32,
+        started_at: Timestamp(NOW - 3_600_000),
+        renewed_at: Timestamp(NOW - if alive { 2_000 } else { 90_000 }),
+        alive,
+        this_server: this,
+        operations: ops,
+    };
+    app.update(Message::Answer(
+        Call::Cluster,
+        Ok(Response::Cluster(Box::new(ClusterStatus {
+            store: "postgresql://gatehouse@/run/postgresql/gatehouse".into(),
+            shared: true,
+            lease_secs: 20,
+            servers: vec![
+                server(1, "jump-eu-1", true, true, 3),
+                server(2, "jump-us-1", true, false, 0),
+                server(3, "jump-eu-2", false, false, 1),
+            ],
+        }))),
+    ));
+    let shown = text(&app, 120, 40);
+    assert!(shown.contains("Servers (2 of 3 up; * this one)"), "{shown}");
+    assert!(
+        shown.contains("jump-eu-2 · 1 op(s) · silent 90s"),
+        "{shown}"
+    );
+    snapshot_both_sizes("dashboard_servers", &app);
+    // Someone who may not list the servers: nothing about them, no error.
+    let mut alice = realistic("alice");
+    alice.update(Message::Answer(
+        Call::Cluster,
+        Err(gatehouse::ui::Failure::Engine(
+            gatehouse::engine::EngineError::Denied(
+                "only a Superuser may list the servers of the store".into(),
+            ),
+        )),
+    ));
+    let shown = text(&alice, 120, 40);
+    assert!(!shown.contains("Servers ("), "{shown}");
+    assert!(!shown.contains("only a Superuser"), "{shown}");
+}
+
+#[test]
 fn tasks() {
     let mut app = realistic("alice");
     app.update(key(KeyCode::Char('2')));

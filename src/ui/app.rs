@@ -147,6 +147,8 @@ pub enum Call {
     /// Take the mouse (clicks and the wheel reach the TUI) or release it
     /// (the terminal's own selection works).
     MouseCapture(bool),
+    /// The servers of the store (Superusers; the Dashboard's).
+    Cluster,
 }
 
 /// What the `/` line is typed into.
@@ -319,6 +321,7 @@ impl Call {
                 reason: reason.clone(),
             },
             Call::Groups => Command::Groups,
+            Call::Cluster => Command::ClusterStatus,
             // Paged by `ui::save_output`, which reports with a status message.
             Call::SaveOutput { id, .. } => Command::Output {
                 id: *id,
@@ -710,6 +713,7 @@ impl App {
         requests.push(Call::MyRequests);
         requests.push(Call::Jit);
         requests.push(Call::Schedules);
+        requests.push(Call::Cluster);
         requests.extend(self.ask_metrics());
         requests
     }
@@ -1048,6 +1052,12 @@ impl App {
             }
             Message::Tick => {
                 self.age_out_finished();
+                // A shared store's servers come and go: asked again while idle.
+                if self.tab == Tab::Dashboard
+                    && self.dashboard.cluster.as_ref().is_some_and(|c| c.shared)
+                {
+                    return vec![Call::Cluster];
+                }
                 Vec::new()
             }
             Message::HideSecret => {
@@ -1245,6 +1255,11 @@ impl App {
             }
             // Only an approver sees the request; its template is theirs to see.
             (Call::RequestView(_), Err(_)) => {}
+            // The servers are a Superuser's to see; others' Dashboards say nothing of them.
+            (Call::Cluster, Err(_)) => {}
+            (Call::Cluster, Ok(Response::Cluster(status))) => {
+                self.dashboard.cluster = Some(*status);
+            }
             // Not this user's to see: said where the log would be, once.
             (Call::AuditTail | Call::AuditVerify, Err(e)) => {
                 self.audit_refused = Some(e.to_string());

@@ -28,6 +28,8 @@ pub struct DashboardState {
     pub(crate) stale: bool,
     /// The item under the cursor (Enter opens what it counts).
     pub selected: usize,
+    /// The store and its servers, for a Superuser.
+    pub cluster: Option<crate::engine::api::ClusterStatus>,
 }
 
 /// The Tasks screen's own state: where each scheduled task's schedule

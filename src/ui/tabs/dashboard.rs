@@ -341,15 +341,16 @@ pub fn draw(app: &App, frame: &mut Frame, area: Rect) {
         ),
         Line::from(Span::styled(chain, app.theme.fg(color))),
         Line::from(""),
-        Line::from(Span::styled(
-            format!(
-                "Latest events ({})",
-                crate::domain::zone::view_zone_abbreviation()
-            ),
-            app.theme.title(),
-        )),
     ];
-    let rows = right.height.saturating_sub(6) as usize;
+    right_lines.extend(server_lines(app, right.width.saturating_sub(2) as usize));
+    right_lines.extend([Line::from(Span::styled(
+        format!(
+            "Latest events ({})",
+            crate::domain::zone::view_zone_abbreviation()
+        ),
+        app.theme.title(),
+    ))]);
+    let rows = (right.height as usize).saturating_sub(right_lines.len() + 2);
     // Time (12) and actor (11) first; what happened gets the rest.
     let rest = (right.width.saturating_sub(2) as usize).saturating_sub(23);
     for e in app.audit.events.iter().rev().take(rows) {
@@ -489,4 +490,42 @@ fn current_freezes(app: &App) -> Vec<crate::domain::Freeze> {
         .into_iter()
         .cloned()
         .collect()
+}
+
+/// The servers of a shared store, for a Superuser: how many are up, and
+/// each by host with the operations it holds (silent ones in red). Nothing
+/// for a store of its own, or for others.
+fn server_lines(app: &App, width: usize) -> Vec<Line<'static>> {
+    let Some(c) = app.dashboard.cluster.as_ref().filter(|c| c.shared) else {
+        return Vec::new();
+    };
+    let up = c.servers.iter().filter(|s| s.alive).count();
+    let mut lines = vec![Line::from(Span::styled(
+        format!("Servers ({up} of {} up; * this one)", c.servers.len()),
+        app.theme.title(),
+    ))];
+    for s in c.servers.iter().take(4) {
+        let quiet = (app.now().0 - s.renewed_at.0).max(0) / 1000;
+        let text = format!(
+            "  {}{} · {} op(s) · {}",
+            crate::text::printable(&s.host),
+            if s.this_server { "*" } else { "" },
+            s.operations,
+            if s.alive {
+                "up".to_string()
+            } else {
+                format!("silent {quiet}s")
+            }
+        );
+        lines.push(Line::from(Span::styled(
+            crate::text::fit(&text, width),
+            if s.alive {
+                app.theme.text()
+            } else {
+                app.theme.error_style()
+            },
+        )));
+    }
+    lines.push(Line::from(""));
+    lines
 }
