@@ -308,3 +308,71 @@ fn ids_skip_past_a_copied_stores_on_both_backends() {
         url: pg.database().1,
     });
 }
+
+#[test]
+fn a_url_that_asks_for_tls_gets_it_with_the_named_ca_and_nothing_else() {
+    let tls = common::postgres::Postgres::start_tls();
+    let (name, _) = tls.pg.database();
+    let url = |ca: &str| {
+        format!(
+            "host=localhost hostaddr=127.0.0.1 port={} user=gatehouse dbname={name} sslmode=require{ca}",
+            tls.port
+        )
+    };
+    // Without the CA to check the database's certificate against: refused, saying what to add.
+    let Err(unnamed) = gatehouse::store::kv::Postgres::connect(&url("")) else {
+        panic!("TLS without a CA to trust")
+    };
+    assert!(
+        unnamed.to_string().contains("sslrootcert=FILE"),
+        "{unnamed}"
+    );
+    // Another CA: the certificate is not trusted.
+    let other = tempfile::tempdir().unwrap();
+    let made = std::process::Command::new("openssl")
+        .current_dir(other.path())
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "k",
+            "-out",
+            "other.pem",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=someone-else",
+        ])
+        .output()
+        .unwrap();
+    assert!(made.status.success());
+    let Err(untrusted) = gatehouse::store::kv::Postgres::connect(&url(&format!(
+        " sslrootcert={}",
+        other.path().join("other.pem").display()
+    ))) else {
+        panic!("a certificate from another CA was trusted")
+    };
+    assert!(untrusted.to_string().contains("PostgreSQL"), "{untrusted}");
+    // The right CA: it works, over TLS.
+    let kv = gatehouse::store::kv::Postgres::connect(&url(&format!(
+        " sslrootcert={}",
+        tls.ca.display()
+    )))
+    .unwrap();
+    kv.apply(vec![Write::put("t", key(1), "over tls")]).unwrap();
+    assert_eq!(kv.get("t", &key(1)).unwrap(), Some(b"over tls".to_vec()));
+    let encrypted = tls.pg.psql(
+        &name,
+        "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE s.ssl AND a.datname = current_database()",
+    );
+    assert!(encrypted.trim().parse::<u32>().unwrap() >= 1, "{encrypted}");
+    // Positive control: psql's own connection (the Unix socket) is not TLS.
+    let plain = tls.pg.psql(
+        &name,
+        "SELECT count(*) FROM pg_stat_ssl WHERE pid = pg_backend_pid() AND NOT ssl",
+    );
+    assert_eq!(plain.trim(), "1");
+}

@@ -62,7 +62,9 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Whether a PostgreSQL URL carries a password.
 pub fn url_has_password(url: &str) -> bool {
-    url.parse::<tokio_postgres::Config>()
+    kv::split_root_cert(url)
+        .0
+        .parse::<tokio_postgres::Config>()
         .map(|c| c.get_password().is_some())
         .unwrap_or(false)
 }
@@ -74,7 +76,10 @@ pub struct StoreUrl(pub String);
 
 impl std::fmt::Debug for StoreUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.0.parse::<tokio_postgres::Config>() {
+        match kv::split_root_cert(&self.0)
+            .0
+            .parse::<tokio_postgres::Config>()
+        {
             Ok(c) => write!(
                 f,
                 "StoreUrl({:?}@{:?}/{:?})",

@@ -8,6 +8,8 @@ use std::process::Command;
 
 pub struct Postgres {
     dir: tempfile::TempDir,
+    /// The port, which names the socket too.
+    port: u16,
     bin: PathBuf,
     as_postgres: bool,
     next_db: std::sync::atomic::AtomicU32,
@@ -40,12 +42,122 @@ fn bindir() -> PathBuf {
     PathBuf::from(dir)
 }
 
+/// A cluster that also listens on 127.0.0.1 with TLS: its port and the
+/// CA certificate that signed its certificate (for localhost and 127.0.0.1).
+pub struct TlsPostgres {
+    pub pg: Postgres,
+    pub port: u16,
+    pub ca: PathBuf,
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 impl Postgres {
     pub fn start() -> Postgres {
+        Postgres::start_with("")
+    }
+
+    /// With TLS on a loopback port, certificates made by openssl.
+    pub fn start_tls() -> TlsPostgres {
+        let certs = tempfile::tempdir().expect("tempdir");
+        let d = certs.path();
+        openssl(
+            d,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=gh-test-ca",
+            ],
+        );
+        openssl(
+            d,
+            &[
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=localhost",
+            ],
+        );
+        std::fs::write(d.join("ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+        openssl(
+            d,
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.pem",
+                "-days",
+                "2",
+                "-extfile",
+                "ext",
+            ],
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = tempfile::Builder::new()
+            .prefix("gh-pg-tls")
+            .tempdir()
+            .unwrap();
+        // The server's key and certificate, where its account reads them.
+        for f in ["server.key", "server.pem"] {
+            std::fs::copy(d.join(f), dir.path().join(f)).unwrap();
+        }
+        let extra = format!(
+            "-c ssl=on -c ssl_cert_file={0}/server.pem -c ssl_key_file={0}/server.key -c listen_addresses=127.0.0.1 -c port={port}",
+            dir.path().display()
+        );
+        let pg = Postgres::start_in(dir, &extra, port);
+        let ca = pg.dir.path().join("ca.pem");
+        std::fs::copy(d.join("ca.pem"), &ca).unwrap();
+        TlsPostgres { pg, port, ca }
+    }
+
+    fn start_with(extra: &str) -> Postgres {
         let dir = tempfile::Builder::new()
             .prefix("gh-pg")
             .tempdir()
             .expect("tempdir");
+        Postgres::start_in(dir, extra, 5432)
+    }
+
+    fn start_in(dir: tempfile::TempDir, extra: &str, port: u16) -> Postgres {
         let as_postgres = nix::unistd::geteuid().is_root();
         if as_postgres {
             let status = Command::new("chown")
@@ -57,6 +169,7 @@ impl Postgres {
         }
         let pg = Postgres {
             bin: bindir(),
+            port,
             dir,
             as_postgres,
             next_db: std::sync::atomic::AtomicU32::new(0),
@@ -75,10 +188,17 @@ impl Postgres {
                 "--no-sync",
             ],
         );
-        let options = format!(
-            "-k {} -c listen_addresses='' -c fsync=off -c max_connections=200",
-            pg.dir.path().display()
-        );
+        let options = if extra.is_empty() {
+            format!(
+                "-k {} -c listen_addresses='' -c fsync=off -c max_connections=200",
+                pg.dir.path().display()
+            )
+        } else {
+            format!(
+                "-k {} -c fsync=off -c max_connections=200 {extra}",
+                pg.dir.path().display()
+            )
+        };
         pg.run(
             "pg_ctl",
             &[
@@ -118,8 +238,9 @@ impl Postgres {
     /// The URL of the cluster's `postgres` database.
     fn url_of(&self, db: &str) -> String {
         format!(
-            "host={} user=gatehouse dbname={db}",
-            self.dir.path().display()
+            "host={} port={} user=gatehouse dbname={db}",
+            self.dir.path().display(),
+            self.port
         )
     }
 
@@ -135,6 +256,8 @@ impl Postgres {
                 "ON_ERROR_STOP=1",
                 "-h",
                 self.dir.path().to_str().unwrap(),
+                "-p",
+                &self.port.to_string(),
                 "-U",
                 "gatehouse",
                 "-d",

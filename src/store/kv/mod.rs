@@ -13,6 +13,7 @@
 mod postgres;
 mod sled_backend;
 
+pub(crate) use postgres::split_root_cert;
 pub use postgres::Postgres;
 pub use sled_backend::Sled;
 

@@ -28,6 +28,8 @@ pub struct Postgres {
     pool: Pool,
     /// For the listening connection, which lives outside the pool.
     config: tokio_postgres::Config,
+    /// TLS, when the URL asks for it (`sslmode=require`).
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
     shown: String,
@@ -42,15 +44,14 @@ impl Postgres {
     /// or `host=/run/postgresql dbname=…`), creating or checking its
     /// tables under a lock.
     pub fn connect(url: &str) -> StoreResult<Postgres> {
+        let (url, ca_file) = split_root_cert(url);
         let config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| pg(format!("the store URL cannot be read: {e}")))?;
-        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err(pg(
-                "the store URL asks for TLS (sslmode=require), which this build does not speak yet: \
-                 connect through a local socket or a private network with sslmode=disable",
-            ));
-        }
+        let tls = match config.get_ssl_mode() {
+            tokio_postgres::config::SslMode::Require => Some(tls_for(ca_file.as_deref())?),
+            _ => None,
+        };
         let shown = describe(&config);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -58,13 +59,13 @@ impl Postgres {
             .enable_all()
             .build()
             .map_err(|e| pg(format!("cannot start the database runtime: {e}")))?;
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let manager_config = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(config.clone(), tls.clone(), manager_config),
+            None => Manager::from_config(config.clone(), NoTls, manager_config),
+        };
         let pool = Pool::builder(manager)
             .max_size(8)
             .runtime(deadpool_postgres::Runtime::Tokio1)
@@ -75,6 +76,7 @@ impl Postgres {
         let this = Postgres {
             pool,
             config,
+            tls,
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
             shown,
@@ -241,6 +243,77 @@ impl Drop for Postgres {
             runtime.shutdown_background();
         }
     }
+}
+
+/// The URL without its `sslrootcert` (which tokio-postgres does not read)
+/// and the file it names: the CA certificate the database's must chain to.
+pub(crate) fn split_root_cert(url: &str) -> (String, Option<std::path::PathBuf>) {
+    let mut ca = None;
+    if let Some((base, query)) = url.split_once('?').filter(|_| url.contains("://")) {
+        let kept: Vec<&str> = query
+            .split('&')
+            .filter(|p| match p.strip_prefix("sslrootcert=") {
+                Some(path) => {
+                    ca = Some(std::path::PathBuf::from(path));
+                    false
+                }
+                None => true,
+            })
+            .collect();
+        let url = if kept.is_empty() {
+            base.to_string()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        return (url, ca);
+    }
+    let kept: Vec<&str> = url
+        .split_whitespace()
+        .filter(|p| match p.strip_prefix("sslrootcert=") {
+            Some(path) => {
+                ca = Some(std::path::PathBuf::from(path));
+                false
+            }
+            None => true,
+        })
+        .collect();
+    (kept.join(" "), ca)
+}
+
+/// TLS that trusts only the CA certificate in `ca_file` (PEM) and checks
+/// the database's name against its certificate.
+fn tls_for(
+    ca_file: Option<&std::path::Path>,
+) -> StoreResult<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let Some(path) = ca_file else {
+        return Err(pg(
+            "the store URL asks for TLS (sslmode=require): name the CA certificate the database's \
+             certificate chains to with sslrootcert=FILE in the URL",
+        ));
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pg(format!("sslrootcert {}: {e}", path.display())))?;
+    for cert in certs {
+        let cert = cert.map_err(|e| pg(format!("sslrootcert {}: {e}", path.display())))?;
+        roots
+            .add(cert)
+            .map_err(|e| pg(format!("sslrootcert {}: {e}", path.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(pg(format!(
+            "sslrootcert {} holds no certificate",
+            path.display()
+        )));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| pg(format!("TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
 }
 
 /// The URL as it may be shown: user, hosts and database, never a password.
@@ -464,11 +537,11 @@ impl Backend for Postgres {
     }
 
     fn listen(&self, to: tokio::sync::mpsc::UnboundedSender<String>) {
-        let config = self.config.clone();
+        let (config, tls) = (self.config.clone(), self.tls.clone());
         self.handle.spawn(async move {
             // Connected again after a failure, until nobody listens.
             while !to.is_closed() {
-                if let Err(e) = listen_once(&config, &to).await {
+                if let Err(e) = listen_once(&config, tls.as_ref(), &to).await {
                     tracing::warn!(error = %e, "listening to the other servers failed; again in a second");
                 }
                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -481,10 +554,33 @@ impl Backend for Postgres {
 /// to `to` until the connection ends.
 async fn listen_once(
     config: &tokio_postgres::Config,
+    tls: Option<&tokio_postgres_rustls::MakeRustlsConnect>,
     to: &tokio::sync::mpsc::UnboundedSender<String>,
 ) -> StoreResult<()> {
+    match tls {
+        Some(tls) => {
+            let (client, connection) = config.connect(tls.clone()).await.map_err(pg)?;
+            relay_notifications(client, connection, to).await
+        }
+        None => {
+            let (client, connection) = config.connect(NoTls).await.map_err(pg)?;
+            relay_notifications(client, connection, to).await
+        }
+    }
+}
+
+/// LISTENs on `client`, sending each notification's payload to `to`
+/// until the connection ends.
+async fn relay_notifications<S, T>(
+    client: tokio_postgres::Client,
+    mut connection: tokio_postgres::Connection<S, T>,
+    to: &tokio::sync::mpsc::UnboundedSender<String>,
+) -> StoreResult<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     use futures::StreamExt;
-    let (client, mut connection) = config.connect(NoTls).await.map_err(pg)?;
     let (ended_tx, ended_rx) = tokio::sync::oneshot::channel::<()>();
     let forward = to.clone();
     tokio::spawn(async move {
