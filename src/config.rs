@@ -38,6 +38,9 @@ pub struct Config {
     /// PostgreSQL database.
     #[serde(default)]
     pub store: StoreConfig,
+    /// Which environments this jump host's server can reach (on a shared store).
+    #[serde(default)]
+    pub cluster: ClusterConfig,
     /// Where the server forwards audit events and operation results.
     #[serde(default)]
     pub forward: Vec<ForwardConfig>,
@@ -158,6 +161,16 @@ pub struct StoreConfig {
     /// Seconds after which a server of a shared store that stopped
     /// renewing is taken for dead and its work taken over (default 20).
     pub lease_secs: Option<u64>,
+}
+
+/// `[cluster]`: `environments = ["eu-prod"]` makes this server run only
+/// operations on devices of those environments (default: all); a server
+/// that reaches the others runs the rest.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    #[serde(default)]
+    pub environments: Vec<String>,
 }
 
 /// The service account the install instructions create.

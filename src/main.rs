@@ -75,6 +75,7 @@ fn main() -> Result<()> {
                         "--store holds a password, which the command line shows to every local user (ps): put the URL in the configuration's [store] url"
                     );
                 }
+                limits.cluster_environments = config.cluster.environments.clone();
                 if let Some(secs) = config.store.lease_secs {
                     limits.cluster_lease = Duration::from_secs(secs.max(1));
                 }

@@ -772,6 +772,7 @@ fn responses() -> Vec<Response> {
                 alive: true,
                 this_server: true,
                 operations: 3,
+                environments: vec!["eu-prod".into()],
             }],
         })),
     ]

@@ -528,3 +528,97 @@ fn a_schedule_fires_once_per_due_time_with_two_servers_up() {
     assert!(a.ok(&["list", "devices"]).contains("first"));
     assert!(b.ok(&["list", "devices"]).contains("first"));
 }
+
+/// A jump host on `url` that reaches only `environments`.
+fn jump_host_reaching(url: &str, environments: &[&str]) -> DataDir {
+    let mut d = DataDir::new();
+    let list: Vec<String> = environments.iter().map(|e| format!("\"{e}\"")).collect();
+    let config = d.write(
+        "config.toml",
+        &format!(
+            "[store]\nurl = \"{url}\"\nlease_secs = 2\n[cluster]\nenvironments = [{}]\n",
+            list.join(", ")
+        ),
+    );
+    d.env
+        .push(("GATEHOUSE_CONFIG".into(), config.display().to_string()));
+    d
+}
+
+const TWO_ZONES: &str = r#"
+[[environment]]
+name = "eu"
+[[environment]]
+name = "us"
+[[system]]
+name = "box"
+[[device]]
+name = "eu-box"
+address = "127.0.0.1"
+environment = "eu"
+system = "box"
+[[device]]
+name = "us-box"
+address = "127.0.0.1"
+environment = "us"
+system = "box"
+[[credential]]
+name = "none"
+username = "nobody"
+[[template]]
+name = "where"
+executor = "local"
+content = "echo ran for [#DEVICE#]"
+[[task]]
+name = "us-only"
+template = "where"
+environment = "us"
+system = "box"
+devices = ["us-box"]
+credential = "none"
+"#;
+
+#[test]
+fn an_operation_runs_on_the_server_that_reaches_its_environment() {
+    let pg = Postgres::start();
+    let (_, url) = pg.database();
+    let eu = jump_host_reaching(&url, &["eu"]);
+    let file = eu.write("zones.toml", TWO_ZONES);
+    eu.ok(&["import", file.to_str().unwrap()]);
+    let us = jump_host_reaching(&url, &["us"]);
+    std::fs::copy(eu.path().join("store.key"), us.path().join("store.key")).unwrap();
+    us.ok(&["list", "devices"]);
+    // Filed on the EU jump host, for a device in the US: the US server runs it.
+    eu.ok(&["request", "us-only"]);
+    let started = std::time::Instant::now();
+    let op = loop {
+        let ops = ops_of(&eu, "us-only");
+        if let Some(o) = ops.iter().find(|o| o["state"] == "succeeded") {
+            break o.clone();
+        }
+        assert!(started.elapsed().as_secs() < 15, "{ops:?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert!(eu
+        .ok(&["logs", &op["id"].to_string()])
+        .contains("ran for us-box"));
+    // cluster status says who reaches what; the EU server holds nothing.
+    let status: serde_json::Value =
+        serde_json::from_str(&eu.ok(&["cluster", "status", "--json"])).unwrap();
+    let servers = status["servers"].as_array().unwrap();
+    let envs: Vec<String> = servers
+        .iter()
+        .map(|s| s["environments"].to_string())
+        .collect();
+    assert!(envs.contains(&"[\"eu\"]".to_string()), "{status}");
+    assert!(envs.contains(&"[\"us\"]".to_string()), "{status}");
+    // Positive control: with the US server gone, a new US run waits.
+    us.ok(&["shutdown"]);
+    eu.ok(&["request", "us-only"]);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let waiting = ops_of(&eu, "us-only");
+    assert!(
+        waiting.iter().any(|o| o["state"] == "queued"),
+        "{waiting:?}"
+    );
+}

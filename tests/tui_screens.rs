@@ -403,6 +403,7 @@ fn dashboard_of_a_shared_store_lists_its_servers() {
         alive,
         this_server: this,
         operations: ops,
+        environments: Vec::new(),
     };
     app.update(Message::Answer(
         Call::Cluster,

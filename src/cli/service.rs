@@ -313,6 +313,7 @@ pub async fn cluster_status(cli: &Cli, json: bool) -> Result<()> {
                     "alive": s.alive,
                     "this_server": s.this_server,
                     "operations": s.operations,
+                    "environments": s.environments,
                 })
             })
             .collect();
@@ -340,7 +341,7 @@ pub async fn cluster_status(cli: &Cli, json: bool) -> Result<()> {
         );
     }
     outln!(
-        "{:<20} {:<20} {:<8} {:<9} {:<20} {:>10}",
+        "{:<20} {:<20} {:<8} {:<9} {:<20} {:>10}  ENVIRONMENTS",
         "SERVER",
         "HOST",
         "PID",
@@ -350,13 +351,18 @@ pub async fn cluster_status(cli: &Cli, json: bool) -> Result<()> {
     );
     for s in &status.servers {
         outln!(
-            "{:<20} {:<20} {:<8} {:<9} {:<20} {:>10}",
+            "{:<20} {:<20} {:<8} {:<9} {:<20} {:>10}  {}",
             format!("{:016x}{}", s.id, if s.this_server { "*" } else { "" }),
             crate::text::printable(&s.host),
             s.pid,
             if s.alive { "up" } else { "silent" },
             s.renewed_at.short(),
-            s.operations
+            s.operations,
+            if s.environments.is_empty() {
+                "all".to_string()
+            } else {
+                crate::text::printable(&s.environments.join(", "))
+            }
         );
     }
     Ok(())

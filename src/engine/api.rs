@@ -243,6 +243,8 @@ pub struct ServerStatus {
     pub this_server: bool,
     /// Its operations that have not ended.
     pub operations: u64,
+    /// The environments it runs operations in (empty: all).
+    pub environments: Vec<String>,
 }
 
 /// Where the store is and who serves it.

@@ -184,6 +184,8 @@ impl Relay {
 /// This server's membership of a shared store's servers.
 pub struct Membership {
     pub id: u64,
+    /// The environments this server runs operations in (empty: all).
+    pub environments: Vec<String>,
     /// A server that has not renewed its entry for this long is dead.
     pub lease: std::time::Duration,
     started_at: crate::domain::Timestamp,
@@ -193,9 +195,10 @@ pub struct Membership {
 }
 
 impl Membership {
-    pub fn new(id: u64, lease: std::time::Duration) -> Membership {
+    pub fn new(id: u64, lease: std::time::Duration, environments: Vec<String>) -> Membership {
         Membership {
             id,
+            environments,
             lease,
             started_at: crate::domain::Timestamp::now(),
             leads: std::sync::atomic::AtomicBool::new(false),
@@ -216,6 +219,7 @@ impl Membership {
             pid: std::process::id(),
             started_at: self.started_at,
             renewed_at: crate::domain::Timestamp::now(),
+            environments: self.environments.clone(),
         }
     }
 }
@@ -336,6 +340,7 @@ impl super::Engine {
                         alive: s.alive(now, m.lease_ms()),
                         this_server: s.id == m.id,
                         operations: held.get(&s.id).copied().unwrap_or(0),
+                        environments: s.environments.clone(),
                         id: s.id,
                         host: s.host,
                         pid: s.pid,
@@ -347,7 +352,7 @@ impl super::Engine {
             ),
             // A store of its own: this server alone, holding everything.
             None => {
-                let me = Membership::new(0, std::time::Duration::ZERO).entry();
+                let me = Membership::new(0, std::time::Duration::ZERO, Vec::new()).entry();
                 (
                     vec![super::api::ServerStatus {
                         id: 0,
@@ -358,6 +363,7 @@ impl super::Engine {
                         alive: true,
                         this_server: true,
                         operations: unclaimed + held.values().sum::<u64>(),
+                        environments: Vec::new(),
                     }],
                     std::time::Duration::ZERO,
                 )
@@ -387,6 +393,48 @@ impl super::Engine {
     async fn cluster_turn(&self) -> Result<(), super::EngineError> {
         for dead in self.cluster_round()? {
             self.take_over(dead).await?;
+        }
+        self.pick_up_unclaimed()
+    }
+
+    /// Whether this server runs operations on `device` (by its
+    /// environment; every device when it names no environments).
+    pub(super) fn reaches(&self, device: &str) -> bool {
+        let Some(m) = self.cluster.as_ref().filter(|m| !m.environments.is_empty()) else {
+            return true;
+        };
+        match self.store.find(Kind::Device, device) {
+            Ok(Some(crate::domain::Record::Device(d))) => m.environments.contains(&d.environment),
+            _ => false,
+        }
+    }
+
+    /// Queued operations that no server claimed (their creator cannot
+    /// reach their environment): this server claims and runs those it reaches.
+    fn pick_up_unclaimed(&self) -> Result<(), super::EngineError> {
+        let Some(m) = &self.cluster else {
+            return Ok(());
+        };
+        let mut by_task: std::collections::BTreeMap<String, Vec<crate::domain::Operation>> =
+            Default::default();
+        for op in self.store.unfinished_operations()? {
+            if op.state != crate::domain::OpState::Queued
+                || self.store.operation_claim(op.id)?.is_some()
+                || !self.reaches(&op.device)
+            {
+                continue;
+            }
+            if self.store.try_claim(m.id, op.id)? {
+                tracing::info!(op = %op.id, device = %op.device, "running an operation another server cannot reach");
+                by_task.entry(op.task.clone()).or_default().push(op);
+            }
+        }
+        for (task, ops) in by_task {
+            let parallelism = self
+                .task(&task)
+                .map(|t| t.parallelism as usize)
+                .unwrap_or(10);
+            self.runner.submit(ops, parallelism);
         }
         Ok(())
     }

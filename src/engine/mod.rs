@@ -187,6 +187,7 @@ impl Engine {
         let admission = limits.people.clone();
         let review_within = limits.review_within;
         let lease = limits.cluster_lease;
+        let environments = limits.cluster_environments.clone();
         let runner = Arc::new(Runner::new(
             store.clone(),
             Arc::new(journal.clone()),
@@ -213,7 +214,7 @@ impl Engine {
             reads_audited: Default::default(),
             cluster: relay
                 .as_ref()
-                .map(|r| cluster::Membership::new(r.id(), lease)),
+                .map(|r| cluster::Membership::new(r.id(), lease, environments)),
         });
         engine.runner.set_gate(gate::gate(Arc::downgrade(&engine)));
         engine

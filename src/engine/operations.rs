@@ -508,13 +508,28 @@ impl Engine {
     /// Hands operations to this server's runner, claiming them first on a
     /// shared store (so that a survivor knows whose they were).
     pub(super) fn hand_over(&self, ops: Vec<Operation>, parallelism: usize) {
+        // What this server cannot reach stays queued and unclaimed, for a
+        // server that can ([cluster] environments).
+        let (ops, elsewhere): (Vec<Operation>, Vec<Operation>) =
+            ops.into_iter().partition(|o| self.reaches(&o.device));
+        for o in &elsewhere {
+            tracing::info!(op = %o.id, device = %o.device, "left for a server that reaches its environment");
+        }
+        if !elsewhere.is_empty() {
+            let ids: Vec<Id> = elsewhere.iter().map(|o| o.id).collect();
+            if let Err(e) = self.store.release_claims(&ids) {
+                tracing::error!(error = %e, "cannot release operations");
+            }
+        }
         if let Some(me) = self.server_id() {
             let ids: Vec<Id> = ops.iter().map(|o| o.id).collect();
             if let Err(e) = self.store.claim_operations(me, &ids) {
                 tracing::error!(error = %e, "cannot claim operations");
             }
         }
-        self.runner.submit(ops, parallelism);
+        if !ops.is_empty() {
+            self.runner.submit(ops, parallelism);
+        }
     }
 
     /// Unfinished operations this server now runs: a cut-off attempt with

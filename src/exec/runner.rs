@@ -45,6 +45,9 @@ pub struct Limits {
     /// On a shared store, a server that has not renewed its entry for this
     /// long is dead, and another takes over its work (the engine's).
     pub cluster_lease: Duration,
+    /// On a shared store, the environments this server runs operations in
+    /// (empty: all); the engine's.
+    pub cluster_environments: Vec<String>,
 }
 
 impl Default for Limits {
@@ -61,6 +64,7 @@ impl Default for Limits {
             review_within: Duration::from_secs(24 * 3600),
             store_url: None,
             cluster_lease: Duration::from_secs(20),
+            cluster_environments: Vec::new(),
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct ServerEntry {
     pub pid: u32,
     pub started_at: Timestamp,
     pub renewed_at: Timestamp,
+    /// The environments it runs operations in (empty: all).
+    pub environments: Vec<String>,
 }
 
 impl ServerEntry {
@@ -73,6 +75,30 @@ impl Store {
                 .map(|id| Write::put(CLAIMS_TREE, id.key(), server.to_be_bytes()))
                 .collect(),
         )
+    }
+
+    /// Lets go of operations (for a server that reaches them to claim).
+    pub fn release_claims(&self, ops: &[Id]) -> StoreResult<()> {
+        self.kv.apply(
+            ops.iter()
+                .map(|id| Write::delete(CLAIMS_TREE, id.key()))
+                .collect(),
+        )
+    }
+
+    /// Claims an operation nobody has claimed; true when this call did.
+    pub fn try_claim(&self, server: u64, op: Id) -> StoreResult<bool> {
+        let mut claimed = false;
+        self.kv
+            .update_locked(CLAIMS_TREE, &op.key(), &mut |owner| {
+                claimed = owner.is_none();
+                Ok(if claimed {
+                    vec![Write::put(CLAIMS_TREE, op.key(), server.to_be_bytes())]
+                } else {
+                    Vec::new()
+                })
+            })?;
+        Ok(claimed)
     }
 
     /// The server that runs an operation, if one claimed it.
