@@ -234,7 +234,32 @@ fn a_locked_update_is_a_compare_and_set_across_handles(f: &dyn Fixture) {
     assert_eq!(f.open().get("counters", b"n").unwrap(), Some(key(90)));
 }
 
+fn a_batch_applies_its_writes_in_order(f: &dyn Fixture) {
+    let kv = f.open();
+    kv.apply(vec![
+        Write::put("o", b"a".to_vec(), "1"),
+        Write::put("o", b"a".to_vec(), "2"),
+        Write::delete("o", b"a".to_vec()),
+        Write::put("o", b"b".to_vec(), "1"),
+        Write::put("o", b"b".to_vec(), "3"),
+        Write::delete("o", b"c".to_vec()),
+        Write::put("o", b"c".to_vec(), "5"),
+    ])
+    .unwrap();
+    assert_eq!(kv.get("o", b"a").unwrap(), None);
+    assert_eq!(kv.get("o", b"b").unwrap(), Some(b"3".to_vec()));
+    assert_eq!(kv.get("o", b"c").unwrap(), Some(b"5".to_vec()));
+    // A large batch, over several statements where the backend splits it.
+    let many: Vec<Write> = (0..1000u64)
+        .map(|n| Write::put("many", key(n), n.to_string()))
+        .collect();
+    kv.apply(many).unwrap();
+    assert_eq!(kv.range("many", &Range::all()).unwrap().len(), 1000);
+    assert_eq!(kv.get("many", &key(999)).unwrap(), Some(b"999".to_vec()));
+}
+
 fn every_case(fresh: &dyn Fn() -> Box<dyn Fixture>) {
+    a_batch_applies_its_writes_in_order(&*fresh());
     a_locked_update_is_a_compare_and_set_across_handles(&*fresh());
     reads_and_writes_in_key_order(&*fresh());
     what_was_applied_is_there_after_reopening(&*fresh());

@@ -338,18 +338,62 @@ const UPSERT: &str = "INSERT INTO gatehouse_kv (tree, key, value) VALUES ($1, $2
                       ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value";
 const DELETE: &str = "DELETE FROM gatehouse_kv WHERE tree = $1 AND key = $2";
 
+/// Rows per multi-row upsert.
+const ROWS_PER_STATEMENT: usize = 300;
+
+/// Applies writes in order inside `tx`: puts go in multi-row upserts (one
+/// round trip for hundreds of rows; a key put twice keeps its last value),
+/// deletes one by one where they fall.
 async fn write_all(tx: &deadpool_postgres::Transaction<'_>, writes: &[Write]) -> StoreResult<()> {
-    let upsert = tx.prepare_cached(UPSERT).await.map_err(pg)?;
     let delete = tx.prepare_cached(DELETE).await.map_err(pg)?;
+    let mut puts: Vec<(&String, &Vec<u8>, &Vec<u8>)> = Vec::new();
+    let mut at: std::collections::HashMap<(&String, &Vec<u8>), usize> = Default::default();
     for w in writes {
         match w {
-            Write::Put { tree, key, value } => {
-                tx.execute(&upsert, &[tree, key, value]).await.map_err(pg)?;
-            }
+            Write::Put { tree, key, value } => match at.get(&(tree, key)) {
+                Some(i) => puts[*i] = (tree, key, value),
+                None => {
+                    at.insert((tree, key), puts.len());
+                    puts.push((tree, key, value));
+                }
+            },
             Write::Delete { tree, key } => {
+                upsert(tx, &puts).await?;
+                puts.clear();
+                at.clear();
                 tx.execute(&delete, &[tree, key]).await.map_err(pg)?;
             }
         }
+    }
+    upsert(tx, &puts).await
+}
+
+async fn upsert(
+    tx: &deadpool_postgres::Transaction<'_>,
+    rows: &[(&String, &Vec<u8>, &Vec<u8>)],
+) -> StoreResult<()> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        if chunk.len() == 1 {
+            let one = tx.prepare_cached(UPSERT).await.map_err(pg)?;
+            let (tree, key, value) = chunk[0];
+            tx.execute(&one, &[tree, key, value]).await.map_err(pg)?;
+            continue;
+        }
+        let mut sql = String::from("INSERT INTO gatehouse_kv (tree, key, value) VALUES ");
+        let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+            Vec::with_capacity(chunk.len() * 3);
+        for (i, (tree, key, value)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!("(${}, ${}, ${})", i * 3 + 1, i * 3 + 2, i * 3 + 3));
+            params.push(*tree);
+            params.push(*key);
+            params.push(*value);
+        }
+        sql.push_str(" ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value");
+        let statement = tx.prepare_cached(&sql).await.map_err(pg)?;
+        tx.execute(&statement, &params).await.map_err(pg)?;
     }
     Ok(())
 }
