@@ -139,13 +139,19 @@ fn link(prev: Option<&[u8]>, n: u64) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
-fn appends_from_several_handles_chain_without_a_gap(f: &dyn Fixture) {
-    let handles: Vec<Arc<dyn Backend>> = if f.shared() {
+/// Three handles on one store: three where the backend allows several
+/// at once, else one shared by three threads.
+fn three_handles(f: &dyn Fixture) -> Vec<Arc<dyn Backend>> {
+    if f.shared() {
         vec![f.open(), f.open(), f.open()]
     } else {
         let one = f.open();
         vec![one.clone(), one.clone(), one]
-    };
+    }
+}
+
+fn appends_from_several_handles_chain_without_a_gap(f: &dyn Fixture) {
+    let handles = three_handles(f);
     let threads: Vec<_> = handles
         .into_iter()
         .map(|kv| {
@@ -205,12 +211,7 @@ fn a_refused_append_writes_nothing(f: &dyn Fixture) {
 }
 
 fn a_locked_update_is_a_compare_and_set_across_handles(f: &dyn Fixture) {
-    let handles: Vec<Arc<dyn Backend>> = if f.shared() {
-        vec![f.open(), f.open(), f.open()]
-    } else {
-        let one = f.open();
-        vec![one.clone(), one.clone(), one]
-    };
+    let handles = three_handles(f);
     let threads: Vec<_> = handles
         .into_iter()
         .map(|kv| {
