@@ -18,6 +18,12 @@ pub fn key_in(data_dir: &Path) -> PathBuf {
 }
 
 /// The directory the server writes its log files to.
+/// Where a server that cannot open its store says why before it exits
+/// (a personal server's stderr goes nowhere; its client reads this).
+pub fn start_failure_in(data_dir: &Path) -> PathBuf {
+    logs_in(data_dir).join("start-failure.txt")
+}
+
 pub fn logs_in(data_dir: &Path) -> PathBuf {
     data_dir.join("logs")
 }

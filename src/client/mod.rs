@@ -28,6 +28,8 @@ pub enum ClientError {
     StartTimeout(Duration, PathBuf),
     #[error("cannot start the Gatehouse server: {0}")]
     Spawn(std::io::Error),
+    #[error("the Gatehouse server could not start: {0}")]
+    StartFailed(String),
     #[error("the server refused the connection: {0}")]
     Refused(String),
     #[error(
@@ -225,15 +227,23 @@ impl Client {
         }
         let limit = Duration::from_secs(15);
         let started = tokio::time::Instant::now();
+        let since = std::time::SystemTime::now();
         let mut last_spawn: Option<tokio::time::Instant> = None;
+        let mut children: Vec<std::process::Child> = Vec::new();
         loop {
             // A server that was exiting when we asked may still hold the lock,
             // which makes a new one give up: ask again every second.
             if last_spawn.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-                start_server(data_dir)?;
+                children.push(start_server(data_dir)?);
                 last_spawn = Some(tokio::time::Instant::now());
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
+            // One that exited saying why it cannot start (its store will
+            // not open): said now, not after the whole wait.
+            children.retain_mut(|c| matches!(c.try_wait(), Ok(None)));
+            if let Some(why) = start_failure(data_dir, since) {
+                return Err(ClientError::StartFailed(why));
+            }
             match Client::connect(&socket, as_login, trust).await {
                 Ok(c) => return Ok(c),
                 Err(e) if server_gone(&e) && started.elapsed() < limit => continue,
@@ -386,8 +396,20 @@ fn server_gone(e: &ClientError) -> bool {
     }
 }
 
+/// Why a server started after `since` could not open its store, as it
+/// wrote it before exiting (see `paths::start_failure_in`).
+fn start_failure(data_dir: &Path, since: std::time::SystemTime) -> Option<String> {
+    let path = crate::paths::start_failure_in(data_dir);
+    let written = std::fs::metadata(&path).ok()?.modified().ok()?;
+    if written < since {
+        return None;
+    }
+    let text = std::fs::read_to_string(&path).ok()?;
+    Some(crate::text::printable(text.trim()))
+}
+
 /// Starts `gatehouse serve` for a data directory, detached from this terminal.
-fn start_server(data_dir: &Path) -> Result<(), ClientError> {
+fn start_server(data_dir: &Path) -> Result<std::process::Child, ClientError> {
     use std::os::unix::fs::MetadataExt;
     use std::os::unix::process::CommandExt;
     std::fs::create_dir_all(data_dir).map_err(ClientError::Spawn)?;
@@ -414,6 +436,5 @@ fn start_server(data_dir: &Path) -> Result<(), ClientError> {
         .stderr(std::process::Stdio::null())
         .process_group(0)
         .spawn()
-        .map_err(ClientError::Spawn)?;
-    Ok(())
+        .map_err(ClientError::Spawn)
 }

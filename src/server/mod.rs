@@ -80,8 +80,15 @@ pub async fn run(options: ServerOptions) -> Result<()> {
     let engine = match Engine::open(&options.data_dir, &owner, options.limits.clone()).await {
         Ok(engine) => engine,
         Err(e) => {
-            // A personal server's stderr goes nowhere: the log says why.
+            // A personal server's stderr goes nowhere: the log says why,
+            // and so does a file its client reads.
             tracing::error!(error = %e, "the store cannot be opened");
+            let path = paths::start_failure_in(&options.data_dir);
+            let _ = std::fs::remove_file(&path);
+            if let Ok(mut f) = paths::create_private(&path) {
+                use std::io::Write;
+                let _ = writeln!(f, "{e}");
+            }
             return Err(eyre!("{e}"));
         }
     };
