@@ -60,6 +60,11 @@ fn reads_and_writes_in_key_order(f: &dyn Fixture) {
     kv.apply(writes).unwrap();
     assert_eq!(kv.get("t", &key(300)).unwrap(), Some(b"v300".to_vec()));
     assert_eq!(kv.get("other", &key(1)).unwrap(), Some(b"o1".to_vec()));
+    // Several at once, in the asked order, a missing one as none.
+    assert_eq!(
+        kv.get_many("t", &[key(300), key(999), key(1)]).unwrap(),
+        vec![Some(b"v300".to_vec()), None, Some(b"v1".to_vec())]
+    );
     let keys = |r: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<u64> {
         r.into_iter()
             .map(|(k, _)| u64::from_be_bytes(k.try_into().unwrap()))

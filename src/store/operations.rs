@@ -5,6 +5,9 @@ use crate::domain::{ExecutionRequest, Id, JitGrant, Operation, OutputChunk, Time
 
 use super::kv::{Range, Write};
 
+/// How many index entries a narrowed history reads at a time.
+const INDEX_PAGE: usize = 256;
+
 impl Store {
     /// An operation by id.
     pub fn operation(&self, id: Id) -> StoreResult<Option<Operation>> {
@@ -41,15 +44,26 @@ impl Store {
     ) -> StoreResult<Vec<Operation>> {
         let mut out = Vec::new();
         if let Some((field, name)) = narrow {
-            self.visit_indexed(field, name, before, |id| {
-                if let Some(op) = self.operation(id)? {
+            // Ids from the index a page at a time, their operations read together.
+            let mut below = before;
+            loop {
+                let ids = self.indexed_page(field, name, below)?;
+                let Some(last) = ids.last().copied() else {
+                    return Ok(out);
+                };
+                for op in self.operations_by_ids(&ids)? {
                     if keep(&op) {
                         out.push(op);
+                        if out.len() >= limit {
+                            return Ok(out);
+                        }
                     }
                 }
-                Ok(out.len() < limit)
-            })?;
-            return Ok(out);
+                if ids.len() < INDEX_PAGE {
+                    return Ok(out);
+                }
+                below = Some(last);
+            }
         }
         let range = Range {
             to: before.map(|id| id.key().to_vec()),
@@ -67,16 +81,43 @@ impl Store {
         after: Id,
     ) -> StoreResult<Vec<Operation>> {
         let mut out = Vec::new();
-        self.visit_indexed(field, name, None, |id| {
-            if id.0 <= after.0 {
-                return Ok(false);
+        let mut below = None;
+        loop {
+            let ids: Vec<Id> = self
+                .indexed_page(field, name, below)?
+                .into_iter()
+                .take_while(|id| id.0 > after.0)
+                .collect();
+            let Some(last) = ids.last().copied() else {
+                return Ok(out);
+            };
+            out.extend(self.operations_by_ids(&ids)?);
+            if ids.len() < INDEX_PAGE {
+                return Ok(out);
             }
-            if let Some(op) = self.operation(id)? {
-                out.push(op);
-            }
-            Ok(true)
+            below = Some(last);
+        }
+    }
+
+    /// Up to a page of ids whose `field` is `name`, newest first, below `below`.
+    fn indexed_page(&self, field: OpField, name: &str, below: Option<Id>) -> StoreResult<Vec<Id>> {
+        let mut ids = Vec::with_capacity(INDEX_PAGE);
+        self.visit_indexed(field, name, below, |id| {
+            ids.push(id);
+            Ok(ids.len() < INDEX_PAGE)
         })?;
-        Ok(out)
+        Ok(ids)
+    }
+
+    /// The operations with these ids, in their order (missing ones left out).
+    fn operations_by_ids(&self, ids: &[Id]) -> StoreResult<Vec<Operation>> {
+        let keys: Vec<Vec<u8>> = ids.iter().map(|id| id.key().to_vec()).collect();
+        self.kv
+            .get_many(super::OPERATIONS_TREE, &keys)?
+            .into_iter()
+            .flatten()
+            .map(|v| decode("operations", &v))
+            .collect()
     }
 
     /// Visits operations newest first while `visit` says to go on.

@@ -126,6 +126,12 @@ pub trait Backend: Send + Sync {
     /// The value of `key` in `tree`.
     fn get(&self, tree: &str, key: &[u8]) -> StoreResult<Option<Vec<u8>>>;
 
+    /// The values of several keys of `tree`, in the keys' order (a backend
+    /// over a network reads them in one round trip).
+    fn get_many(&self, tree: &str, keys: &[Vec<u8>]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        keys.iter().map(|k| self.get(tree, k)).collect()
+    }
+
     /// The entries of `tree` that `range` takes.
     fn range(&self, tree: &str, range: &Range) -> StoreResult<Vec<Entry>>;
 

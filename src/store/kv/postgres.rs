@@ -423,6 +423,25 @@ impl Backend for Postgres {
         })
     }
 
+    fn get_many(&self, tree: &str, keys: &[Vec<u8>]) -> StoreResult<Vec<Option<Vec<u8>>>> {
+        let (pool, tree, wanted) = (self.pool.clone(), tree.to_string(), keys.to_vec());
+        self.run(async move {
+            let client = pool.get().await.map_err(pg)?;
+            let rows = client
+                .query(
+                    "SELECT key, value FROM gatehouse_kv WHERE tree = $1 AND key = ANY($2)",
+                    &[&tree, &wanted],
+                )
+                .await
+                .map_err(pg)?;
+            let mut found: std::collections::HashMap<Vec<u8>, Vec<u8>> = rows
+                .into_iter()
+                .map(|r| (r.get::<_, Vec<u8>>(0), r.get::<_, Vec<u8>>(1)))
+                .collect();
+            Ok(wanted.iter().map(|k| found.remove(k)).collect())
+        })
+    }
+
     fn range(&self, tree: &str, range: &Range) -> StoreResult<Vec<Entry>> {
         let (pool, tree, range) = (self.pool.clone(), tree.to_string(), range.clone());
         self.run(async move {
