@@ -745,3 +745,57 @@ fn a_jit_account_is_created_before_the_session_and_removed_after() {
     let audit = d.ok(&["audit", "export"]);
     assert!(!audit.contains("Jit-acct-5511q") && !history.contains("Jit-acct-5511q"));
 }
+
+#[test]
+fn a_session_recorded_on_one_jump_host_is_listed_and_exported_on_another() {
+    common::sshd::os_account("gh-sess", std::path::Path::new("/bin/bash"), PASSWORD);
+    let sshd = Sshd::start("");
+    let pg = common::postgres::Postgres::start();
+    let (_, url) = pg.database();
+    let host = || {
+        let mut d = DataDir::new();
+        let config = d.write("config.toml", &format!("[store]\nurl = \"{url}\"\n"));
+        d.env
+            .push(("GATEHOUSE_CONFIG".into(), config.display().to_string()));
+        d
+    };
+    let a = host();
+    let file = a.write("lab.toml", &records(&sshd));
+    a.ok(&["import", file.to_str().unwrap()]);
+    let b = host();
+    std::fs::copy(a.path().join("store.key"), b.path().join("store.key")).unwrap();
+    // The session runs through jump host A.
+    let tmux = Tmux::start(&format!(
+        "env GATEHOUSE_CONFIG={config} {bin} --data-dir {dir} --as alice connect box-1 --justification 'INC-7 shared'; echo CLIENT-DONE; sleep 30",
+        config = a.env[0].1,
+        bin = common::bin(),
+        dir = a.path().display()
+    ));
+    tmux.wait_for("gh-sess@");
+    tmux.keys(&["echo \"shared-$((6*7))\"", "Enter"]);
+    tmux.wait_for("shared-42");
+    tmux.keys(&["exit", "Enter"]);
+    tmux.wait_for("CLIENT-DONE");
+    // Jump host B lists it and exports both tracks, as recorded on A.
+    let listed: Vec<Value> = b
+        .ok(&["sessions", "--all", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let id = listed[0]["id"].as_u64().unwrap().to_string();
+    let cast = b.ok(&["session", "export", &id]);
+    let header: Value = serde_json::from_str(cast.lines().next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2, "{cast}");
+    assert!(cast.contains("shared-42"), "{cast}");
+    let typed = b.ok(&["session", "export", &id, "--input"]);
+    assert!(typed.contains("echo"), "{typed}");
+    // Neither data directory holds the recording as a file: the database does.
+    assert!(!a
+        .path()
+        .join("sessions")
+        .join(format!("{id}.cast"))
+        .exists());
+    // Positive control: A exports the same.
+    assert_eq!(a.ok(&["session", "export", &id]), cast);
+}

@@ -103,8 +103,11 @@ impl Store {
         w.write_all(MAGIC).map_err(io(tmp))?;
         let all = super::kv::Range::all();
         for name in self.kv.tree_names()? {
-            if name == super::OUTPUT_TREE || name == output::CHUNKS_TREE {
-                continue; // the output section below holds them
+            if name == super::OUTPUT_TREE
+                || name == output::CHUNKS_TREE
+                || name == super::recording::LINES_TREE
+            {
+                continue; // the output and recordings sections below hold them
             }
             // Counted, then written: a tree that changes in between (only
             // progress writes can, commits wait) is refused, not half-copied.
@@ -217,6 +220,44 @@ impl Store {
         tmp: &Path,
         summary: &mut BackupSummary,
     ) -> StoreResult<()> {
+        if self.shared() {
+            // Recordings are rows: written as the files they would be.
+            let mut sessions = Vec::new();
+            super::kv::scan(
+                &*self.kv,
+                super::SESSIONS_TREE,
+                &super::kv::Range::all(),
+                |k, _| {
+                    sessions.push(crate::domain::Id::from_key(k).unwrap_or(crate::domain::Id(0)));
+                    Ok(true)
+                },
+            )?;
+            let mut found = Vec::new();
+            for id in sessions {
+                for (track, name) in [
+                    (super::recording::Track::Output, format!("{}.cast", id.0)),
+                    (
+                        super::recording::Track::Input,
+                        format!("{}.input.cast", id.0),
+                    ),
+                ] {
+                    if let Some(text) = self.recording(id, track)? {
+                        found.push((name, text));
+                    }
+                }
+            }
+            write_bytes(w, RECORDINGS.as_bytes()).map_err(io(tmp))?;
+            w.write_all(&(found.len() as u64).to_be_bytes())
+                .map_err(io(tmp))?;
+            for (name, text) in &found {
+                write_bytes(w, name.as_bytes()).map_err(io(tmp))?;
+                write_bytes(w, text.as_bytes()).map_err(io(tmp))?;
+                summary.bytes += (name.len() + text.len()) as u64;
+            }
+            summary.trees += 1;
+            summary.entries += found.len() as u64;
+            return Ok(());
+        }
         let dir = self.dir.join("sessions");
         // Names first (the section says how many), then each file read and
         // written in turn: one recording in memory at a time.

@@ -44,8 +44,11 @@ impl Store {
         let mut summary = CopySummary::default();
         let all = kv::Range::all();
         for tree in self.kv.tree_names()? {
-            if tree == super::output::CHUNKS_TREE || tree == super::OUTPUT_TREE {
-                continue; // through the output API below
+            if tree == super::output::CHUNKS_TREE
+                || tree == super::OUTPUT_TREE
+                || tree == super::recording::LINES_TREE
+            {
+                continue; // through the output and recording APIs below
             }
             let mut batch = Vec::with_capacity(BATCH);
             let mut copied = 0u64;
@@ -96,6 +99,25 @@ impl Store {
             "output: {} chunks of {} operations",
             summary.chunks, summary.operations_with_output
         ));
+        // Session recordings: files become rows and rows files.
+        let mut sessions = Vec::new();
+        kv::scan(&*self.kv, super::SESSIONS_TREE, &all, |k, _| {
+            sessions.push(crate::domain::Id::from_key(k).unwrap_or(crate::domain::Id(0)));
+            Ok(true)
+        })?;
+        let mut recordings = 0u64;
+        for id in sessions {
+            for track in [
+                super::recording::Track::Output,
+                super::recording::Track::Input,
+            ] {
+                if let Some(text) = self.recording(id, track)? {
+                    dst.put_recording(id, track, &text)?;
+                    recordings += 1;
+                }
+            }
+        }
+        progress(&format!("session recordings: {recordings}"));
         // No id handed out here is handed out there again.
         dst.kv.ids_above(self.kv.next_id()?)?;
         dst.kv.flush()?;

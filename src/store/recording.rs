@@ -41,10 +41,36 @@ pub struct Header<'a> {
     pub title: &'a str,
 }
 
+/// Where a track's lines go: a file beside sled, or rows of the shared
+/// database (so any jump host's server replays any session).
+enum Sink {
+    File {
+        file: std::fs::File,
+        path: PathBuf,
+    },
+    Database {
+        kv: std::sync::Arc<dyn super::kv::Backend>,
+        prefix: Vec<u8>,
+        next: u32,
+    },
+}
+
+/// The tree of recorded lines in a shared database: keys are the session
+/// id, the track (0 output, 1 input) and the line's number, big-endian.
+pub(super) const LINES_TREE: &str = "session_recordings";
+
+fn track_prefix(id: Id, track: Track) -> Vec<u8> {
+    let mut key = id.key().to_vec();
+    key.push(match track {
+        Track::Output => 0,
+        Track::Input => 1,
+    });
+    key
+}
+
 /// One track being written.
 pub struct Writer {
-    file: std::fs::File,
-    path: PathBuf,
+    sink: Sink,
     started: Instant,
     code: &'static str,
     /// The start of a UTF-8 character cut at the end of the last chunk.
@@ -62,37 +88,69 @@ impl Writer {
                 .create(parent)
                 .map_err(io(parent))?;
         }
-        let mut file = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .create_new(true)
             .write(true)
             .mode(0o600)
             .open(&path)
             .map_err(io(&path))?;
-        let line = serde_json::json!({
-            "version": 2,
-            "width": header.cols,
-            "height": header.rows,
-            "timestamp": header.started_unix,
-            "env": { "TERM": header.term },
-            "title": header.title,
-        });
-        writeln!(file, "{line}").map_err(io(&path))?;
-        Ok(Writer {
-            file,
-            path,
+        let mut writer = Writer::with_sink(Sink::File { file, path }, track);
+        writer.line(&header_line(header))?;
+        Ok(writer)
+    }
+
+    /// A track written to the shared database (a session id is written once).
+    pub(super) fn create_in_database(
+        kv: std::sync::Arc<dyn super::kv::Backend>,
+        id: Id,
+        track: Track,
+        header: &Header<'_>,
+    ) -> StoreResult<Writer> {
+        let prefix = track_prefix(id, track);
+        let mut writer = Writer::with_sink(
+            Sink::Database {
+                kv,
+                prefix,
+                next: 0,
+            },
+            track,
+        );
+        writer.line(&header_line(header))?;
+        Ok(writer)
+    }
+
+    fn with_sink(sink: Sink, track: Track) -> Writer {
+        Writer {
+            sink,
             started: Instant::now(),
             code: match track {
                 Track::Output => "o",
                 Track::Input => "i",
             },
             carry: Vec::new(),
-        })
+        }
+    }
+
+    fn line(&mut self, line: &str) -> StoreResult<()> {
+        match &mut self.sink {
+            Sink::File { file, path } => writeln!(file, "{line}").map_err(io(path)),
+            Sink::Database { kv, prefix, next } => {
+                let mut key = prefix.clone();
+                key.extend_from_slice(&next.to_be_bytes());
+                *next += 1;
+                kv.apply_lazy(vec![super::kv::Write::put(
+                    LINES_TREE,
+                    key,
+                    format!("{line}\n").into_bytes(),
+                )])
+            }
+        }
     }
 
     fn event(&mut self, code: &str, text: &str) -> StoreResult<()> {
         let at = self.started.elapsed().as_secs_f64();
         let line = serde_json::json!([(at * 1e6).round() / 1e6, code, text]);
-        writeln!(self.file, "{line}").map_err(io(&self.path))
+        self.line(&line.to_string())
     }
 
     /// Records bytes; a character cut at the end waits for its rest.
@@ -123,7 +181,94 @@ impl Writer {
             let text = String::from_utf8_lossy(&std::mem::take(&mut self.carry)).into_owned();
             self.event(self.code, &text)?;
         }
-        self.file.sync_all().map_err(io(&self.path))
+        match &self.sink {
+            Sink::File { file, path } => file.sync_all().map_err(io(path)),
+            Sink::Database { kv, .. } => kv.flush(),
+        }
+    }
+}
+
+/// The asciicast header line.
+fn header_line(header: &Header<'_>) -> String {
+    serde_json::json!({
+        "version": 2,
+        "width": header.cols,
+        "height": header.rows,
+        "timestamp": header.started_unix,
+        "env": { "TERM": header.term },
+        "title": header.title,
+    })
+    .to_string()
+}
+
+impl super::Store {
+    /// Starts writing one track of a session's recording, where this store
+    /// keeps recordings.
+    pub fn recording_writer(
+        &self,
+        id: Id,
+        track: Track,
+        header: &Header<'_>,
+    ) -> StoreResult<Writer> {
+        if self.shared() {
+            Writer::create_in_database(self.kv.clone(), id, track, header)
+        } else {
+            Writer::create(self.dir(), id, track, header)
+        }
+    }
+
+    /// Writes a whole recording at once (a copy between stores).
+    pub fn put_recording(&self, id: Id, track: Track, text: &str) -> StoreResult<()> {
+        if self.shared() {
+            let prefix = track_prefix(id, track);
+            let writes = text
+                .split_inclusive('\n')
+                .enumerate()
+                .map(|(n, line)| {
+                    let mut key = prefix.clone();
+                    key.extend_from_slice(&(n as u32).to_be_bytes());
+                    super::kv::Write::put(LINES_TREE, key, line.as_bytes().to_vec())
+                })
+                .collect();
+            return self.kv.apply(writes);
+        }
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let path = path_of(self.dir(), id, track);
+        if let Some(parent) = path.parent() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(io(parent))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io(&path))?;
+        file.write_all(text.as_bytes()).map_err(io(&path))?;
+        file.sync_all().map_err(io(&path))
+    }
+
+    /// A whole recording, as written so far.
+    pub fn recording(&self, id: Id, track: Track) -> StoreResult<Option<String>> {
+        if !self.shared() {
+            return read(self.dir(), id, track);
+        }
+        let mut text = String::new();
+        let mut any = false;
+        super::kv::scan(
+            &*self.kv,
+            LINES_TREE,
+            &super::kv::Range::prefix(&track_prefix(id, track)),
+            |_, v| {
+                any = true;
+                text.push_str(&String::from_utf8_lossy(v));
+                Ok(true)
+            },
+        )?;
+        Ok(any.then_some(text))
     }
 }
 

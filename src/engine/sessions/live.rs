@@ -94,7 +94,7 @@ impl Engine {
         let (tx, mut rx) = mpsc::channel(WATCHER_QUEUE);
         let so_far = {
             let mut watchers = live.watchers.lock().unwrap_or_else(|p| p.into_inner());
-            let text = recording::read(self.store.dir(), id, Track::Output)?.unwrap_or_default();
+            let text = self.store.recording(id, Track::Output)?.unwrap_or_default();
             watchers.push(tx);
             text
         };

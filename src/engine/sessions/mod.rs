@@ -18,7 +18,7 @@ use crate::access::{Effect, Principal};
 use crate::domain::{
     Id, Kind, LineCatcher, Record, SessionEnd, SessionInput, SessionRecord, Timestamp,
 };
-use crate::store::recording::{self, Header, Track, Writer};
+use crate::store::recording::{self, Header, Track};
 use crate::store::{Change, NewAuditEvent};
 use crate::template::Redactor;
 use secrecy::SecretString;
@@ -172,9 +172,14 @@ impl Engine {
             term: &term,
             title: &format!("{}@{}", opening.credential.username, device.meta.name),
         };
-        let dir = self.store.dir().to_path_buf();
-        let writers = Writer::create(&dir, record.id, Track::Output, &header)
-            .and_then(|o| Writer::create(&dir, record.id, Track::Input, &header).map(|i| (o, i)));
+        let writers = self
+            .store
+            .recording_writer(record.id, Track::Output, &header)
+            .and_then(|o| {
+                self.store
+                    .recording_writer(record.id, Track::Input, &header)
+                    .map(|i| (o, i))
+            });
         let (out_rec, in_rec) = match writers {
             Ok(w) => w,
             Err(e) => {
@@ -284,7 +289,6 @@ impl Engine {
         text: Option<&str>,
     ) -> Result<Response, EngineError> {
         let environments = self.device_environments()?;
-        let dir = self.store.dir().to_path_buf();
         let text = text.filter(|t| !t.is_empty());
         let list = self.store.sessions_newest_first(10_000, |s| {
             (!open_only || s.is_open())
@@ -297,7 +301,7 @@ impl Engine {
                         },
                     )
                     .is_ok()
-                && text.is_none_or(|t| recording_contains(&dir, s.id, t))
+                && text.is_none_or(|t| recording_contains(&self.store, s.id, t))
         })?;
         Ok(Response::Sessions(list))
     }
@@ -327,7 +331,9 @@ impl Engine {
             self.authorize(who, Effect::SeeSessionInput { environment })?;
         }
         let track = if input { Track::Input } else { Track::Output };
-        let text = recording::read(self.store.dir(), id, track)?
+        let text = self
+            .store
+            .recording(id, track)?
             .ok_or_else(|| EngineError::Missing(format!("the recording of session {id}")))?;
         self.audit(vec![NewAuditEvent::new(
             &who.user.meta.name,
@@ -387,8 +393,8 @@ impl Engine {
 
 /// Whether a session's recorded output (as the user saw it: redacted)
 /// contains `text`, escape sequences and line ends aside.
-fn recording_contains(dir: &std::path::Path, id: Id, text: &str) -> bool {
-    match recording::read(dir, id, Track::Output) {
+fn recording_contains(store: &crate::store::Store, id: Id, text: &str) -> bool {
+    match store.recording(id, Track::Output) {
         Ok(Some(cast)) => {
             let shown: String = recording::events(&cast)
                 .into_iter()
