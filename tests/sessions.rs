@@ -774,8 +774,28 @@ fn a_session_recorded_on_one_jump_host_is_listed_and_exported_on_another() {
     tmux.wait_for("gh-sess@");
     tmux.keys(&["echo \"shared-$((6*7))\"", "Enter"]);
     tmux.wait_for("shared-42");
+    // A monitor on jump host B watches it live: what was and what comes.
+    let open: Vec<Value> = b
+        .ok(&["sessions", "--all", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|s| s["state"] == "open")
+        .collect();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let open_id = open[0]["id"].as_u64().unwrap().to_string();
+    let watcher = Tmux::start(&format!(
+        "env GATEHOUSE_CONFIG={config} {bin} --data-dir {dir} session watch {open_id}; echo WATCH-DONE; sleep 30",
+        config = b.env[0].1,
+        bin = common::bin(),
+        dir = b.path().display()
+    ));
+    watcher.wait_for("shared-42");
+    tmux.keys(&["echo \"watched-$((2+3))\"", "Enter"]);
+    watcher.wait_for("watched-5");
     tmux.keys(&["exit", "Enter"]);
     tmux.wait_for("CLIENT-DONE");
+    // The watch ends with the session.
+    watcher.wait_for("WATCH-DONE");
     // Jump host B lists it and exports both tracks, as recorded on A.
     let listed: Vec<Value> = b
         .ok(&["sessions", "--all", "--json"])

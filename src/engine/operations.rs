@@ -484,6 +484,7 @@ impl Engine {
     /// it ran are interrupted (or retried where attempts are left), those
     /// it had queued run here.
     pub(super) async fn take_over(&self, dead: u64) -> Result<(), EngineError> {
+        self.end_sessions_of(dead).await?;
         let mut theirs = Vec::new();
         for op in self.store.unfinished_operations()? {
             if self.store.operation_claim(op.id)? == Some(dead) {

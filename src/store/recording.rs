@@ -251,6 +251,31 @@ impl super::Store {
         file.sync_all().map_err(io(&path))
     }
 
+    /// The lines of a shared store's recording from line `from` on (a
+    /// watcher on another jump host tails it this way).
+    pub fn recording_lines_from(
+        &self,
+        id: Id,
+        track: Track,
+        from: u32,
+    ) -> StoreResult<Vec<String>> {
+        let prefix = track_prefix(id, track);
+        let mut start = prefix.clone();
+        start.extend_from_slice(&from.to_be_bytes());
+        let range = super::kv::Range {
+            from: start,
+            to: super::kv::after_prefix(&prefix),
+            reverse: false,
+            limit: None,
+        };
+        let mut lines = Vec::new();
+        super::kv::scan(&*self.kv, LINES_TREE, &range, |_, v| {
+            lines.push(String::from_utf8_lossy(v).into_owned());
+            Ok(true)
+        })?;
+        Ok(lines)
+    }
+
     /// A whole recording, as written so far.
     pub fn recording(&self, id: Id, track: Track) -> StoreResult<Option<String>> {
         if !self.shared() {

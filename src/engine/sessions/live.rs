@@ -86,6 +86,11 @@ impl Engine {
             },
         )?;
         let Some(live) = self.live_sessions.get(id) else {
+            // Open through another jump host's server: its recording is
+            // in the shared database, followed as it grows.
+            if self.store.shared() && session.is_open() {
+                return self.watch_elsewhere(login, &session, out).await;
+            }
             return Err(EngineError::Denied(format!(
                 "session {id} is not open ({})",
                 session.state_word()
@@ -120,6 +125,46 @@ impl Engine {
             }
         }
         Ok(Response::Done)
+    }
+
+    /// Follows a session open through another server of a shared store:
+    /// its recording's lines as they are stored, until it ends there or
+    /// the watcher goes. Audited as a watch.
+    async fn watch_elsewhere(
+        &self,
+        login: &str,
+        session: &crate::domain::SessionRecord,
+        out: mpsc::Sender<Vec<u8>>,
+    ) -> Result<Response, EngineError> {
+        let id = session.id;
+        self.audit(vec![NewAuditEvent::new(
+            login,
+            "session.watch",
+            format!("session {id} (device {})", session.device),
+            format!(
+                "watching {}'s session, open on another jump host",
+                session.user
+            ),
+        )])
+        .await?;
+        let mut next = 0u32;
+        loop {
+            let lines = self.store.recording_lines_from(id, Track::Output, next)?;
+            next += lines.len() as u32;
+            for event in recording::events(&lines.concat()) {
+                if event.code == "o" && out.send(event.text.into_bytes()).await.is_err() {
+                    return Ok(Response::Done);
+                }
+            }
+            let still_open = self.store.session(id)?.is_some_and(|s| s.is_open());
+            if !still_open && lines.is_empty() {
+                return Ok(Response::Done);
+            }
+            if out.is_closed() {
+                return Ok(Response::Done);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
     }
 
     /// Ends an open session for someone who may monitor it; its user sees

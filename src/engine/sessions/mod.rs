@@ -187,6 +187,11 @@ impl Engine {
                 return Err(e.into());
             }
         };
+        // On a shared store, this server holds the session: another that
+        // starts leaves it open; a survivor ends it if this one dies.
+        if let Some(me) = self.server_id() {
+            self.store.claim_operations(me, &[record.id])?;
+        }
         self.journal
             .commit(
                 vec![Change::PutSession(Box::new(record.clone()))],
@@ -367,10 +372,28 @@ impl Engine {
     /// Sessions the store says are open were cut off when the server
     /// stopped: they end as such (their recordings keep what was written).
     pub(super) async fn end_interrupted_sessions(&self) -> Result<(), EngineError> {
-        for mut s in self
+        self.end_sessions_where(|engine, s| Ok(!engine.runs_elsewhere(s.id)?))
+            .await
+    }
+
+    /// Ends the open sessions a server that died was holding.
+    pub(in crate::engine) async fn end_sessions_of(&self, dead: u64) -> Result<(), EngineError> {
+        self.end_sessions_where(|engine, s| Ok(engine.store.operation_claim(s.id)? == Some(dead)))
+            .await
+    }
+
+    /// Ends the open sessions `ends` picks: their server stopped.
+    async fn end_sessions_where(
+        &self,
+        ends: impl Fn(&Self, &crate::domain::SessionRecord) -> Result<bool, EngineError>,
+    ) -> Result<(), EngineError> {
+        let open = self
             .store
-            .sessions_newest_first(usize::MAX, |s| s.is_open())?
-        {
+            .sessions_newest_first(usize::MAX, |s| s.is_open())?;
+        for mut s in open {
+            if !ends(self, &s)? {
+                continue;
+            }
             s.end = Some(SessionEnd::ServerStopped);
             s.ended_at = Some(Timestamp::now());
             let target = format!("session {} (device {})", s.id, s.device);
