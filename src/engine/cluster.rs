@@ -118,8 +118,16 @@ impl Relay {
         store.shared().then(|| {
             let mut bytes = [0u8; 8];
             // A random name: two servers never take each other's messages
-            // for their own.
-            let _ = getrandom::fill(&mut bytes);
+            // for their own. Without the OS's randomness, the pid and the
+            // clock make one (said in the log).
+            if let Err(e) = getrandom::fill(&mut bytes) {
+                tracing::warn!(error = %e, "no OS randomness for this server's name; using its pid and the clock");
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as u64)
+                    .unwrap_or(0);
+                bytes = (nanos ^ (u64::from(std::process::id()) << 32)).to_le_bytes();
+            }
             Arc::new(Relay {
                 server: u64::from_le_bytes(bytes),
                 store: store.clone(),
@@ -325,8 +333,8 @@ impl super::Engine {
         let now = crate::domain::Timestamp::now();
         let mut held: std::collections::BTreeMap<u64, u64> = Default::default();
         let mut unclaimed = 0u64;
-        for op in self.store.unfinished_operations()? {
-            match self.store.operation_claim(op.id)? {
+        for (_, claim) in self.store.unfinished_with_claims()? {
+            match claim {
                 Some(owner) => *held.entry(owner).or_default() += 1,
                 None => unclaimed += 1,
             }
@@ -417,9 +425,9 @@ impl super::Engine {
         };
         let mut by_task: std::collections::BTreeMap<String, Vec<crate::domain::Operation>> =
             Default::default();
-        for op in self.store.unfinished_operations()? {
+        for (op, claim) in self.store.unfinished_with_claims()? {
             if op.state != crate::domain::OpState::Queued
-                || self.store.operation_claim(op.id)?.is_some()
+                || claim.is_some()
                 || !self.reaches(&op.device)
             {
                 continue;

@@ -485,12 +485,13 @@ impl Engine {
     /// it had queued run here.
     pub(super) async fn take_over(&self, dead: u64) -> Result<(), EngineError> {
         self.end_sessions_of(dead).await?;
-        let mut theirs = Vec::new();
-        for op in self.store.unfinished_operations()? {
-            if self.store.operation_claim(op.id)? == Some(dead) {
-                theirs.push(op);
-            }
-        }
+        let theirs: Vec<Operation> = self
+            .store
+            .unfinished_with_claims()?
+            .into_iter()
+            .filter(|(_, claim)| *claim == Some(dead))
+            .map(|(op, _)| op)
+            .collect();
         if theirs.is_empty() {
             return Ok(());
         }

@@ -101,6 +101,26 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Every unfinished operation with the server that claimed it, its
+    /// claims read in one go (the cluster's rounds and its status ask
+    /// every few seconds).
+    pub fn unfinished_with_claims(
+        &self,
+    ) -> StoreResult<Vec<(crate::domain::Operation, Option<u64>)>> {
+        let ops = self.unfinished_operations()?;
+        let keys: Vec<Vec<u8>> = ops.iter().map(|o| o.id.key().to_vec()).collect();
+        let claims = self.kv.get_many(CLAIMS_TREE, &keys)?;
+        Ok(ops
+            .into_iter()
+            .zip(claims)
+            .map(|(op, claim)| {
+                let owner =
+                    claim.and_then(|v| v.as_slice().try_into().ok().map(u64::from_be_bytes));
+                (op, owner)
+            })
+            .collect())
+    }
+
     /// The server that runs an operation, if one claimed it.
     pub fn operation_claim(&self, op: Id) -> StoreResult<Option<u64>> {
         Ok(self

@@ -170,15 +170,6 @@ impl Store {
         }))
     }
 
-    /// Records when a task's schedule fired.
-    pub fn set_schedule_mark(&self, task: &str, at: Timestamp) -> StoreResult<()> {
-        self.kv.apply_lazy(vec![Write::put(
-            "schedules",
-            task.as_bytes(),
-            at.0.to_be_bytes(),
-        )])
-    }
-
     /// The request that authorises a task's schedule, if one does.
     pub fn schedule_authority(&self, task: &str) -> StoreResult<Option<Id>> {
         Ok(self
