@@ -318,8 +318,16 @@ pub struct Event {
 /// The events of a recording's text (its header skipped); a line that is
 /// not an event (a crash cut it) ends the list.
 pub fn events(text: &str) -> Vec<Event> {
+    let body = text.split_once('\n').map(|(_, rest)| rest).unwrap_or("");
+    event_lines(body)
+}
+
+/// The events of lines from the middle of a recording (no header among
+/// them: a watcher following it reads them in pieces); a line that is not
+/// an event ends the list.
+pub fn event_lines(text: &str) -> Vec<Event> {
     let mut out = Vec::new();
-    for line in text.lines().skip(1) {
+    for line in text.lines() {
         let Ok(serde_json::Value::Array(parts)) = serde_json::from_str::<serde_json::Value>(line)
         else {
             break;
@@ -377,5 +385,29 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    /// A watcher follows a recording in pieces: the first piece holds the
+    /// header, every later piece is events only and none of them is lost
+    /// (reading a later piece as a whole recording dropped its first line).
+    #[test]
+    fn a_recording_read_in_pieces_loses_no_event() {
+        let header = header_line(&Header {
+            cols: 80,
+            rows: 24,
+            started_unix: 1_700_000_000,
+            term: "xterm",
+            title: "web-1",
+        });
+        let first = format!("{header}\n[0.1, \"o\", \"shared-42\"]\n");
+        let later = "[0.5, \"o\", \"watched-5\"]\n";
+        let texts = |events: Vec<Event>| events.into_iter().map(|e| e.text).collect::<Vec<_>>();
+        assert_eq!(texts(events(&first)), vec!["shared-42"]);
+        assert_eq!(texts(event_lines(later)), vec!["watched-5"]);
+        // The whole recording, read at once, has both.
+        assert_eq!(
+            texts(events(&format!("{first}{later}"))),
+            vec!["shared-42", "watched-5"]
+        );
     }
 }

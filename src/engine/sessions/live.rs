@@ -150,8 +150,14 @@ impl Engine {
         let mut next = 0u32;
         loop {
             let lines = self.store.recording_lines_from(id, Track::Output, next)?;
+            // Line 0 is the header; every later piece is events only.
+            let events = if next == 0 {
+                recording::events(&lines.concat())
+            } else {
+                recording::event_lines(&lines.concat())
+            };
             next += lines.len() as u32;
-            for event in recording::events(&lines.concat()) {
+            for event in events {
                 if event.code == "o" && out.send(event.text.into_bytes()).await.is_err() {
                     return Ok(Response::Done);
                 }
