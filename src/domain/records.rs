@@ -199,18 +199,27 @@ pub enum Executor {
     SshScript,
     /// A shell script on the Gatehouse host itself.
     Local,
+    /// An Ansible playbook, run by the jump host's ansible-playbook
+    /// against the task's devices.
+    AnsiblePlaybook,
 }
 
 impl Executor {
     /// In the order forms offer them (not the stored order).
-    pub const ALL: [Executor; 3] = [Executor::SshScript, Executor::SshExpect, Executor::Local];
+    pub const ALL: [Executor; 4] = [
+        Executor::SshScript,
+        Executor::SshExpect,
+        Executor::Local,
+        Executor::AnsiblePlaybook,
+    ];
     /// Their names, in the order of [`Executor::ALL`].
-    pub const NAMES: [&'static str; 3] = ["ssh-script", "ssh-expect", "local"];
+    pub const NAMES: [&'static str; 4] = ["ssh-script", "ssh-expect", "local", "ansible-playbook"];
     pub fn as_str(self) -> &'static str {
         match self {
             Executor::SshScript => Self::NAMES[0],
             Executor::SshExpect => Self::NAMES[1],
             Executor::Local => Self::NAMES[2],
+            Executor::AnsiblePlaybook => Self::NAMES[3],
         }
     }
     /// The executor of a name, if there is one by that name.

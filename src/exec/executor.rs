@@ -32,6 +32,8 @@ pub struct Job<'a> {
     pub deadline: tokio::time::Instant,
     /// The handshakes allowed in flight to this job's address:port.
     pub handshakes: Arc<super::admission::Admission>,
+    /// The operations submitted with this one.
+    pub batch: super::runner::Batch,
 }
 
 /// The outcome of an attempt: the exit status, or why there is none.
@@ -57,6 +59,7 @@ pub fn of(kind: domain::Executor) -> &'static dyn Executor {
         domain::Executor::SshExpect => &SshExpect,
         domain::Executor::SshScript => &SshScript,
         domain::Executor::Local => &Local,
+        domain::Executor::AnsiblePlaybook => &super::ansible::AnsiblePlaybook,
     }
 }
 

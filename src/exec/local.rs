@@ -29,17 +29,17 @@ pub enum LocalAccount {
 pub const DEFAULT_LOCAL_ACCOUNT: &str = "gatehouse-local";
 
 /// The PATH a local script starts with.
-const SCRIPT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(super) const SCRIPT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The OS account entered, resolved once per run.
-struct Entered {
-    uid: u32,
-    gid: u32,
+pub(super) struct Entered {
+    pub(super) uid: u32,
+    pub(super) gid: u32,
     name: String,
     home: std::path::PathBuf,
 }
 
-fn resolve(name: &str) -> Result<Entered, RunError> {
+pub(super) fn resolve(name: &str) -> Result<Entered, RunError> {
     let user = nix::unistd::User::from_name(name)
         .map_err(|e| RunError::Invalid(format!("cannot look up the OS user '{name}': {e}")))?
         .ok_or_else(|| {
@@ -85,7 +85,7 @@ fn may_switch() -> bool {
 /// setpriv's arguments that become `entered` with nothing more: no
 /// supplementary groups, no inheritable or ambient capabilities, no new
 /// privileges (so no setuid program gives any back).
-fn setpriv_args(entered: &Entered) -> Vec<String> {
+pub(super) fn setpriv_args(entered: &Entered) -> Vec<String> {
     vec![
         format!("--reuid={}", entered.uid),
         format!("--regid={}", entered.gid),
@@ -136,9 +136,9 @@ fn shell(account: Option<&Entered>) -> Command {
 
 /// Kills the script's whole process group when dropped: at its end, on
 /// cancel and on timeout alike.
-struct Group {
-    pgid: i32,
-    account: Option<(u32, u32)>,
+pub(super) struct Group {
+    pub(super) pgid: i32,
+    pub(super) account: Option<(u32, u32)>,
 }
 
 impl Drop for Group {
@@ -181,7 +181,7 @@ impl Drop for Group {
 }
 
 /// Resolves once a stop is asked; never otherwise.
-async fn stop_asked(stop: &mut tokio::sync::watch::Receiver<bool>) {
+pub(super) async fn stop_asked(stop: &mut tokio::sync::watch::Receiver<bool>) {
     let asked = stop.wait_for(|s| *s).await.is_ok();
     if !asked {
         std::future::pending::<()>().await;

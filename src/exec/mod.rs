@@ -3,6 +3,7 @@
 
 pub mod admission;
 pub mod algorithms;
+pub mod ansible;
 pub mod executor;
 pub mod hostkey;
 pub mod local;

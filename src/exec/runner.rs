@@ -77,6 +77,17 @@ pub type Gate = Arc<dyn Fn(&Operation) -> Result<(), String> + Send + Sync>;
 /// (a password change of its credential is running), if it must.
 pub type Hold = Arc<dyn Fn(&Operation) -> Option<String> + Send + Sync>;
 
+/// The operations submitted together (one request's devices): a playbook
+/// serves them from one process.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch {
+    pub id: u64,
+    /// How many operations it holds.
+    pub size: usize,
+    /// How many of them may run at once (the task's parallelism).
+    pub forks: usize,
+}
+
 /// Runs operations on tokio tasks; hundreds at once without a thread each.
 pub struct Runner {
     gate: std::sync::OnceLock<Gate>,
@@ -134,7 +145,23 @@ impl Runner {
 
     /// Starts stored, queued operations, at most `parallelism` of them at once.
     pub fn submit(self: &Arc<Self>, ops: Vec<Operation>, parallelism: usize) {
-        let batch = Arc::new(Semaphore::new(parallelism.max(1)));
+        static BATCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let parallelism = parallelism.max(1);
+        // A playbook serves all of a batch's devices from one process,
+        // whose own forks keep to the parallelism: all start at once.
+        let together = ops
+            .iter()
+            .all(|op| op.executor == Executor::AnsiblePlaybook);
+        let info = Batch {
+            id: BATCHES.fetch_add(1, Ordering::Relaxed),
+            size: ops.len(),
+            forks: parallelism,
+        };
+        let batch = Arc::new(Semaphore::new(if together {
+            ops.len().max(1)
+        } else {
+            parallelism
+        }));
         for op in ops {
             let (tx, rx) = watch::channel(false);
             self.cancels
@@ -146,7 +173,7 @@ impl Runner {
             let batch = batch.clone();
             tokio::spawn(async move {
                 let id = op.id;
-                runner.clone().run(op, batch, rx).await;
+                runner.clone().run(op, (batch, info), rx).await;
                 runner
                     .cancels
                     .lock()
@@ -199,7 +226,7 @@ impl Runner {
     async fn run(
         self: Arc<Self>,
         mut op: Operation,
-        batch: Arc<Semaphore>,
+        (batch, info): (Arc<Semaphore>, Batch),
         mut cancel: watch::Receiver<bool>,
     ) {
         // Wait for the start time, a batch slot and a server slot, unless cancelled first.
@@ -276,7 +303,7 @@ impl Runner {
             if let Err(e) = stored {
                 tracing::error!(op = %op.id, error = %e, "cannot store an operation's start");
             }
-            let (result, totals) = self.attempt(&op, &mut cancel).await;
+            let (result, totals) = self.attempt(&op, info, &mut cancel).await;
             op.output_bytes = totals.bytes;
             op.output_truncated = totals.truncated;
             // An outcome's error, with what could not be stored said too.
@@ -368,6 +395,7 @@ impl Runner {
     async fn attempt(
         &self,
         op: &Operation,
+        batch: Batch,
         cancel: &mut watch::Receiver<bool>,
     ) -> (Result<i32, (RunError, String)>, output::OutputTotals) {
         let prepared = match prepare(&self.store, op) {
@@ -416,7 +444,7 @@ impl Runner {
         let (stop_tx, stop_rx) = watch::channel(false);
         let result = {
             let deadline = tokio::time::Instant::now() + timeout;
-            let work = self.execute(op, &prepared, &tx, stop_rx, deadline);
+            let work = self.execute(op, &prepared, &tx, stop_rx, (deadline, batch));
             let mut work = std::pin::pin!(work);
             let ended = tokio::select! {
                 r = &mut work => Some(r),
@@ -482,7 +510,7 @@ impl Runner {
         p: &Prepared,
         out: &OutputTx,
         stop: watch::Receiver<bool>,
-        deadline: tokio::time::Instant,
+        (deadline, batch): (tokio::time::Instant, Batch),
     ) -> Result<i32, RunError> {
         let job = super::executor::Job {
             op,
@@ -490,6 +518,7 @@ impl Runner {
             out,
             stop,
             deadline,
+            batch,
             limits: &self.limits,
             handshakes: self.handshake_slot(&p.target.address, p.target.port),
         };
@@ -632,6 +661,8 @@ pub struct Prepared {
     pub target: Target,
     /// Where it runs, for the output's first line.
     where_: String,
+    /// A dry run (a playbook's `--check --diff`): nothing may change.
+    pub check: bool,
 }
 
 fn prepare(store: &Store, op: &Operation) -> Result<Prepared, RunError> {
@@ -808,6 +839,7 @@ fn prepare(store: &Store, op: &Operation) -> Result<Prepared, RunError> {
         values,
         target,
         where_,
+        check: false,
     })
 }
 

@@ -14,6 +14,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 /// How to reach and log in to a device.
+#[derive(Clone)]
 pub struct Target {
     pub device: String,
     pub address: String,

@@ -54,6 +54,15 @@ impl MaskValues {
             .map(|(k, _)| k.as_str())
     }
 
+    /// The declared variables with their values (a playbook's extra
+    /// variables), in the order they were declared.
+    pub fn declared_values(&self) -> Vec<(String, String)> {
+        self.declared
+            .iter()
+            .filter_map(|name| Some((name.clone(), self.plain.get(name)?.clone())))
+            .collect()
+    }
+
     /// The secret values with their mask names, for a [`super::Redactor`].
     pub fn secrets(&self) -> Vec<(String, SecretString)> {
         self.secret

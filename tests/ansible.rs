@@ -1,0 +1,331 @@
+//! Ansible playbooks as an executor, for real: ansible-core from the
+//! distribution against a real sshd on loopback, the real binary and its
+//! server.
+
+// Tests fail loudly: unwrap is how they say what broke.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::runs::{history, logs, wait_final};
+use common::sshd::{Sshd, TEST_PASSWORD, TEST_USER};
+use common::DataDir;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Three devices on one sshd (and a dead one when asked), a credential
+/// with the test account's password, and a task running `playbook`.
+fn records(sshd: &Sshd, playbook: &str, devices: &[(&str, u16)], extra: &str) -> String {
+    let mut text = String::from("[[environment]]\nname = \"lab\"\n[[system]]\nname = \"box\"\n");
+    for (name, port) in devices {
+        text.push_str(&format!(
+            "[[device]]\nname = \"{name}\"\naddress = \"{}\"\nport = {port}\nenvironment = \"lab\"\nsystem = \"box\"\nhost_key = \"{}\"\n",
+            sshd.address,
+            sshd.host_key_line()
+        ));
+    }
+    text.push_str(&format!(
+        "[[credential]]\nname = \"login\"\nusername = \"{TEST_USER}\"\npassword = \"{TEST_PASSWORD}\"\n"
+    ));
+    text.push_str(&format!(
+        "[[template]]\nname = \"pb\"\nexecutor = \"ansible-playbook\"\ncontent = '''\n{playbook}'''\n{extra}"
+    ));
+    text.push_str(&format!(
+        "[[task]]\nname = \"play\"\ntemplate = \"pb\"\nenvironment = \"lab\"\nsystem = \"box\"\ncredential = \"login\"\ndevices = [{}]\nparallelism = 2\n",
+        devices
+            .iter()
+            .map(|(n, _)| format!("\"{n}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
+    text
+}
+
+fn load(d: &DataDir, text: &str) {
+    let file = d.write("records.toml", text);
+    d.ok(&["import", file.to_str().unwrap()]);
+}
+
+/// A directory the test account may write, fresh for each test.
+fn scratch(name: &str) -> std::path::PathBuf {
+    common::sshd::ensure_test_user();
+    let dir =
+        std::path::Path::new("/tmp").join(format!("gh-ansible-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::process::Command::new("chown")
+        .arg(format!("{TEST_USER}:"))
+        .arg(&dir)
+        .status()
+        .unwrap();
+    dir
+}
+
+#[test]
+fn a_playbook_changes_a_file_on_three_devices_with_a_result_for_each() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let dir = scratch("three");
+    let playbook = format!(
+        "- name: mark each device\n  tasks:\n    - name: write the mark\n      copy:\n        dest: \"{}/{{{{ inventory_hostname }}}}\"\n        content: \"marked {{{{ NOTE }}}}\\n\"\n",
+        dir.display()
+    );
+    load(
+        &d,
+        &records(
+            &sshd,
+            &playbook,
+            &[
+                ("box-1", sshd.port),
+                ("box-2", sshd.port),
+                ("box-3", sshd.port),
+            ],
+            "[[template.variable]]\nname = \"NOTE\"\n",
+        ),
+    );
+    let out = d.run(&["request", "play", "--var", "NOTE=by-gatehouse", "--wait"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let h = history(&d);
+    assert_eq!(h.len(), 3, "{h:?}");
+    for op in &h {
+        assert_eq!(op["state"], "succeeded", "{op}");
+        let log = logs(&d, op);
+        let device = op["device"].as_str().unwrap();
+        assert!(
+            log.contains("TASK [write the mark] changed"),
+            "{device}: {log}"
+        );
+        // One process served all three.
+        assert!(log.contains("for 3 device(s) at once"), "{log}");
+        let written = std::fs::read_to_string(dir.join(device)).unwrap();
+        assert_eq!(written, "marked by-gatehouse\n");
+    }
+}
+
+/// A port on loopback where nothing listens.
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+#[test]
+fn an_unreachable_device_fails_alone_with_ansibles_message() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let dir = scratch("unreachable");
+    let playbook = format!(
+        "- name: touch\n  gather_facts: false\n  tasks:\n    - name: touch the mark\n      file:\n        path: \"{}/{{{{ inventory_hostname }}}}\"\n        state: touch\n",
+        dir.display()
+    );
+    load(
+        &d,
+        &records(
+            &sshd,
+            &playbook,
+            &[("box-1", sshd.port), ("dead", closed_port())],
+            "",
+        ),
+    );
+    let out = d.run(&["request", "play", "--wait"]);
+    assert!(!out.status.success());
+    let h = wait_final(&d, 2, Duration::from_secs(60));
+    let by = |name: &str| h.iter().find(|o| o["device"] == name).unwrap().clone();
+    assert_eq!(by("box-1")["state"], "succeeded", "{h:?}");
+    assert!(dir.join("box-1").exists());
+    let dead = by("dead");
+    assert_eq!(dead["state"], "failed", "{dead}");
+    let error = dead["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("unreachable at task 'touch the mark'"),
+        "{error}"
+    );
+    assert!(error.contains("Connection refused"), "{error}");
+    assert!(!dir.join("dead").exists());
+    assert!(logs(&d, &dead).contains("TASK [touch the mark] unreachable"));
+}
+
+#[test]
+fn a_host_key_that_is_not_the_pinned_one_is_refused() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let dir = scratch("hostkey");
+    let keys = tempfile::tempdir().unwrap();
+    let other = common::sshd::keygen(keys.path(), "other", "ed25519", "", None);
+    let other_line = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let playbook = format!(
+        "- gather_facts: false\n  tasks:\n    - name: touch\n      file:\n        path: \"{}/{{{{ inventory_hostname }}}}\"\n        state: touch\n",
+        dir.display()
+    );
+    let text = records(&sshd, &playbook, &[("box-1", sshd.port)], "")
+        .replace(&sshd.host_key_line(), other_line.trim());
+    load(&d, &text);
+    let out = d.run(&["request", "play", "--wait"]);
+    assert!(!out.status.success());
+    let h = history(&d);
+    assert_eq!(h[0]["state"], "failed");
+    let error = h[0]["error"].as_str().unwrap();
+    assert!(error.contains("host key is not the one pinned"), "{error}");
+    assert!(logs(&d, &h[0]).contains("Host key verification failed"));
+    assert!(
+        !dir.join("box-1").exists(),
+        "nothing ran on a device with another key"
+    );
+    // Positive control: with the right key pinned, the same run works.
+    let d2 = DataDir::new();
+    load(&d2, &records(&sshd, &playbook, &[("box-1", sshd.port)], ""));
+    d2.ok(&["request", "play", "--wait"]);
+    assert!(dir.join("box-1").exists());
+}
+
+/// Every process's command line on this machine, joined.
+fn all_command_lines() -> String {
+    let mut all = String::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(bytes) = std::fs::read(entry.path().join("cmdline")) {
+            all.push_str(&String::from_utf8_lossy(&bytes).replace('\0', " "));
+            all.push('\n');
+        }
+    }
+    all
+}
+
+#[test]
+fn a_become_password_from_the_credential_works_and_is_nowhere_to_be_seen() {
+    common::sshd::ensure_sudo_rules();
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let dir = scratch("become");
+    let playbook = format!(
+        "- name: as root\n  gather_facts: false\n  become: true\n  tasks:\n    - name: who\n      command: whoami\n    - name: leave a root-owned mark\n      copy:\n        dest: \"{}/{{{{ inventory_hostname }}}}\"\n        content: \"root was here\\n\"\n    - name: a slow step\n      command: sleep 3\n",
+        dir.display()
+    );
+    load(&d, &records(&sshd, &playbook, &[("box-1", sshd.port)], ""));
+    // Every process's arguments, sampled while the run goes.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sampler = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let (mut leaked, mut saw_ansible) = (false, false);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let lines = all_command_lines();
+                leaked |= lines.contains(TEST_PASSWORD);
+                saw_ansible |= lines.contains("ansible-playbook");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            (leaked, saw_ansible)
+        })
+    };
+    let out = d.run(&["request", "play", "--wait"]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (leaked, saw_ansible) = sampler.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{stdout}");
+    // Positive controls: the password became root, and the sampler saw the run.
+    assert!(
+        stdout.contains("TASK [who] changed") && stdout.contains("  root"),
+        "{stdout}"
+    );
+    let mark = dir.join("box-1");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&mark).unwrap().uid(), 0);
+    assert!(saw_ansible, "the sampler never saw ansible-playbook run");
+    assert!(!leaked, "the password was in a process's arguments");
+    // Nowhere in what Gatehouse shows or keeps.
+    let h = history(&d);
+    let log = logs(&d, &h[0]);
+    assert!(!log.contains(TEST_PASSWORD), "{log}");
+    assert!(!d.ok(&["audit", "export"]).contains(TEST_PASSWORD));
+    assert!(!stdout.contains(TEST_PASSWORD));
+    for file in common::files_under(&d.path().join("logs")) {
+        let text = std::fs::read_to_string(&file).unwrap_or_default();
+        assert!(!text.contains(TEST_PASSWORD), "{}", file.display());
+    }
+    // The run's private directory is gone.
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("gatehouse-ansible-")
+                && std::fs::read_to_string(e.path().join("inventory.yml"))
+                    .is_ok_and(|t| t.contains(&sshd.port.to_string()))
+        })
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+/// ansible-playbook processes whose run's inventory names this port.
+fn ansible_processes(port: u16) -> usize {
+    all_command_lines()
+        .lines()
+        .filter(|l| l.contains("ansible-playbook"))
+        .filter_map(|l| {
+            let inventory = l.split(' ').find(|w| w.ends_with("/inventory.yml"))?;
+            std::fs::read_to_string(inventory).ok()
+        })
+        .filter(|text| text.contains(&format!("ansible_port: {port}\n")))
+        .count()
+}
+
+#[test]
+fn cancel_stops_the_playbook_and_leaves_no_process_here_or_there() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let playbook = "- gather_facts: false\n  tasks:\n    - name: started\n      command: echo started\n    - name: long\n      command: sleep 87\n    - name: after\n      command: echo finished\n";
+    load(
+        &d,
+        &records(
+            &sshd,
+            playbook,
+            &[("box-1", sshd.port), ("box-2", sshd.port)],
+            "",
+        ),
+    );
+    d.ok(&["request", "play"]);
+    let start = Instant::now();
+    let ids: Vec<Value> = loop {
+        let h = history(&d);
+        if h.len() == 2 && common::runs::remote_processes("sleep 87") >= 2 {
+            break h.iter().map(|o| o["id"].clone()).collect();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "never ran: {h:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        ansible_processes(sshd.port) >= 1,
+        "positive control: the run is there"
+    );
+    d.ok(&["cancel", &ids[0].to_string()]);
+    let h = wait_final(&d, 2, Duration::from_secs(30));
+    let cancelled = h.iter().find(|o| o["id"] == ids[0]).unwrap();
+    let other = h.iter().find(|o| o["id"] == ids[1]).unwrap();
+    assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
+    assert_eq!(other["state"], "failed", "{other}");
+    assert!(
+        other["error"]
+            .as_str()
+            .unwrap()
+            .contains("the playbook run was stopped"),
+        "{other}"
+    );
+    assert!(!logs(&d, other).contains("TASK [after]"));
+    common::runs::eventually(
+        "the remote sleep still runs after cancel",
+        Duration::from_secs(10),
+        || common::runs::remote_processes("sleep 87") == 0,
+    );
+    common::runs::eventually(
+        "ansible-playbook still runs after cancel",
+        Duration::from_secs(10),
+        || ansible_processes(sshd.port) == 0,
+    );
+}
