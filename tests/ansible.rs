@@ -329,3 +329,154 @@ fn cancel_stops_the_playbook_and_leaves_no_process_here_or_there() {
         || ansible_processes(sshd.port) == 0,
     );
 }
+
+/// Users and a two-level policy over the `play` task.
+const PEOPLE: &str = "[[user]]\nlogin = \"alice\"\nroles = [\"User\"]\n[[user]]\nlogin = \"bob\"\nroles = [\"User\"]\n[[user]]\nlogin = \"carol\"\nroles = [\"User\"]\n[[user]]\nlogin = \"eve\"\nroles = [\"User\"]\n[[policy]]\nname = \"lab-plays\"\nrequires_approval = true\nusers = [\"alice\", \"eve\"]\nenvironments = [\"lab\"]\napprovers = [{ user = \"bob\", level = 1 }, { user = \"carol\", level = 2 }]\n";
+
+#[test]
+fn a_dry_run_changes_nothing_shows_its_diff_to_approvers_and_the_approved_run_does_the_change() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let dir = scratch("check");
+    let target = dir.join("box-1");
+    let playbook = format!(
+        "- name: configure\n  gather_facts: false\n  tasks:\n    - name: write the setting\n      copy:\n        dest: \"{}/{{{{ inventory_hostname }}}}\"\n        content: \"max_connections = 200\\n\"\n",
+        dir.display()
+    );
+    let mut text = records(&sshd, &playbook, &[("box-1", sshd.port)], "");
+    text.push_str(PEOPLE);
+    load(&d, &text);
+    let filed = d.ok_as("alice", &["request", "play"]);
+    let id = filed
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    assert!(filed.contains("pending"), "{filed}");
+    // Neither another operator nor an approver of a later level asks for one.
+    assert!(d
+        .fails_as("eve", &["request", "check", &id])
+        .contains("may not ask for a dry run"));
+    // The approver of the current level asks for a dry run and sees it end.
+    let out = d.run(&["--as", "bob", "request", "check", &id, "--wait"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("--check --diff (a dry run)"), "{stdout}");
+    assert!(
+        stdout.contains("TASK [write the setting] changed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+max_connections = 200"),
+        "the diff: {stdout}"
+    );
+    assert!(!target.exists(), "a dry run changed the device");
+    // The approval view shows it beside the request, which still waits.
+    let shown = d.ok_as("carol", &["request", "show", &id]);
+    assert!(
+        shown.contains("dry run") && shown.contains("(asked by bob): succeeded"),
+        "{shown}"
+    );
+    assert!(shown.contains("+max_connections = 200"), "{shown}");
+    assert!(shown.contains("pending"), "{shown}");
+    assert!(d.ok(&["audit", "export"]).contains("request.dry-run"));
+    // Approved at both levels, the real run makes the change.
+    d.ok_as("bob", &["approve", &id, "--comment", "diff looks right"]);
+    d.ok_as("carol", &["approve", &id, "--comment", "ok"]);
+    common::runs::eventually(
+        "the approved run never wrote the file",
+        Duration::from_secs(60),
+        || target.exists(),
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "max_connections = 200\n"
+    );
+    // A decided request has no dry run any more.
+    assert!(d
+        .fails_as("alice", &["request", "check", &id])
+        .contains("waits for approval"));
+}
+
+#[test]
+fn a_playbook_that_forces_tasks_out_of_check_mode_has_no_dry_run() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let playbook = "- gather_facts: false\n  tasks:\n    - name: really\n      command: touch /tmp/gh-forced\n      check_mode: false\n";
+    let mut text = records(&sshd, playbook, &[("box-1", sshd.port)], "");
+    text.push_str(PEOPLE);
+    load(&d, &text);
+    let filed = d.ok_as("alice", &["request", "play"]);
+    let id = filed
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    let err = d.fails_as("alice", &["request", "check", &id]);
+    assert!(
+        err.contains("line 5") && err.contains("check_mode"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_template_that_is_not_a_playbook_is_refused_at_save_with_its_line() {
+    let d = DataDir::new();
+    let file = d.write(
+        "t.toml",
+        "[[template]]\nname = \"pb\"\nexecutor = \"ansible-playbook\"\ncontent = '''\n- name: x\n  hosts: webservers\n  tasks: []\n'''\n",
+    );
+    let err = d.fails(&["import", file.to_str().unwrap()]);
+    assert!(
+        err.contains("line 2") && err.contains("fills 'hosts'"),
+        "{err}"
+    );
+    let file = d.write(
+        "t2.toml",
+        "[[template]]\nname = \"pb\"\nexecutor = \"ansible-playbook\"\ncontent = '''\n- name: x\n  tasks:\n    - command: id\n      delegate_to: localhost\n'''\n",
+    );
+    let err = d.fails(&["import", file.to_str().unwrap()]);
+    assert!(err.contains("delegate_to"), "{err}");
+}
+
+/// On a shared jump host the service runs playbooks as the `[local]`
+/// user, never as itself: what a playbook runs on the jump host (a lookup)
+/// cannot read the service's data directory or key. Its private directory
+/// belongs to that user alone while it runs and is gone afterwards.
+#[test]
+fn a_shared_service_runs_playbooks_as_the_local_user_not_as_itself() {
+    use common::service::{ensure_accounts, Service, LOCAL, SERVICE};
+    ensure_accounts();
+    let sshd = Sshd::start("");
+    let service = Service::start(Some(SERVICE), &[], None);
+    let key_file = service.data().join("store.key");
+    let playbook = format!(
+        "- gather_facts: false\n  tasks:\n    - name: who runs this here\n      debug:\n        msg: \"controller={{{{ lookup('pipe', 'id -un') }}}} key={{{{ lookup('pipe', 'cat {} 2>&1 || true') }}}}\"\n",
+        key_file.display()
+    );
+    let records = service.write(
+        "records.toml",
+        &records(&sshd, &playbook, &[("box-1", sshd.port)], ""),
+    );
+    service.ok_as(Some(SERVICE), &["import", records.to_str().unwrap()]);
+    let out = service.run_as(Some(SERVICE), &["request", "play", "--wait"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(&format!("controller={LOCAL}")), "{stdout}");
+    assert!(
+        stdout.contains("Permission denied"),
+        "the key was readable: {stdout}"
+    );
+    // Positive control: the key file is there, and the service reads it.
+    assert!(key_file.exists());
+}

@@ -531,6 +531,7 @@ fn commands() -> Vec<Command> {
             comment: "ok".into(),
         },
         Command::ClusterStatus,
+        Command::DryRun { id: Id(3) },
     ]
 }
 
@@ -624,6 +625,7 @@ fn command_index(c: &Command) -> usize {
         Command::SearchOutput { .. } => 52,
         Command::ReviewEmergency { .. } => 53,
         Command::ClusterStatus => 54,
+        Command::DryRun { .. } => 55,
     }
 }
 
@@ -742,6 +744,14 @@ fn responses() -> Vec<Response> {
                 accepted: false,
                 comment: "why?".into(),
             }),
+            dry_runs: vec![gatehouse::engine::api::DryRunView {
+                operation: Id(12),
+                device: "web-1".into(),
+                state: "succeeded".into(),
+                requested_by: "bob".into(),
+                error: None,
+                output: vec!["TASK [write] changed".into()],
+            }],
         })),
         Response::Found(Box::new(gatehouse::engine::api::SearchPage {
             matches: vec![gatehouse::engine::api::OutputMatch {

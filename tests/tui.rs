@@ -583,6 +583,7 @@ fn the_approvals_queue_shows_what_will_run_and_decides_with_a_comment() {
         }],
         children: Vec::new(),
         review: None,
+        dry_runs: Vec::new(),
         request,
     };
     app.update(Message::Answer(

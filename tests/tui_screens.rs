@@ -316,6 +316,7 @@ fn realistic(login: &str) -> App {
             runs,
             children: Vec::new(),
             review: None,
+            dry_runs: Vec::new(),
             request: req.clone(),
         };
         app.update(Message::Answer(

@@ -47,6 +47,12 @@ pub enum Effect<'a> {
         request: &'a ExecutionRequest,
         policy: &'a Policy,
     },
+    /// Run a pending request's playbook as a dry run: its requester, or
+    /// someone who may decide it now.
+    DryRun {
+        request: &'a ExecutionRequest,
+        policy: Option<&'a Policy>,
+    },
     /// Stop an operation that has not ended.
     Cancel { requested_by: &'a str },
     /// Enrol (or replace) a user's own second factor.
@@ -299,6 +305,22 @@ pub fn authorize(who: &Principal<'_>, effect: Effect<'_>, facts: &dyn Facts) -> 
                     message,
                     needs: None,
                 })
+        }
+        Effect::DryRun { request, policy } => {
+            let login = who.user.meta.name.as_str();
+            let decides = policy
+                .is_some_and(|p| super::approval::may_decide(p, request, who.member()).is_ok());
+            if request.requester == login || decides {
+                Ok(())
+            } else {
+                Err(Denial {
+                    message: format!(
+                        "'{login}' may not ask for a dry run of request {}: only its requester and those who may decide it now",
+                        request.id
+                    ),
+                    needs: None,
+                })
+            }
         }
         Effect::Cancel { requested_by } => {
             if requested_by == who.user.meta.name || who.is_superuser() {

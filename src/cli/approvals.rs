@@ -247,6 +247,11 @@ pub fn view_lines(v: &crate::engine::api::RequestView) -> Vec<String> {
         lines.push(format!("on {}:", printable(&run.devices.join(", "))));
         lines.extend(run.text.lines().map(|l| format!("  {}", printable(l))));
     }
+    for run in &v.dry_runs {
+        lines.push(String::new());
+        lines.push(run.title());
+        lines.extend(run.output.iter().map(|l| format!("  {l}")));
+    }
     for c in &v.children {
         lines.push(String::new());
         lines.push(format!(

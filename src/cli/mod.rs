@@ -143,7 +143,9 @@ pub enum Verb {
         command: audit::AuditVerb,
     },
     /// Request a run of a task: one operation per device. `request show
-    /// ID [--json]` shows what a request will run, device by device.
+    /// ID [--json]` shows what a request will run, device by device;
+    /// `request check ID [--wait]` runs a pending request's playbook as a
+    /// dry run (--check --diff) for its requester and approvers to see.
     Request {
         task: String,
         /// With `show`: the request to show.
@@ -590,6 +592,12 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             json,
             ..
         } if task == "show" => approvals::show(cli, id, *json).await,
+        Verb::Request {
+            task,
+            show_id: Some(id),
+            wait,
+            ..
+        } if task == "check" => operations::dry_run(cli, id, *wait).await,
         Verb::Request {
             show_id: Some(extra),
             ..

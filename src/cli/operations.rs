@@ -78,6 +78,35 @@ pub async fn request(cli: &Cli, args: RequestArgs<'_>, wait: bool) -> Result<()>
     submit(cli, spec, wait).await
 }
 
+/// Runs a pending request's playbook as a dry run; with `wait`, follows
+/// it to its end (exit 1 unless it succeeded on every device).
+pub async fn dry_run(cli: &Cli, id: &str, wait: bool) -> Result<()> {
+    let id = parse_id(id)?;
+    let client = cli.client().await?;
+    let events = if wait {
+        Some(client.subscribe().await?)
+    } else {
+        None
+    };
+    let Response::Requested { operations, .. } = client.call(Command::DryRun { id }).await? else {
+        bail!("the server answered with something else");
+    };
+    eprintln!(
+        "dry run (--check --diff) of request {id}: {} operation(s): {}; `gatehouse request show {id}` shows it beside the request",
+        operations.len(),
+        operations
+            .iter()
+            .map(|o| format!("{} on {}", o.id, o.device))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let Some(events) = events else { return Ok(()) };
+    if !follow(&client, events, &operations).await? {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
 /// Files a request and says what became of it; with `wait`, follows its
 /// operations to their end (exit 1 unless all succeeded).
 pub async fn submit(cli: &Cli, spec: RequestSpec, wait: bool) -> Result<()> {

@@ -84,6 +84,9 @@ pub enum Trigger {
     },
     /// The just-in-time grant before a privileged session.
     Session { session: Id },
+    /// A dry run (`--check --diff`) of a pending request's playbook, asked
+    /// for before it is decided.
+    DryRun { request: Id },
 }
 
 impl fmt::Display for Trigger {
@@ -98,6 +101,7 @@ impl fmt::Display for Trigger {
                 write!(f, "password change of {credential} ({reason})")
             }
             Trigger::Session { session } => write!(f, "grant before session {session}"),
+            Trigger::DryRun { request } => write!(f, "dry run of request {request}"),
         }
     }
 }

@@ -227,6 +227,9 @@ pub enum Command {
     },
     /// The servers of a shared store, or this one alone.
     ClusterStatus,
+    /// Runs a pending request's playbook as a dry run (`--check --diff`),
+    /// for its requester and those who may decide it.
+    DryRun { id: Id },
 }
 
 /// One server, as `cluster status` shows it.
@@ -336,6 +339,38 @@ pub struct RequestView {
     pub children: Vec<ChildRun>,
     /// An emergency run's review, once given.
     pub review: Option<crate::domain::EmergencyReview>,
+    /// Its dry runs, newest first, each with the end of its output.
+    pub dry_runs: Vec<DryRunView>,
+}
+
+impl DryRunView {
+    /// Its heading: where, asked by whom, how it ended.
+    pub fn title(&self) -> String {
+        use crate::text::printable;
+        format!(
+            "dry run {} on {} (asked by {}): {}{}",
+            self.operation,
+            printable(&self.device),
+            printable(&self.requested_by),
+            self.state,
+            self.error
+                .as_ref()
+                .map(|e| format!(" ({})", printable(e)))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// A dry run of a pending request on one device.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct DryRunView {
+    pub operation: Id,
+    pub device: String,
+    pub state: String,
+    pub requested_by: String,
+    pub error: Option<String>,
+    /// Its last lines (Gatehouse's own lines and Ansible's).
+    pub output: Vec<String>,
 }
 
 /// The rendered text some devices get (secrets as their masks' names).

@@ -25,6 +25,25 @@ impl Engine {
             return self.change_under_way(credential, op.id);
         }
         let text = |e: EngineError| e.to_string();
+        // A dry run previews a pending request: it runs while that request
+        // still waits, unchanged, for its decision.
+        if let Trigger::DryRun { request } = op.trigger {
+            let req = self
+                .store
+                .request(request)
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("request {request} no longer exists"))?;
+            if !matches!(req.state, RequestState::Pending { .. }) {
+                return Err(format!(
+                    "request {request} is {}: a dry run is for a request that waits for approval",
+                    req.state
+                ));
+            }
+            if let Some(why) = self.drifted(&req).map_err(text)? {
+                return Err(format!("request {request} changed: {why}"));
+            }
+            return Ok(());
+        }
         // A session's grant runs for its opener, who must still be allowed
         // to open sessions on the device (the policy was judged a moment
         // ago, when the session was asked for).

@@ -5,6 +5,7 @@
 pub mod api;
 mod bootstrap;
 pub mod cluster;
+mod dry_run;
 mod explain;
 mod freezes;
 mod gate;
@@ -656,6 +657,7 @@ impl Engine {
                 comment,
             } => self.review_emergencies(who, ids, accepted, comment).await,
             Command::SearchOutput { text, filter } => self.search_output(who, &text, &filter).await,
+            Command::DryRun { id } => self.dry_run(who, id).await,
             Command::ClusterStatus => {
                 self.authorize(who, Effect::ClusterStatus)?;
                 Ok(Response::Cluster(Box::new(self.cluster_status()?)))

@@ -90,8 +90,10 @@ impl Engine {
             });
         }
         let review = self.store.review(id)?;
+        let dry_runs = self.dry_runs_of(&request)?;
         Ok(Response::RequestView(Box::new(RequestView {
             review,
+            dry_runs,
             credential: credential_name,
             username,
             template: template

@@ -797,6 +797,15 @@ fn prepare(store: &Store, op: &Operation) -> Result<Prepared, RunError> {
         crate::template::check_value(variable, &value).map_err(RunError::Invalid)?;
         values.set_declared(&variable.name, value);
     }
+    // A dry run changes nothing: only a playbook (run with --check) has one.
+    let check = matches!(op.trigger, crate::domain::Trigger::DryRun { .. });
+    if check && template.executor != Executor::AnsiblePlaybook {
+        return Err(invalid(format!(
+            "a dry run is for playbooks; template '{}' runs {}",
+            op.template,
+            template.executor.as_str()
+        )));
+    }
     let where_ = match template.executor {
         Executor::Local => "this host".to_string(),
         _ => format!("{}@{}:{}", credential.username, device.address, device.port),
@@ -839,7 +848,7 @@ fn prepare(store: &Store, op: &Operation) -> Result<Prepared, RunError> {
         values,
         target,
         where_,
-        check: false,
+        check,
     })
 }
 

@@ -296,7 +296,8 @@ fn as_account(account: Option<&str>, program: &Path) -> Command {
 
 /// A command that runs `program` as the service `account` the way its unit
 /// file does: that account's uid, gid and groups, holding CAP_SETUID and
-/// CAP_SETGID (ambient) to enter the local tasks' account.
+/// CAP_SETGID (ambient) to enter the local tasks' account, and CAP_CHOWN
+/// to give a playbook run's private directory to it.
 fn as_service(account: Option<&str>, program: &Path) -> Command {
     let mut cmd = match account {
         Some(user) => {
@@ -305,8 +306,8 @@ fn as_service(account: Option<&str>, program: &Path) -> Command {
                 .arg(format!("--regid={user}"))
                 .args([
                     "--init-groups",
-                    "--inh-caps=+setuid,+setgid",
-                    "--ambient-caps=+setuid,+setgid",
+                    "--inh-caps=+setuid,+setgid,+chown",
+                    "--ambient-caps=+setuid,+setgid,+chown",
                     "--",
                 ])
                 .arg(program);

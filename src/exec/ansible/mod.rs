@@ -251,7 +251,8 @@ async fn execute(play: Play, members: Vec<Member>) {
     command
         .env_clear()
         .envs(space.environment())
-        .current_dir(space.path())
+        // Entered as the run's account: its directory is not ours to enter.
+        .current_dir("/")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

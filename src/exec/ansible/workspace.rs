@@ -158,10 +158,6 @@ impl Workspace {
         Ok(space)
     }
 
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
-
     fn error(&self, path: &Path, e: std::io::Error) -> RunError {
         RunError::Invalid(format!("cannot write {}: {e}", path.display()))
     }
@@ -198,8 +194,9 @@ impl Workspace {
                 ))
             })
         };
-        for entry in walk(&self.dir) {
-            chown(&entry)?;
+        // The directory itself last: once it is theirs, we may not enter it.
+        for entry in walk(&self.dir).iter().rev() {
+            chown(entry)?;
         }
         Ok(())
     }

@@ -253,6 +253,10 @@ fn view_lines(app: &App, v: &crate::engine::api::RequestView, lines: &mut Vec<Li
                 .map(|l| Line::from(format!("  {}", printable(l)))),
         );
     }
+    for run in &v.dry_runs {
+        lines.push(Line::from(Span::styled(run.title(), app.theme.title())));
+        lines.extend(run.output.iter().map(|l| Line::from(format!("  {l}"))));
+    }
     for c in &v.children {
         lines.push(Line::from(Span::styled(
             format!(
