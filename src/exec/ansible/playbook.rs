@@ -52,7 +52,9 @@ fn line_of(text: &str, key: &str) -> usize {
 /// Parses a playbook into its plays (JSON values), or says which line is wrong.
 fn plays(text: &str) -> Result<Vec<Value>, TemplateError> {
     let parsed: Value = serde_yaml::from_str(text).map_err(|e| {
-        let line = e.location().map(|l| l.line()).unwrap_or(1);
+        // The end of the text may be past its last line: name the last one.
+        let last = text.lines().count().max(1);
+        let line = e.location().map(|l| l.line()).unwrap_or(1).min(last);
         at(line, format!("the playbook is not valid YAML: {e}"))
     })?;
     let Value::Array(plays) = parsed else {
@@ -182,6 +184,8 @@ mod tests {
         let e = check(bad_yaml).unwrap_err();
         assert!(e.message.contains("not valid YAML"), "{e}");
         assert!(e.line >= 3, "{e:?}");
+        // An error at the very end names the last line there is.
+        assert_eq!(check("\"\n").unwrap_err().line, 1);
         assert!(check("name: x\ntasks: []\n")
             .unwrap_err()
             .message
