@@ -480,3 +480,56 @@ fn a_shared_service_runs_playbooks_as_the_local_user_not_as_itself() {
     // Positive control: the key file is there, and the service reads it.
     assert!(key_file.exists());
 }
+
+#[test]
+fn request_with_check_files_it_for_approval_with_its_dry_run_and_never_runs_one_that_needs_none() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let dir = scratch("request-check");
+    let playbook = format!(
+        "- gather_facts: false\n  tasks:\n    - name: write\n      copy:\n        dest: \"{}/{{{{ inventory_hostname }}}}\"\n        content: \"on\\n\"\n",
+        dir.display()
+    );
+    let mut text = records(&sshd, &playbook, &[("box-1", sshd.port)], "");
+    text.push_str(PEOPLE);
+    // eve's own policy needs no approval: her requests run at once.
+    text = text.replace("users = [\"alice\", \"eve\"]", "users = [\"alice\"]");
+    text.push_str(
+        "[[policy]]\nname = \"eve-direct\"\nusers = [\"eve\"]\nenvironments = [\"lab\"]\n",
+    );
+    load(&d, &text);
+    let out = d.run(&["--as", "alice", "request", "play", "--check", "--wait"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("pending"), "{stdout}");
+    assert!(
+        stdout.contains("TASK [write] changed") && stdout.contains("+on"),
+        "{stdout}"
+    );
+    assert!(
+        !dir.join("box-1").exists(),
+        "the dry run changed the device"
+    );
+    let id = stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':')
+        .to_string();
+    assert!(d
+        .ok_as("bob", &["request", "show", &id])
+        .contains("(asked by alice): succeeded"));
+    // Where nothing waits for approval, --check runs nothing at all.
+    let before = history(&d).len();
+    let err = d.fails_as("eve", &["request", "play", "--check"]);
+    assert!(
+        err.contains("needs no approval and would run at once"),
+        "{err}"
+    );
+    assert_eq!(history(&d).len(), before);
+    assert!(!dir.join("box-1").exists());
+    // Positive control: without --check, eve's request runs and writes.
+    d.ok_as("eve", &["request", "play", "--wait"]);
+    assert!(dir.join("box-1").exists());
+}

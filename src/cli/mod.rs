@@ -187,6 +187,11 @@ pub enum Verb {
         /// approval, MFA as for a run) until --duration (90 days by default).
         #[arg(long, conflicts_with_all = ["wait", "at", "emergency", "devices", "vars"])]
         schedule: bool,
+        /// File it for approval and run its playbook at once as a dry run
+        /// (--check --diff) for the approvers to see; refused where it would
+        /// run without approval.
+        #[arg(long, conflicts_with_all = ["schedule", "emergency"])]
+        check: bool,
         /// The change this run is for (its code in your change process).
         #[arg(long, value_name = "CODE")]
         change: Option<String>,
@@ -620,6 +625,7 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
             schedule,
             change,
             plan,
+            check,
             ..
         } => {
             let spec = operations::RequestArgs {
@@ -636,6 +642,7 @@ pub async fn run_verb(cli: &Cli, verb: &Verb) -> Result<()> {
                 schedule: *schedule,
                 change,
                 plan,
+                check: *check,
             };
             operations::request(cli, spec, *wait).await
         }

@@ -36,6 +36,7 @@ pub struct RequestArgs<'a> {
     pub schedule: bool,
     pub change: &'a Option<String>,
     pub plan: &'a [String],
+    pub check: bool,
 }
 
 /// Parses a duration: `90s`, `30m`, `2h`, `1d`.
@@ -68,6 +69,7 @@ pub async fn request(cli: &Cli, args: RequestArgs<'_>, wait: bool) -> Result<()>
         emergency: args.emergency,
         totp: args.totp.clone(),
         schedule: args.schedule,
+        check: args.check,
         change: (args.change.is_some() || !args.plan.is_empty()).then(|| {
             crate::domain::ChangePlan {
                 code: args.change.clone().unwrap_or_default(),
@@ -117,11 +119,41 @@ pub async fn submit(cli: &Cli, spec: RequestSpec, wait: bool) -> Result<()> {
     } else {
         None
     };
+    let spec_check = spec.check;
     let (request, operations) = match client.call(Command::Request(spec)).await? {
         Response::Requested {
             request,
             operations,
         } => (request, operations),
+        Response::Filed(req) if spec_check => {
+            outln!(
+                "request {}: {} (policy {})",
+                req.id,
+                req.state,
+                req.policy.as_deref().unwrap_or("-")
+            );
+            let Response::Requested { operations, .. } =
+                client.call(Command::DryRun { id: req.id }).await?
+            else {
+                bail!("the server answered with something else");
+            };
+            eprintln!(
+                "dry run (--check --diff) of request {}: {} operation(s): {}; `gatehouse request show {}` shows it beside the request",
+                req.id,
+                operations.len(),
+                operations
+                    .iter()
+                    .map(|o| format!("{} on {}", o.id, o.device))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                req.id
+            );
+            let Some(events) = events else { return Ok(()) };
+            if !follow(&client, events, &operations).await? {
+                std::process::exit(1);
+            }
+            return Ok(());
+        }
         Response::Filed(req) => {
             outln!(
                 "request {}: {} (policy {})",

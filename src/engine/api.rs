@@ -527,6 +527,9 @@ pub struct RequestSpec {
     pub schedule: bool,
     /// The change it is for: its code, and the command lines it expects.
     pub change: Option<crate::domain::ChangePlan>,
+    /// Filed for approval with a dry run of its playbook to go with it
+    /// (refused where it would run at once).
+    pub check: bool,
 }
 
 /// Which operations history shows.

@@ -230,6 +230,11 @@ impl Engine {
         }
         let task = self.task(&spec.task)?;
         self.authorize(who, crate::access::Effect::Request(&task))?;
+        if spec.check {
+            return Err(EngineError::Denied(
+                "--check files a request for approval with a dry run beside it; a Superuser's run has no policy and no approval, so it would run at once".into(),
+            ));
+        }
         if spec.schedule {
             return self.superuser_schedule(who, &task, &spec).await;
         }

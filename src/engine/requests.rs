@@ -514,6 +514,20 @@ impl Engine {
             now,
             spec.until,
         )?;
+        // A dry run goes with a request that waits for approval; one that
+        // would run at once is refused, not run for real.
+        if spec.check && (spec.emergency || !policy.requires_approval || schedule.is_some()) {
+            return refuse(format!(
+                "--check files a request for approval with a dry run beside it; under policy {} this one {}",
+                policy.meta.name,
+                if schedule.is_some() {
+                    "authorises a schedule"
+                } else {
+                    "needs no approval and would run at once (run it without --check, or ask a dry run of a pending request: request check ID)"
+                }
+            ))
+            .await;
+        }
         let state = if spec.emergency {
             RequestState::Emergency
         } else if policy.requires_approval {

@@ -211,6 +211,7 @@ impl RequestForm {
             emergency: self.form.field("emergency").is_some_and(|f| f.is_on()),
             totp: text("totp"),
             schedule: false,
+            check: false,
             change: text("change").map(|code| crate::domain::ChangePlan {
                 code,
                 plan: Vec::new(),
