@@ -1023,3 +1023,104 @@ fn without_view_audit_confirmations_stay_and_the_dashboard_says_what_is_not_your
         .update(Message::Engine(Event::AuditAppended { seq: 9 }))
         .is_empty());
 }
+
+/// An approver asks for a dry run of a pending playbook request with `d`;
+/// when it ends, its output shows beside what the request runs. A request
+/// that runs no playbook has no dry run.
+#[test]
+fn an_approver_asks_for_a_dry_run_with_d_and_sees_its_output_beside_the_request() {
+    use gatehouse::domain::{Id, OpState, Trigger};
+    use gatehouse::engine::api::{DeviceRun, DryRunView, RequestView};
+    let mut app = App::new("bob".into(), Theme::default());
+    app.update(key('3'));
+    app.update(Message::Answer(
+        Call::Queue,
+        Ok(Response::Requests(vec![pending_request(42)])),
+    ));
+    let view = |executor: &str, dry_runs: Vec<DryRunView>| RequestView {
+        credential: "ops".into(),
+        username: "svc".into(),
+        template: "pgbouncer".into(),
+        template_revision: 2,
+        executor: executor.into(),
+        template_now: None,
+        variables: Vec::new(),
+        runs: vec![DeviceRun {
+            devices: vec!["web-1".into()],
+            text: "- name: configure\n  tasks: []".into(),
+        }],
+        children: Vec::new(),
+        review: None,
+        dry_runs,
+        request: pending_request(42),
+    };
+    // Control: a script's request has no dry run.
+    app.update(Message::Answer(
+        Call::RequestView(Id(42)),
+        Ok(Response::RequestView(Box::new(view(
+            "ssh-script",
+            Vec::new(),
+        )))),
+    ));
+    assert!(app.update(key('d')).is_empty());
+    assert!(screen(&app, 130, 34).contains("runs no playbook"));
+    app.update(Message::Answer(
+        Call::RequestView(Id(42)),
+        Ok(Response::RequestView(Box::new(view(
+            "ansible-playbook",
+            Vec::new(),
+        )))),
+    ));
+    // The help lists the key with this screen's others.
+    app.update(key('?'));
+    let text = screen(&app, 130, 40);
+    assert!(
+        text.lines().any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.windows(3).any(|w| w == ["d", "dry", "run"])
+        }),
+        "the help names the key: {text}"
+    );
+    app.update(Message::Key(KeyEvent::new(
+        KeyCode::Esc,
+        KeyModifiers::NONE,
+    )));
+    assert_eq!(app.update(key('d')), vec![Call::DryRun(Id(42))]);
+    let mut op = operation(50, OpState::Queued);
+    op.trigger = Trigger::DryRun { request: Id(42) };
+    app.update(Message::Answer(
+        Call::DryRun(Id(42)),
+        Ok(Response::Requested {
+            request: Id(49),
+            operations: vec![op.clone()],
+        }),
+    ));
+    assert!(screen(&app, 130, 34).contains("dry run of request 42 started on 1 device(s)"));
+    // Its end asks for the request's view again, which carries its output.
+    op.state = OpState::Succeeded;
+    let asked = app.update(Message::Engine(Event::OperationChanged(Box::new(op))));
+    assert!(asked.contains(&Call::RequestView(Id(42))), "{asked:?}");
+    app.update(Message::Answer(
+        Call::RequestView(Id(42)),
+        Ok(Response::RequestView(Box::new(view(
+            "ansible-playbook",
+            vec![DryRunView {
+                operation: Id(50),
+                device: "web-1".into(),
+                state: "succeeded".into(),
+                requested_by: "bob".into(),
+                error: None,
+                output: vec![
+                    "TASK [write the setting] changed".into(),
+                    "  +max_client_conn = 200".into(),
+                ],
+            }],
+        )))),
+    ));
+    let text = screen(&app, 130, 34);
+    assert!(
+        text.contains("dry run 50 on web-1 (asked by bob): succeeded"),
+        "{text}"
+    );
+    assert!(text.contains("+max_client_conn = 200"), "{text}");
+}

@@ -147,6 +147,8 @@ pub enum Call {
     /// Take the mouse (clicks and the wheel reach the TUI) or release it
     /// (the terminal's own selection works).
     MouseCapture(bool),
+    /// A dry run of a pending request's playbook (Approvals, `d`).
+    DryRun(Id),
     /// The servers of the store (Superusers; the Dashboard's).
     Cluster,
 }
@@ -331,6 +333,7 @@ impl Call {
             },
             // Done by the UI loop on the terminal; the engine is not asked.
             Call::MouseCapture(_) => Command::Whoami,
+            Call::DryRun(id) => Command::DryRun { id: *id },
         }
     }
 }
@@ -1078,11 +1081,19 @@ impl App {
             Message::Engine(Event::OperationChanged(op)) => {
                 // A new operation or an ended one changes the Dashboard's counts.
                 let counts = op.state.is_final() || !self.live_ops.iter().any(|o| o.id == op.id);
+                // A dry run that ended: the request's view shows its output.
+                let dry_run_of = match op.trigger {
+                    crate::domain::Trigger::DryRun { request } if op.state.is_final() => {
+                        Some(request)
+                    }
+                    _ => None,
+                };
                 self.on_operation(*op);
                 let mut requests = self.sync_log();
                 if counts {
                     requests.extend(self.ask_metrics());
                 }
+                requests.extend(dry_run_of.map(Call::RequestView));
                 requests
             }
             Message::Engine(Event::Output { id, chunk }) => {
@@ -1372,6 +1383,15 @@ impl App {
                 ));
                 self.overlays
                     .push(Overlay::Confirm(Confirm::Trust { device, keys }));
+            }
+            (Call::DryRun(id), Ok(Response::Requested { operations, .. })) => {
+                self.status = Some((
+                    format!(
+                        "dry run of request {id} started on {} device(s): its output shows with the request when it ends",
+                        operations.len()
+                    ),
+                    false,
+                ));
             }
             (Call::RequestView(id), Ok(Response::RequestView(view))) => {
                 self.approvals.views.insert(id, *view);

@@ -57,10 +57,11 @@ pub enum Action {
     LogRight,
     SaveLog,
     ReleaseMouse,
+    DryRun,
 }
 
 impl Action {
-    pub const ALL: [Action; 49] = [
+    pub const ALL: [Action; 50] = [
         Action::Quit,
         Action::Help,
         Action::Command,
@@ -110,6 +111,7 @@ impl Action {
         Action::LogRight,
         Action::SaveLog,
         Action::ReleaseMouse,
+        Action::DryRun,
     ];
 
     /// The name the configuration uses.
@@ -164,6 +166,7 @@ impl Action {
             Action::LogRight => "log_right",
             Action::SaveLog => "save_log",
             Action::ReleaseMouse => "release_mouse",
+            Action::DryRun => "dry_run",
         }
     }
 
@@ -219,6 +222,7 @@ impl Action {
             Action::LogRight => &["right"],
             Action::SaveLog => &["o"],
             Action::ReleaseMouse => &["M"],
+            Action::DryRun => &["d"],
         }
     }
 

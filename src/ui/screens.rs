@@ -476,6 +476,7 @@ impl Screen for Approvals {
                 },
             ),
             (k.first(Action::Filter), "filter"),
+            (k.first(Action::DryRun), "dry run"),
         ]
     }
     fn filter(&self, app: &mut App, _search_log: bool) -> Option<(FilterTarget, String)> {
@@ -495,6 +496,28 @@ impl Screen for Approvals {
             return Vec::new();
         }
         let approve = app.keys.is(&key, Action::Approve);
+        if app.keys.is(&key, Action::DryRun) {
+            // The selected request's playbook, with --check --diff.
+            let Some(req) = app.queue.get(app.approvals.selected) else {
+                return Vec::new();
+            };
+            let playbook =
+                app.approvals.views.get(&req.id).is_some_and(|v| {
+                    v.executor == crate::domain::Executor::AnsiblePlaybook.as_str()
+                });
+            if !playbook || req.state == RequestState::Emergency {
+                app.status = Some((
+                    format!("request {} runs no playbook that waits for approval: a dry run is for those", req.id),
+                    true,
+                ));
+                return Vec::new();
+            }
+            app.status = Some((
+                format!("asking for a dry run of request {}…", req.id),
+                false,
+            ));
+            return vec![Call::DryRun(req.id)];
+        }
         if app.keys.is(&key, Action::Narrow) {
             // Approve with the window narrowed: when it should end first.
             let ids = chosen_requests(app);
