@@ -533,3 +533,48 @@ fn request_with_check_files_it_for_approval_with_its_dry_run_and_never_runs_one_
     d.ok_as("eve", &["request", "play", "--wait"]);
     assert!(dir.join("box-1").exists());
 }
+
+#[test]
+fn a_timeout_stops_the_playbook_and_the_remote_command() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let playbook = "- gather_facts: false\n  tasks:\n    - name: long\n      command: sleep 91\n";
+    let text = records(&sshd, playbook, &[("box-1", sshd.port)], "").replace(
+        "parallelism = 2\n",
+        "parallelism = 2\ntimeout = 4\nretries = 0\n",
+    );
+    load(&d, &text);
+    // Whether the remote command ran at all, seen while the run goes.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut seen = false;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                seen |= common::runs::remote_processes("sleep 91") > 0;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            seen
+        })
+    };
+    let started = Instant::now();
+    let out = d.run(&["request", "play", "--wait"]);
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        seen.join().unwrap(),
+        "positive control: the remote sleep ran"
+    );
+    assert!(!out.status.success());
+    let h = history(&d);
+    assert_eq!(h[0]["state"], "failed", "{h:?}");
+    let error = h[0]["error"].as_str().unwrap();
+    assert!(error.contains("timed out after 4 s"), "{error}");
+    assert!(!error.contains("may still be running"), "{error}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+    common::runs::eventually(
+        "the remote sleep outlived the timeout",
+        Duration::from_secs(10),
+        || common::runs::remote_processes("sleep 91") == 0,
+    );
+    assert_eq!(ansible_processes(sshd.port), 0);
+}

@@ -574,7 +574,7 @@ impl Engine {
                         &who.user.meta.name,
                         "audit.export",
                         "audit log",
-                        format!("{} event(s)", self.store.audit_len()),
+                        format!("{} event(s)", self.store.audit_len()?),
                     )])
                     .await?;
                 }

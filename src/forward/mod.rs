@@ -124,11 +124,28 @@ async fn run(engine: Arc<Engine>, target: Target) {
     let mut connection: Option<sink::Connection> = None;
     let mut backoff = MIN_BACKOFF;
     let mut failing = false;
+    // Whether the store's last answer about the log's length was an error.
+    let mut unread = false;
     tracing::info!(target = %target.name, from = cursor + 1, "forwarding audit events");
     loop {
-        if store.audit_len() <= cursor {
-            tokio::time::sleep(POLL).await;
-            continue;
+        match store.audit_len() {
+            Ok(len) => {
+                unread = false;
+                if len <= cursor {
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
+            }
+            // The store did not answer (a shared database away): asked
+            // again after a pause, and said once until it answers.
+            Err(e) => {
+                if !unread {
+                    tracing::warn!(target = %target.name, error = %e, "cannot read the audit log's length; trying again");
+                    unread = true;
+                }
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
         }
         let events = match store.audit_events(cursor + 1, BATCH) {
             Ok(e) => e,

@@ -130,7 +130,7 @@ impl Store {
                 })
             }
         };
-        let at_source = self.audit_len();
+        let at_source = self.audit_len()?;
         if summary.audit_events != at_source {
             return Err(StoreError::Corrupt {
                 tree: "audit".into(),

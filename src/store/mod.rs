@@ -492,13 +492,15 @@ impl Store {
     }
 
     /// How many audit events there are (the last one's sequence number).
-    pub fn audit_len(&self) -> u64 {
-        self.kv
-            .range(AUDIT_TREE, &kv::Range::all().reversed().limit(1))
-            .ok()
-            .and_then(|last| last.into_iter().next())
+    pub fn audit_len(&self) -> StoreResult<u64> {
+        let last = self
+            .kv
+            .range(AUDIT_TREE, &kv::Range::all().reversed().limit(1))?;
+        Ok(last
+            .into_iter()
+            .next()
             .and_then(|(k, _)| k.try_into().ok().map(u64::from_be_bytes))
-            .unwrap_or(0)
+            .unwrap_or(0))
     }
 
     /// Walks the whole audit chain; returns how many events verified, or the

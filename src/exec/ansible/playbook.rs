@@ -74,6 +74,20 @@ fn plays(text: &str) -> Result<Vec<Value>, TemplateError> {
 /// leaves `hosts` to Gatehouse (or says `all`, the run's devices) and has
 /// tasks or roles, and nothing in it targets the jump host.
 pub fn check(text: &str) -> Result<(), TemplateError> {
+    // Nothing is substituted into a playbook's text: a mask would stay as
+    // it is written.
+    if let Some((n, line)) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.find("[#").is_some_and(|at| l[at..].contains("#]")))
+    {
+        let column = line.find("[#").map(|c| c + 1).unwrap_or(1);
+        return Err(TemplateError {
+            line: n + 1,
+            column,
+            message: "masks are not used in playbooks: a declared variable reaches it as an extra variable ({{ NAME }}), and the credential as Ansible's login and become password".into(),
+        });
+    }
     let plays = plays(text)?;
     for (n, play) in plays.iter().enumerate() {
         let which = match play.get("name").and_then(Value::as_str) {
@@ -199,6 +213,16 @@ mod tests {
             .unwrap_err()
             .message
             .contains("no tasks"));
+    }
+
+    #[test]
+    fn a_mask_in_a_playbook_is_refused_where_it_is() {
+        let text = "- tasks:\n    - command: echo [#HOST#]\n";
+        let e = check(text).unwrap_err();
+        assert_eq!((e.line, e.column), (2, 21), "{e}");
+        assert!(e.message.contains("{{ NAME }}"), "{e}");
+        // Ansible's own brackets are no mask.
+        assert!(check("- tasks:\n    - debug: {msg: \"[1, 2] # x\"}\n").is_ok());
     }
 
     #[test]
