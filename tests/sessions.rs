@@ -819,3 +819,65 @@ fn a_session_recorded_on_one_jump_host_is_listed_and_exported_on_another() {
     // Positive control: A exports the same.
     assert_eq!(a.ok(&["session", "export", &id]), cast);
 }
+
+/// A monitor on jump host B ends a session open through jump host A: A's
+/// server ends it at its next round, its user sees who ended it and why,
+/// and B answers once it has ended.
+#[test]
+fn a_session_open_on_one_jump_host_is_ended_by_a_monitor_on_another() {
+    common::sshd::os_account("gh-sess", std::path::Path::new("/bin/bash"), PASSWORD);
+    let sshd = Sshd::start("");
+    let pg = common::postgres::Postgres::start();
+    let (_, url) = pg.database();
+    let host = || {
+        let mut d = DataDir::new();
+        // A short lease: each server looks every second.
+        let config = d.write(
+            "config.toml",
+            &format!("[store]\nurl = \"{url}\"\nlease_secs = 4\n"),
+        );
+        d.env
+            .push(("GATEHOUSE_CONFIG".into(), config.display().to_string()));
+        d
+    };
+    let a = host();
+    let file = a.write("lab.toml", &records(&sshd));
+    a.ok(&["import", file.to_str().unwrap()]);
+    let b = host();
+    std::fs::copy(a.path().join("store.key"), b.path().join("store.key")).unwrap();
+    let tmux = Tmux::start(&format!(
+        "env GATEHOUSE_CONFIG={config} {bin} --data-dir {dir} --as alice connect box-1 --justification 'INC-8 shared'; echo CLIENT-DONE; sleep 30",
+        config = a.env[0].1,
+        bin = common::bin(),
+        dir = a.path().display()
+    ));
+    tmux.wait_for("gh-sess@");
+    let open: Vec<Value> = b
+        .ok(&["sessions", "--all", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|s| s["state"] == "open")
+        .collect();
+    assert_eq!(open.len(), 1, "{open:?}");
+    let id = open[0]["id"].as_u64().unwrap().to_string();
+    // B ends it; its answer waits for the end.
+    let said = b.ok(&["session", "end", &id, "--reason", "INC-8 closed by the NOC"]);
+    assert!(said.contains("ended"), "{said}");
+    let screen = tmux.wait_for("CLIENT-DONE");
+    assert!(
+        screen.contains("session ended by root: INC-8 closed by the NOC"),
+        "{screen}"
+    );
+    let ended: Vec<Value> = a
+        .ok(&["sessions", "--all", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_ne!(ended[0]["state"], "open", "{ended:?}");
+    let audit = a.ok(&["audit", "export"]);
+    assert!(audit.contains("session.end-asked"), "{audit}");
+    // Positive control: an ended session cannot be ended again.
+    assert!(b
+        .fails(&["session", "end", &id, "--reason", "again"])
+        .contains("is not open"));
+}

@@ -402,6 +402,7 @@ impl super::Engine {
         for dead in self.cluster_round()? {
             self.take_over(dead).await?;
         }
+        self.end_sessions_asked_elsewhere()?;
         self.pick_up_unclaimed()
     }
 

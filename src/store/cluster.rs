@@ -12,6 +12,17 @@ use serde::{Deserialize, Serialize};
 const SERVERS_TREE: &str = "cluster_servers";
 const CLAIMS_TREE: &str = "operation_claims";
 const SCHEDULES_TREE: &str = "schedules";
+/// Ends of sessions asked on one server for a session another holds.
+const SESSION_ENDS_TREE: &str = "session_ends";
+
+/// Someone who monitors sessions asked to end one that another server
+/// holds: that server ends it at its next round.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SessionEndAsk {
+    pub by: String,
+    pub reason: String,
+    pub at: Timestamp,
+}
 
 /// A server of a shared store, as it last said.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -40,6 +51,26 @@ impl Store {
             entry.id.to_be_bytes(),
             encode(entry)?,
         )])
+    }
+
+    /// Asks the server holding session `id` to end it (durable at once).
+    pub fn ask_session_end(&self, id: Id, ask: &SessionEndAsk) -> StoreResult<()> {
+        self.kv
+            .apply(vec![Write::put(SESSION_ENDS_TREE, id.key(), encode(ask)?)])
+    }
+
+    /// Whether someone asked to end session `id`, and who and why.
+    pub fn session_end_asked(&self, id: Id) -> StoreResult<Option<SessionEndAsk>> {
+        match self.kv.get(SESSION_ENDS_TREE, &id.key())? {
+            Some(v) => Ok(Some(decode(SESSION_ENDS_TREE, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Forgets the ask to end session `id` (it ended).
+    pub fn forget_session_end(&self, id: Id) -> StoreResult<()> {
+        self.kv
+            .apply(vec![Write::delete(SESSION_ENDS_TREE, id.key())])
     }
 
     /// Every server that has an entry.

@@ -45,6 +45,16 @@ impl LiveSessions {
             .remove(&id);
     }
 
+    /// The sessions open through this server.
+    pub(super) fn ids(&self) -> Vec<Id> {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect()
+    }
+
     fn get(&self, id: Id) -> Option<Arc<LiveSession>> {
         self.map
             .lock()
@@ -209,11 +219,85 @@ impl Engine {
                 });
                 Ok(Response::Done)
             }
+            // Open through another jump host's server: it is asked through
+            // the store and ends it at its next round; answered once it has.
+            None if self.store.shared() && session.is_open() => {
+                self.end_elsewhere(who, &session, reason).await
+            }
             None => Err(EngineError::Denied(format!(
                 "session {id} is not open ({})",
                 session.state_word()
             ))),
         }
+    }
+
+    async fn end_elsewhere(
+        &self,
+        who: &crate::access::Principal<'_>,
+        session: &crate::domain::SessionRecord,
+        reason: String,
+    ) -> Result<Response, EngineError> {
+        let id = session.id;
+        let by = who.user.meta.name.clone();
+        self.store.ask_session_end(
+            id,
+            &crate::store::cluster::SessionEndAsk {
+                by: by.clone(),
+                reason: crate::text::printable(&reason),
+                at: crate::domain::Timestamp::now(),
+            },
+        )?;
+        self.audit(vec![NewAuditEvent::new(
+            &by,
+            "session.end-asked",
+            format!("session {id} (device {})", session.device),
+            format!(
+                "asked the jump host holding {}'s session to end it: {}",
+                session.user,
+                crate::text::printable(&reason)
+            ),
+        )])
+        .await?;
+        let lease = self
+            .cluster
+            .as_ref()
+            .map(|m| m.lease)
+            .unwrap_or(std::time::Duration::from_secs(20));
+        let until = tokio::time::Instant::now() + lease;
+        while tokio::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            if !self.store.session(id)?.is_some_and(|s| s.is_open()) {
+                // Ended (by the ask, or on its own meanwhile): nothing is left to ask.
+                self.store.forget_session_end(id)?;
+                return Ok(Response::Done);
+            }
+        }
+        Err(EngineError::Denied(format!(
+            "session {id} is open through another jump host, which was asked to end it and has not yet (within {} s): it ends it when its server next looks, or its session ends with that server",
+            lease.as_secs()
+        )))
+    }
+
+    /// Ends the sessions this server holds that another server was asked
+    /// to end (a monitor on another jump host).
+    pub(in crate::engine) fn end_sessions_asked_elsewhere(&self) -> Result<(), EngineError> {
+        for id in self.live_sessions.ids() {
+            let Some(ask) = self.store.session_end_asked(id)? else {
+                continue;
+            };
+            let end = self
+                .live_sessions
+                .get(id)
+                .and_then(|live| live.end.lock().unwrap_or_else(|p| p.into_inner()).take());
+            if let Some(end) = end {
+                let _ = end.send(SessionEnd::Terminated {
+                    by: ask.by,
+                    reason: ask.reason,
+                });
+            }
+            self.store.forget_session_end(id)?;
+        }
+        Ok(())
     }
 
     /// The environment of a device, by name.
