@@ -5,6 +5,8 @@
 # 3) per size; prints the median wall time, CPU time and peak memory (RSS).
 # Not a test: it never fails on a timing.
 # Usage: [RUNS=3] [STOCK=1] benches/fanout.sh [N ...]   (default: 50 200 500)
+# STORE_URL=postgresql://…: Gatehouse keeps its store there (one size per
+# database); GH_ONLY=1: Gatehouse alone (no pssh or Ansible needed).
 # STOCK=1: sshd keeps OpenSSH's stock MaxStartups 10:30:100 instead of the
 # raised setting; parallel-ssh then runs at 10 in flight (-p 10), since more
 # is dropped; Gatehouse keeps its defaults.
@@ -83,10 +85,16 @@ for n in "${counts[@]}"; do
     echo 'credential = "k"'; echo "parallelism = $n"; echo 'retries = 0'
     printf 'devices = ['; for i in $(seq 1 "$n"); do printf '"d%s",' "$i"; done; echo ']'
   } > "$records"
+  if [ -n "${STORE_URL:-}" ]; then
+    printf '[store]\nurl = "%s"\n' "$STORE_URL" > "$work/config-$n.toml"
+    export GATEHOUSE_CONFIG="$work/config-$n.toml"
+  fi
   "$GH" --data-dir "$data" import "$records" >/dev/null
   "$GH" --data-dir "$data" shutdown >/dev/null
   echo "-- $n devices (parallelism $n)"
   report gatehouse '\] ok$' measure_gatehouse "$data"
+  [ "${GH_ONLY:-0}" = 1 ] && continue
+  [ -n "$PSSH" ] || { echo "parallel-ssh not found (apt-get install pssh), or GH_ONLY=1"; exit 1; }
   pssh_p=$n; [ "${STOCK:-0}" = 1 ] && pssh_p=10
   report pssh 'SUCCESS' run_tree "$PSSH" -h "$hosts" -p "$pssh_p" -t 60 -i -x "-i $work/id -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o BatchMode=yes" 'uname -n; echo ok'
   if [ -n "$ANSIBLE" ]; then

@@ -31,3 +31,13 @@ cargo bench --quiet --bench store 2>/dev/null
 echo
 echo "== PostgreSQL $("$bin/postgres" --version | awk '{print $3}') (synchronous_commit on, fsync on) =="
 STORE_URL="host=$dir user=gatehouse dbname=bench" cargo bench --quiet --bench store 2>/dev/null
+
+# A fan-out of FANOUT devices (200) through a real sshd, Gatehouse alone,
+# on each store.
+: "${FANOUT:=200}"
+echo
+echo "== fan-out, $FANOUT devices, sled =="
+GH_ONLY=1 bash benches/fanout.sh "$FANOUT" | grep -v '^$'
+"$bin/psql" -X -q -h "$dir" -U gatehouse -d postgres -c "CREATE DATABASE fanout" >/dev/null
+echo "== fan-out, $FANOUT devices, PostgreSQL =="
+STORE_URL="host=$dir user=gatehouse dbname=fanout" GH_ONLY=1 bash benches/fanout.sh "$FANOUT" | grep -v '^$'

@@ -5,7 +5,7 @@
 # Sets GH, PSSH, work, user, port, addresses, hostkey. Sourced, not run.
 cargo build --release --quiet
 GH=$PWD/target/release/gatehouse
-PSSH=$(command -v parallel-ssh || command -v pssh)
+PSSH=$(command -v parallel-ssh || command -v pssh || true)
 ANSIBLE=$(command -v ansible || true)
 work=$(mktemp -d /tmp/gh-bench.XXXXXX)
 chmod 755 "$work"

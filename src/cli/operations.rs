@@ -90,20 +90,48 @@ pub async fn dry_run(cli: &Cli, id: &str, wait: bool) -> Result<()> {
     } else {
         None
     };
+    start_dry_run(&client, id, events).await
+}
+
+/// Asks for a dry run of pending request `id`, says which operations run
+/// it and, with `events`, follows them (exit 1 unless all succeeded).
+async fn start_dry_run(
+    client: &Client,
+    id: Id,
+    events: Option<tokio::sync::mpsc::UnboundedReceiver<Event>>,
+) -> Result<()> {
     let Response::Requested { operations, .. } = client.call(Command::DryRun { id }).await? else {
         bail!("the server answered with something else");
     };
     eprintln!(
-        "dry run (--check --diff) of request {id}: {} operation(s): {}; `gatehouse request show {id}` shows it beside the request",
+        "dry run (--check --diff) of request {id}: {}; `gatehouse request show {id}` shows it beside the request",
+        listed(&operations)
+    );
+    follow_or_return(client, events, &operations).await
+}
+
+/// `N operation(s): ID on DEVICE, …`.
+fn listed(operations: &[Operation]) -> String {
+    format!(
+        "{} operation(s): {}",
         operations.len(),
         operations
             .iter()
             .map(|o| format!("{} on {}", o.id, o.device))
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    )
+}
+
+/// With `events`, follows the operations to their end and exits 1 unless
+/// every one succeeded.
+async fn follow_or_return(
+    client: &Client,
+    events: Option<tokio::sync::mpsc::UnboundedReceiver<Event>>,
+    operations: &[Operation],
+) -> Result<()> {
     let Some(events) = events else { return Ok(()) };
-    if !follow(&client, events, &operations).await? {
+    if !follow(client, events, operations).await? {
         std::process::exit(1);
     }
     Ok(())
@@ -132,27 +160,7 @@ pub async fn submit(cli: &Cli, spec: RequestSpec, wait: bool) -> Result<()> {
                 req.state,
                 req.policy.as_deref().unwrap_or("-")
             );
-            let Response::Requested { operations, .. } =
-                client.call(Command::DryRun { id: req.id }).await?
-            else {
-                bail!("the server answered with something else");
-            };
-            eprintln!(
-                "dry run (--check --diff) of request {}: {} operation(s): {}; `gatehouse request show {}` shows it beside the request",
-                req.id,
-                operations.len(),
-                operations
-                    .iter()
-                    .map(|o| format!("{} on {}", o.id, o.device))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                req.id
-            );
-            let Some(events) = events else { return Ok(()) };
-            if !follow(&client, events, &operations).await? {
-                std::process::exit(1);
-            }
-            return Ok(());
+            return start_dry_run(&client, req.id, events).await;
         }
         Response::Filed(req) => {
             outln!(
@@ -178,20 +186,8 @@ pub async fn submit(cli: &Cli, spec: RequestSpec, wait: bool) -> Result<()> {
         }
         _ => bail!("the server answered with something else"),
     };
-    eprintln!(
-        "request {request}: {} operation(s): {}",
-        operations.len(),
-        operations
-            .iter()
-            .map(|o| format!("{} on {}", o.id, o.device))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    let Some(events) = events else { return Ok(()) };
-    if !follow(&client, events, &operations).await? {
-        std::process::exit(1);
-    }
-    Ok(())
+    eprintln!("request {request}: {}", listed(&operations));
+    follow_or_return(&client, events, &operations).await
 }
 
 /// Prints the operations' output as it comes and their ends; whether
