@@ -386,6 +386,45 @@ fn the_template_editor_shows_the_mask_legend_with_the_templates_own_variables() 
     assert!(shown.contains("Edit template restart"), "{shown}");
 }
 
+/// A playbook uses no masks: its legend lists the variables Gatehouse
+/// gives it and the template's own, written as Ansible reads them.
+#[test]
+fn a_playbooks_legend_lists_ansible_variables_not_masks() {
+    let mut app = App::new("root".into(), Theme::default());
+    let template = Template {
+        meta: Meta {
+            revision: 1,
+            ..Meta::named("pooler")
+        },
+        executor: Executor::AnsiblePlaybook,
+        content: "- tasks:\n    - debug: {msg: \"{{ LIMIT }}\"}\n".into(),
+        variables: vec![Variable {
+            name: "LIMIT".into(),
+            description: "the most client connections".into(),
+            ..Variable::default()
+        }],
+        ..Template::default()
+    };
+    app.update(Message::Answer(
+        Call::List(Kind::Template),
+        Ok(Response::Records(vec![Record::Template(template)])),
+    ));
+    app.update(key(KeyCode::Char('7')));
+    while app.admin_kind() != Kind::Template {
+        app.update(key(KeyCode::Right));
+    }
+    app.update(key(KeyCode::Char('e')));
+    let shown = screen(&app, 170, 45);
+    assert!(shown.contains(" Variables "), "{shown}");
+    assert!(shown.contains("{{ LIMIT }}"), "{shown}");
+    assert!(shown.contains("the most client connections"), "{shown}");
+    assert!(
+        shown.contains("{{ ansible_user }}       the credential's user"),
+        "{shown}"
+    );
+    assert!(!shown.contains("[#AUTH_PASSWORD#]"), "no masks: {shown}");
+}
+
 #[test]
 fn quitting_says_why_a_personal_server_stays_up() {
     let mut app = alice();

@@ -242,9 +242,37 @@ impl RecordForm {
             .collect()
     }
 
+    /// Whether the template being edited is a playbook (no masks: its
+    /// variables are Ansible's).
+    fn is_playbook(&self) -> bool {
+        self.form.value("executor") == crate::domain::Executor::AnsiblePlaybook.as_str()
+    }
+
+    /// What Gatehouse gives a playbook of its own: the inventory's
+    /// variables, before the template's declared ones.
+    const PLAYBOOK_GIVES: [(&'static str, &'static str); 3] = [
+        ("inventory_hostname", "the device's name"),
+        ("ansible_host", "the device's address"),
+        ("ansible_user", "the credential's user"),
+    ];
+
     /// The masks a template's content may use: the built-ins with what
-    /// each holds, then the template's declared variables.
+    /// each holds, then the template's declared variables. A playbook
+    /// uses no masks: Ansible's variables Gatehouse sets, then the
+    /// declared ones (extra variables).
     pub fn legend(&self) -> Vec<(String, String)> {
+        if self.is_playbook() {
+            let mut lines: Vec<(String, String)> = Self::PLAYBOOK_GIVES
+                .iter()
+                .map(|(name, about)| (format!("{{{{ {name} }}}}"), about.to_string()))
+                .collect();
+            lines.extend(
+                self.declared()
+                    .into_iter()
+                    .map(|(n, about)| (format!("{{{{ {n} }}}}"), about)),
+            );
+            return lines;
+        }
         let mut lines: Vec<(String, String)> = crate::template::BUILTIN_MASKS
             .iter()
             .map(|m| {
@@ -277,7 +305,20 @@ impl RecordForm {
             return self.form.draw(frame, area, theme);
         }
         let legend = self.legend();
-        let builtins = crate::template::BUILTIN_MASKS.len();
+        let playbook = self.is_playbook();
+        let builtins = if playbook {
+            Self::PLAYBOOK_GIVES.len()
+        } else {
+            crate::template::BUILTIN_MASKS.len()
+        };
+        // The names' column: as wide as the longest (a playbook's
+        // `{{ inventory_hostname }}`), the meaning fitted after it.
+        let column = legend
+            .iter()
+            .map(|(mask, _)| mask.chars().count())
+            .max()
+            .unwrap_or(18)
+            .clamp(18, 26);
         let line = |i: usize, (mask, about): &(String, String), width: usize| {
             let style = if i < builtins {
                 theme.text()
@@ -285,9 +326,15 @@ impl RecordForm {
                 theme.ok_style()
             };
             Line::from(vec![
-                Span::styled(format!("{mask:<18} "), style),
                 Span::styled(
-                    crate::text::fit(&crate::text::printable(about), width.saturating_sub(19)),
+                    format!("{:<column$} ", crate::text::fit(mask, column)),
+                    style,
+                ),
+                Span::styled(
+                    crate::text::fit(
+                        &crate::text::printable(about),
+                        width.saturating_sub(column + 1),
+                    ),
                     theme.dim(),
                 ),
             ])
@@ -325,7 +372,11 @@ impl RecordForm {
         };
         let width = panel.width.saturating_sub(2) as usize;
         let mut lines: Vec<Line> = vec![Line::from(Span::styled(
-            "built-ins (passwords redacted), then variables:",
+            if playbook {
+                "no masks in a playbook: Ansible's, then yours:"
+            } else {
+                "built-ins (passwords redacted), then variables:"
+            },
             theme.dim(),
         ))];
         lines.extend(legend.iter().enumerate().map(|(i, l)| line(i, l, width)));
@@ -334,7 +385,7 @@ impl RecordForm {
             Paragraph::new(lines).block(
                 Block::default()
                     .borders(Borders::ALL)
-                    .title(" Masks ")
+                    .title(if playbook { " Variables " } else { " Masks " })
                     .title_style(theme.title())
                     .title_bottom(Line::from(Span::styled(
                         if wide { "" } else { " F2 or Esc closes " },
