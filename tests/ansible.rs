@@ -578,3 +578,55 @@ fn a_timeout_stops_the_playbook_and_the_remote_command() {
     );
     assert_eq!(ansible_processes(sshd.port), 0);
 }
+
+/// A playbook's controller side (lookups, local files) runs on the jump
+/// host: writing one needs run-local, as a local script does; requesting
+/// its task does not (the approved text is what runs).
+#[test]
+fn writing_a_playbook_needs_run_local_and_requesting_it_does_not() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let playbook =
+        "- gather_facts: false\n  tasks:\n    - name: hello\n      command: echo hello\n";
+    let mut text = records(&sshd, playbook, &[("box-1", sshd.port)], "");
+    text.push_str(
+        "[[role]]\nname = \"authors\"\ngrants = [{ action = \"view-templates\" }, { action = \"manage-templates\" }]\n\
+         [[role]]\nname = \"local-authors\"\ngrants = [{ action = \"view-templates\" }, { action = \"manage-templates\" }, { action = \"run-local\" }]\n\
+         [[user]]\nlogin = \"tom\"\nroles = [\"User\", \"authors\"]\n\
+         [[user]]\nlogin = \"lou\"\nroles = [\"User\", \"local-authors\"]\n\
+         [[user]]\nlogin = \"opal\"\nroles = [\"User\"]\n\
+         [[policy]]\nname = \"opal-runs\"\nusers = [\"opal\"]\nenvironments = [\"lab\"]\n",
+    );
+    load(&d, &text);
+    let changed = "[[template]]\nname = \"pb\"\nexecutor = \"ansible-playbook\"\ncontent = '''\n- gather_facts: false\n  tasks:\n    - name: hello\n      command: echo \"{{ lookup('pipe', 'id -un') }}\"\n'''\n";
+    let file = d.write("pb.toml", changed);
+    let err = d.fails_as("tom", &["import", file.to_str().unwrap()]);
+    assert!(
+        err.contains("run-local") && err.contains("lookups"),
+        "{err}"
+    );
+    // Nor may he turn another template into a playbook.
+    let script = d.write(
+        "sh.toml",
+        "[[template]]\nname = \"sh\"\nexecutor = \"ssh-script\"\ncontent = \"echo hi\"\n",
+    );
+    d.ok_as("tom", &["import", script.to_str().unwrap()]);
+    let turned = d.write(
+        "sh2.toml",
+        "[[template]]\nname = \"sh\"\nexecutor = \"ansible-playbook\"\ncontent = '''\n- tasks: []\n'''\n",
+    );
+    assert!(d
+        .fails_as("tom", &["import", turned.to_str().unwrap()])
+        .contains("run-local"));
+    // With run-local, the same playbook is written.
+    d.ok_as("lou", &["import", file.to_str().unwrap()]);
+    // An operator without run-local requests its task and it runs.
+    let out = d.run(&["--as", "opal", "request", "play", "--wait"]);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("TASK [hello] changed"), "{stdout}");
+}

@@ -558,5 +558,22 @@ fn change(
             Permission::RunLocal,
         );
     }
+    // A playbook's controller side (lookups, filters, local files) runs on
+    // the Gatehouse host as the [local] user: whoever writes one writes
+    // code for that host. Running it is bound to the approved text, so a
+    // requester needs no more than for any task.
+    let playbook =
+        |r: &Record| matches!(r, Record::Template(t) if t.executor == Executor::AnsiblePlaybook);
+    if (playbook(incoming) || stored.is_some_and(playbook)) && !who.may(Permission::RunLocal, None)
+    {
+        return deny(
+            who,
+            format!(
+                "write template '{}': a playbook's lookups and local files run on the Gatehouse host",
+                incoming.name()
+            ),
+            Permission::RunLocal,
+        );
+    }
     Ok(())
 }
