@@ -245,19 +245,27 @@ fn a_become_password_from_the_credential_works_and_is_nowhere_to_be_seen() {
         let text = std::fs::read_to_string(&file).unwrap_or_default();
         assert!(!text.contains(TEST_PASSWORD), "{}", file.display());
     }
-    // The run's private directory is gone.
-    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
-        .unwrap()
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_string_lossy()
-                .starts_with("gatehouse-ansible-")
-                && std::fs::read_to_string(e.path().join("inventory.yml"))
-                    .is_ok_and(|t| t.contains(&sshd.port.to_string()))
-        })
-        .collect();
-    assert!(left.is_empty(), "{left:?}");
+    // The run's private directory is gone (removed off the async workers,
+    // just after the run's end).
+    let port = sshd.port.to_string();
+    let runs_left = || {
+        std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("gatehouse-ansible-")
+                    && std::fs::read_to_string(e.path().join("inventory.yml"))
+                        .is_ok_and(|t| t.contains(&port))
+            })
+            .count()
+    };
+    common::runs::eventually(
+        "the run's private directory is still there",
+        Duration::from_secs(5),
+        || runs_left() == 0,
+    );
 }
 
 /// ansible-playbook processes whose run's inventory names this port.

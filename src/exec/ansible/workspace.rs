@@ -294,22 +294,30 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 impl Drop for Workspace {
     fn drop(&mut self) {
-        // What the run's account made there is removed as that account
-        // (a server that is not root may not remove it otherwise).
-        if let Some((uid, gid)) = self.owner {
-            if !nix::unistd::geteuid().is_root() {
-                let _ = std::process::Command::new("setpriv")
-                    .arg(format!("--reuid={uid}"))
-                    .arg(format!("--regid={gid}"))
-                    .args(["--clear-groups", "--inh-caps=-all", "--ambient-caps=-all"])
-                    .args(["--", "rm", "-rf", "--"])
-                    .arg(&self.dir)
-                    .env_clear()
-                    .env("PATH", local::SCRIPT_PATH)
-                    .status();
+        let (dir, owner) = (self.dir.clone(), self.owner);
+        let remove = move || {
+            // What the run's account made there is removed as that account
+            // (a server that is not root may not remove it otherwise).
+            if let Some((uid, gid)) = owner {
+                if !nix::unistd::geteuid().is_root() {
+                    let _ = std::process::Command::new("setpriv")
+                        .arg(format!("--reuid={uid}"))
+                        .arg(format!("--regid={gid}"))
+                        .args(["--clear-groups", "--inh-caps=-all", "--ambient-caps=-all"])
+                        .args(["--", "rm", "-rf", "--"])
+                        .arg(&dir)
+                        .env_clear()
+                        .env("PATH", local::SCRIPT_PATH)
+                        .status();
+                }
             }
+            let _ = std::fs::remove_dir_all(&dir);
+        };
+        // Off the async workers: removing files is blocking work.
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(remove)),
+            Err(_) => remove(),
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
