@@ -792,7 +792,8 @@ fn send_answers_with_one_key_and_interrupts_with_ctrl_c() {
         exec \"read -n 1 answer; echo; echo got-$answer\"\n\
         send \"y\"\n\
         expect \"*got-y*$\" timeout 5\n\
-        exec \"sleep 60\"\n\
+        exec \"echo sl$((1+1))eeping; sleep 60\"\n\
+        expect \"*sl2eeping*\" timeout 5\n\
         send \"^C\"\n\
         expect \"*$\" timeout 5\n\
         exec \"echo after-interrupt\"\n\
