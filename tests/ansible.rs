@@ -549,7 +549,7 @@ fn a_timeout_stops_the_playbook_and_the_remote_command() {
     let playbook = "- gather_facts: false\n  tasks:\n    - name: long\n      command: sleep 91\n";
     let text = records(&sshd, playbook, &[("box-1", sshd.port)], "").replace(
         "parallelism = 2\n",
-        "parallelism = 2\ntimeout = 4\nretries = 0\n",
+        "parallelism = 2\ntimeout = 8\nretries = 0\n",
     );
     load(&d, &text);
     // Whether the remote command ran at all, seen while the run goes.
@@ -576,7 +576,7 @@ fn a_timeout_stops_the_playbook_and_the_remote_command() {
     let h = history(&d);
     assert_eq!(h[0]["state"], "failed", "{h:?}");
     let error = h[0]["error"].as_str().unwrap();
-    assert!(error.contains("timed out after 4 s"), "{error}");
+    assert!(error.contains("timed out after 8 s"), "{error}");
     assert!(!error.contains("may still be running"), "{error}");
     assert!(started.elapsed() < Duration::from_secs(30));
     common::runs::eventually(

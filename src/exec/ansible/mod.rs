@@ -27,8 +27,10 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{oneshot, watch, Notify};
 
-/// How long the first operation of a batch waits for the others to join.
-const GATHER: Duration = Duration::from_millis(750);
+/// How long the first operation of a batch waits for the others to join
+/// (they all start at once; this bounds only a wait for one that failed
+/// before it could join, or a loaded server's slow start).
+const GATHER: Duration = Duration::from_secs(2);
 
 /// The executor.
 pub struct AnsiblePlaybook;
