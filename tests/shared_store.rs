@@ -386,7 +386,8 @@ fn ops_of(d: &DataDir, task: &str) -> Vec<serde_json::Value> {
 }
 
 #[test]
-fn a_killed_servers_running_work_is_interrupted_and_its_queued_work_runs_on_a_survivor() {
+fn a_killed_servers_running_work_is_interrupted_its_queued_work_runs_on_a_survivor_and_nothing_runs_twice_when_it_rejoins(
+) {
     let pg = Postgres::start();
     let (_, url) = pg.database();
     let a = jump_host_with_lease(&url, 3);
@@ -487,6 +488,59 @@ fn a_killed_servers_running_work_is_interrupted_and_its_queued_work_runs_on_a_su
         .filter(|l| l.contains("operation.interrupted"))
         .count();
     assert_eq!(interrupted, 1, "interrupted once, by one survivor");
+
+    // A comes back: it joins the cluster as a new server and runs nothing
+    // again (the taken-over work stays as the survivor left it).
+    let starts = |d: &DataDir| {
+        d.ok(&["audit", "export"])
+            .lines()
+            .filter(|l| l.contains("operation.start"))
+            .count()
+    };
+    let started_before = starts(&b);
+    assert_eq!(started_before, 2, "each operation started once");
+    a.ok(&["list", "devices"]);
+    let rejoined = std::time::Instant::now();
+    loop {
+        let status: serde_json::Value =
+            serde_json::from_str(&b.ok(&["cluster", "status", "--json"])).unwrap();
+        let alive = status["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["alive"] == true)
+            .count();
+        if alive == 2 {
+            break;
+        }
+        assert!(
+            rejoined.elapsed().as_secs() < 10,
+            "A did not rejoin: {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // Two of its renewal rounds (a quarter of the lease each) go by.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let ops = ops_of(&a, "slow");
+    assert_eq!(ops.len(), 2, "no operation added: {ops:?}");
+    assert_eq!(
+        ops.iter().find(|o| o["id"] == running).unwrap()["state"],
+        "interrupted"
+    );
+    assert_eq!(
+        ops.iter().find(|o| o["id"] == queued).unwrap()["state"],
+        "succeeded"
+    );
+    assert_eq!(starts(&a), started_before, "nothing ran twice");
+    let audit = a.ok(&["audit", "export"]);
+    assert_eq!(
+        audit
+            .lines()
+            .filter(|l| l.contains("operation.interrupted"))
+            .count(),
+        1
+    );
+    assert!(a.ok(&["audit", "verify"]).contains("chain intact"));
 }
 
 #[test]
