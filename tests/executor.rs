@@ -783,7 +783,10 @@ fn an_encrypted_key_is_checked_against_its_passphrase_at_import() {
 }
 
 /// `send` types text without a newline: a one-key answer and a Ctrl-C that
-/// interrupts a command, as a person at the terminal would.
+/// interrupts a command, as a person at the terminal would. The marker the
+/// Ctrl-C waits for is printed by the process it interrupts, which is then
+/// the terminal's foreground (a marker printed by the shell before it
+/// starts `sleep` raced the shell handing the terminal over).
 #[test]
 fn send_answers_with_one_key_and_interrupts_with_ctrl_c() {
     let sshd = Sshd::start("");
@@ -792,7 +795,7 @@ fn send_answers_with_one_key_and_interrupts_with_ctrl_c() {
         exec \"read -n 1 answer; echo; echo got-$answer\"\n\
         send \"y\"\n\
         expect \"*got-y*$\" timeout 20\n\
-        exec \"echo sl$((1+1))eeping; sleep 60\"\n\
+        exec \"sh -c 'echo sl$((1+1))eeping; exec sleep 60'\"\n\
         expect \"*sl2eeping*\" timeout 20\n\
         send \"^C\"\n\
         expect \"*$\" timeout 20\n\
