@@ -107,6 +107,56 @@ fn a_playbook_changes_a_file_on_three_devices_with_a_result_for_each() {
     }
 }
 
+#[test]
+fn a_device_where_every_task_was_skipped_is_skipped_with_why_and_nothing_is_retried() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let dir = scratch("skipped");
+    // Facts are gathered on both (the default); the one task runs on box-1 only.
+    let playbook = format!(
+        "- name: mark one\n  tasks:\n    - name: write the mark\n      when: inventory_hostname == \"box-1\"\n      copy:\n        dest: \"{}/{{{{ inventory_hostname }}}}\"\n        content: \"marked\\n\"\n",
+        dir.display()
+    );
+    // Failures are retried here: a skip must not be.
+    let mut text = records(
+        &sshd,
+        &playbook,
+        &[("box-1", sshd.port), ("box-2", sshd.port)],
+        "",
+    );
+    text.push_str("retries = 2\nretry_on_failure = true\n");
+    load(&d, &text);
+    let out = d.run(&["request", "play", "--wait"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "a skip is not a failure: {stderr}");
+    let h = wait_final(&d, 2, Duration::from_secs(60));
+    let by = |name: &str| h.iter().find(|o| o["device"] == name).unwrap().clone();
+    // Control: the device the task ran on succeeded and was changed.
+    assert_eq!(by("box-1")["state"], "succeeded", "{h:?}");
+    assert!(dir.join("box-1").exists());
+    let skipped = by("box-2");
+    assert_eq!(skipped["state"], "skipped", "{skipped}");
+    assert_eq!(
+        skipped["error"],
+        "every task was skipped on this device, nothing was done (the first: 'write the mark': Conditional result was False)",
+        "{skipped}"
+    );
+    assert!(!dir.join("box-2").exists());
+    let log = logs(&d, &skipped);
+    assert!(log.contains("TASK [write the mark] skipped"), "{log}");
+    assert!(log.contains("skipped: every task was skipped"), "{log}");
+    assert!(!log.contains("attempt 2 of"), "never retried: {log}");
+    // Listed by its state, and not among the failures a re-run retries.
+    let listed = d.ok(&["history", "--state", "skipped", "--json"]);
+    assert_eq!(listed.lines().count(), 1, "{listed}");
+    assert!(listed.contains("\"box-2\""), "{listed}");
+    let rerun = d.ok(&["rerun", &skipped["id"].to_string(), "--failed"]);
+    assert!(
+        rerun.contains("nothing to re-run: no device of it failed"),
+        "{rerun}"
+    );
+}
+
 /// A port on loopback where nothing listens.
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

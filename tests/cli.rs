@@ -851,7 +851,7 @@ fn an_empty_config_variable_is_no_file_and_a_bad_port_is_named() {
 /// the same task, values and justification; `--failed` only the devices
 /// that did not succeed; nothing to do when all did.
 #[test]
-fn rerun_retries_the_failed_devices_through_the_policy() {
+fn rerun_retries_the_failed_devices_through_the_policy_and_names_an_id_that_is_neither() {
     let d = DataDir::new();
     let file = d.write(
         "r.toml",
@@ -957,6 +957,12 @@ environments = ["lab"]
             .matches("\"action\":\"request.create\"")
             .count(),
         3
+    );
+    // An id that is neither says so (it was "no task named 'operation N'").
+    let missing = d.fails_as("alice", &["rerun", "999999"]);
+    assert!(
+        missing.contains("there is no operation or request 999999"),
+        "{missing}"
     );
 }
 

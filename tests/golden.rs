@@ -396,7 +396,7 @@ fn commands() -> Vec<Command> {
             ..Default::default()
         }),
         Command::Operations {
-            states: vec![OpState::Running],
+            states: vec![OpState::Running, OpState::Skipped],
         },
         Command::History(HistoryFilter {
             task: Some("t".into()),

@@ -133,6 +133,35 @@ fn a_run_shows_its_progress_keeps_its_ended_devices_dimmed_and_says_how_it_ended
 }
 
 #[test]
+fn a_skipped_device_counts_as_done_and_the_end_of_its_request_says_it_was_skipped() {
+    let mut app = alice();
+    let ops = [
+        op(81, 80, "web-1", OpState::Queued),
+        op(82, 80, "web-2", OpState::Queued),
+    ];
+    app.update(Message::Answer(
+        Call::Submit(Default::default()),
+        Ok(Response::Requested {
+            request: Id(80),
+            operations: ops.to_vec(),
+        }),
+    ));
+    app.update(changed(&ended(ops[0].clone(), OpState::Succeeded, NOW)));
+    app.update(changed(&ended(ops[1].clone(), OpState::Skipped, NOW)));
+    let shown = screen(&app, 120, 40);
+    assert!(
+        shown.contains("request 80 finished: 1 succeeded, 1 skipped (nothing to do), 0 failed"),
+        "{shown}"
+    );
+    assert!(shown.contains("2/2 done · 0 failed · 0 running"), "{shown}");
+    let row = shown
+        .lines()
+        .find(|l| l.contains("web-2"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(row.contains("skipped"), "{row}");
+}
+
+#[test]
 fn slash_filters_the_operations_list_and_s_searches_the_log_on_both_screens() {
     let mut app = alice();
     let mut backup = op(81, 80, "db-1", OpState::Running);

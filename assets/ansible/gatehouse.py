@@ -3,7 +3,8 @@
 # several devices into each device's operation as it happens.
 #
 # Lines: {"event": "ok"|"changed"|"failed"|"unreachable"|"skipped",
-#         "host": NAME, "task": TASK, "text": WHAT IT SAID}
+#         "host": NAME, "task": TASK, "text": WHAT IT SAID,
+#         "action": THE TASK'S MODULE}
 #        {"event": "stats", "host": NAME, "ok": N, "changed": N,
 #         "failures": N, "unreachable": N, "skipped": N, "rescued": N,
 #         "ignored": N}
@@ -28,7 +29,7 @@ from ansible.plugins.callback import CallbackBase
 
 # What of a result is shown: its message, output and a diff; never the
 # module's arguments (they may hold values the task marked secret).
-SHOWN = ('msg', 'stdout', 'stderr', 'module_stdout', 'module_stderr')
+SHOWN = ('msg', 'skip_reason', 'stdout', 'stderr', 'module_stdout', 'module_stderr')
 
 
 class CallbackModule(CallbackBase):
@@ -73,6 +74,7 @@ class CallbackModule(CallbackBase):
             'host': result._host.get_name(),
             'task': task,
             'text': self._text(result),
+            'action': result._task.action,
         })
 
     def v2_playbook_on_play_start(self, play):

@@ -201,7 +201,7 @@ pub async fn follow(
     let finals = stream_until_done(client, events, operations, &mut printer).await?;
     let mut all_ok = true;
     for op in &finals {
-        let ok = op.state == OpState::Succeeded;
+        let ok = op.state.is_success();
         all_ok &= ok;
         eprintln!(
             "{} {}: {}{}",
@@ -798,8 +798,13 @@ pub async fn rerun(cli: &Cli, args: RerunArgs<'_>) -> Result<()> {
     let (request, op) = match client.call(Command::RequestOf { id }).await {
         Ok(Response::Requests(mut r)) if !r.is_empty() => (r.pop(), None),
         _ => {
-            let Response::Operations(mut ops) = client.call(Command::Operation { id }).await?
-            else {
+            let found = client.call(Command::Operation { id }).await;
+            if let Err(crate::client::ClientError::Engine(crate::engine::EngineError::Missing(_))) =
+                &found
+            {
+                bail!("there is no operation or request {id}");
+            }
+            let Response::Operations(mut ops) = found? else {
                 bail!("the server answered with something else");
             };
             let op = ops
@@ -845,13 +850,13 @@ pub async fn rerun(cli: &Cli, args: RerunArgs<'_>) -> Result<()> {
             {
                 failed.extend(
                     ops.into_iter()
-                        .filter(|o| o.state.is_final() && o.state != OpState::Succeeded)
+                        .filter(|o| o.state.is_final() && !o.state.is_success())
                         .map(|o| o.device),
                 );
             }
         }
         if failed.is_empty() {
-            outln!("nothing to re-run: every device of it succeeded");
+            outln!("nothing to re-run: no device of it failed");
             return Ok(());
         }
         failed.sort();

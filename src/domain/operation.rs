@@ -20,10 +20,13 @@ pub enum OpState {
     Cancelled,
     /// The server stopped while it ran.
     Interrupted,
+    /// It ran to its end and did nothing on the device: every task of its
+    /// playbook was skipped there (their conditions were false).
+    Skipped,
 }
 
 impl OpState {
-    pub const ALL: [OpState; 7] = [
+    pub const ALL: [OpState; 8] = [
         OpState::Queued,
         OpState::Running,
         OpState::Succeeded,
@@ -31,6 +34,7 @@ impl OpState {
         OpState::Retrying,
         OpState::Cancelled,
         OpState::Interrupted,
+        OpState::Skipped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -42,6 +46,7 @@ impl OpState {
             OpState::Retrying => "retrying",
             OpState::Cancelled => "cancelled",
             OpState::Interrupted => "interrupted",
+            OpState::Skipped => "skipped",
         }
     }
 
@@ -53,8 +58,19 @@ impl OpState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            OpState::Succeeded | OpState::Failed | OpState::Cancelled | OpState::Interrupted
+            OpState::Succeeded
+                | OpState::Failed
+                | OpState::Cancelled
+                | OpState::Interrupted
+                | OpState::Skipped
         )
+    }
+
+    /// Whether it ended without failing: it succeeded, or there was
+    /// nothing for it to do on the device. Only a success starts the
+    /// task's chained tasks.
+    pub fn is_success(self) -> bool {
+        matches!(self, OpState::Succeeded | OpState::Skipped)
     }
 }
 

@@ -427,10 +427,7 @@ impl Engine {
     pub(super) fn operation(&self, id: Id) -> Result<Operation, EngineError> {
         self.store
             .operation(id)?
-            .ok_or_else(|| EngineError::NotFound {
-                kind: Kind::Task,
-                name: format!("operation {id}"),
-            })
+            .ok_or_else(|| EngineError::Missing(format!("operation {id}")))
     }
 
     pub(super) async fn cancel(

@@ -85,6 +85,10 @@ pub enum RunError {
     /// not log in: what the device holds is not known for sure.
     #[error("{0}")]
     Unverified(String),
+    /// It ran to its end and did nothing on the device (every task of a
+    /// playbook was skipped there): not a failure, and nothing to retry.
+    #[error("{0}")]
+    Skipped(String),
 }
 
 impl RunError {

@@ -340,6 +340,12 @@ impl Runner {
                         )
                         .await
                 }
+                // Nothing to do on the device: said, never run again.
+                Err((RunError::Skipped(_), message)) => {
+                    return self
+                        .finish(op, OpState::Skipped, Some(0), error(Some(message)))
+                        .await
+                }
                 // The change ran: exit status 0 says so, the error why it
                 // is not taken as done. Never run again.
                 Err((RunError::Unverified(_), message)) => {
@@ -486,7 +492,7 @@ impl Runner {
             op.max_attempts,
             attempt_started.elapsed().as_millis(),
             match &result {
-                Ok(_) => "the command ran to its end".to_string(),
+                Ok(_) | Err((RunError::Skipped(_), _)) => "the command ran to its end".to_string(),
                 Err((e, _)) if op.attempts < op.max_attempts && e.retryable(op.rerun) =>
                     "another attempt follows".to_string(),
                 Err((e, _)) if e.retryable(op.rerun) => "no attempt is left".to_string(),
@@ -497,6 +503,7 @@ impl Runner {
         match &result {
             Ok(code) => tx.system(format!("exit status {code}")).await,
             Err((RunError::Cancelled, _)) => tx.system("cancelled").await,
+            Err((RunError::Skipped(_), message)) => tx.system(format!("skipped: {message}")).await,
             Err((_, message)) => tx.system(format!("error: {message}")).await,
         }
         drop(tx);

@@ -8,7 +8,7 @@ use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Changes whenever a frame's layout changes.
-pub const PROTOCOL_VERSION: u32 = 10;
+pub const PROTOCOL_VERSION: u32 = 11;
 const MAGIC: &[u8; 8] = b"GATEHSE\0";
 /// No frame may be larger: protects both sides from a bad length.
 pub const MAX_FRAME: usize = 64 * 1024 * 1024;

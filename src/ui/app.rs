@@ -931,6 +931,10 @@ impl App {
             p.total += 1;
             match o.state {
                 OpState::Succeeded => p.done += 1,
+                OpState::Skipped => {
+                    p.done += 1;
+                    p.skipped += 1;
+                }
                 OpState::Failed | OpState::Interrupted | OpState::Cancelled => p.failed += 1,
                 OpState::Running | OpState::Retrying => p.running += 1,
                 OpState::Queued => p.queued += 1,
@@ -958,10 +962,15 @@ impl App {
             return;
         }
         self.operations.watching = None;
+        let skipped = match p.skipped {
+            0 => String::new(),
+            n => format!(", {n} skipped (nothing to do)"),
+        };
         self.status = Some((
             format!(
-                "request {request} finished: {} succeeded, {} failed (R re-runs)",
-                p.done, p.failed
+                "request {request} finished: {} succeeded{skipped}, {} failed (R re-runs)",
+                p.done - p.skipped,
+                p.failed
             ),
             p.failed > 0,
         ));

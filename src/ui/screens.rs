@@ -81,7 +81,10 @@ pub struct Progress {
     pub request: crate::domain::Id,
     pub task: String,
     pub total: usize,
+    /// Ended without failing (skipped ones included).
     pub done: usize,
+    /// Of those done, the ones where every task was skipped.
+    pub skipped: usize,
     pub failed: usize,
     pub running: usize,
     pub queued: usize,
@@ -1277,15 +1280,14 @@ pub fn rerun_spec(
     op: &crate::domain::Operation,
     history: &[crate::domain::Operation],
 ) -> crate::engine::RequestSpec {
-    use crate::domain::OpState;
     let same: Vec<&crate::domain::Operation> = history
         .iter()
         .filter(|o| o.request == op.request && o.task == op.task && op.request.0 != 0)
         .collect();
-    let failed = op.state != OpState::Succeeded;
+    let failed = !op.state.is_success();
     let mut devices: Vec<String> = same
         .iter()
-        .filter(|o| !failed || o.state != OpState::Succeeded)
+        .filter(|o| !failed || !o.state.is_success())
         .map(|o| o.device.clone())
         .collect();
     if !devices.contains(&op.device) {

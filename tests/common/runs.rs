@@ -21,7 +21,7 @@ pub fn wait_final(d: &DataDir, count: usize, limit: Duration) -> Vec<Value> {
     let start = Instant::now();
     loop {
         let h = history(d);
-        let finals = ["succeeded", "failed", "cancelled", "interrupted"];
+        let finals = ["succeeded", "failed", "cancelled", "interrupted", "skipped"];
         if h.len() >= count
             && h.iter()
                 .take(count)

@@ -23,6 +23,9 @@ pub struct HostEvent {
     pub task: String,
     #[serde(default)]
     pub text: String,
+    /// The task's module (`ansible.builtin.copy`, `gather_facts`…).
+    #[serde(default)]
+    pub action: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -65,6 +68,15 @@ pub fn parse(line: &str) -> Line {
 }
 
 impl HostEvent {
+    /// Whether the task only gathered facts (it reads the device, changes
+    /// nothing): a device where only that ran had nothing done to it.
+    pub fn gathers_facts(&self) -> bool {
+        matches!(
+            self.action.rsplit('.').next(),
+            Some("gather_facts" | "setup")
+        )
+    }
+
     /// Whether it is bad news (shown on stderr).
     pub fn is_bad(&self) -> bool {
         matches!(self.event.as_str(), "failed" | "unreachable")
@@ -97,6 +109,10 @@ pub struct Report {
     changed: u32,
     /// The whole text of the failed and unreachable results.
     bad_text: String,
+    /// Results of tasks that ran on the device (facts gathering aside).
+    acted: u32,
+    /// The first skipped task, with why it was skipped.
+    first_skip: Option<(String, String)>,
 }
 
 impl Report {
@@ -104,6 +120,16 @@ impl Report {
         self.tasks += 1;
         if event.event == "changed" {
             self.changed += 1;
+        }
+        match event.event.as_str() {
+            "skipped" => {
+                if self.first_skip.is_none() {
+                    let why = event.text.lines().next().unwrap_or("").to_string();
+                    self.first_skip = Some((event.task.clone(), why));
+                }
+            }
+            _ if event.gathers_facts() => {}
+            _ => self.acted += 1,
         }
         if event.is_bad() {
             let first = event.text.lines().next().unwrap_or("").to_string();
@@ -130,10 +156,18 @@ impl Report {
             "recap: ok={} changed={} failed={} unreachable={} skipped={}",
             s.ok, s.changed, s.failures, s.unreachable, s.skipped
         );
-        if s.ok == 0 && s.changed == 0 && s.failures == 0 && s.unreachable == 0 && s.skipped > 0 {
+        if self.nothing_done() {
             line.push_str(" (every task was skipped on this device)");
         }
         Some(line)
+    }
+
+    /// Whether the run ended on this device with every task of the
+    /// playbook skipped (facts aside): it did nothing there.
+    fn nothing_done(&self) -> bool {
+        self.stats.as_ref().is_some_and(|s| {
+            s.failures == 0 && s.unreachable == 0 && s.changed == 0 && s.skipped > 0
+        }) && self.acted == 0
     }
 
     /// What ran so far, for a stopped run.
@@ -163,6 +197,16 @@ impl Report {
             ))),
             Some(s) if s.failures > 0 => {
                 Err(RunError::Failed(crate::text::printable(&why("failed"))))
+            }
+            Some(_) if self.nothing_done() => {
+                let first = match &self.first_skip {
+                    Some((task, why)) if why.is_empty() => format!(" (the first: '{task}')"),
+                    Some((task, why)) => format!(" (the first: '{task}': {why})"),
+                    None => String::new(),
+                };
+                Err(RunError::Skipped(crate::text::printable(&format!(
+                    "every task was skipped on this device, nothing was done{first}"
+                ))))
             }
             Some(_) => Ok(0),
             None => Err(RunError::Failed(match status {
@@ -240,5 +284,51 @@ mod tests {
             Err(RunError::Connect(m)) if m.contains("Connection refused")
         ));
         assert!(matches!(parse("[WARNING]: x"), Line::Other(_)));
+    }
+
+    fn host_event(line: &str) -> HostEvent {
+        let Line::Host(e) = parse(line) else {
+            panic!("a host event: {line}")
+        };
+        e
+    }
+
+    #[test]
+    fn a_device_where_every_task_but_the_facts_was_skipped_is_skipped_with_why() {
+        let facts = host_event(
+            r#"{"event": "ok", "host": "b", "task": "Gathering Facts", "text": "", "action": "gather_facts"}"#,
+        );
+        let skipped = host_event(
+            r#"{"event": "skipped", "host": "b", "task": "write", "text": "Conditional result was False", "action": "ansible.builtin.copy"}"#,
+        );
+        let stats = Stats {
+            ok: 1,
+            skipped: 1,
+            ..Stats::default()
+        };
+        let mut report = Report::default();
+        report.take(&facts);
+        report.take(&skipped);
+        report.stats = Some(stats.clone());
+        let err = report.outcome(Some(0)).unwrap_err();
+        assert!(matches!(err, RunError::Skipped(_)), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            "every task was skipped on this device, nothing was done (the first: 'write': Conditional result was False)"
+        );
+        assert!(report
+            .recap()
+            .unwrap()
+            .ends_with("(every task was skipped on this device)"));
+        // Control: one task that ran besides the facts makes it a success.
+        let mut ran = Report::default();
+        ran.take(&facts);
+        ran.take(&host_event(
+            r#"{"event": "ok", "host": "b", "task": "look", "text": "", "action": "ansible.builtin.command"}"#,
+        ));
+        ran.take(&skipped);
+        ran.stats = Some(Stats { ok: 2, ..stats });
+        assert_eq!(ran.outcome(Some(0)).unwrap(), 0);
+        assert!(!ran.recap().unwrap().contains("skipped on this device"));
     }
 }

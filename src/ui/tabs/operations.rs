@@ -16,6 +16,7 @@ fn state_style(app: &App, state: OpState) -> Style {
         OpState::Failed | OpState::Interrupted => app.theme.error,
         OpState::Running | OpState::Retrying => app.theme.accent,
         OpState::Queued | OpState::Cancelled => app.theme.warn,
+        OpState::Skipped => app.theme.dim,
     })
 }
 
