@@ -157,6 +157,68 @@ fn a_device_where_every_task_was_skipped_is_skipped_with_why_and_nothing_is_retr
     );
 }
 
+/// A jump host without ansible-core: the server runs where the program is
+/// hidden (a mount namespace with /dev/null over it), and a run says what
+/// is missing and how to install it, instead of a bare "not found".
+#[test]
+fn a_jump_host_without_ansible_playbook_says_what_to_install() {
+    let sshd = Sshd::start("");
+    let d = DataDir::new();
+    let playbook =
+        "- gather_facts: false\n  tasks:\n    - name: hello\n      command: echo hello\n";
+    let file = d.write(
+        "records.toml",
+        &records(&sshd, playbook, &[("box-1", sshd.port)], ""),
+    );
+    // Where the jump host has it (the server looks only there).
+    let installed: Vec<String> = [
+        "/usr/local/sbin",
+        "/usr/local/bin",
+        "/usr/sbin",
+        "/usr/bin",
+        "/sbin",
+        "/bin",
+    ]
+    .iter()
+    .map(|dir| format!("{dir}/ansible-playbook"))
+    .filter(|p| std::path::Path::new(p).is_file())
+    .collect();
+    assert!(!installed.is_empty(), "the tests need ansible-core");
+    // The first command starts the server inside the namespace.
+    let hide: String = installed
+        .iter()
+        .map(|p| format!("mount --bind /dev/null {p} && "))
+        .collect();
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sh", "-c"])
+        .arg(format!("{hide}exec \"$0\" \"$@\""))
+        .arg(common::bin())
+        .arg("--data-dir")
+        .arg(d.path())
+        .args(["import", file.to_str().unwrap()])
+        .env_remove("GATEHOUSE_SOCKET")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = d.run(&["request", "play", "--wait"]);
+    assert!(!out.status.success());
+    let h = wait_final(&d, 1, Duration::from_secs(60));
+    assert_eq!(h[0]["state"], "failed", "{h:?}");
+    assert_eq!(
+        h[0]["error"],
+        "ansible-playbook is not installed on this jump host: install ansible-core (apt-get install ansible-core sshpass) and run it again",
+        "{h:?}"
+    );
+    // Control: outside the server's namespace the program is there.
+    for p in &installed {
+        assert!(std::path::Path::new(p).is_file(), "{p}");
+    }
+}
+
 /// A port on loopback where nothing listens.
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
