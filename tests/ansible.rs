@@ -219,6 +219,83 @@ fn a_jump_host_without_ansible_playbook_says_what_to_install() {
     }
 }
 
+/// Records for a device `inner` (on `target`) reached through `bastion`
+/// (on `bastion`), whose own credential is `bastion_login`.
+fn behind_a_bastion(target: &Sshd, bastion: &Sshd, bastion_login: &str, playbook: &str) -> String {
+    let device = |name: &str, sshd: &Sshd, extra: &str| {
+        format!(
+            "[[device]]\nname = \"{name}\"\naddress = \"{}\"\nport = {}\nenvironment = \"lab\"\nsystem = \"box\"\nhost_key = \"{}\"\n{extra}",
+            sshd.address,
+            sshd.port,
+            sshd.host_key_line()
+        )
+    };
+    format!(
+        "[[environment]]\nname = \"lab\"\n[[system]]\nname = \"box\"\n{}{}\
+         [[credential]]\nname = \"login\"\nusername = \"{TEST_USER}\"\npassword = \"{TEST_PASSWORD}\"\n\
+         {bastion_login}\
+         [[template]]\nname = \"pb\"\nexecutor = \"ansible-playbook\"\ncontent = '''\n{playbook}'''\n\
+         [[task]]\nname = \"play\"\ntemplate = \"pb\"\nenvironment = \"lab\"\nsystem = \"box\"\ncredential = \"login\"\ndevices = [\"inner\"]\nretries = 0\n",
+        device("bastion", bastion, ""),
+        device("inner", target, "via = \"bastion\"\n"),
+    )
+}
+
+/// A device behind a bastion is reached through it (the bastion's pinned
+/// key, its own key login): where the bastion forbids forwarding the run
+/// fails, so the route is the bastion's; a bastion whose login is a
+/// password is refused by name before anything runs.
+#[test]
+fn a_device_behind_a_bastion_runs_the_playbook_through_it() {
+    let target = Sshd::start("");
+    let dir = scratch("bastion");
+    let playbook = format!(
+        "- gather_facts: false\n  tasks:\n    - name: touch the mark\n      file:\n        path: \"{}/{{{{ inventory_hostname }}}}\"\n        state: touch\n",
+        dir.display()
+    );
+    for (forwarding, reached) in [("no", false), ("yes", true)] {
+        let bastion = Sshd::start(&format!("AllowTcpForwarding {forwarding}"));
+        let login = format!(
+            "[[credential]]\nname = \"bastion-login\"\nusername = \"{TEST_USER}\"\ndevice = \"bastion\"\nprivate_key_file = \"{}\"\n",
+            bastion.client_key().display()
+        );
+        let d = DataDir::new();
+        load(&d, &behind_a_bastion(&target, &bastion, &login, &playbook));
+        let _ = std::fs::remove_file(dir.join("inner"));
+        d.run(&["request", "play", "--wait"]);
+        let op = wait_final(&d, 1, Duration::from_secs(60))[0].clone();
+        let log = logs(&d, &op);
+        if reached {
+            assert_eq!(op["state"], "succeeded", "{op}\n{log}");
+            assert!(log.contains("TASK [touch the mark] changed"), "{log}");
+            assert!(dir.join("inner").exists());
+        } else {
+            assert_eq!(op["state"], "failed", "{op}\n{log}");
+            assert!(
+                op["error"].as_str().unwrap().starts_with("unreachable"),
+                "{op}"
+            );
+            assert!(!dir.join("inner").exists());
+        }
+        assert!(!log.contains("PRIVATE KEY"), "{log}");
+    }
+    // A bastion that logs in with a password: refused, naming it.
+    let bastion = Sshd::start("");
+    let login = format!(
+        "[[credential]]\nname = \"bastion-login\"\nusername = \"{TEST_USER}\"\ndevice = \"bastion\"\npassword = \"{TEST_PASSWORD}\"\n"
+    );
+    let d = DataDir::new();
+    load(&d, &behind_a_bastion(&target, &bastion, &login, &playbook));
+    d.run(&["request", "play", "--wait"]);
+    let op = wait_final(&d, 1, Duration::from_secs(60))[0].clone();
+    assert_eq!(op["state"], "failed", "{op}");
+    assert_eq!(
+        op["error"],
+        "device 'inner' is reached through device 'bastion', whose credential holds no key: a playbook's jump connections log in with a key only",
+        "{op}"
+    );
+}
+
 /// A port on loopback where nothing listens.
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

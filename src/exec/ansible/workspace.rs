@@ -18,35 +18,43 @@ use std::path::{Path, PathBuf};
 /// Our callback plugin, shipped in the binary.
 const CALLBACK: &str = include_str!("../../../assets/ansible/gatehouse.py");
 
-/// A device must be reachable directly, with a full pinned key, for
-/// ansible-playbook's strict host-key checking to hold.
+/// A device needs a full pinned key, for ansible-playbook's strict
+/// host-key checking to hold, and a login; so does every device it is
+/// reached through, whose login must be a key (ssh's jump connections
+/// cannot be given a password).
 pub fn host_entry(member: &Member) -> Result<(), RunError> {
     let t = &member.target;
-    if t.via.is_some() {
-        return Err(RunError::Invalid(format!(
-            "device '{}' is reached through another device (via); playbooks run only on devices reached directly",
-            member.host
-        )));
-    }
-    if t.pinned.is_empty() {
-        return Err(RunError::HostKey(format!(
-            "device '{}' has no trusted host key: trust it first (gatehouse device trust {})",
-            member.host, member.host
-        )));
-    }
-    if t.pinned
-        .iter()
-        .all(|k| matches!(k, HostKey::Fingerprint(_)))
-    {
-        return Err(RunError::HostKey(format!(
-            "device '{}' has only a fingerprint pinned; ansible-playbook checks host keys against whole keys: trust it again (gatehouse device trust {}) to pin the key itself",
-            member.host, member.host
-        )));
-    }
+    pinned(&member.host, &t.pinned)?;
     if t.password.is_none() && t.private_key.is_none() {
         return Err(RunError::Auth(format!(
             "the credential for device '{}' holds neither a password nor a key",
             member.host
+        )));
+    }
+    let mut hop = t.via.as_deref();
+    while let Some(jump) = hop {
+        pinned(&jump.device, &jump.pinned)?;
+        if jump.private_key.is_none() {
+            return Err(RunError::Auth(format!(
+                "device '{}' is reached through device '{}', whose credential holds no key: a playbook's jump connections log in with a key only",
+                member.host, jump.device
+            )));
+        }
+        hop = jump.via.as_deref();
+    }
+    Ok(())
+}
+
+/// A device's pinned keys, as ssh's strict checking needs them.
+fn pinned(device: &str, keys: &[HostKey]) -> Result<(), RunError> {
+    if keys.is_empty() {
+        return Err(RunError::HostKey(format!(
+            "device '{device}' has no trusted host key: trust it first (gatehouse device trust {device})"
+        )));
+    }
+    if keys.iter().all(|k| matches!(k, HostKey::Fingerprint(_))) {
+        return Err(RunError::HostKey(format!(
+            "device '{device}' has only a fingerprint pinned; ansible-playbook checks host keys against whole keys: trust it again (gatehouse device trust {device}) to pin the key itself"
         )));
     }
     Ok(())
@@ -93,7 +101,7 @@ impl Workspace {
         };
         std::fs::set_permissions(&space.dir, std::fs::Permissions::from_mode(0o700))
             .map_err(|e| space.error(&space.dir, e))?;
-        for sub in ["plugins", "keys", "tmp", "cp"] {
+        for sub in ["plugins", "keys", "jumps", "tmp", "cp"] {
             let path = space.dir.join(sub);
             std::fs::create_dir(&path).map_err(|e| space.error(&path, e))?;
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700))
@@ -116,46 +124,99 @@ impl Workspace {
         space.write("extra.yml", extra.as_bytes())?;
         let mut known = String::new();
         let mut inventory = String::from("---\nall:\n  hosts:\n");
+        // The devices runs go through, each once (several devices may
+        // share one), as hosts of the run's own ssh configuration.
+        let mut jumps: Vec<String> = Vec::new();
+        let mut jump_hosts = String::new();
         for m in members {
             let t = &m.target;
-            for key in &t.pinned {
-                if let HostKey::PublicKey { .. } = key {
-                    known.push_str(&format!("{} {key}\n", known_host_name(&t.address, t.port)));
-                }
-            }
+            known.push_str(&known_lines(t));
             let name = serde_json::Value::String(m.host.clone());
             inventory.push_str(&format!("    {name}:\n"));
             let mut var = |k: &str, v: String| inventory.push_str(&format!("      {k}: {v}\n"));
             var("ansible_host", literal(&t.address));
             var("ansible_port", t.port.to_string());
             var("ansible_user", literal(&t.username));
-            if let Some(key) = &t.private_key {
-                let decoded = russh::keys::decode_secret_key(
-                    key.expose_secret(),
-                    t.passphrase.as_ref().map(|p| p.expose_secret()),
-                )
-                .map_err(|e| {
-                    RunError::Auth(format!("cannot read the credential's private key: {e}"))
-                })?;
-                let text = decoded
-                    .to_openssh(russh::keys::ssh_key::LineEnding::LF)
-                    .map_err(|e| RunError::Auth(format!("cannot write the private key: {e}")))?;
-                let file = format!("keys/{}", sanitize(&m.host));
-                space.write(&file, text.as_bytes())?;
+            if t.private_key.is_some() {
+                let file = space.write_key(&format!("keys/{}", sanitize(&m.host)), t)?;
                 var(
                     "ansible_ssh_private_key_file",
-                    literal(&space.dir.join(&file).display().to_string()),
+                    literal(&file.display().to_string()),
                 );
             }
             if let Some(password) = &t.password {
                 var("ansible_password", literal(password.expose_secret()));
                 var("ansible_become_password", literal(password.expose_secret()));
             }
+            if let Some(first) = &t.via {
+                var(
+                    "ansible_ssh_common_args",
+                    literal(&format!("-o ProxyJump={}", jump_alias(&first.device))),
+                );
+            }
+            let mut hop = t.via.as_deref();
+            while let Some(jump) = hop {
+                if !jumps.contains(&jump.device) {
+                    jumps.push(jump.device.clone());
+                    known.push_str(&known_lines(jump));
+                    let key =
+                        space.write_key(&format!("jumps/{}", sanitize(&jump.device)), jump)?;
+                    jump_hosts.push_str(&jump_entry(jump, &key));
+                }
+                hop = jump.via.as_deref();
+            }
         }
         space.write("known_hosts", known.as_bytes())?;
+        space.write("ssh_config", space.ssh_config(&jump_hosts).as_bytes())?;
         space.write("inventory.yml", inventory.as_bytes())?;
         space.hand_over()?;
         Ok(space)
+    }
+
+    /// Writes a login's private key (decrypted: ssh is given no
+    /// passphrase) to a file of the directory; returns its path.
+    fn write_key(&self, name: &str, t: &crate::exec::ssh::Target) -> Result<PathBuf, RunError> {
+        let Some(key) = &t.private_key else {
+            return Err(RunError::Auth(format!(
+                "the credential for device '{}' holds no key",
+                t.device
+            )));
+        };
+        let decoded = russh::keys::decode_secret_key(
+            key.expose_secret(),
+            t.passphrase.as_ref().map(|p| p.expose_secret()),
+        )
+        .map_err(|e| {
+            RunError::Auth(format!(
+                "cannot read the private key of device '{}''s credential: {e}",
+                t.device
+            ))
+        })?;
+        let text = decoded
+            .to_openssh(russh::keys::ssh_key::LineEnding::LF)
+            .map_err(|e| RunError::Auth(format!("cannot write the private key: {e}")))?;
+        self.write(name, text.as_bytes())?;
+        Ok(self.dir.join(name))
+    }
+
+    /// The run's ssh configuration: the devices runs go through, then
+    /// what holds for every connection (the jump connections too, which
+    /// ssh starts with this file and none of the command line's options).
+    fn ssh_config(&self, jump_hosts: &str) -> String {
+        let dir = self.dir.display();
+        // No control master: nothing of the run outlives it.
+        format!(
+            "{jump_hosts}Host *\n\
+             \x20 UserKnownHostsFile {dir}/known_hosts\n\
+             \x20 GlobalKnownHostsFile /dev/null\n\
+             \x20 StrictHostKeyChecking yes\n\
+             \x20 IdentitiesOnly yes\n\
+             \x20 IdentityAgent none\n\
+             \x20 ControlMaster no\n\
+             \x20 ControlPath none\n\
+             \x20 ServerAliveInterval 15\n\
+             \x20 ConnectTimeout 15\n"
+        )
     }
 
     fn error(&self, path: &Path, e: std::io::Error) -> RunError {
@@ -203,10 +264,9 @@ impl Workspace {
 
     fn config(&self, play: &Play) -> String {
         let dir = self.dir.display();
-        // No control master: nothing of the run outlives it.
-        let ssh_args = format!(
-            "-F /dev/null -o UserKnownHostsFile={dir}/known_hosts -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o IdentitiesOnly=yes -o IdentityAgent=none -o ControlMaster=no -o ControlPath=none -o ServerAliveInterval=15 -o ConnectTimeout=15"
-        );
+        // Only the run's own ssh configuration (never ~/.ssh/config or
+        // /etc/ssh/ssh_config).
+        let ssh_args = format!("-F {dir}/ssh_config");
         format!(
             "[defaults]\n\
              stdout_callback = gatehouse\n\
@@ -261,6 +321,54 @@ impl Workspace {
             ("PYTHONUNBUFFERED".into(), "1".into()),
         ]
     }
+}
+
+/// The known-hosts lines of a device's pinned keys.
+fn known_lines(t: &crate::exec::ssh::Target) -> String {
+    t.pinned
+        .iter()
+        .filter(|k| matches!(k, HostKey::PublicKey { .. }))
+        .map(|key| format!("{} {key}\n", known_host_name(&t.address, t.port)))
+        .collect()
+}
+
+/// The name a device that runs go through has in the run's ssh configuration.
+fn jump_alias(device: &str) -> String {
+    format!("gatehouse-jump-{}", sanitize(device))
+}
+
+/// A device that runs go through, as a host of the run's ssh
+/// configuration: its address, login and key, the device it is reached
+/// through in turn, and never a password prompt (nothing could answer it).
+fn jump_entry(jump: &crate::exec::ssh::Target, key: &Path) -> String {
+    let mut entry = format!(
+        "Host {}\n  HostName {}\n  Port {}\n  User {}\n  IdentityFile {}\n  BatchMode yes\n  PasswordAuthentication no\n  KbdInteractiveAuthentication no\n",
+        jump_alias(&jump.device),
+        config_word(&jump.address),
+        jump.port,
+        config_word(&jump.username),
+        key.display()
+    );
+    if let Some(next) = &jump.via {
+        entry.push_str(&format!("  ProxyJump {}\n", jump_alias(&next.device)));
+    }
+    entry
+}
+
+/// A value as one word of an ssh configuration line: addresses and login
+/// names are plain already; anything that would split the line or start
+/// another keyword is made harmless.
+fn config_word(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// A file name from a device name (device names are plain already; this
@@ -342,5 +450,24 @@ mod tests {
         assert_eq!(known_host_name("127.0.0.1", 22), "127.0.0.1");
         assert_eq!(known_host_name("127.0.0.1", 2222), "[127.0.0.1]:2222");
         assert_eq!(sanitize("../etc/x"), ".._etc_x");
+    }
+
+    #[test]
+    fn a_jump_host_entry_is_one_host_whose_values_cannot_add_a_keyword() {
+        let mut next = crate::exec::ssh::Target::local();
+        next.device = "outer".into();
+        let mut jump = crate::exec::ssh::Target::local();
+        jump.device = "bastion".into();
+        jump.address = "127.0.0.7".into();
+        jump.port = 2222;
+        jump.username = "ops\n  ProxyCommand touch /tmp/pwned".into();
+        jump.via = Some(Box::new(next));
+        let entry = jump_entry(&jump, Path::new("/run/x/jumps/bastion"));
+        assert_eq!(
+            entry,
+            "Host gatehouse-jump-bastion\n  HostName 127.0.0.7\n  Port 2222\n  User ops___ProxyCommand_touch__tmp_pwned\n  IdentityFile /run/x/jumps/bastion\n  BatchMode yes\n  PasswordAuthentication no\n  KbdInteractiveAuthentication no\n  ProxyJump gatehouse-jump-outer\n"
+        );
+        // Control: a plain value is kept as it is.
+        assert_eq!(config_word("gh-test@x.example"), "gh-test@x.example");
     }
 }
