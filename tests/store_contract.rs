@@ -264,7 +264,49 @@ fn a_batch_applies_its_writes_in_order(f: &dyn Fixture) {
     assert_eq!(kv.get("many", &key(999)).unwrap(), Some(b"999".to_vec()));
 }
 
+/// A scan reads a long tree a page at a time (its pages growing): every
+/// entry once, in key order both ways, within a range's bounds, and a
+/// visitor that stops early is not called again.
+fn a_scan_visits_every_entry_once_in_order_across_pages(f: &dyn Fixture) {
+    use gatehouse::store::kv::scan;
+    let kv = f.open();
+    let n = 20_000u64;
+    let all: Vec<Write> = (0..n).map(|i| Write::put("s", key(i), "")).collect();
+    kv.apply(all).unwrap();
+    kv.apply(vec![Write::put("s+", key(0), "")]).unwrap();
+    let collect = |range: &Range| {
+        let mut seen = Vec::new();
+        scan(&*kv, "s", range, |k, _| {
+            seen.push(u64::from_be_bytes(k.try_into().unwrap()));
+            Ok(true)
+        })
+        .unwrap();
+        seen
+    };
+    assert_eq!(collect(&Range::all()), (0..n).collect::<Vec<_>>());
+    let backward = Range {
+        reverse: true,
+        ..Range::all()
+    };
+    assert_eq!(collect(&backward), (0..n).rev().collect::<Vec<_>>());
+    let bounded = Range {
+        from: key(700),
+        to: Some(key(15_000)),
+        reverse: true,
+        limit: None,
+    };
+    assert_eq!(collect(&bounded), (700..15_000).rev().collect::<Vec<_>>());
+    let mut calls = 0;
+    scan(&*kv, "s", &Range::all(), |_, _| {
+        calls += 1;
+        Ok(calls < 1_500)
+    })
+    .unwrap();
+    assert_eq!(calls, 1_500);
+}
+
 fn every_case(fresh: &dyn Fn() -> Box<dyn Fixture>) {
+    a_scan_visits_every_entry_once_in_order_across_pages(&*fresh());
     a_batch_applies_its_writes_in_order(&*fresh());
     a_locked_update_is_a_compare_and_set_across_handles(&*fresh());
     reads_and_writes_in_key_order(&*fresh());

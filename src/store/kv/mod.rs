@@ -186,8 +186,11 @@ pub trait Backend: Send + Sync {
     }
 }
 
-/// How many entries a scan reads at a time.
+/// How many entries a scan reads first; each full page doubles the next,
+/// up to `MAX_PAGE`: a scan that stops early (a page of history) reads
+/// little, a long one (a full scan on a database) few round trips.
 const PAGE: usize = 512;
+const MAX_PAGE: usize = 8192;
 
 /// Visits the entries `range` takes, a page at a time (a tree of a million
 /// entries is never in memory at once), while `visit` says to go on.
@@ -204,7 +207,7 @@ pub fn scan(
     };
     loop {
         let entries = kv.range(tree, &page)?;
-        let full = entries.len() == PAGE;
+        let full = Some(entries.len()) == page.limit;
         let Some(last) = entries.last().map(|(k, _)| k.clone()) else {
             return Ok(());
         };
@@ -216,6 +219,7 @@ pub fn scan(
         if !full {
             return Ok(());
         }
+        page.limit = page.limit.map(|l| (l * 2).min(MAX_PAGE));
         if page.reverse {
             page.to = Some(last);
         } else {
