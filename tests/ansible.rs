@@ -296,6 +296,64 @@ fn a_device_behind_a_bastion_runs_the_playbook_through_it() {
     );
 }
 
+/// A login by OpenSSH user certificate reaches a device that trusts only
+/// the certificate authority; the same key without its certificate is
+/// refused there (the control).
+#[test]
+fn a_user_certificate_logs_the_playbook_in_where_only_the_authority_is_trusted() {
+    let keys = tempfile::tempdir().unwrap();
+    let ca = common::sshd::keygen(keys.path(), "user_ca", "ed25519", "", None);
+    let user = common::sshd::keygen(keys.path(), "person", "ed25519", "", None);
+    let signed = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(&ca)
+        .args(["-I", "gatehouse-test", "-n", TEST_USER, "-V", "-5m:+1h"])
+        .arg(user.with_extension("pub"))
+        .status()
+        .unwrap();
+    assert!(signed.success());
+    let cert = keys.path().join("person-cert.pub");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(keys.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let sshd = Sshd::start(&format!(
+        "TrustedUserCAKeys {}",
+        ca.with_extension("pub").display()
+    ));
+    let playbook = "- gather_facts: false\n  tasks:\n    - name: hello\n      command: echo certificate-accepted\n";
+    for with_cert in [true, false] {
+        let d = DataDir::new();
+        let text = records(&sshd, playbook, &[("certified", sshd.port)], "");
+        // The key login in place of the password one.
+        let login = format!(
+            "[[credential]]\nname = \"login\"\nusername = \"{TEST_USER}\"\nprivate_key_file = \"{}\"\n{}",
+            user.display(),
+            if with_cert {
+                format!("certificate_file = \"{}\"\n", cert.display())
+            } else {
+                String::new()
+            }
+        );
+        let text = text.replace(
+            &format!(
+                "[[credential]]\nname = \"login\"\nusername = \"{TEST_USER}\"\npassword = \"{TEST_PASSWORD}\"\n"
+            ),
+            &login,
+        );
+        assert!(text.contains("private_key_file"), "{text}");
+        load(&d, &text);
+        d.run(&["request", "play", "--wait"]);
+        let op = wait_final(&d, 1, Duration::from_secs(60))[0].clone();
+        let log = logs(&d, &op);
+        if with_cert {
+            assert_eq!(op["state"], "succeeded", "{op}\n{log}");
+            assert!(log.contains("certificate-accepted"), "{log}");
+        } else {
+            assert_eq!(op["state"], "failed", "{op}\n{log}");
+            assert!(!log.contains("certificate-accepted"), "{log}");
+        }
+    }
+}
+
 /// A port on loopback where nothing listens.
 fn closed_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

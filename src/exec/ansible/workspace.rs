@@ -148,20 +148,28 @@ impl Workspace {
                 var("ansible_password", literal(password.expose_secret()));
                 var("ansible_become_password", literal(password.expose_secret()));
             }
+            // What this device's own ssh adds to the run's configuration.
+            let mut options = Vec::new();
             if let Some(first) = &t.via {
-                var(
-                    "ansible_ssh_common_args",
-                    literal(&format!("-o ProxyJump={}", jump_alias(&first.device))),
-                );
+                options.push(format!("-o ProxyJump={}", jump_alias(&first.device)));
+            }
+            if let Some(cert) =
+                space.write_certificate(&format!("keys/{}-cert.pub", sanitize(&m.host)), t)?
+            {
+                options.push(format!("-o CertificateFile={}", cert.display()));
+            }
+            if !options.is_empty() {
+                var("ansible_ssh_common_args", literal(&options.join(" ")));
             }
             let mut hop = t.via.as_deref();
             while let Some(jump) = hop {
                 if !jumps.contains(&jump.device) {
                     jumps.push(jump.device.clone());
                     known.push_str(&known_lines(jump));
-                    let key =
-                        space.write_key(&format!("jumps/{}", sanitize(&jump.device)), jump)?;
-                    jump_hosts.push_str(&jump_entry(jump, &key));
+                    let name = format!("jumps/{}", sanitize(&jump.device));
+                    let key = space.write_key(&name, jump)?;
+                    let cert = space.write_certificate(&format!("{name}-cert.pub"), jump)?;
+                    jump_hosts.push_str(&jump_entry(jump, &key, cert.as_deref()));
                 }
                 hop = jump.via.as_deref();
             }
@@ -197,6 +205,21 @@ impl Workspace {
             .map_err(|e| RunError::Auth(format!("cannot write the private key: {e}")))?;
         self.write(name, text.as_bytes())?;
         Ok(self.dir.join(name))
+    }
+
+    /// Writes a login's OpenSSH user certificate, when it has one; returns
+    /// its path.
+    fn write_certificate(
+        &self,
+        name: &str,
+        t: &crate::exec::ssh::Target,
+    ) -> Result<Option<PathBuf>, RunError> {
+        let Some(cert) = &t.certificate else {
+            return Ok(None);
+        };
+        let line = format!("{}\n", cert.trim());
+        self.write(name, line.as_bytes())?;
+        Ok(Some(self.dir.join(name)))
     }
 
     /// The run's ssh configuration: the devices runs go through, then
@@ -340,7 +363,7 @@ fn jump_alias(device: &str) -> String {
 /// A device that runs go through, as a host of the run's ssh
 /// configuration: its address, login and key, the device it is reached
 /// through in turn, and never a password prompt (nothing could answer it).
-fn jump_entry(jump: &crate::exec::ssh::Target, key: &Path) -> String {
+fn jump_entry(jump: &crate::exec::ssh::Target, key: &Path, cert: Option<&Path>) -> String {
     let mut entry = format!(
         "Host {}\n  HostName {}\n  Port {}\n  User {}\n  IdentityFile {}\n  BatchMode yes\n  PasswordAuthentication no\n  KbdInteractiveAuthentication no\n",
         jump_alias(&jump.device),
@@ -349,6 +372,9 @@ fn jump_entry(jump: &crate::exec::ssh::Target, key: &Path) -> String {
         config_word(&jump.username),
         key.display()
     );
+    if let Some(cert) = cert {
+        entry.push_str(&format!("  CertificateFile {}\n", cert.display()));
+    }
     if let Some(next) = &jump.via {
         entry.push_str(&format!("  ProxyJump {}\n", jump_alias(&next.device)));
     }
@@ -462,7 +488,7 @@ mod tests {
         jump.port = 2222;
         jump.username = "ops\n  ProxyCommand touch /tmp/pwned".into();
         jump.via = Some(Box::new(next));
-        let entry = jump_entry(&jump, Path::new("/run/x/jumps/bastion"));
+        let entry = jump_entry(&jump, Path::new("/run/x/jumps/bastion"), None);
         assert_eq!(
             entry,
             "Host gatehouse-jump-bastion\n  HostName 127.0.0.7\n  Port 2222\n  User ops___ProxyCommand_touch__tmp_pwned\n  IdentityFile /run/x/jumps/bastion\n  BatchMode yes\n  PasswordAuthentication no\n  KbdInteractiveAuthentication no\n  ProxyJump gatehouse-jump-outer\n"
