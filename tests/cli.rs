@@ -851,7 +851,8 @@ fn an_empty_config_variable_is_no_file_and_a_bad_port_is_named() {
 /// the same task, values and justification; `--failed` only the devices
 /// that did not succeed; nothing to do when all did.
 #[test]
-fn rerun_retries_the_failed_devices_through_the_policy_and_names_an_id_that_is_neither() {
+fn rerun_retries_the_failed_devices_of_a_request_or_a_superusers_run_and_names_an_id_that_is_neither(
+) {
     let d = DataDir::new();
     let file = d.write(
         "r.toml",
@@ -958,6 +959,28 @@ environments = ["lab"]
             .count(),
         3
     );
+    // A Superuser's own run has an id and no request: its failed device
+    // is found from its operations and run again.
+    let own = d.run(&["request", "t", "--var", "WHAT=z", "--wait"]);
+    let said = String::from_utf8_lossy(&own.stderr).to_string();
+    let run = said
+        .split_whitespace()
+        .skip_while(|w| *w != "request")
+        .nth(1)
+        .map(|w| w.trim_end_matches(':').to_string())
+        .unwrap_or_else(|| panic!("{said}"));
+    let before = ops_count(&d);
+    let again = d.run(&["rerun", &run, "--failed", "--wait"]);
+    let again_said = String::from_utf8_lossy(&again.stderr);
+    assert!(again_said.contains("re-run of t on there"), "{again_said}");
+    let ops: Vec<serde_json::Value> = d
+        .ok(&["history", "--json"])
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(ops.len(), before + 1, "one device only");
+    assert_eq!(ops[0]["device"], "there");
+    assert_eq!(ops[0]["task"], "t");
     // An id that is neither says so (it was "no task named 'operation N'").
     let missing = d.fails_as("alice", &["rerun", "999999"]);
     assert!(
@@ -979,4 +1002,8 @@ fn cluster_status_on_a_store_of_its_own_lists_this_server_alone() {
     // Not everyone's to see.
     let refused = d.fails_as("alice", &["cluster", "status"]);
     assert!(refused.contains("Superuser"), "{refused}");
+}
+
+fn ops_count(d: &DataDir) -> usize {
+    d.ok(&["history", "--json"]).lines().count()
 }

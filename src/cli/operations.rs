@@ -786,6 +786,33 @@ async fn pin(client: &Client, device: &str, keys: Vec<HostKey>) -> Result<()> {
     Ok(())
 }
 
+/// The operations of a Superuser's own run, which has an id and no
+/// request: made after it, they are newer than it, so history is read
+/// back, a page at a time, until it reaches older operations.
+async fn operations_of_run(client: &Client, id: Id) -> Result<Vec<Operation>> {
+    let mut found = Vec::new();
+    let mut before = None;
+    loop {
+        let Response::Operations(page) = client
+            .call(Command::History(HistoryFilter {
+                before,
+                limit: 500,
+                ..Default::default()
+            }))
+            .await?
+        else {
+            bail!("the server answered with something else");
+        };
+        found.extend(page.iter().filter(|o| o.request == id).cloned());
+        match page.last() {
+            Some(last) if last.id > id => before = Some(last.id),
+            _ => break,
+        }
+    }
+    found.sort_by_key(|o| o.id);
+    Ok(found)
+}
+
 /// `rerun ID [--failed]`: a new request made from an earlier one (an
 /// operation's or a request's id), through the same policy and approval
 /// path: the same task, devices, values, reason, justification,
@@ -794,30 +821,36 @@ async fn pin(client: &Client, device: &str, keys: Vec<HostKey>) -> Result<()> {
 pub async fn rerun(cli: &Cli, args: RerunArgs<'_>) -> Result<()> {
     let id = parse_id(args.id)?;
     let client = cli.client().await?;
-    // An id is a request's or an operation's (they share one sequence).
-    let (request, op) = match client.call(Command::RequestOf { id }).await {
-        Ok(Response::Requests(mut r)) if !r.is_empty() => (r.pop(), None),
+    // An id is a request's or an operation's (they share one sequence),
+    // or a Superuser's own run's, which has operations and no request.
+    let (request, ops) = match client.call(Command::RequestOf { id }).await {
+        Ok(Response::Requests(mut r)) if !r.is_empty() => (r.pop(), Vec::new()),
         _ => {
             let found = client.call(Command::Operation { id }).await;
             if let Err(crate::client::ClientError::Engine(crate::engine::EngineError::Missing(_))) =
                 &found
             {
-                bail!("there is no operation or request {id}");
+                let ops = operations_of_run(&client, id).await?;
+                if ops.is_empty() {
+                    bail!("there is no operation or request {id}");
+                }
+                (None, ops)
+            } else {
+                let Response::Operations(mut ops) = found? else {
+                    bail!("the server answered with something else");
+                };
+                let op = ops
+                    .pop()
+                    .ok_or_else(|| eyre!("there is no operation or request {id}"))?;
+                let request = match client.call(Command::RequestOf { id: op.request }).await {
+                    Ok(Response::Requests(mut r)) => r.pop(),
+                    _ => None,
+                };
+                (request, vec![op])
             }
-            let Response::Operations(mut ops) = found? else {
-                bail!("the server answered with something else");
-            };
-            let op = ops
-                .pop()
-                .ok_or_else(|| eyre!("there is no operation or request {id}"))?;
-            let request = match client.call(Command::RequestOf { id: op.request }).await {
-                Ok(Response::Requests(mut r)) => r.pop(),
-                _ => None,
-            };
-            (request, Some(op))
         }
     };
-    let mut spec = match (&request, &op) {
+    let mut spec = match (&request, ops.first()) {
         (Some(r), _) => RequestSpec {
             task: r.task.clone(),
             devices: r.devices.clone(),
@@ -831,17 +864,16 @@ pub async fn rerun(cli: &Cli, args: RerunArgs<'_>) -> Result<()> {
         // A Superuser's own run has no request: its operation says enough.
         (None, Some(o)) => RequestSpec {
             task: o.task.clone(),
-            devices: vec![o.device.clone()],
+            devices: ops.iter().map(|o| o.device.clone()).collect(),
             variables: o.variables.clone(),
             ..Default::default()
         },
         (None, None) => bail!("there is no operation or request {id}"),
     };
     if args.failed {
-        let ids: Vec<Id> = match (&request, &op) {
-            (Some(r), _) => r.operations.clone(),
-            (None, Some(o)) => vec![o.id],
-            _ => Vec::new(),
+        let ids: Vec<Id> = match &request {
+            Some(r) => r.operations.clone(),
+            None => ops.iter().map(|o| o.id).collect(),
         };
         let mut failed = Vec::new();
         for op_id in ids {
