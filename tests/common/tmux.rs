@@ -1,5 +1,8 @@
 //! The real binary in a tmux session: keys in with send-keys, the screen
-//! out with capture-pane, waiting for text rather than sleeping.
+//! out with capture-pane, waiting for text rather than sleeping. Each
+//! session has a tmux server of its own (`-L`): tests running side by side
+//! never meet a shared server as it exits after another test's last
+//! session (a new session there failed now and then).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -18,6 +21,7 @@ impl Tmux {
         let (columns, rows) = (columns.to_string(), rows.to_string());
         let session = format!("gh-test-{}-{}", std::process::id(), rand_suffix());
         let status = Command::new("tmux")
+            .args(["-L", &session])
             .args([
                 "new-session",
                 "-d",
@@ -35,8 +39,16 @@ impl Tmux {
         Tmux { session }
     }
 
+    /// tmux, talking to this session's own server.
+    fn tmux(&self) -> Command {
+        let mut command = Command::new("tmux");
+        command.args(["-L", &self.session]);
+        command
+    }
+
     pub fn screen(&self) -> String {
-        let out = Command::new("tmux")
+        let out = self
+            .tmux()
             .args(["capture-pane", "-p", "-t", &self.session])
             .output()
             .expect("capture-pane");
@@ -59,7 +71,8 @@ impl Tmux {
     }
 
     pub fn keys(&self, keys: &[&str]) {
-        let status = Command::new("tmux")
+        let status = self
+            .tmux()
             .args(["send-keys", "-t", &self.session])
             .args(keys)
             .status()
@@ -68,7 +81,7 @@ impl Tmux {
     }
 
     pub fn alive(&self) -> bool {
-        Command::new("tmux")
+        self.tmux()
             .args(["has-session", "-t", &self.session])
             .output()
             .map(|o| o.status.success())
@@ -78,15 +91,24 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.session])
-            .output();
+        let _ = self.tmux().arg("kill-server").output();
+        // tmux leaves its socket behind.
+        let dir = std::env::var("TMUX_TMPDIR").unwrap_or_else(|_| "/tmp".into());
+        let _ = std::fs::remove_file(
+            std::path::Path::new(&dir)
+                .join(format!("tmux-{}", nix::unistd::getuid()))
+                .join(&self.session),
+        );
     }
 }
 
-fn rand_suffix() -> u32 {
-    std::time::SystemTime::now()
+/// Unique within the process (a counter) and across runs (the clock).
+fn rand_suffix() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    format!("{n}-{nanos}")
 }
