@@ -20,8 +20,7 @@ const CALLBACK: &str = include_str!("../../../assets/ansible/gatehouse.py");
 
 /// A device needs a full pinned key, for ansible-playbook's strict
 /// host-key checking to hold, and a login; so does every device it is
-/// reached through, whose login must be a key (ssh's jump connections
-/// cannot be given a password).
+/// reached through.
 pub fn host_entry(member: &Member) -> Result<(), RunError> {
     let t = &member.target;
     pinned(&member.host, &t.pinned)?;
@@ -34,9 +33,9 @@ pub fn host_entry(member: &Member) -> Result<(), RunError> {
     let mut hop = t.via.as_deref();
     while let Some(jump) = hop {
         pinned(&jump.device, &jump.pinned)?;
-        if jump.private_key.is_none() {
+        if jump.private_key.is_none() && jump.password.is_none() {
             return Err(RunError::Auth(format!(
-                "device '{}' is reached through device '{}', whose credential holds no key: a playbook's jump connections log in with a key only",
+                "device '{}' is reached through device '{}', whose credential holds neither a password nor a key",
                 member.host, jump.device
             )));
         }
@@ -151,7 +150,7 @@ impl Workspace {
             // What this device's own ssh adds to the run's configuration.
             let mut options = Vec::new();
             if let Some(first) = &t.via {
-                options.push(format!("-o ProxyJump={}", jump_alias(&first.device)));
+                options.push(format!("-o ProxyCommand=\"{}\"", space.hop(first)));
             }
             if let Some(cert) =
                 space.write_certificate(&format!("keys/{}-cert.pub", sanitize(&m.host)), t)?
@@ -167,9 +166,23 @@ impl Workspace {
                     jumps.push(jump.device.clone());
                     known.push_str(&known_lines(jump));
                     let name = format!("jumps/{}", sanitize(&jump.device));
-                    let key = space.write_key(&name, jump)?;
+                    let key = match jump.private_key {
+                        Some(_) => Some(space.write_key(&name, jump)?),
+                        None => None,
+                    };
+                    if let Some(password) = &jump.password {
+                        let line =
+                            zeroize::Zeroizing::new(format!("{}\n", password.expose_secret()));
+                        space.write(&format!("{name}.pass"), line.as_bytes())?;
+                    }
                     let cert = space.write_certificate(&format!("{name}-cert.pub"), jump)?;
-                    jump_hosts.push_str(&jump_entry(jump, &key, cert.as_deref()));
+                    let through = jump.via.as_deref().map(|next| space.hop(next));
+                    jump_hosts.push_str(&jump_entry(
+                        jump,
+                        key.as_deref(),
+                        cert.as_deref(),
+                        through.as_deref(),
+                    ));
                 }
                 hop = jump.via.as_deref();
             }
@@ -205,6 +218,26 @@ impl Workspace {
             .map_err(|e| RunError::Auth(format!("cannot write the private key: {e}")))?;
         self.write(name, text.as_bytes())?;
         Ok(self.dir.join(name))
+    }
+
+    /// The command that reaches a device runs go through, for the ssh
+    /// connecting through it (`ProxyCommand`): ssh with the run's own
+    /// configuration, under sshpass reading that device's password from
+    /// its file when it logs in with no key (its prompt is sshpass's pty;
+    /// the password is in no argument).
+    fn hop(&self, jump: &crate::exec::ssh::Target) -> String {
+        let dir = self.dir.display();
+        let ssh = format!(
+            "ssh -F {dir}/ssh_config -W %h:%p {}",
+            jump_alias(&jump.device)
+        );
+        match (&jump.private_key, &jump.password) {
+            (None, Some(_)) => format!(
+                "sshpass -f {dir}/jumps/{}.pass {ssh}",
+                sanitize(&jump.device)
+            ),
+            _ => ssh,
+        }
     }
 
     /// Writes a login's OpenSSH user certificate, when it has one; returns
@@ -361,22 +394,36 @@ fn jump_alias(device: &str) -> String {
 }
 
 /// A device that runs go through, as a host of the run's ssh
-/// configuration: its address, login and key, the device it is reached
-/// through in turn, and never a password prompt (nothing could answer it).
-fn jump_entry(jump: &crate::exec::ssh::Target, key: &Path, cert: Option<&Path>) -> String {
+/// configuration: its address and login; its key, or else its password
+/// (asked once, answered by sshpass: see `Workspace::hop`); and the
+/// command that reaches the device it is reached through in turn.
+fn jump_entry(
+    jump: &crate::exec::ssh::Target,
+    key: Option<&Path>,
+    cert: Option<&Path>,
+    through: Option<&str>,
+) -> String {
     let mut entry = format!(
-        "Host {}\n  HostName {}\n  Port {}\n  User {}\n  IdentityFile {}\n  BatchMode yes\n  PasswordAuthentication no\n  KbdInteractiveAuthentication no\n",
+        "Host {}\n  HostName {}\n  Port {}\n  User {}\n",
         jump_alias(&jump.device),
         config_word(&jump.address),
         jump.port,
         config_word(&jump.username),
-        key.display()
     );
+    match key {
+        Some(key) => entry.push_str(&format!(
+            "  IdentityFile {}\n  BatchMode yes\n  PasswordAuthentication no\n  KbdInteractiveAuthentication no\n",
+            key.display()
+        )),
+        None => entry.push_str(
+            "  PubkeyAuthentication no\n  PreferredAuthentications password,keyboard-interactive\n  NumberOfPasswordPrompts 1\n",
+        ),
+    }
     if let Some(cert) = cert {
         entry.push_str(&format!("  CertificateFile {}\n", cert.display()));
     }
-    if let Some(next) = &jump.via {
-        entry.push_str(&format!("  ProxyJump {}\n", jump_alias(&next.device)));
+    if let Some(through) = through {
+        entry.push_str(&format!("  ProxyCommand {through}\n"));
     }
     entry
 }
@@ -488,10 +535,15 @@ mod tests {
         jump.port = 2222;
         jump.username = "ops\n  ProxyCommand touch /tmp/pwned".into();
         jump.via = Some(Box::new(next));
-        let entry = jump_entry(&jump, Path::new("/run/x/jumps/bastion"), None);
+        let entry = jump_entry(
+            &jump,
+            Some(Path::new("/run/x/jumps/bastion")),
+            None,
+            Some("ssh -F /run/x/ssh_config -W %h:%p gatehouse-jump-outer"),
+        );
         assert_eq!(
             entry,
-            "Host gatehouse-jump-bastion\n  HostName 127.0.0.7\n  Port 2222\n  User ops___ProxyCommand_touch__tmp_pwned\n  IdentityFile /run/x/jumps/bastion\n  BatchMode yes\n  PasswordAuthentication no\n  KbdInteractiveAuthentication no\n  ProxyJump gatehouse-jump-outer\n"
+            "Host gatehouse-jump-bastion\n  HostName 127.0.0.7\n  Port 2222\n  User ops___ProxyCommand_touch__tmp_pwned\n  IdentityFile /run/x/jumps/bastion\n  BatchMode yes\n  PasswordAuthentication no\n  KbdInteractiveAuthentication no\n  ProxyCommand ssh -F /run/x/ssh_config -W %h:%p gatehouse-jump-outer\n"
         );
         // Control: a plain value is kept as it is.
         assert_eq!(config_word("gh-test@x.example"), "gh-test@x.example");
