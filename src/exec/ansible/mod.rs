@@ -116,7 +116,12 @@ async fn run(job: Job<'_>) -> Result<i32, RunError> {
         target: prepared.target.clone(),
         out: job.out.clone(),
         stop: job.stop.clone(),
-        secrets: prepared.values.secrets(),
+        secrets: prepared
+            .values
+            .secrets()
+            .into_iter()
+            .chain(bastion_passwords(&prepared.target))
+            .collect(),
         done,
     };
     join(key, play, member, job.batch.size);
@@ -125,6 +130,20 @@ async fn run(job: Job<'_>) -> Result<i32, RunError> {
             "the playbook run serving this device ended without a word about it".into(),
         ))
     })
+}
+
+/// The passwords of the devices a device is reached through: they are in
+/// the run's directory too, so what Ansible prints is redacted of them.
+fn bastion_passwords(target: &crate::exec::ssh::Target) -> Vec<(String, SecretString)> {
+    let mut all = Vec::new();
+    let mut hop = target.via.as_deref();
+    while let Some(jump) = hop {
+        if let Some(password) = &jump.password {
+            all.push(("VIA_PASSWORD".to_string(), password.clone()));
+        }
+        hop = jump.via.as_deref();
+    }
+    all
 }
 
 /// What tells runs apart within a batch: the playbook, its variables and
@@ -389,6 +408,30 @@ async fn execute(play: Play, members: Vec<Member>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_bastion_password_on_the_way_is_redacted() {
+        use secrecy::ExposeSecret;
+        let hop = |name: &str, password: Option<&str>| {
+            let mut t = crate::exec::ssh::Target::local();
+            t.device = name.into();
+            t.password = password.map(|p| SecretString::from(p.to_string()));
+            t
+        };
+        let mut outer = hop("outer", Some("outer-secret"));
+        outer.via = None;
+        let mut keyed = hop("keyed", None);
+        keyed.via = Some(Box::new(outer));
+        let mut inner = hop("inner", Some("inner-secret"));
+        inner.via = Some(Box::new(keyed));
+        let mut device = hop("device", Some("the-device's-own"));
+        device.via = Some(Box::new(inner));
+        let found: Vec<String> = bastion_passwords(&device)
+            .iter()
+            .map(|(_, p)| p.expose_secret().to_string())
+            .collect();
+        assert_eq!(found, ["inner-secret", "outer-secret"]);
+    }
 
     #[test]
     fn runs_differ_by_playbook_variables_and_mode() {
