@@ -10,6 +10,7 @@
 
 mod events;
 pub mod playbook;
+mod ssh_config;
 mod workspace;
 
 use super::executor::{Executor, Job, Outcome};

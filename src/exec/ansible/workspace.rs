@@ -6,6 +6,7 @@
 //! configuration file. Secrets go in files of this directory only, never
 //! in arguments or the environment.
 
+use super::ssh_config::{jump_entry, known_lines};
 use super::{Member, Play};
 use crate::domain::HostKey;
 use crate::exec::local::{self, Entered};
@@ -65,15 +66,6 @@ fn pinned(device: &str, keys: &[HostKey]) -> Result<(), RunError> {
 /// YAML reads as a double-quoted scalar.
 fn literal(value: &str) -> String {
     format!("!unsafe {}", serde_json::Value::String(value.to_string()))
-}
-
-/// A known-hosts line's host part: OpenSSH writes `[addr]:port` unless the port is 22.
-fn known_host_name(address: &str, port: u16) -> String {
-    if port == 22 {
-        address.to_string()
-    } else {
-        format!("[{address}]:{port}")
-    }
 }
 
 pub struct Workspace {
@@ -150,7 +142,10 @@ impl Workspace {
             // What this device's own ssh adds to the run's configuration.
             let mut options = Vec::new();
             if let Some(first) = &t.via {
-                options.push(format!("-o ProxyCommand=\"{}\"", space.hop(first)));
+                options.push(format!(
+                    "-o ProxyCommand=\"{}\"",
+                    super::ssh_config::hop(&space.dir, first)
+                ));
             }
             if let Some(cert) =
                 space.write_certificate(&format!("keys/{}-cert.pub", sanitize(&m.host)), t)?
@@ -176,7 +171,10 @@ impl Workspace {
                         space.write(&format!("{name}.pass"), line.as_bytes())?;
                     }
                     let cert = space.write_certificate(&format!("{name}-cert.pub"), jump)?;
-                    let through = jump.via.as_deref().map(|next| space.hop(next));
+                    let through = jump
+                        .via
+                        .as_deref()
+                        .map(|next| super::ssh_config::hop(&space.dir, next));
                     jump_hosts.push_str(&jump_entry(
                         jump,
                         key.as_deref(),
@@ -188,7 +186,10 @@ impl Workspace {
             }
         }
         space.write("known_hosts", known.as_bytes())?;
-        space.write("ssh_config", space.ssh_config(&jump_hosts).as_bytes())?;
+        space.write(
+            "ssh_config",
+            super::ssh_config::render(&space.dir, &jump_hosts).as_bytes(),
+        )?;
         space.write("inventory.yml", inventory.as_bytes())?;
         space.hand_over()?;
         Ok(space)
@@ -220,26 +221,6 @@ impl Workspace {
         Ok(self.dir.join(name))
     }
 
-    /// The command that reaches a device runs go through, for the ssh
-    /// connecting through it (`ProxyCommand`): ssh with the run's own
-    /// configuration, under sshpass reading that device's password from
-    /// its file when it logs in with no key (its prompt is sshpass's pty;
-    /// the password is in no argument).
-    fn hop(&self, jump: &crate::exec::ssh::Target) -> String {
-        let dir = self.dir.display();
-        let ssh = format!(
-            "ssh -F {dir}/ssh_config -W %h:%p {}",
-            jump_alias(&jump.device)
-        );
-        match (&jump.private_key, &jump.password) {
-            (None, Some(_)) => format!(
-                "sshpass -f {dir}/jumps/{}.pass {ssh}",
-                sanitize(&jump.device)
-            ),
-            _ => ssh,
-        }
-    }
-
     /// Writes a login's OpenSSH user certificate, when it has one; returns
     /// its path.
     fn write_certificate(
@@ -253,26 +234,6 @@ impl Workspace {
         let line = format!("{}\n", cert.trim());
         self.write(name, line.as_bytes())?;
         Ok(Some(self.dir.join(name)))
-    }
-
-    /// The run's ssh configuration: the devices runs go through, then
-    /// what holds for every connection (the jump connections too, which
-    /// ssh starts with this file and none of the command line's options).
-    fn ssh_config(&self, jump_hosts: &str) -> String {
-        let dir = self.dir.display();
-        // No control master: nothing of the run outlives it.
-        format!(
-            "{jump_hosts}Host *\n\
-             \x20 UserKnownHostsFile {dir}/known_hosts\n\
-             \x20 GlobalKnownHostsFile /dev/null\n\
-             \x20 StrictHostKeyChecking yes\n\
-             \x20 IdentitiesOnly yes\n\
-             \x20 IdentityAgent none\n\
-             \x20 ControlMaster no\n\
-             \x20 ControlPath none\n\
-             \x20 ServerAliveInterval 15\n\
-             \x20 ConnectTimeout 15\n"
-        )
     }
 
     fn error(&self, path: &Path, e: std::io::Error) -> RunError {
@@ -379,74 +340,9 @@ impl Workspace {
     }
 }
 
-/// The known-hosts lines of a device's pinned keys.
-fn known_lines(t: &crate::exec::ssh::Target) -> String {
-    t.pinned
-        .iter()
-        .filter(|k| matches!(k, HostKey::PublicKey { .. }))
-        .map(|key| format!("{} {key}\n", known_host_name(&t.address, t.port)))
-        .collect()
-}
-
-/// The name a device that runs go through has in the run's ssh configuration.
-fn jump_alias(device: &str) -> String {
-    format!("gatehouse-jump-{}", sanitize(device))
-}
-
-/// A device that runs go through, as a host of the run's ssh
-/// configuration: its address and login; its key, or else its password
-/// (asked once, answered by sshpass: see `Workspace::hop`); and the
-/// command that reaches the device it is reached through in turn.
-fn jump_entry(
-    jump: &crate::exec::ssh::Target,
-    key: Option<&Path>,
-    cert: Option<&Path>,
-    through: Option<&str>,
-) -> String {
-    let mut entry = format!(
-        "Host {}\n  HostName {}\n  Port {}\n  User {}\n",
-        jump_alias(&jump.device),
-        config_word(&jump.address),
-        jump.port,
-        config_word(&jump.username),
-    );
-    match key {
-        Some(key) => entry.push_str(&format!(
-            "  IdentityFile {}\n  BatchMode yes\n  PasswordAuthentication no\n  KbdInteractiveAuthentication no\n",
-            key.display()
-        )),
-        None => entry.push_str(
-            "  PubkeyAuthentication no\n  PreferredAuthentications password,keyboard-interactive\n  NumberOfPasswordPrompts 1\n",
-        ),
-    }
-    if let Some(cert) = cert {
-        entry.push_str(&format!("  CertificateFile {}\n", cert.display()));
-    }
-    if let Some(through) = through {
-        entry.push_str(&format!("  ProxyCommand {through}\n"));
-    }
-    entry
-}
-
-/// A value as one word of an ssh configuration line: addresses and login
-/// names are plain already; anything that would split the line or start
-/// another keyword is made harmless.
-fn config_word(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':' | '@') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 /// A file name from a device name (device names are plain already; this
 /// keeps a path separator out whatever they become).
-fn sanitize(name: &str) -> String {
+pub(super) fn sanitize(name: &str) -> String {
     name.chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
@@ -519,33 +415,8 @@ mod tests {
     }
 
     #[test]
-    fn known_hosts_names_the_port_as_openssh_does() {
-        assert_eq!(known_host_name("127.0.0.1", 22), "127.0.0.1");
-        assert_eq!(known_host_name("127.0.0.1", 2222), "[127.0.0.1]:2222");
+    fn a_file_name_from_a_device_name_holds_no_path_separator() {
         assert_eq!(sanitize("../etc/x"), ".._etc_x");
-    }
-
-    #[test]
-    fn a_jump_host_entry_is_one_host_whose_values_cannot_add_a_keyword() {
-        let mut next = crate::exec::ssh::Target::local();
-        next.device = "outer".into();
-        let mut jump = crate::exec::ssh::Target::local();
-        jump.device = "bastion".into();
-        jump.address = "127.0.0.7".into();
-        jump.port = 2222;
-        jump.username = "ops\n  ProxyCommand touch /tmp/pwned".into();
-        jump.via = Some(Box::new(next));
-        let entry = jump_entry(
-            &jump,
-            Some(Path::new("/run/x/jumps/bastion")),
-            None,
-            Some("ssh -F /run/x/ssh_config -W %h:%p gatehouse-jump-outer"),
-        );
-        assert_eq!(
-            entry,
-            "Host gatehouse-jump-bastion\n  HostName 127.0.0.7\n  Port 2222\n  User ops___ProxyCommand_touch__tmp_pwned\n  IdentityFile /run/x/jumps/bastion\n  BatchMode yes\n  PasswordAuthentication no\n  KbdInteractiveAuthentication no\n  ProxyCommand ssh -F /run/x/ssh_config -W %h:%p gatehouse-jump-outer\n"
-        );
-        // Control: a plain value is kept as it is.
-        assert_eq!(config_word("gh-test@x.example"), "gh-test@x.example");
+        assert_eq!(sanitize("web-1.lab_2"), "web-1.lab_2");
     }
 }
