@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::runs::{history, logs, wait_final};
+use common::runs::{history, logs, request_id, wait_final};
 use common::sshd::{Sshd, TEST_PASSWORD, TEST_USER};
 use common::DataDir;
 use serde_json::Value;
@@ -302,19 +302,7 @@ fn a_device_behind_a_bastion_runs_the_playbook_through_it() {
 #[test]
 fn a_user_certificate_logs_the_playbook_in_where_only_the_authority_is_trusted() {
     let keys = tempfile::tempdir().unwrap();
-    let ca = common::sshd::keygen(keys.path(), "user_ca", "ed25519", "", None);
-    let user = common::sshd::keygen(keys.path(), "person", "ed25519", "", None);
-    let signed = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-s"])
-        .arg(&ca)
-        .args(["-I", "gatehouse-test", "-n", TEST_USER, "-V", "-5m:+1h"])
-        .arg(user.with_extension("pub"))
-        .status()
-        .unwrap();
-    assert!(signed.success());
-    let cert = keys.path().join("person-cert.pub");
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(keys.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (ca, user, cert) = common::sshd::user_certificate(keys.path());
     let sshd = Sshd::start(&format!(
         "TrustedUserCAKeys {}",
         ca.with_extension("pub").display()
@@ -602,12 +590,7 @@ fn a_dry_run_changes_nothing_shows_its_diff_to_approvers_and_the_approved_run_do
     text.push_str(PEOPLE);
     load(&d, &text);
     let filed = d.ok_as("alice", &["request", "play"]);
-    let id = filed
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string();
+    let id = request_id(&filed);
     assert!(filed.contains("pending"), "{filed}");
     // Neither another operator nor an approver of a later level asks for one.
     assert!(d
@@ -667,12 +650,7 @@ fn a_playbook_that_forces_tasks_out_of_check_mode_has_no_dry_run() {
     text.push_str(PEOPLE);
     load(&d, &text);
     let filed = d.ok_as("alice", &["request", "play"]);
-    let id = filed
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string();
+    let id = request_id(&filed);
     let err = d.fails_as("alice", &["request", "check", &id]);
     assert!(
         err.contains("line 5") && err.contains("check_mode"),
@@ -766,12 +744,7 @@ fn request_with_check_files_it_for_approval_with_its_dry_run_and_never_runs_one_
         !dir.join("box-1").exists(),
         "the dry run changed the device"
     );
-    let id = stdout
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string();
+    let id = request_id(&stdout);
     assert!(d
         .ok_as("bob", &["request", "show", &id])
         .contains("(asked by alice): succeeded"));

@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::runs::request_id;
+
 use common::DataDir;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -99,14 +101,6 @@ fn fails_as(d: &DataDir, user: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stdout)
     );
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn request_id(out: &str) -> String {
-    out.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string()
 }
 
 fn queue(d: &DataDir, user: &str) -> Vec<Value> {

@@ -963,21 +963,12 @@ environments = ["lab"]
     // is found from its operations and run again.
     let own = d.run(&["request", "t", "--var", "WHAT=z", "--wait"]);
     let said = String::from_utf8_lossy(&own.stderr).to_string();
-    let run = said
-        .split_whitespace()
-        .skip_while(|w| *w != "request")
-        .nth(1)
-        .map(|w| w.trim_end_matches(':').to_string())
-        .unwrap_or_else(|| panic!("{said}"));
-    let before = ops_count(&d);
+    let run = common::runs::request_id(&said);
+    let before = common::runs::history(&d).len();
     let again = d.run(&["rerun", &run, "--failed", "--wait"]);
     let again_said = String::from_utf8_lossy(&again.stderr);
     assert!(again_said.contains("re-run of t on there"), "{again_said}");
-    let ops: Vec<serde_json::Value> = d
-        .ok(&["history", "--json"])
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let ops = common::runs::history(&d);
     assert_eq!(ops.len(), before + 1, "one device only");
     assert_eq!(ops[0]["device"], "there");
     assert_eq!(ops[0]["task"], "t");
@@ -1002,8 +993,4 @@ fn cluster_status_on_a_store_of_its_own_lists_this_server_alone() {
     // Not everyone's to see.
     let refused = d.fails_as("alice", &["cluster", "status"]);
     assert!(refused.contains("Superuser"), "{refused}");
-}
-
-fn ops_count(d: &DataDir) -> usize {
-    d.ok(&["history", "--json"]).lines().count()
 }

@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::runs::request_id;
+
 use common::DataDir;
 
 /// OSC 52 (set the clipboard), OSC 8 (a link), CSI 2J (clear), CSI 6n
@@ -88,14 +90,6 @@ fn as_user(d: &DataDir, user: &str, args: &[&str]) -> std::process::Output {
     let mut all = vec!["--as", user];
     all.extend_from_slice(args);
     d.run(&all)
-}
-
-fn request_id(out: &str) -> String {
-    out.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string()
 }
 
 /// Files two requests with hostile fields; bob approves one (it runs and

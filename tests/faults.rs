@@ -396,14 +396,7 @@ fn kill_9_at_random_moments_on_postgresql_loses_nothing_and_leaves_nothing_stuck
         .unwrap_or(3);
     let pg = common::postgres::Postgres::start();
     let (_, url) = pg.database();
-    let mut d = DataDir::new();
-    let config = d.write(
-        "config.toml",
-        &format!("[store]\nurl = \"{url}\"\nlease_secs = 2\n"),
-    );
-    d.env
-        .push(("GATEHOUSE_CONFIG".into(), config.display().to_string()));
-    crash_loop(d, rounds);
+    crash_loop(DataDir::on_shared_store(&url, "lease_secs = 2\n"), rounds);
 }
 
 fn crash_loop(d: DataDir, rounds: usize) {

@@ -306,20 +306,7 @@ fn a_device_behind_a_bastion_is_reached_through_it() {
 #[test]
 fn a_user_certificate_logs_in_where_only_the_authority_is_trusted() {
     let keys = tempfile::tempdir().unwrap();
-    let ca = keygen(keys.path(), "user_ca", "ed25519", "", None);
-    let user = keygen(keys.path(), "person", "ed25519", "", None);
-    let signed = std::process::Command::new("ssh-keygen")
-        .args(["-q", "-s"])
-        .arg(&ca)
-        .args(["-I", "gatehouse-test", "-n", TEST_USER, "-V", "-5m:+1h"])
-        .arg(user.with_extension("pub"))
-        .status()
-        .unwrap();
-    assert!(signed.success());
-    let cert = keys.path().join("person-cert.pub");
-    assert!(cert.is_file());
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(keys.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (ca, user, cert) = common::sshd::user_certificate(keys.path());
     let sshd = Sshd::start(&format!(
         "TrustedUserCAKeys {}",
         ca.with_extension("pub").display()

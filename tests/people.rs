@@ -144,12 +144,7 @@ fn a_group_gives_its_members_roles_policies_and_approver_levels() {
     assert!(!whoami(&d, "gh-pp-appr1").contains("DBA"));
 
     let filed = d.ok_as("gh-pp-dba1", &["request", "dba-work"]);
-    let id = filed
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string();
+    let id = common::runs::request_id(&filed);
     assert!(filed.contains("pending at level 1"), "{filed}");
     // In @gh-pp-apprs too, but nobody approves their own request.
     let own = d.fails_as("gh-pp-dba1", &["approve", &id]);

@@ -8,6 +8,8 @@
 
 mod common;
 
+use common::runs::request_id;
+
 use common::DataDir;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -82,14 +84,6 @@ fn setup(extra: &str) -> DataDir {
     let file = d.write("r.toml", &records(extra));
     d.ok(&["import", file.to_str().unwrap()]);
     d
-}
-
-fn request_id(out: &str) -> String {
-    out.split_whitespace()
-        .nth(1)
-        .unwrap()
-        .trim_end_matches(':')
-        .to_string()
 }
 
 fn history(d: &DataDir) -> Vec<Value> {

@@ -752,13 +752,7 @@ fn a_session_recorded_on_one_jump_host_is_listed_and_exported_on_another() {
     let sshd = Sshd::start("");
     let pg = common::postgres::Postgres::start();
     let (_, url) = pg.database();
-    let host = || {
-        let mut d = DataDir::new();
-        let config = d.write("config.toml", &format!("[store]\nurl = \"{url}\"\n"));
-        d.env
-            .push(("GATEHOUSE_CONFIG".into(), config.display().to_string()));
-        d
-    };
+    let host = || DataDir::on_shared_store(&url, "");
     let a = host();
     let file = a.write("lab.toml", &records(&sshd));
     a.ok(&["import", file.to_str().unwrap()]);
@@ -829,17 +823,8 @@ fn a_session_open_on_one_jump_host_is_ended_by_a_monitor_on_another() {
     let sshd = Sshd::start("");
     let pg = common::postgres::Postgres::start();
     let (_, url) = pg.database();
-    let host = || {
-        let mut d = DataDir::new();
-        // A short lease: each server looks every second.
-        let config = d.write(
-            "config.toml",
-            &format!("[store]\nurl = \"{url}\"\nlease_secs = 4\n"),
-        );
-        d.env
-            .push(("GATEHOUSE_CONFIG".into(), config.display().to_string()));
-        d
-    };
+    // A short lease: each server looks every second.
+    let host = || DataDir::on_shared_store(&url, "lease_secs = 4\n");
     let a = host();
     let file = a.write("lab.toml", &records(&sshd));
     a.ok(&["import", file.to_str().unwrap()]);

@@ -45,19 +45,9 @@ fn records_of(export: &str) -> String {
     export.lines().skip(1).collect::<Vec<_>>().join("\n")
 }
 
-/// A data directory whose server keeps its records in the database at
-/// `url`, with more of the configuration after the `[store]` table's url.
-fn jump_host_configured(url: &str, more: &str) -> DataDir {
-    let mut d = DataDir::new();
-    let config = d.write("config.toml", &format!("[store]\nurl = \"{url}\"\n{more}"));
-    d.env
-        .push(("GATEHOUSE_CONFIG".into(), config.display().to_string()));
-    d
-}
-
 /// A data directory whose server keeps its records in the database at `url`.
 fn jump_host(url: &str) -> DataDir {
-    jump_host_configured(url, "")
+    DataDir::on_shared_store(url, "")
 }
 
 #[test]
@@ -330,7 +320,7 @@ fn a_request_filed_on_one_jump_host_reaches_an_approver_on_another_at_once_and_i
 
 /// A jump host on `url` whose server counts another dead after `lease` seconds.
 fn jump_host_with_lease(url: &str, lease: u64) -> DataDir {
-    jump_host_configured(url, &format!("lease_secs = {lease}\n"))
+    DataDir::on_shared_store(url, &format!("lease_secs = {lease}\n"))
 }
 
 const SLOW: &str = r#"
@@ -581,7 +571,7 @@ fn a_schedule_fires_once_per_due_time_with_two_servers_up() {
 /// A jump host on `url` that reaches only `environments`.
 fn jump_host_reaching(url: &str, environments: &[&str]) -> DataDir {
     let list: Vec<String> = environments.iter().map(|e| format!("\"{e}\"")).collect();
-    jump_host_configured(
+    DataDir::on_shared_store(
         url,
         &format!(
             "lease_secs = 2\n[cluster]\nenvironments = [{}]\n",

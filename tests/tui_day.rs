@@ -368,19 +368,19 @@ fn the_dashboards_items_are_selected_and_enter_opens_what_they_count() {
     assert_eq!(app.admin_kind(), *Kind::ALL.last().unwrap());
 }
 
-#[test]
-fn the_template_editor_shows_the_mask_legend_with_the_templates_own_variables() {
+/// The template editor open on one template with one declared variable.
+fn editing(name: &str, executor: Executor, content: &str, variable: (&str, &str)) -> App {
     let mut app = App::new("root".into(), Theme::default());
     let template = Template {
         meta: Meta {
             revision: 1,
-            ..Meta::named("restart")
+            ..Meta::named(name)
         },
-        executor: Executor::SshScript,
-        content: "systemctl restart [#SERVICE#]".into(),
+        executor,
+        content: content.into(),
         variables: vec![Variable {
-            name: "SERVICE".into(),
-            description: "the unit to restart".into(),
+            name: variable.0.into(),
+            description: variable.1.into(),
             ..Variable::default()
         }],
         ..Template::default()
@@ -394,6 +394,17 @@ fn the_template_editor_shows_the_mask_legend_with_the_templates_own_variables() 
         app.update(key(KeyCode::Right));
     }
     app.update(key(KeyCode::Char('e')));
+    app
+}
+
+#[test]
+fn the_template_editor_shows_the_mask_legend_with_the_templates_own_variables() {
+    let mut app = editing(
+        "restart",
+        Executor::SshScript,
+        "systemctl restart [#SERVICE#]",
+        ("SERVICE", "the unit to restart"),
+    );
     // Wide: beside the form, always.
     let shown = screen(&app, 170, 45);
     assert!(shown.contains(" Masks "), "{shown}");
@@ -419,30 +430,12 @@ fn the_template_editor_shows_the_mask_legend_with_the_templates_own_variables() 
 /// gives it and the template's own, written as Ansible reads them.
 #[test]
 fn a_playbooks_legend_lists_ansible_variables_not_masks() {
-    let mut app = App::new("root".into(), Theme::default());
-    let template = Template {
-        meta: Meta {
-            revision: 1,
-            ..Meta::named("pooler")
-        },
-        executor: Executor::AnsiblePlaybook,
-        content: "- tasks:\n    - debug: {msg: \"{{ LIMIT }}\"}\n".into(),
-        variables: vec![Variable {
-            name: "LIMIT".into(),
-            description: "the most client connections".into(),
-            ..Variable::default()
-        }],
-        ..Template::default()
-    };
-    app.update(Message::Answer(
-        Call::List(Kind::Template),
-        Ok(Response::Records(vec![Record::Template(template)])),
-    ));
-    app.update(key(KeyCode::Char('7')));
-    while app.admin_kind() != Kind::Template {
-        app.update(key(KeyCode::Right));
-    }
-    app.update(key(KeyCode::Char('e')));
+    let app = editing(
+        "pooler",
+        Executor::AnsiblePlaybook,
+        "- tasks:\n    - debug: {msg: \"{{ LIMIT }}\"}\n",
+        ("LIMIT", "the most client connections"),
+    );
     let shown = screen(&app, 170, 45);
     assert!(shown.contains(" Variables "), "{shown}");
     assert!(shown.contains("{{ LIMIT }}"), "{shown}");

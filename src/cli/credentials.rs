@@ -224,13 +224,8 @@ async fn change(cli: &Cli, command: Command, wait: bool) -> Result<()> {
         bail!("the server answered with something else");
     };
     eprintln!(
-        "password change: {} operation(s): {}",
-        operations.len(),
-        operations
-            .iter()
-            .map(|o| format!("{} on {}", o.id, o.device))
-            .collect::<Vec<_>>()
-            .join(", ")
+        "password change: {}",
+        super::operations::listed(&operations)
     );
     let Some(events) = events else {
         return Ok(());

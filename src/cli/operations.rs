@@ -111,7 +111,7 @@ async fn start_dry_run(
 }
 
 /// `N operation(s): ID on DEVICE, …`.
-fn listed(operations: &[Operation]) -> String {
+pub(super) fn listed(operations: &[Operation]) -> String {
     format!(
         "{} operation(s): {}",
         operations.len(),

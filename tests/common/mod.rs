@@ -41,6 +41,17 @@ impl DataDir {
         }
     }
 
+    /// A data directory (as a jump host has one) whose server keeps its
+    /// records in the shared store at `url`, with `more` of the
+    /// configuration after the `[store]` table's url.
+    pub fn on_shared_store(url: &str, more: &str) -> DataDir {
+        let mut d = DataDir::new();
+        let config = d.write("config.toml", &format!("[store]\nurl = \"{url}\"\n{more}"));
+        d.env
+            .push(("GATEHOUSE_CONFIG".into(), config.display().to_string()));
+        d
+    }
+
     pub fn path(&self) -> &Path {
         self.dir.path()
     }

@@ -5,6 +5,15 @@ use super::DataDir;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+/// The request id a `request` command printed first (`request 42: …`).
+pub fn request_id(out: &str) -> String {
+    out.split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("no request id in: {out}"))
+        .trim_end_matches(':')
+        .to_string()
+}
+
 pub fn history(d: &DataDir) -> Vec<Value> {
     d.ok(&["history", "--json"])
         .lines()

@@ -49,6 +49,24 @@ pub fn keygen(
     path
 }
 
+/// A user certificate authority and a key it signed for the test account,
+/// made by ssh-keygen in `dir` (readable by sshd, which runs as the test
+/// user to read them): returns the authority's private key, the user's
+/// private key and its certificate.
+pub fn user_certificate(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    let ca = keygen(dir, "user_ca", "ed25519", "", None);
+    let user = keygen(dir, "person", "ed25519", "", None);
+    run(Command::new("ssh-keygen")
+        .args(["-q", "-s"])
+        .arg(&ca)
+        .args(["-I", "gatehouse-test", "-n", TEST_USER, "-V", "-5m:+1h"])
+        .arg(user.with_extension("pub")));
+    let cert = dir.join("person-cert.pub");
+    assert!(cert.is_file(), "ssh-keygen wrote no certificate");
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    (ca, user, cert)
+}
+
 /// The SHA256 fingerprint ssh-keygen prints for a public key file.
 pub fn fingerprint(pub_file: &Path) -> String {
     let out = Command::new("ssh-keygen")
