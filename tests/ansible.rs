@@ -61,6 +61,15 @@ fn scratch(name: &str) -> std::path::PathBuf {
     dir
 }
 
+/// A playbook whose one task, "touch the mark", touches a file named for
+/// the device in `dir` (no facts gathered).
+fn touch_playbook(dir: &std::path::Path) -> String {
+    format!(
+        "- gather_facts: false\n  tasks:\n    - name: touch the mark\n      file:\n        path: \"{}/{{{{ inventory_hostname }}}}\"\n        state: touch\n",
+        dir.display()
+    )
+}
+
 #[test]
 fn a_playbook_changes_a_file_on_three_devices_with_a_result_for_each() {
     let sshd = Sshd::start("");
@@ -249,10 +258,7 @@ fn behind_a_bastion(target: &Sshd, bastion: &Sshd, bastion_login: &str, playbook
 fn a_device_behind_a_bastion_runs_the_playbook_through_it() {
     let target = Sshd::start("");
     let dir = scratch("bastion");
-    let playbook = format!(
-        "- gather_facts: false\n  tasks:\n    - name: touch the mark\n      file:\n        path: \"{}/{{{{ inventory_hostname }}}}\"\n        state: touch\n",
-        dir.display()
-    );
+    let playbook = touch_playbook(&dir);
     for (forwarding, by_key, reached) in [
         ("no", true, false),
         ("yes", true, true),
@@ -353,10 +359,7 @@ fn an_unreachable_device_fails_alone_with_ansibles_message() {
     let sshd = Sshd::start("");
     let d = DataDir::new();
     let dir = scratch("unreachable");
-    let playbook = format!(
-        "- name: touch\n  gather_facts: false\n  tasks:\n    - name: touch the mark\n      file:\n        path: \"{}/{{{{ inventory_hostname }}}}\"\n        state: touch\n",
-        dir.display()
-    );
+    let playbook = touch_playbook(&dir);
     load(
         &d,
         &records(
@@ -392,10 +395,7 @@ fn a_host_key_that_is_not_the_pinned_one_is_refused() {
     let keys = tempfile::tempdir().unwrap();
     let other = common::sshd::keygen(keys.path(), "other", "ed25519", "", None);
     let other_line = std::fs::read_to_string(other.with_extension("pub")).unwrap();
-    let playbook = format!(
-        "- gather_facts: false\n  tasks:\n    - name: touch\n      file:\n        path: \"{}/{{{{ inventory_hostname }}}}\"\n        state: touch\n",
-        dir.display()
-    );
+    let playbook = touch_playbook(&dir);
     let text = records(&sshd, &playbook, &[("box-1", sshd.port)], "")
         .replace(&sshd.host_key_line(), other_line.trim());
     load(&d, &text);

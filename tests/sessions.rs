@@ -746,29 +746,27 @@ fn a_jit_account_is_created_before_the_session_and_removed_after() {
     assert!(!audit.contains("Jit-acct-5511q") && !history.contains("Jit-acct-5511q"));
 }
 
-#[test]
-fn a_session_recorded_on_one_jump_host_is_listed_and_exported_on_another() {
-    common::sshd::os_account("gh-sess", std::path::Path::new("/bin/bash"), PASSWORD);
-    let sshd = Sshd::start("");
-    let pg = common::postgres::Postgres::start();
-    let (_, url) = pg.database();
-    let host = || DataDir::on_shared_store(&url, "");
-    let a = host();
-    let file = a.write("lab.toml", &records(&sshd));
+/// Two jump hosts on one shared store (B given A's key) and a session
+/// opened through A in tmux by alice; returns them with the session's id
+/// as B lists it open.
+fn session_through_a(
+    sshd: &Sshd,
+    url: &str,
+    more: &str,
+    justification: &str,
+) -> (DataDir, DataDir, Tmux, String) {
+    let a = DataDir::on_shared_store(url, more);
+    let file = a.write("lab.toml", &records(sshd));
     a.ok(&["import", file.to_str().unwrap()]);
-    let b = host();
+    let b = DataDir::on_shared_store(url, more);
     std::fs::copy(a.path().join("store.key"), b.path().join("store.key")).unwrap();
-    // The session runs through jump host A.
     let tmux = Tmux::start(&format!(
-        "env GATEHOUSE_CONFIG={config} {bin} --data-dir {dir} --as alice connect box-1 --justification 'INC-7 shared'; echo CLIENT-DONE; sleep 30",
+        "env GATEHOUSE_CONFIG={config} {bin} --data-dir {dir} --as alice connect box-1 --justification '{justification}'; echo CLIENT-DONE; sleep 30",
         config = a.env[0].1,
         bin = common::bin(),
         dir = a.path().display()
     ));
     tmux.wait_for("gh-sess@");
-    tmux.keys(&["echo \"shared-$((6*7))\"", "Enter"]);
-    tmux.wait_for("shared-42");
-    // A monitor on jump host B watches it live: what was and what comes.
     let open: Vec<Value> = b
         .ok(&["sessions", "--all", "--json"])
         .lines()
@@ -776,7 +774,20 @@ fn a_session_recorded_on_one_jump_host_is_listed_and_exported_on_another() {
         .filter(|s| s["state"] == "open")
         .collect();
     assert_eq!(open.len(), 1, "{open:?}");
-    let open_id = open[0]["id"].as_u64().unwrap().to_string();
+    let id = open[0]["id"].as_u64().unwrap().to_string();
+    (a, b, tmux, id)
+}
+
+#[test]
+fn a_session_recorded_on_one_jump_host_is_listed_and_exported_on_another() {
+    common::sshd::os_account("gh-sess", std::path::Path::new("/bin/bash"), PASSWORD);
+    let sshd = Sshd::start("");
+    let pg = common::postgres::Postgres::start();
+    let (_, url) = pg.database();
+    let (a, b, tmux, open_id) = session_through_a(&sshd, &url, "", "INC-7 shared");
+    tmux.keys(&["echo \"shared-$((6*7))\"", "Enter"]);
+    tmux.wait_for("shared-42");
+    // A monitor on jump host B watches it live: what was and what comes.
     let watcher = Tmux::start(&format!(
         "env GATEHOUSE_CONFIG={config} {bin} --data-dir {dir} session watch {open_id}; echo WATCH-DONE; sleep 30",
         config = b.env[0].1,
@@ -824,27 +835,7 @@ fn a_session_open_on_one_jump_host_is_ended_by_a_monitor_on_another() {
     let pg = common::postgres::Postgres::start();
     let (_, url) = pg.database();
     // A short lease: each server looks every second.
-    let host = || DataDir::on_shared_store(&url, "lease_secs = 4\n");
-    let a = host();
-    let file = a.write("lab.toml", &records(&sshd));
-    a.ok(&["import", file.to_str().unwrap()]);
-    let b = host();
-    std::fs::copy(a.path().join("store.key"), b.path().join("store.key")).unwrap();
-    let tmux = Tmux::start(&format!(
-        "env GATEHOUSE_CONFIG={config} {bin} --data-dir {dir} --as alice connect box-1 --justification 'INC-8 shared'; echo CLIENT-DONE; sleep 30",
-        config = a.env[0].1,
-        bin = common::bin(),
-        dir = a.path().display()
-    ));
-    tmux.wait_for("gh-sess@");
-    let open: Vec<Value> = b
-        .ok(&["sessions", "--all", "--json"])
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .filter(|s| s["state"] == "open")
-        .collect();
-    assert_eq!(open.len(), 1, "{open:?}");
-    let id = open[0]["id"].as_u64().unwrap().to_string();
+    let (a, b, tmux, id) = session_through_a(&sshd, &url, "lease_secs = 4\n", "INC-8 shared");
     // B ends it; its answer waits for the end.
     let said = b.ok(&["session", "end", &id, "--reason", "INC-8 closed by the NOC"]);
     assert!(said.contains("ended"), "{said}");

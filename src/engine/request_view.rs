@@ -90,7 +90,16 @@ impl Engine {
             });
         }
         let review = self.store.review(id)?;
-        let dry_runs = self.dry_runs_of(&request)?;
+        // Only a playbook has dry runs: other requests skip the walk back
+        // through the operations made since.
+        let dry_runs = if template
+            .as_ref()
+            .is_some_and(|t| t.executor == crate::domain::Executor::AnsiblePlaybook)
+        {
+            self.dry_runs_of(&request)?
+        } else {
+            Vec::new()
+        };
         Ok(Response::RequestView(Box::new(RequestView {
             review,
             dry_runs,
